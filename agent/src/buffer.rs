@@ -1,0 +1,278 @@
+//! The unacknowledged-sample buffer.
+//!
+//! Samples wait here, numbered by a contiguous sequence, until every poller that polls this
+//! agent has acknowledged them. Each poller has its own cursor, so two sub-managers (a replica
+//! count of 2, or an old and a new owner during a failover) never free each other's data. A
+//! poller that is not heard from for `poller_ttl` stops holding samples back. The buffer is
+//! bounded: when full, the oldest samples are dropped and counted, never memory grown.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use strata_proto::labels::{LabelMap, from_map};
+use strata_proto::v1::{BufferStats, PollResponse, Sample, SeriesDesc};
+
+/// Index of a series interned in a buffer.
+pub type SeriesIdx = u32;
+
+#[derive(Debug, Clone, Copy)]
+struct Buffered {
+    series: SeriesIdx,
+    ts_ms: i64,
+    value: f64,
+}
+
+#[derive(Debug)]
+struct Cursor {
+    acked: u64,
+    last_seen: Instant,
+}
+
+/// A bounded, sequence-numbered buffer of samples with one cursor per poller.
+#[derive(Debug)]
+pub struct SampleBuffer {
+    capacity: usize,
+    poller_ttl: Duration,
+    series: Vec<SeriesDesc>,
+    series_ids: HashMap<(String, LabelMap), SeriesIdx>,
+    samples: VecDeque<Buffered>,
+    /// Sequence of `samples[0]`; sequences are contiguous from there.
+    first_seq: u64,
+    dropped_total: u64,
+    pollers: HashMap<String, Cursor>,
+}
+
+impl SampleBuffer {
+    /// An empty buffer holding at most `capacity` samples.
+    pub fn new(capacity: usize, poller_ttl: Duration) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            poller_ttl,
+            series: Vec::new(),
+            series_ids: HashMap::new(),
+            samples: VecDeque::new(),
+            first_seq: 1,
+            dropped_total: 0,
+            pollers: HashMap::new(),
+        }
+    }
+
+    /// The index of a series, interned on first use.
+    pub fn intern(&mut self, name: &str, labels: &LabelMap) -> SeriesIdx {
+        if let Some(idx) = self.series_ids.get(&(name.to_string(), labels.clone())) {
+            return *idx;
+        }
+        let idx = self.series.len() as SeriesIdx;
+        self.series.push(SeriesDesc {
+            name: name.to_string(),
+            labels: from_map(labels),
+        });
+        self.series_ids
+            .insert((name.to_string(), labels.clone()), idx);
+        idx
+    }
+
+    /// Appends one sample, dropping (and counting) the oldest when full.
+    pub fn push(&mut self, series: SeriesIdx, ts_ms: i64, value: f64) {
+        if self.samples.len() >= self.capacity {
+            self.samples.pop_front();
+            self.first_seq += 1;
+            self.dropped_total += 1;
+        }
+        self.samples.push_back(Buffered {
+            series,
+            ts_ms,
+            value,
+        });
+    }
+
+    /// Sequence of the newest sample ever pushed (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.first_seq + self.samples.len() as u64 - 1
+    }
+
+    /// Samples dropped because the buffer was full, since start.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped_total
+    }
+
+    /// Samples held now.
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// Whether no sample is held.
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    /// How the buffer stands.
+    pub fn stats(&self) -> BufferStats {
+        BufferStats {
+            capacity: self.capacity as u64,
+            len: self.samples.len() as u64,
+            first_seq: if self.samples.is_empty() {
+                0
+            } else {
+                self.first_seq
+            },
+            last_seq: self.last_seq(),
+            dropped_total: self.dropped_total,
+        }
+    }
+
+    /// Records `poller`'s acknowledgement of everything up to `ack_seq` (0 = none), frees what
+    /// every live poller has acknowledged, and answers with up to `max` samples after `ack_seq`.
+    pub fn poll(&mut self, poller: &str, ack_seq: u64, max: usize, now: Instant) -> PollResponse {
+        let last_seq = self.last_seq();
+        let ack_seq = ack_seq.min(last_seq);
+        let cursor = self.pollers.entry(poller.to_string()).or_insert(Cursor {
+            acked: 0,
+            last_seen: now,
+        });
+        cursor.last_seen = now;
+        if ack_seq > cursor.acked {
+            cursor.acked = ack_seq;
+        }
+        let ttl = self.poller_ttl;
+        self.pollers
+            .retain(|_, c| now.saturating_duration_since(c.last_seen) <= ttl);
+        self.free_acknowledged();
+
+        let start = ack_seq.max(self.first_seq.saturating_sub(1)) + 1;
+        let skip = (start - self.first_seq) as usize;
+        let mut dictionary: HashMap<SeriesIdx, u32> = HashMap::new();
+        let mut series = Vec::new();
+        let mut samples = Vec::with_capacity(max.min(self.samples.len().saturating_sub(skip)));
+        for (i, s) in self.samples.iter().enumerate().skip(skip).take(max.max(1)) {
+            let idx = *dictionary.entry(s.series).or_insert_with(|| {
+                series.push(self.series[s.series as usize].clone());
+                (series.len() - 1) as u32
+            });
+            samples.push(Sample {
+                series: idx,
+                ts_ms: s.ts_ms,
+                value: s.value,
+                seq: self.first_seq + i as u64,
+            });
+        }
+        let answer_last = samples.last().map_or(ack_seq, |s| s.seq);
+        PollResponse {
+            agent_id: String::new(),
+            series,
+            samples,
+            last_seq: answer_last,
+            more: answer_last < last_seq,
+            buffer: Some(self.stats()),
+        }
+    }
+
+    fn free_acknowledged(&mut self) {
+        let Some(min_acked) = self.pollers.values().map(|c| c.acked).min() else {
+            return;
+        };
+        while !self.samples.is_empty() && self.first_seq <= min_acked {
+            self.samples.pop_front();
+            self.first_seq += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filled(n: usize, capacity: usize) -> SampleBuffer {
+        let mut b = SampleBuffer::new(capacity, Duration::from_secs(60));
+        let s = b.intern("m", &LabelMap::new());
+        for i in 0..n {
+            b.push(s, i as i64, i as f64);
+        }
+        b
+    }
+
+    #[test]
+    fn poll_returns_after_ack_and_frees_acknowledged() {
+        let mut b = filled(5, 100);
+        let now = Instant::now();
+        let r = b.poll("p", 0, 3, now);
+        assert_eq!(
+            r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        assert!(r.more);
+        assert_eq!(r.last_seq, 3);
+        assert_eq!(r.series.len(), 1);
+        let r = b.poll("p", 3, 10, now);
+        assert_eq!(
+            r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            vec![4, 5]
+        );
+        assert_eq!(b.len(), 2, "samples 1..=3 are acknowledged and freed");
+        let r = b.poll("p", 5, 10, now);
+        assert!(r.samples.is_empty());
+        assert_eq!(r.last_seq, 5);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn each_poller_keeps_its_own_cursor() {
+        let mut b = filled(4, 100);
+        let now = Instant::now();
+        b.poll("a", 0, 10, now);
+        b.poll("b", 0, 10, now);
+        b.poll("a", 4, 10, now);
+        assert_eq!(b.len(), 4, "b has not acknowledged anything yet");
+        let r = b.poll("b", 2, 10, now);
+        assert_eq!(
+            r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+        assert_eq!(b.len(), 2);
+    }
+
+    #[test]
+    fn a_poller_without_cursor_gets_everything_unacknowledged() {
+        let mut b = filled(4, 100);
+        let now = Instant::now();
+        b.poll("old", 2, 10, now);
+        let r = b.poll("new", 0, 10, now);
+        assert_eq!(
+            r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+    }
+
+    #[test]
+    fn silent_pollers_expire() {
+        let mut b = SampleBuffer::new(100, Duration::from_secs(1));
+        let s = b.intern("m", &LabelMap::new());
+        b.push(s, 0, 0.0);
+        b.push(s, 1, 1.0);
+        let t0 = Instant::now();
+        b.poll("gone", 0, 10, t0);
+        b.poll("live", 2, 10, t0 + Duration::from_secs(5));
+        assert!(
+            b.is_empty(),
+            "the silent poller no longer holds samples back"
+        );
+    }
+
+    #[test]
+    fn full_buffer_drops_oldest_and_counts() {
+        let mut b = filled(7, 5);
+        assert_eq!(b.dropped_total(), 2);
+        assert_eq!(b.len(), 5);
+        let r = b.poll("p", 0, 10, Instant::now());
+        assert_eq!(r.samples.first().map(|s| s.seq), Some(3));
+        assert_eq!(r.buffer.unwrap().dropped_total, 2);
+    }
+
+    #[test]
+    fn ack_beyond_the_newest_sample_is_clamped() {
+        let mut b = filled(2, 10);
+        let r = b.poll("p", 99, 10, Instant::now());
+        assert!(r.samples.is_empty());
+        assert_eq!(r.last_seq, 2);
+    }
+}

@@ -1,0 +1,173 @@
+//! The agent's local configuration: a TOML file over documented defaults, with `STRATA_AGENT_*`
+//! environment overrides for the keys operators change per host.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{AgentError, Result};
+
+/// Everything the agent needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The agent's id in its region (default: the host name).
+    pub id: String,
+    /// gRPC listen address (default `127.0.0.1:7801`; port 0 picks a free port).
+    pub listen: String,
+    /// How often the host collector samples (default 10 s).
+    #[serde(with = "humantime_serde")]
+    pub collect_interval: Duration,
+    /// Most samples buffered while unacknowledged (default 200,000); the oldest go first.
+    pub buffer_capacity: usize,
+    /// Most samples in one poll answer when the poller names no bound (default 20,000).
+    pub max_poll_samples: usize,
+    /// A poller not heard from for this long stops holding samples back (default 10 min).
+    #[serde(with = "humantime_serde")]
+    pub poller_ttl: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            id: default_hostname(),
+            listen: "127.0.0.1:7801".into(),
+            collect_interval: Duration::from_secs(10),
+            buffer_capacity: 200_000,
+            max_poll_samples: 20_000,
+            poller_ttl: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The host's name, or "localhost" when it has none.
+pub fn default_hostname() -> String {
+    sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into())
+}
+
+impl AgentConfig {
+    /// Loads `path` over the defaults, applies environment overrides, and validates.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| AgentError::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| AgentError::ConfigParse {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The defaults with environment overrides, validated (no config file).
+    pub fn from_env() -> Result<Self> {
+        let mut config = Self::default();
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text over the defaults.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `STRATA_AGENT_ID`, `STRATA_AGENT_LISTEN` and `STRATA_AGENT_COLLECT_INTERVAL`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = var("STRATA_AGENT_ID") {
+            self.id = v;
+        }
+        if let Some(v) = var("STRATA_AGENT_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = var("STRATA_AGENT_COLLECT_INTERVAL") {
+            self.collect_interval = humantime::parse_duration(&v).map_err(|e| {
+                AgentError::ConfigInvalid(vec![format!("STRATA_AGENT_COLLECT_INTERVAL={v}: {e}")])
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks every value and reports all problems at once.
+    pub fn validate(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        if self.id.trim().is_empty() {
+            errors.push("id: must not be empty".to_string());
+        }
+        if self.id.contains('/') {
+            errors.push(format!("id: '{}' must not contain '/'", self.id));
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(format!(
+                "listen: '{}' is not an address like 127.0.0.1:7801",
+                self.listen
+            ));
+        }
+        if self.collect_interval < Duration::from_millis(100) {
+            errors.push(format!(
+                "collect_interval: {:?} is below the minimum of 100ms",
+                self.collect_interval
+            ));
+        }
+        if self.buffer_capacity == 0 {
+            errors.push("buffer_capacity: must be at least 1".into());
+        }
+        if self.max_poll_samples == 0 {
+            errors.push("max_poll_samples: must be at least 1".into());
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AgentError::ConfigInvalid(errors))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_what_the_file_leaves_out() {
+        let c = AgentConfig::parse("id = \"web-1\"\ncollect_interval = \"5s\"").unwrap();
+        assert_eq!(c.id, "web-1");
+        assert_eq!(c.collect_interval, Duration::from_secs(5));
+        assert_eq!(c.listen, "127.0.0.1:7801");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = AgentConfig::parse("colect_interval = \"5s\"").unwrap_err();
+        assert!(err.contains("colect_interval"), "{err}");
+    }
+
+    #[test]
+    fn validation_lists_every_problem() {
+        let c =
+            AgentConfig::parse("id = \"a/b\"\nlisten = \"nowhere\"\nbuffer_capacity = 0").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("id:") && err.contains("listen:") && err.contains("buffer_capacity:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut c = AgentConfig::parse("id = \"file\"").unwrap();
+        c.apply_env(|k| (k == "STRATA_AGENT_ID").then(|| "env".to_string()))
+            .unwrap();
+        assert_eq!(c.id, "env");
+        let err = c
+            .apply_env(|k| (k == "STRATA_AGENT_COLLECT_INTERVAL").then(|| "soon".to_string()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("STRATA_AGENT_COLLECT_INTERVAL"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! Errors of the agent.
+
+use std::path::PathBuf;
+
+/// What went wrong in the agent, and with what input.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The config file could not be read.
+    #[error("read agent config {path}: {source}")]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown or mistyped keys.
+    #[error("parse agent config {path}: {message}")]
+    ConfigParse { path: PathBuf, message: String },
+    /// The config parsed but some values are unusable; every problem is listed.
+    #[error("invalid agent config: {}", .0.join("; "))]
+    ConfigInvalid(Vec<String>),
+    /// The gRPC listener could not be bound.
+    #[error("bind agent gRPC listener on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The host could not be read at all.
+    #[error("host collector: {0}")]
+    Collector(String),
+    /// The gRPC server failed.
+    #[error("agent gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// Result of the agent's operations.
+pub type Result<T, E = AgentError> = std::result::Result<T, E>;

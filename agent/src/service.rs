@@ -1,0 +1,145 @@
+//! The Agent gRPC service over a registry of buffers.
+//!
+//! A real agent registers one buffer (its host); `strata sim` registers thousands behind one
+//! port. Both answer through this one implementation, so simulated agents exercise exactly
+//! the code that real ones run.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use strata_proto::v1::agent_server::Agent;
+use strata_proto::v1::{DescribeRequest, DescribeResponse, PollRequest, PollResponse};
+use tonic::{Request, Response, Status};
+use tracing::{debug, info_span};
+
+use crate::buffer::SampleBuffer;
+
+/// One agent served by this process.
+#[derive(Debug)]
+pub struct AgentEntry {
+    pub id: String,
+    pub hostname: String,
+    pub cpu_count: u32,
+    pub collect_interval_ms: u64,
+    pub buffer: Mutex<SampleBuffer>,
+}
+
+/// The agents served by this process, by id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    agents: HashMap<String, Arc<AgentEntry>>,
+    /// Answers requests that name no agent (the real agent's own id).
+    default_id: Option<String>,
+    max_poll_samples: usize,
+}
+
+impl Registry {
+    /// An empty registry whose polls answer at most `max_poll_samples` by default.
+    pub fn new(max_poll_samples: usize) -> Self {
+        Self {
+            agents: HashMap::new(),
+            default_id: None,
+            max_poll_samples: max_poll_samples.max(1),
+        }
+    }
+
+    /// Adds an agent; the first one added answers requests that name no agent.
+    pub fn add(&mut self, entry: AgentEntry) -> Arc<AgentEntry> {
+        let entry = Arc::new(entry);
+        if self.default_id.is_none() {
+            self.default_id = Some(entry.id.clone());
+        }
+        self.agents.insert(entry.id.clone(), entry.clone());
+        entry
+    }
+
+    /// The agent named `id`, or the default one when `id` is empty.
+    pub fn get(&self, id: &str) -> Option<&Arc<AgentEntry>> {
+        let id = if id.is_empty() {
+            self.default_id.as_deref()?
+        } else {
+            id
+        };
+        self.agents.get(id)
+    }
+
+    /// Every agent, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<AgentEntry>> {
+        self.agents.values()
+    }
+
+    /// Number of agents.
+    pub fn len(&self) -> usize {
+        self.agents.len()
+    }
+
+    /// Whether no agent is registered.
+    pub fn is_empty(&self) -> bool {
+        self.agents.is_empty()
+    }
+}
+
+/// The gRPC face of a [`Registry`].
+#[derive(Debug, Clone)]
+pub struct AgentService {
+    registry: Arc<Registry>,
+}
+
+impl AgentService {
+    /// Serves the agents of `registry`.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self { registry }
+    }
+
+    fn entry(&self, id: &str) -> Result<&Arc<AgentEntry>, Status> {
+        self.registry
+            .get(id)
+            .ok_or_else(|| Status::not_found(format!("no agent '{id}' is served here")))
+    }
+}
+
+#[tonic::async_trait]
+impl Agent for AgentService {
+    async fn describe(
+        &self,
+        request: Request<DescribeRequest>,
+    ) -> Result<Response<DescribeResponse>, Status> {
+        let entry = self.entry(&request.get_ref().agent_id)?;
+        let buffer = entry.buffer.lock().expect("buffer lock poisoned").stats();
+        Ok(Response::new(DescribeResponse {
+            agent_id: entry.id.clone(),
+            hostname: entry.hostname.clone(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            os: std::env::consts::OS.to_string(),
+            cpu_count: entry.cpu_count,
+            collect_interval_ms: entry.collect_interval_ms,
+            buffer: Some(buffer),
+        }))
+    }
+
+    async fn poll(&self, request: Request<PollRequest>) -> Result<Response<PollResponse>, Status> {
+        let req = request.into_inner();
+        let entry = self.entry(&req.agent_id)?;
+        let span =
+            info_span!("poll", agent = %entry.id, poller = %req.poller, ack_seq = req.ack_seq);
+        let _guard = span.enter();
+        let max = match req.max_samples {
+            0 => self.registry.max_poll_samples,
+            n => (n as usize).min(self.registry.max_poll_samples),
+        };
+        let mut response = entry.buffer.lock().expect("buffer lock poisoned").poll(
+            &req.poller,
+            req.ack_seq,
+            max,
+            Instant::now(),
+        );
+        response.agent_id = entry.id.clone();
+        debug!(
+            samples = response.samples.len(),
+            last_seq = response.last_seq,
+            "answered poll"
+        );
+        Ok(Response::new(response))
+    }
+}

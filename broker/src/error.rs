@@ -1,0 +1,34 @@
+//! Errors of the broker.
+
+use std::path::PathBuf;
+
+/// What went wrong in the broker, and with what input.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// The config file could not be read.
+    #[error("read broker config {path}: {source}")]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown or mistyped keys.
+    #[error("parse broker config {path}: {message}")]
+    ConfigParse { path: PathBuf, message: String },
+    /// The config parsed but some values are unusable; every problem is listed.
+    #[error("invalid broker config: {}", .0.join("; "))]
+    ConfigInvalid(Vec<String>),
+    /// The gRPC listener could not be bound.
+    #[error("bind broker gRPC listener on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC server failed.
+    #[error("broker gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// Result of the broker's operations.
+pub type Result<T, E = BrokerError> = std::result::Result<T, E>;

@@ -1,0 +1,93 @@
+//! Strata's broker: who is alive, and routing from the centre to the regions.
+//!
+//! Brokers are soft state: members (sub-managers, super-managers) heartbeat to every broker
+//! with a lease, so any number of brokers can run side by side with no consensus, and a
+//! restarted broker relearns the mesh within one heartbeat period. The broker also serves the
+//! SubManager service itself and routes each call to the healthy members of the named region.
+//!
+//! # Layout
+//! - [`config`]: the TOML config and its validation.
+//! - [`membership`]: the lease table, the broker's failure detector.
+//! - [`service`]: the Broker gRPC service (Heartbeat, WatchMembership, Resolve).
+//! - [`router`]: the SubManager gRPC service, routed and merged across a region's members.
+//! - [`state`]: state shared by the services.
+//! - [`server`]: the one place the gRPC server and client channels are built.
+//! - [`error`]: the crate's error enum.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod membership;
+pub mod router;
+pub mod server;
+pub mod service;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use config::BrokerConfig;
+pub use error::{BrokerError, Result};
+
+use state::BrokerState;
+
+/// A broker whose listener is bound but which does not serve yet.
+pub struct BoundBroker {
+    config: BrokerConfig,
+    listener: TcpListener,
+}
+
+/// Binds the broker's gRPC listener.
+pub async fn bind(config: BrokerConfig) -> Result<BoundBroker> {
+    let listener = TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    Ok(BoundBroker { config, listener })
+}
+
+/// Runs a broker with `config` until `shutdown` is cancelled.
+pub async fn run(config: BrokerConfig, shutdown: CancellationToken) -> Result<()> {
+    bind(config).await?.run(shutdown).await
+}
+
+impl BoundBroker {
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        let state = Arc::new(BrokerState::new(self.config.clone()));
+        info!(broker = %self.config.id, addr = %self.local_addr(), "broker serving");
+        let expiry = tokio::spawn(expire_loop(state.clone(), shutdown.clone()));
+        let served = server::serve(self.listener, state, shutdown.clone()).await;
+        shutdown.cancel();
+        let _ = expiry.await;
+        info!(broker = %self.config.id, "broker stopped");
+        served
+    }
+}
+
+/// Notices expired leases promptly, so that watchers learn of a dead member within a tenth of
+/// a lease after it expires.
+async fn expire_loop(state: Arc<BrokerState>, shutdown: CancellationToken) {
+    let period = (state.config.lease / 10).max(Duration::from_millis(50));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => state.with_membership(|m, now| m.expire(now)),
+        }
+    }
+}

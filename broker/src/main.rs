@@ -1,0 +1,48 @@
+//! `strata-broker`: the broker daemon.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use strata_broker::BrokerConfig;
+use strata_proto::daemon;
+
+/// Strata's broker: membership with leases, and routing between centre and regions.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// TOML config file; without it, defaults and STRATA_BROKER_* variables apply.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    daemon::init_tracing();
+    let config = match &args.config {
+        Some(path) => BrokerConfig::load(path),
+        None => BrokerConfig::from_env(),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("strata-broker: {error}");
+            return ExitCode::from(daemon::EXIT_BAD_CONFIG);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("strata-broker: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
+    let bound = strata_broker::bind(config).await?;
+    println!("strata-broker listening grpc={}", bound.local_addr());
+    bound.run(daemon::shutdown_on_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! Routing of SubManager calls from the centre to a region.
+//!
+//! After a failover a region's resources and their history can lie on several of its
+//! members, so region-wide calls fan out to every healthy member and merge the answers;
+//! a member that fails is marked suspect (skipped until its next heartbeat) and the call is
+//! answered from the others. WatchRegion streams are per member: the caller names the member
+//! whose journal it follows, and the broker pipes that member's stream through.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use futures::future::join_all;
+use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_proto::v1::sub_manager_server::SubManager;
+use strata_proto::v1::{
+    Aggregation, ListResourcesRequest, ListResourcesResponse, Member, Point, QueryRangeRequest,
+    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, Resource,
+    ResourceState, Series, Severity, WatchRegionRequest,
+};
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+use tracing::{Instrument, info_span, warn};
+
+use crate::state::BrokerState;
+
+/// Implements the SubManager service by routing to the region's members.
+#[derive(Debug, Clone)]
+pub struct Router {
+    state: Arc<BrokerState>,
+}
+
+type Client = SubManagerClient<Channel>;
+
+impl Router {
+    /// A router over `state`.
+    pub fn new(state: Arc<BrokerState>) -> Self {
+        Self { state }
+    }
+
+    fn healthy(&self, region: &str) -> Result<Vec<Member>, Status> {
+        if region.is_empty() {
+            return Err(Status::invalid_argument("field 'region' is empty"));
+        }
+        let members = self
+            .state
+            .with_membership(|m, now| m.healthy_sub_managers(region, now));
+        if members.is_empty() {
+            return Err(Status::unavailable(format!(
+                "no healthy sub-manager in region '{region}'"
+            )));
+        }
+        Ok(members)
+    }
+
+    /// Calls `f` on every healthy member of `region` concurrently, with the broker's call
+    /// timeout; returns the answers of those that answered, or an error if none did.
+    async fn fan_out<T, F, Fut>(
+        &self,
+        region: &str,
+        op: &'static str,
+        f: F,
+    ) -> Result<Vec<T>, Status>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let members = self.healthy(region)?;
+        let timeout = self.state.config.call_timeout;
+        let calls = members.iter().map(|member| {
+            let client = self.state.sub_manager(member);
+            let call = client.map(&f);
+            async move {
+                match call {
+                    Err(status) => Err(status),
+                    Ok(fut) => match tokio::time::timeout(timeout, fut).await {
+                        Ok(r) => r.map(Response::into_inner),
+                        Err(_) => Err(Status::deadline_exceeded(format!(
+                            "{op} timed out after {timeout:?}"
+                        ))),
+                    },
+                }
+            }
+            .instrument(info_span!("route", %region, member = %member.id, op))
+        });
+        let results = join_all(calls).await;
+        let mut answers = Vec::with_capacity(results.len());
+        let mut errors = Vec::new();
+        for (member, result) in members.iter().zip(results) {
+            match result {
+                Ok(answer) => answers.push(answer),
+                Err(status) => {
+                    warn!(%region, member = %member.id, op, error = %status.message(), "routed call failed; member marked suspect");
+                    self.state.with_membership(|m, _| m.mark_failed(&member.id));
+                    errors.push(format!("{}: {}", member.id, status.message()));
+                }
+            }
+        }
+        if answers.is_empty() {
+            return Err(Status::unavailable(format!(
+                "{op} in region '{region}': every member failed: {}",
+                errors.join("; ")
+            )));
+        }
+        Ok(answers)
+    }
+
+    async fn merged_resources(&self, region: &str) -> Result<Vec<Resource>, Status> {
+        let answers = self
+            .fan_out(region, "ListResources", |mut c| {
+                let req = ListResourcesRequest {
+                    region: region.to_string(),
+                };
+                async move { c.list_resources(req).await }
+            })
+            .await?;
+        Ok(merge_resources(
+            answers.into_iter().flat_map(|a| a.resources),
+        ))
+    }
+}
+
+/// Merges resource lists by id, keeping the most recently updated record of each.
+pub fn merge_resources(resources: impl IntoIterator<Item = Resource>) -> Vec<Resource> {
+    let mut by_id: BTreeMap<String, Resource> = BTreeMap::new();
+    for r in resources {
+        match by_id.get(&r.id) {
+            Some(old) if (old.last_poll_ms, old.updated_ms) >= (r.last_poll_ms, r.updated_ms) => {}
+            _ => {
+                by_id.insert(r.id.clone(), r);
+            }
+        }
+    }
+    by_id.into_values().collect()
+}
+
+/// Merges series answered by several members: same name and labels become one series whose
+/// points are the union by timestamp; a timestamp present twice is combined by `aggregation`
+/// (min, max; otherwise the mean of the two).
+/// Series identity (name, labels) -> the merged series and the index of each timestamp in it.
+type SeriesMerge = BTreeMap<(String, Vec<(String, String)>), (Series, HashMap<i64, usize>)>;
+
+pub fn merge_series(
+    series: impl IntoIterator<Item = Series>,
+    aggregation: Aggregation,
+) -> Vec<Series> {
+    let mut merged: SeriesMerge = BTreeMap::new();
+    for s in series {
+        let key = (
+            s.name.clone(),
+            s.labels
+                .iter()
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect(),
+        );
+        let (target, index) = merged.entry(key).or_insert_with(|| {
+            (
+                Series {
+                    name: s.name.clone(),
+                    labels: s.labels.clone(),
+                    points: Vec::new(),
+                },
+                HashMap::new(),
+            )
+        });
+        for p in s.points {
+            match index.get(&p.ts_ms) {
+                Some(&i) => {
+                    let old = &mut target.points[i].value;
+                    *old = match aggregation {
+                        Aggregation::Min => old.min(p.value),
+                        Aggregation::Max => old.max(p.value),
+                        _ => (*old + p.value) / 2.0,
+                    };
+                }
+                None => {
+                    index.insert(p.ts_ms, target.points.len());
+                    target.points.push(p);
+                }
+            }
+        }
+    }
+    merged
+        .into_values()
+        .map(|(mut s, _)| {
+            s.points.sort_by_key(|p: &Point| p.ts_ms);
+            s
+        })
+        .collect()
+}
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<RegionUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SubManager for Router {
+    async fn region_summary(
+        &self,
+        request: Request<RegionSummaryRequest>,
+    ) -> Result<Response<RegionSummaryResponse>, Status> {
+        let region = request.into_inner().region;
+        let resources = self.merged_resources(&region).await?;
+        let mut s = RegionSummaryResponse {
+            region,
+            resources_total: resources.len() as u32,
+            ..Default::default()
+        };
+        for r in &resources {
+            match r.state() {
+                ResourceState::Up => s.resources_up += 1,
+                ResourceState::Down => s.resources_down += 1,
+                _ => s.resources_unknown += 1,
+            }
+            match r.severity() {
+                Severity::Warning => s.events_warning += 1,
+                Severity::Critical => s.events_critical += 1,
+                _ => {}
+            }
+        }
+        Ok(Response::new(s))
+    }
+
+    async fn list_resources(
+        &self,
+        request: Request<ListResourcesRequest>,
+    ) -> Result<Response<ListResourcesResponse>, Status> {
+        let region = request.into_inner().region;
+        let resources = self.merged_resources(&region).await?;
+        Ok(Response::new(ListResourcesResponse { resources }))
+    }
+
+    async fn query_range(
+        &self,
+        request: Request<QueryRangeRequest>,
+    ) -> Result<Response<QueryRangeResponse>, Status> {
+        let req = request.into_inner();
+        let aggregation = req.aggregation();
+        let answers = self
+            .fan_out(&req.region, "QueryRange", |mut c| {
+                let req = req.clone();
+                async move { c.query_range(req).await }
+            })
+            .await?;
+        let series = merge_series(answers.into_iter().flat_map(|a| a.series), aggregation);
+        Ok(Response::new(QueryRangeResponse { series }))
+    }
+
+    type WatchRegionStream = UpdateStream;
+
+    async fn watch_region(
+        &self,
+        request: Request<WatchRegionRequest>,
+    ) -> Result<Response<Self::WatchRegionStream>, Status> {
+        let req = request.into_inner();
+        let members = self.healthy(&req.region)?;
+        let member = if req.member_id.is_empty() {
+            members.into_iter().next()
+        } else {
+            members.into_iter().find(|m| m.id == req.member_id)
+        }
+        .ok_or_else(|| {
+            Status::unavailable(format!(
+                "member '{}' of region '{}' is not healthy",
+                req.member_id, req.region
+            ))
+        })?;
+        let mut client = self.state.sub_manager(&member)?;
+        let stream = client.watch_region(req).await.inspect_err(|status| {
+            warn!(member = %member.id, error = %status.message(), "WatchRegion could not be opened");
+            self.state.with_membership(|m, _| m.mark_failed(&member.id));
+        })?;
+        Ok(Response::new(Box::pin(stream.into_inner())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_proto::labels::label;
+
+    fn res(id: &str, last_poll_ms: i64, owner: &str) -> Resource {
+        Resource {
+            id: id.into(),
+            last_poll_ms,
+            owner: owner.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn resources_merge_by_id_keeping_the_freshest() {
+        let merged = merge_resources(vec![
+            res("eu/a", 10, "old"),
+            res("eu/b", 5, "x"),
+            res("eu/a", 20, "new"),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].owner, "new");
+    }
+
+    #[test]
+    fn series_merge_unions_points_and_combines_duplicates() {
+        let s = |pts: &[(i64, f64)]| Series {
+            name: "m".into(),
+            labels: vec![label("agent", "a")],
+            points: pts
+                .iter()
+                .map(|&(ts_ms, value)| Point { ts_ms, value })
+                .collect(),
+        };
+        let merged = merge_series(
+            vec![s(&[(1, 1.0), (2, 4.0)]), s(&[(2, 2.0), (3, 3.0)])],
+            Aggregation::Max,
+        );
+        assert_eq!(merged.len(), 1);
+        let pts: Vec<(i64, f64)> = merged[0]
+            .points
+            .iter()
+            .map(|p| (p.ts_ms, p.value))
+            .collect();
+        assert_eq!(pts, vec![(1, 1.0), (2, 4.0), (3, 3.0)]);
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod sim;
+pub mod status;
+pub mod up;

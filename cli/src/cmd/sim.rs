@@ -1,0 +1,76 @@
+//! `strata sim`: N simulated agents behind one gRPC port, for load and loss tests.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use strata_agent::sim::{SimConfig, Simulation, agent_id};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Options of `strata sim`.
+#[derive(Args, Debug)]
+pub struct SimArgs {
+    /// Number of simulated agents.
+    #[arg(long, default_value_t = 10)]
+    pub agents: usize,
+    /// gRPC listen address (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7900")]
+    pub listen: String,
+    /// Time between two samples of each series.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Agent ids are <prefix><n>, n from 1, four digits.
+    #[arg(long, default_value = "sim-")]
+    pub prefix: String,
+    /// Seed of the simulated noise.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print the [[agents]] entries for a sub-manager config, then serve.
+    #[arg(long)]
+    pub print_agents: bool,
+}
+
+/// Serves simulated agents until Ctrl-C.
+pub async fn run(args: SimArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("bind simulated agents on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let sim = Simulation::new(
+        SimConfig {
+            agents: args.agents,
+            prefix: args.prefix.clone(),
+            interval: args.interval,
+            seed: args.seed,
+            ..SimConfig::default()
+        },
+        20_000,
+    );
+    println!("strata sim listening grpc={addr} agents={}", args.agents);
+    if args.print_agents {
+        for n in 1..=args.agents {
+            println!(
+                "[[agents]]\nid = \"{}\"\naddress = \"{addr}\"\n",
+                agent_id(&args.prefix, n)
+            );
+        }
+    }
+    let shutdown = strata_proto::daemon::shutdown_on_signal();
+    serve(listener, sim, shutdown).await
+}
+
+/// Serves `sim` on `listener` and runs its ticks until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    sim: Simulation,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = sim.registry();
+    let ticks = tokio::spawn(sim.run(shutdown.clone()));
+    let served = strata_agent::server::serve(listener, registry, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = ticks.await;
+    served.context("serve simulated agents")
+}

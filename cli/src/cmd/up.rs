@@ -1,0 +1,204 @@
+//! `strata up`: a whole local mesh in one process — one broker, the super-manager, region
+//! `east` (one sub-manager, this host's real agent and simulated agents) and region `west`
+//! (two sub-managers sharing simulated agents). Every part is the real role library on
+//! 127.0.0.1; only the agents of other hosts are simulated.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use strata_agent::AgentConfig;
+use strata_agent::sim::{SimConfig, Simulation, agent_id};
+use strata_broker::BrokerConfig;
+use strata_sub_manager::SubManagerConfig;
+use strata_sub_manager::config::{AgentTarget, PollConfig};
+use strata_super_manager::SuperManagerConfig;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tracing::error;
+
+/// Options of `strata up`.
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// HTTP address of the super-manager (API and console).
+    #[arg(long, default_value = "127.0.0.1:9740")]
+    pub http: String,
+    /// Where the mesh keeps its data (default: ./strata-data/up-<unix seconds>).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Simulated agents per region.
+    #[arg(long, default_value_t = 20)]
+    pub sim_agents: usize,
+    /// Poll interval of the sub-managers and sample interval of the agents.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+}
+
+const LOCAL_ANY: &str = "127.0.0.1:0";
+
+fn sub_manager(
+    id: &str,
+    region: &str,
+    broker: &str,
+    data: &std::path::Path,
+    interval: Duration,
+    agents: Vec<AgentTarget>,
+) -> SubManagerConfig {
+    SubManagerConfig {
+        id: id.into(),
+        region: region.into(),
+        listen: LOCAL_ANY.into(),
+        data_dir: data.join(id),
+        brokers: vec![broker.into()],
+        poll: PollConfig {
+            interval,
+            ..PollConfig::default()
+        },
+        agents,
+        ..SubManagerConfig::default()
+    }
+}
+
+fn sims(prefix: &str, n: usize, addr: &str) -> Vec<AgentTarget> {
+    (1..=n)
+        .map(|i| AgentTarget {
+            id: agent_id(prefix, i),
+            address: addr.to_string(),
+        })
+        .collect()
+}
+
+/// Starts the mesh and runs it until Ctrl-C.
+pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+    let data = args.data_dir.clone().unwrap_or_else(|| {
+        let secs = strata_proto::now_ms() / 1000;
+        PathBuf::from(format!("./strata-data/up-{secs}"))
+    });
+    std::fs::create_dir_all(&data)
+        .with_context(|| format!("create data directory {}", data.display()))?;
+    let data = data.canonicalize().unwrap_or(data);
+    let shutdown = strata_proto::daemon::shutdown_on_signal();
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+
+    // Bind everything first, so that a busy port fails before anything runs.
+    let super_manager_config = SuperManagerConfig {
+        http: args.http.clone(),
+        ..SuperManagerConfig::default()
+    };
+    let broker = strata_broker::bind(BrokerConfig {
+        listen: LOCAL_ANY.into(),
+        ..BrokerConfig::default()
+    })
+    .await?;
+    let broker_addr = broker.local_addr().to_string();
+    let super_manager = strata_super_manager::bind(SuperManagerConfig {
+        brokers: vec![broker_addr.clone()],
+        ..super_manager_config
+    })
+    .await?;
+    let http = super_manager.local_addr();
+    let host_config = AgentConfig {
+        listen: LOCAL_ANY.into(),
+        collect_interval: args.interval,
+        ..AgentConfig::default()
+    };
+    let host_id = host_config.id.clone();
+    let agent = strata_agent::bind(host_config).await?;
+    let agent_addr = agent.local_addr().to_string();
+
+    let mut sim_addrs = Vec::new();
+    for prefix in ["east-sim-", "west-sim-"] {
+        let listener = TcpListener::bind(LOCAL_ANY).await?;
+        sim_addrs.push(listener.local_addr()?.to_string());
+        let sim = Simulation::new(
+            SimConfig {
+                agents: args.sim_agents,
+                prefix: prefix.into(),
+                interval: args.interval,
+                ..SimConfig::default()
+            },
+            20_000,
+        );
+        let stop = shutdown.clone();
+        tasks.spawn(super::sim::serve(listener, sim, stop));
+    }
+
+    let mut east_agents = vec![AgentTarget {
+        id: host_id.clone(),
+        address: agent_addr.clone(),
+    }];
+    east_agents.extend(sims("east-sim-", args.sim_agents, &sim_addrs[0]));
+    let west_agents = sims("west-sim-", args.sim_agents, &sim_addrs[1]);
+    let subs = [
+        sub_manager(
+            "east-1",
+            "east",
+            &broker_addr,
+            &data,
+            args.interval,
+            east_agents,
+        ),
+        sub_manager(
+            "west-1",
+            "west",
+            &broker_addr,
+            &data,
+            args.interval,
+            west_agents.clone(),
+        ),
+        sub_manager(
+            "west-2",
+            "west",
+            &broker_addr,
+            &data,
+            args.interval,
+            west_agents,
+        ),
+    ];
+    let mut bound_subs = Vec::new();
+    for config in subs {
+        config.validate()?;
+        bound_subs.push(strata_sub_manager::bind(config).await?);
+    }
+
+    let stop = shutdown.clone();
+    tasks.spawn(async move { broker.run(stop).await.context("broker") });
+    let stop = shutdown.clone();
+    tasks.spawn(async move { agent.run(stop).await.context("agent") });
+    for sub in bound_subs {
+        let stop = shutdown.clone();
+        tasks.spawn(async move { sub.run(stop).await.context("sub-manager") });
+    }
+    let stop = shutdown.clone();
+    tasks.spawn(async move { super_manager.run(stop).await.context("super-manager") });
+
+    println!(
+        "Strata is up: 1 broker, 1 super-manager, regions east (1 sub-manager) and west (2 sub-managers)"
+    );
+    println!("  console:  http://{http}/");
+    println!("  API:      http://{http}/api/v1/overview");
+    println!("  status:   strata status --api http://{http}");
+    println!("  broker:   {broker_addr}");
+    println!(
+        "  agents:   this host ({host_id}) at {agent_addr}; {} simulated per region",
+        args.sim_agents
+    );
+    println!("  data:     {}", data.display());
+    println!("Press Ctrl-C to stop.");
+
+    let mut failure = None;
+    while let Some(done) = tasks.join_next().await {
+        let outcome = done.context("task panicked").and_then(|r| r);
+        if let Err(e) = outcome {
+            error!(error = %format!("{e:#}"), "a part of the mesh failed; stopping the rest");
+            failure.get_or_insert(e);
+        }
+        shutdown.cancel();
+    }
+    println!("Strata stopped; data kept in {}", data.display());
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

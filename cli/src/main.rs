@@ -1,0 +1,51 @@
+//! `strata`: the operator's command line.
+//!
+//! # Layout
+//! - `cmd::up`: a whole local mesh in one process (`strata up`).
+//! - `cmd::status`: the enterprise overview as a table (`strata status`).
+//! - `cmd::sim`: simulated agents on one port (`strata sim`).
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Strata: a hierarchical monitoring mesh.
+#[derive(Parser)]
+#[command(name = "strata", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a whole local mesh: a broker, a super-manager, two regions and agents.
+    Up(cmd::up::UpArgs),
+    /// Print the enterprise overview as a table.
+    Status(cmd::status::StatusArgs),
+    /// Serve simulated agents from one process and one port.
+    Sim(cmd::sim::SimArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    strata_proto::daemon::init_tracing();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Up(args) => cmd::up::run(args).await,
+            Command::Status(args) => cmd::status::run(args).await,
+            Command::Sim(args) => cmd::sim::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("strata: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

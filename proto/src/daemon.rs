@@ -1,0 +1,40 @@
+//! What every Strata daemon's `main` does the same way: logging to stderr filtered by
+//! `RUST_LOG` (default `info`), a shutdown token cancelled by SIGINT or SIGTERM, and exit
+//! code 64 for a bad configuration.
+
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for an unusable configuration (EX_USAGE, as linkerd does).
+pub const EXIT_BAD_CONFIG: u8 = 64;
+
+/// Installs the tracing subscriber for a daemon.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A token cancelled at the first SIGINT or SIGTERM; call inside a tokio runtime.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        cancel.cancel();
+    });
+    token
+}

@@ -1,0 +1,49 @@
+//! Label lists travel as repeated `Label`; code works with sorted maps so that a series has
+//! exactly one identity whatever order its labels came in.
+
+use std::collections::BTreeMap;
+
+use crate::v1::Label;
+
+/// Sorted label map, the canonical form of a series' labels.
+pub type LabelMap = BTreeMap<String, String>;
+
+/// Builds a sorted map from wire labels (a later duplicate name wins).
+pub fn to_map(labels: &[Label]) -> LabelMap {
+    labels
+        .iter()
+        .map(|l| (l.name.clone(), l.value.clone()))
+        .collect()
+}
+
+/// Builds wire labels, sorted by name, from a map.
+pub fn from_map(map: &LabelMap) -> Vec<Label> {
+    map.iter()
+        .map(|(name, value)| Label {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
+/// Builds one wire label.
+pub fn label(name: &str, value: &str) -> Label {
+    Label {
+        name: name.to_string(),
+        value: value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_round_trip_sorts_and_keeps_values() {
+        let wire = vec![label("z", "1"), label("a", "2")];
+        let map = to_map(&wire);
+        assert_eq!(map.keys().cloned().collect::<Vec<_>>(), vec!["a", "z"]);
+        let back = from_map(&map);
+        assert_eq!(back, vec![label("a", "2"), label("z", "1")]);
+    }
+}

@@ -1,0 +1,31 @@
+//! Strata's wire contract.
+//!
+//! The `.proto` files under `proto/strata/v1/` are the source of truth; `build.rs` compiles
+//! them at build time with protox and tonic-prost-build, so nothing generated is committed.
+//! Roles never depend on each other's crates: they meet only through these types.
+//!
+//! # Layout
+//! - [`v1`]: generated messages, clients and servers of package `strata.v1`.
+//! - [`labels`]: conversions between label lists and sorted maps.
+//! - [`names`]: the lower-case names used in JSON and logs for states, severities and roles.
+//! - `daemon` (feature `daemon`): signal handling and logging shared by the daemons' `main`.
+#![forbid(unsafe_code)]
+
+/// Generated code of package `strata.v1`.
+pub mod v1 {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("strata.v1");
+}
+
+#[cfg(feature = "daemon")]
+pub mod daemon;
+pub mod labels;
+pub mod names;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,47 @@
+//! The JSON API and logs speak of states and severities by short lower-case names; these
+//! helpers keep those names in one place.
+
+use crate::v1::{ResourceState, Role, Severity};
+
+/// "up", "down" or "unknown".
+pub fn state_name(state: ResourceState) -> &'static str {
+    match state {
+        ResourceState::Up => "up",
+        ResourceState::Down => "down",
+        ResourceState::Unknown | ResourceState::Unspecified => "unknown",
+    }
+}
+
+/// "ok", "warning" or "critical" ("ok" also for unspecified).
+pub fn severity_name(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Warning => "warning",
+        Severity::Critical => "critical",
+        Severity::Ok | Severity::Unspecified => "ok",
+    }
+}
+
+/// "sub-manager", "super-manager", "broker", "agent" or "unspecified".
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::SubManager => "sub-manager",
+        Role::SuperManager => "super-manager",
+        Role::Broker => "broker",
+        Role::Agent => "agent",
+        Role::Unspecified => "unspecified",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_match_the_json_api() {
+        assert_eq!(state_name(ResourceState::Up), "up");
+        assert_eq!(state_name(ResourceState::Unspecified), "unknown");
+        assert_eq!(severity_name(Severity::Critical), "critical");
+        assert_eq!(severity_name(Severity::Unspecified), "ok");
+        assert_eq!(role_name(Role::SubManager), "sub-manager");
+    }
+}

@@ -1,0 +1,207 @@
+//! The regional API: the SubManager gRPC service over this member's state and store.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::Stream;
+use strata_proto::labels::{from_map, to_map};
+use strata_proto::v1::sub_manager_server::SubManager;
+use strata_proto::v1::{
+    Aggregation, ListResourcesRequest, ListResourcesResponse, Point, QueryRangeRequest,
+    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, Series,
+    WatchRegionRequest,
+};
+use strata_tsdb::Tsdb;
+use tokio::sync::broadcast::error::RecvError;
+use tonic::{Request, Response, Status};
+use tracing::info_span;
+
+use crate::state::RegionState;
+
+/// Most series one QueryRange may return.
+pub const MAX_QUERY_SERIES: usize = 10_000;
+/// Most points one QueryRange may return per series when a step is given.
+pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// Implements the SubManager service for this member.
+#[derive(Clone)]
+pub struct Api {
+    region: String,
+    tsdb: Arc<Tsdb>,
+    state: Arc<RegionState>,
+}
+
+impl Api {
+    /// The API of a member of `region`.
+    pub fn new(region: String, tsdb: Arc<Tsdb>, state: Arc<RegionState>) -> Self {
+        Self {
+            region,
+            tsdb,
+            state,
+        }
+    }
+
+    fn check_region(&self, region: &str) -> Result<(), Status> {
+        if region.is_empty() || region == self.region {
+            Ok(())
+        } else {
+            Err(Status::not_found(format!(
+                "region '{region}' is not served here (this is region '{}')",
+                self.region
+            )))
+        }
+    }
+}
+
+fn to_aggregation(a: Aggregation) -> strata_tsdb::Aggregation {
+    match a {
+        Aggregation::Min => strata_tsdb::Aggregation::Min,
+        Aggregation::Max => strata_tsdb::Aggregation::Max,
+        Aggregation::Last => strata_tsdb::Aggregation::Last,
+        Aggregation::Avg | Aggregation::Unspecified => strata_tsdb::Aggregation::Avg,
+    }
+}
+
+/// Runs a query against the store (blocking; call from a blocking thread).
+pub fn query(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<Series>, Status> {
+    if req.name.is_empty() {
+        return Err(Status::invalid_argument(
+            "QueryRange: field 'name' is empty",
+        ));
+    }
+    if req.from_ms > req.to_ms {
+        return Err(Status::invalid_argument(format!(
+            "QueryRange: from_ms {} is after to_ms {}",
+            req.from_ms, req.to_ms
+        )));
+    }
+    if req.step_ms < 0 {
+        return Err(Status::invalid_argument(format!(
+            "QueryRange: step_ms {} is negative",
+            req.step_ms
+        )));
+    }
+    if req.step_ms > 0 && (req.to_ms - req.from_ms) / req.step_ms > MAX_POINTS_PER_SERIES {
+        return Err(Status::invalid_argument(format!(
+            "QueryRange: {} steps of {} ms exceed the limit of {MAX_POINTS_PER_SERIES} points; use a larger step_ms",
+            (req.to_ms - req.from_ms) / req.step_ms,
+            req.step_ms
+        )));
+    }
+    let mut matchers: Vec<(String, String)> = to_map(&req.matchers).into_iter().collect();
+    if !req.resource_id.is_empty() {
+        match req.resource_id.split_once('/') {
+            Some((r, host)) if r == region && !host.is_empty() => {
+                matchers.push(("agent".into(), host.into()))
+            }
+            Some((r, _)) if r != region => return Ok(Vec::new()),
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "QueryRange: resource_id '{}' is not '<region>/<host>'",
+                    req.resource_id
+                )));
+            }
+        }
+    }
+    let found = tsdb
+        .select(&req.name, &matchers)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    if found.len() > MAX_QUERY_SERIES {
+        return Err(Status::invalid_argument(format!(
+            "QueryRange: {} series match '{}', over the limit of {MAX_QUERY_SERIES}; add matchers",
+            found.len(),
+            req.name
+        )));
+    }
+    let aggregation = to_aggregation(req.aggregation());
+    found
+        .into_iter()
+        .map(|s| {
+            let points = tsdb
+                .query_range(s.id, req.from_ms, req.to_ms, req.step_ms, aggregation)
+                .map_err(|e| Status::internal(e.to_string()))?
+                .into_iter()
+                .map(|(ts_ms, value)| Point { ts_ms, value })
+                .collect();
+            Ok(Series {
+                name: s.name,
+                labels: from_map(&s.labels),
+                points,
+            })
+        })
+        .collect()
+}
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<RegionUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl SubManager for Api {
+    async fn region_summary(
+        &self,
+        request: Request<RegionSummaryRequest>,
+    ) -> Result<Response<RegionSummaryResponse>, Status> {
+        self.check_region(&request.get_ref().region)?;
+        Ok(Response::new(self.state.summary()))
+    }
+
+    async fn list_resources(
+        &self,
+        request: Request<ListResourcesRequest>,
+    ) -> Result<Response<ListResourcesResponse>, Status> {
+        self.check_region(&request.get_ref().region)?;
+        Ok(Response::new(ListResourcesResponse {
+            resources: self.state.resources(),
+        }))
+    }
+
+    async fn query_range(
+        &self,
+        request: Request<QueryRangeRequest>,
+    ) -> Result<Response<QueryRangeResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let span = info_span!("query_range", region = %self.region, name = %req.name, resource = %req.resource_id);
+        let tsdb = self.tsdb.clone();
+        let region = self.region.clone();
+        let series = tokio::task::spawn_blocking(move || {
+            let _guard = span.enter();
+            query(&tsdb, &region, &req)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("query task failed: {e}")))??;
+        Ok(Response::new(QueryRangeResponse { series }))
+    }
+
+    type WatchRegionStream = UpdateStream;
+
+    async fn watch_region(
+        &self,
+        request: Request<WatchRegionRequest>,
+    ) -> Result<Response<Self::WatchRegionStream>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let (backlog, rx) = self.state.subscribe(&req.epoch, req.from_seq);
+        let stream = futures::stream::unfold(
+            (backlog.into_iter(), rx, false),
+            |(mut backlog, mut rx, done)| async move {
+                if done {
+                    return None;
+                }
+                if let Some(update) = backlog.next() {
+                    return Some((Ok(update), (backlog, rx, false)));
+                }
+                match rx.recv().await {
+                    Ok(update) => Some((Ok(update), (backlog, rx, false))),
+                    Err(RecvError::Lagged(n)) => Some((
+                        Err(Status::resource_exhausted(format!(
+                            "subscriber fell {n} updates behind; resume from the last sequence received"
+                        ))),
+                        (backlog, rx, true),
+                    )),
+                    Err(RecvError::Closed) => None,
+                }
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

@@ -1,0 +1,345 @@
+//! The sub-manager's configuration: its region, its agents, polling and thresholds; a TOML
+//! file over documented defaults with `STRATA_SUB_MANAGER_*` environment overrides.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Result, SubManagerError};
+
+/// Everything the sub-manager needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SubManagerConfig {
+    /// Member id, unique in the mesh (default `sub-1`).
+    pub id: String,
+    /// The region (site) this sub-manager serves (default `default`).
+    pub region: String,
+    /// gRPC listen address of the regional API (default `127.0.0.1:7700`).
+    pub listen: String,
+    /// Address announced to brokers (default: the bound listen address).
+    pub advertise: Option<String>,
+    /// Where the time-series store lives (default `./data/sub-manager`).
+    pub data_dir: PathBuf,
+    /// Brokers to heartbeat to, as `host:port` (default none: the region runs alone).
+    pub brokers: Vec<String>,
+    /// Time between heartbeats to each broker (default 1 s).
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// Lease asked of the brokers (default 3 s).
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// Most series the store accepts (default 5,000,000).
+    pub max_series: u64,
+    /// Polling of agents.
+    pub poll: PollConfig,
+    /// Threshold levels.
+    pub thresholds: Thresholds,
+    /// The region's agents.
+    pub agents: Vec<AgentTarget>,
+}
+
+/// How agents are polled.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PollConfig {
+    /// Time between two polls of an agent (default 5 s).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Timeout of one poll call, connection included (default 3 s).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Most poll calls in flight at once (default 64).
+    pub concurrency: usize,
+    /// Most samples asked for in one call (default 20,000).
+    pub max_samples: u32,
+    /// Longest wait between polls of an agent that keeps failing (default 60 s).
+    #[serde(with = "humantime_serde")]
+    pub backoff_max: Duration,
+    /// Consecutive failed polls before an agent is down (default 2).
+    pub down_after_failures: u32,
+    /// Worker threads of the polling runtime, apart from the API's (default 2).
+    pub workers: usize,
+}
+
+/// Warning and critical levels, as ratios from 0 to 1.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Total CPU usage (default 0.85 / 0.95).
+    pub cpu_warning: f64,
+    pub cpu_critical: f64,
+    /// Memory used over total (default 0.85 / 0.95).
+    pub memory_warning: f64,
+    pub memory_critical: f64,
+    /// Fullest filesystem, used over size (default 0.85 / 0.95).
+    pub filesystem_warning: f64,
+    pub filesystem_critical: f64,
+}
+
+/// One agent to poll.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AgentTarget {
+    /// The agent's id (its host name by default), unique in the region.
+    pub id: String,
+    /// Its gRPC address, `host:port`; several simulated agents may share one.
+    pub address: String,
+}
+
+impl Default for SubManagerConfig {
+    fn default() -> Self {
+        Self {
+            id: "sub-1".into(),
+            region: "default".into(),
+            listen: "127.0.0.1:7700".into(),
+            advertise: None,
+            data_dir: PathBuf::from("./data/sub-manager"),
+            brokers: Vec::new(),
+            heartbeat_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(3),
+            max_series: 5_000_000,
+            poll: PollConfig::default(),
+            thresholds: Thresholds::default(),
+            agents: Vec::new(),
+        }
+    }
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(3),
+            concurrency: 64,
+            max_samples: 20_000,
+            backoff_max: Duration::from_secs(60),
+            down_after_failures: 2,
+            workers: 2,
+        }
+    }
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            cpu_warning: 0.85,
+            cpu_critical: 0.95,
+            memory_warning: 0.85,
+            memory_critical: 0.95,
+            filesystem_warning: 0.85,
+            filesystem_critical: 0.95,
+        }
+    }
+}
+
+impl SubManagerConfig {
+    /// Loads `path` over the defaults, applies environment overrides, and validates.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| SubManagerError::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::parse(&text).map_err(|message| SubManagerError::ConfigParse {
+            path: path.to_path_buf(),
+            message,
+        })?;
+        config.apply_env(|k| std::env::var(k).ok());
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text over the defaults.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `STRATA_SUB_MANAGER_ID`, `_REGION`, `_LISTEN`, `_DATA_DIR` and `_BROKERS`
+    /// (comma-separated).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+        if let Some(v) = var("STRATA_SUB_MANAGER_ID") {
+            self.id = v;
+        }
+        if let Some(v) = var("STRATA_SUB_MANAGER_REGION") {
+            self.region = v;
+        }
+        if let Some(v) = var("STRATA_SUB_MANAGER_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = var("STRATA_SUB_MANAGER_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("STRATA_SUB_MANAGER_BROKERS") {
+            self.brokers = v
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+    }
+
+    /// Checks every value and reports all problems at once.
+    pub fn validate(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        for (field, value) in [("id", &self.id), ("region", &self.region)] {
+            if value.trim().is_empty() {
+                errors.push(format!("{field}: must not be empty"));
+            } else if value.contains('/') {
+                errors.push(format!("{field}: '{value}' must not contain '/'"));
+            }
+        }
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            errors.push(format!(
+                "listen: '{}' is not an address like 127.0.0.1:7700",
+                self.listen
+            ));
+        }
+        for (i, b) in self.brokers.iter().enumerate() {
+            if !is_host_port(b) {
+                errors.push(format!("brokers[{i}]: '{b}' is not host:port"));
+            }
+        }
+        if self.heartbeat_interval.is_zero() || self.heartbeat_interval >= self.lease {
+            errors.push(format!(
+                "heartbeat_interval: {:?} must be above zero and below lease ({:?})",
+                self.heartbeat_interval, self.lease
+            ));
+        }
+        let p = &self.poll;
+        if p.interval < Duration::from_millis(100) {
+            errors.push(format!(
+                "poll.interval: {:?} is below the minimum of 100ms",
+                p.interval
+            ));
+        }
+        if p.timeout.is_zero() {
+            errors.push("poll.timeout: must be above zero".into());
+        }
+        if p.concurrency == 0 {
+            errors.push("poll.concurrency: must be at least 1".into());
+        }
+        if p.max_samples == 0 {
+            errors.push("poll.max_samples: must be at least 1".into());
+        }
+        if p.workers == 0 {
+            errors.push("poll.workers: must be at least 1".into());
+        }
+        if p.down_after_failures == 0 {
+            errors.push("poll.down_after_failures: must be at least 1".into());
+        }
+        let t = &self.thresholds;
+        for (name, warning, critical) in [
+            ("cpu", t.cpu_warning, t.cpu_critical),
+            ("memory", t.memory_warning, t.memory_critical),
+            ("filesystem", t.filesystem_warning, t.filesystem_critical),
+        ] {
+            if !(0.0..=1.0).contains(&warning) || !(0.0..=1.0).contains(&critical) {
+                errors.push(format!(
+                    "thresholds.{name}_warning/critical: must be ratios from 0 to 1"
+                ));
+            } else if warning > critical {
+                errors.push(format!(
+                    "thresholds.{name}_warning: {warning} is above {name}_critical {critical}"
+                ));
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, a) in self.agents.iter().enumerate() {
+            if a.id.trim().is_empty() || a.id.contains('/') {
+                errors.push(format!(
+                    "agents[{i}].id: '{}' must be non-empty and without '/'",
+                    a.id
+                ));
+            } else if !seen.insert(&a.id) {
+                errors.push(format!("agents[{i}].id: '{}' appears twice", a.id));
+            }
+            if !is_host_port(&a.address) {
+                errors.push(format!(
+                    "agents[{i}].address: '{}' is not host:port",
+                    a.address
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(SubManagerError::ConfigInvalid(errors))
+        }
+    }
+}
+
+/// Whether `s` looks like `host:port` with a numeric port.
+pub fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok()
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_config_parses() {
+        let c = SubManagerConfig::parse(
+            r#"
+            id = "eu-1"
+            region = "eu"
+            brokers = ["127.0.0.1:7600"]
+            [poll]
+            interval = "2s"
+            [thresholds]
+            cpu_warning = 0.7
+            [[agents]]
+            id = "web-1"
+            address = "127.0.0.1:7801"
+            "#,
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.poll.interval, Duration::from_secs(2));
+        assert_eq!(c.poll.timeout, Duration::from_secs(3));
+        assert_eq!(c.thresholds.cpu_warning, 0.7);
+        assert_eq!(c.agents.len(), 1);
+    }
+
+    #[test]
+    fn every_problem_is_named_with_its_field() {
+        let c = SubManagerConfig::parse(
+            r#"
+            region = ""
+            brokers = ["nowhere"]
+            [thresholds]
+            cpu_warning = 0.99
+            [[agents]]
+            id = "a"
+            address = "127.0.0.1:1"
+            [[agents]]
+            id = "a"
+            address = "x"
+            "#,
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        for needle in [
+            "region:",
+            "brokers[0]",
+            "thresholds.cpu_warning",
+            "agents[1].id",
+            "agents[1].address",
+        ] {
+            assert!(err.contains(needle), "{needle} missing from {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = SubManagerConfig::parse("[poll]\nintervall = \"1s\"").unwrap_err();
+        assert!(err.contains("intervall"), "{err}");
+    }
+}

@@ -1,0 +1,40 @@
+//! Errors of the sub-manager.
+
+use std::path::PathBuf;
+
+/// What went wrong in the sub-manager, and with what input.
+#[derive(Debug, thiserror::Error)]
+pub enum SubManagerError {
+    /// The config file could not be read.
+    #[error("read sub-manager config {path}: {source}")]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown or mistyped keys.
+    #[error("parse sub-manager config {path}: {message}")]
+    ConfigParse { path: PathBuf, message: String },
+    /// The config parsed but some values are unusable; every problem is listed.
+    #[error("invalid sub-manager config: {}", .0.join("; "))]
+    ConfigInvalid(Vec<String>),
+    /// The gRPC listener could not be bound.
+    #[error("bind sub-manager gRPC listener on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store could not be opened or used.
+    #[error(transparent)]
+    Tsdb(#[from] strata_tsdb::TsdbError),
+    /// The poll workers' runtime could not start.
+    #[error("start poll workers: {0}")]
+    Workers(std::io::Error),
+    /// The gRPC server failed.
+    #[error("sub-manager gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// Result of the sub-manager's operations.
+pub type Result<T, E = SubManagerError> = std::result::Result<T, E>;

@@ -1,0 +1,153 @@
+//! Strata's sub-manager: polls its region's agents, stores their samples, judges thresholds,
+//! keeps resource states and events, and serves the regional API.
+//!
+//! A region keeps working with the centre cut off: polling, storage and judgement need no
+//! broker. With brokers, the region's members share its agents by rendezvous hashing over the
+//! live members the brokers report, so that a failed member's agents move to the others
+//! within one lease.
+//!
+//! # Layout
+//! - [`config`]: the TOML config and its validation.
+//! - [`poller`]: per-agent poll tasks on worker threads of their own.
+//! - [`ingest`]: poll answers into the store.
+//! - [`judge`]: thresholds into verdicts.
+//! - [`state`]: resources, events and the WatchRegion journal.
+//! - [`assignment`]: rendezvous hashing of agents over members.
+//! - [`membership`]: heartbeats to brokers and the view they answer.
+//! - [`api`]: the SubManager gRPC service.
+//! - [`server`]: the one place servers and client channels are built.
+//! - [`error`]: the crate's error enum.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod assignment;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod judge;
+pub mod membership;
+pub mod poller;
+pub mod server;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use strata_proto::v1::{Member, Role};
+use strata_tsdb::{Tsdb, TsdbOptions};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use config::SubManagerConfig;
+pub use error::{Result, SubManagerError};
+
+use membership::MembershipView;
+use state::RegionState;
+
+/// Changes kept for resuming subscribers before they get a snapshot instead.
+const JOURNAL_CAPACITY: usize = 65_536;
+
+/// A sub-manager whose listener is bound but which does not serve yet.
+pub struct BoundSubManager {
+    config: SubManagerConfig,
+    listener: TcpListener,
+}
+
+/// Binds the sub-manager's gRPC listener.
+pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
+    let listener =
+        TcpListener::bind(&config.listen)
+            .await
+            .map_err(|source| SubManagerError::Bind {
+                addr: config.listen.clone(),
+                source,
+            })?;
+    Ok(BoundSubManager { config, listener })
+}
+
+/// Runs a sub-manager with `config` until `shutdown` is cancelled.
+pub async fn run(config: SubManagerConfig, shutdown: CancellationToken) -> Result<()> {
+    bind(config).await?.run(shutdown).await
+}
+
+impl BoundSubManager {
+    /// The address the gRPC server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Polls, stores, judges and serves until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        let config = Arc::new(self.config);
+        let addr = self
+            .listener
+            .local_addr()
+            .expect("a bound listener has an address");
+        let tsdb = Arc::new(Tsdb::open(
+            &config.data_dir,
+            TsdbOptions {
+                max_series: config.max_series,
+            },
+        )?);
+        let epoch = format!("{}-{}", config.id, strata_proto::now_ms());
+        let state = Arc::new(RegionState::new(
+            &config.region,
+            &config.id,
+            &epoch,
+            JOURNAL_CAPACITY,
+        ));
+        let view = Arc::new(MembershipView::new(
+            config.lease,
+            !config.brokers.is_empty(),
+        ));
+        let me = Member {
+            id: config.id.clone(),
+            role: Role::SubManager as i32,
+            region: config.region.clone(),
+            address: config.advertise.clone().unwrap_or_else(|| addr.to_string()),
+            healthy: true,
+            last_heartbeat_age_ms: 0,
+            epoch,
+        };
+        info!(member = %config.id, region = %config.region, %addr, agents = config.agents.len(), "sub-manager serving");
+
+        let poll_thread = poller::start(
+            poller::PollContext {
+                config: config.clone(),
+                tsdb: tsdb.clone(),
+                state: state.clone(),
+                view: view.clone(),
+            },
+            shutdown.clone(),
+        )?;
+        let mut tasks = tokio::task::JoinSet::new();
+        for broker in &config.brokers {
+            tasks.spawn(membership::heartbeat_loop(
+                broker.clone(),
+                me.clone(),
+                config.heartbeat_interval,
+                config.lease,
+                view.clone(),
+                shutdown.clone(),
+            ));
+        }
+        let api = api::Api::new(config.region.clone(), tsdb.clone(), state);
+        let served = server::serve(self.listener, api, shutdown.clone()).await;
+        shutdown.cancel();
+        while tasks.join_next().await.is_some() {}
+        if tokio::task::spawn_blocking(move || poll_thread.join())
+            .await
+            .is_err()
+        {
+            warn!("poll workers ended abnormally");
+        }
+        if let Err(error) = tsdb.flush() {
+            warn!(%error, "flush on shutdown failed; the WAL still holds the data");
+        }
+        info!(member = %config.id, "sub-manager stopped");
+        served
+    }
+}

@@ -1,0 +1,136 @@
+//! The one door to the brokers: every channel the super-manager opens is built here, and
+//! calls fail over from one broker to the next.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use strata_proto::v1::broker_client::BrokerClient;
+use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_proto::v1::{QueryRangeRequest, QueryRangeResponse};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+use tracing::warn;
+
+use crate::config::SuperManagerConfig;
+
+/// Largest message decoded from a broker.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Lazily connected channels to every configured broker.
+#[derive(Debug)]
+pub struct Brokers {
+    addrs: Vec<String>,
+    channels: Vec<Channel>,
+    /// Where the next call starts, so that a broker that failed is not tried first again.
+    preferred: AtomicUsize,
+    call_timeout: Duration,
+}
+
+impl Brokers {
+    /// Channels to the brokers of `config` (none connects until used).
+    pub fn new(config: &SuperManagerConfig) -> Result<Self, tonic::transport::Error> {
+        let channels = config
+            .brokers
+            .iter()
+            .map(|addr| {
+                Ok(Endpoint::from_shared(format!("http://{addr}"))?
+                    .connect_timeout(Duration::from_secs(1))
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(5))
+                    .keep_alive_timeout(Duration::from_secs(5))
+                    .connect_lazy())
+            })
+            .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
+        Ok(Self {
+            addrs: config.brokers.clone(),
+            channels,
+            preferred: AtomicUsize::new(0),
+            call_timeout: config.call_timeout,
+        })
+    }
+
+    /// Number of brokers.
+    pub fn len(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Whether no broker is configured.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+    }
+
+    /// The address of broker `i`.
+    pub fn addr(&self, i: usize) -> &str {
+        &self.addrs[i % self.addrs.len()]
+    }
+
+    /// The index of the broker to try first.
+    pub fn preferred(&self) -> usize {
+        self.preferred.load(Ordering::Relaxed) % self.len().max(1)
+    }
+
+    /// Moves the preference past broker `i`, which just failed.
+    pub fn failed(&self, i: usize) {
+        let _ = self.preferred.compare_exchange(
+            i,
+            (i + 1) % self.len().max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// A Broker client for broker `i`.
+    pub fn broker(&self, i: usize) -> BrokerClient<Channel> {
+        BrokerClient::new(self.channels[i % self.channels.len()].clone())
+    }
+
+    /// A SubManager client routed through broker `i`.
+    pub fn router(&self, i: usize) -> SubManagerClient<Channel> {
+        SubManagerClient::new(self.channels[i % self.channels.len()].clone())
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    /// QueryRange through the brokers, failing over on errors a retry elsewhere can fix.
+    pub async fn query_range(&self, req: QueryRangeRequest) -> Result<QueryRangeResponse, Status> {
+        if self.is_empty() {
+            return Err(Status::unavailable("no broker is configured"));
+        }
+        let start = self.preferred();
+        let mut last = Status::unavailable("no broker answered");
+        for k in 0..self.len() {
+            let i = (start + k) % self.len();
+            let mut client = self.router(i);
+            let call = client.query_range(req.clone());
+            let result = match tokio::time::timeout(self.call_timeout, call).await {
+                Ok(r) => r.map(tonic::Response::into_inner),
+                Err(_) => Err(Status::deadline_exceeded(format!(
+                    "broker {} did not answer within {:?}",
+                    self.addr(i),
+                    self.call_timeout
+                ))),
+            };
+            match result {
+                Ok(answer) => return Ok(answer),
+                Err(status) if retryable(&status) => {
+                    warn!(broker = %self.addr(i), error = %status.message(), "broker call failed; trying the next");
+                    self.failed(i);
+                    last = status;
+                }
+                Err(status) => return Err(status),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Whether another broker might answer where this one failed.
+pub fn retryable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Internal
+            | Code::Cancelled
+    )
+}

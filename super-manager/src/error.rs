@@ -1,0 +1,34 @@
+//! Errors of the super-manager.
+
+use std::path::PathBuf;
+
+/// What went wrong in the super-manager, and with what input.
+#[derive(Debug, thiserror::Error)]
+pub enum SuperManagerError {
+    /// The config file could not be read.
+    #[error("read super-manager config {path}: {source}")]
+    ConfigRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown or mistyped keys.
+    #[error("parse super-manager config {path}: {message}")]
+    ConfigParse { path: PathBuf, message: String },
+    /// The config parsed but some values are unusable; every problem is listed.
+    #[error("invalid super-manager config: {}", .0.join("; "))]
+    ConfigInvalid(Vec<String>),
+    /// The HTTP listener could not be bound.
+    #[error("bind super-manager HTTP listener on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("super-manager HTTP server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Result of the super-manager's operations.
+pub type Result<T, E = SuperManagerError> = std::result::Result<T, E>;

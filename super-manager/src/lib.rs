@@ -1,0 +1,117 @@
+//! Strata's super-manager: the enterprise view over every region.
+//!
+//! It subscribes to every region's WatchRegion stream through the brokers and keeps the
+//! aggregate (states, events), never raw samples; metric history is fetched from the region
+//! on demand, through a broker. It answers the REST API and serves the console.
+//!
+//! # Layout
+//! - [`config`]: the TOML config and its validation.
+//! - [`overview`]: the aggregated state of every region.
+//! - [`subscriber`]: membership and region streams through the brokers, with resumption.
+//! - [`brokers`]: the one place broker channels are built; failover between brokers.
+//! - [`api`]: the REST API, console page, health and metrics.
+//! - [`error`]: the crate's error enum.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod brokers;
+pub mod config;
+pub mod error;
+pub mod overview;
+pub mod subscriber;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use strata_proto::v1::{Member, Role};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use config::SuperManagerConfig;
+pub use error::{Result, SuperManagerError};
+
+/// Counters the super-manager reports about itself at /metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub updates_applied: AtomicU64,
+    pub streams_opened: AtomicU64,
+    pub http_requests: AtomicU64,
+}
+
+/// State shared by the API and the subscriptions.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: SuperManagerConfig,
+    pub overview: RwLock<overview::Overview>,
+    pub brokers: brokers::Brokers,
+    pub metrics: Metrics,
+}
+
+/// A super-manager whose HTTP listener is bound but which does not serve yet.
+pub struct BoundSuperManager {
+    config: SuperManagerConfig,
+    listener: TcpListener,
+}
+
+/// Binds the super-manager's HTTP listener.
+pub async fn bind(config: SuperManagerConfig) -> Result<BoundSuperManager> {
+    let listener =
+        TcpListener::bind(&config.http)
+            .await
+            .map_err(|source| SuperManagerError::Bind {
+                addr: config.http.clone(),
+                source,
+            })?;
+    Ok(BoundSuperManager { config, listener })
+}
+
+/// Runs a super-manager with `config` until `shutdown` is cancelled.
+pub async fn run(config: SuperManagerConfig, shutdown: CancellationToken) -> Result<()> {
+    bind(config).await?.run(shutdown).await
+}
+
+impl BoundSuperManager {
+    /// The address the HTTP server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Subscribes and serves until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
+        let addr = self.local_addr();
+        let brokers = brokers::Brokers::new(&self.config)
+            .map_err(|e| SuperManagerError::ConfigInvalid(vec![format!("brokers: {e}")]))?;
+        let shared = Arc::new(Shared {
+            config: self.config.clone(),
+            overview: RwLock::new(overview::Overview::default()),
+            brokers,
+            metrics: Metrics::default(),
+        });
+        let me = Member {
+            id: self.config.id.clone(),
+            role: Role::SuperManager as i32,
+            region: String::new(),
+            address: addr.to_string(),
+            healthy: true,
+            last_heartbeat_age_ms: 0,
+            epoch: format!("{}-{}", self.config.id, strata_proto::now_ms()),
+        };
+        info!(member = %self.config.id, %addr, brokers = self.config.brokers.len(), "super-manager serving");
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(subscriber::run(shared.clone(), shutdown.clone()));
+        tasks.spawn(subscriber::heartbeat(shared.clone(), me, shutdown.clone()));
+        let app = api::router(shared);
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await
+            .map_err(SuperManagerError::Serve);
+        shutdown.cancel();
+        while tasks.join_next().await.is_some() {}
+        info!("super-manager stopped");
+        served
+    }
+}

@@ -1,0 +1,201 @@
+//! Subscriptions to the regions, through the brokers.
+//!
+//! One task follows the brokers' membership (failing over between brokers) and keeps the list
+//! of sub-managers; each listed sub-manager gets a task that follows its WatchRegion stream
+//! through a broker and resumes from the last sequence applied after any break, so no change
+//! is lost or applied twice. A member's task ends when the member is no longer listed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::StreamExt;
+use strata_proto::v1::{
+    HeartbeatRequest, Member, Role, WatchMembershipRequest, WatchRegionRequest,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::Shared;
+
+/// Follows membership and region streams until `shutdown`.
+pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut watchers: HashMap<(String, String), JoinHandle<()>> = HashMap::new();
+    let brokers = &shared.brokers;
+    if brokers.is_empty() {
+        warn!("no broker configured: no region will be seen");
+        shutdown.cancelled().await;
+        return;
+    }
+    loop {
+        let i = brokers.preferred();
+        let opened = brokers
+            .broker(i)
+            .watch_membership(WatchMembershipRequest::default())
+            .await;
+        let mut stream = match opened {
+            Ok(s) => s.into_inner(),
+            Err(status) => {
+                debug!(broker = %brokers.addr(i), error = %status.message(), "membership watch failed");
+                brokers.failed(i);
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(shared.config.resubscribe_delay) => continue,
+                }
+            }
+        };
+        info!(broker = %brokers.addr(i), "following membership");
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => None,
+                next = stream.next() => Some(next),
+            };
+            let Some(next) = next else { break };
+            match next {
+                Some(Ok(view)) => {
+                    let subs: Vec<Member> = view
+                        .members
+                        .into_iter()
+                        .filter(|m| m.role == Role::SubManager as i32)
+                        .collect();
+                    shared
+                        .overview
+                        .write()
+                        .expect("overview lock poisoned")
+                        .set_members(&subs);
+                    watchers.retain(|_, h| !h.is_finished());
+                    for m in subs {
+                        let key = (m.region.clone(), m.id.clone());
+                        if let std::collections::hash_map::Entry::Vacant(slot) = watchers.entry(key)
+                        {
+                            let span =
+                                info_span!("watch_region", region = %m.region, member = %m.id);
+                            let task =
+                                watch_member(shared.clone(), m.region, m.id, shutdown.clone())
+                                    .instrument(span);
+                            slot.insert(tokio::spawn(task));
+                        }
+                    }
+                }
+                Some(Err(status)) => {
+                    warn!(broker = %brokers.addr(i), error = %status.message(), "membership stream broke");
+                    brokers.failed(i);
+                    break;
+                }
+                None => {
+                    brokers.failed(i);
+                    break;
+                }
+            }
+        }
+        if shutdown.is_cancelled() {
+            break;
+        }
+        tokio::time::sleep(shared.config.resubscribe_delay).await;
+    }
+    for (_, h) in watchers {
+        let _ = h.await;
+    }
+}
+
+async fn watch_member(
+    shared: Arc<Shared>,
+    region: String,
+    member: String,
+    shutdown: CancellationToken,
+) {
+    let delay = shared.config.resubscribe_delay;
+    let brokers = &shared.brokers;
+    loop {
+        let (listed, healthy, (epoch, from_seq)) = {
+            let o = shared.overview.read().expect("overview lock poisoned");
+            (
+                o.is_listed(&region, &member),
+                o.is_healthy(&region, &member),
+                o.cursor(&region, &member),
+            )
+        };
+        if !listed || shutdown.is_cancelled() {
+            return;
+        }
+        if healthy {
+            let i = brokers.preferred();
+            let request = WatchRegionRequest {
+                region: region.clone(),
+                member_id: member.clone(),
+                from_seq,
+                epoch,
+            };
+            match brokers.router(i).watch_region(request).await {
+                Ok(stream) => {
+                    shared
+                        .metrics
+                        .streams_opened
+                        .fetch_add(1, Ordering::Relaxed);
+                    debug!(from_seq, "region stream open");
+                    let mut stream = stream.into_inner();
+                    loop {
+                        let next = tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            next = stream.next() => next,
+                        };
+                        match next {
+                            Some(Ok(update)) => {
+                                shared
+                                    .metrics
+                                    .updates_applied
+                                    .fetch_add(1, Ordering::Relaxed);
+                                shared
+                                    .overview
+                                    .write()
+                                    .expect("overview lock poisoned")
+                                    .apply(update);
+                            }
+                            Some(Err(status)) => {
+                                debug!(error = %status.message(), "region stream broke; resuming");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
+                Err(status) => {
+                    debug!(broker = %brokers.addr(i), error = %status.message(), "region stream could not open");
+                    if crate::brokers::retryable(&status) {
+                        brokers.failed(i);
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+/// Heartbeats the super-manager to every broker, so that brokers and operators see it.
+pub async fn heartbeat(shared: Arc<Shared>, me: Member, shutdown: CancellationToken) {
+    let interval: Duration = shared.config.heartbeat_interval;
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        for i in 0..shared.brokers.len() {
+            let request = HeartbeatRequest {
+                member: Some(me.clone()),
+                lease_ms: shared.config.lease.as_millis() as u64,
+            };
+            let mut client = shared.brokers.broker(i);
+            let call = client.heartbeat(request);
+            if let Ok(Err(status)) = tokio::time::timeout(interval, call).await {
+                debug!(broker = %shared.brokers.addr(i), error = %status.message(), "heartbeat failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Harness for tests that start Strata's real binaries on 127.0.0.1 with port 0.
+//!
+//! Each daemon prints `... listening grpc=ADDR` (or `http=ADDR`) on its first stdout line;
+//! [`Proc::start`] waits for it with a deadline and reads the bound address from it, and kills
+//! the process on drop, so that a failing test leaves nothing running. Logs go to files in
+//! the test's temporary directory and are printed when a wait fails.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary next to the running test's target directory.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let mut dir = exe
+        .parent()
+        .expect("test executable directory")
+        .to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first (`make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A running daemon, killed (SIGKILL) and reaped on drop.
+pub struct Proc {
+    pub name: String,
+    /// The address from the daemon's `listening` line.
+    pub addr: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `binary` with `args`, logging stderr to `<dir>/<name>.log`, and waits up to 30 s
+    /// for its `listening <kind>=ADDR` line.
+    pub fn start(name: &str, binary: &str, args: &[&str], dir: &Path) -> Proc {
+        let log = dir.join(format!("{name}.log"));
+        let stderr = std::fs::File::create(&log).expect("create log file");
+        let mut child = Command::new(bin(binary))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(first)) = lines.next() {
+                let _ = tx.send(first);
+            }
+            for _ in lines {}
+        });
+        let mut proc = Proc {
+            name: name.to_string(),
+            addr: String::new(),
+            child,
+            log,
+        };
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "{name} did not report its address within 30 s; log:\n{}",
+                proc.log_text()
+            ),
+        };
+        proc.addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("grpc=").or_else(|| w.strip_prefix("http=")))
+            .unwrap_or_else(|| panic!("{name}: no address in its first line '{line}'"))
+            .to_string();
+        proc
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the daemon with SIGKILL, as a crash would, and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `grace` for a clean exit; returns whether it exited 0.
+    pub fn terminate(&mut self, grace: Duration) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` every 200 ms until it returns Some or `within` passes; panics with `what`
+/// and the last observation on timeout.
+pub fn wait_for<T>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + within;
+    let mut last = String::from("never checked");
+    while Instant::now() < deadline {
+        match check() {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out after {within:?} waiting for {what}; last: {last}");
+}
+
+/// A minimal HTTP/1.1 GET: returns the status code and body.
+pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("send GET {path}: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read GET {path}: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line in '{head}'"))?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// GET `path` and parse the body as JSON, requiring status 200.
+pub fn get_json(addr: &str, path: &str) -> Result<serde_json::Value, String> {
+    let (status, body) = http_get(addr, path)?;
+    if status != 200 {
+        return Err(format!("GET {path}: {status}: {body}"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("GET {path}: bad JSON: {e}: {body}"))
+}
+
+/// Writes `text` to `<dir>/<name>` and returns the path as a string.
+pub fn write_config(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write config");
+    path.to_string_lossy().into_owned()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    strata_proto::now_ms()
+}

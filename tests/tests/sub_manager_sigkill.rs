@@ -1,0 +1,262 @@
+//! A region with two sub-managers loses one to SIGKILL: the region must stay queryable
+//! through the broker, and the dead member's agents must be polled by the survivor with no
+//! sample missing from the handover on.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use strata_proto::v1::ListResourcesRequest;
+use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_tests::{Proc, get_json, now_ms, wait_for, write_config};
+
+const AGENTS: usize = 7; // the real agent and six simulated ones
+
+fn sub_manager_config(
+    id: &str,
+    dir: &std::path::Path,
+    broker: &str,
+    agent: &str,
+    sim: &str,
+) -> String {
+    let mut text = format!(
+        "id = \"{id}\"\nregion = \"west\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+         brokers = [\"{broker}\"]\n[poll]\ninterval = \"500ms\"\ntimeout = \"1s\"\n\
+         [[agents]]\nid = \"host-1\"\naddress = \"{agent}\"\n",
+        dir.join(id).display()
+    );
+    for n in 1..AGENTS {
+        text.push_str(&format!(
+            "[[agents]]\nid = \"sim-{n:04}\"\naddress = \"{sim}\"\n"
+        ));
+    }
+    text
+}
+
+fn west(overview: &Value) -> Result<Value, String> {
+    overview["regions"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["name"] == "west").cloned())
+        .ok_or_else(|| format!("no region west in {overview}"))
+}
+
+fn resources(http: &str) -> Result<Vec<Value>, String> {
+    let list = get_json(http, "/api/v1/resources?region=west")?;
+    Ok(list.as_array().cloned().unwrap_or_default())
+}
+
+fn broker_list_resources(broker: &str) -> Result<usize, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut client = SubManagerClient::connect(format!("http://{broker}"))
+            .await
+            .map_err(|e| format!("connect broker: {e}"))?;
+        let answer = client
+            .list_resources(ListResourcesRequest {
+                region: "west".into(),
+            })
+            .await
+            .map_err(|s| format!("ListResources through the broker: {}", s.message()))?;
+        Ok(answer.into_inner().resources.len())
+    })
+}
+
+#[test]
+fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let broker_cfg = write_config(
+        dir,
+        "broker.toml",
+        "listen = \"127.0.0.1:0\"\nlease = \"3s\"\n",
+    );
+    let broker = Proc::start("broker", "strata-broker", &["--config", &broker_cfg], dir);
+    let agent_cfg = write_config(
+        dir,
+        "agent.toml",
+        "id = \"host-1\"\nlisten = \"127.0.0.1:0\"\ncollect_interval = \"500ms\"\n",
+    );
+    let agent = Proc::start("agent", "strata-agent", &["--config", &agent_cfg], dir);
+    let sim_agents = (AGENTS - 1).to_string();
+    let sim = Proc::start(
+        "sim",
+        "strata",
+        &[
+            "sim",
+            "--agents",
+            &sim_agents,
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            "500ms",
+        ],
+        dir,
+    );
+    let mut subs = Vec::new();
+    for id in ["west-1", "west-2"] {
+        let cfg = write_config(
+            dir,
+            &format!("{id}.toml"),
+            &sub_manager_config(id, dir, &broker.addr, &agent.addr, &sim.addr),
+        );
+        subs.push(Proc::start(
+            id,
+            "strata-sub-manager",
+            &["--config", &cfg],
+            dir,
+        ));
+    }
+    let super_cfg = write_config(
+        dir,
+        "super.toml",
+        &format!("http = \"127.0.0.1:0\"\nbrokers = [\"{}\"]\n", broker.addr),
+    );
+    let sup = Proc::start(
+        "super-manager",
+        "strata-super-manager",
+        &["--config", &super_cfg],
+        dir,
+    );
+    let http = sup.addr.clone();
+
+    // The whole region is up, shared by two healthy members.
+    wait_for(
+        "region west up on two members",
+        Duration::from_secs(30),
+        || {
+            let w = west(&get_json(&http, "/api/v1/overview")?)?;
+            let healthy = w["sub_managers"]
+                .as_array()
+                .map_or(0, |s| s.iter().filter(|m| m["healthy"] == true).count());
+            let up = w["resources"]["up"].as_u64().unwrap_or(0);
+            if healthy == 2 && up == AGENTS as u64 {
+                Ok(())
+            } else {
+                Err(w.to_string())
+            }
+        },
+    );
+    let before = resources(&http).unwrap();
+    let owned = |owner: &str| before.iter().filter(|r| r["owner"] == owner).count();
+    let (victim, survivor) = if owned("west-1") >= owned("west-2") {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let victim_id = subs[victim].name.clone();
+    let survivor_id = subs[survivor].name.clone();
+    let moved: Vec<String> = before
+        .iter()
+        .filter(|r| r["owner"] == victim_id.as_str())
+        .map(|r| r["host"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!moved.is_empty(), "{victim_id} owns nothing: {before:?}");
+
+    let killed_at = now_ms();
+    subs[victim].kill();
+
+    // Within a lease and a few polls, the survivor polls every agent.
+    wait_for(
+        "every agent polled by the survivor",
+        Duration::from_secs(20),
+        || {
+            let w = west(&get_json(&http, "/api/v1/overview")?)?;
+            let list = resources(&http)?;
+            let fresh = list
+                .iter()
+                .filter(|r| {
+                    r["owner"] == survivor_id.as_str()
+                        && r["state"] == "up"
+                        && r["last_poll_ms"].as_i64().unwrap_or(0) > killed_at
+                })
+                .count();
+            let victim_healthy = w["sub_managers"]
+                .as_array()
+                .and_then(|s| s.iter().find(|m| m["id"] == victim_id.as_str()))
+                .map(|m| m["healthy"] == true);
+            if fresh == AGENTS && victim_healthy == Some(false) && w["resources"]["total"] == AGENTS
+            {
+                Ok(())
+            } else {
+                Err(format!("{fresh} fresh of {AGENTS}; region {w}"))
+            }
+        },
+    );
+
+    // The region stays queryable through the broker.
+    let listed = wait_for(
+        "ListResources through the broker",
+        Duration::from_secs(10),
+        || {
+            broker_list_resources(&broker.addr).and_then(|n| {
+                if n == AGENTS {
+                    Ok(n)
+                } else {
+                    Err(format!("{n} resources"))
+                }
+            })
+        },
+    );
+    assert_eq!(listed, AGENTS);
+
+    // History of a moved simulated agent is readable, and from the handover on no sample is
+    // missing: sim_sample_number counts ticks, so its values must be consecutive.
+    // The victim owns at least four of seven agents, so at least three simulated ones.
+    let host = moved
+        .iter()
+        .find(|h| h.starts_with("sim-"))
+        .cloned()
+        .expect("a moved simulated agent");
+    {
+        let path = format!(
+            "/api/v1/resources/west%2F{host}/metrics?name=sim_sample_number&from_ms=0&to_ms={}",
+            now_ms() + 60_000
+        );
+        let values = wait_for(
+            "history of a moved agent after the kill",
+            Duration::from_secs(10),
+            || {
+                let answer = get_json(&http, &path)?;
+                let points = answer["series"][0]["points"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let after: Vec<(i64, f64)> = points
+                    .iter()
+                    .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
+                    .collect();
+                if after.iter().filter(|(ts, _)| *ts > killed_at).count() >= 4 {
+                    Ok(after)
+                } else {
+                    Err(format!("{} points", after.len()))
+                }
+            },
+        );
+        assert!(values[0].1 >= 1.0, "tick numbers start at 1: {values:?}");
+        for pair in values.windows(2) {
+            assert_eq!(
+                pair[1].1,
+                pair[0].1 + 1.0,
+                "a sample is missing between {:?} and {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+    }
+    // A live member's metrics: the real agent's CPU history is readable through the broker.
+    let cpu = get_json(
+        &http,
+        &format!(
+            "/api/v1/resources/west/host-1/metrics?name=host_cpu_usage_ratio&from_ms={}",
+            killed_at - 60_000
+        ),
+    )
+    .unwrap();
+    assert!(
+        cpu["series"].as_array().is_some_and(|s| !s.is_empty()),
+        "no CPU history: {cpu}"
+    );
+    drop(sup);
+}
