@@ -1,5 +1,6 @@
 //! The one place where the agent's gRPC server is built, so that limits, timeouts and (later)
-//! TLS are layered once.
+//! TLS are layered once. It serves its one service without tonic's router, which would pull
+//! a web framework into the agent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +23,11 @@ pub async fn serve(
         .timeout(Duration::from_secs(30))
         .concurrency_limit_per_connection(256)
         .tcp_nodelay(true)
-        .add_service(AgentServer::new(AgentService::new(registry)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(
+            AgentServer::new(AgentService::new(registry)),
+            TcpListenerStream::new(listener),
+            shutdown.cancelled_owned(),
+        )
         .await?;
     Ok(())
 }

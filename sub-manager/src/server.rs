@@ -32,12 +32,13 @@ pub async fn serve(listener: TcpListener, api: Api, shutdown: CancellationToken)
         .concurrency_limit_per_connection(256)
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
-        .add_service(
+        .serve_with_incoming_shutdown(
             SubManagerServer::new(api)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            TcpListenerStream::new(listener),
+            shutdown.cancelled_owned(),
         )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await?;
     Ok(())
 }

@@ -1,0 +1,46 @@
+# Strata's two set-up commands for a newcomer: `make run` and `make test`.
+# Both install what the build needs on Debian (when run as root) or print the command to run.
+
+CARGO ?= cargo
+# Extra arguments for `strata up`, e.g. `make run UP_ARGS="--http 127.0.0.1:9000"`.
+UP_ARGS ?=
+
+.PHONY: run test build bench deps fmt lint
+
+## deps: install the C/C++ toolchain pieces RocksDB needs (g++, libclang-dev for bindgen)
+deps:
+	@command -v $(CARGO) >/dev/null 2>&1 || { echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run make again" >&2; exit 1; }
+	@missing=""; \
+	command -v c++ >/dev/null 2>&1 || missing="$$missing g++"; \
+	command -v make >/dev/null 2>&1 || missing="$$missing make"; \
+	if ! dpkg -s libclang-dev >/dev/null 2>&1 && [ -z "$$LIBCLANG_PATH" ]; then missing="$$missing libclang-dev"; fi; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "missing:$$missing; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+## build: every binary (debug profile, shared with the tests)
+build: deps
+	$(CARGO) build --workspace --bins
+
+## run: build, then start a whole local mesh and print the console URL (Ctrl-C stops it)
+run: build
+	./target/debug/strata up $(UP_ARGS)
+
+## test: formatting, lints and every test, as CI runs them
+test: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+## bench: storage benchmarks in release mode (not part of CI)
+bench: deps
+	$(CARGO) bench -p strata-tsdb --bench tsdb
+
+fmt:
+	$(CARGO) fmt --all
