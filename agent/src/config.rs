@@ -49,14 +49,7 @@ pub fn default_hostname() -> String {
 impl AgentConfig {
     /// Loads `path` over the defaults, applies environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| AgentError::ConfigRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut config = Self::parse(&text).map_err(|message| AgentError::ConfigParse {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        let mut config: Self = strata_proto::config::read_toml(path)?;
         config.apply_env(|k| std::env::var(k).ok())?;
         config.validate()?;
         Ok(config)
@@ -72,7 +65,7 @@ impl AgentConfig {
 
     /// Parses TOML text over the defaults.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        strata_proto::config::parse_toml(text)
     }
 
     /// Applies `STRATA_AGENT_ID`, `STRATA_AGENT_LISTEN` and `STRATA_AGENT_COLLECT_INTERVAL`.

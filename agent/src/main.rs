@@ -23,31 +23,15 @@ fn main() -> ExitCode {
         Some(path) => AgentConfig::load(path),
         None => AgentConfig::from_env(),
     };
-    let config = match config {
-        Ok(c) => c,
-        Err(error) => {
-            eprintln!("strata-agent: {error}");
-            return ExitCode::from(daemon::EXIT_BAD_CONFIG);
-        }
-    };
     // One worker: the agent must stay light on the host it watches.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    match runtime.block_on(serve(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("strata-agent: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn serve(config: AgentConfig) -> anyhow::Result<()> {
-    let bound = strata_agent::bind(config).await?;
-    println!("strata-agent listening grpc={}", bound.local_addr());
-    bound.run(daemon::shutdown_on_signal()).await?;
-    Ok(())
+    daemon::run(
+        "strata-agent",
+        config,
+        Some(1),
+        |config, shutdown| async move {
+            let bound = strata_agent::bind(config).await?;
+            println!("strata-agent listening grpc={}", bound.local_addr());
+            bound.run(shutdown).await
+        },
+    )
 }

@@ -43,14 +43,7 @@ impl Default for BrokerConfig {
 impl BrokerConfig {
     /// Loads `path` over the defaults, applies environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| BrokerError::ConfigRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut config = Self::parse(&text).map_err(|message| BrokerError::ConfigParse {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        let mut config: Self = strata_proto::config::read_toml(path)?;
         config.apply_env(|k| std::env::var(k).ok());
         config.validate()?;
         Ok(config)
@@ -66,7 +59,7 @@ impl BrokerConfig {
 
     /// Parses TOML text over the defaults.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        strata_proto::config::parse_toml(text)
     }
 
     /// Applies `STRATA_BROKER_ID` and `STRATA_BROKER_LISTEN`.

@@ -23,26 +23,14 @@ fn main() -> ExitCode {
         Some(path) => BrokerConfig::load(path),
         None => BrokerConfig::from_env(),
     };
-    let config = match config {
-        Ok(c) => c,
-        Err(error) => {
-            eprintln!("strata-broker: {error}");
-            return ExitCode::from(daemon::EXIT_BAD_CONFIG);
-        }
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(serve(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("strata-broker: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn serve(config: BrokerConfig) -> anyhow::Result<()> {
-    let bound = strata_broker::bind(config).await?;
-    println!("strata-broker listening grpc={}", bound.local_addr());
-    bound.run(daemon::shutdown_on_signal()).await?;
-    Ok(())
+    daemon::run(
+        "strata-broker",
+        config,
+        None,
+        |config, shutdown| async move {
+            let bound = strata_broker::bind(config).await?;
+            println!("strata-broker listening grpc={}", bound.local_addr());
+            bound.run(shutdown).await
+        },
+    )
 }

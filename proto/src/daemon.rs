@@ -38,3 +38,46 @@ pub fn shutdown_on_signal() -> CancellationToken {
     });
     token
 }
+
+/// Runs a daemon's body on a tokio runtime: `config` is the loaded configuration (an error
+/// prints and exits 64), `serve` runs until the shutdown token (SIGINT/SIGTERM) is cancelled.
+/// `worker_threads` None uses one per core.
+pub fn run<C, E, F, Fut, SE>(
+    name: &str,
+    config: Result<C, E>,
+    worker_threads: Option<usize>,
+    serve: F,
+) -> std::process::ExitCode
+where
+    E: std::fmt::Display,
+    F: FnOnce(C, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), SE>>,
+    SE: std::fmt::Display,
+{
+    let config = match config {
+        Ok(c) => c,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            return std::process::ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = worker_threads {
+        builder.worker_threads(n);
+    }
+    let runtime = match builder.enable_all().build() {
+        Ok(r) => r,
+        Err(error) => {
+            eprintln!("{name}: start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move { serve(config, shutdown_on_signal()).await });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{name}: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

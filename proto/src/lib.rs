@@ -8,6 +8,7 @@
 //! - [`v1`]: generated messages, clients and servers of package `strata.v1`.
 //! - [`labels`]: conversions between label lists and sorted maps.
 //! - [`names`]: the lower-case names used in JSON and logs for states, severities and roles.
+//! - `config` (feature `config`): reading TOML config files, shared by the roles' loaders.
 //! - `daemon` (feature `daemon`): signal handling and logging shared by the daemons' `main`.
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,8 @@ pub mod v1 {
     tonic::include_proto!("strata.v1");
 }
 
+#[cfg(feature = "config")]
+pub mod config;
 #[cfg(feature = "daemon")]
 pub mod daemon;
 pub mod labels;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use strata_proto::config::{is_host_port, split_list};
+
 use crate::error::{Result, SubManagerError};
 
 /// Everything the sub-manager needs to run.
@@ -138,14 +140,7 @@ impl Default for Thresholds {
 impl SubManagerConfig {
     /// Loads `path` over the defaults, applies environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| SubManagerError::ConfigRead {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut config = Self::parse(&text).map_err(|message| SubManagerError::ConfigParse {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        let mut config: Self = strata_proto::config::read_toml(path)?;
         config.apply_env(|k| std::env::var(k).ok());
         config.validate()?;
         Ok(config)
@@ -153,7 +148,7 @@ impl SubManagerConfig {
 
     /// Parses TOML text over the defaults.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        strata_proto::config::parse_toml(text)
     }
 
     /// Applies `STRATA_SUB_MANAGER_ID`, `_REGION`, `_LISTEN`, `_DATA_DIR` and `_BROKERS`
@@ -172,11 +167,7 @@ impl SubManagerConfig {
             self.data_dir = v.into();
         }
         if let Some(v) = var("STRATA_SUB_MANAGER_BROKERS") {
-            self.brokers = v
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
+            self.brokers = split_list(&v);
         }
     }
 
@@ -267,16 +258,6 @@ impl SubManagerConfig {
         } else {
             Err(SubManagerError::ConfigInvalid(errors))
         }
-    }
-}
-
-/// Whether `s` looks like `host:port` with a numeric port.
-pub fn is_host_port(s: &str) -> bool {
-    match s.rsplit_once(':') {
-        Some((host, port)) => {
-            !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok()
-        }
-        None => false,
     }
 }
 

@@ -1,20 +1,11 @@
 //! Errors of the sub-manager.
 
-use std::path::PathBuf;
-
 /// What went wrong in the sub-manager, and with what input.
 #[derive(Debug, thiserror::Error)]
 pub enum SubManagerError {
-    /// The config file could not be read.
-    #[error("read sub-manager config {path}: {source}")]
-    ConfigRead {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// The config file is not valid TOML or has unknown or mistyped keys.
-    #[error("parse sub-manager config {path}: {message}")]
-    ConfigParse { path: PathBuf, message: String },
+    /// The config file could not be read or parsed.
+    #[error(transparent)]
+    ConfigFile(#[from] strata_proto::config::ConfigFileError),
     /// The config parsed but some values are unusable; every problem is listed.
     #[error("invalid sub-manager config: {}", .0.join("; "))]
     ConfigInvalid(Vec<String>),

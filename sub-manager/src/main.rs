@@ -1,4 +1,4 @@
-//! `strata-sub-manager`: the regional sub-manager daemon.
+//! `strata-sub-manager`: the sub-manager daemon.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,26 +19,15 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     daemon::init_tracing();
-    let config = match SubManagerConfig::load(&args.config) {
-        Ok(c) => c,
-        Err(error) => {
-            eprintln!("strata-sub-manager: {error}");
-            return ExitCode::from(daemon::EXIT_BAD_CONFIG);
-        }
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(serve(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("strata-sub-manager: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn serve(config: SubManagerConfig) -> anyhow::Result<()> {
-    let bound = strata_sub_manager::bind(config).await?;
-    println!("strata-sub-manager listening grpc={}", bound.local_addr());
-    bound.run(daemon::shutdown_on_signal()).await?;
-    Ok(())
+    let config = SubManagerConfig::load(&args.config);
+    daemon::run(
+        "strata-sub-manager",
+        config,
+        None,
+        |config, shutdown| async move {
+            let bound = strata_sub_manager::bind(config).await?;
+            println!("strata-sub-manager listening grpc={}", bound.local_addr());
+            bound.run(shutdown).await
+        },
+    )
 }

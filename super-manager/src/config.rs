@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use strata_proto::config::{is_host_port, split_list};
+
 use crate::error::{Result, SuperManagerError};
 
 /// Everything the super-manager needs to run.
@@ -49,15 +51,7 @@ impl Default for SuperManagerConfig {
 impl SuperManagerConfig {
     /// Loads `path` over the defaults, applies environment overrides, and validates.
     pub fn load(path: &Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| SuperManagerError::ConfigRead {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        let mut config = Self::parse(&text).map_err(|message| SuperManagerError::ConfigParse {
-            path: path.to_path_buf(),
-            message,
-        })?;
+        let mut config: Self = strata_proto::config::read_toml(path)?;
         config.apply_env(|k| std::env::var(k).ok());
         config.validate()?;
         Ok(config)
@@ -65,7 +59,7 @@ impl SuperManagerConfig {
 
     /// Parses TOML text over the defaults.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+        strata_proto::config::parse_toml(text)
     }
 
     /// Applies `STRATA_SUPER_MANAGER_HTTP` and `STRATA_SUPER_MANAGER_BROKERS` (comma-separated).
@@ -74,11 +68,7 @@ impl SuperManagerConfig {
             self.http = v;
         }
         if let Some(v) = var("STRATA_SUPER_MANAGER_BROKERS") {
-            self.brokers = v
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
+            self.brokers = split_list(&v);
         }
     }
 
@@ -95,10 +85,7 @@ impl SuperManagerConfig {
             ));
         }
         for (i, b) in self.brokers.iter().enumerate() {
-            let ok = b
-                .rsplit_once(':')
-                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
-            if !ok {
+            if !is_host_port(b) {
                 errors.push(format!("brokers[{i}]: '{b}' is not host:port"));
             }
         }

@@ -19,26 +19,15 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     daemon::init_tracing();
-    let config = match SuperManagerConfig::load(&args.config) {
-        Ok(c) => c,
-        Err(error) => {
-            eprintln!("strata-super-manager: {error}");
-            return ExitCode::from(daemon::EXIT_BAD_CONFIG);
-        }
-    };
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(serve(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("strata-super-manager: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn serve(config: SuperManagerConfig) -> anyhow::Result<()> {
-    let bound = strata_super_manager::bind(config).await?;
-    println!("strata-super-manager listening http={}", bound.local_addr());
-    bound.run(daemon::shutdown_on_signal()).await?;
-    Ok(())
+    let config = SuperManagerConfig::load(&args.config);
+    daemon::run(
+        "strata-super-manager",
+        config,
+        None,
+        |config, shutdown| async move {
+            let bound = strata_super_manager::bind(config).await?;
+            println!("strata-super-manager listening http={}", bound.local_addr());
+            bound.run(shutdown).await
+        },
+    )
 }

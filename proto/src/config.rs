@@ -1,0 +1,81 @@
+//! What every role's config loader does the same way: read a TOML file over the defaults,
+//! check `host:port` values, split comma-separated environment lists.
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+/// A config file that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file could not be read.
+    #[error("read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or has unknown or mistyped keys (the message names them).
+    #[error("parse config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// Parses TOML text into a config whose missing keys take their defaults.
+pub fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    toml::from_str(text).map_err(|e| e.to_string())
+}
+
+/// Reads and parses the TOML file at `path`.
+pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_toml(&text).map_err(|message| ConfigFileError::Parse {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// Whether `s` looks like `host:port` with a numeric port.
+pub fn is_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok()
+        }
+        None => false,
+    }
+}
+
+/// Splits a comma-separated list, trimming and dropping empty items.
+pub fn split_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_and_lists() {
+        assert!(is_host_port("127.0.0.1:7600"));
+        assert!(is_host_port("broker-1.example:7600"));
+        assert!(!is_host_port("7600"));
+        assert!(!is_host_port("http://x:1"));
+        assert!(!is_host_port("x:99999"));
+        assert_eq!(split_list(" a, ,b "), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn read_errors_name_the_path() {
+        let err = read_toml::<toml::Table>(Path::new("/nonexistent/strata.toml")).unwrap_err();
+        assert!(
+            err.to_string().contains("/nonexistent/strata.toml"),
+            "{err}"
+        );
+    }
+}
