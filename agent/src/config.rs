@@ -26,6 +26,8 @@ pub struct AgentConfig {
     /// A poller not heard from for this long stops holding samples back (default 10 min).
     #[serde(with = "humantime_serde")]
     pub poller_ttl: Duration,
+    /// Address of `/metrics` and `/healthz` (default none: not served).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for AgentConfig {
@@ -37,6 +39,7 @@ impl Default for AgentConfig {
             buffer_capacity: 200_000,
             max_poll_samples: 20_000,
             poller_ttl: Duration::from_secs(600),
+            metrics_listen: None,
         }
     }
 }
@@ -103,6 +106,13 @@ impl AgentConfig {
             errors.push(format!(
                 "collect_interval: {:?} is below the minimum of 100ms",
                 self.collect_interval
+            ));
+        }
+        if let Some(m) = &self.metrics_listen
+            && m.parse::<std::net::SocketAddr>().is_err()
+        {
+            errors.push(format!(
+                "metrics_listen: '{m}' is not an address like 127.0.0.1:9801"
             ));
         }
         if self.buffer_capacity == 0 {

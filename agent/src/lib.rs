@@ -11,6 +11,7 @@
 //! - [`service`]: the Agent gRPC service over a registry of buffers.
 //! - [`server`]: the one place the gRPC server is built.
 //! - [`sim`]: simulated agents for load and loss tests (`strata sim`).
+//! - [`metrics`]: the agent's own metrics.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub mod buffer;
 pub mod collector;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod server;
 pub mod service;
 pub mod sim;
@@ -81,11 +83,32 @@ impl BoundAgent {
         });
         let addr = self.listener.local_addr().ok();
         info!(agent = %config.id, ?addr, "agent serving");
+        let registry = Arc::new(registry);
+        if let Some(listen) = &config.metrics_listen {
+            let r = registry.clone();
+            let bound = strata_proto::telemetry::spawn(
+                listen,
+                Arc::new(move || metrics::render(&r)),
+                shutdown.clone(),
+            )
+            .await
+            .map_err(|source| AgentError::Bind {
+                addr: listen.clone(),
+                source,
+            })?;
+            info!(addr = %bound, "metrics served");
+        }
         let collect = tokio::spawn(
-            collect_loop(collector, entry, config.collect_interval, shutdown.clone())
-                .instrument(info_span!("collect", agent = %config.id)),
+            collect_loop(
+                collector,
+                entry,
+                registry.clone(),
+                config.collect_interval,
+                shutdown.clone(),
+            )
+            .instrument(info_span!("collect", agent = %config.id)),
         );
-        let served = server::serve(self.listener, Arc::new(registry), shutdown.clone()).await;
+        let served = server::serve(self.listener, registry, shutdown.clone()).await;
         shutdown.cancel();
         let _ = collect.await;
         info!(agent = %config.id, "agent stopped");
@@ -97,6 +120,7 @@ impl BoundAgent {
 async fn collect_loop(
     mut collector: HostCollector,
     entry: Arc<AgentEntry>,
+    registry: Arc<Registry>,
     interval: std::time::Duration,
     shutdown: CancellationToken,
 ) {
@@ -142,5 +166,9 @@ async fn collect_loop(
         buffer.push(idx, ts, dropped);
         let idx = buffer.intern("strata_agent_buffer_samples", &none);
         buffer.push(idx, ts, held);
+        registry
+            .metrics
+            .collections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

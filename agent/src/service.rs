@@ -5,6 +5,7 @@
 //! the code that real ones run.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use tonic::{Request, Response, Status};
 use tracing::{debug, info_span};
 
 use crate::buffer::SampleBuffer;
+use crate::metrics::AgentMetrics;
 
 /// One agent served by this process.
 #[derive(Debug)]
@@ -32,6 +34,8 @@ pub struct Registry {
     /// Answers requests that name no agent (the real agent's own id).
     default_id: Option<String>,
     max_poll_samples: usize,
+    /// Counters of the work done for these agents.
+    pub metrics: AgentMetrics,
 }
 
 impl Registry {
@@ -41,6 +45,7 @@ impl Registry {
             agents: HashMap::new(),
             default_id: None,
             max_poll_samples: max_poll_samples.max(1),
+            metrics: AgentMetrics::default(),
         }
     }
 
@@ -135,6 +140,7 @@ impl Agent for AgentService {
             Instant::now(),
         );
         response.agent_id = entry.id.clone();
+        self.registry.metrics.polls.fetch_add(1, Ordering::Relaxed);
         debug!(
             samples = response.samples.len(),
             last_seq = response.last_seq,

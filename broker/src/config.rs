@@ -26,6 +26,8 @@ pub struct BrokerConfig {
     /// Timeout for connecting to a sub-manager (default 1 s).
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
+    /// Address of `/metrics` and `/healthz` (default none: not served).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for BrokerConfig {
@@ -36,6 +38,7 @@ impl Default for BrokerConfig {
             lease: Duration::from_secs(3),
             call_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(1),
+            metrics_listen: None,
         }
     }
 }
@@ -82,6 +85,13 @@ impl BrokerConfig {
             errors.push(format!(
                 "listen: '{}' is not an address like 127.0.0.1:7600",
                 self.listen
+            ));
+        }
+        if let Some(m) = &self.metrics_listen
+            && m.parse::<std::net::SocketAddr>().is_err()
+        {
+            errors.push(format!(
+                "metrics_listen: '{m}' is not an address like 127.0.0.1:9600"
             ));
         }
         if self.lease < Duration::from_millis(200) {

@@ -9,6 +9,7 @@
 //! - [`config`]: the TOML config and its validation.
 //! - [`membership`]: the lease table, the broker's failure detector.
 //! - [`service`]: the Broker gRPC service (Heartbeat, WatchMembership, Resolve).
+//! - [`metrics`]: the broker's own metrics.
 //! - [`router`]: the SubManager gRPC service, routed and merged across a region's members.
 //! - [`state`]: state shared by the services.
 //! - [`server`]: the one place the gRPC server and client channels are built.
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod error;
 pub mod membership;
+pub mod metrics;
 pub mod router;
 pub mod server;
 pub mod service;
@@ -70,6 +72,20 @@ impl BoundBroker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let state = Arc::new(BrokerState::new(self.config.clone()));
         info!(broker = %self.config.id, addr = %self.local_addr(), "broker serving");
+        if let Some(listen) = &self.config.metrics_listen {
+            let s = state.clone();
+            let bound = strata_proto::telemetry::spawn(
+                listen,
+                Arc::new(move || metrics::render(&s)),
+                shutdown.clone(),
+            )
+            .await
+            .map_err(|source| BrokerError::Bind {
+                addr: listen.clone(),
+                source,
+            })?;
+            info!(addr = %bound, "metrics served");
+        }
         let expiry = tokio::spawn(expire_loop(state.clone(), shutdown.clone()));
         let served = server::serve(self.listener, state, shutdown.clone()).await;
         shutdown.cancel();

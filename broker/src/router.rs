@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use futures::Stream;
 use futures::future::join_all;
@@ -85,6 +86,10 @@ impl Router {
             }
             .instrument(info_span!("route", %region, member = %member.id, op))
         });
+        self.state
+            .metrics
+            .routed_calls
+            .fetch_add(members.len() as u64, Ordering::Relaxed);
         let results = join_all(calls).await;
         let mut answers = Vec::with_capacity(results.len());
         let mut errors = Vec::new();
@@ -92,6 +97,10 @@ impl Router {
             match result {
                 Ok(answer) => answers.push(answer),
                 Err(status) => {
+                    self.state
+                        .metrics
+                        .routed_failures
+                        .fetch_add(1, Ordering::Relaxed);
                     warn!(%region, member = %member.id, op, error = %status.message(), "routed call failed; member marked suspect");
                     self.state.with_membership(|m, _| m.mark_failed(&member.id));
                     errors.push(format!("{}: {}", member.id, status.message()));

@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
@@ -46,6 +47,10 @@ impl Broker for BrokerService {
                 "heartbeat: field 'member.id' is empty",
             ));
         }
+        self.state
+            .metrics
+            .heartbeats
+            .fetch_add(1, Ordering::Relaxed);
         let region = member.region.clone();
         let id = member.id.clone();
         let (lease, region_members, known) = self.state.with_membership(|m, now| {

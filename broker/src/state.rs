@@ -11,6 +11,7 @@ use tonic::transport::Channel;
 
 use crate::config::BrokerConfig;
 use crate::membership::Membership;
+use crate::metrics::BrokerMetrics;
 use crate::server;
 
 /// The broker's state, shared by its gRPC services and background tasks.
@@ -18,6 +19,7 @@ use crate::server;
 pub struct BrokerState {
     pub config: BrokerConfig,
     pub membership: Mutex<Membership>,
+    pub metrics: BrokerMetrics,
     channels: Mutex<HashMap<String, Channel>>,
 }
 
@@ -26,6 +28,7 @@ impl BrokerState {
     pub fn new(config: BrokerConfig) -> Self {
         Self {
             membership: Mutex::new(Membership::new(config.lease)),
+            metrics: BrokerMetrics::default(),
             channels: Mutex::new(HashMap::new()),
             config,
         }

@@ -9,6 +9,7 @@
 //! - [`labels`]: conversions between label lists and sorted maps.
 //! - [`names`]: the lower-case names used in JSON and logs for states, severities and roles.
 //! - `config` (feature `config`): reading TOML config files, shared by the roles' loaders.
+//! - `telemetry` (feature `daemon`): `/healthz` and `/metrics` for every component.
 //! - `daemon` (feature `daemon`): signal handling and logging shared by the daemons' `main`.
 #![forbid(unsafe_code)]
 
@@ -24,6 +25,8 @@ pub mod config;
 pub mod daemon;
 pub mod labels;
 pub mod names;
+#[cfg(feature = "daemon")]
+pub mod telemetry;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

@@ -23,6 +23,8 @@ pub struct SubManagerConfig {
     pub listen: String,
     /// Address announced to brokers (default: the bound listen address).
     pub advertise: Option<String>,
+    /// Address of `/metrics` and `/healthz` (default none: not served).
+    pub metrics_listen: Option<String>,
     /// Where the time-series store lives (default `./data/sub-manager`).
     pub data_dir: PathBuf,
     /// Brokers to heartbeat to, as `host:port` (default none: the region runs alone).
@@ -98,6 +100,7 @@ impl Default for SubManagerConfig {
             region: "default".into(),
             listen: "127.0.0.1:7700".into(),
             advertise: None,
+            metrics_listen: None,
             data_dir: PathBuf::from("./data/sub-manager"),
             brokers: Vec::new(),
             heartbeat_interval: Duration::from_secs(1),
@@ -185,6 +188,13 @@ impl SubManagerConfig {
             errors.push(format!(
                 "listen: '{}' is not an address like 127.0.0.1:7700",
                 self.listen
+            ));
+        }
+        if let Some(m) = &self.metrics_listen
+            && m.parse::<std::net::SocketAddr>().is_err()
+        {
+            errors.push(format!(
+                "metrics_listen: '{m}' is not an address like 127.0.0.1:9700"
             ));
         }
         for (i, b) in self.brokers.iter().enumerate() {

@@ -15,6 +15,7 @@
 //! - [`assignment`]: rendezvous hashing of agents over members.
 //! - [`membership`]: heartbeats to brokers and the view they answer.
 //! - [`api`]: the SubManager gRPC service.
+//! - [`metrics`]: the sub-manager's own metrics.
 //! - [`server`]: the one place servers and client channels are built.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
@@ -26,6 +27,7 @@ pub mod error;
 pub mod ingest;
 pub mod judge;
 pub mod membership;
+pub mod metrics;
 pub mod poller;
 pub mod server;
 pub mod state;
@@ -113,6 +115,18 @@ impl BoundSubManager {
             epoch,
         };
         info!(member = %config.id, region = %config.region, %addr, agents = config.agents.len(), "sub-manager serving");
+        let metrics = Arc::new(metrics::SubManagerMetrics::default());
+        if let Some(listen) = &config.metrics_listen {
+            let (m, s, t) = (metrics.clone(), state.clone(), tsdb.clone());
+            let render = Arc::new(move || metrics::render(&m, &s, &t));
+            let bound = strata_proto::telemetry::spawn(listen, render, shutdown.clone())
+                .await
+                .map_err(|source| SubManagerError::Bind {
+                    addr: listen.clone(),
+                    source,
+                })?;
+            info!(addr = %bound, "metrics served");
+        }
 
         let poll_thread = poller::start(
             poller::PollContext {
@@ -120,6 +134,7 @@ impl BoundSubManager {
                 tsdb: tsdb.clone(),
                 state: state.clone(),
                 view: view.clone(),
+                metrics: metrics.clone(),
             },
             shutdown.clone(),
         )?;
@@ -131,6 +146,7 @@ impl BoundSubManager {
                 config.heartbeat_interval,
                 config.lease,
                 view.clone(),
+                metrics.clone(),
                 shutdown.clone(),
             ));
         }

@@ -5,6 +5,7 @@
 //! view stays in force, so that a region cut off from the centre keeps polling its share.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::assignment::View;
+use crate::metrics::SubManagerMetrics;
 use crate::server;
 
 #[derive(Debug, Default)]
@@ -78,6 +80,7 @@ pub async fn heartbeat_loop(
     interval: Duration,
     lease: Duration,
     view: Arc<MembershipView>,
+    metrics: Arc<SubManagerMetrics>,
     shutdown: CancellationToken,
 ) {
     let span = info_span!("heartbeat", broker = %addr, member = %me.id, region = %me.region);
@@ -112,6 +115,7 @@ pub async fn heartbeat_loop(
                     }
                 }
                 Err(status) => {
+                    metrics.heartbeat_failures.fetch_add(1, Ordering::Relaxed);
                     if reachable != Some(false) {
                         warn!(error = %status.message(), "broker unreachable; retrying every heartbeat");
                         reachable = Some(false);

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use strata_proto::v1::PollRequest;
@@ -24,6 +25,7 @@ use crate::error::{Result, SubManagerError};
 use crate::ingest::ingest;
 use crate::judge::{self, Latest};
 use crate::membership::MembershipView;
+use crate::metrics::SubManagerMetrics;
 use crate::server::{self, PollService};
 use crate::state::RegionState;
 
@@ -36,6 +38,7 @@ pub struct PollContext {
     pub tsdb: Arc<Tsdb>,
     pub state: Arc<RegionState>,
     pub view: Arc<MembershipView>,
+    pub metrics: Arc<SubManagerMetrics>,
 }
 
 /// Starts the poll workers on threads of their own; the returned handle ends after
@@ -139,9 +142,11 @@ async fn poll_agent(
         match poll_once(&ctx, &target, &mut client, &mut ack_seq).await {
             Ok(stored) => {
                 debug!(stored, ack_seq, "polled");
+                ctx.metrics.polls.fetch_add(1, Ordering::Relaxed);
                 failures = 0;
             }
             Err(error) => {
+                ctx.metrics.poll_failures.fetch_add(1, Ordering::Relaxed);
                 failures += 1;
                 if failures == 1 || failures == poll.down_after_failures {
                     warn!(%error, failures, "poll failed");
@@ -183,6 +188,12 @@ async fn poll_once(
         let got =
             ingest(&ctx.tsdb, &target.id, &answer).map_err(|e| format!("store samples: {e}"))?;
         stored += got.stored;
+        ctx.metrics
+            .samples_stored
+            .fetch_add(got.stored as u64, Ordering::Relaxed);
+        ctx.metrics
+            .samples_skipped
+            .fetch_add(got.skipped as u64, Ordering::Relaxed);
         let l = judge::latest(&answer);
         latest.cpu = l.cpu.or(latest.cpu);
         latest.memory = l.memory.or(latest.memory);

@@ -288,6 +288,11 @@ impl RegionState {
         self.append(&mut inner, Kind::ResourceRemoved(id));
     }
 
+    /// Sequence of the newest journaled change.
+    pub fn seq(&self) -> u64 {
+        self.lock().seq
+    }
+
     /// Every resource reported now.
     pub fn resources(&self) -> Vec<Resource> {
         self.lock()

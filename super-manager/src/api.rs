@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
 use strata_proto::labels::to_map;
+use strata_proto::telemetry::Exposition;
 use strata_proto::v1::{Aggregation, QueryRangeRequest};
 use tonic::Code;
 use tracing::{Instrument, info_span};
@@ -109,23 +110,37 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         .expect("overview lock poisoned")
         .region_names()
         .len();
-    let body = format!(
-        "# TYPE strata_super_manager_build_info gauge\n\
-         strata_super_manager_build_info{{version=\"{}\"}} 1\n\
-         # TYPE strata_super_manager_regions gauge\n\
-         strata_super_manager_regions {regions}\n\
-         # TYPE strata_super_manager_region_updates_total counter\n\
-         strata_super_manager_region_updates_total {}\n\
-         # TYPE strata_super_manager_region_streams_opened_total counter\n\
-         strata_super_manager_region_streams_opened_total {}\n\
-         # TYPE strata_super_manager_http_requests_total counter\n\
-         strata_super_manager_http_requests_total {}\n",
-        env!("CARGO_PKG_VERSION"),
-        m.updates_applied.load(Ordering::Relaxed),
-        m.streams_opened.load(Ordering::Relaxed),
-        m.http_requests.load(Ordering::Relaxed),
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed) as f64;
+    let mut e = Exposition::new();
+    e.build_info("super_manager", env!("CARGO_PKG_VERSION"));
+    e.single(
+        "strata_super_manager_regions",
+        "gauge",
+        "Regions known.",
+        regions as f64,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    e.single(
+        "strata_super_manager_region_updates_total",
+        "counter",
+        "Region updates applied.",
+        count(&m.updates_applied),
+    );
+    e.single(
+        "strata_super_manager_region_streams_opened_total",
+        "counter",
+        "Region streams opened (a reconnect opens one more).",
+        count(&m.streams_opened),
+    );
+    e.single(
+        "strata_super_manager_http_requests_total",
+        "counter",
+        "API requests answered.",
+        count(&m.http_requests),
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        e.finish(),
+    )
 }
 
 #[derive(Serialize)]

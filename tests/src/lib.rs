@@ -199,6 +199,13 @@ pub fn write_config(dir: &Path, name: &str, text: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A loopback address with a port that was free a moment ago, for daemons that do not report
+/// the address of a second listener (such as `metrics_listen`).
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("bound address").to_string()
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     strata_proto::now_ms()

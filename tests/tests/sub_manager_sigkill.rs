@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use strata_proto::v1::ListResourcesRequest;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_tests::{Proc, get_json, now_ms, wait_for, write_config};
+use strata_tests::{Proc, free_addr, get_json, http_get, now_ms, wait_for, write_config};
 
 const AGENTS: usize = 7; // the real agent and six simulated ones
 
@@ -67,10 +67,13 @@ fn broker_list_resources(broker: &str) -> Result<usize, String> {
 fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
+    let broker_metrics = free_addr();
     let broker_cfg = write_config(
         dir,
         "broker.toml",
-        "listen = \"127.0.0.1:0\"\nlease = \"3s\"\n",
+        &format!(
+            "listen = \"127.0.0.1:0\"\nlease = \"3s\"\nmetrics_listen = \"{broker_metrics}\"\n"
+        ),
     );
     let broker = Proc::start("broker", "strata-broker", &["--config", &broker_cfg], dir);
     let agent_cfg = write_config(
@@ -183,6 +186,16 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
                 Err(format!("{fresh} fresh of {AGENTS}; region {w}"))
             }
         },
+    );
+
+    // The broker's own metrics tell the same story.
+    let (status, text) = http_get(&broker_metrics, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("strata_broker_members{role=\"sub-manager\",health=\"healthy\"} 1\n")
+            && text
+                .contains("strata_broker_members{role=\"sub-manager\",health=\"unhealthy\"} 1\n"),
+        "{text}"
     );
 
     // The region stays queryable through the broker.

@@ -1,0 +1,108 @@
+//! The sub-manager's own metrics, served at `/metrics` on `metrics_listen` when it is set.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use strata_proto::telemetry::Exposition;
+use strata_tsdb::Tsdb;
+
+use crate::state::RegionState;
+
+/// Counters of the sub-manager's work.
+#[derive(Debug, Default)]
+pub struct SubManagerMetrics {
+    /// Poll cycles that stored every answer.
+    pub polls: AtomicU64,
+    /// Poll cycles that failed (agent unreachable, timeout, store error).
+    pub poll_failures: AtomicU64,
+    /// Samples written to the store.
+    pub samples_stored: AtomicU64,
+    /// Samples skipped (no series in the answer's dictionary, or over the series limit).
+    pub samples_skipped: AtomicU64,
+    /// Heartbeats no broker answered.
+    pub heartbeat_failures: AtomicU64,
+}
+
+fn count(c: &AtomicU64) -> f64 {
+    c.load(Ordering::Relaxed) as f64
+}
+
+/// Renders the sub-manager's metrics.
+pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb) -> String {
+    let summary = state.summary();
+    let mut e = Exposition::new();
+    e.build_info("sub_manager", env!("CARGO_PKG_VERSION"));
+    e.single(
+        "strata_sub_manager_polls_total",
+        "counter",
+        "Poll cycles that stored every answer.",
+        count(&m.polls),
+    );
+    e.single(
+        "strata_sub_manager_poll_failures_total",
+        "counter",
+        "Poll cycles that failed.",
+        count(&m.poll_failures),
+    );
+    e.single(
+        "strata_sub_manager_samples_stored_total",
+        "counter",
+        "Samples written to the store.",
+        count(&m.samples_stored),
+    );
+    e.single(
+        "strata_sub_manager_samples_skipped_total",
+        "counter",
+        "Samples skipped for want of a storable series.",
+        count(&m.samples_skipped),
+    );
+    e.single(
+        "strata_sub_manager_heartbeat_failures_total",
+        "counter",
+        "Heartbeats that a broker did not answer.",
+        count(&m.heartbeat_failures),
+    );
+    e.single(
+        "strata_sub_manager_series",
+        "gauge",
+        "Series in the store.",
+        tsdb.series_count() as f64,
+    );
+    e.single(
+        "strata_sub_manager_journal_seq",
+        "gauge",
+        "Sequence of the newest journaled change.",
+        state.seq() as f64,
+    );
+    e.family(
+        "strata_sub_manager_resources",
+        "gauge",
+        "Resources reported by this member, by state.",
+    );
+    for (s, n) in [
+        ("up", summary.resources_up),
+        ("down", summary.resources_down),
+        ("unknown", summary.resources_unknown),
+    ] {
+        e.sample(
+            "strata_sub_manager_resources",
+            &[("state", s)],
+            f64::from(n),
+        );
+    }
+    e.family(
+        "strata_sub_manager_open_events",
+        "gauge",
+        "Open events, by severity.",
+    );
+    for (s, n) in [
+        ("warning", summary.events_warning),
+        ("critical", summary.events_critical),
+    ] {
+        e.sample(
+            "strata_sub_manager_open_events",
+            &[("severity", s)],
+            f64::from(n),
+        );
+    }
+    e.finish()
+}
