@@ -22,7 +22,7 @@ use strata_proto::v1::{
     ResourceState, Series, Severity, WatchRegionRequest,
 };
 use tonic::transport::Channel;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 use tracing::{Instrument, info_span, warn};
 
 use crate::state::BrokerState;
@@ -96,6 +96,8 @@ impl Router {
         for (member, result) in members.iter().zip(results) {
             match result {
                 Ok(answer) => answers.push(answer),
+                // The request itself is wrong: every member would say so; not the member's fault.
+                Err(status) if !member_fault(&status) => return Err(status),
                 Err(status) => {
                     self.state
                         .metrics
@@ -129,6 +131,20 @@ impl Router {
             answers.into_iter().flat_map(|a| a.resources),
         ))
     }
+}
+
+/// Whether an error says the member (not the request) failed, so that another member may
+/// answer and this one should be skipped for a while.
+pub fn member_fault(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Cancelled
+            | Code::Aborted
+            | Code::Internal
+    )
 }
 
 /// Merges resource lists by id, keeping the most recently updated record of each.
@@ -262,24 +278,36 @@ impl SubManager for Router {
         request: Request<WatchRegionRequest>,
     ) -> Result<Response<Self::WatchRegionStream>, Status> {
         let req = request.into_inner();
-        let members = self.healthy(&req.region)?;
-        let member = if req.member_id.is_empty() {
-            members.into_iter().next()
-        } else {
-            members.into_iter().find(|m| m.id == req.member_id)
-        }
-        .ok_or_else(|| {
-            Status::unavailable(format!(
+        let candidates: Vec<Member> = self
+            .healthy(&req.region)?
+            .into_iter()
+            .filter(|m| req.member_id.is_empty() || m.id == req.member_id)
+            .collect();
+        if candidates.is_empty() {
+            return Err(Status::unavailable(format!(
                 "member '{}' of region '{}' is not healthy",
                 req.member_id, req.region
-            ))
-        })?;
-        let mut client = self.state.sub_manager(&member)?;
-        let stream = client.watch_region(req).await.inspect_err(|status| {
-            warn!(member = %member.id, error = %status.message(), "WatchRegion could not be opened");
-            self.state.with_membership(|m, _| m.mark_failed(&member.id));
-        })?;
-        Ok(Response::new(Box::pin(stream.into_inner())))
+            )));
+        }
+        // A named member is the only candidate; otherwise each healthy member in turn.
+        let mut last = Status::unavailable("no member could open the stream");
+        for member in candidates {
+            let mut client = self.state.sub_manager(&member)?;
+            match client.watch_region(req.clone()).await {
+                Ok(stream) => return Ok(Response::new(Box::pin(stream.into_inner()))),
+                Err(status) if !member_fault(&status) => return Err(status),
+                Err(status) => {
+                    warn!(member = %member.id, error = %status.message(), "WatchRegion could not be opened");
+                    self.state
+                        .metrics
+                        .routed_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.state.with_membership(|m, _| m.mark_failed(&member.id));
+                    last = status;
+                }
+            }
+        }
+        Err(last)
     }
 }
 
@@ -295,6 +323,14 @@ mod tests {
             owner: owner.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn bad_requests_are_not_member_faults() {
+        assert!(member_fault(&Status::unavailable("down")));
+        assert!(member_fault(&Status::deadline_exceeded("slow")));
+        assert!(!member_fault(&Status::invalid_argument("bad step")));
+        assert!(!member_fault(&Status::not_found("no such region")));
     }
 
     #[test]
