@@ -40,6 +40,25 @@ pub struct SampleBuffer {
     first_seq: u64,
     dropped_total: u64,
     pollers: HashMap<String, Cursor>,
+    /// Identity of this buffer's life; acks from another epoch are ignored.
+    epoch: u64,
+}
+
+/// A new epoch: the start time in microseconds, made unique within the process.
+fn new_epoch() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
 }
 
 impl SampleBuffer {
@@ -54,7 +73,13 @@ impl SampleBuffer {
             first_seq: 1,
             dropped_total: 0,
             pollers: HashMap::new(),
+            epoch: new_epoch(),
         }
+    }
+
+    /// Identity of this buffer's life.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The index of a series, interned on first use.
@@ -118,14 +143,25 @@ impl SampleBuffer {
             },
             last_seq: self.last_seq(),
             dropped_total: self.dropped_total,
+            epoch: self.epoch,
         }
     }
 
-    /// Records `poller`'s acknowledgement of everything up to `ack_seq` (0 = none), frees what
-    /// every live poller has acknowledged, and answers with up to `max` samples after `ack_seq`.
-    pub fn poll(&mut self, poller: &str, ack_seq: u64, max: usize, now: Instant) -> PollResponse {
+    /// Records `poller`'s acknowledgement of everything up to `ack_seq` of buffer epoch
+    /// `epoch` (0 = none; 0 epoch = unknown), frees what every live poller has acknowledged,
+    /// and answers with up to `max` samples after `ack_seq`. An ack from another epoch, or
+    /// beyond the newest sample, comes from an earlier life of the agent and counts as none.
+    pub fn poll(
+        &mut self,
+        poller: &str,
+        ack_seq: u64,
+        epoch: u64,
+        max: usize,
+        now: Instant,
+    ) -> PollResponse {
         let last_seq = self.last_seq();
-        let ack_seq = ack_seq.min(last_seq);
+        let foreign = (epoch != 0 && epoch != self.epoch) || ack_seq > last_seq;
+        let ack_seq = if foreign { 0 } else { ack_seq };
         let cursor = self.pollers.entry(poller.to_string()).or_insert(Cursor {
             acked: 0,
             last_seen: now,
@@ -195,7 +231,7 @@ mod tests {
     fn poll_returns_after_ack_and_frees_acknowledged() {
         let mut b = filled(5, 100);
         let now = Instant::now();
-        let r = b.poll("p", 0, 3, now);
+        let r = b.poll("p", 0, 0, 3, now);
         assert_eq!(
             r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![1, 2, 3]
@@ -203,13 +239,13 @@ mod tests {
         assert!(r.more);
         assert_eq!(r.last_seq, 3);
         assert_eq!(r.series.len(), 1);
-        let r = b.poll("p", 3, 10, now);
+        let r = b.poll("p", 3, 0, 10, now);
         assert_eq!(
             r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![4, 5]
         );
         assert_eq!(b.len(), 2, "samples 1..=3 are acknowledged and freed");
-        let r = b.poll("p", 5, 10, now);
+        let r = b.poll("p", 5, 0, 10, now);
         assert!(r.samples.is_empty());
         assert_eq!(r.last_seq, 5);
         assert!(b.is_empty());
@@ -219,11 +255,11 @@ mod tests {
     fn each_poller_keeps_its_own_cursor() {
         let mut b = filled(4, 100);
         let now = Instant::now();
-        b.poll("a", 0, 10, now);
-        b.poll("b", 0, 10, now);
-        b.poll("a", 4, 10, now);
+        b.poll("a", 0, 0, 10, now);
+        b.poll("b", 0, 0, 10, now);
+        b.poll("a", 4, 0, 10, now);
         assert_eq!(b.len(), 4, "b has not acknowledged anything yet");
-        let r = b.poll("b", 2, 10, now);
+        let r = b.poll("b", 2, 0, 10, now);
         assert_eq!(
             r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![3, 4]
@@ -235,8 +271,8 @@ mod tests {
     fn a_poller_without_cursor_gets_everything_unacknowledged() {
         let mut b = filled(4, 100);
         let now = Instant::now();
-        b.poll("old", 2, 10, now);
-        let r = b.poll("new", 0, 10, now);
+        b.poll("old", 2, 0, 10, now);
+        let r = b.poll("new", 0, 0, 10, now);
         assert_eq!(
             r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![3, 4]
@@ -250,8 +286,8 @@ mod tests {
         b.push(s, 0, 0.0);
         b.push(s, 1, 1.0);
         let t0 = Instant::now();
-        b.poll("gone", 0, 10, t0);
-        b.poll("live", 2, 10, t0 + Duration::from_secs(5));
+        b.poll("gone", 0, 0, 10, t0);
+        b.poll("live", 2, 0, 10, t0 + Duration::from_secs(5));
         assert!(
             b.is_empty(),
             "the silent poller no longer holds samples back"
@@ -263,16 +299,29 @@ mod tests {
         let mut b = filled(7, 5);
         assert_eq!(b.dropped_total(), 2);
         assert_eq!(b.len(), 5);
-        let r = b.poll("p", 0, 10, Instant::now());
+        let r = b.poll("p", 0, 0, 10, Instant::now());
         assert_eq!(r.samples.first().map(|s| s.seq), Some(3));
         assert_eq!(r.buffer.unwrap().dropped_total, 2);
     }
 
     #[test]
-    fn ack_beyond_the_newest_sample_is_clamped() {
-        let mut b = filled(2, 10);
-        let r = b.poll("p", 99, 10, Instant::now());
-        assert!(r.samples.is_empty());
-        assert_eq!(r.last_seq, 2);
+    fn acks_from_an_earlier_life_of_the_agent_free_nothing() {
+        let now = Instant::now();
+        let mut b = filled(3, 10);
+        let r = b.poll("p", 99, 0, 10, now);
+        assert_eq!(
+            r.samples.len(),
+            3,
+            "an ack beyond the newest sample is no ack"
+        );
+        assert_eq!(b.len(), 3);
+        let old_epoch = b.epoch() - 1;
+        let r = b.poll("p", 2, old_epoch, 10, now);
+        assert_eq!(r.samples.len(), 3, "an ack of another epoch is no ack");
+        assert_eq!(b.len(), 3);
+        let r = b.poll("p", 2, b.epoch(), 10, now);
+        assert_eq!(r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(r.buffer.unwrap().epoch, b.epoch());
+        assert_eq!(b.len(), 1);
     }
 }

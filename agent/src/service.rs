@@ -136,6 +136,7 @@ impl Agent for AgentService {
         let mut response = entry.buffer.lock().expect("buffer lock poisoned").poll(
             &req.poller,
             req.ack_seq,
+            req.epoch,
             max,
             Instant::now(),
         );

@@ -226,7 +226,9 @@ impl Simulation {
         let step = self.config.interval.as_millis().max(1) as i64;
         let mut ticker = tokio::time::interval(self.config.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-        let start_ts = strata_proto::now_ms() / step * step;
+        // The first multiple of the interval from now on: never before this process started,
+        // so that a restarted simulation cannot overwrite its earlier life's last sample.
+        let start_ts = (strata_proto::now_ms() + step - 1) / step * step;
         let mut tick = 0u64;
         info!(
             agents = self.agents.len(),
@@ -296,7 +298,7 @@ mod tests {
         let entry = registry.get(&agent_id("sim-", 2)).unwrap();
         let mut buffer = entry.buffer.lock().unwrap();
         assert_eq!(buffer.last_seq(), 2 * SAMPLES_PER_TICK as u64);
-        let r = buffer.poll("p", 0, 1000, Instant::now());
+        let r = buffer.poll("p", 0, 0, 1000, Instant::now());
         let number = r
             .series
             .iter()

@@ -108,7 +108,8 @@ async fn poll_agent(
     // Spread first polls over the interval so that agents are not all polled at once.
     let spread = score(&target.id, &me) % (poll.interval.as_millis().max(1) as u64);
     let mut delay = Duration::from_millis(spread);
-    let mut ack_seq = 0u64;
+    // The cursor on the agent: its buffer epoch and the last sequence stored.
+    let mut cursor = (0u64, 0u64);
     let mut failures = 0u32;
     let mut owned = false;
     loop {
@@ -131,7 +132,7 @@ async fn poll_agent(
                 info!("agent assigned to another member");
                 ctx.state.release(&target.id);
                 // A later owner of ours starts without a cursor: everything unacknowledged.
-                ack_seq = 0;
+                cursor = (0, 0);
                 failures = 0;
             }
         }
@@ -139,9 +140,9 @@ async fn poll_agent(
             delay = poll.interval;
             continue;
         }
-        match poll_once(&ctx, &target, &mut client, &mut ack_seq).await {
+        match poll_once(&ctx, &target, &mut client, &mut cursor).await {
             Ok(stored) => {
-                debug!(stored, ack_seq, "polled");
+                debug!(stored, epoch = cursor.0, ack_seq = cursor.1, "polled");
                 ctx.metrics.polls.fetch_add(1, Ordering::Relaxed);
                 failures = 0;
             }
@@ -169,16 +170,17 @@ async fn poll_once(
     ctx: &PollContext,
     target: &AgentTarget,
     client: &mut AgentClient<PollService>,
-    ack_seq: &mut u64,
+    cursor: &mut (u64, u64),
 ) -> std::result::Result<usize, String> {
     let mut stored = 0;
     let mut latest = Latest::default();
     for _ in 0..MAX_ROUNDS {
         let request = PollRequest {
             agent_id: target.id.clone(),
-            ack_seq: *ack_seq,
+            ack_seq: cursor.1,
             max_samples: ctx.config.poll.max_samples,
             poller: ctx.config.id.clone(),
+            epoch: cursor.0,
         };
         let answer = client
             .poll(request)
@@ -198,7 +200,8 @@ async fn poll_once(
         latest.cpu = l.cpu.or(latest.cpu);
         latest.memory = l.memory.or(latest.memory);
         latest.filesystem = l.filesystem.or(latest.filesystem);
-        *ack_seq = answer.last_seq;
+        let epoch = answer.buffer.as_ref().map_or(0, |b| b.epoch);
+        *cursor = (epoch, answer.last_seq);
         if !answer.more {
             break;
         }

@@ -1,0 +1,101 @@
+//! An agent that restarts numbers its samples from 1 again. Its poller still holds a cursor
+//! from the agent's earlier life; that cursor must not free the new samples: the first
+//! sample of the new life is stored, and none after it is missing.
+
+use std::time::Duration;
+
+use strata_proto::v1::QueryRangeRequest;
+use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_tests::{Proc, free_addr, now_ms, wait_for, write_config};
+
+/// The values of `sim_sample_number` of sim-0001 stored by the sub-manager at `addr` since
+/// `from_ms`, in time order.
+fn stored_ticks(addr: &str, from_ms: i64) -> Result<Vec<f64>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut client = SubManagerClient::connect(format!("http://{addr}"))
+            .await
+            .map_err(|e| format!("connect sub-manager: {e}"))?;
+        let answer = client
+            .query_range(QueryRangeRequest {
+                region: "lab".into(),
+                resource_id: "lab/sim-0001".into(),
+                name: "sim_sample_number".into(),
+                from_ms,
+                to_ms: now_ms() + 60_000,
+                ..Default::default()
+            })
+            .await
+            .map_err(|s| format!("QueryRange: {}", s.message()))?
+            .into_inner();
+        Ok(answer
+            .series
+            .first()
+            .map(|s| s.points.iter().map(|p| p.value).collect())
+            .unwrap_or_default())
+    })
+}
+
+#[test]
+fn a_restarted_agent_loses_no_sample_to_an_old_cursor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let sim_addr = free_addr();
+    let sim_args = [
+        "sim",
+        "--agents",
+        "1",
+        "--listen",
+        sim_addr.as_str(),
+        "--interval",
+        "200ms",
+    ];
+    let mut sim = Proc::start("sim-1", "strata", &sim_args, dir);
+    let cfg = write_config(
+        dir,
+        "sub.toml",
+        &format!(
+            "id = \"lab-1\"\nregion = \"lab\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             [poll]\ninterval = \"300ms\"\ntimeout = \"1s\"\nbackoff_max = \"300ms\"\n\
+             [[agents]]\nid = \"sim-0001\"\naddress = \"{sim_addr}\"\n",
+            dir.join("lab-1").display()
+        ),
+    );
+    let sub = Proc::start("lab-1", "strata-sub-manager", &["--config", &cfg], dir);
+
+    // Let the cursor run well past what the new life will have produced by its first poll.
+    wait_for("forty ticks stored", Duration::from_secs(30), || {
+        let ticks = stored_ticks(&sub.addr, 0)?;
+        if ticks.len() >= 40 {
+            Ok(())
+        } else {
+            Err(format!("{} ticks", ticks.len()))
+        }
+    });
+    sim.kill();
+    let restarted_at = now_ms();
+    let _sim = Proc::start("sim-2", "strata", &sim_args, dir);
+
+    let ticks = wait_for(
+        "ten ticks of the new life stored",
+        Duration::from_secs(30),
+        || {
+            let ticks = stored_ticks(&sub.addr, restarted_at)?;
+            if ticks.len() >= 10 {
+                Ok(ticks)
+            } else {
+                Err(format!("{ticks:?}"))
+            }
+        },
+    );
+    assert_eq!(
+        ticks[0], 1.0,
+        "the first sample of the new life was lost: {ticks:?}"
+    );
+    for pair in ticks.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1.0, "a sample is missing: {ticks:?}");
+    }
+}
