@@ -1,12 +1,13 @@
 //! The agent's local configuration: a TOML file over documented defaults, with `STRATA_AGENT_*`
 //! environment overrides for the keys operators change per host.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{AgentError, Result};
+use strata_proto::config::RoleConfig;
+
+use crate::error::AgentError;
 
 /// Everything the agent needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,30 +50,11 @@ pub fn default_hostname() -> String {
     sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into())
 }
 
-impl AgentConfig {
-    /// Loads `path` over the defaults, applies environment overrides, and validates.
-    pub fn load(path: &Path) -> Result<Self> {
-        let mut config: Self = strata_proto::config::read_toml(path)?;
-        config.apply_env(|k| std::env::var(k).ok())?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// The defaults with environment overrides, validated (no config file).
-    pub fn from_env() -> Result<Self> {
-        let mut config = Self::default();
-        config.apply_env(|k| std::env::var(k).ok())?;
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Parses TOML text over the defaults.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        strata_proto::config::parse_toml(text)
-    }
+impl RoleConfig for AgentConfig {
+    type Error = AgentError;
 
     /// Applies `STRATA_AGENT_ID`, `STRATA_AGENT_LISTEN` and `STRATA_AGENT_COLLECT_INTERVAL`.
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<()> {
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
         if let Some(v) = var("STRATA_AGENT_ID") {
             self.id = v;
         }
@@ -80,15 +62,15 @@ impl AgentConfig {
             self.listen = v;
         }
         if let Some(v) = var("STRATA_AGENT_COLLECT_INTERVAL") {
-            self.collect_interval = humantime::parse_duration(&v).map_err(|e| {
-                AgentError::ConfigInvalid(vec![format!("STRATA_AGENT_COLLECT_INTERVAL={v}: {e}")])
-            })?;
+            match humantime::parse_duration(&v) {
+                Ok(d) => self.collect_interval = d,
+                Err(e) => return vec![format!("STRATA_AGENT_COLLECT_INTERVAL={v}: {e}")],
+            }
         }
-        Ok(())
+        Vec::new()
     }
 
-    /// Checks every value and reports all problems at once.
-    pub fn validate(&self) -> Result<()> {
+    fn problems(&self) -> Vec<String> {
         let mut errors = Vec::new();
         if self.id.trim().is_empty() {
             errors.push("id: must not be empty".to_string());
@@ -121,11 +103,7 @@ impl AgentConfig {
         if self.max_poll_samples == 0 {
             errors.push("max_poll_samples: must be at least 1".into());
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(AgentError::ConfigInvalid(errors))
-        }
+        errors
     }
 }
 
@@ -160,13 +138,14 @@ mod tests {
     }
 
     #[test]
-    fn environment_overrides_the_file() {
-        let mut c = AgentConfig::parse("id = \"file\"").unwrap();
-        c.apply_env(|k| (k == "STRATA_AGENT_ID").then(|| "env".to_string()))
+    fn environment_overrides_the_file_and_bad_values_are_named() {
+        let c = AgentConfig::parse("id = \"file\"").unwrap();
+        let c = c
+            .finish(&|k| (k == "STRATA_AGENT_ID").then(|| "env".to_string()))
             .unwrap();
         assert_eq!(c.id, "env");
         let err = c
-            .apply_env(|k| (k == "STRATA_AGENT_COLLECT_INTERVAL").then(|| "soon".to_string()))
+            .finish(&|k| (k == "STRATA_AGENT_COLLECT_INTERVAL").then(|| "soon".to_string()))
             .unwrap_err();
         assert!(
             err.to_string().contains("STRATA_AGENT_COLLECT_INTERVAL"),

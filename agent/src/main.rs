@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use strata_agent::AgentConfig;
+use strata_proto::config::RoleConfig;
 use strata_proto::daemon;
 
 /// Strata's host agent: collects metrics and serves them to sub-managers over gRPC.

@@ -1,12 +1,13 @@
 //! The broker's configuration: a TOML file over documented defaults, with `STRATA_BROKER_*`
 //! environment overrides. Brokers keep no durable state, so there is no data directory.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::error::{BrokerError, Result};
+use strata_proto::config::RoleConfig;
+
+use crate::error::BrokerError;
 
 /// Everything the broker needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,40 +44,21 @@ impl Default for BrokerConfig {
     }
 }
 
-impl BrokerConfig {
-    /// Loads `path` over the defaults, applies environment overrides, and validates.
-    pub fn load(path: &Path) -> Result<Self> {
-        let mut config: Self = strata_proto::config::read_toml(path)?;
-        config.apply_env(|k| std::env::var(k).ok());
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// The defaults with environment overrides, validated (no config file).
-    pub fn from_env() -> Result<Self> {
-        let mut config = Self::default();
-        config.apply_env(|k| std::env::var(k).ok());
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Parses TOML text over the defaults.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        strata_proto::config::parse_toml(text)
-    }
+impl RoleConfig for BrokerConfig {
+    type Error = BrokerError;
 
     /// Applies `STRATA_BROKER_ID` and `STRATA_BROKER_LISTEN`.
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
         if let Some(v) = var("STRATA_BROKER_ID") {
             self.id = v;
         }
         if let Some(v) = var("STRATA_BROKER_LISTEN") {
             self.listen = v;
         }
+        Vec::new()
     }
 
-    /// Checks every value and reports all problems at once.
-    pub fn validate(&self) -> Result<()> {
+    fn problems(&self) -> Vec<String> {
         let mut errors = Vec::new();
         if self.id.trim().is_empty() {
             errors.push("id: must not be empty".to_string());
@@ -106,11 +88,7 @@ impl BrokerConfig {
         if self.connect_timeout.is_zero() {
             errors.push("connect_timeout: must be above zero".into());
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(BrokerError::ConfigInvalid(errors))
-        }
+        errors
     }
 }
 

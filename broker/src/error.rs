@@ -7,8 +7,8 @@ pub enum BrokerError {
     #[error(transparent)]
     ConfigFile(#[from] strata_proto::config::ConfigFileError),
     /// The config parsed but some values are unusable; every problem is listed.
-    #[error("invalid broker config: {}", .0.join("; "))]
-    ConfigInvalid(Vec<String>),
+    #[error("invalid broker config: {0}")]
+    ConfigInvalid(#[from] strata_proto::config::Problems),
     /// The gRPC listener could not be bound.
     #[error("bind broker gRPC listener on {addr}: {source}")]
     Bind {

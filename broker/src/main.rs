@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use strata_broker::BrokerConfig;
+use strata_proto::config::RoleConfig;
 use strata_proto::daemon;
 
 /// Strata's broker: membership with leases, and routing between centre and regions.

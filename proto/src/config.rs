@@ -20,6 +20,61 @@ pub enum ConfigFileError {
     Parse { path: PathBuf, message: String },
 }
 
+/// Every problem found in a configuration, each naming its key or variable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .0.join("; "))]
+pub struct Problems(pub Vec<String>);
+
+/// A role's configuration, built in layers: defaults, then a TOML file, then `STRATA_*`
+/// environment overrides, then validation that reports every problem at once.
+pub trait RoleConfig: DeserializeOwned + Default {
+    /// The role's error type.
+    type Error: From<ConfigFileError> + From<Problems>;
+
+    /// Applies environment overrides read through `var`; returns the problems of bad values.
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String>;
+
+    /// Every problem of the values, each naming its key; empty when the config is usable.
+    fn problems(&self) -> Vec<String>;
+
+    /// Fails with every problem of the values.
+    fn validate(&self) -> Result<(), Self::Error> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Problems(problems).into())
+        }
+    }
+
+    /// Parses TOML text over the defaults (no environment, no validation).
+    fn parse(text: &str) -> Result<Self, String> {
+        parse_toml(text)
+    }
+
+    /// The file at `path` over the defaults, with the process's environment, validated.
+    fn load(path: &Path) -> Result<Self, Self::Error> {
+        let config: Self = read_toml(path)?;
+        config.finish(&|k| std::env::var(k).ok())
+    }
+
+    /// The defaults with the process's environment, validated (no file).
+    fn from_env() -> Result<Self, Self::Error> {
+        Self::default().finish(&|k| std::env::var(k).ok())
+    }
+
+    /// Applies environment overrides through `var` and validates.
+    fn finish(mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<Self, Self::Error> {
+        let mut problems = self.apply_env(var);
+        problems.extend(self.problems());
+        if problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(Problems(problems).into())
+        }
+    }
+}
+
 /// Parses TOML text into a config whose missing keys take their defaults.
 pub fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     toml::from_str(text).map_err(|e| e.to_string())

@@ -2,14 +2,14 @@
 //! file over documented defaults with `STRATA_SUB_MANAGER_*` environment overrides.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use strata_proto::config::{is_host_port, split_list};
+use strata_proto::config::{RoleConfig, is_host_port, split_list};
 
-use crate::error::{Result, SubManagerError};
+use crate::error::SubManagerError;
 
 /// Everything the sub-manager needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -140,23 +140,12 @@ impl Default for Thresholds {
     }
 }
 
-impl SubManagerConfig {
-    /// Loads `path` over the defaults, applies environment overrides, and validates.
-    pub fn load(path: &Path) -> Result<Self> {
-        let mut config: Self = strata_proto::config::read_toml(path)?;
-        config.apply_env(|k| std::env::var(k).ok());
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Parses TOML text over the defaults.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        strata_proto::config::parse_toml(text)
-    }
+impl RoleConfig for SubManagerConfig {
+    type Error = SubManagerError;
 
     /// Applies `STRATA_SUB_MANAGER_ID`, `_REGION`, `_LISTEN`, `_DATA_DIR` and `_BROKERS`
     /// (comma-separated).
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
         if let Some(v) = var("STRATA_SUB_MANAGER_ID") {
             self.id = v;
         }
@@ -172,10 +161,10 @@ impl SubManagerConfig {
         if let Some(v) = var("STRATA_SUB_MANAGER_BROKERS") {
             self.brokers = split_list(&v);
         }
+        Vec::new()
     }
 
-    /// Checks every value and reports all problems at once.
-    pub fn validate(&self) -> Result<()> {
+    fn problems(&self) -> Vec<String> {
         let mut errors = Vec::new();
         for (field, value) in [("id", &self.id), ("region", &self.region)] {
             if value.trim().is_empty() {
@@ -263,11 +252,7 @@ impl SubManagerConfig {
                 ));
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(SubManagerError::ConfigInvalid(errors))
-        }
+        errors
     }
 }
 

@@ -7,8 +7,8 @@ pub enum SubManagerError {
     #[error(transparent)]
     ConfigFile(#[from] strata_proto::config::ConfigFileError),
     /// The config parsed but some values are unusable; every problem is listed.
-    #[error("invalid sub-manager config: {}", .0.join("; "))]
-    ConfigInvalid(Vec<String>),
+    #[error("invalid sub-manager config: {0}")]
+    ConfigInvalid(#[from] strata_proto::config::Problems),
     /// The gRPC listener could not be bound.
     #[error("bind sub-manager gRPC listener on {addr}: {source}")]
     Bind {

@@ -1,14 +1,13 @@
 //! The super-manager's configuration: a TOML file over documented defaults, with
 //! `STRATA_SUPER_MANAGER_*` environment overrides.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use strata_proto::config::{is_host_port, split_list};
+use strata_proto::config::{RoleConfig, is_host_port, split_list};
 
-use crate::error::{Result, SuperManagerError};
+use crate::error::SuperManagerError;
 
 /// Everything the super-manager needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -48,32 +47,21 @@ impl Default for SuperManagerConfig {
     }
 }
 
-impl SuperManagerConfig {
-    /// Loads `path` over the defaults, applies environment overrides, and validates.
-    pub fn load(path: &Path) -> Result<Self> {
-        let mut config: Self = strata_proto::config::read_toml(path)?;
-        config.apply_env(|k| std::env::var(k).ok());
-        config.validate()?;
-        Ok(config)
-    }
-
-    /// Parses TOML text over the defaults.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        strata_proto::config::parse_toml(text)
-    }
+impl RoleConfig for SuperManagerConfig {
+    type Error = SuperManagerError;
 
     /// Applies `STRATA_SUPER_MANAGER_HTTP` and `STRATA_SUPER_MANAGER_BROKERS` (comma-separated).
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) {
+    fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
         if let Some(v) = var("STRATA_SUPER_MANAGER_HTTP") {
             self.http = v;
         }
         if let Some(v) = var("STRATA_SUPER_MANAGER_BROKERS") {
             self.brokers = split_list(&v);
         }
+        Vec::new()
     }
 
-    /// Checks every value and reports all problems at once.
-    pub fn validate(&self) -> Result<()> {
+    fn problems(&self) -> Vec<String> {
         let mut errors = Vec::new();
         if self.id.trim().is_empty() {
             errors.push("id: must not be empty".to_string());
@@ -98,11 +86,7 @@ impl SuperManagerConfig {
         if self.call_timeout.is_zero() {
             errors.push("call_timeout: must be above zero".into());
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(SuperManagerError::ConfigInvalid(errors))
-        }
+        errors
     }
 }
 

@@ -7,8 +7,8 @@ pub enum SuperManagerError {
     #[error(transparent)]
     ConfigFile(#[from] strata_proto::config::ConfigFileError),
     /// The config parsed but some values are unusable; every problem is listed.
-    #[error("invalid super-manager config: {}", .0.join("; "))]
-    ConfigInvalid(Vec<String>),
+    #[error("invalid super-manager config: {0}")]
+    ConfigInvalid(#[from] strata_proto::config::Problems),
     /// The HTTP listener could not be bound.
     #[error("bind super-manager HTTP listener on {addr}: {source}")]
     Bind {

@@ -83,8 +83,11 @@ impl BoundSuperManager {
     /// Subscribes and serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let addr = self.local_addr();
-        let brokers = brokers::Brokers::new(&self.config)
-            .map_err(|e| SuperManagerError::ConfigInvalid(vec![format!("brokers: {e}")]))?;
+        let brokers = brokers::Brokers::new(&self.config).map_err(|e| {
+            SuperManagerError::ConfigInvalid(strata_proto::config::Problems(vec![format!(
+                "brokers: {e}"
+            )]))
+        })?;
         let shared = Arc::new(Shared {
             config: self.config.clone(),
             overview: RwLock::new(overview::Overview::default()),

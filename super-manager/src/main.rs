@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use strata_proto::config::RoleConfig;
 use strata_proto::daemon;
 use strata_super_manager::SuperManagerConfig;
 

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use strata_proto::config::RoleConfig;
+
 fn deploy(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../deploy")

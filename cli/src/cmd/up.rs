@@ -11,6 +11,7 @@ use clap::Args;
 use strata_agent::AgentConfig;
 use strata_agent::sim::{SimConfig, Simulation, agent_id};
 use strata_broker::BrokerConfig;
+use strata_proto::config::RoleConfig;
 use strata_sub_manager::SubManagerConfig;
 use strata_sub_manager::config::{AgentTarget, PollConfig};
 use strata_super_manager::SuperManagerConfig;
