@@ -10,10 +10,15 @@
 //! # Layout
 //! - [`error`]: the crate's error enum.
 //! - `keys`: byte encodings of series and sample keys.
+//! - `bits`: bit-level writer and reader.
+//! - [`chunk`]: the chunk codec (delta-of-delta timestamps; XOR or decimal values, chosen per
+//!   chunk). Not yet used by [`Tsdb`]: the store still writes one row per sample (issue 3).
 //! - [`db`]: [`Tsdb`], opening, writing, selecting series and reading ranges.
 //! - [`query`]: step aggregation of raw points.
 #![forbid(unsafe_code)]
 
+mod bits;
+pub mod chunk;
 pub mod db;
 pub mod error;
 mod keys;
