@@ -92,6 +92,7 @@ impl BoundSubManager {
             &config.data_dir,
             TsdbOptions {
                 max_series: config.max_series,
+                ..TsdbOptions::default()
             },
         )?);
         let epoch = format!("{}-{}", config.id, strata_proto::now_ms());

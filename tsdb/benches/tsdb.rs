@@ -1,5 +1,5 @@
-//! `make bench`: ingest and range-query figures of the first tsdb version on a host-metrics
-//! shaped dataset (gauges with noise and counters), printed as a small table.
+//! `make bench`: ingest and range-query figures of the store on a host-metrics shaped dataset
+//! (gauges with two decimals and counters), printed as a small table.
 //!
 //! Sizes: STRATA_BENCH_SERIES (default 2,000) series × STRATA_BENCH_POINTS (default 720, two
 //! hours at 10 s). Issue 3 replaces this with `strata bench tsdb` and peers side by side.
@@ -88,7 +88,7 @@ fn main() {
     db.write(&batch).expect("write");
     let ingest_s = wall.elapsed().as_secs_f64();
     let ingest_cpu = cpu_seconds() - cpu0;
-    db.flush().expect("flush");
+    db.compact().expect("compact");
     let samples = (series * points) as f64;
 
     let mut latencies = Vec::new();

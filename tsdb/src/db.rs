@@ -1,26 +1,40 @@
-//! The store itself: a RocksDB database with three column families.
+//! The store itself: a RocksDB database with four column families.
 //!
 //! - `series`: series key -> series id (u64 big-endian), the index by name and labels;
 //! - `series_by_id`: series id -> series key, to name a series found by id;
-//! - `samples`: (series id, timestamp) -> value (f64 little-endian).
+//! - `chunks`: (series id, first timestamp) -> last timestamp (8 bytes) + encoded chunk;
+//!   a series' chunks never overlap in time;
+//! - `wal`: write-ahead records of the head (see [`crate::wal`]).
+//!
+//! A write appends one write-ahead record and inserts into the in-memory head; when the head
+//! holds too many points or spans too much data time, it is cut into chunks, written in one
+//! batch with the deletion of the records it covers. Points that land in time already cut
+//! (late or re-delivered) are merged into the overlapping chunks, so each series keeps one
+//! value per timestamp.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
-};
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
 
 use crate::Labels;
+use crate::chunk;
 use crate::error::{Result, TsdbError};
+use crate::head::Head;
 use crate::keys;
 use crate::query::{self, Aggregation};
+use crate::wal;
 
 const CF_SERIES: &str = "series";
 const CF_SERIES_BY_ID: &str = "series_by_id";
-const CF_SAMPLES: &str = "samples";
+const CF_CHUNKS: &str = "chunks";
+const CF_WAL: &str = "wal";
+/// Column family of the first format (one row per sample), refused on open.
+const CF_OLD_SAMPLES: &str = "samples";
+/// Most points in one stored chunk.
+const MAX_CHUNK_POINTS: usize = 4096;
 
 /// Identifier of one series in one store.
 pub type SeriesId = u64;
@@ -30,14 +44,33 @@ pub type SeriesId = u64;
 pub struct TsdbOptions {
     /// Most series the store accepts; a new series past it is refused with an error.
     pub max_series: u64,
+    /// The head is cut into chunks when it holds this many points (bounds its memory).
+    pub max_head_points: usize,
+    /// ... or when it spans this much data time, in milliseconds.
+    pub chunk_span_ms: i64,
 }
 
 impl Default for TsdbOptions {
     fn default() -> Self {
         Self {
             max_series: 10_000_000,
+            max_head_points: 4_000_000,
+            chunk_span_ms: 2 * 3_600_000,
         }
     }
+}
+
+/// A stored chunk read back: its key and its points.
+type StoredChunk = (Vec<u8>, Vec<(i64, f64)>);
+
+/// The head and what goes with it, under one lock.
+#[derive(Debug, Default)]
+struct HeadState {
+    head: Head,
+    /// Key of the next write-ahead record.
+    wal_seq: u64,
+    /// Last timestamp stored in chunks, per series (loaded on first need).
+    chunk_end: HashMap<SeriesId, Option<i64>>,
 }
 
 /// A series found by [`Tsdb::select`].
@@ -56,6 +89,7 @@ pub struct Tsdb {
     next_id: AtomicU64,
     /// Series key -> id for series already seen by this process; serialises creation.
     ids: Mutex<HashMap<Vec<u8>, SeriesId>>,
+    head: Mutex<HeadState>,
 }
 
 impl std::fmt::Debug for Tsdb {
@@ -65,7 +99,7 @@ impl std::fmt::Debug for Tsdb {
 }
 
 impl Tsdb {
-    /// Opens (creating if needed) the store in `path`.
+    /// Opens (creating if needed) the store in `path`, replaying unflushed writes.
     pub fn open(path: impl AsRef<Path>, options: TsdbOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let mut db_opts = Options::default();
@@ -74,7 +108,18 @@ impl Tsdb {
         db_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         db_opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
         db_opts.set_keep_log_file_num(4);
-        let cfs = [CF_SERIES, CF_SERIES_BY_ID, CF_SAMPLES]
+        if let Ok(existing) = DB::list_cf(&db_opts, &path)
+            && existing.iter().any(|cf| cf == CF_OLD_SAMPLES)
+        {
+            return Err(TsdbError::Invalid {
+                field: "data directory",
+                reason: format!(
+                    "{} holds the first storage format (one row per sample); move it aside",
+                    path.display()
+                ),
+            });
+        }
+        let cfs = [CF_SERIES, CF_SERIES_BY_ID, CF_CHUNKS, CF_WAL]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, db_opts.clone()));
         let db = DB::open_cf_descriptors(&db_opts, &path, cfs)
@@ -85,10 +130,30 @@ impl Tsdb {
             options,
             next_id: AtomicU64::new(1),
             ids: Mutex::new(HashMap::new()),
+            head: Mutex::new(HeadState::default()),
         };
         let last = tsdb.last_series_id()?;
         tsdb.next_id.store(last + 1, Ordering::SeqCst);
+        tsdb.replay()?;
         Ok(tsdb)
+    }
+
+    /// Rebuilds the head from the write-ahead records left by the last run.
+    fn replay(&self) -> Result<()> {
+        let mut st = self.lock_head();
+        for item in self.db.iterator_cf(self.cf(CF_WAL), IteratorMode::Start) {
+            let (key, value) = item.map_err(TsdbError::rocks("replay write-ahead records"))?;
+            let seq = decode_id(&key, CF_WAL)?;
+            for (id, ts, v) in wal::decode(&value)? {
+                st.head.insert(id, ts, v);
+            }
+            st.wal_seq = seq + 1;
+        }
+        Ok(())
+    }
+
+    fn lock_head(&self) -> std::sync::MutexGuard<'_, HeadState> {
+        self.head.lock().expect("head lock poisoned")
     }
 
     /// The directory the store lives in.
@@ -160,19 +225,136 @@ impl Tsdb {
         Ok(id)
     }
 
-    /// Stores samples; a sample with the same series and timestamp as a stored one replaces it.
+    /// Stores samples; a sample with the same series and timestamp as a stored one replaces
+    /// it. When this returns, the samples survive a crash of the process.
     pub fn write(&self, samples: &[(SeriesId, i64, f64)]) -> Result<()> {
         if samples.is_empty() {
             return Ok(());
         }
-        let mut batch = WriteBatch::default();
-        let cf = self.cf(CF_SAMPLES);
-        for (id, ts, value) in samples {
-            batch.put_cf(cf, keys::sample_key(*id, *ts), value.to_le_bytes());
-        }
+        let record = wal::encode(samples);
+        let mut st = self.lock_head();
         self.db
-            .write(batch)
-            .map_err(TsdbError::rocks(format!("write {} samples", samples.len())))
+            .put_cf(self.cf(CF_WAL), st.wal_seq.to_be_bytes(), record)
+            .map_err(TsdbError::rocks(format!("write {} samples", samples.len())))?;
+        st.wal_seq += 1;
+        for &(id, ts, value) in samples {
+            st.head.insert(id, ts, value);
+        }
+        if st.head.len() >= self.options.max_head_points
+            || st.head.span() >= self.options.chunk_span_ms
+        {
+            self.cut_head(&mut st)?;
+        }
+        Ok(())
+    }
+
+    /// The last timestamp stored in chunks for `id`, if any.
+    fn stored_end(&self, id: SeriesId) -> Result<Option<i64>> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_CHUNKS));
+        iter.seek_for_prev(keys::sample_key(id, i64::MAX));
+        iter.status().map_err(TsdbError::rocks(format!(
+            "find the last chunk of series {id}"
+        )))?;
+        match (iter.key(), iter.value()) {
+            (Some(key), Some(value)) if key.starts_with(&id.to_be_bytes()) => {
+                Ok(Some(chunk_end(value)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Stored chunks of `id` that overlap `[from, to]`, as (key, points), in time order.
+    fn chunks_in(&self, id: SeriesId, from: i64, to: i64) -> Result<Vec<StoredChunk>> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_CHUNKS));
+        let prefix = id.to_be_bytes();
+        iter.seek_for_prev(keys::sample_key(id, from));
+        if !iter.key().is_some_and(|k| k.starts_with(&prefix)) {
+            iter.seek(keys::sample_key(id, from));
+        }
+        let mut out = Vec::new();
+        while let (Some(key), Some(value)) = (iter.key(), iter.value()) {
+            let start = keys::sample_ts(key).ok_or(TsdbError::Corrupt {
+                what: "chunk key",
+                cf: CF_CHUNKS,
+            })?;
+            if !key.starts_with(&prefix) || start > to {
+                break;
+            }
+            if chunk_end(value)? >= from {
+                out.push((key.to_vec(), chunk::decode(&value[8..])?));
+            }
+            iter.next();
+        }
+        iter.status()
+            .map_err(TsdbError::rocks(format!("read chunks of series {id}")))?;
+        Ok(out)
+    }
+
+    /// Cuts the head into chunks and deletes the write-ahead records it covered.
+    fn cut_head(&self, st: &mut HeadState) -> Result<()> {
+        if st.head.len() == 0 {
+            return Ok(());
+        }
+        let upto = st.wal_seq;
+        let series = st.head.take();
+        let result = self.write_chunks(st, &series, upto);
+        if result.is_err() {
+            // Nothing was written: keep serving the points from the head.
+            for (id, points) in &series {
+                for &(ts, v) in points {
+                    st.head.insert(*id, ts, v);
+                }
+            }
+        }
+        result
+    }
+
+    fn write_chunks(
+        &self,
+        st: &mut HeadState,
+        series: &HashMap<SeriesId, Vec<(i64, f64)>>,
+        upto: u64,
+    ) -> Result<()> {
+        let cf = self.cf(CF_CHUNKS);
+        let mut batch = WriteBatch::default();
+        let mut ends = Vec::with_capacity(series.len());
+        for (&id, points) in series {
+            let (Some(first), Some(last)) = (points.first(), points.last()) else {
+                continue;
+            };
+            let end = match st.chunk_end.get(&id) {
+                Some(end) => *end,
+                None => self.stored_end(id)?,
+            };
+            let merged;
+            let points = if end.is_some_and(|e| e >= first.0) {
+                // Late points: merge with the chunks they fall into; the head's values win.
+                let mut by_ts: std::collections::BTreeMap<i64, f64> = Default::default();
+                for (key, old) in self.chunks_in(id, first.0, last.0)? {
+                    batch.delete_cf(cf, key);
+                    by_ts.extend(old);
+                }
+                by_ts.extend(points.iter().copied());
+                merged = by_ts.into_iter().collect::<Vec<_>>();
+                &merged
+            } else {
+                points
+            };
+            for piece in points.chunks(MAX_CHUNK_POINTS) {
+                let mut value = piece[piece.len() - 1].0.to_be_bytes().to_vec();
+                value.extend(chunk::encode(piece));
+                batch.put_cf(cf, keys::sample_key(id, piece[0].0), value);
+            }
+            let new_end = points.last().map(|p| p.0);
+            ends.push((id, end.max(new_end)));
+        }
+        batch.delete_range_cf(self.cf(CF_WAL), 0u64.to_be_bytes(), upto.to_be_bytes());
+        self.db.write(batch).map_err(TsdbError::rocks(format!(
+            "write chunks of {} series",
+            series.len()
+        )))?;
+        st.chunk_end.extend(ends);
+        Ok(())
     }
 
     /// The series of metric `name` whose labels equal every `(name, value)` in `matchers`.
@@ -214,32 +396,23 @@ impl Tsdb {
                 reason: format!("from {from} is after to {to}"),
             });
         }
-        let mut read = ReadOptions::default();
-        read.set_iterate_upper_bound(keys::sample_key(id, to).to_vec());
-        let start = keys::sample_key(id, from);
-        let iter = self.db.iterator_cf_opt(
-            self.cf(CF_SAMPLES),
-            read,
-            IteratorMode::From(&start, Direction::Forward),
-        );
-        let mut out = Vec::new();
-        for item in iter {
-            let (key, value) = item.map_err(TsdbError::rocks(format!("read series {id}")))?;
-            let ts = keys::sample_ts(&key).ok_or(TsdbError::Corrupt {
-                what: "sample key",
-                cf: CF_SAMPLES,
-            })?;
-            out.push((ts, decode_value(&value)?));
+        // The head first: a cut that runs between the two reads then shows its points twice
+        // (merged below) rather than not at all.
+        let head = self.lock_head().head.range(id, from, to);
+        let mut stored: Vec<(i64, f64)> = Vec::new();
+        for (_, points) in self.chunks_in(id, from, to)? {
+            stored.extend(points.into_iter().filter(|p| p.0 >= from && p.0 <= to));
         }
-        // The upper bound is exclusive; the point at exactly `to` is read separately.
-        if let Some(value) = self
-            .db
-            .get_cf(self.cf(CF_SAMPLES), keys::sample_key(id, to))
-            .map_err(TsdbError::rocks(format!("read series {id}")))?
-        {
-            out.push((to, decode_value(&value)?));
+        if head.is_empty() {
+            return Ok(stored);
         }
-        Ok(out)
+        if stored.last().is_none_or(|p| p.0 < head[0].0) {
+            stored.extend(head);
+            return Ok(stored);
+        }
+        let mut by_ts: std::collections::BTreeMap<i64, f64> = stored.into_iter().collect();
+        by_ts.extend(head);
+        Ok(by_ts.into_iter().collect())
     }
 
     /// Points of one series in `[from, to]`, aggregated per `step` (0 = raw points).
@@ -261,16 +434,47 @@ impl Tsdb {
         Ok(query::aggregate(&raw, from, step, aggregation))
     }
 
-    /// Forces memtables to disk (for tests and orderly shutdown; the WAL already protects
-    /// written data).
+    /// Cuts the head into chunks and forces everything to disk (for orderly shutdown and
+    /// tests; written data is already safe in the write-ahead records).
     pub fn flush(&self) -> Result<()> {
-        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_SAMPLES] {
+        let mut st = self.lock_head();
+        self.cut_head(&mut st)?;
+        drop(st);
+        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_CHUNKS, CF_WAL] {
             self.db
                 .flush_cf(self.cf(cf))
                 .map_err(TsdbError::rocks(format!("flush {cf}")))?;
         }
         Ok(())
     }
+
+    /// Flushes, then compacts every column family (for measuring size on disk).
+    pub fn compact(&self) -> Result<()> {
+        self.flush()?;
+        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_CHUNKS, CF_WAL] {
+            self.db
+                .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
+    }
+
+    /// Points waiting in the head (not yet in chunks).
+    pub fn head_points(&self) -> usize {
+        self.lock_head().head.len()
+    }
+}
+
+/// The last timestamp of a stored chunk value.
+fn chunk_end(value: &[u8]) -> Result<i64> {
+    let raw: [u8; 8] =
+        value
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(TsdbError::Corrupt {
+                what: "chunk end",
+                cf: CF_CHUNKS,
+            })?;
+    Ok(i64::from_be_bytes(raw))
 }
 
 fn decode_id(raw: &[u8], cf: &'static str) -> Result<SeriesId> {
@@ -279,14 +483,6 @@ fn decode_id(raw: &[u8], cf: &'static str) -> Result<SeriesId> {
         cf,
     })?;
     Ok(u64::from_be_bytes(bytes))
-}
-
-fn decode_value(raw: &[u8]) -> Result<f64> {
-    let bytes: [u8; 8] = raw.try_into().map_err(|_| TsdbError::Corrupt {
-        what: "sample value",
-        cf: CF_SAMPLES,
-    })?;
-    Ok(f64::from_le_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -343,9 +539,114 @@ mod tests {
     #[test]
     fn series_limit_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Tsdb::open(dir.path(), TsdbOptions { max_series: 1 }).unwrap();
+        let db = Tsdb::open(
+            dir.path(),
+            TsdbOptions {
+                max_series: 1,
+                ..TsdbOptions::default()
+            },
+        )
+        .unwrap();
         db.series_id("m", &Labels::new()).unwrap();
         let err = db.series_id("n", &Labels::new()).unwrap_err();
         assert!(err.to_string().contains("series limit of 1"), "{err}");
+    }
+
+    fn small_head(max_head_points: usize) -> TsdbOptions {
+        TsdbOptions {
+            max_head_points,
+            ..TsdbOptions::default()
+        }
+    }
+
+    #[test]
+    fn cut_chunks_late_points_and_reopen_keep_one_value_per_timestamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let id;
+        {
+            let db = Tsdb::open(dir.path(), small_head(10)).unwrap();
+            id = db.series_id("m", &Labels::new()).unwrap();
+            let batch: Vec<_> = (0..25).map(|i| (id, i * 10, i as f64)).collect();
+            db.write(&batch).unwrap();
+            assert_eq!(db.head_points(), 0, "the head was cut into chunks");
+            // late, re-delivered and changed points all land in cut time
+            db.write(&[(id, 5, 0.5), (id, 10, 1.0), (id, 20, 20.0)])
+                .unwrap();
+            db.flush().unwrap();
+            db.write(&[(id, 300, 30.0)]).unwrap(); // left in the head and the WAL
+        }
+        let db = Tsdb::open(dir.path(), small_head(10)).unwrap();
+        let got = db.range(id, 0, 1000).unwrap();
+        assert_eq!(got.len(), 27);
+        assert_eq!(&got[..4], &[(0, 0.0), (5, 0.5), (10, 1.0), (20, 20.0)]);
+        assert_eq!(
+            got.last(),
+            Some(&(300, 30.0)),
+            "replayed from the write-ahead record"
+        );
+        assert_eq!(db.range(id, 5, 10).unwrap(), vec![(5, 0.5), (10, 1.0)]);
+        assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
+    }
+
+    #[test]
+    fn an_old_format_directory_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut o = Options::default();
+            o.create_if_missing(true);
+            o.create_missing_column_families(true);
+            DB::open_cf(&o, dir.path(), ["samples"]).unwrap();
+        }
+        let err = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap_err();
+        assert!(err.to_string().contains("first storage format"), "{err}");
+    }
+
+    mod reference {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+            /// Whatever is written, in any order and with repeats, range answers what a plain
+            /// map of (series, timestamp) -> last value answers, before and after reopening.
+            #[test]
+            fn range_equals_a_naive_reference(
+                batches in proptest::collection::vec(
+                    proptest::collection::vec((0u64..3, -50i64..400, -1000i32..1000), 1..40),
+                    1..12,
+                ),
+                head in 1usize..60,
+                queries in proptest::collection::vec((0u64..3, -60i64..420, 0i64..200), 1..8),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let mut reference: BTreeMap<(u64, i64), f64> = BTreeMap::new();
+                let ids: Vec<SeriesId>;
+                {
+                    let db = Tsdb::open(dir.path(), small_head(head)).unwrap();
+                    ids = (0..3).map(|i| db.series_id(&format!("s{i}"), &Labels::new()).unwrap()).collect();
+                    for (n, batch) in batches.iter().enumerate() {
+                        let samples: Vec<_> = batch.iter().map(|&(s, ts, v)| (ids[s as usize], ts, f64::from(v) / 8.0)).collect();
+                        // within one batch the last write of a timestamp wins, as in the reference
+                        db.write(&samples).unwrap();
+                        for &(s, ts, v) in batch {
+                            reference.insert((s, ts), f64::from(v) / 8.0);
+                        }
+                        if n % 4 == 3 {
+                            db.flush().unwrap();
+                        }
+                        for &(s, from, len) in &queries {
+                            let want: Vec<(i64, f64)> = reference.range((s, from)..=(s, from + len)).map(|(k, v)| (k.1, *v)).collect();
+                            prop_assert_eq!(db.range(ids[s as usize], from, from + len).unwrap(), want);
+                        }
+                    }
+                }
+                let db = Tsdb::open(dir.path(), small_head(head)).unwrap();
+                for s in 0..3u64 {
+                    let want: Vec<(i64, f64)> = reference.range((s, i64::MIN)..=(s, i64::MAX)).map(|(k, v)| (k.1, *v)).collect();
+                    prop_assert_eq!(db.range(ids[s as usize], i64::MIN, i64::MAX).unwrap(), want);
+                }
+            }
+        }
     }
 }

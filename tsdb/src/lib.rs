@@ -21,8 +21,10 @@ mod bits;
 pub mod chunk;
 pub mod db;
 pub mod error;
+mod head;
 mod keys;
 pub mod query;
+mod wal;
 
 pub use db::{SeriesId, SeriesInfo, Tsdb, TsdbOptions};
 pub use error::TsdbError;
