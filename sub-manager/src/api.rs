@@ -11,7 +11,9 @@ use strata_proto::v1::{
     QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, Series,
     WatchRegionRequest,
 };
+use strata_proto::v1::{LabelMatcher, MatchOp};
 use strata_tsdb::Tsdb;
+use strata_tsdb::matcher::{Matcher, NAME_LABEL};
 use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 use tracing::info_span;
@@ -88,11 +90,21 @@ pub fn query(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<S
             req.step_ms
         )));
     }
-    let mut matchers: Vec<(String, String)> = to_map(&req.matchers).into_iter().collect();
+    let mut matchers: Vec<Matcher> = vec![Matcher::equal(NAME_LABEL, &req.name)];
+    matchers.extend(
+        to_map(&req.matchers)
+            .iter()
+            .map(|(k, v)| Matcher::equal(k, v)),
+    );
+    for (i, m) in req.label_matchers.iter().enumerate() {
+        matchers.push(label_matcher(m).map_err(|e| {
+            Status::invalid_argument(format!("QueryRange: label_matchers[{i}] ({}): {e}", m.name))
+        })?);
+    }
     if !req.resource_id.is_empty() {
         match req.resource_id.split_once('/') {
             Some((r, host)) if r == region && !host.is_empty() => {
-                matchers.push(("agent".into(), host.into()))
+                matchers.push(Matcher::equal("agent", host))
             }
             Some((r, _)) if r != region => return Ok(Vec::new()),
             _ => {
@@ -104,7 +116,7 @@ pub fn query(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<S
         }
     }
     let found = tsdb
-        .select(&req.name, &matchers)
+        .select_matching(&matchers)
         .map_err(|e| Status::internal(e.to_string()))?;
     if found.len() > MAX_QUERY_SERIES {
         return Err(Status::invalid_argument(format!(
@@ -130,6 +142,21 @@ pub fn query(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<S
             })
         })
         .collect()
+}
+
+/// A wire matcher as a store matcher.
+fn label_matcher(m: &LabelMatcher) -> Result<Matcher, String> {
+    if m.name.is_empty() {
+        return Err("the label name is empty".into());
+    }
+    let matcher = match m.op() {
+        MatchOp::Equal => Matcher::equal(&m.name, &m.value),
+        MatchOp::NotEqual => Matcher::not_equal(&m.name, &m.value),
+        MatchOp::Regex => Matcher::regex(&m.name, &m.value).map_err(|e| e.to_string())?,
+        MatchOp::NotRegex => Matcher::not_regex(&m.name, &m.value).map_err(|e| e.to_string())?,
+        MatchOp::Unspecified => return Err("op is unspecified".into()),
+    };
+    Ok(matcher)
 }
 
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<RegionUpdate, Status>> + Send>>;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::json;
 use strata_proto::labels::to_map;
 use strata_proto::telemetry::Exposition;
-use strata_proto::v1::{Aggregation, QueryRangeRequest};
+use strata_proto::v1::{Aggregation, LabelMatcher, MatchOp, QueryRangeRequest};
 use tonic::Code;
 use tracing::{Instrument, info_span};
 
@@ -274,16 +274,43 @@ pub fn parse_query(
             )));
         }
     };
+    let mut label_matchers = Vec::new();
+    for (key, value) in q {
+        if let Some(label) = key.strip_prefix("label.") {
+            label_matchers.push(label_matcher(label, value));
+        }
+    }
+    label_matchers.sort_by(|a, b| (&a.name, &a.value).cmp(&(&b.name, &b.value)));
     Ok(QueryRangeRequest {
         region: region.to_string(),
         resource_id: id.to_string(),
         name: name.clone(),
         matchers: Vec::new(),
+        label_matchers,
         from_ms,
         to_ms,
         step_ms,
         aggregation: aggregation as i32,
     })
+}
+
+/// `label.<name>=<value>` is `=`; a value starting with `!`, `~` or `!~` makes it `!=`,
+/// `=~` or `!~` (regular expressions are anchored).
+fn label_matcher(label: &str, value: &str) -> LabelMatcher {
+    let (op, value) = if let Some(v) = value.strip_prefix("!~") {
+        (MatchOp::NotRegex, v)
+    } else if let Some(v) = value.strip_prefix('~') {
+        (MatchOp::Regex, v)
+    } else if let Some(v) = value.strip_prefix('!') {
+        (MatchOp::NotEqual, v)
+    } else {
+        (MatchOp::Equal, value)
+    };
+    LabelMatcher {
+        name: label.to_string(),
+        op: op as i32,
+        value: value.to_string(),
+    }
 }
 
 async fn metric_history(
@@ -346,6 +373,28 @@ mod tests {
         assert!(e.message.contains("after"), "{}", e.message);
         let e = parse_query("web-1", &q(&[("name", "m")]), 0).unwrap_err();
         assert!(e.message.contains("<region>/<host>"), "{}", e.message);
+        let r = parse_query(
+            "eu/a",
+            &q(&[
+                ("name", "m"),
+                ("label.cpu", "!~[0-9]+"),
+                ("label.mode", "idle"),
+            ]),
+            0,
+        )
+        .unwrap();
+        let ms: Vec<(String, MatchOp, String)> = r
+            .label_matchers
+            .iter()
+            .map(|m| (m.name.clone(), m.op(), m.value.clone()))
+            .collect();
+        assert_eq!(
+            ms,
+            vec![
+                ("cpu".into(), MatchOp::NotRegex, "[0-9]+".into()),
+                ("mode".into(), MatchOp::Equal, "idle".into())
+            ]
+        );
         let e = parse_query("eu/a", &q(&[("name", "m"), ("agg", "p99")]), 0).unwrap_err();
         assert!(e.message.contains("'agg'"), "{}", e.message);
     }

@@ -1,7 +1,9 @@
-//! The store itself: a RocksDB database with four column families.
+//! The store itself: a RocksDB database with five column families.
 //!
 //! - `series`: series key -> series id (u64 big-endian), the index by name and labels;
 //! - `series_by_id`: series id -> series key, to name a series found by id;
+//! - `postings`: (label, value, series id) -> nothing, to select series by matchers
+//!   (see [`crate::index`]);
 //! - `chunks`: (series id, first timestamp) -> last timestamp (8 bytes) + encoded chunk;
 //!   a series' chunks never overlap in time;
 //! - `wal`: write-ahead records of the head (see [`crate::wal`]).
@@ -17,18 +19,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
+use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch};
 
 use crate::Labels;
 use crate::chunk;
 use crate::error::{Result, TsdbError};
 use crate::head::Head;
+use crate::index::{self, CF_POSTINGS};
 use crate::keys;
 use crate::query::{self, Aggregation};
 use crate::wal;
 
 const CF_SERIES: &str = "series";
-const CF_SERIES_BY_ID: &str = "series_by_id";
+pub(crate) const CF_SERIES_BY_ID: &str = "series_by_id";
 const CF_CHUNKS: &str = "chunks";
 const CF_WAL: &str = "wal";
 /// Column family of the first format (one row per sample), refused on open.
@@ -119,7 +122,7 @@ impl Tsdb {
                 ),
             });
         }
-        let cfs = [CF_SERIES, CF_SERIES_BY_ID, CF_CHUNKS, CF_WAL]
+        let cfs = [CF_SERIES, CF_SERIES_BY_ID, CF_POSTINGS, CF_CHUNKS, CF_WAL]
             .into_iter()
             .map(|name| ColumnFamilyDescriptor::new(name, db_opts.clone()));
         let db = DB::open_cf_descriptors(&db_opts, &path, cfs)
@@ -134,6 +137,7 @@ impl Tsdb {
         };
         let last = tsdb.last_series_id()?;
         tsdb.next_id.store(last + 1, Ordering::SeqCst);
+        tsdb.rebuild_postings_if_missing()?;
         tsdb.replay()?;
         Ok(tsdb)
     }
@@ -161,7 +165,12 @@ impl Tsdb {
         &self.path
     }
 
-    fn cf(&self, name: &'static str) -> &rocksdb::ColumnFamily {
+    /// The RocksDB handle, for the other modules of the crate.
+    pub(crate) fn raw_db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, name: &'static str) -> &rocksdb::ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("column families are created on open")
@@ -217,6 +226,7 @@ impl Tsdb {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_SERIES), &key, id.to_be_bytes());
         batch.put_cf(self.cf(CF_SERIES_BY_ID), id.to_be_bytes(), &key);
+        index::add_postings(&mut batch, self.cf(CF_POSTINGS), id, name, labels);
         self.db
             .write(batch)
             .map_err(TsdbError::rocks(format!("create series {name}")))?;
@@ -357,37 +367,6 @@ impl Tsdb {
         Ok(())
     }
 
-    /// The series of metric `name` whose labels equal every `(name, value)` in `matchers`.
-    pub fn select(&self, name: &str, matchers: &[(String, String)]) -> Result<Vec<SeriesInfo>> {
-        let prefix = keys::name_prefix(name);
-        let mut out = Vec::new();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_SERIES),
-            IteratorMode::From(&prefix, Direction::Forward),
-        );
-        for item in iter {
-            let (key, value) = item.map_err(TsdbError::rocks(format!("select series {name}")))?;
-            if !key.starts_with(&prefix) {
-                break;
-            }
-            let (series_name, labels) = keys::decode_series_key(&key)?;
-            if series_name != name {
-                continue;
-            }
-            let matches = matchers
-                .iter()
-                .all(|(k, v)| labels.get(k).map(String::as_str) == Some(v.as_str()));
-            if matches {
-                out.push(SeriesInfo {
-                    id: decode_id(&value, CF_SERIES)?,
-                    name: series_name,
-                    labels,
-                });
-            }
-        }
-        Ok(out)
-    }
-
     /// Raw points of one series with `from <= ts <= to`, in time order.
     pub fn range(&self, id: SeriesId, from: i64, to: i64) -> Result<Vec<(i64, f64)>> {
         if from > to {
@@ -440,7 +419,7 @@ impl Tsdb {
         let mut st = self.lock_head();
         self.cut_head(&mut st)?;
         drop(st);
-        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_CHUNKS, CF_WAL] {
+        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_POSTINGS, CF_CHUNKS, CF_WAL] {
             self.db
                 .flush_cf(self.cf(cf))
                 .map_err(TsdbError::rocks(format!("flush {cf}")))?;
@@ -451,7 +430,7 @@ impl Tsdb {
     /// Flushes, then compacts every column family (for measuring size on disk).
     pub fn compact(&self) -> Result<()> {
         self.flush()?;
-        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_CHUNKS, CF_WAL] {
+        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_POSTINGS, CF_CHUNKS, CF_WAL] {
             self.db
                 .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
         }

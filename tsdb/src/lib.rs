@@ -1,19 +1,23 @@
 //! Strata's time-series store on RocksDB.
 //!
-//! This first version keeps one RocksDB row per sample, keyed by (series id, timestamp), so
-//! that a series' range is one sequential scan and a re-delivered sample overwrites itself
-//! (idempotent ingest, which at-least-once polling needs). Series are found through an index
-//! keyed by metric name then labels, so that all series of one metric are one prefix scan.
-//! RocksDB's write-ahead log makes every written batch survive a kill -9 of the process.
+//! Samples are kept as compressed chunks per series, keyed (series id, first timestamp), so
+//! that a series' range is a short sequential scan; writes go to an in-memory head made
+//! durable by write-ahead records, so an acknowledged sample survives kill -9. A re-delivered
+//! sample replaces itself (idempotent ingest, which at-least-once polling needs). Series are
+//! found through postings lists, one per label value, so that matchers never read every
+//! series.
 //! Nothing here knows about gRPC: the sub- and super-manager translate at their edges.
 //!
 //! # Layout
 //! - [`error`]: the crate's error enum.
-//! - `keys`: byte encodings of series and sample keys.
+//! - `keys`: byte encodings of series and chunk keys.
 //! - `bits`: bit-level writer and reader.
 //! - [`chunk`]: the chunk codec (delta-of-delta timestamps; XOR or decimal values, chosen per
-//!   chunk). Not yet used by [`Tsdb`]: the store still writes one row per sample (issue 3).
-//! - [`db`]: [`Tsdb`], opening, writing, selecting series and reading ranges.
+//!   chunk).
+//! - `head`: points not yet cut into chunks; `wal`: their write-ahead records.
+//! - [`db`]: [`Tsdb`]: opening, writing, cutting chunks and reading ranges.
+//! - [`index`]: postings, and selecting series by label matchers.
+//! - [`matcher`]: PromQL-style label matchers (`=`, `!=`, `=~`, `!~`).
 //! - [`query`]: step aggregation of raw points.
 #![forbid(unsafe_code)]
 
@@ -22,12 +26,15 @@ pub mod chunk;
 pub mod db;
 pub mod error;
 mod head;
+pub mod index;
 mod keys;
+pub mod matcher;
 pub mod query;
 mod wal;
 
 pub use db::{SeriesId, SeriesInfo, Tsdb, TsdbOptions};
 pub use error::TsdbError;
+pub use matcher::{MatchOp, Matcher};
 pub use query::Aggregation;
 
 /// Sorted labels of a series (the metric name is kept apart).
