@@ -162,8 +162,9 @@ pub fn merge_resources(resources: impl IntoIterator<Item = Resource>) -> Vec<Res
 }
 
 /// Merges series answered by several members: same name and labels become one series whose
-/// points are the union by timestamp; a timestamp present twice is combined by `aggregation`
-/// (min, max; otherwise the mean of the two).
+/// points are the union by timestamp. A step present on two members (a resource that moved
+/// during it) is combined by `aggregation`: added for sums, counts and increases, min or max
+/// for those, otherwise the mean of the two.
 /// Series identity (name, labels) -> the merged series and the index of each timestamp in it.
 type SeriesMerge = BTreeMap<(String, Vec<(String, String)>), (Series, HashMap<i64, usize>)>;
 
@@ -197,6 +198,10 @@ pub fn merge_series(
                     *old = match aggregation {
                         Aggregation::Min => old.min(p.value),
                         Aggregation::Max => old.max(p.value),
+                        Aggregation::Sum
+                        | Aggregation::Count
+                        | Aggregation::Increase
+                        | Aggregation::Rate => *old + p.value,
                         _ => (*old + p.value) / 2.0,
                     };
                 }

@@ -55,13 +55,25 @@ impl Api {
     }
 }
 
-fn to_aggregation(a: Aggregation) -> strata_tsdb::Aggregation {
-    match a {
-        Aggregation::Min => strata_tsdb::Aggregation::Min,
-        Aggregation::Max => strata_tsdb::Aggregation::Max,
-        Aggregation::Last => strata_tsdb::Aggregation::Last,
-        Aggregation::Avg | Aggregation::Unspecified => strata_tsdb::Aggregation::Avg,
-    }
+fn to_aggregation(req: &QueryRangeRequest) -> Result<strata_tsdb::Aggregation, Status> {
+    use strata_tsdb::Aggregation as A;
+    Ok(match req.aggregation() {
+        Aggregation::Min => A::Min,
+        Aggregation::Max => A::Max,
+        Aggregation::Last => A::Last,
+        Aggregation::Sum => A::Sum,
+        Aggregation::Count => A::Count,
+        Aggregation::Increase => A::Increase,
+        Aggregation::Rate => A::Rate,
+        Aggregation::Quantile if (0.0..=1.0).contains(&req.quantile) => A::Quantile(req.quantile),
+        Aggregation::Quantile => {
+            return Err(Status::invalid_argument(format!(
+                "QueryRange: quantile {} is not between 0 and 1",
+                req.quantile
+            )));
+        }
+        Aggregation::Avg | Aggregation::Unspecified => A::Avg,
+    })
 }
 
 /// Runs a query against the store (blocking; call from a blocking thread).
@@ -125,7 +137,7 @@ pub fn query(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<S
             req.name
         )));
     }
-    let aggregation = to_aggregation(req.aggregation());
+    let aggregation = to_aggregation(req)?;
     found
         .into_iter()
         .map(|s| {

@@ -10,6 +10,7 @@
 //! - [`subscriber`]: membership and region streams through the brokers, with resumption.
 //! - [`brokers`]: the one place broker channels are built; failover between brokers.
 //! - [`api`]: the REST API, console page, health and metrics.
+//! - [`history`]: metric history fetched from the regions, with functions across series.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod api;
 pub mod brokers;
 pub mod config;
 pub mod error;
+pub mod history;
 pub mod overview;
 pub mod subscriber;
 

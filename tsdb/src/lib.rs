@@ -18,7 +18,7 @@
 //! - [`db`]: [`Tsdb`]: opening, writing, cutting chunks and reading ranges.
 //! - [`index`]: postings, and selecting series by label matchers.
 //! - [`matcher`]: PromQL-style label matchers (`=`, `!=`, `=~`, `!~`).
-//! - [`query`]: step aggregation of raw points.
+//! - [`query`]: functions over time (per step) and across series (by labels).
 #![forbid(unsafe_code)]
 
 mod bits;
@@ -35,7 +35,7 @@ mod wal;
 pub use db::{SeriesId, SeriesInfo, Tsdb, TsdbOptions};
 pub use error::TsdbError;
 pub use matcher::{MatchOp, Matcher};
-pub use query::Aggregation;
+pub use query::{Aggregation, SeriesAggregation};
 
 /// Sorted labels of a series (the metric name is kept apart).
 pub type Labels = std::collections::BTreeMap<String, String>;
