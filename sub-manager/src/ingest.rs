@@ -57,7 +57,7 @@ mod tests {
     #[test]
     fn samples_are_stored_under_the_agent_label_and_bad_indexes_skipped() {
         let dir = tempfile::tempdir().unwrap();
-        let tsdb = Tsdb::open(dir.path(), Default::default()).unwrap();
+        let tsdb = Tsdb::open(dir.path(), strata_tsdb::TsdbOptions::keep_forever()).unwrap();
         let response = PollResponse {
             series: vec![SeriesDesc {
                 name: "host_load1".into(),

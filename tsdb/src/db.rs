@@ -28,14 +28,17 @@ use crate::head::Head;
 use crate::index::{self, CF_POSTINGS};
 use crate::keys;
 use crate::query::{self, Aggregation};
+use crate::retention;
+use crate::rollup::{self, CF_ROLLUPS};
 use crate::wal;
 
 const CF_SERIES: &str = "series";
 pub(crate) const CF_SERIES_BY_ID: &str = "series_by_id";
-const CF_CHUNKS: &str = "chunks";
+pub(crate) const CF_CHUNKS: &str = "chunks";
 const CF_WAL: &str = "wal";
 /// Column family of the first format (one row per sample), refused on open.
 const CF_OLD_SAMPLES: &str = "samples";
+const DAY_MS: i64 = 86_400_000;
 /// Most points in one stored chunk.
 const MAX_CHUNK_POINTS: usize = 4096;
 
@@ -51,6 +54,25 @@ pub struct TsdbOptions {
     pub max_head_points: usize,
     /// ... or when it spans this much data time, in milliseconds.
     pub chunk_span_ms: i64,
+    /// How long raw points, 1-minute and 1-hour rollups are kept, in milliseconds of data
+    /// time before now (None = forever). Enforced by compaction filters, so never stalling
+    /// ingest; expired data may be answered until its file is compacted (at least daily).
+    pub raw_retention_ms: Option<i64>,
+    pub minute_retention_ms: Option<i64>,
+    pub hour_retention_ms: Option<i64>,
+}
+
+impl TsdbOptions {
+    /// The defaults with no retention, for data with timestamps far from now (tests,
+    /// benchmarks on historical datasets).
+    pub fn keep_forever() -> Self {
+        Self {
+            raw_retention_ms: None,
+            minute_retention_ms: None,
+            hour_retention_ms: None,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for TsdbOptions {
@@ -59,6 +81,9 @@ impl Default for TsdbOptions {
             max_series: 10_000_000,
             max_head_points: 4_000_000,
             chunk_span_ms: 2 * 3_600_000,
+            raw_retention_ms: Some(15 * DAY_MS),
+            minute_retention_ms: Some(90 * DAY_MS),
+            hour_retention_ms: Some(730 * DAY_MS),
         }
     }
 }
@@ -122,9 +147,20 @@ impl Tsdb {
                 ),
             });
         }
-        let cfs = [CF_SERIES, CF_SERIES_BY_ID, CF_POSTINGS, CF_CHUNKS, CF_WAL]
-            .into_iter()
-            .map(|name| ColumnFamilyDescriptor::new(name, db_opts.clone()));
+        let cfs = [
+            CF_SERIES,
+            CF_SERIES_BY_ID,
+            CF_POSTINGS,
+            CF_CHUNKS,
+            CF_ROLLUPS,
+            CF_WAL,
+        ]
+        .into_iter()
+        .map(|name| {
+            let mut cf_opts = db_opts.clone();
+            retention::install(&mut cf_opts, name, &options);
+            ColumnFamilyDescriptor::new(name, cf_opts)
+        });
         let db = DB::open_cf_descriptors(&db_opts, &path, cfs)
             .map_err(TsdbError::rocks(format!("open {}", path.display())))?;
         let tsdb = Self {
@@ -300,6 +336,23 @@ impl Tsdb {
         Ok(out)
     }
 
+    /// Points of `id` in `[from, to]` stored in chunks (the head left out).
+    pub(crate) fn stored_points(
+        &self,
+        id: SeriesId,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, f64)>> {
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for (_, points) in self.chunks_in(id, from, to)? {
+            out.extend(points.into_iter().filter(|p| p.0 >= from && p.0 <= to));
+        }
+        Ok(out)
+    }
+
     /// Cuts the head into chunks and deletes the write-ahead records it covered.
     fn cut_head(&self, st: &mut HeadState) -> Result<()> {
         if st.head.len() == 0 {
@@ -350,6 +403,7 @@ impl Tsdb {
             } else {
                 points
             };
+            self.update_rollups(&mut batch, id, points)?;
             for piece in points.chunks(MAX_CHUNK_POINTS) {
                 let mut value = piece[piece.len() - 1].0.to_be_bytes().to_vec();
                 value.extend(chunk::encode(piece));
@@ -378,10 +432,7 @@ impl Tsdb {
         // The head first: a cut that runs between the two reads then shows its points twice
         // (merged below) rather than not at all.
         let head = self.lock_head().head.range(id, from, to);
-        let mut stored: Vec<(i64, f64)> = Vec::new();
-        for (_, points) in self.chunks_in(id, from, to)? {
-            stored.extend(points.into_iter().filter(|p| p.0 >= from && p.0 <= to));
-        }
+        let mut stored = self.stored_points(id, from, to)?;
         if head.is_empty() {
             return Ok(stored);
         }
@@ -409,6 +460,9 @@ impl Tsdb {
                 reason: format!("{step} is negative"),
             });
         }
+        if let Some(res) = rollup::resolution_for(step, aggregation) {
+            return self.query_rollups(id, res, from, to, step, aggregation);
+        }
         let raw = self.range(id, from, to)?;
         Ok(query::aggregate(&raw, from, step, aggregation))
     }
@@ -419,7 +473,14 @@ impl Tsdb {
         let mut st = self.lock_head();
         self.cut_head(&mut st)?;
         drop(st);
-        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_POSTINGS, CF_CHUNKS, CF_WAL] {
+        for cf in [
+            CF_SERIES,
+            CF_SERIES_BY_ID,
+            CF_POSTINGS,
+            CF_CHUNKS,
+            CF_ROLLUPS,
+            CF_WAL,
+        ] {
             self.db
                 .flush_cf(self.cf(cf))
                 .map_err(TsdbError::rocks(format!("flush {cf}")))?;
@@ -430,11 +491,23 @@ impl Tsdb {
     /// Flushes, then compacts every column family (for measuring size on disk).
     pub fn compact(&self) -> Result<()> {
         self.flush()?;
-        for cf in [CF_SERIES, CF_SERIES_BY_ID, CF_POSTINGS, CF_CHUNKS, CF_WAL] {
+        for cf in [
+            CF_SERIES,
+            CF_SERIES_BY_ID,
+            CF_POSTINGS,
+            CF_CHUNKS,
+            CF_ROLLUPS,
+            CF_WAL,
+        ] {
             self.db
                 .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
+    }
+
+    /// The head's points of `id` in `[from, to]`.
+    pub(crate) fn head_points_in(&self, id: SeriesId, from: i64, to: i64) -> Vec<(i64, f64)> {
+        self.lock_head().head.range(id, from, to)
     }
 
     /// Points waiting in the head (not yet in chunks).
@@ -478,7 +551,7 @@ mod tests {
     #[test]
     fn writes_are_idempotent_and_ranges_ordered() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+        let db = Tsdb::open(dir.path(), TsdbOptions::keep_forever()).unwrap();
         let id = db.series_id("m", &labels(&[("agent", "a")])).unwrap();
         db.write(&[(id, 20, 2.0), (id, 10, 1.0)]).unwrap();
         db.write(&[(id, 20, 2.0), (id, 30, 3.0)]).unwrap();
@@ -495,14 +568,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b);
         {
-            let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+            let db = Tsdb::open(dir.path(), TsdbOptions::keep_forever()).unwrap();
             a = db.series_id("cpu", &labels(&[("agent", "a")])).unwrap();
             b = db.series_id("cpu", &labels(&[("agent", "b")])).unwrap();
             db.series_id("cpu_other", &labels(&[("agent", "a")]))
                 .unwrap();
             db.write(&[(a, 1, 0.5)]).unwrap();
         }
-        let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+        let db = Tsdb::open(dir.path(), TsdbOptions::keep_forever()).unwrap();
         assert_eq!(db.series_count(), 3);
         assert_eq!(db.series_id("cpu", &labels(&[("agent", "b")])).unwrap(), b);
         let all = db.select("cpu", &[]).unwrap();
@@ -522,7 +595,7 @@ mod tests {
             dir.path(),
             TsdbOptions {
                 max_series: 1,
-                ..TsdbOptions::default()
+                ..TsdbOptions::keep_forever()
             },
         )
         .unwrap();
@@ -534,7 +607,7 @@ mod tests {
     fn small_head(max_head_points: usize) -> TsdbOptions {
         TsdbOptions {
             max_head_points,
-            ..TsdbOptions::default()
+            ..TsdbOptions::keep_forever()
         }
     }
 
@@ -576,7 +649,7 @@ mod tests {
             o.create_missing_column_families(true);
             DB::open_cf(&o, dir.path(), ["samples"]).unwrap();
         }
-        let err = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap_err();
+        let err = Tsdb::open(dir.path(), TsdbOptions::keep_forever()).unwrap_err();
         assert!(err.to_string().contains("first storage format"), "{err}");
     }
 

@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn every_matcher_kind_selects_as_promql_does() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+        let db = Tsdb::open(dir.path(), TsdbOptions::keep_forever()).unwrap();
         db.series_id("cpu", &labels(&[("agent", "web-1"), ("cpu", "0")]))
             .unwrap();
         db.series_id("cpu", &labels(&[("agent", "web-2"), ("cpu", "0")]))
@@ -273,7 +273,7 @@ mod tests {
             ne in proptest::option::of(0u8..3),
         ) {
             let dir = tempfile::tempdir().unwrap();
-            let db = Tsdb::open(dir.path(), TsdbOptions::default()).unwrap();
+            let db = Tsdb::open(dir.path(), TsdbOptions::keep_forever()).unwrap();
             let mut all = Vec::new();
             for (name, host, zone) in &series {
                 let mut l = labels(&[("host", &host.to_string())]);

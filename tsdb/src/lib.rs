@@ -19,6 +19,8 @@
 //! - [`index`]: postings, and selecting series by label matchers.
 //! - [`matcher`]: PromQL-style label matchers (`=`, `!=`, `=~`, `!~`).
 //! - [`query`]: functions over time (per step) and across series (by labels).
+//! - [`rollup`]: 1-minute and 1-hour buckets, used for steps they divide.
+//! - `retention`: compaction filters that drop data past its resolution's retention.
 #![forbid(unsafe_code)]
 
 mod bits;
@@ -30,6 +32,8 @@ pub mod index;
 mod keys;
 pub mod matcher;
 pub mod query;
+mod retention;
+pub mod rollup;
 mod wal;
 
 pub use db::{SeriesId, SeriesInfo, Tsdb, TsdbOptions};

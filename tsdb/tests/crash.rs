@@ -17,7 +17,7 @@ fn options() -> TsdbOptions {
     // A small head, so that kills also land during cuts into chunks.
     TsdbOptions {
         max_head_points: 1_500,
-        ..TsdbOptions::default()
+        ..TsdbOptions::keep_forever()
     }
 }
 
