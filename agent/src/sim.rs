@@ -164,6 +164,18 @@ fn value(cfg: &SimConfig, n: usize, series: usize, tick: u64, ts_ms: i64) -> f64
     }
 }
 
+/// The simulated series of every agent: metric name and labels (the `agent` label is added
+/// by whoever stores them).
+pub fn series() -> impl Iterator<Item = (&'static str, &'static [(&'static str, &'static str)])> {
+    SERIES.iter().map(|(name, labels, _)| (*name, *labels))
+}
+
+/// The value of series `series` (an index into [`series`]) of agent `n` (from 1) at tick
+/// `tick` (from 1) stamped `ts_ms`: what a simulated agent would have buffered.
+pub fn sample_value(config: &SimConfig, n: usize, series: usize, tick: u64, ts_ms: i64) -> f64 {
+    value(config, n, series, tick, ts_ms)
+}
+
 /// Simulated agents with their series interned, ready to serve.
 pub struct Simulation {
     config: SimConfig,

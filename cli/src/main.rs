@@ -4,6 +4,7 @@
 //! - `cmd::up`: a whole local mesh in one process (`strata up`).
 //! - `cmd::status`: the enterprise overview as a table (`strata status`).
 //! - `cmd::sim`: simulated agents on one port (`strata sim`).
+//! - `cmd::bench`: `strata bench tsdb`, the store beside Prometheus and VictoriaMetrics.
 #![forbid(unsafe_code)]
 
 mod cmd;
@@ -28,6 +29,8 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),
+    /// Measure a component (today: the time-series store beside its peers).
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
             Command::Up(args) => cmd::up::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Sim(args) => cmd::sim::run(args).await,
+            Command::Bench(args) => cmd::bench::run(args).await,
         }
     });
     match result {

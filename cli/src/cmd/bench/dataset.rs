@@ -1,0 +1,110 @@
+//! The benchmark dataset in VictoriaMetrics' JSON-lines import format: one line per series,
+//! `{"metric":{"__name__":..,labels..},"values":[..],"timestamps":[..]}`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use strata_agent::sim::{self, SimConfig};
+
+/// One series of the dataset.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Line {
+    pub metric: BTreeMap<String, String>,
+    pub values: Vec<f64>,
+    pub timestamps: Vec<i64>,
+}
+
+/// Writes `hosts` simulated hosts × `hours` of samples at `interval`, ending now.
+pub fn generate(path: &Path, hosts: usize, hours: u64, interval: Duration) -> anyhow::Result<()> {
+    let step = interval.as_millis().max(1) as i64;
+    let ticks = (hours as i64 * 3_600_000 / step).max(1) as u64;
+    let end = strata_proto::now_ms() / step * step;
+    let start = end - (ticks as i64 - 1) * step;
+    let config = SimConfig {
+        interval,
+        ..SimConfig::default()
+    };
+    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut out = BufWriter::new(file);
+    let timestamps: Vec<i64> = (0..ticks).map(|t| start + t as i64 * step).collect();
+    for n in 1..=hosts {
+        if hosts >= 10 && n % (hosts / 10) == 0 {
+            eprintln!("dataset: {n} of {hosts} hosts written");
+        }
+        for (s, (name, labels)) in sim::series().enumerate() {
+            let mut metric: BTreeMap<String, String> = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            metric.insert("__name__".into(), name.into());
+            metric.insert("agent".into(), sim::agent_id("sim-", n));
+            let values = timestamps
+                .iter()
+                .enumerate()
+                .map(|(i, ts)| sim::sample_value(&config, n, s, i as u64 + 1, *ts))
+                .collect();
+            let line = Line {
+                metric,
+                values,
+                timestamps: timestamps.clone(),
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Calls `f` with every series of the dataset, in file order.
+pub fn for_each(path: &Path, mut f: impl FnMut(Line) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("open dataset {}", path.display()))?;
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("read {} line {}", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line = serde_json::from_str(&line).with_context(|| {
+            format!("{} line {}: not a JSON-lines series", path.display(), i + 1)
+        })?;
+        anyhow::ensure!(
+            parsed.values.len() == parsed.timestamps.len(),
+            "{} line {}: {} values but {} timestamps",
+            path.display(),
+            i + 1,
+            parsed.values.len(),
+            parsed.timestamps.len()
+        );
+        f(parsed)?;
+    }
+    Ok(())
+}
+
+/// Series and samples in the dataset.
+pub fn count(path: &Path) -> anyhow::Result<(u64, u64)> {
+    let (mut series, mut samples) = (0, 0);
+    for_each(path, |l| {
+        series += 1;
+        samples += l.values.len() as u64;
+        Ok(())
+    })?;
+    Ok((series, samples))
+}
+
+/// Oldest and newest timestamps in the dataset.
+pub fn time_span(path: &Path) -> anyhow::Result<(i64, i64)> {
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for_each(path, |l| {
+        for t in l.timestamps {
+            lo = lo.min(t);
+            hi = hi.max(t);
+        }
+        Ok(())
+    })?;
+    Ok((lo, hi))
+}
