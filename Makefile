@@ -38,9 +38,13 @@ test: deps
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
-## bench: storage benchmarks in release mode (not part of CI)
+## bench: benchmarks in release mode, peers included when installed (not part of CI)
+## BENCH_ARGS passes options to `strata bench tsdb`, e.g. BENCH_ARGS="--hosts 1000 --json".
+BENCH_ARGS ?=
 bench: deps
 	$(CARGO) bench -p strata-tsdb --bench tsdb
+	$(CARGO) build --release -p strata-cli
+	./target/release/strata bench tsdb $(BENCH_ARGS)
 
 fmt:
 	$(CARGO) fmt --all

@@ -43,27 +43,6 @@ fn peak_rss() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-fn dir_bytes(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| {
-                    e.metadata()
-                        .map(|m| {
-                            if m.is_dir() {
-                                dir_bytes(&e.path())
-                            } else {
-                                m.len()
-                            }
-                        })
-                        .unwrap_or(0)
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn main() {
     let series = env_usize("STRATA_BENCH_SERIES", 2_000);
     let points = env_usize("STRATA_BENCH_POINTS", 8_640);
@@ -117,8 +96,8 @@ fn main() {
     }
     latencies.sort_by(f64::total_cmp);
     let pct = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    let bytes = db.disk_bytes();
     drop(db);
-    let bytes = dir_bytes(dir.path());
 
     println!("tsdb bench: {series} series x {points} points = {samples} samples");
     println!("  ingest            {:>12.0} samples/s", samples / ingest_s);

@@ -13,6 +13,7 @@
 
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Result, TsdbError};
+use crate::varint;
 
 /// Format version written first in every chunk.
 pub const VERSION: u8 = 1;
@@ -159,31 +160,6 @@ fn get_ints(r: &mut BitReader<'_>, n: usize) -> Option<Vec<i64>> {
     (0..n).map(|_| code.get(r).map(unzigzag)).collect()
 }
 
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    loop {
-        let byte = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut n = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*pos)?;
-        *pos += 1;
-        n |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(n);
-        }
-    }
-    None
-}
-
 /// The smallest scale at which every value is an exact decimal, if any.
 fn decimal_scale(points: &[(i64, f64)]) -> Option<u8> {
     (0..=MAX_SCALE).find(|&scale| scaled(points, scale).is_some())
@@ -285,7 +261,7 @@ fn put_values(w: &mut BitWriter, points: &[(i64, f64)], codec: ValueCodec) {
 
 fn encode_with(points: &[(i64, f64)], codec: ValueCodec) -> Vec<u8> {
     let mut out = vec![VERSION];
-    put_varint(&mut out, points.len() as u64);
+    varint::put(&mut out, points.len() as u64);
     if points.is_empty() {
         return out;
     }
@@ -324,7 +300,7 @@ pub fn encode(points: &[(i64, f64)]) -> Vec<u8> {
 /// The value codec a chunk was encoded with (None for an empty or unreadable chunk).
 pub fn codec_of(bytes: &[u8]) -> Option<ValueCodec> {
     let mut pos = 1;
-    if *bytes.first()? != VERSION || get_varint(bytes, &mut pos)? == 0 {
+    if *bytes.first()? != VERSION || varint::get(bytes, &mut pos)? == 0 {
         return None;
     }
     match *bytes.get(pos)? {
@@ -345,7 +321,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
         return Err(corrupt("chunk version"));
     }
     let mut pos = 1;
-    let count = get_varint(bytes, &mut pos).ok_or_else(|| corrupt("chunk point count"))?;
+    let count = varint::get(bytes, &mut pos).ok_or_else(|| corrupt("chunk point count"))?;
     if count == 0 {
         return Ok(Vec::new());
     }

@@ -38,6 +38,15 @@ pub(crate) const CF_CHUNKS: &str = "chunks";
 const CF_WAL: &str = "wal";
 /// Column family of the first format (one row per sample), refused on open.
 const CF_OLD_SAMPLES: &str = "samples";
+/// Every column family, in the order they are opened, flushed and compacted.
+const ALL_CFS: [&str; 6] = [
+    CF_SERIES,
+    CF_SERIES_BY_ID,
+    CF_POSTINGS,
+    CF_CHUNKS,
+    CF_ROLLUPS,
+    CF_WAL,
+];
 const DAY_MS: i64 = 86_400_000;
 /// Most points in one stored chunk.
 const MAX_CHUNK_POINTS: usize = 4096;
@@ -147,16 +156,7 @@ impl Tsdb {
                 ),
             });
         }
-        let cfs = [
-            CF_SERIES,
-            CF_SERIES_BY_ID,
-            CF_POSTINGS,
-            CF_CHUNKS,
-            CF_ROLLUPS,
-            CF_WAL,
-        ]
-        .into_iter()
-        .map(|name| {
+        let cfs = ALL_CFS.into_iter().map(|name| {
             let mut cf_opts = db_opts.clone();
             retention::install(&mut cf_opts, name, &options);
             ColumnFamilyDescriptor::new(name, cf_opts)
@@ -473,14 +473,7 @@ impl Tsdb {
         let mut st = self.lock_head();
         self.cut_head(&mut st)?;
         drop(st);
-        for cf in [
-            CF_SERIES,
-            CF_SERIES_BY_ID,
-            CF_POSTINGS,
-            CF_CHUNKS,
-            CF_ROLLUPS,
-            CF_WAL,
-        ] {
+        for cf in ALL_CFS {
             self.db
                 .flush_cf(self.cf(cf))
                 .map_err(TsdbError::rocks(format!("flush {cf}")))?;
@@ -491,14 +484,7 @@ impl Tsdb {
     /// Flushes, then compacts every column family (for measuring size on disk).
     pub fn compact(&self) -> Result<()> {
         self.flush()?;
-        for cf in [
-            CF_SERIES,
-            CF_SERIES_BY_ID,
-            CF_POSTINGS,
-            CF_CHUNKS,
-            CF_ROLLUPS,
-            CF_WAL,
-        ] {
+        for cf in ALL_CFS {
             self.db
                 .compact_range_cf(self.cf(cf), None::<&[u8]>, None::<&[u8]>);
         }
@@ -508,6 +494,25 @@ impl Tsdb {
     /// The head's points of `id` in `[from, to]`.
     pub(crate) fn head_points_in(&self, id: SeriesId, from: i64, to: i64) -> Vec<(i64, f64)> {
         self.lock_head().head.range(id, from, to)
+    }
+
+    /// Bytes the store takes on disk (every file of its directory).
+    pub fn disk_bytes(&self) -> u64 {
+        fn walk(path: &Path) -> u64 {
+            std::fs::read_dir(path)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| match e.metadata() {
+                            Ok(m) if m.is_dir() => walk(&e.path()),
+                            Ok(m) => m.len(),
+                            Err(_) => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        walk(&self.path)
     }
 
     /// Points waiting in the head (not yet in chunks).
@@ -541,12 +546,7 @@ fn decode_id(raw: &[u8], cf: &'static str) -> Result<SeriesId> {
 mod tests {
     use super::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_labels as labels;
 
     #[test]
     fn writes_are_idempotent_and_ranges_ordered() {

@@ -203,12 +203,7 @@ mod tests {
     use crate::TsdbOptions;
     use proptest::prelude::*;
 
-    fn labels(pairs: &[(&str, &str)]) -> Labels {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_labels as labels;
 
     #[test]
     fn every_matcher_kind_selects_as_promql_does() {

@@ -34,6 +34,7 @@ pub mod matcher;
 pub mod query;
 mod retention;
 pub mod rollup;
+mod varint;
 mod wal;
 
 pub use db::{SeriesId, SeriesInfo, Tsdb, TsdbOptions};
@@ -43,3 +44,12 @@ pub use query::{Aggregation, SeriesAggregation};
 
 /// Sorted labels of a series (the metric name is kept apart).
 pub type Labels = std::collections::BTreeMap<String, String>;
+
+/// Labels from pairs, for tests.
+#[cfg(test)]
+pub(crate) fn test_labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

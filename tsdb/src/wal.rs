@@ -8,37 +8,17 @@
 
 use crate::db::SeriesId;
 use crate::error::{Result, TsdbError};
-
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut n = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*pos)?;
-        *pos += 1;
-        n |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some(n);
-        }
-    }
-    None
-}
+use crate::varint;
 
 /// Encodes a batch of samples.
 pub(crate) fn encode(samples: &[(SeriesId, i64, f64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + samples.len() * 12);
-    put_varint(&mut out, samples.len() as u64);
+    varint::put(&mut out, samples.len() as u64);
     let mut prev_ts = 0i64;
     for &(id, ts, value) in samples {
-        put_varint(&mut out, id);
+        varint::put(&mut out, id);
         let delta = ts.wrapping_sub(prev_ts);
-        put_varint(&mut out, ((delta << 1) ^ (delta >> 63)) as u64);
+        varint::put(&mut out, ((delta << 1) ^ (delta >> 63)) as u64);
         out.extend_from_slice(&value.to_le_bytes());
         prev_ts = ts;
     }
@@ -52,15 +32,15 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<(SeriesId, i64, f64)>> {
         cf: "wal",
     };
     let mut pos = 0;
-    let count = get_varint(bytes, &mut pos).ok_or_else(corrupt)?;
+    let count = varint::get(bytes, &mut pos).ok_or_else(corrupt)?;
     if count > bytes.len() as u64 {
         return Err(corrupt());
     }
     let mut out = Vec::with_capacity(count as usize);
     let mut ts = 0i64;
     for _ in 0..count {
-        let id = get_varint(bytes, &mut pos).ok_or_else(corrupt)?;
-        let z = get_varint(bytes, &mut pos).ok_or_else(corrupt)?;
+        let id = varint::get(bytes, &mut pos).ok_or_else(corrupt)?;
+        let z = varint::get(bytes, &mut pos).ok_or_else(corrupt)?;
         ts = ts.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
         let raw: [u8; 8] = bytes
             .get(pos..pos + 8)

@@ -249,13 +249,14 @@ fn bench_strata(
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     latencies.sort_by(f64::total_cmp);
+    let bytes = db.disk_bytes();
     drop(db);
     eprintln!(
         "strata: range query over {} series of {name}",
         selected.len()
     );
     Ok(StrataFigures {
-        bytes_per_sample: dir_bytes(dir) as f64 / samples as f64,
+        bytes_per_sample: bytes as f64 / samples as f64,
         ingest_samples_per_s: samples as f64 / ingest_s,
         ingest_samples_per_cpu_s: samples as f64 / ingest_cpu.max(0.01),
         query_p50_ms: percentile(&latencies, 0.5),
