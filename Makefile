@@ -43,7 +43,7 @@ test: deps
 BENCH_ARGS ?=
 bench: deps
 	$(CARGO) bench -p strata-tsdb --bench tsdb
-	$(CARGO) build --release -p strata-cli
+	$(CARGO) build --profile bench -p strata-cli
 	./target/release/strata bench tsdb $(BENCH_ARGS)
 
 fmt:
