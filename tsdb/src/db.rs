@@ -403,7 +403,7 @@ impl Tsdb {
             } else {
                 points
             };
-            self.update_rollups(&mut batch, id, points)?;
+            self.update_rollups(&mut batch, id, points, end)?;
             for piece in points.chunks(MAX_CHUNK_POINTS) {
                 let mut value = piece[piece.len() - 1].0.to_be_bytes().to_vec();
                 value.extend(chunk::encode(piece));

@@ -38,10 +38,7 @@ pub(crate) fn block_expired(
     let (Some(retention), Some(start)) = (retention, keys::sample_ts(&key[1..])) else {
         return false;
     };
-    let block_end = start.saturating_add(match res {
-        Resolution::Minute => 6 * 3_600_000,
-        Resolution::Hour => 30 * 86_400_000,
-    });
+    let block_end = start.saturating_add(res.block_ms());
     block_end < now - retention
 }
 

@@ -4,7 +4,7 @@
 //!
 //! Buckets are computed when the head is cut into chunks, from every raw point of each
 //! bucket the cut touches (the raw points already stored at its edges are read back), and
-//! replace the stored bucket. They are kept in blocks (6 hours of minutes, 30 days of hours)
+//! replace the stored bucket. They are kept in blocks (6 hours of minutes, a day of hours)
 //! keyed (resolution, series id, block start) in the `rollups` column family; each block
 //! stores its five columns with the chunk codec.
 
@@ -40,10 +40,11 @@ impl Resolution {
         }
     }
 
-    fn block_ms(self) -> i64 {
+    /// Time one stored block of buckets covers.
+    pub(crate) fn block_ms(self) -> i64 {
         match self {
             Resolution::Minute => 6 * 3_600_000,
-            Resolution::Hour => 30 * 86_400_000,
+            Resolution::Hour => 86_400_000,
         }
     }
 
@@ -250,27 +251,50 @@ impl Tsdb {
             .collect())
     }
 
-    /// Recomputes, into `batch`, the rollup buckets touched by `points` of series `id`
-    /// (time-ordered: every raw point of `[first, last]` after the cut).
+    /// Updates, into `batch`, the rollup buckets touched by `points` of series `id`
+    /// (time-ordered: every raw point of `[first, last]` after the cut). `stored_end` is the
+    /// last raw timestamp stored before this cut.
+    ///
+    /// In order (everything new comes after what is stored), the stored bucket holding the
+    /// first new point already sums every earlier point of it, so it is merged with the new
+    /// points' bucket and no raw point is read back. Otherwise the touched buckets are
+    /// recomputed from every raw point they hold, the stored ones at their edges read back.
     pub(crate) fn update_rollups(
         &self,
         batch: &mut WriteBatch,
         id: SeriesId,
         points: &[(i64, f64)],
+        stored_end: Option<i64>,
     ) -> Result<()> {
         let (Some(first), Some(last)) = (points.first(), points.last()) else {
             return Ok(());
         };
+        let in_order = stored_end.is_none_or(|e| e < first.0);
         let cf = self.cf(CF_ROLLUPS);
+        // For late points: the stored raw points at the edges of the widest touched buckets.
+        let (before, after) = if in_order {
+            (Vec::new(), Vec::new())
+        } else {
+            let hour = Resolution::Hour.ms();
+            (
+                self.stored_points(id, floor(first.0, hour), first.0 - 1)?,
+                self.stored_points(id, last.0 + 1, floor(last.0, hour) + hour - 1)?,
+            )
+        };
         for res in Resolution::ALL {
-            let start = floor(first.0, res.ms());
-            let end = floor(last.0, res.ms()) + res.ms() - 1;
-            // Raw points already stored at the edges of the touched buckets.
-            let mut raw = self.stored_points(id, start, first.0 - 1)?;
-            raw.extend_from_slice(points);
-            raw.extend(self.stored_points(id, last.0 + 1, end)?);
+            let fresh = if in_order {
+                buckets(points, res)
+            } else {
+                let start = floor(first.0, res.ms());
+                let end = floor(last.0, res.ms()) + res.ms() - 1;
+                let mut raw: Vec<(i64, f64)> =
+                    before.iter().copied().filter(|p| p.0 >= start).collect();
+                raw.extend_from_slice(points);
+                raw.extend(after.iter().copied().filter(|p| p.0 <= end));
+                buckets(&raw, res)
+            };
             let mut by_block: BTreeMap<i64, Vec<(i64, Bucket)>> = BTreeMap::new();
-            for (ts, b) in buckets(&raw, res) {
+            for (ts, b) in fresh {
                 by_block
                     .entry(floor(ts, res.block_ms()))
                     .or_default()
@@ -286,7 +310,14 @@ impl Tsdb {
                     Some(bytes) => decode_block(&bytes)?,
                     None => BTreeMap::new(),
                 };
-                block.extend(fresh);
+                for (ts, b) in fresh {
+                    match block.get_mut(&ts) {
+                        Some(stored) if in_order => stored.merge(&b),
+                        _ => {
+                            block.insert(ts, b);
+                        }
+                    }
+                }
                 batch.put_cf(cf, key, encode_block(&block));
             }
         }
@@ -373,6 +404,48 @@ mod tests {
         assert_eq!(back[&60_000].max, 2.5);
         assert!(back[&60_000].last.is_nan());
         assert!(decode_block(&[0, 0, 0, 9]).is_err());
+    }
+
+    #[test]
+    fn in_order_cuts_merge_into_stored_buckets_exactly() {
+        use crate::query::{Aggregation, aggregate};
+        use crate::{Labels, Tsdb, TsdbOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let db = Tsdb::open(
+            dir.path(),
+            TsdbOptions {
+                max_head_points: 25,
+                ..TsdbOptions::keep_forever()
+            },
+        )
+        .unwrap();
+        let id = db.series_id("m", &Labels::new()).unwrap();
+        // 10 s points for three hours in batches of 7: cuts land mid-minute and mid-hour.
+        let points: Vec<(i64, f64)> = (0..1080)
+            .map(|i| (i * 10_000, ((i * 37) % 101) as f64))
+            .collect();
+        for batch in points.chunks(7) {
+            let samples: Vec<_> = batch.iter().map(|&(t, v)| (id, t, v)).collect();
+            db.write(&samples).unwrap();
+        }
+        db.flush().unwrap();
+        for step in [60_000, 300_000, 3_600_000] {
+            for agg in [
+                Aggregation::Avg,
+                Aggregation::Min,
+                Aggregation::Max,
+                Aggregation::Sum,
+                Aggregation::Count,
+                Aggregation::Last,
+            ] {
+                let want = aggregate(&points, 0, step, agg);
+                assert_eq!(
+                    db.query_range(id, 0, 3 * 3_600_000 - 1, step, agg).unwrap(),
+                    want,
+                    "{agg:?} per {step}"
+                );
+            }
+        }
     }
 
     mod reference {
