@@ -88,10 +88,10 @@ struct Report {
     victoriametrics: Option<PeerFigures>,
 }
 
-/// CPU seconds used by this process (`children`: by its waited-for children), from
-/// /proc/self/stat.
-pub fn cpu_seconds(children: bool) -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// CPU seconds in `/proc/<proc>/stat` (`proc` is a pid or "self"): the process's own, or
+/// (`children`) those of its waited-for children.
+pub fn proc_cpu_seconds(proc: &str, children: bool) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{proc}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -106,6 +106,11 @@ pub fn cpu_seconds(children: bool) -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(a) + ticks(b)) / 100.0
+}
+
+/// CPU seconds used by this process (`children`: by its waited-for children).
+pub fn cpu_seconds(children: bool) -> f64 {
+    proc_cpu_seconds("self", children)
 }
 
 /// Bytes of every file under `path`.

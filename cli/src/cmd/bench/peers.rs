@@ -27,20 +27,7 @@ fn which(binary: &str, package: &str) -> anyhow::Result<PathBuf> {
 
 /// CPU seconds used by process `pid` so far.
 fn process_cpu(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    super::proc_cpu_seconds(&pid.to_string(), false)
 }
 
 /// A child process killed on drop.
