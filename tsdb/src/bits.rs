@@ -5,8 +5,10 @@
 #[derive(Debug, Default)]
 pub(crate) struct BitWriter {
     bytes: Vec<u8>,
-    /// Bits used in the last byte (0 = the last byte is full or there is none).
-    used: u8,
+    /// Bits not yet written to `bytes`, in the low `pending` bits.
+    acc: u128,
+    /// Number of bits in `acc` (always below 64 between calls).
+    pending: u32,
 }
 
 impl BitWriter {
@@ -17,19 +19,22 @@ impl BitWriter {
     /// Writes the low `n` bits of `value` (n ≤ 64).
     pub(crate) fn write(&mut self, value: u64, n: u8) {
         debug_assert!(n <= 64);
-        let mut left = n;
-        while left > 0 {
-            if self.used == 0 {
-                self.bytes.push(0);
-            }
-            let free = 8 - self.used;
-            let take = free.min(left);
-            let shift = left - take;
-            let chunk = ((value >> shift) & ((1u64 << take) - 1)) as u8;
-            let last = self.bytes.last_mut().expect("a byte was pushed");
-            *last |= chunk << (free - take);
-            self.used = (self.used + take) % 8;
-            left -= take;
+        if n == 0 {
+            return;
+        }
+        let n = u32::from(n);
+        let v = if n == 64 {
+            value
+        } else {
+            value & ((1u64 << n) - 1)
+        };
+        self.acc = (self.acc << n) | u128::from(v);
+        self.pending += n;
+        if self.pending >= 64 {
+            self.pending -= 64;
+            let word = (self.acc >> self.pending) as u64;
+            self.bytes.extend_from_slice(&word.to_be_bytes());
+            self.acc &= (1u128 << self.pending) - 1;
         }
     }
 
@@ -37,8 +42,42 @@ impl BitWriter {
         self.write(u64::from(b), 1);
     }
 
-    pub(crate) fn finish(self) -> Vec<u8> {
+    pub(crate) fn finish(mut self) -> Vec<u8> {
+        let full = self.pending / 8;
+        let rest = self.pending % 8;
+        for i in (0..full).rev() {
+            self.bytes.push((self.acc >> (rest + 8 * i)) as u8);
+        }
+        if rest > 0 {
+            self.bytes.push(((self.acc << (8 - rest)) & 0xff) as u8);
+        }
         self.bytes
+    }
+}
+
+/// Where bits go: written out, or only counted.
+pub(crate) trait BitSink {
+    /// Takes the low `n` bits of `value` (n ≤ 64).
+    fn put(&mut self, value: u64, n: u8);
+
+    fn put_bit(&mut self, b: bool) {
+        self.put(u64::from(b), 1);
+    }
+}
+
+impl BitSink for BitWriter {
+    fn put(&mut self, value: u64, n: u8) {
+        self.write(value, n);
+    }
+}
+
+/// Counts the bits a writer would take, to size an encoding without writing it.
+#[derive(Debug, Default)]
+pub(crate) struct BitCount(pub(crate) u64);
+
+impl BitSink for BitCount {
+    fn put(&mut self, _value: u64, n: u8) {
+        self.0 += u64::from(n);
     }
 }
 
@@ -59,26 +98,23 @@ impl<'a> BitReader<'a> {
         if n == 0 {
             return Some(0);
         }
+        let n = u32::from(n);
         if self.pos + n as usize > self.bytes.len() * 8 {
             return None;
         }
-        let mut out = 0u64;
-        let mut left = n;
-        while left > 0 {
-            let byte = self.bytes[self.pos / 8];
-            let offset = (self.pos % 8) as u8;
-            let avail = 8 - offset;
-            let take = avail.min(left);
-            let chunk = (byte >> (avail - take)) & (((1u16 << take) - 1) as u8);
-            out = if take == 64 {
-                u64::from(chunk)
-            } else {
-                (out << take) | u64::from(chunk)
-            };
-            self.pos += take as usize;
-            left -= take;
-        }
-        Some(out)
+        let byte = self.pos / 8;
+        let window = match self.bytes.get(byte..byte + 16) {
+            Some(b) => u128::from_be_bytes(b.try_into().expect("16 bytes")),
+            None => {
+                let mut buf = [0u8; 16];
+                let tail = &self.bytes[byte..];
+                buf[..tail.len()].copy_from_slice(tail);
+                u128::from_be_bytes(buf)
+            }
+        };
+        let offset = (self.pos % 8) as u32;
+        self.pos += n as usize;
+        Some(((window << offset) >> (128 - n)) as u64)
     }
 
     pub(crate) fn bit(&mut self) -> Option<bool> {
@@ -111,5 +147,23 @@ mod tests {
             assert_eq!(r.read(n), Some(v), "{n} bits");
         }
         assert_eq!(r.read(64), None, "reading past the end is an error");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_fields_round_trip(fields in proptest::collection::vec((proptest::prelude::any::<u64>(), 0u8..=64), 0..200)) {
+            let mut w = BitWriter::new();
+            for &(v, n) in &fields {
+                w.write(v, n);
+            }
+            let total: usize = fields.iter().map(|f| f.1 as usize).sum();
+            let bytes = w.finish();
+            proptest::prop_assert_eq!(bytes.len(), total.div_ceil(8));
+            let mut r = BitReader::new(&bytes);
+            for &(v, n) in &fields {
+                let want = if n == 64 { v } else { v & ((1u64 << n) - 1) };
+                proptest::prop_assert_eq!(r.read(n), Some(want));
+            }
+        }
     }
 }

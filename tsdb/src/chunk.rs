@@ -9,14 +9,18 @@
 //! round-trips the exact bits of every value, NaN payloads, infinities and -0.0 included.
 //!
 //! Layout: version byte, point count (LEB128), value codec tag, scale (decimal codecs only),
-//! then one bit stream: timestamps, then values.
+//! then one bit stream: timestamps, then values. Since version 2, a delta-of-delta stream
+//! starts with its first delta alone, so a steady interval or rate costs no bits at all;
+//! version 1 chunks are still read.
 
-use crate::bits::{BitReader, BitWriter};
+use crate::bits::{BitCount, BitReader, BitSink, BitWriter};
 use crate::error::{Result, TsdbError};
 use crate::varint;
 
 /// Format version written first in every chunk.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// Most points in one chunk (the store cuts far smaller ones); a larger count is corrupt.
+pub const MAX_POINTS: usize = 1 << 16;
 /// Most fractional decimal digits the decimal codecs try.
 pub const MAX_SCALE: u8 = 9;
 
@@ -25,10 +29,12 @@ pub const MAX_SCALE: u8 = 9;
 pub enum ValueCodec {
     /// XOR of consecutive float bits (Gorilla).
     Xor,
-    /// Values × 10^scale as integers, delta-coded (gauges).
-    DecimalDelta { scale: u8 },
-    /// Values × 10^scale as integers, delta-of-delta-coded (counters with steady rates).
-    DecimalDod { scale: u8 },
+    /// Values × 10^scale as integers, delta-coded in units of `step` (the greatest common
+    /// divisor of their differences: 4096 for page counts), each delta less `base` (the
+    /// median delta: 0 for gauges, the typical increase for noisy counters).
+    DecimalDelta { scale: u8, step: u64, base: i64 },
+    /// The same, delta-of-delta-coded (counters with steady rates).
+    DecimalDod { scale: u8, step: u64 },
 }
 
 impl ValueCodec {
@@ -59,8 +65,9 @@ fn bit_len(z: u64) -> u32 {
 }
 
 /// How a stream of signed integers (deltas, or deltas of deltas) is coded. Each stream picks
-/// the variant and width that make it smallest, so a regular interval costs one bit a point
-/// and small gauge deltas a few bits:
+/// the variant and width that make it smallest, so a regular interval costs nothing, an
+/// irregular one a bit or so a point, and small gauge deltas a few bits:
+/// - all zero (header: zero code with width [`ALL_ZERO`]): no bits at all;
 /// - without a zero code: `0` + `width` bits, or `1` + 6-bit length + the bits;
 /// - with a zero code: `0` for zero, `10` + `width` bits, or `11` + 6-bit length + the bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,8 +76,14 @@ struct IntCode {
     width: u32,
 }
 
+/// Width that, with a zero code, marks a stream of zeros only.
+const ALL_ZERO: u32 = 31;
+
 impl IntCode {
     fn cost(self, z: u64) -> u64 {
+        if self.is_all_zero() {
+            return if z == 0 { 0 } else { u64::MAX / 65 };
+        }
         let escape = 6 + u64::from(bit_len(z).max(1));
         match (self.zero_code, z) {
             (true, 0) => 1,
@@ -81,25 +94,42 @@ impl IntCode {
         }
     }
 
-    /// The cheapest code for `zs` (zigzagged values).
-    fn best(zs: &[u64]) -> IntCode {
+    /// The cheapest code for `zs` (zigzagged values) and its cost in bits, found from the
+    /// histogram of bit lengths (a code's cost depends on nothing else).
+    fn best(zs: &[u64]) -> (IntCode, u64) {
+        let mut lengths = [0u64; 65];
+        for &z in zs {
+            lengths[bit_len(z) as usize] += 1;
+        }
+        if lengths[0] == zs.len() as u64 {
+            let code = IntCode {
+                zero_code: true,
+                width: ALL_ZERO,
+            };
+            return (code, 0);
+        }
         let mut best = (
-            u64::MAX,
             IntCode {
                 zero_code: false,
                 width: 0,
             },
+            u64::MAX,
         );
         for zero_code in [false, true] {
             for width in 0..=24 {
                 let code = IntCode { zero_code, width };
-                let total: u64 = zs.iter().map(|&z| code.cost(z)).sum();
-                if total < best.0 {
-                    best = (total, code);
+                let total: u64 = lengths
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(len, n)| n * code.cost(if len == 0 { 0 } else { 1 << (len - 1) }))
+                    .sum();
+                if total < best.1 {
+                    best = (code, total);
                 }
             }
         }
-        best.1
+        best
     }
 
     fn write_header(self, w: &mut BitWriter) {
@@ -110,10 +140,18 @@ impl IntCode {
     fn read_header(r: &mut BitReader<'_>) -> Option<IntCode> {
         let zero_code = r.bit()?;
         let width = r.read(5)? as u32;
-        (width <= 24).then_some(IntCode { zero_code, width })
+        (width <= 24 || (zero_code && width == ALL_ZERO)).then_some(IntCode { zero_code, width })
+    }
+
+    fn is_all_zero(self) -> bool {
+        self.zero_code && self.width == ALL_ZERO
     }
 
     fn put(self, w: &mut BitWriter, z: u64) {
+        if self.is_all_zero() {
+            debug_assert_eq!(z, 0);
+            return;
+        }
         if self.zero_code {
             if z == 0 {
                 w.bit(false);
@@ -133,6 +171,9 @@ impl IntCode {
     }
 
     fn get(self, r: &mut BitReader<'_>) -> Option<u64> {
+        if self.is_all_zero() {
+            return Some(0);
+        }
         if self.zero_code && !r.bit()? {
             return Some(0);
         }
@@ -147,10 +188,60 @@ impl IntCode {
 /// Writes a stream of signed integers with its cheapest code.
 fn put_ints(w: &mut BitWriter, values: &[i64]) {
     let zs: Vec<u64> = values.iter().map(|&n| zigzag(n)).collect();
-    let code = IntCode::best(&zs);
+    let (code, _) = IntCode::best(&zs);
     code.write_header(w);
     for z in zs {
         code.put(w, z);
+    }
+}
+
+/// Writes one zigzagged integer as a 6-bit length and its bits.
+fn put_escaped(w: &mut BitWriter, z: u64) {
+    let len = bit_len(z).max(1);
+    w.write(u64::from(len - 1), 6);
+    w.write(z, len as u8);
+}
+
+fn get_escaped(r: &mut BitReader<'_>) -> Option<u64> {
+    let len = r.read(6)? as u8 + 1;
+    r.read(len)
+}
+
+/// Writes the differences of `xs`: first differences, or (`twice`) the first delta alone
+/// and then second differences, so that a steady interval or rate is a stream of zeros.
+fn put_diffs(w: &mut BitWriter, xs: &[i64], twice: bool) {
+    let d = differences(xs, twice);
+    match d.split_first() {
+        Some((first, rest)) if twice => {
+            put_escaped(w, zigzag(*first));
+            put_ints(w, rest);
+        }
+        _ => put_ints(w, &d),
+    }
+}
+
+/// Bits [`put_diffs`] writes.
+fn diffs_bits(xs: &[i64], twice: bool) -> u64 {
+    let d = differences(xs, twice);
+    match d.split_first() {
+        Some((first, rest)) if twice => {
+            6 + u64::from(bit_len(zigzag(*first)).max(1)) + ints_bits(rest)
+        }
+        _ => ints_bits(&d),
+    }
+}
+
+/// Reads the differences of `n` integers written by [`put_diffs`] (version 1 chunks coded
+/// the first delta in the stream of second differences).
+fn get_diffs(r: &mut BitReader<'_>, n: usize, twice: bool, version: u8) -> Option<Vec<i64>> {
+    if twice && version >= 2 && n >= 2 {
+        let first = unzigzag(get_escaped(r)?);
+        let mut out = Vec::with_capacity(n - 1);
+        out.push(first);
+        out.extend(get_ints(r, n - 2)?);
+        Some(out)
+    } else {
+        get_ints(r, n.saturating_sub(1))
     }
 }
 
@@ -160,9 +251,9 @@ fn get_ints(r: &mut BitReader<'_>, n: usize) -> Option<Vec<i64>> {
     (0..n).map(|_| code.get(r).map(unzigzag)).collect()
 }
 
-/// The smallest scale at which every value is an exact decimal, if any.
-fn decimal_scale(points: &[(i64, f64)]) -> Option<u8> {
-    (0..=MAX_SCALE).find(|&scale| scaled(points, scale).is_some())
+/// The smallest scale at which every value is an exact decimal, with the scaled values.
+fn decimal_ints(points: &[(i64, f64)]) -> Option<(u8, Vec<i64>)> {
+    (0..=MAX_SCALE).find_map(|scale| scaled(points, scale).map(|ints| (scale, ints)))
 }
 
 /// The values × 10^scale as integers, if each one decodes back to its exact bits.
@@ -179,6 +270,51 @@ fn scaled(points: &[(i64, f64)], scale: u8) -> Option<Vec<i64>> {
             ((i as f64 / p).to_bits() == v.to_bits()).then_some(i)
         })
         .collect()
+}
+
+/// The greatest common divisor of the differences from the first value (1 if none).
+fn common_step(ints: &[i64]) -> u64 {
+    fn gcd(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+    let first = ints[0];
+    let g = ints
+        .iter()
+        .fold(0u64, |g, &x| gcd(g, x.wrapping_sub(first).unsigned_abs()));
+    g.max(1)
+}
+
+/// The values as multiples of `step` from the first: (x - first) / step.
+fn in_steps(ints: &[i64], step: u64) -> Vec<i64> {
+    let first = ints[0];
+    ints.iter()
+        .map(|&x| x.wrapping_sub(first) / step as i64)
+        .collect()
+}
+
+/// The middle value of `xs` (0 if empty).
+fn median(xs: &[i64]) -> i64 {
+    if xs.is_empty() {
+        return 0;
+    }
+    let mut sorted = xs.to_vec();
+    let mid = sorted.len() / 2;
+    *sorted.select_nth_unstable(mid).1
+}
+
+/// `xs` each less `base` (wrapping).
+fn less(mut xs: Vec<i64>, base: i64) -> Vec<i64> {
+    for x in &mut xs {
+        *x = x.wrapping_sub(base);
+    }
+    xs
+}
+
+fn varint_len(v: u64) -> u64 {
+    u64::from(bit_len(v).max(1).div_ceil(7))
 }
 
 /// First differences of `xs` (wrapping), or second differences when `twice`.
@@ -214,47 +350,21 @@ fn integrate(first: i64, diffs: &[i64], twice: bool) -> Vec<i64> {
 fn put_timestamps(w: &mut BitWriter, points: &[(i64, f64)]) {
     let ts: Vec<i64> = points.iter().map(|p| p.0).collect();
     w.write(ts[0] as u64, 64);
-    put_ints(w, &differences(&ts, true));
+    put_diffs(w, &ts, true);
 }
 
 fn put_values(w: &mut BitWriter, points: &[(i64, f64)], codec: ValueCodec) {
     match codec {
-        ValueCodec::Xor => {
-            let mut prev = points[0].1.to_bits();
-            w.write(prev, 64);
-            let mut window: Option<(u32, u32)> = None;
-            for &(_, v) in &points[1..] {
-                let bits = v.to_bits();
-                let xor = bits ^ prev;
-                prev = bits;
-                if xor == 0 {
-                    w.bit(false);
-                    continue;
-                }
-                w.bit(true);
-                let lead = xor.leading_zeros().min(31);
-                let trail = xor.trailing_zeros();
-                match window {
-                    Some((pl, pt)) if lead >= pl && trail >= pt => {
-                        w.bit(false);
-                        w.write(xor >> pt, (64 - pl - pt) as u8);
-                    }
-                    _ => {
-                        let len = 64 - lead - trail;
-                        w.bit(true);
-                        w.write(u64::from(lead), 5);
-                        w.write(u64::from(len - 1), 6);
-                        w.write(xor >> trail, len as u8);
-                        window = Some((lead, trail));
-                    }
-                }
-            }
-        }
-        ValueCodec::DecimalDelta { scale } | ValueCodec::DecimalDod { scale } => {
+        ValueCodec::Xor => put_xor(w, points),
+        ValueCodec::DecimalDelta { scale, step, base } => {
             let ints = scaled(points, scale).expect("the scale was checked");
             w.write(ints[0] as u64, 64);
-            let dod = matches!(codec, ValueCodec::DecimalDod { .. });
-            put_ints(w, &differences(&ints, dod));
+            put_ints(w, &less(differences(&in_steps(&ints, step), false), base));
+        }
+        ValueCodec::DecimalDod { scale, step } => {
+            let ints = scaled(points, scale).expect("the scale was checked");
+            w.write(ints[0] as u64, 64);
+            put_diffs(w, &in_steps(&ints, step), true);
         }
     }
 }
@@ -266,8 +376,17 @@ fn encode_with(points: &[(i64, f64)], codec: ValueCodec) -> Vec<u8> {
         return out;
     }
     out.push(codec.tag());
-    if let ValueCodec::DecimalDelta { scale } | ValueCodec::DecimalDod { scale } = codec {
-        out.push(scale);
+    match codec {
+        ValueCodec::Xor => {}
+        ValueCodec::DecimalDelta { scale, step, base } => {
+            out.push(scale);
+            varint::put(&mut out, step);
+            varint::put(&mut out, zigzag(base));
+        }
+        ValueCodec::DecimalDod { scale, step } => {
+            out.push(scale);
+            varint::put(&mut out, step);
+        }
     }
     let mut w = BitWriter::new();
     put_timestamps(&mut w, points);
@@ -276,48 +395,134 @@ fn encode_with(points: &[(i64, f64)], codec: ValueCodec) -> Vec<u8> {
     out
 }
 
-/// Encodes points (in strictly increasing time order) with the smallest value codec.
+/// Writes the values with Gorilla's XOR codec: the first in full, then for each the XOR
+/// with the previous one: `0` if equal, else `1` and the meaningful bits, in the previous
+/// window (`0`) or a new one (`1`, 5-bit leading zeros, 6-bit length).
+fn put_xor(w: &mut impl BitSink, points: &[(i64, f64)]) {
+    let mut prev = points[0].1.to_bits();
+    w.put(prev, 64);
+    let mut window: Option<(u32, u32)> = None;
+    for &(_, v) in &points[1..] {
+        let bits = v.to_bits();
+        let xor = bits ^ prev;
+        prev = bits;
+        if xor == 0 {
+            w.put_bit(false);
+            continue;
+        }
+        w.put_bit(true);
+        let lead = xor.leading_zeros().min(31);
+        let trail = xor.trailing_zeros();
+        match window {
+            Some((pl, pt)) if lead >= pl && trail >= pt => {
+                w.put_bit(false);
+                w.put(xor >> pt, (64 - pl - pt) as u8);
+            }
+            _ => {
+                let len = 64 - lead - trail;
+                w.put_bit(true);
+                w.put(u64::from(lead), 5);
+                w.put(u64::from(len - 1), 6);
+                w.put(xor >> trail, len as u8);
+                window = Some((lead, trail));
+            }
+        }
+    }
+}
+
+/// Bits the XOR codec takes for the values after the first.
+fn xor_bits(points: &[(i64, f64)]) -> u64 {
+    let mut count = BitCount::default();
+    put_xor(&mut count, points);
+    count.0 - 64
+}
+
+/// Bits an integer stream takes with its cheapest code, header included.
+fn ints_bits(values: &[i64]) -> u64 {
+    let zs: Vec<u64> = values.iter().map(|&n| zigzag(n)).collect();
+    6 + IntCode::best(&zs).1
+}
+
+/// Encodes points (in strictly increasing time order) with the smallest value codec, chosen
+/// by computing each codec's size rather than writing each.
 pub fn encode(points: &[(i64, f64)]) -> Vec<u8> {
     debug_assert!(
         points.windows(2).all(|w| w[0].0 < w[1].0),
         "points must be sorted and unique"
     );
-    let mut best = encode_with(points, ValueCodec::Xor);
-    if let Some(scale) = decimal_scale(points) {
-        for codec in [
-            ValueCodec::DecimalDelta { scale },
-            ValueCodec::DecimalDod { scale },
-        ] {
-            let candidate = encode_with(points, codec);
-            if candidate.len() < best.len() {
-                best = candidate;
+    assert!(
+        points.len() <= MAX_POINTS,
+        "a chunk holds at most {MAX_POINTS} points"
+    );
+    let mut codec = ValueCodec::Xor;
+    if points.len() > 1 {
+        let mut best = xor_bits(points);
+        if let Some((scale, ints)) = decimal_ints(points) {
+            let step = common_step(&ints);
+            let steps = in_steps(&ints, step);
+            // the scale byte and the step's varint come on top
+            let header = 8 + 8 * varint_len(step);
+            let deltas = differences(&steps, false);
+            let base = median(&deltas);
+            let delta_bits = header + 8 * varint_len(zigzag(base)) + ints_bits(&less(deltas, base));
+            if delta_bits < best {
+                best = delta_bits;
+                codec = ValueCodec::DecimalDelta { scale, step, base };
+            }
+            if header + diffs_bits(&steps, true) < best {
+                codec = ValueCodec::DecimalDod { scale, step };
             }
         }
     }
-    best
+    encode_with(points, codec)
 }
 
 /// The value codec a chunk was encoded with (None for an empty or unreadable chunk).
 pub fn codec_of(bytes: &[u8]) -> Option<ValueCodec> {
     let mut pos = 1;
-    if *bytes.first()? != VERSION || varint::get(bytes, &mut pos)? == 0 {
+    let version = *bytes.first()?;
+    if !(1..=VERSION).contains(&version) || varint::get(bytes, &mut pos)? == 0 {
         return None;
     }
-    match *bytes.get(pos)? {
-        0 => Some(ValueCodec::Xor),
+    read_codec(bytes, &mut pos, version)
+}
+
+/// Reads the codec tag and its parameters at `pos`.
+fn read_codec(bytes: &[u8], pos: &mut usize, version: u8) -> Option<ValueCodec> {
+    let tag = *bytes.get(*pos)?;
+    *pos += 1;
+    if tag == 0 {
+        return Some(ValueCodec::Xor);
+    }
+    let scale = *bytes.get(*pos)?;
+    *pos += 1;
+    let step = if version >= 2 {
+        varint::get(bytes, pos)?
+    } else {
+        1
+    };
+    if scale > MAX_SCALE || step == 0 || step > i64::MAX as u64 {
+        return None;
+    }
+    match tag {
         1 => Some(ValueCodec::DecimalDelta {
-            scale: *bytes.get(pos + 1)?,
+            scale,
+            step,
+            base: if version >= 2 {
+                unzigzag(varint::get(bytes, pos)?)
+            } else {
+                0
+            },
         }),
-        2 => Some(ValueCodec::DecimalDod {
-            scale: *bytes.get(pos + 1)?,
-        }),
+        2 => Some(ValueCodec::DecimalDod { scale, step }),
         _ => None,
     }
 }
 
 /// Decodes a chunk; a truncated or malformed chunk is an error, never a panic.
 pub fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
-    if bytes.first() != Some(&VERSION) {
+    let version = *bytes.first().ok_or_else(|| corrupt("chunk version"))?;
+    if !(1..=VERSION).contains(&version) {
         return Err(corrupt("chunk version"));
     }
     let mut pos = 1;
@@ -325,34 +530,21 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
     if count == 0 {
         return Ok(Vec::new());
     }
-    let tag = *bytes.get(pos).ok_or_else(|| corrupt("chunk codec"))?;
-    pos += 1;
-    let codec = match tag {
-        0 => ValueCodec::Xor,
-        1 | 2 => {
-            let scale = *bytes.get(pos).ok_or_else(|| corrupt("chunk scale"))?;
-            pos += 1;
-            if scale > MAX_SCALE {
-                return Err(corrupt("chunk scale"));
-            }
-            if tag == 1 {
-                ValueCodec::DecimalDelta { scale }
-            } else {
-                ValueCodec::DecimalDod { scale }
-            }
-        }
-        _ => return Err(corrupt("chunk codec")),
-    };
+    let codec = read_codec(bytes, &mut pos, version).ok_or_else(|| corrupt("chunk codec"))?;
     let body = &bytes[pos..];
-    // Every point after the first takes at least one bit: a count beyond that is corrupt.
-    if count > 1 + body.len() as u64 * 8 {
+    // Regular points may take no bits at all, so the count is bounded by the largest chunk.
+    if count > MAX_POINTS as u64 {
         return Err(corrupt("chunk point count"));
     }
     let n = count as usize;
     let mut r = BitReader::new(body);
     let truncated = || corrupt("chunk bit stream");
     let first = r.read(64).ok_or_else(truncated)? as i64;
-    let ts = integrate(first, &get_ints(&mut r, n - 1).ok_or_else(truncated)?, true);
+    let ts = integrate(
+        first,
+        &get_diffs(&mut r, n, true, version).ok_or_else(truncated)?,
+        true,
+    );
     let mut out = Vec::with_capacity(n);
     match codec {
         ValueCodec::Xor => {
@@ -378,12 +570,21 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
                 out.push((t, f64::from_bits(prev)));
             }
         }
-        ValueCodec::DecimalDelta { scale } | ValueCodec::DecimalDod { scale } => {
+        ValueCodec::DecimalDelta { scale, step, .. } | ValueCodec::DecimalDod { scale, step } => {
             let p = 10f64.powi(i32::from(scale));
             let dod = matches!(codec, ValueCodec::DecimalDod { .. });
             let first = r.read(64).ok_or_else(truncated)? as i64;
-            let ints = integrate(first, &get_ints(&mut r, n - 1).ok_or_else(truncated)?, dod);
-            out.extend(ts.iter().zip(ints).map(|(&t, v)| (t, v as f64 / p)));
+            let mut diffs = get_diffs(&mut r, n, dod, version).ok_or_else(truncated)?;
+            if let ValueCodec::DecimalDelta { base, .. } = codec {
+                for d in &mut diffs {
+                    *d = d.wrapping_add(base);
+                }
+            }
+            let steps = integrate(0, &diffs, dod);
+            out.extend(ts.iter().zip(steps).map(|(&t, k)| {
+                let v = first.wrapping_add(k.wrapping_mul(step as i64));
+                (t, v as f64 / p)
+            }));
         }
     }
     Ok(out)
@@ -424,11 +625,12 @@ mod tests {
             start in -1_000_000_000_000i64..1_000_000_000_000,
             jitter in proptest::collection::vec(-50i64..50, 1..300),
             cents in proptest::collection::vec(-100_000i64..100_000, 300),
+            unit in proptest::sample::select(vec![1i64, 3, 4096]),
         ) {
             let points: Vec<(i64, f64)> = jitter
                 .iter()
                 .enumerate()
-                .map(|(i, j)| (start + i as i64 * 10_000 + j, cents[i] as f64 / 100.0))
+                .map(|(i, j)| (start + i as i64 * 10_000 + j, (cents[i] * unit) as f64 / 100.0))
                 .collect();
             let bytes = encode(&points);
             prop_assert!(same(&points, &decode(&bytes).unwrap()));
@@ -498,15 +700,55 @@ mod tests {
             counter_bytes < 0.3,
             "counter: {counter_bytes} bytes per point"
         );
+        // a steady counter: its deltas less their median are all zeros
         assert_eq!(
             codec_of(&encode(&counter)),
-            Some(ValueCodec::DecimalDod { scale: 0 })
+            Some(ValueCodec::DecimalDelta {
+                scale: 0,
+                step: 4096,
+                base: 1
+            })
         );
+        assert!(encode(&counter).len() < 40);
+        // a constant at a regular interval: both streams are all zeros and take no bits
+        let constant: Vec<(i64, f64)> = (0..720)
+            .map(|i| (1_700_000_000_000 + i * 10_000, 1500.0))
+            .collect();
+        let bytes = encode(&constant);
+        assert!(bytes.len() < 30, "constant: {} bytes", bytes.len());
+        assert!(same(&constant, &decode(&bytes).unwrap()));
         let xor_only = encode_with(&ratio, ValueCodec::Xor).len() as f64 / 720.0;
         assert!(
             ratio_bytes < xor_only / 2.0,
             "decimal {ratio_bytes} vs XOR {xor_only}"
         );
+    }
+
+    #[test]
+    fn computed_sizes_match_written_sizes() {
+        let points: Vec<(i64, f64)> = (0..500)
+            .map(|i| (i * 10_000 + i % 3, ((i * 7919) % 1000) as f64 / 100.0))
+            .collect();
+        let ts: Vec<i64> = points.iter().map(|p| p.0).collect();
+        let ts_bits = 64 + diffs_bits(&ts, true);
+        // version, count (two bytes of LEB128), codec tag [, scale], then the bit stream
+        let xor = encode_with(&points, ValueCodec::Xor).len() as u64;
+        assert_eq!(xor, 4 + (ts_bits + 64 + xor_bits(&points)).div_ceil(8));
+        let (scale, ints) = decimal_ints(&points).unwrap();
+        assert_eq!(scale, 2);
+        let step = common_step(&ints);
+        let steps = in_steps(&ints, step);
+        let written = encode_with(&points, ValueCodec::DecimalDod { scale, step }).len() as u64;
+        let computed = 6 + (ts_bits + 64 + diffs_bits(&steps, true)).div_ceil(8);
+        assert_eq!(written, computed, "delta of deltas");
+        let deltas = differences(&steps, false);
+        let base = median(&deltas);
+        let codec = ValueCodec::DecimalDelta { scale, step, base };
+        let written = encode_with(&points, codec).len() as u64;
+        let computed = 6
+            + varint_len(zigzag(base))
+            + (ts_bits + 64 + ints_bits(&less(deltas, base))).div_ceil(8);
+        assert_eq!(written, computed, "deltas");
     }
 
     #[test]
