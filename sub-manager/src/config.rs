@@ -37,6 +37,8 @@ pub struct SubManagerConfig {
     pub lease: Duration,
     /// Most series the store accepts (default 5,000,000).
     pub max_series: u64,
+    /// Retention and rollups of the store.
+    pub storage: StorageConfig,
     /// Polling of agents.
     pub poll: PollConfig,
     /// Threshold levels.
@@ -66,6 +68,70 @@ pub struct PollConfig {
     pub down_after_failures: u32,
     /// Worker threads of the polling runtime, apart from the API's (default 2).
     pub workers: usize,
+}
+
+/// How long the store keeps each resolution, and when rollups are built.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Raw points are kept this long (default 15 days).
+    #[serde(with = "humantime_serde")]
+    pub raw_retention: Duration,
+    /// 1-minute rollups are kept this long (default 90 days).
+    #[serde(with = "humantime_serde")]
+    pub minute_retention: Duration,
+    /// 1-hour rollups are kept this long (default 730 days).
+    #[serde(with = "humantime_serde")]
+    pub hour_retention: Duration,
+    /// Rollups are built for raw data this old (default 14 days; below raw_retention).
+    #[serde(with = "humantime_serde")]
+    pub rollup_after: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        const DAY: u64 = 86_400;
+        Self {
+            raw_retention: Duration::from_secs(15 * DAY),
+            minute_retention: Duration::from_secs(90 * DAY),
+            hour_retention: Duration::from_secs(730 * DAY),
+            rollup_after: Duration::from_secs(14 * DAY),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// The store's options with these settings and `max_series`.
+    pub fn tsdb_options(&self, max_series: u64) -> strata_tsdb::TsdbOptions {
+        let ms = |d: Duration| d.as_millis().min(i64::MAX as u128) as i64;
+        strata_tsdb::TsdbOptions {
+            max_series,
+            raw_retention_ms: Some(ms(self.raw_retention)),
+            minute_retention_ms: Some(ms(self.minute_retention)),
+            hour_retention_ms: Some(ms(self.hour_retention)),
+            minute_rollup_after_ms: ms(self.rollup_after),
+            ..strata_tsdb::TsdbOptions::default()
+        }
+    }
+
+    fn problems(&self, errors: &mut Vec<String>) {
+        for (field, value) in [
+            ("storage.raw_retention", self.raw_retention),
+            ("storage.minute_retention", self.minute_retention),
+            ("storage.hour_retention", self.hour_retention),
+        ] {
+            if value < Duration::from_secs(3600) {
+                errors.push(format!("{field}: {value:?} is shorter than an hour"));
+            }
+        }
+        if self.rollup_after >= self.raw_retention {
+            errors.push(format!(
+                "storage.rollup_after: {:?} must be below storage.raw_retention ({:?}), or raw \
+                 points are dropped before their rollups are built",
+                self.rollup_after, self.raw_retention
+            ));
+        }
+    }
 }
 
 /// Warning and critical levels, as ratios from 0 to 1.
@@ -106,6 +172,7 @@ impl Default for SubManagerConfig {
             heartbeat_interval: Duration::from_secs(1),
             lease: Duration::from_secs(3),
             max_series: 5_000_000,
+            storage: StorageConfig::default(),
             poll: PollConfig::default(),
             thresholds: Thresholds::default(),
             agents: Vec::new(),
@@ -197,6 +264,7 @@ impl RoleConfig for SubManagerConfig {
                 self.heartbeat_interval, self.lease
             ));
         }
+        self.storage.problems(&mut errors);
         let p = &self.poll;
         if p.interval < Duration::from_millis(100) {
             errors.push(format!(
@@ -271,6 +339,8 @@ mod tests {
             interval = "2s"
             [thresholds]
             cpu_warning = 0.7
+            [storage]
+            raw_retention = "30days"
             [[agents]]
             id = "web-1"
             address = "127.0.0.1:7801"
@@ -282,6 +352,9 @@ mod tests {
         assert_eq!(c.poll.timeout, Duration::from_secs(3));
         assert_eq!(c.thresholds.cpu_warning, 0.7);
         assert_eq!(c.agents.len(), 1);
+        let options = c.storage.tsdb_options(c.max_series);
+        assert_eq!(options.raw_retention_ms, Some(30 * 86_400_000));
+        assert_eq!(options.minute_rollup_after_ms, 14 * 86_400_000);
     }
 
     #[test]
@@ -292,6 +365,8 @@ mod tests {
             brokers = ["nowhere"]
             [thresholds]
             cpu_warning = 0.99
+            [storage]
+            raw_retention = "10days"
             [[agents]]
             id = "a"
             address = "127.0.0.1:1"
@@ -306,6 +381,7 @@ mod tests {
             "region:",
             "brokers[0]",
             "thresholds.cpu_warning",
+            "storage.rollup_after",
             "agents[1].id",
             "agents[1].address",
         ] {

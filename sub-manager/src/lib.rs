@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use strata_proto::v1::{Member, Role};
-use strata_tsdb::{Tsdb, TsdbOptions};
+use strata_tsdb::Tsdb;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -90,10 +90,7 @@ impl BoundSubManager {
             .expect("a bound listener has an address");
         let tsdb = Arc::new(Tsdb::open(
             &config.data_dir,
-            TsdbOptions {
-                max_series: config.max_series,
-                ..TsdbOptions::default()
-            },
+            config.storage.tsdb_options(config.max_series),
         )?);
         let epoch = format!("{}-{}", config.id, strata_proto::now_ms());
         let state = Arc::new(RegionState::new(
@@ -151,6 +148,7 @@ impl BoundSubManager {
                 shutdown.clone(),
             ));
         }
+        tasks.spawn(downsample_loop(tsdb.clone(), shutdown.clone()));
         let api = api::Api::new(config.region.clone(), tsdb.clone(), state);
         let served = server::serve(self.listener, api, shutdown.clone()).await;
         shutdown.cancel();
@@ -166,5 +164,39 @@ impl BoundSubManager {
         }
         info!(member = %config.id, "sub-manager stopped");
         served
+    }
+}
+
+/// How often the store's aged raw data is checked for minute rollups to build.
+const DOWNSAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Builds minute rollups of aged raw data, at start and every [`DOWNSAMPLE_EVERY`], until
+/// `shutdown`.
+async fn downsample_loop(tsdb: Arc<Tsdb>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(DOWNSAMPLE_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let store = tsdb.clone();
+        let span = tracing::info_span!("downsample");
+        match tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            store.downsample(strata_proto::now_ms())
+        })
+        .await
+        {
+            Ok(Ok(stats)) if stats.series > 0 => {
+                info!(
+                    series = stats.series,
+                    points = stats.points,
+                    "minute rollups built"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => warn!(%error, "building minute rollups failed; retried later"),
+            Err(error) => warn!(%error, "the downsampling task ended abnormally"),
+        }
     }
 }

@@ -49,7 +49,7 @@ const ALL_CFS: [&str; 6] = [
 ];
 const DAY_MS: i64 = 86_400_000;
 /// Most points in one stored chunk.
-const MAX_CHUNK_POINTS: usize = 4096;
+const MAX_CHUNK_POINTS: usize = 16_384;
 
 /// Identifier of one series in one store.
 pub type SeriesId = u64;
@@ -69,6 +69,10 @@ pub struct TsdbOptions {
     pub raw_retention_ms: Option<i64>,
     pub minute_retention_ms: Option<i64>,
     pub hour_retention_ms: Option<i64>,
+    /// Minute and hour rollups are built (by [`Tsdb::downsample`]) for raw data this old,
+    /// in milliseconds; until then every step is answered from raw points. Must be shorter
+    /// than raw retention.
+    pub minute_rollup_after_ms: i64,
 }
 
 impl TsdbOptions {
@@ -93,6 +97,7 @@ impl Default for TsdbOptions {
             raw_retention_ms: Some(15 * DAY_MS),
             minute_retention_ms: Some(90 * DAY_MS),
             hour_retention_ms: Some(730 * DAY_MS),
+            minute_rollup_after_ms: 14 * DAY_MS,
         }
     }
 }
@@ -102,8 +107,8 @@ type StoredChunk = (Vec<u8>, Vec<(i64, f64)>);
 
 /// The head and what goes with it, under one lock.
 #[derive(Debug, Default)]
-struct HeadState {
-    head: Head,
+pub(crate) struct HeadState {
+    pub(crate) head: Head,
     /// Key of the next write-ahead record.
     wal_seq: u64,
     /// Last timestamp stored in chunks, per series (loaded on first need).
@@ -139,12 +144,27 @@ impl Tsdb {
     /// Opens (creating if needed) the store in `path`, replaying unflushed writes.
     pub fn open(path: impl AsRef<Path>, options: TsdbOptions) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
+        if let Some(raw) = options.raw_retention_ms
+            && options.minute_rollup_after_ms >= raw
+        {
+            return Err(TsdbError::Invalid {
+                field: "minute_rollup_after",
+                reason: format!(
+                    "{} ms is not shorter than raw retention ({raw} ms): raw points would be \
+                     dropped before their minute rollups are built",
+                    options.minute_rollup_after_ms
+                ),
+            });
+        }
         let mut db_opts = Options::default();
         db_opts.create_if_missing(true);
         db_opts.create_missing_column_families(true);
         db_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         db_opts.set_bottommost_compression_type(rocksdb::DBCompressionType::Zstd);
         db_opts.set_keep_log_file_num(4);
+        // RocksDB's own informational log grows by hundreds of kilobytes for nothing an
+        // operator reads; warnings and errors are kept.
+        db_opts.set_log_level(rocksdb::LogLevel::Warn);
         if let Ok(existing) = DB::list_cf(&db_opts, &path)
             && existing.iter().any(|cf| cf == CF_OLD_SAMPLES)
         {
@@ -192,8 +212,37 @@ impl Tsdb {
         Ok(())
     }
 
-    fn lock_head(&self) -> std::sync::MutexGuard<'_, HeadState> {
+    pub(crate) fn lock_head(&self) -> std::sync::MutexGuard<'_, HeadState> {
         self.head.lock().expect("head lock poisoned")
+    }
+
+    /// The settings the store was opened with.
+    pub fn options(&self) -> &TsdbOptions {
+        &self.options
+    }
+
+    /// Every series id, in order.
+    pub(crate) fn series_ids(&self) -> Result<Vec<SeriesId>> {
+        self.db
+            .iterator_cf(self.cf(CF_SERIES_BY_ID), IteratorMode::Start)
+            .map(|item| {
+                let (key, _) = item.map_err(TsdbError::rocks("list series ids"))?;
+                decode_id(&key, CF_SERIES_BY_ID)
+            })
+            .collect()
+    }
+
+    /// The first timestamp stored in chunks for `id`, if any.
+    pub(crate) fn first_stored_ts(&self, id: SeriesId) -> Result<Option<i64>> {
+        let mut iter = self.db.raw_iterator_cf(self.cf(CF_CHUNKS));
+        iter.seek(keys::sample_key(id, i64::MIN));
+        iter.status().map_err(TsdbError::rocks(format!(
+            "find the first chunk of series {id}"
+        )))?;
+        Ok(iter
+            .key()
+            .filter(|k| k.starts_with(&id.to_be_bytes()))
+            .and_then(keys::sample_ts))
     }
 
     /// The directory the store lives in.
@@ -277,20 +326,25 @@ impl Tsdb {
         if samples.is_empty() {
             return Ok(());
         }
-        let record = wal::encode(samples);
         let mut st = self.lock_head();
-        self.db
-            .put_cf(self.cf(CF_WAL), st.wal_seq.to_be_bytes(), record)
-            .map_err(TsdbError::rocks(format!("write {} samples", samples.len())))?;
-        st.wal_seq += 1;
         for &(id, ts, value) in samples {
             st.head.insert(id, ts, value);
         }
         if st.head.len() >= self.options.max_head_points
             || st.head.span() >= self.options.chunk_span_ms
         {
-            self.cut_head(&mut st)?;
+            // The cut writes these samples into chunks in one atomic batch: they need no
+            // write-ahead record of their own. If it fails they are not acknowledged.
+            return self.cut_head(&mut st);
         }
+        self.db
+            .put_cf(
+                self.cf(CF_WAL),
+                st.wal_seq.to_be_bytes(),
+                wal::encode(samples),
+            )
+            .map_err(TsdbError::rocks(format!("write {} samples", samples.len())))?;
+        st.wal_seq += 1;
         Ok(())
     }
 
@@ -403,7 +457,8 @@ impl Tsdb {
             } else {
                 points
             };
-            self.update_rollups(&mut batch, id, points, end)?;
+            // buckets exist below the series' mark only: points there update them
+            self.update_rollups(&mut batch, id, points)?;
             for piece in points.chunks(MAX_CHUNK_POINTS) {
                 let mut value = piece[piece.len() - 1].0.to_be_bytes().to_vec();
                 value.extend(chunk::encode(piece));

@@ -20,12 +20,14 @@
 //! - [`matcher`]: PromQL-style label matchers (`=`, `!=`, `=~`, `!~`).
 //! - [`query`]: functions over time (per step) and across series (by labels).
 //! - [`rollup`]: 1-minute and 1-hour buckets, used for steps they divide.
+//! - [`downsample`]: builds minute buckets once raw chunks are old enough.
 //! - `retention`: compaction filters that drop data past its resolution's retention.
 #![forbid(unsafe_code)]
 
 mod bits;
 pub mod chunk;
 pub mod db;
+pub mod downsample;
 pub mod error;
 mod head;
 pub mod index;
@@ -38,6 +40,7 @@ mod varint;
 mod wal;
 
 pub use db::{SeriesId, SeriesInfo, Tsdb, TsdbOptions};
+pub use downsample::DownsampleStats;
 pub use error::TsdbError;
 pub use matcher::{MatchOp, Matcher};
 pub use query::{Aggregation, SeriesAggregation};

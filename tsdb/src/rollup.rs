@@ -2,11 +2,18 @@
 //! last, so that long ranges are answered without reading raw points, and outlive raw
 //! retention.
 //!
-//! Buckets are computed when the head is cut into chunks, from every raw point of each
-//! bucket the cut touches (the raw points already stored at its edges are read back), and
-//! replace the stored bucket. They are kept in blocks (6 hours of minutes, a day of hours)
-//! keyed (resolution, series id, block start) in the `rollups` column family; each block
-//! stores its five columns with the chunk codec.
+//! Rollups would cost about two thirds of the raw data they summarise while both are kept
+//! (four noisy columns per six points for minutes), and raw points answer any step as well
+//! while they last; so buckets are built by [`Tsdb::downsample`] from raw chunks older than
+//! `minute_rollup_after` (default 14 days, a day before raw retention drops them), as
+//! Thanos and VictoriaMetrics downsample aged data. A per-series mark (on an hour boundary)
+//! says up to where buckets of both resolutions exist; queries read buckets before it and
+//! raw points after it, and a cut of late points below it recomputes the buckets they
+//! touch from every raw point they hold.
+//!
+//! Buckets are kept in blocks (6 hours of minutes, a day of hours) keyed (resolution,
+//! series id, block start) in the `rollups` column family; each block stores its five
+//! columns with the chunk codec.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -113,6 +120,48 @@ pub fn buckets(points: &[(i64, f64)], res: Resolution) -> Vec<(i64, Bucket)> {
     out
 }
 
+/// Key tag of the per-series minute mark in the `rollups` column family.
+const MARK_TAG: u8 = 3;
+
+fn mark_key(id: SeriesId) -> [u8; 9] {
+    let mut key = [MARK_TAG; 9];
+    key[1..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// Writes, into `batch`, the buckets `fresh` (time-ordered) at `res`, each replacing the
+/// stored bucket of its start.
+pub(crate) fn put_buckets(
+    tsdb: &Tsdb,
+    batch: &mut WriteBatch,
+    id: SeriesId,
+    res: Resolution,
+    fresh: Vec<(i64, Bucket)>,
+) -> Result<()> {
+    let cf = tsdb.cf(CF_ROLLUPS);
+    let mut by_block: BTreeMap<i64, Vec<(i64, Bucket)>> = BTreeMap::new();
+    for (ts, b) in fresh {
+        by_block
+            .entry(floor(ts, res.block_ms()))
+            .or_default()
+            .push((ts, b));
+    }
+    for (block_start, fresh) in by_block {
+        let key = block_key(res, id, block_start);
+        let mut block = match tsdb
+            .raw_db()
+            .get_cf(cf, &key)
+            .map_err(TsdbError::rocks(format!("read rollups of series {id}")))?
+        {
+            Some(bytes) => decode_block(&bytes)?,
+            None => BTreeMap::new(),
+        };
+        block.extend(fresh);
+        batch.put_cf(cf, key, encode_block(&block));
+    }
+    Ok(())
+}
+
 fn block_key(res: Resolution, id: SeriesId, block_start: i64) -> Vec<u8> {
     let mut key = vec![res.tag()];
     key.extend_from_slice(&keys::sample_key(id, block_start));
@@ -210,22 +259,33 @@ impl Tsdb {
             } else {
                 res.ms()
             };
+        // Buckets exist only before the mark: from it on, they come from raw points.
+        let raw_from = self.minute_mark(id)?.max(first_bucket);
         // Head first, as in `range`: a cut in between then shows points twice, not never.
         let head_buckets: BTreeSet<i64> = self
-            .head_points_in(id, first_bucket, to)
+            .head_points_in(id, first_bucket, to.min(raw_from - 1))
             .into_iter()
             .map(|(ts, _)| floor(ts, res.ms()))
             .collect();
-        let mut by_bucket: BTreeMap<i64, Bucket> = self
-            .rollup_range(id, res, first_bucket, to)?
-            .into_iter()
-            .collect();
-        for b in head_buckets {
-            let raw = self.range(id, b, (b + res.ms() - 1).min(to))?;
-            match buckets(&raw, res).into_iter().next() {
-                Some((_, bucket)) => by_bucket.insert(b, bucket),
-                None => by_bucket.remove(&b),
-            };
+        let mut by_bucket: Vec<(i64, Bucket)> = if raw_from > first_bucket {
+            self.rollup_range(id, res, first_bucket, to.min(raw_from.saturating_sub(1)))?
+        } else {
+            Vec::new()
+        };
+        if !head_buckets.is_empty() {
+            let mut patched: BTreeMap<i64, Bucket> = by_bucket.into_iter().collect();
+            for b in head_buckets {
+                let raw = self.range(id, b, (b + res.ms() - 1).min(to))?;
+                match buckets(&raw, res).into_iter().next() {
+                    Some((_, bucket)) => patched.insert(b, bucket),
+                    None => patched.remove(&b),
+                };
+            }
+            by_bucket = patched.into_iter().collect();
+        }
+        // every bucket from the mark on comes after the rolled-up ones
+        if raw_from <= to {
+            by_bucket.extend(buckets(&self.range(id, raw_from, to)?, res));
         }
         let mut out: Vec<(i64, Bucket)> = Vec::new();
         for (ts, b) in by_bucket {
@@ -251,75 +311,62 @@ impl Tsdb {
             .collect())
     }
 
+    /// The start of the first hour of `id` not yet rolled up (every minute and hour bucket
+    /// before it is); `i64::MIN` when none is.
+    pub fn minute_mark(&self, id: SeriesId) -> Result<i64> {
+        let read = self
+            .raw_db()
+            .get_cf(self.cf(CF_ROLLUPS), mark_key(id))
+            .map_err(TsdbError::rocks(format!(
+                "read the minute mark of series {id}"
+            )))?;
+        match read {
+            None => Ok(i64::MIN),
+            Some(raw) => Ok(i64::from_be_bytes(raw.as_slice().try_into().map_err(
+                |_| TsdbError::Corrupt {
+                    what: "minute mark",
+                    cf: CF_ROLLUPS,
+                },
+            )?)),
+        }
+    }
+
+    /// Sets, into `batch`, the minute mark of `id`.
+    pub(crate) fn put_minute_mark(&self, batch: &mut WriteBatch, id: SeriesId, mark: i64) {
+        batch.put_cf(self.cf(CF_ROLLUPS), mark_key(id), mark.to_be_bytes());
+    }
+
     /// Updates, into `batch`, the rollup buckets touched by `points` of series `id`
-    /// (time-ordered: every raw point of `[first, last]` after the cut). `stored_end` is the
-    /// last raw timestamp stored before this cut.
-    ///
-    /// In order (everything new comes after what is stored), the stored bucket holding the
-    /// first new point already sums every earlier point of it, so it is merged with the new
-    /// points' bucket and no raw point is read back. Otherwise the touched buckets are
-    /// recomputed from every raw point they hold, the stored ones at their edges read back.
+    /// (time-ordered: every raw point of `[first, last]` after the cut): buckets exist only
+    /// below the mark, so those holding points below it (late or backfilled) are recomputed
+    /// from every raw point they hold, the stored ones at their edges read back.
     pub(crate) fn update_rollups(
         &self,
         batch: &mut WriteBatch,
         id: SeriesId,
         points: &[(i64, f64)],
-        stored_end: Option<i64>,
     ) -> Result<()> {
-        let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        let Some(first) = points.first() else {
             return Ok(());
         };
-        let in_order = stored_end.is_none_or(|e| e < first.0);
-        let cf = self.cf(CF_ROLLUPS);
-        // For late points: the stored raw points at the edges of the widest touched buckets.
-        let (before, after) = if in_order {
-            (Vec::new(), Vec::new())
-        } else {
-            let hour = Resolution::Hour.ms();
-            (
-                self.stored_points(id, floor(first.0, hour), first.0 - 1)?,
-                self.stored_points(id, last.0 + 1, floor(last.0, hour) + hour - 1)?,
-            )
-        };
+        let mark = self.minute_mark(id)?;
+        if first.0 >= mark {
+            return Ok(());
+        }
+        let points = &points[..points.partition_point(|p| p.0 < mark)];
+        let last = points[points.len() - 1];
+        // The stored raw points at the edges of the touched hours (the widest buckets).
+        let hour = Resolution::Hour.ms();
+        let before = self.stored_points(id, floor(first.0, hour), first.0 - 1)?;
+        let after = self.stored_points(id, last.0 + 1, floor(last.0, hour) + hour - 1)?;
         for res in Resolution::ALL {
-            let fresh = if in_order {
-                buckets(points, res)
-            } else {
-                let start = floor(first.0, res.ms());
-                let end = floor(last.0, res.ms()) + res.ms() - 1;
-                let mut raw: Vec<(i64, f64)> =
-                    before.iter().copied().filter(|p| p.0 >= start).collect();
-                raw.extend_from_slice(points);
-                raw.extend(after.iter().copied().filter(|p| p.0 <= end));
-                buckets(&raw, res)
-            };
-            let mut by_block: BTreeMap<i64, Vec<(i64, Bucket)>> = BTreeMap::new();
-            for (ts, b) in fresh {
-                by_block
-                    .entry(floor(ts, res.block_ms()))
-                    .or_default()
-                    .push((ts, b));
-            }
-            for (block_start, fresh) in by_block {
-                let key = block_key(res, id, block_start);
-                let mut block = match self
-                    .raw_db()
-                    .get_cf(cf, &key)
-                    .map_err(TsdbError::rocks(format!("read rollups of series {id}")))?
-                {
-                    Some(bytes) => decode_block(&bytes)?,
-                    None => BTreeMap::new(),
-                };
-                for (ts, b) in fresh {
-                    match block.get_mut(&ts) {
-                        Some(stored) if in_order => stored.merge(&b),
-                        _ => {
-                            block.insert(ts, b);
-                        }
-                    }
-                }
-                batch.put_cf(cf, key, encode_block(&block));
-            }
+            let start = floor(first.0, res.ms());
+            let end = floor(last.0, res.ms()) + res.ms() - 1;
+            let mut raw: Vec<(i64, f64)> =
+                before.iter().copied().filter(|p| p.0 >= start).collect();
+            raw.extend_from_slice(points);
+            raw.extend(after.iter().copied().filter(|p| p.0 <= end));
+            put_buckets(self, batch, id, res, buckets(&raw, res))?;
         }
         Ok(())
     }
@@ -407,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn in_order_cuts_merge_into_stored_buckets_exactly() {
+    fn cut_data_answers_every_step_as_raw_points_do() {
         use crate::query::{Aggregation, aggregate};
         use crate::{Labels, Tsdb, TsdbOptions};
         let dir = tempfile::tempdir().unwrap();
@@ -455,19 +502,25 @@ mod tests {
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
-            /// Steps answered from rollups (with the head's buckets recomputed from raw
-            /// points) equal steps computed from every raw point, whatever the order of
-            /// writes, repeats and cuts.
+            /// Steps answered from rollups below the mark and raw points above it (with the
+            /// head's buckets recomputed from raw points) equal steps computed from every raw
+            /// point, whatever the order of writes, repeats, cuts and downsampling.
             #[test]
             fn rollup_answers_equal_raw_answers(
                 writes in proptest::collection::vec(proptest::collection::vec((0i64..1_000, -1000i32..1000), 1..60), 1..10),
                 head in 5usize..200,
                 step_minutes in proptest::sample::select(vec![1i64, 2, 5, 60, 120]),
+                mark_hour in 0i64..5,
             ) {
                 let dir = tempfile::tempdir().unwrap();
-                let db = Tsdb::open(dir.path(), TsdbOptions { max_head_points: head, ..TsdbOptions::keep_forever() }).unwrap();
+                let options = TsdbOptions { max_head_points: head, minute_rollup_after_ms: 0, ..TsdbOptions::keep_forever() };
+                let db = Tsdb::open(dir.path(), options).unwrap();
                 let id = db.series_id("m", &Labels::new()).unwrap();
-                for batch in &writes {
+                for (n, batch) in writes.iter().enumerate() {
+                    if n == writes.len() / 2 {
+                        // roll up the hours before mark_hour; later batches land on both sides
+                        db.downsample(mark_hour * 3_600_000).unwrap();
+                    }
                     // timestamps every 7 s over about two hours, values small integers so sums are exact
                     let samples: Vec<_> = batch.iter().map(|&(t, v)| (id, 3_600_000 + t * 7_000, f64::from(v))).collect();
                     db.write(&samples).unwrap();
