@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use strata_agent::sim::{SimConfig, Simulation, agent_id};
+use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,10 @@ pub struct SimArgs {
     /// Seed of the simulated noise.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Series per agent: `basic` (19, the agent's summary) or `host` (about 200,
+    /// node_exporter-like).
+    #[arg(long, default_value = "basic")]
+    pub profile: Profile,
     /// Print the [[agents]] entries for a sub-manager config, then serve.
     #[arg(long)]
     pub print_agents: bool,
@@ -44,6 +48,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
             prefix: args.prefix.clone(),
             interval: args.interval,
             seed: args.seed,
+            profile: args.profile,
             ..SimConfig::default()
         },
         20_000,
