@@ -39,10 +39,10 @@ test: deps
 	$(CARGO) test --workspace
 
 ## bench: benchmarks in release mode, peers included when installed (not part of CI)
-## BENCH_ARGS passes options to `strata bench tsdb`, e.g. BENCH_ARGS="--hosts 1000 --json".
+## BENCH_ARGS passes options to `strata bench tsdb`, e.g. BENCH_ARGS="--hosts 50 --json".
 BENCH_ARGS ?=
 bench: deps
-	$(CARGO) bench -p strata-tsdb --bench tsdb
+	$(CARGO) bench -p strata-tsdb --bench tsdb --bench codec
 	$(CARGO) build --profile bench -p strata-cli
 	./target/release/strata bench tsdb $(BENCH_ARGS)
 
