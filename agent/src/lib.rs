@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`config`]: the local TOML config and its validation.
 //! - [`collector`]: host readings through sysinfo.
+//! - [`procfs`]: node_exporter-like host detail read straight from /proc and /sys.
+//! - [`series`]: the collector's series table, so a cycle allocates nothing for known series.
 //! - [`buffer`]: the unacknowledged-sample buffer with per-poller cursors.
 //! - [`service`]: the Agent gRPC service over a registry of buffers.
 //! - [`server`]: the one place the gRPC server is built.
@@ -20,6 +22,8 @@ pub mod collector;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod procfs;
+pub mod series;
 pub mod server;
 pub mod service;
 pub mod sim;
@@ -27,7 +31,6 @@ pub mod sim;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use strata_proto::labels::LabelMap;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
@@ -37,6 +40,8 @@ pub use error::{AgentError, Result};
 
 use buffer::SampleBuffer;
 use collector::HostCollector;
+use procfs::Emit;
+use series::SeriesTable;
 use service::{AgentEntry, Registry};
 
 /// An agent whose listener is bound but which does not serve yet.
@@ -126,23 +131,25 @@ async fn collect_loop(
 ) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut table = SeriesTable::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
         let result = tokio::task::spawn_blocking(move || {
-            let readings = collector.collect();
-            (collector, readings)
+            collector.collect(&mut table);
+            (collector, table)
         })
         .await;
-        let readings = match result {
-            Ok((c, readings)) => {
+        match result {
+            Ok((c, t)) => {
                 collector = c;
-                readings
+                table = t;
             }
             Err(error) => {
                 warn!(%error, "host collection panicked; collector restarted");
+                table = SeriesTable::default();
                 match HostCollector::new() {
                     Ok(c) => collector = c,
                     Err(error) => {
@@ -155,17 +162,14 @@ async fn collect_loop(
         };
         let ts = strata_proto::now_ms();
         let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
-        for r in &readings {
-            let idx = buffer.intern(r.name, &r.labels);
-            buffer.push(idx, ts, r.value);
-        }
-        let none = LabelMap::new();
-        let dropped = buffer.dropped_total() as f64;
-        let held = buffer.len() as f64;
-        let idx = buffer.intern("strata_agent_buffer_dropped_samples_total", &none);
-        buffer.push(idx, ts, dropped);
-        let idx = buffer.intern("strata_agent_buffer_samples", &none);
-        buffer.push(idx, ts, held);
+        table.emit(
+            "strata_agent_buffer_dropped_samples_total",
+            &[],
+            buffer.dropped_total() as f64,
+        );
+        table.emit("strata_agent_buffer_samples", &[], buffer.len() as f64);
+        table.store(&mut buffer, ts);
+        drop(buffer);
         registry
             .metrics
             .collections

@@ -1,0 +1,110 @@
+//! The collector's own series table, so that a collection cycle allocates nothing for the
+//! series it has seen before.
+//!
+//! A reading is looked up by a flat key (name and labels joined in a reused string); a hit
+//! costs a hash and no allocation. New series get the next local index and are interned in
+//! the sample buffer once, when the cycle is stored.
+
+use std::collections::HashMap;
+
+use strata_proto::labels::LabelMap;
+
+use crate::buffer::{SampleBuffer, SeriesIdx};
+use crate::procfs::Emit;
+
+/// Series seen by one collector and the readings of the current cycle.
+#[derive(Debug, Default)]
+pub struct SeriesTable {
+    by_key: HashMap<String, u32>,
+    /// Name and labels of each local series, by local index.
+    descs: Vec<(&'static str, LabelMap)>,
+    /// Buffer index of each local series already interned in the buffer.
+    in_buffer: Vec<SeriesIdx>,
+    key: String,
+    /// This cycle's readings: local index and value.
+    cycle: Vec<(u32, f64)>,
+}
+
+impl Emit for SeriesTable {
+    fn emit(&mut self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
+        self.key.clear();
+        self.key.push_str(name);
+        for (k, v) in labels {
+            self.key.push('\u{1}');
+            self.key.push_str(k);
+            self.key.push('\u{2}');
+            self.key.push_str(v);
+        }
+        let idx = match self.by_key.get(self.key.as_str()) {
+            Some(idx) => *idx,
+            None => {
+                let idx = self.descs.len() as u32;
+                let map = labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                self.descs.push((name, map));
+                self.by_key.insert(self.key.clone(), idx);
+                idx
+            }
+        };
+        self.cycle.push((idx, value));
+    }
+}
+
+impl SeriesTable {
+    /// Readings emitted since the last [`SeriesTable::store`].
+    pub fn pending(&self) -> usize {
+        self.cycle.len()
+    }
+
+    /// Series known so far.
+    pub fn series(&self) -> usize {
+        self.descs.len()
+    }
+
+    /// Pushes this cycle's readings into `buffer` stamped `ts_ms`, interning new series.
+    pub fn store(&mut self, buffer: &mut SampleBuffer, ts_ms: i64) {
+        while self.in_buffer.len() < self.descs.len() {
+            let (name, labels) = &self.descs[self.in_buffer.len()];
+            self.in_buffer.push(buffer.intern(name, labels));
+        }
+        for &(idx, value) in &self.cycle {
+            buffer.push(self.in_buffer[idx as usize], ts_ms, value);
+        }
+        self.cycle.clear();
+    }
+
+    /// Name, labels and value of each pending reading (for tests and the exposition).
+    pub fn pending_readings(&self) -> impl Iterator<Item = (&'static str, &LabelMap, f64)> {
+        self.cycle.iter().map(|&(idx, value)| {
+            let (name, labels) = &self.descs[idx as usize];
+            (*name, labels, value)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn repeated_series_are_interned_once_and_stored_in_order() {
+        let mut table = SeriesTable::default();
+        let mut buffer = SampleBuffer::new(100, Duration::from_secs(60));
+        for cycle in 0..3 {
+            table.emit("m", &[("a", "1")], f64::from(cycle));
+            table.emit("m", &[("a", "2")], 10.0);
+            table.emit("n", &[], 20.0);
+            table.store(&mut buffer, 1000 * i64::from(cycle));
+        }
+        assert_eq!(table.series(), 3);
+        assert_eq!(table.pending(), 0);
+        let polled = buffer.poll("p", 0, 0, 100, Instant::now());
+        assert_eq!(polled.series.len(), 3);
+        assert_eq!(polled.samples.len(), 9);
+        let first = polled.samples.iter().map(|s| s.value).collect::<Vec<_>>();
+        assert_eq!(&first[..3], &[0.0, 10.0, 20.0]);
+    }
+}
