@@ -177,14 +177,17 @@ impl SampleBuffer {
 
         let start = ack_seq.max(self.first_seq.saturating_sub(1)) + 1;
         let skip = (start - self.first_seq) as usize;
-        let mut dictionary: HashMap<SeriesIdx, u32> = HashMap::new();
+        // answer index of each buffer series, u32::MAX until it is used (indices are dense)
+        let mut dictionary = vec![u32::MAX; self.series.len()];
         let mut series = Vec::new();
         let mut samples = Vec::with_capacity(max.min(self.samples.len().saturating_sub(skip)));
         for (i, s) in self.samples.iter().enumerate().skip(skip).take(max.max(1)) {
-            let idx = *dictionary.entry(s.series).or_insert_with(|| {
+            let slot = &mut dictionary[s.series as usize];
+            if *slot == u32::MAX {
                 series.push(self.series[s.series as usize].clone());
-                (series.len() - 1) as u32
-            });
+                *slot = (series.len() - 1) as u32;
+            }
+            let idx = *slot;
             samples.push(Sample {
                 series: idx,
                 ts_ms: s.ts_ms,

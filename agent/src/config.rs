@@ -47,7 +47,13 @@ impl Default for AgentConfig {
 
 /// The host's name, or "localhost" when it has none.
 pub fn default_hostname() -> String {
-    sysinfo::System::host_name().unwrap_or_else(|_| "localhost".into())
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_string_lossy();
+    if name.is_empty() {
+        "localhost".into()
+    } else {
+        name.into_owned()
+    }
 }
 
 impl RoleConfig for AgentConfig {

@@ -172,6 +172,10 @@ async fn collect_loop(
         drop(buffer);
         registry
             .metrics
+            .series
+            .store(table.series() as u64, std::sync::atomic::Ordering::Relaxed);
+        registry
+            .metrics
             .collections
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }

@@ -13,6 +13,8 @@ pub struct AgentMetrics {
     pub polls: AtomicU64,
     /// Host collection cycles completed.
     pub collections: AtomicU64,
+    /// Series the host collector produces.
+    pub series: AtomicU64,
 }
 
 /// Renders the agent's metrics, including the buffer of every agent served.
@@ -31,6 +33,12 @@ pub fn render(registry: &Registry) -> String {
         "counter",
         "Host collection cycles completed.",
         m.collections.load(Ordering::Relaxed) as f64,
+    );
+    e.single(
+        "strata_agent_series",
+        "gauge",
+        "Series the host collector produces.",
+        m.series.load(Ordering::Relaxed) as f64,
     );
     let mut stats: Vec<_> = registry
         .iter()

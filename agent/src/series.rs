@@ -6,16 +6,41 @@
 //! the sample buffer once, when the cycle is stored.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use strata_proto::labels::LabelMap;
 
 use crate::buffer::{SampleBuffer, SeriesIdx};
 use crate::procfs::Emit;
 
+/// FNV-1a: the keys are short, local and not attacker-chosen, so a fast hash beats SipHash
+/// here (a cycle hashes every key).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// Series seen by one collector and the readings of the current cycle.
 #[derive(Debug, Default)]
 pub struct SeriesTable {
-    by_key: HashMap<String, u32>,
+    by_key: HashMap<String, u32, BuildHasherDefault<Fnv>>,
     /// Name and labels of each local series, by local index.
     descs: Vec<(&'static str, LabelMap)>,
     /// Buffer index of each local series already interned in the buffer.

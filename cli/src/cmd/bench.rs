@@ -5,8 +5,10 @@
 //! VictoriaMetrics' JSON-lines import format: one line per series with its values and
 //! timestamps. Every store gets exactly those samples.
 
+mod agent;
 mod dataset;
 mod peers;
+mod procs;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -28,6 +30,8 @@ pub struct BenchArgs {
 pub enum BenchWhat {
     /// The time-series store, beside Prometheus and VictoriaMetrics.
     Tsdb(TsdbBench),
+    /// The agent, beside node_exporter.
+    Agent(agent::AgentBench),
 }
 
 /// Options of `strata bench tsdb`.
@@ -133,17 +137,6 @@ pub fn dir_bytes(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn peak_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -155,6 +148,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchWhat::Tsdb(b) => tokio::task::spawn_blocking(move || bench_tsdb(b)).await?,
+        BenchWhat::Agent(b) => agent::run(b).await,
     }
 }
 
@@ -274,7 +268,7 @@ fn bench_strata(
         ingest_samples_per_cpu_s: samples as f64 / ingest_cpu.max(0.01),
         query_p50_ms: percentile(&latencies, 0.5),
         query_p99_ms: percentile(&latencies, 0.99),
-        peak_rss_bytes: peak_rss(),
+        peak_rss_bytes: procs::peak_rss("self"),
         bytes_per_sample_with_minute_rollups: with_minutes as f64 / samples as f64,
     })
 }

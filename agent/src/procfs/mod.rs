@@ -1,0 +1,461 @@
+//! Linux host detail read straight from /proc and /sys, the way node_exporter's default
+//! collectors read it: per-core CPU seconds by mode and usage, load, kernel counters, every
+//! meminfo field, disk I/O per device, every interface counter, MTU and link state,
+//! IP/ICMP/TCP/UDP counters, sockets and TCP connection states, vmstat events, file handles
+//! and temperatures.
+//!
+//! Each file is read into one reused buffer and parsed in place (`parse`), so a cycle
+//! allocates nothing but what a new series needs; a missing or unreadable file is skipped
+//! (containers and other kernels lack some), and a malformed line is ignored rather than
+//! fatal.
+
+mod parse;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+pub use parse::*;
+
+/// Receives readings: metric name, labels, value.
+pub trait Emit {
+    fn emit(&mut self, name: &'static str, labels: &[(&'static str, &str)], value: f64);
+}
+
+/// Reads host detail from a proc and a sys tree (`/proc` and `/sys`, or fixtures).
+#[derive(Debug)]
+pub struct ProcFs {
+    proc_root: PathBuf,
+    sys_root: PathBuf,
+    buf: String,
+    /// CPU ticks of this cycle and the last (all-CPU line first, then each core).
+    ticks: Vec<CpuTicks>,
+    prev_ticks: Vec<CpuTicks>,
+    /// Per-core label values, "0", "1", ... (made once).
+    cpu_names: Vec<String>,
+    /// /proc files kept open and read again from the start each cycle (saves the path
+    /// walk of an open; the kernel regenerates their text on every read from 0).
+    open_files: HashMap<&'static str, File>,
+    /// Interfaces of /sys/class/net with their attribute files, found every
+    /// [`RESCAN_EVERY`] cycles.
+    interfaces: Vec<Interface>,
+    /// Cycles collected so far.
+    cycles: u64,
+}
+
+/// Cycles between two scans of /sys/class/net for interfaces that came or went.
+const RESCAN_EVERY: u64 = 60;
+
+/// One network interface and its attribute files, kept open.
+#[derive(Debug)]
+struct Interface {
+    name: String,
+    mtu: Option<File>,
+    operstate: Option<File>,
+}
+
+/// Reads `file` again from its start into `buf`; false on error.
+fn reread(file: &mut File, buf: &mut String) -> bool {
+    buf.clear();
+    file.seek(SeekFrom::Start(0)).is_ok() && file.read_to_string(buf).is_ok()
+}
+
+impl Default for ProcFs {
+    fn default() -> Self {
+        Self::new("/proc", "/sys")
+    }
+}
+
+impl ProcFs {
+    /// Reads from `proc_root` and `sys_root`.
+    pub fn new(proc_root: impl Into<PathBuf>, sys_root: impl Into<PathBuf>) -> Self {
+        Self {
+            proc_root: proc_root.into(),
+            sys_root: sys_root.into(),
+            buf: String::with_capacity(64 * 1024),
+            ticks: Vec::new(),
+            prev_ticks: Vec::new(),
+            cpu_names: Vec::new(),
+            open_files: HashMap::new(),
+            interfaces: Vec::new(),
+            cycles: 0,
+        }
+    }
+
+    /// Reads `path` into the buffer; false if it cannot be read.
+    fn load(&mut self, path: &Path) -> bool {
+        self.buf.clear();
+        std::fs::File::open(path)
+            .and_then(|mut f| f.read_to_string(&mut self.buf))
+            .is_ok()
+    }
+
+    fn load_proc(&mut self, rel: &'static str) -> bool {
+        self.buf.clear();
+        if !self.open_files.contains_key(rel) {
+            match File::open(self.proc_root.join(rel)) {
+                Ok(f) => {
+                    self.open_files.insert(rel, f);
+                }
+                Err(_) => return false,
+            }
+        }
+        let file = self.open_files.get_mut(rel).expect("inserted above");
+        if !reread(file, &mut self.buf) {
+            // reopened next cycle
+            self.open_files.remove(rel);
+            return false;
+        }
+        true
+    }
+
+    /// Logical CPUs seen in the last /proc/stat read.
+    pub fn cpu_count(&self) -> usize {
+        self.ticks.len().saturating_sub(1)
+    }
+
+    /// Emits every reading of this cycle; CPU usage ratios from the second cycle on (they
+    /// are the busy share of the ticks since the previous one).
+    pub fn collect(&mut self, out: &mut impl Emit) {
+        if self.load_proc("stat") {
+            std::mem::swap(&mut self.ticks, &mut self.prev_ticks);
+            parse_stat(&self.buf, out, &mut self.ticks);
+            self.emit_cpu_usage(out);
+        }
+        if self.load_proc("loadavg") {
+            parse_loadavg(&self.buf, out);
+        }
+        if self.load_proc("meminfo") {
+            let m = parse_meminfo(&self.buf, out);
+            let used = m.total - m.available;
+            let ratio = if m.total > 0.0 { used / m.total } else { 0.0 };
+            for (name, value) in [
+                ("host_memory_total_bytes", m.total),
+                ("host_memory_used_bytes", used),
+                ("host_memory_available_bytes", m.available),
+                ("host_memory_used_ratio", ratio),
+                ("host_swap_total_bytes", m.swap_total),
+                ("host_swap_used_bytes", m.swap_total - m.swap_free),
+            ] {
+                out.emit(name, &[], value);
+            }
+        }
+        if self.load_proc("diskstats") {
+            parse_diskstats(&self.buf, out);
+        }
+        if self.load_proc("net/dev") {
+            parse_net_dev(&self.buf, out);
+        }
+        if self.load_proc("net/snmp") {
+            parse_snmp(&self.buf, out);
+        }
+        for table in ["net/sockstat", "net/sockstat6"] {
+            if self.load_proc(table) {
+                parse_sockstat(&self.buf, out);
+            }
+        }
+        if self.load_proc("vmstat") {
+            parse_vmstat(&self.buf, out);
+        }
+        if self.load_proc("sys/fs/file-nr")
+            && let Some(allocated) = first_number(&self.buf)
+        {
+            out.emit("host_file_handles_allocated", &[], allocated);
+        }
+        if self.load_proc("sys/kernel/random/entropy_avail")
+            && let Some(bits) = first_number(&self.buf)
+        {
+            out.emit("host_entropy_available_bits", &[], bits);
+        }
+        if self.load_proc("mounts") {
+            self.collect_filesystems(out);
+        }
+        self.collect_interfaces(out);
+        self.collect_temperatures(out);
+        self.cycles += 1;
+    }
+
+    /// Space and inodes of every local filesystem in /proc/mounts (each mount point once),
+    /// by statvfs. Network filesystems are left out: a stalled server would stall the cycle.
+    fn collect_filesystems(&mut self, out: &mut impl Emit) {
+        let mut seen: Vec<&str> = Vec::new();
+        for line in self.buf.lines() {
+            let mut fields = line.split_ascii_whitespace();
+            let (Some(device), Some(mount), Some(fstype)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            if !is_reported_filesystem(mount, fstype) || seen.contains(&mount) {
+                continue;
+            }
+            seen.push(mount);
+            let path = unescape_mount(mount);
+            let Ok(st) = rustix::fs::statvfs(path.as_ref()) else {
+                continue;
+            };
+            let unit = st.f_frsize as f64;
+            let size = st.f_blocks as f64 * unit;
+            let free = st.f_bfree as f64 * unit;
+            let avail = st.f_bavail as f64 * unit;
+            let used = size - free;
+            // as df: the share of what users may fill
+            let ratio = if used + avail > 0.0 {
+                used / (used + avail)
+            } else {
+                0.0
+            };
+            let l = [
+                ("mountpoint", path.as_ref()),
+                ("device", device),
+                ("fstype", fstype),
+            ];
+            out.emit("host_filesystem_size_bytes", &l, size);
+            out.emit("host_filesystem_free_bytes", &l, free);
+            out.emit("host_filesystem_avail_bytes", &l, avail);
+            out.emit("host_filesystem_used_bytes", &l, used);
+            out.emit("host_filesystem_used_ratio", &l, ratio);
+            out.emit("host_filesystem_files", &l, st.f_files as f64);
+            out.emit("host_filesystem_files_free", &l, st.f_ffree as f64);
+        }
+    }
+
+    /// Busy share of each CPU's ticks since the last cycle, and of all of them.
+    fn emit_cpu_usage(&mut self, out: &mut impl Emit) {
+        if self.prev_ticks.len() != self.ticks.len() {
+            return; // first cycle, or CPUs came or went: wait for a comparable one
+        }
+        while self.cpu_names.len() + 1 < self.ticks.len() {
+            self.cpu_names.push(self.cpu_names.len().to_string());
+        }
+        for (i, (now, before)) in self.ticks.iter().zip(&self.prev_ticks).enumerate() {
+            let total = now.total.saturating_sub(before.total);
+            let busy = now.busy.saturating_sub(before.busy);
+            let ratio = if total > 0 {
+                (busy as f64 / total as f64).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            let cpu = if i == 0 {
+                "total"
+            } else {
+                &self.cpu_names[i - 1]
+            };
+            out.emit("host_cpu_usage_ratio", &[("cpu", cpu)], ratio);
+        }
+    }
+
+    /// MTU and link state of every interface, from /sys/class/net. The interfaces and
+    /// their attribute files are found once a minute or so ([`RESCAN_EVERY`] cycles) and
+    /// kept open in between.
+    fn collect_interfaces(&mut self, out: &mut impl Emit) {
+        if self.cycles.is_multiple_of(RESCAN_EVERY) {
+            self.interfaces.clear();
+            if let Ok(entries) = std::fs::read_dir(self.sys_root.join("class/net")) {
+                for entry in entries.flatten() {
+                    let Ok(name) = entry.file_name().into_string() else {
+                        continue;
+                    };
+                    let dir = entry.path();
+                    self.interfaces.push(Interface {
+                        name,
+                        mtu: File::open(dir.join("mtu")).ok(),
+                        operstate: File::open(dir.join("operstate")).ok(),
+                    });
+                }
+            }
+        }
+        for iface in &mut self.interfaces {
+            let l = [("interface", iface.name.as_str())];
+            if let Some(f) = &mut iface.mtu
+                && reread(f, &mut self.buf)
+                && let Some(mtu) = first_number(&self.buf)
+            {
+                out.emit("host_network_mtu_bytes", &l, mtu);
+            }
+            if let Some(f) = &mut iface.operstate
+                && reread(f, &mut self.buf)
+            {
+                let up = matches!(self.buf.trim(), "up" | "unknown");
+                out.emit("host_network_up", &l, f64::from(u8::from(up)));
+            }
+        }
+    }
+
+    /// Every hwmon temperature input, in degrees Celsius.
+    fn collect_temperatures(&mut self, out: &mut impl Emit) {
+        let Ok(chips) = std::fs::read_dir(self.sys_root.join("class/hwmon")) else {
+            return;
+        };
+        for chip in chips.flatten() {
+            let dir = chip.path();
+            let chip_name = if self.load(&dir.join("name")) {
+                self.buf.trim().to_string()
+            } else {
+                chip.file_name().to_string_lossy().into_owned()
+            };
+            let Ok(files) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for file in files.flatten() {
+                let file_name = file.file_name();
+                let Some(sensor) = file_name
+                    .to_str()
+                    .and_then(|f| f.strip_suffix("_input"))
+                    .filter(|f| f.starts_with("temp"))
+                else {
+                    continue;
+                };
+                if self.load(&file.path())
+                    && let Some(milli) = first_number(&self.buf)
+                {
+                    out.emit(
+                        "host_temperature_celsius",
+                        &[("chip", &chip_name), ("sensor", sensor)],
+                        milli / 1000.0,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Whether a mount is a local filesystem worth reporting: not a kernel pseudo-filesystem,
+/// not a network one, not under /proc, /sys or /dev (node_exporter's default filter, with
+/// network filesystems left out as well).
+fn is_reported_filesystem(mount: &str, fstype: &str) -> bool {
+    const SKIP_TYPES: [&str; 28] = [
+        "autofs",
+        "binfmt_misc",
+        "bpf",
+        "cgroup",
+        "cgroup2",
+        "configfs",
+        "debugfs",
+        "devpts",
+        "devtmpfs",
+        "fusectl",
+        "hugetlbfs",
+        "iso9660",
+        "mqueue",
+        "nsfs",
+        "overlay",
+        "proc",
+        "procfs",
+        "pstore",
+        "rpc_pipefs",
+        "securityfs",
+        "selinuxfs",
+        "squashfs",
+        "sysfs",
+        "tracefs",
+        "nfs",
+        "nfs4",
+        "cifs",
+        "smb3",
+    ];
+    let under = |root: &str| mount == root || mount.starts_with(&format!("{root}/"));
+    !SKIP_TYPES.contains(&fstype)
+        && !fstype.starts_with("fuse.")
+        && !under("/proc")
+        && !under("/sys")
+        && !under("/dev")
+}
+
+/// A mount point as /proc/mounts writes it, with its octal escapes (`\040` for a space)
+/// undone.
+fn unescape_mount(mount: &str) -> std::borrow::Cow<'_, str> {
+    if !mount.contains('\\') {
+        return mount.into();
+    }
+    let mut out = String::with_capacity(mount.len());
+    let mut rest = mount;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 4);
+        match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
+            Some(byte) => {
+                out.push(char::from(byte));
+                rest = &rest[i + 4..];
+            }
+            None => {
+                out.push('\\');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse::tests::Seen;
+    use super::*;
+
+    #[test]
+    fn mounts_are_filtered_and_unescaped() {
+        assert!(is_reported_filesystem("/", "ext4"));
+        assert!(is_reported_filesystem("/data", "xfs"));
+        for (mount, fstype) in [
+            ("/proc", "proc"),
+            ("/sys/fs/cgroup", "tmpfs"),
+            ("/dev/shm", "tmpfs"),
+            ("/mnt/nas", "nfs4"),
+            ("/home/u/remote", "fuse.sshfs"),
+            ("/var/lib/x", "overlay"),
+        ] {
+            assert!(!is_reported_filesystem(mount, fstype), "{mount} {fstype}");
+        }
+        assert_eq!(unescape_mount("/mnt/my\\040disk"), "/mnt/my disk");
+        assert_eq!(unescape_mount("/plain"), "/plain");
+        assert_eq!(unescape_mount("/odd\\x"), "/odd\\x");
+    }
+
+    #[test]
+    fn cpu_usage_is_the_busy_share_since_the_last_cycle() {
+        let dir = tempfile::tempdir().unwrap();
+        let stat = dir.path().join("stat");
+        let mut procfs = ProcFs::new(dir.path(), dir.path().join("no-sys"));
+        std::fs::write(&stat, "cpu  10 0 10 80 0 0 0 0\ncpu0 10 0 10 80 0 0 0 0\n").unwrap();
+        let mut seen = Seen::default();
+        procfs.collect(&mut seen);
+        assert_eq!(
+            seen.get("host_cpu_usage_ratio", "cpu=total"),
+            None,
+            "no previous cycle"
+        );
+        assert_eq!(procfs.cpu_count(), 1);
+        // 100 more ticks, 25 of them busy
+        std::fs::write(
+            &stat,
+            "cpu  20 0 25 155 0 0 0 0\ncpu0 20 0 25 155 0 0 0 0\n",
+        )
+        .unwrap();
+        let mut seen = Seen::default();
+        procfs.collect(&mut seen);
+        assert_eq!(seen.get("host_cpu_usage_ratio", "cpu=total"), Some(0.25));
+        assert_eq!(seen.get("host_cpu_usage_ratio", "cpu=0"), Some(0.25));
+    }
+
+    #[test]
+    fn this_host_gives_at_least_what_node_exporter_would() {
+        let mut seen = Seen::default();
+        let mut procfs = ProcFs::default();
+        procfs.collect(&mut seen);
+        procfs.collect(&mut seen);
+        if !Path::new("/proc/stat").exists() {
+            return; // not Linux
+        }
+        for name in [
+            "host_cpu_seconds_total",
+            "host_memory_detail_bytes",
+            "host_tcp_connections",
+            "host_context_switches_total",
+        ] {
+            assert!(seen.0.iter().any(|r| r.0 == name), "{name} missing");
+        }
+        assert!(seen.0.iter().all(|r| r.2.is_finite()));
+    }
+}

@@ -1,0 +1,229 @@
+//! `strata bench agent`: Strata's agent beside Debian's prometheus-node-exporter on this
+//! machine, each made to collect the same number of times, with CPU time per collection,
+//! peak RSS and series count.
+//!
+//! The agent collects on its own interval and is polled once per interval, as a
+//! sub-manager would, so its figure includes serving the samples; node_exporter collects
+//! on every scrape of `/metrics`, so its figure includes formatting the text.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use strata_proto::v1::PollRequest;
+use strata_proto::v1::agent_client::AgentClient;
+
+use super::procs::{Daemon, free_port, http, peak_rss, process_cpu, wait_until, which};
+
+/// Options of `strata bench agent`.
+#[derive(Args, Debug)]
+pub struct AgentBench {
+    /// Collections (scrapes for node_exporter) to measure.
+    #[arg(long, default_value_t = 200)]
+    pub collections: u64,
+    /// Collection interval of the agent while measured (at least 100ms).
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Measure Strata's agent only.
+    #[arg(long)]
+    pub no_peers: bool,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Figures of one agent.
+#[derive(Debug, Serialize, Clone, Default)]
+pub struct AgentFigures {
+    pub cpu_ms_per_collection: f64,
+    pub peak_rss_bytes: u64,
+    pub series: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    strata: AgentFigures,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    node_exporter: Option<AgentFigures>,
+}
+
+/// The `strata-agent` binary beside this one, or on PATH.
+fn agent_binary() -> anyhow::Result<PathBuf> {
+    let sibling = std::env::current_exe()?.with_file_name("strata-agent");
+    if sibling.is_file() {
+        return Ok(sibling);
+    }
+    which("strata-agent", "strata (cargo build --bins)")
+}
+
+/// The value of an unlabelled sample in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Runs `strata bench agent`.
+pub async fn run(args: AgentBench) -> anyhow::Result<()> {
+    anyhow::ensure!(args.collections > 0, "--collections must be at least 1");
+    anyhow::ensure!(
+        args.interval >= Duration::from_millis(100),
+        "--interval must be at least 100ms (the agent's minimum)"
+    );
+    let dir = tempfile::tempdir().context("create a temporary directory")?;
+    let strata = bench_strata(dir.path(), &args).await?;
+    let node_exporter = if args.no_peers {
+        None
+    } else {
+        let collections = args.collections;
+        tokio::task::spawn_blocking(move || node_exporter(collections))
+            .await?
+            .map_err(|e| eprintln!("node_exporter: skipped: {e:#}"))
+            .ok()
+    };
+    let report = Report {
+        strata,
+        node_exporter,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    println!(
+        "{:<14} {:>20} {:>16} {:>8}",
+        "agent", "CPU ms/collection", "peak RSS MB", "series"
+    );
+    let row = |name: &str, f: &AgentFigures| {
+        println!(
+            "{name:<14} {:>20.3} {:>16.1} {:>8}",
+            f.cpu_ms_per_collection,
+            f.peak_rss_bytes as f64 / 1e6,
+            f.series
+        )
+    };
+    row("strata", &report.strata);
+    if let Some(n) = &report.node_exporter {
+        row("node_exporter", n);
+        println!(
+            "ratios: CPU {:.2}, RSS {:.2}, series {:.2} (strata / node_exporter)",
+            report.strata.cpu_ms_per_collection / n.cpu_ms_per_collection,
+            report.strata.peak_rss_bytes as f64 / n.peak_rss_bytes as f64,
+            report.strata.series as f64 / n.series as f64
+        );
+    }
+    Ok(())
+}
+
+async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigures> {
+    let grpc = format!("127.0.0.1:{}", free_port()?);
+    let metrics_addr = format!("127.0.0.1:{}", free_port()?);
+    let config = dir.join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "id = \"bench\"\nlisten = \"{grpc}\"\nmetrics_listen = \"{metrics_addr}\"\n\
+             collect_interval = \"{}ms\"\n",
+            args.interval.as_millis()
+        ),
+    )?;
+    let child = Command::new(agent_binary()?)
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start strata-agent")?;
+    let daemon = Daemon(child);
+    let pid = daemon.0.id();
+    let scrape = {
+        let addr = metrics_addr.clone();
+        move || -> anyhow::Result<String> {
+            let (status, body) = http(&addr, "GET", "/metrics", b"")?;
+            anyhow::ensure!(status == 200, "/metrics answered {status}");
+            Ok(body)
+        }
+    };
+    let collections = |text: &str| metric(text, "strata_agent_collections_total").unwrap_or(0.0);
+    wait_until("strata-agent to collect", Duration::from_secs(30), || {
+        scrape().is_ok_and(|t| collections(&t) >= 2.0)
+    })?;
+    let mut client = AgentClient::connect(format!("http://{grpc}"))
+        .await
+        .context("connect to strata-agent")?;
+    let mut ack = 0;
+    let mut epoch = 0;
+    let mut poll = async |ack: &mut u64, epoch: &mut u64| -> anyhow::Result<()> {
+        let answer = client
+            .poll(PollRequest {
+                agent_id: String::new(),
+                ack_seq: *ack,
+                max_samples: 0,
+                poller: "bench".into(),
+                epoch: *epoch,
+            })
+            .await?
+            .into_inner();
+        *ack = answer.last_seq;
+        *epoch = answer.buffer.map_or(0, |b| b.epoch);
+        Ok(())
+    };
+    poll(&mut ack, &mut epoch).await?;
+    eprintln!("strata: {} collections", args.collections);
+    // Counted from the agent's own counter read before and after, with one poll per
+    // interval in between, as a sub-manager would; nothing else touches it meanwhile.
+    let start = collections(&scrape()?);
+    let cpu = process_cpu(pid);
+    for _ in 0..args.collections {
+        tokio::time::sleep(args.interval).await;
+        poll(&mut ack, &mut epoch).await?;
+    }
+    let cpu_s = process_cpu(pid) - cpu;
+    let text = scrape()?;
+    let done = collections(&text) - start;
+    anyhow::ensure!(done > 0.0, "strata-agent did not collect while measured");
+    Ok(AgentFigures {
+        cpu_ms_per_collection: cpu_s * 1000.0 / done,
+        peak_rss_bytes: peak_rss(&pid.to_string()),
+        series: metric(&text, "strata_agent_series").unwrap_or(0.0) as u64,
+    })
+}
+
+/// Scrapes Debian's node_exporter `collections` times.
+fn node_exporter(collections: u64) -> anyhow::Result<AgentFigures> {
+    let bin = which("prometheus-node-exporter", "prometheus-node-exporter")
+        .or_else(|_| which("node_exporter", "prometheus-node-exporter"))?;
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let child = Command::new(bin)
+        .arg(format!("--web.listen-address={addr}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start node_exporter")?;
+    let daemon = Daemon(child);
+    let pid = daemon.0.id();
+    wait_until("node_exporter to answer", Duration::from_secs(30), || {
+        http(&addr, "GET", "/metrics", b"").is_ok_and(|(s, _)| s == 200)
+    })?;
+    eprintln!("node_exporter: {collections} scrapes");
+    let cpu = process_cpu(pid);
+    let mut last = String::new();
+    for _ in 0..collections {
+        let (status, body) = http(&addr, "GET", "/metrics", b"")?;
+        anyhow::ensure!(status == 200, "node_exporter answered {status}");
+        last = body;
+    }
+    let cpu_s = process_cpu(pid) - cpu;
+    let series = last
+        .lines()
+        // sample lines: a name, a space, a value (not comments, nor chunk-size lines)
+        .filter(|l| !l.starts_with('#') && l.contains(' '))
+        .count() as u64;
+    Ok(AgentFigures {
+        cpu_ms_per_collection: cpu_s * 1000.0 / collections as f64,
+        peak_rss_bytes: peak_rss(&pid.to_string()),
+        series,
+    })
+}
