@@ -161,6 +161,13 @@ async fn collect_loop(
             }
         };
         let ts = strata_proto::now_ms();
+        table.snapshot_into(
+            &mut registry
+                .metrics
+                .host
+                .lock()
+                .expect("host snapshot lock poisoned"),
+        );
         let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
         table.emit(
             "strata_agent_buffer_dropped_samples_total",

@@ -1,9 +1,11 @@
 //! The agent's own metrics, served at `/metrics` on `metrics_listen` when it is set.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_proto::telemetry::Exposition;
 
+use crate::series::HostSnapshot;
 use crate::service::Registry;
 
 /// Counters of the agent's work.
@@ -15,6 +17,8 @@ pub struct AgentMetrics {
     pub collections: AtomicU64,
     /// Series the host collector produces.
     pub series: AtomicU64,
+    /// The host collector's last cycle, exposed beside the agent's own metrics.
+    pub host: Mutex<HostSnapshot>,
 }
 
 /// Renders the agent's metrics, including the buffer of every agent served.
@@ -74,5 +78,72 @@ pub fn render(registry: &Registry) -> String {
             s.dropped_total as f64,
         );
     }
+    render_host(&mut e, &m.host.lock().expect("host snapshot lock poisoned"));
     e.finish()
+}
+
+/// The host series of the last cycle in Prometheus text, as node_exporter would expose
+/// them (`_total` names as counters, the rest as gauges); the agent's own series, which
+/// the collector also buffers, are rendered above with their help texts instead.
+fn render_host(e: &mut Exposition, snapshot: &HostSnapshot) {
+    let mut family = "";
+    for (name, labels, value) in snapshot.readings() {
+        if name.starts_with("strata_agent_") {
+            continue;
+        }
+        if name != family {
+            let kind = if name.ends_with("_total") {
+                "counter"
+            } else {
+                "gauge"
+            };
+            e.family(name, kind, "Host metric collected by strata-agent.");
+            family = name;
+        }
+        let labels: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        e.sample(name, &labels, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procfs::Emit;
+    use crate::series::SeriesTable;
+
+    #[test]
+    fn host_series_are_exposed_one_family_each_after_the_agents_own() {
+        let registry = Registry::new(100);
+        let mut table = SeriesTable::default();
+        table.emit(
+            "host_cpu_seconds_total",
+            &[("cpu", "0"), ("mode", "idle")],
+            12.5,
+        );
+        table.emit("host_load1", &[], 0.25);
+        table.emit(
+            "host_cpu_seconds_total",
+            &[("cpu", "0"), ("mode", "user")],
+            3.0,
+        );
+        table.emit("strata_agent_buffer_samples", &[], 7.0);
+        table.snapshot_into(&mut registry.metrics.host.lock().unwrap());
+        let text = render(&registry);
+        assert_eq!(
+            text.matches("# TYPE host_cpu_seconds_total counter")
+                .count(),
+            1
+        );
+        assert!(text.contains("# TYPE host_load1 gauge\n"), "{text}");
+        assert!(text.contains("host_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 12.5\n"));
+        assert!(text.contains("host_load1 0.25\n"));
+        assert_eq!(
+            text.matches("# TYPE strata_agent_buffer_samples").count(),
+            1,
+            "the agent's own series are not repeated: {text}"
+        );
+    }
 }

@@ -77,7 +77,39 @@ impl Emit for SeriesTable {
     }
 }
 
+/// The last cycle's readings, for the Prometheus exposition of host series.
+#[derive(Debug, Default)]
+pub struct HostSnapshot {
+    descs: Vec<(&'static str, LabelMap)>,
+    values: Vec<(u32, f64)>,
+}
+
+impl HostSnapshot {
+    /// Name, labels and value of each reading, sorted by name (one family after another).
+    pub fn readings(&self) -> Vec<(&'static str, &LabelMap, f64)> {
+        let mut out: Vec<_> = self
+            .values
+            .iter()
+            .map(|&(idx, value)| {
+                let (name, labels) = &self.descs[idx as usize];
+                (*name, labels, value)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+}
+
 impl SeriesTable {
+    /// Copies this cycle's readings into `snapshot` (series it has not seen are added).
+    pub fn snapshot_into(&self, snapshot: &mut HostSnapshot) {
+        snapshot
+            .descs
+            .extend(self.descs[snapshot.descs.len()..].iter().cloned());
+        snapshot.values.clear();
+        snapshot.values.extend_from_slice(&self.cycle);
+    }
+
     /// Readings emitted since the last [`SeriesTable::store`].
     pub fn pending(&self) -> usize {
         self.cycle.len()
