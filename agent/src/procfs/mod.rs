@@ -13,7 +13,8 @@ mod parse;
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use parse::*;
@@ -40,25 +41,53 @@ pub struct ProcFs {
     /// Interfaces of /sys/class/net with their attribute files, found every
     /// [`RESCAN_EVERY`] cycles.
     interfaces: Vec<Interface>,
+    /// Local filesystems, found every [`RESCAN_EVERY`] cycles.
+    mounts: Vec<Mount>,
     /// Cycles collected so far.
     cycles: u64,
 }
 
-/// Cycles between two scans of /sys/class/net for interfaces that came or went.
+/// Cycles between two scans of /sys/class/net and /proc/mounts for interfaces and
+/// filesystems that came or went.
 const RESCAN_EVERY: u64 = 60;
 
 /// One network interface and its attribute files, kept open.
 #[derive(Debug)]
 struct Interface {
     name: String,
+    /// MAC address (read when found).
+    address: String,
     mtu: Option<File>,
     operstate: Option<File>,
+    /// Numeric attributes: metric, scale (speed is in Mbit/s), file.
+    counters: [(&'static str, f64, Option<File>); 3],
 }
 
-/// Reads `file` again from its start into `buf`; false on error.
-fn reread(file: &mut File, buf: &mut String) -> bool {
-    buf.clear();
-    file.seek(SeekFrom::Start(0)).is_ok() && file.read_to_string(buf).is_ok()
+/// Reads `file` again from its start into `buf` by positional reads (no seek, and none of
+/// the size probing `read_to_string` does); false on error or text that is not UTF-8.
+fn reread(file: &File, buf: &mut String) -> bool {
+    let mut bytes = std::mem::take(buf).into_bytes();
+    bytes.clear();
+    loop {
+        let len = bytes.len();
+        let room = (bytes.capacity() - len).max(4096);
+        bytes.resize(len + room, 0);
+        match file.read_at(&mut bytes[len..], len as u64) {
+            Ok(0) => {
+                bytes.truncate(len);
+                break;
+            }
+            Ok(n) => bytes.truncate(len + n),
+            Err(_) => return false,
+        }
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => {
+            *buf = text;
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 impl Default for ProcFs {
@@ -79,6 +108,7 @@ impl ProcFs {
             cpu_names: Vec::new(),
             open_files: HashMap::new(),
             interfaces: Vec::new(),
+            mounts: Vec::new(),
             cycles: 0,
         }
     }
@@ -101,7 +131,7 @@ impl ProcFs {
                 Err(_) => return false,
             }
         }
-        let file = self.open_files.get_mut(rel).expect("inserted above");
+        let file = self.open_files.get(rel).expect("inserted above");
         if !reread(file, &mut self.buf) {
             // reopened next cycle
             self.open_files.remove(rel);
@@ -147,8 +177,38 @@ impl ProcFs {
         if self.load_proc("net/dev") {
             parse_net_dev(&self.buf, out);
         }
-        if self.load_proc("net/snmp") {
-            parse_snmp(&self.buf, out);
+        for table in ["net/snmp", "net/netstat"] {
+            if self.load_proc(table) {
+                parse_snmp(&self.buf, out);
+            }
+        }
+        if self.load_proc("net/softnet_stat") {
+            parse_softnet(&self.buf, &self.cpu_names, out);
+        }
+        for (file, resource) in [
+            ("pressure/cpu", "cpu"),
+            ("pressure/memory", "memory"),
+            ("pressure/io", "io"),
+        ] {
+            if self.load_proc(file) {
+                parse_pressure(&self.buf, resource, out);
+            }
+        }
+        for (file, name) in [
+            (
+                "sys/net/netfilter/nf_conntrack_count",
+                "host_conntrack_entries",
+            ),
+            (
+                "sys/net/netfilter/nf_conntrack_max",
+                "host_conntrack_entries_limit",
+            ),
+        ] {
+            if self.load_proc(file)
+                && let Some(v) = first_number(&self.buf)
+            {
+                out.emit(name, &[], v);
+            }
         }
         for table in ["net/sockstat", "net/sockstat6"] {
             if self.load_proc(table) {
@@ -158,41 +218,36 @@ impl ProcFs {
         if self.load_proc("vmstat") {
             parse_vmstat(&self.buf, out);
         }
-        if self.load_proc("sys/fs/file-nr")
-            && let Some(allocated) = first_number(&self.buf)
-        {
-            out.emit("host_file_handles_allocated", &[], allocated);
+        if self.load_proc("sys/fs/file-nr") {
+            // allocated, allocated but unused, maximum
+            let mut fields = self.buf.split_ascii_whitespace();
+            let allocated = fields.next().and_then(|f| f.parse::<f64>().ok());
+            let max = fields.nth(1).and_then(|f| f.parse::<f64>().ok());
+            if let Some(v) = allocated {
+                out.emit("host_file_handles_allocated", &[], v);
+            }
+            if let Some(v) = max {
+                out.emit("host_file_handles_max", &[], v);
+            }
         }
         if self.load_proc("sys/kernel/random/entropy_avail")
             && let Some(bits) = first_number(&self.buf)
         {
             out.emit("host_entropy_available_bits", &[], bits);
         }
-        if self.load_proc("mounts") {
-            self.collect_filesystems(out);
+        if self.cycles.is_multiple_of(RESCAN_EVERY) && self.load_proc("mounts") {
+            self.mounts = local_mounts(&self.buf);
         }
+        self.collect_filesystems(out);
         self.collect_interfaces(out);
         self.collect_temperatures(out);
         self.cycles += 1;
     }
 
-    /// Space and inodes of every local filesystem in /proc/mounts (each mount point once),
-    /// by statvfs. Network filesystems are left out: a stalled server would stall the cycle.
+    /// Space and inodes of every local filesystem found in /proc/mounts, by statvfs.
     fn collect_filesystems(&mut self, out: &mut impl Emit) {
-        let mut seen: Vec<&str> = Vec::new();
-        for line in self.buf.lines() {
-            let mut fields = line.split_ascii_whitespace();
-            let (Some(device), Some(mount), Some(fstype)) =
-                (fields.next(), fields.next(), fields.next())
-            else {
-                continue;
-            };
-            if !is_reported_filesystem(mount, fstype) || seen.contains(&mount) {
-                continue;
-            }
-            seen.push(mount);
-            let path = unescape_mount(mount);
-            let Ok(st) = rustix::fs::statvfs(path.as_ref()) else {
+        for m in &self.mounts {
+            let Ok(st) = rustix::fs::statvfs(m.mount.as_str()) else {
                 continue;
             };
             let unit = st.f_frsize as f64;
@@ -207,9 +262,9 @@ impl ProcFs {
                 0.0
             };
             let l = [
-                ("mountpoint", path.as_ref()),
-                ("device", device),
-                ("fstype", fstype),
+                ("mountpoint", m.mount.as_str()),
+                ("device", m.device.as_str()),
+                ("fstype", m.fstype.as_str()),
             ];
             out.emit("host_filesystem_size_bytes", &l, size);
             out.emit("host_filesystem_free_bytes", &l, free);
@@ -246,7 +301,8 @@ impl ProcFs {
         }
     }
 
-    /// MTU and link state of every interface, from /sys/class/net. The interfaces and
+    /// MTU, link state, MAC address, speed, queue length and carrier changes of every
+    /// interface, from /sys/class/net. The interfaces and
     /// their attribute files are found once a minute or so ([`RESCAN_EVERY`] cycles) and
     /// kept open in between.
     fn collect_interfaces(&mut self, out: &mut impl Emit) {
@@ -258,10 +314,28 @@ impl ProcFs {
                         continue;
                     };
                     let dir = entry.path();
+                    let address = std::fs::read_to_string(dir.join("address"))
+                        .map(|a| a.trim().to_string())
+                        .unwrap_or_default();
+                    let open = |attr: &str| File::open(dir.join(attr)).ok();
                     self.interfaces.push(Interface {
                         name,
-                        mtu: File::open(dir.join("mtu")).ok(),
-                        operstate: File::open(dir.join("operstate")).ok(),
+                        address,
+                        mtu: open("mtu"),
+                        operstate: open("operstate"),
+                        counters: [
+                            ("host_network_speed_bytes", 125_000.0, open("speed")),
+                            (
+                                "host_network_transmit_queue_length",
+                                1.0,
+                                open("tx_queue_len"),
+                            ),
+                            (
+                                "host_network_carrier_changes_total",
+                                1.0,
+                                open("carrier_changes"),
+                            ),
+                        ],
                     });
                 }
             }
@@ -277,8 +351,28 @@ impl ProcFs {
             if let Some(f) = &mut iface.operstate
                 && reread(f, &mut self.buf)
             {
-                let up = matches!(self.buf.trim(), "up" | "unknown");
+                let state = self.buf.trim();
+                let up = matches!(state, "up" | "unknown");
                 out.emit("host_network_up", &l, f64::from(u8::from(up)));
+                out.emit(
+                    "host_network_info",
+                    &[
+                        ("interface", iface.name.as_str()),
+                        ("address", iface.address.as_str()),
+                        ("operstate", state),
+                    ],
+                    1.0,
+                );
+            }
+            // virtual interfaces refuse to read some attributes (speed): skipped
+            for (name, scale, file) in &mut iface.counters {
+                if let Some(f) = file
+                    && reread(f, &mut self.buf)
+                    && let Some(v) = first_number(&self.buf)
+                    && v >= 0.0
+                {
+                    out.emit(name, &l, v * *scale);
+                }
             }
         }
     }
@@ -319,6 +413,38 @@ impl ProcFs {
             }
         }
     }
+}
+
+/// A local filesystem of /proc/mounts.
+#[derive(Debug, Clone, PartialEq)]
+struct Mount {
+    device: String,
+    mount: String,
+    fstype: String,
+}
+
+/// The local filesystems of a /proc/mounts text, each mount point once. Network
+/// filesystems are left out: a stalled server would stall the cycle.
+fn local_mounts(text: &str) -> Vec<Mount> {
+    let mut out: Vec<Mount> = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(device), Some(mount), Some(fstype)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let mount = unescape_mount(mount);
+        if !is_reported_filesystem(&mount, fstype) || out.iter().any(|m| m.mount == mount) {
+            continue;
+        }
+        out.push(Mount {
+            device: device.to_string(),
+            mount: mount.into_owned(),
+            fstype: fstype.to_string(),
+        });
+    }
+    out
 }
 
 /// Whether a mount is a local filesystem worth reporting: not a kernel pseudo-filesystem,
@@ -409,6 +535,12 @@ mod tests {
             assert!(!is_reported_filesystem(mount, fstype), "{mount} {fstype}");
         }
         assert_eq!(unescape_mount("/mnt/my\\040disk"), "/mnt/my disk");
+        let mounts = local_mounts(
+            "/dev/vda / ext4 rw 0 0\nproc /proc proc rw 0 0\n/dev/vda / ext4 rw 0 0\n\
+             /dev/vdb /mnt/my\\040disk xfs rw 0 0\n",
+        );
+        let points: Vec<&str> = mounts.iter().map(|m| m.mount.as_str()).collect();
+        assert_eq!(points, vec!["/", "/mnt/my disk"]);
         assert_eq!(unescape_mount("/plain"), "/plain");
         assert_eq!(unescape_mount("/odd\\x"), "/odd\\x");
     }

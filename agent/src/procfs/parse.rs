@@ -242,8 +242,8 @@ pub fn parse_net_dev(text: &str, out: &mut impl Emit) {
     }
 }
 
-/// /proc/net/snmp: the IP, ICMP, TCP and UDP counters (header line, then value line, per
-/// protocol); the current established TCP connections as a connection state. (Counting
+/// /proc/net/snmp and /proc/net/netstat: the IP, ICMP, TCP and UDP counters and a selection
+/// of the extended ones (header line, then value line, per protocol); the current established TCP connections as a connection state. (Counting
 /// every state from /proc/net/tcp costs the kernel a walk of its whole connection hash
 /// table, milliseconds per read, which is why node_exporter leaves it off too.)
 pub fn parse_snmp(text: &str, out: &mut impl Emit) {
@@ -263,11 +263,28 @@ pub fn parse_snmp(text: &str, out: &mut impl Emit) {
         else {
             break;
         };
-        let protocol = match proto {
-            "Ip" => "ip",
-            "Icmp" => "icmp",
-            "Tcp" => "tcp",
-            "Udp" => "udp",
+        let (protocol, selected): (&str, &[&str]) = match proto {
+            "Ip" => ("ip", &[]),
+            "Icmp" => ("icmp", &[]),
+            "Tcp" => ("tcp", &[]),
+            "Udp" => ("udp", &[]),
+            // /proc/net/netstat holds about 150 extended counters: the ones node_exporter
+            // keeps by default (listen queue overflows, SYN cookies and retransmits,
+            // timeouts, out-of-order queueing; bytes in and out)
+            "TcpExt" => (
+                "tcp_ext",
+                &[
+                    "ListenOverflows",
+                    "ListenDrops",
+                    "SyncookiesSent",
+                    "SyncookiesRecv",
+                    "SyncookiesFailed",
+                    "TCPSynRetrans",
+                    "TCPTimeouts",
+                    "TCPOFOQueue",
+                ],
+            ),
+            "IpExt" => ("ip_ext", &["InOctets", "OutOctets"]),
             _ => continue,
         };
         if proto != proto2 {
@@ -282,7 +299,9 @@ pub fn parse_snmp(text: &str, out: &mut impl Emit) {
             };
             if name == "CurrEstab" {
                 out.emit("host_tcp_connections", &[("state", "established")], value);
-            } else if !NOT_COUNTERS.contains(&name) {
+            } else if !NOT_COUNTERS.contains(&name)
+                && (selected.is_empty() || selected.contains(&name))
+            {
                 snake_case(name, &mut field);
                 out.emit(
                     "host_netstat_total",
@@ -316,6 +335,43 @@ pub fn parse_sockstat(text: &str, out: &mut impl Emit) {
                 &[("protocol", &protocol), ("kind", kind)],
                 value,
             );
+        }
+    }
+}
+
+/// /proc/pressure/<resource>: seconds some tasks waited (`some`) and all tasks stalled
+/// (`full`) on `resource` (cpu, memory or io).
+pub fn parse_pressure(text: &str, resource: &str, out: &mut impl Emit) {
+    for line in text.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let name = match fields.next() {
+            Some("some") => "host_pressure_waiting_seconds_total",
+            Some("full") => "host_pressure_stalled_seconds_total",
+            _ => continue,
+        };
+        if let Some(micros) = fields
+            .find_map(|f| f.strip_prefix("total="))
+            .and_then(|t| t.parse::<f64>().ok())
+        {
+            out.emit(name, &[("resource", resource)], micros / 1e6);
+        }
+    }
+}
+
+/// /proc/net/softnet_stat: per CPU, packets processed and dropped by the network softirq,
+/// and the times it ran out of budget (hexadecimal columns).
+pub fn parse_softnet(text: &str, cpu_names: &[String], out: &mut impl Emit) {
+    const COLUMNS: [(usize, &str); 3] = [
+        (0, "host_softnet_processed_total"),
+        (1, "host_softnet_dropped_total"),
+        (2, "host_softnet_times_squeezed_total"),
+    ];
+    for (line, cpu) in text.lines().zip(cpu_names) {
+        let fields: Vec<&str> = line.split_ascii_whitespace().take(3).collect();
+        for (i, name) in COLUMNS {
+            if let Some(Ok(v)) = fields.get(i).map(|f| u64::from_str_radix(f, 16)) {
+                out.emit(name, &[("cpu", cpu)], v as f64);
+            }
         }
     }
 }
@@ -527,6 +583,60 @@ pub(crate) mod tests {
             ("host_tcp_connections", "state=time_wait", 934.0),
             ("host_sockets", "protocol=sockets,kind=used", 9.0),
             ("host_sockets", "protocol=tcp,kind=mem", 30.0),
+        ]);
+    }
+
+    #[test]
+    fn netstat_keeps_the_selected_extended_counters() {
+        let text = "TcpExt: SyncookiesSent ListenDrops TCPHPHits\nTcpExt: 1 2 3\n\
+                    IpExt: InNoRoutes InOctets\nIpExt: 4 5\n";
+        let mut seen = Seen::default();
+        parse_snmp(text, &mut seen);
+        seen.expect(&[
+            (
+                "host_netstat_total",
+                "protocol=tcp_ext,counter=syncookies_sent",
+                1.0,
+            ),
+            (
+                "host_netstat_total",
+                "protocol=tcp_ext,counter=listen_drops",
+                2.0,
+            ),
+            (
+                "host_netstat_total",
+                "protocol=ip_ext,counter=in_octets",
+                5.0,
+            ),
+        ]);
+        assert_eq!(seen.0.len(), 3);
+    }
+
+    #[test]
+    fn pressure_and_softnet() {
+        let mut seen = Seen::default();
+        parse_pressure(
+            "some avg10=0.00 avg60=2.29 avg300=4.02 total=393686341\n\
+             full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+            "cpu",
+            &mut seen,
+        );
+        let cpus = ["0".to_string(), "1".to_string()];
+        parse_softnet(
+            "00024cb2 00000001 0000000a 0\n000249af 00000000 00000000 0\n",
+            &cpus,
+            &mut seen,
+        );
+        seen.expect(&[
+            (
+                "host_pressure_waiting_seconds_total",
+                "resource=cpu",
+                393.686341,
+            ),
+            ("host_pressure_stalled_seconds_total", "resource=cpu", 0.0),
+            ("host_softnet_processed_total", "cpu=0", 150706.0),
+            ("host_softnet_times_squeezed_total", "cpu=0", 10.0),
+            ("host_softnet_dropped_total", "cpu=1", 0.0),
         ]);
     }
 
