@@ -127,6 +127,18 @@ mod tests {
     }
 
     #[test]
+    fn a_value_of_the_wrong_type_is_named_with_its_key() {
+        for (text, key) in [
+            ("buffer_capacity = \"lots\"", "buffer_capacity"),
+            ("collect_interval = 10", "collect_interval"),
+            ("collect_interval = \"often\"", "collect_interval"),
+        ] {
+            let err = AgentConfig::parse(text).unwrap_err();
+            assert!(err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err = AgentConfig::parse("colect_interval = \"5s\"").unwrap_err();
         assert!(err.contains("colect_interval"), "{err}");
