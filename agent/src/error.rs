@@ -16,9 +16,6 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
-    /// The host could not be read at all.
-    #[error("host collector: {0}")]
-    Collector(String),
     /// The gRPC server failed.
     #[error("agent gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),

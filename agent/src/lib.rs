@@ -77,7 +77,7 @@ impl BoundAgent {
     /// Collects and serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let config = self.config;
-        let collector = HostCollector::new()?;
+        let collector = HostCollector::new();
         let mut registry = Registry::new(config.max_poll_samples);
         let entry = registry.add(AgentEntry {
             id: config.id.clone(),
@@ -150,13 +150,7 @@ async fn collect_loop(
             Err(error) => {
                 warn!(%error, "host collection panicked; collector restarted");
                 table = SeriesTable::default();
-                match HostCollector::new() {
-                    Ok(c) => collector = c,
-                    Err(error) => {
-                        warn!(%error, "host collector cannot restart; collection stops");
-                        return;
-                    }
-                }
+                collector = HostCollector::new();
                 continue;
             }
         };

@@ -113,6 +113,9 @@ pub(crate) struct HeadState {
     wal_seq: u64,
     /// Last timestamp stored in chunks, per series (loaded on first need).
     chunk_end: HashMap<SeriesId, Option<i64>>,
+    /// Rollup mark per series (loaded on first need; [`Tsdb::downsample`] keeps it current
+    /// under the head lock), so that a cut reads it once per series, not once per cut.
+    pub(crate) marks: HashMap<SeriesId, i64>,
 }
 
 /// A series found by [`Tsdb::select`].
@@ -446,19 +449,26 @@ impl Tsdb {
             let merged;
             let points = if end.is_some_and(|e| e >= first.0) {
                 // Late points: merge with the chunks they fall into; the head's values win.
-                let mut by_ts: std::collections::BTreeMap<i64, f64> = Default::default();
-                for (key, old) in self.chunks_in(id, first.0, last.0)? {
+                let mut old = Vec::new();
+                for (key, stored) in self.chunks_in(id, first.0, last.0)? {
                     batch.delete_cf(cf, key);
-                    by_ts.extend(old);
+                    old.extend(stored);
                 }
-                by_ts.extend(points.iter().copied());
-                merged = by_ts.into_iter().collect::<Vec<_>>();
+                merged = merge_points(old, points.clone());
                 &merged
             } else {
                 points
             };
+            let mark = match st.marks.get(&id) {
+                Some(mark) => *mark,
+                None => {
+                    let mark = self.rollup_mark(id)?;
+                    st.marks.insert(id, mark);
+                    mark
+                }
+            };
             // buckets exist below the series' mark only: points there update them
-            self.update_rollups(&mut batch, id, points)?;
+            self.update_rollups(&mut batch, id, points, mark)?;
             for piece in points.chunks(MAX_CHUNK_POINTS) {
                 let mut value = piece[piece.len() - 1].0.to_be_bytes().to_vec();
                 value.extend(chunk::encode(piece));
@@ -487,17 +497,7 @@ impl Tsdb {
         // The head first: a cut that runs between the two reads then shows its points twice
         // (merged below) rather than not at all.
         let head = self.lock_head().head.range(id, from, to);
-        let mut stored = self.stored_points(id, from, to)?;
-        if head.is_empty() {
-            return Ok(stored);
-        }
-        if stored.last().is_none_or(|p| p.0 < head[0].0) {
-            stored.extend(head);
-            return Ok(stored);
-        }
-        let mut by_ts: std::collections::BTreeMap<i64, f64> = stored.into_iter().collect();
-        by_ts.extend(head);
-        Ok(by_ts.into_iter().collect())
+        Ok(merge_points(self.stored_points(id, from, to)?, head))
     }
 
     /// Points of one series in `[from, to]`, aggregated per `step` (0 = raw points).
@@ -574,6 +574,21 @@ impl Tsdb {
     pub fn head_points(&self) -> usize {
         self.lock_head().head.len()
     }
+}
+
+/// Time-ordered points `older` and `newer` as one time-ordered run; at a timestamp both
+/// hold, `newer`'s value wins.
+pub(crate) fn merge_points(mut older: Vec<(i64, f64)>, newer: Vec<(i64, f64)>) -> Vec<(i64, f64)> {
+    if newer.is_empty() {
+        return older;
+    }
+    if older.last().is_none_or(|p| p.0 < newer[0].0) {
+        older.extend(newer);
+        return older;
+    }
+    let mut by_ts: std::collections::BTreeMap<i64, f64> = older.into_iter().collect();
+    by_ts.extend(newer);
+    by_ts.into_iter().collect()
 }
 
 /// The last timestamp of a stored chunk value.

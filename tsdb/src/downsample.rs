@@ -9,7 +9,7 @@
 
 use rocksdb::WriteBatch;
 
-use crate::db::{SeriesId, Tsdb};
+use crate::db::{SeriesId, Tsdb, merge_points};
 use crate::error::{Result, TsdbError};
 use crate::rollup::{self, Resolution, floor};
 
@@ -18,9 +18,9 @@ const DAY_MS: i64 = 86_400_000;
 /// What one downsampling pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DownsampleStats {
-    /// Series whose minute mark moved.
+    /// Series whose rollup mark moved.
     pub series: u64,
-    /// Raw points read to build minute buckets.
+    /// Raw points read to build buckets.
     pub points: u64,
 }
 
@@ -44,10 +44,10 @@ impl Tsdb {
         Ok(stats)
     }
 
-    /// Moves the minute mark of `id` to `cutoff`, building the buckets on the way; None when
+    /// Moves the rollup mark of `id` to `cutoff`, building the buckets on the way; None when
     /// it was there already. Returns the raw points read.
     fn downsample_series(&self, id: SeriesId, cutoff: i64) -> Result<Option<u64>> {
-        let mut mark = self.minute_mark(id)?;
+        let mut mark = self.rollup_mark(id)?;
         if mark >= cutoff {
             return Ok(None);
         }
@@ -63,26 +63,23 @@ impl Tsdb {
         let mut read = 0u64;
         while mark < cutoff {
             let end = mark.saturating_add(DAY_MS).min(cutoff);
-            let head = self.lock_head();
-            let mut points = self.stored_points(id, mark, end - 1)?;
+            let mut head = self.lock_head();
+            // late points still in the head count too (`range` would take the lock again)
             let late = head.head.range(id, mark, end - 1);
-            if !late.is_empty() {
-                let mut by_ts: std::collections::BTreeMap<i64, f64> = points.into_iter().collect();
-                by_ts.extend(late);
-                points = by_ts.into_iter().collect();
-            }
+            let points = merge_points(self.stored_points(id, mark, end - 1)?, late);
             read += points.len() as u64;
             let mut batch = WriteBatch::default();
             for res in Resolution::ALL {
                 let fresh = rollup::buckets(&points, res);
                 rollup::put_buckets(self, &mut batch, id, res, fresh)?;
             }
-            self.put_minute_mark(&mut batch, id, end);
+            self.put_rollup_mark(&mut batch, id, end);
             self.raw_db()
                 .write(batch)
                 .map_err(TsdbError::rocks(format!(
                     "write rollups of series {id} up to {end}"
                 )))?;
+            head.marks.insert(id, end);
             drop(head);
             mark = end;
         }
@@ -127,7 +124,7 @@ mod tests {
         // now = 3.5 h: the hours before 2 h (3.5 h less one, down to a whole hour) are rolled up
         let stats = db.downsample(3 * 3_600_000 + 1_800_000).unwrap();
         assert_eq!(stats.series, 1);
-        assert_eq!(db.minute_mark(id).unwrap(), 7_200_000);
+        assert_eq!(db.rollup_mark(id).unwrap(), 7_200_000);
         assert_eq!(
             db.rollup_range(id, Resolution::Minute, 0, to)
                 .unwrap()

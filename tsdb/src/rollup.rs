@@ -120,7 +120,7 @@ pub fn buckets(points: &[(i64, f64)], res: Resolution) -> Vec<(i64, Bucket)> {
     out
 }
 
-/// Key tag of the per-series minute mark in the `rollups` column family.
+/// Key tag of the per-series rollup mark in the `rollups` column family.
 const MARK_TAG: u8 = 3;
 
 fn mark_key(id: SeriesId) -> [u8; 9] {
@@ -260,10 +260,10 @@ impl Tsdb {
                 res.ms()
             };
         // Buckets exist only before the mark: from it on, they come from raw points.
-        let raw_from = self.minute_mark(id)?.max(first_bucket);
+        let raw_from = self.rollup_mark(id)?.max(first_bucket);
         // Head first, as in `range`: a cut in between then shows points twice, not never.
         let head_buckets: BTreeSet<i64> = self
-            .head_points_in(id, first_bucket, to.min(raw_from - 1))
+            .head_points_in(id, first_bucket, to.min(raw_from.saturating_sub(1)))
             .into_iter()
             .map(|(ts, _)| floor(ts, res.ms()))
             .collect();
@@ -313,26 +313,26 @@ impl Tsdb {
 
     /// The start of the first hour of `id` not yet rolled up (every minute and hour bucket
     /// before it is); `i64::MIN` when none is.
-    pub fn minute_mark(&self, id: SeriesId) -> Result<i64> {
+    pub fn rollup_mark(&self, id: SeriesId) -> Result<i64> {
         let read = self
             .raw_db()
             .get_cf(self.cf(CF_ROLLUPS), mark_key(id))
             .map_err(TsdbError::rocks(format!(
-                "read the minute mark of series {id}"
+                "read the rollup mark of series {id}"
             )))?;
         match read {
             None => Ok(i64::MIN),
             Some(raw) => Ok(i64::from_be_bytes(raw.as_slice().try_into().map_err(
                 |_| TsdbError::Corrupt {
-                    what: "minute mark",
+                    what: "rollup mark",
                     cf: CF_ROLLUPS,
                 },
             )?)),
         }
     }
 
-    /// Sets, into `batch`, the minute mark of `id`.
-    pub(crate) fn put_minute_mark(&self, batch: &mut WriteBatch, id: SeriesId, mark: i64) {
+    /// Sets, into `batch`, the rollup mark of `id`.
+    pub(crate) fn put_rollup_mark(&self, batch: &mut WriteBatch, id: SeriesId, mark: i64) {
         batch.put_cf(self.cf(CF_ROLLUPS), mark_key(id), mark.to_be_bytes());
     }
 
@@ -345,11 +345,11 @@ impl Tsdb {
         batch: &mut WriteBatch,
         id: SeriesId,
         points: &[(i64, f64)],
+        mark: i64,
     ) -> Result<()> {
         let Some(first) = points.first() else {
             return Ok(());
         };
-        let mark = self.minute_mark(id)?;
         if first.0 >= mark {
             return Ok(());
         }

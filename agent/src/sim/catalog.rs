@@ -433,22 +433,23 @@ pub(crate) fn value(
     } else {
         0.15 + 0.35 * daily
     };
+    // computed only by the shapes that use them (most samples need neither)
     let mem_total = if n.is_multiple_of(2) { 16.0 } else { 8.0 } * GIB;
-    let mem_ratio = 0.35 + 0.2 * daily + 0.05 * noise(seed, n, 100, tick);
+    let mem_ratio = || 0.35 + 0.2 * daily + 0.05 * noise(seed, n, 100, tick);
     let fs_size = 100.0 * GIB;
-    let fs_ratio = 0.3 + 0.4 * noise(seed, n, 200, 0) + 0.000_001 * tick as f64;
+    let fs_ratio = || 0.3 + 0.4 * noise(seed, n, 200, 0) + 0.000_001 * tick as f64;
     match catalog(profile)[series].shape {
         Shape::Cpu => (base + 0.04 * (r - 0.5)).clamp(0.0, 1.0),
         // /proc/loadavg has two decimals
         Shape::Load => ((2.0 * base + r * 0.3) * 100.0).round() / 100.0,
         Shape::MemTotal => mem_total,
-        Shape::MemUsed => (mem_total * mem_ratio).round(),
-        Shape::MemRatio => mem_ratio,
+        Shape::MemUsed => (mem_total * mem_ratio()).round(),
+        Shape::MemRatio => mem_ratio(),
         Shape::SwapTotal => 2.0 * GIB,
         Shape::SwapUsed => (64.0 * 1024.0 * 1024.0 * noise(seed, n, 300, 0)).round(),
         Shape::FsSize => fs_size,
-        Shape::FsUsed => (fs_size * fs_ratio).round(),
-        Shape::FsRatio => fs_ratio,
+        Shape::FsUsed => (fs_size * fs_ratio()).round(),
+        Shape::FsRatio => fs_ratio(),
         Shape::Counter(rate) => {
             // Integral of a noisy rate: tick * mean + bounded jitter keeps it monotonic.
             (rate * interval_s * (tick as f64 + 0.5 * r)).round()

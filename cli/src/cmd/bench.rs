@@ -172,7 +172,8 @@ fn bench_tsdb(args: TsdbBench) -> anyhow::Result<()> {
             p
         }
     };
-    let (series, samples) = dataset::count(&data_path)?;
+    let summary = dataset::summary(&data_path)?;
+    let (series, samples) = (summary.series, summary.samples);
     anyhow::ensure!(
         samples > 0,
         "the dataset {} holds no sample",
@@ -183,7 +184,7 @@ fn bench_tsdb(args: TsdbBench) -> anyhow::Result<()> {
         data_path.display()
     );
 
-    let strata = bench_strata(&dir.join("strata"), &data_path, samples, args.queries)?;
+    let strata = bench_strata(&dir.join("strata"), &data_path, &summary, args.queries)?;
     let (mut prometheus, mut victoriametrics) = (None, None);
     if !args.no_peers {
         victoriametrics = peers::victoria_metrics(&dir.join("vm"), &data_path, samples)
@@ -211,9 +212,10 @@ fn bench_tsdb(args: TsdbBench) -> anyhow::Result<()> {
 fn bench_strata(
     dir: &Path,
     data: &Path,
-    samples: u64,
+    summary: &dataset::Summary,
     queries: usize,
 ) -> anyhow::Result<StrataFigures> {
+    let samples = summary.samples;
     let db = Tsdb::open(dir, TsdbOptions::keep_forever())?;
     eprintln!("strata: loading");
     let (wall, cpu) = (Instant::now(), cpu_seconds(false));
@@ -242,7 +244,7 @@ fn bench_strata(
     let (name, _) = names.iter().max_by_key(|(_, n)| **n).context("no series")?;
     let selected = db.select_matching(&[Matcher::equal(strata_tsdb::matcher::NAME_LABEL, name)])?;
     let selected: Vec<_> = selected.into_iter().take(1000).collect();
-    let (from, to) = dataset::time_span(data)?;
+    let (from, to) = (summary.from, summary.to);
     let mut latencies = Vec::with_capacity(queries);
     for _ in 0..queries {
         let t = Instant::now();

@@ -121,28 +121,33 @@ fn parse_usual(line: &str) -> Option<Line> {
     })
 }
 
-/// Series and samples in the dataset.
-pub fn count(path: &Path) -> anyhow::Result<(u64, u64)> {
-    let (mut series, mut samples) = (0, 0);
-    for_each(path, |l| {
-        series += 1;
-        samples += l.values.len() as u64;
-        Ok(())
-    })?;
-    Ok((series, samples))
+/// What a dataset holds: series, samples, and its oldest and newest timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub series: u64,
+    pub samples: u64,
+    pub from: i64,
+    pub to: i64,
 }
 
-/// Oldest and newest timestamps in the dataset.
-pub fn time_span(path: &Path) -> anyhow::Result<(i64, i64)> {
-    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+/// Reads the dataset once and sums it up.
+pub fn summary(path: &Path) -> anyhow::Result<Summary> {
+    let mut s = Summary {
+        series: 0,
+        samples: 0,
+        from: i64::MAX,
+        to: i64::MIN,
+    };
     for_each(path, |l| {
+        s.series += 1;
+        s.samples += l.values.len() as u64;
         for t in l.timestamps {
-            lo = lo.min(t);
-            hi = hi.max(t);
+            s.from = s.from.min(t);
+            s.to = s.to.max(t);
         }
         Ok(())
     })?;
-    Ok((lo, hi))
+    Ok(s)
 }
 
 #[cfg(test)]
