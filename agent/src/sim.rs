@@ -147,11 +147,15 @@ impl Simulation {
     /// Ticks every interval, with timestamps on interval multiples, until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
         let step = self.config.interval.as_millis().max(1) as i64;
-        let mut ticker = tokio::time::interval(self.config.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         // The first multiple of the interval from now on: never before this process started,
         // so that a restarted simulation cannot overwrite its earlier life's last sample.
-        let start_ts = (strata_proto::now_ms() + step - 1) / step * step;
+        let now = strata_proto::now_ms();
+        let start_ts = (now + step - 1) / step * step;
+        // Each tick fires when its timestamp comes, never before: a sample is never stamped
+        // ahead of the clock, so an earlier life's samples all lie before a restart.
+        let first = tokio::time::Instant::now() + Duration::from_millis((start_ts - now) as u64);
+        let mut ticker = tokio::time::interval_at(first, self.config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut tick = 0u64;
         info!(
             agents = self.agents.len(),
