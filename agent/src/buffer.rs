@@ -203,6 +203,7 @@ impl SampleBuffer {
             last_seq: answer_last,
             more: answer_last < last_seq,
             buffer: Some(self.stats()),
+            checks: Vec::new(),
         }
     }
 

@@ -5,13 +5,24 @@
 //! One long-lived [`HostCollector`] keeps the previous CPU ticks, so CPU usage is over the
 //! last interval; it is primed with a first reading when made.
 
+use std::sync::{Arc, Mutex};
+
+use regex::Regex;
 use tracing::warn;
 
+use crate::items::{Item, ItemSet};
+use crate::procfs::processes::ProcessTable;
 use crate::procfs::{Emit, ProcFs};
 
 /// Reads host resources; keep one for the life of the agent.
 pub struct HostCollector {
     procfs: ProcFs,
+    /// Shared with live snapshots, which rescan it when it is stale.
+    processes: Arc<Mutex<ProcessTable>>,
+    /// Process names reported by CPU and by memory.
+    top: usize,
+    /// Process names always reported.
+    watch: Vec<Regex>,
 }
 
 /// An [`Emit`] that drops everything (priming).
@@ -27,17 +38,34 @@ impl Default for HostCollector {
     }
 }
 
+/// Process names reported by CPU and by memory unless `[items.processes] top` says otherwise.
+pub const DEFAULT_TOP: usize = 10;
+
 impl HostCollector {
     /// A collector primed with a first reading, so that the first CPU usage is meaningful.
     pub fn new() -> Self {
         let mut collector = Self {
             procfs: ProcFs::default(),
+            processes: Arc::default(),
+            top: DEFAULT_TOP,
+            watch: Vec::new(),
         };
-        collector.procfs.collect(&mut Discard);
+        collector.procfs.collect(ItemSet::all(), &mut Discard);
         if collector.procfs.cpu_count() == 0 {
             warn!("/proc/stat is not readable: CPU, memory and network will not be collected");
         }
         collector
+    }
+
+    /// Reports the top `top` process names and every name matching `watch`.
+    pub fn set_processes(&mut self, top: usize, watch: Vec<Regex>) {
+        self.top = top;
+        self.watch = watch;
+    }
+
+    /// The process table, shared with snapshots.
+    pub fn processes(&self) -> Arc<Mutex<ProcessTable>> {
+        self.processes.clone()
     }
 
     /// Number of logical CPUs.
@@ -45,9 +73,14 @@ impl HostCollector {
         self.procfs.cpu_count()
     }
 
-    /// Emits this cycle's readings.
-    pub fn collect(&mut self, out: &mut impl Emit) {
-        self.procfs.collect(out);
+    /// Emits the readings of the items `due`.
+    pub fn collect(&mut self, due: ItemSet, out: &mut impl Emit) {
+        self.procfs.collect(due, out);
+        if due.has(Item::Processes) {
+            let mut table = self.processes.lock().expect("process table lock poisoned");
+            table.scan();
+            table.emit(self.top, &self.watch, out);
+        }
     }
 }
 
@@ -60,7 +93,7 @@ mod tests {
     fn collects_the_documented_host_series() {
         let mut c = HostCollector::new();
         let mut table = SeriesTable::default();
-        c.collect(&mut table);
+        c.collect(ItemSet::all(), &mut table);
         let readings: Vec<_> = table.pending_readings().collect();
         let has = |name: &str| readings.iter().any(|r| r.0 == name);
         for name in [
@@ -95,7 +128,7 @@ mod tests {
         let mut buffer =
             crate::buffer::SampleBuffer::new(10_000, std::time::Duration::from_secs(60));
         table.store(&mut buffer, 1);
-        c.collect(&mut table);
+        c.collect(ItemSet::all(), &mut table);
         assert_eq!(table.series(), series);
     }
 }

@@ -1,13 +1,16 @@
 //! The agent's local configuration: a TOML file over documented defaults, with `STRATA_AGENT_*`
 //! environment overrides for the keys operators change per host.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use strata_proto::config::RoleConfig;
 
+use crate::checks::spec::{ActionConfig, CheckConfig, set_problems};
 use crate::error::AgentError;
+use crate::items::ItemConfig;
 
 /// Everything the agent needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +32,12 @@ pub struct AgentConfig {
     pub poller_ttl: Duration,
     /// Address of `/metrics` and `/healthz` (default none: not served).
     pub metrics_listen: Option<String>,
+    /// Collection items switched off or given their own interval (`[items.<name>]`).
+    pub items: BTreeMap<String, ItemConfig>,
+    /// Checks and probes (`[[checks]]`); a sub-manager may push more with `Agent.Configure`.
+    pub checks: Vec<CheckConfig>,
+    /// Commands the agent may run (restart actions): only these, and only from this file.
+    pub actions: BTreeMap<String, ActionConfig>,
 }
 
 impl Default for AgentConfig {
@@ -41,6 +50,9 @@ impl Default for AgentConfig {
             max_poll_samples: 20_000,
             poller_ttl: Duration::from_secs(600),
             metrics_listen: None,
+            items: BTreeMap::new(),
+            checks: Vec::new(),
+            actions: BTreeMap::new(),
         }
     }
 }
@@ -109,6 +121,8 @@ impl RoleConfig for AgentConfig {
         if self.max_poll_samples == 0 {
             errors.push("max_poll_samples: must be at least 1".into());
         }
+        errors.extend(crate::items::problems(&self.items));
+        errors.extend(set_problems(&self.checks, &self.actions));
         errors
     }
 }
@@ -136,6 +150,31 @@ mod tests {
             let err = AgentConfig::parse(text).unwrap_err();
             assert!(err.contains(key), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn checks_items_and_actions_parse_and_validate() {
+        let c = AgentConfig::parse(
+            "[items.processes]\ninterval = '30s'\nwatch = ['^sshd$']\n\n[actions.restart-web]\ncommand = ['systemctl', 'restart', 'nginx']\n\n[[checks]]\nname = 'web'\nkind = 'process'\nmatch = 'nginx'\nrestart = 'restart-web'\n\n[[checks]]\nname = 'home'\nkind = 'http'\nurl = 'http://127.0.0.1/'",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.checks.len(), 2);
+        assert_eq!(c.items["processes"].watch, vec!["^sshd$"]);
+        let c = AgentConfig::parse(
+            "[[checks]]\nname = 'web'\nkind = 'process'\nmatch = 'nginx'\nrestart = 'anything'",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("restart: 'anything'"), "{err}");
+        let err =
+            AgentConfig::parse("[[checks]]\nname = 'p'\nkind = 'port'\naddress = 7").unwrap_err();
+        assert!(
+            err.contains("checks 'p'") && err.contains("address"),
+            "{err}"
+        );
+        let err = AgentConfig::parse("[items.cpu]\nenabled = 'yes'").unwrap_err();
+        assert!(err.contains("enabled"), "{err}");
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! # Layout
 //! - [`config`]: the local TOML config and its validation.
-//! - [`collector`]: host readings through sysinfo.
+//! - [`checks`]: checks and probes, each on its own interval, with Nagios-style states.
+//! - [`collector`]: host readings, once per cycle.
 //! - [`procfs`]: node_exporter-like host detail read straight from /proc and /sys.
 //! - [`series`]: the collector's series table, so a cycle allocates nothing for known series.
 //! - [`buffer`]: the unacknowledged-sample buffer with per-poller cursors.
@@ -18,18 +19,27 @@
 #![forbid(unsafe_code)]
 
 pub mod buffer;
+pub mod checks;
 pub mod collector;
 pub mod config;
+pub mod control;
 pub mod error;
+pub mod items;
 pub mod metrics;
 pub mod procfs;
 pub mod series;
 pub mod server;
 pub mod service;
 pub mod sim;
+pub mod snapshot;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use regex::Regex;
+use tokio::sync::watch;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -40,6 +50,8 @@ pub use error::{AgentError, Result};
 
 use buffer::SampleBuffer;
 use collector::HostCollector;
+use control::Control;
+use items::{Item, ItemConfig, Schedule};
 use procfs::Emit;
 use series::SeriesTable;
 use service::{AgentEntry, Registry};
@@ -74,7 +86,7 @@ impl BoundAgent {
             .expect("a bound listener has an address")
     }
 
-    /// Collects and serves until `shutdown` is cancelled.
+    /// Collects, checks and serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let config = self.config;
         let collector = HostCollector::new();
@@ -85,9 +97,10 @@ impl BoundAgent {
             cpu_count: collector.cpu_count() as u32,
             collect_interval_ms: config.collect_interval.as_millis() as u64,
             buffer: Mutex::new(SampleBuffer::new(config.buffer_capacity, config.poller_ttl)),
+            checks: Mutex::default(),
         });
         let addr = self.listener.local_addr().ok();
-        info!(agent = %config.id, ?addr, "agent serving");
+        info!(agent = %config.id, ?addr, checks = config.checks.len(), "agent serving");
         let registry = Arc::new(registry);
         if let Some(listen) = &config.metrics_listen {
             let r = registry.clone();
@@ -103,42 +116,97 @@ impl BoundAgent {
             })?;
             info!(addr = %bound, "metrics served");
         }
+        let (control, items) = Control::start(
+            &config,
+            entry.clone(),
+            collector.processes(),
+            shutdown.clone(),
+        );
+        let control = Arc::new(control);
         let collect = tokio::spawn(
             collect_loop(
                 collector,
                 entry,
                 registry.clone(),
                 config.collect_interval,
+                items,
                 shutdown.clone(),
             )
             .instrument(info_span!("collect", agent = %config.id)),
         );
-        let served = server::serve(self.listener, registry, shutdown.clone()).await;
+        let served = server::serve(
+            self.listener,
+            registry,
+            Some(control.clone()),
+            shutdown.clone(),
+        )
+        .await;
         shutdown.cancel();
         let _ = collect.await;
+        if let Ok(control) = Arc::try_unwrap(control) {
+            control.stop().await;
+        }
         info!(agent = %config.id, "agent stopped");
         served
     }
 }
 
-/// Samples the host every `interval` into the entry's buffer, with the buffer's own counters.
+/// The process settings of an items table: top-N and compiled watch patterns.
+fn process_settings(items: &BTreeMap<String, ItemConfig>) -> (usize, Vec<Regex>) {
+    let Some(p) = items.get(Item::Processes.name()) else {
+        return (collector::DEFAULT_TOP, Vec::new());
+    };
+    let watch = p.watch.iter().filter_map(|w| Regex::new(w).ok()).collect();
+    (p.top.unwrap_or(collector::DEFAULT_TOP), watch)
+}
+
+/// Samples the items due at each tick into the entry's buffer, with the buffer's own
+/// counters; follows changes of the items pushed by a sub-manager.
 async fn collect_loop(
     mut collector: HostCollector,
     entry: Arc<AgentEntry>,
     registry: Arc<Registry>,
-    interval: std::time::Duration,
+    base: std::time::Duration,
+    mut items: watch::Receiver<BTreeMap<String, ItemConfig>>,
     shutdown: CancellationToken,
 ) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut schedule = Schedule::new(base, &items.borrow_and_update(), Instant::now());
+    let (top, watch) = process_settings(&items.borrow());
+    collector.set_processes(top, watch);
     let mut table = SeriesTable::default();
+    let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
+            changed = items.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = Instant::now();
+                schedule = Schedule::new(base, &items.borrow_and_update(), now);
+                let (top, watch) = process_settings(&items.borrow());
+                collector.set_processes(top, watch);
+                next = tokio::time::Instant::now();
+                info!(tick = ?schedule.tick(), "collection items changed");
+                continue;
+            }
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        // every item off: wait for a change
+        let tick = schedule
+            .tick()
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        next += tick;
+        let now = tokio::time::Instant::now();
+        if next < now {
+            next = now + tick;
+        }
+        let due = schedule.due(Instant::now());
+        if due.is_empty() {
+            continue;
         }
         let result = tokio::task::spawn_blocking(move || {
-            collector.collect(&mut table);
+            collector.collect(due, &mut table);
             (collector, table)
         })
         .await;
@@ -151,6 +219,8 @@ async fn collect_loop(
                 warn!(%error, "host collection panicked; collector restarted");
                 table = SeriesTable::default();
                 collector = HostCollector::new();
+                let (top, watch) = process_settings(&items.borrow());
+                collector.set_processes(top, watch);
                 continue;
             }
         };

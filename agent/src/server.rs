@@ -10,13 +10,16 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use crate::control::Control;
 use crate::error::Result;
 use crate::service::{AgentService, Registry};
 
-/// Serves the Agent service for `registry` on `listener` until `shutdown` is cancelled.
+/// Serves the Agent service for `registry` on `listener` until `shutdown` is cancelled;
+/// `Configure` and `Snapshot` need `control` (simulated agents have none).
 pub async fn serve(
     listener: TcpListener,
     registry: Arc<Registry>,
+    control: Option<Arc<Control>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
     tonic::transport::Server::builder()
@@ -24,7 +27,7 @@ pub async fn serve(
         .concurrency_limit_per_connection(256)
         .tcp_nodelay(true)
         .serve_with_incoming_shutdown(
-            AgentServer::new(AgentService::new(registry)),
+            AgentServer::new(AgentService::new(registry, control)),
             TcpListenerStream::new(listener),
             shutdown.cancelled_owned(),
         )

@@ -4,18 +4,23 @@
 //! port. Both answer through this one implementation, so simulated agents exercise exactly
 //! the code that real ones run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use strata_proto::v1::agent_server::Agent;
-use strata_proto::v1::{DescribeRequest, DescribeResponse, PollRequest, PollResponse};
+use strata_proto::v1::{
+    CheckResult, ConfigureRequest, ConfigureResponse, DescribeRequest, DescribeResponse,
+    PollRequest, PollResponse, SnapshotRequest, SnapshotResponse,
+};
 use tonic::{Request, Response, Status};
-use tracing::{debug, info_span};
+use tracing::{Instrument, debug, info_span};
 
 use crate::buffer::SampleBuffer;
+use crate::control::Control;
 use crate::metrics::AgentMetrics;
+use crate::snapshot;
 
 /// One agent served by this process.
 #[derive(Debug)]
@@ -25,6 +30,8 @@ pub struct AgentEntry {
     pub cpu_count: u32,
     pub collect_interval_ms: u64,
     pub buffer: Mutex<SampleBuffer>,
+    /// The latest result of each running check (None until its first run).
+    pub checks: Mutex<BTreeMap<String, Option<CheckResult>>>,
 }
 
 /// The agents served by this process, by id.
@@ -86,15 +93,24 @@ impl Registry {
 }
 
 /// The gRPC face of a [`Registry`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AgentService {
     registry: Arc<Registry>,
+    control: Option<Arc<Control>>,
 }
 
 impl AgentService {
-    /// Serves the agents of `registry`.
-    pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+    /// Serves the agents of `registry`; `control` answers Configure and Snapshot.
+    pub fn new(registry: Arc<Registry>, control: Option<Arc<Control>>) -> Self {
+        Self { registry, control }
+    }
+
+    fn control(&self) -> Result<&Arc<Control>, Status> {
+        self.control.as_ref().ok_or_else(|| {
+            Status::unimplemented(
+                "this endpoint serves simulated agents: no configuration or live snapshot",
+            )
+        })
     }
 
     fn entry(&self, id: &str) -> Result<&Arc<AgentEntry>, Status> {
@@ -133,6 +149,7 @@ impl Agent for AgentService {
             0 => self.registry.max_poll_samples,
             n => (n as usize).min(self.registry.max_poll_samples),
         };
+        let checks = latest_checks(entry);
         let mut response = entry.buffer.lock().expect("buffer lock poisoned").poll(
             &req.poller,
             req.ack_seq,
@@ -141,6 +158,7 @@ impl Agent for AgentService {
             Instant::now(),
         );
         response.agent_id = entry.id.clone();
+        response.checks = checks;
         self.registry.metrics.polls.fetch_add(1, Ordering::Relaxed);
         debug!(
             samples = response.samples.len(),
@@ -149,4 +167,75 @@ impl Agent for AgentService {
         );
         Ok(Response::new(response))
     }
+
+    async fn configure(
+        &self,
+        request: Request<ConfigureRequest>,
+    ) -> Result<Response<ConfigureResponse>, Status> {
+        let req = request.into_inner();
+        let entry = self.entry(&req.agent_id)?;
+        let control = self.control()?;
+        let span = info_span!("configure", agent = %entry.id, bytes = req.config_toml.len());
+        let outcome = control.configure(&req.config_toml).instrument(span).await;
+        Ok(Response::new(match outcome {
+            Ok(checks) => ConfigureResponse {
+                applied: true,
+                problems: Vec::new(),
+                checks,
+            },
+            Err(problems) => ConfigureResponse {
+                applied: false,
+                problems,
+                checks: Vec::new(),
+            },
+        }))
+    }
+
+    async fn snapshot(
+        &self,
+        request: Request<SnapshotRequest>,
+    ) -> Result<Response<SnapshotResponse>, Status> {
+        let req = request.into_inner();
+        let entry = self.entry(&req.agent_id)?.clone();
+        let processes = self.control()?.processes.clone();
+        let top = match req.top {
+            0 => 20,
+            n => n.min(1000) as usize,
+        };
+        let span = info_span!("snapshot", agent = %entry.id, top);
+        let (processes, process_count, connections, interfaces) =
+            tokio::task::spawn_blocking(move || {
+                let (list, count) = snapshot::processes(&processes, top);
+                (
+                    list,
+                    count,
+                    snapshot::connections(std::path::Path::new("/proc")),
+                    snapshot::interfaces(),
+                )
+            })
+            .instrument(span)
+            .await
+            .map_err(|e| Status::internal(format!("snapshot failed: {e}")))?;
+        Ok(Response::new(SnapshotResponse {
+            agent_id: entry.id.clone(),
+            ts_ms: strata_proto::now_ms(),
+            processes,
+            connections,
+            interfaces,
+            checks: latest_checks(&entry),
+            process_count,
+        }))
+    }
+}
+
+/// The latest result of every check of `entry` that has run.
+fn latest_checks(entry: &AgentEntry) -> Vec<CheckResult> {
+    entry
+        .checks
+        .lock()
+        .expect("check results lock poisoned")
+        .values()
+        .flatten()
+        .cloned()
+        .collect()
 }

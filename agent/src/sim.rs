@@ -115,6 +115,7 @@ impl Simulation {
                 cpu_count: 2,
                 collect_interval_ms: config.interval.as_millis() as u64,
                 buffer: Mutex::new(buffer),
+                checks: Mutex::default(),
             });
             agents.push((entry, idx));
         }

@@ -10,6 +10,7 @@
 //! fatal.
 
 mod parse;
+pub mod processes;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +19,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use parse::*;
+
+use crate::items::{Item, ItemSet};
 
 /// Receives readings: metric name, labels, value.
 pub trait Emit {
@@ -147,16 +150,16 @@ impl ProcFs {
 
     /// Emits every reading of this cycle; CPU usage ratios from the second cycle on (they
     /// are the busy share of the ticks since the previous one).
-    pub fn collect(&mut self, out: &mut impl Emit) {
-        if self.load_proc("stat") {
+    pub fn collect(&mut self, due: ItemSet, out: &mut impl Emit) {
+        if due.has(Item::Cpu) && self.load_proc("stat") {
             std::mem::swap(&mut self.ticks, &mut self.prev_ticks);
             parse_stat(&self.buf, out, &mut self.ticks);
             self.emit_cpu_usage(out);
         }
-        if self.load_proc("loadavg") {
+        if due.has(Item::Load) && self.load_proc("loadavg") {
             parse_loadavg(&self.buf, out);
         }
-        if self.load_proc("meminfo") {
+        if due.has(Item::Memory) && self.load_proc("meminfo") {
             let m = parse_meminfo(&self.buf, out);
             let used = m.total - m.available;
             let ratio = if m.total > 0.0 { used / m.total } else { 0.0 };
@@ -171,18 +174,19 @@ impl ProcFs {
                 out.emit(name, &[], value);
             }
         }
-        if self.load_proc("diskstats") {
+        if due.has(Item::Disk) && self.load_proc("diskstats") {
             parse_diskstats(&self.buf, out);
         }
-        if self.load_proc("net/dev") {
+        if due.has(Item::Network) && self.load_proc("net/dev") {
             parse_net_dev(&self.buf, out);
         }
+        let protocols = due.has(Item::Protocols);
         for table in ["net/snmp", "net/netstat"] {
-            if self.load_proc(table) {
+            if protocols && self.load_proc(table) {
                 parse_snmp(&self.buf, out);
             }
         }
-        if self.load_proc("net/softnet_stat") {
+        if protocols && self.load_proc("net/softnet_stat") {
             parse_softnet(&self.buf, &self.cpu_names, out);
         }
         for (file, resource) in [
@@ -190,7 +194,7 @@ impl ProcFs {
             ("pressure/memory", "memory"),
             ("pressure/io", "io"),
         ] {
-            if self.load_proc(file) {
+            if due.has(Item::Pressure) && self.load_proc(file) {
                 parse_pressure(&self.buf, resource, out);
             }
         }
@@ -204,21 +208,22 @@ impl ProcFs {
                 "host_conntrack_entries_limit",
             ),
         ] {
-            if self.load_proc(file)
+            if protocols
+                && self.load_proc(file)
                 && let Some(v) = first_number(&self.buf)
             {
                 out.emit(name, &[], v);
             }
         }
         for table in ["net/sockstat", "net/sockstat6"] {
-            if self.load_proc(table) {
+            if protocols && self.load_proc(table) {
                 parse_sockstat(&self.buf, out);
             }
         }
-        if self.load_proc("vmstat") {
+        if due.has(Item::Vmstat) && self.load_proc("vmstat") {
             parse_vmstat(&self.buf, out);
         }
-        if self.load_proc("sys/fs/file-nr") {
+        if due.has(Item::System) && self.load_proc("sys/fs/file-nr") {
             // allocated, allocated but unused, maximum
             let mut fields = self.buf.split_ascii_whitespace();
             let allocated = fields.next().and_then(|f| f.parse::<f64>().ok());
@@ -230,7 +235,8 @@ impl ProcFs {
                 out.emit("host_file_handles_max", &[], v);
             }
         }
-        if self.load_proc("sys/kernel/random/entropy_avail")
+        if due.has(Item::System)
+            && self.load_proc("sys/kernel/random/entropy_avail")
             && let Some(bits) = first_number(&self.buf)
         {
             out.emit("host_entropy_available_bits", &[], bits);
@@ -238,9 +244,15 @@ impl ProcFs {
         if self.cycles.is_multiple_of(RESCAN_EVERY) && self.load_proc("mounts") {
             self.mounts = local_mounts(&self.buf);
         }
-        self.collect_filesystems(out);
-        self.collect_interfaces(out);
-        self.collect_temperatures(out);
+        if due.has(Item::Filesystem) {
+            self.collect_filesystems(out);
+        }
+        if due.has(Item::Network) {
+            self.collect_interfaces(out);
+        }
+        if due.has(Item::Temperature) {
+            self.collect_temperatures(out);
+        }
         self.cycles += 1;
     }
 
@@ -552,7 +564,7 @@ mod tests {
         let mut procfs = ProcFs::new(dir.path(), dir.path().join("no-sys"));
         std::fs::write(&stat, "cpu  10 0 10 80 0 0 0 0\ncpu0 10 0 10 80 0 0 0 0\n").unwrap();
         let mut seen = Seen::default();
-        procfs.collect(&mut seen);
+        procfs.collect(ItemSet::all(), &mut seen);
         assert_eq!(
             seen.get("host_cpu_usage_ratio", "cpu=total"),
             None,
@@ -566,7 +578,7 @@ mod tests {
         )
         .unwrap();
         let mut seen = Seen::default();
-        procfs.collect(&mut seen);
+        procfs.collect(ItemSet::all(), &mut seen);
         assert_eq!(seen.get("host_cpu_usage_ratio", "cpu=total"), Some(0.25));
         assert_eq!(seen.get("host_cpu_usage_ratio", "cpu=0"), Some(0.25));
     }
@@ -575,8 +587,8 @@ mod tests {
     fn this_host_gives_at_least_what_node_exporter_would() {
         let mut seen = Seen::default();
         let mut procfs = ProcFs::default();
-        procfs.collect(&mut seen);
-        procfs.collect(&mut seen);
+        procfs.collect(ItemSet::all(), &mut seen);
+        procfs.collect(ItemSet::all(), &mut seen);
         if !Path::new("/proc/stat").exists() {
             return; // not Linux
         }

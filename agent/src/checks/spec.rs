@@ -1,0 +1,573 @@
+//! Check and probe definitions as written in TOML (`[[checks]]`), parsed and validated.
+//!
+//! Each `[[checks]]` table has common keys (`name`, `kind`, `interval`, `timeout`, `enabled`)
+//! and the keys of its kind. The table is split and each part deserialized from a TOML value
+//! rather than through serde's internally tagged enums: those buffer the input and lose the
+//! key of a mistyped value, and an operator must be told which key is wrong.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use regex::Regex;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer};
+
+use strata_proto::v1::CheckState;
+
+/// One configured check or probe.
+#[derive(Debug, Clone)]
+pub struct CheckConfig {
+    /// Unique name on the agent; the `check` label of its series.
+    pub name: String,
+    /// How often it runs.
+    pub interval: Duration,
+    /// Longest a run may take before it is abandoned (scripts: killed) and judged.
+    pub timeout: Duration,
+    /// Whether it runs at all.
+    pub enabled: bool,
+    /// What it checks.
+    pub spec: CheckSpec,
+    /// The table it was parsed from: a reconfiguration keeps a check whose table is unchanged.
+    pub source: toml::Table,
+}
+
+/// What a check does, by kind.
+#[derive(Debug, Clone)]
+pub enum CheckSpec {
+    Process(ProcessSpec),
+    Port(PortSpec),
+    Log(LogSpec),
+    AccessLog(AccessLogSpec),
+    Script(ScriptSpec),
+    Http(HttpSpec),
+    Dns(DnsSpec),
+    Smtp(SmtpSpec),
+}
+
+impl CheckSpec {
+    /// The kind's name as written in `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Process(_) => "process",
+            Self::Port(_) => "port",
+            Self::Log(_) => "log",
+            Self::AccessLog(_) => "access_log",
+            Self::Script(_) => "script",
+            Self::Http(_) => "http",
+            Self::Dns(_) => "dns",
+            Self::Smtp(_) => "smtp",
+        }
+    }
+}
+
+/// Count of processes whose name or command line matches, against bounds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Regex matched against the process name and its command line.
+    #[serde(rename = "match", with = "serde_regex")]
+    pub pattern: Regex,
+    /// Fewest matching processes that are OK (default 1).
+    #[serde(default = "one")]
+    pub min: u32,
+    /// Most matching processes that are OK (default no bound).
+    pub max: Option<u32>,
+    /// An action of the agent's local `[actions]` to run when fewer than `min` run.
+    pub restart: Option<String>,
+}
+
+/// A TCP connect, optionally a line sent and a reply expected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSpec {
+    /// `host:port`.
+    pub address: String,
+    /// Bytes to send once connected (escapes `\r\n` are honoured).
+    pub send: Option<String>,
+    /// Regex the reply must match.
+    #[serde(default, with = "serde_regex::option")]
+    pub expect: Option<Regex>,
+}
+
+/// A regex rule of a log check.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogRule {
+    #[serde(with = "serde_regex")]
+    pub pattern: Regex,
+    /// ok, warning, critical or unknown.
+    #[serde(deserialize_with = "state")]
+    pub severity: CheckState,
+}
+
+/// Follows a log file across rotation and truncation; rules map lines to severities.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSpec {
+    pub path: String,
+    /// First matching rule wins; lines matching none are counted as `ok`.
+    pub rules: Vec<LogRule>,
+    /// Matching lines kept for the result (default 5).
+    #[serde(default = "five")]
+    pub keep_lines: usize,
+    /// Longer lines are cut to this many bytes (default 64 KiB).
+    #[serde(default = "line_limit")]
+    pub max_line_bytes: usize,
+    /// Most bytes read in one run; the rest waits for the next (default 8 MiB).
+    #[serde(default = "read_limit")]
+    pub max_read_bytes: u64,
+    /// Read the file from its start on the first run instead of its end (default false).
+    #[serde(default)]
+    pub from_start: bool,
+}
+
+/// Web access log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessFormat {
+    Common,
+    Combined,
+}
+
+/// Unit of the optional response-time field that ends each access-log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    None,
+    Micros,
+    Millis,
+    Seconds,
+}
+
+/// A web server's access log: request rate, status classes, bytes, top paths, latency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogSpec {
+    pub path: String,
+    /// common or combined (default combined; common lines are read too).
+    #[serde(default = "combined")]
+    pub format: AccessFormat,
+    /// Unit of a response time appended to each line: none, micros (%D), millis, seconds (%T).
+    #[serde(default = "no_time")]
+    pub response_time: TimeUnit,
+    /// Paths and referrers listed in the result (default 5).
+    #[serde(default = "five")]
+    pub top: usize,
+    /// Share of 5xx answers that makes the check WARNING (default 0.05) ...
+    #[serde(default = "five_percent")]
+    pub error_warning: f64,
+    /// ... and CRITICAL (default 0.2).
+    #[serde(default = "twenty_percent")]
+    pub error_critical: f64,
+    #[serde(default = "read_limit")]
+    pub max_read_bytes: u64,
+    #[serde(default)]
+    pub from_start: bool,
+}
+
+/// A command run like a Nagios plugin: exit code 0–3, output `text | perfdata`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptSpec {
+    /// Program and arguments (no shell).
+    pub command: Vec<String>,
+}
+
+/// An HTTP(S) request timed by phase.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    pub url: String,
+    #[serde(default = "get")]
+    pub method: String,
+    /// Status codes that are OK (default: 200–399).
+    #[serde(default)]
+    pub expect_status: Vec<u16>,
+    /// Regex the body must match.
+    #[serde(default, with = "serde_regex::option")]
+    pub body_match: Option<Regex>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    pub body: Option<String>,
+    /// A total time above this is WARNING.
+    #[serde(default, with = "humantime_serde")]
+    pub warn_after: Option<Duration>,
+    /// A certificate expiring within this many days is WARNING (default 14).
+    #[serde(default = "fourteen")]
+    pub cert_warn_days: u32,
+    /// Most body bytes read (default 1 MiB); the rest is not downloaded.
+    #[serde(default = "mebibyte")]
+    pub max_body_bytes: usize,
+}
+
+/// A DNS question sent over UDP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSpec {
+    /// `ip:port` of the server.
+    pub server: String,
+    /// The name asked for.
+    pub query: String,
+    /// A, AAAA, MX, TXT, NS, CNAME, SOA, PTR or SRV (default A).
+    #[serde(default = "record_a")]
+    pub record_type: String,
+    /// Fewest answers that are OK (default 1).
+    #[serde(default = "one")]
+    pub min_answers: u32,
+}
+
+/// An SMTP transaction timed by step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSpec {
+    /// `host:port`.
+    pub address: String,
+    /// Name given in EHLO (default the agent's host name).
+    pub ehlo: Option<String>,
+    /// Sender for MAIL FROM; with `rcpt_to`, the envelope is tried (no message is sent).
+    pub mail_from: Option<String>,
+    pub rcpt_to: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn five() -> usize {
+    5
+}
+fn fourteen() -> u32 {
+    14
+}
+fn five_percent() -> f64 {
+    0.05
+}
+fn twenty_percent() -> f64 {
+    0.2
+}
+fn line_limit() -> usize {
+    64 * 1024
+}
+fn read_limit() -> u64 {
+    8 << 20
+}
+fn mebibyte() -> usize {
+    1 << 20
+}
+fn combined() -> AccessFormat {
+    AccessFormat::Combined
+}
+fn no_time() -> TimeUnit {
+    TimeUnit::None
+}
+fn get() -> String {
+    "GET".into()
+}
+fn record_a() -> String {
+    "A".into()
+}
+
+/// Parses `ok`, `warning`, `critical` or `unknown`.
+pub fn parse_state(s: &str) -> Option<CheckState> {
+    Some(match s.to_ascii_lowercase().as_str() {
+        "ok" => CheckState::Ok,
+        "warning" => CheckState::Warning,
+        "critical" => CheckState::Critical,
+        "unknown" => CheckState::Unknown,
+        _ => return None,
+    })
+}
+
+fn state<'de, D: Deserializer<'de>>(d: D) -> Result<CheckState, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_state(&s).ok_or_else(|| {
+        D::Error::custom(format!(
+            "'{s}' is not a severity: expected ok, warning, critical or unknown"
+        ))
+    })
+}
+
+/// Regexes as TOML strings, with the compile error as the message.
+mod serde_regex {
+    use regex::Regex;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Regex, D::Error> {
+        let s = String::deserialize(d)?;
+        Regex::new(&s).map_err(|e| D::Error::custom(format!("bad regex '{s}': {e}")))
+    }
+
+    pub mod option {
+        use super::*;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Regex>, D::Error> {
+            Ok(Some(super::deserialize(d)?))
+        }
+    }
+}
+
+/// The keys every kind shares.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Common {
+    name: String,
+    kind: String,
+    #[serde(default, with = "humantime_serde")]
+    interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    #[serde(default = "yes")]
+    enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+const COMMON_KEYS: [&str; 5] = ["name", "kind", "interval", "timeout", "enabled"];
+const KINDS: &str = "process, port, tcp, log, access_log, script, http, dns, smtp";
+
+fn flat(e: impl std::fmt::Display) -> String {
+    e.to_string().trim().replace('\n', " ")
+}
+
+fn typed<T: DeserializeOwned>(table: toml::Table, what: &str) -> Result<T, String> {
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e| format!("{what}: {}", flat(e)))
+}
+
+impl CheckConfig {
+    /// Parses one `[[checks]]` table; the error names the check and the key.
+    pub fn from_table(mut table: toml::Table) -> Result<Self, String> {
+        let source = table.clone();
+        let mut common = toml::Table::new();
+        for key in COMMON_KEYS {
+            if let Some(v) = table.remove(key) {
+                common.insert(key.into(), v);
+            }
+        }
+        let label = match common.get("name").and_then(|v| v.as_str()) {
+            Some(name) => format!("checks '{name}'"),
+            None => "checks".to_string(),
+        };
+        let c: Common = typed(common, &label)?;
+        if c.name.trim().is_empty() {
+            return Err(format!("{label}: name: must not be empty"));
+        }
+        let spec = match c.kind.as_str() {
+            "process" => CheckSpec::Process(typed(table, &label)?),
+            "port" | "tcp" => CheckSpec::Port(typed(table, &label)?),
+            "log" => CheckSpec::Log(typed(table, &label)?),
+            "access_log" => CheckSpec::AccessLog(typed(table, &label)?),
+            "script" => CheckSpec::Script(typed(table, &label)?),
+            "http" => CheckSpec::Http(typed(table, &label)?),
+            "dns" => CheckSpec::Dns(typed(table, &label)?),
+            "smtp" => CheckSpec::Smtp(typed(table, &label)?),
+            other => return Err(format!("{label}: kind: '{other}' is not one of {KINDS}")),
+        };
+        let config = Self {
+            name: c.name,
+            interval: c.interval.unwrap_or(Duration::from_secs(60)),
+            timeout: c.timeout.unwrap_or(Duration::from_secs(10)),
+            enabled: c.enabled,
+            spec,
+            source,
+        };
+        let problems = config.problems();
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// Problems of values that parsed, each naming the check and key.
+    fn problems(&self) -> Vec<String> {
+        let label = format!("checks '{}'", self.name);
+        let mut problems = Vec::new();
+        if self.interval < Duration::from_millis(100) {
+            problems.push(format!("{label}: interval: below the minimum of 100ms"));
+        }
+        if self.timeout.is_zero() {
+            problems.push(format!("{label}: timeout: must be above zero"));
+        }
+        let address = match &self.spec {
+            CheckSpec::Port(p) => Some(("address", &p.address)),
+            CheckSpec::Smtp(s) => Some(("address", &s.address)),
+            CheckSpec::Dns(d) => Some(("server", &d.server)),
+            _ => None,
+        };
+        if let Some((key, value)) = address
+            && !strata_proto::config::is_host_port(value)
+        {
+            problems.push(format!(
+                "{label}: {key}: '{value}' is not an address like host:port"
+            ));
+        }
+        match &self.spec {
+            CheckSpec::Script(s) if s.command.is_empty() => {
+                problems.push(format!("{label}: command: must name a program"));
+            }
+            CheckSpec::Http(h)
+                if !(h.url.starts_with("http://") || h.url.starts_with("https://")) =>
+            {
+                problems.push(format!(
+                    "{label}: url: '{}' must start with http:// or https://",
+                    h.url
+                ));
+            }
+            CheckSpec::Dns(d) if crate::checks::dns::record_type(&d.record_type).is_none() => {
+                problems.push(format!(
+                    "{label}: record_type: '{}' is not one of A, AAAA, MX, TXT, NS, CNAME, SOA, PTR, SRV",
+                    d.record_type
+                ));
+            }
+            CheckSpec::Process(p) if p.max.is_some_and(|max| max < p.min) => {
+                problems.push(format!("{label}: max: below min"));
+            }
+            _ => {}
+        }
+        problems
+    }
+}
+
+impl<'de> Deserialize<'de> for CheckConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let table = toml::Table::deserialize(d)?;
+        Self::from_table(table).map_err(D::Error::custom)
+    }
+}
+
+/// A command the agent may run on an event or a failed process check: only what the local
+/// config lists here can ever be run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionConfig {
+    /// Program and arguments (no shell).
+    pub command: Vec<String>,
+    /// Killed with its process group after this long (default 60 s).
+    #[serde(default = "minute", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn minute() -> Duration {
+    Duration::from_secs(60)
+}
+
+/// Problems of a set of checks: duplicate names, restarts that name no whitelisted action.
+pub fn set_problems(
+    checks: &[CheckConfig],
+    actions: &BTreeMap<String, ActionConfig>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for c in checks {
+        if !seen.insert(c.name.as_str()) {
+            problems.push(format!("checks '{}': name: defined twice", c.name));
+        }
+        if let CheckSpec::Process(p) = &c.spec
+            && let Some(action) = &p.restart
+            && !actions.contains_key(action)
+        {
+            problems.push(format!(
+                "checks '{}': restart: '{action}' is not an action of the agent's local [actions]",
+                c.name
+            ));
+        }
+    }
+    for (name, a) in actions {
+        if a.command.is_empty() {
+            problems.push(format!("actions.{name}: command: must name a program"));
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<CheckConfig, String> {
+        let table: toml::Table = toml::from_str(text).unwrap();
+        CheckConfig::from_table(table)
+    }
+
+    #[test]
+    fn every_kind_parses_with_defaults() {
+        let c = parse("name='web'\nkind='http'\nurl='http://127.0.0.1/'").unwrap();
+        assert_eq!(c.spec.kind(), "http");
+        assert_eq!(c.interval, Duration::from_secs(60));
+        assert!(c.enabled);
+        let c = parse("name='n'\nkind='process'\nmatch='^nginx'\ninterval='5s'").unwrap();
+        match c.spec {
+            CheckSpec::Process(p) => assert_eq!((p.min, p.max), (1, None)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.interval, Duration::from_secs(5));
+        let c = parse(
+            "name='l'\nkind='log'\npath='/var/log/x'\nrules=[{pattern='ERR', severity='critical'}]",
+        )
+        .unwrap();
+        match c.spec {
+            CheckSpec::Log(l) => assert_eq!(l.rules[0].severity, CheckState::Critical),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_name_the_check_and_the_key() {
+        for (text, needles) in [
+            (
+                "name='p'\nkind='process'\nmatch='x'\nmin='lots'",
+                ["'p'", "min"],
+            ),
+            ("name='p'\nkind='process'\nmatch='('", ["'p'", "match"]),
+            ("name='p'\nkind='proc'", ["'p'", "kind"]),
+            (
+                "name='p'\nkind='port'\naddress='nowhere'",
+                ["'p'", "address"],
+            ),
+            (
+                "name='p'\nkind='port'\naddress='a:1'\nsned='x'",
+                ["'p'", "sned"],
+            ),
+            (
+                "name='p'\nkind='log'\npath='x'\nrules=[{pattern='a', severity='bad'}]",
+                ["'p'", "rules.severity"],
+            ),
+            (
+                "name='p'\nkind='script'\ncommand=[]\ninterval='1ms'",
+                ["command", "interval"],
+            ),
+            (
+                "name='p'\nkind='dns'\nserver='1.1.1.1:53'\nquery='x'\nrecord_type='ZZ'",
+                ["'p'", "record_type"],
+            ),
+            ("kind='dns'", ["checks", "name"]),
+        ] {
+            let err = parse(text).unwrap_err();
+            for n in needles {
+                assert!(err.contains(n), "{text}: {err} lacks {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn restarts_must_name_a_whitelisted_action() {
+        let c = parse("name='p'\nkind='process'\nmatch='x'\nrestart='fix'").unwrap();
+        let problems = set_problems(&[c.clone(), c.clone()], &BTreeMap::new());
+        assert!(problems.iter().any(|p| p.contains("defined twice")));
+        assert!(problems.iter().any(|p| p.contains("'fix'")));
+        let mut actions = BTreeMap::new();
+        actions.insert(
+            "fix".to_string(),
+            ActionConfig {
+                command: vec!["true".into()],
+                timeout: minute(),
+            },
+        );
+        assert!(set_problems(&[c], &actions).is_empty());
+    }
+}
