@@ -5,7 +5,7 @@ CARGO ?= cargo
 # Extra arguments for `strata up`, e.g. `make run UP_ARGS="--http 127.0.0.1:9000"`.
 UP_ARGS ?=
 
-.PHONY: run test build bench deps fmt lint
+.PHONY: run test build bench deps test-peers fmt lint
 
 ## deps: install the C/C++ toolchain pieces RocksDB needs (g++, libclang-dev for bindgen)
 deps:
@@ -23,6 +23,17 @@ deps:
 	  fi; \
 	fi
 
+## test-peers: the real peers tests compare against (blackbox_exporter for the probe test)
+test-peers:
+	@if ! command -v prometheus-blackbox-exporter >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing: prometheus-blackbox-exporter"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-blackbox-exporter >/dev/null; \
+	  else \
+	    echo "missing: prometheus-blackbox-exporter; run: sudo apt-get install -y prometheus-blackbox-exporter" >&2; exit 1; \
+	  fi; \
+	fi
+
 ## build: every binary (debug profile, shared with the tests)
 build: deps
 	$(CARGO) build --workspace --bins
@@ -32,7 +43,7 @@ run: build
 	./target/debug/strata up $(UP_ARGS)
 
 ## test: formatting, lints and every test, as CI runs them
-test: deps
+test: deps test-peers
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --workspace --bins

@@ -8,6 +8,7 @@
 mod agent;
 mod dataset;
 mod peers;
+mod probes;
 mod procs;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,8 @@ pub enum BenchWhat {
     Tsdb(TsdbBench),
     /// The agent, beside node_exporter.
     Agent(agent::AgentBench),
+    /// The agent's probes, beside blackbox_exporter, phase by phase.
+    Probes(probes::ProbesBench),
 }
 
 /// Options of `strata bench tsdb`.
@@ -149,6 +152,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
         BenchWhat::Tsdb(b) => tokio::task::spawn_blocking(move || bench_tsdb(b)).await?,
         BenchWhat::Agent(b) => agent::run(b).await,
+        BenchWhat::Probes(b) => probes::run(b).await,
     }
 }
 

@@ -1,0 +1,325 @@
+//! `strata bench probes`: the agent's HTTP and DNS probes beside Debian's
+//! prometheus-blackbox-exporter, against the same local targets, phase by phase.
+//!
+//! The targets are served here: an HTTP server that waits before its first byte and again
+//! in the middle of its body (so that processing and transfer are long enough to compare),
+//! and a DNS server that answers one A record after a delay. Probes alternate between the
+//! two probers, and the medians of each phase are compared: they agree when they differ by
+//! at most 1 ms or 10%.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Serialize;
+use strata_agent::checks::spec::{DnsSpec, HttpSpec};
+use strata_agent::checks::{Outcome, dns, http as http_probe};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+
+use super::procs::{Daemon, free_port, http, wait_until, which};
+
+/// Options of `strata bench probes`.
+#[derive(Args, Debug)]
+pub struct ProbesBench {
+    /// Probes of each kind by each prober.
+    #[arg(long, default_value_t = 15)]
+    pub rounds: usize,
+    /// The HTTP target's wait before its first byte, and again in the middle of its body.
+    #[arg(long, default_value = "25ms", value_parser = humantime::parse_duration)]
+    pub delay: Duration,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One phase compared.
+#[derive(Debug, Serialize)]
+pub struct Phase {
+    pub strata_ms: f64,
+    pub blackbox_ms: f64,
+    /// |strata - blackbox| <= max(1 ms, 10% of blackbox).
+    pub agree: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    rounds: usize,
+    http: BTreeMap<&'static str, Phase>,
+    dns: BTreeMap<&'static str, Phase>,
+    all_agree: bool,
+}
+
+/// Serves HTTP: waits `delay`, sends headers and half the body, waits again, sends the rest.
+async fn http_target(delay: Duration) -> anyhow::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = "x".repeat(64 * 1024);
+                tokio::time::sleep(delay).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len() * 2
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+                tokio::time::sleep(delay).await;
+                let _ = s.write_all(body.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    Ok(format!("http://{addr}/"))
+}
+
+/// Serves DNS over UDP: answers every question with one A record after `delay`.
+async fn dns_target(delay: Duration) -> anyhow::Result<String> {
+    let socket = std::sync::Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
+    let addr = socket.local_addr()?;
+    tokio::spawn(async move {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let mut reply = buf[..n].to_vec();
+            if reply.len() < 12 {
+                continue;
+            }
+            reply[2] = 0x81; // response, recursion desired
+            reply[3] = 0x80; // recursion available, NOERROR
+            reply[6..8].copy_from_slice(&1u16.to_be_bytes());
+            reply[8..12].fill(0);
+            reply.truncate(n);
+            // the answer: a pointer to the question's name, A, IN, TTL 60, 127.0.0.1
+            reply.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = socket.send_to(&reply, from).await;
+            });
+        }
+    });
+    Ok(addr.to_string())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The seconds of each `phase` label of `metric` in a Prometheus text exposition.
+fn phases(text: &str, metric: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with('{'))
+        .filter_map(|l| {
+            let start = l.find("phase=\"")? + 7;
+            let end = start + l[start..].find('"')?;
+            let value = l.rsplit(' ').next()?.parse().ok()?;
+            Some((l[start..end].to_string(), value))
+        })
+        .collect()
+}
+
+fn value(text: &str, metric: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(metric) && l[metric.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+fn ours(o: &Outcome) -> BTreeMap<String, f64> {
+    o.metrics
+        .iter()
+        .filter(|m| m.name == "strata_probe_duration_seconds")
+        .map(|m| (m.labels[0].1.clone(), m.value))
+        .collect()
+}
+
+fn blackbox_config(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join("blackbox.yml");
+    std::fs::write(
+        &path,
+        "modules:\n  http:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n  dns:\n    prober: dns\n    timeout: 5s\n    dns:\n      query_name: example.org\n      query_type: A\n      transport_protocol: udp\n      preferred_ip_protocol: ip4\n",
+    )?;
+    Ok(path)
+}
+
+/// Runs the comparison.
+pub async fn run(args: ProbesBench) -> anyhow::Result<()> {
+    let binary = which(
+        "prometheus-blackbox-exporter",
+        "prometheus-blackbox-exporter",
+    )?;
+    let dir = tempfile::tempdir()?;
+    let config = blackbox_config(dir.path())?;
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let _blackbox = Daemon(
+        Command::new(&binary)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address={listen}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?,
+    );
+    let probe_addr = listen.clone();
+    tokio::task::spawn_blocking(move || {
+        wait_until(
+            "blackbox_exporter to answer",
+            Duration::from_secs(20),
+            || http(&probe_addr, "GET", "/metrics", b"").is_ok_and(|(s, _)| s == 200),
+        )
+    })
+    .await??;
+
+    let url = http_target(args.delay).await?;
+    let dns_server = dns_target(args.delay).await?;
+    let http_spec = HttpSpec {
+        url: url.clone(),
+        method: "GET".into(),
+        expect_status: vec![],
+        body_match: None,
+        headers: BTreeMap::new(),
+        body: None,
+        warn_after: None,
+        cert_warn_days: 14,
+        max_body_bytes: 1 << 20,
+    };
+    let dns_spec = DnsSpec {
+        server: dns_server.clone(),
+        query: "example.org".into(),
+        record_type: "A".into(),
+        min_answers: 1,
+    };
+    let mut strata_http: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut blackbox_http: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut strata_dns = Vec::new();
+    let mut blackbox_dns = Vec::new();
+    let timeout = Duration::from_secs(5);
+    // one round of each first, unmeasured: connection set-up and page cache
+    for round in 0..=args.rounds {
+        let o = http_probe::run(&http_spec, timeout).await;
+        if o.metrics
+            .iter()
+            .any(|m| m.name == "strata_probe_success" && m.value != 1.0)
+        {
+            bail!("strata's HTTP probe failed: {}", o.message);
+        }
+        let d = dns::run(&dns_spec, timeout).await;
+        if d.metrics
+            .iter()
+            .any(|m| m.name == "strata_probe_success" && m.value != 1.0)
+        {
+            bail!("strata's DNS probe failed: {}", d.message);
+        }
+        let (addr, target) = (listen.clone(), url.clone());
+        let (_, bb_http) = tokio::task::spawn_blocking(move || {
+            http(
+                &addr,
+                "GET",
+                &format!("/probe?module=http&target={target}"),
+                b"",
+            )
+        })
+        .await??;
+        let (addr, target) = (listen.clone(), dns_server.clone());
+        let (_, bb_dns) = tokio::task::spawn_blocking(move || {
+            http(
+                &addr,
+                "GET",
+                &format!("/probe?module=dns&target={target}"),
+                b"",
+            )
+        })
+        .await??;
+        if value(&bb_http, "probe_success") != Some(1.0) {
+            bail!("blackbox_exporter's HTTP probe failed:\n{bb_http}");
+        }
+        if value(&bb_dns, "probe_success") != Some(1.0) {
+            bail!("blackbox_exporter's DNS probe failed:\n{bb_dns}");
+        }
+        if round == 0 {
+            continue;
+        }
+        for (phase, v) in ours(&o) {
+            strata_http.entry(phase).or_default().push(v);
+        }
+        for (phase, v) in phases(&bb_http, "probe_http_duration_seconds") {
+            blackbox_http.entry(phase).or_default().push(v);
+        }
+        strata_dns.push(ours(&d).get("query").copied().unwrap_or(f64::NAN));
+        // blackbox splits a DNS probe into resolve (the server's name), connect and request
+        let bb = phases(&bb_dns, "probe_dns_duration_seconds");
+        blackbox_dns.push(bb.values().sum::<f64>());
+    }
+    let compare = |s: Vec<f64>, b: Vec<f64>| {
+        let (s, b) = (median(s) * 1e3, median(b) * 1e3);
+        Phase {
+            strata_ms: s,
+            blackbox_ms: b,
+            agree: (s - b).abs() <= f64::max(1.0, 0.1 * b),
+        }
+    };
+    let mut http_phases = BTreeMap::new();
+    for phase in ["resolve", "connect", "processing", "transfer"] {
+        let s = strata_http.remove(phase).unwrap_or_default();
+        let b = blackbox_http.remove(phase).unwrap_or_default();
+        if b.is_empty() {
+            bail!("blackbox_exporter reported no '{phase}' phase");
+        }
+        http_phases.insert(phase, compare(s, b));
+    }
+    let mut dns_phases = BTreeMap::new();
+    dns_phases.insert("query", compare(strata_dns, blackbox_dns));
+    let all_agree = http_phases
+        .values()
+        .chain(dns_phases.values())
+        .all(|p| p.agree);
+    let report = Report {
+        rounds: args.rounds,
+        http: http_phases,
+        dns: dns_phases,
+        all_agree,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "probe phases, median of {} rounds (target waits {:?} before its first byte and mid-body)",
+            args.rounds, args.delay
+        );
+        println!(
+            "{:<16} {:>12} {:>14} {:>7}",
+            "phase", "strata ms", "blackbox ms", "agree"
+        );
+        for (kind, phases) in [("http", &report.http), ("dns", &report.dns)] {
+            for (name, p) in phases {
+                println!(
+                    "{:<16} {:>12.3} {:>14.3} {:>7}",
+                    format!("{kind} {name}"),
+                    p.strata_ms,
+                    p.blackbox_ms,
+                    if p.agree { "yes" } else { "NO" }
+                );
+            }
+        }
+    }
+    if !report.all_agree {
+        bail!("some phases differ by more than 1 ms and 10%");
+    }
+    Ok(())
+}
