@@ -149,13 +149,15 @@ impl SampleBuffer {
 
     /// Records `poller`'s acknowledgement of everything up to `ack_seq` of buffer epoch
     /// `epoch` (0 = none; 0 epoch = unknown), frees what every live poller has acknowledged,
-    /// and answers with up to `max` samples after `ack_seq`. An ack from another epoch, or
-    /// beyond the newest sample, comes from an earlier life of the agent and counts as none.
+    /// and answers with up to `max` samples after `ack_seq`, with the dictionary entries past
+    /// the `known_series` the poller holds. An ack from another epoch, or beyond the newest
+    /// sample, comes from an earlier life of the agent and counts as none.
     pub fn poll(
         &mut self,
         poller: &str,
         ack_seq: u64,
         epoch: u64,
+        known_series: u32,
         max: usize,
         now: Instant,
     ) -> PollResponse {
@@ -177,24 +179,26 @@ impl SampleBuffer {
 
         let start = ack_seq.max(self.first_seq.saturating_sub(1)) + 1;
         let skip = (start - self.first_seq) as usize;
-        // answer index of each buffer series, u32::MAX until it is used (indices are dense)
-        let mut dictionary = vec![u32::MAX; self.series.len()];
-        let mut series = Vec::new();
-        let mut samples = Vec::with_capacity(max.min(self.samples.len().saturating_sub(skip)));
-        for (i, s) in self.samples.iter().enumerate().skip(skip).take(max.max(1)) {
-            let slot = &mut dictionary[s.series as usize];
-            if *slot == u32::MAX {
-                series.push(self.series[s.series as usize].clone());
-                *slot = (series.len() - 1) as u32;
-            }
-            let idx = *slot;
-            samples.push(Sample {
-                series: idx,
+        // the dictionary entries the poller lacks; all of them when it starts afresh
+        let base = if epoch == self.epoch && (known_series as usize) <= self.series.len() {
+            known_series as usize
+        } else {
+            0
+        };
+        let series = self.series[base..].to_vec();
+        let samples: Vec<Sample> = self
+            .samples
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .take(max.max(1))
+            .map(|(i, s)| Sample {
+                series: s.series,
                 ts_ms: s.ts_ms,
                 value: s.value,
                 seq: self.first_seq + i as u64,
-            });
-        }
+            })
+            .collect();
         let answer_last = samples.last().map_or(ack_seq, |s| s.seq);
         PollResponse {
             agent_id: String::new(),
@@ -204,6 +208,7 @@ impl SampleBuffer {
             more: answer_last < last_seq,
             buffer: Some(self.stats()),
             checks: Vec::new(),
+            series_base: base as u32,
         }
     }
 
@@ -235,7 +240,7 @@ mod tests {
     fn poll_returns_after_ack_and_frees_acknowledged() {
         let mut b = filled(5, 100);
         let now = Instant::now();
-        let r = b.poll("p", 0, 0, 3, now);
+        let r = b.poll("p", 0, 0, 0, 3, now);
         assert_eq!(
             r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![1, 2, 3]
@@ -243,27 +248,49 @@ mod tests {
         assert!(r.more);
         assert_eq!(r.last_seq, 3);
         assert_eq!(r.series.len(), 1);
-        let r = b.poll("p", 3, 0, 10, now);
+        let r = b.poll("p", 3, 0, 0, 10, now);
         assert_eq!(
             r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![4, 5]
         );
         assert_eq!(b.len(), 2, "samples 1..=3 are acknowledged and freed");
-        let r = b.poll("p", 5, 0, 10, now);
+        let r = b.poll("p", 5, 0, 0, 10, now);
         assert!(r.samples.is_empty());
         assert_eq!(r.last_seq, 5);
         assert!(b.is_empty());
     }
 
     #[test]
+    fn a_poller_gets_only_the_dictionary_entries_it_lacks() {
+        let mut b = filled(2, 100);
+        let now = Instant::now();
+        let r = b.poll("p", 0, 0, 0, 10, now);
+        assert_eq!((r.series_base, r.series.len()), (0, 1));
+        let n = b.intern("n", &LabelMap::new());
+        b.push(n, 9, 9.0);
+        let epoch = b.epoch();
+        let r = b.poll("p", 2, epoch, 1, 10, now);
+        assert_eq!((r.series_base, r.series.len()), (1, 1));
+        assert_eq!(r.series[0].name, "n");
+        assert_eq!(r.samples[0].series, 1, "samples index the whole dictionary");
+        let r = b.poll("p", 2, epoch, 2, 10, now);
+        assert_eq!((r.series_base, r.series.len()), (2, 0));
+        // another epoch, or more than the agent has: the whole dictionary again
+        for (e, known) in [(epoch - 1, 2), (epoch, 5), (0, 2)] {
+            let r = b.poll("p", 0, e, known, 10, now);
+            assert_eq!((r.series_base, r.series.len()), (0, 2), "{e} {known}");
+        }
+    }
+
+    #[test]
     fn each_poller_keeps_its_own_cursor() {
         let mut b = filled(4, 100);
         let now = Instant::now();
-        b.poll("a", 0, 0, 10, now);
-        b.poll("b", 0, 0, 10, now);
-        b.poll("a", 4, 0, 10, now);
+        b.poll("a", 0, 0, 0, 10, now);
+        b.poll("b", 0, 0, 0, 10, now);
+        b.poll("a", 4, 0, 0, 10, now);
         assert_eq!(b.len(), 4, "b has not acknowledged anything yet");
-        let r = b.poll("b", 2, 0, 10, now);
+        let r = b.poll("b", 2, 0, 0, 10, now);
         assert_eq!(
             r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![3, 4]
@@ -275,8 +302,8 @@ mod tests {
     fn a_poller_without_cursor_gets_everything_unacknowledged() {
         let mut b = filled(4, 100);
         let now = Instant::now();
-        b.poll("old", 2, 0, 10, now);
-        let r = b.poll("new", 0, 0, 10, now);
+        b.poll("old", 2, 0, 0, 10, now);
+        let r = b.poll("new", 0, 0, 0, 10, now);
         assert_eq!(
             r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(),
             vec![3, 4]
@@ -290,8 +317,8 @@ mod tests {
         b.push(s, 0, 0.0);
         b.push(s, 1, 1.0);
         let t0 = Instant::now();
-        b.poll("gone", 0, 0, 10, t0);
-        b.poll("live", 2, 0, 10, t0 + Duration::from_secs(5));
+        b.poll("gone", 0, 0, 0, 10, t0);
+        b.poll("live", 2, 0, 0, 10, t0 + Duration::from_secs(5));
         assert!(
             b.is_empty(),
             "the silent poller no longer holds samples back"
@@ -303,7 +330,7 @@ mod tests {
         let mut b = filled(7, 5);
         assert_eq!(b.dropped_total(), 2);
         assert_eq!(b.len(), 5);
-        let r = b.poll("p", 0, 0, 10, Instant::now());
+        let r = b.poll("p", 0, 0, 0, 10, Instant::now());
         assert_eq!(r.samples.first().map(|s| s.seq), Some(3));
         assert_eq!(r.buffer.unwrap().dropped_total, 2);
     }
@@ -312,7 +339,7 @@ mod tests {
     fn acks_from_an_earlier_life_of_the_agent_free_nothing() {
         let now = Instant::now();
         let mut b = filled(3, 10);
-        let r = b.poll("p", 99, 0, 10, now);
+        let r = b.poll("p", 99, 0, 0, 10, now);
         assert_eq!(
             r.samples.len(),
             3,
@@ -320,10 +347,10 @@ mod tests {
         );
         assert_eq!(b.len(), 3);
         let old_epoch = b.epoch() - 1;
-        let r = b.poll("p", 2, old_epoch, 10, now);
+        let r = b.poll("p", 2, old_epoch, 0, 10, now);
         assert_eq!(r.samples.len(), 3, "an ack of another epoch is no ack");
         assert_eq!(b.len(), 3);
-        let r = b.poll("p", 2, b.epoch(), 10, now);
+        let r = b.poll("p", 2, b.epoch(), 0, 10, now);
         assert_eq!(r.samples.iter().map(|s| s.seq).collect::<Vec<_>>(), vec![3]);
         assert_eq!(r.buffer.unwrap().epoch, b.epoch());
         assert_eq!(b.len(), 1);

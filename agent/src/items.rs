@@ -97,7 +97,8 @@ pub struct ItemConfig {
     /// Whether the item is collected (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Its interval (default: the agent's `collect_interval`).
+    /// Its interval (default: the agent's `collect_interval`; for processes at least
+    /// [`PROCESSES_INTERVAL`], since a scan reads two files per process).
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
     /// processes only: how many process names to report by CPU and by memory (default 10).
@@ -110,6 +111,9 @@ pub struct ItemConfig {
 fn yes() -> bool {
     true
 }
+
+/// The shortest default interval of the processes item (15 s).
+pub const PROCESSES_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Problems of an `[items]` table, each naming its key.
 pub fn problems(items: &BTreeMap<String, ItemConfig>) -> Vec<String> {
@@ -156,9 +160,15 @@ impl Schedule {
     pub fn new(base: Duration, items: &BTreeMap<String, ItemConfig>, now: Instant) -> Self {
         let mut intervals = [Some(base); ALL.len()];
         for (i, item) in ALL.iter().enumerate() {
-            if let Some(c) = items.get(item.name()) {
-                intervals[i] = c.enabled.then(|| c.interval.unwrap_or(base));
-            }
+            let default = if *item == Item::Processes {
+                base.max(PROCESSES_INTERVAL)
+            } else {
+                base
+            };
+            intervals[i] = match items.get(item.name()) {
+                Some(c) => c.enabled.then(|| c.interval.unwrap_or(default)),
+                None => Some(default),
+            };
         }
         Self {
             intervals,

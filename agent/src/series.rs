@@ -158,7 +158,7 @@ mod tests {
         }
         assert_eq!(table.series(), 3);
         assert_eq!(table.pending(), 0);
-        let polled = buffer.poll("p", 0, 0, 100, Instant::now());
+        let polled = buffer.poll("p", 0, 0, 0, 100, Instant::now());
         assert_eq!(polled.series.len(), 3);
         assert_eq!(polled.samples.len(), 9);
         let first = polled.samples.iter().map(|s| s.value).collect::<Vec<_>>();

@@ -10,9 +10,14 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
+use tracing::warn;
+
 use crate::control::Control;
 use crate::error::Result;
 use crate::service::{AgentService, Registry};
+
+/// How long a stop waits for open connections to close.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Serves the Agent service for `registry` on `listener` until `shutdown` is cancelled;
 /// `Configure` and `Snapshot` need `control` (simulated agents have none).
@@ -22,15 +27,24 @@ pub async fn serve(
     control: Option<Arc<Control>>,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
         .concurrency_limit_per_connection(256)
         .tcp_nodelay(true)
         .serve_with_incoming_shutdown(
             AgentServer::new(AgentService::new(registry, control)),
             TcpListenerStream::new(listener),
-            shutdown.cancelled_owned(),
-        )
-        .await?;
+            shutdown.clone().cancelled_owned(),
+        );
+    // a graceful stop waits for open connections; a client that never closes its own must
+    // not hold the agent up for longer than this
+    let grace = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served?,
+        _ = grace => warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closed"),
+    }
     Ok(())
 }

@@ -142,8 +142,7 @@ impl Agent for AgentService {
     async fn poll(&self, request: Request<PollRequest>) -> Result<Response<PollResponse>, Status> {
         let req = request.into_inner();
         let entry = self.entry(&req.agent_id)?;
-        let span =
-            info_span!("poll", agent = %entry.id, poller = %req.poller, ack_seq = req.ack_seq);
+        let span = info_span!("poll", agent = %entry.id, poller = %req.poller, ack_seq = req.ack_seq, known_series = req.known_series);
         let _guard = span.enter();
         let max = match req.max_samples {
             0 => self.registry.max_poll_samples,
@@ -154,6 +153,7 @@ impl Agent for AgentService {
             &req.poller,
             req.ack_seq,
             req.epoch,
+            req.known_series,
             max,
             Instant::now(),
         );

@@ -229,7 +229,7 @@ mod tests {
         let entry = registry.get(&agent_id("sim-", 2)).unwrap();
         let mut buffer = entry.buffer.lock().unwrap();
         assert_eq!(buffer.last_seq(), 2 * SAMPLES_PER_TICK as u64);
-        let r = buffer.poll("p", 0, 0, 1000, Instant::now());
+        let r = buffer.poll("p", 0, 0, 0, 1000, Instant::now());
         let number = r
             .series
             .iter()

@@ -10,30 +10,128 @@ use tracing::warn;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Ingested {
     pub stored: usize,
-    /// Samples naming a series missing from the answer's dictionary, or over the series limit.
+    /// Samples naming a series missing from the dictionary, or over the series limit.
     pub skipped: usize,
 }
 
-/// Stores the samples of `response` from `agent`. A write error stores nothing of the answer
-/// (the caller does not acknowledge it, so the agent sends it again).
-pub fn ingest(tsdb: &Tsdb, agent: &str, response: &PollResponse) -> Result<Ingested, TsdbError> {
-    let mut ids: Vec<Option<SeriesId>> = Vec::with_capacity(response.series.len());
-    for series in &response.series {
-        let mut labels = to_map(&series.labels);
-        labels.insert("agent".to_string(), agent.to_string());
-        match tsdb.series_id(&series.name, &labels) {
-            Ok(id) => ids.push(Some(id)),
-            Err(error @ (TsdbError::SeriesLimit { .. } | TsdbError::Invalid { .. })) => {
-                warn!(%agent, series = %series.name, %error, "series not stored");
-                ids.push(None);
+/// What a judge rule reads from a series (see [`crate::judge`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    Other,
+    CpuTotal,
+    Memory,
+    /// A filesystem's used ratio, by mount point.
+    Filesystem(String),
+}
+
+impl Judged {
+    fn of(name: &str, labels: &strata_proto::labels::LabelMap) -> Self {
+        match name {
+            "host_cpu_usage_ratio" if labels.get("cpu").map(String::as_str) == Some("total") => {
+                Self::CpuTotal
             }
-            Err(error) => return Err(error),
+            "host_memory_used_ratio" => Self::Memory,
+            "host_filesystem_used_ratio" => {
+                Self::Filesystem(labels.get("mountpoint").cloned().unwrap_or_default())
+            }
+            _ => Self::Other,
         }
     }
+}
+
+/// One series of an agent's dictionary, as the poller resolved it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its id in the store (None: it cannot be stored).
+    pub id: Option<SeriesId>,
+    pub judged: Judged,
+}
+
+/// What a poller holds of one agent's series dictionary, kept across polls, so that the
+/// agent sends each series' name and labels once per life of its buffer, not in every answer.
+#[derive(Debug, Default)]
+pub struct Dictionary {
+    epoch: u64,
+    entries: Vec<Entry>,
+}
+
+impl Dictionary {
+    /// How many entries to claim in a poll for buffer `epoch` (0 when it is not ours).
+    pub fn known(&self, epoch: u64) -> u32 {
+        if epoch != 0 && epoch == self.epoch {
+            self.entries.len() as u32
+        } else {
+            0
+        }
+    }
+
+    /// The entry at dictionary index `idx`.
+    pub fn get(&self, idx: u32) -> Option<&Entry> {
+        self.entries.get(idx as usize)
+    }
+
+    /// Forgets everything: the next poll asks for the whole dictionary.
+    pub fn reset(&mut self) {
+        self.epoch = 0;
+        self.entries.clear();
+    }
+
+    /// Learns the entries of `response` (resolving their store ids, with the `agent` label).
+    /// An answer that does not continue what is held (another epoch, a gap) is refused and
+    /// the dictionary reset: the answer is not stored nor acknowledged, and the next poll
+    /// starts afresh.
+    pub fn learn(
+        &mut self,
+        tsdb: &Tsdb,
+        agent: &str,
+        response: &PollResponse,
+    ) -> Result<(), String> {
+        let epoch = response.buffer.as_ref().map_or(0, |b| b.epoch);
+        let base = response.series_base as usize;
+        if base == 0 {
+            self.entries.clear();
+            self.epoch = epoch;
+        } else if epoch != self.epoch || base != self.entries.len() {
+            let held = self.entries.len();
+            self.reset();
+            return Err(format!(
+                "dictionary from entry {base} of epoch {epoch} does not continue the {held} entries held"
+            ));
+        }
+        for series in &response.series {
+            let mut labels = to_map(&series.labels);
+            let judged = Judged::of(&series.name, &labels);
+            labels.insert("agent".to_string(), agent.to_string());
+            let id = match tsdb.series_id(&series.name, &labels) {
+                Ok(id) => Some(id),
+                Err(error @ (TsdbError::SeriesLimit { .. } | TsdbError::Invalid { .. })) => {
+                    warn!(%agent, series = %series.name, %error, "series not stored");
+                    None
+                }
+                Err(error) => {
+                    self.reset();
+                    return Err(format!("store series {}: {error}", series.name));
+                }
+            };
+            self.entries.push(Entry { id, judged });
+        }
+        Ok(())
+    }
+}
+
+/// Stores the samples of `response` from `agent`, whose series `dictionary` has learnt. A
+/// write error stores nothing of the answer (the caller does not acknowledge it, so the
+/// agent sends it again).
+pub fn ingest(
+    tsdb: &Tsdb,
+    agent: &str,
+    response: &PollResponse,
+    dictionary: &Dictionary,
+) -> Result<Ingested, TsdbError> {
     let mut batch = Vec::with_capacity(response.samples.len());
     let mut skipped = 0;
     for s in &response.samples {
-        match ids.get(s.series as usize).copied().flatten() {
+        match dictionary.get(s.series).and_then(|e| e.id) {
             Some(id) => batch.push((id, s.ts_ms, s.value)),
             None => skipped += 1,
         }
@@ -79,7 +177,9 @@ mod tests {
             ],
             ..Default::default()
         };
-        let got = ingest(&tsdb, "web-1", &response).unwrap();
+        let mut dictionary = Dictionary::default();
+        dictionary.learn(&tsdb, "web-1", &response).unwrap();
+        let got = ingest(&tsdb, "web-1", &response, &dictionary).unwrap();
         assert_eq!(
             got,
             Ingested {
@@ -87,7 +187,7 @@ mod tests {
                 skipped: 1
             }
         );
-        ingest(&tsdb, "web-1", &response).unwrap();
+        ingest(&tsdb, "web-1", &response, &dictionary).unwrap();
         let series = tsdb
             .select("host_load1", &[("agent".into(), "web-1".into())])
             .unwrap();
@@ -97,5 +197,39 @@ mod tests {
             vec![(10, 1.5)],
             "stored once"
         );
+    }
+
+    #[test]
+    fn the_dictionary_grows_across_answers_and_refuses_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let tsdb = Tsdb::open(dir.path(), strata_tsdb::TsdbOptions::keep_forever()).unwrap();
+        let answer = |base: u32, epoch: u64, names: &[&str]| PollResponse {
+            series: names
+                .iter()
+                .map(|n| SeriesDesc {
+                    name: n.to_string(),
+                    labels: vec![],
+                })
+                .collect(),
+            series_base: base,
+            buffer: Some(strata_proto::v1::BufferStats {
+                epoch,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut d = Dictionary::default();
+        assert_eq!(d.known(7), 0);
+        d.learn(&tsdb, "a", &answer(0, 7, &["m", "host_memory_used_ratio"]))
+            .unwrap();
+        assert_eq!(d.known(7), 2);
+        assert_eq!(d.known(8), 0, "another epoch knows nothing");
+        d.learn(&tsdb, "a", &answer(2, 7, &["n"])).unwrap();
+        assert_eq!(d.known(7), 3);
+        assert_eq!(d.get(1).unwrap().judged, Judged::Memory);
+        assert!(d.learn(&tsdb, "a", &answer(5, 7, &["x"])).is_err(), "a gap");
+        assert_eq!(d.known(7), 0, "reset after a gap");
+        d.learn(&tsdb, "a", &answer(0, 9, &["m"])).unwrap();
+        assert_eq!(d.known(9), 1);
     }
 }

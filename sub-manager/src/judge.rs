@@ -3,10 +3,10 @@
 //! Three rules for now: `cpu` (total CPU usage), `memory` (used over total) and `filesystem`
 //! (the fullest one). A rule with no value in a poll keeps its previous verdict.
 
-use strata_proto::labels::to_map;
 use strata_proto::v1::{PollResponse, Severity};
 
 use crate::config::Thresholds;
+use crate::ingest::{Dictionary, Judged};
 
 /// The newest value of each judged quantity in one poll answer.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -26,35 +26,26 @@ pub struct Verdict {
     pub message: String,
 }
 
-/// Extracts the newest judged values from a poll answer.
-pub fn latest(response: &PollResponse) -> Latest {
+/// Extracts the newest judged values from a poll answer whose series `dictionary` holds.
+pub fn latest(response: &PollResponse, dictionary: &Dictionary) -> Latest {
     let mut out = Latest::default();
     let mut newest: [i64; 2] = [i64::MIN; 2];
-    let mut fs: std::collections::BTreeMap<String, (i64, f64)> = Default::default();
+    let mut fs: std::collections::BTreeMap<&str, (i64, f64)> = Default::default();
     for sample in &response.samples {
-        let Some(series) = response.series.get(sample.series as usize) else {
+        let Some(entry) = dictionary.get(sample.series) else {
             continue;
         };
-        let slot = match series.name.as_str() {
-            "host_cpu_usage_ratio" => {
-                let labels = to_map(&series.labels);
-                if labels.get("cpu").map(String::as_str) != Some("total") {
-                    continue;
-                }
-                0
-            }
-            "host_memory_used_ratio" => 1,
-            "host_filesystem_used_ratio" => {
-                let mount = to_map(&series.labels)
-                    .remove("mountpoint")
-                    .unwrap_or_default();
-                let e = fs.entry(mount).or_insert((i64::MIN, 0.0));
+        let slot = match &entry.judged {
+            Judged::CpuTotal => 0,
+            Judged::Memory => 1,
+            Judged::Filesystem(mount) => {
+                let e = fs.entry(mount.as_str()).or_insert((i64::MIN, 0.0));
                 if sample.ts_ms >= e.0 {
                     *e = (sample.ts_ms, sample.value);
                 }
                 continue;
             }
-            _ => continue,
+            Judged::Other => continue,
         };
         if sample.ts_ms >= newest[slot] {
             newest[slot] = sample.ts_ms;
@@ -68,7 +59,7 @@ pub fn latest(response: &PollResponse) -> Latest {
     }
     out.filesystem = fs
         .into_iter()
-        .map(|(mount, (_, v))| (v, mount))
+        .map(|(mount, (_, v))| (v, mount.to_string()))
         .max_by(|a, b| a.0.total_cmp(&b.0));
     out
 }
@@ -163,9 +154,18 @@ mod tests {
         }
     }
 
+    fn latest_of(response: &PollResponse) -> Latest {
+        let dir = tempfile::tempdir().unwrap();
+        let tsdb =
+            strata_tsdb::Tsdb::open(dir.path(), strata_tsdb::TsdbOptions::keep_forever()).unwrap();
+        let mut dictionary = Dictionary::default();
+        dictionary.learn(&tsdb, "a", response).unwrap();
+        latest(response, &dictionary)
+    }
+
     #[test]
     fn latest_takes_newest_total_cpu_and_fullest_filesystem() {
-        let l = latest(&response());
+        let l = latest_of(&response());
         assert_eq!(l.cpu, Some(0.97));
         assert_eq!(l.memory, Some(0.5));
         assert_eq!(l.filesystem, Some((0.9, "/var".into())));
@@ -173,7 +173,7 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_levels() {
-        let v = judge(&latest(&response()), &Thresholds::default());
+        let v = judge(&latest_of(&response()), &Thresholds::default());
         let sev = |rule: &str| v.iter().find(|x| x.rule == rule).unwrap().severity;
         assert_eq!(sev("cpu"), Severity::Critical);
         assert_eq!(sev("memory"), Severity::Ok);

@@ -22,7 +22,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::assignment::score;
 use crate::config::{AgentTarget, SubManagerConfig};
 use crate::error::{Result, SubManagerError};
-use crate::ingest::ingest;
+use crate::ingest::{Dictionary, ingest};
 use crate::judge::{self, Latest};
 use crate::membership::MembershipView;
 use crate::metrics::SubManagerMetrics;
@@ -110,6 +110,8 @@ async fn poll_agent(
     let mut delay = Duration::from_millis(spread);
     // The cursor on the agent: its buffer epoch and the last sequence stored.
     let mut cursor = (0u64, 0u64);
+    // Its series dictionary, as far as this poller holds it.
+    let mut dictionary = Dictionary::default();
     let mut failures = 0u32;
     let mut owned = false;
     loop {
@@ -133,6 +135,7 @@ async fn poll_agent(
                 ctx.state.release(&target.id);
                 // A later owner of ours starts without a cursor: everything unacknowledged.
                 cursor = (0, 0);
+                dictionary.reset();
                 failures = 0;
             }
         }
@@ -140,7 +143,7 @@ async fn poll_agent(
             delay = poll.interval;
             continue;
         }
-        match poll_once(&ctx, &target, &mut client, &mut cursor).await {
+        match poll_once(&ctx, &target, &mut client, &mut cursor, &mut dictionary).await {
             Ok(stored) => {
                 debug!(stored, epoch = cursor.0, ack_seq = cursor.1, "polled");
                 ctx.metrics.polls.fetch_add(1, Ordering::Relaxed);
@@ -171,6 +174,7 @@ async fn poll_once(
     target: &AgentTarget,
     client: &mut AgentClient<PollService>,
     cursor: &mut (u64, u64),
+    dictionary: &mut Dictionary,
 ) -> std::result::Result<usize, String> {
     let mut stored = 0;
     let mut latest = Latest::default();
@@ -181,14 +185,16 @@ async fn poll_once(
             max_samples: ctx.config.poll.max_samples,
             poller: ctx.config.id.clone(),
             epoch: cursor.0,
+            known_series: dictionary.known(cursor.0),
         };
         let answer = client
             .poll(request)
             .await
             .map_err(|status| format!("poll {}: {}", target.address, status.message()))?
             .into_inner();
-        let got =
-            ingest(&ctx.tsdb, &target.id, &answer).map_err(|e| format!("store samples: {e}"))?;
+        dictionary.learn(&ctx.tsdb, &target.id, &answer)?;
+        let got = ingest(&ctx.tsdb, &target.id, &answer, dictionary)
+            .map_err(|e| format!("store samples: {e}"))?;
         stored += got.stored;
         ctx.metrics
             .samples_stored
@@ -196,7 +202,7 @@ async fn poll_once(
         ctx.metrics
             .samples_skipped
             .fetch_add(got.skipped as u64, Ordering::Relaxed);
-        let l = judge::latest(&answer);
+        let l = judge::latest(&answer, dictionary);
         latest.cpu = l.cpu.or(latest.cpu);
         latest.memory = l.memory.or(latest.memory);
         latest.filesystem = l.filesystem.or(latest.filesystem);

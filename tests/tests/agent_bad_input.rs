@@ -61,6 +61,8 @@ fn bad_input_is_judged_and_never_stalls_the_agent() {
     let log = dir.join("app.log");
     std::fs::write(&log, b"").unwrap();
     let forked_pid = dir.join("forked.pid");
+    // a duration no other process uses, to find this test's sleepers
+    let sleeper = format!("3600.{}", std::process::id());
     // accepts connections (the kernel does) but never reads or writes
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap();
@@ -73,14 +75,14 @@ collect_interval = "1s"
 name = "applog"
 kind = "log"
 path = "{log}"
-interval = "200ms"
+interval = "1s"
 max_line_bytes = 4096
 rules = [{{ pattern = "PANIC", severity = "critical" }}, {{ pattern = "WARN", severity = "warning" }}]
 
 [[checks]]
 name = "never-exits"
 kind = "script"
-command = ["/bin/sh", "-c", "echo starting; exec sleep 3600"]
+command = ["/bin/sh", "-c", "echo starting; exec sleep {sleeper}"]
 interval = "500ms"
 timeout = "400ms"
 
@@ -107,6 +109,7 @@ interval = "500ms"
 timeout = "300ms"
 "#,
         log = log.display(),
+        sleeper = sleeper,
         forked = forked_pid.display(),
     );
     let path = write_config(dir, "agent.toml", &config);
@@ -193,17 +196,15 @@ timeout = "300ms"
             c.message
         );
     }
-    // the never-exiting script leaves no sleeper behind, run after run
-    let sleepers = Command::new("pgrep")
-        .args(["-f", "^sleep 3600$"])
-        .output()
-        .unwrap();
-    let count = String::from_utf8_lossy(&sleepers.stdout).lines().count();
-    assert!(
-        count <= 1,
-        "{count} sleepers of the never-exiting script survive"
-    );
-
+    // the never-exiting script leaves at most the current run's sleeper, never a pile-up
+    let sleepers = || {
+        let out = Command::new("pgrep")
+            .args(["-f", &format!("^sleep {sleeper}$")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert!(sleepers() <= 1, "{} sleepers survive", sleepers());
     rt.block_on(async {
         let mut c = AgentClient::connect(format!("http://{}", agent.addr)).await.unwrap();
         // a bad push changes nothing and names the key
@@ -250,6 +251,20 @@ timeout = "300ms"
             Err(pushed.message.clone())
         }
     });
+    // a clean stop kills the script that is running
+    let mut agent = agent;
+    assert!(
+        agent.terminate(Duration::from_secs(10)),
+        "the agent stops cleanly"
+    );
+    wait_for(
+        "no sleeper left",
+        Duration::from_secs(5),
+        || match sleepers() {
+            0 => Ok(()),
+            n => Err(format!("{n} sleepers")),
+        },
+    );
     drop(silent);
 }
 

@@ -40,6 +40,8 @@ struct Prev {
     ticks: u64,
     read: u64,
     write: u64,
+    /// Owner, read once when the process is first seen.
+    uid: u32,
 }
 
 /// The processes of the host, rescanned on demand.
@@ -115,12 +117,26 @@ impl ProcessTable {
         self.last_scan
     }
 
+    /// Reads a small /proc file whole: a short read is its end (the kernel generates these
+    /// files in one go), which saves the second read that would return 0.
     fn read(&mut self, path: &std::path::Path) -> bool {
         use std::io::Read;
         self.buf.clear();
-        match std::fs::File::open(path) {
-            Ok(mut f) => f.read_to_end(&mut self.buf).is_ok(),
-            Err(_) => false,
+        let Ok(mut f) = std::fs::File::open(path) else {
+            return false;
+        };
+        loop {
+            let len = self.buf.len();
+            self.buf.resize(len + 4096, 0);
+            match f.read(&mut self.buf[len..]) {
+                Ok(n) => {
+                    self.buf.truncate(len + n);
+                    if n < 4096 {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
         }
     }
 
@@ -163,8 +179,11 @@ impl ProcessTable {
             } else {
                 (0, 0)
             };
-            let uid = entry.metadata().map(|m| m.uid()).unwrap_or(u32::MAX);
             let before = self.prev.get(&pid);
+            let uid = match before {
+                Some(p) => p.uid,
+                None => entry.metadata().map(|m| m.uid()).unwrap_or(u32::MAX),
+            };
             let rate = |now: u64, then: Option<u64>, scale: f64| match (then, elapsed) {
                 (Some(then), Some(secs)) => now.saturating_sub(then) as f64 / scale / secs,
                 _ => 0.0,
@@ -183,7 +202,15 @@ impl ProcessTable {
                 write_per_second: rate(write, before.map(|p| p.write), 1.0),
                 threads,
             });
-            prev.insert(pid, Prev { ticks, read, write });
+            prev.insert(
+                pid,
+                Prev {
+                    ticks,
+                    read,
+                    write,
+                    uid,
+                },
+            );
         }
         self.prev = prev;
         self.procs = procs;

@@ -153,24 +153,29 @@ async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigu
     let mut client = AgentClient::connect(format!("http://{grpc}"))
         .await
         .context("connect to strata-agent")?;
-    let mut ack = 0;
-    let mut epoch = 0;
-    let mut poll = async |ack: &mut u64, epoch: &mut u64| -> anyhow::Result<()> {
+    // the poller's cursor: buffer epoch, last sequence, dictionary entries held
+    let mut cursor = (0, 0, 0);
+    let mut poll = async |c: &mut (u64, u64, u32)| -> anyhow::Result<()> {
         let answer = client
             .poll(PollRequest {
                 agent_id: String::new(),
-                ack_seq: *ack,
+                ack_seq: c.1,
                 max_samples: 0,
                 poller: "bench".into(),
-                epoch: *epoch,
+                epoch: c.0,
+                known_series: c.2,
             })
             .await?
             .into_inner();
-        *ack = answer.last_seq;
-        *epoch = answer.buffer.map_or(0, |b| b.epoch);
+        let held = if answer.series_base == 0 { 0 } else { c.2 };
+        *c = (
+            answer.buffer.map_or(0, |b| b.epoch),
+            answer.last_seq,
+            held + answer.series.len() as u32,
+        );
         Ok(())
     };
-    poll(&mut ack, &mut epoch).await?;
+    poll(&mut cursor).await?;
     eprintln!("strata: {} collections", args.collections);
     // Counted from the agent's own counter read before and after, with one poll per
     // interval in between, as a sub-manager would; nothing else touches it meanwhile.
@@ -178,7 +183,7 @@ async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigu
     let cpu = process_cpu(pid);
     for _ in 0..args.collections {
         tokio::time::sleep(args.interval).await;
-        poll(&mut ack, &mut epoch).await?;
+        poll(&mut cursor).await?;
     }
     let cpu_s = process_cpu(pid) - cpu;
     let text = scrape()?;
