@@ -46,12 +46,31 @@ pub struct SeriesTable {
     /// Buffer index of each local series already interned in the buffer.
     in_buffer: Vec<SeriesIdx>,
     key: String,
+    /// Labels of each local series in the order they were emitted, to confirm a prediction.
+    emitted: Vec<Box<[(&'static str, Box<str>)]>>,
+    /// The series of the last stored cycle, in emission order: a cycle emits the same
+    /// series in the same order, so the n-th reading is first checked against the n-th of
+    /// the last cycle, which costs a few short comparisons instead of a hash of the key.
+    last_order: Vec<u32>,
     /// This cycle's readings: local index and value.
     cycle: Vec<(u32, f64)>,
 }
 
 impl Emit for SeriesTable {
     fn emit(&mut self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
+        if let Some(&idx) = self.last_order.get(self.cycle.len()) {
+            let known = &self.emitted[idx as usize];
+            if self.descs[idx as usize].0 == name
+                && known.len() == labels.len()
+                && known
+                    .iter()
+                    .zip(labels)
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && **v1 == **v2)
+            {
+                self.cycle.push((idx, value));
+                return;
+            }
+        }
         self.key.clear();
         self.key.push_str(name);
         for (k, v) in labels {
@@ -69,6 +88,8 @@ impl Emit for SeriesTable {
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect();
                 self.descs.push((name, map));
+                self.emitted
+                    .push(labels.iter().map(|(k, v)| (*k, Box::from(*v))).collect());
                 self.by_key.insert(self.key.clone(), idx);
                 idx
             }
@@ -129,6 +150,9 @@ impl SeriesTable {
         for &(idx, value) in &self.cycle {
             buffer.push(self.in_buffer[idx as usize], ts_ms, value);
         }
+        self.last_order.clear();
+        self.last_order
+            .extend(self.cycle.iter().map(|&(idx, _)| idx));
         self.cycle.clear();
     }
 
@@ -163,5 +187,27 @@ mod tests {
         assert_eq!(polled.samples.len(), 9);
         let first = polled.samples.iter().map(|s| s.value).collect::<Vec<_>>();
         assert_eq!(&first[..3], &[0.0, 10.0, 20.0]);
+    }
+
+    #[test]
+    fn a_cycle_in_another_order_or_with_other_series_is_still_right() {
+        let mut table = SeriesTable::default();
+        let mut buffer = SampleBuffer::new(100, Duration::from_secs(60));
+        table.emit("m", &[("a", "1")], 1.0);
+        table.emit("m", &[("a", "2")], 2.0);
+        table.store(&mut buffer, 1);
+        // swapped, a label value changed, and one new series
+        table.emit("m", &[("a", "2")], 3.0);
+        table.emit("m", &[("a", "3")], 4.0);
+        table.emit("m", &[("a", "1")], 5.0);
+        let got: Vec<(String, f64)> = table
+            .pending_readings()
+            .map(|(_, l, v)| (l["a"].clone(), v))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("2".into(), 3.0), ("3".into(), 4.0), ("1".into(), 5.0)]
+        );
+        assert_eq!(table.series(), 3);
     }
 }

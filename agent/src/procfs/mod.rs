@@ -41,11 +41,17 @@ pub struct ProcFs {
     /// /proc files kept open and read again from the start each cycle (saves the path
     /// walk of an open; the kernel regenerates their text on every read from 0).
     open_files: HashMap<&'static str, File>,
+    /// /proc files that could not be opened (absent from this kernel).
+    missing: std::collections::HashSet<&'static str>,
     /// Interfaces of /sys/class/net with their attribute files, found every
     /// [`RESCAN_EVERY`] cycles.
     interfaces: Vec<Interface>,
     /// Local filesystems, found every [`RESCAN_EVERY`] cycles.
     mounts: Vec<Mount>,
+    /// hwmon temperature inputs (chip, sensor, file), found every [`RESCAN_EVERY`] cycles.
+    sensors: Vec<(String, String, File)>,
+    /// Uname and OS release, read on the first cycle.
+    info: Option<HostInfo>,
     /// Cycles collected so far.
     cycles: u64,
 }
@@ -53,6 +59,44 @@ pub struct ProcFs {
 /// Cycles between two scans of /sys/class/net and /proc/mounts for interfaces and
 /// filesystems that came or went.
 const RESCAN_EVERY: u64 = 60;
+
+/// What the host runs, read once: uname and /etc/os-release.
+#[derive(Debug, Default)]
+struct HostInfo {
+    sysname: String,
+    release: String,
+    version: String,
+    machine: String,
+    nodename: String,
+    os_id: String,
+    os_version: String,
+    os_name: String,
+}
+
+impl HostInfo {
+    fn read() -> Self {
+        let u = rustix::system::uname();
+        let text = |s: &std::ffi::CStr| s.to_string_lossy().into_owned();
+        let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+        let field = |key: &str| {
+            release
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(|v| v.trim_matches('"').to_string())
+                .unwrap_or_default()
+        };
+        Self {
+            sysname: text(u.sysname()),
+            release: text(u.release()),
+            version: text(u.version()),
+            machine: text(u.machine()),
+            nodename: text(u.nodename()),
+            os_id: field("ID"),
+            os_version: field("VERSION_ID"),
+            os_name: field("PRETTY_NAME"),
+        }
+    }
+}
 
 /// One network interface and its attribute files, kept open.
 #[derive(Debug)]
@@ -66,9 +110,34 @@ struct Interface {
     counters: [(&'static str, f64, Option<File>); 3],
 }
 
+/// /proc files the kernel writes in one piece (a single `show`, or a sysctl): a read into a
+/// buffer larger than the text returns all of it, so a short read is their end. Files of
+/// many records (net/dev, diskstats, vmstat...) come a page at a time and are read to 0.
+const ONE_PIECE: [&str; 17] = [
+    "stat",
+    "loadavg",
+    "meminfo",
+    "net/snmp",
+    "net/netstat",
+    "net/sockstat",
+    "net/sockstat6",
+    "net/snmp6",
+    "softirqs",
+    "pressure/cpu",
+    "pressure/memory",
+    "pressure/io",
+    "sys/net/netfilter/nf_conntrack_count",
+    "sys/net/netfilter/nf_conntrack_max",
+    "sys/fs/file-nr",
+    "sys/kernel/random/entropy_avail",
+    "uptime",
+];
+
 /// Reads `file` again from its start into `buf` by positional reads (no seek, and none of
-/// the size probing `read_to_string` does); false on error or text that is not UTF-8.
-fn reread(file: &File, buf: &mut String) -> bool {
+/// the size probing `read_to_string` does); false on error or text that is not UTF-8. A
+/// file written in one piece (see [`ONE_PIECE`]; sysfs attributes too) ends at the first
+/// short read, which saves the read that would return 0.
+fn reread(file: &File, buf: &mut String, one_piece: bool) -> bool {
     let mut bytes = std::mem::take(buf).into_bytes();
     bytes.clear();
     loop {
@@ -80,7 +149,12 @@ fn reread(file: &File, buf: &mut String) -> bool {
                 bytes.truncate(len);
                 break;
             }
-            Ok(n) => bytes.truncate(len + n),
+            Ok(n) => {
+                bytes.truncate(len + n);
+                if one_piece && n < room {
+                    break;
+                }
+            }
             Err(_) => return false,
         }
     }
@@ -110,8 +184,11 @@ impl ProcFs {
             prev_ticks: Vec::new(),
             cpu_names: Vec::new(),
             open_files: HashMap::new(),
+            missing: Default::default(),
             interfaces: Vec::new(),
             mounts: Vec::new(),
+            sensors: Vec::new(),
+            info: None,
             cycles: 0,
         }
     }
@@ -127,15 +204,23 @@ impl ProcFs {
     fn load_proc(&mut self, rel: &'static str) -> bool {
         self.buf.clear();
         if !self.open_files.contains_key(rel) {
+            // a file this kernel lacks is looked for again only when mounts are rescanned
+            if self.missing.contains(rel) && !self.cycles.is_multiple_of(RESCAN_EVERY) {
+                return false;
+            }
             match File::open(self.proc_root.join(rel)) {
                 Ok(f) => {
+                    self.missing.remove(rel);
                     self.open_files.insert(rel, f);
                 }
-                Err(_) => return false,
+                Err(_) => {
+                    self.missing.insert(rel);
+                    return false;
+                }
             }
         }
         let file = self.open_files.get(rel).expect("inserted above");
-        if !reread(file, &mut self.buf) {
+        if !reread(file, &mut self.buf, ONE_PIECE.contains(&rel)) {
             // reopened next cycle
             self.open_files.remove(rel);
             return false;
@@ -155,6 +240,12 @@ impl ProcFs {
             std::mem::swap(&mut self.ticks, &mut self.prev_ticks);
             parse_stat(&self.buf, out, &mut self.ticks);
             self.emit_cpu_usage(out);
+            if self.load_proc("schedstat") {
+                parse_schedstat(&self.buf, out);
+            }
+            if self.load_proc("softirqs") {
+                parse_softirqs(&self.buf, out);
+            }
         }
         if due.has(Item::Load) && self.load_proc("loadavg") {
             parse_loadavg(&self.buf, out);
@@ -185,6 +276,9 @@ impl ProcFs {
             if protocols && self.load_proc(table) {
                 parse_snmp(&self.buf, out);
             }
+        }
+        if protocols && self.load_proc("net/snmp6") {
+            parse_snmp6(&self.buf, out);
         }
         if protocols && self.load_proc("net/softnet_stat") {
             parse_softnet(&self.buf, &self.cpu_names, out);
@@ -223,6 +317,9 @@ impl ProcFs {
         if due.has(Item::Vmstat) && self.load_proc("vmstat") {
             parse_vmstat(&self.buf, out);
         }
+        if due.has(Item::System) {
+            self.collect_system(out);
+        }
         if due.has(Item::System) && self.load_proc("sys/fs/file-nr") {
             // allocated, allocated but unused, maximum
             let mut fields = self.buf.split_ascii_whitespace();
@@ -257,6 +354,40 @@ impl ProcFs {
     }
 
     /// Space and inodes of every local filesystem found in /proc/mounts, by statvfs.
+    /// Uptime, the clock, and what the host runs (kernel, distribution) as info series.
+    fn collect_system(&mut self, out: &mut impl Emit) {
+        if self.load_proc("uptime")
+            && let Some(up) = first_number(&self.buf)
+        {
+            out.emit("host_uptime_seconds", &[], up);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        out.emit("host_time_seconds", &[], now);
+        let info = self.info.get_or_insert_with(HostInfo::read);
+        out.emit(
+            "host_uname_info",
+            &[
+                ("sysname", info.sysname.as_str()),
+                ("release", info.release.as_str()),
+                ("version", info.version.as_str()),
+                ("machine", info.machine.as_str()),
+                ("nodename", info.nodename.as_str()),
+            ],
+            1.0,
+        );
+        out.emit(
+            "host_os_info",
+            &[
+                ("id", info.os_id.as_str()),
+                ("version_id", info.os_version.as_str()),
+                ("pretty_name", info.os_name.as_str()),
+            ],
+            1.0,
+        );
+    }
+
     fn collect_filesystems(&mut self, out: &mut impl Emit) {
         for m in &self.mounts {
             let Ok(st) = rustix::fs::statvfs(m.mount.as_str()) else {
@@ -355,13 +486,13 @@ impl ProcFs {
         for iface in &mut self.interfaces {
             let l = [("interface", iface.name.as_str())];
             if let Some(f) = &mut iface.mtu
-                && reread(f, &mut self.buf)
+                && reread(f, &mut self.buf, true)
                 && let Some(mtu) = first_number(&self.buf)
             {
                 out.emit("host_network_mtu_bytes", &l, mtu);
             }
             if let Some(f) = &mut iface.operstate
-                && reread(f, &mut self.buf)
+                && reread(f, &mut self.buf, true)
             {
                 let state = self.buf.trim();
                 let up = matches!(state, "up" | "unknown");
@@ -379,7 +510,7 @@ impl ProcFs {
             // virtual interfaces refuse to read some attributes (speed): skipped
             for (name, scale, file) in &mut iface.counters {
                 if let Some(f) = file
-                    && reread(f, &mut self.buf)
+                    && reread(f, &mut self.buf, true)
                     && let Some(v) = first_number(&self.buf)
                     && v >= 0.0
                 {
@@ -391,8 +522,27 @@ impl ProcFs {
 
     /// Every hwmon temperature input, in degrees Celsius.
     fn collect_temperatures(&mut self, out: &mut impl Emit) {
+        if self.cycles.is_multiple_of(RESCAN_EVERY) {
+            self.sensors = self.find_sensors();
+        }
+        for (chip, sensor, file) in &self.sensors {
+            if reread(file, &mut self.buf, true)
+                && let Some(milli) = first_number(&self.buf)
+            {
+                out.emit(
+                    "host_temperature_celsius",
+                    &[("chip", chip), ("sensor", sensor)],
+                    milli / 1000.0,
+                );
+            }
+        }
+    }
+
+    /// Every hwmon temperature input: chip name, sensor and the open file.
+    fn find_sensors(&mut self) -> Vec<(String, String, File)> {
+        let mut found = Vec::new();
         let Ok(chips) = std::fs::read_dir(self.sys_root.join("class/hwmon")) else {
-            return;
+            return found;
         };
         for chip in chips.flatten() {
             let dir = chip.path();
@@ -413,17 +563,12 @@ impl ProcFs {
                 else {
                     continue;
                 };
-                if self.load(&file.path())
-                    && let Some(milli) = first_number(&self.buf)
-                {
-                    out.emit(
-                        "host_temperature_celsius",
-                        &[("chip", &chip_name), ("sensor", sensor)],
-                        milli / 1000.0,
-                    );
+                if let Ok(f) = File::open(file.path()) {
+                    found.push((chip_name.clone(), sensor.to_string(), f));
                 }
             }
         }
+        found
     }
 }
 

@@ -47,6 +47,22 @@ pub fn parse_stat(text: &str, out: &mut impl Emit, ticks: &mut Vec<CpuTicks>) {
                     );
                 }
             }
+            if !cpu.is_empty() {
+                // guest time is counted in user and nice already: its own series, as
+                // node_exporter's node_cpu_guest_seconds_total
+                for (mode, field) in ["user", "nice"]
+                    .iter()
+                    .zip(line.split_ascii_whitespace().skip(9))
+                {
+                    if let Ok(n) = field.parse::<u64>() {
+                        out.emit(
+                            "host_cpu_guest_seconds_total",
+                            &[("cpu", cpu), ("mode", mode)],
+                            n as f64 / USER_HZ,
+                        );
+                    }
+                }
+            }
             ticks.push(t);
             continue;
         }
@@ -246,6 +262,192 @@ pub fn parse_net_dev(text: &str, out: &mut impl Emit) {
 /// of the extended ones (header line, then value line, per protocol); the current established TCP connections as a connection state. (Counting
 /// every state from /proc/net/tcp costs the kernel a walk of its whole connection hash
 /// table, milliseconds per read, which is why node_exporter leaves it off too.)
+/// The extended TCP counters kept (of about 150): node_exporter's default ones (listen
+/// queue overflows, SYN cookies, SYN retransmits, timeouts, out-of-order queueing) and what
+/// operators read when TCP misbehaves: aborts, losses and retransmits, drops under memory
+/// or backlog pressure, pruning, TIME_WAIT handling, delayed ACKs, zero windows.
+const TCP_EXT: [&str; 56] = [
+    "ListenOverflows",
+    "ListenDrops",
+    "SyncookiesSent",
+    "SyncookiesRecv",
+    "SyncookiesFailed",
+    "TCPSynRetrans",
+    "TCPTimeouts",
+    "TCPOFOQueue",
+    "TCPOFODrop",
+    "TCPOFOMerge",
+    "EmbryonicRsts",
+    "PruneCalled",
+    "RcvPruned",
+    "OfoPruned",
+    "TW",
+    "TWRecycled",
+    "TWKilled",
+    "TCPTimeWaitOverflow",
+    "PAWSEstab",
+    "DelayedACKs",
+    "DelayedACKLocked",
+    "DelayedACKLost",
+    "TCPLostRetransmit",
+    "TCPFastRetrans",
+    "TCPSlowStartRetrans",
+    "TCPLossProbes",
+    "TCPLossProbeRecovery",
+    "TCPRetransFail",
+    "TCPSpuriousRTOs",
+    "TCPAbortOnData",
+    "TCPAbortOnClose",
+    "TCPAbortOnMemory",
+    "TCPAbortOnTimeout",
+    "TCPAbortOnLinger",
+    "TCPAbortFailed",
+    "TCPMemoryPressures",
+    "TCPBacklogDrop",
+    "TCPMinTTLDrop",
+    "TCPDeferAcceptDrop",
+    "TCPReqQFullDoCookies",
+    "TCPReqQFullDrop",
+    "TCPRcvQDrop",
+    "TCPZeroWindowDrop",
+    "TCPFromZeroWindowAdv",
+    "TCPToZeroWindowAdv",
+    "TCPWantZeroWindowAdv",
+    "TCPChallengeACK",
+    "TCPSYNChallenge",
+    "TCPFastOpenActive",
+    "TCPFastOpenPassive",
+    "TCPRcvCoalesce",
+    "TCPAutoCorking",
+    "TCPOrigDataSent",
+    "TCPKeepAlive",
+    "TCPDelivered",
+    "TCPWqueueTooBig",
+];
+
+/// The extended IP counters kept: bytes and packets by cast, routing and checksum errors,
+/// ECN marks.
+const IP_EXT: [&str; 15] = [
+    "InOctets",
+    "OutOctets",
+    "InNoRoutes",
+    "InTruncatedPkts",
+    "InMcastPkts",
+    "OutMcastPkts",
+    "InBcastPkts",
+    "OutBcastPkts",
+    "InMcastOctets",
+    "OutMcastOctets",
+    "InBcastOctets",
+    "OutBcastOctets",
+    "InCsumErrors",
+    "InECT0Pkts",
+    "InCEPkts",
+];
+
+/// /proc/net/snmp6 (one `Name value` per line): the IPv6, ICMPv6 and UDPv6 counters
+/// node_exporter keeps, and the errors beside them.
+pub fn parse_snmp6(text: &str, out: &mut impl Emit) {
+    const KEPT: [(&str, &str); 21] = [
+        ("Ip6InReceives", "ip6"),
+        ("Ip6InHdrErrors", "ip6"),
+        ("Ip6InAddrErrors", "ip6"),
+        ("Ip6InDiscards", "ip6"),
+        ("Ip6InDelivers", "ip6"),
+        ("Ip6OutRequests", "ip6"),
+        ("Ip6OutDiscards", "ip6"),
+        ("Ip6OutNoRoutes", "ip6"),
+        ("Ip6InOctets", "ip6"),
+        ("Ip6OutOctets", "ip6"),
+        ("Icmp6InMsgs", "icmp6"),
+        ("Icmp6InErrors", "icmp6"),
+        ("Icmp6OutMsgs", "icmp6"),
+        ("Icmp6OutErrors", "icmp6"),
+        ("Udp6InDatagrams", "udp6"),
+        ("Udp6NoPorts", "udp6"),
+        ("Udp6InErrors", "udp6"),
+        ("Udp6OutDatagrams", "udp6"),
+        ("Udp6RcvbufErrors", "udp6"),
+        ("Udp6SndbufErrors", "udp6"),
+        ("Udp6InCsumErrors", "udp6"),
+    ];
+    let mut field = String::with_capacity(32);
+    for line in text.lines() {
+        let mut parts = line.split_ascii_whitespace();
+        let (Some(name), Some(value)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some((_, protocol)) = KEPT.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let prefix = match *protocol {
+            "ip6" => 3,
+            "icmp6" => 5,
+            _ => 4,
+        };
+        snake_case(&name[prefix..], &mut field);
+        out.emit(
+            "host_netstat_total",
+            &[("protocol", protocol), ("counter", &field)],
+            value,
+        );
+    }
+}
+
+/// /proc/schedstat: per CPU, seconds spent running and waiting to run, and timeslices.
+pub fn parse_schedstat(text: &str, out: &mut impl Emit) {
+    for line in text.lines() {
+        let mut f = line.split_ascii_whitespace();
+        let Some(cpu) = f.next().and_then(|c| c.strip_prefix("cpu")) else {
+            continue;
+        };
+        // the last three fields: running ns, waiting ns, timeslices
+        let fields: Vec<&str> = f.collect();
+        if fields.len() < 3 {
+            continue;
+        }
+        let tail = &fields[fields.len() - 3..];
+        let (Ok(run), Ok(wait), Ok(slices)) = (
+            tail[0].parse::<f64>(),
+            tail[1].parse::<f64>(),
+            tail[2].parse::<f64>(),
+        ) else {
+            continue;
+        };
+        out.emit(
+            "host_schedstat_running_seconds_total",
+            &[("cpu", cpu)],
+            run / 1e9,
+        );
+        out.emit(
+            "host_schedstat_waiting_seconds_total",
+            &[("cpu", cpu)],
+            wait / 1e9,
+        );
+        out.emit("host_schedstat_timeslices_total", &[("cpu", cpu)], slices);
+    }
+}
+
+/// /proc/softirqs: soft interrupts by type, summed over the CPUs.
+pub fn parse_softirqs(text: &str, out: &mut impl Emit) {
+    let mut kind = String::with_capacity(16);
+    for line in text.lines().skip(1) {
+        let Some((name, counts)) = line.split_once(':') else {
+            continue;
+        };
+        let total: f64 = counts
+            .split_ascii_whitespace()
+            .filter_map(|c| c.parse::<f64>().ok())
+            .sum();
+        kind.clear();
+        kind.extend(name.trim().chars().map(|c| c.to_ascii_lowercase()));
+        out.emit("host_softirqs_total", &[("kind", &kind)], total);
+    }
+}
+
 pub fn parse_snmp(text: &str, out: &mut impl Emit) {
     const NOT_COUNTERS: [&str; 6] = [
         "Forwarding",
@@ -271,20 +473,8 @@ pub fn parse_snmp(text: &str, out: &mut impl Emit) {
             // /proc/net/netstat holds about 150 extended counters: the ones node_exporter
             // keeps by default (listen queue overflows, SYN cookies and retransmits,
             // timeouts, out-of-order queueing; bytes in and out)
-            "TcpExt" => (
-                "tcp_ext",
-                &[
-                    "ListenOverflows",
-                    "ListenDrops",
-                    "SyncookiesSent",
-                    "SyncookiesRecv",
-                    "SyncookiesFailed",
-                    "TCPSynRetrans",
-                    "TCPTimeouts",
-                    "TCPOFOQueue",
-                ],
-            ),
-            "IpExt" => ("ip_ext", &["InOctets", "OutOctets"]),
+            "TcpExt" => ("tcp_ext", &TCP_EXT),
+            "IpExt" => ("ip_ext", &IP_EXT),
             _ => continue,
         };
         if proto != proto2 {
@@ -378,7 +568,9 @@ pub fn parse_softnet(text: &str, cpu_names: &[String], out: &mut impl Emit) {
 
 /// /proc/vmstat: page faults, swapping, paging and OOM kills.
 pub fn parse_vmstat(text: &str, out: &mut impl Emit) {
-    const EVENTS: [&str; 7] = [
+    // paging and swapping, memory reclaim (scanning and stealing by kswapd or in direct
+    // reclaim, stalls), compaction, transparent huge pages, NUMA placement, refaults
+    const EVENTS: [&str; 24] = [
         "pgfault",
         "pgmajfault",
         "pgpgin",
@@ -386,6 +578,23 @@ pub fn parse_vmstat(text: &str, out: &mut impl Emit) {
         "pswpin",
         "pswpout",
         "oom_kill",
+        "pgscan_kswapd",
+        "pgscan_direct",
+        "pgsteal_kswapd",
+        "pgsteal_direct",
+        "pgrefill",
+        "allocstall_normal",
+        "allocstall_movable",
+        "compact_stall",
+        "compact_fail",
+        "compact_success",
+        "thp_fault_alloc",
+        "thp_fault_fallback",
+        "thp_collapse_alloc",
+        "numa_hit",
+        "numa_miss",
+        "workingset_refault_file",
+        "workingset_refault_anon",
     ];
     for line in text.lines() {
         let Some((key, value)) = line.split_once(' ') else {
@@ -589,7 +798,7 @@ pub(crate) mod tests {
     #[test]
     fn netstat_keeps_the_selected_extended_counters() {
         let text = "TcpExt: SyncookiesSent ListenDrops TCPHPHits\nTcpExt: 1 2 3\n\
-                    IpExt: InNoRoutes InOctets\nIpExt: 4 5\n";
+                    IpExt: InNoRoutes InOctets InNoECTPkts\nIpExt: 4 5 6\n";
         let mut seen = Seen::default();
         parse_snmp(text, &mut seen);
         seen.expect(&[
@@ -609,7 +818,39 @@ pub(crate) mod tests {
                 5.0,
             ),
         ]);
-        assert_eq!(seen.0.len(), 3);
+        assert_eq!(seen.0.len(), 4, "TCPHPHits and InNoECTPkts are not kept");
+    }
+
+    #[test]
+    fn snmp6_schedstat_and_softirqs() {
+        let mut seen = Seen::default();
+        parse_snmp6(
+            "Ip6InReceives                   \t12\nIp6InTooBigErrors 1\nUdp6NoPorts 3\nIcmp6InMsgs 4\n",
+            &mut seen,
+        );
+        parse_schedstat(
+            "version 15\ntimestamp 1\ncpu0 0 0 0 0 0 0 2000000000 500000000 7\ndomain0 3 1 2\n",
+            &mut seen,
+        );
+        parse_softirqs(
+            "                    CPU0       CPU1\n          HI:          1          2\n      NET_RX:         10         20\n",
+            &mut seen,
+        );
+        seen.expect(&[
+            (
+                "host_netstat_total",
+                "protocol=ip6,counter=in_receives",
+                12.0,
+            ),
+            ("host_netstat_total", "protocol=udp6,counter=no_ports", 3.0),
+            ("host_netstat_total", "protocol=icmp6,counter=in_msgs", 4.0),
+            ("host_schedstat_running_seconds_total", "cpu=0", 2.0),
+            ("host_schedstat_waiting_seconds_total", "cpu=0", 0.5),
+            ("host_schedstat_timeslices_total", "cpu=0", 7.0),
+            ("host_softirqs_total", "kind=hi", 3.0),
+            ("host_softirqs_total", "kind=net_rx", 30.0),
+        ]);
+        assert_eq!(seen.0.len(), 8);
     }
 
     #[test]
