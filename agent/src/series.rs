@@ -37,6 +37,9 @@ impl Hasher for Fnv {
     }
 }
 
+/// Label names and values of a series as emitted.
+type EmittedLabels = Box<[(&'static str, Box<str>)]>;
+
 /// Series seen by one collector and the readings of the current cycle.
 #[derive(Debug, Default)]
 pub struct SeriesTable {
@@ -47,7 +50,7 @@ pub struct SeriesTable {
     in_buffer: Vec<SeriesIdx>,
     key: String,
     /// Labels of each local series in the order they were emitted, to confirm a prediction.
-    emitted: Vec<Box<[(&'static str, Box<str>)]>>,
+    emitted: Vec<EmittedLabels>,
     /// The series of the last stored cycle, in emission order: a cycle emits the same
     /// series in the same order, so the n-th reading is first checked against the n-th of
     /// the last cycle, which costs a few short comparisons instead of a hash of the key.
