@@ -1,5 +1,6 @@
 //! The agent's probe phase timings agree with Debian's prometheus-blackbox-exporter against
-//! the same local targets, within 1 ms or 10% (the medians of `strata bench probes`).
+//! the same local targets (HTTP, HTTPS and DNS), within 1 ms or 10% (the medians of
+//! `strata bench probes`).
 
 use std::process::Command;
 
@@ -24,9 +25,20 @@ fn probe_phases_agree_with_blackbox_exporter() {
             panic!("no report: {stdout} {stderr}");
         };
         for phase in ["resolve", "connect", "processing", "transfer"] {
-            let p = &report["http"][phase];
-            assert!(p["blackbox_ms"].as_f64().is_some(), "{phase}: {report}");
+            assert!(
+                report["http"][phase]["blackbox_ms"].as_f64().is_some(),
+                "{phase}: {report}"
+            );
         }
+        for phase in ["tls", "processing"] {
+            assert!(
+                report["https"][phase]["strata_ms"]
+                    .as_f64()
+                    .is_some_and(|v| v > 0.0),
+                "{phase}: {report}"
+            );
+        }
+        assert!(report["dns"]["query"]["agree"].is_boolean(), "{report}");
         let processing = report["http"]["processing"]["strata_ms"].as_f64().unwrap();
         assert!(processing >= 25.0, "the target waits 25 ms: {report}");
         if report["all_agree"] == true {

@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use strata_proto::v1::CheckState;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use rustls::pki_types::ServerName;
+use tokio_rustls::TlsConnector;
+
 use super::spec::HttpSpec;
-use super::{Outcome, clip, port};
+use super::{Outcome, clip, port, tls};
 
 /// The parts of an http:// or https:// URL a probe needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +89,8 @@ pub struct Phases {
     /// First response byte to the end of the body.
     pub transfer: Duration,
     pub total: Duration,
+    /// Earliest end of validity of the server's certificates (seconds since the epoch).
+    pub cert_expiry: Option<i64>,
 }
 
 /// A response as far as the probe read it.
@@ -117,6 +122,18 @@ pub async fn run(spec: &HttpSpec, timeout: Duration) -> Outcome {
             &[("phase", phase)],
             d.as_secs_f64(),
         );
+    }
+    let mut expiry_note = None;
+    if let Some(expiry) = phases.cert_expiry {
+        outcome.metric("strata_probe_ssl_earliest_cert_expiry", &[], expiry as f64);
+        let days = (expiry - strata_proto::now_ms() / 1000) as f64 / 86_400.0;
+        if days < f64::from(spec.cert_warn_days) {
+            expiry_note = Some(if days < 0.0 {
+                format!("certificate expired {:.0} days ago", -days)
+            } else {
+                format!("certificate expires in {days:.1} days")
+            });
+        }
     }
     let response = match result {
         Ok(r) => r,
@@ -164,6 +181,10 @@ pub async fn run(spec: &HttpSpec, timeout: Duration) -> Outcome {
                 humantime::format_duration(warn)
             ));
         }
+        if let Some(note) = expiry_note {
+            outcome.state = CheckState::Warning;
+            outcome.message.push_str(&format!("; {note}"));
+        }
     } else {
         outcome.metric("strata_probe_success", &[], 0.0);
         outcome.state = CheckState::Critical;
@@ -186,9 +207,29 @@ async fn probe(
     let (stream, resolve, connect) = port::connect(&address, deadline).await?;
     phases.resolve = resolve;
     phases.connect = connect;
-    if target.tls {
-        return Err("https is not supported by this build yet".into());
+    if !target.tls {
+        return exchange(stream, spec, &target, deadline, phases).await;
     }
+    let config = tls::client_config(spec.ca_file.as_deref(), spec.insecure)?;
+    let name = ServerName::try_from(target.host.clone())
+        .map_err(|e| format!("'{}' is not a TLS server name: {e}", target.host))?;
+    let t = Instant::now();
+    let stream = tokio::time::timeout_at(
+        deadline.into(),
+        TlsConnector::from(config).connect(name, stream),
+    )
+    .await
+    .map_err(|_| "TLS handshake timed out".to_string())?
+    .map_err(|e| format!("TLS handshake: {e}"))?;
+    phases.tls = t.elapsed();
+    phases.cert_expiry = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| tls::not_after(c))
+        .min();
     exchange(stream, spec, &target, deadline, phases).await
 }
 
@@ -354,6 +395,8 @@ mod tests {
             warn_after: None,
             cert_warn_days: 14,
             max_body_bytes: 1 << 20,
+            ca_file: None,
+            insecure: false,
         }
     }
 
@@ -443,5 +486,77 @@ mod tests {
         assert!(o.message.contains("timed out"), "{}", o.message);
         assert!(started.elapsed() < Duration::from_secs(3));
         drop(listener);
+    }
+
+    /// An HTTPS server with a self-signed certificate for 127.0.0.1 valid `days` more days;
+    /// returns its URL and the certificate's PEM.
+    async fn https_server(days: i64) -> (String, String) {
+        let (config, pem) = tls::test_server_config(days);
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut s) = acceptor.accept(s).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let _ = s
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world")
+                        .await;
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        (format!("https://{addr}/"), pem)
+    }
+
+    #[tokio::test]
+    async fn https_is_timed_verified_and_its_expiry_judged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pem) = https_server(400).await;
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, pem).unwrap();
+        let mut s = spec(url.clone());
+        s.ca_file = Some(ca.display().to_string());
+        let o = run(&s, Duration::from_secs(5)).await;
+        assert_eq!(o.state, CheckState::Ok, "{}", o.message);
+        assert!(metric(&o, "tls") > 0.0);
+        let expiry = o
+            .metrics
+            .iter()
+            .find(|m| m.name == "strata_probe_ssl_earliest_cert_expiry")
+            .unwrap()
+            .value;
+        let days = (expiry - (strata_proto::now_ms() / 1000) as f64) / 86_400.0;
+        assert!((398.0..=401.0).contains(&days), "{days}");
+
+        let o = run(&spec(url.clone()), Duration::from_secs(5)).await;
+        assert_eq!(
+            o.state,
+            CheckState::Critical,
+            "an unknown issuer is refused"
+        );
+        assert!(o.message.contains("TLS handshake"), "{}", o.message);
+        let mut insecure = spec(url);
+        insecure.insecure = true;
+        assert_eq!(
+            run(&insecure, Duration::from_secs(5)).await.state,
+            CheckState::Ok
+        );
+
+        let (url, _) = https_server(5).await;
+        let mut s = spec(url);
+        s.insecure = true;
+        let o = run(&s, Duration::from_secs(5)).await;
+        assert_eq!(o.state, CheckState::Warning, "{}", o.message);
+        assert!(
+            o.message.contains("certificate expires in"),
+            "{}",
+            o.message
+        );
     }
 }

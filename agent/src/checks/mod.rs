@@ -20,6 +20,7 @@ pub mod script;
 pub mod smtp;
 pub mod spec;
 pub mod tail;
+pub mod tls;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -3,19 +3,20 @@
 
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::ServerName;
 use strata_proto::v1::CheckState;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio_rustls::TlsConnector;
 
 use super::spec::SmtpSpec;
-use super::{Outcome, clip, port};
+use super::{Outcome, clip, port, tls};
 
 /// Longest reply line read (RFC 5321 allows 512; servers send more in EHLO lists).
 const MAX_LINE: usize = 4096;
 
 /// Reads one (possibly multi-line) reply; returns its code and last line.
-async fn reply(
-    reader: &mut BufReader<TcpStream>,
+async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
+    reader: &mut BufReader<S>,
     deadline: Instant,
 ) -> Result<(u16, String), String> {
     let mut lines = 0;
@@ -62,8 +63,8 @@ async fn reply(
 }
 
 /// Sends `command` and reads its reply, which must be 2xx or 3xx.
-async fn step(
-    reader: &mut BufReader<TcpStream>,
+async fn step<S: AsyncRead + AsyncWrite + Unpin>(
+    reader: &mut BufReader<S>,
     command: &str,
     deadline: Instant,
 ) -> Result<(u16, String), String> {
@@ -149,7 +150,84 @@ async fn transaction(
         .ehlo
         .clone()
         .unwrap_or_else(crate::config::default_hostname);
-    let mut steps = vec![("ehlo", format!("EHLO {ehlo}"))];
+    timed(
+        outcome,
+        "ehlo",
+        step(&mut reader, &format!("EHLO {ehlo}"), deadline),
+    )
+    .await?;
+    if !spec.starttls {
+        finish(spec, reader, deadline, outcome).await?;
+        return Ok(banner);
+    }
+    // STARTTLS: the upgrade and the handshake are one phase, then EHLO again over TLS
+    let t = Instant::now();
+    step(&mut reader, "STARTTLS", deadline).await?;
+    if !reader.buffer().is_empty() {
+        return Err("the server sent data after its STARTTLS answer".into());
+    }
+    let host = spec.address.rsplit_once(':').map_or("", |(h, _)| h);
+    let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
+        .map_err(|e| format!("'{host}' is not a TLS server name: {e}"))?;
+    let config = tls::client_config(spec.ca_file.as_deref(), spec.insecure)?;
+    let stream = tokio::time::timeout_at(
+        deadline.into(),
+        TlsConnector::from(config).connect(name, reader.into_inner()),
+    )
+    .await
+    .map_err(|_| "TLS handshake timed out".to_string())?
+    .map_err(|e| format!("TLS handshake: {e}"))?;
+    outcome.metric(
+        "strata_probe_duration_seconds",
+        &[("phase", "starttls")],
+        t.elapsed().as_secs_f64(),
+    );
+    if let Some(expiry) = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| tls::not_after(c))
+        .min()
+    {
+        outcome.metric("strata_probe_ssl_earliest_cert_expiry", &[], expiry as f64);
+    }
+    let mut reader = BufReader::new(stream);
+    timed(
+        outcome,
+        "ehlo_tls",
+        step(&mut reader, &format!("EHLO {ehlo}"), deadline),
+    )
+    .await?;
+    finish(spec, reader, deadline, outcome).await?;
+    Ok(banner)
+}
+
+/// Runs `f` and records its duration as `phase`.
+async fn timed<T>(
+    outcome: &mut Outcome,
+    phase: &'static str,
+    f: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let t = Instant::now();
+    let v = f.await?;
+    outcome.metric(
+        "strata_probe_duration_seconds",
+        &[("phase", phase)],
+        t.elapsed().as_secs_f64(),
+    );
+    Ok(v)
+}
+
+/// The envelope (when asked) and QUIT.
+async fn finish<S: AsyncRead + AsyncWrite + Unpin>(
+    spec: &SmtpSpec,
+    mut reader: BufReader<S>,
+    deadline: Instant,
+    outcome: &mut Outcome,
+) -> Result<(), String> {
+    let mut steps = Vec::new();
     if let Some(from) = &spec.mail_from {
         steps.push(("mail_from", format!("MAIL FROM:<{from}>")));
         if let Some(to) = &spec.rcpt_to {
@@ -159,15 +237,9 @@ async fn transaction(
     }
     steps.push(("quit", "QUIT".to_string()));
     for (phase, command) in steps {
-        let t = Instant::now();
-        step(&mut reader, &command, deadline).await?;
-        outcome.metric(
-            "strata_probe_duration_seconds",
-            &[("phase", phase)],
-            t.elapsed().as_secs_f64(),
-        );
+        timed(outcome, phase, step(&mut reader, &command, deadline)).await?;
     }
-    Ok(banner)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -211,7 +283,92 @@ mod tests {
             ehlo: Some("probe".into()),
             mail_from: Some("probe@example.org".into()),
             rcpt_to: Some(rcpt.into()),
+            starttls: false,
+            ca_file: None,
+            insecure: false,
         }
+    }
+
+    /// An SMTP server that offers STARTTLS and answers the rest over TLS.
+    async fn starttls_server() -> (String, String) {
+        let (config, pem) = tls::test_server_config(30);
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let mut r = BufReader::new(s);
+                    r.get_mut().write_all(b"220 test ESMTP\r\n").await.unwrap();
+                    let mut line = String::new();
+                    r.read_line(&mut line).await.unwrap();
+                    r.get_mut()
+                        .write_all(b"250-test\r\n250 STARTTLS\r\n")
+                        .await
+                        .unwrap();
+                    line.clear();
+                    r.read_line(&mut line).await.unwrap();
+                    assert_eq!(line, "STARTTLS\r\n");
+                    r.get_mut().write_all(b"220 go ahead\r\n").await.unwrap();
+                    let Ok(tls) = acceptor.accept(r.into_inner()).await else {
+                        return;
+                    };
+                    let mut r = BufReader::new(tls);
+                    line.clear();
+                    while r.read_line(&mut line).await.unwrap_or(0) > 0 {
+                        let answer: &[u8] = if line.starts_with("QUIT") {
+                            b"221 bye\r\n"
+                        } else {
+                            b"250 ok\r\n"
+                        };
+                        r.get_mut().write_all(answer).await.unwrap();
+                        line.clear();
+                    }
+                });
+            }
+        });
+        (addr, pem)
+    }
+
+    #[tokio::test]
+    async fn starttls_upgrades_and_times_the_handshake() {
+        let (addr, pem) = starttls_server().await;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, pem).unwrap();
+        let mut s = spec(addr, "postmaster@example.org");
+        s.starttls = true;
+        s.ca_file = Some(ca.display().to_string());
+        let o = run(&s, Duration::from_secs(5)).await;
+        assert_eq!(o.state, CheckState::Ok, "{}", o.message);
+        let phases: Vec<&str> = o
+            .metrics
+            .iter()
+            .filter(|m| m.name == "strata_probe_duration_seconds")
+            .map(|m| m.labels[0].1.as_str())
+            .collect();
+        assert_eq!(
+            phases,
+            vec![
+                "resolve",
+                "connect",
+                "banner",
+                "ehlo",
+                "starttls",
+                "ehlo_tls",
+                "mail_from",
+                "rcpt_to",
+                "rset",
+                "quit",
+                "total"
+            ]
+        );
+        assert!(
+            o.metrics
+                .iter()
+                .any(|m| m.name == "strata_probe_ssl_earliest_cert_expiry")
+        );
     }
 
     #[tokio::test]

@@ -199,6 +199,11 @@ pub struct HttpSpec {
     /// Most body bytes read (default 1 MiB); the rest is not downloaded.
     #[serde(default = "mebibyte")]
     pub max_body_bytes: usize,
+    /// PEM file of CAs trusted beside the system's (an internal CA).
+    pub ca_file: Option<String>,
+    /// Accept any certificate (a lab); its expiry is still reported.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// A DNS question sent over UDP.
@@ -228,6 +233,14 @@ pub struct SmtpSpec {
     /// Sender for MAIL FROM; with `rcpt_to`, the envelope is tried (no message is sent).
     pub mail_from: Option<String>,
     pub rcpt_to: Option<String>,
+    /// Upgrade with STARTTLS after EHLO (the handshake is timed as phase `starttls`).
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM file of CAs trusted beside the system's.
+    pub ca_file: Option<String>,
+    /// Accept any certificate.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 fn one() -> u32 {

@@ -17,7 +17,7 @@ use clap::Args;
 use serde::Serialize;
 use strata_agent::checks::spec::{DnsSpec, HttpSpec};
 use strata_agent::checks::{Outcome, dns, http as http_probe};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
 use super::procs::{Daemon, free_port, http, wait_until, which};
@@ -49,40 +49,74 @@ pub struct Phase {
 struct Report {
     rounds: usize,
     http: BTreeMap<&'static str, Phase>,
+    https: BTreeMap<&'static str, Phase>,
     dns: BTreeMap<&'static str, Phase>,
     all_agree: bool,
 }
 
-/// Serves HTTP: waits `delay`, sends headers and half the body, waits again, sends the rest.
-async fn http_target(delay: Duration) -> anyhow::Result<String> {
+/// Answers one request on `s`: waits `delay`, sends headers and half the body, waits
+/// again, sends the rest.
+async fn answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, delay: Duration) {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let body = "x".repeat(64 * 1024);
+    tokio::time::sleep(delay).await;
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len() * 2
+    );
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body.as_bytes()).await;
+    tokio::time::sleep(delay).await;
+    let _ = s.write_all(body.as_bytes()).await;
+    let _ = s.shutdown().await;
+}
+
+/// A TLS acceptor with a fresh self-signed certificate for 127.0.0.1.
+fn acceptor() -> anyhow::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let key = rcgen::KeyPair::generate()?;
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".into()])?.self_signed(&key)?;
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(cert.der().to_vec())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )?;
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+/// Serves HTTP (HTTPS with `tls`) answering as [`answer`] does.
+async fn http_target(delay: Duration, tls: bool) -> anyhow::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let acceptor = if tls { Some(acceptor()?) } else { None };
     tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
+        while let Ok((s, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(s) = a.accept(s).await {
+                            answer(s, delay).await;
+                        }
                     }
+                    None => answer(s, delay).await,
                 }
-                let body = "x".repeat(64 * 1024);
-                tokio::time::sleep(delay).await;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len() * 2
-                );
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(body.as_bytes()).await;
-                tokio::time::sleep(delay).await;
-                let _ = s.write_all(body.as_bytes()).await;
-                let _ = s.shutdown().await;
             });
         }
     });
-    Ok(format!("http://{addr}/"))
+    let scheme = if tls { "https" } else { "http" };
+    Ok(format!("{scheme}://{addr}/"))
 }
 
 /// Serves DNS over UDP: answers every question with one A record after `delay`.
@@ -113,6 +147,9 @@ async fn dns_target(delay: Duration) -> anyhow::Result<String> {
     Ok(addr.to_string())
 }
 
+/// Seconds of one phase measured by Strata and by blackbox_exporter, round after round.
+type Seconds = (Vec<f64>, Vec<f64>);
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -140,6 +177,12 @@ fn value(text: &str, metric: &str) -> Option<f64> {
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
+fn succeeded(o: &Outcome) -> bool {
+    o.metrics
+        .iter()
+        .any(|m| m.name == "strata_probe_success" && m.value == 1.0)
+}
+
 fn ours(o: &Outcome) -> BTreeMap<String, f64> {
     o.metrics
         .iter()
@@ -152,7 +195,7 @@ fn blackbox_config(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     let path = dir.join("blackbox.yml");
     std::fs::write(
         &path,
-        "modules:\n  http:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n  dns:\n    prober: dns\n    timeout: 5s\n    dns:\n      query_name: example.org\n      query_type: A\n      transport_protocol: udp\n      preferred_ip_protocol: ip4\n",
+        "modules:\n  http:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n  https:\n    prober: http\n    timeout: 5s\n    http:\n      preferred_ip_protocol: ip4\n      tls_config:\n        insecure_skip_verify: true\n  dns:\n    prober: dns\n    timeout: 5s\n    dns:\n      query_name: example.org\n      query_type: A\n      transport_protocol: udp\n      preferred_ip_protocol: ip4\n",
     )?;
     Ok(path)
 }
@@ -186,115 +229,118 @@ pub async fn run(args: ProbesBench) -> anyhow::Result<()> {
     })
     .await??;
 
-    let url = http_target(args.delay).await?;
     let dns_server = dns_target(args.delay).await?;
-    let http_spec = HttpSpec {
-        url: url.clone(),
-        method: "GET".into(),
-        expect_status: vec![],
-        body_match: None,
-        headers: BTreeMap::new(),
-        body: None,
-        warn_after: None,
-        cert_warn_days: 14,
-        max_body_bytes: 1 << 20,
-    };
     let dns_spec = DnsSpec {
         server: dns_server.clone(),
         query: "example.org".into(),
         record_type: "A".into(),
         min_answers: 1,
     };
-    let mut strata_http: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut blackbox_http: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut strata_dns = Vec::new();
-    let mut blackbox_dns = Vec::new();
+    let mut http_kinds = Vec::new();
+    for tls in [false, true] {
+        let url = http_target(args.delay, tls).await?;
+        let spec = HttpSpec {
+            url: url.clone(),
+            method: "GET".into(),
+            expect_status: vec![],
+            body_match: None,
+            headers: BTreeMap::new(),
+            body: None,
+            warn_after: None,
+            cert_warn_days: 14,
+            max_body_bytes: 1 << 20,
+            ca_file: None,
+            // the target's certificate is self-signed; blackbox skips verification too
+            insecure: tls,
+        };
+        http_kinds.push((if tls { "https" } else { "http" }, spec));
+    }
+    let mut samples: BTreeMap<(&str, String), Seconds> = BTreeMap::new();
     let timeout = Duration::from_secs(5);
+    let blackbox = |module: &'static str, target: String| {
+        let addr = listen.clone();
+        tokio::task::spawn_blocking(move || {
+            let (_, text) = http(
+                &addr,
+                "GET",
+                &format!("/probe?module={module}&target={target}"),
+                b"",
+            )?;
+            if value(&text, "probe_success") != Some(1.0) {
+                bail!("blackbox_exporter's {module} probe failed:\n{text}");
+            }
+            Ok(text)
+        })
+    };
     // one round of each first, unmeasured: connection set-up and page cache
     for round in 0..=args.rounds {
-        let o = http_probe::run(&http_spec, timeout).await;
-        if o.metrics
-            .iter()
-            .any(|m| m.name == "strata_probe_success" && m.value != 1.0)
-        {
-            bail!("strata's HTTP probe failed: {}", o.message);
+        for (kind, spec) in &http_kinds {
+            let o = http_probe::run(spec, timeout).await;
+            if !succeeded(&o) {
+                bail!("strata's {kind} probe failed: {}", o.message);
+            }
+            let bb = blackbox(kind, spec.url.clone()).await??;
+            if round == 0 {
+                continue;
+            }
+            for (phase, v) in ours(&o) {
+                samples.entry((kind, phase)).or_default().0.push(v);
+            }
+            for (phase, v) in phases(&bb, "probe_http_duration_seconds") {
+                samples.entry((kind, phase)).or_default().1.push(v);
+            }
         }
         let d = dns::run(&dns_spec, timeout).await;
-        if d.metrics
-            .iter()
-            .any(|m| m.name == "strata_probe_success" && m.value != 1.0)
-        {
+        if !succeeded(&d) {
             bail!("strata's DNS probe failed: {}", d.message);
         }
-        let (addr, target) = (listen.clone(), url.clone());
-        let (_, bb_http) = tokio::task::spawn_blocking(move || {
-            http(
-                &addr,
-                "GET",
-                &format!("/probe?module=http&target={target}"),
-                b"",
-            )
-        })
-        .await??;
-        let (addr, target) = (listen.clone(), dns_server.clone());
-        let (_, bb_dns) = tokio::task::spawn_blocking(move || {
-            http(
-                &addr,
-                "GET",
-                &format!("/probe?module=dns&target={target}"),
-                b"",
-            )
-        })
-        .await??;
-        if value(&bb_http, "probe_success") != Some(1.0) {
-            bail!("blackbox_exporter's HTTP probe failed:\n{bb_http}");
-        }
-        if value(&bb_dns, "probe_success") != Some(1.0) {
-            bail!("blackbox_exporter's DNS probe failed:\n{bb_dns}");
-        }
+        let bb = blackbox("dns", dns_server.clone()).await??;
         if round == 0 {
             continue;
         }
-        for (phase, v) in ours(&o) {
-            strata_http.entry(phase).or_default().push(v);
-        }
-        for (phase, v) in phases(&bb_http, "probe_http_duration_seconds") {
-            blackbox_http.entry(phase).or_default().push(v);
-        }
-        strata_dns.push(ours(&d).get("query").copied().unwrap_or(f64::NAN));
+        let e = samples.entry(("dns", "query".into())).or_default();
+        e.0.push(ours(&d).get("query").copied().unwrap_or(f64::NAN));
         // blackbox splits a DNS probe into resolve (the server's name), connect and request
-        let bb = phases(&bb_dns, "probe_dns_duration_seconds");
-        blackbox_dns.push(bb.values().sum::<f64>());
+        e.1.push(
+            phases(&bb, "probe_dns_duration_seconds")
+                .values()
+                .sum::<f64>(),
+        );
     }
-    let compare = |s: Vec<f64>, b: Vec<f64>| {
+    let mut compare = |kind: &'static str, phase: &'static str| -> anyhow::Result<Phase> {
+        let (s, b) = samples
+            .remove(&(kind, phase.to_string()))
+            .unwrap_or_default();
+        if b.is_empty() {
+            bail!("blackbox_exporter reported no {kind} '{phase}' phase");
+        }
         let (s, b) = (median(s) * 1e3, median(b) * 1e3);
-        Phase {
+        Ok(Phase {
             strata_ms: s,
             blackbox_ms: b,
             agree: (s - b).abs() <= f64::max(1.0, 0.1 * b),
-        }
+        })
     };
-    let mut http_phases = BTreeMap::new();
-    for phase in ["resolve", "connect", "processing", "transfer"] {
-        let s = strata_http.remove(phase).unwrap_or_default();
-        let b = blackbox_http.remove(phase).unwrap_or_default();
-        if b.is_empty() {
-            bail!("blackbox_exporter reported no '{phase}' phase");
-        }
-        http_phases.insert(phase, compare(s, b));
-    }
-    let mut dns_phases = BTreeMap::new();
-    dns_phases.insert("query", compare(strata_dns, blackbox_dns));
-    let all_agree = http_phases
-        .values()
-        .chain(dns_phases.values())
-        .all(|p| p.agree);
-    let report = Report {
+    let mut report = Report {
         rounds: args.rounds,
-        http: http_phases,
-        dns: dns_phases,
-        all_agree,
+        http: BTreeMap::new(),
+        https: BTreeMap::new(),
+        dns: BTreeMap::new(),
+        all_agree: false,
     };
+    for phase in ["resolve", "connect", "processing", "transfer"] {
+        report.http.insert(phase, compare("http", phase)?);
+    }
+    for phase in ["resolve", "connect", "tls", "processing", "transfer"] {
+        report.https.insert(phase, compare("https", phase)?);
+    }
+    report.dns.insert("query", compare("dns", "query")?);
+    report.all_agree = report
+        .http
+        .values()
+        .chain(report.https.values())
+        .chain(report.dns.values())
+        .all(|p| p.agree);
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -306,7 +352,11 @@ pub async fn run(args: ProbesBench) -> anyhow::Result<()> {
             "{:<16} {:>12} {:>14} {:>7}",
             "phase", "strata ms", "blackbox ms", "agree"
         );
-        for (kind, phases) in [("http", &report.http), ("dns", &report.dns)] {
+        for (kind, phases) in [
+            ("http", &report.http),
+            ("https", &report.https),
+            ("dns", &report.dns),
+        ] {
             for (name, p) in phases {
                 println!(
                     "{:<16} {:>12.3} {:>14.3} {:>7}",
