@@ -50,6 +50,10 @@ pub struct ProcFs {
     mounts: Vec<Mount>,
     /// hwmon temperature inputs (chip, sensor, file), found every [`RESCAN_EVERY`] cycles.
     sensors: Vec<(String, String, File)>,
+    /// Snake-case names of the meminfo fields, in order.
+    meminfo_names: Vec<(String, Box<str>)>,
+    /// Column plans of the snmp and netstat tables.
+    snmp_plans: SnmpPlans,
     /// Uname and OS release, read on the first cycle.
     info: Option<HostInfo>,
     /// Cycles collected so far.
@@ -104,11 +108,17 @@ struct Interface {
     name: String,
     /// MAC address (read when found).
     address: String,
-    mtu: Option<File>,
     operstate: Option<File>,
-    /// Numeric attributes: metric, scale (speed is in Mbit/s), file.
-    counters: [(&'static str, f64, Option<File>); 3],
+    carrier_changes: Option<File>,
+    /// Settings (MTU, speed, queue length): metric, scale (speed is in Mbit/s), file and
+    /// the last value read; read every [`SETTINGS_EVERY`] cycles, reported every cycle.
+    settings: [(&'static str, f64, Option<File>, Option<f64>); 3],
 }
+
+/// Cycles between two reads of an interface's settings: they change only when an operator
+/// or a link renegotiation changes them, and reading the speed takes the kernel's network
+/// configuration lock.
+const SETTINGS_EVERY: u64 = 6;
 
 /// /proc files the kernel writes in one piece (a single `show`, or a sysctl): a read into a
 /// buffer larger than the text returns all of it, so a short read is their end. Files of
@@ -189,6 +199,8 @@ impl ProcFs {
             mounts: Vec::new(),
             sensors: Vec::new(),
             info: None,
+            snmp_plans: SnmpPlans::default(),
+            meminfo_names: Vec::new(),
             cycles: 0,
         }
     }
@@ -251,7 +263,7 @@ impl ProcFs {
             parse_loadavg(&self.buf, out);
         }
         if due.has(Item::Memory) && self.load_proc("meminfo") {
-            let m = parse_meminfo(&self.buf, out);
+            let m = parse_meminfo(&self.buf, &mut self.meminfo_names, out);
             let used = m.total - m.available;
             let ratio = if m.total > 0.0 { used / m.total } else { 0.0 };
             for (name, value) in [
@@ -274,7 +286,7 @@ impl ProcFs {
         let protocols = due.has(Item::Protocols);
         for table in ["net/snmp", "net/netstat"] {
             if protocols && self.load_proc(table) {
-                parse_snmp(&self.buf, out);
+                parse_snmp(&self.buf, &mut self.snmp_plans, out);
             }
         }
         if protocols && self.load_proc("net/snmp6") {
@@ -464,33 +476,25 @@ impl ProcFs {
                     self.interfaces.push(Interface {
                         name,
                         address,
-                        mtu: open("mtu"),
                         operstate: open("operstate"),
-                        counters: [
-                            ("host_network_speed_bytes", 125_000.0, open("speed")),
+                        carrier_changes: open("carrier_changes"),
+                        settings: [
+                            ("host_network_mtu_bytes", 1.0, open("mtu"), None),
+                            ("host_network_speed_bytes", 125_000.0, open("speed"), None),
                             (
                                 "host_network_transmit_queue_length",
                                 1.0,
                                 open("tx_queue_len"),
-                            ),
-                            (
-                                "host_network_carrier_changes_total",
-                                1.0,
-                                open("carrier_changes"),
+                                None,
                             ),
                         ],
                     });
                 }
             }
         }
+        let read_settings = self.cycles.is_multiple_of(SETTINGS_EVERY);
         for iface in &mut self.interfaces {
             let l = [("interface", iface.name.as_str())];
-            if let Some(f) = &mut iface.mtu
-                && reread(f, &mut self.buf, true)
-                && let Some(mtu) = first_number(&self.buf)
-            {
-                out.emit("host_network_mtu_bytes", &l, mtu);
-            }
             if let Some(f) = &mut iface.operstate
                 && reread(f, &mut self.buf, true)
             {
@@ -507,14 +511,22 @@ impl ProcFs {
                     1.0,
                 );
             }
+            if let Some(f) = &mut iface.carrier_changes
+                && reread(f, &mut self.buf, true)
+                && let Some(v) = first_number(&self.buf)
+            {
+                out.emit("host_network_carrier_changes_total", &l, v);
+            }
             // virtual interfaces refuse to read some attributes (speed): skipped
-            for (name, scale, file) in &mut iface.counters {
-                if let Some(f) = file
-                    && reread(f, &mut self.buf, true)
-                    && let Some(v) = first_number(&self.buf)
-                    && v >= 0.0
-                {
-                    out.emit(name, &l, v * *scale);
+            for (name, scale, file, last) in &mut iface.settings {
+                if read_settings && let Some(f) = file {
+                    *last = (reread(f, &mut self.buf, true))
+                        .then(|| first_number(&self.buf))
+                        .flatten()
+                        .filter(|v| *v >= 0.0);
+                }
+                if let Some(v) = last {
+                    out.emit(name, &l, *v * *scale);
                 }
             }
         }

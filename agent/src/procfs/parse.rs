@@ -102,9 +102,14 @@ pub fn parse_loadavg(text: &str, out: &mut impl Emit) {
 
 /// /proc/meminfo: every field, in bytes, labelled by its name in snake case; returns the
 /// figures of the summary.
-pub fn parse_meminfo(text: &str, out: &mut impl Emit) -> MemSummary {
+pub fn parse_meminfo(
+    text: &str,
+    names: &mut Vec<(String, Box<str>)>,
+    out: &mut impl Emit,
+) -> MemSummary {
     let mut summary = MemSummary::default();
     let mut kind = String::with_capacity(32);
+    let mut i = 0;
     for line in text.lines() {
         let Some((key, rest)) = line.split_once(':') else {
             continue;
@@ -126,8 +131,14 @@ pub fn parse_meminfo(text: &str, out: &mut impl Emit) -> MemSummary {
             "SwapFree" => summary.swap_free = bytes,
             _ => {}
         }
-        snake_case(key, &mut kind);
-        out.emit("host_memory_detail_bytes", &[("kind", &kind)], bytes);
+        // the snake-case name of the i-th field, worked out once (the fields keep their order)
+        if names.get(i).is_none_or(|(k, _)| k != key) {
+            snake_case(key, &mut kind);
+            names.truncate(i);
+            names.push((key.to_string(), Box::from(kind.as_str())));
+        }
+        out.emit("host_memory_detail_bytes", &[("kind", &names[i].1)], bytes);
+        i += 1;
     }
     summary
 }
@@ -448,56 +459,99 @@ pub fn parse_softirqs(text: &str, out: &mut impl Emit) {
     }
 }
 
-pub fn parse_snmp(text: &str, out: &mut impl Emit) {
-    const NOT_COUNTERS: [&str; 6] = [
-        "Forwarding",
-        "DefaultTTL",
-        "RtoAlgorithm",
-        "RtoMin",
-        "RtoMax",
-        "MaxConn",
-    ];
-    let mut lines = text.lines();
-    let mut field = String::with_capacity(32);
-    while let (Some(header), Some(values)) = (lines.next(), lines.next()) {
-        let (Some((proto, names)), Some((proto2, values))) =
-            (header.split_once(':'), values.split_once(':'))
-        else {
-            break;
-        };
-        let (protocol, selected): (&str, &[&str]) = match proto {
+/// What to do with one column of a /proc/net/snmp or netstat table.
+#[derive(Debug, Clone)]
+enum Column {
+    Skip,
+    Established,
+    Counter(&'static str, Box<str>),
+}
+
+/// The column plan of each header line seen: worked out once per distinct header (the
+/// kernel prints the same headers every time), so a cycle neither searches the kept lists
+/// nor converts names, and parses only the values it keeps.
+#[derive(Debug, Default)]
+pub struct SnmpPlans(Vec<(String, Vec<Column>)>);
+
+impl SnmpPlans {
+    fn plan(&mut self, header: &str) -> &[Column] {
+        if let Some(i) = self.0.iter().position(|(h, _)| h == header) {
+            return &self.0[i].1;
+        }
+        const NOT_COUNTERS: [&str; 6] = [
+            "Forwarding",
+            "DefaultTTL",
+            "RtoAlgorithm",
+            "RtoMin",
+            "RtoMax",
+            "MaxConn",
+        ];
+        let (proto, names) = header.split_once(':').unwrap_or(("", ""));
+        let (protocol, selected): (&'static str, &[&str]) = match proto {
             "Ip" => ("ip", &[]),
             "Icmp" => ("icmp", &[]),
             "Tcp" => ("tcp", &[]),
             "Udp" => ("udp", &[]),
-            // /proc/net/netstat holds about 150 extended counters: the ones node_exporter
-            // keeps by default (listen queue overflows, SYN cookies and retransmits,
-            // timeouts, out-of-order queueing; bytes in and out)
             "TcpExt" => ("tcp_ext", &TCP_EXT),
             "IpExt" => ("ip_ext", &IP_EXT),
-            _ => continue,
+            _ => ("", &[]),
+        };
+        let mut field = String::with_capacity(32);
+        let columns = names
+            .split_ascii_whitespace()
+            .map(|name| {
+                if protocol.is_empty() {
+                    Column::Skip
+                } else if name == "CurrEstab" {
+                    Column::Established
+                } else if !NOT_COUNTERS.contains(&name)
+                    && (selected.is_empty() || selected.contains(&name))
+                {
+                    snake_case(name, &mut field);
+                    Column::Counter(protocol, field.as_str().into())
+                } else {
+                    Column::Skip
+                }
+            })
+            .collect();
+        self.0.push((header.to_string(), columns));
+        &self.0.last().expect("pushed above").1
+    }
+}
+
+/// /proc/net/snmp and /proc/net/netstat: pairs of lines, names then values, per protocol.
+pub fn parse_snmp(text: &str, plans: &mut SnmpPlans, out: &mut impl Emit) {
+    let mut lines = text.lines();
+    while let (Some(header), Some(values)) = (lines.next(), lines.next()) {
+        let (Some((proto, _)), Some((proto2, values))) =
+            (header.split_once(':'), values.split_once(':'))
+        else {
+            break;
         };
         if proto != proto2 {
             break;
         }
-        for (name, value) in names
-            .split_ascii_whitespace()
+        for (column, value) in plans
+            .plan(header)
+            .iter()
             .zip(values.split_ascii_whitespace())
         {
-            let Ok(value) = value.parse::<f64>() else {
-                continue;
-            };
-            if name == "CurrEstab" {
-                out.emit("host_tcp_connections", &[("state", "established")], value);
-            } else if !NOT_COUNTERS.contains(&name)
-                && (selected.is_empty() || selected.contains(&name))
-            {
-                snake_case(name, &mut field);
-                out.emit(
-                    "host_netstat_total",
-                    &[("protocol", protocol), ("counter", &field)],
-                    value,
-                );
+            match column {
+                Column::Skip => {}
+                Column::Established => {
+                    if let Ok(v) = value.parse::<f64>() {
+                        out.emit("host_tcp_connections", &[("state", "established")], v);
+                    }
+                }
+                Column::Counter(protocol, counter) => {
+                    if let Ok(v) = value.parse::<f64>() {
+                        out.emit(
+                            "host_netstat_total",
+                            &[("protocol", protocol), ("counter", counter)],
+                            v,
+                        );
+                    }
+                }
             }
         }
     }
@@ -695,7 +749,7 @@ pub(crate) mod tests {
         let text = "MemTotal:       16318412 kB\nActive(anon):     123 kB\n\
                     HugePages_Total:       0\nHugepagesize:       2048 kB\nbroken line\n";
         let mut seen = Seen::default();
-        let summary = parse_meminfo(text, &mut seen);
+        let summary = parse_meminfo(text, &mut Vec::new(), &mut seen);
         assert_eq!(summary.total, 16318412.0 * 1024.0);
         assert_eq!(summary.available, 0.0, "absent");
         assert_eq!(
@@ -770,7 +824,7 @@ pub(crate) mod tests {
                     Udp: InDatagrams NoPorts\nUdp: 31 0\n\
                     UdpLite: InDatagrams\nUdpLite: 0\n";
         let mut seen = Seen::default();
-        parse_snmp(snmp, &mut seen);
+        parse_snmp(snmp, &mut SnmpPlans::default(), &mut seen);
         seen.expect(&[
             (
                 "host_netstat_total",
@@ -800,7 +854,7 @@ pub(crate) mod tests {
         let text = "TcpExt: SyncookiesSent ListenDrops TCPHPHits\nTcpExt: 1 2 3\n\
                     IpExt: InNoRoutes InOctets InNoECTPkts\nIpExt: 4 5 6\n";
         let mut seen = Seen::default();
-        parse_snmp(text, &mut seen);
+        parse_snmp(text, &mut SnmpPlans::default(), &mut seen);
         seen.expect(&[
             (
                 "host_netstat_total",
