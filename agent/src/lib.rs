@@ -1,4 +1,5 @@
-//! Strata's agent: collects host metrics into a bounded buffer that sub-managers poll.
+//! Strata's agent: collects host metrics and runs checks and probes into a bounded buffer
+//! that sub-managers poll.
 //!
 //! The agent is pull-based: it never connects out. Samples wait in a sequence-numbered
 //! buffer until every poller has acknowledged them (see [`buffer`]), so that a sub-manager
@@ -8,7 +9,11 @@
 //! - [`config`]: the local TOML config and its validation.
 //! - [`checks`]: checks and probes, each on its own interval, with Nagios-style states.
 //! - [`collector`]: host readings, once per cycle.
-//! - [`procfs`]: node_exporter-like host detail read straight from /proc and /sys.
+//! - [`procfs`]: node_exporter-like host detail read straight from /proc and /sys, and
+//!   per-process readings.
+//! - [`items`]: the groups of host series, each with its own interval or switched off.
+//! - [`control`]: what a sub-manager may change at run time (`Agent.Configure`).
+//! - [`snapshot`]: live processes, connections and interfaces (`Agent.Snapshot`).
 //! - [`series`]: the collector's series table, so a cycle allocates nothing for known series.
 //! - [`buffer`]: the unacknowledged-sample buffer with per-poller cursors.
 //! - [`service`]: the Agent gRPC service over a registry of buffers.

@@ -123,7 +123,7 @@ fn address(hex: &str) -> Option<String> {
     })
 }
 
-/// Parses one /proc/net/{tcp,udp}[6] table.
+/// Parses one `/proc/net/{tcp,udp}[6]` table.
 pub fn parse_connections(protocol: &str, text: &str, out: &mut Vec<ConnectionInfo>) {
     let udp = protocol.starts_with("udp");
     for line in text.lines().skip(1) {

@@ -9,6 +9,8 @@
 //! (containers and other kernels lack some), and a malformed line is ignored rather than
 //! fatal.
 
+mod mounts;
+mod net;
 mod parse;
 pub mod processes;
 
@@ -18,7 +20,10 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+pub use net::*;
 pub use parse::*;
+
+use mounts::{Mount, local_mounts};
 
 use crate::items::{Item, ItemSet};
 
@@ -584,135 +589,10 @@ impl ProcFs {
     }
 }
 
-/// A local filesystem of /proc/mounts.
-#[derive(Debug, Clone, PartialEq)]
-struct Mount {
-    device: String,
-    mount: String,
-    fstype: String,
-}
-
-/// The local filesystems of a /proc/mounts text, each mount point once. Network
-/// filesystems are left out: a stalled server would stall the cycle.
-fn local_mounts(text: &str) -> Vec<Mount> {
-    let mut out: Vec<Mount> = Vec::new();
-    for line in text.lines() {
-        let mut fields = line.split_ascii_whitespace();
-        let (Some(device), Some(mount), Some(fstype)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let mount = unescape_mount(mount);
-        if !is_reported_filesystem(&mount, fstype) || out.iter().any(|m| m.mount == mount) {
-            continue;
-        }
-        out.push(Mount {
-            device: device.to_string(),
-            mount: mount.into_owned(),
-            fstype: fstype.to_string(),
-        });
-    }
-    out
-}
-
-/// Whether a mount is a local filesystem worth reporting: not a kernel pseudo-filesystem,
-/// not a network one, not under /proc, /sys or /dev (node_exporter's default filter, with
-/// network filesystems left out as well).
-fn is_reported_filesystem(mount: &str, fstype: &str) -> bool {
-    const SKIP_TYPES: [&str; 28] = [
-        "autofs",
-        "binfmt_misc",
-        "bpf",
-        "cgroup",
-        "cgroup2",
-        "configfs",
-        "debugfs",
-        "devpts",
-        "devtmpfs",
-        "fusectl",
-        "hugetlbfs",
-        "iso9660",
-        "mqueue",
-        "nsfs",
-        "overlay",
-        "proc",
-        "procfs",
-        "pstore",
-        "rpc_pipefs",
-        "securityfs",
-        "selinuxfs",
-        "squashfs",
-        "sysfs",
-        "tracefs",
-        "nfs",
-        "nfs4",
-        "cifs",
-        "smb3",
-    ];
-    let under = |root: &str| mount == root || mount.starts_with(&format!("{root}/"));
-    !SKIP_TYPES.contains(&fstype)
-        && !fstype.starts_with("fuse.")
-        && !under("/proc")
-        && !under("/sys")
-        && !under("/dev")
-}
-
-/// A mount point as /proc/mounts writes it, with its octal escapes (`\040` for a space)
-/// undone.
-fn unescape_mount(mount: &str) -> std::borrow::Cow<'_, str> {
-    if !mount.contains('\\') {
-        return mount.into();
-    }
-    let mut out = String::with_capacity(mount.len());
-    let mut rest = mount;
-    while let Some(i) = rest.find('\\') {
-        out.push_str(&rest[..i]);
-        let code = rest.get(i + 1..i + 4);
-        match code.and_then(|c| u8::from_str_radix(c, 8).ok()) {
-            Some(byte) => {
-                out.push(char::from(byte));
-                rest = &rest[i + 4..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[i + 1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out.into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::parse::tests::Seen;
     use super::*;
-
-    #[test]
-    fn mounts_are_filtered_and_unescaped() {
-        assert!(is_reported_filesystem("/", "ext4"));
-        assert!(is_reported_filesystem("/data", "xfs"));
-        for (mount, fstype) in [
-            ("/proc", "proc"),
-            ("/sys/fs/cgroup", "tmpfs"),
-            ("/dev/shm", "tmpfs"),
-            ("/mnt/nas", "nfs4"),
-            ("/home/u/remote", "fuse.sshfs"),
-            ("/var/lib/x", "overlay"),
-        ] {
-            assert!(!is_reported_filesystem(mount, fstype), "{mount} {fstype}");
-        }
-        assert_eq!(unescape_mount("/mnt/my\\040disk"), "/mnt/my disk");
-        let mounts = local_mounts(
-            "/dev/vda / ext4 rw 0 0\nproc /proc proc rw 0 0\n/dev/vda / ext4 rw 0 0\n\
-             /dev/vdb /mnt/my\\040disk xfs rw 0 0\n",
-        );
-        let points: Vec<&str> = mounts.iter().map(|m| m.mount.as_str()).collect();
-        assert_eq!(points, vec!["/", "/mnt/my disk"]);
-        assert_eq!(unescape_mount("/plain"), "/plain");
-        assert_eq!(unescape_mount("/odd\\x"), "/odd\\x");
-    }
 
     #[test]
     fn cpu_usage_is_the_busy_share_since_the_last_cycle() {

@@ -1,4 +1,4 @@
-//! Per-process CPU, memory and disk I/O from /proc/<pid>/{stat,io}, for the top-N list,
+//! Per-process CPU, memory and disk I/O from `/proc/<pid>/{stat,io}`, for the top-N list,
 //! watched processes and live snapshots.
 //!
 //! A scan reads two small files per process and keeps the previous scan's counters, so CPU
