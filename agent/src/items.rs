@@ -21,10 +21,11 @@ pub enum Item {
     Temperature,
     System,
     Processes,
+    Tcp,
 }
 
 /// Every item, in collection order.
-pub const ALL: [Item; 12] = [
+pub const ALL: [Item; 13] = [
     Item::Cpu,
     Item::Load,
     Item::Memory,
@@ -37,6 +38,7 @@ pub const ALL: [Item; 12] = [
     Item::Temperature,
     Item::System,
     Item::Processes,
+    Item::Tcp,
 ];
 
 impl Item {
@@ -55,6 +57,7 @@ impl Item {
             Self::Temperature => "temperature",
             Self::System => "system",
             Self::Processes => "processes",
+            Self::Tcp => "tcp",
         }
     }
 
@@ -97,8 +100,8 @@ pub struct ItemConfig {
     /// Whether the item is collected (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Its interval (default: the agent's `collect_interval`; for processes at least
-    /// [`PROCESSES_INTERVAL`], since a scan reads two files per process).
+    /// Its interval (default: the agent's `collect_interval`; for processes and tcp at
+    /// least [`SLOW_INTERVAL`]: they walk every process or every socket).
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
     /// processes only: how many process names to report by CPU and by memory (default 10).
@@ -112,8 +115,8 @@ fn yes() -> bool {
     true
 }
 
-/// The shortest default interval of the processes item (15 s).
-pub const PROCESSES_INTERVAL: Duration = Duration::from_secs(15);
+/// The shortest default interval of the items that walk every process or socket (15 s).
+pub const SLOW_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Problems of an `[items]` table, each naming its key.
 pub fn problems(items: &BTreeMap<String, ItemConfig>) -> Vec<String> {
@@ -160,8 +163,8 @@ impl Schedule {
     pub fn new(base: Duration, items: &BTreeMap<String, ItemConfig>, now: Instant) -> Self {
         let mut intervals = [Some(base); ALL.len()];
         for (i, item) in ALL.iter().enumerate() {
-            let default = if *item == Item::Processes {
-                base.max(PROCESSES_INTERVAL)
+            let default = if matches!(item, Item::Processes | Item::Tcp) {
+                base.max(SLOW_INTERVAL)
             } else {
                 base
             };

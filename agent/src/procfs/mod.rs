@@ -13,6 +13,7 @@ mod mounts;
 mod net;
 mod parse;
 pub mod processes;
+mod tcp_states;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -57,6 +58,8 @@ pub struct ProcFs {
     sensors: Vec<(String, String, File)>,
     /// Snake-case names of the meminfo fields, in order.
     meminfo_names: Vec<(String, Box<str>)>,
+    /// The sock_diag socket counting TCP connections by state.
+    tcp_states: tcp_states::TcpStates,
     /// Column plans of the snmp and netstat tables.
     snmp_plans: SnmpPlans,
     /// Uname and OS release, read on the first cycle.
@@ -205,6 +208,7 @@ impl ProcFs {
             sensors: Vec::new(),
             info: None,
             snmp_plans: SnmpPlans::default(),
+            tcp_states: Default::default(),
             meminfo_names: Vec::new(),
             cycles: 0,
         }
@@ -357,6 +361,9 @@ impl ProcFs {
         }
         if self.cycles.is_multiple_of(RESCAN_EVERY) && self.load_proc("mounts") {
             self.mounts = local_mounts(&self.buf);
+        }
+        if due.has(Item::Tcp) {
+            self.tcp_states.collect(out);
         }
         if due.has(Item::Filesystem) {
             self.collect_filesystems(out);
