@@ -5,6 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_proto::telemetry::Exposition;
 
+use strata_proto::v1::CheckState;
+
 use crate::series::HostSnapshot;
 use crate::service::Registry;
 
@@ -78,8 +80,59 @@ pub fn render(registry: &Registry) -> String {
             s.dropped_total as f64,
         );
     }
+    render_checks(&mut e, registry);
     render_host(&mut e, &m.host.lock().expect("host snapshot lock poisoned"));
     e.finish()
+}
+
+/// How many checks each agent runs, by the state of their last result ("pending" before
+/// the first), so that the agent's own health page shows failing checks at a glance.
+fn render_checks(e: &mut Exposition, registry: &Registry) {
+    const STATES: [(Option<CheckState>, &str); 5] = [
+        (Some(CheckState::Ok), "ok"),
+        (Some(CheckState::Warning), "warning"),
+        (Some(CheckState::Critical), "critical"),
+        (Some(CheckState::Unknown), "unknown"),
+        (None, "pending"),
+    ];
+    let mut rows: Vec<(String, [usize; 5])> = registry
+        .iter()
+        .map(|a| {
+            let mut counts = [0; 5];
+            for result in a
+                .checks
+                .lock()
+                .expect("check results lock poisoned")
+                .values()
+            {
+                let state = result
+                    .as_ref()
+                    .map(|r| CheckState::try_from(r.state).unwrap_or(CheckState::Unknown));
+                let slot = STATES.iter().position(|(s, _)| *s == state).unwrap_or(3);
+                counts[slot] += 1;
+            }
+            (a.id.clone(), counts)
+        })
+        .filter(|(_, counts)| counts.iter().sum::<usize>() > 0)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    e.family(
+        "strata_agent_checks",
+        "gauge",
+        "Checks running, by the state of their last result.",
+    );
+    for (id, counts) in &rows {
+        for (i, (_, state)) in STATES.iter().enumerate() {
+            e.sample(
+                "strata_agent_checks",
+                &[("agent", id), ("state", state)],
+                counts[i] as f64,
+            );
+        }
+    }
 }
 
 /// The host series of the last cycle in Prometheus text, as node_exporter would expose
@@ -145,5 +198,46 @@ mod tests {
             1,
             "the agent's own series are not repeated: {text}"
         );
+        assert!(
+            !text.contains("strata_agent_checks"),
+            "no checks, no family"
+        );
+    }
+
+    #[test]
+    fn checks_are_counted_by_their_last_state() {
+        use crate::buffer::SampleBuffer;
+        use crate::service::AgentEntry;
+        use std::sync::Mutex;
+        let mut registry = Registry::new(100);
+        let entry = registry.add(AgentEntry {
+            id: "a".into(),
+            hostname: "a".into(),
+            cpu_count: 1,
+            collect_interval_ms: 1000,
+            buffer: Mutex::new(SampleBuffer::new(10, std::time::Duration::from_secs(60))),
+            checks: Mutex::default(),
+        });
+        {
+            let mut checks = entry.checks.lock().unwrap();
+            let result = |state: CheckState| {
+                Some(strata_proto::v1::CheckResult {
+                    state: state as i32,
+                    ..Default::default()
+                })
+            };
+            checks.insert("web".into(), result(CheckState::Critical));
+            checks.insert("db".into(), result(CheckState::Ok));
+            checks.insert("disk".into(), result(CheckState::Critical));
+            checks.insert("new".into(), None);
+        }
+        let text = render(&registry);
+        assert!(
+            text.contains("strata_agent_checks{agent=\"a\",state=\"critical\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("strata_agent_checks{agent=\"a\",state=\"ok\"} 1\n"));
+        assert!(text.contains("strata_agent_checks{agent=\"a\",state=\"pending\"} 1\n"));
+        assert!(text.contains("strata_agent_checks{agent=\"a\",state=\"warning\"} 0\n"));
     }
 }
