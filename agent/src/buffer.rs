@@ -26,6 +26,8 @@ struct Buffered {
 struct Cursor {
     acked: u64,
     last_seen: Instant,
+    /// Whether this poller has polled (a cursor can be made for an assigned poller first).
+    polled: bool,
 }
 
 /// A bounded, sequence-numbered buffer of samples with one cursor per poller.
@@ -40,6 +42,9 @@ pub struct SampleBuffer {
     first_seq: u64,
     dropped_total: u64,
     pollers: HashMap<String, Cursor>,
+    /// The pollers assigned now, as the last poll that named them said: they hold their
+    /// samples until they acknowledge them, however long they are silent.
+    assigned: Vec<String>,
     /// Identity of this buffer's life; acks from another epoch are ignored.
     epoch: u64,
 }
@@ -73,6 +78,7 @@ impl SampleBuffer {
             first_seq: 1,
             dropped_total: 0,
             pollers: HashMap::new(),
+            assigned: Vec::new(),
             epoch: new_epoch(),
         }
     }
@@ -167,14 +173,18 @@ impl SampleBuffer {
         let cursor = self.pollers.entry(poller.to_string()).or_insert(Cursor {
             acked: 0,
             last_seen: now,
+            polled: true,
         });
         cursor.last_seen = now;
+        cursor.polled = true;
         if ack_seq > cursor.acked {
             cursor.acked = ack_seq;
         }
         let ttl = self.poller_ttl;
-        self.pollers
-            .retain(|_, c| now.saturating_duration_since(c.last_seen) <= ttl);
+        let assigned = &self.assigned;
+        self.pollers.retain(|id, c| {
+            assigned.contains(id) || now.saturating_duration_since(c.last_seen) <= ttl
+        });
         self.free_acknowledged();
 
         let start = ack_seq.max(self.first_seq.saturating_sub(1)) + 1;
@@ -210,6 +220,35 @@ impl SampleBuffer {
             checks: Vec::new(),
             series_base: base as u32,
         }
+    }
+
+    /// Records the pollers assigned to this agent now (empty = no change): other pollers'
+    /// cursors are dropped, and an assigned poller that has not polled yet holds the samples
+    /// buffered now until it has.
+    pub fn assign(&mut self, pollers: &[String], now: Instant) {
+        if pollers.is_empty() || pollers == self.assigned.as_slice() {
+            return;
+        }
+        self.pollers.retain(|id, _| pollers.contains(id));
+        let held = self.first_seq.saturating_sub(1);
+        for p in pollers {
+            self.pollers.entry(p.clone()).or_insert(Cursor {
+                acked: held,
+                last_seen: now,
+                polled: false,
+            });
+        }
+        self.assigned = pollers.to_vec();
+        self.free_acknowledged();
+    }
+
+    /// When each poller that holds a cursor last polled.
+    pub fn last_polls(&self) -> Vec<(String, Instant)> {
+        self.pollers
+            .iter()
+            .filter(|(_, c)| c.polled)
+            .map(|(id, c)| (id.clone(), c.last_seen))
+            .collect()
     }
 
     fn free_acknowledged(&mut self) {
@@ -280,6 +319,48 @@ mod tests {
             let r = b.poll("p", 0, e, known, 10, now);
             assert_eq!((r.series_base, r.series.len()), (0, 2), "{e} {known}");
         }
+    }
+
+    #[test]
+    fn only_assigned_pollers_hold_samples_and_they_hold_them_until_acknowledged() {
+        let mut b = SampleBuffer::new(100, Duration::from_secs(1));
+        let s = b.intern("m", &LabelMap::new());
+        for i in 0..4 {
+            b.push(s, i, i as f64);
+        }
+        let t0 = Instant::now();
+        b.poll("old", 0, 0, 0, 10, t0);
+        // The old owner died; the broker assigns two new pollers; one of them polls first.
+        let assigned = vec!["a".to_string(), "b".to_string()];
+        b.assign(&assigned, t0);
+        assert_eq!(
+            b.last_polls().len(),
+            0,
+            "the old cursor is gone, b has not polled"
+        );
+        let r = b.poll("a", 0, 0, 0, 10, t0);
+        assert_eq!(
+            r.samples.len(),
+            4,
+            "a new poller gets everything unacknowledged"
+        );
+        b.poll("a", 4, 0, 0, 10, t0);
+        assert_eq!(b.len(), 4, "b has not acknowledged anything yet");
+        let late = t0 + Duration::from_secs(30);
+        b.poll("a", 4, 0, 0, 10, late);
+        assert_eq!(b.len(), 4, "an assigned poller's cursor does not expire");
+        let r = b.poll("b", 0, 0, 0, 10, late);
+        assert_eq!(r.samples.len(), 4);
+        b.poll("b", 4, 0, 0, 10, late);
+        assert!(b.is_empty());
+        b.assign(&["a".to_string()], late);
+        assert_eq!(
+            b.last_polls()
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>(),
+            vec!["a"]
+        );
     }
 
     #[test]

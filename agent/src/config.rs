@@ -11,6 +11,7 @@ use strata_proto::config::RoleConfig;
 use crate::checks::spec::{ActionConfig, CheckConfig, set_problems};
 use crate::error::AgentError;
 use crate::items::ItemConfig;
+use crate::registration::RegistrationConfig;
 
 /// Everything the agent needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +39,8 @@ pub struct AgentConfig {
     pub checks: Vec<CheckConfig>,
     /// Commands the agent may run (restart actions): only these, and only from this file.
     pub actions: BTreeMap<String, ActionConfig>,
+    /// Registration with the region's brokers (`[registration]`; default: none).
+    pub registration: RegistrationConfig,
 }
 
 impl Default for AgentConfig {
@@ -53,6 +56,7 @@ impl Default for AgentConfig {
             items: BTreeMap::new(),
             checks: Vec::new(),
             actions: BTreeMap::new(),
+            registration: RegistrationConfig::default(),
         }
     }
 }
@@ -121,6 +125,7 @@ impl RoleConfig for AgentConfig {
         if self.max_poll_samples == 0 {
             errors.push("max_poll_samples: must be at least 1".into());
         }
+        errors.extend(self.registration.problems(&self.listen));
         errors.extend(crate::items::problems(&self.items));
         errors.extend(set_problems(&self.checks, &self.actions));
         errors

@@ -1,7 +1,8 @@
 //! Strata's agent: collects host metrics and runs checks and probes into a bounded buffer
 //! that sub-managers poll.
 //!
-//! The agent is pull-based: it never connects out. Samples wait in a sequence-numbered
+//! The agent is pull-based: it connects out only to register with its region's brokers (when
+//! configured to), and never sends data unasked. Samples wait in a sequence-numbered
 //! buffer until every poller has acknowledged them (see [`buffer`]), so that a sub-manager
 //! failover loses nothing. The binary links neither RocksDB nor a web stack.
 //!
@@ -17,7 +18,8 @@
 //! - [`series`]: the collector's series table, so a cycle allocates nothing for known series.
 //! - [`buffer`]: the unacknowledged-sample buffer with per-poller cursors.
 //! - [`service`]: the Agent gRPC service over a registry of buffers.
-//! - [`server`]: the one place the gRPC server is built.
+//! - [`server`]: the one place the gRPC server and the broker client are built.
+//! - [`registration`]: registration with the region's brokers.
 //! - [`sim`]: simulated agents for load and loss tests (`strata sim`).
 //! - [`metrics`]: the agent's own metrics.
 //! - [`error`]: the crate's error enum.
@@ -32,6 +34,7 @@ pub mod error;
 pub mod items;
 pub mod metrics;
 pub mod procfs;
+pub mod registration;
 pub mod series;
 pub mod server;
 pub mod service;
@@ -128,6 +131,26 @@ impl BoundAgent {
             shutdown.clone(),
         );
         let control = Arc::new(control);
+        let registrations: Vec<_> = config
+            .registration
+            .brokers
+            .iter()
+            .map(|broker| {
+                let r = &config.registration;
+                let advertise = r
+                    .advertise
+                    .clone()
+                    .or_else(|| addr.map(|a| a.to_string()))
+                    .unwrap_or_else(|| config.listen.clone());
+                tokio::spawn(registration::register_loop(
+                    broker.clone(),
+                    r.region.clone(),
+                    r.token.clone(),
+                    vec![(config.id.clone(), advertise)],
+                    shutdown.clone(),
+                ))
+            })
+            .collect();
         let collect = tokio::spawn(
             collect_loop(
                 collector,
@@ -148,6 +171,9 @@ impl BoundAgent {
         .await;
         shutdown.cancel();
         let _ = collect.await;
+        for r in registrations {
+            let _ = r.await;
+        }
         if let Ok(control) = Arc::try_unwrap(control) {
             control.stop().await;
         }

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strata_proto::v1::agent_server::AgentServer;
+use strata_proto::v1::broker_client::BrokerClient;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
 
 use tracing::warn;
 
@@ -47,4 +49,16 @@ pub async fn serve(
         _ = grace => warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closed"),
     }
     Ok(())
+}
+
+/// A Broker client for `addr` (`host:port`), connected on first use; calls carry their own
+/// timeouts.
+pub fn broker_client(
+    addr: &str,
+) -> std::result::Result<BrokerClient<Channel>, tonic::transport::Error> {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(Duration::from_secs(2))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(BrokerClient::new(channel))
 }

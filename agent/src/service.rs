@@ -149,14 +149,19 @@ impl Agent for AgentService {
             n => (n as usize).min(self.registry.max_poll_samples),
         };
         let checks = latest_checks(entry);
-        let mut response = entry.buffer.lock().expect("buffer lock poisoned").poll(
-            &req.poller,
-            req.ack_seq,
-            req.epoch,
-            req.known_series,
-            max,
-            Instant::now(),
-        );
+        let now = Instant::now();
+        let mut response = {
+            let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
+            buffer.assign(&req.assigned, now);
+            buffer.poll(
+                &req.poller,
+                req.ack_seq,
+                req.epoch,
+                req.known_series,
+                max,
+                now,
+            )
+        };
         response.agent_id = entry.id.clone();
         response.checks = checks;
         self.registry.metrics.polls.fetch_add(1, Ordering::Relaxed);

@@ -1,6 +1,7 @@
 //! The broker's configuration: a TOML file over documented defaults, with `STRATA_BROKER_*`
 //! environment overrides. Brokers keep no durable state, so there is no data directory.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -29,6 +30,45 @@ pub struct BrokerConfig {
     pub connect_timeout: Duration,
     /// Address of `/metrics` and `/healthz` (default none: not served).
     pub metrics_listen: Option<String>,
+    /// How long an agent registration holds without a refresh (default 30 s; registrants
+    /// refresh every third of it).
+    #[serde(with = "humantime_serde")]
+    pub registration_ttl: Duration,
+    /// Pollers per agent, 1 or 2, in regions that do not set their own (default 1).
+    pub replicas: u32,
+    /// Token agents must present to register, in regions that do not set their own (default
+    /// none: registrations are accepted without one).
+    pub join_token: Option<String>,
+    /// Settings per region, by name.
+    pub regions: BTreeMap<String, RegionSettings>,
+}
+
+/// What a region may set for itself.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegionSettings {
+    /// Pollers per agent, 1 or 2 (default: the broker's `replicas`).
+    pub replicas: Option<u32>,
+    /// Token agents of this region must present (default: the broker's `join_token`).
+    pub join_token: Option<String>,
+}
+
+impl BrokerConfig {
+    /// Pollers per agent in `region`.
+    pub fn replicas(&self, region: &str) -> u32 {
+        self.regions
+            .get(region)
+            .and_then(|r| r.replicas)
+            .unwrap_or(self.replicas)
+    }
+
+    /// The token agents of `region` must present, if any.
+    pub fn join_token(&self, region: &str) -> Option<&str> {
+        self.regions
+            .get(region)
+            .and_then(|r| r.join_token.as_deref())
+            .or(self.join_token.as_deref())
+    }
 }
 
 impl Default for BrokerConfig {
@@ -40,6 +80,10 @@ impl Default for BrokerConfig {
             call_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(1),
             metrics_listen: None,
+            registration_ttl: Duration::from_secs(30),
+            replicas: 1,
+            join_token: None,
+            regions: BTreeMap::new(),
         }
     }
 }
@@ -88,6 +132,24 @@ impl RoleConfig for BrokerConfig {
         if self.connect_timeout.is_zero() {
             errors.push("connect_timeout: must be above zero".into());
         }
+        if self.registration_ttl < Duration::from_secs(1) {
+            errors.push(format!(
+                "registration_ttl: {:?} is below the minimum of 1s",
+                self.registration_ttl
+            ));
+        }
+        let replicas = std::iter::once(("replicas".to_string(), Some(self.replicas))).chain(
+            self.regions
+                .iter()
+                .map(|(name, r)| (format!("regions.{name}.replicas"), r.replicas)),
+        );
+        for (field, value) in replicas {
+            if let Some(n) = value
+                && !(1..=2).contains(&n)
+            {
+                errors.push(format!("{field}: {n} must be 1 or 2"));
+            }
+        }
         errors
     }
 }
@@ -101,6 +163,16 @@ mod tests {
         let c = BrokerConfig::parse("").unwrap();
         assert_eq!(c.lease, Duration::from_secs(3));
         c.validate().unwrap();
+        let c = BrokerConfig::parse(
+            "join_token = \"t\"\n[regions.eu]\nreplicas = 2\n[regions.us]\njoin_token = \"u\"",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.replicas("eu"), c.replicas("us")), (2, 1));
+        assert_eq!(
+            (c.join_token("eu"), c.join_token("us")),
+            (Some("t"), Some("u"))
+        );
     }
 
     #[test]
@@ -109,6 +181,12 @@ mod tests {
         let err = c.validate().unwrap_err().to_string();
         assert!(
             err.contains("id:") && err.contains("lease:") && err.contains("listen:"),
+            "{err}"
+        );
+        let c = BrokerConfig::parse("replicas = 3\n[regions.eu]\nreplicas = 0").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("replicas: 3") && err.contains("regions.eu.replicas: 0"),
             "{err}"
         );
         assert!(

@@ -8,6 +8,8 @@
 //! # Layout
 //! - [`config`]: the TOML config and its validation.
 //! - [`membership`]: the lease table, the broker's failure detector.
+//! - [`registry`]: the agents registered per region.
+//! - [`assignment`]: each member's share of its region's agents.
 //! - [`service`]: the Broker gRPC service (Heartbeat, WatchMembership, Resolve).
 //! - [`metrics`]: the broker's own metrics.
 //! - [`router`]: the SubManager gRPC service, routed and merged across a region's members.
@@ -16,10 +18,12 @@
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
+pub mod assignment;
 pub mod config;
 pub mod error;
 pub mod membership;
 pub mod metrics;
+pub mod registry;
 pub mod router;
 pub mod server;
 pub mod service;
@@ -103,7 +107,10 @@ async fn expire_loop(state: Arc<BrokerState>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => state.with_membership(|m, now| m.expire(now)),
+            _ = ticker.tick() => {
+                state.with_membership(|m, now| m.expire(now));
+                state.with_registry(|r, now| r.expire(now));
+            }
         }
     }
 }

@@ -5,6 +5,12 @@
 //! heartbeat, so that a crashed sub-manager stops receiving calls before its lease runs out.
 //! The table is soft state: a restarted broker relearns it within one heartbeat period.
 //! Every change bumps a version that watchers follow through a `watch` channel.
+//!
+//! A sub-manager also keeps an assignment stream open to each broker. When that stream breaks
+//! (the process died, or the connection did), the member is *gone*: its agents are assigned
+//! to the others at once rather than after its lease, and it is not routed to; it comes back
+//! when it opens a new stream. A failed routed call only makes a member *suspect*, which stops
+//! routing to it but moves no agent: a slow query must not make agents change hands.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,11 +24,19 @@ struct Entry {
     last_heartbeat: Instant,
     lease: Duration,
     suspect: bool,
+    /// Its assignment stream broke and no other is open.
+    gone: bool,
+    /// Generation of its newest assignment stream (0 = never opened one).
+    stream: u64,
 }
 
 impl Entry {
+    fn alive(&self, now: Instant) -> bool {
+        !self.gone && now.saturating_duration_since(self.last_heartbeat) < self.lease
+    }
+
     fn healthy(&self, now: Instant) -> bool {
-        !self.suspect && now.saturating_duration_since(self.last_heartbeat) < self.lease
+        !self.suspect && self.alive(now)
     }
 }
 
@@ -72,14 +86,17 @@ impl Membership {
             requested.clamp(Duration::from_millis(200), Duration::from_secs(60))
         };
         let id = member.id.clone();
-        let changed = match self.entries.get(&id) {
-            None => true,
-            Some(old) => {
-                !old.healthy(now)
+        let (changed, gone, stream) = match self.entries.get(&id) {
+            None => (true, false, 0),
+            // healthy after this heartbeat unless its stream broke
+            Some(old) => (
+                old.healthy(now) == old.gone
                     || old.member.address != member.address
                     || old.member.epoch != member.epoch
-                    || old.member.region != member.region
-            }
+                    || old.member.region != member.region,
+                old.gone,
+                old.stream,
+            ),
         };
         self.entries.insert(
             id.clone(),
@@ -88,6 +105,8 @@ impl Membership {
                 last_heartbeat: now,
                 lease,
                 suspect: false,
+                gone,
+                stream,
             },
         );
         self.last_health.insert(id, true);
@@ -103,6 +122,36 @@ impl Membership {
             && !e.suspect
         {
             e.suspect = true;
+            self.last_health.insert(id.to_string(), false);
+            self.bump();
+        }
+    }
+
+    /// Records that `member` opened an assignment stream (a heartbeat too); returns the
+    /// stream's generation, to hand back to [`Membership::stream_closed`].
+    pub fn stream_opened(&mut self, member: Member, requested: Duration, now: Instant) -> u64 {
+        self.heartbeat(member.clone(), requested, now);
+        let e = self
+            .entries
+            .get_mut(&member.id)
+            .expect("the heartbeat just inserted it");
+        e.stream += 1;
+        let (generation, was_gone) = (e.stream, e.gone);
+        e.gone = false;
+        if was_gone {
+            self.bump();
+        }
+        generation
+    }
+
+    /// Records that the assignment stream of generation `stream` of `id` broke: unless a newer
+    /// one is open, the member is gone until it opens another.
+    pub fn stream_closed(&mut self, id: &str, stream: u64) {
+        if let Some(e) = self.entries.get_mut(id)
+            && e.stream == stream
+            && !e.gone
+        {
+            e.gone = true;
             self.last_health.insert(id.to_string(), false);
             self.bump();
         }
@@ -159,6 +208,23 @@ impl Membership {
             .into_iter()
             .filter(|m| m.healthy && m.role == Role::SubManager as i32)
             .collect()
+    }
+
+    /// The sub-managers of `region` that agents may be assigned to (lease running, stream not
+    /// broken; suspicion from failed calls does not count), sorted by id.
+    pub fn assignable(&self, region: &str, now: Instant) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .entries
+            .values()
+            .filter(|e| {
+                e.member.region == region
+                    && e.member.role == Role::SubManager as i32
+                    && e.alive(now)
+            })
+            .map(|e| e.member.id.clone())
+            .collect();
+        out.sort();
+        out
     }
 
     /// The member with this id, if known.
@@ -231,6 +297,41 @@ mod tests {
             m.healthy_sub_managers("eu", t0 + Duration::from_millis(600))
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn a_broken_stream_makes_a_member_gone_at_once_and_a_new_stream_brings_it_back() {
+        let mut m = Membership::new(Duration::from_secs(3));
+        let t0 = Instant::now();
+        let first = m.stream_opened(sub("1", "eu"), Duration::ZERO, t0);
+        m.heartbeat(sub("2", "eu"), Duration::ZERO, t0);
+        assert_eq!(m.assignable("eu", t0), vec!["1", "2"]);
+        let second = m.stream_opened(sub("1", "eu"), Duration::ZERO, t0);
+        m.stream_closed("1", first);
+        assert_eq!(
+            m.assignable("eu", t0),
+            vec!["1", "2"],
+            "an older stream's end means nothing while a newer one is open"
+        );
+        let v = m.version();
+        m.stream_closed("1", second);
+        assert!(m.version() > v);
+        assert_eq!(m.assignable("eu", t0), vec!["2"]);
+        assert_eq!(m.healthy_sub_managers("eu", t0).len(), 1);
+        m.heartbeat(sub("1", "eu"), Duration::ZERO, t0);
+        assert_eq!(
+            m.assignable("eu", t0),
+            vec!["2"],
+            "heartbeats alone do not undo it"
+        );
+        m.stream_opened(sub("1", "eu"), Duration::ZERO, t0);
+        assert_eq!(m.assignable("eu", t0), vec!["1", "2"]);
+        m.mark_failed("2");
+        assert_eq!(
+            m.assignable("eu", t0),
+            vec!["1", "2"],
+            "a failed call moves no agent"
         );
     }
 

@@ -17,6 +17,8 @@ pub struct BrokerMetrics {
     pub routed_calls: AtomicU64,
     /// Routed calls that failed (the member was marked suspect).
     pub routed_failures: AtomicU64,
+    /// Agent registrations received (refreshes included).
+    pub registrations: AtomicU64,
 }
 
 /// Renders the broker's metrics.
@@ -43,6 +45,24 @@ pub fn render(state: &BrokerState) -> String {
         "Routed calls that failed.",
         m.routed_failures.load(Ordering::Relaxed) as f64,
     );
+    e.single(
+        "strata_broker_registrations_total",
+        "counter",
+        "Agent registrations received, refreshes included.",
+        m.registrations.load(Ordering::Relaxed) as f64,
+    );
+    e.family(
+        "strata_broker_registered_agents",
+        "gauge",
+        "Registered agents, by region.",
+    );
+    for (region, n) in state.with_registry(|r, _| r.counts()) {
+        e.sample(
+            "strata_broker_registered_agents",
+            &[("region", region.as_str())],
+            n as f64,
+        );
+    }
     e.family(
         "strata_broker_members",
         "gauge",

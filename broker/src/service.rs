@@ -1,21 +1,29 @@
-//! The Broker gRPC service: heartbeats, membership watches and region resolution.
+//! The Broker gRPC service: heartbeats, membership watches, region resolution, agent
+//! registration and assignment streams.
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
+use strata_proto::config::is_host_port;
 use strata_proto::v1::broker_server::Broker;
 use strata_proto::v1::{
-    HeartbeatRequest, HeartbeatResponse, MembershipView, ResolveRequest, ResolveResponse,
-    WatchMembershipRequest,
+    AgentAssignment, Assignment, HeartbeatRequest, HeartbeatResponse, Member, MembershipView,
+    RegisterAgentsRequest, RegisterAgentsResponse, ResolveRequest, ResolveResponse, Role,
+    WatchAssignmentRequest, WatchMembershipRequest,
 };
-use tokio_stream::wrappers::WatchStream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::{ReceiverStream, WatchStream};
 use tonic::{Request, Response, Status};
-use tracing::{debug, info};
+use tracing::{Instrument, debug, info, info_span};
 
+use crate::assignment::share;
 use crate::state::BrokerState;
+
+/// Most agents one RegisterAgents call may carry.
+pub const MAX_REGISTRATIONS_PER_CALL: usize = 100_000;
 
 /// Implements the Broker service over the shared state.
 #[derive(Debug, Clone)]
@@ -31,6 +39,70 @@ impl BrokerService {
 }
 
 type ViewStream = Pin<Box<dyn Stream<Item = Result<MembershipView, Status>> + Send>>;
+type AssignmentStream = Pin<Box<dyn Stream<Item = Result<Assignment, Status>> + Send>>;
+
+/// Checks a region or id: non-empty and without '/'.
+fn check_name(what: &str, value: &str) -> Result<(), Status> {
+    if value.trim().is_empty() || value.contains('/') {
+        return Err(Status::invalid_argument(format!(
+            "{what}: '{value}' must be non-empty and without '/'"
+        )));
+    }
+    Ok(())
+}
+
+/// Sends `member`'s share on `tx` now and after every change of membership or registry,
+/// until the receiver is gone; then records that the stream broke.
+async fn follow_assignment(
+    state: Arc<BrokerState>,
+    member: Member,
+    generation: u64,
+    tx: mpsc::Sender<Result<Assignment, Status>>,
+) {
+    let (id, region) = (member.id.clone(), member.region.clone());
+    let mut members_rx = state.with_membership(|m, _| m.subscribe());
+    let mut agents_rx = state.with_registry(|r, _| r.subscribe());
+    let replicas = state.config.replicas(&region);
+    let warm_at = tokio::time::Instant::from_std(state.warm_at());
+    let mut last: Option<(Vec<String>, Vec<AgentAssignment>, bool)> = None;
+    loop {
+        let members = state.with_membership(|m, now| m.assignable(&region, now));
+        let agents = state.with_registry(|r, _| r.agents(&region));
+        let warm = Instant::now() >= state.warm_at();
+        let mine = share(&id, &members, &agents, replicas);
+        let now = (members, mine, warm);
+        if last.as_ref() != Some(&now) {
+            let version = *members_rx.borrow_and_update() + *agents_rx.borrow_and_update();
+            debug!(
+                agents = now.1.len(),
+                members = now.0.len(),
+                version,
+                "assignment sent"
+            );
+            let assignment = Assignment {
+                broker_id: state.config.id.clone(),
+                version,
+                region: region.clone(),
+                replicas,
+                members: now.0.clone(),
+                agents: now.1.clone(),
+                warm,
+            };
+            if tx.send(Ok(assignment)).await.is_err() {
+                break;
+            }
+            last = Some(now);
+        }
+        tokio::select! {
+            _ = tx.closed() => break,
+            changed = members_rx.changed() => if changed.is_err() { break },
+            changed = agents_rx.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep_until(warm_at), if !warm => {}
+        }
+    }
+    info!("assignment stream ended; the member's agents go to the others");
+    state.with_membership(|m, _| m.stream_closed(&id, generation));
+}
 
 #[tonic::async_trait]
 impl Broker for BrokerService {
@@ -104,5 +176,90 @@ impl Broker for BrokerService {
             .state
             .with_membership(|m, now| m.healthy_sub_managers(&region, now));
         Ok(Response::new(ResolveResponse { members }))
+    }
+
+    async fn register_agents(
+        &self,
+        request: Request<RegisterAgentsRequest>,
+    ) -> Result<Response<RegisterAgentsResponse>, Status> {
+        let req = request.into_inner();
+        check_name("register: field 'region'", &req.region)?;
+        if let Some(token) = self.state.config.join_token(&req.region)
+            && req.token != token
+        {
+            return Err(Status::unauthenticated(format!(
+                "register: wrong or missing join token for region '{}'",
+                req.region
+            )));
+        }
+        if req.agents.len() > MAX_REGISTRATIONS_PER_CALL {
+            return Err(Status::invalid_argument(format!(
+                "register: {} agents in one call; at most {MAX_REGISTRATIONS_PER_CALL}",
+                req.agents.len()
+            )));
+        }
+        for (i, a) in req.agents.iter().enumerate() {
+            check_name(&format!("register: agents[{i}].id"), &a.id)?;
+            if !is_host_port(&a.address) {
+                return Err(Status::invalid_argument(format!(
+                    "register: agents[{i}].address: '{}' is not host:port",
+                    a.address
+                )));
+            }
+        }
+        let max_ttl = self.state.config.registration_ttl * 10;
+        let ttl = match req.ttl_ms {
+            0 => self.state.config.registration_ttl,
+            ms => Duration::from_millis(ms).clamp(Duration::from_secs(1), max_ttl),
+        };
+        let n = req.agents.len();
+        let added = self.state.with_registry(|r, now| {
+            r.register(
+                &req.region,
+                req.agents.into_iter().map(|a| (a.id, a.address)),
+                ttl,
+                now,
+            )
+        });
+        self.state
+            .metrics
+            .registrations
+            .fetch_add(n as u64, Ordering::Relaxed);
+        if added > 0 {
+            info!(region = %req.region, added, "agents registered");
+        }
+        Ok(Response::new(RegisterAgentsResponse {
+            broker_id: self.state.config.id.clone(),
+            ttl_ms: ttl.as_millis() as u64,
+            added,
+        }))
+    }
+
+    type WatchAssignmentStream = AssignmentStream;
+
+    async fn watch_assignment(
+        &self,
+        request: Request<WatchAssignmentRequest>,
+    ) -> Result<Response<Self::WatchAssignmentStream>, Status> {
+        let member = request.into_inner().member.ok_or_else(|| {
+            Status::invalid_argument("watch assignment: field 'member' is missing")
+        })?;
+        check_name("watch assignment: field 'member.id'", &member.id)?;
+        check_name("watch assignment: field 'member.region'", &member.region)?;
+        if member.role != Role::SubManager as i32 {
+            return Err(Status::invalid_argument(
+                "watch assignment: only sub-managers are assigned agents",
+            ));
+        }
+        let generation = self
+            .state
+            .with_membership(|m, now| m.stream_opened(member.clone(), Duration::ZERO, now));
+        info!(member = %member.id, region = %member.region, "assignment stream opened");
+        let (tx, rx) = mpsc::channel(4);
+        let span = info_span!("assignment", member = %member.id, region = %member.region);
+        tokio::spawn(
+            follow_assignment(self.state.clone(), member, generation, tx).instrument(span),
+        );
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

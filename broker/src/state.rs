@@ -12,6 +12,7 @@ use tonic::transport::Channel;
 use crate::config::BrokerConfig;
 use crate::membership::Membership;
 use crate::metrics::BrokerMetrics;
+use crate::registry::Registry;
 use crate::server;
 
 /// The broker's state, shared by its gRPC services and background tasks.
@@ -19,7 +20,11 @@ use crate::server;
 pub struct BrokerState {
     pub config: BrokerConfig,
     pub membership: Mutex<Membership>,
+    /// Registered agents per region.
+    pub registry: Mutex<Registry>,
     pub metrics: BrokerMetrics,
+    /// When this broker started: its registry is complete half a registration ttl later.
+    pub started: Instant,
     channels: Mutex<HashMap<String, Channel>>,
 }
 
@@ -28,7 +33,9 @@ impl BrokerState {
     pub fn new(config: BrokerConfig) -> Self {
         Self {
             membership: Mutex::new(Membership::new(config.lease)),
+            registry: Mutex::new(Registry::default()),
             metrics: BrokerMetrics::default(),
+            started: Instant::now(),
             channels: Mutex::new(HashMap::new()),
             config,
         }
@@ -38,6 +45,18 @@ impl BrokerState {
     pub fn with_membership<T>(&self, f: impl FnOnce(&mut Membership, Instant) -> T) -> T {
         let mut m = self.membership.lock().expect("membership lock poisoned");
         f(&mut m, Instant::now())
+    }
+
+    /// Runs `f` on the agent registry.
+    pub fn with_registry<T>(&self, f: impl FnOnce(&mut Registry, Instant) -> T) -> T {
+        let mut r = self.registry.lock().expect("registry lock poisoned");
+        f(&mut r, Instant::now())
+    }
+
+    /// When the registry holds every agent that refreshes its registration: half a
+    /// registration ttl after start, since registrants refresh every third of it.
+    pub fn warm_at(&self) -> Instant {
+        self.started + self.config.registration_ttl / 2
     }
 
     /// A client for a sub-manager, over a channel cached per address.

@@ -8,6 +8,7 @@
 //! - [`v1`]: generated messages, clients and servers of package `strata.v1`.
 //! - [`labels`]: conversions between label lists and sorted maps.
 //! - [`names`]: the lower-case names used in JSON and logs for states, severities and roles.
+//! - [`rendezvous`]: the hashing that assigns agents to a region's members.
 //! - `config` (feature `config`): reading TOML config files, shared by the roles' loaders.
 //! - `telemetry` (feature `daemon`): `/healthz` and `/metrics` for every component.
 //! - `daemon` (feature `daemon`): signal handling and logging shared by the daemons' `main`.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod daemon;
 pub mod labels;
 pub mod names;
+pub mod rendezvous;
 #[cfg(feature = "daemon")]
 pub mod telemetry;
 

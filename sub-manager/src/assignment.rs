@@ -1,102 +1,231 @@
-//! Which agents this sub-manager polls: rendezvous hashing over the live members of the
-//! region. Every member (and every broker) with the same view computes the same owners, so
-//! no coordination is needed; when a member dies only its agents move.
+//! Which agents this sub-manager polls: its share, as the brokers assign it.
+//!
+//! Each broker with an open assignment stream contributes the share it computed; the share in
+//! force is their union, so that a broker that lags only adds pollers for a moment (ingest is
+//! idempotent and every poller has its own cursor) and never takes an agent away alone. A
+//! broker that has just started may not know every agent yet ("cold"): while no warm broker
+//! answers, the share only grows. With every stream broken the last share stays in force, so
+//! that a region cut off from the centre keeps polling. Without brokers, every agent of the
+//! config is polled.
 
-use strata_proto::v1::Member;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    // splitmix64 finaliser, for a good spread of nearby keys
-    h = (h ^ (h >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h = (h ^ (h >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    h ^ (h >> 31)
+use strata_proto::v1::Assignment;
+use tokio::sync::watch;
+
+use crate::config::AgentTarget;
+
+/// One agent of the share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub address: String,
+    /// Every poller assigned to the agent, this member included; empty without brokers.
+    pub pollers: Vec<String>,
 }
 
-/// Rendezvous score of `member` for `agent`.
-pub fn score(agent: &str, member: &str) -> u64 {
-    let mut key = Vec::with_capacity(agent.len() + member.len() + 1);
-    key.extend_from_slice(agent.as_bytes());
-    key.push(0);
-    key.extend_from_slice(member.as_bytes());
-    fnv1a(&key)
+/// The agents this member polls, by id.
+pub type Share = BTreeMap<String, Target>;
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// The latest assignment of each broker whose stream is open, by broker address.
+    open: HashMap<String, Assignment>,
+    /// Whether any broker ever answered.
+    answered: bool,
 }
 
-/// The id of the member that owns `agent` among `members` (None when there are none).
-pub fn owner<'a>(agent: &str, members: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    members.into_iter().max_by_key(|m| (score(agent, m), *m))
+/// The assignments received and the share they add up to.
+#[derive(Debug)]
+pub struct Shares {
+    inner: Mutex<Inner>,
+    tx: watch::Sender<Arc<Share>>,
 }
 
-/// What a sub-manager knows of its region's live members.
-#[derive(Debug, Clone, Default)]
-pub enum View {
-    /// No broker has answered yet: poll every configured agent (ingest is idempotent).
-    #[default]
-    Unknown,
-    /// The live member ids of the region, as the brokers last said.
-    Members(Vec<String>),
+/// The share of a member that has no broker: every configured agent.
+pub fn static_share(agents: &[AgentTarget]) -> Share {
+    agents
+        .iter()
+        .map(|a| {
+            (
+                a.id.clone(),
+                Target {
+                    address: a.address.clone(),
+                    pollers: Vec::new(),
+                },
+            )
+        })
+        .collect()
 }
 
-impl View {
-    /// A view from the members a broker listed.
-    pub fn from_members(members: &[Member]) -> Self {
-        let mut ids: Vec<String> = members
-            .iter()
-            .filter(|m| m.healthy)
-            .map(|m| m.id.clone())
-            .collect();
-        ids.sort();
-        ids.dedup();
-        View::Members(ids)
-    }
-
-    /// Whether member `me` polls `agent` in this view.
-    pub fn owns(&self, me: &str, agent: &str) -> bool {
-        match self {
-            View::Unknown => true,
-            View::Members(ids) if !ids.iter().any(|m| m == me) => true,
-            View::Members(ids) => owner(agent, ids.iter().map(String::as_str)) == Some(me),
+impl Shares {
+    /// Starts with `initial` in force (empty while brokers are expected to answer).
+    pub fn new(initial: Share) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            tx: watch::Sender::new(Arc::new(initial)),
         }
+    }
+
+    /// A receiver of the share in force, which changes when it does.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Share>> {
+        self.tx.subscribe()
+    }
+
+    /// The share in force.
+    pub fn current(&self) -> Arc<Share> {
+        self.tx.borrow().clone()
+    }
+
+    /// Whether any broker ever sent an assignment.
+    pub fn answered(&self) -> bool {
+        self.lock().answered
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("shares lock poisoned")
+    }
+
+    /// Records the assignment a broker sent on its open stream.
+    pub fn received(&self, broker: &str, assignment: Assignment) {
+        let mut inner = self.lock();
+        inner.answered = true;
+        inner.open.insert(broker.to_string(), assignment);
+        self.settle(&inner);
+    }
+
+    /// Records that a broker's stream broke: its assignment no longer counts.
+    pub fn closed(&self, broker: &str) {
+        let mut inner = self.lock();
+        if inner.open.remove(broker).is_some() {
+            self.settle(&inner);
+        }
+    }
+
+    /// Puts `share` in force if no broker has answered (brokers configured but unreachable
+    /// since start: the region polls what its config lists rather than nothing).
+    pub fn fall_back(&self, share: Share) {
+        let inner = self.lock();
+        if !inner.answered {
+            self.tx.send_replace(Arc::new(share));
+        }
+    }
+
+    fn settle(&self, inner: &Inner) {
+        if inner.open.is_empty() {
+            return;
+        }
+        let warm: Vec<&Assignment> = inner.open.values().filter(|a| a.warm).collect();
+        let mut share = if warm.is_empty() {
+            // Cold brokers may not know every agent yet: add, never take away.
+            (*self.current()).clone()
+        } else {
+            Share::new()
+        };
+        let sources: Vec<&Assignment> = if warm.is_empty() {
+            inner.open.values().collect()
+        } else {
+            warm
+        };
+        for a in sources {
+            for agent in &a.agents {
+                let t = share.entry(agent.id.clone()).or_insert_with(|| Target {
+                    address: agent.address.clone(),
+                    pollers: Vec::new(),
+                });
+                for p in &agent.pollers {
+                    if !t.pollers.contains(p) {
+                        t.pollers.push(p.clone());
+                    }
+                }
+            }
+        }
+        self.tx.send_if_modified(|current| {
+            if **current == share {
+                false
+            } else {
+                *current = Arc::new(share);
+                true
+            }
+        });
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata_proto::v1::AgentAssignment;
 
-    #[test]
-    fn every_agent_has_exactly_one_owner_and_only_the_dead_members_move() {
-        let members = ["a", "b", "c"];
-        let agents: Vec<String> = (0..300).map(|i| format!("host-{i}")).collect();
-        let before: Vec<&str> = agents.iter().map(|g| owner(g, members).unwrap()).collect();
-        for m in members {
-            let n = before.iter().filter(|o| **o == m).count();
-            assert!(n > 60, "member {m} owns only {n} of 300");
-        }
-        let after: Vec<&str> = agents
-            .iter()
-            .map(|g| owner(g, ["a", "c"]).unwrap())
-            .collect();
-        for (b, a) in before.iter().zip(&after) {
-            if *b != "b" {
-                assert_eq!(b, a, "an agent of a live member moved");
-            }
+    fn assignment(warm: bool, agents: &[(&str, &[&str])]) -> Assignment {
+        Assignment {
+            warm,
+            agents: agents
+                .iter()
+                .map(|(id, pollers)| AgentAssignment {
+                    id: id.to_string(),
+                    address: "127.0.0.1:1".into(),
+                    pollers: pollers.iter().map(|p| p.to_string()).collect(),
+                })
+                .collect(),
+            ..Default::default()
         }
     }
 
+    fn ids(s: &Shares) -> Vec<String> {
+        s.current().keys().cloned().collect()
+    }
+
     #[test]
-    fn views_decide_ownership() {
-        assert!(View::Unknown.owns("a", "x"));
-        let v = View::Members(vec!["a".into(), "b".into()]);
-        let owned_by_a = v.owns("a", "x");
-        assert_ne!(owned_by_a, v.owns("b", "x"));
-        let not_listed = View::Members(vec!["b".into()]);
-        assert!(
-            not_listed.owns("a", "x"),
-            "a member missing from the view polls everything"
+    fn the_share_is_the_union_of_open_warm_brokers_and_survives_their_loss() {
+        let s = Shares::new(Share::new());
+        let mut rx = s.subscribe();
+        s.received(
+            "b1",
+            assignment(true, &[("x", &["me"]), ("y", &["me", "o"])]),
         );
+        s.received("b2", assignment(true, &[("x", &["me"]), ("z", &["me"])]));
+        assert_eq!(ids(&s), vec!["x", "y", "z"]);
+        assert_eq!(s.current()["y"].pollers, vec!["me", "o"]);
+        assert!(rx.has_changed().unwrap());
+        rx.borrow_and_update();
+        s.received("b2", assignment(true, &[("x", &["me"])]));
+        assert_eq!(ids(&s), vec!["x", "y"], "z moved away on both brokers");
+        s.closed("b1");
+        assert_eq!(ids(&s), vec!["x"], "b1's view no longer counts");
+        s.closed("b2");
+        assert_eq!(
+            ids(&s),
+            vec!["x"],
+            "with every broker gone the last share holds"
+        );
+        s.fall_back(Share::new());
+        assert_eq!(ids(&s), vec!["x"], "no fallback once a broker answered");
+    }
+
+    #[test]
+    fn cold_brokers_only_add() {
+        let s = Shares::new(Share::new());
+        s.received("b1", assignment(true, &[("x", &["me"]), ("y", &["me"])]));
+        s.closed("b1");
+        s.received("b1", assignment(false, &[("x", &["me"])]));
+        assert_eq!(
+            ids(&s),
+            vec!["x", "y"],
+            "a restarted broker may not know y yet"
+        );
+        s.received("b1", assignment(true, &[("x", &["me"])]));
+        assert_eq!(ids(&s), vec!["x"]);
+    }
+
+    #[test]
+    fn without_any_answer_the_configured_agents_are_polled() {
+        let s = Shares::new(Share::new());
+        let configured = static_share(&[AgentTarget {
+            id: "a".into(),
+            address: "127.0.0.1:1".into(),
+        }]);
+        s.fall_back(configured);
+        assert_eq!(ids(&s), vec!["a"]);
+        assert!(s.current()["a"].pollers.is_empty());
     }
 }

@@ -2,9 +2,9 @@
 //! keeps resource states and events, and serves the regional API.
 //!
 //! A region keeps working with the centre cut off: polling, storage and judgement need no
-//! broker. With brokers, the region's members share its agents by rendezvous hashing over the
-//! live members the brokers report, so that a failed member's agents move to the others
-//! within one lease.
+//! broker. With brokers, the region's members share its agents as the brokers assign them
+//! (rendezvous hashing over the live members), so that a failed member's agents move to the
+//! others as soon as a broker sees its assignment stream break, or its lease run out.
 //!
 //! # Layout
 //! - [`config`]: the TOML config and its validation.
@@ -12,8 +12,8 @@
 //! - [`ingest`]: poll answers into the store.
 //! - [`judge`]: thresholds into verdicts.
 //! - [`state`]: resources, events and the WatchRegion journal.
-//! - [`assignment`]: rendezvous hashing of agents over members.
-//! - [`membership`]: heartbeats to brokers and the view they answer.
+//! - [`assignment`]: this member's share of the region's agents, from the brokers.
+//! - [`membership`]: heartbeats, assignment streams and registrations with the brokers.
 //! - [`api`]: the SubManager gRPC service.
 //! - [`metrics`]: the sub-manager's own metrics.
 //! - [`server`]: the one place servers and client channels are built.
@@ -44,7 +44,7 @@ use tracing::{info, warn};
 pub use config::SubManagerConfig;
 pub use error::{Result, SubManagerError};
 
-use membership::MembershipView;
+use assignment::{Share, Shares, static_share};
 use state::RegionState;
 
 /// Changes kept for resuming subscribers before they get a snapshot instead.
@@ -99,10 +99,12 @@ impl BoundSubManager {
             &epoch,
             JOURNAL_CAPACITY,
         ));
-        let view = Arc::new(MembershipView::new(
-            config.lease,
-            !config.brokers.is_empty(),
-        ));
+        // Without brokers every configured agent is polled; with them, their share.
+        let shares = Arc::new(Shares::new(if config.brokers.is_empty() {
+            static_share(&config.agents)
+        } else {
+            Share::new()
+        }));
         let me = Member {
             id: config.id.clone(),
             role: Role::SubManager as i32,
@@ -131,22 +133,23 @@ impl BoundSubManager {
                 config: config.clone(),
                 tsdb: tsdb.clone(),
                 state: state.clone(),
-                view: view.clone(),
+                shares: shares.clone(),
                 metrics: metrics.clone(),
             },
             shutdown.clone(),
         )?;
         let mut tasks = tokio::task::JoinSet::new();
         for broker in &config.brokers {
-            tasks.spawn(membership::heartbeat_loop(
-                broker.clone(),
-                me.clone(),
-                config.heartbeat_interval,
-                config.lease,
-                view.clone(),
-                metrics.clone(),
-                shutdown.clone(),
-            ));
+            let link = membership::BrokerLink {
+                addr: broker.clone(),
+                me: me.clone(),
+                config: config.clone(),
+                shares: shares.clone(),
+                metrics: metrics.clone(),
+            };
+            tasks.spawn(membership::heartbeat_loop(link.clone(), shutdown.clone()));
+            tasks.spawn(membership::assignment_loop(link.clone(), shutdown.clone()));
+            tasks.spawn(membership::register_loop(link, shutdown.clone()));
         }
         tasks.spawn(downsample_loop(tsdb.clone(), shutdown.clone()));
         let api = api::Api::new(config.region.clone(), tsdb.clone(), state);

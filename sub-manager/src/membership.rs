@@ -1,91 +1,52 @@
-//! Heartbeats to the brokers, and the view of the region's live members they answer with.
+//! The sub-manager's side of the brokers: heartbeats, assignment streams and the
+//! registration of the agents its config lists.
 //!
-//! Each broker is heartbeaten by its own task. The view used for assignment is the union of
-//! the answers received within one lease; when no broker has answered for that long the last
-//! view stays in force, so that a region cut off from the centre keeps polling its share.
+//! Each broker gets its own tasks, so that one unreachable broker delays nothing. Heartbeats
+//! renew the member's lease; the assignment stream brings this member's share of the region
+//! at once after every change (and, by breaking, tells the broker at once that this process
+//! died); the agents of the config (a discovery file) are registered with every broker and
+//! refreshed at a third of the granted ttl, so that a restarted broker relearns them.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use strata_proto::v1::{HeartbeatRequest, Member};
+use futures::StreamExt;
+use strata_proto::v1::{
+    AgentRegistration, HeartbeatRequest, Member, RegisterAgentsRequest, WatchAssignmentRequest,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::assignment::View;
+use crate::assignment::Shares;
+use crate::config::SubManagerConfig;
 use crate::metrics::SubManagerMetrics;
 use crate::server;
 
-#[derive(Debug, Default)]
-struct Answers {
-    /// Per broker: when it last answered and the members it listed.
-    by_broker: HashMap<String, (Instant, Vec<Member>)>,
-    last: View,
+/// What the tasks of one broker share.
+#[derive(Clone)]
+pub struct BrokerLink {
+    pub addr: String,
+    pub me: Member,
+    pub config: Arc<SubManagerConfig>,
+    pub shares: Arc<Shares>,
+    pub metrics: Arc<SubManagerMetrics>,
 }
 
-/// The region's live members, as the brokers say.
-#[derive(Debug)]
-pub struct MembershipView {
-    lease: Duration,
-    /// Until then, with brokers configured, polling waits for their first answer (so that
-    /// members do not all poll everything for a moment at start).
-    settle_until: Option<Instant>,
-    answers: Mutex<Answers>,
-}
-
-impl MembershipView {
-    /// An empty view; with `brokers`, polling waits up to one lease for their first answer,
-    /// after which every agent is polled until a broker answers.
-    pub fn new(lease: Duration, brokers: bool) -> Self {
-        Self {
-            lease,
-            settle_until: brokers.then(|| Instant::now() + lease),
-            answers: Mutex::new(Answers::default()),
-        }
-    }
-
-    /// Whether polling should still wait for a first broker answer.
-    pub fn settling(&self, now: Instant) -> bool {
-        let a = self.answers.lock().expect("view lock poisoned");
-        a.by_broker.is_empty() && self.settle_until.is_some_and(|t| now < t)
-    }
-
-    /// Records a broker's answer.
-    pub fn record(&self, broker: &str, members: Vec<Member>, now: Instant) {
-        let mut a = self.answers.lock().expect("view lock poisoned");
-        a.by_broker.insert(broker.to_string(), (now, members));
-    }
-
-    /// The view in force now.
-    pub fn current(&self, now: Instant) -> View {
-        let mut a = self.answers.lock().expect("view lock poisoned");
-        let fresh: Vec<Member> = a
-            .by_broker
-            .values()
-            .filter(|(at, _)| now.saturating_duration_since(*at) < self.lease)
-            .flat_map(|(_, members)| members.iter().cloned())
-            .collect();
-        if !fresh.is_empty() {
-            a.last = View::from_members(&fresh);
-        }
-        a.last.clone()
+/// Sleeps `d` unless `shutdown` comes first; returns whether it was shutdown.
+async fn pause(d: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = shutdown.cancelled() => true,
+        _ = tokio::time::sleep(d) => false,
     }
 }
 
-/// Heartbeats `me` to the broker at `addr` every `interval` until `shutdown`.
-pub async fn heartbeat_loop(
-    addr: String,
-    me: Member,
-    interval: Duration,
-    lease: Duration,
-    view: Arc<MembershipView>,
-    metrics: Arc<SubManagerMetrics>,
-    shutdown: CancellationToken,
-) {
-    let span = info_span!("heartbeat", broker = %addr, member = %me.id, region = %me.region);
+/// Heartbeats to the broker every `heartbeat_interval` until `shutdown`.
+pub async fn heartbeat_loop(link: BrokerLink, shutdown: CancellationToken) {
+    let span = info_span!("heartbeat", broker = %link.addr, member = %link.me.id, region = %link.me.region);
     async move {
-        let mut client = match server::broker_client(&addr, interval) {
+        let interval = link.config.heartbeat_interval;
+        let mut client = match server::broker_client(&link.addr) {
             Ok(c) => c,
             Err(error) => {
                 warn!(%error, "bad broker address; no heartbeats to it");
@@ -101,23 +62,28 @@ pub async fn heartbeat_loop(
                 _ = ticker.tick() => {}
             }
             let request = HeartbeatRequest {
-                member: Some(me.clone()),
-                lease_ms: lease.as_millis() as u64,
+                member: Some(link.me.clone()),
+                lease_ms: link.config.lease.as_millis() as u64,
             };
-            match client.heartbeat(request).await {
-                Ok(answer) => {
-                    let answer = answer.into_inner();
-                    debug!(members = answer.region_members.len(), "heartbeat answered");
-                    view.record(&addr, answer.region_members, Instant::now());
+            let answer = tokio::time::timeout(interval, client.heartbeat(request)).await;
+            match answer {
+                Ok(Ok(_)) => {
                     if reachable != Some(true) {
                         info!("broker reachable");
                         reachable = Some(true);
                     }
                 }
-                Err(status) => {
-                    metrics.heartbeat_failures.fetch_add(1, Ordering::Relaxed);
+                Ok(Err(status)) => {
+                    link.metrics.heartbeat_failures.fetch_add(1, Ordering::Relaxed);
                     if reachable != Some(false) {
                         warn!(error = %status.message(), "broker unreachable; retrying every heartbeat");
+                        reachable = Some(false);
+                    }
+                }
+                Err(_) => {
+                    link.metrics.heartbeat_failures.fetch_add(1, Ordering::Relaxed);
+                    if reachable != Some(false) {
+                        warn!("heartbeat timed out; retrying every heartbeat");
                         reachable = Some(false);
                     }
                 }
@@ -128,48 +94,115 @@ pub async fn heartbeat_loop(
     .await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn m(id: &str) -> Member {
-        Member {
-            id: id.into(),
-            healthy: true,
-            ..Default::default()
+/// Follows this member's assignment from the broker, reopening the stream after a break,
+/// until `shutdown`.
+pub async fn assignment_loop(link: BrokerLink, shutdown: CancellationToken) {
+    let span = info_span!("assignment", broker = %link.addr, member = %link.me.id);
+    async move {
+        let mut client = match server::broker_client(&link.addr) {
+            Ok(c) => c,
+            Err(error) => {
+                warn!(%error, "bad broker address; no assignment from it");
+                return;
+            }
+        };
+        let retry = link.config.heartbeat_interval;
+        loop {
+            let request = WatchAssignmentRequest {
+                member: Some(link.me.clone()),
+            };
+            let opened = tokio::time::timeout(retry * 4, client.watch_assignment(request)).await;
+            match opened {
+                Ok(Ok(stream)) => {
+                    let mut stream = stream.into_inner();
+                    loop {
+                        let next = tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            next = stream.next() => next,
+                        };
+                        match next {
+                            Some(Ok(assignment)) => {
+                                debug!(
+                                    agents = assignment.agents.len(),
+                                    members = assignment.members.len(),
+                                    version = assignment.version,
+                                    warm = assignment.warm,
+                                    "assignment received"
+                                );
+                                link.metrics.assignments.fetch_add(1, Ordering::Relaxed);
+                                link.shares.received(&link.addr, assignment);
+                            }
+                            Some(Err(status)) => {
+                                warn!(error = %status.message(), "assignment stream broke; reopening");
+                                break;
+                            }
+                            None => {
+                                warn!("assignment stream ended; reopening");
+                                break;
+                            }
+                        }
+                    }
+                    link.shares.closed(&link.addr);
+                }
+                Ok(Err(status)) => {
+                    debug!(error = %status.message(), "assignment stream could not open");
+                }
+                Err(_) => debug!("opening the assignment stream timed out"),
+            }
+            if pause(retry, &shutdown).await {
+                return;
+            }
         }
     }
+    .instrument(span)
+    .await
+}
 
-    #[test]
-    fn the_view_is_the_union_of_fresh_answers_and_survives_silence() {
-        let v = MembershipView::new(Duration::from_secs(3), true);
-        let t0 = Instant::now();
-        assert!(v.settling(t0));
-        assert!(
-            !v.settling(t0 + Duration::from_secs(4)),
-            "settling ends after one lease"
-        );
-        assert!(!MembershipView::new(Duration::from_secs(3), false).settling(t0));
-        assert!(matches!(v.current(t0), View::Unknown));
-        v.record("b1", vec![m("a")], t0);
-        v.record("b2", vec![m("a"), m("b")], t0);
-        assert!(!v.settling(t0), "a broker answered");
-        match v.current(t0) {
-            View::Members(ids) => assert_eq!(ids, vec!["a", "b"]),
-            other => panic!("{other:?}"),
-        }
-        v.record("b1", vec![m("a")], t0 + Duration::from_secs(4));
-        match v.current(t0 + Duration::from_secs(4)) {
-            View::Members(ids) => assert_eq!(ids, vec!["a"], "b2's answer is stale"),
-            other => panic!("{other:?}"),
-        }
-        match v.current(t0 + Duration::from_secs(60)) {
-            View::Members(ids) => assert_eq!(
-                ids,
-                vec!["a"],
-                "with every broker silent the last view holds"
-            ),
-            other => panic!("{other:?}"),
+/// Registers the config's agents with the broker at a third of the granted ttl, until
+/// `shutdown`.
+pub async fn register_loop(link: BrokerLink, shutdown: CancellationToken) {
+    if link.config.agents.is_empty() {
+        return;
+    }
+    let span = info_span!("register", broker = %link.addr, region = %link.me.region);
+    async move {
+        let mut client = match server::broker_client(&link.addr) {
+            Ok(c) => c,
+            Err(error) => {
+                warn!(%error, "bad broker address; agents not registered with it");
+                return;
+            }
+        };
+        let request = RegisterAgentsRequest {
+            region: link.config.region.clone(),
+            token: link.config.join_token.clone().unwrap_or_default(),
+            agents: link
+                .config
+                .agents
+                .iter()
+                .map(|a| AgentRegistration {
+                    id: a.id.clone(),
+                    address: a.address.clone(),
+                })
+                .collect(),
+            ttl_ms: 0,
+        };
+        let retry = link.config.heartbeat_interval;
+        loop {
+            let call = client.register_agents(request.clone());
+            let next = match tokio::time::timeout(retry * 4, call).await {
+                Ok(Ok(answer)) => Duration::from_millis(answer.into_inner().ttl_ms / 3).max(retry),
+                Ok(Err(status)) => {
+                    warn!(error = %status.message(), "registering the config's agents failed");
+                    retry
+                }
+                Err(_) => retry,
+            };
+            if pause(next, &shutdown).await {
+                return;
+            }
         }
     }
+    .instrument(span)
+    .await
 }

@@ -20,6 +20,10 @@ pub struct SubManagerMetrics {
     pub samples_skipped: AtomicU64,
     /// Heartbeats no broker answered.
     pub heartbeat_failures: AtomicU64,
+    /// Assignments received from brokers.
+    pub assignments: AtomicU64,
+    /// Agents in this member's share now.
+    pub assigned_agents: AtomicU64,
 }
 
 fn count(c: &AtomicU64) -> f64 {
@@ -60,6 +64,18 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb) -> String
         "counter",
         "Heartbeats that a broker did not answer.",
         count(&m.heartbeat_failures),
+    );
+    e.single(
+        "strata_sub_manager_assignments_total",
+        "counter",
+        "Assignments received from brokers.",
+        count(&m.assignments),
+    );
+    e.single(
+        "strata_sub_manager_assigned_agents",
+        "gauge",
+        "Agents in this member's share.",
+        count(&m.assigned_agents),
     );
     e.single(
         "strata_sub_manager_series",

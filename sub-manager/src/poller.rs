@@ -8,23 +8,25 @@
 //! durable (at-least-once; ingest is idempotent).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use strata_proto::rendezvous::score;
 use strata_proto::v1::PollRequest;
 use strata_proto::v1::agent_client::AgentClient;
 use strata_tsdb::Tsdb;
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::assignment::score;
-use crate::config::{AgentTarget, SubManagerConfig};
+use crate::assignment::{Share, Shares, static_share};
+use crate::config::SubManagerConfig;
 use crate::error::{Result, SubManagerError};
 use crate::ingest::{Dictionary, ingest};
 use crate::judge::{self, Latest};
-use crate::membership::MembershipView;
 use crate::metrics::SubManagerMetrics;
 use crate::server::{self, PollService};
 use crate::state::RegionState;
@@ -37,7 +39,7 @@ pub struct PollContext {
     pub config: Arc<SubManagerConfig>,
     pub tsdb: Arc<Tsdb>,
     pub state: Arc<RegionState>,
-    pub view: Arc<MembershipView>,
+    pub shares: Arc<Shares>,
     pub metrics: Arc<SubManagerMetrics>,
 }
 
@@ -57,34 +59,137 @@ pub fn start(ctx: PollContext, shutdown: CancellationToken) -> Result<std::threa
         .map_err(SubManagerError::Workers)
 }
 
-async fn run(ctx: Arc<PollContext>, shutdown: CancellationToken) {
-    let poll = &ctx.config.poll;
-    let limit = Arc::new(Semaphore::new(poll.concurrency));
-    let mut channels = HashMap::new();
-    let mut tasks = tokio::task::JoinSet::new();
-    for target in ctx.config.agents.clone() {
-        let channel = match channels.get(&target.address) {
-            Some(ch) => Ok(Clone::clone(ch)),
-            None => server::agent_channel(&target.address, poll.timeout),
-        };
-        let channel = match channel {
-            Ok(ch) => ch,
-            Err(error) => {
-                warn!(agent = %target.id, address = %target.address, %error, "agent not polled: bad address");
+/// One agent being polled.
+struct Running {
+    address: String,
+    /// The agent's pollers, as the share in force says.
+    pollers: Arc<Mutex<Vec<String>>>,
+    stop: CancellationToken,
+}
+
+/// The poll tasks, kept in step with the share in force.
+struct Tasks {
+    ctx: Arc<PollContext>,
+    limit: Arc<Semaphore>,
+    channels: HashMap<String, Channel>,
+    running: HashMap<String, Running>,
+    set: JoinSet<()>,
+    shutdown: CancellationToken,
+    /// Whether a first share was put in force: agents of the first one are spread over an
+    /// interval (a starting or returning member must not poll them all at once); agents added
+    /// later are orphans of a failed member and are polled at once.
+    started: bool,
+}
+
+impl Tasks {
+    fn reconcile(&mut self, share: &Share) {
+        let gone: Vec<String> = self
+            .running
+            .iter()
+            .filter(|(id, r)| share.get(*id).is_none_or(|t| t.address != r.address))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in gone {
+            if let Some(r) = self.running.remove(&id) {
+                r.stop.cancel();
+            }
+        }
+        let poll = &self.ctx.config.poll;
+        for (id, target) in share {
+            if let Some(r) = self.running.get(id) {
+                let mut pollers = r.pollers.lock().expect("pollers lock poisoned");
+                if *pollers != target.pollers {
+                    pollers.clone_from(&target.pollers);
+                }
                 continue;
             }
-        };
-        channels.insert(target.address.clone(), channel.clone());
-        let client = server::agent_client(channel, limit.clone(), poll.timeout);
-        let span = info_span!("agent", region = %ctx.config.region, agent = %target.id);
-        tasks.spawn(poll_agent(ctx.clone(), target, client, shutdown.clone()).instrument(span));
+            let channel = match self.channels.get(&target.address) {
+                Some(ch) => ch.clone(),
+                None => match server::agent_channel(&target.address, poll.timeout) {
+                    Ok(ch) => {
+                        self.channels.insert(target.address.clone(), ch.clone());
+                        ch
+                    }
+                    Err(error) => {
+                        warn!(agent = %id, address = %target.address, %error, "agent not polled: bad address");
+                        continue;
+                    }
+                },
+            };
+            let client = server::agent_client(channel, self.limit.clone(), poll.timeout);
+            let first_delay = if self.started {
+                Duration::ZERO
+            } else {
+                // Spread first polls over the interval so that agents are not all polled at once.
+                let spread =
+                    score(id, &self.ctx.config.id) % (poll.interval.as_millis().max(1) as u64);
+                Duration::from_millis(spread)
+            };
+            let running = Running {
+                address: target.address.clone(),
+                pollers: Arc::new(Mutex::new(target.pollers.clone())),
+                stop: self.shutdown.child_token(),
+            };
+            let span = info_span!("agent", region = %self.ctx.config.region, agent = %id);
+            self.set.spawn(
+                poll_agent(
+                    self.ctx.clone(),
+                    id.clone(),
+                    target.address.clone(),
+                    running.pollers.clone(),
+                    client,
+                    first_delay,
+                    running.stop.clone(),
+                )
+                .instrument(span),
+            );
+            self.running.insert(id.clone(), running);
+        }
+        if !share.is_empty() {
+            self.started = true;
+        }
+        self.ctx
+            .metrics
+            .assigned_agents
+            .store(self.running.len() as u64, Ordering::Relaxed);
     }
-    info!(
-        agents = tasks.len(),
-        workers = poll.workers,
-        "polling started"
-    );
-    while tasks.join_next().await.is_some() {}
+}
+
+async fn run(ctx: Arc<PollContext>, shutdown: CancellationToken) {
+    let mut shares = ctx.shares.subscribe();
+    let brokers = !ctx.config.brokers.is_empty();
+    // With brokers, their first assignment is awaited for one lease; then, if none has
+    // answered, the config's agents are polled (a region that starts cut off still works).
+    let fall_back_at = tokio::time::Instant::now() + ctx.config.lease;
+    let mut fell_back = !brokers;
+    let mut tasks = Tasks {
+        limit: Arc::new(Semaphore::new(ctx.config.poll.concurrency)),
+        ctx: ctx.clone(),
+        channels: HashMap::new(),
+        running: HashMap::new(),
+        set: JoinSet::new(),
+        shutdown: shutdown.clone(),
+        started: false,
+    };
+    info!(workers = ctx.config.poll.workers, "polling started");
+    loop {
+        let share = shares.borrow_and_update().clone();
+        tasks.reconcile(&share);
+        debug!(agents = share.len(), "share in force");
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            changed = shares.changed() => if changed.is_err() { break },
+            _ = tokio::time::sleep_until(fall_back_at), if !fell_back => {
+                fell_back = true;
+                if !ctx.shares.answered() {
+                    warn!("no broker has answered; polling every agent of the config");
+                    ctx.shares.fall_back(static_share(&ctx.config.agents));
+                }
+            }
+            Some(_) = tasks.set.join_next() => {}
+        }
+    }
+    while tasks.set.join_next().await.is_some() {}
     info!("polling stopped");
 }
 
@@ -97,53 +202,37 @@ pub fn backoff(interval: Duration, failures: u32, max: Duration) -> Duration {
     interval.saturating_mul(factor).min(max.max(interval))
 }
 
+/// Polls one agent of the share until `stop`, then stops reporting it.
 async fn poll_agent(
     ctx: Arc<PollContext>,
-    target: AgentTarget,
+    id: String,
+    address: String,
+    pollers: Arc<Mutex<Vec<String>>>,
     mut client: AgentClient<PollService>,
-    shutdown: CancellationToken,
+    first_delay: Duration,
+    stop: CancellationToken,
 ) {
     let poll = &ctx.config.poll;
-    let me = ctx.config.id.clone();
-    // Spread first polls over the interval so that agents are not all polled at once.
-    let spread = score(&target.id, &me) % (poll.interval.as_millis().max(1) as u64);
-    let mut delay = Duration::from_millis(spread);
-    // The cursor on the agent: its buffer epoch and the last sequence stored.
+    info!("agent assigned to this member");
+    ctx.state.adopt(&id, strata_proto::now_ms());
+    let mut delay = first_delay;
+    // The cursor on the agent: its buffer epoch and the last sequence stored. A new owner
+    // starts without one and receives everything unacknowledged.
     let mut cursor = (0u64, 0u64);
     // Its series dictionary, as far as this poller holds it.
     let mut dictionary = Dictionary::default();
     let mut failures = 0u32;
-    let mut owned = false;
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = stop.cancelled() => break,
             _ = tokio::time::sleep(delay) => {}
         }
-        let now = Instant::now();
-        if ctx.view.settling(now) {
-            delay = Duration::from_millis(100);
-            continue;
-        }
-        let owns = ctx.view.current(now).owns(&me, &target.id);
-        if owns != owned {
-            owned = owns;
-            if owns {
-                info!("agent assigned to this member");
-                ctx.state.adopt(&target.id, strata_proto::now_ms());
-            } else {
-                info!("agent assigned to another member");
-                ctx.state.release(&target.id);
-                // A later owner of ours starts without a cursor: everything unacknowledged.
-                cursor = (0, 0);
-                dictionary.reset();
-                failures = 0;
-            }
-        }
-        if !owned {
-            delay = poll.interval;
-            continue;
-        }
-        match poll_once(&ctx, &target, &mut client, &mut cursor, &mut dictionary).await {
+        let assigned = pollers.lock().expect("pollers lock poisoned").clone();
+        let polled = tokio::select! {
+            _ = stop.cancelled() => break,
+            polled = poll_once(&ctx, &id, &address, &assigned, &mut client, &mut cursor, &mut dictionary) => polled,
+        };
+        match polled {
             Ok(stored) => {
                 debug!(stored, epoch = cursor.0, ack_seq = cursor.1, "polled");
                 ctx.metrics.polls.fetch_add(1, Ordering::Relaxed);
@@ -156,7 +245,7 @@ async fn poll_agent(
                     warn!(%error, failures, "poll failed");
                 }
                 ctx.state.poll_failed(
-                    &target.id,
+                    &id,
                     &error,
                     poll.down_after_failures,
                     strata_proto::now_ms(),
@@ -165,13 +254,19 @@ async fn poll_agent(
         }
         delay = backoff(poll.interval, failures, poll.backoff_max);
     }
+    if !ctx.shares.current().contains_key(&id) {
+        info!("agent assigned to another member");
+        ctx.state.release(&id);
+    }
 }
 
 /// Polls until the agent has nothing more (or [`MAX_ROUNDS`]), storing each answer before
 /// acknowledging it; returns the number of samples stored.
 async fn poll_once(
     ctx: &PollContext,
-    target: &AgentTarget,
+    agent: &str,
+    address: &str,
+    assigned: &[String],
     client: &mut AgentClient<PollService>,
     cursor: &mut (u64, u64),
     dictionary: &mut Dictionary,
@@ -180,20 +275,21 @@ async fn poll_once(
     let mut latest = Latest::default();
     for _ in 0..MAX_ROUNDS {
         let request = PollRequest {
-            agent_id: target.id.clone(),
+            agent_id: agent.to_string(),
             ack_seq: cursor.1,
             max_samples: ctx.config.poll.max_samples,
             poller: ctx.config.id.clone(),
             epoch: cursor.0,
             known_series: dictionary.known(cursor.0),
+            assigned: assigned.to_vec(),
         };
         let answer = client
             .poll(request)
             .await
-            .map_err(|status| format!("poll {}: {}", target.address, status.message()))?
+            .map_err(|status| format!("poll {address}: {}", status.message()))?
             .into_inner();
-        dictionary.learn(&ctx.tsdb, &target.id, &answer)?;
-        let got = ingest(&ctx.tsdb, &target.id, &answer, dictionary)
+        dictionary.learn(&ctx.tsdb, agent, &answer)?;
+        let got = ingest(&ctx.tsdb, agent, &answer, dictionary)
             .map_err(|e| format!("store samples: {e}"))?;
         stored += got.stored;
         ctx.metrics
@@ -214,7 +310,7 @@ async fn poll_once(
     }
     let verdicts = judge::judge(&latest, &ctx.config.thresholds);
     ctx.state
-        .poll_succeeded(&target.id, &verdicts, strata_proto::now_ms());
+        .poll_succeeded(agent, &verdicts, strata_proto::now_ms());
     Ok(stored)
 }
 

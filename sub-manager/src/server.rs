@@ -77,11 +77,16 @@ pub fn agent_client(
     AgentClient::new(service).max_decoding_message_size(MAX_MESSAGE_BYTES)
 }
 
-/// A Broker client for `addr` whose calls time out after `timeout`.
+/// A Broker client for `addr`. Calls carry their own timeouts (the assignment stream has
+/// none); HTTP/2 pings every second find a broker that vanished without closing the
+/// connection within three.
 pub fn broker_client(
     addr: &str,
-    timeout: Duration,
 ) -> std::result::Result<BrokerClient<Channel>, tonic::transport::Error> {
-    let channel = endpoint(addr, timeout)?.timeout(timeout).connect_lazy();
+    let channel = endpoint(addr, Duration::from_secs(1))?
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(Duration::from_secs(2))
+        .keep_alive_while_idle(true)
+        .connect_lazy();
     Ok(BrokerClient::new(channel))
 }

@@ -33,6 +33,15 @@ pub struct SimArgs {
     /// Print the [[agents]] entries for a sub-manager config, then serve.
     #[arg(long)]
     pub print_agents: bool,
+    /// Brokers to register every simulated agent with, comma-separated `host:port`.
+    #[arg(long, value_delimiter = ',')]
+    pub brokers: Vec<String>,
+    /// Region the agents register for (with --brokers).
+    #[arg(long, default_value = "default")]
+    pub region: String,
+    /// The region's join token (with --brokers).
+    #[arg(long)]
+    pub token: Option<String>,
 }
 
 /// Serves simulated agents until Ctrl-C.
@@ -63,6 +72,18 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         }
     }
     let shutdown = strata_proto::daemon::shutdown_on_signal();
+    let agents: Vec<(String, String)> = (1..=args.agents)
+        .map(|n| (agent_id(&args.prefix, n), addr.to_string()))
+        .collect();
+    for broker in &args.brokers {
+        tokio::spawn(strata_agent::registration::register_loop(
+            broker.clone(),
+            args.region.clone(),
+            args.token.clone(),
+            agents.clone(),
+            shutdown.clone(),
+        ));
+    }
     serve(listener, sim, shutdown).await
 }
 

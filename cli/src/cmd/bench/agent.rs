@@ -164,6 +164,7 @@ async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigu
                 poller: "bench".into(),
                 epoch: c.0,
                 known_series: c.2,
+                assigned: Vec::new(),
             })
             .await?
             .into_inner();
