@@ -145,8 +145,9 @@ impl Simulation {
         }
     }
 
-    /// Ticks every interval, with timestamps on interval multiples, until `shutdown`.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Ticks every interval, with timestamps on interval multiples, until `shutdown`;
+    /// returns the number of ticks.
+    pub async fn run(self, shutdown: CancellationToken) -> u64 {
         let step = self.config.interval.as_millis().max(1) as i64;
         // The first multiple of the interval from now on: never before this process started,
         // so that a restarted simulation cannot overwrite its earlier life's last sample.
@@ -173,6 +174,7 @@ impl Simulation {
             }
         }
         info!(ticks = tick, "simulation stopped");
+        tick
     }
 }
 

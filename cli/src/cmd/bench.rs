@@ -7,6 +7,7 @@
 
 mod agent;
 mod dataset;
+mod failover;
 mod peers;
 mod probes;
 mod procs;
@@ -35,6 +36,8 @@ pub enum BenchWhat {
     Agent(agent::AgentBench),
     /// The agent's probes, beside blackbox_exporter, phase by phase.
     Probes(probes::ProbesBench),
+    /// SIGKILLs of sub-managers under simulated agents: time to re-home, samples lost.
+    Failover(failover::FailoverBench),
 }
 
 /// Options of `strata bench tsdb`.
@@ -153,6 +156,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Tsdb(b) => tokio::task::spawn_blocking(move || bench_tsdb(b)).await?,
         BenchWhat::Agent(b) => agent::run(b).await,
         BenchWhat::Probes(b) => probes::run(b).await,
+        BenchWhat::Failover(b) => failover::run(b).await,
     }
 }
 

@@ -6,7 +6,7 @@
 //! sub-manager would, so its figure includes serving the samples; node_exporter collects
 //! on every scrape of `/metrics`, so its figure includes formatting the text.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,7 +16,9 @@ use serde::Serialize;
 use strata_proto::v1::PollRequest;
 use strata_proto::v1::agent_client::AgentClient;
 
-use super::procs::{Daemon, free_port, http, peak_rss, process_cpu, wait_until, which};
+use super::procs::{
+    Daemon, free_port, http, peak_rss, process_cpu, sibling_binary, wait_until, which,
+};
 
 /// Options of `strata bench agent`.
 #[derive(Args, Debug)]
@@ -48,15 +50,6 @@ struct Report {
     strata: AgentFigures,
     #[serde(skip_serializing_if = "Option::is_none")]
     node_exporter: Option<AgentFigures>,
-}
-
-/// The `strata-agent` binary beside this one, or on PATH.
-fn agent_binary() -> anyhow::Result<PathBuf> {
-    let sibling = std::env::current_exe()?.with_file_name("strata-agent");
-    if sibling.is_file() {
-        return Ok(sibling);
-    }
-    which("strata-agent", "strata (cargo build --bins)")
 }
 
 /// The value of an unlabelled sample in Prometheus text.
@@ -129,7 +122,7 @@ async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigu
             args.interval.as_millis()
         ),
     )?;
-    let child = Command::new(agent_binary()?)
+    let child = Command::new(sibling_binary("strata-agent")?)
         .arg("--config")
         .arg(&config)
         .stdout(Stdio::null())

@@ -19,6 +19,15 @@ pub fn which(binary: &str, package: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("{binary} is not installed (apt-get install {package})"))
 }
 
+/// Strata's binary `name` beside this one, or on PATH.
+pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let sibling = std::env::current_exe()?.with_file_name(name);
+    if sibling.is_file() {
+        return Ok(sibling);
+    }
+    which(name, "strata (cargo build --bins)")
+}
+
 /// CPU seconds used by process `pid` so far.
 pub fn process_cpu(pid: u32) -> f64 {
     super::proc_cpu_seconds(&pid.to_string(), false)

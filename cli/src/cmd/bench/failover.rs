@@ -1,0 +1,443 @@
+//! `strata bench failover`: SIGKILLs of a random sub-manager under simulated agents, and
+//! the time until every agent it polled is polled again, with the samples lost counted.
+//!
+//! Brokers and sub-managers run as real processes (`strata-broker`, `strata-sub-manager`
+//! beside this binary); the simulated agents run in this process, registered with every
+//! broker, so that the bench sees each poll as the agents do: which poller polled each agent
+//! last and when. After each kill the victim is restarted (same id, same data) and the next
+//! kill waits until it polls its share again. At the end the ticks stop, every buffer drains,
+//! and every agent's `sim_sample_number` series is read back through a broker: every tick
+//! must be there once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+use strata_agent::service::Registry;
+use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
+use strata_proto::rendezvous::owners;
+use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_proto::v1::{Aggregation, QueryRangeRequest};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::percentile;
+use super::procs::{Daemon, free_port, sibling_binary};
+
+const REGION: &str = "bench";
+
+/// Options of `strata bench failover`.
+#[derive(Args, Debug)]
+pub struct FailoverBench {
+    /// Simulated agents.
+    #[arg(long, default_value_t = 2000)]
+    pub agents: usize,
+    /// SIGKILLs, each of a sub-manager picked at random, restarted after.
+    #[arg(long, default_value_t = 20)]
+    pub kills: usize,
+    /// Sub-managers in the region.
+    #[arg(long, default_value_t = 3)]
+    pub sub_managers: usize,
+    /// Brokers.
+    #[arg(long, default_value_t = 2)]
+    pub brokers: usize,
+    /// Sample interval of the agents and poll interval of the sub-managers.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+    /// Freeze the victim (SIGSTOP: its connections stay open, as with a hung host or a cut
+    /// network) instead of killing it, so that only its lease can tell; it is killed after.
+    #[arg(long)]
+    pub freeze: bool,
+    /// Seed of the victim choice.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Keep the sub-managers' data and logs here (default: a temporary directory).
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `strata bench failover --json` prints.
+#[derive(Debug, Serialize)]
+pub struct FailoverFigures {
+    pub kills: usize,
+    /// Time from a kill until every agent the victim polled has been polled by another
+    /// member: median, 99th percentile and worst over the kills.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Ticks of `sim_sample_number` missing from the store, over every agent.
+    pub samples_lost: u64,
+    pub agents: usize,
+    /// Agents orphaned by the kills, all told.
+    pub orphans: usize,
+    /// Ticks each agent produced.
+    pub ticks: u64,
+}
+
+/// A sub-manager process and how to start it again.
+struct Member {
+    id: String,
+    config: PathBuf,
+    log: PathBuf,
+    daemon: Option<Daemon>,
+}
+
+impl Member {
+    fn start(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(sibling_binary("strata-sub-manager")?)
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start sub-manager {}", self.id))?;
+        self.daemon = Some(Daemon(child));
+        Ok(())
+    }
+
+    /// SIGKILL, as a crash.
+    fn kill(&mut self) {
+        drop(self.daemon.take());
+    }
+
+    /// SIGSTOP: the process stops answering but its connections stay open.
+    fn freeze(&self) -> anyhow::Result<()> {
+        let pid = self
+            .daemon
+            .as_ref()
+            .map(|d| d.0.id())
+            .context("not running")?;
+        let status = Command::new("kill")
+            .arg("-STOP")
+            .arg(pid.to_string())
+            .status()
+            .context("run kill -STOP")?;
+        anyhow::ensure!(status.success(), "kill -STOP {pid} failed");
+        Ok(())
+    }
+}
+
+fn start_broker(dir: &Path, n: usize) -> anyhow::Result<(Daemon, String)> {
+    let addr = format!("127.0.0.1:{}", free_port()?);
+    let config = dir.join(format!("broker-{n}.toml"));
+    std::fs::write(
+        &config,
+        format!("id = \"broker-{n}\"\nlisten = \"{addr}\"\nregistration_ttl = \"6s\"\n"),
+    )?;
+    let log = std::fs::File::create(dir.join(format!("broker-{n}.log")))?;
+    let child = Command::new(sibling_binary("strata-broker")?)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .context("start strata-broker")?;
+    Ok((Daemon(child), addr))
+}
+
+/// Which poller polled each agent last, and when.
+fn last_pollers(registry: &Registry) -> HashMap<String, Vec<(String, Instant)>> {
+    registry
+        .iter()
+        .map(|e| {
+            let polls = e.buffer.lock().expect("buffer lock poisoned").last_polls();
+            (e.id.clone(), polls)
+        })
+        .collect()
+}
+
+/// Polls `check` every 10 ms until it holds or `within` passes.
+async fn wait(what: &str, within: Duration, mut check: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if check() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("timed out after {within:?} waiting for {what}")
+}
+
+/// A small deterministic generator for the victim choice.
+fn next_random(state: &mut u64) -> u64 {
+    *state = state
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    *state >> 33
+}
+
+/// Runs `strata bench failover`.
+pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
+    anyhow::ensure!(args.sub_managers >= 2, "--sub-managers must be at least 2");
+    anyhow::ensure!(args.brokers >= 1, "--brokers must be at least 1");
+    anyhow::ensure!(args.agents >= 1, "--agents must be at least 1");
+    let temp;
+    let dir = match &args.work_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+            d.clone()
+        }
+        None => {
+            temp = tempfile::tempdir().context("create a temporary directory")?;
+            temp.path().to_path_buf()
+        }
+    };
+    let mut brokers = Vec::new();
+    for n in 1..=args.brokers {
+        brokers.push(start_broker(&dir, n)?);
+    }
+    let broker_list = brokers
+        .iter()
+        .map(|(_, a)| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let sim_addr = listener.local_addr()?.to_string();
+    let sim = Simulation::new(
+        SimConfig {
+            agents: args.agents,
+            interval: args.interval,
+            profile: Profile::Basic,
+            ..SimConfig::default()
+        },
+        20_000,
+    );
+    let registry = sim.registry();
+    let serving = CancellationToken::new();
+    let ticking = CancellationToken::new();
+    let ticks = tokio::spawn(sim.run(ticking.clone()));
+    let server = tokio::spawn(strata_agent::server::serve(
+        listener,
+        registry.clone(),
+        None,
+        serving.clone(),
+    ));
+    let agents: Vec<(String, String)> = (1..=args.agents)
+        .map(|n| (agent_id("sim-", n), sim_addr.clone()))
+        .collect();
+    for (_, addr) in &brokers {
+        tokio::spawn(strata_agent::registration::register_loop(
+            addr.clone(),
+            REGION.into(),
+            None,
+            agents.clone(),
+            serving.clone(),
+        ));
+    }
+
+    let interval = humantime::format_duration(args.interval);
+    let mut members = Vec::new();
+    for n in 1..=args.sub_managers {
+        let id = format!("sub-{n}");
+        let port = free_port()?;
+        let config = dir.join(format!("{id}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "id = \"{id}\"\nregion = \"{REGION}\"\nlisten = \"127.0.0.1:{port}\"\n\
+                 data_dir = \"{}\"\nbrokers = [{broker_list}]\n[poll]\ninterval = \"{interval}\"\n\
+                 timeout = \"2s\"\nconcurrency = 256\n",
+                dir.join(&id).display()
+            ),
+        )?;
+        let mut m = Member {
+            log: dir.join(format!("{id}.log")),
+            id,
+            config,
+            daemon: None,
+        };
+        m.start()?;
+        members.push(m);
+    }
+    let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    // Which member should poll each agent with every member alive.
+    let owner: HashMap<String, String> = agents
+        .iter()
+        .map(|(a, _)| (a.clone(), owners(a, &id_refs, 1)[0].to_string()))
+        .collect();
+    let started = Instant::now();
+    let polled_by_owner = |since: Instant, member: Option<&str>| {
+        let polls = last_pollers(&registry);
+        owner.iter().all(|(agent, o)| {
+            member.is_some_and(|m| m != o)
+                || polls
+                    .get(agent)
+                    .is_some_and(|p| p.iter().any(|(who, at)| who == o && *at > since))
+        })
+    };
+    wait(
+        "every agent to be polled by its owner",
+        Duration::from_secs(120),
+        || polled_by_owner(started, None),
+    )
+    .await?;
+    eprintln!(
+        "failover: {} agents polled by {} sub-managers through {} brokers; killing",
+        args.agents, args.sub_managers, args.brokers
+    );
+
+    let mut rng = args.seed.max(1);
+    let mut times = Vec::with_capacity(args.kills);
+    let mut orphans_total = 0;
+    for k in 1..=args.kills {
+        let victim = (next_random(&mut rng) % members.len() as u64) as usize;
+        let vid = members[victim].id.clone();
+        let polls = last_pollers(&registry);
+        let orphans: Vec<String> = polls
+            .iter()
+            .filter(|(_, p)| {
+                p.iter()
+                    .max_by_key(|(_, at)| *at)
+                    .is_some_and(|(who, _)| *who == vid)
+            })
+            .map(|(a, _)| a.clone())
+            .collect();
+        let killed = Instant::now();
+        if args.freeze {
+            members[victim].freeze()?;
+        } else {
+            members[victim].kill();
+        }
+        wait(
+            "the orphans to be polled again",
+            Duration::from_secs(60),
+            || {
+                let polls = last_pollers(&registry);
+                orphans.iter().all(|a| {
+                    polls
+                        .get(a)
+                        .is_some_and(|p| p.iter().any(|(who, at)| *who != vid && *at > killed))
+                })
+            },
+        )
+        .await?;
+        let took = killed.elapsed();
+        orphans_total += orphans.len();
+        times.push(took.as_secs_f64() * 1000.0);
+        eprintln!(
+            "kill {k}/{}: {vid}, {} orphans polled again after {took:.2?}",
+            args.kills,
+            orphans.len()
+        );
+        members[victim].kill();
+        let restarted = Instant::now();
+        members[victim].start()?;
+        wait(
+            "the restarted member to poll its share again",
+            Duration::from_secs(60),
+            || polled_by_owner(restarted, Some(&vid)),
+        )
+        .await?;
+        tokio::time::sleep(args.interval).await;
+    }
+
+    ticking.cancel();
+    let ticks = ticks.await?;
+    wait("every buffer to drain", Duration::from_secs(60), || {
+        registry
+            .iter()
+            .all(|e| e.buffer.lock().expect("buffer lock poisoned").is_empty())
+    })
+    .await?;
+    let dropped: u64 = registry
+        .iter()
+        .map(|e| {
+            e.buffer
+                .lock()
+                .expect("buffer lock poisoned")
+                .dropped_total()
+        })
+        .sum();
+    let stored = stored_ticks(&brokers[0].1, ticks).await?;
+    let expected = ticks * args.agents as u64;
+    let samples_lost = expected.saturating_sub(stored);
+    serving.cancel();
+    let _ = server.await;
+    for m in &mut members {
+        m.kill();
+    }
+    drop(brokers);
+
+    let mut sorted = times.clone();
+    sorted.sort_by(f64::total_cmp);
+    let figures = FailoverFigures {
+        kills: args.kills,
+        p50_ms: percentile(&sorted, 0.5),
+        p99_ms: percentile(&sorted, 0.99),
+        max_ms: sorted.last().copied().unwrap_or(f64::NAN),
+        samples_lost,
+        agents: args.agents,
+        orphans: orphans_total,
+        ticks,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&figures)?);
+    } else {
+        let how = if args.freeze {
+            "SIGSTOPped"
+        } else {
+            "SIGKILLed"
+        };
+        println!(
+            "failover of a {how} sub-manager ({} kills, {} agents, {} sub-managers, {} brokers, interval {interval})",
+            args.kills, args.agents, args.sub_managers, args.brokers
+        );
+        println!(
+            "  every orphan polled again after: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} orphans)",
+            figures.p50_ms, figures.p99_ms, figures.max_ms, orphans_total
+        );
+        println!(
+            "  samples lost: {samples_lost} of {expected} sim_sample_number ticks ({ticks} per agent); buffer drops: {dropped}"
+        );
+    }
+    Ok(())
+}
+
+/// How many of ticks 1..=`ticks` of every agent's `sim_sample_number` the region stores,
+/// read through the broker at `broker` (which merges the members' answers).
+async fn stored_ticks(broker: &str, ticks: u64) -> anyhow::Result<u64> {
+    let mut client = SubManagerClient::connect(format!("http://{broker}"))
+        .await
+        .context("connect to a broker")?
+        .max_decoding_message_size(256 << 20);
+    let answer = client
+        .query_range(QueryRangeRequest {
+            region: REGION.into(),
+            name: "sim_sample_number".into(),
+            from_ms: 0,
+            to_ms: i64::MAX,
+            aggregation: Aggregation::Unspecified as i32,
+            ..Default::default()
+        })
+        .await
+        .context("read sim_sample_number back through the broker")?
+        .into_inner();
+    let mut stored = 0;
+    for series in answer.series {
+        let mut seen: Vec<u64> = series
+            .points
+            .iter()
+            .map(|p| p.value as u64)
+            .filter(|v| (1..=ticks).contains(v))
+            .collect();
+        seen.sort_unstable();
+        seen.dedup();
+        stored += seen.len() as u64;
+    }
+    Ok(stored)
+}
