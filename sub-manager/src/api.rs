@@ -15,10 +15,11 @@ use strata_proto::v1::{LabelMatcher, MatchOp};
 use strata_tsdb::Tsdb;
 use strata_tsdb::matcher::{Matcher, NAME_LABEL};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
-use tracing::info_span;
+use tracing::{Instrument, debug, info_span};
 
-use crate::state::RegionState;
+use crate::state::{RegionState, Start};
 
 /// Most series one QueryRange may return.
 pub const MAX_QUERY_SERIES: usize = 10_000;
@@ -219,28 +220,109 @@ impl SubManager for Api {
     ) -> Result<Response<Self::WatchRegionStream>, Status> {
         let req = request.into_inner();
         self.check_region(&req.region)?;
-        let (backlog, rx) = self.state.subscribe(&req.epoch, req.from_seq);
-        let stream = futures::stream::unfold(
-            (backlog.into_iter(), rx, false),
-            |(mut backlog, mut rx, done)| async move {
-                if done {
-                    return None;
-                }
-                if let Some(update) = backlog.next() {
-                    return Some((Ok(update), (backlog, rx, false)));
-                }
-                match rx.recv().await {
-                    Ok(update) => Some((Ok(update), (backlog, rx, false))),
-                    Err(RecvError::Lagged(n)) => Some((
-                        Err(Status::resource_exhausted(format!(
-                            "subscriber fell {n} updates behind; resume from the last sequence received"
-                        ))),
-                        (backlog, rx, true),
-                    )),
-                    Err(RecvError::Closed) => None,
-                }
-            },
-        );
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let span = info_span!("watch_region", region = %self.region, from_seq = req.from_seq);
+        tokio::spawn(follow(self.state.clone(), req.epoch, req.from_seq, tx).instrument(span));
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
         Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Journal records read per step while a subscriber catches up.
+const CATCH_UP_BATCH: usize = 1024;
+
+/// Sends a subscriber what it missed after `(epoch, from_seq)` (from the journal, or a
+/// snapshot), then every change as it is made; when it falls behind the live tail, it
+/// catches up from the journal again. Ends when the subscriber goes away.
+async fn follow(
+    state: Arc<RegionState>,
+    epoch: String,
+    from_seq: u64,
+    tx: mpsc::Sender<Result<RegionUpdate, Status>>,
+) {
+    let (start, mut rx) = state.subscribe(&epoch, from_seq);
+    let mut sent = match start {
+        Start::After(seq) => seq,
+        Start::Snapshot(snapshot) => {
+            let seq = snapshot.seq;
+            if tx.send(Ok(snapshot)).await.is_err() {
+                return;
+            }
+            seq
+        }
+    };
+    loop {
+        // Catch up from the journal until it has nothing after `sent`.
+        loop {
+            let st = state.clone();
+            let read =
+                tokio::task::spawn_blocking(move || st.journaled_after(sent, CATCH_UP_BATCH)).await;
+            let batch = match read {
+                Ok(Ok(Some(batch))) => batch,
+                Ok(Ok(None)) => {
+                    // trimmed while catching up: start again from a snapshot
+                    let snapshot = state.snapshot_now();
+                    sent = snapshot.seq;
+                    if tx.send(Ok(snapshot)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(Err(error)) => {
+                    let _ = tx
+                        .send(Err(Status::internal(format!(
+                            "read the journal after {sent}: {error}"
+                        ))))
+                        .await;
+                    return;
+                }
+                Err(error) => {
+                    let _ = tx
+                        .send(Err(Status::internal(format!(
+                            "journal reader failed: {error}"
+                        ))))
+                        .await;
+                    return;
+                }
+            };
+            let n = batch.len();
+            for update in batch {
+                sent = update.seq;
+                if tx.send(Ok(update)).await.is_err() {
+                    return;
+                }
+            }
+            if n < CATCH_UP_BATCH {
+                break;
+            }
+        }
+        // Follow the live tail; what it repeats of the journal is skipped.
+        loop {
+            let next = tokio::select! {
+                _ = tx.closed() => return,
+                next = rx.recv() => next,
+            };
+            match next {
+                Ok(update) if update.seq <= sent => {}
+                Ok(update) if update.seq == sent + 1 => {
+                    sent = update.seq;
+                    if tx.send(Ok(update)).await.is_err() {
+                        return;
+                    }
+                }
+                // a gap (a change that could not be journaled, or one made before this
+                // receiver existed): the journal has the rest
+                Ok(_) => break,
+                Err(RecvError::Lagged(n)) => {
+                    debug!(
+                        skipped = n,
+                        "subscriber behind the live tail; catching up from the journal"
+                    );
+                    rx = rx.resubscribe();
+                    break;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
     }
 }

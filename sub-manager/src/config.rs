@@ -40,6 +40,10 @@ pub struct SubManagerConfig {
     pub join_token: Option<String>,
     /// Most series the store accepts (default 5,000,000).
     pub max_series: u64,
+    /// Changes of the region's state kept on disk for the centre to resume from (default
+    /// 1,000,000: about six hours of a 2,000-agent region cut off from the centre); a
+    /// subscriber further behind gets a snapshot.
+    pub journal_capacity: u64,
     /// Retention and rollups of the store.
     pub storage: StorageConfig,
     /// Polling of agents.
@@ -177,6 +181,7 @@ impl Default for SubManagerConfig {
             lease: Duration::from_secs(2),
             join_token: None,
             max_series: 5_000_000,
+            journal_capacity: 1_000_000,
             storage: StorageConfig::default(),
             poll: PollConfig::default(),
             thresholds: Thresholds::default(),
@@ -267,6 +272,12 @@ impl RoleConfig for SubManagerConfig {
             errors.push(format!(
                 "heartbeat_interval: {:?} must be above zero and below lease ({:?})",
                 self.heartbeat_interval, self.lease
+            ));
+        }
+        if self.journal_capacity < 1000 {
+            errors.push(format!(
+                "journal_capacity: {} is below the minimum of 1000",
+                self.journal_capacity
             ));
         }
         self.storage.problems(&mut errors);

@@ -19,6 +19,9 @@ pub enum SubManagerError {
     /// The store could not be opened or used.
     #[error(transparent)]
     Tsdb(#[from] strata_tsdb::TsdbError),
+    /// A journal record or stored state could not be decoded.
+    #[error("region journal: corrupt {0}")]
+    JournalCorrupt(String),
     /// The poll workers' runtime could not start.
     #[error("start poll workers: {0}")]
     Workers(std::io::Error),

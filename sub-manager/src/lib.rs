@@ -47,9 +47,6 @@ pub use error::{Result, SubManagerError};
 use assignment::{Share, Shares, static_share};
 use state::RegionState;
 
-/// Changes kept for resuming subscribers before they get a snapshot instead.
-const JOURNAL_CAPACITY: usize = 65_536;
-
 /// A sub-manager whose listener is bound but which does not serve yet.
 pub struct BoundSubManager {
     config: SubManagerConfig,
@@ -92,13 +89,16 @@ impl BoundSubManager {
             &config.data_dir,
             config.storage.tsdb_options(config.max_series),
         )?);
-        let epoch = format!("{}-{}", config.id, strata_proto::now_ms());
-        let state = Arc::new(RegionState::new(
+        let journal =
+            strata_tsdb::Journal::open(config.data_dir.join("journal"), config.journal_capacity)?;
+        let state = Arc::new(RegionState::open(
             &config.region,
             &config.id,
-            &epoch,
-            JOURNAL_CAPACITY,
-        ));
+            journal,
+            strata_proto::now_ms(),
+        )?);
+        // The process's epoch, for the brokers (the journal keeps its own across restarts).
+        let epoch = format!("{}-{}", config.id, strata_proto::now_ms());
         // Without brokers every configured agent is polled; with them, their share.
         let shares = Arc::new(Shares::new(if config.brokers.is_empty() {
             static_share(&config.agents)

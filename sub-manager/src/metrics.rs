@@ -89,6 +89,12 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb) -> String
         "Sequence of the newest journaled change.",
         state.seq() as f64,
     );
+    e.single(
+        "strata_sub_manager_journal_errors_total",
+        "counter",
+        "Changes of the region's state that could not be journaled.",
+        state.journal_errors() as f64,
+    );
     e.family(
         "strata_sub_manager_resources",
         "gauge",

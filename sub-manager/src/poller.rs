@@ -147,6 +147,13 @@ impl Tasks {
         }
         if !share.is_empty() {
             self.started = true;
+            // Resources this member reported before a restart and no longer polls.
+            for agent in self.ctx.state.agents() {
+                if !self.running.contains_key(&agent) {
+                    info!(%agent, "agent reported before a restart is no longer assigned here");
+                    self.ctx.state.release(&agent);
+                }
+            }
         }
         self.ctx
             .metrics

@@ -6,15 +6,20 @@
 //! sequence. The journal is a bounded ring: a subscriber too far behind gets a snapshot.
 //! Resource records are re-sent at least every [`REFRESH_MS`] so the centre sees polls go on.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use prost::Message;
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
     Event, RegionSummaryResponse, RegionUpdate, Resource, ResourceState, Severity, Snapshot,
 };
+use strata_tsdb::{Journal, TableOp};
 use tokio::sync::broadcast;
+use tracing::warn;
 
+use crate::error::{Result, SubManagerError};
 use crate::judge::Verdict;
 
 /// A resource record unchanged for this long is journaled again anyway.
@@ -22,6 +27,17 @@ pub const REFRESH_MS: i64 = 15_000;
 
 /// Rule name of the reachability event (the agent does not answer polls).
 pub const RULE_REACHABLE: &str = "reachable";
+
+/// Table key of the journal's epoch.
+const EPOCH_KEY: &[u8] = b"meta/epoch";
+
+fn resource_key(agent: &str) -> Vec<u8> {
+    format!("r/{agent}").into_bytes()
+}
+
+fn event_key(agent: &str, rule: &str) -> Vec<u8> {
+    format!("e/{agent}\0{rule}").into_bytes()
+}
 
 #[derive(Debug)]
 struct Record {
@@ -35,8 +51,6 @@ struct Inner {
     resources: BTreeMap<String, Record>,
     /// Open events by (agent id, rule).
     events: BTreeMap<(String, String), Event>,
-    seq: u64,
-    ring: VecDeque<RegionUpdate>,
 }
 
 /// The state of this sub-manager's share of the region.
@@ -45,9 +59,11 @@ pub struct RegionState {
     region: String,
     member_id: String,
     epoch: String,
-    ring_capacity: usize,
+    journal: Journal,
     inner: Mutex<Inner>,
     tx: broadcast::Sender<RegionUpdate>,
+    /// Changes that could not be journaled (the store failed).
+    journal_errors: AtomicU64,
 }
 
 /// Severity order: ok < warning < critical.
@@ -60,28 +76,79 @@ fn rank(s: Severity) -> u8 {
     }
 }
 
+/// Where a subscriber starts.
+#[derive(Debug)]
+pub enum Start {
+    /// After this sequence of the journal, which still holds every later change.
+    After(u64),
+    /// With this snapshot (its sequence is the journal's last when it was taken).
+    Snapshot(RegionUpdate),
+}
+
 impl RegionState {
-    /// Empty state for member `member_id` of `region`; `epoch` names this process's journal.
-    pub fn new(region: &str, member_id: &str, epoch: &str, ring_capacity: usize) -> Self {
+    /// The state of member `member_id` of `region`, carried on from `journal`: the resources
+    /// and open events it holds, its epoch and its next sequence (a new journal gets a new
+    /// epoch named after the member and the time).
+    pub fn open(region: &str, member_id: &str, journal: Journal, now_ms: i64) -> Result<Self> {
+        let journal_error = SubManagerError::Tsdb;
+        let epoch = match journal.get(EPOCH_KEY).map_err(journal_error)? {
+            Some(e) => String::from_utf8_lossy(&e).into_owned(),
+            None => {
+                let epoch = format!("{member_id}-{now_ms}");
+                journal
+                    .write_table(&[TableOp::Put(EPOCH_KEY, epoch.as_bytes())])
+                    .map_err(journal_error)?;
+                epoch
+            }
+        };
+        let corrupt = |what: &str, key: &[u8]| {
+            SubManagerError::JournalCorrupt(format!("{what} at {}", String::from_utf8_lossy(key)))
+        };
+        let mut inner = Inner {
+            resources: BTreeMap::new(),
+            events: BTreeMap::new(),
+        };
+        for (key, value) in journal.scan(b"r/").map_err(journal_error)? {
+            let resource =
+                Resource::decode(value.as_slice()).map_err(|_| corrupt("resource", &key))?;
+            inner.resources.insert(
+                resource.host.clone(),
+                Record {
+                    resource,
+                    failures: 0,
+                    journaled_ms: i64::MIN,
+                },
+            );
+        }
+        for (key, value) in journal.scan(b"e/").map_err(journal_error)? {
+            let event = Event::decode(value.as_slice()).map_err(|_| corrupt("event", &key))?;
+            let agent = event
+                .resource_id
+                .split_once('/')
+                .map_or(event.resource_id.as_str(), |(_, a)| a)
+                .to_string();
+            inner.events.insert((agent, event.rule.clone()), event);
+        }
         let (tx, _) = broadcast::channel(4096);
-        Self {
+        Ok(Self {
             region: region.into(),
             member_id: member_id.into(),
-            epoch: epoch.into(),
-            ring_capacity: ring_capacity.max(16),
-            inner: Mutex::new(Inner {
-                resources: BTreeMap::new(),
-                events: BTreeMap::new(),
-                seq: 0,
-                ring: VecDeque::new(),
-            }),
+            epoch,
+            journal,
+            inner: Mutex::new(inner),
             tx,
-        }
+            journal_errors: AtomicU64::new(0),
+        })
     }
 
     /// The journal's epoch.
     pub fn epoch(&self) -> &str {
         &self.epoch
+    }
+
+    /// Changes that could not be journaled since start.
+    pub fn journal_errors(&self) -> u64 {
+        self.journal_errors.load(Ordering::Relaxed)
     }
 
     /// The id of a resource of this region.
@@ -93,20 +160,28 @@ impl RegionState {
         self.inner.lock().expect("region state lock poisoned")
     }
 
-    fn append(&self, inner: &mut Inner, kind: Kind) {
-        inner.seq += 1;
-        let update = RegionUpdate {
+    /// Journals `kind` with the table changes that keep the stored state in step, and
+    /// sends it to live subscribers. Called under the state lock, so that the journal's
+    /// order is the order of the changes.
+    fn append(&self, _inner: &mut Inner, kind: Kind, table: &[TableOp<'_>]) {
+        let mut update = RegionUpdate {
             region: self.region.clone(),
             member_id: self.member_id.clone(),
             epoch: self.epoch.clone(),
-            seq: inner.seq,
+            seq: self.journal.last_seq() + 1,
             kind: Some(kind),
         };
-        if inner.ring.len() >= self.ring_capacity {
-            inner.ring.pop_front();
+        match self.journal.append(&update.encode_to_vec(), table) {
+            Ok(seq) => update.seq = seq,
+            Err(error) => {
+                // The change holds in memory; a subscriber that resumes across it gets a
+                // snapshot, as the journal has no record of it.
+                self.journal_errors.fetch_add(1, Ordering::Relaxed);
+                warn!(%error, "journaling a change failed");
+                return;
+            }
         }
-        inner.ring.push_back(update.clone());
-        // No subscriber is not an error: the ring keeps the change for later ones.
+        // No subscriber is not an error: the journal keeps the change for later ones.
         let _ = self.tx.send(update);
     }
 
@@ -153,8 +228,10 @@ impl RegionState {
                     resolved_ms: 0,
                     value,
                 };
+                let bytes = event.encode_to_vec();
+                let stored = event_key(agent, rule);
                 inner.events.insert(key, event.clone());
-                self.append(inner, Kind::Event(event));
+                self.append(inner, Kind::Event(event), &[TableOp::Put(&stored, &bytes)]);
             }
             (Some(open), Severity::Ok | Severity::Unspecified) => {
                 let mut event = open.clone();
@@ -162,7 +239,8 @@ impl RegionState {
                 event.value = value;
                 event.message = message.to_string();
                 inner.events.remove(&key);
-                self.append(inner, Kind::Event(event));
+                let stored = event_key(agent, rule);
+                self.append(inner, Kind::Event(event), &[TableOp::Delete(&stored)]);
             }
             (Some(open), s) => {
                 open.value = value;
@@ -170,7 +248,9 @@ impl RegionState {
                     open.severity = s as i32;
                     open.message = message.to_string();
                     let event = open.clone();
-                    self.append(inner, Kind::Event(event));
+                    let bytes = event.encode_to_vec();
+                    let stored = event_key(agent, rule);
+                    self.append(inner, Kind::Event(event), &[TableOp::Put(&stored, &bytes)]);
                 }
             }
         }
@@ -186,25 +266,38 @@ impl RegionState {
         reason: String,
         now_ms: i64,
     ) {
-        let worst = inner
+        let open: Vec<&Event> = inner
             .events
             .range((agent.to_string(), String::new())..)
             .take_while(|((a, _), _)| a == agent)
-            .map(|(_, e)| e.severity())
+            .map(|(_, e)| e)
+            .collect();
+        let worst = open
+            .iter()
+            .map(|e| e.severity())
             .max_by_key(|s| rank(*s))
             .unwrap_or(Severity::Ok);
+        let open_rules: Vec<String> = open.iter().map(|e| e.rule.clone()).collect();
         let rec = self.record(inner, agent, now_ms);
         let changed = rec.resource.state != state as i32
             || rec.resource.severity != worst as i32
-            || rec.resource.reason != reason;
+            || rec.resource.reason != reason
+            || rec.resource.open_rules != open_rules;
         rec.resource.state = state as i32;
         rec.resource.severity = worst as i32;
         rec.resource.reason = reason;
+        rec.resource.open_rules = open_rules;
         rec.resource.updated_ms = now_ms;
         if changed || now_ms - rec.journaled_ms >= REFRESH_MS {
             rec.journaled_ms = now_ms;
             let resource = rec.resource.clone();
-            self.append(inner, Kind::Resource(resource));
+            let bytes = resource.encode_to_vec();
+            let stored = resource_key(agent);
+            self.append(
+                inner,
+                Kind::Resource(resource),
+                &[TableOp::Put(&stored, &bytes)],
+            );
         }
     }
 
@@ -283,14 +376,26 @@ impl RegionState {
         if inner.resources.remove(agent).is_none() {
             return;
         }
-        inner.events.retain(|(a, _), _| a != agent);
+        let mut stored = vec![resource_key(agent)];
+        inner.events.retain(|(a, rule), _| {
+            if a == agent {
+                stored.push(event_key(a, rule));
+            }
+            a != agent
+        });
+        let table: Vec<TableOp<'_>> = stored.iter().map(|k| TableOp::Delete(k)).collect();
         let id = self.resource_id(agent);
-        self.append(&mut inner, Kind::ResourceRemoved(id));
+        self.append(&mut inner, Kind::ResourceRemoved(id), &table);
+    }
+
+    /// Ids of the agents this member reports now.
+    pub fn agents(&self) -> Vec<String> {
+        self.lock().resources.keys().cloned().collect()
     }
 
     /// Sequence of the newest journaled change.
     pub fn seq(&self) -> u64 {
-        self.lock().seq
+        self.journal.last_seq()
     }
 
     /// Every resource reported now.
@@ -332,42 +437,71 @@ impl RegionState {
         s
     }
 
-    /// What a subscriber resuming after `(epoch, from_seq)` must receive first, and a receiver
-    /// for what follows: the missed changes if the ring still holds them, else a snapshot.
+    /// Where a subscriber resuming after `(epoch, from_seq)` starts, and a receiver of the
+    /// changes from now on: after its sequence if the journal still holds every later
+    /// change, else with a snapshot.
     pub fn subscribe(
         &self,
         epoch: &str,
         from_seq: u64,
-    ) -> (Vec<RegionUpdate>, broadcast::Receiver<RegionUpdate>) {
+    ) -> (Start, broadcast::Receiver<RegionUpdate>) {
         let inner = self.lock();
         let rx = self.tx.subscribe();
-        let oldest = inner.ring.front().map_or(inner.seq + 1, |u| u.seq);
-        let resumable =
-            epoch == self.epoch && from_seq > 0 && from_seq <= inner.seq && from_seq + 1 >= oldest;
-        let backlog = if resumable {
-            inner
-                .ring
-                .iter()
-                .filter(|u| u.seq > from_seq)
-                .cloned()
-                .collect()
+        let last = self.journal.last_seq();
+        let resumable = epoch == self.epoch
+            && from_seq > 0
+            && from_seq <= last
+            && from_seq + 1 >= self.journal.first_seq();
+        let start = if resumable {
+            Start::After(from_seq)
         } else {
-            vec![RegionUpdate {
-                region: self.region.clone(),
-                member_id: self.member_id.clone(),
-                epoch: self.epoch.clone(),
-                seq: inner.seq,
-                kind: Some(Kind::Snapshot(Snapshot {
-                    resources: inner
-                        .resources
-                        .values()
-                        .map(|r| r.resource.clone())
-                        .collect(),
-                    events: inner.events.values().cloned().collect(),
-                })),
-            }]
+            Start::Snapshot(self.snapshot(&inner, last))
         };
-        (backlog, rx)
+        (start, rx)
+    }
+
+    /// A snapshot of everything reported now, numbered `seq`.
+    fn snapshot(&self, inner: &Inner, seq: u64) -> RegionUpdate {
+        RegionUpdate {
+            region: self.region.clone(),
+            member_id: self.member_id.clone(),
+            epoch: self.epoch.clone(),
+            seq,
+            kind: Some(Kind::Snapshot(Snapshot {
+                resources: inner
+                    .resources
+                    .values()
+                    .map(|r| r.resource.clone())
+                    .collect(),
+                events: inner.events.values().cloned().collect(),
+            })),
+        }
+    }
+
+    /// A snapshot of everything reported now, with the journal's last sequence.
+    pub fn snapshot_now(&self) -> RegionUpdate {
+        let inner = self.lock();
+        self.snapshot(&inner, self.journal.last_seq())
+    }
+
+    /// Up to `limit` journaled changes after `after`, in order; None when the journal no
+    /// longer holds the change right after `after` (trimmed meanwhile).
+    pub fn journaled_after(&self, after: u64, limit: usize) -> Result<Option<Vec<RegionUpdate>>> {
+        let records = self
+            .journal
+            .read_after(after, limit)
+            .map_err(|e| SubManagerError::Tsdb(e))?;
+        if records.first().is_some_and(|(seq, _)| *seq != after + 1) {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(records.len());
+        for (seq, bytes) in records {
+            let mut update = RegionUpdate::decode(bytes.as_slice())
+                .map_err(|_| SubManagerError::JournalCorrupt(format!("record {seq}")))?;
+            update.seq = seq;
+            out.push(update);
+        }
+        Ok(Some(out))
     }
 }
 
@@ -405,18 +539,33 @@ mod tests {
             .collect()
     }
 
+    fn open(dir: &std::path::Path, capacity: u64) -> RegionState {
+        RegionState::open("eu", "m1", Journal::open(dir, capacity).unwrap(), 1).unwrap()
+    }
+
+    /// What a subscriber resuming after `(epoch, from)` receives before the live tail.
+    fn backlog(s: &RegionState, epoch: &str, from: u64) -> Vec<RegionUpdate> {
+        match s.subscribe(epoch, from).0 {
+            Start::Snapshot(snapshot) => vec![snapshot],
+            Start::After(after) => s.journaled_after(after, 10_000).unwrap().unwrap(),
+        }
+    }
+
     #[test]
     fn events_open_change_and_resolve_and_the_journal_tells_it_in_order() {
-        let s = RegionState::new("eu", "m1", "e1", 100);
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path(), 100);
+        let e1 = s.epoch().to_string();
         s.poll_succeeded("web", &[cpu(Severity::Ok, 0.1)], 1000);
         s.poll_succeeded("web", &[cpu(Severity::Warning, 0.9)], 2000);
         assert_eq!(s.summary().events_warning, 1);
         s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 3000);
         assert_eq!(s.summary().events_critical, 1);
         assert_eq!(s.resources()[0].severity(), Severity::Critical);
+        assert_eq!(s.resources()[0].open_rules, vec!["cpu"]);
         s.poll_succeeded("web", &[cpu(Severity::Ok, 0.2)], 4000);
         assert_eq!(s.summary().events_critical, 0);
-        let (backlog, _) = s.subscribe("e1", 1);
+        let backlog = backlog(&s, &e1, 1);
         assert_eq!(
             kinds(&backlog),
             vec![
@@ -432,8 +581,38 @@ mod tests {
     }
 
     #[test]
+    fn a_reopened_journal_carries_on_with_its_epoch_state_and_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let (epoch, seq) = {
+            let s = open(dir.path(), 100);
+            s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 1000);
+            s.poll_succeeded("db", &[], 1000);
+            s.release("db");
+            (s.epoch().to_string(), s.seq())
+        };
+        let s = RegionState::open("eu", "m1", Journal::open(dir.path(), 100).unwrap(), 99).unwrap();
+        assert_eq!(s.epoch(), epoch, "the same journal, the same epoch");
+        assert_eq!(s.seq(), seq);
+        assert_eq!(
+            s.agents(),
+            vec!["web"],
+            "db was released before the restart"
+        );
+        assert_eq!(s.open_events().len(), 1);
+        s.poll_succeeded("web", &[cpu(Severity::Ok, 0.1)], 2000);
+        let after = backlog(&s, &epoch, seq);
+        assert_eq!(after[0].seq, seq + 1);
+        assert_eq!(
+            kinds(&after)[0],
+            "event:cpu:critical:true",
+            "the reloaded event resolves"
+        );
+    }
+
+    #[test]
     fn failures_take_a_resource_down_after_the_limit_and_a_poll_brings_it_back() {
-        let s = RegionState::new("eu", "m1", "e1", 100);
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path(), 100);
         s.poll_succeeded("web", &[], 1000);
         s.poll_failed("web", "connection refused", 2, 2000);
         assert_eq!(s.resources()[0].state(), ResourceState::Up);
@@ -450,26 +629,36 @@ mod tests {
 
     #[test]
     fn a_subscriber_from_another_epoch_or_too_far_behind_gets_a_snapshot() {
-        let s = RegionState::new("eu", "m1", "e1", 16);
-        for i in 0..40 {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path(), 1);
+        let e1 = s.epoch().to_string();
+        for i in 0..1100 {
             s.poll_succeeded(&format!("h{i}"), &[], 1000);
         }
-        assert_eq!(kinds(&s.subscribe("other", 5).0), vec!["snapshot:40"]);
-        assert_eq!(kinds(&s.subscribe("e1", 1).0), vec!["snapshot:40"]);
-        assert_eq!(kinds(&s.subscribe("e1", 0).0), vec!["snapshot:40"]);
-        let (backlog, _) = s.subscribe("e1", 39);
-        assert_eq!(backlog.len(), 1);
-        assert_eq!(backlog[0].seq, 40);
+        assert_eq!(kinds(&backlog(&s, "other", 5)), vec!["snapshot:1100"]);
+        assert_eq!(
+            kinds(&backlog(&s, &e1, 1)),
+            vec!["snapshot:1100"],
+            "trimmed"
+        );
+        assert_eq!(kinds(&backlog(&s, &e1, 0)), vec!["snapshot:1100"]);
+        let last = backlog(&s, &e1, 1099);
+        assert_eq!(last.len(), 1);
+        assert_eq!(last[0].seq, 1100);
     }
 
     #[test]
     fn released_resources_are_announced_and_forgotten() {
-        let s = RegionState::new("eu", "m1", "e1", 100);
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path(), 100);
+        let e1 = s.epoch().to_string();
         s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 1000);
         s.release("web");
         assert!(s.resources().is_empty());
         assert!(s.open_events().is_empty());
-        let (backlog, _) = s.subscribe("e1", 2);
-        assert_eq!(kinds(&backlog).last().unwrap(), "removed:eu/web");
+        assert_eq!(
+            kinds(&backlog(&s, &e1, 2)).last().unwrap(),
+            "removed:eu/web"
+        );
     }
 }

@@ -17,6 +17,8 @@
 //! - `head`: points not yet cut into chunks; `wal`: their write-ahead records.
 //! - [`db`]: [`Tsdb`]: opening, writing, cutting chunks and reading ranges.
 //! - [`index`]: postings, and selecting series by label matchers.
+//! - [`journal`]: a durable, bounded sequence of records with a small table, for the roles'
+//!   journals and state.
 //! - [`matcher`]: PromQL-style label matchers (`=`, `!=`, `=~`, `!~`).
 //! - [`query`]: functions over time (per step) and across series (by labels).
 //! - [`rollup`]: 1-minute and 1-hour buckets, used for steps they divide.
@@ -31,6 +33,7 @@ pub mod downsample;
 pub mod error;
 mod head;
 pub mod index;
+pub mod journal;
 mod keys;
 pub mod matcher;
 pub mod query;
@@ -42,6 +45,7 @@ mod wal;
 pub use db::{SeriesId, SeriesInfo, Tsdb, TsdbOptions};
 pub use downsample::DownsampleStats;
 pub use error::TsdbError;
+pub use journal::{Journal, TableOp};
 pub use matcher::{MatchOp, Matcher};
 pub use query::{Aggregation, SeriesAggregation};
 
