@@ -197,11 +197,20 @@ async fn events(
     shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
     let region = q.get("region");
     known_region(&shared, region)?;
+    let resolved = match q.get("include").map(String::as_str) {
+        None | Some("open") => false,
+        Some("resolved") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "include: '{other}' is not 'open' or 'resolved'"
+            )));
+        }
+    };
     let list = shared
         .overview
         .read()
         .expect("overview lock poisoned")
-        .events_json(region.map(String::as_str));
+        .events_json(region.map(String::as_str), resolved);
     Ok(Json(list))
 }
 

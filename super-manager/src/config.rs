@@ -1,6 +1,7 @@
 //! The super-manager's configuration: a TOML file over documented defaults, with
 //! `STRATA_SUPER_MANAGER_*` environment overrides.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -31,6 +32,11 @@ pub struct SuperManagerConfig {
     /// Wait before re-opening a broken region stream (default 500 ms).
     #[serde(with = "humantime_serde")]
     pub resubscribe_delay: Duration,
+    /// Where the overview, the stream cursors and the incidents are kept (default
+    /// `./data/super-manager`).
+    pub data_dir: PathBuf,
+    /// Resolved incidents kept (default 100,000).
+    pub incident_history: usize,
 }
 
 impl Default for SuperManagerConfig {
@@ -43,6 +49,8 @@ impl Default for SuperManagerConfig {
             lease: Duration::from_secs(3),
             call_timeout: Duration::from_secs(10),
             resubscribe_delay: Duration::from_millis(500),
+            data_dir: PathBuf::from("./data/super-manager"),
+            incident_history: crate::overview::DEFAULT_INCIDENT_HISTORY,
         }
     }
 }

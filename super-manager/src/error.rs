@@ -16,6 +16,9 @@ pub enum SuperManagerError {
         #[source]
         source: std::io::Error,
     },
+    /// The store of the overview could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] strata_tsdb::TsdbError),
     /// The HTTP server failed.
     #[error("super-manager HTTP server: {0}")]
     Serve(std::io::Error),

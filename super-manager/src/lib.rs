@@ -19,6 +19,7 @@ pub mod brokers;
 pub mod config;
 pub mod error;
 pub mod history;
+pub mod incidents;
 pub mod overview;
 pub mod subscriber;
 
@@ -90,9 +91,11 @@ impl BoundSuperManager {
                 "brokers: {e}"
             )]))
         })?;
+        let store = strata_tsdb::Journal::open(self.config.data_dir.join("overview"), 1)?;
+        let overview = overview::Overview::open(store, self.config.incident_history)?;
         let shared = Arc::new(Shared {
             config: self.config.clone(),
-            overview: RwLock::new(overview::Overview::default()),
+            overview: RwLock::new(overview),
             brokers,
             metrics: Metrics::default(),
         });

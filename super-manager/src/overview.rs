@@ -3,14 +3,49 @@
 //! Records are kept per reporting member, because after a failover two members of a region
 //! may both have reported a resource: the view merges them, preferring records from healthy
 //! members and then the most recently updated. A resource that only unhealthy members report
-//! is shown as unknown rather than dropped: its sub-manager is gone, not the host.
+//! is shown as unknown rather than dropped: its sub-manager is gone, not the host. Events are
+//! told as incidents ([`crate::incidents`]).
+//!
+//! Everything is kept in the super-manager's own store as well (each member's journal cursor,
+//! records and events, and the incidents), written with each update, so that a restarted
+//! super-manager resumes every stream where it stopped and loses no event in between.
 
 use std::collections::{BTreeMap, HashMap};
 
+use prost::Message;
 use serde::Serialize;
 use strata_proto::names::{severity_name, state_name};
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{Event, Member, RegionUpdate, Resource, ResourceState, Role, Severity};
+use strata_tsdb::{Journal, TableOp};
+use tracing::warn;
+
+use crate::incidents::{Incidents, Op};
+
+/// Resolved incidents kept when no bound is given.
+pub const DEFAULT_INCIDENT_HISTORY: usize = 100_000;
+
+fn cursor_key(region: &str, member: &str) -> Vec<u8> {
+    format!("c/{region}/{member}").into_bytes()
+}
+
+fn resource_key(region: &str, member: &str, id: &str) -> Vec<u8> {
+    format!("r/{region}/{member}/{id}").into_bytes()
+}
+
+fn event_key(region: &str, member: &str, id: &str) -> Vec<u8> {
+    format!("e/{region}/{member}/{id}").into_bytes()
+}
+
+/// Splits a stored key `<prefix><region>/<member>/<rest>`.
+fn split_key<'a>(key: &'a str, prefix: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    let rest = key.strip_prefix(prefix)?;
+    let (region, rest) = rest.split_once('/')?;
+    match rest.split_once('/') {
+        Some((member, tail)) => Some((region, member, tail)),
+        None => Some((region, rest, "")),
+    }
+}
 
 #[derive(Debug, Default)]
 struct MemberData {
@@ -24,10 +59,22 @@ struct MemberData {
     events: BTreeMap<String, Event>,
 }
 
-/// Every region, by name; each with its members' reports.
-#[derive(Debug, Default)]
+/// Every region, by name; each with its members' reports; and the incidents.
+#[derive(Debug)]
 pub struct Overview {
     regions: BTreeMap<String, HashMap<String, MemberData>>,
+    incidents: Incidents,
+    store: Option<Journal>,
+}
+
+impl Default for Overview {
+    fn default() -> Self {
+        Self {
+            regions: BTreeMap::new(),
+            incidents: Incidents::new(DEFAULT_INCIDENT_HISTORY),
+            store: None,
+        }
+    }
 }
 
 /// One sub-manager in the overview JSON.
@@ -76,7 +123,7 @@ pub struct ResourceJson {
     pub reason: String,
 }
 
-/// One open event in the events JSON.
+/// One incident in the events JSON.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct EventJson {
     pub id: String,
@@ -86,10 +133,128 @@ pub struct EventJson {
     pub severity: &'static str,
     pub message: String,
     pub opened_ms: i64,
+    /// 0 while open.
+    pub resolved_ms: i64,
     pub value: f64,
 }
 
+impl EventJson {
+    fn from_event(e: &Event) -> Self {
+        Self {
+            id: e.id.clone(),
+            region: region_of(&e.resource_id).to_string(),
+            resource_id: e.resource_id.clone(),
+            rule: e.rule.clone(),
+            severity: severity_name(e.severity()),
+            message: e.message.clone(),
+            opened_ms: e.opened_ms,
+            resolved_ms: e.resolved_ms,
+            value: e.value,
+        }
+    }
+}
+
+/// The region of a resource id `<region>/<host>`.
+fn region_of(resource_id: &str) -> &str {
+    resource_id.split_once('/').map_or("", |(r, _)| r)
+}
+
 impl Overview {
+    /// An overview kept in `store` as well, carried on from what it holds; at most
+    /// `history` resolved incidents are kept.
+    pub fn open(store: Journal, history: usize) -> Result<Self, strata_tsdb::TsdbError> {
+        let mut o = Self {
+            regions: BTreeMap::new(),
+            incidents: Incidents::new(history),
+            store: None,
+        };
+        let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
+        for (k, v) in store.scan(b"c/")? {
+            let key = text(&k);
+            let Some((region, member, _)) = split_key(&key, "c/") else {
+                continue;
+            };
+            let value = text(&v);
+            let (epoch, seq) = value.rsplit_once('\n').unwrap_or(("", "0"));
+            let d = o.member_mut(region, member);
+            d.epoch = epoch.to_string();
+            d.seq = seq.parse().unwrap_or(0);
+        }
+        for (k, v) in store.scan(b"r/")? {
+            let key = text(&k);
+            let Some((region, member, _)) = split_key(&key, "r/") else {
+                continue;
+            };
+            match Resource::decode(v.as_slice()) {
+                Ok(r) => {
+                    o.member_mut(region, member)
+                        .resources
+                        .insert(r.id.clone(), r);
+                }
+                Err(_) => warn!(%key, "stored resource record unreadable; skipped"),
+            }
+        }
+        for (k, v) in store.scan(b"e/")? {
+            let key = text(&k);
+            let Some((region, member, _)) = split_key(&key, "e/") else {
+                continue;
+            };
+            match Event::decode(v.as_slice()) {
+                Ok(e) => {
+                    o.member_mut(region, member).events.insert(e.id.clone(), e);
+                }
+                Err(_) => warn!(%key, "stored event unreadable; skipped"),
+            }
+        }
+        let decode_all = |rows: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<Event> {
+            rows.into_iter()
+                .filter_map(|(_, v)| Event::decode(v.as_slice()).ok())
+                .collect()
+        };
+        let open = decode_all(store.scan(b"i/o/")?);
+        let resolved = decode_all(store.scan(b"i/r/")?);
+        o.incidents.load(open, resolved);
+        o.store = Some(store);
+        Ok(o)
+    }
+
+    fn member_mut(&mut self, region: &str, member: &str) -> &mut MemberData {
+        self.regions
+            .entry(region.to_string())
+            .or_default()
+            .entry(member.to_string())
+            .or_default()
+    }
+
+    /// Writes `ops` to the store, if there is one.
+    fn persist(&self, ops: &[Op]) {
+        let Some(store) = &self.store else { return };
+        if ops.is_empty() {
+            return;
+        }
+        let table: Vec<TableOp<'_>> = ops
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => TableOp::Put(k, v),
+                None => TableOp::Delete(k),
+            })
+            .collect();
+        if let Err(error) = store.write_table(&table) {
+            warn!(%error, "persisting the overview failed; it holds in memory");
+        }
+    }
+
+    /// Store changes that forget everything of `member` of `region`.
+    fn forget_ops(region: &str, member: &str, d: &MemberData, ops: &mut Vec<Op>) {
+        ops.push((cursor_key(region, member), None));
+        for id in d.resources.keys() {
+            ops.push((resource_key(region, member, id), None));
+        }
+        for id in d.events.keys() {
+            ops.push((event_key(region, member, id), None));
+        }
+    }
+
     /// Replaces the known sub-managers with a broker's membership list; members no longer
     /// listed are forgotten with their reports.
     pub fn set_members(&mut self, members: &[Member]) {
@@ -97,6 +262,18 @@ impl Overview {
         for m in members.iter().filter(|m| m.role == Role::SubManager as i32) {
             listed.entry(m.region.clone()).or_default().push(m);
         }
+        let mut ops = Vec::new();
+        for (name, data) in &self.regions {
+            for (id, d) in data {
+                let kept = listed
+                    .get(name)
+                    .is_some_and(|ms| ms.iter().any(|m| &m.id == id));
+                if !kept {
+                    Self::forget_ops(name, id, d, &mut ops);
+                }
+            }
+        }
+        self.persist(&ops);
         self.regions.retain(|name, _| listed.contains_key(name));
         for (region, ms) in listed {
             let data = self.regions.entry(region).or_default();
@@ -133,38 +310,82 @@ impl Overview {
             .is_some_and(|r| r.contains_key(member))
     }
 
-    /// Applies one update of a region stream (ignored if its member is not listed).
+    /// Applies one update of a region stream (ignored if its member is not listed), and
+    /// keeps the store in step.
     pub fn apply(&mut self, update: RegionUpdate) {
+        let (region, member) = (update.region.clone(), update.member_id.clone());
         let Some(d) = self
             .regions
-            .get_mut(&update.region)
-            .and_then(|r| r.get_mut(&update.member_id))
+            .get_mut(&region)
+            .and_then(|r| r.get_mut(&member))
         else {
             return;
         };
+        let now_ms = strata_proto::now_ms();
+        let mut ops: Vec<Op> = Vec::new();
         d.epoch = update.epoch;
         d.seq = update.seq;
+        ops.push((
+            cursor_key(&region, &member),
+            Some(format!("{}\n{}", d.epoch, d.seq).into_bytes()),
+        ));
         match update.kind {
             Some(Kind::Snapshot(s)) => {
+                for id in d.resources.keys() {
+                    if !s.resources.iter().any(|r| &r.id == id) {
+                        ops.push((resource_key(&region, &member, id), None));
+                    }
+                }
+                for id in d.events.keys() {
+                    if !s.events.iter().any(|e| &e.id == id) {
+                        ops.push((event_key(&region, &member, id), None));
+                    }
+                }
+                for e in &s.events {
+                    ops.push((event_key(&region, &member, &e.id), Some(e.encode_to_vec())));
+                    self.incidents.on_event(e, &mut ops);
+                }
+                for r in &s.resources {
+                    ops.push((
+                        resource_key(&region, &member, &r.id),
+                        Some(r.encode_to_vec()),
+                    ));
+                    self.incidents.on_resource(r, now_ms, &mut ops);
+                }
                 d.resources = s.resources.into_iter().map(|r| (r.id.clone(), r)).collect();
                 d.events = s.events.into_iter().map(|e| (e.id.clone(), e)).collect();
             }
             Some(Kind::Resource(r)) => {
+                ops.push((
+                    resource_key(&region, &member, &r.id),
+                    Some(r.encode_to_vec()),
+                ));
+                self.incidents.on_resource(&r, now_ms, &mut ops);
                 d.resources.insert(r.id.clone(), r);
             }
             Some(Kind::Event(e)) => {
+                self.incidents.on_event(&e, &mut ops);
                 if e.resolved_ms > 0 {
+                    ops.push((event_key(&region, &member, &e.id), None));
                     d.events.remove(&e.id);
                 } else {
+                    ops.push((event_key(&region, &member, &e.id), Some(e.encode_to_vec())));
                     d.events.insert(e.id.clone(), e);
                 }
             }
             Some(Kind::ResourceRemoved(id)) => {
+                ops.push((resource_key(&region, &member, &id), None));
                 d.resources.remove(&id);
-                d.events.retain(|_, e| e.resource_id != id);
+                d.events.retain(|eid, e| {
+                    if e.resource_id == id {
+                        ops.push((event_key(&region, &member, eid), None));
+                    }
+                    e.resource_id != id
+                });
             }
             None => {}
         }
+        self.persist(&ops);
     }
 
     /// The region's resources, merged across its members.
@@ -197,16 +418,10 @@ impl Overview {
     }
 
     fn open_events(&self, region: &str) -> Vec<&Event> {
-        let Some(members) = self.regions.get(region) else {
-            return Vec::new();
-        };
-        let mut by_id: BTreeMap<&str, &Event> = BTreeMap::new();
-        for d in members.values().filter(|d| d.healthy) {
-            for e in d.events.values() {
-                by_id.insert(&e.id, e);
-            }
-        }
-        by_id.into_values().collect()
+        self.incidents
+            .open()
+            .filter(|e| region_of(&e.resource_id) == region)
+            .collect()
     }
 
     /// Names of the known regions.
@@ -277,32 +492,30 @@ impl Overview {
             .collect()
     }
 
-    /// The open events of `region` (every region when None), most severe first.
-    pub fn events_json(&self, region: Option<&str>) -> Vec<EventJson> {
-        let names: Vec<String> = match region {
-            Some(r) => vec![r.to_string()],
-            None => self.region_names(),
-        };
-        let mut out: Vec<EventJson> = names
-            .iter()
-            .flat_map(|name| {
-                self.open_events(name).into_iter().map(move |e| EventJson {
-                    id: e.id.clone(),
-                    region: name.clone(),
-                    resource_id: e.resource_id.clone(),
-                    rule: e.rule.clone(),
-                    severity: severity_name(e.severity()),
-                    message: e.message.clone(),
-                    opened_ms: e.opened_ms,
-                    value: e.value,
-                })
-            })
+    /// The open incidents of `region` (every region when None), most severe first; with
+    /// `resolved`, the resolved ones kept too, most recently resolved first, after them.
+    pub fn events_json(&self, region: Option<&str>, resolved: bool) -> Vec<EventJson> {
+        let wanted = |e: &&Event| region.is_none_or(|r| region_of(&e.resource_id) == r);
+        let mut out: Vec<EventJson> = self
+            .incidents
+            .open()
+            .filter(wanted)
+            .map(EventJson::from_event)
             .collect();
         out.sort_by(|a, b| {
             (b.severity == "critical")
                 .cmp(&(a.severity == "critical"))
                 .then(a.id.cmp(&b.id))
         });
+        if resolved {
+            out.extend(
+                self.incidents
+                    .resolved()
+                    .rev()
+                    .filter(wanted)
+                    .map(EventJson::from_event),
+            );
+        }
         out
     }
 }
@@ -416,8 +629,67 @@ mod tests {
         o.apply(update("a", 2, Kind::Event(ev(5))));
         assert_eq!(o.regions_json()[0].events.critical, 0);
         o.apply(update("a", 3, Kind::Event(ev(0))));
+        assert_eq!(o.events_json(None, false).len(), 1);
+        assert_eq!(o.events_json(None, true).len(), 2, "with the resolved one");
         o.apply(update("a", 4, Kind::ResourceRemoved("eu/h1".into())));
-        assert!(o.events_json(None).is_empty());
+        assert_eq!(
+            o.events_json(None, false).len(),
+            1,
+            "a handover does not resolve the incident: the new owner will"
+        );
+    }
+
+    #[test]
+    fn a_reopened_overview_has_its_cursors_records_and_incidents_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let critical = Event {
+            id: "eu/h1/cpu/1".into(),
+            resource_id: "eu/h1".into(),
+            rule: "cpu".into(),
+            severity: Severity::Critical as i32,
+            opened_ms: 1,
+            ..Default::default()
+        };
+        {
+            let mut o = Overview::open(Journal::open(dir.path(), 1).unwrap(), 10).unwrap();
+            o.set_members(&[member("a", "eu", true), member("b", "eu", true)]);
+            o.apply(update(
+                "a",
+                7,
+                Kind::Resource(resource("h1", "a", ResourceState::Up, 5)),
+            ));
+            o.apply(update("a", 8, Kind::Event(critical.clone())));
+            o.apply(update(
+                "b",
+                3,
+                Kind::Resource(resource("h2", "b", ResourceState::Up, 5)),
+            ));
+            o.apply(update("b", 4, Kind::ResourceRemoved("eu/h2".into())));
+            o.set_members(&[member("a", "eu", true)]);
+        }
+        let mut o = Overview::open(Journal::open(dir.path(), 1).unwrap(), 10).unwrap();
+        o.set_members(&[member("a", "eu", true)]);
+        assert_eq!(o.cursor("eu", "a"), ("e".into(), 8));
+        assert_eq!(o.cursor("eu", "b"), (String::new(), 0), "b was forgotten");
+        let rs = o.resources_json(None);
+        assert_eq!(rs.len(), 1);
+        assert_eq!(rs[0].host, "h1");
+        let events = o.events_json(None, true);
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].id.as_str(), events[0].resolved_ms),
+            ("eu/h1/cpu/1", 0)
+        );
+        o.apply(update(
+            "a",
+            9,
+            Kind::Event(Event {
+                resolved_ms: 9,
+                ..critical
+            }),
+        ));
+        let events = o.events_json(None, true);
+        assert_eq!((events.len(), events[0].resolved_ms), (1, 9));
     }
 
     #[test]

@@ -114,7 +114,11 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
     let super_cfg = write_config(
         dir,
         "super.toml",
-        &format!("http = \"127.0.0.1:0\"\nbrokers = [\"{}\"]\n", broker.addr),
+        &format!(
+            "http = \"127.0.0.1:0\"\nbrokers = [\"{}\"]\ndata_dir = \"{}\"\n",
+            broker.addr,
+            dir.join("super").display()
+        ),
     );
     let sup = Proc::start(
         "super-manager",

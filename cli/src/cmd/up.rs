@@ -85,6 +85,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     // Bind everything first, so that a busy port fails before anything runs.
     let super_manager_config = SuperManagerConfig {
         http: args.http.clone(),
+        data_dir: data.join("super-manager"),
         ..SuperManagerConfig::default()
     };
     let broker = strata_broker::bind(BrokerConfig {
