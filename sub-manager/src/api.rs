@@ -245,7 +245,7 @@ async fn follow(
         Start::After(seq) => seq,
         Start::Snapshot(snapshot) => {
             let seq = snapshot.seq;
-            if tx.send(Ok(snapshot)).await.is_err() {
+            if tx.send(Ok(*snapshot)).await.is_err() {
                 return;
             }
             seq

@@ -82,7 +82,7 @@ pub enum Start {
     /// After this sequence of the journal, which still holds every later change.
     After(u64),
     /// With this snapshot (its sequence is the journal's last when it was taken).
-    Snapshot(RegionUpdate),
+    Snapshot(Box<RegionUpdate>),
 }
 
 impl RegionState {
@@ -455,7 +455,7 @@ impl RegionState {
         let start = if resumable {
             Start::After(from_seq)
         } else {
-            Start::Snapshot(self.snapshot(&inner, last))
+            Start::Snapshot(Box::new(self.snapshot(&inner, last)))
         };
         (start, rx)
     }
@@ -490,7 +490,7 @@ impl RegionState {
         let records = self
             .journal
             .read_after(after, limit)
-            .map_err(|e| SubManagerError::Tsdb(e))?;
+            .map_err(SubManagerError::Tsdb)?;
         if records.first().is_some_and(|(seq, _)| *seq != after + 1) {
             return Ok(None);
         }
@@ -546,7 +546,7 @@ mod tests {
     /// What a subscriber resuming after `(epoch, from)` receives before the live tail.
     fn backlog(s: &RegionState, epoch: &str, from: u64) -> Vec<RegionUpdate> {
         match s.subscribe(epoch, from).0 {
-            Start::Snapshot(snapshot) => vec![snapshot],
+            Start::Snapshot(snapshot) => vec![*snapshot],
             Start::After(after) => s.journaled_after(after, 10_000).unwrap().unwrap(),
         }
     }
