@@ -145,7 +145,7 @@ impl Tasks {
             );
             self.running.insert(id.clone(), running);
         }
-        if !share.is_empty() {
+        if !share.is_empty() && !self.started {
             self.started = true;
             // Resources this member reported before a restart and no longer polls.
             for agent in self.ctx.state.agents() {

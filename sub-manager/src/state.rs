@@ -288,7 +288,7 @@ impl RegionState {
         rec.resource.reason = reason;
         rec.resource.open_rules = open_rules;
         rec.resource.updated_ms = now_ms;
-        if changed || now_ms - rec.journaled_ms >= REFRESH_MS {
+        if changed || now_ms.saturating_sub(rec.journaled_ms) >= REFRESH_MS {
             rec.journaled_ms = now_ms;
             let resource = rec.resource.clone();
             let bytes = resource.encode_to_vec();
@@ -599,13 +599,15 @@ mod tests {
             "db was released before the restart"
         );
         assert_eq!(s.open_events().len(), 1);
+        // nothing changed: the reloaded record is journaled again all the same
+        s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 1500);
         s.poll_succeeded("web", &[cpu(Severity::Ok, 0.1)], 2000);
         let after = backlog(&s, &epoch, seq);
         assert_eq!(after[0].seq, seq + 1);
         assert_eq!(
-            kinds(&after)[0],
-            "event:cpu:critical:true",
-            "the reloaded event resolves"
+            kinds(&after)[..2],
+            ["resource:web:up", "event:cpu:critical:true"],
+            "the reloaded record is journaled again, and the reloaded event resolves"
         );
     }
 

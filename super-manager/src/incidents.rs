@@ -6,10 +6,12 @@
 //! report every event. The centre folds these copies into one incident, which keeps the id
 //! and opening time of the first report. An incident is resolved by a resolved event, or by a
 //! judged record of its resource that no longer lists the rule as open (a new owner that finds
-//! the condition gone never saw the event to resolve it). Resolved incidents are kept, newest
-//! last, up to a bound.
+//! the condition gone never saw the event to resolve it). An open report made no later than
+//! the last resolution of its resource and rule is a late copy of a resolved incident (from a
+//! replica, or a member that had just handed the resource over) and opens nothing. Resolved
+//! incidents are kept, newest last, up to a bound.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use strata_proto::v1::{Event, Resource, ResourceState};
 
@@ -32,6 +34,8 @@ pub struct Incidents {
     open: BTreeMap<(String, String), Event>,
     resolved: VecDeque<Event>,
     capacity: usize,
+    /// When each resource and rule last had an incident resolved.
+    last_resolved: HashMap<(String, String), i64>,
 }
 
 impl Incidents {
@@ -41,6 +45,7 @@ impl Incidents {
             open: BTreeMap::new(),
             resolved: VecDeque::new(),
             capacity: capacity.max(1),
+            last_resolved: HashMap::new(),
         }
     }
 
@@ -48,6 +53,13 @@ impl Incidents {
     pub fn load(&mut self, open: Vec<Event>, resolved: Vec<Event>) {
         for e in open {
             self.open.insert((e.resource_id.clone(), e.rule.clone()), e);
+        }
+        for e in &resolved {
+            let at = self
+                .last_resolved
+                .entry((e.resource_id.clone(), e.rule.clone()))
+                .or_default();
+            *at = (*at).max(e.resolved_ms);
         }
         self.resolved.extend(resolved);
     }
@@ -63,6 +75,8 @@ impl Incidents {
             resolved_key(&incident),
             Some(prost::Message::encode_to_vec(&incident)),
         ));
+        let at = self.last_resolved.entry(key.clone()).or_default();
+        *at = (*at).max(incident.resolved_ms);
         self.resolved.push_back(incident);
         while self.resolved.len() > self.capacity {
             if let Some(old) = self.resolved.pop_front() {
@@ -78,6 +92,15 @@ impl Incidents {
             self.close(&key, e.resolved_ms, e.value, ops);
             return;
         }
+        if !self.open.contains_key(&key)
+            && self
+                .last_resolved
+                .get(&key)
+                .is_some_and(|at| e.opened_ms <= *at)
+        {
+            // a late copy of an incident already resolved
+            return;
+        }
         let incident = self.open.entry(key.clone()).or_insert_with(|| e.clone());
         incident.severity = e.severity;
         incident.message.clone_from(&e.message);
@@ -88,8 +111,9 @@ impl Incidents {
         ));
     }
 
-    /// Resolves the open incidents of a judged resource whose rules it no longer lists, as of
-    /// `now_ms`.
+    /// Resolves the open incidents of a judged resource whose rules it no longer lists, if the
+    /// record is newer than the incident (streams from several members arrive interleaved:
+    /// an older record of another member says nothing of an incident opened since).
     pub fn on_resource(&mut self, r: &Resource, now_ms: i64, ops: &mut Vec<Op>) {
         if r.state() == ResourceState::Unknown || r.state() == ResourceState::Unspecified {
             // adopted but not polled yet: not a judgement
@@ -99,7 +123,7 @@ impl Incidents {
             .open
             .range((r.id.clone(), String::new())..)
             .take_while(|((id, _), _)| *id == r.id)
-            .filter(|((_, rule), _)| !r.open_rules.contains(rule))
+            .filter(|((_, rule), e)| !r.open_rules.contains(rule) && r.updated_ms > e.opened_ms)
             .map(|(k, _)| k.clone())
             .collect();
         for key in stale {
@@ -180,6 +204,11 @@ mod tests {
             vec![("eu/h1/cpu/100", 1200)],
             "the second resolution is a copy"
         );
+        // a member that had the resource too reports its copy late, after the resolution
+        i.on_event(&ev("eu/h1/cpu/1100", Severity::Critical, 1100, 0), &mut ops);
+        assert_eq!(i.open().count(), 0, "a late copy opens nothing");
+        i.on_event(&ev("eu/h1/cpu/1500", Severity::Warning, 1500, 0), &mut ops);
+        assert_eq!(i.open().count(), 1, "a new episode opens");
         assert!(
             ops.iter()
                 .any(|(k, v)| k.starts_with(b"i/r/") && v.is_some())
@@ -197,6 +226,12 @@ mod tests {
         };
         i.on_resource(&adopted, 500, &mut ops);
         assert_eq!(i.open().count(), 1, "an adopted record is no judgement");
+        i.on_resource(&judged(&[], 90), 700, &mut ops);
+        assert_eq!(
+            i.open().count(),
+            1,
+            "a record older than the incident says nothing"
+        );
         i.on_resource(&judged(&[], 600), 700, &mut ops);
         assert_eq!(i.open().count(), 0);
         assert_eq!(i.resolved().next().unwrap().resolved_ms, 600);

@@ -609,16 +609,16 @@ mod tests {
     fn events_open_and_resolve_and_removal_drops_them() {
         let mut o = Overview::default();
         o.set_members(&[member("a", "eu", true)]);
-        let ev = |resolved_ms| Event {
-            id: "eu/h1/cpu/1".into(),
+        let ev = |opened_ms, resolved_ms| Event {
+            id: format!("eu/h1/cpu/{opened_ms}"),
             resource_id: "eu/h1".into(),
             rule: "cpu".into(),
             severity: Severity::Critical as i32,
-            opened_ms: 1,
+            opened_ms,
             resolved_ms,
             ..Default::default()
         };
-        o.apply(update("a", 1, Kind::Event(ev(0))));
+        o.apply(update("a", 1, Kind::Event(ev(1, 0))));
         assert_eq!(
             o.regions_json()[0].events,
             EventCounts {
@@ -626,9 +626,9 @@ mod tests {
                 critical: 1
             }
         );
-        o.apply(update("a", 2, Kind::Event(ev(5))));
+        o.apply(update("a", 2, Kind::Event(ev(1, 5))));
         assert_eq!(o.regions_json()[0].events.critical, 0);
-        o.apply(update("a", 3, Kind::Event(ev(0))));
+        o.apply(update("a", 3, Kind::Event(ev(6, 0))));
         assert_eq!(o.events_json(None, false).len(), 1);
         assert_eq!(o.events_json(None, true).len(), 2, "with the resolved one");
         o.apply(update("a", 4, Kind::ResourceRemoved("eu/h1".into())));

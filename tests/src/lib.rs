@@ -7,6 +7,10 @@
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
+pub mod proxy;
+
+pub use proxy::Proxy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -40,6 +44,8 @@ pub struct Proc {
     pub addr: String,
     child: Child,
     log: PathBuf,
+    binary: String,
+    args: Vec<String>,
 }
 
 impl Proc {
@@ -47,7 +53,33 @@ impl Proc {
     /// for its `listening <kind>=ADDR` line.
     pub fn start(name: &str, binary: &str, args: &[&str], dir: &Path) -> Proc {
         let log = dir.join(format!("{name}.log"));
-        let stderr = std::fs::File::create(&log).expect("create log file");
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let (child, addr) = Self::spawn(name, binary, &args, &log);
+        Proc {
+            name: name.to_string(),
+            addr,
+            child,
+            log,
+            binary: binary.to_string(),
+            args,
+        }
+    }
+
+    /// Starts the daemon again with the same arguments (after [`Proc::kill`]), appending to
+    /// its log; its address is read afresh.
+    pub fn restart(&mut self) {
+        self.kill();
+        let (child, addr) = Self::spawn(&self.name, &self.binary, &self.args, &self.log);
+        self.child = child;
+        self.addr = addr;
+    }
+
+    fn spawn(name: &str, binary: &str, args: &[String], log: &Path) -> (Child, String) {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open log file");
         let mut child = Command::new(bin(binary))
             .args(args)
             .env("RUST_LOG", "info")
@@ -65,25 +97,23 @@ impl Proc {
             }
             for _ in lines {}
         });
-        let mut proc = Proc {
-            name: name.to_string(),
-            addr: String::new(),
-            child,
-            log,
-        };
         let line = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(line) => line,
-            Err(_) => panic!(
-                "{name} did not report its address within 30 s; log:\n{}",
-                proc.log_text()
-            ),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{name} did not report its address within 30 s; log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )
+            }
         };
-        proc.addr = line
+        let addr = line
             .split_whitespace()
             .find_map(|w| w.strip_prefix("grpc=").or_else(|| w.strip_prefix("http=")))
             .unwrap_or_else(|| panic!("{name}: no address in its first line '{line}'"))
             .to_string();
-        proc
+        (child, addr)
     }
 
     /// The daemon's log so far.

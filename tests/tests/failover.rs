@@ -1,0 +1,644 @@
+//! Fault tests with the real binaries: SIGKILL of a sub-manager, of a broker and of the
+//! super-manager, and a region cut off from the centre and healed. Each asserts the exact
+//! samples stored for simulated agents and the exact list of incidents.
+//!
+//! The mesh: two brokers; region west with three sub-managers; twenty steady simulated agents
+//! (`sim-0001`..`sim-0020`: sim-0007 runs at warning CPU, sim-0013 at critical, from their
+//! first poll on) and three flapping ones (`flap-0001`..`flap-0003`, in a second simulator
+//! that the tests kill and restart, so that `reachable` incidents open and resolve); the
+//! super-manager. Every connection between the region and the centre goes through a proxy
+//! that the partition test cuts.
+//!
+//! Samples: every steady agent's `sim_sample_number` counts its ticks, so the region must
+//! store exactly the ticks 1..=n of each, n growing: read through a broker, which merges the
+//! members a history is spread over, the distinct ticks must number n with none repeated
+//! with another value.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_proto::v1::{ListResourcesRequest, QueryRangeRequest, Resource, ResourceState};
+use strata_tests::{Proc, Proxy, free_addr, get_json, wait_for, write_config};
+
+/// The meshes of these tests are heavy for a 2-core machine: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const STEADY: usize = 20;
+const FLAPPING: usize = 3;
+const SUBS: [&str; 3] = ["west-1", "west-2", "west-3"];
+const INTERVAL_MS: u64 = 500;
+
+/// An incident as the assertions compare it: resource, rule, severity, resolved.
+type Incident = (String, String, String, bool);
+
+struct Mesh {
+    _dir: tempfile::TempDir,
+    brokers: Vec<Proc>,
+    subs: Vec<Proc>,
+    /// The sub-managers' own API addresses (not through a proxy).
+    sub_addrs: Vec<String>,
+    /// Kept running (killed on drop).
+    _steady: Proc,
+    flap: Proc,
+    sup: Proc,
+    /// Every proxy between the region and the centre.
+    proxies: Vec<Proxy>,
+}
+
+impl Drop for Mesh {
+    /// Keeps the daemons' logs of a failed test in `target/fault-test-logs/<time>/`.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let keep = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/fault-test-logs")
+            .join(strata_tests::now_ms().to_string());
+        if std::fs::create_dir_all(&keep).is_ok()
+            && let Ok(entries) = std::fs::read_dir(self._dir.path())
+        {
+            for e in entries.flatten() {
+                if e.path().extension().is_some_and(|x| x == "log") {
+                    let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
+                }
+            }
+            eprintln!("daemon logs kept in {}", keep.display());
+        }
+    }
+}
+
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
+impl Mesh {
+    fn start() -> Mesh {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        let mut brokers = Vec::new();
+        let mut proxies = Vec::new();
+        for n in 1..=2 {
+            let listen = free_addr();
+            let cfg = write_config(
+                &d,
+                &format!("broker-{n}.toml"),
+                &format!(
+                    "id = \"broker-{n}\"\nlisten = \"{listen}\"\nlease = \"2s\"\n\
+                     registration_ttl = \"6s\"\ncall_timeout = \"3s\"\n"
+                ),
+            );
+            brokers.push(Proc::start(
+                &format!("broker-{n}"),
+                "strata-broker",
+                &["--config", &cfg],
+                &d,
+            ));
+        }
+        // The region reaches the brokers through proxies.
+        let region_side: Vec<String> = brokers
+            .iter()
+            .map(|b| {
+                let p = Proxy::start(&b.addr);
+                let addr = p.addr.clone();
+                proxies.push(p);
+                addr
+            })
+            .collect();
+        let broker_list = region_side
+            .iter()
+            .map(|a| format!("\"{a}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let steady = Proc::start(
+            "sim-steady",
+            "strata",
+            &[
+                "sim",
+                "--agents",
+                &STEADY.to_string(),
+                "--listen",
+                &free_addr(),
+                "--interval",
+                &format!("{INTERVAL_MS}ms"),
+                "--brokers",
+                &region_side.join(","),
+                "--region",
+                "west",
+            ],
+            &d,
+        );
+        let flap = Proc::start(
+            "sim-flap",
+            "strata",
+            &[
+                "sim",
+                "--agents",
+                &FLAPPING.to_string(),
+                "--prefix",
+                "flap-",
+                "--listen",
+                &free_addr(),
+                "--interval",
+                &format!("{INTERVAL_MS}ms"),
+                "--brokers",
+                &region_side.join(","),
+                "--region",
+                "west",
+            ],
+            &d,
+        );
+        let mut subs = Vec::new();
+        let mut sub_addrs = Vec::new();
+        for id in SUBS {
+            let listen = free_addr();
+            // Brokers reach the member through a proxy too.
+            let proxy = Proxy::start(&listen);
+            let cfg = write_config(
+                &d,
+                &format!("{id}.toml"),
+                &format!(
+                    "id = \"{id}\"\nregion = \"west\"\nlisten = \"{listen}\"\n\
+                     advertise = \"{}\"\ndata_dir = \"{}\"\nbrokers = [{broker_list}]\n\
+                     [poll]\ninterval = \"{INTERVAL_MS}ms\"\ntimeout = \"2s\"\n\
+                     backoff_max = \"1s\"\ndown_after_failures = 2\n",
+                    proxy.addr,
+                    d.join(id).display()
+                ),
+            );
+            proxies.push(proxy);
+            subs.push(Proc::start(
+                id,
+                "strata-sub-manager",
+                &["--config", &cfg],
+                &d,
+            ));
+            sub_addrs.push(listen);
+        }
+        let centre = brokers
+            .iter()
+            .map(|b| format!("\"{}\"", b.addr))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sup_cfg = write_config(
+            &d,
+            "super.toml",
+            &format!(
+                "http = \"127.0.0.1:0\"\nbrokers = [{centre}]\ndata_dir = \"{}\"\n\
+                 resubscribe_delay = \"200ms\"\n",
+                d.join("super").display()
+            ),
+        );
+        let sup = Proc::start(
+            "super-manager",
+            "strata-super-manager",
+            &["--config", &sup_cfg],
+            &d,
+        );
+        let mesh = Mesh {
+            _dir: dir,
+            brokers,
+            subs,
+            sub_addrs,
+            _steady: steady,
+            flap,
+            sup,
+            proxies,
+        };
+        mesh.wait_all_up("the mesh to start");
+        mesh
+    }
+
+    fn http(&self) -> String {
+        self.sup.addr.clone()
+    }
+
+    /// Every agent up in the centre's view, the three members healthy, both steady
+    /// incidents seen.
+    fn wait_all_up(&self, what: &str) {
+        let http = self.http();
+        wait_for(what, Duration::from_secs(60), || {
+            let overview = get_json(&http, "/api/v1/overview")?;
+            let west = overview["regions"]
+                .as_array()
+                .and_then(|rs| rs.iter().find(|r| r["name"] == "west").cloned())
+                .ok_or_else(|| format!("no region west in {overview}"))?;
+            let healthy = west["sub_managers"]
+                .as_array()
+                .map_or(0, |s| s.iter().filter(|m| m["healthy"] == true).count());
+            let up = west["resources"]["up"].as_u64().unwrap_or(0);
+            let incidents = open_incidents(&http)?;
+            if healthy == SUBS.len() && up == (STEADY + FLAPPING) as u64 && incidents.len() >= 2 {
+                Ok(())
+            } else {
+                Err(format!("{healthy} healthy members, {up} up; {west}"))
+            }
+        });
+    }
+
+    /// A region-wide ListResources at one member, directly.
+    fn member_resources(&self, i: usize) -> Result<Vec<Resource>, String> {
+        let addr = self.sub_addrs[i].clone();
+        block_on(async move {
+            let mut c = SubManagerClient::connect(format!("http://{addr}"))
+                .await
+                .map_err(|e| format!("connect {addr}: {e}"))?;
+            let r = c
+                .list_resources(ListResourcesRequest {
+                    region: "west".into(),
+                })
+                .await
+                .map_err(|s| format!("ListResources at {addr}: {}", s.message()))?;
+            Ok(r.into_inner().resources)
+        })
+    }
+
+    /// The state of each flapping agent as the members that poll them say.
+    fn flap_states(&self) -> Result<Vec<ResourceState>, String> {
+        let mut states = BTreeMap::new();
+        for i in 0..self.subs.len() {
+            for r in self.member_resources(i).unwrap_or_default() {
+                if r.host.starts_with("flap-") {
+                    states.insert(r.host.clone(), r.state());
+                }
+            }
+        }
+        if states.len() != FLAPPING {
+            return Err(format!(
+                "{} flapping agents reported: {states:?}",
+                states.len()
+            ));
+        }
+        Ok(states.into_values().collect())
+    }
+
+    /// Kills the flapping simulator until the region judges its agents down, then restarts
+    /// it until they are up again: one `reachable` incident per flapping agent. Watches the
+    /// members directly, so it works with the centre cut off.
+    fn flap(&mut self) {
+        self.flap.kill();
+        wait_for(
+            "the flapping agents down in the region",
+            Duration::from_secs(30),
+            || {
+                let s = self.flap_states()?;
+                if s.iter().all(|s| *s == ResourceState::Down) {
+                    Ok(())
+                } else {
+                    Err(format!("{s:?}"))
+                }
+            },
+        );
+        self.flap.restart();
+        wait_for(
+            "the flapping agents up again in the region",
+            Duration::from_secs(30),
+            || {
+                let s = self.flap_states()?;
+                if s.iter().all(|s| *s == ResourceState::Up) {
+                    Ok(())
+                } else {
+                    Err(format!("{s:?}"))
+                }
+            },
+        );
+    }
+
+    /// Each steady agent's stored ticks, read through broker `b`.
+    fn stored_ticks(&self, b: usize) -> Result<BTreeMap<String, Vec<(i64, u64)>>, String> {
+        let addr = self.brokers[b].addr.clone();
+        block_on(async move {
+            let mut c = SubManagerClient::connect(format!("http://{addr}"))
+                .await
+                .map_err(|e| format!("connect broker {addr}: {e}"))?;
+            let answer = c
+                .query_range(QueryRangeRequest {
+                    region: "west".into(),
+                    name: "sim_sample_number".into(),
+                    from_ms: 0,
+                    to_ms: i64::MAX,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|s| format!("QueryRange through {addr}: {}", s.message()))?;
+            let mut out = BTreeMap::new();
+            for s in answer.into_inner().series {
+                let agent = s
+                    .labels
+                    .iter()
+                    .find(|l| l.name == "agent")
+                    .map(|l| l.value.clone())
+                    .unwrap_or_default();
+                if agent.starts_with("sim-") {
+                    let points = s.points.iter().map(|p| (p.ts_ms, p.value as u64)).collect();
+                    out.insert(agent, points);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Waits until every steady agent has stored at least `at_least` ticks, then checks that
+    /// each stored exactly ticks 1..=n, once each; returns the smallest n.
+    fn exact_ticks(&self, b: usize, at_least: u64) -> u64 {
+        self.exact_ticks_since(b, at_least, 0)
+    }
+
+    /// As [`Mesh::exact_ticks`], for the ticks stamped from `since_ms` on (with a member
+    /// down, the history it alone holds is out of reach until it returns): they must run
+    /// without a gap from the first tick after `since_ms` to n.
+    fn exact_ticks_since(&self, b: usize, at_least: u64, since_ms: i64) -> u64 {
+        let stored = wait_for(
+            &format!("every steady agent to store {at_least} ticks"),
+            Duration::from_secs(60),
+            || {
+                let stored = self.stored_ticks(b)?;
+                let least = stored
+                    .values()
+                    .map(|p| p.iter().map(|(_, v)| *v).max().unwrap_or(0))
+                    .min()
+                    .unwrap_or(0);
+                if stored.len() == STEADY && least >= at_least {
+                    Ok(stored)
+                } else {
+                    Err(format!("{} agents, least {least}", stored.len()))
+                }
+            },
+        );
+        let mut least = u64::MAX;
+        for (agent, points) in &stored {
+            let points: Vec<(i64, u64)> = points
+                .iter()
+                .copied()
+                .filter(|(ts, _)| *ts >= since_ms)
+                .collect();
+            let max = points.iter().map(|(_, v)| *v).max().unwrap();
+            let (first_ts, first) = points.iter().copied().min().unwrap();
+            if since_ms == 0 {
+                assert_eq!(first, 1, "{agent}: ticks start at {first}");
+            } else {
+                assert!(
+                    first_ts < since_ms + 2 * INTERVAL_MS as i64,
+                    "{agent}: nothing stored from {since_ms} until {first_ts}"
+                );
+            }
+            let mut ticks: Vec<u64> = points.iter().map(|(_, v)| *v).collect();
+            ticks.sort_unstable();
+            ticks.dedup();
+            assert_eq!(
+                ticks,
+                (first..=max).collect::<Vec<_>>(),
+                "{agent}: stored ticks are not exactly {first}..={max}"
+            );
+            assert_eq!(
+                points.len() as u64,
+                max - first + 1,
+                "{agent}: a tick is stored at two timestamps"
+            );
+            least = least.min(max);
+        }
+        least
+    }
+}
+
+fn incidents_of(http: &str, include: &str) -> Result<Vec<(Incident, String, i64)>, String> {
+    let list = get_json(
+        http,
+        &format!("/api/v1/events?region=west&include={include}"),
+    )?;
+    Ok(list
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e: &Value| {
+            (
+                (
+                    e["resource_id"].as_str().unwrap_or("").to_string(),
+                    e["rule"].as_str().unwrap_or("").to_string(),
+                    e["severity"].as_str().unwrap_or("").to_string(),
+                    e["resolved_ms"].as_i64().unwrap_or(0) > 0,
+                ),
+                e["id"].as_str().unwrap_or("").to_string(),
+                e["opened_ms"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect())
+}
+
+fn open_incidents(http: &str) -> Result<Vec<(Incident, String, i64)>, String> {
+    incidents_of(http, "open")
+}
+
+/// Every incident, open and resolved, sorted.
+fn all_incidents(http: &str) -> Result<Vec<Incident>, String> {
+    let mut all: Vec<Incident> = incidents_of(http, "resolved")?
+        .into_iter()
+        .map(|(i, _, _)| i)
+        .collect();
+    all.sort();
+    Ok(all)
+}
+
+/// The incidents the scenario must end with: the two steady ones, open, and one resolved
+/// `reachable` incident per flapping agent for each of `flaps` cycles.
+fn expected(flaps: usize) -> Vec<Incident> {
+    let i = |r: &str, rule: &str, sev: &str, resolved| {
+        (
+            format!("west/{r}"),
+            rule.to_string(),
+            sev.to_string(),
+            resolved,
+        )
+    };
+    let mut v = vec![
+        i("sim-0007", "cpu", "warning", false),
+        i("sim-0013", "cpu", "critical", false),
+    ];
+    for _ in 0..flaps {
+        for n in 1..=FLAPPING {
+            v.push(i(&format!("flap-{n:04}"), "reachable", "critical", true));
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Waits until the centre shows exactly `want`, and checks it stays so for a few polls.
+fn exact_incidents(http: &str, want: &[Incident]) {
+    wait_for("the exact incidents", Duration::from_secs(30), || {
+        let got = all_incidents(http)?;
+        if got == want {
+            Ok(())
+        } else {
+            let raw = get_json(http, "/api/v1/events?region=west&include=resolved")?;
+            Err(format!("got {got:?}: {raw}"))
+        }
+    });
+    std::thread::sleep(Duration::from_millis(3 * INTERVAL_MS));
+    assert_eq!(
+        all_incidents(http).unwrap(),
+        want,
+        "incidents changed after settling"
+    );
+}
+
+/// The steady incidents' ids and opening times, which no fault may change.
+fn steady_ids(http: &str) -> Vec<(String, i64)> {
+    let mut v: Vec<(String, i64)> = open_incidents(http)
+        .unwrap()
+        .into_iter()
+        .filter(|(i, _, _)| i.0.contains("/sim-"))
+        .map(|(_, id, opened)| (id, opened))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_killed_sub_manager_loses_no_sample_and_no_incident() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut mesh = Mesh::start();
+    let http = mesh.http();
+    let ids = steady_ids(&http);
+    let before = mesh.exact_ticks(0, 4);
+    // The owner of the critical agent dies.
+    let resources = get_json(&http, "/api/v1/resources?region=west").unwrap();
+    let owner = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == "sim-0013")
+        .map(|r| r["owner"].as_str().unwrap().to_string())
+        .unwrap();
+    let victim = SUBS.iter().position(|s| *s == owner).unwrap();
+    let killed_ms = strata_tests::now_ms();
+    mesh.subs[victim].kill();
+    wait_for(
+        "sim-0013 polled by another member",
+        Duration::from_secs(20),
+        || {
+            let list = get_json(&http, "/api/v1/resources?region=west")?;
+            let r = list
+                .as_array()
+                .and_then(|l| l.iter().find(|r| r["host"] == "sim-0013").cloned())
+                .ok_or("sim-0013 not listed")?;
+            if r["owner"] != owner.as_str() && r["state"] == "up" {
+                Ok(())
+            } else {
+                Err(r.to_string())
+            }
+        },
+    );
+    mesh.flap();
+    let during = mesh.exact_ticks_since(0, before + 6, killed_ms);
+    mesh.subs[victim].restart();
+    mesh.wait_all_up("the killed member back");
+    mesh.exact_ticks(0, during + 6);
+    exact_incidents(&http, &expected(1));
+    assert_eq!(
+        steady_ids(&http),
+        ids,
+        "the steady incidents kept their ids"
+    );
+}
+
+#[test]
+fn a_killed_broker_changes_nothing_the_centre_sees() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut mesh = Mesh::start();
+    let http = mesh.http();
+    let ids = steady_ids(&http);
+    let before = mesh.exact_ticks(1, 4);
+    mesh.brokers[0].kill();
+    mesh.flap();
+    // Samples and incidents through the surviving broker.
+    mesh.exact_ticks(1, before + 6);
+    exact_incidents(&http, &expected(1));
+    // A restarted broker relearns the mesh (members, registrations) by itself.
+    mesh.brokers[0].restart();
+    let after = mesh.exact_ticks(0, before + 8);
+    mesh.flap();
+    mesh.exact_ticks(0, after + 4);
+    exact_incidents(&http, &expected(2));
+    assert_eq!(steady_ids(&http), ids);
+}
+
+#[test]
+fn a_killed_super_manager_resumes_every_stream_where_it_stopped() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut mesh = Mesh::start();
+    let http = mesh.http();
+    let ids = steady_ids(&http);
+    mesh.sup.kill();
+    // Incidents open and resolve while the centre is down.
+    mesh.flap();
+    mesh.sup.restart();
+    let http = mesh.http();
+    exact_incidents(&http, &expected(1));
+    assert_eq!(steady_ids(&http), ids);
+    mesh.exact_ticks(0, 4);
+}
+
+#[test]
+fn a_region_cut_off_from_the_centre_keeps_working_and_replays_in_order() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut mesh = Mesh::start();
+    let http = mesh.http();
+    let ids = steady_ids(&http);
+    let before = mesh.exact_ticks(0, 4);
+    for p in &mesh.proxies {
+        p.cut();
+    }
+    // The centre loses the region's members within their lease.
+    wait_for(
+        "the centre to lose the region",
+        Duration::from_secs(30),
+        || {
+            let overview = get_json(&http, "/api/v1/overview")?;
+            let healthy = overview["regions"][0]["sub_managers"]
+                .as_array()
+                .map_or(0, |s| s.iter().filter(|m| m["healthy"] == true).count());
+            if healthy == 0 {
+                Ok(())
+            } else {
+                Err(overview.to_string())
+            }
+        },
+    );
+    // The region polls and judges on its own.
+    let cut_ms = strata_tests::now_ms();
+    mesh.flap();
+    wait_for(
+        "every agent polled in the region meanwhile",
+        Duration::from_secs(10),
+        || {
+            let mut polled = std::collections::BTreeSet::new();
+            for i in 0..SUBS.len() {
+                for r in mesh.member_resources(i)? {
+                    if r.state() == ResourceState::Up && r.last_poll_ms > cut_ms {
+                        polled.insert(r.host);
+                    }
+                }
+            }
+            if polled.len() == STEADY + FLAPPING {
+                Ok(())
+            } else {
+                Err(format!("{polled:?}"))
+            }
+        },
+    );
+    for p in &mesh.proxies {
+        p.heal();
+    }
+    mesh.wait_all_up("the region back in the centre");
+    mesh.exact_ticks(0, before + 10);
+    exact_incidents(&http, &expected(1));
+    assert_eq!(steady_ids(&http), ids);
+}
