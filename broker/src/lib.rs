@@ -13,12 +13,14 @@
 //! - [`service`]: the Broker gRPC service (Heartbeat, WatchMembership, Resolve).
 //! - [`metrics`]: the broker's own metrics.
 //! - [`router`]: the SubManager gRPC service, routed and merged across a region's members.
+//! - [`balance`]: which of several members answers a call (p2c over Peak-EWMA latency).
 //! - [`state`]: state shared by the services.
 //! - [`server`]: the one place the gRPC server and client channels are built.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
 pub mod assignment;
+pub mod balance;
 pub mod config;
 pub mod error;
 pub mod membership;

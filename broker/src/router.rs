@@ -4,22 +4,28 @@
 //! members, so region-wide calls fan out to every healthy member and merge the answers;
 //! a member that fails is marked suspect (skipped until its next heartbeat) and the call is
 //! answered from the others. WatchRegion streams are per member: the caller names the member
-//! whose journal it follows, and the broker pipes that member's stream through.
+//! whose journal it follows, and the broker pipes that member's stream through. Calls about
+//! one resource (AgentSnapshot) go to a member that polls it: of its pollers (two with a
+//! replica count of 2), the one [`crate::balance`] picks, then the others, then any healthy
+//! member, each with the call timeout; a member that says it does not poll the resource is
+//! passed over, one that fails is marked suspect.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use futures::Stream;
 use futures::future::join_all;
+use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
-    Aggregation, ListResourcesRequest, ListResourcesResponse, Member, Point, QueryRangeRequest,
-    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, Resource,
-    ResourceState, Series, Severity, WatchRegionRequest,
+    AgentSnapshotRequest, Aggregation, ListResourcesRequest, ListResourcesResponse, Member, Point,
+    QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
+    RegionUpdate, Resource, ResourceState, Series, Severity, SnapshotResponse, WatchRegionRequest,
 };
 use tonic::transport::Channel;
 use tonic::{Code, Request, Response, Status};
@@ -69,23 +75,9 @@ impl Router {
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         let members = self.healthy(region)?;
-        let timeout = self.state.config.call_timeout;
-        let calls = members.iter().map(|member| {
-            let client = self.state.sub_manager(member);
-            let call = client.map(&f);
-            async move {
-                match call {
-                    Err(status) => Err(status),
-                    Ok(fut) => match tokio::time::timeout(timeout, fut).await {
-                        Ok(r) => r.map(Response::into_inner),
-                        Err(_) => Err(Status::deadline_exceeded(format!(
-                            "{op} timed out after {timeout:?}"
-                        ))),
-                    },
-                }
-            }
-            .instrument(info_span!("route", %region, member = %member.id, op))
-        });
+        let calls = members
+            .iter()
+            .map(|member| self.call(region, member, op, &f));
         self.state
             .metrics
             .routed_calls
@@ -99,12 +91,7 @@ impl Router {
                 // The request itself is wrong: every member would say so; not the member's fault.
                 Err(status) if !member_fault(&status) => return Err(status),
                 Err(status) => {
-                    self.state
-                        .metrics
-                        .routed_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    warn!(%region, member = %member.id, op, error = %status.message(), "routed call failed; member marked suspect");
-                    self.state.with_membership(|m, _| m.mark_failed(&member.id));
+                    self.member_failed(region, &member.id, op, &status);
                     errors.push(format!("{}: {}", member.id, status.message()));
                 }
             }
@@ -116,6 +103,56 @@ impl Router {
             )));
         }
         Ok(answers)
+    }
+
+    /// Calls `f` on `member` with the broker's call timeout, timing it for the balancer.
+    fn call<'a, T, F, Fut>(
+        &'a self,
+        region: &str,
+        member: &Member,
+        op: &'static str,
+        f: &'a F,
+    ) -> impl Future<Output = Result<T, Status>> + 'a
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>> + 'a,
+        T: 'a,
+    {
+        let timeout = self.state.config.call_timeout;
+        let client = self.state.sub_manager(member);
+        let id = member.id.clone();
+        let span = info_span!("route", %region, member = %member.id, op);
+        async move {
+            let client = client?;
+            let started = Instant::now();
+            self.state.latencies.start(&id, started);
+            let result = match tokio::time::timeout(timeout, f(client)).await {
+                Ok(r) => r.map(Response::into_inner),
+                Err(_) => Err(Status::deadline_exceeded(format!(
+                    "{op} timed out after {timeout:?}"
+                ))),
+            };
+            let now = Instant::now();
+            self.state.latencies.end(&id, now - started, now);
+            result
+        }
+        .instrument(span)
+    }
+
+    /// Counts a member's failed call and skips the member until its next heartbeat.
+    fn member_failed(&self, region: &str, member: &str, op: &'static str, status: &Status) {
+        self.state
+            .metrics
+            .routed_failures
+            .fetch_add(1, Ordering::Relaxed);
+        warn!(%region, %member, op, error = %status.message(), "routed call failed; member marked suspect");
+        self.state.with_membership(|m, _| m.mark_failed(member));
+    }
+
+    /// Whether the region's agents are polled by two members, so that two members' answers
+    /// about one series are copies rather than parts.
+    fn copies(&self, region: &str) -> bool {
+        self.state.config.replicas(region) > 1
     }
 
     async fn merged_resources(&self, region: &str) -> Result<Vec<Resource>, Status> {
@@ -161,16 +198,19 @@ pub fn merge_resources(resources: impl IntoIterator<Item = Resource>) -> Vec<Res
     by_id.into_values().collect()
 }
 
-/// Merges series answered by several members: same name and labels become one series whose
-/// points are the union by timestamp. A step present on two members (a resource that moved
-/// during it) is combined by `aggregation`: added for sums, counts and increases, min or max
-/// for those, otherwise the mean of the two.
 /// Series identity (name, labels) -> the merged series and the index of each timestamp in it.
 type SeriesMerge = BTreeMap<(String, Vec<(String, String)>), (Series, HashMap<i64, usize>)>;
 
+/// Merges series answered by several members: same name and labels become one series whose
+/// points are the union by timestamp. A step present on two members is combined by
+/// `aggregation`: if the members hold `copies` (a replica count of 2), the more complete copy
+/// wins (the larger sum, count or increase); otherwise they hold parts (a resource that moved
+/// during the step), added for sums, counts and increases. Min and max take theirs; other
+/// aggregations the mean of the two.
 pub fn merge_series(
     series: impl IntoIterator<Item = Series>,
     aggregation: Aggregation,
+    copies: bool,
 ) -> Vec<Series> {
     let mut merged: SeriesMerge = BTreeMap::new();
     for s in series {
@@ -198,6 +238,14 @@ pub fn merge_series(
                     *old = match aggregation {
                         Aggregation::Min => old.min(p.value),
                         Aggregation::Max => old.max(p.value),
+                        Aggregation::Sum
+                        | Aggregation::Count
+                        | Aggregation::Increase
+                        | Aggregation::Rate
+                            if copies =>
+                        {
+                            old.max(p.value)
+                        }
                         Aggregation::Sum
                         | Aggregation::Count
                         | Aggregation::Increase
@@ -272,8 +320,64 @@ impl SubManager for Router {
                 async move { c.query_range(req).await }
             })
             .await?;
-        let series = merge_series(answers.into_iter().flat_map(|a| a.series), aggregation);
+        let copies = self.copies(&req.region);
+        let series = merge_series(
+            answers.into_iter().flat_map(|a| a.series),
+            aggregation,
+            copies,
+        );
         Ok(Response::new(QueryRangeResponse { series }))
+    }
+
+    async fn agent_snapshot(
+        &self,
+        request: Request<AgentSnapshotRequest>,
+    ) -> Result<Response<SnapshotResponse>, Status> {
+        let req = request.into_inner();
+        let region = req.region.clone();
+        let agent = match req.resource_id.split_once('/') {
+            Some((r, host)) if r == region && !host.is_empty() => host.to_string(),
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "AgentSnapshot: resource_id '{}' is not '{region}/<host>'",
+                    req.resource_id
+                )));
+            }
+        };
+        let healthy = self.healthy(&region)?;
+        let assignable = self
+            .state
+            .with_membership(|m, now| m.assignable(&region, now));
+        let ids: Vec<&str> = assignable.iter().map(String::as_str).collect();
+        let holders = owners(&agent, &ids, self.state.config.replicas(&region) as usize);
+        let (polling, others): (Vec<Member>, Vec<Member>) = healthy
+            .into_iter()
+            .partition(|m| holders.contains(&m.id.as_str()));
+        // The pollers first, as the balancer orders them; then anyone, should this broker's
+        // view lag behind the members'.
+        let mut order = self.state.latencies.order(polling, |m| m.id.as_str());
+        order.extend(others);
+        let snapshot = |mut c: Client| {
+            let req = req.clone();
+            async move { c.agent_snapshot(req).await }
+        };
+        let mut last = Status::unavailable(format!("no member polls {}", req.resource_id));
+        for member in &order {
+            self.state
+                .metrics
+                .routed_calls
+                .fetch_add(1, Ordering::Relaxed);
+            match self.call(&region, member, "AgentSnapshot", &snapshot).await {
+                Ok(answer) => return Ok(Response::new(answer)),
+                Err(status) if status.code() == Code::FailedPrecondition => last = status,
+                Err(status) if member_fault(&status) => {
+                    self.member_failed(&region, &member.id, "AgentSnapshot", &status);
+                    last = status;
+                }
+                Err(status) => return Err(status),
+            }
+        }
+        Err(last)
     }
 
     type WatchRegionStream = UpdateStream;
@@ -362,6 +466,7 @@ mod tests {
         let merged = merge_series(
             vec![s(&[(1, 1.0), (2, 4.0)]), s(&[(2, 2.0), (3, 3.0)])],
             Aggregation::Max,
+            false,
         );
         assert_eq!(merged.len(), 1);
         let pts: Vec<(i64, f64)> = merged[0]
@@ -370,5 +475,16 @@ mod tests {
             .map(|p| (p.ts_ms, p.value))
             .collect();
         assert_eq!(pts, vec![(1, 1.0), (2, 4.0), (3, 3.0)]);
+        let sum = |copies| {
+            merge_series(
+                vec![s(&[(2, 5.0)]), s(&[(2, 4.0)])],
+                Aggregation::Sum,
+                copies,
+            )[0]
+            .points[0]
+                .value
+        };
+        assert_eq!(sum(false), 9.0, "parts of a moved resource add up");
+        assert_eq!(sum(true), 5.0, "of two copies, the more complete one");
     }
 }

@@ -9,6 +9,7 @@ use strata_proto::v1::Member;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use tonic::transport::Channel;
 
+use crate::balance::Latencies;
 use crate::config::BrokerConfig;
 use crate::membership::Membership;
 use crate::metrics::BrokerMetrics;
@@ -23,6 +24,8 @@ pub struct BrokerState {
     /// Registered agents per region.
     pub registry: Mutex<Registry>,
     pub metrics: BrokerMetrics,
+    /// Latency estimates of the members, to pick among several that can answer.
+    pub latencies: Latencies,
     /// When this broker started: its registry is complete half a registration ttl later.
     pub started: Instant,
     channels: Mutex<HashMap<String, Channel>>,
@@ -35,6 +38,7 @@ impl BrokerState {
             membership: Mutex::new(Membership::new(config.lease)),
             registry: Mutex::new(Registry::default()),
             metrics: BrokerMetrics::default(),
+            latencies: Latencies::default(),
             started: Instant::now(),
             channels: Mutex::new(HashMap::new()),
             config,

@@ -2,14 +2,15 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::Stream;
 use strata_proto::labels::{from_map, to_map};
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
-    Aggregation, ListResourcesRequest, ListResourcesResponse, Point, QueryRangeRequest,
-    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, Series,
-    WatchRegionRequest,
+    AgentSnapshotRequest, Aggregation, ListResourcesRequest, ListResourcesResponse, Point,
+    QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
+    RegionUpdate, Series, SnapshotRequest, SnapshotResponse, WatchRegionRequest,
 };
 use strata_proto::v1::{LabelMatcher, MatchOp};
 use strata_tsdb::Tsdb;
@@ -19,6 +20,8 @@ use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info_span};
 
+use crate::assignment::Shares;
+use crate::server;
 use crate::state::{RegionState, Start};
 
 /// Most series one QueryRange may return.
@@ -32,15 +35,27 @@ pub struct Api {
     region: String,
     tsdb: Arc<Tsdb>,
     state: Arc<RegionState>,
+    shares: Arc<Shares>,
+    /// Timeout of a call to an agent.
+    agent_timeout: Duration,
 }
 
 impl Api {
-    /// The API of a member of `region`.
-    pub fn new(region: String, tsdb: Arc<Tsdb>, state: Arc<RegionState>) -> Self {
+    /// The API of a member of `region`, which asks the agents of its `shares` for live
+    /// detail with `agent_timeout`.
+    pub fn new(
+        region: String,
+        tsdb: Arc<Tsdb>,
+        state: Arc<RegionState>,
+        shares: Arc<Shares>,
+        agent_timeout: Duration,
+    ) -> Self {
         Self {
             region,
             tsdb,
             state,
+            shares,
+            agent_timeout,
         }
     }
 
@@ -210,6 +225,56 @@ impl SubManager for Api {
         .await
         .map_err(|e| Status::internal(format!("query task failed: {e}")))??;
         Ok(Response::new(QueryRangeResponse { series }))
+    }
+
+    async fn agent_snapshot(
+        &self,
+        request: Request<AgentSnapshotRequest>,
+    ) -> Result<Response<SnapshotResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let agent = match req.resource_id.split_once('/') {
+            Some((r, host)) if r == self.region && !host.is_empty() => host.to_string(),
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "AgentSnapshot: resource_id '{}' is not '{}/<host>'",
+                    req.resource_id, self.region
+                )));
+            }
+        };
+        let share = self.shares.current();
+        let Some(target) = share.get(&agent) else {
+            // Not ours: the broker asks another member.
+            return Err(Status::failed_precondition(format!(
+                "AgentSnapshot: {} is not polled by this member",
+                req.resource_id
+            )));
+        };
+        let span = info_span!("agent_snapshot", region = %self.region, agent = %agent);
+        let channel = server::agent_channel(&target.address, self.agent_timeout)
+            .map_err(|e| Status::internal(format!("agent address '{}': {e}", target.address)))?;
+        let mut client = strata_proto::v1::agent_client::AgentClient::new(channel);
+        let call = client.snapshot(SnapshotRequest {
+            agent_id: agent.clone(),
+            top: req.top,
+        });
+        match tokio::time::timeout(self.agent_timeout, call)
+            .instrument(span)
+            .await
+        {
+            Ok(Ok(answer)) => Ok(answer),
+            // The agent's own answer (unreachable, or no live detail) is not this member's
+            // fault: said as such, so that the broker does not skip the member for it.
+            Ok(Err(status)) => Err(Status::failed_precondition(format!(
+                "AgentSnapshot of {}: the agent answered: {}",
+                req.resource_id,
+                status.message()
+            ))),
+            Err(_) => Err(Status::failed_precondition(format!(
+                "AgentSnapshot of {}: the agent did not answer within {:?}",
+                req.resource_id, self.agent_timeout
+            ))),
+        }
     }
 
     type WatchRegionStream = UpdateStream;

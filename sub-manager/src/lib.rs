@@ -152,7 +152,13 @@ impl BoundSubManager {
             tasks.spawn(membership::register_loop(link, shutdown.clone()));
         }
         tasks.spawn(downsample_loop(tsdb.clone(), shutdown.clone()));
-        let api = api::Api::new(config.region.clone(), tsdb.clone(), state);
+        let api = api::Api::new(
+            config.region.clone(),
+            tsdb.clone(),
+            state,
+            shares,
+            config.poll.timeout,
+        );
         let served = server::serve(self.listener, api, shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}

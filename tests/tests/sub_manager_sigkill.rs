@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use strata_proto::v1::ListResourcesRequest;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_proto::v1::{AgentSnapshotRequest, ListResourcesRequest};
 use strata_tests::{Proc, free_addr, get_json, http_get, now_ms, wait_for, write_config};
 
 const AGENTS: usize = 7; // the real agent and six simulated ones
@@ -42,6 +42,28 @@ fn west(overview: &Value) -> Result<Value, String> {
 fn resources(http: &str) -> Result<Vec<Value>, String> {
     let list = get_json(http, "/api/v1/resources?region=west")?;
     Ok(list.as_array().cloned().unwrap_or_default())
+}
+
+/// The real agent's live processes, asked through the broker (routed to its poller).
+fn broker_agent_snapshot(broker: &str) -> Result<usize, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut client = SubManagerClient::connect(format!("http://{broker}"))
+            .await
+            .map_err(|e| format!("connect broker: {e}"))?;
+        let answer = client
+            .agent_snapshot(AgentSnapshotRequest {
+                region: "west".into(),
+                resource_id: "west/host-1".into(),
+                top: 5,
+            })
+            .await
+            .map_err(|s| format!("AgentSnapshot through the broker: {}", s.message()))?;
+        Ok(answer.into_inner().processes.len())
+    })
 }
 
 fn broker_list_resources(broker: &str) -> Result<usize, String> {
@@ -217,6 +239,13 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
         },
     );
     assert_eq!(listed, AGENTS);
+    // Live detail of the real agent comes through the broker from the member polling it.
+    let processes = wait_for(
+        "AgentSnapshot through the broker",
+        Duration::from_secs(10),
+        || broker_agent_snapshot(&broker.addr),
+    );
+    assert!(processes > 0 && processes <= 5, "{processes} processes");
 
     // History of a moved simulated agent is readable, and from the handover on no sample is
     // missing: sim_sample_number counts ticks, so its values must be consecutive.

@@ -45,6 +45,9 @@ pub struct FailoverBench {
     /// Brokers.
     #[arg(long, default_value_t = 2)]
     pub brokers: usize,
+    /// Pollers per agent (1 or 2).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u32,
     /// Sample interval of the agents and poll interval of the sub-managers.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
@@ -129,12 +132,14 @@ impl Member {
     }
 }
 
-fn start_broker(dir: &Path, n: usize) -> anyhow::Result<(Daemon, String)> {
+fn start_broker(dir: &Path, n: usize, replicas: u32) -> anyhow::Result<(Daemon, String)> {
     let addr = format!("127.0.0.1:{}", free_port()?);
     let config = dir.join(format!("broker-{n}.toml"));
     std::fs::write(
         &config,
-        format!("id = \"broker-{n}\"\nlisten = \"{addr}\"\nregistration_ttl = \"6s\"\n"),
+        format!(
+            "id = \"broker-{n}\"\nlisten = \"{addr}\"\nregistration_ttl = \"6s\"\nreplicas = {replicas}\n"
+        ),
     )?;
     let log = std::fs::File::create(dir.join(format!("broker-{n}.log")))?;
     let child = Command::new(sibling_binary("strata-broker")?)
@@ -184,6 +189,10 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     anyhow::ensure!(args.sub_managers >= 2, "--sub-managers must be at least 2");
     anyhow::ensure!(args.brokers >= 1, "--brokers must be at least 1");
     anyhow::ensure!(args.agents >= 1, "--agents must be at least 1");
+    anyhow::ensure!(
+        (1..=2).contains(&args.replicas),
+        "--replicas must be 1 or 2"
+    );
     let temp;
     let dir = match &args.work_dir {
         Some(d) => {
@@ -197,7 +206,7 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     };
     let mut brokers = Vec::new();
     for n in 1..=args.brokers {
-        brokers.push(start_broker(&dir, n)?);
+        brokers.push(start_broker(&dir, n, args.replicas)?);
     }
     let broker_list = brokers
         .iter()
@@ -394,8 +403,8 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
             "SIGKILLed"
         };
         println!(
-            "failover of a {how} sub-manager ({} kills, {} agents, {} sub-managers, {} brokers, interval {interval})",
-            args.kills, args.agents, args.sub_managers, args.brokers
+            "failover of a {how} sub-manager ({} kills, {} agents, {} sub-managers, {} brokers, {} replica(s), interval {interval})",
+            args.kills, args.agents, args.sub_managers, args.brokers, args.replicas
         );
         println!(
             "  every orphan polled again after: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} orphans)",
