@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod client;
+pub mod services;
 pub mod sim;
 pub mod status;
 pub mod up;

@@ -27,6 +27,10 @@ enum Command {
     Up(cmd::up::UpArgs),
     /// Print the enterprise overview as a table.
     Status(cmd::status::StatusArgs),
+    /// List the business services with their health.
+    Services(cmd::services::ServicesArgs),
+    /// Drill a service down to its components, hosts and open incidents.
+    Drill(cmd::services::DrillArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),
     /// Measure a component (today: the time-series store beside its peers).
@@ -41,6 +45,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up(args) => cmd::up::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
+            Command::Services(args) => cmd::services::list(args).await,
+            Command::Drill(args) => cmd::services::drill(args).await,
             Command::Sim(args) => cmd::sim::run(args).await,
             Command::Bench(args) => cmd::bench::run(args).await,
         }

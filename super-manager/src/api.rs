@@ -16,7 +16,7 @@ use strata_proto::telemetry::Exposition;
 use tonic::Code;
 
 use crate::overview::{EventJson, RegionJson, ResourceJson};
-use crate::{Shared, history};
+use crate::{Shared, history, service_api};
 
 const CONSOLE: &str = include_str!("../assets/index.html");
 
@@ -77,6 +77,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/resources/{region}/{host}/metrics",
             get(metrics_by_parts),
         )
+        .route("/api/v1/services", get(service_api::list))
+        .route(
+            "/api/v1/services/{name}",
+            get(service_api::detail)
+                .put(service_api::put)
+                .delete(service_api::delete),
+        )
+        .route(
+            "/api/v1/services/{name}/versions",
+            get(service_api::versions),
+        )
         .fallback(not_found)
         .with_state(shared)
 }
@@ -86,7 +97,9 @@ async fn console() -> Html<&'static str> {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no such endpoint; see /api/v1/overview, /api/v1/resources, /api/v1/events")
+    ApiError::not_found(
+        "no such endpoint; see /api/v1/overview, /api/v1/resources, /api/v1/events, /api/v1/services",
+    )
 }
 
 async fn healthz(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {

@@ -37,6 +37,9 @@ pub struct SuperManagerConfig {
     pub data_dir: PathBuf,
     /// Resolved incidents kept (default 100,000).
     pub incident_history: usize,
+    /// A TOML file of `[[services]]`, applied at start (default none: services come from
+    /// the API only).
+    pub services_file: Option<PathBuf>,
 }
 
 impl Default for SuperManagerConfig {
@@ -51,6 +54,7 @@ impl Default for SuperManagerConfig {
             resubscribe_delay: Duration::from_millis(500),
             data_dir: PathBuf::from("./data/super-manager"),
             incident_history: crate::overview::DEFAULT_INCIDENT_HISTORY,
+            services_file: None,
         }
     }
 }

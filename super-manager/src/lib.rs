@@ -10,6 +10,8 @@
 //! - [`subscriber`]: membership and region streams through the brokers, with resumption.
 //! - [`brokers`]: the one place broker channels are built; failover between brokers.
 //! - [`api`]: the REST API, console page, health and metrics.
+//! - [`services`]: business services: definitions (versioned, stored) and their health.
+//! - [`service_api`]: the services part of the REST API.
 //! - [`history`]: metric history fetched from the regions, with functions across series.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
@@ -21,6 +23,8 @@ pub mod error;
 pub mod history;
 pub mod incidents;
 pub mod overview;
+pub mod service_api;
+pub mod services;
 pub mod subscriber;
 
 use std::net::SocketAddr;
@@ -48,6 +52,7 @@ pub struct Metrics {
 pub struct Shared {
     pub config: SuperManagerConfig,
     pub overview: RwLock<overview::Overview>,
+    pub services: services::Services,
     pub brokers: brokers::Brokers,
     pub metrics: Metrics,
 }
@@ -93,9 +98,37 @@ impl BoundSuperManager {
         })?;
         let store = strata_tsdb::Journal::open(self.config.data_dir.join("overview"), 1)?;
         let overview = overview::Overview::open(store, self.config.incident_history)?;
+        let services = services::Services::open(strata_tsdb::Journal::open(
+            self.config.data_dir.join("services"),
+            1,
+        )?)?;
+        if let Some(path) = &self.config.services_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                SuperManagerError::ConfigInvalid(strata_proto::config::Problems(vec![format!(
+                    "services_file: cannot read {}: {e}",
+                    path.display()
+                )]))
+            })?;
+            match services.apply_file(&text, strata_proto::now_ms()) {
+                Ok(applied) => {
+                    info!(services = applied.len(), file = %path.display(), "services file applied")
+                }
+                Err(refused) => {
+                    return Err(SuperManagerError::ConfigInvalid(
+                        strata_proto::config::Problems(
+                            services::describe(&refused)
+                                .into_iter()
+                                .map(|p| format!("services_file {}: {p}", path.display()))
+                                .collect(),
+                        ),
+                    ));
+                }
+            }
+        }
         let shared = Arc::new(Shared {
             config: self.config.clone(),
             overview: RwLock::new(overview),
+            services,
             brokers,
             metrics: Metrics::default(),
         });

@@ -171,17 +171,29 @@ pub fn wait_for<T>(
 
 /// A minimal HTTP/1.1 GET: returns the status code and body.
 pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    http_request(addr, "GET", path, "")
+}
+
+/// A minimal HTTP/1.1 request with a JSON body (empty for none): the status code and body.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
-    .map_err(|e| format!("send GET {path}: {e}"))?;
+    .map_err(|e| format!("send {method} {path}: {e}"))?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
-        .map_err(|e| format!("read GET {path}: {e}"))?;
+        .map_err(|e| format!("read {method} {path}: {e}"))?;
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
     let status = head

@@ -19,6 +19,9 @@ fn example_configs_load() {
     let sub = strata_sub_manager::SubManagerConfig::load(&deploy("sub-manager.toml")).unwrap();
     assert_eq!(sub.agents.len(), 2);
     strata_super_manager::SuperManagerConfig::load(&deploy("super-manager.toml")).unwrap();
+    let services = std::fs::read_to_string(deploy("services.toml")).unwrap();
+    let services = strata_super_manager::services::model::parse_file(&services).unwrap();
+    assert_eq!(services.len(), 3);
 }
 
 #[test]

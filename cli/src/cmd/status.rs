@@ -1,10 +1,9 @@
 //! `strata status`: the enterprise overview as a table.
 
-use std::time::Duration;
-
-use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
+
+use super::client;
 
 /// Options of `strata status`.
 #[derive(Args, Debug)]
@@ -50,38 +49,26 @@ struct Events {
 
 /// Fetches and prints the overview.
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let url = format!("{}/api/v1/overview", args.api.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .with_context(|| format!("read answer of {url}"))?;
-    anyhow::ensure!(status.is_success(), "GET {url}: {status}: {body}");
-    let overview: Overview =
-        serde_json::from_str(&body).with_context(|| format!("parse answer of {url}"))?;
+    let overview: Overview = client::get(&args.api, "/api/v1/overview").await?;
     print!("{}", render(&overview));
     Ok(())
 }
 
 fn render(o: &Overview) -> String {
-    let mut rows = vec![[
-        "REGION".to_string(),
-        "SUB-MANAGERS".into(),
-        "RESOURCES".into(),
-        "UP".into(),
-        "DOWN".into(),
-        "UNKNOWN".into(),
-        "WARNING".into(),
-        "CRITICAL".into(),
-    ]];
+    let mut rows = vec![
+        [
+            "REGION",
+            "SUB-MANAGERS",
+            "RESOURCES",
+            "UP",
+            "DOWN",
+            "UNKNOWN",
+            "WARNING",
+            "CRITICAL",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
     for r in &o.regions {
         let subs = r
             .sub_managers
@@ -89,7 +76,7 @@ fn render(o: &Overview) -> String {
             .map(|s| format!("{}({})", s.id, if s.healthy { "ok" } else { "down" }))
             .collect::<Vec<_>>()
             .join(",");
-        rows.push([
+        rows.push(vec![
             r.name.clone(),
             subs,
             r.resources.total.to_string(),
@@ -100,19 +87,7 @@ fn render(o: &Overview) -> String {
             r.events.critical.to_string(),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = client::table(&rows);
     if o.regions.is_empty() {
         out.push_str("(no region has reported yet)\n");
     }

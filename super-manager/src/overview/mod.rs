@@ -310,6 +310,20 @@ impl Overview {
             .collect()
     }
 
+    /// Every region's resources, merged across members (as the resources JSON shows them).
+    pub fn all_resources(&self) -> Vec<Resource> {
+        self.regions.keys().flat_map(|r| self.merged(r)).collect()
+    }
+
+    /// The open incidents of resource `id`.
+    pub fn incidents_of(&self, id: &str) -> Vec<EventJson> {
+        self.incidents
+            .open()
+            .filter(|e| e.resource_id == id)
+            .map(EventJson::from_event)
+            .collect()
+    }
+
     /// Names of the known regions.
     pub fn region_names(&self) -> Vec<String> {
         self.regions.keys().cloned().collect()

@@ -1,0 +1,51 @@
+//! What the commands that read the super-manager's API share: fetching JSON with a timeout
+//! and an error that names the URL, and printing aligned tables.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+
+/// GETs `path` of the API at `api` and parses the answer.
+pub async fn get<T: DeserializeOwned>(api: &str, path: &str) -> anyhow::Result<T> {
+    let url = format!("{}{path}", api.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .with_context(|| format!("read answer of {url}"))?;
+    anyhow::ensure!(status.is_success(), "GET {url}: {status}: {body}");
+    serde_json::from_str(&body).with_context(|| format!("parse answer of {url}"))
+}
+
+/// Rows as columns padded to their widest cell, two spaces apart.
+pub fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, String::len))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,206 @@
+//! `strata services` (every business service with its health) and `strata drill <service>`
+//! (a service down to its components, their hosts and the hosts' open incidents).
+
+use clap::Args;
+use serde::Deserialize;
+
+use super::client;
+
+/// Options of `strata services`.
+#[derive(Args, Debug)]
+pub struct ServicesArgs {
+    /// Base URL of the super-manager's API.
+    #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
+    pub api: String,
+}
+
+/// Options of `strata drill`.
+#[derive(Args, Debug)]
+pub struct DrillArgs {
+    /// The service.
+    pub service: String,
+    /// Base URL of the super-manager's API.
+    #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
+    pub api: String,
+}
+
+#[derive(Deserialize)]
+struct Summary {
+    name: String,
+    health: String,
+    reason: String,
+    version: u64,
+    components: Vec<ComponentSummary>,
+    depends_on: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ComponentSummary {
+    name: String,
+    health: String,
+}
+
+#[derive(Deserialize)]
+struct Detail {
+    name: String,
+    health: String,
+    reason: String,
+    version: u64,
+    components: Vec<Component>,
+}
+
+#[derive(Deserialize)]
+struct Component {
+    name: String,
+    health: String,
+    reason: String,
+    resources: Vec<Resource>,
+}
+
+#[derive(Deserialize)]
+struct Resource {
+    id: String,
+    health: String,
+    state: String,
+    owner: String,
+    incidents: Vec<Incident>,
+}
+
+#[derive(Deserialize)]
+struct Incident {
+    rule: String,
+    severity: String,
+    message: String,
+}
+
+/// Prints every service.
+pub async fn list(args: ServicesArgs) -> anyhow::Result<()> {
+    let services: Vec<Summary> = client::get(&args.api, "/api/v1/services").await?;
+    print!("{}", render_list(&services));
+    Ok(())
+}
+
+/// Prints one service drilled down.
+pub async fn drill(args: DrillArgs) -> anyhow::Result<()> {
+    let path = format!("/api/v1/services/{}", args.service);
+    let detail: Detail = client::get(&args.api, &path).await?;
+    print!("{}", render_detail(&detail));
+    Ok(())
+}
+
+fn render_list(services: &[Summary]) -> String {
+    let mut rows = vec![
+        [
+            "SERVICE",
+            "HEALTH",
+            "COMPONENTS",
+            "DEPENDS ON",
+            "VERSION",
+            "WHY",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for s in services {
+        let components = s
+            .components
+            .iter()
+            .map(|c| format!("{}({})", c.name, c.health))
+            .collect::<Vec<_>>()
+            .join(",");
+        rows.push(vec![
+            s.name.clone(),
+            s.health.clone(),
+            components,
+            s.depends_on.join(","),
+            s.version.to_string(),
+            s.reason.clone(),
+        ]);
+    }
+    let mut out = client::table(&rows);
+    if services.is_empty() {
+        out.push_str(
+            "(no service is defined: see services_file and PUT /api/v1/services/{name})\n",
+        );
+    }
+    out
+}
+
+fn render_detail(d: &Detail) -> String {
+    let mut out = format!("{} (version {}): {}", d.name, d.version, d.health);
+    if !d.reason.is_empty() {
+        out.push_str(&format!(" — {}", d.reason));
+    }
+    out.push('\n');
+    let mut rows = vec![
+        [
+            "COMPONENT",
+            "HEALTH",
+            "RESOURCE",
+            "STATE",
+            "POLLED BY",
+            "INCIDENTS",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for c in &d.components {
+        let head = format!("{} {}", c.health, c.reason).trim().to_string();
+        if c.resources.is_empty() {
+            rows.push(vec![c.name.clone(), head.clone(), "-".into()]);
+        }
+        for (i, r) in c.resources.iter().enumerate() {
+            let incidents = r
+                .incidents
+                .iter()
+                .map(|e| format!("{} {}: {}", e.severity, e.rule, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            rows.push(vec![
+                if i == 0 {
+                    c.name.clone()
+                } else {
+                    String::new()
+                },
+                if i == 0 { head.clone() } else { String::new() },
+                format!("{} ({})", r.id, r.health),
+                r.state.clone(),
+                r.owner.clone(),
+                incidents,
+            ]);
+        }
+    }
+    out.push_str(&client::table(&rows));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drilled_service_lists_components_hosts_and_incidents() {
+        let d: Detail = serde_json::from_str(
+            r#"{"name":"shop","health":"degraded","reason":"web degraded","version":2,
+            "components":[{"name":"web","health":"degraded","reason":"0 of 2 resources down, 1 degraded",
+            "resources":[{"id":"west/web-1","health":"degraded","state":"up","owner":"west-1",
+            "incidents":[{"rule":"cpu","severity":"critical","message":"CPU 97%"}]},
+            {"id":"west/web-2","health":"ok","state":"up","owner":"west-2","incidents":[]}]}]}"#,
+        )
+        .unwrap();
+        let t = render_detail(&d);
+        assert!(
+            t.starts_with("shop (version 2): degraded — web degraded\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("west/web-1 (degraded)") && t.contains("critical cpu: CPU 97%"),
+            "{t}"
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(
+            lines[3].starts_with("   ") || lines[3].trim_start().starts_with("west/web-2"),
+            "{t}"
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The services part of the REST API: the list with each service's health, one service
+//! drilled down to its components and their resources (with their open incidents), and
+//! validated, versioned changes.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use serde_json::json;
+use strata_proto::names::{severity_name, state_name};
+
+use crate::Shared;
+use crate::api::ApiError;
+use crate::overview::EventJson;
+use crate::services::health::{Health, ServiceHealth, evaluate, resource_health};
+use crate::services::model::{ComponentDef, RollupKind, ServiceDef};
+use crate::services::{Refused, Versioned, describe};
+
+/// One service in the list.
+#[derive(Debug, Serialize)]
+pub struct ServiceSummary {
+    pub name: String,
+    pub description: String,
+    pub version: u64,
+    pub health: Health,
+    pub reason: String,
+    pub depends_on: Vec<String>,
+    pub components: Vec<ComponentSummary>,
+}
+
+/// One component in the list.
+#[derive(Debug, Serialize)]
+pub struct ComponentSummary {
+    pub name: String,
+    pub health: Health,
+    pub reason: String,
+    pub resources: usize,
+}
+
+/// A resource of a drilled-down component.
+#[derive(Debug, Serialize)]
+pub struct ResourceView {
+    pub id: String,
+    pub region: String,
+    pub host: String,
+    pub state: &'static str,
+    pub severity: &'static str,
+    pub health: Health,
+    pub owner: String,
+    pub reason: String,
+    pub last_poll_ms: i64,
+    pub incidents: Vec<EventJson>,
+}
+
+/// A drilled-down component.
+#[derive(Debug, Serialize)]
+pub struct ComponentView {
+    #[serde(flatten)]
+    pub def: ComponentDef,
+    pub health: Health,
+    pub reason: String,
+    pub resources: Vec<ResourceView>,
+}
+
+/// A drilled-down service.
+#[derive(Debug, Serialize)]
+pub struct ServiceView {
+    pub name: String,
+    pub description: String,
+    pub version: u64,
+    pub changed_ms: i64,
+    pub source: String,
+    pub rollup: RollupKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub k: Option<usize>,
+    pub depends_on: Vec<String>,
+    pub health: Health,
+    pub reason: String,
+    pub components: Vec<ComponentView>,
+}
+
+fn refused(r: Refused) -> ApiError {
+    let status = match r {
+        Refused::Invalid(_) => StatusCode::BAD_REQUEST,
+        Refused::NotFound(_) => StatusCode::NOT_FOUND,
+        Refused::InUse(_) => StatusCode::CONFLICT,
+        Refused::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError {
+        status,
+        message: describe(&r).join("; "),
+    }
+}
+
+/// The health of every service now.
+fn healths(shared: &Shared) -> std::collections::BTreeMap<String, ServiceHealth> {
+    let resources = shared
+        .overview
+        .read()
+        .expect("overview lock poisoned")
+        .all_resources();
+    evaluate(&shared.services.defs(), &resources)
+}
+
+/// `GET /api/v1/services`.
+pub async fn list(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceSummary>> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let mut healths = healths(&shared);
+    let list = shared
+        .services
+        .all()
+        .into_iter()
+        .filter_map(|v| {
+            let h = healths.remove(&v.def.name)?;
+            Some(ServiceSummary {
+                name: v.def.name,
+                description: v.def.description,
+                version: v.version,
+                health: h.health,
+                reason: h.reason,
+                depends_on: v.def.depends_on,
+                components: h
+                    .components
+                    .into_iter()
+                    .map(|c| ComponentSummary {
+                        name: c.name,
+                        health: c.health,
+                        reason: c.reason,
+                        resources: c.resources.len(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    Json(list)
+}
+
+/// `GET /api/v1/services/{name}`: the service, its components and their resources.
+pub async fn detail(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Result<Json<ServiceView>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let Versioned {
+        version,
+        changed_ms,
+        source,
+        def,
+    } = shared
+        .services
+        .get(&name)
+        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+    let overview = shared.overview.read().expect("overview lock poisoned");
+    let resources = overview.all_resources();
+    let mut healths = evaluate(&shared.services.defs(), &resources);
+    let h = healths
+        .remove(&name)
+        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+    let by_id: std::collections::HashMap<&str, &strata_proto::v1::Resource> =
+        resources.iter().map(|r| (r.id.as_str(), r)).collect();
+    let components = def
+        .components
+        .iter()
+        .cloned()
+        .zip(h.components)
+        .map(|(cdef, ch)| ComponentView {
+            def: cdef,
+            health: ch.health,
+            reason: ch.reason,
+            resources: ch
+                .resources
+                .iter()
+                .filter_map(|id| by_id.get(id.as_str()))
+                .map(|r| ResourceView {
+                    id: r.id.clone(),
+                    region: r.region.clone(),
+                    host: r.host.clone(),
+                    state: state_name(r.state()),
+                    severity: severity_name(r.severity()),
+                    health: resource_health(r),
+                    owner: r.owner.clone(),
+                    reason: r.reason.clone(),
+                    last_poll_ms: r.last_poll_ms,
+                    incidents: overview.incidents_of(&r.id),
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(ServiceView {
+        name: def.name,
+        description: def.description,
+        version,
+        changed_ms,
+        source,
+        rollup: def.rollup,
+        k: def.k,
+        depends_on: def.depends_on,
+        health: h.health,
+        reason: h.reason,
+        components,
+    }))
+}
+
+/// `PUT /api/v1/services/{name}` with the definition as JSON.
+pub async fn put(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let def: ServiceDef = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("service definition: {e}")))?;
+    if def.name != name {
+        return Err(ApiError::bad_request(format!(
+            "name: '{}' differs from the path's '{name}'",
+            def.name
+        )));
+    }
+    let version = shared
+        .services
+        .put(def, "api", strata_proto::now_ms())
+        .map_err(refused)?;
+    Ok(Json(json!({ "name": name, "version": version })))
+}
+
+/// `DELETE /api/v1/services/{name}`.
+pub async fn delete(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    shared.services.delete(&name).map_err(refused)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/services/{name}/versions`: every stored version, oldest first.
+pub async fn versions(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<Versioned>>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let v = shared.services.versions(&name).map_err(refused)?;
+    if v.is_empty() {
+        return Err(refused(Refused::NotFound(name)));
+    }
+    Ok(Json(v))
+}

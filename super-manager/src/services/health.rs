@@ -1,0 +1,327 @@
+//! Health of services, from the health of the resources their components select.
+//!
+//! A resource is down when its agent does not answer, degraded while it has an incident
+//! (warning or critical), unknown while its sub-manager is unreachable. A component is down
+//! when every resource it selects is down, degraded when some are down or degraded, unknown
+//! when it selects none (or some are unknown), ok otherwise. A service rolls its components up
+//! by its rule, then is at least degraded while a service it depends on is not ok.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use strata_proto::v1::{Resource, ResourceState, Severity};
+
+use super::model::{RollupKind, ServiceDef};
+
+/// Health of a resource, component or service; ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Ok,
+    Unknown,
+    Degraded,
+    Down,
+}
+
+impl Health {
+    /// Its lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Unknown => "unknown",
+            Health::Degraded => "degraded",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// The health of one resource.
+pub fn resource_health(r: &Resource) -> Health {
+    match r.state() {
+        ResourceState::Down => Health::Down,
+        ResourceState::Up => match r.severity() {
+            Severity::Warning | Severity::Critical => Health::Degraded,
+            _ => Health::Ok,
+        },
+        _ => Health::Unknown,
+    }
+}
+
+/// A component's health and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComponentHealth {
+    pub name: String,
+    pub health: Health,
+    pub reason: String,
+    /// Ids of the resources it selects.
+    pub resources: Vec<String>,
+}
+
+/// A service's health and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceHealth {
+    pub name: String,
+    pub health: Health,
+    pub reason: String,
+    pub components: Vec<ComponentHealth>,
+}
+
+/// The health of a component selecting `selected`.
+fn component(name: &str, selected: &[&Resource]) -> ComponentHealth {
+    let healths: Vec<Health> = selected.iter().map(|r| resource_health(r)).collect();
+    let count = |h: Health| healths.iter().filter(|x| **x == h).count();
+    let (down, degraded, unknown) = (
+        count(Health::Down),
+        count(Health::Degraded),
+        count(Health::Unknown),
+    );
+    let n = healths.len();
+    let (health, reason) = if n == 0 {
+        (Health::Unknown, "selects no resource".to_string())
+    } else if down == n {
+        (Health::Down, format!("all {n} resources down"))
+    } else if down + degraded > 0 {
+        (
+            Health::Degraded,
+            format!("{down} of {n} resources down, {degraded} degraded"),
+        )
+    } else if unknown > 0 {
+        (
+            Health::Unknown,
+            format!("{unknown} of {n} resources unknown"),
+        )
+    } else {
+        (Health::Ok, String::new())
+    };
+    ComponentHealth {
+        name: name.to_string(),
+        health,
+        reason,
+        resources: selected.iter().map(|r| r.id.clone()).collect(),
+    }
+}
+
+/// Rolls `components` up by the service's rule.
+fn rollup(def: &ServiceDef, components: &[ComponentHealth]) -> (Health, String) {
+    let worst = components
+        .iter()
+        .max_by_key(|c| c.health)
+        .map_or(Health::Unknown, |c| c.health);
+    let not_ok: Vec<String> = components
+        .iter()
+        .filter(|c| c.health != Health::Ok)
+        .map(|c| format!("{} {}", c.name, c.health.name()))
+        .collect();
+    let health = match def.rollup {
+        RollupKind::Worst => worst,
+        RollupKind::KOfN => {
+            let k = def.k.unwrap_or(components.len());
+            let ok = components.iter().filter(|c| c.health == Health::Ok).count();
+            let up = components
+                .iter()
+                .filter(|c| matches!(c.health, Health::Ok | Health::Degraded))
+                .count();
+            if ok >= k {
+                Health::Ok
+            } else if up < k {
+                Health::Down
+            } else {
+                Health::Degraded
+            }
+        }
+        RollupKind::Weighted => {
+            let total: f64 = def.components.iter().map(|c| c.weight).sum();
+            let score: f64 = def
+                .components
+                .iter()
+                .zip(components)
+                .map(|(d, c)| {
+                    d.weight
+                        * match c.health {
+                            Health::Ok => 1.0,
+                            Health::Degraded | Health::Unknown => 0.5,
+                            Health::Down => 0.0,
+                        }
+                })
+                .sum::<f64>()
+                / total.max(f64::MIN_POSITIVE);
+            if score < def.down_below {
+                Health::Down
+            } else if score < def.degraded_below {
+                Health::Degraded
+            } else {
+                Health::Ok
+            }
+        }
+    };
+    (health, not_ok.join(", "))
+}
+
+/// The health of every service of `defs` over `resources`, dependencies taken into account.
+pub fn evaluate(defs: &[ServiceDef], resources: &[Resource]) -> BTreeMap<String, ServiceHealth> {
+    let mut own: BTreeMap<&str, ServiceHealth> = BTreeMap::new();
+    for def in defs {
+        let components: Vec<ComponentHealth> = def
+            .components
+            .iter()
+            .map(|c| {
+                let selector = c.selector();
+                let selected: Vec<&Resource> = resources
+                    .iter()
+                    .filter(|r| selector.selects(&r.region, &r.host))
+                    .collect();
+                component(&c.name, &selected)
+            })
+            .collect();
+        let (health, reason) = rollup(def, &components);
+        own.insert(
+            &def.name,
+            ServiceHealth {
+                name: def.name.clone(),
+                health,
+                reason,
+                components,
+            },
+        );
+    }
+    // Dependencies, in an order where each comes after what it depends on (no cycles: the
+    // definitions were validated).
+    let by_name: BTreeMap<&str, &ServiceDef> = defs.iter().map(|d| (d.name.as_str(), d)).collect();
+    let mut done: BTreeMap<String, ServiceHealth> = BTreeMap::new();
+    fn settle(
+        name: &str,
+        by_name: &BTreeMap<&str, &ServiceDef>,
+        own: &BTreeMap<&str, ServiceHealth>,
+        done: &mut BTreeMap<String, ServiceHealth>,
+        depth: usize,
+    ) -> Health {
+        if let Some(h) = done.get(name) {
+            return h.health;
+        }
+        let Some(mut h) = own.get(name).cloned() else {
+            return Health::Unknown;
+        };
+        if depth < by_name.len() {
+            for d in by_name
+                .get(name)
+                .map(|s| s.depends_on.as_slice())
+                .unwrap_or(&[])
+            {
+                let dh = settle(d, by_name, own, done, depth + 1);
+                if dh > Health::Ok && h.health < Health::Degraded {
+                    h.health = Health::Degraded;
+                }
+                if dh > Health::Ok {
+                    if !h.reason.is_empty() {
+                        h.reason.push_str(", ");
+                    }
+                    h.reason
+                        .push_str(&format!("depends on {d} ({})", dh.name()));
+                }
+            }
+        }
+        let health = h.health;
+        done.insert(name.to_string(), h);
+        health
+    }
+    for name in by_name.keys() {
+        settle(name, &by_name, &own, &mut done, 0);
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::model::parse_file;
+
+    fn r(region: &str, host: &str, state: ResourceState, severity: Severity) -> Resource {
+        Resource {
+            id: format!("{region}/{host}"),
+            region: region.into(),
+            host: host.into(),
+            state: state as i32,
+            severity: severity as i32,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn components_roll_up_by_rule_and_dependencies_propagate() {
+        let defs = parse_file(
+            r#"
+            [[services]]
+            name = "db"
+            [[services.components]]
+            name = "primary"
+            host = "db-1"
+
+            [[services]]
+            name = "shop"
+            depends_on = ["db"]
+            rollup = "k-of-n"
+            k = 1
+            [[services.components]]
+            name = "web-west"
+            region = "west"
+            [[services.components]]
+            name = "web-east"
+            region = "east"
+
+            [[services]]
+            name = "batch"
+            rollup = "weighted"
+            [[services.components]]
+            name = "workers"
+            host = "~w-.*"
+            weight = 3
+            [[services.components]]
+            name = "queue"
+            host = "q-1"
+            "#,
+        )
+        .unwrap();
+        use ResourceState::{Down, Up};
+        use Severity::{Critical, Ok};
+        let mut resources = vec![
+            r("core", "db-1", Up, Ok),
+            r("west", "web-1", Down, Critical),
+            r("east", "web-2", Up, Ok),
+            r("core", "w-1", Up, Ok),
+            r("core", "q-1", Down, Critical),
+        ];
+        let h = evaluate(&defs, &resources);
+        assert_eq!(h["db"].health, Health::Ok);
+        assert_eq!(
+            h["shop"].health,
+            Health::Ok,
+            "one of two web components suffices"
+        );
+        assert_eq!(h["shop"].components[0].health, Health::Down);
+        assert_eq!(
+            h["batch"].health,
+            Health::Degraded,
+            "score 0.75 is below 0.9"
+        );
+        resources[0] = r("core", "db-1", Down, Critical);
+        let h = evaluate(&defs, &resources);
+        assert_eq!(h["db"].health, Health::Down);
+        assert_eq!(h["shop"].health, Health::Degraded);
+        assert!(
+            h["shop"].reason.contains("depends on db (down)"),
+            "{}",
+            h["shop"].reason
+        );
+        resources[2] = r("east", "web-2", Up, Critical);
+        let h = evaluate(&defs, &resources);
+        assert_eq!(
+            h["shop"].health,
+            Health::Degraded,
+            "no web component is ok, one is up"
+        );
+        resources[2] = r("east", "web-2", Down, Critical);
+        let h = evaluate(&defs, &resources);
+        assert_eq!(h["shop"].health, Health::Down, "no web component is up");
+        assert_eq!(evaluate(&defs, &[])["db"].health, Health::Unknown);
+    }
+}

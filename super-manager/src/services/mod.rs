@@ -1,0 +1,283 @@
+//! Business services: their definitions, kept versioned in the super-manager's own store,
+//! and their health from the region's resources.
+//!
+//! Definitions come from the `services_file` (applied at start) and from the REST API; every
+//! change is validated against the whole set (names, selectors, roll-up rules, dependencies
+//! and their cycles) before it is stored, and every stored change is a new version of that
+//! service, so that what a service meant at any time can be read back.
+
+pub mod health;
+pub mod model;
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+use strata_tsdb::{Journal, TableOp};
+
+use model::{ServiceDef, set_problems};
+
+/// A definition with its version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Versioned {
+    pub version: u64,
+    /// When this version was stored.
+    pub changed_ms: i64,
+    /// Where it came from: "file" or "api".
+    pub source: String,
+    pub def: ServiceDef,
+}
+
+/// Why a change was refused.
+#[derive(Debug)]
+pub enum Refused {
+    /// The definition (or the set with it) has problems, each naming its field.
+    Invalid(Vec<String>),
+    /// No such service.
+    NotFound(String),
+    /// Other services depend on it.
+    InUse(Vec<String>),
+    /// The store failed.
+    Store(String),
+}
+
+/// The problems a refusal lists, as sentences.
+pub fn describe(refused: &Refused) -> Vec<String> {
+    match refused {
+        Refused::Invalid(problems) => problems.clone(),
+        Refused::NotFound(name) => vec![format!("no service '{name}'")],
+        Refused::InUse(users) => vec![format!("services depend on it: {}", users.join(", "))],
+        Refused::Store(e) => vec![format!("the store failed: {e}")],
+    }
+}
+
+/// The services, in memory and in their store.
+#[derive(Debug)]
+pub struct Services {
+    current: RwLock<BTreeMap<String, Versioned>>,
+    store: Journal,
+}
+
+fn current_key(name: &str) -> Vec<u8> {
+    format!("def/{name}").into_bytes()
+}
+
+fn version_key(name: &str, version: u64) -> Vec<u8> {
+    format!("ver/{name}/{version:010}").into_bytes()
+}
+
+impl Services {
+    /// The services kept in `store`.
+    pub fn open(store: Journal) -> Result<Self, strata_tsdb::TsdbError> {
+        let mut current = BTreeMap::new();
+        for (k, v) in store.scan(b"def/")? {
+            match serde_json::from_slice::<Versioned>(&v) {
+                Ok(s) => {
+                    current.insert(s.def.name.clone(), s);
+                }
+                Err(e) => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&k), error = %e, "stored service unreadable; skipped")
+                }
+            }
+        }
+        Ok(Self {
+            current: RwLock::new(current),
+            store,
+        })
+    }
+
+    /// The current definitions, by name.
+    pub fn defs(&self) -> Vec<ServiceDef> {
+        self.read().values().map(|v| v.def.clone()).collect()
+    }
+
+    /// The current version of `name`.
+    pub fn get(&self, name: &str) -> Option<Versioned> {
+        self.read().get(name).cloned()
+    }
+
+    /// Every current definition with its version.
+    pub fn all(&self) -> Vec<Versioned> {
+        self.read().values().cloned().collect()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Versioned>> {
+        self.current.read().expect("services lock poisoned")
+    }
+
+    /// Stores `def` as the next version of its service, if the whole set stays valid and it
+    /// changed; returns its version.
+    pub fn put(&self, def: ServiceDef, source: &str, now_ms: i64) -> Result<u64, Refused> {
+        let mut current = self.current.write().expect("services lock poisoned");
+        if let Some(old) = current.get(&def.name)
+            && old.def == def
+        {
+            return Ok(old.version);
+        }
+        let mut set: Vec<ServiceDef> = current
+            .values()
+            .filter(|v| v.def.name != def.name)
+            .map(|v| v.def.clone())
+            .collect();
+        set.push(def.clone());
+        let problems = set_problems(&set);
+        if !problems.is_empty() {
+            return Err(Refused::Invalid(problems));
+        }
+        let version = current.get(&def.name).map_or(1, |v| v.version + 1);
+        let v = Versioned {
+            version,
+            changed_ms: now_ms,
+            source: source.to_string(),
+            def,
+        };
+        let bytes = serde_json::to_vec(&v).map_err(|e| Refused::Store(e.to_string()))?;
+        let (ck, vk) = (current_key(&v.def.name), version_key(&v.def.name, version));
+        self.store
+            .write_table(&[TableOp::Put(&ck, &bytes), TableOp::Put(&vk, &bytes)])
+            .map_err(|e| Refused::Store(e.to_string()))?;
+        current.insert(v.def.name.clone(), v);
+        Ok(version)
+    }
+
+    /// Removes service `name` (its versions stay readable), unless others depend on it.
+    pub fn delete(&self, name: &str) -> Result<(), Refused> {
+        let mut current = self.current.write().expect("services lock poisoned");
+        if !current.contains_key(name) {
+            return Err(Refused::NotFound(name.to_string()));
+        }
+        let users: Vec<String> = current
+            .values()
+            .filter(|v| v.def.depends_on.iter().any(|d| d == name))
+            .map(|v| v.def.name.clone())
+            .collect();
+        if !users.is_empty() {
+            return Err(Refused::InUse(users));
+        }
+        self.store
+            .write_table(&[TableOp::Delete(&current_key(name))])
+            .map_err(|e| Refused::Store(e.to_string()))?;
+        current.remove(name);
+        Ok(())
+    }
+
+    /// Every stored version of `name`, oldest first.
+    pub fn versions(&self, name: &str) -> Result<Vec<Versioned>, Refused> {
+        let rows = self
+            .store
+            .scan(format!("ver/{name}/").as_bytes())
+            .map_err(|e| Refused::Store(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+            .collect())
+    }
+
+    /// Applies a services file: each of its services is stored (a new version where it
+    /// changed); services defined only through the API stay.
+    pub fn apply_file(&self, text: &str, now_ms: i64) -> Result<Vec<(String, u64)>, Refused> {
+        let defs = model::parse_file(text).map_err(|e| Refused::Invalid(vec![e]))?;
+        // Validate the file's services together with those only the API defined.
+        let mut set = defs.clone();
+        for v in self.read().values() {
+            if !defs.iter().any(|d| d.name == v.def.name) {
+                set.push(v.def.clone());
+            }
+        }
+        let problems = set_problems(&set);
+        if !problems.is_empty() {
+            return Err(Refused::Invalid(problems));
+        }
+        // Dependencies first, so that each put sees a valid set.
+        let mut applied = Vec::new();
+        let mut pending = defs;
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut rest = Vec::new();
+            for d in pending {
+                let ready = {
+                    let current = self.read();
+                    d.depends_on.iter().all(|x| current.contains_key(x))
+                };
+                if ready {
+                    let name = d.name.clone();
+                    let v = self.put(d, "file", now_ms)?;
+                    applied.push((name, v));
+                } else {
+                    rest.push(d);
+                }
+            }
+            if rest.len() == before {
+                return Err(Refused::Invalid(vec![
+                    "depends_on: the file's services cannot be ordered by their dependencies"
+                        .into(),
+                ]));
+            }
+            pending = rest;
+        }
+        Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(name: &str, deps: &[&str]) -> ServiceDef {
+        model::parse_file(&format!(
+            "[[services]]\nname = '{name}'\n[[services.components]]\nname = 'all'\n"
+        ))
+        .map(|mut v| {
+            let mut d = v.remove(0);
+            d.depends_on = deps.iter().map(|s| s.to_string()).collect();
+            d
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn changes_are_validated_versioned_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Services::open(Journal::open(dir.path(), 1).unwrap()).unwrap();
+            assert_eq!(s.put(def("db", &[]), "api", 1).unwrap(), 1);
+            assert_eq!(s.put(def("db", &[]), "api", 2).unwrap(), 1, "unchanged");
+            assert!(matches!(
+                s.put(def("shop", &["nowhere"]), "api", 3),
+                Err(Refused::Invalid(p)) if p[0].contains("no service 'nowhere'")
+            ));
+            assert_eq!(s.put(def("shop", &["db"]), "api", 4).unwrap(), 1);
+            let mut db = def("db", &[]);
+            db.description = "primary database".into();
+            assert_eq!(s.put(db, "api", 5).unwrap(), 2);
+            assert!(
+                matches!(s.put(def("db", &["shop"]), "api", 6), Err(Refused::Invalid(p)) if p.iter().any(|x| x.contains("cycle")))
+            );
+            assert!(matches!(s.delete("db"), Err(Refused::InUse(u)) if u == vec!["shop"]));
+            s.delete("shop").unwrap();
+            assert!(matches!(s.delete("shop"), Err(Refused::NotFound(_))));
+        }
+        let s = Services::open(Journal::open(dir.path(), 1).unwrap()).unwrap();
+        assert_eq!(s.all().len(), 1);
+        assert_eq!(s.get("db").unwrap().version, 2);
+        assert_eq!(s.get("db").unwrap().def.description, "primary database");
+        assert_eq!(s.versions("db").unwrap().len(), 2);
+        assert_eq!(
+            s.versions("shop").unwrap().len(),
+            1,
+            "a deleted service's versions stay"
+        );
+        let applied = s
+            .apply_file(
+                "[[services]]\nname = 'web'\ndepends_on = ['api']\n[[services.components]]\nname = 'x'\n\
+                 [[services]]\nname = 'api'\n[[services.components]]\nname = 'y'\n",
+                9,
+            )
+            .unwrap();
+        assert_eq!(
+            applied,
+            vec![("api".to_string(), 1), ("web".to_string(), 1)]
+        );
+        assert_eq!(s.all().len(), 3);
+    }
+}

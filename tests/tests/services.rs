@@ -1,0 +1,189 @@
+//! Business services end to end with the real binaries: a services file read at start, each
+//! service's health from the hosts its components select (and from the services it depends
+//! on), changes through the REST API validated and versioned, and `strata services` /
+//! `strata drill` printing them.
+//!
+//! Twenty simulated agents: sim-0007 runs at warning CPU and sim-0013 at critical from their
+//! first poll on, so their hosts are degraded; the others are ok.
+
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use strata_tests::{Proc, bin, get_json, http_request, wait_for, write_config};
+
+const SERVICES: &str = r#"
+[[services]]
+name = "payments"
+description = "card payments"
+[[services.components]]
+name = "db"
+host = "~sim-001[0-4]"
+
+[[services]]
+name = "shop"
+depends_on = ["payments"]
+rollup = "k-of-n"
+k = 1
+[[services.components]]
+name = "web"
+region = "west"
+host = "~sim-000[1-5]"
+[[services.components]]
+name = "cache"
+host = "sim-0007"
+"#;
+
+fn service(http: &str, name: &str) -> Result<Value, String> {
+    get_json(http, &format!("/api/v1/services/{name}"))
+}
+
+fn health(http: &str, name: &str) -> Result<String, String> {
+    Ok(service(http, name)?["health"]
+        .as_str()
+        .unwrap_or("")
+        .to_string())
+}
+
+#[test]
+fn services_roll_up_their_hosts_and_change_through_the_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let broker_cfg = write_config(dir, "broker.toml", "listen = \"127.0.0.1:0\"\n");
+    let broker = Proc::start("broker", "strata-broker", &["--config", &broker_cfg], dir);
+    let mut sim = Proc::start(
+        "sim",
+        "strata",
+        &[
+            "sim",
+            "--agents",
+            "20",
+            "--listen",
+            &strata_tests::free_addr(),
+            "--interval",
+            "500ms",
+            "--brokers",
+            &broker.addr,
+            "--region",
+            "west",
+        ],
+        dir,
+    );
+    let sub_cfg = write_config(
+        dir,
+        "west-1.toml",
+        &format!(
+            "id = \"west-1\"\nregion = \"west\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             brokers = [\"{}\"]\n[poll]\ninterval = \"500ms\"\nbackoff_max = \"1s\"\n",
+            dir.join("west-1").display(),
+            broker.addr
+        ),
+    );
+    let _sub = Proc::start("west-1", "strata-sub-manager", &["--config", &sub_cfg], dir);
+    let services_file = write_config(dir, "services.toml", SERVICES);
+    let sup_cfg = write_config(
+        dir,
+        "super.toml",
+        &format!(
+            "http = \"127.0.0.1:0\"\nbrokers = [\"{}\"]\ndata_dir = \"{}\"\nservices_file = \"{services_file}\"\n",
+            broker.addr,
+            dir.join("super").display()
+        ),
+    );
+    let sup = Proc::start(
+        "super-manager",
+        "strata-super-manager",
+        &["--config", &sup_cfg],
+        dir,
+    );
+    let http = sup.addr.clone();
+
+    // payments: one of its five db hosts is critical; shop: web ok, cache at warning (one of
+    // two components ok suffices), but it depends on payments.
+    wait_for("services judged", Duration::from_secs(30), || {
+        let (p, s) = (health(&http, "payments")?, health(&http, "shop")?);
+        if p == "degraded" && s == "degraded" {
+            Ok(())
+        } else {
+            Err(format!("payments {p}, shop {s}"))
+        }
+    });
+    let shop = service(&http, "shop").unwrap();
+    assert_eq!(shop["version"], 1);
+    assert_eq!(shop["source"], "file");
+    assert!(
+        shop["reason"]
+            .as_str()
+            .unwrap()
+            .contains("depends on payments (degraded)"),
+        "{shop}"
+    );
+    let cache = &shop["components"][1];
+    assert_eq!(cache["health"], "degraded");
+    assert_eq!(cache["resources"][0]["id"], "west/sim-0007");
+    assert_eq!(cache["resources"][0]["incidents"][0]["rule"], "cpu");
+    assert_eq!(shop["components"][0]["health"], "ok");
+    assert_eq!(
+        shop["components"][0]["resources"].as_array().unwrap().len(),
+        5
+    );
+    let list = get_json(&http, "/api/v1/services").unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+
+    // Changes through the API: validated with the field named, versioned, refused when
+    // another service depends on the one deleted.
+    let bad = r#"{"name":"shop","depends_on":["nowhere"],"components":[{"name":"web"}]}"#;
+    let (status, body) = http_request(&http, "PUT", "/api/v1/services/shop", bad).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("depends_on[0]: no service 'nowhere'"),
+        "{body}"
+    );
+    let (status, body) =
+        http_request(&http, "PUT", "/api/v1/services/shop", r#"{"name":"shop"}"#).unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("components"), "{body}");
+    let good = r#"{"name":"shop","depends_on":["payments"],"components":[{"name":"web","region":"west","host":"~sim-000[1-5]"}]}"#;
+    let (status, body) = http_request(&http, "PUT", "/api/v1/services/shop", good).unwrap();
+    assert_eq!(
+        (status, body.contains("\"version\":2")),
+        (200, true),
+        "{body}"
+    );
+    let (status, body) = http_request(&http, "DELETE", "/api/v1/services/payments", "").unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("shop"), "{body}");
+    let versions = get_json(&http, "/api/v1/services/shop/versions").unwrap();
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    assert_eq!(versions[1]["source"], "api");
+
+    // The CLI prints the same.
+    let api = format!("http://{http}");
+    let out = Command::new(bin("strata"))
+        .args(["drill", "shop", "--api", &api])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with("shop (version 2): degraded") && text.contains("west/sim-0001 (ok)"),
+        "{text}"
+    );
+    let out = Command::new(bin("strata"))
+        .args(["services", "--api", &api])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("payments  degraded"), "{text}");
+
+    // Every host gone: both services down.
+    sim.kill();
+    wait_for("services down", Duration::from_secs(30), || {
+        let (p, s) = (health(&http, "payments")?, health(&http, "shop")?);
+        if p == "down" && s == "down" {
+            Ok(())
+        } else {
+            Err(format!("payments {p}, shop {s}"))
+        }
+    });
+}
