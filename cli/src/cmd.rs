@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod report;
 pub mod services;
 pub mod sim;
 pub mod status;

@@ -280,6 +280,7 @@ async fn poll_once(
 ) -> std::result::Result<usize, String> {
     let mut stored = 0;
     let mut latest = Latest::default();
+    let mut checks = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let request = PollRequest {
             agent_id: agent.to_string(),
@@ -311,13 +312,15 @@ async fn poll_once(
         latest.filesystem = l.filesystem.or(latest.filesystem);
         let epoch = answer.buffer.as_ref().map_or(0, |b| b.epoch);
         *cursor = (epoch, answer.last_seq);
+        checks = answer.checks;
         if !answer.more {
             break;
         }
     }
     let verdicts = judge::judge(&latest, &ctx.config.thresholds);
-    ctx.state
-        .poll_succeeded(agent, &verdicts, strata_proto::now_ms());
+    let now = strata_proto::now_ms();
+    ctx.state.poll_succeeded(agent, &verdicts, now);
+    ctx.state.checks_reported(agent, &checks, now);
     Ok(stored)
 }
 

@@ -88,6 +88,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/services/{name}/versions",
             get(service_api::versions),
         )
+        .route("/api/v1/services/{name}/sla", get(service_api::sla))
         .fallback(not_found)
         .with_state(shared)
 }

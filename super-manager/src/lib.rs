@@ -145,6 +145,7 @@ impl BoundSuperManager {
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(subscriber::run(shared.clone(), shutdown.clone()));
         tasks.spawn(subscriber::heartbeat(shared.clone(), me, shutdown.clone()));
+        tasks.spawn(record_health(shared.clone(), shutdown.clone()));
         let app = api::router(shared);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -154,5 +155,39 @@ impl BoundSuperManager {
         while tasks.join_next().await.is_some() {}
         info!("super-manager stopped");
         served
+    }
+}
+
+/// How often every service's health is evaluated and its changes recorded.
+const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Records every service's health changes until `shutdown`, for SLA reports.
+async fn record_health(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(HEALTH_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let now = strata_proto::now_ms();
+        for (name, h) in service_api::healths(&shared) {
+            match shared.services.record_health(&name, h.health, now) {
+                Ok(true) => {
+                    info!(service = %name, health = h.health.name(), reason = %h.reason, "service health changed")
+                }
+                Ok(false) => {}
+                Err(refused) => {
+                    tracing::warn!(service = %name, problem = ?services::describe(&refused), "recording a service's health failed")
+                }
+            }
+        }
+    }
+    // What happens while stopped is not known.
+    let now = strata_proto::now_ms();
+    for v in shared.services.all() {
+        let _ = shared
+            .services
+            .record_health(&v.def.name, services::health::Health::Unknown, now);
     }
 }

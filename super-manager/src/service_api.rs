@@ -13,12 +13,14 @@ use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::json;
 use strata_proto::names::{severity_name, state_name};
+use strata_proto::v1::{CheckState, CheckStatus};
 
 use crate::Shared;
 use crate::api::ApiError;
 use crate::overview::EventJson;
-use crate::services::health::{Health, ServiceHealth, evaluate, resource_health};
+use crate::services::health::{Health, ServiceHealth, check_health, evaluate, resource_health};
 use crate::services::model::{ComponentDef, RollupKind, ServiceDef};
+use crate::services::timeline::{SlaReport, report};
 use crate::services::{Refused, Versioned, describe};
 
 /// One service in the list.
@@ -57,6 +59,19 @@ pub struct ResourceView {
     pub incidents: Vec<EventJson>,
 }
 
+/// A check of a drilled-down component.
+#[derive(Debug, Serialize)]
+pub struct CheckView {
+    pub resource_id: String,
+    pub name: String,
+    pub kind: String,
+    pub state: &'static str,
+    pub health: Health,
+    pub message: String,
+    pub ts_ms: i64,
+    pub duration_seconds: f64,
+}
+
 /// A drilled-down component.
 #[derive(Debug, Serialize)]
 pub struct ComponentView {
@@ -64,7 +79,20 @@ pub struct ComponentView {
     pub def: ComponentDef,
     pub health: Health,
     pub reason: String,
+    /// The checks it is made of (components with a `check` selector).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckView>,
     pub resources: Vec<ResourceView>,
+}
+
+/// The lower-case name of a check state.
+fn check_state_name(s: CheckState) -> &'static str {
+    match s {
+        CheckState::Ok => "ok",
+        CheckState::Warning => "warning",
+        CheckState::Critical => "critical",
+        CheckState::Unknown => "unknown",
+    }
 }
 
 /// A drilled-down service.
@@ -98,13 +126,12 @@ fn refused(r: Refused) -> ApiError {
 }
 
 /// The health of every service now.
-fn healths(shared: &Shared) -> std::collections::BTreeMap<String, ServiceHealth> {
-    let resources = shared
-        .overview
-        .read()
-        .expect("overview lock poisoned")
-        .all_resources();
-    evaluate(&shared.services.defs(), &resources)
+pub(crate) fn healths(shared: &Shared) -> std::collections::BTreeMap<String, ServiceHealth> {
+    let (resources, checks) = {
+        let o = shared.overview.read().expect("overview lock poisoned");
+        (o.all_resources(), o.all_checks())
+    };
+    evaluate(&shared.services.defs(), &resources, &checks)
 }
 
 /// `GET /api/v1/services`.
@@ -157,7 +184,12 @@ pub async fn detail(
         .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
     let overview = shared.overview.read().expect("overview lock poisoned");
     let resources = overview.all_resources();
-    let mut healths = evaluate(&shared.services.defs(), &resources);
+    let checks = overview.all_checks();
+    let mut healths = evaluate(&shared.services.defs(), &resources, &checks);
+    let checks_by_id: std::collections::HashMap<(&str, &str), &CheckStatus> = checks
+        .iter()
+        .map(|c| ((c.resource_id.as_str(), c.name.as_str()), c))
+        .collect();
     let h = healths
         .remove(&name)
         .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
@@ -172,6 +204,21 @@ pub async fn detail(
             def: cdef,
             health: ch.health,
             reason: ch.reason,
+            checks: ch
+                .checks
+                .iter()
+                .filter_map(|(r, n)| checks_by_id.get(&(r.as_str(), n.as_str())))
+                .map(|c| CheckView {
+                    resource_id: c.resource_id.clone(),
+                    name: c.name.clone(),
+                    kind: c.kind.clone(),
+                    state: check_state_name(c.state()),
+                    health: check_health(c),
+                    message: c.message.clone(),
+                    ts_ms: c.ts_ms,
+                    duration_seconds: c.duration_seconds,
+                })
+                .collect(),
             resources: ch
                 .resources
                 .iter()
@@ -249,4 +296,46 @@ pub async fn versions(
         return Err(refused(Refused::NotFound(name)));
     }
     Ok(Json(v))
+}
+
+/// `GET /api/v1/services/{name}/sla?from_ms=&to_ms=`: availability, time down (and in whole
+/// minutes), error budget and outages over the period (default: the SLO window, or the last
+/// 30 days, ending now).
+pub async fn sla(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<SlaReport>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let v = shared
+        .services
+        .get(&name)
+        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+    let now = strata_proto::now_ms();
+    let window_ms = v
+        .def
+        .slo
+        .as_ref()
+        .map_or(30 * 86_400_000, |s| s.window.as_millis() as i64);
+    let int = |key: &str, default: i64| -> Result<i64, ApiError> {
+        match q.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                ApiError::bad_request(format!("{key}: '{v}' is not milliseconds since the epoch"))
+            }),
+        }
+    };
+    let to_ms = int("to_ms", now)?;
+    let from_ms = int("from_ms", to_ms - window_ms)?;
+    if from_ms >= to_ms {
+        return Err(ApiError::bad_request(format!(
+            "from_ms {from_ms} is not before to_ms {to_ms}"
+        )));
+    }
+    let spans = shared
+        .services
+        .spans(&name, from_ms, to_ms)
+        .map_err(refused)?;
+    let objective = v.def.slo.as_ref().map(|s| s.objective);
+    Ok(Json(report(&name, &spans, from_ms, to_ms, objective)))
 }

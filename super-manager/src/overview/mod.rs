@@ -16,14 +16,16 @@ use prost::Message;
 use serde::Serialize;
 use strata_proto::names::{severity_name, state_name};
 use strata_proto::v1::region_update::Kind;
-use strata_proto::v1::{Event, Member, RegionUpdate, Resource, ResourceState, Role, Severity};
+use strata_proto::v1::{
+    CheckState, CheckStatus, Event, Member, RegionUpdate, Resource, ResourceState, Role, Severity,
+};
 use strata_tsdb::Journal;
 
 use crate::incidents::{Incidents, Op};
 
 mod store;
 
-use store::{cursor_key, event_key, resource_key};
+use store::{check_key, cursor_key, event_key, resource_key};
 
 /// Resolved incidents kept when no bound is given.
 pub const DEFAULT_INCIDENT_HISTORY: usize = 100_000;
@@ -38,6 +40,13 @@ struct MemberData {
     resources: BTreeMap<String, Resource>,
     /// Open events by id.
     events: BTreeMap<String, Event>,
+    /// Latest check results by `<resource id>\0<check name>`.
+    checks: BTreeMap<String, CheckStatus>,
+}
+
+/// The key of a check within a member's data and the store.
+fn check_id(c: &CheckStatus) -> String {
+    format!("{}\0{}", c.resource_id, c.name)
 }
 
 /// Every region, by name; each with its members' reports; and the incidents.
@@ -238,8 +247,25 @@ impl Overview {
                     ));
                     self.incidents.on_resource(r, now_ms, &mut ops);
                 }
+                for id in d.checks.keys() {
+                    if !s.checks.iter().any(|c| &check_id(c) == id) {
+                        ops.push((check_key(&region, &member, id), None));
+                    }
+                }
+                for c in &s.checks {
+                    ops.push((
+                        check_key(&region, &member, &check_id(c)),
+                        Some(c.encode_to_vec()),
+                    ));
+                }
                 d.resources = s.resources.into_iter().map(|r| (r.id.clone(), r)).collect();
                 d.events = s.events.into_iter().map(|e| (e.id.clone(), e)).collect();
+                d.checks = s.checks.into_iter().map(|c| (check_id(&c), c)).collect();
+            }
+            Some(Kind::Check(c)) => {
+                let id = check_id(&c);
+                ops.push((check_key(&region, &member, &id), Some(c.encode_to_vec())));
+                d.checks.insert(id, c);
             }
             Some(Kind::Resource(r)) => {
                 ops.push((
@@ -267,6 +293,12 @@ impl Overview {
                         ops.push((event_key(&region, &member, eid), None));
                     }
                     e.resource_id != id
+                });
+                d.checks.retain(|cid, c| {
+                    if c.resource_id == id {
+                        ops.push((check_key(&region, &member, cid), None));
+                    }
+                    c.resource_id != id
                 });
             }
             None => {}
@@ -307,6 +339,36 @@ impl Overview {
         self.incidents
             .open()
             .filter(|e| region_of(&e.resource_id) == region)
+            .collect()
+    }
+
+    /// Every check's latest result across the regions, merged across members as resources
+    /// are (healthy members first, then the newest); a check only an unreachable member
+    /// reports is shown unknown.
+    pub fn all_checks(&self) -> Vec<CheckStatus> {
+        let mut best: BTreeMap<String, (bool, &CheckStatus)> = BTreeMap::new();
+        for members in self.regions.values() {
+            for d in members.values() {
+                for (id, c) in &d.checks {
+                    let better = match best.get(id) {
+                        None => true,
+                        Some((healthy, old)) => (d.healthy, c.ts_ms) > (*healthy, old.ts_ms),
+                    };
+                    if better {
+                        best.insert(id.clone(), (d.healthy, c));
+                    }
+                }
+            }
+        }
+        best.into_values()
+            .map(|(healthy, c)| {
+                let mut c = c.clone();
+                if !healthy {
+                    c.state = CheckState::Unknown as i32;
+                    c.message = format!("the sub-manager of {} is unreachable", c.resource_id);
+                }
+                c
+            })
             .collect()
     }
 
@@ -477,8 +539,16 @@ mod tests {
                     resource("h2", "a", ResourceState::Up, 10),
                 ],
                 events: vec![],
+                checks: vec![CheckStatus {
+                    resource_id: "eu/h1".into(),
+                    name: "shop".into(),
+                    state: CheckState::Ok as i32,
+                    ts_ms: 10,
+                    ..Default::default()
+                }],
             }),
         ));
+        assert_eq!(o.all_checks()[0].state(), CheckState::Ok);
         o.apply(update(
             "b",
             1,
@@ -496,6 +566,11 @@ mod tests {
             "h1 is only reported by the dead member"
         );
         assert_eq!(rs[1].state, "down");
+        assert_eq!(
+            o.all_checks()[0].state(),
+            CheckState::Unknown,
+            "a check only a dead member reports is unknown"
+        );
         let region = &o.regions_json()[0];
         assert_eq!(
             region.resources,

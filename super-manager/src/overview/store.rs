@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use prost::Message;
-use strata_proto::v1::{Event, Resource};
+use strata_proto::v1::{CheckStatus, Event, Resource};
 use strata_tsdb::{Journal, TableOp};
 use tracing::warn;
 
@@ -17,6 +17,10 @@ pub(super) fn cursor_key(region: &str, member: &str) -> Vec<u8> {
 
 pub(super) fn resource_key(region: &str, member: &str, id: &str) -> Vec<u8> {
     format!("r/{region}/{member}/{id}").into_bytes()
+}
+
+pub(super) fn check_key(region: &str, member: &str, id: &str) -> Vec<u8> {
+    format!("k/{region}/{member}/{id}").into_bytes()
 }
 
 pub(super) fn event_key(region: &str, member: &str, id: &str) -> Vec<u8> {
@@ -80,6 +84,20 @@ impl Overview {
                 Err(_) => warn!(%key, "stored event unreadable; skipped"),
             }
         }
+        for (k, v) in store.scan(b"k/")? {
+            let key = text(&k);
+            let Some((region, member, _)) = split_key(&key, "k/") else {
+                continue;
+            };
+            match CheckStatus::decode(v.as_slice()) {
+                Ok(c) => {
+                    o.member_mut(region, member)
+                        .checks
+                        .insert(super::check_id(&c), c);
+                }
+                Err(_) => warn!(%key, "stored check unreadable; skipped"),
+            }
+        }
         let decode_all = |rows: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<Event> {
             rows.into_iter()
                 .filter_map(|(_, v)| Event::decode(v.as_slice()).ok())
@@ -126,6 +144,9 @@ impl Overview {
         }
         for id in d.events.keys() {
             ops.push((event_key(region, member, id), None));
+        }
+        for id in d.checks.keys() {
+            ops.push((check_key(region, member, id), None));
         }
     }
 }

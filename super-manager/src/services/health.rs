@@ -1,15 +1,17 @@
 //! Health of services, from the health of the resources their components select.
 //!
 //! A resource is down when its agent does not answer, degraded while it has an incident
-//! (warning or critical), unknown while its sub-manager is unreachable. A component is down
-//! when every resource it selects is down, degraded when some are down or degraded, unknown
-//! when it selects none (or some are unknown), ok otherwise. A service rolls its components up
+//! (warning or critical), unknown while its sub-manager is unreachable; a check is down when
+//! critical, degraded when warning (an HTTP probe slower than its `warn_after`), unknown when
+//! unknown or unreachable. A component is down when every resource (or check) it selects is
+//! down, degraded when some are down or degraded, unknown when it selects none (or some are
+//! unknown), ok otherwise. A service rolls its components up
 //! by its rule, then is at least degraded while a service it depends on is not ok.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use strata_proto::v1::{Resource, ResourceState, Severity};
+use strata_proto::v1::{CheckState, CheckStatus, Resource, ResourceState, Severity};
 
 use super::model::{RollupKind, ServiceDef};
 
@@ -47,14 +49,26 @@ pub fn resource_health(r: &Resource) -> Health {
     }
 }
 
+/// The health of one check's latest result.
+pub fn check_health(c: &CheckStatus) -> Health {
+    match c.state() {
+        CheckState::Ok => Health::Ok,
+        CheckState::Warning => Health::Degraded,
+        CheckState::Critical => Health::Down,
+        CheckState::Unknown => Health::Unknown,
+    }
+}
+
 /// A component's health and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComponentHealth {
     pub name: String,
     pub health: Health,
     pub reason: String,
-    /// Ids of the resources it selects.
+    /// Ids of the resources it selects (or whose checks it selects).
     pub resources: Vec<String>,
+    /// The checks it selects, as `(resource id, check name)`.
+    pub checks: Vec<(String, String)>,
 }
 
 /// A service's health and why.
@@ -66,9 +80,8 @@ pub struct ServiceHealth {
     pub components: Vec<ComponentHealth>,
 }
 
-/// The health of a component selecting `selected`.
-fn component(name: &str, selected: &[&Resource]) -> ComponentHealth {
-    let healths: Vec<Health> = selected.iter().map(|r| resource_health(r)).collect();
+/// The health of a component whose selected parts (`what`s) have `healths`.
+fn component(healths: &[Health], what: &str) -> (Health, String) {
     let count = |h: Health| healths.iter().filter(|x| **x == h).count();
     let (down, degraded, unknown) = (
         count(Health::Down),
@@ -76,28 +89,19 @@ fn component(name: &str, selected: &[&Resource]) -> ComponentHealth {
         count(Health::Unknown),
     );
     let n = healths.len();
-    let (health, reason) = if n == 0 {
-        (Health::Unknown, "selects no resource".to_string())
+    if n == 0 {
+        (Health::Unknown, format!("selects no {what}"))
     } else if down == n {
-        (Health::Down, format!("all {n} resources down"))
+        (Health::Down, format!("all {n} {what}s down"))
     } else if down + degraded > 0 {
         (
             Health::Degraded,
-            format!("{down} of {n} resources down, {degraded} degraded"),
+            format!("{down} of {n} {what}s down, {degraded} degraded"),
         )
     } else if unknown > 0 {
-        (
-            Health::Unknown,
-            format!("{unknown} of {n} resources unknown"),
-        )
+        (Health::Unknown, format!("{unknown} of {n} {what}s unknown"))
     } else {
         (Health::Ok, String::new())
-    };
-    ComponentHealth {
-        name: name.to_string(),
-        health,
-        reason,
-        resources: selected.iter().map(|r| r.id.clone()).collect(),
     }
 }
 
@@ -157,8 +161,13 @@ fn rollup(def: &ServiceDef, components: &[ComponentHealth]) -> (Health, String) 
     (health, not_ok.join(", "))
 }
 
-/// The health of every service of `defs` over `resources`, dependencies taken into account.
-pub fn evaluate(defs: &[ServiceDef], resources: &[Resource]) -> BTreeMap<String, ServiceHealth> {
+/// The health of every service of `defs` over `resources` and the latest results of
+/// `checks`, dependencies taken into account.
+pub fn evaluate(
+    defs: &[ServiceDef],
+    resources: &[Resource],
+    checks: &[CheckStatus],
+) -> BTreeMap<String, ServiceHealth> {
     let mut own: BTreeMap<&str, ServiceHealth> = BTreeMap::new();
     for def in defs {
         let components: Vec<ComponentHealth> = def
@@ -166,11 +175,42 @@ pub fn evaluate(defs: &[ServiceDef], resources: &[Resource]) -> BTreeMap<String,
             .iter()
             .map(|c| {
                 let selector = c.selector();
-                let selected: Vec<&Resource> = resources
-                    .iter()
-                    .filter(|r| selector.selects(&r.region, &r.host))
-                    .collect();
-                component(&c.name, &selected)
+                if selector.of_checks() {
+                    let selected: Vec<&CheckStatus> = checks
+                        .iter()
+                        .filter(|k| selector.selects_check(&k.resource_id, &k.name))
+                        .collect();
+                    let healths: Vec<Health> = selected.iter().map(|k| check_health(k)).collect();
+                    let (health, reason) = component(&healths, "check");
+                    let mut resources: Vec<String> =
+                        selected.iter().map(|k| k.resource_id.clone()).collect();
+                    resources.dedup();
+                    ComponentHealth {
+                        name: c.name.clone(),
+                        health,
+                        reason,
+                        resources,
+                        checks: selected
+                            .iter()
+                            .map(|k| (k.resource_id.clone(), k.name.clone()))
+                            .collect(),
+                    }
+                } else {
+                    let selected: Vec<&Resource> = resources
+                        .iter()
+                        .filter(|r| selector.selects(&r.region, &r.host))
+                        .collect();
+                    let healths: Vec<Health> =
+                        selected.iter().map(|r| resource_health(r)).collect();
+                    let (health, reason) = component(&healths, "resource");
+                    ComponentHealth {
+                        name: c.name.clone(),
+                        health,
+                        reason,
+                        resources: selected.iter().map(|r| r.id.clone()).collect(),
+                        checks: Vec::new(),
+                    }
+                }
             })
             .collect();
         let (health, reason) = rollup(def, &components);
@@ -290,7 +330,7 @@ mod tests {
             r("core", "w-1", Up, Ok),
             r("core", "q-1", Down, Critical),
         ];
-        let h = evaluate(&defs, &resources);
+        let h = evaluate(&defs, &resources, &[]);
         assert_eq!(h["db"].health, Health::Ok);
         assert_eq!(
             h["shop"].health,
@@ -304,7 +344,7 @@ mod tests {
             "score 0.75 is below 0.9"
         );
         resources[0] = r("core", "db-1", Down, Critical);
-        let h = evaluate(&defs, &resources);
+        let h = evaluate(&defs, &resources, &[]);
         assert_eq!(h["db"].health, Health::Down);
         assert_eq!(h["shop"].health, Health::Degraded);
         assert!(
@@ -313,15 +353,53 @@ mod tests {
             h["shop"].reason
         );
         resources[2] = r("east", "web-2", Up, Critical);
-        let h = evaluate(&defs, &resources);
+        let h = evaluate(&defs, &resources, &[]);
         assert_eq!(
             h["shop"].health,
             Health::Degraded,
             "no web component is ok, one is up"
         );
         resources[2] = r("east", "web-2", Down, Critical);
-        let h = evaluate(&defs, &resources);
+        let h = evaluate(&defs, &resources, &[]);
         assert_eq!(h["shop"].health, Health::Down, "no web component is up");
-        assert_eq!(evaluate(&defs, &[])["db"].health, Health::Unknown);
+        assert_eq!(evaluate(&defs, &[], &[])["db"].health, Health::Unknown);
+    }
+
+    #[test]
+    fn a_component_of_probes_follows_their_states() {
+        let defs = parse_file(
+            "[[services]]\nname = 'shop'\n[[services.components]]\nname = 'front'\n\
+             check = 'shop-http'\nregion = 'west'\n",
+        )
+        .unwrap();
+        let probe = |host: &str, state: CheckState| CheckStatus {
+            resource_id: format!("west/{host}"),
+            name: "shop-http".into(),
+            state: state as i32,
+            ..Default::default()
+        };
+        let other = CheckStatus {
+            name: "disk".into(),
+            ..probe("a", CheckState::Critical)
+        };
+        let run = |checks: &[CheckStatus]| evaluate(&defs, &[], checks)["shop"].clone();
+        let h = run(&[
+            probe("a", CheckState::Ok),
+            probe("b", CheckState::Ok),
+            other.clone(),
+        ]);
+        assert_eq!(h.health, Health::Ok, "another check is not selected");
+        assert_eq!(h.components[0].checks.len(), 2);
+        let h = run(&[probe("a", CheckState::Warning), probe("b", CheckState::Ok)]);
+        assert_eq!(h.health, Health::Degraded);
+        let h = run(&[
+            probe("a", CheckState::Critical),
+            probe("b", CheckState::Critical),
+        ]);
+        assert_eq!(
+            (h.health, h.components[0].reason.as_str()),
+            (Health::Down, "all 2 checks down")
+        );
+        assert_eq!(run(&[]).health, Health::Unknown);
     }
 }

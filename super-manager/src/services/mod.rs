@@ -4,10 +4,12 @@
 //! Definitions come from the `services_file` (applied at start) and from the REST API; every
 //! change is validated against the whole set (names, selectors, roll-up rules, dependencies
 //! and their cycles) before it is stored, and every stored change is a new version of that
-//! service, so that what a service meant at any time can be read back.
+//! service, so that what a service meant at any time can be read back. Each service's
+//! health is recorded as it changes ([`timeline`]), for SLA reports.
 
 pub mod health;
 pub mod model;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -56,6 +58,7 @@ pub fn describe(refused: &Refused) -> Vec<String> {
 pub struct Services {
     current: RwLock<BTreeMap<String, Versioned>>,
     store: Journal,
+    last: timeline::Last,
 }
 
 fn current_key(name: &str) -> Vec<u8> {
@@ -83,6 +86,7 @@ impl Services {
         Ok(Self {
             current: RwLock::new(current),
             store,
+            last: timeline::Last::default(),
         })
     }
 

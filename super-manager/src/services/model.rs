@@ -35,6 +35,10 @@ pub struct ComponentDef {
     /// Matcher on the resource's host (default: any).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Matcher on a check's or probe's name: the component is then made of the checks it
+    /// selects on the hosts it selects (an HTTP probe of the service, say), not of the hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
     /// Weight in a weighted roll-up (default 1).
     #[serde(default = "one")]
     pub weight: f64,
@@ -74,6 +78,25 @@ pub struct ServiceDef {
     #[serde(default = "half")]
     pub down_below: f64,
     pub components: Vec<ComponentDef>,
+    /// The service level objective, when the service has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<Slo>,
+}
+
+/// A service level objective: the share of time the service must be available (not down)
+/// over a rolling window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slo {
+    /// Availability to keep, as a ratio (0.999 = 99.9 %).
+    pub objective: f64,
+    /// The window it is measured over (default 30 days).
+    #[serde(default = "thirty_days", with = "humantime_serde")]
+    pub window: std::time::Duration,
+}
+
+fn thirty_days() -> std::time::Duration {
+    std::time::Duration::from_secs(30 * 86_400)
 }
 
 /// A matcher written as in the REST API, compiled.
@@ -81,6 +104,7 @@ pub struct ServiceDef {
 pub struct Selector {
     region: Option<Matcher>,
     host: Option<Matcher>,
+    check: Option<Matcher>,
 }
 
 /// Compiles `value`, `!value`, `~regex` or `!~regex` for `label`.
@@ -103,6 +127,17 @@ impl Selector {
         self.region.as_ref().is_none_or(|m| m.matches(region))
             && self.host.as_ref().is_none_or(|m| m.matches(host))
     }
+
+    /// Whether the component is made of checks rather than hosts.
+    pub fn of_checks(&self) -> bool {
+        self.check.is_some()
+    }
+
+    /// Whether check `name` of the resource `resource_id` (`<region>/<host>`) is selected.
+    pub fn selects_check(&self, resource_id: &str, name: &str) -> bool {
+        let (region, host) = resource_id.split_once('/').unwrap_or(("", resource_id));
+        self.check.as_ref().is_some_and(|m| m.matches(name)) && self.selects(region, host)
+    }
 }
 
 impl ComponentDef {
@@ -114,6 +149,7 @@ impl ComponentDef {
                 .as_deref()
                 .and_then(|r| matcher("region", r).ok()),
             host: self.host.as_deref().and_then(|h| matcher("host", h).ok()),
+            check: self.check.as_deref().and_then(|c| matcher("check", c).ok()),
         }
     }
 }
@@ -145,9 +181,11 @@ impl ServiceDef {
             if !names.insert(c.name.as_str()) {
                 p.push(format!("{cat}.name: '{}' appears twice", c.name));
             }
-            for (field, value, label) in
-                [("region", &c.region, "region"), ("host", &c.host, "host")]
-            {
+            for (field, value, label) in [
+                ("region", &c.region, "region"),
+                ("host", &c.host, "host"),
+                ("check", &c.check, "check"),
+            ] {
                 if let Some(v) = value
                     && let Err(e) = matcher(label, v)
                 {
@@ -176,6 +214,20 @@ impl ServiceDef {
                 "{at}.down_below/degraded_below: {} and {} must be ratios with down_below <= degraded_below",
                 self.down_below, self.degraded_below
             ));
+        }
+        if let Some(slo) = &self.slo {
+            if !(slo.objective > 0.0 && slo.objective < 1.0) {
+                p.push(format!(
+                    "{at}.slo.objective: {} must be a ratio between 0 and 1 (0.999 = 99.9 %)",
+                    slo.objective
+                ));
+            }
+            if slo.window < std::time::Duration::from_secs(60) {
+                p.push(format!(
+                    "{at}.slo.window: {:?} is shorter than a minute",
+                    slo.window
+                ));
+            }
         }
         for (i, d) in self.depends_on.iter().enumerate() {
             if *d == self.name {
@@ -305,6 +357,9 @@ mod tests {
         name = "cache"
         host = "!db-1"
         weight = 0.5
+        [services.slo]
+        objective = 0.999
+        window = "7days"
     "#;
 
     #[test]
@@ -312,6 +367,13 @@ mod tests {
         let s = parse_file(SHOP).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].rollup, RollupKind::KOfN);
+        let slo = s[1].slo.as_ref().unwrap();
+        assert_eq!((slo.objective, slo.window.as_secs()), (0.999, 7 * 86_400));
+        let err = parse_file(
+            "[[services]]\nname = 'a'\n[[services.components]]\nname = 'x'\n[services.slo]\nobjective = 99.9\n",
+        )
+        .unwrap_err();
+        assert!(err.contains("slo.objective: 99.9"), "{err}");
         let web = s[1].components[0].selector();
         assert!(web.selects("west", "web-12"));
         assert!(!web.selects("east", "web-12"));

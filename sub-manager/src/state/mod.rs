@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prost::Message;
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
-    Event, RegionSummaryResponse, RegionUpdate, Resource, ResourceState, Severity, Snapshot,
+    CheckStatus, Event, RegionSummaryResponse, RegionUpdate, Resource, ResourceState, Severity,
+    Snapshot,
 };
 use strata_tsdb::{Journal, TableOp};
 use tokio::sync::broadcast;
@@ -21,6 +22,8 @@ use tracing::warn;
 
 use crate::error::{Result, SubManagerError};
 use crate::judge::Verdict;
+
+mod checks;
 
 /// A resource record unchanged for this long is journaled again anyway.
 pub const REFRESH_MS: i64 = 15_000;
@@ -51,6 +54,8 @@ struct Inner {
     resources: BTreeMap<String, Record>,
     /// Open events by (agent id, rule).
     events: BTreeMap<(String, String), Event>,
+    /// The latest result of each check by (agent id, check name), and when it was journaled.
+    checks: BTreeMap<(String, String), (CheckStatus, i64)>,
 }
 
 /// The state of this sub-manager's share of the region.
@@ -107,6 +112,7 @@ impl RegionState {
         let mut inner = Inner {
             resources: BTreeMap::new(),
             events: BTreeMap::new(),
+            checks: BTreeMap::new(),
         };
         for (key, value) in journal.scan(b"r/").map_err(journal_error)? {
             let resource =
@@ -129,6 +135,7 @@ impl RegionState {
                 .to_string();
             inner.events.insert((agent, event.rule.clone()), event);
         }
+        checks::load(&journal, &mut inner)?;
         let (tx, _) = broadcast::channel(4096);
         Ok(Self {
             region: region.into(),
@@ -383,6 +390,12 @@ impl RegionState {
             }
             a != agent
         });
+        inner.checks.retain(|(a, name), _| {
+            if a == agent {
+                stored.push(checks::check_key(a, name));
+            }
+            a != agent
+        });
         let table: Vec<TableOp<'_>> = stored.iter().map(|k| TableOp::Delete(k)).collect();
         let id = self.resource_id(agent);
         self.append(&mut inner, Kind::ResourceRemoved(id), &table);
@@ -474,6 +487,7 @@ impl RegionState {
                     .map(|r| r.resource.clone())
                     .collect(),
                 events: inner.events.values().cloned().collect(),
+                checks: inner.checks.values().map(|(c, _)| c.clone()).collect(),
             })),
         }
     }
@@ -535,6 +549,7 @@ mod tests {
                     e.resolved_ms > 0
                 ),
                 Kind::ResourceRemoved(id) => format!("removed:{id}"),
+                Kind::Check(c) => format!("check:{}:{}", c.name, c.state),
             })
             .collect()
     }

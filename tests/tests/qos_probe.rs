@@ -1,0 +1,204 @@
+//! A service made of an HTTP probe, end to end with the real binaries: the agent probes a web
+//! server that this test runs and controls; when the server slows past the probe's
+//! `warn_after`, the service turns degraded, and when it refuses connections, down, each within
+//! two probe intervals of the change (the Done-when of the QoS view, a functional deadline
+//! rather than a performance figure); after a minute it answers again, and the service's SLA
+//! report counts that minute lost.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use strata_tests::{Proc, get_json, wait_for, write_config};
+
+/// Seconds between two runs of the probe.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A web server answering every request after `delay_ms`, or closing every connection at
+/// once while `refuse` is set.
+struct Target {
+    addr: String,
+    delay_ms: Arc<AtomicU64>,
+    refuse: Arc<AtomicBool>,
+}
+
+impl Target {
+    fn start() -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let refuse = Arc::new(AtomicBool::new(false));
+        let (d, r) = (delay_ms.clone(), refuse.clone());
+        // The thread lives as long as the test process (a test binary runs one test here).
+        std::thread::spawn(move || {
+            loop {
+                match listener.accept() {
+                    Ok((conn, _)) if r.load(Ordering::Relaxed) => drop(conn),
+                    Ok((mut conn, _)) => {
+                        let d = d.clone();
+                        std::thread::spawn(move || {
+                            let _ = conn.set_nonblocking(false);
+                            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                            let mut buf = [0u8; 4096];
+                            let _ = conn.read(&mut buf);
+                            std::thread::sleep(Duration::from_millis(d.load(Ordering::Relaxed)));
+                            let _ = conn.write_all(
+                                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                            );
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Target {
+            addr,
+            delay_ms,
+            refuse,
+        }
+    }
+}
+
+fn health(http: &str) -> Result<String, String> {
+    let s = get_json(http, "/api/v1/services/shop")?;
+    Ok(s["health"].as_str().unwrap_or("").to_string())
+}
+
+/// Waits until the shop is `want`, and says how long that took.
+fn until(http: &str, want: &str) -> Duration {
+    let started = Instant::now();
+    wait_for(&format!("the shop {want}"), Duration::from_secs(30), || {
+        let h = health(http)?;
+        if h == want { Ok(()) } else { Err(h) }
+    });
+    started.elapsed()
+}
+
+#[test]
+fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let target = Target::start();
+    let broker_cfg = write_config(dir, "broker.toml", "listen = \"127.0.0.1:0\"\n");
+    let broker = Proc::start("broker", "strata-broker", &["--config", &broker_cfg], dir);
+    let agent_cfg = write_config(
+        dir,
+        "agent.toml",
+        &format!(
+            "id = \"web-1\"\nlisten = \"127.0.0.1:0\"\ncollect_interval = \"1s\"\n\
+             [registration]\nbrokers = [\"{}\"]\nregion = \"west\"\n\
+             [[checks]]\nname = \"shop-http\"\nkind = \"http\"\nurl = \"http://{}/\"\n\
+             interval = \"{}s\"\ntimeout = \"1500ms\"\nwarn_after = \"300ms\"\n",
+            broker.addr,
+            target.addr,
+            PROBE_INTERVAL.as_secs()
+        ),
+    );
+    let _agent = Proc::start("agent", "strata-agent", &["--config", &agent_cfg], dir);
+    let sub_cfg = write_config(
+        dir,
+        "west-1.toml",
+        &format!(
+            "id = \"west-1\"\nregion = \"west\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             brokers = [\"{}\"]\n[poll]\ninterval = \"250ms\"\n",
+            dir.join("west-1").display(),
+            broker.addr
+        ),
+    );
+    let _sub = Proc::start("west-1", "strata-sub-manager", &["--config", &sub_cfg], dir);
+    let services = write_config(
+        dir,
+        "services.toml",
+        "[[services]]\nname = \"shop\"\n[[services.components]]\nname = \"front\"\n\
+         check = \"shop-http\"\n",
+    );
+    let sup_cfg = write_config(
+        dir,
+        "super.toml",
+        &format!(
+            "http = \"127.0.0.1:0\"\nbrokers = [\"{}\"]\ndata_dir = \"{}\"\nservices_file = \"{services}\"\n",
+            broker.addr,
+            dir.join("super").display()
+        ),
+    );
+    let sup = Proc::start(
+        "super-manager",
+        "strata-super-manager",
+        &["--config", &sup_cfg],
+        dir,
+    );
+    let http = sup.addr.clone();
+    until(&http, "ok");
+    let started_ms = strata_tests::now_ms();
+    let detail = get_json(&http, "/api/v1/services/shop").unwrap();
+    let check = &detail["components"][0]["checks"][0];
+    assert_eq!(
+        (check["resource_id"].as_str(), check["kind"].as_str()),
+        (Some("west/web-1"), Some("http")),
+        "{detail}"
+    );
+
+    // Slowed past warn_after: degraded within two probe intervals.
+    target.delay_ms.store(600, Ordering::Relaxed);
+    let took = until(&http, "degraded");
+    eprintln!("degraded {took:?} after the slow-down");
+    assert!(
+        took <= 2 * PROBE_INTERVAL,
+        "degraded after {took:?}, more than two probe intervals"
+    );
+    let detail = get_json(&http, "/api/v1/services/shop").unwrap();
+    let message = detail["components"][0]["checks"][0]["message"]
+        .as_str()
+        .unwrap_or("");
+    assert!(message.contains("slower than 300ms"), "{detail}");
+
+    // Refusing: down within two probe intervals.
+    target.refuse.store(true, Ordering::Relaxed);
+    let took = until(&http, "down");
+    eprintln!("down {took:?} after the stop");
+    assert!(
+        took <= 2 * PROBE_INTERVAL,
+        "down after {took:?}, more than two probe intervals"
+    );
+
+    // A minute later it answers quickly again: the SLA report counts one minute lost.
+    std::thread::sleep(Duration::from_secs(60) - took);
+    target.delay_ms.store(0, Ordering::Relaxed);
+    target.refuse.store(false, Ordering::Relaxed);
+    until(&http, "ok");
+    // The report once the recovery is on record (the outage ends before the period does).
+    let sla = wait_for("the recovery on record", Duration::from_secs(10), || {
+        let to_ms = strata_tests::now_ms();
+        let sla = get_json(
+            &http,
+            &format!("/api/v1/services/shop/sla?from_ms={started_ms}&to_ms={to_ms}"),
+        )?;
+        match sla["outages"][0]["to_ms"].as_i64() {
+            Some(end) if end < to_ms => Ok(sla),
+            _ => Err(sla.to_string()),
+        }
+    });
+    eprintln!("{sla}");
+    assert_eq!(sla["lost_minutes"], 1, "{sla}");
+    let down = sla["down_seconds"].as_f64().unwrap();
+    assert!(
+        (down - 60.0).abs() <= PROBE_INTERVAL.as_secs_f64() + 1.0,
+        "down {down} s for a 60 s outage: {sla}"
+    );
+    assert!(sla["degraded_seconds"].as_f64().unwrap() > 0.0, "{sla}");
+    assert_eq!(sla["outages"].as_array().unwrap().len(), 1, "{sla}");
+    let out = std::process::Command::new(strata_tests::bin("strata"))
+        .args(["report", "sla", "shop", "--period", "10m", "--api"])
+        .arg(format!("http://{http}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("; 1 minutes lost ("),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
