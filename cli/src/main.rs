@@ -31,6 +31,8 @@ enum Command {
     Services(cmd::services::ServicesArgs),
     /// Drill a service down to its components, hosts and open incidents.
     Drill(cmd::services::DrillArgs),
+    /// Rank the likely causes of a service's state, with their evidence.
+    Rca(cmd::services::DrillArgs),
     /// Print a report (today: a service's SLA).
     Report(cmd::report::ReportArgs),
     /// Serve simulated agents from one process and one port.
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
             Command::Status(args) => cmd::status::run(args).await,
             Command::Services(args) => cmd::services::list(args).await,
             Command::Drill(args) => cmd::services::drill(args).await,
+            Command::Rca(args) => cmd::services::rca(args).await,
             Command::Report(args) => cmd::report::run(args).await,
             Command::Sim(args) => cmd::sim::run(args).await,
             Command::Bench(args) => cmd::bench::run(args).await,

@@ -89,6 +89,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(service_api::versions),
         )
         .route("/api/v1/services/{name}/sla", get(service_api::sla))
+        .route("/api/v1/services/{name}/rca", get(service_api::rca))
         .fallback(not_found)
         .with_state(shared)
 }

@@ -20,6 +20,7 @@ use crate::api::ApiError;
 use crate::overview::EventJson;
 use crate::services::health::{Health, ServiceHealth, check_health, evaluate, resource_health};
 use crate::services::model::{ComponentDef, RollupKind, ServiceDef};
+use crate::services::rca::{Analysis, Inputs, analyse};
 use crate::services::timeline::{SlaReport, report};
 use crate::services::{Refused, Versioned, describe};
 
@@ -338,4 +339,41 @@ pub async fn sla(
         .map_err(refused)?;
     let objective = v.def.slo.as_ref().map(|s| s.objective);
     Ok(Json(report(&name, &spans, from_ms, to_ms, objective)))
+}
+
+/// `GET /api/v1/services/{name}/rca?window_ms=`: the likely causes of the service's state,
+/// best first, with their evidence, over the last `window_ms` (default 15 minutes).
+pub async fn rca(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Analysis>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let window_ms: i64 = match q.get("window_ms") {
+        None => 15 * 60_000,
+        Some(v) => v.parse().ok().filter(|w| *w > 0).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "window_ms: '{v}' is not a positive number of milliseconds"
+            ))
+        })?,
+    };
+    let to_ms = strata_proto::now_ms();
+    let from_ms = to_ms - window_ms;
+    let defs = shared.services.defs();
+    let overview = shared.overview.read().expect("overview lock poisoned");
+    let (resources, checks, incidents) = (
+        overview.all_resources(),
+        overview.all_checks(),
+        overview.incident_events(from_ms),
+    );
+    drop(overview);
+    let inputs = Inputs {
+        defs: &defs,
+        resources: &resources,
+        checks: &checks,
+        incidents: &incidents,
+    };
+    analyse(&name, &inputs, from_ms, to_ms)
+        .map(Json)
+        .ok_or_else(|| refused(Refused::NotFound(name)))
 }

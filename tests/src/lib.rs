@@ -150,6 +150,39 @@ impl Drop for Proc {
     }
 }
 
+/// Starts `strata sim` as `name`: `agents` simulated agents `<prefix>0001`... on a fixed
+/// free port (so that a restart keeps it), sampling every 500 ms, registered with `broker`
+/// for `region`.
+pub fn start_sim(
+    name: &str,
+    prefix: &str,
+    agents: usize,
+    broker: &str,
+    region: &str,
+    dir: &Path,
+) -> Proc {
+    Proc::start(
+        name,
+        "strata",
+        &[
+            "sim",
+            "--agents",
+            &agents.to_string(),
+            "--prefix",
+            prefix,
+            "--listen",
+            &free_addr(),
+            "--interval",
+            "500ms",
+            "--brokers",
+            broker,
+            "--region",
+            region,
+        ],
+        dir,
+    )
+}
+
 /// Polls `check` every 200 ms until it returns Some or `within` passes; panics with `what`
 /// and the last observation on timeout.
 pub fn wait_for<T>(

@@ -3,7 +3,9 @@
 //! `warn_after`, the service turns degraded, and when it refuses connections, down, each within
 //! two probe intervals of the change (the Done-when of the QoS view, a functional deadline
 //! rather than a performance figure); after a minute it answers again, and the service's SLA
-//! report counts that minute lost.
+//! report counts that minute lost. The web server "runs on" a simulated host, app-0001, which
+//! the test stops with it: the service's root cause names that host first, not the host whose
+//! agent runs the probe.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -11,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use strata_tests::{Proc, get_json, wait_for, write_config};
+use strata_tests::{Proc, get_json, start_sim, wait_for, write_config};
 
 /// Seconds between two runs of the probe.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -98,12 +100,15 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
         ),
     );
     let _agent = Proc::start("agent", "strata-agent", &["--config", &agent_cfg], dir);
+    // The application's hosts: app-0001 (the web server's), and api-0001 beside it.
+    let _api = start_sim("api", "api-", 1, &broker.addr, "west", dir);
+    let mut app = start_sim("app", "app-", 1, &broker.addr, "west", dir);
     let sub_cfg = write_config(
         dir,
         "west-1.toml",
         &format!(
             "id = \"west-1\"\nregion = \"west\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             brokers = [\"{}\"]\n[poll]\ninterval = \"250ms\"\n",
+             brokers = [\"{}\"]\n[poll]\ninterval = \"250ms\"\nbackoff_max = \"1s\"\n",
             dir.join("west-1").display(),
             broker.addr
         ),
@@ -113,7 +118,8 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
         dir,
         "services.toml",
         "[[services]]\nname = \"shop\"\n[[services.components]]\nname = \"front\"\n\
-         check = \"shop-http\"\n",
+         check = \"shop-http\"\n[[services.components]]\nname = \"app\"\nhost = \"~app-.*\"\n\
+         [[services.components]]\nname = \"api\"\nhost = \"~api-.*\"\n",
     );
     let sup_cfg = write_config(
         dir,
@@ -155,8 +161,10 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
         .unwrap_or("");
     assert!(message.contains("slower than 300ms"), "{detail}");
 
-    // Refusing: down within two probe intervals.
+    // Refusing, its host gone with it: down within two probe intervals.
     target.refuse.store(true, Ordering::Relaxed);
+    app.kill();
+    let stopped = Instant::now();
     let took = until(&http, "down");
     eprintln!("down {took:?} after the stop");
     assert!(
@@ -164,10 +172,43 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
         "down after {took:?}, more than two probe intervals"
     );
 
-    // A minute later it answers quickly again: the SLA report counts one minute lost.
-    std::thread::sleep(Duration::from_secs(60) - took);
+    // The root cause: app-0001 first (down, its incident opened with the outage), not the
+    // prober.
+    let rca = wait_for("the root cause", Duration::from_secs(20), || {
+        let rca = get_json(&http, "/api/v1/services/shop/rca")?;
+        match rca["causes"][0]["resource_id"].as_str() {
+            Some("west/app-0001") => Ok(rca),
+            _ => Err(rca.to_string()),
+        }
+    });
+    eprintln!("{rca}");
+    // The prober may appear for evidence of its own (this machine's real CPU, say), never
+    // for the probe's failure.
+    let causes = rca["causes"].as_array().unwrap();
+    assert!(
+        causes
+            .iter()
+            .filter(|c| c["resource_id"] == "west/web-1")
+            .all(|c| !c["evidence"].to_string().contains("shop-http")),
+        "the probe's failure is not evidence against the prober: {rca}"
+    );
+    assert!(
+        rca["symptoms"][0].as_str().unwrap().contains("shop-http"),
+        "{rca}"
+    );
+    let out = std::process::Command::new(strata_tests::bin("strata"))
+        .args(["rca", "shop", "--api"])
+        .arg(format!("http://{http}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\n1. west/app-0001 "), "{text}");
+
+    // A minute after the stop it answers quickly again: the SLA report counts one minute lost.
+    std::thread::sleep(Duration::from_secs(60).saturating_sub(stopped.elapsed()));
     target.delay_ms.store(0, Ordering::Relaxed);
     target.refuse.store(false, Ordering::Relaxed);
+    app.restart();
     until(&http, "ok");
     // The report once the recovery is on record (the outage ends before the period does).
     let sla = wait_for("the recovery on record", Duration::from_secs(10), || {

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use strata_tests::{Proc, bin, get_json, http_request, wait_for, write_config};
+use strata_tests::{Proc, bin, get_json, http_request, start_sim, wait_for, write_config};
 
 const SERVICES: &str = r#"
 [[services]]
@@ -51,24 +51,7 @@ fn services_roll_up_their_hosts_and_change_through_the_api() {
     let dir = tmp.path();
     let broker_cfg = write_config(dir, "broker.toml", "listen = \"127.0.0.1:0\"\n");
     let broker = Proc::start("broker", "strata-broker", &["--config", &broker_cfg], dir);
-    let mut sim = Proc::start(
-        "sim",
-        "strata",
-        &[
-            "sim",
-            "--agents",
-            "20",
-            "--listen",
-            &strata_tests::free_addr(),
-            "--interval",
-            "500ms",
-            "--brokers",
-            &broker.addr,
-            "--region",
-            "west",
-        ],
-        dir,
-    );
+    let mut sim = start_sim("sim", "sim-", 20, &broker.addr, "west", dir);
     let sub_cfg = write_config(
         dir,
         "west-1.toml",

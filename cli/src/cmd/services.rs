@@ -1,5 +1,6 @@
-//! `strata services` (every business service with its health) and `strata drill <service>`
-//! (a service down to its components, their hosts and the hosts' open incidents).
+//! `strata services` (every business service with its health), `strata drill <service>`
+//! (a service down to its components, their hosts and the hosts' open incidents) and
+//! `strata rca <service>` (its likely causes, best first, with their evidence).
 
 use clap::Args;
 use serde::Deserialize;
@@ -22,6 +23,21 @@ pub struct DrillArgs {
     /// Base URL of the super-manager's API.
     #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
     pub api: String,
+}
+
+#[derive(Deserialize)]
+struct Analysis {
+    service: String,
+    symptoms: Vec<String>,
+    causes: Vec<Cause>,
+}
+
+#[derive(Deserialize)]
+struct Cause {
+    resource_id: String,
+    score: f64,
+    via: String,
+    evidence: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +102,40 @@ pub async fn drill(args: DrillArgs) -> anyhow::Result<()> {
     let detail: Detail = client::get(&args.api, &path).await?;
     print!("{}", render_detail(&detail));
     Ok(())
+}
+
+/// Prints the likely causes of a service's state.
+pub async fn rca(args: DrillArgs) -> anyhow::Result<()> {
+    let path = format!("/api/v1/services/{}/rca", args.service);
+    let a: Analysis = client::get(&args.api, &path).await?;
+    print!("{}", render_rca(&a));
+    Ok(())
+}
+
+fn render_rca(a: &Analysis) -> String {
+    let mut out = format!("{}: ", a.service);
+    if a.symptoms.is_empty() {
+        out.push_str("no failing probe\n");
+    } else {
+        out.push_str(&a.symptoms.join("; "));
+        out.push('\n');
+    }
+    if a.causes.is_empty() {
+        out.push_str("no host with evidence in the window\n");
+    }
+    for (i, c) in a.causes.iter().enumerate() {
+        out.push_str(&format!(
+            "{}. {} (score {:.0}, via {})\n",
+            i + 1,
+            c.resource_id,
+            c.score,
+            c.via
+        ));
+        for e in &c.evidence {
+            out.push_str(&format!("   - {e}\n"));
+        }
+    }
+    out
 }
 
 fn render_list(services: &[Summary]) -> String {
@@ -177,6 +227,19 @@ fn render_detail(d: &Detail) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn causes_are_numbered_best_first_with_their_evidence() {
+        let a: Analysis = serde_json::from_str(
+            r#"{"service":"shop","from_ms":0,"to_ms":1,"symptoms":["http shop-http on west/p: refused"],
+            "causes":[{"resource_id":"west/app-1","score":160,"via":"shop/app","evidence":["down: no answer"]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            render_rca(&a),
+            "shop: http shop-http on west/p: refused\n1. west/app-1 (score 160, via shop/app)\n   - down: no answer\n"
+        );
+    }
 
     #[test]
     fn a_drilled_service_lists_components_hosts_and_incidents() {

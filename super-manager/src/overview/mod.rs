@@ -377,6 +377,20 @@ impl Overview {
         self.regions.keys().flat_map(|r| self.merged(r)).collect()
     }
 
+    /// Open incidents, and those resolved since `since_ms`.
+    pub fn incident_events(&self, since_ms: i64) -> Vec<Event> {
+        self.incidents
+            .open()
+            .chain(
+                self.incidents
+                    .resolved()
+                    .rev()
+                    .take_while(|e| e.resolved_ms >= since_ms),
+            )
+            .cloned()
+            .collect()
+    }
+
     /// The open incidents of resource `id`.
     pub fn incidents_of(&self, id: &str) -> Vec<EventJson> {
         self.incidents

@@ -9,6 +9,7 @@
 
 pub mod health;
 pub mod model;
+pub mod rca;
 pub mod timeline;
 
 use std::collections::BTreeMap;

@@ -154,7 +154,8 @@ pub fn report(
             .iter()
             .filter(|s| s.health == h)
             .map(|s| (s.to_ms - s.from_ms) as f64 / 1e3)
-            .sum()
+            .sum::<f64>()
+            + 0.0 // an empty sum is -0.0
     };
     let (ok, down, degraded, unknown) = (
         seconds(Health::Ok),
