@@ -163,11 +163,23 @@ struct OverviewJson {
 
 async fn overview(State(shared): State<Arc<Shared>>) -> Json<OverviewJson> {
     shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let regions = shared
+    // One region at a time, so that region streams applying updates wait for one region's
+    // count at most.
+    let names = shared
         .overview
         .read()
         .expect("overview lock poisoned")
-        .regions_json();
+        .region_names();
+    let regions = names
+        .iter()
+        .filter_map(|name| {
+            shared
+                .overview
+                .read()
+                .expect("overview lock poisoned")
+                .region_json(name)
+        })
+        .collect();
     Json(OverviewJson {
         regions,
         generated_at_ms: strata_proto::now_ms(),

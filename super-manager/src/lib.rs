@@ -53,6 +53,9 @@ pub struct Shared {
     pub config: SuperManagerConfig,
     pub overview: RwLock<overview::Overview>,
     pub services: services::Services,
+    /// Every service's health as last evaluated (every 250 ms), by name.
+    pub service_health:
+        RwLock<Arc<std::collections::BTreeMap<String, services::health::ServiceHealth>>>,
     pub brokers: brokers::Brokers,
     pub metrics: Metrics,
 }
@@ -129,6 +132,7 @@ impl BoundSuperManager {
             config: self.config.clone(),
             overview: RwLock::new(overview),
             services,
+            service_health: RwLock::new(Arc::default()),
             brokers,
             metrics: Metrics::default(),
         });
@@ -165,14 +169,27 @@ const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 async fn record_health(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut ticker = tokio::time::interval(HEALTH_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut evaluator = services::health::Evaluator::default();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
         let now = strata_proto::now_ms();
-        for (name, h) in service_api::healths(&shared) {
-            match shared.services.record_health(&name, h.health, now) {
+        let (generation, defs) = shared.services.defs_with_generation();
+        let resources = overview::Overview::all_resources_of(&shared.overview);
+        let checks = shared
+            .overview
+            .read()
+            .expect("overview lock poisoned")
+            .all_checks();
+        let healths = Arc::new(evaluator.run(generation, &defs, &resources, &checks));
+        *shared
+            .service_health
+            .write()
+            .expect("service health lock poisoned") = healths.clone();
+        for (name, h) in healths.iter() {
+            match shared.services.record_health(name, h.health, now) {
                 Ok(true) => {
                     info!(service = %name, health = h.health.name(), reason = %h.reason, "service health changed")
                 }

@@ -17,7 +17,7 @@ use strata_proto::v1::{CheckState, CheckStatus};
 
 use crate::Shared;
 use crate::api::ApiError;
-use crate::overview::EventJson;
+use crate::overview::{EventJson, Overview};
 use crate::services::health::{Health, ServiceHealth, check_health, evaluate, resource_health};
 use crate::services::model::{ComponentDef, RollupKind, ServiceDef};
 use crate::services::rca::{Analysis, Inputs, analyse};
@@ -126,13 +126,26 @@ fn refused(r: Refused) -> ApiError {
     }
 }
 
-/// The health of every service now.
-pub(crate) fn healths(shared: &Shared) -> std::collections::BTreeMap<String, ServiceHealth> {
-    let (resources, checks) = {
-        let o = shared.overview.read().expect("overview lock poisoned");
-        (o.all_resources(), o.all_checks())
-    };
-    evaluate(&shared.services.defs(), &resources, &checks)
+/// Every service's health as last evaluated, or evaluated now if a definition changed since
+/// (or nothing was evaluated yet).
+fn healths(shared: &Shared) -> std::collections::BTreeMap<String, ServiceHealth> {
+    let cached = shared
+        .service_health
+        .read()
+        .expect("service health lock poisoned")
+        .clone();
+    let defs = shared.services.defs();
+    let current = defs.len() == cached.len() && defs.iter().all(|d| cached.contains_key(&d.name));
+    if current {
+        return (*cached).clone();
+    }
+    let resources = Overview::all_resources_of(&shared.overview);
+    let checks = shared
+        .overview
+        .read()
+        .expect("overview lock poisoned")
+        .all_checks();
+    evaluate(&defs, &resources, &checks)
 }
 
 /// `GET /api/v1/services`.
@@ -183,17 +196,25 @@ pub async fn detail(
         .services
         .get(&name)
         .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+    let h = healths(&shared)
+        .remove(&name)
+        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
     let overview = shared.overview.read().expect("overview lock poisoned");
-    let resources = overview.all_resources();
-    let checks = overview.all_checks();
-    let mut healths = evaluate(&shared.services.defs(), &resources, &checks);
+    let wanted: Vec<&str> = h
+        .components
+        .iter()
+        .flat_map(|c| c.resources.iter().map(String::as_str))
+        .collect();
+    let resources = overview.resources_by_id(&wanted);
+    let checks = if h.components.iter().any(|c| !c.checks.is_empty()) {
+        overview.all_checks()
+    } else {
+        Vec::new()
+    };
     let checks_by_id: std::collections::HashMap<(&str, &str), &CheckStatus> = checks
         .iter()
         .map(|c| ((c.resource_id.as_str(), c.name.as_str()), c))
         .collect();
-    let h = healths
-        .remove(&name)
-        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
     let by_id: std::collections::HashMap<&str, &strata_proto::v1::Resource> =
         resources.iter().map(|r| (r.id.as_str(), r)).collect();
     let components = def
@@ -360,13 +381,11 @@ pub async fn rca(
     let to_ms = strata_proto::now_ms();
     let from_ms = to_ms - window_ms;
     let defs = shared.services.defs();
-    let overview = shared.overview.read().expect("overview lock poisoned");
-    let (resources, checks, incidents) = (
-        overview.all_resources(),
-        overview.all_checks(),
-        overview.incident_events(from_ms),
-    );
-    drop(overview);
+    let resources = Overview::all_resources_of(&shared.overview);
+    let (checks, incidents) = {
+        let overview = shared.overview.read().expect("overview lock poisoned");
+        (overview.all_checks(), overview.incident_events(from_ms))
+    };
     let inputs = Inputs {
         defs: &defs,
         resources: &resources,

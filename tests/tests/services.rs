@@ -83,15 +83,19 @@ fn services_roll_up_their_hosts_and_change_through_the_api() {
 
     // payments: one of its five db hosts is critical; shop: web ok, cache at warning (one of
     // two components ok suffices), but it depends on payments.
-    wait_for("services judged", Duration::from_secs(30), || {
-        let (p, s) = (health(&http, "payments")?, health(&http, "shop")?);
-        if p == "degraded" && s == "degraded" {
-            Ok(())
+    let shop = wait_for("services judged", Duration::from_secs(30), || {
+        let payments = health(&http, "payments")?;
+        let shop = service(&http, "shop")?;
+        let settled = payments == "degraded"
+            && shop["health"] == "degraded"
+            && shop["components"][0]["health"] == "ok"
+            && shop["components"][1]["health"] == "degraded";
+        if settled {
+            Ok(shop)
         } else {
-            Err(format!("payments {p}, shop {s}"))
+            Err(format!("payments {payments}, shop {shop}"))
         }
     });
-    let shop = service(&http, "shop").unwrap();
     assert_eq!(shop["version"], 1);
     assert_eq!(shop["source"], "file");
     assert!(

@@ -8,6 +8,7 @@
 mod agent;
 mod dataset;
 mod failover;
+mod overview;
 mod peers;
 mod probes;
 mod procs;
@@ -38,6 +39,8 @@ pub enum BenchWhat {
     Probes(probes::ProbesBench),
     /// SIGKILLs of sub-managers under simulated agents: time to re-home, samples lost.
     Failover(failover::FailoverBench),
+    /// The super-manager's API at 100 regions x 1,000 hosts and 200 services.
+    Overview(overview::OverviewBench),
 }
 
 /// Options of `strata bench tsdb`.
@@ -157,6 +160,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         BenchWhat::Agent(b) => agent::run(b).await,
         BenchWhat::Probes(b) => probes::run(b).await,
         BenchWhat::Failover(b) => failover::run(b).await,
+        BenchWhat::Overview(b) => overview::run(b).await,
     }
 }
 

@@ -307,10 +307,24 @@ impl Overview {
     }
 
     /// The region's resources, merged across its members.
-    fn merged(&self, region: &str) -> Vec<Resource> {
+    /// The region's resources, merged across its members.
+    pub fn merged(&self, region: &str) -> Vec<Resource> {
+        self.best(region)
+            .into_iter()
+            .map(|(healthy, r)| Self::shown(healthy, r))
+            .collect()
+    }
+
+    /// The best record of each of the region's resources, with whether its member is healthy.
+    fn best(&self, region: &str) -> Vec<(bool, &Resource)> {
         let Some(members) = self.regions.get(region) else {
             return Vec::new();
         };
+        let mut reporting = members.values().filter(|d| !d.resources.is_empty());
+        if let (Some(only), None) = (reporting.next(), reporting.next()) {
+            // one member reports the region: nothing to merge
+            return only.resources.values().map(|r| (only.healthy, r)).collect();
+        }
         let mut best: BTreeMap<&str, (bool, &Resource)> = BTreeMap::new();
         for d in members.values() {
             for r in d.resources.values() {
@@ -323,16 +337,7 @@ impl Overview {
                 }
             }
         }
-        best.into_values()
-            .map(|(healthy, r)| {
-                let mut r = r.clone();
-                if !healthy {
-                    r.state = ResourceState::Unknown as i32;
-                    r.reason = format!("sub-manager {} is unreachable", r.owner);
-                }
-                r
-            })
-            .collect()
+        best.into_values().collect()
     }
 
     fn open_events(&self, region: &str) -> Vec<&Event> {
@@ -372,6 +377,54 @@ impl Overview {
             .collect()
     }
 
+    /// The resources with these ids, merged across members as [`Overview::all_resources`]
+    /// merges them (ids not found are left out).
+    pub fn resources_by_id(&self, ids: &[&str]) -> Vec<Resource> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(members) = self.regions.get(region_of(id)) else {
+                continue;
+            };
+            let best = members
+                .values()
+                .filter_map(|d| d.resources.get(*id).map(|r| (d.healthy, r)))
+                .max_by_key(|(healthy, r)| (*healthy, r.updated_ms));
+            if let Some((healthy, r)) = best {
+                out.push(Self::shown(healthy, r));
+            }
+        }
+        out
+    }
+
+    /// A resource as shown: unknown when only an unreachable member reports it.
+    fn shown(healthy: bool, r: &Resource) -> Resource {
+        let mut r = r.clone();
+        if !healthy {
+            r.state = ResourceState::Unknown as i32;
+            r.reason = format!("sub-manager {} is unreachable", r.owner);
+        }
+        r
+    }
+
+    /// Every region's resources, merged across members (as the resources JSON shows them),
+    /// read one region at a time so that no lock is held for the whole copy.
+    pub fn all_resources_of(overview: &std::sync::RwLock<Overview>) -> Vec<Resource> {
+        let names = overview
+            .read()
+            .expect("overview lock poisoned")
+            .region_names();
+        let mut out = Vec::new();
+        for name in names {
+            out.extend(
+                overview
+                    .read()
+                    .expect("overview lock poisoned")
+                    .merged(&name),
+            );
+        }
+        out
+    }
+
     /// Every region's resources, merged across members (as the resources JSON shows them).
     pub fn all_resources(&self) -> Vec<Resource> {
         self.regions.keys().flat_map(|r| self.merged(r)).collect()
@@ -408,42 +461,47 @@ impl Overview {
     /// The overview of every region.
     pub fn regions_json(&self) -> Vec<RegionJson> {
         self.regions
-            .iter()
-            .map(|(name, members)| {
-                let mut sub_managers: Vec<SubManagerJson> = members
-                    .iter()
-                    .map(|(id, d)| SubManagerJson {
-                        id: id.clone(),
-                        address: d.address.clone(),
-                        healthy: d.healthy,
-                    })
-                    .collect();
-                sub_managers.sort_by(|a, b| a.id.cmp(&b.id));
-                let mut resources = ResourceCounts::default();
-                for r in self.merged(name) {
-                    resources.total += 1;
-                    match r.state() {
-                        ResourceState::Up => resources.up += 1,
-                        ResourceState::Down => resources.down += 1,
-                        _ => resources.unknown += 1,
-                    }
-                }
-                let mut events = EventCounts::default();
-                for e in self.open_events(name) {
-                    match e.severity() {
-                        Severity::Warning => events.warning += 1,
-                        Severity::Critical => events.critical += 1,
-                        _ => {}
-                    }
-                }
-                RegionJson {
-                    name: name.clone(),
-                    sub_managers,
-                    resources,
-                    events,
-                }
-            })
+            .keys()
+            .filter_map(|name| self.region_json(name))
             .collect()
+    }
+
+    /// The overview of one region, counted without copying its records.
+    pub fn region_json(&self, name: &str) -> Option<RegionJson> {
+        let members = self.regions.get(name)?;
+        let mut sub_managers: Vec<SubManagerJson> = members
+            .iter()
+            .map(|(id, d)| SubManagerJson {
+                id: id.clone(),
+                address: d.address.clone(),
+                healthy: d.healthy,
+            })
+            .collect();
+        sub_managers.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut resources = ResourceCounts::default();
+        for (healthy, r) in self.best(name) {
+            resources.total += 1;
+            match r.state() {
+                _ if !healthy => resources.unknown += 1,
+                ResourceState::Up => resources.up += 1,
+                ResourceState::Down => resources.down += 1,
+                _ => resources.unknown += 1,
+            }
+        }
+        let mut events = EventCounts::default();
+        for e in self.open_events(name) {
+            match e.severity() {
+                Severity::Warning => events.warning += 1,
+                Severity::Critical => events.critical += 1,
+                _ => {}
+            }
+        }
+        Some(RegionJson {
+            name: name.to_string(),
+            sub_managers,
+            resources,
+            events,
+        })
     }
 
     /// The resources of `region` (every region when None).

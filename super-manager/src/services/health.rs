@@ -168,18 +168,93 @@ pub fn evaluate(
     resources: &[Resource],
     checks: &[CheckStatus],
 ) -> BTreeMap<String, ServiceHealth> {
+    Evaluator::default().run(0, defs, resources, checks)
+}
+
+/// Evaluates services again and again, keeping which resources (or checks) each component
+/// selects while the definitions (their `generation`) and the set of resources and checks
+/// stay the same: matching every selector against every host is the costly part, and that
+/// set changes far less often than the hosts' states.
+#[derive(Debug, Default)]
+pub struct Evaluator {
+    key: Option<u64>,
+    /// Per service, per component: indices into the resources or the checks.
+    selections: Vec<Vec<Vec<usize>>>,
+}
+
+fn fingerprint(generation: u64, resources: &[Resource], checks: &[CheckStatus]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    generation.hash(&mut h);
+    resources.len().hash(&mut h);
+    for r in resources {
+        r.id.hash(&mut h);
+    }
+    checks.len().hash(&mut h);
+    for c in checks {
+        c.resource_id.hash(&mut h);
+        c.name.hash(&mut h);
+    }
+    h.finish()
+}
+
+impl Evaluator {
+    /// The health of every service of `defs` (of definition generation `generation`).
+    pub fn run(
+        &mut self,
+        generation: u64,
+        defs: &[ServiceDef],
+        resources: &[Resource],
+        checks: &[CheckStatus],
+    ) -> BTreeMap<String, ServiceHealth> {
+        let key = fingerprint(generation, resources, checks);
+        if self.key != Some(key) || self.selections.len() != defs.len() {
+            self.selections = defs
+                .iter()
+                .map(|def| {
+                    def.components
+                        .iter()
+                        .map(|c| {
+                            let selector = c.selector();
+                            if selector.of_checks() {
+                                (0..checks.len())
+                                    .filter(|&i| {
+                                        selector
+                                            .selects_check(&checks[i].resource_id, &checks[i].name)
+                                    })
+                                    .collect()
+                            } else {
+                                (0..resources.len())
+                                    .filter(|&i| {
+                                        selector.selects(&resources[i].region, &resources[i].host)
+                                    })
+                                    .collect()
+                            }
+                        })
+                        .collect()
+                })
+                .collect();
+            self.key = Some(key);
+        }
+        evaluate_selected(defs, &self.selections, resources, checks)
+    }
+}
+
+fn evaluate_selected(
+    defs: &[ServiceDef],
+    selections: &[Vec<Vec<usize>>],
+    resources: &[Resource],
+    checks: &[CheckStatus],
+) -> BTreeMap<String, ServiceHealth> {
     let mut own: BTreeMap<&str, ServiceHealth> = BTreeMap::new();
-    for def in defs {
+    for (def, selected_by_component) in defs.iter().zip(selections) {
         let components: Vec<ComponentHealth> = def
             .components
             .iter()
-            .map(|c| {
-                let selector = c.selector();
-                if selector.of_checks() {
-                    let selected: Vec<&CheckStatus> = checks
-                        .iter()
-                        .filter(|k| selector.selects_check(&k.resource_id, &k.name))
-                        .collect();
+            .zip(selected_by_component)
+            .map(|(c, picked)| {
+                if c.check.is_some() {
+                    let selected: Vec<&CheckStatus> = picked.iter().map(|&i| &checks[i]).collect();
                     let healths: Vec<Health> = selected.iter().map(|k| check_health(k)).collect();
                     let (health, reason) = component(&healths, "check");
                     let mut resources: Vec<String> =
@@ -196,10 +271,7 @@ pub fn evaluate(
                             .collect(),
                     }
                 } else {
-                    let selected: Vec<&Resource> = resources
-                        .iter()
-                        .filter(|r| selector.selects(&r.region, &r.host))
-                        .collect();
+                    let selected: Vec<&Resource> = picked.iter().map(|&i| &resources[i]).collect();
                     let healths: Vec<Health> =
                         selected.iter().map(|r| resource_health(r)).collect();
                     let (health, reason) = component(&healths, "resource");
@@ -363,6 +435,24 @@ mod tests {
         let h = evaluate(&defs, &resources, &[]);
         assert_eq!(h["shop"].health, Health::Down, "no web component is up");
         assert_eq!(evaluate(&defs, &[], &[])["db"].health, Health::Unknown);
+        // A kept evaluator gives the same answers, selections reused while hosts stay.
+        let mut e = Evaluator::default();
+        let first = e.run(1, &defs, &resources, &[]);
+        resources[2] = r("east", "web-2", Up, Ok);
+        let second = e.run(1, &defs, &resources, &[]);
+        assert_eq!(first["shop"].health, Health::Down);
+        assert_eq!(
+            second["shop"].health,
+            Health::Degraded,
+            "the new state is seen"
+        );
+        resources.push(r("core", "db-1", Up, Ok));
+        let third = e.run(1, &defs, &resources, &[]);
+        assert_eq!(
+            third["db"].components[0].resources.len(),
+            2,
+            "a new host is selected"
+        );
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct Services {
     current: RwLock<BTreeMap<String, Versioned>>,
     store: Journal,
     last: timeline::Last,
+    /// Grows with every change of the definitions.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn current_key(name: &str) -> Vec<u8> {
@@ -88,12 +90,28 @@ impl Services {
             current: RwLock::new(current),
             store,
             last: timeline::Last::default(),
+            generation: std::sync::atomic::AtomicU64::new(1),
         })
     }
 
     /// The current definitions, by name.
     pub fn defs(&self) -> Vec<ServiceDef> {
         self.read().values().map(|v| v.def.clone()).collect()
+    }
+
+    /// The current definitions with their generation (which grows with every change).
+    pub fn defs_with_generation(&self) -> (u64, Vec<ServiceDef>) {
+        let current = self.read();
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        (
+            generation,
+            current.values().map(|v| v.def.clone()).collect(),
+        )
+    }
+
+    fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// The current version of `name`.
@@ -142,6 +160,7 @@ impl Services {
             .write_table(&[TableOp::Put(&ck, &bytes), TableOp::Put(&vk, &bytes)])
             .map_err(|e| Refused::Store(e.to_string()))?;
         current.insert(v.def.name.clone(), v);
+        self.changed();
         Ok(version)
     }
 
@@ -163,6 +182,7 @@ impl Services {
             .write_table(&[TableOp::Delete(&current_key(name))])
             .map_err(|e| Refused::Store(e.to_string()))?;
         current.remove(name);
+        self.changed();
         Ok(())
     }
 

@@ -1,0 +1,434 @@
+//! `strata bench overview`: the super-manager's answers at enterprise scale — 100 regions of
+//! 1,000 hosts each and 200 services — timed from its REST API.
+//!
+//! The regions are simulated as WatchRegion streams: a small broker of the bench's own lists
+//! one sub-manager per region and answers each member's stream with a snapshot of its hosts
+//! (a few of them down or with incidents), then changes a host now and then, as a region
+//! would. The super-manager is the real library, with its store in a temporary directory and
+//! the 200 services in a services file.
+
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use futures::{Stream, StreamExt};
+use serde::Serialize;
+use strata_proto::v1::broker_server::{Broker, BrokerServer};
+use strata_proto::v1::region_update::Kind;
+use strata_proto::v1::sub_manager_server::{SubManager, SubManagerServer};
+use strata_proto::v1::{
+    AgentSnapshotRequest, Assignment, Event, HeartbeatRequest, HeartbeatResponse,
+    ListResourcesRequest, ListResourcesResponse, Member, MembershipView, QueryRangeRequest,
+    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate,
+    RegisterAgentsRequest, RegisterAgentsResponse, ResolveRequest, ResolveResponse, Resource,
+    ResourceState, Role, Severity, Snapshot, SnapshotResponse, WatchAssignmentRequest,
+    WatchMembershipRequest, WatchRegionRequest,
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::percentile;
+use super::procs::http;
+
+/// Options of `strata bench overview`.
+#[derive(Args, Debug)]
+pub struct OverviewBench {
+    /// Simulated regions.
+    #[arg(long, default_value_t = 100)]
+    pub regions: usize,
+    /// Hosts per region.
+    #[arg(long, default_value_t = 1000)]
+    pub resources: usize,
+    /// Services.
+    #[arg(long, default_value_t = 200)]
+    pub services: usize,
+    /// Requests timed per kind.
+    #[arg(long, default_value_t = 200)]
+    pub requests: usize,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `--json` prints.
+#[derive(Debug, Serialize)]
+pub struct OverviewFigures {
+    pub overview_p50_ms: f64,
+    pub overview_p99_ms: f64,
+    /// GET /api/v1/services: every service with its health.
+    pub service_p99_ms: f64,
+    /// GET /api/v1/services/{name}: one service down to its hosts and their incidents.
+    pub drill_p99_ms: f64,
+    pub service_p50_ms: f64,
+    pub drill_p50_ms: f64,
+    pub regions: usize,
+    pub resources: usize,
+    pub services: usize,
+}
+
+fn region_name(r: usize) -> String {
+    format!("r{r:03}")
+}
+
+fn host_name(h: usize) -> String {
+    format!("host-{h:04}")
+}
+
+/// The hosts of region `r`: every 97th down, every 31st with a critical incident.
+fn region_snapshot(r: usize, hosts: usize, seq: u64) -> RegionUpdate {
+    let region = region_name(r);
+    let now = strata_proto::now_ms();
+    let mut resources = Vec::with_capacity(hosts);
+    let mut events = Vec::new();
+    for h in 0..hosts {
+        let id = format!("{region}/{}", host_name(h));
+        let down = (h + r).is_multiple_of(97);
+        let critical = (h + r).is_multiple_of(31);
+        let rule = if down { "reachable" } else { "cpu" };
+        if down || critical {
+            events.push(Event {
+                id: format!("{id}/{rule}/{now}"),
+                resource_id: id.clone(),
+                rule: rule.into(),
+                severity: Severity::Critical as i32,
+                message: "simulated".into(),
+                opened_ms: now,
+                ..Default::default()
+            });
+        }
+        resources.push(Resource {
+            id,
+            region: region.clone(),
+            host: host_name(h),
+            state: if down {
+                ResourceState::Down
+            } else {
+                ResourceState::Up
+            } as i32,
+            severity: if down || critical {
+                Severity::Critical
+            } else {
+                Severity::Ok
+            } as i32,
+            last_poll_ms: now,
+            owner: format!("{region}-sub"),
+            updated_ms: now,
+            open_rules: if down || critical {
+                vec![rule.into()]
+            } else {
+                Vec::new()
+            },
+            ..Default::default()
+        });
+    }
+    RegionUpdate {
+        region: region.clone(),
+        member_id: format!("{region}-sub"),
+        epoch: "bench".into(),
+        seq,
+        kind: Some(Kind::Snapshot(Snapshot {
+            resources,
+            events,
+            checks: Vec::new(),
+        })),
+    }
+}
+
+/// The bench's broker: one sub-manager per region, whose streams it answers itself.
+#[derive(Clone)]
+struct FakeRegions {
+    regions: usize,
+    hosts: usize,
+}
+
+type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Broker for FakeRegions {
+    async fn heartbeat(
+        &self,
+        _: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        Ok(Response::new(HeartbeatResponse::default()))
+    }
+
+    type WatchMembershipStream = Boxed<MembershipView>;
+
+    async fn watch_membership(
+        &self,
+        _: Request<WatchMembershipRequest>,
+    ) -> Result<Response<Self::WatchMembershipStream>, Status> {
+        let members = (0..self.regions)
+            .map(|r| Member {
+                id: format!("{}-sub", region_name(r)),
+                role: Role::SubManager as i32,
+                region: region_name(r),
+                address: "127.0.0.1:1".into(),
+                healthy: true,
+                ..Default::default()
+            })
+            .collect();
+        let view = MembershipView {
+            broker_id: "bench".into(),
+            version: 1,
+            members,
+        };
+        let stream =
+            futures::stream::once(async move { Ok(view) }).chain(futures::stream::pending());
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn resolve(
+        &self,
+        _: Request<ResolveRequest>,
+    ) -> Result<Response<ResolveResponse>, Status> {
+        Ok(Response::new(ResolveResponse::default()))
+    }
+
+    async fn register_agents(
+        &self,
+        _: Request<RegisterAgentsRequest>,
+    ) -> Result<Response<RegisterAgentsResponse>, Status> {
+        Err(Status::unimplemented(
+            "the bench's broker takes no registrations",
+        ))
+    }
+
+    type WatchAssignmentStream = Boxed<Assignment>;
+
+    async fn watch_assignment(
+        &self,
+        _: Request<WatchAssignmentRequest>,
+    ) -> Result<Response<Self::WatchAssignmentStream>, Status> {
+        Err(Status::unimplemented("the bench's broker assigns nothing"))
+    }
+}
+
+#[tonic::async_trait]
+impl SubManager for FakeRegions {
+    async fn region_summary(
+        &self,
+        _: Request<RegionSummaryRequest>,
+    ) -> Result<Response<RegionSummaryResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn list_resources(
+        &self,
+        _: Request<ListResourcesRequest>,
+    ) -> Result<Response<ListResourcesResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn query_range(
+        &self,
+        _: Request<QueryRangeRequest>,
+    ) -> Result<Response<QueryRangeResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    type WatchRegionStream = Boxed<RegionUpdate>;
+
+    async fn watch_region(
+        &self,
+        request: Request<WatchRegionRequest>,
+    ) -> Result<Response<Self::WatchRegionStream>, Status> {
+        let req = request.into_inner();
+        let r: usize = req
+            .region
+            .trim_start_matches('r')
+            .parse()
+            .map_err(|_| Status::not_found("no such region"))?;
+        let hosts = self.hosts;
+        let first = region_snapshot(r, hosts, 1);
+        // Then a host changes state every second, as a live region's would.
+        let changes = futures::stream::unfold(2u64, move |seq| async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let h = (seq as usize * 7 + r) % hosts;
+            let now = strata_proto::now_ms();
+            let update = RegionUpdate {
+                region: region_name(r),
+                member_id: format!("{}-sub", region_name(r)),
+                epoch: "bench".into(),
+                seq,
+                kind: Some(Kind::Resource(Resource {
+                    id: format!("{}/{}", region_name(r), host_name(h)),
+                    region: region_name(r),
+                    host: host_name(h),
+                    state: ResourceState::Up as i32,
+                    severity: Severity::Ok as i32,
+                    last_poll_ms: now,
+                    updated_ms: now,
+                    owner: format!("{}-sub", region_name(r)),
+                    ..Default::default()
+                })),
+            };
+            Some((Ok(update), seq + 1))
+        });
+        let stream = futures::stream::once(async move { Ok(first) }).chain(changes);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn agent_snapshot(
+        &self,
+        _: Request<AgentSnapshotRequest>,
+    ) -> Result<Response<SnapshotResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+}
+
+/// The services file: service i has a web tier of 50 hosts in one region and a database host
+/// in the next; nine in ten depend on the next service.
+fn services_file(services: usize, regions: usize) -> String {
+    let mut out = String::new();
+    for i in 0..services {
+        out.push_str(&format!(
+            "[[services]]\nname = \"svc-{i:03}\"\n{}\
+             [[services.components]]\nname = \"web\"\nregion = \"{}\"\nhost = \"~host-0{}[0-4][0-9]\"\n\
+             [[services.components]]\nname = \"db\"\nregion = \"{}\"\nhost = \"host-0500\"\n\n",
+            if i % 10 != 9 && i + 1 < services {
+                format!("depends_on = [\"svc-{:03}\"]\n", i + 1)
+            } else {
+                String::new()
+            },
+            region_name(i % regions),
+            i % 10,
+            region_name((i + 1) % regions),
+        ));
+    }
+    out
+}
+
+/// Times `requests` GETs of `path`, in milliseconds, sorted.
+fn time(addr: &str, path: &str, requests: usize) -> anyhow::Result<Vec<f64>> {
+    let mut times = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let started = Instant::now();
+        let (status, body) = http(addr, "GET", path, b"")?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+        anyhow::ensure!(status == 200, "GET {path}: {status}: {body}");
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+/// Runs `strata bench overview`.
+pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.regions > 0 && args.resources > 500,
+        "--regions > 0 and --resources > 500"
+    );
+    let dir = tempfile::tempdir().context("create a temporary directory")?;
+    let shutdown = CancellationToken::new();
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let broker_addr = listener.local_addr()?.to_string();
+    let fake = FakeRegions {
+        regions: args.regions,
+        hosts: args.resources,
+    };
+    let stop = shutdown.clone();
+    let broker = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(BrokerServer::new(fake.clone()))
+            .add_service(
+                SubManagerServer::new(fake)
+                    .max_encoding_message_size(256 << 20)
+                    .max_decoding_message_size(256 << 20),
+            )
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                stop.cancelled_owned(),
+            ),
+    );
+    let services_path = dir.path().join("services.toml");
+    std::fs::write(&services_path, services_file(args.services, args.regions))?;
+    let config = strata_super_manager::SuperManagerConfig {
+        http: "127.0.0.1:0".into(),
+        brokers: vec![broker_addr],
+        data_dir: dir.path().join("super"),
+        services_file: Some(services_path),
+        ..Default::default()
+    };
+    let bound = strata_super_manager::bind(config).await?;
+    let http_addr = bound.local_addr().to_string();
+    let stop = shutdown.clone();
+    let sup = tokio::spawn(async move { bound.run(stop).await });
+    let total = (args.regions * args.resources) as u64;
+    eprintln!(
+        "overview: waiting for {total} hosts of {} regions",
+        args.regions
+    );
+    let addr = http_addr.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let (_, body) = http(&addr, "GET", "/api/v1/overview", b"")?;
+            let v: serde_json::Value = serde_json::from_str(&body)?;
+            let seen: u64 = v["regions"]
+                .as_array()
+                .map(|rs| {
+                    rs.iter()
+                        .map(|r| r["resources"]["total"].as_u64().unwrap_or(0))
+                        .sum()
+                })
+                .unwrap_or(0);
+            if seen == total {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {seen} of {total} hosts after 300 s"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    })
+    .await??;
+    eprintln!("overview: timing {} requests of each kind", args.requests);
+    let addr = http_addr.clone();
+    let requests = args.requests;
+    let (overview, list, drill) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        Ok((
+            time(&addr, "/api/v1/overview", requests)?,
+            time(&addr, "/api/v1/services", requests)?,
+            time(&addr, "/api/v1/services/svc-042", requests)?,
+        ))
+    })
+    .await??;
+    shutdown.cancel();
+    let _ = sup.await;
+    let _ = broker.await;
+    let figures = OverviewFigures {
+        overview_p50_ms: percentile(&overview, 0.5),
+        overview_p99_ms: percentile(&overview, 0.99),
+        service_p50_ms: percentile(&list, 0.5),
+        service_p99_ms: percentile(&list, 0.99),
+        drill_p50_ms: percentile(&drill, 0.5),
+        drill_p99_ms: percentile(&drill, 0.99),
+        regions: args.regions,
+        resources: args.regions * args.resources,
+        services: args.services,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&figures)?);
+    } else {
+        println!(
+            "super-manager at {} regions x {} hosts, {} services ({} requests each)",
+            args.regions, args.resources, args.services, args.requests
+        );
+        println!(
+            "  overview            p50 {:.1} ms  p99 {:.1} ms",
+            figures.overview_p50_ms, figures.overview_p99_ms
+        );
+        println!(
+            "  services (all)      p50 {:.1} ms  p99 {:.1} ms",
+            figures.service_p50_ms, figures.service_p99_ms
+        );
+        println!(
+            "  service drill-down  p50 {:.1} ms  p99 {:.1} ms",
+            figures.drill_p50_ms, figures.drill_p99_ms
+        );
+    }
+    Ok(())
+}
