@@ -77,6 +77,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/resources/{region}/{host}/metrics",
             get(metrics_by_parts),
         )
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/placement", get(crate::placement::placement))
         .route("/api/v1/services", get(service_api::list))
         .route(
             "/api/v1/services/{name}",
@@ -92,6 +94,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/services/{name}/rca", get(service_api::rca))
         .fallback(not_found)
         .with_state(shared)
+}
+
+async fn openapi() -> Json<&'static serde_json::Value> {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(crate::openapi::document))
 }
 
 async fn console() -> Html<&'static str> {

@@ -12,6 +12,8 @@
 //! - [`api`]: the REST API, console page, health and metrics.
 //! - [`services`]: business services: definitions (versioned, stored) and their health.
 //! - [`service_api`]: the services part of the REST API.
+//! - [`openapi`]: the OpenAPI document of the REST API.
+//! - [`placement`]: the nodes of a group ranked by live load.
 //! - [`history`]: metric history fetched from the regions, with functions across series.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
@@ -22,7 +24,9 @@ pub mod config;
 pub mod error;
 pub mod history;
 pub mod incidents;
+pub mod openapi;
 pub mod overview;
+pub mod placement;
 pub mod service_api;
 pub mod services;
 pub mod subscriber;

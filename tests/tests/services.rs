@@ -116,6 +116,39 @@ fn services_roll_up_their_hosts_and_change_through_the_api() {
     );
     let list = get_json(&http, "/api/v1/services").unwrap();
     assert_eq!(list.as_array().unwrap().len(), 2);
+    // Placement: the web tier's five hosts ranked by their live load, least loaded first.
+    let placed = wait_for("the web tier ranked", Duration::from_secs(20), || {
+        let p = get_json(&http, "/api/v1/placement?service=shop&component=web")?;
+        let nodes = p["nodes"].as_array().cloned().unwrap_or_default();
+        let complete = nodes.len() == 5
+            && nodes.iter().all(|n| {
+                n["cpu"].is_f64() && n["memory"].is_f64() && n["network_bytes_per_second"].is_f64()
+            });
+        if complete {
+            Ok(nodes)
+        } else {
+            Err(p.to_string())
+        }
+    });
+    let scores: Vec<f64> = placed
+        .iter()
+        .map(|n| n["score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.windows(2).all(|w| w[0] <= w[1]), "{placed:?}");
+    assert!(placed.iter().all(|n| {
+        n["resource_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("west/sim-000")
+    }));
+    let (status, body) = strata_tests::http_get(&http, "/api/v1/placement?service=shop").unwrap();
+    assert_eq!(status, 400);
+    assert!(body.contains("component"), "{body}");
+    let doc = get_json(&http, "/api/v1/openapi.json").unwrap();
+    assert!(
+        doc["paths"]["/api/v1/services/{name}/sla"]["get"].is_object(),
+        "{doc}"
+    );
 
     // Changes through the API: validated with the field named, versioned, refused when
     // another service depends on the one deleted.

@@ -1,0 +1,300 @@
+//! The OpenAPI 3 document of the REST API, served at `/api/v1/openapi.json`, so that clients
+//! can be generated and the API browsed with the usual tools. Kept beside the router: a
+//! route added there and not here is caught by the test below.
+
+use serde_json::{Value, json};
+
+/// Every path the router serves under `/api/v1` (and the two outside it).
+pub const PATHS: &[&str] = &[
+    "/api/v1/overview",
+    "/api/v1/resources",
+    "/api/v1/events",
+    "/api/v1/resources/{id}/metrics",
+    "/api/v1/resources/{region}/{host}/metrics",
+    "/api/v1/services",
+    "/api/v1/services/{name}",
+    "/api/v1/services/{name}/versions",
+    "/api/v1/services/{name}/sla",
+    "/api/v1/services/{name}/rca",
+    "/api/v1/openapi.json",
+    "/api/v1/placement",
+    "/healthz",
+    "/metrics",
+];
+
+fn query(name: &str, description: &str, kind: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description,
+           "schema": {"type": kind}})
+}
+
+fn path_param(name: &str, description: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description,
+           "schema": {"type": "string"}})
+}
+
+fn ok(description: &str, kind: &str) -> Value {
+    json!({
+        "200": {"description": description,
+                "content": {"application/json": {"schema": {"type": kind}}}},
+        "400": {"$ref": "#/components/responses/Error"},
+        "404": {"$ref": "#/components/responses/Error"}
+    })
+}
+
+fn get(summary: &str, parameters: Vec<Value>, description: &str, kind: &str) -> Value {
+    json!({"get": {"summary": summary, "parameters": parameters, "responses": ok(description, kind)}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let region = query("region", "only this region", "string");
+    let metric_params = vec![
+        query("name", "metric name (required)", "string"),
+        query(
+            "from_ms",
+            "start, ms since the epoch (default: an hour ago)",
+            "integer",
+        ),
+        query("to_ms", "end, ms since the epoch (default: now)", "integer"),
+        query("step_ms", "bucket width; 0 = raw points", "integer"),
+        query(
+            "agg",
+            "avg, min, max, last, sum, count, increase, rate, quantile",
+            "string",
+        ),
+        query("q", "the quantile for agg=quantile, 0 to 1", "number"),
+        query(
+            "across",
+            "combine series: sum, avg, min, max, count",
+            "string",
+        ),
+        query(
+            "by",
+            "labels to group `across` by, comma-separated",
+            "string",
+        ),
+    ];
+    let name = path_param("name", "the service");
+    let mut by_id = metric_params.clone();
+    by_id.push(path_param("id", "<region>%2F<host>"));
+    let mut by_parts = metric_params;
+    by_parts.push(path_param("region", "the region"));
+    by_parts.push(path_param("host", "the host"));
+    let service = json!({
+        "get": {"summary": "A service drilled down to its components, hosts and their incidents",
+                "parameters": [name.clone()], "responses": ok("the service", "object")},
+        "put": {"summary": "Store a definition as the service's next version (validated with the whole set)",
+                "parameters": [name.clone()],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServiceDef"}}}},
+                "responses": ok("{name, version}", "object")},
+        "delete": {"summary": "Remove the service (409 while others depend on it)",
+                   "parameters": [name.clone()],
+                   "responses": {"204": {"description": "removed"},
+                                 "404": {"$ref": "#/components/responses/Error"},
+                                 "409": {"$ref": "#/components/responses/Error"}}}
+    });
+    let mut paths = serde_json::Map::new();
+    let mut put = |p: &str, v: Value| {
+        paths.insert(p.to_string(), v);
+    };
+    put(
+        "/api/v1/overview",
+        get(
+            "Every region: sub-managers, resource and incident counts",
+            vec![],
+            "the overview",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/resources",
+        get(
+            "Resources with their state",
+            vec![region.clone()],
+            "resources",
+            "array",
+        ),
+    );
+    put(
+        "/api/v1/events",
+        get(
+            "Incidents: open ones, critical first; with include=resolved the resolved ones too",
+            vec![
+                region,
+                query("include", "open (default) or resolved", "string"),
+            ],
+            "incidents",
+            "array",
+        ),
+    );
+    put(
+        "/api/v1/resources/{id}/metrics",
+        get(
+            "Metric history of a resource, from its region",
+            by_id,
+            "series",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/resources/{region}/{host}/metrics",
+        get(
+            "Metric history of a resource, from its region",
+            by_parts,
+            "series",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/services",
+        get(
+            "Every business service with its health",
+            vec![],
+            "services",
+            "array",
+        ),
+    );
+    put("/api/v1/services/{name}", service);
+    put(
+        "/api/v1/services/{name}/versions",
+        get(
+            "Every stored version of a service",
+            vec![name.clone()],
+            "versions",
+            "array",
+        ),
+    );
+    put(
+        "/api/v1/services/{name}/sla",
+        get(
+            "Availability, time and minutes lost, error budget and outages over a period",
+            vec![
+                name.clone(),
+                query(
+                    "from_ms",
+                    "start (default: the SLO window, or 30 days, before to_ms)",
+                    "integer",
+                ),
+                query("to_ms", "end (default: now)", "integer"),
+            ],
+            "the SLA report",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/services/{name}/rca",
+        get(
+            "Likely causes of the service's state, best first, with their evidence",
+            vec![
+                name,
+                query(
+                    "window_ms",
+                    "how far back to look (default 15 minutes)",
+                    "integer",
+                ),
+            ],
+            "the analysis",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/openapi.json",
+        get("This document", vec![], "OpenAPI 3", "object"),
+    );
+    put(
+        "/api/v1/placement",
+        get(
+            "The hosts of a service's component ranked by live load (CPU, memory, network), least loaded first",
+            vec![
+                query("service", "the service (required)", "string"),
+                query("component", "its component, the group (required)", "string"),
+                query(
+                    "window_ms",
+                    "how far back the load is averaged (default 60000)",
+                    "integer",
+                ),
+                query("w_cpu", "weight of CPU (default 0.5)", "number"),
+                query("w_memory", "weight of memory (default 0.3)", "number"),
+                query(
+                    "w_network",
+                    "weight of network throughput relative to the busiest node (default 0.2)",
+                    "number",
+                ),
+            ],
+            "{nodes: [{resource_id, score, cpu, memory, network_bytes_per_second}], excluded}",
+            "object",
+        ),
+    );
+    put(
+        "/healthz",
+        get("The super-manager's own health", vec![], "health", "object"),
+    );
+    put(
+        "/metrics",
+        json!({"get": {"summary": "The super-manager's own metrics (Prometheus text)",
+        "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}}),
+    );
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Strata super-manager", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "The enterprise view: regions, resources, incidents, services, SLA and root cause."},
+        "paths": paths,
+        "components": {
+            "responses": {"Error": {"description": "the request was refused; the message names the parameter or field",
+                "content": {"application/json": {"schema": {"type": "object",
+                    "properties": {"error": {"type": "string"}}}}}}},
+            "schemas": {"ServiceDef": {"type": "object", "required": ["name", "components"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "depends_on": {"type": "array", "items": {"type": "string"}},
+                    "rollup": {"type": "string", "enum": ["worst", "k-of-n", "weighted"]},
+                    "k": {"type": "integer"},
+                    "degraded_below": {"type": "number"},
+                    "down_below": {"type": "number"},
+                    "slo": {"type": "object", "properties": {"objective": {"type": "number"}, "window": {"type": "string"}}},
+                    "components": {"type": "array", "items": {"type": "object", "required": ["name"],
+                        "properties": {"name": {"type": "string"}, "region": {"type": "string"},
+                                       "host": {"type": "string"}, "check": {"type": "string"},
+                                       "weight": {"type": "number"}}}}
+                }}}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_path_is_described_and_nothing_else() {
+        let doc = document();
+        let described: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+        let mut want: Vec<&str> = PATHS.to_vec();
+        want.sort_unstable();
+        let mut got: Vec<&str> = described.iter().map(|s| s.as_str()).collect();
+        got.sort_unstable();
+        assert_eq!(got, want);
+        // the router's source names each of them
+        let router = include_str!("api.rs");
+        for p in PATHS {
+            assert!(
+                router.contains(&format!("\"{p}\"")),
+                "{p} is not routed in api.rs"
+            );
+        }
+        // and every route of api.rs is in PATHS
+        let routed: Vec<&str> = router
+            .split(".route(")
+            .skip(1)
+            .filter_map(|r| r.trim_start().strip_prefix('"')?.split('"').next())
+            // the console page is not part of the API
+            .filter(|r| *r != "/")
+            .collect();
+        assert!(routed.len() >= PATHS.len() - 1, "{routed:?}");
+        for r in routed {
+            assert!(PATHS.contains(&r), "{r} is routed but not described");
+        }
+        assert_eq!(doc["openapi"], "3.0.3");
+    }
+}
