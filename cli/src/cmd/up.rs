@@ -61,6 +61,39 @@ fn sub_manager(
     }
 }
 
+/// The services `strata up` defines: one per region, and a shop over both.
+const DEMO_SERVICES: &str = r#"# Written by `strata up`; edit and restart, or PUT /api/v1/services/{name}.
+[[services]]
+name = "east-hosts"
+description = "every host of region east"
+[[services.components]]
+name = "hosts"
+region = "east"
+
+[[services]]
+name = "west-app"
+description = "the first ten hosts of region west"
+[[services.components]]
+name = "app"
+region = "west"
+host = "~west-sim-00(0[1-9]|10)"
+
+[[services]]
+name = "shop"
+description = "needs both regions; ok while one of its two tiers is"
+depends_on = ["east-hosts", "west-app"]
+rollup = "k-of-n"
+k = 1
+[[services.components]]
+name = "front-east"
+region = "east"
+host = "~east-sim-000[1-5]"
+[[services.components]]
+name = "front-west"
+region = "west"
+host = "~west-sim-000[1-5]"
+"#;
+
 fn sims(prefix: &str, n: usize, addr: &str) -> Vec<AgentTarget> {
     (1..=n)
         .map(|i| AgentTarget {
@@ -83,9 +116,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
 
     // Bind everything first, so that a busy port fails before anything runs.
+    // A few services over the mesh, so that `strata services` and the API show some.
+    let services_file = data.join("services.toml");
+    std::fs::write(&services_file, DEMO_SERVICES)
+        .with_context(|| format!("write {}", services_file.display()))?;
     let super_manager_config = SuperManagerConfig {
         http: args.http.clone(),
         data_dir: data.join("super-manager"),
+        services_file: Some(services_file),
         ..SuperManagerConfig::default()
     };
     let broker = strata_broker::bind(BrokerConfig {
@@ -181,6 +219,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  console:  http://{http}/");
     println!("  API:      http://{http}/api/v1/overview");
     println!("  status:   strata status --api http://{http}");
+    println!("  services: strata services --api http://{http}   (defined in services.toml below)");
     println!("  broker:   {broker_addr}");
     println!(
         "  agents:   this host ({host_id}) at {agent_addr}; {} simulated per region",
@@ -202,5 +241,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_services_are_valid() {
+        let s = strata_super_manager::services::model::parse_file(super::DEMO_SERVICES).unwrap();
+        assert_eq!(s.len(), 3);
     }
 }
