@@ -183,6 +183,39 @@ pub fn start_sim(
     )
 }
 
+/// Starts `strata-super-manager` following `brokers`, its store in `<dir>/super`, with
+/// `extra` TOML lines appended to its config.
+pub fn start_super_manager(brokers: &[&str], extra: &str, dir: &Path) -> Proc {
+    let list = brokers
+        .iter()
+        .map(|b| format!("\"{b}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let cfg = write_config(
+        dir,
+        "super.toml",
+        &format!(
+            "http = \"127.0.0.1:0\"\nbrokers = [{list}]\ndata_dir = \"{}\"\n{extra}",
+            dir.join("super").display()
+        ),
+    );
+    Proc::start(
+        "super-manager",
+        "strata-super-manager",
+        &["--config", &cfg],
+        dir,
+    )
+}
+
+/// Runs `f` to completion on a runtime of its own (tests are synchronous).
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(f)
+}
+
 /// Polls `check` every 200 ms until it returns Some or `within` passes; panics with `what`
 /// and the last observation on timeout.
 pub fn wait_for<T>(

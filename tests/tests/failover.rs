@@ -21,7 +21,10 @@ use std::time::Duration;
 use serde_json::Value;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{ListResourcesRequest, QueryRangeRequest, Resource, ResourceState};
-use strata_tests::{Proc, Proxy, free_addr, get_json, wait_for, write_config};
+use strata_tests::{
+    Proc, Proxy, block_on, free_addr, get_json, start_sim, start_super_manager, wait_for,
+    write_config,
+};
 
 /// The meshes of these tests are heavy for a 2-core machine: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -29,6 +32,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const STEADY: usize = 20;
 const FLAPPING: usize = 3;
 const SUBS: [&str; 3] = ["west-1", "west-2", "west-3"];
+/// Sample and poll interval: `start_sim` samples every 500 ms.
 const INTERVAL_MS: u64 = 500;
 
 /// An incident as the assertions compare it: resource, rule, severity, resolved.
@@ -70,14 +74,6 @@ impl Drop for Mesh {
     }
 }
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(f)
-}
-
 impl Mesh {
     fn start() -> Mesh {
         let dir = tempfile::tempdir().unwrap();
@@ -116,44 +112,9 @@ impl Mesh {
             .map(|a| format!("\"{a}\""))
             .collect::<Vec<_>>()
             .join(", ");
-        let steady = Proc::start(
-            "sim-steady",
-            "strata",
-            &[
-                "sim",
-                "--agents",
-                &STEADY.to_string(),
-                "--listen",
-                &free_addr(),
-                "--interval",
-                &format!("{INTERVAL_MS}ms"),
-                "--brokers",
-                &region_side.join(","),
-                "--region",
-                "west",
-            ],
-            &d,
-        );
-        let flap = Proc::start(
-            "sim-flap",
-            "strata",
-            &[
-                "sim",
-                "--agents",
-                &FLAPPING.to_string(),
-                "--prefix",
-                "flap-",
-                "--listen",
-                &free_addr(),
-                "--interval",
-                &format!("{INTERVAL_MS}ms"),
-                "--brokers",
-                &region_side.join(","),
-                "--region",
-                "west",
-            ],
-            &d,
-        );
+        let brokers_arg = region_side.join(",");
+        let steady = start_sim("sim-steady", "sim-", STEADY, &brokers_arg, "west", &d);
+        let flap = start_sim("sim-flap", "flap-", FLAPPING, &brokers_arg, "west", &d);
         let mut subs = Vec::new();
         let mut sub_addrs = Vec::new();
         for id in SUBS {
@@ -181,26 +142,8 @@ impl Mesh {
             ));
             sub_addrs.push(listen);
         }
-        let centre = brokers
-            .iter()
-            .map(|b| format!("\"{}\"", b.addr))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sup_cfg = write_config(
-            &d,
-            "super.toml",
-            &format!(
-                "http = \"127.0.0.1:0\"\nbrokers = [{centre}]\ndata_dir = \"{}\"\n\
-                 resubscribe_delay = \"200ms\"\n",
-                d.join("super").display()
-            ),
-        );
-        let sup = Proc::start(
-            "super-manager",
-            "strata-super-manager",
-            &["--config", &sup_cfg],
-            &d,
-        );
+        let centre: Vec<&str> = brokers.iter().map(|b| b.addr.as_str()).collect();
+        let sup = start_super_manager(&centre, "resubscribe_delay = \"200ms\"\n", &d);
         let mesh = Mesh {
             _dir: dir,
             brokers,

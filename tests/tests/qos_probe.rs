@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use strata_tests::{Proc, get_json, start_sim, wait_for, write_config};
+use strata_tests::{Proc, get_json, start_sim, start_super_manager, wait_for, write_config};
 
 /// Seconds between two runs of the probe.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -121,19 +121,9 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
          check = \"shop-http\"\n[[services.components]]\nname = \"app\"\nhost = \"~app-.*\"\n\
          [[services.components]]\nname = \"api\"\nhost = \"~api-.*\"\n",
     );
-    let sup_cfg = write_config(
-        dir,
-        "super.toml",
-        &format!(
-            "http = \"127.0.0.1:0\"\nbrokers = [\"{}\"]\ndata_dir = \"{}\"\nservices_file = \"{services}\"\n",
-            broker.addr,
-            dir.join("super").display()
-        ),
-    );
-    let sup = Proc::start(
-        "super-manager",
-        "strata-super-manager",
-        &["--config", &sup_cfg],
+    let sup = start_super_manager(
+        &[&broker.addr],
+        &format!("services_file = \"{services}\"\n"),
         dir,
     );
     let http = sup.addr.clone();

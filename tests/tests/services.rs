@@ -10,7 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use strata_tests::{Proc, bin, get_json, http_request, start_sim, wait_for, write_config};
+use strata_tests::{
+    Proc, bin, get_json, http_request, start_sim, start_super_manager, wait_for, write_config,
+};
 
 const SERVICES: &str = r#"
 [[services]]
@@ -64,19 +66,9 @@ fn services_roll_up_their_hosts_and_change_through_the_api() {
     );
     let _sub = Proc::start("west-1", "strata-sub-manager", &["--config", &sub_cfg], dir);
     let services_file = write_config(dir, "services.toml", SERVICES);
-    let sup_cfg = write_config(
-        dir,
-        "super.toml",
-        &format!(
-            "http = \"127.0.0.1:0\"\nbrokers = [\"{}\"]\ndata_dir = \"{}\"\nservices_file = \"{services_file}\"\n",
-            broker.addr,
-            dir.join("super").display()
-        ),
-    );
-    let sup = Proc::start(
-        "super-manager",
-        "strata-super-manager",
-        &["--config", &sup_cfg],
+    let sup = start_super_manager(
+        &[&broker.addr],
+        &format!("services_file = \"{services_file}\"\n"),
         dir,
     );
     let http = sup.addr.clone();

@@ -7,7 +7,10 @@ use std::time::Duration;
 use serde_json::Value;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{AgentSnapshotRequest, ListResourcesRequest};
-use strata_tests::{Proc, free_addr, get_json, http_get, now_ms, wait_for, write_config};
+use strata_tests::{
+    Proc, block_on, free_addr, get_json, http_get, now_ms, start_super_manager, wait_for,
+    write_config,
+};
 
 const AGENTS: usize = 7; // the real agent and six simulated ones
 
@@ -46,11 +49,7 @@ fn resources(http: &str) -> Result<Vec<Value>, String> {
 
 /// The real agent's live processes, asked through the broker (routed to its poller).
 fn broker_agent_snapshot(broker: &str) -> Result<usize, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
+    block_on(async {
         let mut client = SubManagerClient::connect(format!("http://{broker}"))
             .await
             .map_err(|e| format!("connect broker: {e}"))?;
@@ -67,11 +66,7 @@ fn broker_agent_snapshot(broker: &str) -> Result<usize, String> {
 }
 
 fn broker_list_resources(broker: &str) -> Result<usize, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
+    block_on(async {
         let mut client = SubManagerClient::connect(format!("http://{broker}"))
             .await
             .map_err(|e| format!("connect broker: {e}"))?;
@@ -133,21 +128,7 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
             dir,
         ));
     }
-    let super_cfg = write_config(
-        dir,
-        "super.toml",
-        &format!(
-            "http = \"127.0.0.1:0\"\nbrokers = [\"{}\"]\ndata_dir = \"{}\"\n",
-            broker.addr,
-            dir.join("super").display()
-        ),
-    );
-    let sup = Proc::start(
-        "super-manager",
-        "strata-super-manager",
-        &["--config", &super_cfg],
-        dir,
-    );
+    let sup = start_super_manager(&[&broker.addr], "", dir);
     let http = sup.addr.clone();
 
     // The whole region is up, shared by two healthy members.

@@ -377,7 +377,7 @@ impl Overview {
             .collect()
     }
 
-    /// The resources with these ids, merged across members as [`Overview::all_resources`]
+    /// The resources with these ids, merged across members as [`Overview::merged`]
     /// merges them (ids not found are left out).
     pub fn resources_by_id(&self, ids: &[&str]) -> Vec<Resource> {
         let mut out = Vec::with_capacity(ids.len());
@@ -423,11 +423,6 @@ impl Overview {
             );
         }
         out
-    }
-
-    /// Every region's resources, merged across members (as the resources JSON shows them).
-    pub fn all_resources(&self) -> Vec<Resource> {
-        self.regions.keys().flat_map(|r| self.merged(r)).collect()
     }
 
     /// Open incidents, and those resolved since `since_ms`.

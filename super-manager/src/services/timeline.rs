@@ -65,7 +65,7 @@ fn parse_health(s: &[u8]) -> Health {
 
 /// The last recorded health of each service.
 #[derive(Debug, Default)]
-pub struct Last(Mutex<HashMap<String, (Health, i64)>>);
+pub struct Last(Mutex<HashMap<String, Health>>);
 
 impl Services {
     /// Records that `service` is `health` at `at_ms`, if that changed; returns whether it did.
@@ -84,16 +84,16 @@ impl Services {
                 .map_err(|e| Refused::Store(e.to_string()))?
                 .last()
             {
-                last.insert(service.to_string(), (parse_health(h), 0));
+                last.insert(service.to_string(), parse_health(h));
             }
         }
-        if last.get(service).is_some_and(|(h, _)| *h == health) {
+        if last.get(service) == Some(&health) {
             return Ok(false);
         }
         self.store
             .write_table(&[TableOp::Put(&key(service, at_ms), health.name().as_bytes())])
             .map_err(|e| Refused::Store(e.to_string()))?;
-        last.insert(service.to_string(), (health, at_ms));
+        last.insert(service.to_string(), health);
         Ok(true)
     }
 
