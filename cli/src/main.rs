@@ -33,7 +33,8 @@ enum Command {
     Drill(cmd::services::DrillArgs),
     /// Rank the likely causes of a service's state, with their evidence.
     Rca(cmd::services::DrillArgs),
-    /// Print a report (today: a service's SLA).
+    /// Print a report: sla, availability, performance, failure, operations, audit,
+    /// comparison or capacity, over a period.
     Report(cmd::report::ReportArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),

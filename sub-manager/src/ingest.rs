@@ -22,6 +22,15 @@ pub enum Judged {
     Memory,
     /// A filesystem's used ratio, by mount point.
     Filesystem(String),
+    /// A probe's duration of one phase (`strata_probe_duration_seconds`).
+    ProbePhase {
+        check: String,
+        phase: String,
+    },
+    /// Whether a probe succeeded (`strata_probe_success`).
+    ProbeSuccess {
+        check: String,
+    },
 }
 
 impl Judged {
@@ -34,6 +43,19 @@ impl Judged {
             "host_filesystem_used_ratio" => {
                 Self::Filesystem(labels.get("mountpoint").cloned().unwrap_or_default())
             }
+            "strata_probe_duration_seconds" => match (labels.get("check"), labels.get("phase")) {
+                (Some(check), Some(phase)) => Self::ProbePhase {
+                    check: check.clone(),
+                    phase: phase.clone(),
+                },
+                _ => Self::Other,
+            },
+            "strata_probe_success" => match labels.get("check") {
+                Some(check) => Self::ProbeSuccess {
+                    check: check.clone(),
+                },
+                None => Self::Other,
+            },
             _ => Self::Other,
         }
     }

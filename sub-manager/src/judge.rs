@@ -45,7 +45,7 @@ pub fn latest(response: &PollResponse, dictionary: &Dictionary) -> Latest {
                 }
                 continue;
             }
-            Judged::Other => continue,
+            Judged::Other | Judged::ProbePhase { .. } | Judged::ProbeSuccess { .. } => continue,
         };
         if sample.ts_ms >= newest[slot] {
             newest[slot] = sample.ts_ms;

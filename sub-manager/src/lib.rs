@@ -11,6 +11,7 @@
 //! - [`poller`]: per-agent poll tasks on worker threads of their own.
 //! - [`ingest`]: poll answers into the store.
 //! - [`judge`]: thresholds into verdicts.
+//! - [`probes`]: probe runs read from the samples, for the centre's QoS rollups.
 //! - [`state`]: resources, events and the WatchRegion journal.
 //! - [`assignment`]: this member's share of the region's agents, from the brokers.
 //! - [`membership`]: heartbeats, assignment streams and registrations with the brokers.
@@ -29,6 +30,7 @@ pub mod judge;
 pub mod membership;
 pub mod metrics;
 pub mod poller;
+pub mod probes;
 pub mod server;
 pub mod state;
 

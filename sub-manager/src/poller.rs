@@ -306,6 +306,11 @@ async fn poll_once(
         ctx.metrics
             .samples_skipped
             .fetch_add(got.skipped as u64, Ordering::Relaxed);
+        ctx.state.probes_ran(crate::probes::runs(
+            &answer,
+            dictionary,
+            &ctx.state.resource_id(agent),
+        ));
         let l = judge::latest(&answer, dictionary);
         latest.cpu = l.cpu.or(latest.cpu);
         latest.memory = l.memory.or(latest.memory);

@@ -35,7 +35,14 @@ impl ApiError {
         }
     }
 
-    fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
             message: message.into(),
@@ -92,6 +99,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/api/v1/services/{name}/sla", get(service_api::sla))
         .route("/api/v1/services/{name}/rca", get(service_api::rca))
+        .route("/api/v1/services/{name}/qos", get(service_api::qos))
+        .route("/api/v1/services/{name}/slo", get(service_api::slo))
+        .route(
+            "/api/v1/reports/{kind}",
+            get(crate::reports::report_handler),
+        )
         .fallback(not_found)
         .with_state(shared)
 }

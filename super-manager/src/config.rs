@@ -40,6 +40,9 @@ pub struct SuperManagerConfig {
     /// A TOML file of `[[services]]`, applied at start (default none: services come from
     /// the API only).
     pub services_file: Option<PathBuf>,
+    /// How long probe runs and their minute and hour rollups are kept (`[qos]`: raw_days 8,
+    /// minute_days 35, hour_days 400).
+    pub qos: crate::qos::Retention,
 }
 
 impl Default for SuperManagerConfig {
@@ -55,6 +58,7 @@ impl Default for SuperManagerConfig {
             data_dir: PathBuf::from("./data/super-manager"),
             incident_history: crate::overview::DEFAULT_INCIDENT_HISTORY,
             services_file: None,
+            qos: crate::qos::Retention::default(),
         }
     }
 }
@@ -98,6 +102,13 @@ impl RoleConfig for SuperManagerConfig {
         if self.call_timeout.is_zero() {
             errors.push("call_timeout: must be above zero".into());
         }
+        let q = &self.qos;
+        if q.raw_days < 1 || q.minute_days < q.raw_days || q.hour_days < q.minute_days {
+            errors.push(format!(
+                "qos: raw_days {} ≥ 1, minute_days {} ≥ raw_days and hour_days {} ≥ minute_days are required",
+                q.raw_days, q.minute_days, q.hour_days
+            ));
+        }
         errors
     }
 }
@@ -114,6 +125,12 @@ mod tests {
         let bad = SuperManagerConfig::parse("http = \"x\"\nbrokers = [\"y\"]").unwrap();
         let err = bad.validate().unwrap_err().to_string();
         assert!(err.contains("http:") && err.contains("brokers[0]"), "{err}");
+        assert_eq!(
+            c.qos.hour_days, 400,
+            "a year and more of hourly QoS by default"
+        );
+        let short = SuperManagerConfig::parse("[qos]\nminute_days = 40\nhour_days = 30").unwrap();
+        assert!(short.validate().unwrap_err().to_string().contains("qos:"));
         assert!(
             SuperManagerConfig::parse("htp = \"1\"")
                 .unwrap_err()

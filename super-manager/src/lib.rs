@@ -13,7 +13,11 @@
 //! - [`services`]: business services: definitions (versioned, stored) and their health.
 //! - [`service_api`]: the services part of the REST API.
 //! - [`openapi`]: the OpenAPI document of the REST API.
+//! - [`period`]: report periods (`month`, `2026-10`, `7d`, ...) in UTC.
 //! - [`placement`]: the nodes of a group ranked by live load.
+//! - [`qos`]: probe runs rolled up by minute and hour: percentiles, phases, error rates.
+//! - [`reports`]: availability, performance, failure, operations, audit, comparison and
+//!   capacity reports, as JSON or CSV.
 //! - [`history`]: metric history fetched from the regions, with functions across series.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
@@ -26,7 +30,10 @@ pub mod history;
 pub mod incidents;
 pub mod openapi;
 pub mod overview;
+pub mod period;
 pub mod placement;
+pub mod qos;
+pub mod reports;
 pub mod service_api;
 pub mod services;
 pub mod subscriber;
@@ -57,6 +64,7 @@ pub struct Shared {
     pub config: SuperManagerConfig,
     pub overview: RwLock<overview::Overview>,
     pub services: services::Services,
+    pub qos: qos::QosStore,
     /// Every service's health as last evaluated (every 250 ms), by name.
     pub service_health:
         RwLock<Arc<std::collections::BTreeMap<String, services::health::ServiceHealth>>>,
@@ -109,6 +117,10 @@ impl BoundSuperManager {
             self.config.data_dir.join("services"),
             1,
         )?)?;
+        let qos = qos::QosStore::open(
+            strata_tsdb::Journal::open(self.config.data_dir.join("qos"), 1)?,
+            self.config.qos,
+        )?;
         if let Some(path) = &self.config.services_file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 SuperManagerError::ConfigInvalid(strata_proto::config::Problems(vec![format!(
@@ -136,6 +148,7 @@ impl BoundSuperManager {
             config: self.config.clone(),
             overview: RwLock::new(overview),
             services,
+            qos,
             service_health: RwLock::new(Arc::default()),
             brokers,
             metrics: Metrics::default(),
@@ -154,6 +167,8 @@ impl BoundSuperManager {
         tasks.spawn(subscriber::run(shared.clone(), shutdown.clone()));
         tasks.spawn(subscriber::heartbeat(shared.clone(), me, shutdown.clone()));
         tasks.spawn(record_health(shared.clone(), shutdown.clone()));
+        tasks.spawn(trim_qos(shared.clone(), shutdown.clone()));
+        tasks.spawn(watch_slos(shared.clone(), shutdown.clone()));
         let app = api::router(shared);
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -163,6 +178,96 @@ impl BoundSuperManager {
         while tasks.join_next().await.is_some() {}
         info!("super-manager stopped");
         served
+    }
+}
+
+/// How often the services' burn rates are evaluated.
+const SLO_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The burn-rate alerts of service `v` at `now`.
+pub fn slo_alerts(
+    shared: &Shared,
+    v: &services::Versioned,
+    now: i64,
+) -> Option<Vec<services::slo::Alert>> {
+    let slo = v.def.slo.as_ref()?;
+    let from = now - services::slo::LONGEST_MS;
+    let spans = shared.services.spans(&v.def.name, from, now).ok()?;
+    let planned = services::maintenance::stretches(&v.def.maintenance, from, now);
+    Some(services::slo::alerts(&spans, now, slo.objective, &planned))
+}
+
+/// Opens and resolves the services' burn-rate incidents, every [`SLO_EVERY`] until
+/// `shutdown`.
+async fn watch_slos(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(SLO_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let now = strata_proto::now_ms();
+        for v in shared.services.all() {
+            let Some(alerts) = slo_alerts(&shared, &v, now) else {
+                continue;
+            };
+            for a in alerts {
+                let severity = if a.rule == "slo-burn-fast" {
+                    strata_proto::v1::Severity::Critical
+                } else {
+                    strata_proto::v1::Severity::Warning
+                };
+                let message = format!(
+                    "error budget burning {:.1}x over {} and {:.1}x over {} (alert above {})",
+                    a.long.rate,
+                    humantime::format_duration(std::time::Duration::from_millis(
+                        a.long.window_ms as u64
+                    )),
+                    a.short.rate,
+                    humantime::format_duration(std::time::Duration::from_millis(
+                        a.short.window_ms as u64
+                    )),
+                    a.threshold
+                );
+                let changed = shared
+                    .overview
+                    .write()
+                    .expect("overview lock poisoned")
+                    .service_alert(
+                        &v.def.name,
+                        a.rule,
+                        severity,
+                        a.firing,
+                        (a.long.rate, message),
+                        now,
+                    );
+                if changed {
+                    info!(service = %v.def.name, rule = a.rule, firing = a.firing, rate = a.long.rate, "SLO alert changed");
+                }
+            }
+        }
+    }
+}
+
+/// How often probe history past its retention is deleted.
+const TRIM_QOS_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes probe history past its retention, every [`TRIM_QOS_EVERY`] until `shutdown`.
+async fn trim_qos(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(TRIM_QOS_EVERY);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let now = strata_proto::now_ms();
+        let qos = shared.clone();
+        match tokio::task::spawn_blocking(move || qos.qos.trim(now)).await {
+            Ok(Ok(probes)) => tracing::debug!(probes, "probe history trimmed"),
+            Ok(Err(error)) => tracing::warn!(%error, "trimming probe history failed"),
+            Err(error) => tracing::warn!(%error, "trimming probe history panicked"),
+        }
     }
 }
 

@@ -16,6 +16,9 @@ pub const PATHS: &[&str] = &[
     "/api/v1/services/{name}/versions",
     "/api/v1/services/{name}/sla",
     "/api/v1/services/{name}/rca",
+    "/api/v1/services/{name}/qos",
+    "/api/v1/services/{name}/slo",
+    "/api/v1/reports/{kind}",
     "/api/v1/openapi.json",
     "/api/v1/placement",
     "/healthz",
@@ -164,20 +167,88 @@ pub fn document() -> Value {
             "array",
         ),
     );
+    let period = query(
+        "period",
+        "day, week, month, year (the last complete one), today, this-week, this-month, this-year, \
+         2026, 2026-10, 2026-10-31, or a duration ending now (24h, 7d); UTC",
+        "string",
+    );
     put(
         "/api/v1/services/{name}/sla",
         get(
-            "Availability, time and minutes lost, error budget and outages over a period",
+            "Availability, time and minutes lost, error budget and outages over a period (maintenance left out)",
             vec![
                 name.clone(),
+                period.clone(),
                 query(
                     "from_ms",
-                    "start (default: the SLO window, or 30 days, before to_ms)",
+                    "start, without period (default: the SLO window, or 30 days, before to_ms)",
                     "integer",
                 ),
-                query("to_ms", "end (default: now)", "integer"),
+                query("to_ms", "end, without period (default: now)", "integer"),
             ],
             "the SLA report",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/services/{name}/qos",
+        get(
+            "Response-time percentiles, mean phases and error rate of the service's probes, whole and step by step",
+            vec![
+                name.clone(),
+                period.clone(),
+                query(
+                    "from_ms",
+                    "start, without period (default: an hour ago)",
+                    "integer",
+                ),
+                query("to_ms", "end, without period (default: now)", "integer"),
+                query(
+                    "step_ms",
+                    "step (default: a minute, or an hour past the minutes kept)",
+                    "integer",
+                ),
+            ],
+            "{summary: {runs, failures, error_rate, p50_ms, p90_ms, p99_ms, phases_ms}, points: [...]}",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/services/{name}/slo",
+        get(
+            "The objective, the error budget left and the burn-rate alerts (1 h & 5 min > 14.4, 6 h & 30 min > 6)",
+            vec![name.clone()],
+            "{objective, budget_remaining, alerts: [{rule, long, short, firing}]}",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/reports/{kind}",
+        get(
+            "A report as a table: availability, performance, failure (MTTR, MTBF), operations, audit, comparison or capacity",
+            vec![
+                path_param("kind", "the report kind"),
+                period,
+                query("format", "json (default) or csv", "string"),
+                query("service", "only this service (or its resources)", "string"),
+                query(
+                    "resources",
+                    "comparison, capacity: region/host,region/host",
+                    "string",
+                ),
+                query(
+                    "metric",
+                    "comparison: the metric (default host_cpu_usage_ratio)",
+                    "string",
+                ),
+                query(
+                    "limit",
+                    "capacity: the limit as a ratio (default 0.9)",
+                    "number",
+                ),
+            ],
+            "{kind, from_ms, to_ms, columns, rows}",
             "object",
         ),
     );

@@ -19,6 +19,7 @@ use crate::Shared;
 use crate::api::ApiError;
 use crate::overview::{EventJson, Overview};
 use crate::services::health::{Health, ServiceHealth, check_health, evaluate, resource_health};
+use crate::services::maintenance::stretches;
 use crate::services::model::{ComponentDef, RollupKind, ServiceDef};
 use crate::services::rca::{Analysis, Inputs, analyse};
 use crate::services::timeline::{SlaReport, report};
@@ -303,7 +304,10 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    shared.services.delete(&name).map_err(refused)?;
+    shared
+        .services
+        .delete(&name, "api", strata_proto::now_ms())
+        .map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -320,9 +324,9 @@ pub async fn versions(
     Ok(Json(v))
 }
 
-/// `GET /api/v1/services/{name}/sla?from_ms=&to_ms=`: availability, time down (and in whole
-/// minutes), error budget and outages over the period (default: the SLO window, or the last
-/// 30 days, ending now).
+/// `GET /api/v1/services/{name}/sla?period=` (or `from_ms=&to_ms=`): availability, time down
+/// (and in whole minutes), error budget and outages over the period (default: the SLO
+/// window, or the last 30 days, ending now).
 pub async fn sla(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
@@ -333,33 +337,27 @@ pub async fn sla(
         .services
         .get(&name)
         .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
-    let now = strata_proto::now_ms();
     let window_ms = v
         .def
         .slo
         .as_ref()
         .map_or(30 * 86_400_000, |s| s.window.as_millis() as i64);
-    let int = |key: &str, default: i64| -> Result<i64, ApiError> {
-        match q.get(key) {
-            None => Ok(default),
-            Some(v) => v.parse().map_err(|_| {
-                ApiError::bad_request(format!("{key}: '{v}' is not milliseconds since the epoch"))
-            }),
-        }
-    };
-    let to_ms = int("to_ms", now)?;
-    let from_ms = int("from_ms", to_ms - window_ms)?;
-    if from_ms >= to_ms {
-        return Err(ApiError::bad_request(format!(
-            "from_ms {from_ms} is not before to_ms {to_ms}"
-        )));
-    }
+    let crate::period::Period { from_ms, to_ms } =
+        crate::period::from_query(&q, strata_proto::now_ms(), window_ms)
+            .map_err(ApiError::bad_request)?;
     let spans = shared
         .services
         .spans(&name, from_ms, to_ms)
         .map_err(refused)?;
     let objective = v.def.slo.as_ref().map(|s| s.objective);
-    Ok(Json(report(&name, &spans, from_ms, to_ms, objective)))
+    let planned = stretches(&v.def.maintenance, from_ms, to_ms);
+    Ok(Json(report(
+        &name,
+        &spans,
+        (from_ms, to_ms),
+        objective,
+        &planned,
+    )))
 }
 
 /// `GET /api/v1/services/{name}/rca?window_ms=`: the likely causes of the service's state,
@@ -395,4 +393,88 @@ pub async fn rca(
     analyse(&name, &inputs, from_ms, to_ms)
         .map(Json)
         .ok_or_else(|| refused(Refused::NotFound(name)))
+}
+
+/// The probes of the QoS store that `def`'s components select (now or ever: a probe gone
+/// since still counts for the periods it ran).
+pub fn probes_of(def: &ServiceDef, known: Vec<crate::qos::Probe>) -> Vec<crate::qos::Probe> {
+    let selectors: Vec<_> = def
+        .components
+        .iter()
+        .map(ComponentDef::selector)
+        .filter(|s| s.of_checks())
+        .collect();
+    known
+        .into_iter()
+        .filter(|p| {
+            selectors
+                .iter()
+                .any(|s| s.selects_check(&p.resource_id, &p.check))
+        })
+        .collect()
+}
+
+/// `GET /api/v1/services/{name}/qos?period=&step_ms=` (or `from_ms=&to_ms=`): response-time
+/// percentiles, mean phases and error rate of the service's probes, over the period and
+/// step by step (default: the last hour, by minute).
+pub async fn qos(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<crate::qos::Qos>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let v = shared
+        .services
+        .get(&name)
+        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+    let now = strata_proto::now_ms();
+    let period = crate::period::from_query(&q, now, 3_600_000).map_err(ApiError::bad_request)?;
+    let step_ms: i64 = match q.get("step_ms") {
+        None => 0,
+        Some(s) => s.parse().ok().filter(|s| *s >= 0).ok_or_else(|| {
+            ApiError::bad_request(format!("step_ms: '{s}' is not a number of milliseconds"))
+        })?,
+    };
+    let probes = probes_of(&v.def, shared.qos.probes());
+    let shared2 = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        shared2
+            .qos
+            .query(probes, period.from_ms, period.to_ms, step_ms, now)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("QoS query of {name}: {e}")))?
+    .map(Json)
+    .map_err(|e| ApiError::internal(format!("QoS query of {name}: {e}")))
+}
+
+/// `GET /api/v1/services/{name}/slo`: the objective, the error budget left over the SLO
+/// window, and the burn rates of the multi-window alerts, with whether each fires.
+pub async fn slo(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let v = shared
+        .services
+        .get(&name)
+        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+    let Some(slo) = v.def.slo.clone() else {
+        return Err(ApiError::not_found(format!("service '{name}' has no slo")));
+    };
+    let now = strata_proto::now_ms();
+    let from = now - slo.window.as_millis() as i64;
+    let spans = shared.services.spans(&name, from, now).map_err(refused)?;
+    let planned = stretches(&v.def.maintenance, from, now);
+    let window = report(&name, &spans, (from, now), Some(slo.objective), &planned);
+    let alerts = crate::slo_alerts(&shared, &v, now).unwrap_or_default();
+    Ok(Json(json!({
+        "service": name,
+        "objective": slo.objective,
+        "window_ms": slo.window.as_millis() as i64,
+        "availability": window.availability,
+        "error_budget_seconds": window.error_budget_seconds,
+        "budget_remaining": window.budget_remaining,
+        "alerts": alerts,
+    })))
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures::StreamExt;
+use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
     HeartbeatRequest, Member, Role, WatchMembershipRequest, WatchRegionRequest,
 };
@@ -147,6 +148,13 @@ async fn watch_member(
                                     .metrics
                                     .updates_applied
                                     .fetch_add(1, Ordering::Relaxed);
+                                // recorded before the cursor moves past it (a copy is dropped)
+                                if let Some(Kind::ProbeRun(run)) = &update.kind
+                                    && let Err(error) = shared.qos.record(run)
+                                {
+                                    warn!(%error, resource = %run.resource_id, check = %run.check, "recording a probe run failed; resuming the stream");
+                                    break;
+                                }
                                 shared
                                     .overview
                                     .write()

@@ -8,8 +8,10 @@
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
 pub mod proxy;
+pub mod target;
 
 pub use proxy::Proxy;
+pub use target::Target;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -181,6 +183,50 @@ pub fn start_sim(
         ],
         dir,
     )
+}
+
+/// Starts `strata-broker` on an ephemeral port.
+pub fn start_broker(dir: &Path) -> Proc {
+    let cfg = write_config(dir, "broker.toml", "listen = \"127.0.0.1:0\"\n");
+    Proc::start("broker", "strata-broker", &["--config", &cfg], dir)
+}
+
+/// Starts `strata-sub-manager` `id` of `region` with `broker`, polling every `poll` (its
+/// store in `<dir>/<id>`).
+pub fn start_sub_manager(id: &str, region: &str, broker: &str, poll: &str, dir: &Path) -> Proc {
+    let cfg = write_config(
+        dir,
+        &format!("{id}.toml"),
+        &format!(
+            "id = \"{id}\"\nregion = \"{region}\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             brokers = [\"{broker}\"]\n[poll]\ninterval = \"{poll}\"\nbackoff_max = \"1s\"\n",
+            dir.join(id).display(),
+        ),
+    );
+    Proc::start(id, "strata-sub-manager", &["--config", &cfg], dir)
+}
+
+/// Starts `strata-agent` `web-1`, registered with `broker` for `region`, whose check
+/// `shop-http` probes `url` every `interval` (`extra`: more TOML lines of the check).
+pub fn start_probing_agent(
+    broker: &str,
+    region: &str,
+    url: &str,
+    interval: &str,
+    extra: &str,
+    dir: &Path,
+) -> Proc {
+    let cfg = write_config(
+        dir,
+        "agent.toml",
+        &format!(
+            "id = \"web-1\"\nlisten = \"127.0.0.1:0\"\ncollect_interval = \"1s\"\n\
+             [registration]\nbrokers = [\"{broker}\"]\nregion = \"{region}\"\n\
+             [[checks]]\nname = \"shop-http\"\nkind = \"http\"\nurl = \"{url}\"\n\
+             interval = \"{interval}\"\n{extra}",
+        ),
+    );
+    Proc::start("agent", "strata-agent", &["--config", &cfg], dir)
 }
 
 /// Starts `strata-super-manager` following `brokers`, its store in `<dir>/super`, with

@@ -7,62 +7,16 @@
 //! the test stops with it: the service's root cause names that host first, not the host whose
 //! agent runs the probe.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use strata_tests::{Proc, get_json, start_sim, start_super_manager, wait_for, write_config};
+use strata_tests::{
+    Target, get_json, start_broker, start_probing_agent, start_sim, start_sub_manager,
+    start_super_manager, wait_for, write_config,
+};
 
 /// Seconds between two runs of the probe.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-
-/// A web server answering every request after `delay_ms`, or closing every connection at
-/// once while `refuse` is set.
-struct Target {
-    addr: String,
-    delay_ms: Arc<AtomicU64>,
-    refuse: Arc<AtomicBool>,
-}
-
-impl Target {
-    fn start() -> Target {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let delay_ms = Arc::new(AtomicU64::new(0));
-        let refuse = Arc::new(AtomicBool::new(false));
-        let (d, r) = (delay_ms.clone(), refuse.clone());
-        // The thread lives as long as the test process (a test binary runs one test here).
-        std::thread::spawn(move || {
-            loop {
-                match listener.accept() {
-                    Ok((conn, _)) if r.load(Ordering::Relaxed) => drop(conn),
-                    Ok((mut conn, _)) => {
-                        let d = d.clone();
-                        std::thread::spawn(move || {
-                            let _ = conn.set_nonblocking(false);
-                            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                            let mut buf = [0u8; 4096];
-                            let _ = conn.read(&mut buf);
-                            std::thread::sleep(Duration::from_millis(d.load(Ordering::Relaxed)));
-                            let _ = conn.write_all(
-                                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                            );
-                        });
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Target {
-            addr,
-            delay_ms,
-            refuse,
-        }
-    }
-}
 
 fn health(http: &str) -> Result<String, String> {
     let s = get_json(http, "/api/v1/services/shop")?;
@@ -84,36 +38,19 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let target = Target::start();
-    let broker_cfg = write_config(dir, "broker.toml", "listen = \"127.0.0.1:0\"\n");
-    let broker = Proc::start("broker", "strata-broker", &["--config", &broker_cfg], dir);
-    let agent_cfg = write_config(
+    let broker = start_broker(dir);
+    let _agent = start_probing_agent(
+        &broker.addr,
+        "west",
+        &format!("http://{}/", target.addr),
+        &format!("{}s", PROBE_INTERVAL.as_secs()),
+        "timeout = \"1500ms\"\nwarn_after = \"300ms\"\n",
         dir,
-        "agent.toml",
-        &format!(
-            "id = \"web-1\"\nlisten = \"127.0.0.1:0\"\ncollect_interval = \"1s\"\n\
-             [registration]\nbrokers = [\"{}\"]\nregion = \"west\"\n\
-             [[checks]]\nname = \"shop-http\"\nkind = \"http\"\nurl = \"http://{}/\"\n\
-             interval = \"{}s\"\ntimeout = \"1500ms\"\nwarn_after = \"300ms\"\n",
-            broker.addr,
-            target.addr,
-            PROBE_INTERVAL.as_secs()
-        ),
     );
-    let _agent = Proc::start("agent", "strata-agent", &["--config", &agent_cfg], dir);
     // The application's hosts: app-0001 (the web server's), and api-0001 beside it.
     let _api = start_sim("api", "api-", 1, &broker.addr, "west", dir);
     let mut app = start_sim("app", "app-", 1, &broker.addr, "west", dir);
-    let sub_cfg = write_config(
-        dir,
-        "west-1.toml",
-        &format!(
-            "id = \"west-1\"\nregion = \"west\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             brokers = [\"{}\"]\n[poll]\ninterval = \"250ms\"\nbackoff_max = \"1s\"\n",
-            dir.join("west-1").display(),
-            broker.addr
-        ),
-    );
-    let _sub = Proc::start("west-1", "strata-sub-manager", &["--config", &sub_cfg], dir);
+    let _sub = start_sub_manager("west-1", "west", &broker.addr, "250ms", dir);
     let services = write_config(
         dir,
         "services.toml",

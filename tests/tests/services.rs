@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use strata_tests::{
-    Proc, bin, get_json, http_request, start_sim, start_super_manager, wait_for, write_config,
+    bin, get_json, http_request, start_broker, start_sim, start_sub_manager, start_super_manager,
+    wait_for, write_config,
 };
 
 const SERVICES: &str = r#"
@@ -51,20 +52,9 @@ fn health(http: &str, name: &str) -> Result<String, String> {
 fn services_roll_up_their_hosts_and_change_through_the_api() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let broker_cfg = write_config(dir, "broker.toml", "listen = \"127.0.0.1:0\"\n");
-    let broker = Proc::start("broker", "strata-broker", &["--config", &broker_cfg], dir);
+    let broker = start_broker(dir);
     let mut sim = start_sim("sim", "sim-", 20, &broker.addr, "west", dir);
-    let sub_cfg = write_config(
-        dir,
-        "west-1.toml",
-        &format!(
-            "id = \"west-1\"\nregion = \"west\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             brokers = [\"{}\"]\n[poll]\ninterval = \"500ms\"\nbackoff_max = \"1s\"\n",
-            dir.join("west-1").display(),
-            broker.addr
-        ),
-    );
-    let _sub = Proc::start("west-1", "strata-sub-manager", &["--config", &sub_cfg], dir);
+    let _sub = start_sub_manager("west-1", "west", &broker.addr, "500ms", dir);
     let services_file = write_config(dir, "services.toml", SERVICES);
     let sup = start_super_manager(
         &[&broker.addr],

@@ -189,6 +189,33 @@ impl Journal {
     }
 }
 
+impl Journal {
+    /// Every table entry with a key in `[from, to)`, in key order.
+    pub fn scan_range(&self, from: &[u8], to: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let cf = self.db.cf_handle(CF_TABLE).expect("opened with it");
+        let mut out = Vec::new();
+        for item in self
+            .db
+            .iterator_cf(cf, IteratorMode::From(from, Direction::Forward))
+        {
+            let (k, v) = item.map_err(TsdbError::rocks("scan journal table"))?;
+            if &*k >= to {
+                break;
+            }
+            out.push((k.into_vec(), v.into_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Deletes every table entry with a key in `[from, to)`.
+    pub fn delete_range(&self, from: &[u8], to: &[u8]) -> Result<()> {
+        let cf = self.db.cf_handle(CF_TABLE).expect("opened with it");
+        self.db
+            .delete_range_cf(cf, from, to)
+            .map_err(TsdbError::rocks("delete journal table range"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,15 @@ use serde::de::DeserializeOwned;
 
 /// GETs `path` of the API at `api` and parses the answer.
 pub async fn get<T: DeserializeOwned>(api: &str, path: &str) -> anyhow::Result<T> {
+    let (url, body) = get_text(api, path).await?;
+    serde_json::from_str(&body).with_context(|| format!("parse answer of {url}"))
+}
+
+/// GETs `path` of the API at `api`; returns the URL and the answer's body.
+pub async fn get_text(api: &str, path: &str) -> anyhow::Result<(String, String)> {
     let url = format!("{}{path}", api.trim_end_matches('/'));
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
         .build()?;
     let response = client
         .get(&url)
@@ -23,7 +29,20 @@ pub async fn get<T: DeserializeOwned>(api: &str, path: &str) -> anyhow::Result<T
         .await
         .with_context(|| format!("read answer of {url}"))?;
     anyhow::ensure!(status.is_success(), "GET {url}: {status}: {body}");
-    serde_json::from_str(&body).with_context(|| format!("parse answer of {url}"))
+    Ok((url, body))
+}
+
+/// `value` escaped for a URL's query string.
+pub fn query_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Rows as columns padded to their widest cell, two spaces apart.

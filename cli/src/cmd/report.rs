@@ -1,39 +1,46 @@
-//! `strata report sla <service>`: a service's availability over a period, with the minutes
-//! lost, its error budget and each outage.
+//! `strata report <kind>`: the super-manager's reports over a period, as a table, CSV or
+//! JSON; `strata report sla <service>`: one service's availability with its outages.
 
-use std::time::Duration;
-
-use clap::{Args, Subcommand};
+use clap::Args;
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
 use super::client;
+
+/// The kinds `strata report` knows (`sla` and those of `/api/v1/reports/{kind}`).
+pub const KINDS: &str =
+    "sla, availability, performance, failure, operations, audit, comparison, capacity";
 
 /// Options of `strata report`.
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    #[command(subcommand)]
-    pub kind: ReportKind,
+    /// sla, availability, performance, failure, operations, audit, comparison or capacity.
+    pub kind: String,
+    /// The service (required by sla; restricts the other kinds to it).
+    pub service: Option<String>,
+    /// day, week, month, year (the last complete one), today, this-week, this-month,
+    /// this-year, 2026-10, 2026-10-31, or a duration ending now (24h, 7d). Default: the
+    /// service's SLO window for sla, else 30 days.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Resources to compare or forecast, as region/host,region/host.
+    #[arg(long)]
+    pub resources: Option<String>,
+    /// The metric to compare (default host_cpu_usage_ratio).
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// The capacity limit, as a ratio (default 0.9).
+    #[arg(long)]
+    pub limit: Option<f64>,
+    /// Print CSV rather than a table.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Base URL of the super-manager's API.
-    #[arg(
-        long,
-        default_value = "http://127.0.0.1:9740",
-        env = "STRATA_API",
-        global = true
-    )]
+    #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
     pub api: String,
-}
-
-/// Which report.
-#[derive(Subcommand, Debug)]
-pub enum ReportKind {
-    /// Availability of a service against its objective.
-    Sla {
-        /// The service.
-        service: String,
-        /// The period, ending now (default: the service's SLO window, or 30 days).
-        #[arg(long, value_parser = humantime::parse_duration)]
-        period: Option<Duration>,
-    },
 }
 
 #[derive(Deserialize)]
@@ -57,26 +64,107 @@ struct Outage {
     to_ms: i64,
 }
 
+#[derive(Deserialize)]
+struct Table {
+    kind: String,
+    from_ms: i64,
+    to_ms: i64,
+    columns: Vec<String>,
+    rows: Vec<Map<String, Value>>,
+}
+
+fn query(args: &ReportArgs) -> String {
+    let mut params: Vec<(&str, String)> = Vec::new();
+    if let Some(p) = &args.period {
+        params.push(("period", p.clone()));
+    }
+    if args.kind != "sla"
+        && let Some(s) = &args.service
+    {
+        params.push(("service", s.clone()));
+    }
+    if let Some(r) = &args.resources {
+        params.push(("resources", r.clone()));
+    }
+    if let Some(m) = &args.metric {
+        params.push(("metric", m.clone()));
+    }
+    if let Some(l) = args.limit {
+        params.push(("limit", l.to_string()));
+    }
+    if args.csv {
+        params.push(("format", "csv".into()));
+    }
+    if params.is_empty() {
+        return String::new();
+    }
+    let pairs: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", client::query_escape(v)))
+        .collect();
+    format!("?{}", pairs.join("&"))
+}
+
 /// Fetches and prints the report.
 pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
-    match args.kind {
-        ReportKind::Sla { service, period } => {
-            let mut path = format!("/api/v1/services/{service}/sla");
-            if let Some(p) = period {
-                let now = strata_proto::now_ms();
-                path.push_str(&format!(
-                    "?from_ms={}&to_ms={now}",
-                    now - p.as_millis() as i64
-                ));
-            }
-            let sla: Sla = client::get(&args.api, &path).await?;
-            print!("{}", render(&sla));
+    let path = if args.kind == "sla" {
+        let service = args
+            .service
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("strata report sla needs a service"))?;
+        format!("/api/v1/services/{service}/sla{}", query(&args))
+    } else if KINDS.split(", ").any(|k| k == args.kind) {
+        format!("/api/v1/reports/{}{}", args.kind, query(&args))
+    } else {
+        anyhow::bail!("no report '{}': the kinds are {KINDS}", args.kind);
+    };
+    let (_, body) = client::get_text(&args.api, &path).await?;
+    if args.csv || args.json {
+        print!("{body}");
+        if !body.ends_with('\n') {
+            println!();
         }
+    } else if args.kind == "sla" {
+        print!("{}", render_sla(&serde_json::from_str(&body)?));
+    } else {
+        print!("{}", render_table(&serde_json::from_str(&body)?));
     }
     Ok(())
 }
 
-fn render(s: &Sla) -> String {
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "-".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => match n.as_f64() {
+            Some(f) if n.is_f64() => format!("{}", (f * 1000.0).round() / 1000.0),
+            _ => n.to_string(),
+        },
+        Some(other) => other.to_string(),
+    }
+}
+
+fn utc(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+fn render_table(t: &Table) -> String {
+    let mut out = format!(
+        "{} report, {} to {}\n",
+        t.kind,
+        utc(t.from_ms),
+        utc(t.to_ms)
+    );
+    let mut rows = vec![t.columns.iter().map(|c| c.to_uppercase()).collect()];
+    for r in &t.rows {
+        rows.push(t.columns.iter().map(|c| cell(r.get(c))).collect());
+    }
+    out.push_str(&client::table(&rows));
+    out
+}
+
+fn render_sla(s: &Sla) -> String {
     let hours = (s.to_ms - s.from_ms) as f64 / 3.6e6;
     let mut out = format!(
         "{}: {:.3} % available over {hours:.1} h; {} minutes lost ({:.0} s down, {:.0} s degraded, {:.0} s unknown)\n",
@@ -122,7 +210,7 @@ mod tests {
             "budget_remaining":-4.0,"outages":[{"from_ms":660000,"to_ms":840000,"health":"down"}]}"#,
         )
         .unwrap();
-        let t = render(&s);
+        let t = render_sla(&s);
         assert!(
             t.starts_with("shop: 95.000 % available over 1.0 h; 3 minutes lost (180 s down"),
             "{t}"
@@ -132,5 +220,47 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("660000") && t.contains("180"), "{t}");
+    }
+
+    #[test]
+    fn a_table_report_prints_its_columns_in_order() {
+        let t: Table = serde_json::from_str(
+            r#"{"kind":"failure","from_ms":0,"to_ms":86400000,"columns":["resource","incidents","mttr_seconds"],
+            "rows":[{"resource":"eu/a","incidents":3,"mttr_seconds":100.0},{"resource":"all","incidents":3,"mttr_seconds":null}]}"#,
+        )
+        .unwrap();
+        let out = render_table(&t);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            ["RESOURCE", "INCIDENTS", "MTTR_SECONDS"]
+        );
+        assert_eq!(
+            lines[2].split_whitespace().collect::<Vec<_>>(),
+            ["eu/a", "3", "100"]
+        );
+        assert_eq!(
+            lines[3].split_whitespace().collect::<Vec<_>>(),
+            ["all", "3", "-"]
+        );
+    }
+
+    #[test]
+    fn parameters_are_escaped_and_sla_takes_its_service_in_the_path() {
+        let args = ReportArgs {
+            kind: "comparison".into(),
+            service: None,
+            period: Some("2026-10".into()),
+            resources: Some("eu/a,eu/b".into()),
+            metric: None,
+            limit: None,
+            csv: true,
+            json: false,
+            api: String::new(),
+        };
+        assert_eq!(
+            query(&args),
+            "?period=2026-10&resources=eu%2Fa%2Ceu%2Fb&format=csv"
+        );
     }
 }

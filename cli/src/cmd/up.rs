@@ -61,7 +61,8 @@ fn sub_manager(
     }
 }
 
-/// The services `strata up` defines: one per region, and a shop over both.
+/// The services `strata up` defines: one per region, a shop over both, and the console
+/// probed by this host's agent.
 const DEMO_SERVICES: &str = r#"# Written by `strata up`; edit and restart, or PUT /api/v1/services/{name}.
 [[services]]
 name = "east-hosts"
@@ -77,6 +78,19 @@ description = "the first ten hosts of region west"
 name = "app"
 region = "west"
 host = "~west-sim-00(0[1-9]|10)"
+
+[[services]]
+name = "console"
+description = "the console, probed over HTTP by this host's agent every 5 s"
+[services.slo]
+objective = 0.999
+window = "30d"
+[[services.maintenance]]
+every = "sun 02:00"
+duration = "1h"
+[[services.components]]
+name = "http"
+check = "console"
 
 [[services]]
 name = "shop"
@@ -138,9 +152,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     })
     .await?;
     let http = super_manager.local_addr();
+    // The local agent probes the console, so that the "console" service has QoS history.
+    let console_probe = format!(
+        "name = 'console'\nkind = 'http'\nurl = 'http://{http}/healthz'\n\
+         interval = '5s'\ntimeout = '2s'\nwarn_after = '500ms'"
+    );
+    let console_probe =
+        strata_agent::checks::spec::CheckConfig::from_table(console_probe.parse::<toml::Table>()?)
+            .map_err(|e| anyhow::anyhow!("the console probe: {e}"))?;
     let host_config = AgentConfig {
         listen: LOCAL_ANY.into(),
         collect_interval: args.interval,
+        checks: vec![console_probe],
         ..AgentConfig::default()
     };
     let host_id = host_config.id.clone();
@@ -220,6 +243,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  API:      http://{http}/api/v1/overview");
     println!("  status:   strata status --api http://{http}");
     println!("  services: strata services --api http://{http}   (defined in services.toml below)");
+    println!("  reports:  strata report performance console --period 1h --api http://{http}");
     println!("  broker:   {broker_addr}");
     println!(
         "  agents:   this host ({host_id}) at {agent_addr}; {} simulated per region",
@@ -249,6 +273,8 @@ mod tests {
     #[test]
     fn the_demo_services_are_valid() {
         let s = strata_super_manager::services::model::parse_file(super::DEMO_SERVICES).unwrap();
-        assert_eq!(s.len(), 3);
+        assert_eq!(s.len(), 4);
+        let problems = strata_super_manager::services::model::set_problems(&s);
+        assert!(problems.is_empty(), "{problems:?}");
     }
 }

@@ -1,11 +1,12 @@
 //! The checks and probes of the member's agents, as the centre sees them: the latest result
 //! of each is kept (and stored with the state), and journaled when its state changes or, to
 //! show it still runs, every [`super::REFRESH_MS`]; a result whose timing alone changed is
-//! not journaled again before that.
+//! not journaled again before that. Probe runs (see [`crate::probes`]) are journaled as
+//! they are stored, one record each.
 
 use prost::Message;
 use strata_proto::v1::region_update::Kind;
-use strata_proto::v1::{CheckResult, CheckStatus};
+use strata_proto::v1::{CheckResult, CheckStatus, ProbeRun};
 use strata_tsdb::{Journal, TableOp};
 
 use super::{Inner, REFRESH_MS, RegionState};
@@ -74,6 +75,18 @@ impl RegionState {
                 Kind::Check(status),
                 &[TableOp::Put(&stored, &bytes)],
             );
+        }
+    }
+
+    /// Journals each probe run read from stored samples (they carry no table state: the
+    /// centre keeps them).
+    pub fn probes_ran(&self, runs: Vec<ProbeRun>) {
+        if runs.is_empty() {
+            return;
+        }
+        let mut inner = self.lock();
+        for run in runs {
+            self.append(&mut inner, Kind::ProbeRun(run), &[]);
         }
     }
 

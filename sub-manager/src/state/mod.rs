@@ -550,6 +550,7 @@ mod tests {
                 ),
                 Kind::ResourceRemoved(id) => format!("removed:{id}"),
                 Kind::Check(c) => format!("check:{}:{}", c.name, c.state),
+                Kind::ProbeRun(r) => format!("probe:{}:{}", r.check, r.ts_ms),
             })
             .collect()
     }

@@ -23,7 +23,10 @@ use strata_tsdb::Journal;
 
 use crate::incidents::{Incidents, Op};
 
+mod alerts;
 mod store;
+
+pub use alerts::service_resource;
 
 use store::{check_key, cursor_key, event_key, resource_key};
 
@@ -301,7 +304,8 @@ impl Overview {
                     c.resource_id != id
                 });
             }
-            None => {}
+            // kept by the QoS store (crate::qos), not in the overview
+            Some(Kind::ProbeRun(_)) | None => {}
         }
         self.persist(&ops);
     }

@@ -8,8 +8,10 @@
 //! health is recorded as it changes ([`timeline`]), for SLA reports.
 
 pub mod health;
+pub mod maintenance;
 pub mod model;
 pub mod rca;
+pub mod slo;
 pub mod timeline;
 
 use std::collections::BTreeMap;
@@ -44,6 +46,23 @@ pub enum Refused {
     Store(String),
 }
 
+fn audit_bytes(
+    action: &str,
+    service: &str,
+    version: u64,
+    source: &str,
+    at_ms: i64,
+) -> Result<Vec<u8>, Refused> {
+    serde_json::to_vec(&AuditEntry {
+        at_ms,
+        action: action.into(),
+        service: service.into(),
+        version,
+        source: source.into(),
+    })
+    .map_err(|e| Refused::Store(e.to_string()))
+}
+
 /// The problems a refusal lists, as sentences.
 pub fn describe(refused: &Refused) -> Vec<String> {
     match refused {
@@ -66,6 +85,23 @@ pub struct Services {
 
 fn current_key(name: &str) -> Vec<u8> {
     format!("def/{name}").into_bytes()
+}
+
+fn audit_key(at_ms: i64, name: &str) -> Vec<u8> {
+    format!("audit/{:016x}/{name}", at_ms.max(0)).into_bytes()
+}
+
+/// One change of the service definitions, for the audit report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    /// "put" or "delete".
+    pub action: String,
+    pub service: String,
+    /// The version stored (the last one, for a delete).
+    pub version: u64,
+    /// Where the change came from: "file" or "api".
+    pub source: String,
 }
 
 fn version_key(name: &str, version: u64) -> Vec<u8> {
@@ -156,8 +192,14 @@ impl Services {
         };
         let bytes = serde_json::to_vec(&v).map_err(|e| Refused::Store(e.to_string()))?;
         let (ck, vk) = (current_key(&v.def.name), version_key(&v.def.name, version));
+        let audit = audit_bytes("put", &v.def.name, version, source, now_ms)?;
+        let ak = audit_key(now_ms, &v.def.name);
         self.store
-            .write_table(&[TableOp::Put(&ck, &bytes), TableOp::Put(&vk, &bytes)])
+            .write_table(&[
+                TableOp::Put(&ck, &bytes),
+                TableOp::Put(&vk, &bytes),
+                TableOp::Put(&ak, &audit),
+            ])
             .map_err(|e| Refused::Store(e.to_string()))?;
         current.insert(v.def.name.clone(), v);
         self.changed();
@@ -165,11 +207,11 @@ impl Services {
     }
 
     /// Removes service `name` (its versions stay readable), unless others depend on it.
-    pub fn delete(&self, name: &str) -> Result<(), Refused> {
+    pub fn delete(&self, name: &str, source: &str, now_ms: i64) -> Result<(), Refused> {
         let mut current = self.current.write().expect("services lock poisoned");
-        if !current.contains_key(name) {
+        let Some(version) = current.get(name).map(|v| v.version) else {
             return Err(Refused::NotFound(name.to_string()));
-        }
+        };
         let users: Vec<String> = current
             .values()
             .filter(|v| v.def.depends_on.iter().any(|d| d == name))
@@ -178,12 +220,28 @@ impl Services {
         if !users.is_empty() {
             return Err(Refused::InUse(users));
         }
+        let audit = audit_bytes("delete", name, version, source, now_ms)?;
         self.store
-            .write_table(&[TableOp::Delete(&current_key(name))])
+            .write_table(&[
+                TableOp::Delete(&current_key(name)),
+                TableOp::Put(&audit_key(now_ms, name), &audit),
+            ])
             .map_err(|e| Refused::Store(e.to_string()))?;
         current.remove(name);
         self.changed();
         Ok(())
+    }
+
+    /// Every change of the definitions in `[from_ms, to_ms)`, oldest first.
+    pub fn audit(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AuditEntry>, Refused> {
+        let rows = self
+            .store
+            .scan_range(&audit_key(from_ms, ""), &audit_key(to_ms, ""))
+            .map_err(|e| Refused::Store(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+            .collect())
     }
 
     /// Every stored version of `name`, oldest first.
@@ -278,9 +336,22 @@ mod tests {
             assert!(
                 matches!(s.put(def("db", &["shop"]), "api", 6), Err(Refused::Invalid(p)) if p.iter().any(|x| x.contains("cycle")))
             );
-            assert!(matches!(s.delete("db"), Err(Refused::InUse(u)) if u == vec!["shop"]));
-            s.delete("shop").unwrap();
-            assert!(matches!(s.delete("shop"), Err(Refused::NotFound(_))));
+            assert!(
+                matches!(s.delete("db", "api", 50), Err(Refused::InUse(u)) if u == vec!["shop"])
+            );
+            s.delete("shop", "api", 60).unwrap();
+            assert!(matches!(
+                s.delete("shop", "api", 70),
+                Err(Refused::NotFound(_))
+            ));
+            let audit = s.audit(0, 100).unwrap();
+            let last = audit.last().unwrap();
+            assert_eq!(
+                (last.action.as_str(), last.service.as_str(), last.at_ms),
+                ("delete", "shop", 60),
+                "{audit:?}"
+            );
+            assert!(audit.iter().all(|a| a.action == "put" || a.at_ms == 60));
         }
         let s = Services::open(Journal::open(dir.path(), 1).unwrap()).unwrap();
         assert_eq!(s.all().len(), 1);

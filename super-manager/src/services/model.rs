@@ -81,6 +81,9 @@ pub struct ServiceDef {
     /// The service level objective, when the service has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<Slo>,
+    /// Planned maintenance: time inside counts neither as available nor as lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<super::maintenance::Maintenance>,
 }
 
 /// A service level objective: the share of time the service must be available (not down)
@@ -228,6 +231,9 @@ impl ServiceDef {
                     slo.window
                 ));
             }
+        }
+        for (i, m) in self.maintenance.iter().enumerate() {
+            p.extend(m.problems(&format!("{at}.maintenance[{i}]")));
         }
         for (i, d) in self.depends_on.iter().enumerate() {
             if *d == self.name {

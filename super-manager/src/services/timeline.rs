@@ -38,6 +38,8 @@ pub struct SlaReport {
     pub degraded_seconds: f64,
     /// Time unknown (not measured), in seconds.
     pub unknown_seconds: f64,
+    /// Time in planned maintenance (in none of the above), in seconds.
+    pub maintenance_seconds: f64,
     /// The down time in whole minutes, rounded.
     pub lost_minutes: i64,
     /// 1 − down / measured.
@@ -141,22 +143,28 @@ impl Services {
     }
 }
 
-/// The SLA report of `spans` of `service` over `[from_ms, to_ms)` against `objective`.
+/// The SLA report of `spans` of `service` over `[from_ms, to_ms)` against `objective`,
+/// the time in `maintenance` (merged, ordered stretches) left out.
 pub fn report(
     service: &str,
     spans: &[Span],
-    from_ms: i64,
-    to_ms: i64,
+    (from_ms, to_ms): (i64, i64),
     objective: Option<f64>,
+    maintenance: &[(i64, i64)],
 ) -> SlaReport {
     let seconds = |h: Health| -> f64 {
         spans
             .iter()
             .filter(|s| s.health == h)
-            .map(|s| (s.to_ms - s.from_ms) as f64 / 1e3)
+            .map(|s| {
+                let planned = super::maintenance::overlap(maintenance, s.from_ms, s.to_ms);
+                (s.to_ms - s.from_ms - planned) as f64 / 1e3
+            })
             .sum::<f64>()
             + 0.0 // an empty sum is -0.0
     };
+    let maintenance_seconds =
+        super::maintenance::overlap(maintenance, from_ms, to_ms) as f64 / 1e3 + 0.0;
     let (ok, down, degraded, unknown) = (
         seconds(Health::Ok),
         seconds(Health::Down),
@@ -179,6 +187,7 @@ pub fn report(
         down_seconds: down,
         degraded_seconds: degraded,
         unknown_seconds: unknown,
+        maintenance_seconds,
         lost_minutes: (down / 60.0).round() as i64,
         availability,
         error_budget_seconds: budget,
@@ -222,7 +231,7 @@ mod tests {
                 (14, 65, Health::Ok)
             ]
         );
-        let r = report("shop", &spans, 5 * m, 65 * m, Some(0.99));
+        let r = report("shop", &spans, (5 * m, 65 * m), Some(0.99), &[]);
         assert_eq!(
             (r.lost_minutes, r.down_seconds, r.degraded_seconds),
             (3, 180.0, 60.0)
@@ -234,6 +243,19 @@ mod tests {
         );
         assert!(r.budget_remaining.unwrap() < 0.0, "overspent");
         assert_eq!(r.outages.len(), 1);
+        // a maintenance window over the outage's first two minutes leaves one lost
+        let planned = report(
+            "shop",
+            &spans,
+            (5 * m, 65 * m),
+            Some(0.99),
+            &[(11 * m, 13 * m)],
+        );
+        assert_eq!(
+            (planned.lost_minutes, planned.maintenance_seconds),
+            (1, 120.0)
+        );
+        assert!((planned.measured_seconds - 58.0 * 60.0).abs() < 1e-9);
         let before = s.spans("shop", -10 * m, 0).unwrap();
         assert_eq!(before[0].health, Health::Unknown, "nothing recorded yet");
         // A reopened store knows the last health: recording it again changes nothing.

@@ -1,0 +1,48 @@
+//! Incidents the centre raises itself, about services rather than hosts (SLO burn-rate
+//! alerts): they are kept, listed and resolved like the regions' incidents.
+
+use strata_proto::v1::{Event, Severity};
+
+use super::Overview;
+
+/// The resource id the centre's incidents about service `name` carry.
+pub fn service_resource(name: &str) -> String {
+    format!("services/{name}")
+}
+
+impl Overview {
+    /// Opens (when `firing` and not open) or resolves (when not `firing` and open) the
+    /// incident `rule` of service `name`; returns whether anything changed.
+    pub fn service_alert(
+        &mut self,
+        name: &str,
+        rule: &str,
+        severity: Severity,
+        firing: bool,
+        (value, message): (f64, String),
+        now_ms: i64,
+    ) -> bool {
+        let resource_id = service_resource(name);
+        let open = self
+            .incidents
+            .open()
+            .any(|e| e.resource_id == resource_id && e.rule == rule);
+        if open == firing {
+            return false;
+        }
+        let event = Event {
+            id: format!("{resource_id}/{rule}/{now_ms}"),
+            resource_id,
+            rule: rule.to_string(),
+            severity: severity as i32,
+            message,
+            opened_ms: now_ms,
+            resolved_ms: if firing { 0 } else { now_ms },
+            value,
+        };
+        let mut ops = Vec::new();
+        self.incidents.on_event(&event, &mut ops);
+        self.persist(&ops);
+        true
+    }
+}

@@ -1,0 +1,583 @@
+//! Reports over a period, as JSON or CSV: `GET /api/v1/reports/{kind}`.
+//!
+//! Every report is a [`Table`] (columns and rows), so that every kind downloads as CSV the
+//! same way. The kinds, with the query parameters each reads beside `period` (or
+//! `from_ms`/`to_ms`, see [`crate::period`]) and `format=csv`:
+//! - `availability` (`service`): per service, from the health timeline: availability,
+//!   time down, degraded and unknown, minutes lost, error budget left.
+//! - `performance` (`service`): per service (or per probe of one service) from the QoS
+//!   rollups: runs, error rate, response-time percentiles and mean phases.
+//! - `failure` (`service`): per resource, from the incidents: incidents, critical, still
+//!   open, time impaired, MTTR, MTBF; and a total row.
+//! - `operations`: per day: incidents opened and resolved, service health changes and
+//!   definition changes.
+//! - `audit`: every change of the service definitions, when, where from.
+//! - `comparison` (`resources` or `service`, `metric`, `label.<name>`): per resource, the
+//!   metric's min, avg, p95, max and last, read from the regions.
+//! - `capacity` (`resources` or `service`, `limit`): per resource, filesystem use and CPU
+//!   trends (least squares over the period) and when they reach the limit.
+
+pub mod failure;
+pub mod table;
+pub mod trend;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use strata_proto::labels::to_map;
+use strata_tsdb::Labels;
+
+use crate::Shared;
+use crate::api::ApiError;
+use crate::overview::Overview;
+use crate::period::Period;
+use crate::service_api::probes_of;
+use crate::services::maintenance::stretches;
+use crate::services::timeline::report;
+
+pub use table::Table;
+
+/// The report kinds, as the API names them.
+pub const KINDS: [&str; 7] = [
+    "availability",
+    "performance",
+    "failure",
+    "operations",
+    "audit",
+    "comparison",
+    "capacity",
+];
+
+const DAY_MS: i64 = 86_400_000;
+
+fn secs(v: f64) -> Value {
+    json!((v * 1000.0).round() / 1000.0)
+}
+
+fn opt(v: Option<f64>) -> Value {
+    v.map_or(Value::Null, secs)
+}
+
+/// `GET /api/v1/reports/{kind}?period=&format=`.
+pub async fn report_handler(
+    State(shared): State<Arc<Shared>>,
+    Path(kind): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let csv = match q.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format: '{other}' is not json or csv"
+            )));
+        }
+    };
+    let now = strata_proto::now_ms();
+    let period = crate::period::from_query(&q, now, 30 * DAY_MS).map_err(ApiError::bad_request)?;
+    if let Some(name) = q.get("service")
+        && shared.services.get(name).is_none()
+    {
+        return Err(ApiError::bad_request(format!(
+            "service: no service '{name}'"
+        )));
+    }
+    let service = q.get("service").map(String::as_str);
+    let table = match kind.as_str() {
+        "availability" => availability(&shared, service, period)?,
+        "performance" => {
+            let shared = shared.clone();
+            let service = service.map(String::from);
+            tokio::task::spawn_blocking(move || {
+                performance(&shared, service.as_deref(), period, now)
+            })
+            .await
+            .map_err(|e| ApiError::internal(format!("performance report: {e}")))??
+        }
+        "failure" => failures(&shared, service, period),
+        "operations" => operations(&shared, period)?,
+        "audit" => audit(&shared, period)?,
+        "comparison" => comparison(&shared, &q, period).await?,
+        "capacity" => capacity(&shared, &q, period, now).await?,
+        other => {
+            return Err(ApiError::not_found(format!(
+                "no report '{other}': the kinds are {}",
+                KINDS.join(", ")
+            )));
+        }
+    };
+    Ok(table.respond(csv).into_response())
+}
+
+fn store_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("reading the super-manager's store: {e}"))
+}
+
+fn availability(shared: &Shared, service: Option<&str>, period: Period) -> Result<Table, ApiError> {
+    let mut t = Table::new(
+        "availability",
+        period,
+        &[
+            "service",
+            "objective",
+            "availability",
+            "down_seconds",
+            "degraded_seconds",
+            "unknown_seconds",
+            "maintenance_seconds",
+            "lost_minutes",
+            "budget_remaining",
+            "outages",
+        ],
+    );
+    for v in shared.services.all() {
+        if service.is_some_and(|s| s != v.def.name) {
+            continue;
+        }
+        let spans = shared
+            .services
+            .spans(&v.def.name, period.from_ms, period.to_ms)
+            .map_err(|e| store_error(format!("{e:?}")))?;
+        let r = report(
+            &v.def.name,
+            &spans,
+            (period.from_ms, period.to_ms),
+            v.def.slo.as_ref().map(|s| s.objective),
+            &stretches(&v.def.maintenance, period.from_ms, period.to_ms),
+        );
+        t.push([
+            ("service", json!(r.service)),
+            ("objective", json!(r.objective)),
+            ("availability", json!(r.availability)),
+            ("down_seconds", secs(r.down_seconds)),
+            ("degraded_seconds", secs(r.degraded_seconds)),
+            ("unknown_seconds", secs(r.unknown_seconds)),
+            ("maintenance_seconds", secs(r.maintenance_seconds)),
+            ("lost_minutes", json!(r.lost_minutes)),
+            ("budget_remaining", json!(r.budget_remaining)),
+            ("outages", json!(r.outages.len())),
+        ]);
+    }
+    Ok(t)
+}
+
+const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
+
+fn performance(
+    shared: &Shared,
+    service: Option<&str>,
+    period: Period,
+    now: i64,
+) -> Result<Table, ApiError> {
+    let mut columns = vec!["service", "probe", "probes", "runs", "error_rate", "p50_ms"];
+    columns.extend(["p90_ms", "p99_ms"]);
+    let phase_cols: Vec<String> = PHASES.iter().map(|p| format!("{p}_ms")).collect();
+    columns.extend(phase_cols.iter().map(String::as_str));
+    let mut t = Table::new("performance", period, &columns);
+    let known = shared.qos.probes();
+    for v in shared.services.all() {
+        if service.is_some_and(|s| s != v.def.name) {
+            continue;
+        }
+        let probes = probes_of(&v.def, known.clone());
+        // one row per probe when a single service is asked about, then its total
+        let mut groups: Vec<(String, Vec<crate::qos::Probe>)> = Vec::new();
+        if service.is_some() {
+            for p in &probes {
+                groups.push((format!("{}/{}", p.resource_id, p.check), vec![p.clone()]));
+            }
+        }
+        groups.push((String::new(), probes));
+        for (label, probes) in groups {
+            let n = probes.len();
+            let qos = shared
+                .qos
+                .query(
+                    probes,
+                    period.from_ms,
+                    period.to_ms,
+                    period.to_ms - period.from_ms,
+                    now,
+                )
+                .map_err(store_error)?;
+            let s = qos.summary;
+            let mut row: serde_json::Map<String, Value> = [
+                ("service", json!(v.def.name)),
+                (
+                    "probe",
+                    if label.is_empty() {
+                        json!("all")
+                    } else {
+                        json!(label)
+                    },
+                ),
+                ("probes", json!(n)),
+                ("runs", json!(s.runs)),
+                ("error_rate", json!(s.error_rate)),
+                ("p50_ms", json!(s.p50_ms)),
+                ("p90_ms", json!(s.p90_ms)),
+                ("p99_ms", json!(s.p99_ms)),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            for (phase, col) in PHASES.iter().zip(&phase_cols) {
+                row.insert(col.clone(), json!(s.phases_ms.get(*phase)));
+            }
+            t.rows.push(row);
+        }
+    }
+    Ok(t)
+}
+
+/// The ids of the resources `service` is made of (its hosts and its probes' hosts), or of
+/// every resource known.
+fn scope(shared: &Shared, service: Option<&str>) -> Vec<String> {
+    let mut ids = BTreeSet::new();
+    match service {
+        Some(name) => {
+            let health = shared
+                .service_health
+                .read()
+                .expect("service health lock poisoned")
+                .clone();
+            if let Some(h) = health.get(name) {
+                for c in &h.components {
+                    ids.extend(c.resources.iter().cloned());
+                    ids.extend(c.checks.iter().map(|(r, _)| r.clone()));
+                }
+            }
+        }
+        None => {
+            ids.extend(
+                Overview::all_resources_of(&shared.overview)
+                    .into_iter()
+                    .map(|r| r.id),
+            );
+        }
+    }
+    ids.into_iter().collect()
+}
+
+fn failures(shared: &Shared, service: Option<&str>, period: Period) -> Table {
+    let scope = scope(shared, service);
+    let incidents = shared
+        .overview
+        .read()
+        .expect("overview lock poisoned")
+        .incident_events(period.from_ms);
+    let (rows, total) = failure::failures(&incidents, &scope, period);
+    let mut t = Table::new(
+        "failure",
+        period,
+        &[
+            "resource",
+            "incidents",
+            "critical",
+            "open",
+            "impaired_seconds",
+            "mttr_seconds",
+            "mtbf_seconds",
+        ],
+    );
+    let all = ("all".to_string(), total);
+    for (id, f) in rows.into_iter().chain(std::iter::once(all)) {
+        t.push([
+            ("resource", json!(id)),
+            ("incidents", json!(f.incidents)),
+            ("critical", json!(f.critical)),
+            ("open", json!(f.open)),
+            ("impaired_seconds", secs(f.impaired_seconds)),
+            ("mttr_seconds", opt(f.mttr_seconds)),
+            ("mtbf_seconds", opt(f.mtbf_seconds)),
+        ]);
+    }
+    t
+}
+
+fn day_of(ms: i64) -> String {
+    let (y, m, d) = crate::period::civil_from_days(ms.div_euclid(DAY_MS));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn operations(shared: &Shared, period: Period) -> Result<Table, ApiError> {
+    #[derive(Default)]
+    struct Day {
+        opened: u64,
+        resolved: u64,
+        health_changes: u64,
+        definition_changes: u64,
+    }
+    let mut days: BTreeMap<String, Day> = BTreeMap::new();
+    let mut d = period.from_ms.div_euclid(DAY_MS) * DAY_MS;
+    while d < period.to_ms {
+        days.insert(day_of(d), Day::default());
+        d += DAY_MS;
+    }
+    let within = |t: i64| (period.from_ms..period.to_ms).contains(&t);
+    let incidents = shared
+        .overview
+        .read()
+        .expect("overview lock poisoned")
+        .incident_events(period.from_ms);
+    for e in &incidents {
+        if within(e.opened_ms) {
+            days.entry(day_of(e.opened_ms)).or_default().opened += 1;
+        }
+        if e.resolved_ms > 0 && within(e.resolved_ms) {
+            days.entry(day_of(e.resolved_ms)).or_default().resolved += 1;
+        }
+    }
+    for v in shared.services.all() {
+        let spans = shared
+            .services
+            .spans(&v.def.name, period.from_ms, period.to_ms)
+            .map_err(|e| store_error(format!("{e:?}")))?;
+        for s in spans.iter().skip(1) {
+            days.entry(day_of(s.from_ms)).or_default().health_changes += 1;
+        }
+    }
+    let changes = shared
+        .services
+        .audit(period.from_ms, period.to_ms)
+        .map_err(|e| store_error(format!("{e:?}")))?;
+    for a in changes {
+        days.entry(day_of(a.at_ms)).or_default().definition_changes += 1;
+    }
+    let mut t = Table::new(
+        "operations",
+        period,
+        &[
+            "day",
+            "incidents_opened",
+            "incidents_resolved",
+            "service_health_changes",
+            "definition_changes",
+        ],
+    );
+    for (day, d) in days {
+        t.push([
+            ("day", json!(day)),
+            ("incidents_opened", json!(d.opened)),
+            ("incidents_resolved", json!(d.resolved)),
+            ("service_health_changes", json!(d.health_changes)),
+            ("definition_changes", json!(d.definition_changes)),
+        ]);
+    }
+    Ok(t)
+}
+
+fn audit(shared: &Shared, period: Period) -> Result<Table, ApiError> {
+    let mut t = Table::new(
+        "audit",
+        period,
+        &["at_ms", "action", "service", "version", "source"],
+    );
+    for a in shared
+        .services
+        .audit(period.from_ms, period.to_ms)
+        .map_err(|e| store_error(format!("{e:?}")))?
+    {
+        t.push([
+            ("at_ms", json!(a.at_ms)),
+            ("action", json!(a.action)),
+            ("service", json!(a.service)),
+            ("version", json!(a.version)),
+            ("source", json!(a.source)),
+        ]);
+    }
+    Ok(t)
+}
+
+/// The resources a comparison or capacity report is about: `resources=` (comma-separated
+/// ids) or the service's.
+fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<String>, ApiError> {
+    let ids: Vec<String> = match (q.get("resources"), q.get("service")) {
+        (Some(list), _) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        (None, Some(service)) => scope(shared, Some(service)),
+        (None, None) => Vec::new(),
+    };
+    if ids.is_empty() {
+        return Err(ApiError::bad_request(
+            "resources: name the resources (resources=eu/web-1,eu/web-2) or a service (service=shop)",
+        ));
+    }
+    for id in &ids {
+        if id
+            .split_once('/')
+            .is_none_or(|(r, h)| r.is_empty() || h.is_empty())
+        {
+            return Err(ApiError::bad_request(format!(
+                "resources: '{id}' is not '<region>/<host>'"
+            )));
+        }
+    }
+    Ok(ids)
+}
+
+/// The history of metric `name` of resource `id` over `period`, read through the brokers.
+async fn history(
+    shared: &Shared,
+    id: &str,
+    name: &str,
+    labels: &[(String, String)],
+    period: Period,
+    step_ms: i64,
+) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, ApiError> {
+    let mut q: HashMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (format!("label.{k}"), v.clone()))
+        .collect();
+    q.insert("name".into(), name.into());
+    q.insert("from_ms".into(), period.from_ms.to_string());
+    q.insert("to_ms".into(), period.to_ms.to_string());
+    q.insert("step_ms".into(), step_ms.to_string());
+    let request = crate::history::parse(id, &q, period.to_ms)?.request;
+    let answer = shared.brokers.query_range(request).await.map_err(|s| {
+        ApiError::from_status(s, &format!("query {name} of {id} through the brokers"))
+    })?;
+    Ok(answer
+        .series
+        .into_iter()
+        .map(|s| {
+            (
+                to_map(&s.labels),
+                s.points.into_iter().map(|p| (p.ts_ms, p.value)).collect(),
+            )
+        })
+        .collect())
+}
+
+/// A series' labels as `k=v,k=v`, without the `agent` label every series has.
+fn shown(labels: &Labels) -> String {
+    labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "agent")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A step giving about 500 points over `period`, at least a second.
+fn step_for(period: Period) -> i64 {
+    ((period.to_ms - period.from_ms) / 500).max(1000)
+}
+
+async fn comparison(
+    shared: &Shared,
+    q: &HashMap<String, String>,
+    period: Period,
+) -> Result<Table, ApiError> {
+    let ids = resources_param(shared, q)?;
+    let metric = q
+        .get("metric")
+        .cloned()
+        .unwrap_or_else(|| "host_cpu_usage_ratio".into());
+    let mut labels: Vec<(String, String)> = q
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("label.").map(|l| (l.to_string(), v.clone())))
+        .collect();
+    if metric == "host_cpu_usage_ratio" && labels.is_empty() {
+        labels.push(("cpu".into(), "total".into()));
+    }
+    labels.sort();
+    let mut t = Table::new(
+        "comparison",
+        period,
+        &[
+            "resource", "metric", "labels", "points", "min", "avg", "p95", "max", "last",
+        ],
+    );
+    let step = step_for(period);
+    for id in &ids {
+        for (series_labels, points) in history(shared, id, &metric, &labels, period, step).await? {
+            let Some(s) = trend::stats(&points) else {
+                continue;
+            };
+            t.push([
+                ("resource", json!(id)),
+                ("metric", json!(metric)),
+                ("labels", json!(shown(&series_labels))),
+                ("points", json!(s.points)),
+                ("min", json!(s.min)),
+                ("avg", json!(s.avg)),
+                ("p95", json!(s.p95)),
+                ("max", json!(s.max)),
+                ("last", json!(s.last)),
+            ]);
+        }
+    }
+    Ok(t)
+}
+
+async fn capacity(
+    shared: &Shared,
+    q: &HashMap<String, String>,
+    period: Period,
+    now: i64,
+) -> Result<Table, ApiError> {
+    let ids = resources_param(shared, q)?;
+    let limit = match q.get("limit") {
+        None => 0.9,
+        Some(v) => v
+            .parse::<f64>()
+            .ok()
+            .filter(|l| *l > 0.0 && *l <= 1.0)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit: '{v}' is not a ratio above 0 and at most 1"))
+            })?,
+    };
+    let mut t = Table::new(
+        "capacity",
+        period,
+        &[
+            "resource",
+            "metric",
+            "labels",
+            "now",
+            "per_day",
+            "limit",
+            "days_to_limit",
+            "reaches_limit_ms",
+        ],
+    );
+    let step = step_for(period);
+    let wanted: [(&str, Vec<(String, String)>); 2] = [
+        ("host_filesystem_used_ratio", Vec::new()),
+        ("host_cpu_usage_ratio", vec![("cpu".into(), "total".into())]),
+    ];
+    for id in &ids {
+        for (metric, labels) in &wanted {
+            for (series_labels, points) in history(shared, id, metric, labels, period, step).await?
+            {
+                let Some(f) = trend::forecast(&points, limit, now) else {
+                    continue;
+                };
+                t.push([
+                    ("resource", json!(id)),
+                    ("metric", json!(metric)),
+                    ("labels", json!(shown(&series_labels))),
+                    ("now", json!(f.now)),
+                    ("per_day", json!(f.per_day)),
+                    ("limit", json!(limit)),
+                    (
+                        "days_to_limit",
+                        json!(f.reaches_ms.map(|r| (r - now) as f64 / DAY_MS as f64)),
+                    ),
+                    ("reaches_limit_ms", json!(f.reaches_ms)),
+                ]);
+            }
+        }
+    }
+    Ok(t)
+}

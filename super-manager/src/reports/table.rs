@@ -1,0 +1,120 @@
+//! A report as a table: named columns and rows, answered as JSON or CSV.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::period::Period;
+
+/// A report: its kind, its period, its columns, and a row per object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub kind: String,
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub columns: Vec<String>,
+    /// One object per row, its keys among `columns`.
+    pub rows: Vec<Map<String, Value>>,
+}
+
+impl Table {
+    /// An empty table of `kind` over `period` with `columns`.
+    pub fn new(kind: &str, period: Period, columns: &[&str]) -> Self {
+        Self {
+            kind: kind.into(),
+            from_ms: period.from_ms,
+            to_ms: period.to_ms,
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row from `(column, value)` pairs.
+    pub fn push<const N: usize>(&mut self, cells: [(&str, Value); N]) {
+        debug_assert!(
+            cells
+                .iter()
+                .all(|(c, _)| self.columns.iter().any(|k| k == c))
+        );
+        self.rows
+            .push(cells.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+    }
+
+    /// The table as CSV (RFC 4180): a header line, then one line per row.
+    pub fn to_csv(&self) -> String {
+        let mut out = self
+            .columns
+            .iter()
+            .map(|c| csv_field(c))
+            .collect::<Vec<_>>()
+            .join(",");
+        out.push_str("\r\n");
+        for row in &self.rows {
+            let line: Vec<String> = self
+                .columns
+                .iter()
+                .map(|c| match row.get(c) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(s)) => csv_field(s),
+                    Some(v) => csv_field(&v.to_string()),
+                })
+                .collect();
+            out.push_str(&line.join(","));
+            out.push_str("\r\n");
+        }
+        out
+    }
+
+    /// The answer in `format` ("json" or "csv").
+    pub fn respond(self, csv: bool) -> Response {
+        if csv {
+            let name = format!("strata-{}-{}.csv", self.kind, self.from_ms);
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{name}\""),
+                    ),
+                ],
+                self.to_csv(),
+            )
+                .into_response()
+        } else {
+            axum::Json(self).into_response()
+        }
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csv_quotes_what_needs_it_and_leaves_missing_cells_empty() {
+        let mut t = Table::new(
+            "x",
+            Period {
+                from_ms: 0,
+                to_ms: 1,
+            },
+            &["name", "value", "note"],
+        );
+        t.push([("name", json!("a,b")), ("value", json!(1.5))]);
+        t.push([("name", json!("say \"hi\"")), ("note", Value::Null)]);
+        assert_eq!(
+            t.to_csv(),
+            "name,value,note\r\n\"a,b\",1.5,\r\n\"say \"\"hi\"\"\",,\r\n"
+        );
+    }
+}
