@@ -98,7 +98,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(service_api::versions),
         )
         .route("/api/v1/services/{name}/sla", get(service_api::sla))
-        .route("/api/v1/services/{name}/rca", get(service_api::rca))
+        .route("/api/v1/services/{name}/rca", get(crate::rca_api::rca))
         .route("/api/v1/services/{name}/qos", get(service_api::qos))
         .route("/api/v1/services/{name}/slo", get(service_api::slo))
         .route(

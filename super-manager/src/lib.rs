@@ -16,6 +16,7 @@
 //! - [`period`]: report periods (`month`, `2026-10`, `7d`, ...) in UTC.
 //! - [`placement`]: the nodes of a group ranked by live load.
 //! - [`qos`]: probe runs rolled up by minute and hour: percentiles, phases, error rates.
+//! - [`rca_api`]: root cause, with metric evidence gathered from the regions.
 //! - [`reports`]: availability, performance, failure, operations, audit, comparison and
 //!   capacity reports, as JSON or CSV.
 //! - [`history`]: metric history fetched from the regions, with functions across series.
@@ -33,6 +34,7 @@ pub mod overview;
 pub mod period;
 pub mod placement;
 pub mod qos;
+pub mod rca_api;
 pub mod reports;
 pub mod service_api;
 pub mod services;

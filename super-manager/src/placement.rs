@@ -80,19 +80,19 @@ fn weight(q: &HashMap<String, String>, key: &str, default: f64) -> Result<f64, A
     }
 }
 
-/// One figure to read: a metric, a matcher on one more label, how to combine the window.
-struct Figure {
-    name: &'static str,
-    extra: Option<(&'static str, MatchOp, &'static str)>,
-    aggregation: Aggregation,
+/// One figure to read: a metric, a matcher on one more label, how to combine each step.
+pub(crate) struct Figure {
+    pub name: &'static str,
+    pub extra: Option<(&'static str, MatchOp, &'static str)>,
+    pub aggregation: Aggregation,
 }
 
-const CPU: Figure = Figure {
+pub(crate) const CPU: Figure = Figure {
     name: "host_cpu_usage_ratio",
     extra: Some(("cpu", MatchOp::Equal, "total")),
     aggregation: Aggregation::Avg,
 };
-const MEMORY: Figure = Figure {
+pub(crate) const MEMORY: Figure = Figure {
     name: "host_memory_used_ratio",
     extra: None,
     aggregation: Aggregation::Avg,
@@ -108,14 +108,16 @@ const SENT: Figure = Figure {
     aggregation: Aggregation::Rate,
 };
 
-/// The value per agent of `figure` over `[from_ms, to_ms]`, through the brokers.
-async fn per_agent(
+/// The series of `figure` of `hosts` of `region` over `[from_ms, to_ms]` in steps of
+/// `step_ms`, through the brokers (one query for all the hosts): (agent, series labels,
+/// points).
+pub(crate) async fn series_of_agents(
     shared: &Shared,
     region: &str,
     hosts: &[&str],
     figure: &Figure,
-    (from_ms, to_ms): (i64, i64),
-) -> Result<HashMap<String, f64>, ApiError> {
+    (from_ms, to_ms, step_ms): (i64, i64, i64),
+) -> Result<Vec<(String, strata_tsdb::Labels, Vec<(i64, f64)>)>, ApiError> {
     let (name, aggregation) = (figure.name, figure.aggregation);
     let pattern = hosts
         .iter()
@@ -141,26 +143,50 @@ async fn per_agent(
             name: name.into(),
             from_ms,
             to_ms,
-            step_ms: to_ms - from_ms,
+            step_ms,
             aggregation: aggregation as i32,
             label_matchers,
             ..Default::default()
         })
         .await
         .map_err(|s| ApiError::from_status(s, &format!("read {name} of region {region}")))?;
+    Ok(answer
+        .series
+        .into_iter()
+        .filter_map(|s| {
+            let agent = s.labels.iter().find(|l| l.name == "agent")?.value.clone();
+            let points = s.points.iter().map(|p| (p.ts_ms, p.value)).collect();
+            Some((agent, strata_proto::labels::to_map(&s.labels), points))
+        })
+        .collect())
+}
+
+/// The value per agent of `figure` over `[from_ms, to_ms]`, through the brokers.
+async fn per_agent(
+    shared: &Shared,
+    region: &str,
+    hosts: &[&str],
+    figure: &Figure,
+    (from_ms, to_ms): (i64, i64),
+) -> Result<HashMap<String, f64>, ApiError> {
+    let series = series_of_agents(
+        shared,
+        region,
+        hosts,
+        figure,
+        (from_ms, to_ms, to_ms - from_ms),
+    )
+    .await?;
     let mut out: HashMap<String, f64> = HashMap::new();
-    for s in answer.series {
-        let Some(agent) = s.labels.iter().find(|l| l.name == "agent") else {
+    for (agent, _, points) in series {
+        let Some(last) = points.last() else {
             continue;
         };
-        let Some(last) = s.points.last() else {
-            continue;
-        };
-        if aggregation == Aggregation::Rate {
+        if figure.aggregation == Aggregation::Rate {
             // per interface: add them up
-            *out.entry(agent.value.clone()).or_default() += last.value;
+            *out.entry(agent).or_default() += last.1;
         } else {
-            out.insert(agent.value.clone(), last.value);
+            out.insert(agent, last.1);
         }
     }
     Ok(out)

@@ -21,7 +21,6 @@ use crate::overview::{EventJson, Overview};
 use crate::services::health::{Health, ServiceHealth, check_health, evaluate, resource_health};
 use crate::services::maintenance::stretches;
 use crate::services::model::{ComponentDef, RollupKind, ServiceDef};
-use crate::services::rca::{Analysis, Inputs, analyse};
 use crate::services::timeline::{SlaReport, report};
 use crate::services::{Refused, Versioned, describe};
 
@@ -114,7 +113,7 @@ pub struct ServiceView {
     pub components: Vec<ComponentView>,
 }
 
-fn refused(r: Refused) -> ApiError {
+pub(crate) fn refused(r: Refused) -> ApiError {
     let status = match r {
         Refused::Invalid(_) => StatusCode::BAD_REQUEST,
         Refused::NotFound(_) => StatusCode::NOT_FOUND,
@@ -358,41 +357,6 @@ pub async fn sla(
         objective,
         &planned,
     )))
-}
-
-/// `GET /api/v1/services/{name}/rca?window_ms=`: the likely causes of the service's state,
-/// best first, with their evidence, over the last `window_ms` (default 15 minutes).
-pub async fn rca(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<Analysis>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let window_ms: i64 = match q.get("window_ms") {
-        None => 15 * 60_000,
-        Some(v) => v.parse().ok().filter(|w| *w > 0).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "window_ms: '{v}' is not a positive number of milliseconds"
-            ))
-        })?,
-    };
-    let to_ms = strata_proto::now_ms();
-    let from_ms = to_ms - window_ms;
-    let defs = shared.services.defs();
-    let resources = Overview::all_resources_of(&shared.overview);
-    let (checks, incidents) = {
-        let overview = shared.overview.read().expect("overview lock poisoned");
-        (overview.all_checks(), overview.incident_events(from_ms))
-    };
-    let inputs = Inputs {
-        defs: &defs,
-        resources: &resources,
-        checks: &checks,
-        incidents: &incidents,
-    };
-    analyse(&name, &inputs, from_ms, to_ms)
-        .map(Json)
-        .ok_or_else(|| refused(Refused::NotFound(name)))
 }
 
 /// The probes of the QoS store that `def`'s components select (now or ever: a probe gone

@@ -459,7 +459,7 @@ async fn history(
 }
 
 /// A series' labels as `k=v,k=v`, without the `agent` label every series has.
-fn shown(labels: &Labels) -> String {
+pub(crate) fn shown(labels: &Labels) -> String {
     labels
         .iter()
         .filter(|(k, _)| k.as_str() != "agent")

@@ -7,6 +7,7 @@
 //! service, so that what a service meant at any time can be read back. Each service's
 //! health is recorded as it changes ([`timeline`]), for SLA reports.
 
+pub mod baseline;
 pub mod health;
 pub mod maintenance;
 pub mod model;

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use strata_proto::v1::{CheckStatus, Event, Resource, ResourceState, Severity};
 
+use super::baseline::Shift;
 use super::health::{Health, check_health};
 use super::model::ServiceDef;
 
@@ -49,6 +50,8 @@ pub struct Inputs<'a> {
     pub resources: &'a [Resource],
     pub checks: &'a [CheckStatus],
     pub incidents: &'a [Event],
+    /// Metrics of candidate hosts that left their baseline, by resource id.
+    pub shifts: &'a BTreeMap<String, Vec<Shift>>,
 }
 
 fn score_resource(
@@ -97,8 +100,12 @@ fn score_resource(
     (score, evidence)
 }
 
-/// Ranks the causes of `service`'s state over `[from_ms, to_ms]`.
-pub fn analyse(service: &str, inputs: &Inputs<'_>, from_ms: i64, to_ms: i64) -> Option<Analysis> {
+/// Candidate causes by resource id: the weight of the path to each, and that path.
+pub type Candidates = BTreeMap<String, (f64, String)>;
+
+/// The hosts that may cause `service`'s state, each with the weight of the path to it and
+/// that path (`service/component`); and the service's symptoms. None for an unknown service.
+pub fn candidates(service: &str, inputs: &Inputs<'_>) -> Option<(Candidates, Vec<String>)> {
     let by_name: BTreeMap<&str, &ServiceDef> =
         inputs.defs.iter().map(|d| (d.name.as_str(), d)).collect();
     by_name.get(service)?;
@@ -153,6 +160,12 @@ pub fn analyse(service: &str, inputs: &Inputs<'_>, from_ms: i64, to_ms: i64) -> 
             frontier.push((d.clone(), weight * PER_EDGE));
         }
     }
+    Some((candidates, symptoms))
+}
+
+/// Ranks the causes of `service`'s state over `[from_ms, to_ms]`.
+pub fn analyse(service: &str, inputs: &Inputs<'_>, from_ms: i64, to_ms: i64) -> Option<Analysis> {
+    let (candidates, symptoms) = candidates(service, inputs)?;
     let resources: BTreeMap<&str, &Resource> = inputs
         .resources
         .iter()
@@ -167,7 +180,11 @@ pub fn analyse(service: &str, inputs: &Inputs<'_>, from_ms: i64, to_ms: i64) -> 
                 .iter()
                 .filter(|e| e.resource_id == id && (e.resolved_ms == 0 || e.resolved_ms >= from_ms))
                 .collect();
-            let (score, evidence) = score_resource(r, &incidents, from_ms, to_ms);
+            let (mut score, mut evidence) = score_resource(r, &incidents, from_ms, to_ms);
+            for shift in inputs.shifts.get(&id).into_iter().flatten() {
+                score += super::baseline::score(shift);
+                evidence.push(super::baseline::describe(shift));
+            }
             (score > 0.0).then_some(Cause {
                 resource_id: id,
                 score: score * weight,
@@ -262,11 +279,13 @@ mod tests {
             // a critical incident on the database the shop depends on, opened later
             incident("w/db-1", "memory", Severity::Critical, 9_500),
         ];
+        let no_shifts = BTreeMap::new();
         let inputs = Inputs {
             defs: &defs,
             resources: &resources,
             checks: &checks,
             incidents: &incidents,
+            shifts: &no_shifts,
         };
         let a = analyse("shop", &inputs, 5_000, 10_000).unwrap();
         let order: Vec<&str> = a.causes.iter().map(|c| c.resource_id.as_str()).collect();
@@ -283,5 +302,31 @@ mod tests {
             vec!["http shop-http on w/prober: connection refused"]
         );
         assert!(analyse("nowhere", &inputs, 0, 1).is_none());
+
+        // app-2's CPU left its baseline within the window, moving with the response time:
+        // it ranks above the database's incident (one edge away), still below app-1 (down)
+        let shift = Shift {
+            metric: "host_cpu_usage_ratio".into(),
+            labels: "cpu=total".into(),
+            baseline: 0.2,
+            spread: 0.01,
+            now: 0.9,
+            z: 70.0,
+            correlation: Some(0.95),
+        };
+        let shifts: BTreeMap<String, Vec<Shift>> = [("w/app-2".to_string(), vec![shift])].into();
+        let inputs = Inputs {
+            shifts: &shifts,
+            ..inputs
+        };
+        let a = analyse("shop", &inputs, 5_000, 10_000).unwrap();
+        let order: Vec<&str> = a.causes.iter().map(|c| c.resource_id.as_str()).collect();
+        assert_eq!(order, vec!["w/app-1", "w/app-2", "w/db-1"], "{a:?}");
+        assert!(
+            a.causes[1]
+                .evidence
+                .iter()
+                .any(|e| e.contains("moving with the response time"))
+        );
     }
 }
