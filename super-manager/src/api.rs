@@ -13,6 +13,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
 use strata_proto::telemetry::Exposition;
+use strata_proto::v1::super_manager_server::SuperManagerServer;
 use tonic::Code;
 
 use crate::overview::{EventJson, RegionJson, ResourceJson};
@@ -70,7 +71,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The HTTP router of the super-manager.
+/// The HTTP router of the super-manager: the REST API, the console, and the gRPC service.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(console))
@@ -104,6 +105,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/api/v1/reports/{kind}",
             get(crate::reports::report_handler),
+        )
+        // gRPC on the same address (HTTP/2 without TLS, as the other roles serve it)
+        .route_service(
+            "/strata.v1.SuperManager/{*rpc}",
+            SuperManagerServer::new(crate::grpc::Grpc::new(shared.clone())),
         )
         .fallback(not_found)
         .with_state(shared)

@@ -19,6 +19,7 @@
 //! - [`rca_api`]: root cause, with metric evidence gathered from the regions.
 //! - [`reports`]: availability, performance, failure, operations, audit, comparison and
 //!   capacity reports, as JSON or CSV.
+//! - [`grpc`]: the same services, root cause, SLA, QoS, reports and placement over gRPC.
 //! - [`history`]: metric history fetched from the regions, with functions across series.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@ pub mod api;
 pub mod brokers;
 pub mod config;
 pub mod error;
+pub mod grpc;
 pub mod history;
 pub mod incidents;
 pub mod openapi;

@@ -207,6 +207,7 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
         assert_eq!(status, 400, "{path}: {body}");
         assert!(body.contains(field), "{path}: {body}");
     }
+    grpc_answers_as_rest(&http, &perf);
     let out = std::process::Command::new(strata_tests::bin("strata"))
         .args(["report", "failure", "--period", "today", "--csv", "--api"])
         .arg(format!("http://{http}"))
@@ -231,4 +232,110 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The gRPC service on the same address answers what the REST API answers.
+fn grpc_answers_as_rest(http: &str, perf_rest: &serde_json::Value) {
+    use strata_proto::v1::super_manager_client::SuperManagerClient;
+    use strata_proto::v1::{
+        GetServiceRequest, ListServicesRequest, QosRequest, ReportRequest, RootCauseRequest,
+        SlaRequest,
+    };
+    strata_tests::block_on(async {
+        let mut c = SuperManagerClient::connect(format!("http://{http}"))
+            .await
+            .expect("gRPC on the REST address");
+        let list = c
+            .list_services(ListServicesRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let rest = get_json(http, "/api/v1/services").unwrap();
+        assert_eq!(list.services.len(), 1);
+        assert_eq!(list.services[0].name, "shop");
+        assert_eq!(list.services[0].health, rest[0]["health"].as_str().unwrap());
+        assert_eq!(list.services[0].components[0].name, "front");
+        let detail = c
+            .get_service(GetServiceRequest {
+                name: "shop".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(detail.components[0].check.as_deref(), Some("shop-http"));
+        assert_eq!(detail.components[0].checks[0].resource_id, "west/web-1");
+        assert_eq!(detail.components[0].checks[0].kind, "http");
+        let qos = c
+            .qos(QosRequest {
+                name: "shop".into(),
+                period: "1h".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let summary = qos.summary.unwrap();
+        assert!(summary.runs >= 10 && summary.failures >= 3, "{summary:?}");
+        assert!(summary.phases_ms.contains_key("processing"), "{summary:?}");
+        assert_eq!(qos.resolution, "minute");
+        let sla = c
+            .sla(SlaRequest {
+                name: "shop".into(),
+                period: "1h".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(sla.objective, Some(0.99));
+        assert!(sla.down_seconds > 0.0, "{sla:?}");
+        let report = c
+            .report(ReportRequest {
+                kind: "performance".into(),
+                period: "1h".into(),
+                service: "shop".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let columns: Vec<&str> = perf_rest["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(report.columns, columns);
+        assert_eq!(report.rows[0].cells[1], "west/web-1/shop-http");
+        let rca = c
+            .root_cause(RootCauseRequest {
+                name: "shop".into(),
+                window_ms: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            rca.symptoms.iter().any(|s| s.contains("shop-http")),
+            "{rca:?}"
+        );
+        // errors keep the REST API's message and map to gRPC codes
+        let missing = c
+            .get_service(GetServiceRequest {
+                name: "nope".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), tonic::Code::NotFound);
+        let bad = c
+            .report(ReportRequest {
+                kind: "failure".into(),
+                period: "fortnight".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+        assert!(bad.message().starts_with("period:"), "{bad:?}");
+    });
 }

@@ -78,8 +78,17 @@ pub async fn report_handler(
             )));
         }
     };
+    Ok(table(shared, &kind, &q).await?.respond(csv).into_response())
+}
+
+/// The report `kind` as the query parameters `q` ask (see the module's documentation).
+pub async fn table(
+    shared: Arc<Shared>,
+    kind: &str,
+    q: &HashMap<String, String>,
+) -> Result<Table, ApiError> {
     let now = strata_proto::now_ms();
-    let period = crate::period::from_query(&q, now, 30 * DAY_MS).map_err(ApiError::bad_request)?;
+    let period = crate::period::from_query(q, now, 30 * DAY_MS).map_err(ApiError::bad_request)?;
     if let Some(name) = q.get("service")
         && shared.services.get(name).is_none()
     {
@@ -88,7 +97,7 @@ pub async fn report_handler(
         )));
     }
     let service = q.get("service").map(String::as_str);
-    let table = match kind.as_str() {
+    let table = match kind {
         "availability" => availability(&shared, service, period)?,
         "performance" => {
             let shared = shared.clone();
@@ -102,8 +111,8 @@ pub async fn report_handler(
         "failure" => failures(&shared, service, period),
         "operations" => operations(&shared, period)?,
         "audit" => audit(&shared, period)?,
-        "comparison" => comparison(&shared, &q, period).await?,
-        "capacity" => capacity(&shared, &q, period, now).await?,
+        "comparison" => comparison(&shared, q, period).await?,
+        "capacity" => capacity(&shared, q, period, now).await?,
         other => {
             return Err(ApiError::not_found(format!(
                 "no report '{other}': the kinds are {}",
@@ -111,7 +120,7 @@ pub async fn report_handler(
             )));
         }
     };
-    Ok(table.respond(csv).into_response())
+    Ok(table)
 }
 
 fn store_error(e: impl std::fmt::Display) -> ApiError {

@@ -54,11 +54,7 @@ impl Table {
             let line: Vec<String> = self
                 .columns
                 .iter()
-                .map(|c| match row.get(c) {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(s)) => csv_field(s),
-                    Some(v) => csv_field(&v.to_string()),
-                })
+                .map(|c| csv_field(&cell(row.get(c))))
                 .collect();
             out.push_str(&line.join(","));
             out.push_str("\r\n");
@@ -84,6 +80,15 @@ impl Table {
         } else {
             axum::Json(self).into_response()
         }
+    }
+}
+
+/// A cell as text: empty for no value, a string as it is, anything else as JSON.
+pub fn cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
     }
 }
 
