@@ -170,6 +170,12 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
         count(&m.streams_opened),
     );
     e.single(
+        "strata_super_manager_probe_runs_recorded_total",
+        "counter",
+        "Probe runs recorded into the QoS rollups (copies not counted).",
+        count(&m.probe_runs_recorded),
+    );
+    e.single(
         "strata_super_manager_http_requests_total",
         "counter",
         "API requests answered.",

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub updates_applied: AtomicU64,
     pub streams_opened: AtomicU64,
     pub http_requests: AtomicU64,
+    /// Probe runs recorded into the QoS rollups (copies not counted).
+    pub probe_runs_recorded: AtomicU64,
 }
 
 /// State shared by the API and the subscriptions.

@@ -149,11 +149,20 @@ async fn watch_member(
                                     .updates_applied
                                     .fetch_add(1, Ordering::Relaxed);
                                 // recorded before the cursor moves past it (a copy is dropped)
-                                if let Some(Kind::ProbeRun(run)) = &update.kind
-                                    && let Err(error) = shared.qos.record(run)
-                                {
-                                    warn!(%error, resource = %run.resource_id, check = %run.check, "recording a probe run failed; resuming the stream");
-                                    break;
+                                if let Some(Kind::ProbeRun(run)) = &update.kind {
+                                    match shared.qos.record(run) {
+                                        Ok(true) => {
+                                            shared
+                                                .metrics
+                                                .probe_runs_recorded
+                                                .fetch_add(1, Ordering::Relaxed);
+                                        }
+                                        Ok(false) => {}
+                                        Err(error) => {
+                                            warn!(%error, resource = %run.resource_id, check = %run.check, "recording a probe run failed; resuming the stream");
+                                            break;
+                                        }
+                                    }
                                 }
                                 shared
                                     .overview

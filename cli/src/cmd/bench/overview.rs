@@ -18,11 +18,11 @@ use strata_proto::v1::broker_server::{Broker, BrokerServer};
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::sub_manager_server::{SubManager, SubManagerServer};
 use strata_proto::v1::{
-    AgentSnapshotRequest, Assignment, Event, HeartbeatRequest, HeartbeatResponse,
-    ListResourcesRequest, ListResourcesResponse, Member, MembershipView, QueryRangeRequest,
-    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate,
-    RegisterAgentsRequest, RegisterAgentsResponse, ResolveRequest, ResolveResponse, Resource,
-    ResourceState, Role, Severity, Snapshot, SnapshotResponse, WatchAssignmentRequest,
+    AgentSnapshotRequest, Assignment, CheckState, CheckStatus, Event, HeartbeatRequest,
+    HeartbeatResponse, ListResourcesRequest, ListResourcesResponse, Member, MembershipView,
+    ProbeRun, QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
+    RegionUpdate, RegisterAgentsRequest, RegisterAgentsResponse, ResolveRequest, ResolveResponse,
+    Resource, ResourceState, Role, Severity, Snapshot, SnapshotResponse, WatchAssignmentRequest,
     WatchMembershipRequest, WatchRegionRequest,
 };
 use tokio::net::TcpListener;
@@ -47,6 +47,12 @@ pub struct OverviewBench {
     /// Requests timed per kind.
     #[arg(long, default_value_t = 200)]
     pub requests: usize,
+    /// Hosts per region running an HTTP probe (their runs stream to the centre's QoS store).
+    #[arg(long, default_value_t = 50)]
+    pub probes: usize,
+    /// How often each probe runs.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub probe_every: Duration,
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
@@ -63,6 +69,15 @@ pub struct OverviewFigures {
     pub drill_p99_ms: f64,
     pub service_p50_ms: f64,
     pub drill_p50_ms: f64,
+    /// GET /api/v1/services/{name}/qos: a service's response time over the last hour.
+    pub qos_p99_ms: f64,
+    pub qos_p50_ms: f64,
+    /// Probe runs the super-manager recorded per second while the requests were timed.
+    pub probe_runs_per_second: f64,
+    /// Probe runs the regions sent per second.
+    pub probe_runs_sent_per_second: f64,
+    /// Probe runs one QoS store records per second on its own (the centre's ceiling).
+    pub qos_store_runs_per_second: f64,
     pub regions: usize,
     pub resources: usize,
     pub services: usize,
@@ -77,7 +92,31 @@ fn host_name(h: usize) -> String {
 }
 
 /// The hosts of region `r`: every 97th down, every 31st with a critical incident.
-fn region_snapshot(r: usize, hosts: usize, seq: u64) -> RegionUpdate {
+/// The name of the bench's probe on every probing host.
+const PROBE: &str = "http-probe";
+
+/// A run of the probe of host `h` of region `r` at `ts_ms`: 20 to 70 ms, one in 200 failing.
+fn probe_run(r: usize, h: usize, ts_ms: i64) -> ProbeRun {
+    let total = 0.020 + (((h * 7 + r * 13) as i64 + ts_ms / 1000) % 50) as f64 / 1000.0;
+    ProbeRun {
+        resource_id: format!("{}/{}", region_name(r), host_name(h)),
+        check: PROBE.into(),
+        ts_ms,
+        success: (ts_ms / 1000 + h as i64) % 200 != 0,
+        phases: [
+            ("resolve", total * 0.05),
+            ("connect", total * 0.15),
+            ("processing", total * 0.7),
+            ("transfer", total * 0.1),
+            ("total", total),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    }
+}
+
+fn region_snapshot(r: usize, hosts: usize, probes: usize, seq: u64) -> RegionUpdate {
     let region = region_name(r);
     let now = strata_proto::now_ms();
     let mut resources = Vec::with_capacity(hosts);
@@ -131,7 +170,16 @@ fn region_snapshot(r: usize, hosts: usize, seq: u64) -> RegionUpdate {
         kind: Some(Kind::Snapshot(Snapshot {
             resources,
             events,
-            checks: Vec::new(),
+            checks: (0..probes)
+                .map(|h| CheckStatus {
+                    resource_id: format!("{region}/{}", host_name(h)),
+                    name: PROBE.into(),
+                    kind: "http".into(),
+                    state: CheckState::Ok as i32,
+                    ts_ms: now,
+                    ..Default::default()
+                })
+                .collect(),
         })),
     }
 }
@@ -141,6 +189,8 @@ fn region_snapshot(r: usize, hosts: usize, seq: u64) -> RegionUpdate {
 struct FakeRegions {
     regions: usize,
     hosts: usize,
+    probes: usize,
+    probe_every: Duration,
 }
 
 type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
@@ -241,32 +291,54 @@ impl SubManager for FakeRegions {
             .trim_start_matches('r')
             .parse()
             .map_err(|_| Status::not_found("no such region"))?;
-        let hosts = self.hosts;
-        let first = region_snapshot(r, hosts, 1);
-        // Then a host changes state every second, as a live region's would.
-        let changes = futures::stream::unfold(2u64, move |seq| async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let h = (seq as usize * 7 + r) % hosts;
-            let now = strata_proto::now_ms();
-            let update = RegionUpdate {
-                region: region_name(r),
-                member_id: format!("{}-sub", region_name(r)),
-                epoch: "bench".into(),
-                seq,
-                kind: Some(Kind::Resource(Resource {
-                    id: format!("{}/{}", region_name(r), host_name(h)),
+        let (hosts, probes) = (self.hosts, self.probes);
+        let first = region_snapshot(r, hosts, probes, 1);
+        // Then, every second, a host changes state, as a live region's would, and the probes
+        // due that second send their runs.
+        let per_second = probes as f64 / self.probe_every.as_secs_f64().max(0.001);
+        let changes = futures::stream::unfold(
+            (2u64, 0usize, 0.0f64),
+            move |(seq, next, owed)| async move {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let h = (seq as usize * 7 + r) % hosts;
+                let now = strata_proto::now_ms();
+                let mut updates = vec![RegionUpdate {
                     region: region_name(r),
-                    host: host_name(h),
-                    state: ResourceState::Up as i32,
-                    severity: Severity::Ok as i32,
-                    last_poll_ms: now,
-                    updated_ms: now,
-                    owner: format!("{}-sub", region_name(r)),
-                    ..Default::default()
-                })),
-            };
-            Some((Ok(update), seq + 1))
-        });
+                    member_id: format!("{}-sub", region_name(r)),
+                    epoch: "bench".into(),
+                    seq,
+                    kind: Some(Kind::Resource(Resource {
+                        id: format!("{}/{}", region_name(r), host_name(h)),
+                        region: region_name(r),
+                        host: host_name(h),
+                        state: ResourceState::Up as i32,
+                        severity: Severity::Ok as i32,
+                        last_poll_ms: now,
+                        updated_ms: now,
+                        owner: format!("{}-sub", region_name(r)),
+                        ..Default::default()
+                    })),
+                }];
+                let owed = owed + per_second;
+                let due = owed.floor() as usize;
+                let mut seq = seq;
+                let mut next = next;
+                for i in 0..due {
+                    seq += 1;
+                    updates.push(RegionUpdate {
+                        region: region_name(r),
+                        member_id: format!("{}-sub", region_name(r)),
+                        epoch: "bench".into(),
+                        seq,
+                        kind: Some(Kind::ProbeRun(probe_run(r, next, now + i as i64))),
+                    });
+                    next = (next + 1) % probes.max(1);
+                }
+                let batch = futures::stream::iter(updates.into_iter().map(Ok));
+                Some((batch, (seq + 1, next, owed - due as f64)))
+            },
+        )
+        .flatten();
         let stream = futures::stream::once(async move { Ok(first) }).chain(changes);
         Ok(Response::new(Box::pin(stream)))
     }
@@ -279,15 +351,16 @@ impl SubManager for FakeRegions {
     }
 }
 
-/// The services file: service i has a web tier of 50 hosts in one region and a database host
-/// in the next; nine in ten depend on the next service.
+/// The services file: service i has a web tier of 50 hosts in one region, a database host in
+/// the next, and the probes of its region in front; nine in ten depend on the next service.
 fn services_file(services: usize, regions: usize) -> String {
     let mut out = String::new();
     for i in 0..services {
         out.push_str(&format!(
             "[[services]]\nname = \"svc-{i:03}\"\n{}\
              [[services.components]]\nname = \"web\"\nregion = \"{}\"\nhost = \"~host-0{}[0-4][0-9]\"\n\
-             [[services.components]]\nname = \"db\"\nregion = \"{}\"\nhost = \"host-0500\"\n\n",
+             [[services.components]]\nname = \"db\"\nregion = \"{}\"\nhost = \"host-0500\"\n\
+             [[services.components]]\nname = \"front\"\nregion = \"{}\"\ncheck = \"{PROBE}\"\n\n",
             if i % 10 != 9 && i + 1 < services {
                 format!("depends_on = [\"svc-{:03}\"]\n", i + 1)
             } else {
@@ -296,9 +369,39 @@ fn services_file(services: usize, regions: usize) -> String {
             region_name(i % regions),
             i % 10,
             region_name((i + 1) % regions),
+            region_name(i % regions),
         ));
     }
     out
+}
+
+/// The probe runs the super-manager at `addr` has recorded, from its /metrics.
+fn recorded_runs(addr: &str) -> anyhow::Result<f64> {
+    let (_, body) = http(addr, "GET", "/metrics", b"")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("strata_super_manager_probe_runs_recorded_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no strata_super_manager_probe_runs_recorded_total in /metrics")
+}
+
+/// How many probe runs per second a QoS store in `dir` records on its own (100,000 runs of
+/// 1,000 probes).
+fn qos_store_rate(dir: std::path::PathBuf) -> anyhow::Result<f64> {
+    let store = strata_super_manager::qos::QosStore::open(
+        strata_tsdb::Journal::open(&dir, 1)?,
+        strata_super_manager::qos::Retention::default(),
+    )?;
+    let now = strata_proto::now_ms();
+    let started = Instant::now();
+    let n = 100_000;
+    for i in 0..n {
+        store.record(&probe_run(
+            i % 10,
+            i % 1000,
+            now - 3_600_000 + i as i64 * 30,
+        ))?;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Times `requests` GETs of `path`, in milliseconds, sorted.
@@ -324,9 +427,16 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let broker_addr = listener.local_addr()?.to_string();
+    anyhow::ensure!(
+        args.probes <= args.resources,
+        "--probes is at most --resources"
+    );
+    let store_rate = qos_store_rate(dir.path().join("qos-alone"))?;
     let fake = FakeRegions {
         regions: args.regions,
         hosts: args.resources,
+        probes: args.probes,
+        probe_every: args.probe_every,
     };
     let stop = shutdown.clone();
     let broker = tokio::spawn(
@@ -388,14 +498,25 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
     eprintln!("overview: timing {} requests of each kind", args.requests);
     let addr = http_addr.clone();
     let requests = args.requests;
-    let (overview, list, drill) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        Ok((
-            time(&addr, "/api/v1/overview", requests)?,
-            time(&addr, "/api/v1/services", requests)?,
-            time(&addr, "/api/v1/services/svc-042", requests)?,
-        ))
-    })
-    .await??;
+    let (overview, list, drill, qos, (recorded, seconds)) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let started = (Instant::now(), recorded_runs(&addr)?);
+            let timed = (
+                time(&addr, "/api/v1/overview", requests)?,
+                time(&addr, "/api/v1/services", requests)?,
+                time(&addr, "/api/v1/services/svc-042", requests)?,
+                time(&addr, "/api/v1/services/svc-042/qos?period=1h", requests)?,
+            );
+            let recorded = recorded_runs(&addr)? - started.1;
+            Ok((
+                timed.0,
+                timed.1,
+                timed.2,
+                timed.3,
+                (recorded, started.0.elapsed().as_secs_f64()),
+            ))
+        })
+        .await??;
     shutdown.cancel();
     let _ = sup.await;
     let _ = broker.await;
@@ -406,6 +527,12 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
         service_p99_ms: percentile(&list, 0.99),
         drill_p50_ms: percentile(&drill, 0.5),
         drill_p99_ms: percentile(&drill, 0.99),
+        qos_p50_ms: percentile(&qos, 0.5),
+        qos_p99_ms: percentile(&qos, 0.99),
+        probe_runs_per_second: recorded / seconds,
+        probe_runs_sent_per_second: (args.regions * args.probes) as f64
+            / args.probe_every.as_secs_f64(),
+        qos_store_runs_per_second: store_rate,
         regions: args.regions,
         resources: args.regions * args.resources,
         services: args.services,
@@ -428,6 +555,16 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
         println!(
             "  service drill-down  p50 {:.1} ms  p99 {:.1} ms",
             figures.drill_p50_ms, figures.drill_p99_ms
+        );
+        println!(
+            "  service QoS (1 h)   p50 {:.1} ms  p99 {:.1} ms",
+            figures.qos_p50_ms, figures.qos_p99_ms
+        );
+        println!(
+            "  probe runs: {:.0}/s recorded of {:.0}/s sent; one QoS store alone records {:.0}/s",
+            figures.probe_runs_per_second,
+            figures.probe_runs_sent_per_second,
+            figures.qos_store_runs_per_second
         );
     }
     Ok(())
