@@ -221,6 +221,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn table_ranges_are_half_open_when_scanned_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path(), 10).unwrap();
+        let keys: Vec<Vec<u8>> = (0..5u8).map(|i| vec![b'k', i]).collect();
+        let ops: Vec<TableOp<'_>> = keys.iter().map(|k| TableOp::Put(k, b"v")).collect();
+        j.write_table(&ops).unwrap();
+        let got = j.scan_range(&[b'k', 1], &[b'k', 3]).unwrap();
+        assert_eq!(
+            got.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        j.delete_range(&[b'k', 0], &[b'k', 3]).unwrap();
+        let left = j.scan(b"k").unwrap();
+        assert_eq!(
+            left.iter().map(|(k, _)| k[1]).collect::<Vec<_>>(),
+            vec![3, 4]
+        );
+    }
+
+    #[test]
     fn records_and_table_survive_a_reopen_and_the_bound_trims_the_oldest() {
         let dir = tempfile::tempdir().unwrap();
         {
