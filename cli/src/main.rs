@@ -29,10 +29,11 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// List the business services with their health.
     Services(cmd::services::ServicesArgs),
-    /// Drill a service down to its components, hosts and open incidents.
+    /// Drill a service down to its components, hosts and open incidents; with --host, one
+    /// of its hosts down to its live processes and its incidents.
     Drill(cmd::services::DrillArgs),
     /// Rank the likely causes of a service's state, with their evidence.
-    Rca(cmd::services::DrillArgs),
+    Rca(cmd::services::RcaArgs),
     /// Print a report: sla, availability, performance, failure, operations, audit,
     /// comparison or capacity, over a period.
     Report(cmd::report::ReportArgs),

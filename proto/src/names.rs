@@ -1,7 +1,7 @@
 //! The JSON API and logs speak of states and severities by short lower-case names; these
 //! helpers keep those names in one place.
 
-use crate::v1::{ResourceState, Role, Severity};
+use crate::v1::{CheckState, ResourceState, Role, Severity};
 
 /// "up", "down" or "unknown".
 pub fn state_name(state: ResourceState) -> &'static str {
@@ -18,6 +18,16 @@ pub fn severity_name(severity: Severity) -> &'static str {
         Severity::Warning => "warning",
         Severity::Critical => "critical",
         Severity::Ok | Severity::Unspecified => "ok",
+    }
+}
+
+/// "ok", "warning", "critical" or "unknown".
+pub fn check_state_name(state: CheckState) -> &'static str {
+    match state {
+        CheckState::Ok => "ok",
+        CheckState::Warning => "warning",
+        CheckState::Critical => "critical",
+        CheckState::Unknown => "unknown",
     }
 }
 

@@ -85,6 +85,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/resources/{region}/{host}/metrics",
             get(metrics_by_parts),
         )
+        .route(
+            "/api/v1/resources/{region}/{host}/snapshot",
+            get(crate::drill::snapshot),
+        )
+        .route(
+            "/api/v1/resources/{region}/{host}/events",
+            get(crate::drill::events),
+        )
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/placement", get(crate::placement::placement))
         .route("/api/v1/services", get(service_api::list))

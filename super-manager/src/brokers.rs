@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use strata_proto::v1::broker_client::BrokerClient;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_proto::v1::{QueryRangeRequest, QueryRangeResponse};
+use strata_proto::v1::{
+    AgentSnapshotRequest, QueryRangeRequest, QueryRangeResponse, SnapshotResponse,
+};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 use tracing::warn;
@@ -92,6 +94,34 @@ impl Brokers {
 
     /// QueryRange through the brokers, failing over on errors a retry elsewhere can fix.
     pub async fn query_range(&self, req: QueryRangeRequest) -> Result<QueryRangeResponse, Status> {
+        self.routed(|mut c| {
+            let req = req.clone();
+            async move { c.query_range(req).await }
+        })
+        .await
+    }
+
+    /// AgentSnapshot (live processes, connections, interfaces, check results of one host)
+    /// through the brokers, failing over as [`Self::query_range`].
+    pub async fn agent_snapshot(
+        &self,
+        req: AgentSnapshotRequest,
+    ) -> Result<SnapshotResponse, Status> {
+        self.routed(|mut c| {
+            let req = req.clone();
+            async move { c.agent_snapshot(req).await }
+        })
+        .await
+    }
+
+    /// One routed call, `call`, made through each broker in turn (the preferred first), each
+    /// within the call timeout, until one answers or fails with an error a retry elsewhere
+    /// cannot fix.
+    async fn routed<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    where
+        F: Fn(SubManagerClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
         if self.is_empty() {
             return Err(Status::unavailable("no broker is configured"));
         }
@@ -99,9 +129,7 @@ impl Brokers {
         let mut last = Status::unavailable("no broker answered");
         for k in 0..self.len() {
             let i = (start + k) % self.len();
-            let mut client = self.router(i);
-            let call = client.query_range(req.clone());
-            let result = match tokio::time::timeout(self.call_timeout, call).await {
+            let result = match tokio::time::timeout(self.call_timeout, call(self.router(i))).await {
                 Ok(r) => r.map(tonic::Response::into_inner),
                 Err(_) => Err(Status::deadline_exceeded(format!(
                     "broker {} did not answer within {:?}",

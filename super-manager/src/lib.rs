@@ -20,6 +20,7 @@
 //! - [`reports`]: availability, performance, failure, operations, audit, comparison and
 //!   capacity reports, as JSON or CSV.
 //! - [`grpc`]: the same services, root cause, SLA, QoS, reports and placement over gRPC.
+//! - [`drill`]: one host's live processes and its incidents, below a service's resources.
 //! - [`history`]: metric history fetched from the regions, with functions across series.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
@@ -27,6 +28,7 @@
 pub mod api;
 pub mod brokers;
 pub mod config;
+pub mod drill;
 pub mod error;
 pub mod grpc;
 pub mod history;

@@ -11,6 +11,8 @@ pub const PATHS: &[&str] = &[
     "/api/v1/events",
     "/api/v1/resources/{id}/metrics",
     "/api/v1/resources/{region}/{host}/metrics",
+    "/api/v1/resources/{region}/{host}/snapshot",
+    "/api/v1/resources/{region}/{host}/events",
     "/api/v1/services",
     "/api/v1/services/{name}",
     "/api/v1/services/{name}/versions",
@@ -146,6 +148,36 @@ pub fn document() -> Value {
             by_parts,
             "series",
             "object",
+        ),
+    );
+    let host_params = vec![
+        path_param("region", "the region"),
+        path_param("host", "the host (its agent's id)"),
+    ];
+    put(
+        "/api/v1/resources/{region}/{host}/snapshot",
+        get(
+            "The host's live detail from its agent: top processes by CPU, connections, interfaces, check results",
+            {
+                let mut p = host_params.clone();
+                p.push(query(
+                    "top",
+                    "processes listed (default 20, at most 500)",
+                    "integer",
+                ));
+                p
+            },
+            "{agent_id, ts_ms, process_count, processes, connections, interfaces, checks}",
+            "object",
+        ),
+    );
+    put(
+        "/api/v1/resources/{region}/{host}/events",
+        get(
+            "The host's incidents, open first, then resolved, newest first",
+            host_params,
+            "incidents",
+            "array",
         ),
     );
     put(

@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Serialize;
 use serde_json::json;
-use strata_proto::names::{severity_name, state_name};
-use strata_proto::v1::{CheckState, CheckStatus};
+use strata_proto::names::{check_state_name, severity_name, state_name};
+use strata_proto::v1::CheckStatus;
 
 use crate::Shared;
 use crate::api::ApiError;
@@ -84,16 +84,6 @@ pub struct ComponentView {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckView>,
     pub resources: Vec<ResourceView>,
-}
-
-/// The lower-case name of a check state.
-fn check_state_name(s: CheckState) -> &'static str {
-    match s {
-        CheckState::Ok => "ok",
-        CheckState::Warning => "warning",
-        CheckState::Critical => "critical",
-        CheckState::Unknown => "unknown",
-    }
 }
 
 /// A drilled-down service.

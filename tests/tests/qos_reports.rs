@@ -208,6 +208,43 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
         assert!(body.contains(field), "{path}: {body}");
     }
     grpc_answers_as_rest(&http, &perf);
+    // The bottom of the drill-down: the prober's live processes and its incidents.
+    let snap = get_json(&http, "/api/v1/resources/west/web-1/snapshot?top=5").unwrap();
+    let processes = snap["processes"].as_array().unwrap();
+    assert!(!processes.is_empty() && processes.len() <= 5, "{snap}");
+    assert!(processes[0]["pid"].as_u64().unwrap() > 0, "{snap}");
+    assert!(snap["process_count"].as_u64().unwrap() >= processes.len() as u64);
+    assert!(
+        snap["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "shop-http"),
+        "{snap}"
+    );
+    let events = get_json(&http, "/api/v1/resources/west/web-1/events").unwrap();
+    assert!(events.is_array(), "{events}");
+    let (status, body) = http_get(&http, "/api/v1/resources/west/web-1/snapshot?top=0").unwrap();
+    assert!(status == 400 && body.contains("top:"), "{status} {body}");
+    let out = std::process::Command::new(strata_tests::bin("strata"))
+        .args([
+            "drill",
+            "shop",
+            "--host",
+            "west/web-1",
+            "--top",
+            "3",
+            "--api",
+        ])
+        .arg(format!("http://{http}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("west/web-1: ") && text.contains("PID"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = std::process::Command::new(strata_tests::bin("strata"))
         .args(["report", "failure", "--period", "today", "--csv", "--api"])
         .arg(format!("http://{http}"))

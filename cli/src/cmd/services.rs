@@ -20,6 +20,22 @@ pub struct ServicesArgs {
 pub struct DrillArgs {
     /// The service.
     pub service: String,
+    /// One of the service's hosts, as region/host: its live top processes and its incidents.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Processes listed with --host.
+    #[arg(long, default_value_t = 15)]
+    pub top: u32,
+    /// Base URL of the super-manager's API.
+    #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
+    pub api: String,
+}
+
+/// Options of `strata rca`.
+#[derive(Args, Debug)]
+pub struct RcaArgs {
+    /// The service.
+    pub service: String,
     /// Base URL of the super-manager's API.
     #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
     pub api: String,
@@ -100,12 +116,83 @@ pub async fn list(args: ServicesArgs) -> anyhow::Result<()> {
 pub async fn drill(args: DrillArgs) -> anyhow::Result<()> {
     let path = format!("/api/v1/services/{}", args.service);
     let detail: Detail = client::get(&args.api, &path).await?;
-    print!("{}", render_detail(&detail));
+    let Some(host) = args.host else {
+        print!("{}", render_detail(&detail));
+        return Ok(());
+    };
+    anyhow::ensure!(
+        detail
+            .components
+            .iter()
+            .any(|c| c.resources.iter().any(|r| r.id == host)),
+        "{host} is not a host of service {}",
+        args.service
+    );
+    let snapshot: HostSnapshot = client::get(
+        &args.api,
+        &format!("/api/v1/resources/{host}/snapshot?top={}", args.top),
+    )
+    .await?;
+    let incidents: Vec<Incident> =
+        client::get(&args.api, &format!("/api/v1/resources/{host}/events")).await?;
+    print!("{}", render_host(&host, &snapshot, &incidents));
     Ok(())
 }
 
+#[derive(Deserialize)]
+struct HostSnapshot {
+    process_count: u32,
+    processes: Vec<Process>,
+}
+
+#[derive(Deserialize)]
+struct Process {
+    pid: u32,
+    user: String,
+    cpu_ratio: f64,
+    rss_bytes: u64,
+    threads: u32,
+    name: String,
+    cmdline: String,
+}
+
+fn render_host(host: &str, s: &HostSnapshot, incidents: &[Incident]) -> String {
+    let mut out = format!(
+        "{host}: {} processes, the busiest {}:\n",
+        s.process_count,
+        s.processes.len()
+    );
+    let mut rows = vec![
+        ["PID", "USER", "CPU %", "RSS MiB", "THREADS", "COMMAND"]
+            .map(String::from)
+            .to_vec(),
+    ];
+    for p in &s.processes {
+        rows.push(vec![
+            p.pid.to_string(),
+            p.user.clone(),
+            format!("{:.1}", p.cpu_ratio * 100.0),
+            format!("{:.1}", p.rss_bytes as f64 / 1_048_576.0),
+            p.threads.to_string(),
+            if p.cmdline.is_empty() {
+                p.name.clone()
+            } else {
+                p.cmdline.chars().take(80).collect()
+            },
+        ]);
+    }
+    out.push_str(&client::table(&rows));
+    if incidents.is_empty() {
+        out.push_str("no incident\n");
+    }
+    for i in incidents {
+        out.push_str(&format!("{} {}: {}\n", i.severity, i.rule, i.message));
+    }
+    out
+}
+
 /// Prints the likely causes of a service's state.
-pub async fn rca(args: DrillArgs) -> anyhow::Result<()> {
+pub async fn rca(args: RcaArgs) -> anyhow::Result<()> {
     let path = format!("/api/v1/services/{}/rca", args.service);
     let a: Analysis = client::get(&args.api, &path).await?;
     print!("{}", render_rca(&a));

@@ -1,0 +1,99 @@
+//! The bottom of the drill-down, below a service's resources: one host's live processes,
+//! connections, interfaces and check results (asked of its agent through the brokers and
+//! its poller, never stored at the centre), and its incidents, open and past.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde_json::{Value, json};
+use strata_proto::v1::{AgentSnapshotRequest, SnapshotResponse};
+use tracing::{Instrument, info_span};
+
+use crate::Shared;
+use crate::api::{ApiError, known_region};
+
+/// The most processes a snapshot may list.
+const MAX_TOP: u32 = 500;
+
+fn snapshot_json(s: &SnapshotResponse) -> Value {
+    json!({
+        "agent_id": s.agent_id,
+        "ts_ms": s.ts_ms,
+        "process_count": s.process_count,
+        "processes": s.processes.iter().map(|p| json!({
+            "pid": p.pid, "ppid": p.ppid, "name": p.name, "cmdline": p.cmdline, "user": p.user,
+            "state": p.state, "cpu_ratio": p.cpu_ratio, "rss_bytes": p.rss_bytes,
+            "read_bytes": p.read_bytes, "write_bytes": p.write_bytes, "threads": p.threads,
+            "open_fds": p.open_fds,
+        })).collect::<Vec<_>>(),
+        "connections": s.connections.iter().map(|c| json!({
+            "protocol": c.protocol, "local": c.local, "remote": c.remote, "state": c.state,
+        })).collect::<Vec<_>>(),
+        "interfaces": s.interfaces.iter().map(|i| json!({
+            "name": i.name, "mac": i.mac, "addresses": i.addresses, "up": i.up, "mtu": i.mtu,
+            "rx_bytes": i.rx_bytes, "tx_bytes": i.tx_bytes, "rx_errors": i.rx_errors,
+            "tx_errors": i.tx_errors,
+        })).collect::<Vec<_>>(),
+        "checks": s.checks.iter().map(|c| json!({
+            "name": c.name, "kind": c.kind,
+            "state": strata_proto::names::check_state_name(c.state()),
+            "message": c.message, "ts_ms": c.ts_ms, "duration_seconds": c.duration_seconds,
+            "detail": c.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/v1/resources/{region}/{host}/snapshot?top=20`: the host's live detail, the top
+/// processes by CPU first.
+pub async fn snapshot(
+    State(shared): State<Arc<Shared>>,
+    Path((region, host)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let top = match q.get("top") {
+        None => 20,
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|t| (1..=MAX_TOP).contains(t))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("top: '{v}' is not a number from 1 to {MAX_TOP}"))
+            })?,
+    };
+    known_region(&shared, Some(&region))?;
+    let id = format!("{region}/{host}");
+    let span = info_span!("agent_snapshot", resource = %id);
+    let answer = shared
+        .brokers
+        .agent_snapshot(AgentSnapshotRequest {
+            region,
+            resource_id: id.clone(),
+            top,
+        })
+        .instrument(span)
+        .await
+        .map_err(|s| ApiError::from_status(s, &format!("live detail of {id}")))?;
+    Ok(Json(snapshot_json(&answer)))
+}
+
+/// `GET /api/v1/resources/{region}/{host}/events`: the host's incidents, open ones first,
+/// then those resolved (kept), newest first.
+pub async fn events(
+    State(shared): State<Arc<Shared>>,
+    Path((region, host)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    known_region(&shared, Some(&region))?;
+    let id = format!("{region}/{host}");
+    let all = shared
+        .overview
+        .read()
+        .expect("overview lock poisoned")
+        .events_json(Some(&region), true);
+    let mine: Vec<_> = all.into_iter().filter(|e| e.resource_id == id).collect();
+    Ok(Json(json!(mine)))
+}
