@@ -9,6 +9,7 @@ const FROM_JSON: &[&str] = &[
     "CheckView",
     "ResourceView",
     "IncidentView",
+    "ResourceEventsResponse",
     "RootCauseResponse",
     "Cause",
     "SlaResponse",

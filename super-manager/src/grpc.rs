@@ -1,5 +1,5 @@
-//! The `SuperManager` gRPC service: the REST API's services, root cause, SLA, QoS, reports
-//! and placement over gRPC, on the same address.
+//! The `SuperManager` gRPC service: the REST API's services, root cause, SLA, QoS, reports,
+//! placement and the drill-down below a resource over gRPC, on the same address.
 //!
 //! Each method calls the REST handler itself and reads its JSON answer into the message
 //! (the messages are generated with serde's `Deserialize`, their fields named as the JSON's),
@@ -15,9 +15,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strata_proto::v1::super_manager_server::SuperManager;
 use strata_proto::v1::{
-    GetServiceRequest, ListServicesRequest, ListServicesResponse, PlacementRequest,
-    PlacementResponse, QosRequest, QosResponse, ReportRequest, ReportRow, ReportTable,
-    RootCauseRequest, RootCauseResponse, ServiceDetail, SlaRequest, SlaResponse,
+    AgentSnapshotRequest, GetServiceRequest, ListServicesRequest, ListServicesResponse,
+    PlacementRequest, PlacementResponse, QosRequest, QosResponse, QueryRangeRequest,
+    QueryRangeResponse, ReportRequest, ReportRow, ReportTable, ResourceEventsRequest,
+    ResourceEventsResponse, RootCauseRequest, RootCauseResponse, ServiceDetail, SlaRequest,
+    SlaResponse, SnapshotResponse,
 };
 use tonic::{Code, Request, Response, Status};
 
@@ -185,4 +187,64 @@ impl SuperManager for Grpc {
             .map_err(status)?;
         Ok(Response::new(message(&p)?))
     }
+
+    async fn resource_metrics(
+        &self,
+        request: Request<QueryRangeRequest>,
+    ) -> Result<Response<QueryRangeResponse>, Status> {
+        let r = request.into_inner();
+        let (region, _) = resource_of(&r.resource_id)?;
+        if r.region != region {
+            return Err(Status::invalid_argument(format!(
+                "region: '{}' is not the region of {}",
+                r.region, r.resource_id
+            )));
+        }
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument("name: a metric name is required"));
+        }
+        crate::api::known_region(&self.shared, Some(&r.region)).map_err(status)?;
+        self.shared.brokers.query_range(r).await.map(Response::new)
+    }
+
+    async fn resource_snapshot(
+        &self,
+        request: Request<AgentSnapshotRequest>,
+    ) -> Result<Response<SnapshotResponse>, Status> {
+        let mut r = request.into_inner();
+        let (region, _) = resource_of(&r.resource_id)?;
+        region.clone_into(&mut r.region);
+        crate::api::known_region(&self.shared, Some(&r.region)).map_err(status)?;
+        self.shared
+            .brokers
+            .agent_snapshot(r)
+            .await
+            .map(Response::new)
+    }
+
+    async fn resource_events(
+        &self,
+        request: Request<ResourceEventsRequest>,
+    ) -> Result<Response<ResourceEventsResponse>, Status> {
+        let id = request.into_inner().resource_id;
+        let (region, host) = resource_of(&id)?;
+        let Json(events) = crate::drill::events(
+            State(self.shared.clone()),
+            Path((region.to_string(), host.to_string())),
+        )
+        .await
+        .map_err(status)?;
+        Ok(Response::new(ResourceEventsResponse {
+            incidents: message(&events)?,
+        }))
+    }
+}
+
+/// The (region, host) of a resource id, or the error naming the field.
+fn resource_of(id: &str) -> Result<(&str, &str), Status> {
+    id.split_once('/')
+        .filter(|(r, h)| !r.is_empty() && !h.is_empty() && !h.contains('/'))
+        .ok_or_else(|| {
+            Status::invalid_argument(format!("resource_id: '{id}' is not '<region>/<host>'"))
+        })
 }

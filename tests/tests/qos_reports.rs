@@ -275,8 +275,8 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
 fn grpc_answers_as_rest(http: &str, perf_rest: &serde_json::Value) {
     use strata_proto::v1::super_manager_client::SuperManagerClient;
     use strata_proto::v1::{
-        GetServiceRequest, ListServicesRequest, QosRequest, ReportRequest, RootCauseRequest,
-        SlaRequest,
+        AgentSnapshotRequest, GetServiceRequest, ListServicesRequest, QosRequest,
+        QueryRangeRequest, ReportRequest, ResourceEventsRequest, RootCauseRequest, SlaRequest,
     };
     strata_tests::block_on(async {
         let mut c = SuperManagerClient::connect(format!("http://{http}"))
@@ -356,6 +356,49 @@ fn grpc_answers_as_rest(http: &str, perf_rest: &serde_json::Value) {
             rca.symptoms.iter().any(|s| s.contains("shop-http")),
             "{rca:?}"
         );
+        // below a resource: its metrics, its live processes, its incidents
+        let cpu = c
+            .resource_metrics(QueryRangeRequest {
+                region: "west".into(),
+                resource_id: "west/web-1".into(),
+                name: "host_cpu_usage_ratio".into(),
+                from_ms: strata_tests::now_ms() - 600_000,
+                to_ms: strata_tests::now_ms(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(cpu.series.iter().any(|s| !s.points.is_empty()), "{cpu:?}");
+        let snap = c
+            .resource_snapshot(AgentSnapshotRequest {
+                resource_id: "west/web-1".into(),
+                top: 3,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            !snap.processes.is_empty() && snap.processes.len() <= 3,
+            "{snap:?}"
+        );
+        let events = c
+            .resource_events(ResourceEventsRequest {
+                resource_id: "west/web-1".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let rest = get_json(http, "/api/v1/resources/west/web-1/events").unwrap();
+        assert_eq!(events.incidents.len(), rest.as_array().unwrap().len());
+        let bad = c
+            .resource_events(ResourceEventsRequest {
+                resource_id: "web-1".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), tonic::Code::InvalidArgument);
         // errors keep the REST API's message and map to gRPC codes
         let missing = c
             .get_service(GetServiceRequest {
