@@ -137,6 +137,14 @@ impl Incidents {
         self.open.values()
     }
 
+    /// The open incidents of resource `id`, by rule.
+    pub fn open_of<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.open
+            .range((id.to_string(), String::new())..)
+            .take_while(move |((r, _), _)| r == id)
+            .map(|(_, e)| e)
+    }
+
     /// Resolved incidents, oldest first.
     pub fn resolved(&self) -> impl DoubleEndedIterator<Item = &Event> {
         self.resolved.iter()

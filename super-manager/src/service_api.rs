@@ -196,11 +196,12 @@ pub async fn detail(
         .flat_map(|c| c.resources.iter().map(String::as_str))
         .collect();
     let resources = overview.resources_by_id(&wanted);
-    let checks = if h.components.iter().any(|c| !c.checks.is_empty()) {
-        overview.all_checks()
-    } else {
-        Vec::new()
-    };
+    let wanted_checks: Vec<(&str, &str)> = h
+        .components
+        .iter()
+        .flat_map(|c| c.checks.iter().map(|(r, n)| (r.as_str(), n.as_str())))
+        .collect();
+    let checks = overview.checks_of(&wanted_checks);
     let checks_by_id: std::collections::HashMap<(&str, &str), &CheckStatus> = checks
         .iter()
         .map(|c| ((c.resource_id.as_str(), c.name.as_str()), c))

@@ -10,16 +10,53 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
-    HeartbeatRequest, Member, Role, WatchMembershipRequest, WatchRegionRequest,
+    HeartbeatRequest, Member, RegionUpdate, Role, WatchMembershipRequest, WatchRegionRequest,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::Shared;
+
+/// The most updates of one stream applied together.
+const MAX_BATCH: usize = 512;
+
+/// Records the probe runs of `batch` into the QoS store, then applies the batch to the
+/// overview (moving the stream's cursor past it); returns false, having applied nothing, if
+/// a probe run could not be recorded (the stream is then resumed from the cursor).
+fn apply_batch(shared: &Shared, batch: Vec<RegionUpdate>) -> bool {
+    for update in &batch {
+        // recorded before the cursor moves past it (a copy is dropped)
+        if let Some(Kind::ProbeRun(run)) = &update.kind {
+            match shared.qos.record(run) {
+                Ok(true) => {
+                    shared
+                        .metrics
+                        .probe_runs_recorded
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    warn!(%error, resource = %run.resource_id, check = %run.check, "recording a probe run failed; resuming the stream");
+                    return false;
+                }
+            }
+        }
+    }
+    shared
+        .metrics
+        .updates_applied
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    shared
+        .overview
+        .write()
+        .expect("overview lock poisoned")
+        .apply_all(batch);
+    true
+}
 
 /// Follows membership and region streams until `shutdown`.
 pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -142,39 +179,30 @@ async fn watch_member(
                             _ = shutdown.cancelled() => return,
                             next = stream.next() => next,
                         };
-                        match next {
-                            Some(Ok(update)) => {
-                                shared
-                                    .metrics
-                                    .updates_applied
-                                    .fetch_add(1, Ordering::Relaxed);
-                                // recorded before the cursor moves past it (a copy is dropped)
-                                if let Some(Kind::ProbeRun(run)) = &update.kind {
-                                    match shared.qos.record(run) {
-                                        Ok(true) => {
-                                            shared
-                                                .metrics
-                                                .probe_runs_recorded
-                                                .fetch_add(1, Ordering::Relaxed);
-                                        }
-                                        Ok(false) => {}
-                                        Err(error) => {
-                                            warn!(%error, resource = %run.resource_id, check = %run.check, "recording a probe run failed; resuming the stream");
-                                            break;
-                                        }
-                                    }
-                                }
-                                shared
-                                    .overview
-                                    .write()
-                                    .expect("overview lock poisoned")
-                                    .apply(update);
-                            }
+                        let first = match next {
+                            Some(Ok(update)) => update,
                             Some(Err(status)) => {
                                 debug!(error = %status.message(), "region stream broke; resuming");
                                 break;
                             }
                             None => break,
+                        };
+                        // what else has arrived is applied with it, under one lock and one write
+                        let mut batch = vec![first];
+                        let mut ended = false;
+                        while batch.len() < MAX_BATCH {
+                            match stream.next().now_or_never() {
+                                Some(Some(Ok(update))) => batch.push(update),
+                                Some(Some(Err(_)) | None) => {
+                                    ended = true;
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        let applied = apply_batch(&shared, batch);
+                        if !applied || ended {
+                            break;
                         }
                     }
                 }

@@ -23,10 +23,7 @@ impl Overview {
         now_ms: i64,
     ) -> bool {
         let resource_id = service_resource(name);
-        let open = self
-            .incidents
-            .open()
-            .any(|e| e.resource_id == resource_id && e.rule == rule);
+        let open = self.incidents.open_of(&resource_id).any(|e| e.rule == rule);
         if open == firing {
             return false;
         }

@@ -52,6 +52,16 @@ fn check_id(c: &CheckStatus) -> String {
     format!("{}\0{}", c.resource_id, c.name)
 }
 
+/// A check as the centre shows it: unknown while its member is unreachable.
+fn shown_check(healthy: bool, c: &CheckStatus) -> CheckStatus {
+    let mut c = c.clone();
+    if !healthy {
+        c.state = CheckState::Unknown as i32;
+        c.message = format!("the sub-manager of {} is unreachable", c.resource_id);
+    }
+    c
+}
+
 /// Every region, by name; each with its members' reports; and the incidents.
 #[derive(Debug)]
 pub struct Overview {
@@ -211,6 +221,20 @@ impl Overview {
     /// Applies one update of a region stream (ignored if its member is not listed), and
     /// keeps the store in step.
     pub fn apply(&mut self, update: RegionUpdate) {
+        self.apply_all(std::iter::once(update));
+    }
+
+    /// Applies updates in order, keeping the store in step with one write for them all.
+    pub fn apply_all(&mut self, updates: impl IntoIterator<Item = RegionUpdate>) {
+        let mut ops: Vec<Op> = Vec::new();
+        for update in updates {
+            self.fold(update, &mut ops);
+        }
+        self.persist(&ops);
+    }
+
+    /// Folds one update into the overview, adding the store changes it makes to `ops`.
+    fn fold(&mut self, update: RegionUpdate, ops: &mut Vec<Op>) {
         let (region, member) = (update.region.clone(), update.member_id.clone());
         let Some(d) = self
             .regions
@@ -220,7 +244,6 @@ impl Overview {
             return;
         };
         let now_ms = strata_proto::now_ms();
-        let mut ops: Vec<Op> = Vec::new();
         d.epoch = update.epoch;
         d.seq = update.seq;
         ops.push((
@@ -241,14 +264,14 @@ impl Overview {
                 }
                 for e in &s.events {
                     ops.push((event_key(&region, &member, &e.id), Some(e.encode_to_vec())));
-                    self.incidents.on_event(e, &mut ops);
+                    self.incidents.on_event(e, ops);
                 }
                 for r in &s.resources {
                     ops.push((
                         resource_key(&region, &member, &r.id),
                         Some(r.encode_to_vec()),
                     ));
-                    self.incidents.on_resource(r, now_ms, &mut ops);
+                    self.incidents.on_resource(r, now_ms, ops);
                 }
                 for id in d.checks.keys() {
                     if !s.checks.iter().any(|c| &check_id(c) == id) {
@@ -275,11 +298,11 @@ impl Overview {
                     resource_key(&region, &member, &r.id),
                     Some(r.encode_to_vec()),
                 ));
-                self.incidents.on_resource(&r, now_ms, &mut ops);
+                self.incidents.on_resource(&r, now_ms, ops);
                 d.resources.insert(r.id.clone(), r);
             }
             Some(Kind::Event(e)) => {
-                self.incidents.on_event(&e, &mut ops);
+                self.incidents.on_event(&e, ops);
                 if e.resolved_ms > 0 {
                     ops.push((event_key(&region, &member, &e.id), None));
                     d.events.remove(&e.id);
@@ -307,10 +330,8 @@ impl Overview {
             // kept by the QoS store (crate::qos), not in the overview
             Some(Kind::ProbeRun(_)) | None => {}
         }
-        self.persist(&ops);
     }
 
-    /// The region's resources, merged across its members.
     /// The region's resources, merged across its members.
     pub fn merged(&self, region: &str) -> Vec<Resource> {
         self.best(region)
@@ -370,13 +391,23 @@ impl Overview {
             }
         }
         best.into_values()
-            .map(|(healthy, c)| {
-                let mut c = c.clone();
-                if !healthy {
-                    c.state = CheckState::Unknown as i32;
-                    c.message = format!("the sub-manager of {} is unreachable", c.resource_id);
-                }
-                c
+            .map(|(healthy, c)| shown_check(healthy, c))
+            .collect()
+    }
+
+    /// The latest results of the checks `wanted`, as (resource id, check name), merged
+    /// across members as [`Overview::all_checks`] merges them (those not found left out).
+    pub fn checks_of(&self, wanted: &[(&str, &str)]) -> Vec<CheckStatus> {
+        wanted
+            .iter()
+            .filter_map(|(resource_id, name)| {
+                let members = self.regions.get(region_of(resource_id))?;
+                let id = format!("{resource_id}\0{name}");
+                members
+                    .values()
+                    .filter_map(|d| d.checks.get(&id).map(|c| (d.healthy, c)))
+                    .max_by_key(|(healthy, c)| (*healthy, c.ts_ms))
+                    .map(|(healthy, c)| shown_check(healthy, c))
             })
             .collect()
     }
@@ -408,6 +439,15 @@ impl Overview {
             r.reason = format!("sub-manager {} is unreachable", r.owner);
         }
         r
+    }
+
+    /// Every region's resources, the best record of each with whether its member is
+    /// healthy, in region then id order, borrowed (for health evaluation, which runs often).
+    pub fn all_seen(&self) -> Vec<(bool, &Resource)> {
+        self.regions
+            .keys()
+            .flat_map(|name| self.best(name))
+            .collect()
     }
 
     /// Every region's resources, merged across members (as the resources JSON shows them),
@@ -446,8 +486,7 @@ impl Overview {
     /// The open incidents of resource `id`.
     pub fn incidents_of(&self, id: &str) -> Vec<EventJson> {
         self.incidents
-            .open()
-            .filter(|e| e.resource_id == id)
+            .open_of(id)
             .map(EventJson::from_event)
             .collect()
     }

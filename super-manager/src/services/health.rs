@@ -49,6 +49,18 @@ pub fn resource_health(r: &Resource) -> Health {
     }
 }
 
+/// A resource as the evaluation sees it: whether the member reporting it is healthy (when
+/// not, its health is unknown), and its record.
+pub type Seen<'a> = (bool, &'a Resource);
+
+fn seen_health((healthy, r): Seen<'_>) -> Health {
+    if healthy {
+        resource_health(r)
+    } else {
+        Health::Unknown
+    }
+}
+
 /// The health of one check's latest result.
 pub fn check_health(c: &CheckStatus) -> Health {
     match c.state() {
@@ -168,7 +180,8 @@ pub fn evaluate(
     resources: &[Resource],
     checks: &[CheckStatus],
 ) -> BTreeMap<String, ServiceHealth> {
-    Evaluator::default().run(0, defs, resources, checks)
+    let seen: Vec<Seen<'_>> = resources.iter().map(|r| (true, r)).collect();
+    Evaluator::default().run(0, defs, &seen, checks)
 }
 
 /// Evaluates services again and again, keeping which resources (or checks) each component
@@ -182,12 +195,12 @@ pub struct Evaluator {
     selections: Vec<Vec<Vec<usize>>>,
 }
 
-fn fingerprint(generation: u64, resources: &[Resource], checks: &[CheckStatus]) -> u64 {
+fn fingerprint(generation: u64, resources: &[Seen<'_>], checks: &[CheckStatus]) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     generation.hash(&mut h);
     resources.len().hash(&mut h);
-    for r in resources {
+    for (_, r) in resources {
         r.id.hash(&mut h);
     }
     checks.len().hash(&mut h);
@@ -204,7 +217,7 @@ impl Evaluator {
         &mut self,
         generation: u64,
         defs: &[ServiceDef],
-        resources: &[Resource],
+        resources: &[Seen<'_>],
         checks: &[CheckStatus],
     ) -> BTreeMap<String, ServiceHealth> {
         let key = fingerprint(generation, resources, checks);
@@ -226,7 +239,8 @@ impl Evaluator {
                             } else {
                                 (0..resources.len())
                                     .filter(|&i| {
-                                        selector.selects(&resources[i].region, &resources[i].host)
+                                        selector
+                                            .selects(&resources[i].1.region, &resources[i].1.host)
                                     })
                                     .collect()
                             }
@@ -243,7 +257,7 @@ impl Evaluator {
 fn evaluate_selected(
     defs: &[ServiceDef],
     selections: &[Vec<Vec<usize>>],
-    resources: &[Resource],
+    resources: &[Seen<'_>],
     checks: &[CheckStatus],
 ) -> BTreeMap<String, ServiceHealth> {
     let mut own: BTreeMap<&str, ServiceHealth> = BTreeMap::new();
@@ -271,15 +285,14 @@ fn evaluate_selected(
                             .collect(),
                     }
                 } else {
-                    let selected: Vec<&Resource> = picked.iter().map(|&i| &resources[i]).collect();
-                    let healths: Vec<Health> =
-                        selected.iter().map(|r| resource_health(r)).collect();
+                    let selected: Vec<Seen<'_>> = picked.iter().map(|&i| resources[i]).collect();
+                    let healths: Vec<Health> = selected.iter().map(|&r| seen_health(r)).collect();
                     let (health, reason) = component(&healths, "resource");
                     ComponentHealth {
                         name: c.name.clone(),
                         health,
                         reason,
-                        resources: selected.iter().map(|r| r.id.clone()).collect(),
+                        resources: selected.iter().map(|(_, r)| r.id.clone()).collect(),
                         checks: Vec::new(),
                     }
                 }
@@ -437,9 +450,16 @@ mod tests {
         assert_eq!(evaluate(&defs, &[], &[])["db"].health, Health::Unknown);
         // A kept evaluator gives the same answers, selections reused while hosts stay.
         let mut e = Evaluator::default();
-        let first = e.run(1, &defs, &resources, &[]);
+        let seen = |rs: &[Resource]| -> Vec<(bool, Resource)> {
+            rs.iter().map(|r| (true, r.clone())).collect()
+        };
+        let run = |e: &mut Evaluator, rs: &[(bool, Resource)]| {
+            let refs: Vec<Seen<'_>> = rs.iter().map(|(h, r)| (*h, r)).collect();
+            e.run(1, &defs, &refs, &[])
+        };
+        let first = run(&mut e, &seen(&resources));
         resources[2] = r("east", "web-2", Up, Ok);
-        let second = e.run(1, &defs, &resources, &[]);
+        let second = run(&mut e, &seen(&resources));
         assert_eq!(first["shop"].health, Health::Down);
         assert_eq!(
             second["shop"].health,
@@ -447,12 +467,16 @@ mod tests {
             "the new state is seen"
         );
         resources.push(r("core", "db-1", Up, Ok));
-        let third = e.run(1, &defs, &resources, &[]);
+        let third = run(&mut e, &seen(&resources));
         assert_eq!(
             third["db"].components[0].resources.len(),
             2,
             "a new host is selected"
         );
+        // a host whose sub-manager is unreachable is unknown, whatever it last said
+        let mut unreachable = seen(&resources);
+        unreachable.iter_mut().for_each(|(h, _)| *h = false);
+        assert_eq!(run(&mut e, &unreachable)["db"].health, Health::Unknown);
     }
 
     #[test]
