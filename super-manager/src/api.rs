@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -18,8 +18,6 @@ use tonic::Code;
 
 use crate::overview::{EventJson, RegionJson, ResourceJson};
 use crate::{Shared, history, service_api};
-
-const CONSOLE: &str = include_str!("../assets/index.html");
 
 /// An API error: an HTTP status and a message, answered as `{"error": "..."}`.
 #[derive(Debug)]
@@ -74,7 +72,9 @@ impl IntoResponse for ApiError {
 /// The HTTP router of the super-manager: the REST API, the console, and the gRPC service.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route("/", get(console))
+        .route("/", get(crate::console::index))
+        .route("/assets/{*path}", get(crate::console::asset))
+        .route("/api/v1/stream", get(crate::console::stream))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/overview", get(overview))
@@ -126,10 +126,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
 async fn openapi() -> Json<&'static serde_json::Value> {
     static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     Json(DOC.get_or_init(crate::openapi::document))
-}
-
-async fn console() -> Html<&'static str> {
-    Html(CONSOLE)
 }
 
 async fn not_found() -> ApiError {
@@ -196,13 +192,18 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 }
 
 #[derive(Serialize)]
-struct OverviewJson {
+pub(crate) struct OverviewJson {
     regions: Vec<RegionJson>,
     generated_at_ms: i64,
 }
 
 async fn overview(State(shared): State<Arc<Shared>>) -> Json<OverviewJson> {
     shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    Json(overview_json(&shared))
+}
+
+/// The overview of every region, now.
+pub(crate) fn overview_json(shared: &Shared) -> OverviewJson {
     // One region at a time, so that region streams applying updates wait for one region's
     // count at most.
     let names = shared
@@ -220,10 +221,10 @@ async fn overview(State(shared): State<Arc<Shared>>) -> Json<OverviewJson> {
                 .region_json(name)
         })
         .collect();
-    Json(OverviewJson {
+    OverviewJson {
         regions,
         generated_at_ms: strata_proto::now_ms(),
-    })
+    }
 }
 
 pub(crate) fn known_region(shared: &Shared, region: Option<&String>) -> Result<(), ApiError> {

@@ -9,7 +9,8 @@
 //! - [`overview`]: the aggregated state of every region.
 //! - [`subscriber`]: membership and region streams through the brokers, with resumption.
 //! - [`brokers`]: the one place broker channels are built; failover between brokers.
-//! - [`api`]: the REST API, console page, health and metrics.
+//! - [`api`]: the REST API, health and metrics.
+//! - [`console`]: the web console (embedded assets) and its live event stream.
 //! - [`services`]: business services: definitions (versioned, stored) and their health.
 //! - [`service_api`]: the services part of the REST API.
 //! - [`openapi`]: the OpenAPI document of the REST API.
@@ -28,6 +29,7 @@
 pub mod api;
 pub mod brokers;
 pub mod config;
+pub mod console;
 pub mod drill;
 pub mod error;
 pub mod grpc;

@@ -23,6 +23,7 @@ pub const PATHS: &[&str] = &[
     "/api/v1/reports/{kind}",
     "/api/v1/openapi.json",
     "/api/v1/placement",
+    "/api/v1/stream",
     "/healthz",
     "/metrics",
 ];
@@ -329,6 +330,11 @@ pub fn document() -> Value {
         ),
     );
     put(
+        "/api/v1/stream",
+        json!({"get": {"summary": "Server-sent events: an `overview` event (the overview's JSON) at once and every 2 s",
+        "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}}),
+    );
+    put(
         "/healthz",
         get("The super-manager's own health", vec![], "health", "object"),
     );
@@ -391,8 +397,8 @@ mod tests {
             .split(".route(")
             .skip(1)
             .filter_map(|r| r.trim_start().strip_prefix('"')?.split('"').next())
-            // the console page is not part of the API
-            .filter(|r| *r != "/")
+            // the console's page and assets are not part of the API
+            .filter(|r| *r != "/" && !r.starts_with("/assets/"))
             .collect();
         assert!(routed.len() >= PATHS.len() - 1, "{routed:?}");
         for r in routed {

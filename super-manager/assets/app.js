@@ -1,0 +1,248 @@
+// Strata console: one page, routed by the URL's hash (so every view is deep-linkable), reading
+// the super-manager's REST API; live updates come by server-sent events (/api/v1/stream).
+'use strict';
+
+const $ = (sel) => document.querySelector(sel);
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) =>
+  ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+const badge = (h) => `<span class="badge ${esc(h)}">${esc(h)}</span>`;
+const time = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
+const num = (v, d = 1) => (v === null || v === undefined ? '—' : Number(v).toFixed(d));
+
+async function api(path) {
+  const r = await fetch(path);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(body.error || `${r.status} on ${path}`);
+  return body;
+}
+
+// A line chart of one or more series of [t_ms, value] as an SVG, sized to its box.
+function chart(series, { height = 160, unit = '' } = {}) {
+  const all = series.flatMap((s) => s.points);
+  if (!all.length) return '<p class="muted">no data in this period</p>';
+  const w = 640, h = height, pad = 34;
+  const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
+  const y1 = Math.max(...ys, 0) * 1.1 || 1;
+  const X = (t) => pad + ((t - x0) / (x1 - x0 || 1)) * (w - pad - 8);
+  const Y = (v) => h - 18 - (v / y1) * (h - 28);
+  const colors = ['#2456c9', '#c42b1c', '#18794e', '#a35200', '#7c3aed', '#0891b2'];
+  const lines = series.map((s, i) => `<polyline fill="none" stroke="${colors[i % colors.length]}"
+      stroke-width="1.6" points="${s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`);
+  const legend = series.map((s, i) => `<text x="${pad + i * 110}" y="12" fill="${colors[i % colors.length]}"
+      style="fill:${colors[i % colors.length]}">${esc(s.name)}</text>`);
+  return `<svg viewBox="0 0 ${w} ${h}" width="100%" preserveAspectRatio="none" role="img">
+    <line x1="${pad}" y1="${h - 18}" x2="${w}" y2="${h - 18}" stroke="#e3e6ec"/>
+    <text x="2" y="${Y(y1 / 1.1) + 4}">${num(y1 / 1.1, 1)}${esc(unit)}</text><text x="2" y="${h - 18}">0</text>
+    <text x="${pad}" y="${h - 4}">${new Date(x0).toLocaleTimeString()}</text>
+    <text x="${w - 70}" y="${h - 4}">${new Date(x1).toLocaleTimeString()}</text>
+    ${lines.join('')}${legend.join('')}</svg>`;
+}
+
+const pages = {};
+
+pages.overview = async () => {
+  const [o, services, events] = await Promise.all([
+    api('/api/v1/overview'), api('/api/v1/services'), api('/api/v1/events')]);
+  return `<h1>Enterprise overview</h1>
+  <div class="grid">
+    ${['ok', 'degraded', 'down', 'unknown'].map((h) => `<div class="card"><div class="figure ${h}">
+      ${services.filter((s) => s.health === h).length}</div><div class="label">services ${h}</div></div>`).join('')}
+  </div>
+  <h2>Services</h2><div class="table-wrap"><table id="services"><thead><tr><th>Service</th><th>Health</th><th>Why</th></tr></thead><tbody>
+  ${services.map((s) => `<tr><td><a href="#/service/${encodeURIComponent(s.name)}">${esc(s.name)}</a></td>
+    <td>${badge(s.health)}</td><td>${esc(s.reason)}</td></tr>`).join('')}</tbody></table></div>
+  <h2>Regions</h2><div class="table-wrap"><table id="regions"><thead><tr><th>Region</th><th>Sub-managers</th>
+    <th>Resources</th><th>Up</th><th>Down</th><th>Warning</th><th>Critical</th></tr></thead><tbody>
+  ${o.regions.map((r) => `<tr><td>${esc(r.name)}</td>
+    <td>${r.sub_managers.map((s) => `<span class="${s.healthy ? 'up' : 'down'}">${esc(s.id)}</span>`).join(', ')}</td>
+    <td>${r.resources.total}</td><td class="up">${r.resources.up}</td><td class="down">${r.resources.down}</td>
+    <td class="warning">${r.events.warning}</td><td class="critical">${r.events.critical}</td></tr>`).join('')}
+  </tbody></table></div>
+  <h2>Active events</h2>${eventTable(events)}`;
+};
+
+function eventTable(events) {
+  if (!events.length) return '<p class="muted">no event</p>';
+  return `<div class="table-wrap"><table class="events"><thead><tr><th>Severity</th><th>Resource</th><th>Rule</th>
+    <th>Message</th><th>Opened</th><th>Resolved</th></tr></thead><tbody>
+    ${events.map((e) => `<tr><td class="${esc(e.severity)}">${esc(e.severity)}</td>
+      <td>${resourceLink(e.resource_id)}</td><td>${esc(e.rule)}</td><td>${esc(e.message)}</td>
+      <td>${time(e.opened_ms)}</td><td>${e.resolved_ms ? time(e.resolved_ms) : 'open'}</td></tr>`).join('')}
+    </tbody></table></div>`;
+}
+
+function resourceLink(id) {
+  if (id.startsWith('services/')) return `<a href="#/service/${encodeURIComponent(id.slice(9))}">${esc(id)}</a>`;
+  return `<a href="#/resource/${id.split('/').map(encodeURIComponent).join('/')}">${esc(id)}</a>`;
+}
+
+// The service map: services in columns by dependency depth, edges to what they need.
+pages.map = async () => {
+  const services = await api('/api/v1/services');
+  const byName = new Map(services.map((s) => [s.name, s]));
+  const depth = new Map();
+  const depthOf = (n, seen = new Set()) => {
+    if (depth.has(n)) return depth.get(n);
+    if (seen.has(n)) return 0;
+    seen.add(n);
+    const deps = (byName.get(n)?.depends_on || []).filter((d) => byName.has(d));
+    const d = deps.length ? 1 + Math.max(...deps.map((x) => depthOf(x, seen))) : 0;
+    depth.set(n, d);
+    return d;
+  };
+  services.forEach((s) => depthOf(s.name));
+  const columns = [];
+  services.forEach((s) => { const d = depth.get(s.name); (columns[d] = columns[d] || []).push(s); });
+  const colW = 200, rowH = 56, nodeW = 170, nodeH = 38;
+  const pos = new Map();
+  columns.forEach((col, c) => col.forEach((s, r) => pos.set(s.name, [20 + (columns.length - 1 - c) * colW, 20 + r * rowH])));
+  const width = 40 + columns.length * colW, height = 40 + Math.max(1, ...columns.map((c) => c.length)) * rowH;
+  const color = { ok: '#18794e', degraded: '#a35200', down: '#c42b1c', unknown: '#6b7280' };
+  const edges = services.flatMap((s) => (s.depends_on || []).filter((d) => pos.has(d)).map((d) => {
+    const [x1, y1] = pos.get(s.name), [x2, y2] = pos.get(d);
+    return `<line x1="${x1 + nodeW}" y1="${y1 + nodeH / 2}" x2="${x2}" y2="${y2 + nodeH / 2}" stroke="#9aa3b2" marker-end="url(#arrow)"/>`;
+  }));
+  const nodes = services.map((s) => {
+    const [x, y] = pos.get(s.name);
+    return `<a href="#/service/${encodeURIComponent(s.name)}" class="node" data-service="${esc(s.name)}">
+      <rect x="${x}" y="${y}" width="${nodeW}" height="${nodeH}" rx="6" fill="#fff" stroke="${color[s.health]}" stroke-width="2.5"/>
+      <text x="${x + 10}" y="${y + 16}" style="font-weight:600">${esc(s.name)}</text>
+      <text x="${x + 10}" y="${y + 31}" style="fill:${color[s.health]}">${esc(s.health)}</text></a>`;
+  });
+  return `<h1>Service map</h1><p class="muted">Each service points to the services it needs; colour is health. Click to drill down.</p>
+    <div class="card table-wrap"><svg id="map" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}">
+    <defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto">
+    <path d="M0,0 L10,5 L0,10 z" fill="#9aa3b2"/></marker></defs>${edges.join('')}${nodes.join('')}</svg></div>`;
+};
+
+pages.service = async (name) => {
+  const enc = encodeURIComponent(name);
+  const [s, qos, sla] = await Promise.all([
+    api(`/api/v1/services/${enc}`), api(`/api/v1/services/${enc}/qos?period=1h`),
+    api(`/api/v1/services/${enc}/sla`)]);
+  const slo = s.components && sla.objective != null ? await api(`/api/v1/services/${enc}/slo`).catch(() => null) : null;
+  const q = qos.summary;
+  const phases = ['resolve', 'connect', 'tls', 'processing', 'transfer'];
+  return `<h1>${esc(s.name)} ${badge(s.health)}</h1><p>${esc(s.reason) || '<span class="muted">all components ok</span>'}</p>
+  <div class="grid">
+    <div class="card"><div class="figure">${num(sla.availability * 100, 3)} %</div><div class="label">available, ${sla.lost_minutes} minutes lost (SLA period)</div></div>
+    <div class="card"><div class="figure">${sla.budget_remaining == null ? '—' : num(sla.budget_remaining * 100, 0) + ' %'}</div><div class="label">error budget left${sla.objective ? ` of ${num(sla.objective * 100, 2)} %` : ' (no SLO)'}</div></div>
+    <div class="card"><div class="figure">${num(q.p50_ms)} / ${num(q.p99_ms)} ms</div><div class="label">response time p50 / p99, last hour</div></div>
+    <div class="card"><div class="figure">${num(q.error_rate * 100, 2)} %</div><div class="label">errors of ${q.runs} probe runs</div></div>
+  </div>
+  ${slo ? `<p>${slo.alerts.map((a) => `<span class="${a.firing ? 'critical' : 'muted'}">${esc(a.rule)}: ${num(a.long.rate, 1)}× / ${num(a.short.rate, 1)}×${a.firing ? ' — firing' : ''}</span>`).join(' · ')}</p>` : ''}
+  <h2>Response time, last hour</h2><div class="card" id="rt">${chart([
+    { name: 'p50 ms', points: qos.points.filter((p) => p.p50_ms != null).map((p) => [p.t_ms, p.p50_ms]) },
+    { name: 'p99 ms', points: qos.points.filter((p) => p.p99_ms != null).map((p) => [p.t_ms, p.p99_ms]) }], { unit: ' ms' })}</div>
+  <h2>Phases (mean ms)</h2><div class="card" id="phases">${chart(phases.map((ph) => ({
+    name: ph, points: qos.points.filter((p) => p.phases_ms && p.phases_ms[ph] != null).map((p) => [p.t_ms, p.phases_ms[ph]]) }))
+    .filter((s) => s.points.length), { unit: ' ms' })}</div>
+  <h2>Components</h2>
+  ${s.components.map((c) => `<div class="card"><b>${esc(c.name)}</b> ${badge(c.health)} <span class="muted">${esc(c.reason)}</span>
+    <div class="table-wrap"><table class="resources"><thead><tr><th>Resource</th><th>Health</th><th>State</th><th>Polled by</th><th>Incidents</th></tr></thead><tbody>
+    ${c.resources.map((r) => `<tr><td>${resourceLink(r.id)}</td><td>${badge(r.health)}</td><td>${esc(r.state)}</td>
+      <td>${esc(r.owner)}</td><td>${r.incidents.map((i) => `<span class="${esc(i.severity)}">${esc(i.rule)}</span>`).join(', ')}</td></tr>`).join('')}
+    ${(c.checks || []).map((k) => `<tr><td>${resourceLink(k.resource_id)} · ${esc(k.name)}</td><td>${badge(k.health)}</td>
+      <td>${esc(k.state)}</td><td colspan="2">${esc(k.message)}</td></tr>`).join('')}
+    </tbody></table></div></div>`).join('')}
+  <p><a href="#/reports?kind=performance&service=${enc}&period=24h">performance report</a> ·
+     <a href="#/reports?kind=availability&service=${enc}&period=month">last month's availability</a></p>`;
+};
+
+pages.resource = async (region, host) => {
+  const base = `/api/v1/resources/${encodeURIComponent(region)}/${encodeURIComponent(host)}`;
+  const metric = (name, extra = '') => api(`${base}/metrics?name=${name}&step_ms=30000${extra}`)
+    .then((m) => m.series).catch(() => []);
+  const [cpu, mem, events, snap] = await Promise.all([
+    metric('host_cpu_usage_ratio', '&label.cpu=total'), metric('host_memory_used_ratio'),
+    api(`${base}/events`).catch(() => []), api(`${base}/snapshot?top=15`).catch((e) => ({ error: e.message }))]);
+  const pct = (series, name) => series.map((s) => ({ name, points: s.points.map((p) => [p[0], p[1] * 100]) }));
+  return `<h1>${esc(region)}/${esc(host)}</h1>
+  <div class="grid"><div class="card"><h2>CPU %</h2>${chart(pct(cpu, 'cpu'), { unit: ' %' })}</div>
+  <div class="card"><h2>Memory %</h2>${chart(pct(mem, 'memory'), { unit: ' %' })}</div></div>
+  <h2>Top processes (live)</h2>
+  ${snap.error ? `<p class="muted">${esc(snap.error)}</p>` : `<div class="table-wrap"><table id="processes"><thead><tr><th>PID</th><th>User</th><th>CPU %</th>
+    <th>RSS MiB</th><th>Threads</th><th>Command</th></tr></thead><tbody>
+    ${snap.processes.map((p) => `<tr><td>${p.pid}</td><td>${esc(p.user)}</td><td>${num(p.cpu_ratio * 100)}</td>
+      <td>${num(p.rss_bytes / 1048576)}</td><td>${p.threads}</td><td>${esc(p.cmdline || p.name)}</td></tr>`).join('')}
+    </tbody></table></div><p class="muted">${snap.process_count} processes in all</p>`}
+  <h2>Events</h2>${eventTable(events)}`;
+};
+
+pages.events = async (_, params) => {
+  const resolved = params.get('include') === 'resolved';
+  const events = await api(`/api/v1/events${resolved ? '?include=resolved' : ''}`);
+  return `<h1>Events</h1><p><a href="#/events${resolved ? '' : '?include=resolved'}">${resolved ? 'open only' : 'with resolved'}</a></p>
+    ${eventTable(events)}`;
+};
+
+pages.reports = async (_, params) => {
+  const kinds = ['availability', 'performance', 'failure', 'operations', 'audit', 'comparison', 'capacity'];
+  const kind = params.get('kind') || 'availability';
+  const query = new URLSearchParams(params);
+  query.delete('kind');
+  if (!query.get('period')) query.set('period', 'month');
+  for (const [k, v] of [...query]) if (!v) query.delete(k);
+  let table = '';
+  try {
+    const t = await api(`/api/v1/reports/${kind}?${query}`);
+    table = `<p class="muted">${time(t.from_ms)} to ${time(t.to_ms)} ·
+      <a id="csv" href="/api/v1/reports/${kind}?${query}&format=csv">download CSV</a></p>
+      <div class="table-wrap"><table id="report"><thead><tr>${t.columns.map((c) => `<th>${esc(c)}</th>`).join('')}</tr></thead><tbody>
+      ${t.rows.map((r) => `<tr>${t.columns.map((c) => `<td>${esc(typeof r[c] === 'number' ? +r[c].toFixed(3) : r[c] ?? '')}</td>`).join('')}</tr>`).join('')}
+      </tbody></table></div>`;
+  } catch (e) {
+    table = `<p class="critical">${esc(e.message)}</p>`;
+  }
+  const field = (name, label) => `<label>${label}<input name="${name}" value="${esc(query.get(name) || '')}"></label>`;
+  return `<h1>Reports</h1>
+  <form class="inline" id="report-form"><label>Kind<select name="kind">${kinds.map((k) =>
+    `<option${k === kind ? ' selected' : ''}>${k}</option>`).join('')}</select></label>
+    ${field('period', 'Period (month, 2026-10, 7d…)')}${field('service', 'Service')}${field('resources', 'Resources (comparison, capacity)')}
+    <button>Show</button></form>${table}`;
+};
+
+function route() {
+  const [path, qs] = (location.hash.slice(1) || '/').split('?');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const params = new URLSearchParams(qs || '');
+  const name = parts[0] || 'overview';
+  return { name, args: parts.slice(1), params };
+}
+
+let rendering = 0;
+async function render() {
+  const { name, args, params } = route();
+  const page = pages[name] || pages.overview;
+  document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', a.dataset.page === name));
+  const mine = ++rendering;
+  try {
+    const html = await page(...(args.length ? args : [undefined]), params);
+    if (mine !== rendering) return;
+    $('#main').innerHTML = html;
+    const form = $('#report-form');
+    if (form) form.onsubmit = (e) => {
+      e.preventDefault();
+      const q = new URLSearchParams(new FormData(form));
+      location.hash = `#/reports?${q}`;
+    };
+  } catch (e) {
+    if (mine === rendering) $('#main').innerHTML = `<p class="critical">${esc(e.message)}</p>`;
+  }
+}
+
+window.addEventListener('hashchange', render);
+render();
+
+// Live: the stream says when the state changed; the page in view is drawn again (not while a
+// form is being filled in).
+const live = new EventSource('/api/v1/stream');
+live.addEventListener('overview', (e) => {
+  const o = JSON.parse(e.data);
+  $('#live').className = 'ok';
+  $('#live').textContent = `live · ${new Date(o.generated_at_ms).toLocaleTimeString()}`;
+  const busy = document.activeElement && ['INPUT', 'SELECT'].includes(document.activeElement.tagName);
+  if (!busy && route().name !== 'reports') render();
+});
+live.onerror = () => { $('#live').className = 'down'; $('#live').textContent = 'reconnecting…'; };
