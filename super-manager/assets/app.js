@@ -17,10 +17,10 @@ async function api(path) {
 }
 
 // A line chart of one or more series of [t_ms, value] as an SVG, sized to its box.
-function chart(series, { height = 160, unit = '' } = {}) {
+function chart(series, { height = 200, unit = '' } = {}) {
   const all = series.flatMap((s) => s.points);
   if (!all.length) return '<p class="muted">no data in this period</p>';
-  const w = 640, h = height, pad = 34;
+  const w = 1200, h = height, pad = 60;
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
   const y1 = Math.max(...ys, 0) * 1.1 || 1;
@@ -29,13 +29,13 @@ function chart(series, { height = 160, unit = '' } = {}) {
   const colors = ['#2456c9', '#c42b1c', '#18794e', '#a35200', '#7c3aed', '#0891b2'];
   const lines = series.map((s, i) => `<polyline fill="none" stroke="${colors[i % colors.length]}"
       stroke-width="1.6" points="${s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`);
-  const legend = series.map((s, i) => `<text x="${pad + i * 110}" y="12" fill="${colors[i % colors.length]}"
+  const legend = series.map((s, i) => `<text x="${pad + i * 130}" y="12" fill="${colors[i % colors.length]}"
       style="fill:${colors[i % colors.length]}">${esc(s.name)}</text>`);
-  return `<svg viewBox="0 0 ${w} ${h}" width="100%" preserveAspectRatio="none" role="img">
+  return `<svg class="chart" viewBox="0 0 ${w} ${h}" width="100%" role="img">
     <line x1="${pad}" y1="${h - 18}" x2="${w}" y2="${h - 18}" stroke="#e3e6ec"/>
     <text x="2" y="${Y(y1 / 1.1) + 4}">${num(y1 / 1.1, 1)}${esc(unit)}</text><text x="2" y="${h - 18}">0</text>
     <text x="${pad}" y="${h - 4}">${new Date(x0).toLocaleTimeString()}</text>
-    <text x="${w - 70}" y="${h - 4}">${new Date(x1).toLocaleTimeString()}</text>
+    <text x="${w - 90}" y="${h - 4}">${new Date(x1).toLocaleTimeString()}</text>
     ${lines.join('')}${legend.join('')}</svg>`;
 }
 
@@ -165,7 +165,7 @@ pages.resource = async (region, host) => {
   ${snap.error ? `<p class="muted">${esc(snap.error)}</p>` : `<div class="table-wrap"><table id="processes"><thead><tr><th>PID</th><th>User</th><th>CPU %</th>
     <th>RSS MiB</th><th>Threads</th><th>Command</th></tr></thead><tbody>
     ${snap.processes.map((p) => `<tr><td>${p.pid}</td><td>${esc(p.user)}</td><td>${num(p.cpu_ratio * 100)}</td>
-      <td>${num(p.rss_bytes / 1048576)}</td><td>${p.threads}</td><td>${esc(p.cmdline || p.name)}</td></tr>`).join('')}
+      <td>${num(p.rss_bytes / 1048576)}</td><td>${p.threads}</td><td>${esc((p.cmdline || p.name).slice(0, 160))}</td></tr>`).join('')}
     </tbody></table></div><p class="muted">${snap.process_count} processes in all</p>`}
   <h2>Events</h2>${eventTable(events)}`;
 };
@@ -228,9 +228,12 @@ async function render() {
       location.hash = `#/reports?${q}`;
     };
   } catch (e) {
+    console.error('rendering', name, e);
     if (mine === rendering) $('#main').innerHTML = `<p class="critical">${esc(e.message)}</p>`;
   }
 }
+window.addEventListener('error', (e) => console.error('console error', e.message));
+window.addEventListener('unhandledrejection', (e) => console.error('console rejection', e.reason));
 
 window.addEventListener('hashchange', render);
 render();
