@@ -23,14 +23,19 @@ deps:
 	  fi; \
 	fi
 
-## test-peers: the real peers tests compare against (blackbox_exporter for the probe test)
+## test-peers: the real peers tests need: blackbox_exporter (compared with the agent's probes),
+## chromium and chromedriver (the console's browser test)
 test-peers:
-	@if ! command -v prometheus-blackbox-exporter >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing="$$missing prometheus-blackbox-exporter"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing: prometheus-blackbox-exporter"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-blackbox-exporter >/dev/null; \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "missing: prometheus-blackbox-exporter; run: sudo apt-get install -y prometheus-blackbox-exporter" >&2; exit 1; \
+	    echo "missing:$$missing; run: sudo apt-get install -y$$missing" >&2; exit 1; \
 	  fi; \
 	fi
 

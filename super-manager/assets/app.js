@@ -29,7 +29,7 @@ function chart(series, { height = 200, unit = '' } = {}) {
   const colors = ['#2456c9', '#c42b1c', '#18794e', '#a35200', '#7c3aed', '#0891b2'];
   const lines = series.map((s, i) => `<polyline fill="none" stroke="${colors[i % colors.length]}"
       stroke-width="1.6" points="${s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`);
-  const legend = series.map((s, i) => `<text x="${pad + i * 130}" y="12" fill="${colors[i % colors.length]}"
+  const legend = series.map((s, i) => `<text x="${w - 130 * (series.length - i)}" y="14" fill="${colors[i % colors.length]}"
       style="fill:${colors[i % colors.length]}">${esc(s.name)}</text>`);
   return `<svg class="chart" viewBox="0 0 ${w} ${h}" width="100%" role="img">
     <line x1="${pad}" y1="${h - 18}" x2="${w}" y2="${h - 18}" stroke="#e3e6ec"/>

@@ -9,6 +9,7 @@
 
 pub mod proxy;
 pub mod target;
+pub mod webdriver;
 
 pub use proxy::Proxy;
 pub use target::Target;
@@ -286,15 +287,17 @@ pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
     http_request(addr, "GET", path, "")
 }
 
-/// A minimal HTTP/1.1 request with a JSON body (empty for none): the status code and body.
-pub fn http_request(
+/// Connects to `addr` and sends one HTTP/1.1 request with a JSON `body`, reads timing out
+/// after `timeout`; returns the stream to read the answer from.
+pub fn send_request(
     addr: &str,
     method: &str,
     path: &str,
     body: &str,
-) -> Result<(u16, String), String> {
+    timeout: Duration,
+) -> Result<TcpStream, String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    stream.set_read_timeout(Some(timeout)).ok();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
@@ -302,6 +305,17 @@ pub fn http_request(
         body.len()
     )
     .map_err(|e| format!("send {method} {path}: {e}"))?;
+    Ok(stream)
+}
+
+/// A minimal HTTP/1.1 request with a JSON body (empty for none): the status code and body.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
+    let mut stream = send_request(addr, method, path, body, Duration::from_secs(10))?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)

@@ -237,7 +237,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     tasks.spawn(async move { super_manager.run(stop).await.context("super-manager") });
 
     println!(
-        "Strata is up: 1 broker, 1 super-manager, regions east (1 sub-manager) and west (2 sub-managers)"
+        "Strata is up: 1 broker, 1 super-manager, regions east (1 sub-manager) and west (2 sub-managers); listening http={http}"
     );
     println!("  console:  http://{http}/");
     println!("  API:      http://{http}/api/v1/overview");

@@ -1,0 +1,263 @@
+//! A small WebDriver client for browser tests: Debian's `chromedriver` driving headless
+//! `chromium`, spoken to in the W3C WebDriver protocol (JSON over HTTP) with this harness's
+//! own HTTP helper, so the tests need no browser-automation crate.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use std::io::{BufRead, BufReader, Read};
+
+use crate::{free_addr, send_request};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A chromedriver process with one headless Chromium session, ended on drop.
+pub struct Browser {
+    driver: Child,
+    addr: String,
+    session: String,
+}
+
+fn call(addr: &str, method: &str, path: &str, body: &Value) -> Result<Value, String> {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let (status, text) = exchange(addr, method, path, &body)?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}: {text}"))?;
+    if status != 200 {
+        return Err(format!(
+            "{method} {path}: {status}: {}",
+            v["value"]["message"]
+        ));
+    }
+    Ok(v["value"].clone())
+}
+
+/// One HTTP/1.1 request to chromedriver, its answer read by its Content-Length (chromedriver
+/// keeps connections open whatever the request asks).
+fn exchange(addr: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
+    let stream = send_request(addr, method, path, body, Duration::from_secs(60))?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader
+        .read_line(&mut line)
+        .map_err(|e| format!("read {path}: {e}"))?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line '{line}'"))?;
+    let mut length = 0;
+    loop {
+        line.clear();
+        reader
+            .read_line(&mut line)
+            .map_err(|e| format!("read {path}: {e}"))?;
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+        {
+            length = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader
+        .read_exact(&mut body)
+        .map_err(|e| format!("read {path}: {e}"))?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium window of `width`×`height`.
+    pub fn start(width: u32, height: u32) -> Browser {
+        for (bin, package) in [
+            ("/usr/bin/chromedriver", "chromium-driver"),
+            ("/usr/bin/chromium", "chromium"),
+        ] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is missing: install it with `sudo apt-get install -y {package}` (make test does)"
+            );
+        }
+        let addr = free_addr();
+        let port = addr.rsplit(':').next().unwrap().to_string();
+        let driver = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while call(&addr, "GET", "/status", &Value::Null).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         format!("--window-size={width},{height}")]
+            }
+        }}});
+        let session = call(&addr, "POST", "/session", &caps).expect("open a browser session");
+        Browser {
+            driver,
+            addr,
+            session: session["sessionId"]
+                .as_str()
+                .expect("a session id")
+                .to_string(),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Value) -> Result<Value, String> {
+        call(
+            &self.addr,
+            method,
+            &format!("/session/{}{path}", self.session),
+            &body,
+        )
+    }
+
+    /// Loads `url`.
+    pub fn goto(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url }))
+            .expect("navigate");
+    }
+
+    /// The element `css` selects, waited for up to `within`.
+    pub fn find(&self, css: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.call(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            ) {
+                Ok(v) => return v[ELEMENT].as_str().expect("an element id").to_string(),
+                Err(e) if Instant::now() >= deadline => {
+                    panic!(
+                        "no '{css}' within {within:?}: {e}; page text: {}",
+                        self.text_of("body")
+                    )
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Clicks the element `css` selects (waited for up to 15 s; found again if the page was
+    /// redrawn between finding and clicking it).
+    pub fn click(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let el = self.find(css, Duration::from_secs(15));
+            match self.call("POST", &format!("/element/{el}/click"), json!({})) {
+                Ok(_) => return,
+                Err(e) if Instant::now() >= deadline => panic!("click '{css}': {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The text of the first element `css` selects, or "" when there is none.
+    pub fn text_of(&self, css: &str) -> String {
+        match self.call(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        ) {
+            Ok(v) => {
+                let el = v[ELEMENT].as_str().unwrap_or_default().to_string();
+                self.call("GET", &format!("/element/{el}/text"), Value::Null)
+                    .ok()
+                    .and_then(|t| t.as_str().map(String::from))
+                    .unwrap_or_default()
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The page's URL.
+    pub fn url(&self) -> String {
+        self.call("GET", "/url", Value::Null)
+            .ok()
+            .and_then(|u| u.as_str().map(String::from))
+            .unwrap_or_default()
+    }
+
+    /// Saves a screenshot of the window as PNG at `path`.
+    pub fn screenshot(&self, path: &Path) {
+        let b64 = self
+            .call("GET", "/screenshot", Value::Null)
+            .expect("screenshot");
+        let png = base64_decode(b64.as_str().expect("base64 text")).expect("valid base64");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("create the screenshot directory");
+        }
+        std::fs::write(path, png).expect("write the screenshot");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = call(
+            &self.addr,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            &Value::Null,
+        );
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Standard base64 (with padding) decoded.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for chunk in bytes.chunks(4) {
+        let pad = chunk.iter().filter(|&&b| b == b'=').count();
+        let mut n = 0u32;
+        for &b in chunk {
+            n = n << 6 | if b == b'=' { 0 } else { value(b)? };
+        }
+        n <<= 6 * (4 - chunk.len()) as u32;
+        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&three[..(chunk.len() * 6 / 8).saturating_sub(pad)]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_decodes_with_and_without_padding() {
+        assert_eq!(super::base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(super::base64_decode("aGk=").unwrap(), b"hi");
+        assert_eq!(super::base64_decode("aGV5").unwrap(), b"hey");
+        assert_eq!(super::base64_decode("aGk").unwrap(), b"hi");
+        assert!(super::base64_decode("a$==").is_none());
+    }
+}

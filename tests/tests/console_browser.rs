@@ -1,0 +1,136 @@
+//! The console in a real browser (headless Chromium through chromedriver) against `strata
+//! up`: every page loads, and an operator clicks from the service map down to a process of
+//! the host at fault. Screenshots go to `target/screenshots/`; with
+//! `STRATA_DOCS_SCREENSHOTS=1` they also replace those of the README in `docs/console/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use strata_tests::webdriver::Browser;
+use strata_tests::{Proc, free_addr, get_json, wait_for};
+
+fn shots() -> Vec<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut dirs = vec![root.join("target/screenshots")];
+    if std::env::var("STRATA_DOCS_SCREENSHOTS").is_ok_and(|v| v == "1") {
+        dirs.push(root.join("docs/console"));
+    }
+    dirs
+}
+
+fn snap(browser: &Browser, name: &str) {
+    for dir in shots() {
+        browser.screenshot(&dir.join(format!("{name}.png")));
+    }
+}
+
+#[test]
+fn an_operator_clicks_from_the_service_map_down_to_a_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("up");
+    let http = free_addr();
+    let up = Proc::start(
+        "up",
+        "strata",
+        &[
+            "up",
+            "--http",
+            &http,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--sim-agents",
+            "8",
+            "--interval",
+            "1s",
+        ],
+        dir,
+    );
+    let http = up.addr.clone();
+    // the console probe has run and the shop's hosts are polled
+    wait_for("the mesh up", Duration::from_secs(60), || {
+        let s = get_json(&http, "/api/v1/services/console")?;
+        let c = get_json(&http, "/api/v1/services/shop")?;
+        if s["health"] == "ok"
+            && c["components"][0]["resources"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        {
+            Ok(())
+        } else {
+            Err(format!("console {}, shop {}", s["health"], c["health"]))
+        }
+    });
+    let base = format!("http://{http}/");
+    let browser = Browser::start(1280, 800);
+    let within = Duration::from_secs(15);
+
+    // every page loads and says what it is
+    for (hash, title, name) in [
+        ("#/", "Enterprise overview", "overview"),
+        ("#/map", "Service map", "map"),
+        ("#/events", "Events", "events"),
+        (
+            "#/reports?kind=availability&period=today",
+            "Reports",
+            "reports",
+        ),
+        ("#/service/console", "console", "service"),
+    ] {
+        browser.goto(&format!("{base}{hash}"));
+        // the page is drawn again on every live update: read it until it says what it is
+        wait_for(&format!("{hash} drawn"), within, || {
+            let h1 = browser.text_of("main h1");
+            if h1.starts_with(title) {
+                Ok(())
+            } else {
+                Err(h1)
+            }
+        });
+        assert_eq!(
+            browser.text_of("main p.critical"),
+            "",
+            "{hash} shows an error"
+        );
+        snap(&browser, name);
+    }
+    browser.find("#rt svg.chart", within);
+    assert!(
+        browser.text_of("#live").starts_with("live"),
+        "the stream is followed"
+    );
+
+    // from the map to the console service, to its host (this machine's real agent), to that
+    // host's live processes: three clicks
+    browser.goto(&base);
+    browser.click("nav a[data-page=map]");
+    browser.click("#map a[data-service=console]");
+    wait_for("the console service's page", within, || {
+        let h1 = browser.text_of("main h1");
+        if h1.starts_with("console") {
+            Ok(())
+        } else {
+            Err(h1)
+        }
+    });
+    browser.click("table.resources a[href^='#/resource/']");
+    browser.find("#processes tbody tr", Duration::from_secs(20));
+    let url = browser.url();
+    assert!(url.contains("#/resource/"), "{url}");
+    let row = browser.text_of("#processes tbody tr");
+    assert!(
+        row.split_whitespace()
+            .next()
+            .is_some_and(|pid| pid.parse::<u32>().is_ok()),
+        "{row}"
+    );
+    snap(&browser, "resource");
+
+    // a deep link opens the same page directly, at phone width too
+    let deep = url.clone();
+    drop(browser);
+    let phone = Browser::start(390, 844);
+    phone.goto(&deep);
+    phone.find("#processes tbody tr", Duration::from_secs(20));
+    snap(&phone, "resource-phone");
+}
