@@ -29,7 +29,7 @@ function chart(series, { height = 200, unit = '' } = {}) {
   const colors = ['#2456c9', '#c42b1c', '#18794e', '#a35200', '#7c3aed', '#0891b2'];
   const lines = series.map((s, i) => `<polyline fill="none" stroke="${colors[i % colors.length]}"
       stroke-width="1.6" points="${s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`);
-  const legend = series.map((s, i) => `<text x="${w - 130 * (series.length - i)}" y="14" fill="${colors[i % colors.length]}"
+  const legend = series.map((s, i) => `<text x="${w - 210 * (series.length - i)}" y="14" fill="${colors[i % colors.length]}"
       style="fill:${colors[i % colors.length]}">${esc(s.name)}</text>`);
   return `<svg class="chart" viewBox="0 0 ${w} ${h}" width="100%" role="img">
     <line x1="${pad}" y1="${h - 18}" x2="${w}" y2="${h - 18}" stroke="#e3e6ec"/>
@@ -159,6 +159,7 @@ pages.resource = async (region, host) => {
     api(`${base}/events`).catch(() => []), api(`${base}/snapshot?top=15`).catch((e) => ({ error: e.message }))]);
   const pct = (series, name) => series.map((s) => ({ name, points: s.points.map((p) => [p[0], p[1] * 100]) }));
   return `<h1>${esc(region)}/${esc(host)}</h1>
+  <p><a href="#/compare?resources=${encodeURIComponent(`${region}/${host}`)}">compare with other hosts</a></p>
   <div class="grid"><div class="card"><h2>CPU %</h2>${chart(pct(cpu, 'cpu'), { unit: ' %' })}</div>
   <div class="card"><h2>Memory %</h2>${chart(pct(mem, 'memory'), { unit: ' %' })}</div></div>
   <h2>Top processes (live)</h2>
@@ -203,6 +204,45 @@ pages.reports = async (_, params) => {
     <button>Show</button></form>${table}`;
 };
 
+// Several hosts side by side on one metric: their history on one chart, and the comparison
+// report's figures.
+const METRICS = {
+  host_cpu_usage_ratio: { label: 'CPU %', extra: '&label.cpu=total', scale: 100 },
+  host_memory_used_ratio: { label: 'memory %', extra: '', scale: 100 },
+  host_load1: { label: 'load (1 min)', extra: '', scale: 1 },
+};
+
+pages.compare = async (_, params) => {
+  const resources = (params.get('resources') || '').split(',').map((r) => r.trim()).filter(Boolean);
+  const metric = METRICS[params.get('metric')] ? params.get('metric') : 'host_cpu_usage_ratio';
+  const period = params.get('period') || '1h';
+  const m = METRICS[metric];
+  let body = '<p class="muted">name two or more hosts as region/host, separated by commas</p>';
+  if (resources.length) {
+    const series = await Promise.all(resources.map((id) => {
+      const [region, ...host] = id.split('/');
+      return api(`/api/v1/resources/${encodeURIComponent(region)}/${encodeURIComponent(host.join('/'))}/metrics?name=${metric}&step_ms=60000${m.extra}&from_ms=${Date.now() - 3600000}`)
+        .then((r) => r.series.map((s) => ({ name: id, points: s.points.map((p) => [p[0], p[1] * m.scale]) })))
+        .catch(() => []);
+    }));
+    const q = new URLSearchParams({ resources: resources.join(','), metric, period });
+    if (m.extra) q.set('label.cpu', 'total');
+    const t = await api(`/api/v1/reports/comparison?${q}`).catch((e) => ({ error: e.message }));
+    body = `<div class="card" id="compare-chart"><h2>${esc(m.label)}, last hour</h2>${chart(series.flat(), { unit: '' })}</div>
+      ${t.error ? `<p class="critical">${esc(t.error)}</p>` : `<div class="table-wrap"><table id="comparison"><thead><tr>
+        <th>Host</th><th>Min</th><th>Avg</th><th>p95</th><th>Max</th><th>Last</th></tr></thead><tbody>
+        ${t.rows.map((r) => `<tr><td>${resourceLink(r.resource)}</td>${['min', 'avg', 'p95', 'max', 'last']
+          .map((k) => `<td>${num(r[k] * m.scale, 2)}</td>`).join('')}</tr>`).join('')}</tbody></table></div>
+        <p class="muted">figures over ${esc(period)} · <a href="/api/v1/reports/comparison?${q}&format=csv">CSV</a></p>`}`;
+  }
+  return `<h1>Compare hosts</h1>
+  <form class="inline" id="compare-form">
+    <label>Hosts<input name="resources" size="40" value="${esc(resources.join(','))}"></label>
+    <label>Metric<select name="metric">${Object.entries(METRICS).map(([k, v]) =>
+      `<option value="${k}"${k === metric ? ' selected' : ''}>${esc(v.label)}</option>`).join('')}</select></label>
+    <label>Period<input name="period" value="${esc(period)}"></label><button>Compare</button></form>${body}`;
+};
+
 function route() {
   const [path, qs] = (location.hash.slice(1) || '/').split('?');
   const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
@@ -221,12 +261,13 @@ async function render() {
     const html = await page(...(args.length ? args : [undefined]), params);
     if (mine !== rendering) return;
     $('#main').innerHTML = html;
-    const form = $('#report-form');
-    if (form) form.onsubmit = (e) => {
-      e.preventDefault();
-      const q = new URLSearchParams(new FormData(form));
-      location.hash = `#/reports?${q}`;
-    };
+    for (const [id, page] of [['#report-form', 'reports'], ['#compare-form', 'compare']]) {
+      const form = $(id);
+      if (form) form.onsubmit = (e) => {
+        e.preventDefault();
+        location.hash = `#/${page}?${new URLSearchParams(new FormData(form))}`;
+      };
+    }
   } catch (e) {
     console.error('rendering', name, e);
     if (mine === rendering) $('#main').innerHTML = `<p class="critical">${esc(e.message)}</p>`;
@@ -246,6 +287,6 @@ live.addEventListener('overview', (e) => {
   $('#live').className = 'ok';
   $('#live').textContent = `live · ${new Date(o.generated_at_ms).toLocaleTimeString()}`;
   const busy = document.activeElement && ['INPUT', 'SELECT'].includes(document.activeElement.tagName);
-  if (!busy && route().name !== 'reports') render();
+  if (!busy && !['reports', 'compare'].includes(route().name)) render();
 });
 live.onerror = () => { $('#live').className = 'down'; $('#live').textContent = 'reconnecting…'; };

@@ -126,6 +126,22 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     );
     snap(&browser, "resource");
 
+    // that host beside a simulated one, on one chart and in one table
+    let host = url.split("#/resource/").nth(1).unwrap().to_string();
+    browser.goto(&format!(
+        "{base}#/compare?resources={host},east/east-sim-0001&metric=host_cpu_usage_ratio&period=1h"
+    ));
+    browser.find("#compare-chart svg.chart", within);
+    wait_for("both hosts compared", within, || {
+        let table = browser.text_of("#comparison tbody");
+        if table.contains(&host) && table.contains("east/east-sim-0001") {
+            Ok(())
+        } else {
+            Err(table)
+        }
+    });
+    snap(&browser, "compare");
+
     // a deep link opens the same page directly, at phone width too
     let deep = url.clone();
     drop(browser);
