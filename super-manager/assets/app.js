@@ -121,7 +121,7 @@ pages.service = async (name) => {
   const [s, qos, sla] = await Promise.all([
     api(`/api/v1/services/${enc}`), api(`/api/v1/services/${enc}/qos?period=1h`),
     api(`/api/v1/services/${enc}/sla`)]);
-  const slo = s.components && sla.objective != null ? await api(`/api/v1/services/${enc}/slo`).catch(() => null) : null;
+  const slo = sla.objective != null ? await api(`/api/v1/services/${enc}/slo`).catch(() => null) : null;
   const q = qos.summary;
   const phases = ['resolve', 'connect', 'tls', 'processing', 'transfer'];
   return `<h1>${esc(s.name)} ${badge(s.health)}</h1><p>${esc(s.reason) || '<span class="muted">all components ok</span>'}</p>

@@ -89,11 +89,10 @@ pub async fn events(
     shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
     known_region(&shared, Some(&region))?;
     let id = format!("{region}/{host}");
-    let all = shared
+    let mine = shared
         .overview
         .read()
         .expect("overview lock poisoned")
-        .events_json(Some(&region), true);
-    let mine: Vec<_> = all.into_iter().filter(|e| e.resource_id == id).collect();
+        .events_of(&id);
     Ok(Json(json!(mine)))
 }

@@ -95,6 +95,7 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
     // The sub-manager is killed and restarts: samples it stored but had not acknowledged
     // come again, and its journal is replayed; still every run counts once.
     sub.kill();
+    // an outage of a probe interval and a half, so that runs pile up in the agent's buffer
     std::thread::sleep(Duration::from_millis(1500));
     sub.restart();
     let before = target.accepted.load(Ordering::SeqCst);

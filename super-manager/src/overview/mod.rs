@@ -567,7 +567,20 @@ impl Overview {
     /// The open incidents of `region` (every region when None), most severe first; with
     /// `resolved`, the resolved ones kept too, most recently resolved first, after them.
     pub fn events_json(&self, region: Option<&str>, resolved: bool) -> Vec<EventJson> {
-        let wanted = |e: &&Event| region.is_none_or(|r| region_of(&e.resource_id) == r);
+        self.events_where(
+            |e| region.is_none_or(|r| region_of(&e.resource_id) == r),
+            resolved,
+        )
+    }
+
+    /// Every incident of resource `id`, open ones first, then the resolved ones kept,
+    /// newest first.
+    pub fn events_of(&self, id: &str) -> Vec<EventJson> {
+        self.events_where(|e| e.resource_id == id, true)
+    }
+
+    fn events_where(&self, wanted: impl Fn(&Event) -> bool, resolved: bool) -> Vec<EventJson> {
+        let wanted = |e: &&Event| wanted(e);
         let mut out: Vec<EventJson> = self
             .incidents
             .open()
