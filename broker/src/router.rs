@@ -23,6 +23,10 @@ use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
+    AcknowledgeEventRequest, AcknowledgeEventResponse, GetRulesRequest, ListNotificationsRequest,
+    ListNotificationsResponse, PutRulesRequest, RulesResponse,
+};
+use strata_proto::v1::{
     AgentSnapshotRequest, Aggregation, ListResourcesRequest, ListResourcesResponse, Member, Point,
     QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
     RegionUpdate, Resource, ResourceState, Series, Severity, SnapshotResponse, WatchRegionRequest,
@@ -378,6 +382,78 @@ impl SubManager for Router {
             }
         }
         Err(last)
+    }
+
+    async fn acknowledge_event(
+        &self,
+        request: Request<AcknowledgeEventRequest>,
+    ) -> Result<Response<AcknowledgeEventResponse>, Status> {
+        let req = request.into_inner();
+        // every member holding a copy of the event acknowledges its own
+        let answers = self
+            .fan_out(&req.region, "AcknowledgeEvent", |mut c| {
+                let req = req.clone();
+                async move { c.acknowledge_event(req).await }
+            })
+            .await?;
+        Ok(Response::new(AcknowledgeEventResponse {
+            events: answers.into_iter().flat_map(|a| a.events).collect(),
+        }))
+    }
+
+    async fn get_rules(
+        &self,
+        request: Request<GetRulesRequest>,
+    ) -> Result<Response<RulesResponse>, Status> {
+        let req = request.into_inner();
+        let answers = self
+            .fan_out(&req.region, "GetRules", |mut c| {
+                let req = req.clone();
+                async move { c.get_rules(req).await }
+            })
+            .await?;
+        // the most recently loaded set: the members' API rules are put together
+        let newest = answers.into_iter().max_by_key(|a| a.loaded_ms);
+        newest
+            .map(Response::new)
+            .ok_or_else(|| Status::unavailable("GetRules: no member answered"))
+    }
+
+    async fn put_rules(
+        &self,
+        request: Request<PutRulesRequest>,
+    ) -> Result<Response<RulesResponse>, Status> {
+        let req = request.into_inner();
+        let answers = self
+            .fan_out(&req.region, "PutRules", |mut c| {
+                let req = req.clone();
+                async move { c.put_rules(req).await }
+            })
+            .await?;
+        answers
+            .into_iter()
+            .next()
+            .map(Response::new)
+            .ok_or_else(|| Status::unavailable("PutRules: no member answered"))
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<ListNotificationsRequest>,
+    ) -> Result<Response<ListNotificationsResponse>, Status> {
+        let req = request.into_inner();
+        let answers = self
+            .fan_out(&req.region, "ListNotifications", |mut c| {
+                let req = req.clone();
+                async move { c.list_notifications(req).await }
+            })
+            .await?;
+        let mut notifications: Vec<_> = answers.into_iter().flat_map(|a| a.notifications).collect();
+        notifications.sort_by_key(|n| std::cmp::Reverse(n.created_ms));
+        if req.limit > 0 {
+            notifications.truncate(req.limit as usize);
+        }
+        Ok(Response::new(ListNotificationsResponse { notifications }))
     }
 
     type WatchRegionStream = UpdateStream;

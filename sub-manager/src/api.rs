@@ -1,16 +1,18 @@
 //! The regional API: the SubManager gRPC service over this member's state and store.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::Stream;
 use strata_proto::labels::{from_map, to_map};
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
-    AgentSnapshotRequest, Aggregation, ListResourcesRequest, ListResourcesResponse, Point,
-    QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
-    RegionUpdate, Series, SnapshotRequest, SnapshotResponse, WatchRegionRequest,
+    AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, Aggregation,
+    GetRulesRequest, ListNotificationsRequest, ListNotificationsResponse, ListResourcesRequest,
+    ListResourcesResponse, Point, PutRulesRequest, QueryRangeRequest, QueryRangeResponse,
+    RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, RulesResponse, Series,
+    SnapshotRequest, SnapshotResponse, WatchRegionRequest,
 };
 use strata_proto::v1::{LabelMatcher, MatchOp};
 use strata_tsdb::Tsdb;
@@ -21,6 +23,8 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info_span};
 
 use crate::assignment::Shares;
+use crate::notify::outbox::Outbox;
+use crate::rules::RuleBook;
 use crate::server;
 use crate::state::{RegionState, Start};
 
@@ -32,30 +36,25 @@ pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 /// Implements the SubManager service for this member.
 #[derive(Clone)]
 pub struct Api {
-    region: String,
-    tsdb: Arc<Tsdb>,
-    state: Arc<RegionState>,
-    shares: Arc<Shares>,
-    /// Timeout of a call to an agent.
-    agent_timeout: Duration,
+    pub region: String,
+    pub member: String,
+    pub tsdb: Arc<Tsdb>,
+    pub state: Arc<RegionState>,
+    /// The agents polled, asked for live detail with `agent_timeout`.
+    pub shares: Arc<Shares>,
+    pub agent_timeout: Duration,
+    pub rules: Arc<RuleBook>,
+    pub outbox: Arc<Mutex<Outbox>>,
 }
 
 impl Api {
-    /// The API of a member of `region`, which asks the agents of its `shares` for live
-    /// detail with `agent_timeout`.
-    pub fn new(
-        region: String,
-        tsdb: Arc<Tsdb>,
-        state: Arc<RegionState>,
-        shares: Arc<Shares>,
-        agent_timeout: Duration,
-    ) -> Self {
-        Self {
-            region,
-            tsdb,
-            state,
-            shares,
-            agent_timeout,
+    fn describe_rules(&self) -> RulesResponse {
+        let (rules_toml, count, file, loaded_ms) = self.rules.describe();
+        RulesResponse {
+            rules_toml,
+            count: count as u32,
+            file,
+            loaded_ms,
         }
     }
 
@@ -275,6 +274,84 @@ impl SubManager for Api {
                 req.resource_id, self.agent_timeout
             ))),
         }
+    }
+
+    async fn acknowledge_event(
+        &self,
+        request: Request<AcknowledgeEventRequest>,
+    ) -> Result<Response<AcknowledgeEventResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        for (field, value) in [
+            ("resource_id", &req.resource_id),
+            ("rule", &req.rule),
+            ("by", &req.by),
+        ] {
+            if value.trim().is_empty() {
+                return Err(Status::invalid_argument(format!(
+                    "AcknowledgeEvent: field '{field}' is empty"
+                )));
+            }
+        }
+        let _span = info_span!("acknowledge_event", region = %self.region, resource = %req.resource_id, rule = %req.rule).entered();
+        let event = self.state.acknowledge(
+            &req.resource_id,
+            &req.rule,
+            &req.by,
+            &req.comment,
+            strata_proto::now_ms(),
+        );
+        if let Some(e) = &event {
+            tracing::info!(event = %e.id, by = %req.by, "event acknowledged");
+        }
+        Ok(Response::new(AcknowledgeEventResponse {
+            events: event.into_iter().collect(),
+        }))
+    }
+
+    async fn get_rules(
+        &self,
+        request: Request<GetRulesRequest>,
+    ) -> Result<Response<RulesResponse>, Status> {
+        self.check_region(&request.get_ref().region)?;
+        Ok(Response::new(self.describe_rules()))
+    }
+
+    async fn put_rules(
+        &self,
+        request: Request<PutRulesRequest>,
+    ) -> Result<Response<RulesResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        self.rules
+            .put_api(&req.rules_toml, self.state.journal())
+            .map_err(|problems| {
+                Status::invalid_argument(format!("PutRules: {}", problems.join("; ")))
+            })?;
+        tracing::info!(region = %self.region, "rules put through the API are in force");
+        Ok(Response::new(self.describe_rules()))
+    }
+
+    async fn list_notifications(
+        &self,
+        request: Request<ListNotificationsRequest>,
+    ) -> Result<Response<ListNotificationsResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let limit = if req.limit == 0 {
+            100
+        } else {
+            req.limit as usize
+        };
+        let notifications = self
+            .outbox
+            .lock()
+            .expect("outbox lock poisoned")
+            .newest(limit)
+            .iter()
+            .map(|d| d.to_proto(&self.member))
+            .collect();
+        Ok(Response::new(ListNotificationsResponse { notifications }))
     }
 
     type WatchRegionStream = UpdateStream;

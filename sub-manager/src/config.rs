@@ -48,8 +48,13 @@ pub struct SubManagerConfig {
     pub storage: StorageConfig,
     /// Polling of agents.
     pub poll: PollConfig,
-    /// Threshold levels.
+    /// Levels of the built-in rules `cpu`, `memory` and `filesystem`.
     pub thresholds: Thresholds,
+    /// A TOML file of `[[rules]]` (default none), reloaded within 2 s of a change; a bad
+    /// edit keeps the rules in force and is logged.
+    pub rules_file: Option<PathBuf>,
+    /// Notifications of the region's events: receivers, routes, silences.
+    pub notify: crate::notify::config::NotifyConfig,
     /// Agents to poll (a discovery list): registered with the brokers, which share them
     /// out with the agents that registered themselves; polled directly without brokers.
     pub agents: Vec<AgentTarget>,
@@ -185,6 +190,8 @@ impl Default for SubManagerConfig {
             storage: StorageConfig::default(),
             poll: PollConfig::default(),
             thresholds: Thresholds::default(),
+            rules_file: None,
+            notify: Default::default(),
             agents: Vec::new(),
         }
     }
@@ -319,6 +326,7 @@ impl RoleConfig for SubManagerConfig {
                 ));
             }
         }
+        errors.extend(self.notify.problems());
         let mut seen = HashSet::new();
         for (i, a) in self.agents.iter().enumerate() {
             if a.id.trim().is_empty() || a.id.contains('/') {

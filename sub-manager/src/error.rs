@@ -9,6 +9,9 @@ pub enum SubManagerError {
     /// The config parsed but some values are unusable; every problem is listed.
     #[error("invalid sub-manager config: {0}")]
     ConfigInvalid(#[from] strata_proto::config::Problems),
+    /// The alerting rules could not be loaded; every problem is listed.
+    #[error("alerting rules: {}", .0.join("; "))]
+    Rules(Vec<String>),
     /// The gRPC listener could not be bound.
     #[error("bind sub-manager gRPC listener on {addr}: {source}")]
     Bind {

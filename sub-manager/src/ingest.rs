@@ -1,10 +1,14 @@
 //! From a poll answer to stored samples: every series gets the `agent` label, so that one
 //! region's store holds all its agents apart.
 
-use strata_proto::labels::to_map;
+use std::sync::Arc;
+
+use strata_proto::labels::{LabelMap, to_map};
 use strata_proto::v1::PollResponse;
 use strata_tsdb::{SeriesId, Tsdb, TsdbError};
 use tracing::warn;
+
+use crate::rules::RuleSet;
 
 /// What one ingest stored and skipped.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -14,14 +18,10 @@ pub struct Ingested {
     pub skipped: usize,
 }
 
-/// What a judge rule reads from a series (see [`crate::judge`]).
+/// What the probe reader takes from a series (see [`crate::probes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Judged {
     Other,
-    CpuTotal,
-    Memory,
-    /// A filesystem's used ratio, by mount point.
-    Filesystem(String),
     /// A probe's duration of one phase (`strata_probe_duration_seconds`).
     ProbePhase {
         check: String,
@@ -36,13 +36,6 @@ pub enum Judged {
 impl Judged {
     fn of(name: &str, labels: &strata_proto::labels::LabelMap) -> Self {
         match name {
-            "host_cpu_usage_ratio" if labels.get("cpu").map(String::as_str) == Some("total") => {
-                Self::CpuTotal
-            }
-            "host_memory_used_ratio" => Self::Memory,
-            "host_filesystem_used_ratio" => {
-                Self::Filesystem(labels.get("mountpoint").cloned().unwrap_or_default())
-            }
             "strata_probe_duration_seconds" => match (labels.get("check"), labels.get("phase")) {
                 (Some(check), Some(phase)) => Self::ProbePhase {
                     check: check.clone(),
@@ -67,6 +60,10 @@ pub struct Entry {
     /// Its id in the store (None: it cannot be stored).
     pub id: Option<SeriesId>,
     pub judged: Judged,
+    /// The alerting rules that judge it (indexes into the set of `rules_version`).
+    pub rules: Vec<u16>,
+    /// Its labels, kept only for series that rules judge (for their messages).
+    pub labels: Option<Arc<LabelMap>>,
 }
 
 /// What a poller holds of one agent's series dictionary, kept across polls, so that the
@@ -75,6 +72,8 @@ pub struct Entry {
 pub struct Dictionary {
     epoch: u64,
     entries: Vec<Entry>,
+    /// The version of the rule set the entries' rules were resolved against.
+    rules_version: u64,
 }
 
 impl Dictionary {
@@ -98,6 +97,15 @@ impl Dictionary {
         self.entries.clear();
     }
 
+    /// Forgets everything if the entries' rules were resolved against another set than
+    /// `rules` (the next poll brings every series again, to be matched anew).
+    pub fn follow_rules(&mut self, rules: &RuleSet) {
+        if self.rules_version != rules.version {
+            self.reset();
+            self.rules_version = rules.version;
+        }
+    }
+
     /// Learns the entries of `response` (resolving their store ids, with the `agent` label).
     /// An answer that does not continue what is held (another epoch, a gap) is refused and
     /// the dictionary reset: the answer is not stored nor acknowledged, and the next poll
@@ -105,6 +113,7 @@ impl Dictionary {
     pub fn learn(
         &mut self,
         tsdb: &Tsdb,
+        rules: &RuleSet,
         agent: &str,
         response: &PollResponse,
     ) -> Result<(), String> {
@@ -123,6 +132,7 @@ impl Dictionary {
         for series in &response.series {
             let mut labels = to_map(&series.labels);
             let judged = Judged::of(&series.name, &labels);
+            let matched = rules.selecting(&series.name, &labels);
             labels.insert("agent".to_string(), agent.to_string());
             let id = match tsdb.series_id(&series.name, &labels) {
                 Ok(id) => Some(id),
@@ -135,7 +145,13 @@ impl Dictionary {
                     return Err(format!("store series {}: {error}", series.name));
                 }
             };
-            self.entries.push(Entry { id, judged });
+            let labels = (!matched.is_empty()).then(|| Arc::new(labels));
+            self.entries.push(Entry {
+                id,
+                judged,
+                rules: matched,
+                labels,
+            });
         }
         Ok(())
     }
@@ -200,7 +216,9 @@ mod tests {
             ..Default::default()
         };
         let mut dictionary = Dictionary::default();
-        dictionary.learn(&tsdb, "web-1", &response).unwrap();
+        dictionary
+            .learn(&tsdb, &RuleSet::default(), "web-1", &response)
+            .unwrap();
         let got = ingest(&tsdb, "web-1", &response, &dictionary).unwrap();
         assert_eq!(
             got,
@@ -240,18 +258,36 @@ mod tests {
             }),
             ..Default::default()
         };
+        let rules = RuleSet::new(
+            crate::rules::model::builtin(&crate::config::Thresholds::default()),
+            1,
+        );
         let mut d = Dictionary::default();
         assert_eq!(d.known(7), 0);
-        d.learn(&tsdb, "a", &answer(0, 7, &["m", "host_memory_used_ratio"]))
-            .unwrap();
+        d.learn(
+            &tsdb,
+            &rules,
+            "a",
+            &answer(0, 7, &["m", "host_memory_used_ratio"]),
+        )
+        .unwrap();
         assert_eq!(d.known(7), 2);
         assert_eq!(d.known(8), 0, "another epoch knows nothing");
-        d.learn(&tsdb, "a", &answer(2, 7, &["n"])).unwrap();
+        d.learn(&tsdb, &rules, "a", &answer(2, 7, &["n"])).unwrap();
         assert_eq!(d.known(7), 3);
-        assert_eq!(d.get(1).unwrap().judged, Judged::Memory);
-        assert!(d.learn(&tsdb, "a", &answer(5, 7, &["x"])).is_err(), "a gap");
+        assert_eq!(
+            d.get(1).unwrap().rules,
+            vec![1],
+            "the memory rule judges it"
+        );
+        assert!(d.get(1).unwrap().labels.is_some());
+        assert!(d.get(0).unwrap().rules.is_empty() && d.get(0).unwrap().labels.is_none());
+        assert!(
+            d.learn(&tsdb, &rules, "a", &answer(5, 7, &["x"])).is_err(),
+            "a gap"
+        );
         assert_eq!(d.known(7), 0, "reset after a gap");
-        d.learn(&tsdb, "a", &answer(0, 9, &["m"])).unwrap();
+        d.learn(&tsdb, &rules, "a", &answer(0, 9, &["m"])).unwrap();
         assert_eq!(d.known(9), 1);
     }
 }

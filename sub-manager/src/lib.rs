@@ -10,11 +10,14 @@
 //! - [`config`]: the TOML config and its validation.
 //! - [`poller`]: per-agent poll tasks on worker threads of their own.
 //! - [`ingest`]: poll answers into the store.
-//! - [`judge`]: thresholds into verdicts.
+//! - [`rules`]: alerting rules (thresholds, holds, hysteresis, flapping, absence), reloaded
+//!   without a restart.
 //! - [`probes`]: probe runs read from the samples, for the centre's QoS rollups.
 //! - [`state`]: resources, events and the WatchRegion journal.
 //! - [`assignment`]: this member's share of the region's agents, from the brokers.
 //! - [`membership`]: heartbeats, assignment streams and registrations with the brokers.
+//! - [`notify`]: notifications of events (webhook, e-mail, Alertmanager, SMS), sent from
+//!   the region with retries.
 //! - [`api`]: the SubManager gRPC service.
 //! - [`metrics`]: the sub-manager's own metrics.
 //! - [`server`]: the one place servers and client channels are built.
@@ -26,11 +29,12 @@ pub mod assignment;
 pub mod config;
 pub mod error;
 pub mod ingest;
-pub mod judge;
 pub mod membership;
 pub mod metrics;
+pub mod notify;
 pub mod poller;
 pub mod probes;
+pub mod rules;
 pub mod server;
 pub mod state;
 
@@ -93,6 +97,11 @@ impl BoundSubManager {
         )?);
         let journal =
             strata_tsdb::Journal::open(config.data_dir.join("journal"), config.journal_capacity)?;
+        let rules = Arc::new(rules::RuleBook::open(
+            &config.thresholds,
+            config.rules_file.clone(),
+            &journal,
+        )?);
         let state = Arc::new(RegionState::open(
             &config.region,
             &config.id,
@@ -137,6 +146,7 @@ impl BoundSubManager {
                 state: state.clone(),
                 shares: shares.clone(),
                 metrics: metrics.clone(),
+                rules: rules.clone(),
             },
             shutdown.clone(),
         )?;
@@ -154,13 +164,26 @@ impl BoundSubManager {
             tasks.spawn(membership::register_loop(link, shutdown.clone()));
         }
         tasks.spawn(downsample_loop(tsdb.clone(), shutdown.clone()));
-        let api = api::Api::new(
-            config.region.clone(),
-            tsdb.clone(),
+        tasks.spawn(rules::reload_loop(rules.clone(), shutdown.clone()));
+        let notifier = Arc::new(notify::Notifier::new(
+            config.notify.clone(),
+            &config.id,
+            &config.region,
+            state.clone(),
+            shares.clone(),
+            metrics.clone(),
+        ));
+        tasks.spawn(notifier.clone().run(shutdown.clone()));
+        let api = api::Api {
+            region: config.region.clone(),
+            member: config.id.clone(),
+            tsdb: tsdb.clone(),
             state,
             shares,
-            config.poll.timeout,
-        );
+            agent_timeout: config.poll.timeout,
+            rules,
+            outbox: notifier.outbox(),
+        };
         let served = server::serve(self.listener, api, shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}

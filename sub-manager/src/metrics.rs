@@ -24,6 +24,16 @@ pub struct SubManagerMetrics {
     pub assignments: AtomicU64,
     /// Agents in this member's share now.
     pub assigned_agents: AtomicU64,
+    /// Notifications delivered.
+    pub notifications_sent: AtomicU64,
+    /// Notifications recorded as failed after their last attempt.
+    pub notifications_failed: AtomicU64,
+    /// Delivery attempts, successful or not.
+    pub notification_attempts: AtomicU64,
+    /// Notifications waiting for delivery now.
+    pub notifications_pending: AtomicU64,
+    /// Recovery actions asked of agents.
+    pub actions_run: AtomicU64,
 }
 
 fn count(c: &AtomicU64) -> f64 {
@@ -77,6 +87,40 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb) -> String
         "Agents in this member's share.",
         count(&m.assigned_agents),
     );
+    for (name, kind, help, v) in [
+        (
+            "strata_sub_manager_notifications_sent_total",
+            "counter",
+            "Notifications delivered.",
+            &m.notifications_sent,
+        ),
+        (
+            "strata_sub_manager_notifications_failed_total",
+            "counter",
+            "Notifications recorded as failed after their last attempt.",
+            &m.notifications_failed,
+        ),
+        (
+            "strata_sub_manager_notification_attempts_total",
+            "counter",
+            "Notification delivery attempts.",
+            &m.notification_attempts,
+        ),
+        (
+            "strata_sub_manager_notifications_pending",
+            "gauge",
+            "Notifications waiting for delivery.",
+            &m.notifications_pending,
+        ),
+        (
+            "strata_sub_manager_actions_total",
+            "counter",
+            "Recovery actions asked of agents.",
+            &m.actions_run,
+        ),
+    ] {
+        e.single(name, kind, help, count(v));
+    }
     e.single(
         "strata_sub_manager_series",
         "gauge",

@@ -26,8 +26,9 @@ use crate::assignment::{Share, Shares, static_share};
 use crate::config::SubManagerConfig;
 use crate::error::{Result, SubManagerError};
 use crate::ingest::{Dictionary, ingest};
-use crate::judge::{self, Latest};
 use crate::metrics::SubManagerMetrics;
+use crate::rules::RuleBook;
+use crate::rules::eval::{AgentRules, Observed};
 use crate::server::{self, PollService};
 use crate::state::RegionState;
 
@@ -41,6 +42,18 @@ pub struct PollContext {
     pub state: Arc<RegionState>,
     pub shares: Arc<Shares>,
     pub metrics: Arc<SubManagerMetrics>,
+    pub rules: Arc<RuleBook>,
+}
+
+/// What a poll task holds of its agent between polls.
+struct Held {
+    /// The cursor on the agent: its buffer epoch and the last sequence stored. A new owner
+    /// starts without one and receives everything unacknowledged.
+    cursor: (u64, u64),
+    /// Its series dictionary, as far as this poller holds it.
+    dictionary: Dictionary,
+    /// The alerting rules' state on it.
+    rules: AgentRules,
 }
 
 /// Starts the poll workers on threads of their own; the returned handle ends after
@@ -223,11 +236,11 @@ async fn poll_agent(
     info!("agent assigned to this member");
     ctx.state.adopt(&id, strata_proto::now_ms());
     let mut delay = first_delay;
-    // The cursor on the agent: its buffer epoch and the last sequence stored. A new owner
-    // starts without one and receives everything unacknowledged.
-    let mut cursor = (0u64, 0u64);
-    // Its series dictionary, as far as this poller holds it.
-    let mut dictionary = Dictionary::default();
+    let mut held = Held {
+        cursor: (0, 0),
+        dictionary: Dictionary::default(),
+        rules: AgentRules::resume(&ctx.state.open_rules(&id), strata_proto::now_ms()),
+    };
     let mut failures = 0u32;
     loop {
         tokio::select! {
@@ -237,11 +250,16 @@ async fn poll_agent(
         let assigned = pollers.lock().expect("pollers lock poisoned").clone();
         let polled = tokio::select! {
             _ = stop.cancelled() => break,
-            polled = poll_once(&ctx, &id, &address, &assigned, &mut client, &mut cursor, &mut dictionary) => polled,
+            polled = poll_once(&ctx, &id, &address, &assigned, &mut client, &mut held) => polled,
         };
         match polled {
             Ok(stored) => {
-                debug!(stored, epoch = cursor.0, ack_seq = cursor.1, "polled");
+                debug!(
+                    stored,
+                    epoch = held.cursor.0,
+                    ack_seq = held.cursor.1,
+                    "polled"
+                );
                 ctx.metrics.polls.fetch_add(1, Ordering::Relaxed);
                 failures = 0;
             }
@@ -275,20 +293,21 @@ async fn poll_once(
     address: &str,
     assigned: &[String],
     client: &mut AgentClient<PollService>,
-    cursor: &mut (u64, u64),
-    dictionary: &mut Dictionary,
+    held: &mut Held,
 ) -> std::result::Result<usize, String> {
+    let rules = ctx.rules.current();
+    held.dictionary.follow_rules(&rules);
     let mut stored = 0;
-    let mut latest = Latest::default();
+    let mut observed = Observed::default();
     let mut checks = Vec::new();
     for _ in 0..MAX_ROUNDS {
         let request = PollRequest {
             agent_id: agent.to_string(),
-            ack_seq: cursor.1,
+            ack_seq: held.cursor.1,
             max_samples: ctx.config.poll.max_samples,
             poller: ctx.config.id.clone(),
-            epoch: cursor.0,
-            known_series: dictionary.known(cursor.0),
+            epoch: held.cursor.0,
+            known_series: held.dictionary.known(held.cursor.0),
             assigned: assigned.to_vec(),
         };
         let answer = client
@@ -296,7 +315,8 @@ async fn poll_once(
             .await
             .map_err(|status| format!("poll {address}: {}", status.message()))?
             .into_inner();
-        dictionary.learn(&ctx.tsdb, agent, &answer)?;
+        let dictionary = &mut held.dictionary;
+        dictionary.learn(&ctx.tsdb, &rules, agent, &answer)?;
         let got = ingest(&ctx.tsdb, agent, &answer, dictionary)
             .map_err(|e| format!("store samples: {e}"))?;
         stored += got.stored;
@@ -311,19 +331,29 @@ async fn poll_once(
             dictionary,
             &ctx.state.resource_id(agent),
         ));
-        let l = judge::latest(&answer, dictionary);
-        latest.cpu = l.cpu.or(latest.cpu);
-        latest.memory = l.memory.or(latest.memory);
-        latest.filesystem = l.filesystem.or(latest.filesystem);
+        for sample in &answer.samples {
+            if let Some(entry) = dictionary.get(sample.series)
+                && let Some(labels) = &entry.labels
+            {
+                observed.note(
+                    &entry.rules,
+                    sample.series,
+                    sample.ts_ms,
+                    sample.value,
+                    labels,
+                );
+            }
+        }
         let epoch = answer.buffer.as_ref().map_or(0, |b| b.epoch);
-        *cursor = (epoch, answer.last_seq);
+        held.cursor = (epoch, answer.last_seq);
         checks = answer.checks;
         if !answer.more {
             break;
         }
     }
-    let verdicts = judge::judge(&latest, &ctx.config.thresholds);
     let now = strata_proto::now_ms();
+    let interval_ms = ctx.config.poll.interval.as_millis() as i64;
+    let verdicts = held.rules.judge(&rules, &observed, agent, interval_ms, now);
     ctx.state.poll_succeeded(agent, &verdicts, now);
     ctx.state.checks_reported(agent, &checks, now);
     Ok(stored)

@@ -107,7 +107,9 @@ mod tests {
             ..Default::default()
         };
         let mut dictionary = Dictionary::default();
-        dictionary.learn(&tsdb, "web", &response).unwrap();
+        dictionary
+            .learn(&tsdb, &crate::rules::RuleSet::default(), "web", &response)
+            .unwrap();
         let runs = runs(&response, &dictionary, "eu/web");
         assert_eq!(runs.len(), 2, "{runs:?}");
         assert_eq!(

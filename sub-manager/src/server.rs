@@ -90,3 +90,19 @@ pub fn broker_client(
         .connect_lazy();
     Ok(BrokerClient::new(channel))
 }
+
+/// The HTTP client notifications are delivered with (webhooks, Alertmanager, SMS gateways):
+/// every request bounded by `timeout`, HTTPS through rustls with ring.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    // ring is the one crypto provider of the workspace; installing it twice is harmless
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("strata-sub-manager/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "building the HTTP client failed; using the defaults");
+            reqwest::Client::new()
+        })
+}

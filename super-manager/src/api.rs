@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use serde_json::json;
@@ -80,6 +80,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/overview", get(overview))
         .route("/api/v1/resources", get(resources))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/events/ack", post(crate::ack::acknowledge))
         .route("/api/v1/resources/{id}/metrics", get(metrics_by_id))
         .route(
             "/api/v1/resources/{region}/{host}/metrics",

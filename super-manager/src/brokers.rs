@@ -114,6 +114,18 @@ impl Brokers {
         .await
     }
 
+    /// AcknowledgeEvent through the brokers (each member of the region acknowledges its copy).
+    pub async fn acknowledge_event(
+        &self,
+        req: strata_proto::v1::AcknowledgeEventRequest,
+    ) -> Result<strata_proto::v1::AcknowledgeEventResponse, Status> {
+        self.routed(|mut c| {
+            let req = req.clone();
+            async move { c.acknowledge_event(req).await }
+        })
+        .await
+    }
+
     /// One routed call, `call`, made through each broker in turn (the preferred first), each
     /// within the call timeout, until one answers or fails with an error a retry elsewhere
     /// cannot fix.

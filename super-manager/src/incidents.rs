@@ -102,9 +102,29 @@ impl Incidents {
             return;
         }
         let incident = self.open.entry(key.clone()).or_insert_with(|| e.clone());
+        if incident.severity != e.severity {
+            incident.changes.push(strata_proto::v1::EventChange {
+                ts_ms: e.changes.last().map_or(e.opened_ms, |c| c.ts_ms),
+                severity: e.severity,
+                value: e.value,
+            });
+        }
         incident.severity = e.severity;
         incident.message.clone_from(&e.message);
         incident.value = e.value;
+        // acknowledged on any member's copy: acknowledged
+        if e.acknowledged_ms > 0 {
+            incident.acknowledged_ms = e.acknowledged_ms;
+            incident.acknowledged_by.clone_from(&e.acknowledged_by);
+            incident.ack_comment.clone_from(&e.ack_comment);
+        }
+        incident.flapping |= e.flapping;
+        incident.silenced_by.clone_from(&e.silenced_by);
+        for run in &e.actions {
+            if !incident.actions.contains(run) {
+                incident.actions.push(run.clone());
+            }
+        }
         ops.push((
             open_key(&key.0, &key.1),
             Some(prost::Message::encode_to_vec(&*incident)),

@@ -10,6 +10,7 @@
 //! - [`subscriber`]: membership and region streams through the brokers, with resumption.
 //! - [`brokers`]: the one place broker channels are built; failover between brokers.
 //! - [`api`]: the REST API, health and metrics.
+//! - [`ack`]: acknowledging incidents (through the brokers to the regions), audited.
 //! - [`console`]: the web console (embedded assets) and its live event stream.
 //! - [`services`]: business services: definitions (versioned, stored) and their health.
 //! - [`service_api`]: the services part of the REST API.
@@ -26,6 +27,7 @@
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
+pub mod ack;
 pub mod api;
 pub mod brokers;
 pub mod config;

@@ -9,6 +9,7 @@ pub const PATHS: &[&str] = &[
     "/api/v1/overview",
     "/api/v1/resources",
     "/api/v1/events",
+    "/api/v1/events/ack",
     "/api/v1/resources/{id}/metrics",
     "/api/v1/resources/{region}/{host}/metrics",
     "/api/v1/resources/{region}/{host}/snapshot",
@@ -132,6 +133,16 @@ pub fn document() -> Value {
             "incidents",
             "array",
         ),
+    );
+    put(
+        "/api/v1/events/ack",
+        json!({"post": {"summary": "Acknowledge an open incident: its escalation and repeated notifications stop",
+                        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["resource_id", "rule", "by"],
+                            "properties": {"resource_id": {"type": "string", "description": "<region>/<host> or services/<name>"},
+                                           "rule": {"type": "string"}, "by": {"type": "string"},
+                                           "comment": {"type": "string"}}}}}},
+                        "responses": ok("{acknowledged, events}", "object")}}),
     );
     put(
         "/api/v1/resources/{id}/metrics",

@@ -7,7 +7,9 @@
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
+pub mod alertmanager;
 pub mod proxy;
+pub mod sinks;
 pub mod target;
 pub mod webdriver;
 

@@ -57,6 +57,20 @@ impl Matcher {
         })
     }
 
+    /// Compiles a selector as written in config files and APIs: `value` (=), `!value` (!=),
+    /// `~regex` (=~) or `!~regex` (!~).
+    pub fn parse(name: &str, text: &str) -> Result<Self> {
+        if let Some(p) = text.strip_prefix("!~") {
+            Self::not_regex(name, p)
+        } else if let Some(p) = text.strip_prefix('~') {
+            Self::regex(name, p)
+        } else if let Some(v) = text.strip_prefix('!') {
+            Ok(Self::not_equal(name, v))
+        } else {
+            Ok(Self::equal(name, text))
+        }
+    }
+
     /// Whether a label value (`""` when the series lacks the label) satisfies the matcher.
     pub fn matches(&self, value: &str) -> bool {
         match &self.op {

@@ -13,15 +13,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prost::Message;
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
-    CheckStatus, Event, RegionSummaryResponse, RegionUpdate, Resource, ResourceState, Severity,
-    Snapshot,
+    ActionRun, CheckStatus, Event, EventChange, RegionSummaryResponse, RegionUpdate, Resource,
+    ResourceState, Severity, Snapshot,
 };
 use strata_tsdb::{Journal, TableOp};
 use tokio::sync::broadcast;
 use tracing::warn;
 
 use crate::error::{Result, SubManagerError};
-use crate::judge::Verdict;
+use crate::rules::eval::Verdict;
+use crate::rules::rank;
 
 mod checks;
 
@@ -69,16 +70,6 @@ pub struct RegionState {
     tx: broadcast::Sender<RegionUpdate>,
     /// Changes that could not be journaled (the store failed).
     journal_errors: AtomicU64,
-}
-
-/// Severity order: ok < warning < critical.
-fn rank(s: Severity) -> u8 {
-    match s {
-        Severity::Critical => 3,
-        Severity::Warning => 2,
-        Severity::Ok => 1,
-        Severity::Unspecified => 0,
-    }
 }
 
 /// Where a subscriber starts.
@@ -148,6 +139,11 @@ impl RegionState {
         })
     }
 
+    /// The region's journal and table (for the rules and notifications kept beside).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
     /// The journal's epoch.
     pub fn epoch(&self) -> &str {
         &self.epoch
@@ -212,31 +208,45 @@ impl RegionState {
             })
     }
 
-    /// Opens, changes or resolves the event of `rule` on `agent` per `severity`.
+    /// Opens, changes or resolves the event of the verdict's rule on `agent`.
     fn judge_rule(&self, inner: &mut Inner, agent: &str, verdict: &Verdict, now_ms: i64) {
-        let (rule, severity, value, message) = (
-            verdict.rule,
-            verdict.severity,
-            verdict.value,
-            verdict.message.as_str(),
-        );
-        let key = (agent.to_string(), rule.to_string());
+        let Verdict {
+            rule,
+            severity,
+            value,
+            message,
+            ..
+        } = verdict;
+        let (severity, value) = (*severity, *value);
+        let key = (agent.to_string(), rule.clone());
         let resource_id = self.resource_id(agent);
+        let stored = event_key(agent, rule);
         match (inner.events.get_mut(&key), severity) {
             (None, Severity::Ok | Severity::Unspecified) => {}
             (None, _) => {
                 let event = Event {
                     id: format!("{resource_id}/{rule}/{now_ms}"),
                     resource_id,
-                    rule: rule.to_string(),
+                    rule: rule.clone(),
                     severity: severity as i32,
-                    message: message.to_string(),
+                    message: message.clone(),
                     opened_ms: now_ms,
                     resolved_ms: 0,
                     value,
+                    labels: verdict
+                        .labels
+                        .iter()
+                        .map(|(k, v)| strata_proto::labels::label(k, v))
+                        .collect(),
+                    changes: vec![EventChange {
+                        ts_ms: now_ms,
+                        severity: severity as i32,
+                        value,
+                    }],
+                    flapping: verdict.flapping,
+                    ..Default::default()
                 };
                 let bytes = event.encode_to_vec();
-                let stored = event_key(agent, rule);
                 inner.events.insert(key, event.clone());
                 self.append(inner, Kind::Event(event), &[TableOp::Put(&stored, &bytes)]);
             }
@@ -244,23 +254,104 @@ impl RegionState {
                 let mut event = open.clone();
                 event.resolved_ms = now_ms;
                 event.value = value;
-                event.message = message.to_string();
+                event.message.clone_from(message);
                 inner.events.remove(&key);
-                let stored = event_key(agent, rule);
                 self.append(inner, Kind::Event(event), &[TableOp::Delete(&stored)]);
             }
             (Some(open), s) => {
                 open.value = value;
                 if open.severity != s as i32 {
                     open.severity = s as i32;
-                    open.message = message.to_string();
+                    open.message.clone_from(message);
+                    open.changes.push(EventChange {
+                        ts_ms: now_ms,
+                        severity: s as i32,
+                        value,
+                    });
                     let event = open.clone();
                     let bytes = event.encode_to_vec();
-                    let stored = event_key(agent, rule);
                     self.append(inner, Kind::Event(event), &[TableOp::Put(&stored, &bytes)]);
                 }
             }
         }
+    }
+
+    /// Acknowledges the open event of `rule` on the resource `resource_id`: returns it, or
+    /// None when none is open here.
+    pub fn acknowledge(
+        &self,
+        resource_id: &str,
+        rule: &str,
+        by: &str,
+        comment: &str,
+        now_ms: i64,
+    ) -> Option<Event> {
+        let agent = resource_id
+            .strip_prefix(&format!("{}/", self.region))
+            .unwrap_or(resource_id);
+        let mut inner = self.lock();
+        let key = (agent.to_string(), rule.to_string());
+        let open = inner.events.get_mut(&key)?;
+        if open.acknowledged_ms == 0 {
+            open.acknowledged_ms = now_ms;
+        }
+        open.acknowledged_by = by.to_string();
+        open.ack_comment = comment.to_string();
+        let event = open.clone();
+        let bytes = event.encode_to_vec();
+        let stored = event_key(agent, rule);
+        self.append(
+            &mut inner,
+            Kind::Event(event.clone()),
+            &[TableOp::Put(&stored, &bytes)],
+        );
+        Some(event)
+    }
+
+    /// Records what an event's recovery action did, if the event is still open.
+    pub fn action_ran(&self, agent: &str, rule: &str, run: ActionRun) {
+        let mut inner = self.lock();
+        let key = (agent.to_string(), rule.to_string());
+        let Some(open) = inner.events.get_mut(&key) else {
+            return;
+        };
+        open.actions.push(run);
+        let event = open.clone();
+        let bytes = event.encode_to_vec();
+        let stored = event_key(agent, rule);
+        self.append(
+            &mut inner,
+            Kind::Event(event),
+            &[TableOp::Put(&stored, &bytes)],
+        );
+    }
+
+    /// Records which silences hold the notifications of the open event of `rule` on `agent`.
+    pub fn mark_silenced(&self, agent: &str, rule: &str, silenced_by: Vec<String>) {
+        let mut inner = self.lock();
+        let key = (agent.to_string(), rule.to_string());
+        let Some(open) = inner.events.get_mut(&key) else {
+            return;
+        };
+        open.silenced_by = silenced_by;
+        let event = open.clone();
+        let bytes = event.encode_to_vec();
+        let stored = event_key(agent, rule);
+        self.append(
+            &mut inner,
+            Kind::Event(event),
+            &[TableOp::Put(&stored, &bytes)],
+        );
+    }
+
+    /// The rules with an open event on `agent`, and their severities.
+    pub fn open_rules(&self, agent: &str) -> Vec<(String, Severity)> {
+        self.lock()
+            .events
+            .range((agent.to_string(), String::new())..)
+            .take_while(|((a, _), _)| a == agent)
+            .map(|((_, rule), e)| (rule.clone(), e.severity()))
+            .collect()
     }
 
     /// Re-derives the resource's severity from its open events and journals it if it changed
@@ -314,12 +405,7 @@ impl RegionState {
         let rec = self.record(&mut inner, agent, now_ms);
         rec.failures = 0;
         rec.resource.last_poll_ms = now_ms;
-        let reachable = Verdict {
-            rule: RULE_REACHABLE,
-            severity: Severity::Ok,
-            value: 1.0,
-            message: "agent answers polls".into(),
-        };
+        let reachable = Verdict::own(RULE_REACHABLE, Severity::Ok, 1.0, "agent answers polls");
         self.judge_rule(&mut inner, agent, &reachable, now_ms);
         for v in verdicts {
             self.judge_rule(&mut inner, agent, v, now_ms);
@@ -347,12 +433,12 @@ impl RegionState {
             current
         };
         if state == ResourceState::Down {
-            let unreachable = Verdict {
-                rule: RULE_REACHABLE,
-                severity: Severity::Critical,
-                value: 0.0,
-                message: format!("agent does not answer: {error}"),
-            };
+            let unreachable = Verdict::own(
+                RULE_REACHABLE,
+                Severity::Critical,
+                0.0,
+                &format!("agent does not answer: {error}"),
+            );
             self.judge_rule(&mut inner, agent, &unreachable, now_ms);
         }
         let reason = if state == ResourceState::Down {
@@ -524,12 +610,7 @@ mod tests {
     use super::*;
 
     fn cpu(severity: Severity, value: f64) -> Verdict {
-        Verdict {
-            rule: "cpu",
-            severity,
-            value,
-            message: format!("CPU usage {value}"),
-        }
+        Verdict::own("cpu", severity, value, &format!("CPU usage {value}"))
     }
 
     fn kinds(updates: &[RegionUpdate]) -> Vec<String> {

@@ -36,10 +36,36 @@ impl Overview {
             opened_ms: now_ms,
             resolved_ms: if firing { 0 } else { now_ms },
             value,
+            ..Default::default()
         };
         let mut ops = Vec::new();
         self.incidents.on_event(&event, &mut ops);
         self.persist(&ops);
         true
+    }
+}
+
+impl Overview {
+    /// Acknowledges the centre's own open incident of `rule` on `resource_id`.
+    pub fn acknowledge_local(
+        &mut self,
+        resource_id: &str,
+        rule: &str,
+        by: &str,
+        comment: &str,
+        now_ms: i64,
+    ) -> Option<super::EventJson> {
+        let mut event = self
+            .incidents
+            .open_of(resource_id)
+            .find(|e| e.rule == rule)?
+            .clone();
+        event.acknowledged_ms = now_ms;
+        event.acknowledged_by = by.to_string();
+        event.ack_comment = comment.to_string();
+        let mut ops = Vec::new();
+        self.incidents.on_event(&event, &mut ops);
+        self.persist(&ops);
+        Some(super::EventJson::from_event(&event))
     }
 }

@@ -139,10 +139,22 @@ pub struct EventJson {
     /// 0 while open.
     pub resolved_ms: i64,
     pub value: f64,
+    /// 0 until acknowledged.
+    pub acknowledged_ms: i64,
+    pub acknowledged_by: String,
+    pub ack_comment: String,
+    /// Severity over time: `[ts_ms, severity, value]`, the opening first.
+    pub changes: Vec<(i64, &'static str, f64)>,
+    pub flapping: bool,
+    pub silenced_by: Vec<String>,
+    /// Recovery actions run for it: action, ok, output, finished_ms.
+    pub actions: Vec<serde_json::Value>,
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 impl EventJson {
-    fn from_event(e: &Event) -> Self {
+    /// The JSON of an event or incident.
+    pub fn from_event(e: &Event) -> Self {
         Self {
             id: e.id.clone(),
             region: region_of(&e.resource_id).to_string(),
@@ -153,6 +165,34 @@ impl EventJson {
             opened_ms: e.opened_ms,
             resolved_ms: e.resolved_ms,
             value: e.value,
+            acknowledged_ms: e.acknowledged_ms,
+            acknowledged_by: e.acknowledged_by.clone(),
+            ack_comment: e.ack_comment.clone(),
+            changes: e
+                .changes
+                .iter()
+                .map(|c| (c.ts_ms, severity_name(c.severity()), c.value))
+                .collect(),
+            flapping: e.flapping,
+            silenced_by: e.silenced_by.clone(),
+            actions: e
+                .actions
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "action": a.action,
+                        "ok": a.ok,
+                        "output": a.output,
+                        "started_ms": a.started_ms,
+                        "finished_ms": a.finished_ms,
+                    })
+                })
+                .collect(),
+            labels: e
+                .labels
+                .iter()
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect(),
         }
     }
 }

@@ -233,6 +233,19 @@ impl Services {
         Ok(())
     }
 
+    /// Writes an entry to the audit log: `action` on `subject` (an incident acknowledged,
+    /// say) by `source`. A store failure is logged, not returned: the action is done.
+    pub fn record_audit(&self, action: &str, subject: &str, source: &str, now_ms: i64) {
+        let written = audit_bytes(action, subject, 0, source, now_ms).and_then(|bytes| {
+            self.store
+                .write_table(&[TableOp::Put(&audit_key(now_ms, subject), &bytes)])
+                .map_err(|e| Refused::Store(e.to_string()))
+        });
+        if let Err(e) = written {
+            tracing::warn!(%action, %subject, error = ?e, "writing the audit log failed");
+        }
+    }
+
     /// Every change of the definitions in `[from_ms, to_ms)`, oldest first.
     pub fn audit(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AuditEntry>, Refused> {
         let rows = self

@@ -112,16 +112,7 @@ pub struct Selector {
 
 /// Compiles `value`, `!value`, `~regex` or `!~regex` for `label`.
 pub fn matcher(label: &str, text: &str) -> Result<Matcher, String> {
-    let compiled = if let Some(p) = text.strip_prefix("!~") {
-        Matcher::not_regex(label, p)
-    } else if let Some(p) = text.strip_prefix('~') {
-        Matcher::regex(label, p)
-    } else if let Some(v) = text.strip_prefix('!') {
-        Ok(Matcher::not_equal(label, v))
-    } else {
-        Ok(Matcher::equal(label, text))
-    };
-    compiled.map_err(|e| e.to_string())
+    Matcher::parse(label, text).map_err(|e| e.to_string())
 }
 
 impl Selector {

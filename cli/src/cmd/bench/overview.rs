@@ -18,6 +18,10 @@ use strata_proto::v1::broker_server::{Broker, BrokerServer};
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::sub_manager_server::{SubManager, SubManagerServer};
 use strata_proto::v1::{
+    AcknowledgeEventRequest, AcknowledgeEventResponse, GetRulesRequest, ListNotificationsRequest,
+    ListNotificationsResponse, PutRulesRequest, RulesResponse,
+};
+use strata_proto::v1::{
     AgentSnapshotRequest, Assignment, CheckState, CheckStatus, Event, HeartbeatRequest,
     HeartbeatResponse, ListResourcesRequest, ListResourcesResponse, Member, MembershipView,
     ProbeRun, QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
@@ -276,6 +280,34 @@ impl SubManager for FakeRegions {
         &self,
         _: Request<QueryRangeRequest>,
     ) -> Result<Response<QueryRangeResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn acknowledge_event(
+        &self,
+        _: Request<AcknowledgeEventRequest>,
+    ) -> Result<Response<AcknowledgeEventResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn get_rules(
+        &self,
+        _: Request<GetRulesRequest>,
+    ) -> Result<Response<RulesResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn put_rules(
+        &self,
+        _: Request<PutRulesRequest>,
+    ) -> Result<Response<RulesResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn list_notifications(
+        &self,
+        _: Request<ListNotificationsRequest>,
+    ) -> Result<Response<ListNotificationsResponse>, Status> {
         Err(Status::unimplemented("not simulated"))
     }
 

@@ -1,0 +1,662 @@
+//! Deciding who is told what, and when: routes, groups, waits, repeats, escalation steps,
+//! acknowledgements, silences and resolutions, as a pure function of the open events and
+//! the time, so that it is tested without a network.
+//!
+//! Each (event, route) pair is tracked from when the event is first seen open to when it is
+//! gone; the tracking is kept on disk by the notifier, so that a restart neither tells an
+//! event again nor forgets to tell its resolution.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde::{Deserialize, Serialize};
+use strata_proto::v1::{Event, Severity};
+use strata_tsdb::Matcher;
+
+use super::config::{NotifyConfig, matchers, rfc3339_ms};
+use crate::rules::rank;
+
+/// An event as receivers are told it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventView {
+    pub id: String,
+    pub resource_id: String,
+    pub region: String,
+    pub host: String,
+    pub rule: String,
+    pub severity: String,
+    pub message: String,
+    pub value: f64,
+    pub opened_ms: i64,
+    /// 0 while open.
+    pub resolved_ms: i64,
+    pub acknowledged_ms: i64,
+    pub acknowledged_by: String,
+    /// The rule's tags and the judged series' labels.
+    pub labels: BTreeMap<String, String>,
+    /// Severities it had before the current one (Alertmanager is told those are over).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past_severities: Vec<String>,
+}
+
+impl EventView {
+    /// The view of `e`, an event of `region`.
+    pub fn of(e: &Event, region: &str) -> Self {
+        let host = e
+            .resource_id
+            .split_once('/')
+            .map_or(e.resource_id.as_str(), |(_, h)| h);
+        Self {
+            id: e.id.clone(),
+            resource_id: e.resource_id.clone(),
+            region: region.to_string(),
+            host: host.to_string(),
+            rule: e.rule.clone(),
+            severity: strata_proto::names::severity_name(e.severity()).to_string(),
+            message: e.message.clone(),
+            value: e.value,
+            opened_ms: e.opened_ms,
+            resolved_ms: e.resolved_ms,
+            acknowledged_ms: e.acknowledged_ms,
+            acknowledged_by: e.acknowledged_by.clone(),
+            labels: e
+                .labels
+                .iter()
+                .map(|l| (l.name.clone(), l.value.clone()))
+                .collect(),
+            past_severities: {
+                let mut past: Vec<String> = Vec::new();
+                for c in &e.changes {
+                    let name = strata_proto::names::severity_name(c.severity()).to_string();
+                    if c.severity != e.severity && !past.contains(&name) {
+                        past.push(name);
+                    }
+                }
+                past
+            },
+        }
+    }
+
+    /// The value of label `name`: `region`, `host`, `rule`, `severity`, or a tag ("" when
+    /// absent).
+    pub fn label(&self, name: &str) -> &str {
+        match name {
+            "region" => &self.region,
+            "host" => &self.host,
+            "rule" => &self.rule,
+            "severity" => &self.severity,
+            _ => self.labels.get(name).map_or("", String::as_str),
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        rank(match self.severity.as_str() {
+            "critical" => Severity::Critical,
+            "warning" => Severity::Warning,
+            _ => Severity::Ok,
+        })
+    }
+
+    fn selected(&self, matchers: &[Matcher]) -> bool {
+        matchers.iter().all(|m| m.matches(self.label(&m.name)))
+    }
+}
+
+/// Why a notification is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    /// New events, or events whose severity rose.
+    Firing,
+    /// Events still open and unacknowledged after the repeat interval.
+    Repeat,
+    /// A later escalation step.
+    Escalation,
+    Resolved,
+    /// Alertmanager is told again of what still fires, so that it does not time it out.
+    Refresh,
+}
+
+impl Reason {
+    /// The reason's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Firing => "firing",
+            Self::Repeat => "repeat",
+            Self::Escalation => "escalation",
+            Self::Resolved => "resolved",
+            Self::Refresh => "refresh",
+        }
+    }
+}
+
+/// One notification to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub receiver: String,
+    pub reason: Reason,
+    pub events: Vec<EventView>,
+}
+
+/// One (event, route) pair being followed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tracked {
+    pub event: EventView,
+    pub route: usize,
+    pub first_seen_ms: i64,
+    /// Per step (0 = the route's receivers): when last told, 0 if never.
+    pub sent_ms: Vec<i64>,
+    /// The severity rank last told.
+    pub told_rank: u8,
+    /// When Alertmanager receivers were last told, and of which severity.
+    #[serde(default)]
+    pub refreshed_ms: i64,
+    #[serde(default)]
+    pub am_severity: String,
+}
+
+impl Tracked {
+    /// Its key in the store.
+    pub fn key(&self) -> (String, usize) {
+        (self.event.id.clone(), self.route)
+    }
+}
+
+struct Route {
+    matchers: Vec<Matcher>,
+    /// Step 0 then the escalation steps: (after ms, receivers).
+    steps: Vec<(i64, Vec<String>)>,
+    group_by: Vec<String>,
+    group_wait_ms: i64,
+    repeat_ms: i64,
+    send_resolved: bool,
+    continue_matching: bool,
+}
+
+struct Silence {
+    name: String,
+    matchers: Vec<Matcher>,
+    from_ms: i64,
+    to_ms: i64,
+}
+
+/// How often Alertmanager is told again of what still fires (its default resolve timeout
+/// is 5 minutes).
+pub const REFRESH_MS: i64 = 60_000;
+
+/// The routes, silences and what is being followed.
+pub struct Planner {
+    routes: Vec<Route>,
+    silences: Vec<Silence>,
+    /// Receivers that are Alertmanagers (told again every [`REFRESH_MS`]).
+    refreshed: HashSet<String>,
+    tracked: BTreeMap<(String, usize), Tracked>,
+}
+
+/// What a planning step decided.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub outgoing: Vec<Outgoing>,
+    /// Tracked pairs changed (to store) and gone (to delete).
+    pub changed: Vec<Tracked>,
+    pub gone: Vec<(String, usize)>,
+}
+
+impl Planner {
+    /// A planner of a valid `config`, resuming `tracked` (read back from the store).
+    pub fn new(config: &NotifyConfig, tracked: Vec<Tracked>) -> Self {
+        let mut ignored = Vec::new();
+        let routes = config
+            .routes
+            .iter()
+            .map(|r| Route {
+                matchers: matchers("", &r.matchers, &mut ignored),
+                steps: std::iter::once((0, r.receivers.clone()))
+                    .chain(
+                        r.escalate
+                            .iter()
+                            .map(|s| (s.after.as_millis() as i64, s.receivers.clone())),
+                    )
+                    .collect(),
+                group_by: r.group_by.clone(),
+                group_wait_ms: r.group_wait.as_millis() as i64,
+                repeat_ms: r.repeat_interval.as_millis() as i64,
+                send_resolved: r.send_resolved,
+                continue_matching: r.continue_matching,
+            })
+            .collect();
+        let silences = config
+            .silences
+            .iter()
+            .map(|s| Silence {
+                name: s.name.clone(),
+                matchers: matchers("", &s.matchers, &mut ignored),
+                from_ms: s
+                    .from
+                    .as_deref()
+                    .and_then(|t| rfc3339_ms(t).ok())
+                    .unwrap_or(i64::MIN),
+                to_ms: s
+                    .to
+                    .as_deref()
+                    .and_then(|t| rfc3339_ms(t).ok())
+                    .unwrap_or(i64::MAX),
+            })
+            .collect();
+        let refreshed = config
+            .receivers
+            .iter()
+            .filter(|r| r.kind_name() == "alertmanager")
+            .map(|r| r.name.clone())
+            .collect();
+        let mut planner = Self {
+            routes,
+            silences,
+            refreshed,
+            tracked: BTreeMap::new(),
+        };
+        for t in tracked {
+            if let Some(route) = planner.routes.get(t.route) {
+                let mut t = t;
+                t.sent_ms.resize(route.steps.len(), 0);
+                planner.tracked.insert(t.key(), t);
+            }
+        }
+        planner
+    }
+
+    /// The silences in force now that match `event`, by name.
+    pub fn silenced_by(&self, event: &EventView, now_ms: i64) -> Vec<String> {
+        self.silences
+            .iter()
+            .filter(|s| s.from_ms <= now_ms && now_ms < s.to_ms && event.selected(&s.matchers))
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    /// The routes an event goes to, in order.
+    fn routes_of(&self, event: &EventView) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            if event.selected(&r.matchers) {
+                out.push(i);
+                if !r.continue_matching {
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Decides what to send at `now_ms`, given every open event this member notifies for
+    /// and, of those, the ones whose notifications are held (flapping or silenced).
+    pub fn plan(&mut self, open: &[EventView], held: &HashSet<String>, now_ms: i64) -> Plan {
+        let mut plan = Plan::default();
+        let mut changed: BTreeSet<(String, usize)> = BTreeSet::new();
+        let mut present = HashSet::new();
+        for event in open {
+            present.insert(event.id.as_str());
+            for route in self.routes_of(event) {
+                let steps = self.routes[route].steps.len();
+                let key = (event.id.clone(), route);
+                let t = self.tracked.entry(key.clone()).or_insert_with(|| {
+                    changed.insert(key.clone());
+                    Tracked {
+                        event: event.clone(),
+                        route,
+                        first_seen_ms: now_ms,
+                        sent_ms: vec![0; steps],
+                        told_rank: 0,
+                        refreshed_ms: 0,
+                        am_severity: String::new(),
+                    }
+                });
+                if t.event != *event {
+                    t.event = event.clone();
+                    changed.insert(key);
+                }
+            }
+            // an event followed by a route stays followed (and up to date) even when it no
+            // longer matches the route's selectors, until it resolves
+            for (key, t) in self
+                .tracked
+                .range_mut((event.id.clone(), 0)..=(event.id.clone(), usize::MAX))
+            {
+                if t.event != *event {
+                    t.event = event.clone();
+                    changed.insert(key.clone());
+                }
+            }
+        }
+        // resolutions
+        let gone: Vec<(String, usize)> = self
+            .tracked
+            .keys()
+            .filter(|(id, _)| !present.contains(id.as_str()))
+            .cloned()
+            .collect();
+        let mut resolved: BTreeMap<(usize, usize, Vec<String>), Vec<EventView>> = BTreeMap::new();
+        for key in gone {
+            let Some(mut t) = self.tracked.remove(&key) else {
+                continue;
+            };
+            plan.gone.push(key);
+            let route = &self.routes[t.route];
+            if !route.send_resolved {
+                continue;
+            }
+            if t.event.resolved_ms == 0 {
+                t.event.resolved_ms = now_ms;
+            }
+            let group = group_key(&route.group_by, &t.event);
+            for (step, sent) in t.sent_ms.iter().enumerate() {
+                if *sent > 0 {
+                    resolved
+                        .entry((t.route, step, group.clone()))
+                        .or_default()
+                        .push(t.event.clone());
+                }
+            }
+        }
+        for ((route, step, _), events) in resolved {
+            for receiver in &self.routes[route].steps[step].1 {
+                plan.outgoing.push(Outgoing {
+                    receiver: receiver.clone(),
+                    reason: Reason::Resolved,
+                    events: events.clone(),
+                });
+            }
+        }
+        // firing, repeats and escalations, per route, step and group
+        let mut due: BTreeMap<Due, Vec<(String, usize)>> = BTreeMap::new();
+        let mut refresh: BTreeMap<String, Vec<EventView>> = BTreeMap::new();
+        for (key, t) in &self.tracked {
+            let route = &self.routes[t.route];
+            let group = group_key(&route.group_by, &t.event);
+            let acked = t.event.acknowledged_ms > 0;
+            let highest = t.sent_ms.iter().rposition(|s| *s > 0);
+            if held.contains(&t.event.id) {
+                continue;
+            }
+            for (step, (after, _)) in route.steps.iter().enumerate() {
+                let sent = t.sent_ms[step];
+                let reason = if step == 0 {
+                    let waited = sent == 0 && now_ms - t.first_seen_ms >= route.group_wait_ms;
+                    let rose = sent > 0 && t.event.rank() > t.told_rank;
+                    (waited || rose).then_some(Reason::Firing)
+                } else if sent == 0 && !acked && now_ms - t.event.opened_ms >= *after {
+                    Some(Reason::Escalation)
+                } else {
+                    None
+                };
+                let reason = reason.or_else(|| {
+                    (sent > 0
+                        && !acked
+                        && highest == Some(step)
+                        && now_ms - sent >= route.repeat_ms)
+                        .then_some(Reason::Repeat)
+                });
+                if let Some(reason) = reason {
+                    due.entry((t.route, step, group.clone(), reason))
+                        .or_default()
+                        .push(key.clone());
+                }
+            }
+            let stale = now_ms - t.refreshed_ms.max(t.first_seen_ms) >= REFRESH_MS
+                || (!t.am_severity.is_empty() && t.am_severity != t.event.severity);
+            if highest.is_some() && stale {
+                for (step, (_, receivers)) in route.steps.iter().enumerate() {
+                    if t.sent_ms[step] == 0 {
+                        continue;
+                    }
+                    for r in receivers.iter().filter(|r| self.refreshed.contains(*r)) {
+                        refresh.entry(r.clone()).or_default().push(t.event.clone());
+                    }
+                }
+            }
+        }
+        for ((route, step, _, reason), keys) in due {
+            let events: Vec<EventView> = keys
+                .iter()
+                .filter_map(|k| self.tracked.get(k).map(|t| t.event.clone()))
+                .collect();
+            for receiver in &self.routes[route].steps[step].1 {
+                plan.outgoing.push(Outgoing {
+                    receiver: receiver.clone(),
+                    reason,
+                    events: events.clone(),
+                });
+            }
+            for k in keys {
+                if let Some(t) = self.tracked.get_mut(&k) {
+                    t.sent_ms[step] = now_ms.max(1);
+                    t.told_rank = t.told_rank.max(t.event.rank());
+                    t.refreshed_ms = now_ms;
+                    t.am_severity.clone_from(&t.event.severity);
+                    changed.insert(k);
+                }
+            }
+        }
+        for (receiver, events) in refresh {
+            for e in &events {
+                for (k, t) in self.tracked.iter_mut() {
+                    if t.event.id == e.id {
+                        t.refreshed_ms = now_ms;
+                        t.am_severity.clone_from(&t.event.severity);
+                        changed.insert(k.clone());
+                    }
+                }
+            }
+            // told again only if not told just now
+            if !plan
+                .outgoing
+                .iter()
+                .any(|o| o.receiver == receiver && o.reason != Reason::Resolved)
+            {
+                plan.outgoing.push(Outgoing {
+                    receiver,
+                    reason: Reason::Refresh,
+                    events,
+                });
+            }
+        }
+        plan.changed = changed
+            .into_iter()
+            .filter_map(|k| self.tracked.get(&k).cloned())
+            .collect();
+        plan
+    }
+}
+
+/// A notification to make: route, step, group and reason.
+type Due = (usize, usize, Vec<String>, Reason);
+
+fn group_key(group_by: &[String], e: &EventView) -> Vec<String> {
+    group_by.iter().map(|l| e.label(l).to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> NotifyConfig {
+        let c: NotifyConfig = toml::from_str(text).unwrap();
+        assert!(c.problems().is_empty(), "{:?}", c.problems());
+        c
+    }
+
+    const BASE: &str = r#"
+        [[receivers]]
+        name = "mail"
+        kind = "email"
+        smtp = "127.0.0.1:25"
+        from = "s@x"
+        to = ["o@x"]
+        [[receivers]]
+        name = "am"
+        kind = "alertmanager"
+        url = "http://127.0.0.1:9093"
+        [[receivers]]
+        name = "pager"
+        kind = "webhook"
+        url = "http://127.0.0.1:1"
+        [[routes]]
+        match = { severity = "critical" }
+        receivers = ["mail", "am"]
+        group_wait = "2s"
+        repeat_interval = "1h"
+        escalate = [{ after = "10s", receivers = ["pager"] }]
+    "#;
+
+    fn event(id: &str, host: &str, severity: &str, opened_ms: i64) -> EventView {
+        EventView {
+            id: id.into(),
+            resource_id: format!("eu/{host}"),
+            region: "eu".into(),
+            host: host.into(),
+            rule: "cpu".into(),
+            severity: severity.into(),
+            message: "CPU".into(),
+            value: 1.0,
+            opened_ms,
+            resolved_ms: 0,
+            acknowledged_ms: 0,
+            acknowledged_by: String::new(),
+            labels: BTreeMap::new(),
+            past_severities: Vec::new(),
+        }
+    }
+
+    fn told(plan: &Plan) -> Vec<String> {
+        plan.outgoing
+            .iter()
+            .map(|o| {
+                let ids: Vec<&str> = o.events.iter().map(|e| e.id.as_str()).collect();
+                format!("{}:{}:{}", o.receiver, o.reason.name(), ids.join(","))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_event_is_told_once_after_the_group_wait_then_escalates_unless_acknowledged() {
+        let mut p = Planner::new(&config(BASE), Vec::new());
+        let none = HashSet::new();
+        let a = event("a", "h1", "critical", 0);
+        let warn = event("w", "h2", "warning", 0);
+        assert!(told(&p.plan(&[a.clone(), warn.clone()], &none, 0)).is_empty());
+        assert!(told(&p.plan(std::slice::from_ref(&a), &none, 1000)).is_empty());
+        assert_eq!(
+            told(&p.plan(std::slice::from_ref(&a), &none, 2000)),
+            ["mail:firing:a", "am:firing:a"]
+        );
+        assert!(
+            told(&p.plan(std::slice::from_ref(&a), &none, 3000)).is_empty(),
+            "told once"
+        );
+        assert_eq!(
+            told(&p.plan(std::slice::from_ref(&a), &none, 10_000)),
+            ["pager:escalation:a"]
+        );
+        // a second event, acknowledged before its escalation
+        let b = event("b", "h3", "critical", 20_000);
+        p.plan(&[a.clone(), b.clone()], &none, 20_000);
+        assert_eq!(
+            told(&p.plan(&[a.clone(), b.clone()], &none, 22_000)),
+            ["mail:firing:b", "am:firing:b"]
+        );
+        let acked = EventView {
+            acknowledged_ms: 25_000,
+            ..b.clone()
+        };
+        assert!(told(&p.plan(&[a.clone(), acked.clone()], &none, 31_000)).is_empty());
+        // resolved: everyone told of them hears of it
+        let plan = p.plan(&[], &none, 40_000);
+        assert_eq!(
+            told(&plan),
+            [
+                "mail:resolved:a",
+                "am:resolved:a",
+                "mail:resolved:b",
+                "am:resolved:b",
+                "pager:resolved:a"
+            ]
+        );
+        assert_eq!(plan.gone.len(), 2);
+    }
+
+    #[test]
+    fn events_of_a_group_go_together_and_a_rise_in_severity_is_told_again() {
+        let text = BASE
+            .replace(
+                "group_wait = \"2s\"",
+                "group_wait = \"0s\"\ngroup_by = [\"rule\"]",
+            )
+            .replace("match = { severity = \"critical\" }", "");
+        let mut p = Planner::new(&config(&text), Vec::new());
+        let none = HashSet::new();
+        let a = event("a", "h1", "warning", 0);
+        let b = event("b", "h2", "warning", 0);
+        assert_eq!(
+            told(&p.plan(&[a.clone(), b.clone()], &none, 0)),
+            ["mail:firing:a,b", "am:firing:a,b"]
+        );
+        let a2 = EventView {
+            severity: "critical".into(),
+            ..a.clone()
+        };
+        assert_eq!(
+            told(&p.plan(&[a2.clone(), b.clone()], &none, 1000)),
+            ["mail:firing:a", "am:firing:a"]
+        );
+        let repeat = p.plan(&[a2.clone(), b.clone()], &none, 3_600_000);
+        assert!(told(&repeat).contains(&"pager:escalation:a,b".to_string()));
+    }
+
+    #[test]
+    fn held_events_are_not_told_and_silences_match_by_label_and_time() {
+        let text = format!(
+            "{BASE}\n[[silences]]\nname = 'upgrade'\nmatch = {{ host = '~h[12]' }}\nto = '1970-01-01T00:01:00Z'\n"
+        );
+        let mut p = Planner::new(&config(&text), Vec::new());
+        let a = event("a", "h1", "critical", 0);
+        assert_eq!(p.silenced_by(&a, 1000), ["upgrade"]);
+        assert!(p.silenced_by(&a, 61_000).is_empty(), "over");
+        assert!(
+            p.silenced_by(&event("x", "h9", "critical", 0), 1000)
+                .is_empty()
+        );
+        let held: HashSet<String> = ["a".to_string()].into();
+        assert!(told(&p.plan(std::slice::from_ref(&a), &held, 5000)).is_empty());
+        assert!(
+            told(&p.plan(&[], &held, 6000)).is_empty(),
+            "nobody was told, so nobody hears of the resolution"
+        );
+    }
+
+    #[test]
+    fn a_planner_resumed_from_its_tracking_tells_nothing_twice() {
+        let c = config(BASE);
+        let mut p = Planner::new(&c, Vec::new());
+        let none = HashSet::new();
+        let a = event("a", "h1", "critical", 0);
+        p.plan(std::slice::from_ref(&a), &none, 0);
+        let plan = p.plan(std::slice::from_ref(&a), &none, 2000);
+        assert_eq!(plan.outgoing.len(), 2);
+        let mut resumed = Planner::new(&c, plan.changed.clone());
+        assert!(told(&resumed.plan(std::slice::from_ref(&a), &none, 3000)).is_empty());
+        assert_eq!(
+            told(&resumed.plan(std::slice::from_ref(&a), &none, 62_000)),
+            ["pager:escalation:a", "am:refresh:a"]
+        );
+        // a fall in severity tells nobody but Alertmanager, at once
+        let lower = EventView {
+            severity: "warning".into(),
+            past_severities: vec!["critical".into()],
+            ..a.clone()
+        };
+        assert_eq!(
+            told(&resumed.plan(std::slice::from_ref(&lower), &none, 63_000)),
+            ["am:refresh:a"]
+        );
+        assert!(told(&resumed.plan(&[lower], &none, 64_000)).is_empty());
+    }
+}

@@ -1,0 +1,407 @@
+//! Judging one agent's values against the rules: levels held for the rule's `for`,
+//! hysteresis on the way down, flapping, and absence.
+//!
+//! Each agent's poll task owns its [`AgentRules`], so judging takes no lock. A task that
+//! starts for an agent whose events are open (a restart, or an agent handed back) resumes
+//! them as firing, so that neither a new wait for `for` nor a dip under the clear level is
+//! needed to carry them on.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use strata_proto::labels::LabelMap;
+use strata_proto::v1::Severity;
+
+use super::model::{FLAP_CHANGES, FLAP_WINDOW, Kind, Rule};
+use super::{RuleSet, rank, reserved};
+
+/// A rule's judgement of one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub rule: String,
+    pub severity: Severity,
+    pub value: f64,
+    pub message: String,
+    /// The rule's tags and the judged series' labels.
+    pub labels: Vec<(String, String)>,
+    /// The rule flaps on this resource: an event opened now holds its notifications.
+    pub flapping: bool,
+    /// The recovery action to run when the event opens.
+    pub action: Option<String>,
+}
+
+impl Verdict {
+    /// A verdict of the sub-manager's own (`reachable`, a check's result).
+    pub fn own(rule: &str, severity: Severity, value: f64, message: &str) -> Self {
+        Self {
+            rule: rule.to_string(),
+            severity,
+            value,
+            message: message.to_string(),
+            labels: Vec::new(),
+            flapping: false,
+            action: None,
+        }
+    }
+}
+
+/// The newest value of each matched series in one poll, per rule (by index in the set).
+#[derive(Debug, Default)]
+pub struct Observed {
+    /// (rule index, series dictionary index) → (timestamp, value, labels of the series).
+    values: HashMap<(u16, u32), (i64, f64, Arc<LabelMap>)>,
+}
+
+impl Observed {
+    /// Notes a sample of a series that `rules` select.
+    pub fn note(
+        &mut self,
+        rules: &[u16],
+        series: u32,
+        ts_ms: i64,
+        value: f64,
+        labels: &Arc<LabelMap>,
+    ) {
+        for &r in rules {
+            let slot = self
+                .values
+                .entry((r, series))
+                .or_insert_with(|| (i64::MIN, f64::NAN, labels.clone()));
+            if ts_ms >= slot.0 {
+                slot.0 = ts_ms;
+                slot.1 = value;
+            }
+        }
+    }
+
+    /// Whether nothing was noted.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The combined value of rule `index` and the labels of the series closest to it.
+    fn of(&self, index: u16, rule: &Rule) -> Option<(f64, Arc<LabelMap>)> {
+        let mine = || self.values.iter().filter(move |((r, _), _)| *r == index);
+        let value = rule.combine(mine().map(|(_, (_, v, _))| *v))?;
+        let labels = mine()
+            .min_by(|a, b| {
+                (a.1.1 - value)
+                    .abs()
+                    .total_cmp(&(b.1.1 - value).abs())
+                    .then(a.0.1.cmp(&b.0.1))
+            })
+            .map(|(_, (_, _, l))| l.clone())
+            .unwrap_or_default();
+        Some((value, labels))
+    }
+}
+
+#[derive(Debug, Clone)]
+struct State {
+    /// The severity the rule has on the resource now (Ok: no event).
+    firing: Severity,
+    /// Since when the value has been at or past the warning / critical level.
+    warning_since: Option<i64>,
+    critical_since: Option<i64>,
+    /// When a sample was last seen (absence rules).
+    seen_ms: i64,
+    /// When the event opened or resolved, within the flap window.
+    changes: VecDeque<i64>,
+    flapping: bool,
+}
+
+impl State {
+    fn new(seen_ms: i64) -> Self {
+        Self {
+            firing: Severity::Ok,
+            warning_since: None,
+            critical_since: None,
+            seen_ms,
+            changes: VecDeque::new(),
+            flapping: false,
+        }
+    }
+}
+
+/// The rules' state on one agent.
+#[derive(Debug)]
+pub struct AgentRules {
+    states: HashMap<String, State>,
+    /// The version of the set last judged with: when it changes, the open events of rules
+    /// gone from the set are resolved.
+    version: u64,
+    /// When judging began (the start of an absence rule's wait).
+    started_ms: i64,
+}
+
+impl AgentRules {
+    /// State for an agent first polled at `now_ms` whose events of `open` rules are open.
+    pub fn resume(open: &[(String, Severity)], now_ms: i64) -> Self {
+        let mut states = HashMap::new();
+        for (rule, severity) in open.iter().filter(|(r, _)| !reserved(r)) {
+            states.insert(
+                rule.clone(),
+                State {
+                    firing: *severity,
+                    warning_since: Some(i64::MIN),
+                    critical_since: (*severity == Severity::Critical).then_some(i64::MIN),
+                    ..State::new(now_ms)
+                },
+            );
+        }
+        Self {
+            states,
+            version: 0,
+            started_ms: now_ms,
+        }
+    }
+
+    /// Judges one successful poll at `now_ms`: a verdict for every threshold rule with a
+    /// value, every absence rule, and every rule gone from `set` that has an open event.
+    pub fn judge(
+        &mut self,
+        set: &RuleSet,
+        observed: &Observed,
+        agent: &str,
+        interval_ms: i64,
+        now_ms: i64,
+    ) -> Vec<Verdict> {
+        let mut out = Vec::new();
+        if self.version != set.version {
+            self.version = set.version;
+            let gone: Vec<String> = self
+                .states
+                .keys()
+                .filter(|name| set.get(name).is_none())
+                .cloned()
+                .collect();
+            for name in gone {
+                if let Some(s) = self.states.remove(&name)
+                    && s.firing != Severity::Ok
+                {
+                    out.push(Verdict {
+                        rule: name,
+                        severity: Severity::Ok,
+                        value: 0.0,
+                        message: "the rule was removed".into(),
+                        labels: Vec::new(),
+                        flapping: false,
+                        action: None,
+                    });
+                }
+            }
+        }
+        let started_ms = self.started_ms;
+        for (index, rule) in set.rules.iter().enumerate() {
+            let state = self
+                .states
+                .entry(rule.spec.name.clone())
+                .or_insert_with(|| State::new(started_ms));
+            let seen = observed.of(index as u16, rule);
+            let (severity, value, labels) = match &rule.kind {
+                Kind::Threshold { .. } => {
+                    let Some((value, labels)) = seen else {
+                        continue;
+                    };
+                    (threshold(rule, state, value, now_ms), value, labels)
+                }
+                Kind::Absent {
+                    intervals,
+                    severity,
+                } => {
+                    if seen.is_some() {
+                        state.seen_ms = now_ms;
+                    }
+                    let silent_ms = now_ms - state.seen_ms;
+                    let level = if silent_ms >= i64::from(*intervals) * interval_ms {
+                        *severity
+                    } else {
+                        Severity::Ok
+                    };
+                    (level, silent_ms as f64 / 1000.0, Arc::default())
+                }
+            };
+            let opened_or_resolved = (state.firing == Severity::Ok) != (severity == Severity::Ok);
+            state.firing = severity;
+            flap(rule, state, opened_or_resolved, now_ms);
+            out.push(Verdict {
+                rule: rule.spec.name.clone(),
+                severity,
+                value,
+                message: rule.message(agent, severity, value, &labels),
+                labels: rule
+                    .spec
+                    .tags
+                    .iter()
+                    .chain(labels.iter().filter(|(k, _)| k.as_str() != "agent"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                flapping: state.flapping,
+                action: rule.spec.action.clone(),
+            });
+        }
+        out
+    }
+}
+
+/// The severity of a threshold rule after its hold and hysteresis.
+fn threshold(rule: &Rule, state: &mut State, value: f64, now_ms: i64) -> Severity {
+    let raw = rule.level(value);
+    if rank(raw) >= rank(Severity::Warning) {
+        state.warning_since.get_or_insert(now_ms);
+    } else {
+        state.warning_since = None;
+    }
+    if raw == Severity::Critical {
+        state.critical_since.get_or_insert(now_ms);
+    } else {
+        state.critical_since = None;
+    }
+    let hold = rule.hold_ms();
+    let held = |since: Option<i64>| since.is_some_and(|s| now_ms.saturating_sub(s) >= hold);
+    let mut level = if held(state.critical_since) {
+        Severity::Critical
+    } else if held(state.warning_since) && rule.lowest() == Severity::Warning {
+        Severity::Warning
+    } else {
+        Severity::Ok
+    };
+    if level == Severity::Ok && state.firing != Severity::Ok && !rule.cleared(value) {
+        // hysteresis: not yet past the clear level, the event stays at its lowest level
+        level = rule.lowest();
+    }
+    level
+}
+
+/// Counts the event's openings and resolutions in the flap window: flapping from
+/// `flap_changes` of them, steady again under half as many.
+fn flap(rule: &Rule, state: &mut State, changed: bool, now_ms: i64) {
+    let window = rule.spec.flap_window.unwrap_or(FLAP_WINDOW).as_millis() as i64;
+    let limit = rule.spec.flap_changes.unwrap_or(FLAP_CHANGES) as usize;
+    if changed {
+        state.changes.push_back(now_ms);
+    }
+    while state
+        .changes
+        .front()
+        .is_some_and(|t| now_ms.saturating_sub(*t) > window)
+    {
+        state.changes.pop_front();
+    }
+    if state.changes.len() >= limit {
+        state.flapping = true;
+    } else if state.changes.len() < limit.div_ceil(2) {
+        state.flapping = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::model::parse;
+
+    fn set(text: &str) -> RuleSet {
+        RuleSet::new(parse(text, "t").unwrap(), 1)
+    }
+
+    fn observe(v: f64) -> Observed {
+        let mut o = Observed::default();
+        o.note(&[0], 0, 1, v, &Arc::new(LabelMap::new()));
+        o
+    }
+
+    fn run(set: &RuleSet, rules: &mut AgentRules, values: &[(i64, f64)]) -> Vec<Severity> {
+        values
+            .iter()
+            .map(|(t, v)| rules.judge(set, &observe(*v), "h", 1000, *t)[0].severity)
+            .collect()
+    }
+
+    #[test]
+    fn levels_hold_for_their_duration_and_clear_with_hysteresis() {
+        let s = set(
+            "[[rules]]\nname='cpu'\nmetric='m'\nwarning=0.8\ncritical=0.9\nclear=0.6\nfor='2s'",
+        );
+        let mut r = AgentRules::resume(&[], 0);
+        use Severity::*;
+        let got = run(
+            &s,
+            &mut r,
+            &[
+                (0, 0.95),    // critical starts
+                (1000, 0.95), // held 1 s
+                (2000, 0.95), // held 2 s: critical
+                (3000, 0.85), // under critical: warning at once
+                (4000, 0.7),  // under warning but above clear: held at warning
+                (5000, 0.5),  // past clear: resolved
+                (6000, 0.85), // warning starts again: waits for its 2 s
+                (8000, 0.85),
+            ],
+        );
+        assert_eq!(got, [Ok, Ok, Critical, Warning, Warning, Ok, Ok, Warning]);
+    }
+
+    #[test]
+    fn a_dip_resets_the_hold() {
+        let s = set("[[rules]]\nname='x'\nmetric='m'\ncritical=10\nfor='2s'");
+        let mut r = AgentRules::resume(&[], 0);
+        use Severity::*;
+        let got = run(
+            &s,
+            &mut r,
+            &[
+                (0, 11.0),
+                (1500, 5.0),
+                (2500, 11.0),
+                (4000, 11.0),
+                (4500, 11.0),
+            ],
+        );
+        assert_eq!(got, [Ok, Ok, Ok, Ok, Critical]);
+    }
+
+    #[test]
+    fn a_resumed_event_stays_open_without_a_new_hold() {
+        let s = set("[[rules]]\nname='cpu'\nmetric='m'\nwarning=0.8\ncritical=0.9\nfor='1m'");
+        let mut r = AgentRules::resume(&[("cpu".into(), Severity::Critical)], 0);
+        assert_eq!(run(&s, &mut r, &[(1, 0.95)]), [Severity::Critical]);
+    }
+
+    #[test]
+    fn absence_fires_after_its_intervals_and_clears_with_a_sample() {
+        let s = set("[[rules]]\nname='beat'\nmetric='m'\nabsent_for=3");
+        let mut r = AgentRules::resume(&[], 0);
+        let none = Observed::default();
+        let sev = |r: &mut AgentRules, o: &Observed, t| r.judge(&s, o, "h", 1000, t)[0].severity;
+        assert_eq!(sev(&mut r, &none, 2000), Severity::Ok);
+        let v = r.judge(&s, &none, "h", 1000, 3000);
+        assert_eq!(v[0].severity, Severity::Critical);
+        assert_eq!(v[0].message, "no m for 3s");
+        assert_eq!(sev(&mut r, &observe(1.0), 4000), Severity::Ok);
+    }
+
+    #[test]
+    fn flapping_starts_with_many_changes_and_ends_when_they_age_out() {
+        let s =
+            set("[[rules]]\nname='x'\nmetric='m'\ncritical=1\nflap_changes=4\nflap_window='10s'");
+        let mut r = AgentRules::resume(&[], 0);
+        let mut flags = Vec::new();
+        for t in 0..6 {
+            let v = if t % 2 == 0 { 2.0 } else { 0.0 };
+            flags.push(r.judge(&s, &observe(v), "h", 1000, t * 1000)[0].flapping);
+        }
+        assert_eq!(flags, [false, false, false, true, true, true]);
+        let later = r.judge(&s, &observe(0.0), "h", 1000, 30_000);
+        assert!(!later[0].flapping);
+    }
+
+    #[test]
+    fn a_removed_rule_resolves_its_open_event() {
+        let mut r = AgentRules::resume(&[("gone".into(), Severity::Warning)], 0);
+        let s = set("[[rules]]\nname='x'\nmetric='m'\ncritical=1");
+        let v = r.judge(&s, &Observed::default(), "h", 1000, 1);
+        assert_eq!(v.len(), 1);
+        assert_eq!((v[0].rule.as_str(), v[0].severity), ("gone", Severity::Ok));
+        assert!(r.judge(&s, &Observed::default(), "h", 1000, 2).is_empty());
+    }
+}
