@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Deserialize;
+use strata_proto::v1::RunActionResponse;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::checks::spec::set_problems;
 use crate::checks::{ActionConfig, CheckConfig, Checks, Context};
@@ -105,6 +106,43 @@ impl Control {
         );
         state.pushed = pushed;
         Ok(state.checks.names())
+    }
+
+    /// Runs the action `name` of the local `[actions]` for `reason` (an event), and only
+    /// such an action: anything else is refused, whoever asks.
+    pub async fn run_action(
+        &self,
+        name: &str,
+        reason: &str,
+    ) -> Result<RunActionResponse, tonic::Status> {
+        let Some(action) = self.actions.get(name) else {
+            warn!(action = name, %reason, "asked to run an action that is not whitelisted; refused");
+            return Err(tonic::Status::permission_denied(format!(
+                "action '{name}' is not in the agent's local [actions]; only those run"
+            )));
+        };
+        warn!(action = name, command = ?action.command, %reason, "running whitelisted action for an event");
+        let started = std::time::Instant::now();
+        let finished = crate::checks::command::run(&action.command, action.timeout, 8 * 1024)
+            .await
+            .map_err(|e| {
+                tonic::Status::failed_precondition(format!("action '{name}' could not start: {e}"))
+            })?;
+        let output: Vec<String> = finished
+            .stdout
+            .lines()
+            .chain(finished.stderr.lines())
+            .take(20)
+            .map(|l| crate::checks::clip(l, 512))
+            .collect();
+        let result = finished.exit.describe();
+        info!(action = name, %result, "action finished");
+        Ok(RunActionResponse {
+            ok: matches!(finished.exit, crate::checks::command::Exit::Code(0)),
+            result,
+            output: output.join("\n"),
+            duration_ms: started.elapsed().as_millis() as i64,
+        })
     }
 
     /// Stops every check.

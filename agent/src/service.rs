@@ -12,7 +12,8 @@ use std::time::Instant;
 use strata_proto::v1::agent_server::Agent;
 use strata_proto::v1::{
     CheckResult, ConfigureRequest, ConfigureResponse, DescribeRequest, DescribeResponse,
-    PollRequest, PollResponse, SnapshotRequest, SnapshotResponse,
+    PollRequest, PollResponse, RunActionRequest, RunActionResponse, SnapshotRequest,
+    SnapshotResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info_span};
@@ -194,6 +195,22 @@ impl Agent for AgentService {
                 checks: Vec::new(),
             },
         }))
+    }
+
+    async fn run_action(
+        &self,
+        request: Request<RunActionRequest>,
+    ) -> Result<Response<RunActionResponse>, Status> {
+        let req = request.into_inner();
+        let entry = self.entry(&req.agent_id)?;
+        let control = self.control()?;
+        let span =
+            info_span!("run_action", agent = %entry.id, action = %req.action, reason = %req.reason);
+        control
+            .run_action(&req.action, &req.reason)
+            .instrument(span)
+            .await
+            .map(Response::new)
     }
 
     async fn snapshot(

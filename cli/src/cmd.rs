@@ -2,7 +2,9 @@
 
 pub mod bench;
 pub mod client;
+pub mod events;
 pub mod report;
+pub mod rules;
 pub mod services;
 pub mod sim;
 pub mod status;

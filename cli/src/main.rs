@@ -3,6 +3,8 @@
 //! # Layout
 //! - `cmd::up`: a whole local mesh in one process (`strata up`).
 //! - `cmd::status`: the enterprise overview as a table (`strata status`).
+//! - `cmd::events`: incidents, and acknowledging them (`strata events`).
+//! - `cmd::rules`: a region's alerting rules; replaying a rules file (`strata rules test`).
 //! - `cmd::sim`: simulated agents on one port (`strata sim`).
 //! - `cmd::bench`: `strata bench tsdb`, the store beside Prometheus and VictoriaMetrics.
 #![forbid(unsafe_code)]
@@ -37,6 +39,10 @@ enum Command {
     /// Print a report: sla, availability, performance, failure, operations, audit,
     /// comparison or capacity, over a period.
     Report(cmd::report::ReportArgs),
+    /// List the incidents of every region, or acknowledge one.
+    Events(cmd::events::EventsArgs),
+    /// Show or put a region's alerting rules, or replay a rules file over its history.
+    Rules(cmd::rules::RulesArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),
     /// Measure a component (today: the time-series store beside its peers).
@@ -46,11 +52,15 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     strata_proto::daemon::init_tracing();
+    // ring is the workspace's one crypto provider (HTTPS clients need it installed)
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => cmd::up::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
+            Command::Events(args) => cmd::events::run(args).await,
+            Command::Rules(args) => cmd::rules::run(args).await,
             Command::Services(args) => cmd::services::list(args).await,
             Command::Drill(args) => cmd::services::drill(args).await,
             Command::Rca(args) => cmd::services::rca(args).await,

@@ -29,6 +29,8 @@ pub mod names;
 pub mod rendezvous;
 #[cfg(feature = "daemon")]
 pub mod telemetry;
+#[cfg(feature = "config")]
+pub mod windows;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

@@ -18,12 +18,14 @@
 //! - [`membership`]: heartbeats, assignment streams and registrations with the brokers.
 //! - [`notify`]: notifications of events (webhook, e-mail, Alertmanager, SMS), sent from
 //!   the region with retries.
+//! - [`actions`]: recovery actions asked of agents when events open.
 //! - [`api`]: the SubManager gRPC service.
 //! - [`metrics`]: the sub-manager's own metrics.
 //! - [`server`]: the one place servers and client channels are built.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod api;
 pub mod assignment;
 pub mod config;

@@ -353,8 +353,22 @@ async fn poll_once(
     }
     let now = strata_proto::now_ms();
     let interval_ms = ctx.config.poll.interval.as_millis() as i64;
-    let verdicts = held.rules.judge(&rules, &observed, agent, interval_ms, now);
-    ctx.state.poll_succeeded(agent, &verdicts, now);
+    let mut verdicts = held.rules.judge(&rules, &observed, agent, interval_ms, now);
+    verdicts.extend(
+        held.rules
+            .checks(&checks, &ctx.state.open_rules(agent), now),
+    );
+    let opened = ctx.state.poll_succeeded(agent, &verdicts, now);
+    // recovery actions run once, by the first of the agent's pollers
+    let primary = assigned.first().is_none_or(|p| *p == ctx.config.id);
+    for (verdict, event_id) in opened {
+        if let Some(action) = &verdict.action
+            && primary
+            && !verdict.flapping
+        {
+            crate::actions::spawn(ctx, agent, address, &verdict.rule, action, &event_id);
+        }
+    }
     ctx.state.checks_reported(agent, &checks, now);
     Ok(stored)
 }

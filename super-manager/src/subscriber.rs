@@ -50,11 +50,22 @@ fn apply_batch(shared: &Shared, batch: Vec<RegionUpdate>) -> bool {
         .metrics
         .updates_applied
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-    shared
-        .overview
-        .write()
-        .expect("overview lock poisoned")
-        .apply_all(batch);
+    let actions = {
+        let mut overview = shared.overview.write().expect("overview lock poisoned");
+        let actions = overview.new_action_runs(&batch);
+        overview.apply_all(batch);
+        actions
+    };
+    // recovery actions run in the regions go to the audit log, once each
+    for (subject, run) in actions {
+        let verdict = if run.ok { "ok" } else { "failed" };
+        shared.services.record_audit(
+            &format!("action {} {verdict}", run.action),
+            &subject,
+            "region",
+            run.finished_ms,
+        );
+    }
     true
 }
 

@@ -26,6 +26,23 @@ use strata_tests::{
     Proc, block_on, get_json, http_request, start_broker, start_super_manager, wait_for,
     write_config,
 };
+
+/// `strata-agent` with `[actions]` and a failing script check, registered with `broker`.
+fn start_agent_with_actions(dir: &std::path::Path, broker: &str) -> Proc {
+    let marker = dir.join("action-ran");
+    let cfg = write_config(
+        dir,
+        "agent.toml",
+        &format!(
+            "id = \"web-1\"\nlisten = \"127.0.0.1:0\"\ncollect_interval = \"1s\"\n\
+             [registration]\nbrokers = [\"{broker}\"]\nregion = \"eu\"\n\
+             [actions.mark]\ncommand = [\"sh\", \"-c\", \"echo restarted; touch {}\"]\n\
+             [[checks]]\nname = \"nightly-job\"\nkind = \"script\"\ncommand = [\"sh\", \"-c\", \"echo job failed; exit 2\"]\ninterval = \"1s\"\n",
+            marker.display()
+        ),
+    );
+    Proc::start("agent", "strata-agent", &["--config", &cfg], dir)
+}
 use tokio_util::sync::CancellationToken;
 
 /// The sub-manager's poll interval.
@@ -458,6 +475,37 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
         if up { Ok(()) } else { Err(r.to_string()) }
     });
     raise_notify_acknowledge_resolve(&agent, &sub.addr, &peers, Ack::Centre(&sup.addr));
+    // the rules file replayed over what the region stored tells the same story
+    let rules = dir.join("rules.toml");
+    let out = std::process::Command::new(strata_tests::bin("strata"))
+        .args(["rules", "test"])
+        .arg(&rules)
+        .args([
+            "--region-api",
+            &sub.addr,
+            "--region",
+            "eu",
+            "--since",
+            "5m",
+            "--step",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("eu/app-1")).collect();
+    let changes: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .collect();
+    assert_eq!(changes, ["opened", "changed", "resolved"], "{text}");
+    assert!(lines[0].contains("critical"), "{text}");
+    assert!(text.contains("1 event(s) would have opened"), "{text}");
     // the acknowledgement is in the centre's audit log
     let audit = get_json(&sup.addr, "/api/v1/reports/audit?period=today").unwrap();
     assert!(
@@ -604,4 +652,83 @@ escalate = [{{ after = "3s", receivers = ["dead"] }}]
     // waits doubled between attempts: 1 s, then 2 s
     let took = flaky_n.done_ms - flaky_n.created_ms;
     assert!((2900..10_000).contains(&took), "delivered after {took} ms");
+}
+
+#[test]
+fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let broker = start_broker(dir);
+    let _agent = start_agent_with_actions(dir, &broker.addr);
+    // load is never below zero: these rules fire on the first poll
+    let rules = write_config(
+        dir,
+        "rules.toml",
+        "[[rules]]\nname = \"always\"\nmetric = \"host_load1\"\ncritical = 0\ndirection = \"above\"\naction = \"mark\"\n\
+         [[rules]]\nname = \"forbidden\"\nmetric = \"host_load1\"\ncritical = 0\naction = \"rm-everything\"\n",
+    );
+    let cfg = write_config(
+        dir,
+        "eu-1.toml",
+        &format!(
+            "id = \"eu-1\"\nregion = \"eu\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             brokers = [\"{}\"]\nrules_file = \"{rules}\"\n[poll]\ninterval = \"1s\"\n",
+            dir.join("eu-1").display(),
+            broker.addr
+        ),
+    );
+    let _sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
+    let sup = start_super_manager(&[&broker.addr], "", dir);
+    let incidents = wait_for("both actions recorded", Duration::from_secs(30), || {
+        let events = get_json(&sup.addr, "/api/v1/events")?;
+        let list = events.as_array().cloned().unwrap_or_default();
+        let ran = |rule: &str| {
+            list.iter()
+                .find(|e| {
+                    e["rule"] == rule && e["actions"].as_array().is_some_and(|a| !a.is_empty())
+                })
+                .cloned()
+        };
+        match (
+            ran("always"),
+            ran("forbidden"),
+            list.iter().find(|e| e["rule"] == "check/nightly-job"),
+        ) {
+            (Some(a), Some(f), Some(c)) => Ok((a, f, c.clone())),
+            _ => Err(events.to_string()),
+        }
+    });
+    let (always, forbidden, check) = incidents;
+    let run = &always["actions"][0];
+    assert_eq!(run["action"], "mark");
+    assert_eq!(run["ok"], true, "{always}");
+    assert!(
+        run["output"].as_str().unwrap().contains("restarted"),
+        "{run}"
+    );
+    assert!(
+        dir.join("action-ran").exists(),
+        "the whitelisted command ran"
+    );
+    let refused = &forbidden["actions"][0];
+    assert_eq!(refused["ok"], false);
+    assert!(
+        refused["output"]
+            .as_str()
+            .unwrap()
+            .contains("not in the agent's local [actions]"),
+        "{refused}"
+    );
+    // a failing script check is an event of its own
+    assert_eq!(check["severity"], "critical", "{check}");
+    assert!(
+        check["message"].as_str().unwrap().contains("job failed"),
+        "{check}"
+    );
+    assert_eq!(check["labels"]["kind"], "script");
+    // and both actions are in the audit log
+    let audit = get_json(&sup.addr, "/api/v1/reports/audit?period=today").unwrap();
+    let text = audit.to_string();
+    assert!(text.contains("action mark ok"), "{text}");
+    assert!(text.contains("action rm-everything failed"), "{text}");
 }

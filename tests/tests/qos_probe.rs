@@ -129,7 +129,11 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("\n1. west/app-0001 "), "{text}");
+    assert!(
+        text.contains("\n1. west/app-0001 "),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A minute after the stop it answers quickly again: the SLA report counts one minute lost.
     std::thread::sleep(Duration::from_secs(60).saturating_sub(stopped.elapsed()));

@@ -26,6 +26,17 @@ pub enum Exit {
     TimedOut,
 }
 
+impl Exit {
+    /// How it ended, in words: `exit 0`, `signal 9`, `timed out`.
+    pub fn describe(&self) -> String {
+        match self {
+            Exit::Code(c) => format!("exit {c}"),
+            Exit::Signal(s) => format!("signal {s}"),
+            Exit::TimedOut => "timed out".to_string(),
+        }
+    }
+}
+
 /// A finished command.
 #[derive(Debug, Clone)]
 pub struct Finished {

@@ -7,7 +7,7 @@ use regex::Regex;
 use strata_proto::v1::CheckState;
 use tracing::{info, warn};
 
-use super::command::{self, Exit};
+use super::command;
 use super::spec::ProcessSpec;
 use super::{Context, Outcome, clip};
 
@@ -130,11 +130,7 @@ impl ProcessCheck {
         let limit = action.timeout.max(timeout);
         match command::run(&action.command, limit, 8 * 1024).await {
             Ok(f) => {
-                let result = match f.exit {
-                    Exit::Code(c) => format!("exit {c}"),
-                    Exit::Signal(s) => format!("signal {s}"),
-                    Exit::TimedOut => "timed out".to_string(),
-                };
+                let result = f.exit.describe();
                 info!(action = name, %result, stdout = %clip(&f.stdout, 512), stderr = %clip(&f.stderr, 512), "restart action finished");
                 outcome
                     .message

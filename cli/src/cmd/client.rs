@@ -32,6 +32,43 @@ pub async fn get_text(api: &str, path: &str) -> anyhow::Result<(String, String)>
     Ok((url, body))
 }
 
+/// POSTs `body` as JSON to `path` of the API at `api` and parses the answer; an error
+/// answer is returned with the message the API gave.
+pub async fn post<T: DeserializeOwned>(
+    api: &str,
+    path: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<T> {
+    let url = format!("{}{path}", api.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let response = client
+        .post(&url)
+        .json(body)
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .with_context(|| format!("read answer of {url}"))?;
+    anyhow::ensure!(status.is_success(), "POST {url}: {status}: {text}");
+    serde_json::from_str(&text).with_context(|| format!("parse answer of {url}"))
+}
+
+/// How long ago `ms` (since the epoch) was, roughly: `5s`, `3m`, `2h`, `4d`.
+pub fn ago(ms: i64) -> String {
+    let secs = (strata_proto::now_ms() - ms).max(0) / 1000;
+    match secs {
+        s if s < 120 => format!("{s}s ago"),
+        s if s < 7200 => format!("{}m ago", s / 60),
+        s if s < 172_800 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86_400),
+    }
+}
+
 /// `value` escaped for a URL's query string.
 pub fn query_escape(value: &str) -> String {
     value

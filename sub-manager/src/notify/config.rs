@@ -171,8 +171,9 @@ pub struct StepConfig {
     pub receivers: Vec<String>,
 }
 
-/// A silence: events matching every selector, between `from` and `to` (RFC 3339; either may
-/// be left out), notify nobody.
+/// A silence or maintenance window: events matching every selector notify nobody between
+/// `from` and `to` (RFC 3339; either may be left out), or, for a recurring window, for
+/// `duration` from every `every` (`"sun 02:00"` weekly or `"02:00"` daily, UTC).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceConfig {
@@ -184,7 +185,25 @@ pub struct SilenceConfig {
     #[serde(default)]
     pub to: Option<String>,
     #[serde(default)]
+    pub every: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub duration: Option<Duration>,
+    #[serde(default)]
     pub comment: String,
+}
+
+impl SilenceConfig {
+    /// The recurring window, when the silence is one.
+    pub fn recurring(&self) -> Option<strata_proto::windows::Maintenance> {
+        self.every
+            .as_ref()
+            .map(|every| strata_proto::windows::Maintenance {
+                from: None,
+                to: None,
+                every: Some(every.clone()),
+                duration: self.duration,
+            })
+    }
 }
 
 /// Compiles selectors; problems name `field.label`.
@@ -310,6 +329,16 @@ impl NotifyConfig {
                 problems.push(format!("{at}.match: a silence needs at least one selector"));
             }
             matchers(&format!("{at}.match"), &s.matchers, &mut problems);
+            if let Some(window) = s.recurring() {
+                if s.from.is_some() || s.to.is_some() {
+                    problems.push(format!("{at}.every: a recurring window has no from or to"));
+                }
+                problems.extend(window.problems(&at));
+            } else if s.duration.is_some() {
+                problems.push(format!(
+                    "{at}.duration: only a recurring window (every) has one"
+                ));
+            }
             for (field, t) in [("from", &s.from), ("to", &s.to)] {
                 if let Some(t) = t
                     && let Err(e) = rfc3339_ms(t)
@@ -365,6 +394,11 @@ mod tests {
             name = "db-upgrade"
             match = { host = "~db-.*" }
             to = "2026-12-01T00:00:00Z"
+            [[silences]]
+            name = "backups"
+            match = { rule = "disk-busy" }
+            every = "sun 02:00"
+            duration = "2h"
             "#,
         );
         assert!(c.problems().is_empty(), "{:?}", c.problems());
@@ -396,6 +430,11 @@ mod tests {
             name = "s"
             match = {}
             from = "yesterday"
+            [[silences]]
+            name = "w"
+            match = { host = "h" }
+            every = "someday 02:00"
+            duration = "1h"
             "#,
         );
         let p = c.problems().join("\n");
@@ -409,6 +448,7 @@ mod tests {
             "notify.routes[0].escalate[0].after",
             "notify.silences[0].match",
             "notify.silences[0].from",
+            "notify.silences[1].every",
         ] {
             assert!(p.contains(needle), "{needle} missing from:\n{p}");
         }

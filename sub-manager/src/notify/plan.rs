@@ -177,6 +177,8 @@ struct Silence {
     matchers: Vec<Matcher>,
     from_ms: i64,
     to_ms: i64,
+    /// A recurring maintenance window, in force only inside its occurrences.
+    window: Option<strata_proto::windows::Maintenance>,
 }
 
 /// How often Alertmanager is told again of what still fires (its default resolve timeout
@@ -240,6 +242,7 @@ impl Planner {
                     .as_deref()
                     .and_then(|t| rfc3339_ms(t).ok())
                     .unwrap_or(i64::MAX),
+                window: s.recurring(),
             })
             .collect();
         let refreshed = config
@@ -269,6 +272,7 @@ impl Planner {
         self.silences
             .iter()
             .filter(|s| s.from_ms <= now_ms && now_ms < s.to_ms && event.selected(&s.matchers))
+            .filter(|s| s.window.as_ref().is_none_or(|w| w.holds(now_ms)))
             .map(|s| s.name.clone())
             .collect()
     }

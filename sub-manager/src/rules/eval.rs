@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use strata_proto::labels::LabelMap;
-use strata_proto::v1::Severity;
+use strata_proto::v1::{CheckResult, CheckState, Severity};
 
 use super::model::{FLAP_CHANGES, FLAP_WINDOW, Kind, Rule};
 use super::{RuleSet, rank, reserved};
@@ -132,6 +132,17 @@ pub struct AgentRules {
     version: u64,
     /// When judging began (the start of an absence rule's wait).
     started_ms: i64,
+    /// When each check's result was last seen in a poll answer.
+    checks_seen: HashMap<String, i64>,
+}
+
+/// A check absent from the agent's answers this long has its open event resolved (it was
+/// removed from the agent's config).
+pub const CHECK_GONE_MS: i64 = 300_000;
+
+/// The rule name of a check's events.
+pub fn check_rule(check: &str) -> String {
+    format!("check/{check}")
 }
 
 impl AgentRules {
@@ -153,6 +164,7 @@ impl AgentRules {
             states,
             version: 0,
             started_ms: now_ms,
+            checks_seen: HashMap::new(),
         }
     }
 
@@ -239,6 +251,56 @@ impl AgentRules {
                 flapping: state.flapping,
                 action: rule.spec.action.clone(),
             });
+        }
+        out
+    }
+}
+
+impl AgentRules {
+    /// Verdicts of the agent's check results (ok, warning, critical; unknown counts as a
+    /// warning): each check's result is its event's state. A check with an open event
+    /// (`open`: the rules with one) whose results stopped coming for [`CHECK_GONE_MS`] is
+    /// resolved.
+    pub fn checks(
+        &mut self,
+        results: &[CheckResult],
+        open: &[(String, Severity)],
+        now_ms: i64,
+    ) -> Vec<Verdict> {
+        let mut out = Vec::with_capacity(results.len());
+        for r in results {
+            self.checks_seen.insert(r.name.clone(), now_ms);
+            let (severity, prefix) = match r.state() {
+                CheckState::Ok => (Severity::Ok, ""),
+                CheckState::Warning => (Severity::Warning, ""),
+                CheckState::Critical => (Severity::Critical, ""),
+                CheckState::Unknown => (Severity::Warning, "unknown: "),
+            };
+            let mut v = Verdict::own(
+                &check_rule(&r.name),
+                severity,
+                r.state as f64,
+                &format!("{prefix}{} {}: {}", r.kind, r.name, r.message),
+            );
+            v.labels = vec![
+                ("check".to_string(), r.name.clone()),
+                ("kind".to_string(), r.kind.clone()),
+            ];
+            out.push(v);
+        }
+        for (rule, _) in open {
+            let Some(name) = rule.strip_prefix("check/") else {
+                continue;
+            };
+            let seen = *self.checks_seen.entry(name.to_string()).or_insert(now_ms);
+            if now_ms - seen >= CHECK_GONE_MS && !results.iter().any(|r| r.name == name) {
+                out.push(Verdict::own(
+                    rule,
+                    Severity::Ok,
+                    0.0,
+                    "the check no longer reports (removed from the agent's config)",
+                ));
+            }
         }
         out
     }
@@ -393,6 +455,34 @@ mod tests {
         assert_eq!(flags, [false, false, false, true, true, true]);
         let later = r.judge(&s, &observe(0.0), "h", 1000, 30_000);
         assert!(!later[0].flapping);
+    }
+
+    #[test]
+    fn check_results_are_verdicts_and_a_vanished_check_resolves_late() {
+        let mut r = AgentRules::resume(&[], 0);
+        let result = |state: CheckState| CheckResult {
+            name: "nginx".into(),
+            kind: "process".into(),
+            state: state as i32,
+            message: "0 running".into(),
+            ..Default::default()
+        };
+        let v = r.checks(&[result(CheckState::Critical)], &[], 1000);
+        assert_eq!(
+            (v[0].rule.as_str(), v[0].severity),
+            ("check/nginx", Severity::Critical)
+        );
+        assert_eq!(v[0].message, "process nginx: 0 running");
+        assert!(v[0].labels.contains(&("kind".into(), "process".into())));
+        let v = r.checks(&[result(CheckState::Unknown)], &[], 2000);
+        assert_eq!(v[0].severity, Severity::Warning);
+        let open = [("check/nginx".to_string(), Severity::Warning)];
+        assert!(r.checks(&[], &open, 2000 + CHECK_GONE_MS - 1).is_empty());
+        let gone = r.checks(&[], &open, 2000 + CHECK_GONE_MS);
+        assert_eq!(
+            (gone[0].rule.as_str(), gone[0].severity),
+            ("check/nginx", Severity::Ok)
+        );
     }
 
     #[test]

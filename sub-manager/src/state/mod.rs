@@ -208,8 +208,15 @@ impl RegionState {
             })
     }
 
-    /// Opens, changes or resolves the event of the verdict's rule on `agent`.
-    fn judge_rule(&self, inner: &mut Inner, agent: &str, verdict: &Verdict, now_ms: i64) {
+    /// Opens, changes or resolves the event of the verdict's rule on `agent`; returns the id
+    /// of an event it opened.
+    fn judge_rule(
+        &self,
+        inner: &mut Inner,
+        agent: &str,
+        verdict: &Verdict,
+        now_ms: i64,
+    ) -> Option<String> {
         let Verdict {
             rule,
             severity,
@@ -222,7 +229,7 @@ impl RegionState {
         let resource_id = self.resource_id(agent);
         let stored = event_key(agent, rule);
         match (inner.events.get_mut(&key), severity) {
-            (None, Severity::Ok | Severity::Unspecified) => {}
+            (None, Severity::Ok | Severity::Unspecified) => None,
             (None, _) => {
                 let event = Event {
                     id: format!("{resource_id}/{rule}/{now_ms}"),
@@ -247,8 +254,10 @@ impl RegionState {
                     ..Default::default()
                 };
                 let bytes = event.encode_to_vec();
+                let id = event.id.clone();
                 inner.events.insert(key, event.clone());
                 self.append(inner, Kind::Event(event), &[TableOp::Put(&stored, &bytes)]);
+                Some(id)
             }
             (Some(open), Severity::Ok | Severity::Unspecified) => {
                 let mut event = open.clone();
@@ -257,6 +266,7 @@ impl RegionState {
                 event.message.clone_from(message);
                 inner.events.remove(&key);
                 self.append(inner, Kind::Event(event), &[TableOp::Delete(&stored)]);
+                None
             }
             (Some(open), s) => {
                 open.value = value;
@@ -272,6 +282,7 @@ impl RegionState {
                     let bytes = event.encode_to_vec();
                     self.append(inner, Kind::Event(event), &[TableOp::Put(&stored, &bytes)]);
                 }
+                None
             }
         }
     }
@@ -399,16 +410,25 @@ impl RegionState {
         }
     }
 
-    /// Records a successful poll of `agent` and the verdicts of its thresholds.
-    pub fn poll_succeeded(&self, agent: &str, verdicts: &[Verdict], now_ms: i64) {
+    /// Records a successful poll of `agent` and the verdicts of its rules; returns the
+    /// verdicts that opened an event, with the event's id.
+    pub fn poll_succeeded<'v>(
+        &self,
+        agent: &str,
+        verdicts: &'v [Verdict],
+        now_ms: i64,
+    ) -> Vec<(&'v Verdict, String)> {
         let mut inner = self.lock();
         let rec = self.record(&mut inner, agent, now_ms);
         rec.failures = 0;
         rec.resource.last_poll_ms = now_ms;
         let reachable = Verdict::own(RULE_REACHABLE, Severity::Ok, 1.0, "agent answers polls");
         self.judge_rule(&mut inner, agent, &reachable, now_ms);
+        let mut opened = Vec::new();
         for v in verdicts {
-            self.judge_rule(&mut inner, agent, v, now_ms);
+            if let Some(id) = self.judge_rule(&mut inner, agent, v, now_ms) {
+                opened.push((v, id));
+            }
         }
         let reason = inner
             .events
@@ -418,6 +438,7 @@ impl RegionState {
             .collect::<Vec<_>>()
             .join("; ");
         self.settle(&mut inner, agent, ResourceState::Up, reason, now_ms);
+        opened
     }
 
     /// Records a failed poll; after `down_after` consecutive failures the resource is down.

@@ -69,3 +69,36 @@ impl Overview {
         Some(super::EventJson::from_event(&event))
     }
 }
+
+impl Overview {
+    /// The recovery actions reported in `batch` that the incidents do not hold yet, with
+    /// the incident they belong to (`<resource id>/<rule>`).
+    pub fn new_action_runs(
+        &self,
+        batch: &[strata_proto::v1::RegionUpdate],
+    ) -> Vec<(String, strata_proto::v1::ActionRun)> {
+        use strata_proto::v1::region_update::Kind;
+        let mut out = Vec::new();
+        for update in batch {
+            let Some(Kind::Event(e)) = &update.kind else {
+                continue;
+            };
+            if e.actions.is_empty() {
+                continue;
+            }
+            let held: Vec<&strata_proto::v1::ActionRun> = self
+                .incidents
+                .open_of(&e.resource_id)
+                .filter(|i| i.rule == e.rule)
+                .flat_map(|i| i.actions.iter())
+                .collect();
+            for run in &e.actions {
+                let seen = held.contains(&run) || out.iter().any(|(_, r)| r == run);
+                if !seen {
+                    out.push((format!("{}/{}", e.resource_id, e.rule), run.clone()));
+                }
+            }
+        }
+        out
+    }
+}

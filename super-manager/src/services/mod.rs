@@ -9,7 +9,7 @@
 
 pub mod baseline;
 pub mod health;
-pub mod maintenance;
+pub use strata_proto::windows as maintenance;
 pub mod model;
 pub mod rca;
 pub mod slo;

@@ -163,6 +163,19 @@ pub fn candidates(service: &str, inputs: &Inputs<'_>) -> Option<(Candidates, Vec
     Some((candidates, symptoms))
 }
 
+/// Kinds of checks that probe something else (the result is about the target, not the
+/// host that runs the probe).
+const PROBE_KINDS: &[&str] = &["http", "tcp", "dns", "smtp"];
+
+/// Whether an incident is a probe's result: a symptom of what it probes, never evidence
+/// against the prober.
+fn probe_result(e: &Event) -> bool {
+    e.rule.starts_with("check/")
+        && e.labels
+            .iter()
+            .any(|l| l.name == "kind" && PROBE_KINDS.contains(&l.value.as_str()))
+}
+
 /// Ranks the causes of `service`'s state over `[from_ms, to_ms]`.
 pub fn analyse(service: &str, inputs: &Inputs<'_>, from_ms: i64, to_ms: i64) -> Option<Analysis> {
     let (candidates, symptoms) = candidates(service, inputs)?;
@@ -179,6 +192,7 @@ pub fn analyse(service: &str, inputs: &Inputs<'_>, from_ms: i64, to_ms: i64) -> 
                 .incidents
                 .iter()
                 .filter(|e| e.resource_id == id && (e.resolved_ms == 0 || e.resolved_ms >= from_ms))
+                .filter(|e| !probe_result(e))
                 .collect();
             let (mut score, mut evidence) = score_resource(r, &incidents, from_ms, to_ms);
             for shift in inputs.shifts.get(&id).into_iter().flatten() {
@@ -278,6 +292,11 @@ mod tests {
             incident("w/app-2", "cpu", Severity::Warning, 1_000),
             // a critical incident on the database the shop depends on, opened later
             incident("w/db-1", "memory", Severity::Critical, 9_500),
+            // the probe's own result, an incident of the prober's: a symptom, not evidence
+            Event {
+                labels: vec![strata_proto::labels::label("kind", "http")],
+                ..incident("w/prober", "check/shop-http", Severity::Critical, 9_100)
+            },
         ];
         let no_shifts = BTreeMap::new();
         let inputs = Inputs {

@@ -1,5 +1,6 @@
-//! Planned maintenance windows of a service: time inside one counts neither as available nor
-//! as lost, in SLA reports and in burn rates.
+//! Planned maintenance windows: at the centre, time inside one of a service's windows counts
+//! neither as available nor as lost (SLA reports, burn rates); in a region, events inside a
+//! window notify nobody. Shared here because both roles read the same syntax.
 //!
 //! A window is one-off (`from`, `to`, RFC 3339) or recurring (`every = "sun 02:00"` weekly or
 //! `every = "02:00"` daily, UTC, with a `duration`).
@@ -115,6 +116,11 @@ impl Maintenance {
     /// The problems of this window, each naming its field under `at`.
     pub fn problems(&self, at: &str) -> Vec<String> {
         self.compile(at).err().into_iter().collect()
+    }
+
+    /// Whether `at_ms` lies inside the window (a window with problems never holds).
+    pub fn holds(&self, at_ms: i64) -> bool {
+        !stretches(std::slice::from_ref(self), at_ms, at_ms + 1).is_empty()
     }
 }
 
