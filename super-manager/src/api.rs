@@ -81,6 +81,14 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/resources", get(resources))
         .route("/api/v1/events", get(events))
         .route("/api/v1/events/ack", post(crate::ack::acknowledge))
+        .route(
+            "/api/v1/regions/{region}/rules",
+            get(crate::region_api::get_rules).put(crate::region_api::put_rules),
+        )
+        .route(
+            "/api/v1/regions/{region}/notifications",
+            get(crate::region_api::notifications),
+        )
         .route("/api/v1/resources/{id}/metrics", get(metrics_by_id))
         .route(
             "/api/v1/resources/{region}/{host}/metrics",

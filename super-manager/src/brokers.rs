@@ -129,7 +129,7 @@ impl Brokers {
     /// One routed call, `call`, made through each broker in turn (the preferred first), each
     /// within the call timeout, until one answers or fails with an error a retry elsewhere
     /// cannot fix.
-    async fn routed<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    pub async fn routed<T, F, Fut>(&self, call: F) -> Result<T, Status>
     where
         F: Fn(SubManagerClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,

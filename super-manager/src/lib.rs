@@ -18,6 +18,7 @@
 //! - [`period`]: report periods (`month`, `2026-10`, `7d`, ...) in UTC.
 //! - [`placement`]: the nodes of a group ranked by live load.
 //! - [`qos`]: probe runs rolled up by minute and hour: percentiles, phases, error rates.
+//! - [`region_api`]: a region's alerting rules and notifications, through the brokers.
 //! - [`rca_api`]: root cause, with metric evidence gathered from the regions.
 //! - [`reports`]: availability, performance, failure, operations, audit, comparison and
 //!   capacity reports, as JSON or CSV.
@@ -43,6 +44,7 @@ pub mod period;
 pub mod placement;
 pub mod qos;
 pub mod rca_api;
+pub mod region_api;
 pub mod reports;
 pub mod service_api;
 pub mod services;

@@ -10,6 +10,8 @@ pub const PATHS: &[&str] = &[
     "/api/v1/resources",
     "/api/v1/events",
     "/api/v1/events/ack",
+    "/api/v1/regions/{region}/rules",
+    "/api/v1/regions/{region}/notifications",
     "/api/v1/resources/{id}/metrics",
     "/api/v1/resources/{region}/{host}/metrics",
     "/api/v1/resources/{region}/{host}/snapshot",
@@ -143,6 +145,30 @@ pub fn document() -> Value {
                                            "rule": {"type": "string"}, "by": {"type": "string"},
                                            "comment": {"type": "string"}}}}}},
                         "responses": ok("{acknowledged, events}", "object")}}),
+    );
+    let region_param = path_param("region", "the region");
+    put(
+        "/api/v1/regions/{region}/rules",
+        json!({
+            "get": {"summary": "The alerting rules in force in a region (built-in thresholds, its rules file, its API rules), as TOML",
+                    "parameters": [region_param.clone()], "responses": ok("{rules_toml, count, file, loaded_ms}", "object")},
+            "put": {"summary": "Replace the region's API rules with a rules file (TOML body); validated whole, every problem named",
+                    "parameters": [region_param.clone()],
+                    "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "responses": ok("{rules_toml, count, file, loaded_ms}", "object")}
+        }),
+    );
+    put(
+        "/api/v1/regions/{region}/notifications",
+        get(
+            "Notifications the region's members sent, are sending and failed to send, newest first",
+            vec![
+                region_param,
+                query("limit", "how many (1 to 1000, default 100)", "integer"),
+            ],
+            "notifications",
+            "array",
+        ),
     );
     put(
         "/api/v1/resources/{id}/metrics",

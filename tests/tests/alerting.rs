@@ -506,6 +506,37 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
     assert_eq!(changes, ["opened", "changed", "resolved"], "{text}");
     assert!(lines[0].contains("critical"), "{text}");
     assert!(text.contains("1 event(s) would have opened"), "{text}");
+    // the region's rules and notifications, from the centre
+    let rules = get_json(&sup.addr, "/api/v1/regions/eu/rules").unwrap();
+    assert!(
+        rules["rules_toml"].as_str().unwrap().contains("cpu-high"),
+        "{rules}"
+    );
+    let before = rules["count"].as_u64().unwrap();
+    let (status, answer) = http_request(
+        &sup.addr,
+        "PUT",
+        "/api/v1/regions/eu/rules",
+        "[[rules]]\nname = 'swap'\nmetric = 'host_swap_used_ratio'\nwarnin = 0.5\n",
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("rules[0] 'swap'") && answer.contains("warnin"),
+        "{answer}"
+    );
+    let (status, answer) = http_request(
+        &sup.addr,
+        "PUT",
+        "/api/v1/regions/eu/rules",
+        "[[rules]]\nname = 'swap'\nmetric = 'host_swap_used_ratio'\nwarning = 0.5\n",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let after: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(after["count"].as_u64().unwrap(), before + 1, "{after}");
+    let sent = get_json(&sup.addr, "/api/v1/regions/eu/notifications").unwrap();
+    assert_eq!(sent.as_array().map(Vec::len), Some(4), "{sent}");
     // the acknowledgement is in the centre's audit log
     let audit = get_json(&sup.addr, "/api/v1/reports/audit?period=today").unwrap();
     assert!(

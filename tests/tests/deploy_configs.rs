@@ -18,6 +18,10 @@ fn example_configs_load() {
     strata_broker::BrokerConfig::load(&deploy("broker.toml")).unwrap();
     let sub = strata_sub_manager::SubManagerConfig::load(&deploy("sub-manager.toml")).unwrap();
     assert_eq!(sub.agents.len(), 2);
+    assert_eq!(sub.notify.receivers.len(), 4);
+    let rules = std::fs::read_to_string(deploy("rules.toml")).unwrap();
+    let rules = strata_sub_manager::rules::model::parse(&rules, "rules.toml").unwrap();
+    assert_eq!(rules.len(), 4);
     strata_super_manager::SuperManagerConfig::load(&deploy("super-manager.toml")).unwrap();
     let services = std::fs::read_to_string(deploy("services.toml")).unwrap();
     let services = strata_super_manager::services::model::parse_file(&services).unwrap();

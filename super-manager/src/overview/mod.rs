@@ -102,6 +102,8 @@ pub struct ResourceCounts {
 pub struct EventCounts {
     pub warning: u32,
     pub critical: u32,
+    /// Of those, acknowledged by an operator.
+    pub acknowledged: u32,
 }
 
 /// One region in the overview JSON.
@@ -573,6 +575,9 @@ impl Overview {
                 Severity::Critical => events.critical += 1,
                 _ => {}
             }
+            if e.acknowledged_ms > 0 {
+                events.acknowledged += 1;
+            }
         }
         Some(RegionJson {
             name: name.to_string(),
@@ -766,7 +771,8 @@ mod tests {
             o.regions_json()[0].events,
             EventCounts {
                 warning: 0,
-                critical: 1
+                critical: 1,
+                acknowledged: 0
             }
         );
         o.apply(update("a", 2, Kind::Event(ev(1, 5))));
