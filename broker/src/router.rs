@@ -5,7 +5,7 @@
 //! a member that fails is marked suspect (skipped until its next heartbeat) and the call is
 //! answered from the others. WatchRegion streams are per member: the caller names the member
 //! whose journal it follows, and the broker pipes that member's stream through. Calls about
-//! one resource (AgentSnapshot) go to a member that polls it: of its pollers (two with a
+//! one resource (AgentSnapshot, ConfigureAgent) go to a member that polls it: of its pollers (two with a
 //! replica count of 2), the one [`crate::balance`] picks, then the others, then any healthy
 //! member, each with the call timeout; a member that says it does not poll the resource is
 //! passed over, one that fails is marked suspect.
@@ -23,8 +23,9 @@ use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
-    AcknowledgeEventRequest, AcknowledgeEventResponse, GetRulesRequest, ListNotificationsRequest,
-    ListNotificationsResponse, PutRulesRequest, RulesResponse,
+    AcknowledgeEventRequest, AcknowledgeEventResponse, ConfigureAgentRequest, ConfigureResponse,
+    GetRulesRequest, ListNotificationsRequest, ListNotificationsResponse, PutRulesRequest,
+    RulesResponse,
 };
 use strata_proto::v1::{
     AgentSnapshotRequest, Aggregation, ListResourcesRequest, ListResourcesResponse, Member, Point,
@@ -157,6 +158,59 @@ impl Router {
     /// about one series are copies rather than parts.
     fn copies(&self, region: &str) -> bool {
         self.state.config.replicas(region) > 1
+    }
+
+    /// Calls `f` on a member that polls `resource_id`: its pollers first, as the balancer
+    /// orders them, then any healthy member (should this broker's view lag behind the
+    /// members'), each with the call timeout; a member that says it does not poll the
+    /// resource is passed over, one that fails is marked suspect.
+    async fn to_pollers<T, F, Fut>(
+        &self,
+        region: &str,
+        resource_id: &str,
+        op: &'static str,
+        f: F,
+    ) -> Result<T, Status>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = Result<Response<T>, Status>>,
+    {
+        let agent = match resource_id.split_once('/') {
+            Some((r, host)) if r == region && !host.is_empty() => host.to_string(),
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "{op}: resource_id '{resource_id}' is not '{region}/<host>'"
+                )));
+            }
+        };
+        let healthy = self.healthy(region)?;
+        let assignable = self
+            .state
+            .with_membership(|m, now| m.assignable(region, now));
+        let ids: Vec<&str> = assignable.iter().map(String::as_str).collect();
+        let holders = owners(&agent, &ids, self.state.config.replicas(region) as usize);
+        let (polling, others): (Vec<Member>, Vec<Member>) = healthy
+            .into_iter()
+            .partition(|m| holders.contains(&m.id.as_str()));
+        let mut order = self.state.latencies.order(polling, |m| m.id.as_str());
+        order.extend(others);
+        let mut last = Status::unavailable(format!("no member polls {resource_id}"));
+        for member in &order {
+            self.state
+                .metrics
+                .routed_calls
+                .fetch_add(1, Ordering::Relaxed);
+            match self.call(region, member, op, &f).await {
+                Ok(answer) => return Ok(answer),
+                Err(status) if status.code() == Code::FailedPrecondition => last = status,
+                Err(status) if member_fault(&status) => {
+                    self.member_failed(region, &member.id, op, &status);
+                    last = status;
+                }
+                Err(status) => return Err(status),
+            }
+        }
+        Err(last)
     }
 
     async fn merged_resources(&self, region: &str) -> Result<Vec<Resource>, Status> {
@@ -338,50 +392,27 @@ impl SubManager for Router {
         request: Request<AgentSnapshotRequest>,
     ) -> Result<Response<SnapshotResponse>, Status> {
         let req = request.into_inner();
-        let region = req.region.clone();
-        let agent = match req.resource_id.split_once('/') {
-            Some((r, host)) if r == region && !host.is_empty() => host.to_string(),
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "AgentSnapshot: resource_id '{}' is not '{region}/<host>'",
-                    req.resource_id
-                )));
-            }
-        };
-        let healthy = self.healthy(&region)?;
-        let assignable = self
-            .state
-            .with_membership(|m, now| m.assignable(&region, now));
-        let ids: Vec<&str> = assignable.iter().map(String::as_str).collect();
-        let holders = owners(&agent, &ids, self.state.config.replicas(&region) as usize);
-        let (polling, others): (Vec<Member>, Vec<Member>) = healthy
-            .into_iter()
-            .partition(|m| holders.contains(&m.id.as_str()));
-        // The pollers first, as the balancer orders them; then anyone, should this broker's
-        // view lag behind the members'.
-        let mut order = self.state.latencies.order(polling, |m| m.id.as_str());
-        order.extend(others);
-        let snapshot = |mut c: Client| {
+        let (region, resource) = (req.region.clone(), req.resource_id.clone());
+        self.to_pollers(&region, &resource, "AgentSnapshot", |mut c| {
             let req = req.clone();
             async move { c.agent_snapshot(req).await }
-        };
-        let mut last = Status::unavailable(format!("no member polls {}", req.resource_id));
-        for member in &order {
-            self.state
-                .metrics
-                .routed_calls
-                .fetch_add(1, Ordering::Relaxed);
-            match self.call(&region, member, "AgentSnapshot", &snapshot).await {
-                Ok(answer) => return Ok(Response::new(answer)),
-                Err(status) if status.code() == Code::FailedPrecondition => last = status,
-                Err(status) if member_fault(&status) => {
-                    self.member_failed(&region, &member.id, "AgentSnapshot", &status);
-                    last = status;
-                }
-                Err(status) => return Err(status),
-            }
-        }
-        Err(last)
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn configure_agent(
+        &self,
+        request: Request<ConfigureAgentRequest>,
+    ) -> Result<Response<ConfigureResponse>, Status> {
+        let req = request.into_inner();
+        let (region, resource) = (req.region.clone(), req.resource_id.clone());
+        self.to_pollers(&region, &resource, "ConfigureAgent", |mut c| {
+            let req = req.clone();
+            async move { c.configure_agent(req).await }
+        })
+        .await
+        .map(Response::new)
     }
 
     async fn acknowledge_event(

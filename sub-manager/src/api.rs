@@ -9,7 +9,8 @@ use strata_proto::labels::{from_map, to_map};
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, Aggregation,
-    GetRulesRequest, ListNotificationsRequest, ListNotificationsResponse, ListResourcesRequest,
+    ConfigureAgentRequest, ConfigureRequest, ConfigureResponse, GetRulesRequest,
+    ListNotificationsRequest, ListNotificationsResponse, ListResourcesRequest,
     ListResourcesResponse, Point, PutRulesRequest, QueryRangeRequest, QueryRangeResponse,
     RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, RulesResponse, Series,
     SnapshotRequest, SnapshotResponse, WatchRegionRequest,
@@ -48,6 +49,54 @@ pub struct Api {
 }
 
 impl Api {
+    /// Calls the agent of `resource_id` (which this member must poll) with `call`, within the
+    /// agent timeout. The agent's own refusal is not this member's fault: it is said as a
+    /// failed precondition, so that the broker does not skip the member for it.
+    async fn call_agent<T, F, Fut>(
+        &self,
+        op: &str,
+        resource_id: &str,
+        call: F,
+    ) -> Result<Response<T>, Status>
+    where
+        F: FnOnce(
+            strata_proto::v1::agent_client::AgentClient<tonic::transport::Channel>,
+            String,
+        ) -> Fut,
+        Fut: std::future::Future<Output = Result<Response<T>, Status>>,
+    {
+        let agent = match resource_id.split_once('/') {
+            Some((r, host)) if r == self.region && !host.is_empty() => host.to_string(),
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "{op}: resource_id '{resource_id}' is not '{}/<host>'",
+                    self.region
+                )));
+            }
+        };
+        let share = self.shares.current();
+        let Some(target) = share.get(&agent) else {
+            // Not ours: the broker asks another member.
+            return Err(Status::failed_precondition(format!(
+                "{op}: {resource_id} is not polled by this member"
+            )));
+        };
+        let channel = server::agent_channel(&target.address, self.agent_timeout)
+            .map_err(|e| Status::internal(format!("agent address '{}': {e}", target.address)))?;
+        let client = strata_proto::v1::agent_client::AgentClient::new(channel);
+        match tokio::time::timeout(self.agent_timeout, call(client, agent)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(status)) => Err(Status::failed_precondition(format!(
+                "{op} of {resource_id}: the agent answered: {}",
+                status.message()
+            ))),
+            Err(_) => Err(Status::failed_precondition(format!(
+                "{op} of {resource_id}: the agent did not answer within {:?}",
+                self.agent_timeout
+            ))),
+        }
+    }
+
     fn describe_rules(&self) -> RulesResponse {
         let (rules_toml, count, file, loaded_ms) = self.rules.describe();
         RulesResponse {
@@ -232,48 +281,37 @@ impl SubManager for Api {
     ) -> Result<Response<SnapshotResponse>, Status> {
         let req = request.into_inner();
         self.check_region(&req.region)?;
-        let agent = match req.resource_id.split_once('/') {
-            Some((r, host)) if r == self.region && !host.is_empty() => host.to_string(),
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "AgentSnapshot: resource_id '{}' is not '{}/<host>'",
-                    req.resource_id, self.region
-                )));
-            }
-        };
-        let share = self.shares.current();
-        let Some(target) = share.get(&agent) else {
-            // Not ours: the broker asks another member.
-            return Err(Status::failed_precondition(format!(
-                "AgentSnapshot: {} is not polled by this member",
-                req.resource_id
-            )));
-        };
-        let span = info_span!("agent_snapshot", region = %self.region, agent = %agent);
-        let channel = server::agent_channel(&target.address, self.agent_timeout)
-            .map_err(|e| Status::internal(format!("agent address '{}': {e}", target.address)))?;
-        let mut client = strata_proto::v1::agent_client::AgentClient::new(channel);
-        let call = client.snapshot(SnapshotRequest {
-            agent_id: agent.clone(),
-            top: req.top,
-        });
-        match tokio::time::timeout(self.agent_timeout, call)
-            .instrument(span)
-            .await
-        {
-            Ok(Ok(answer)) => Ok(answer),
-            // The agent's own answer (unreachable, or no live detail) is not this member's
-            // fault: said as such, so that the broker does not skip the member for it.
-            Ok(Err(status)) => Err(Status::failed_precondition(format!(
-                "AgentSnapshot of {}: the agent answered: {}",
-                req.resource_id,
-                status.message()
-            ))),
-            Err(_) => Err(Status::failed_precondition(format!(
-                "AgentSnapshot of {}: the agent did not answer within {:?}",
-                req.resource_id, self.agent_timeout
-            ))),
-        }
+        let (top, resource) = (req.top, req.resource_id.clone());
+        self.call_agent("AgentSnapshot", &req.resource_id, |mut client, agent| {
+            let call = SnapshotRequest {
+                agent_id: agent,
+                top,
+            };
+            async move { client.snapshot(call).await }
+        })
+        .instrument(info_span!("agent_snapshot", region = %self.region, resource = %resource))
+        .await
+    }
+
+    async fn configure_agent(
+        &self,
+        request: Request<ConfigureAgentRequest>,
+    ) -> Result<Response<ConfigureResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let resource = req.resource_id.clone();
+        let answer = self
+            .call_agent("ConfigureAgent", &req.resource_id, |mut client, agent| {
+                let call = ConfigureRequest {
+                    agent_id: agent,
+                    config_toml: req.config_toml.clone(),
+                };
+                async move { client.configure(call).await }
+            })
+            .instrument(info_span!("configure_agent", region = %self.region, resource = %resource))
+            .await?;
+        tracing::info!(%resource, applied = answer.get_ref().applied, "agent configuration pushed");
+        Ok(answer)
     }
 
     async fn acknowledge_event(

@@ -9,12 +9,15 @@ const badge = (h) => `<span class="badge ${esc(h)}">${esc(h)}</span>`;
 const time = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
 const num = (v, d = 1) => (v === null || v === undefined ? '—' : Number(v).toFixed(d));
 
-async function api(path) {
-  const r = await fetch(path);
+async function api(path, init) {
+  const r = await fetch(path, init);
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || `${r.status} on ${path}`);
   return body;
 }
+
+// Who is at the console: asked once on the events page, kept in the browser.
+const operator = () => localStorage.getItem('strata.operator') || '';
 
 // A line chart of one or more series of [t_ms, value] as an SVG, sized to its box.
 function chart(series, { height = 200, unit = '' } = {}) {
@@ -53,22 +56,35 @@ pages.overview = async () => {
   ${services.map((s) => `<tr><td><a href="#/service/${encodeURIComponent(s.name)}">${esc(s.name)}</a></td>
     <td>${badge(s.health)}</td><td>${esc(s.reason)}</td></tr>`).join('')}</tbody></table></div>
   <h2>Regions</h2><div class="table-wrap"><table id="regions"><thead><tr><th>Region</th><th>Sub-managers</th>
-    <th>Resources</th><th>Up</th><th>Down</th><th>Warning</th><th>Critical</th></tr></thead><tbody>
+    <th>Resources</th><th>Up</th><th>Down</th><th>Warning</th><th>Critical</th><th>Acknowledged</th></tr></thead><tbody>
   ${o.regions.map((r) => `<tr><td>${esc(r.name)}</td>
     <td>${r.sub_managers.map((s) => `<span class="${s.healthy ? 'up' : 'down'}">${esc(s.id)}</span>`).join(', ')}</td>
     <td>${r.resources.total}</td><td class="up">${r.resources.up}</td><td class="down">${r.resources.down}</td>
-    <td class="warning">${r.events.warning}</td><td class="critical">${r.events.critical}</td></tr>`).join('')}
+    <td class="warning">${r.events.warning}</td><td class="critical">${r.events.critical}</td>
+    <td class="acked">${r.events.acknowledged ?? 0}</td></tr>`).join('')}
   </tbody></table></div>
   <h2>Active events</h2>${eventTable(events)}`;
 };
 
-function eventTable(events) {
+// Incidents as a table; open ones not yet acknowledged get a button (wired by `wire`).
+function eventTable(events, { ack = false } = {}) {
   if (!events.length) return '<p class="muted">no event</p>';
+  const state = (e) => {
+    if (e.resolved_ms) return `resolved ${time(e.resolved_ms)}`;
+    if (e.acknowledged_ms) return `<span class="acked">acknowledged by ${esc(e.acknowledged_by)}</span>${e.ack_comment ? ` <span class="muted">“${esc(e.ack_comment)}”</span>` : ''}`;
+    return ack ? `<button class="ack" data-resource="${esc(e.resource_id)}" data-rule="${esc(e.rule)}">Acknowledge</button>` : 'open';
+  };
+  const notes = (e) => [
+    (e.changes || []).length > 1 ? `<span class="muted">${e.changes.map((c) => esc(c[1])).join(' → ')}</span>` : '',
+    e.flapping ? '<span class="tag">flapping</span>' : '',
+    (e.silenced_by || []).length ? `<span class="tag">silenced: ${esc(e.silenced_by.join(', '))}</span>` : '',
+    ...(e.actions || []).map((a) => `<span class="tag ${a.ok ? 'ok' : 'critical'}">${a.ok ? '✓' : '✗'} ${esc(a.action)}</span>`),
+  ].filter(Boolean).join(' ');
   return `<div class="table-wrap"><table class="events"><thead><tr><th>Severity</th><th>Resource</th><th>Rule</th>
-    <th>Message</th><th>Opened</th><th>Resolved</th></tr></thead><tbody>
-    ${events.map((e) => `<tr><td class="${esc(e.severity)}">${esc(e.severity)}</td>
-      <td>${resourceLink(e.resource_id)}</td><td>${esc(e.rule)}</td><td>${esc(e.message)}</td>
-      <td>${time(e.opened_ms)}</td><td>${e.resolved_ms ? time(e.resolved_ms) : 'open'}</td></tr>`).join('')}
+    <th>Message</th><th>Opened</th><th>State</th></tr></thead><tbody>
+    ${events.map((e) => `<tr data-rule="${esc(e.rule)}" data-resource="${esc(e.resource_id)}"><td class="${esc(e.severity)}">${esc(e.severity)}</td>
+      <td>${resourceLink(e.resource_id)}</td><td>${esc(e.rule)}</td><td>${esc(e.message)} ${notes(e)}</td>
+      <td>${time(e.opened_ms)}</td><td class="state">${state(e)}</td></tr>`).join('')}
     </tbody></table></div>`;
 }
 
@@ -168,15 +184,116 @@ pages.resource = async (region, host) => {
     ${snap.processes.map((p) => `<tr><td>${p.pid}</td><td>${esc(p.user)}</td><td>${num(p.cpu_ratio * 100)}</td>
       <td>${num(p.rss_bytes / 1048576)}</td><td>${p.threads}</td><td>${esc((p.cmdline || p.name).slice(0, 160))}</td></tr>`).join('')}
     </tbody></table></div><p class="muted">${snap.process_count} processes in all</p>`}
-  <h2>Events</h2>${eventTable(events)}`;
+  <h2>Events</h2>${eventTable(events, { ack: true })}`;
 };
 
 pages.events = async (_, params) => {
   const resolved = params.get('include') === 'resolved';
-  const events = await api(`/api/v1/events${resolved ? '?include=resolved' : ''}`);
-  return `<h1>Events</h1><p><a href="#/events${resolved ? '' : '?include=resolved'}">${resolved ? 'open only' : 'with resolved'}</a></p>
-    ${eventTable(events)}`;
+  const severity = params.get('severity') || '';
+  const text = (params.get('q') || '').toLowerCase();
+  const all = await api(`/api/v1/events${resolved ? '?include=resolved' : ''}`);
+  const events = all.filter((e) => (!severity || e.severity === severity)
+    && (!text || `${e.resource_id} ${e.rule} ${e.message}`.toLowerCase().includes(text)));
+  const q = new URLSearchParams(params);
+  resolved ? q.delete('include') : q.set('include', 'resolved');
+  return `<h1>Events</h1>
+  <form class="inline" id="events-form">
+    <label>Severity<select name="severity"><option value="">any</option>${['critical', 'warning'].map((v) =>
+      `<option${v === severity ? ' selected' : ''}>${v}</option>`).join('')}</select></label>
+    <label>Search<input name="q" value="${esc(params.get('q') || '')}" placeholder="host, rule, message"></label>
+    ${resolved ? '<input type="hidden" name="include" value="resolved">' : ''}
+    <button>Filter</button>
+    <label>Your name (for acknowledgements)<input id="operator" value="${esc(operator())}" placeholder="name"></label>
+  </form>
+  <p><a href="#/events?${q}">${resolved ? 'open only' : 'with resolved'}</a> · ${events.length} of ${all.length}</p>
+  ${eventTable(events, { ack: true })}`;
 };
+
+// Acknowledges the incident of a button, as the operator named on the page.
+async function acknowledge(button) {
+  const name = operator().trim();
+  if (!name) {
+    $('#operator')?.focus();
+    button.insertAdjacentHTML('afterend', ' <span class="critical">say who you are first</span>');
+    return;
+  }
+  button.disabled = true;
+  try {
+    await api('/api/v1/events/ack', {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ resource_id: button.dataset.resource, rule: button.dataset.rule, by: name }),
+    });
+    button.outerHTML = `<span class="acked">acknowledged by ${esc(name)}</span>`;
+  } catch (e) {
+    button.disabled = false;
+    button.insertAdjacentHTML('afterend', ` <span class="critical">${esc(e.message)}</span>`);
+  }
+}
+
+// Administration: per region, the alerting rules in force (edited through the region's
+// validated API) and the notifications it sent; per host, a pushed configuration (items,
+// intervals, checks and probes), validated by the agent itself.
+pages.admin = async (_, params) => {
+  const o = await api('/api/v1/overview');
+  const regions = o.regions.map((r) => r.name);
+  const region = regions.includes(params.get('region')) ? params.get('region') : regions[0];
+  if (!region) return '<h1>Administration</h1><p class="muted">no region yet</p>';
+  const enc = encodeURIComponent(region);
+  const [rules, sent, resources] = await Promise.all([
+    api(`/api/v1/regions/${enc}/rules`).catch((e) => ({ error: e.message })),
+    api(`/api/v1/regions/${enc}/notifications?limit=50`).catch((e) => ({ error: e.message })),
+    api(`/api/v1/resources?region=${enc}`).catch(() => [])]);
+  return `<h1>Administration</h1>
+  <p>${regions.map((r) => r === region ? `<b>${esc(r)}</b>` : `<a href="#/admin?region=${encodeURIComponent(r)}">${esc(r)}</a>`).join(' · ')}</p>
+  <h2>Alerting rules of ${esc(region)}</h2>
+  ${rules.error ? `<p class="critical">${esc(rules.error)}</p>` : `<p class="muted">${rules.count} rules in force${rules.file ? `, file ${esc(rules.file)}` : ''}.
+    Saving replaces the rules defined through the API with the <code>[[rules]]</code> below (the built-in thresholds and the rules file stay); the region checks them all first.</p>
+    <details class="card"><summary>in force</summary><pre>${esc(rules.rules_toml)}</pre></details>
+    <form id="rules-form" class="card"><textarea name="rules" rows="10" spellcheck="false">[[rules]]
+name = "swap-heavy"
+metric = "host_swap_used_ratio"
+warning = 0.5
+critical = 0.8
+for = "5m"
+</textarea><div><button>Check and save</button> <span id="rules-result"></span></div></form>`}
+  <h2>Agent configuration</h2>
+  <form id="agent-form" class="card"><label>Host <select name="host">${resources.map((r) =>
+    `<option>${esc(r.host)}</option>`).join('')}</select></label>
+    <p class="muted">Items and their intervals, checks and probes, pushed over the agent's local file (actions stay local). The agent validates everything before applying anything.</p>
+    <textarea name="config" rows="8" spellcheck="false">[items.processes]
+interval = "30s"
+
+[[checks]]
+name = "home-page"
+kind = "http"
+url = "http://127.0.0.1/"
+interval = "30s"
+</textarea><div><button>Validate and apply</button> <span id="agent-result"></span></div></form>
+  <h2>Notifications sent by ${esc(region)}</h2>
+  ${sent.error ? `<p class="critical">${esc(sent.error)}</p>` : !sent.length ? '<p class="muted">none yet</p>' :
+    `<div class="table-wrap"><table id="notifications"><thead><tr><th>When</th><th>Receiver</th><th>Kind</th><th>Reason</th>
+    <th>Status</th><th>Attempts</th><th>Events</th><th>Last error</th></tr></thead><tbody>
+    ${sent.map((n) => `<tr><td>${time(n.created_ms)}</td><td>${esc(n.receiver)}</td><td>${esc(n.kind)}</td><td>${esc(n.reason)}</td>
+      <td class="${n.status === 'sent' ? 'ok' : n.status === 'failed' ? 'critical' : 'warning'}">${esc(n.status)}</td>
+      <td>${n.attempts}</td><td>${n.events.map(esc).join('<br>')}</td><td>${esc(n.last_error)}</td></tr>`).join('')}
+    </tbody></table></div>`}`;
+};
+
+// Sends a form's text to the API with `method`; shows what it answered.
+async function submitText(form, url, method, text, out) {
+  out.className = 'muted';
+  out.textContent = 'checking…';
+  try {
+    const r = await fetch(url(), { method, body: text, headers: { 'content-type': 'text/plain' } });
+    const body = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(body.error || `${r.status}`);
+    out.className = 'ok';
+    out.textContent = body.count !== undefined ? `saved: ${body.count} rules in force` : `applied: ${(body.checks || []).length} checks running`;
+  } catch (e) {
+    out.className = 'critical';
+    out.textContent = e.message;
+  }
+}
 
 pages.reports = async (_, params) => {
   const kinds = ['availability', 'performance', 'failure', 'operations', 'audit', 'comparison', 'capacity'];
@@ -261,7 +378,8 @@ async function render() {
     const html = await page(...(args.length ? args : [undefined]), params);
     if (mine !== rendering) return;
     $('#main').innerHTML = html;
-    for (const [id, page] of [['#report-form', 'reports'], ['#compare-form', 'compare']]) {
+    wire(name);
+    for (const [id, page] of [['#report-form', 'reports'], ['#compare-form', 'compare'], ['#events-form', 'events']]) {
       const form = $(id);
       if (form) form.onsubmit = (e) => {
         e.preventDefault();
@@ -272,6 +390,26 @@ async function render() {
     console.error('rendering', name, e);
     if (mine === rendering) $('#main').innerHTML = `<p class="critical">${esc(e.message)}</p>`;
   }
+}
+// Hooks up what a page's HTML cannot do by itself: buttons and forms that call the API.
+function wire(name) {
+  document.querySelectorAll('button.ack').forEach((b) => { b.onclick = () => acknowledge(b); });
+  const who = $('#operator');
+  if (who) who.oninput = () => localStorage.setItem('strata.operator', who.value.trim());
+  const rules = $('#rules-form');
+  if (rules) rules.onsubmit = (e) => {
+    e.preventDefault();
+    const region = route().params.get('region') || $('main p b')?.textContent;
+    submitText(rules, () => `/api/v1/regions/${encodeURIComponent(region)}/rules`, 'PUT',
+      rules.rules.value, $('#rules-result'));
+  };
+  const agent = $('#agent-form');
+  if (agent) agent.onsubmit = (e) => {
+    e.preventDefault();
+    const region = route().params.get('region') || $('main p b')?.textContent;
+    submitText(agent, () => `/api/v1/resources/${encodeURIComponent(region)}/${encodeURIComponent(agent.host.value)}/config`,
+      'PUT', agent.config.value, $('#agent-result'));
+  };
 }
 window.addEventListener('error', (e) => console.error('console error', e.message));
 window.addEventListener('unhandledrejection', (e) => console.error('console rejection', e.reason));
@@ -286,7 +424,7 @@ live.addEventListener('overview', (e) => {
   const o = JSON.parse(e.data);
   $('#live').className = 'ok';
   $('#live').textContent = `live · ${new Date(o.generated_at_ms).toLocaleTimeString()}`;
-  const busy = document.activeElement && ['INPUT', 'SELECT'].includes(document.activeElement.tagName);
-  if (!busy && !['reports', 'compare'].includes(route().name)) render();
+  const busy = document.activeElement && ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement.tagName);
+  if (!busy && !['reports', 'compare', 'admin'].includes(route().name)) render();
 });
 live.onerror = () => { $('#live').className = 'down'; $('#live').textContent = 'reconnecting…'; };

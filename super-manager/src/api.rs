@@ -102,6 +102,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/resources/{region}/{host}/events",
             get(crate::drill::events),
         )
+        .route(
+            "/api/v1/resources/{region}/{host}/config",
+            axum::routing::put(crate::drill::configure),
+        )
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/placement", get(crate::placement::placement))
         .route("/api/v1/services", get(service_api::list))

@@ -96,3 +96,41 @@ pub async fn events(
         .events_of(&id);
     Ok(Json(json!(mine)))
 }
+
+/// `PUT /api/v1/resources/{region}/{host}/config` with the agent's configuration (TOML:
+/// `[items.<name>]`, `[[checks]]`) as the body: pushed through the brokers to a member that
+/// polls the host, and applied by the agent only if every part is valid. A refusal is a 400
+/// listing each problem by its key.
+pub async fn configure(
+    State(shared): State<Arc<Shared>>,
+    Path((region, host)): Path<(String, String)>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    known_region(&shared, Some(&region))?;
+    let id = format!("{region}/{host}");
+    let span = info_span!("configure_agent", resource = %id);
+    let answer = shared
+        .brokers
+        .routed(|mut c| {
+            let req = strata_proto::v1::ConfigureAgentRequest {
+                region: region.clone(),
+                resource_id: id.clone(),
+                config_toml: body.clone(),
+            };
+            async move { c.configure_agent(req).await }
+        })
+        .instrument(span)
+        .await
+        .map_err(|s| ApiError::from_status(s, &format!("configure {id}")))?;
+    if !answer.applied {
+        return Err(ApiError::bad_request(format!(
+            "the agent of {id} refused the configuration: {}",
+            answer.problems.join("; ")
+        )));
+    }
+    shared
+        .services
+        .record_audit("configure agent", &id, "api", strata_proto::now_ms());
+    Ok(Json(json!({ "applied": true, "checks": answer.checks })))
+}

@@ -16,6 +16,7 @@ pub const PATHS: &[&str] = &[
     "/api/v1/resources/{region}/{host}/metrics",
     "/api/v1/resources/{region}/{host}/snapshot",
     "/api/v1/resources/{region}/{host}/events",
+    "/api/v1/resources/{region}/{host}/config",
     "/api/v1/services",
     "/api/v1/services/{name}",
     "/api/v1/services/{name}/versions",
@@ -135,6 +136,13 @@ pub fn document() -> Value {
             "incidents",
             "array",
         ),
+    );
+    put(
+        "/api/v1/resources/{region}/{host}/config",
+        json!({"put": {"summary": "Push a configuration to the host's agent (items and intervals, checks and probes, as TOML); the agent applies it only when all of it is valid (400 listing each problem)",
+                       "parameters": [path_param("region", "the region"), path_param("host", "the host")],
+                       "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
+                       "responses": ok("{applied, checks}", "object")}}),
     );
     put(
         "/api/v1/events/ack",

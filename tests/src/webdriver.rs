@@ -171,6 +171,32 @@ impl Browser {
         }
     }
 
+    /// Types `text` into the field `css` selects, in place of what it held.
+    pub fn fill(&self, css: &str, text: &str) {
+        let el = self.find(css, Duration::from_secs(15));
+        self.call("POST", &format!("/element/{el}/clear"), json!({}))
+            .unwrap_or_else(|e| panic!("clear '{css}': {e}"));
+        self.call(
+            "POST",
+            &format!("/element/{el}/value"),
+            json!({ "text": text }),
+        )
+        .unwrap_or_else(|e| panic!("type into '{css}': {e}"));
+    }
+
+    /// The attribute `name` of the element `css` selects (waited for up to 15 s).
+    pub fn attribute(&self, css: &str, name: &str) -> String {
+        let el = self.find(css, Duration::from_secs(15));
+        self.call(
+            "GET",
+            &format!("/element/{el}/attribute/{name}"),
+            Value::Null,
+        )
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+    }
+
     /// The text of the first element `css` selects, or "" when there is none.
     pub fn text_of(&self, css: &str) -> String {
         match self.call(

@@ -757,6 +757,31 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
         "{check}"
     );
     assert_eq!(check["labels"]["kind"], "script");
+    // the agent's configuration pushed from the centre: validated whole by the agent
+    let (status, answer) = http_request(
+        &sup.addr,
+        "PUT",
+        "/api/v1/resources/eu/web-1/config",
+        "[[checks]]\nname = 'ssh'\nkind = 'port'\nport = 22\n",
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("port") && answer.contains("ssh"),
+        "{answer}"
+    );
+    let (status, answer) = http_request(
+        &sup.addr,
+        "PUT",
+        "/api/v1/resources/eu/web-1/config",
+        "[items.processes]\ninterval = '30s'\n[[checks]]\nname = 'ssh'\nkind = 'port'\naddress = '127.0.0.1:22'\ninterval = '5s'\n",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer.contains("\"ssh\"") && answer.contains("nightly-job"),
+        "{answer}"
+    );
     // and both actions are in the audit log
     let audit = get_json(&sup.addr, "/api/v1/reports/audit?period=today").unwrap();
     let text = audit.to_string();

@@ -1,6 +1,6 @@
 //! The console in a real browser (headless Chromium through chromedriver) against `strata
-//! up`: every page loads, and an operator clicks from the service map down to a process of
-//! the host at fault. Screenshots go to `target/screenshots/`; with
+//! up`: every page loads, an operator clicks from the service map down to a process of the
+//! host at fault, acknowledges an incident, and has a region check and save new rules. Screenshots go to `target/screenshots/`; with
 //! `STRATA_DOCS_SCREENSHOTS=1` they also replace those of the README in `docs/console/`.
 
 use std::path::PathBuf;
@@ -141,6 +141,85 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         }
     });
     snap(&browser, "compare");
+
+    // an operator acknowledges an open incident on the events page
+    wait_for(
+        "an incident to acknowledge",
+        Duration::from_secs(60),
+        || {
+            let events = get_json(&http, "/api/v1/events")?;
+            let open = events.as_array().is_some_and(|l| {
+                l.iter().any(|e| {
+                    e["acknowledged_ms"] == 0
+                        && e["resource_id"]
+                            .as_str()
+                            .is_some_and(|r| !r.starts_with("services/"))
+                })
+            });
+            if open {
+                Ok(())
+            } else {
+                Err(events.to_string())
+            }
+        },
+    );
+    browser.goto(&format!("{base}#/events"));
+    browser.fill("#operator", "tester");
+    let row = "table.events tr:has(button.ack)";
+    browser.find(row, within);
+    let resource = browser.attribute(row, "data-resource");
+    let rule = browser.attribute(row, "data-rule");
+    browser.click(&format!("{row} button.ack"));
+    let acked = format!("table.events tr[data-resource='{resource}'][data-rule='{rule}'] td.state");
+    wait_for("the acknowledgement shown", within, || {
+        let state = browser.text_of(&acked);
+        if state.contains("acknowledged by tester") {
+            Ok(())
+        } else {
+            Err(state)
+        }
+    });
+    let events = get_json(&http, "/api/v1/events").unwrap();
+    let ours = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["resource_id"] == resource.as_str() && e["rule"] == rule.as_str())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ours["acknowledged_by"], "tester", "{ours}");
+    snap(&browser, "events-acknowledged");
+
+    // the administration page: a region's rules, checked by the region before they are saved
+    browser.goto(&format!("{base}#/admin"));
+    browser.find("#rules-form textarea", within);
+    browser.fill(
+        "#rules-form textarea",
+        "[[rules]]\nname = 'swap'\nmetric = 'host_swap_used_ratio'\ncritcal = 0.9\n",
+    );
+    browser.click("#rules-form button");
+    wait_for("the rules refused", within, || {
+        let out = browser.text_of("#rules-result");
+        if out.contains("rules[0] 'swap'") && out.contains("critcal") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+    browser.fill(
+        "#rules-form textarea",
+        "[[rules]]\nname = 'swap'\nmetric = 'host_swap_used_ratio'\ncritical = 0.9\n",
+    );
+    browser.click("#rules-form button");
+    wait_for("the rules saved", within, || {
+        let out = browser.text_of("#rules-result");
+        if out.starts_with("saved") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+    snap(&browser, "admin");
 
     // a deep link opens the same page directly, at phone width too
     let deep = url.clone();

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use prost::Message;
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
-    ActionRun, CheckStatus, Event, EventChange, RegionSummaryResponse, RegionUpdate, Resource,
-    ResourceState, Severity, Snapshot,
+    CheckStatus, Event, RegionSummaryResponse, RegionUpdate, Resource, ResourceState, Severity,
+    Snapshot,
 };
 use strata_tsdb::{Journal, TableOp};
 use tokio::sync::broadcast;
@@ -25,6 +25,7 @@ use crate::rules::eval::Verdict;
 use crate::rules::rank;
 
 mod checks;
+mod events;
 
 /// A resource record unchanged for this long is journaled again anyway.
 pub const REFRESH_MS: i64 = 15_000;
@@ -39,7 +40,7 @@ fn resource_key(agent: &str) -> Vec<u8> {
     format!("r/{agent}").into_bytes()
 }
 
-fn event_key(agent: &str, rule: &str) -> Vec<u8> {
+pub(crate) fn event_key(agent: &str, rule: &str) -> Vec<u8> {
     format!("e/{agent}\0{rule}").into_bytes()
 }
 
@@ -206,163 +207,6 @@ impl RegionState {
                 failures: 0,
                 journaled_ms: i64::MIN,
             })
-    }
-
-    /// Opens, changes or resolves the event of the verdict's rule on `agent`; returns the id
-    /// of an event it opened.
-    fn judge_rule(
-        &self,
-        inner: &mut Inner,
-        agent: &str,
-        verdict: &Verdict,
-        now_ms: i64,
-    ) -> Option<String> {
-        let Verdict {
-            rule,
-            severity,
-            value,
-            message,
-            ..
-        } = verdict;
-        let (severity, value) = (*severity, *value);
-        let key = (agent.to_string(), rule.clone());
-        let resource_id = self.resource_id(agent);
-        let stored = event_key(agent, rule);
-        match (inner.events.get_mut(&key), severity) {
-            (None, Severity::Ok | Severity::Unspecified) => None,
-            (None, _) => {
-                let event = Event {
-                    id: format!("{resource_id}/{rule}/{now_ms}"),
-                    resource_id,
-                    rule: rule.clone(),
-                    severity: severity as i32,
-                    message: message.clone(),
-                    opened_ms: now_ms,
-                    resolved_ms: 0,
-                    value,
-                    labels: verdict
-                        .labels
-                        .iter()
-                        .map(|(k, v)| strata_proto::labels::label(k, v))
-                        .collect(),
-                    changes: vec![EventChange {
-                        ts_ms: now_ms,
-                        severity: severity as i32,
-                        value,
-                    }],
-                    flapping: verdict.flapping,
-                    ..Default::default()
-                };
-                let bytes = event.encode_to_vec();
-                let id = event.id.clone();
-                inner.events.insert(key, event.clone());
-                self.append(inner, Kind::Event(event), &[TableOp::Put(&stored, &bytes)]);
-                Some(id)
-            }
-            (Some(open), Severity::Ok | Severity::Unspecified) => {
-                let mut event = open.clone();
-                event.resolved_ms = now_ms;
-                event.value = value;
-                event.message.clone_from(message);
-                inner.events.remove(&key);
-                self.append(inner, Kind::Event(event), &[TableOp::Delete(&stored)]);
-                None
-            }
-            (Some(open), s) => {
-                open.value = value;
-                if open.severity != s as i32 {
-                    open.severity = s as i32;
-                    open.message.clone_from(message);
-                    open.changes.push(EventChange {
-                        ts_ms: now_ms,
-                        severity: s as i32,
-                        value,
-                    });
-                    let event = open.clone();
-                    let bytes = event.encode_to_vec();
-                    self.append(inner, Kind::Event(event), &[TableOp::Put(&stored, &bytes)]);
-                }
-                None
-            }
-        }
-    }
-
-    /// Acknowledges the open event of `rule` on the resource `resource_id`: returns it, or
-    /// None when none is open here.
-    pub fn acknowledge(
-        &self,
-        resource_id: &str,
-        rule: &str,
-        by: &str,
-        comment: &str,
-        now_ms: i64,
-    ) -> Option<Event> {
-        let agent = resource_id
-            .strip_prefix(&format!("{}/", self.region))
-            .unwrap_or(resource_id);
-        let mut inner = self.lock();
-        let key = (agent.to_string(), rule.to_string());
-        let open = inner.events.get_mut(&key)?;
-        if open.acknowledged_ms == 0 {
-            open.acknowledged_ms = now_ms;
-        }
-        open.acknowledged_by = by.to_string();
-        open.ack_comment = comment.to_string();
-        let event = open.clone();
-        let bytes = event.encode_to_vec();
-        let stored = event_key(agent, rule);
-        self.append(
-            &mut inner,
-            Kind::Event(event.clone()),
-            &[TableOp::Put(&stored, &bytes)],
-        );
-        Some(event)
-    }
-
-    /// Records what an event's recovery action did, if the event is still open.
-    pub fn action_ran(&self, agent: &str, rule: &str, run: ActionRun) {
-        let mut inner = self.lock();
-        let key = (agent.to_string(), rule.to_string());
-        let Some(open) = inner.events.get_mut(&key) else {
-            return;
-        };
-        open.actions.push(run);
-        let event = open.clone();
-        let bytes = event.encode_to_vec();
-        let stored = event_key(agent, rule);
-        self.append(
-            &mut inner,
-            Kind::Event(event),
-            &[TableOp::Put(&stored, &bytes)],
-        );
-    }
-
-    /// Records which silences hold the notifications of the open event of `rule` on `agent`.
-    pub fn mark_silenced(&self, agent: &str, rule: &str, silenced_by: Vec<String>) {
-        let mut inner = self.lock();
-        let key = (agent.to_string(), rule.to_string());
-        let Some(open) = inner.events.get_mut(&key) else {
-            return;
-        };
-        open.silenced_by = silenced_by;
-        let event = open.clone();
-        let bytes = event.encode_to_vec();
-        let stored = event_key(agent, rule);
-        self.append(
-            &mut inner,
-            Kind::Event(event),
-            &[TableOp::Put(&stored, &bytes)],
-        );
-    }
-
-    /// The rules with an open event on `agent`, and their severities.
-    pub fn open_rules(&self, agent: &str) -> Vec<(String, Severity)> {
-        self.lock()
-            .events
-            .range((agent.to_string(), String::new())..)
-            .take_while(|((a, _), _)| a == agent)
-            .map(|((_, rule), e)| (rule.clone(), e.severity()))
-            .collect()
     }
 
     /// Re-derives the resource's severity from its open events and journals it if it changed
@@ -765,6 +609,38 @@ mod tests {
         let last = backlog(&s, &e1, 1099);
         assert_eq!(last.len(), 1);
         assert_eq!(last[0].seq, 1100);
+    }
+
+    #[test]
+    fn an_acknowledgement_is_kept_journaled_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let seq = {
+            let s = open(dir.path(), 100);
+            s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 1000);
+            assert!(s.acknowledge("eu/web", "memory", "ann", "", 1500).is_none());
+            let e = s
+                .acknowledge("eu/web", "cpu", "ann", "on it", 2000)
+                .unwrap();
+            assert_eq!(
+                (e.acknowledged_ms, e.acknowledged_by.as_str()),
+                (2000, "ann")
+            );
+            // acknowledged again later: the first time is kept
+            let e = s.acknowledge("eu/web", "cpu", "bob", "", 3000).unwrap();
+            assert_eq!(
+                (e.acknowledged_ms, e.acknowledged_by.as_str()),
+                (2000, "bob")
+            );
+            s.seq()
+        };
+        let s = RegionState::open("eu", "m1", Journal::open(dir.path(), 100).unwrap(), 9).unwrap();
+        assert_eq!(s.seq(), seq);
+        let kept = &s.open_events()[0];
+        assert_eq!(
+            (kept.acknowledged_by.as_str(), kept.ack_comment.as_str()),
+            ("bob", "")
+        );
+        assert_eq!(kept.changes.len(), 1, "the opening");
     }
 
     #[test]

@@ -283,6 +283,13 @@ impl SubManager for FakeRegions {
         Err(Status::unimplemented("not simulated"))
     }
 
+    async fn configure_agent(
+        &self,
+        _: Request<strata_proto::v1::ConfigureAgentRequest>,
+    ) -> Result<Response<strata_proto::v1::ConfigureResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
     async fn acknowledge_event(
         &self,
         _: Request<AcknowledgeEventRequest>,
