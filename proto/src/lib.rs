@@ -29,6 +29,8 @@ pub mod names;
 pub mod rendezvous;
 #[cfg(feature = "daemon")]
 pub mod telemetry;
+#[cfg(feature = "views")]
+pub mod views;
 #[cfg(feature = "config")]
 pub mod windows;
 

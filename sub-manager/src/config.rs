@@ -25,6 +25,8 @@ pub struct SubManagerConfig {
     pub advertise: Option<String>,
     /// Address of `/metrics` and `/healthz` (default none: not served).
     pub metrics_listen: Option<String>,
+    /// Address of the regional console and its REST API (default none: not served).
+    pub console_listen: Option<String>,
     /// Where the time-series store lives (default `./data/sub-manager`).
     pub data_dir: PathBuf,
     /// Brokers to heartbeat to, as `host:port` (default none: the region runs alone).
@@ -180,6 +182,7 @@ impl Default for SubManagerConfig {
             listen: "127.0.0.1:7700".into(),
             advertise: None,
             metrics_listen: None,
+            console_listen: None,
             data_dir: PathBuf::from("./data/sub-manager"),
             brokers: Vec::new(),
             heartbeat_interval: Duration::from_millis(500),
@@ -261,6 +264,13 @@ impl RoleConfig for SubManagerConfig {
             errors.push(format!(
                 "listen: '{}' is not an address like 127.0.0.1:7700",
                 self.listen
+            ));
+        }
+        if let Some(c) = &self.console_listen
+            && c.parse::<std::net::SocketAddr>().is_err()
+        {
+            errors.push(format!(
+                "console_listen: '{c}' is not an address like 127.0.0.1:9710"
             ));
         }
         if let Some(m) = &self.metrics_listen

@@ -8,6 +8,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML config and its validation.
+//! - [`console`]: the regional console (the centre's console, served for the region alone).
 //! - [`poller`]: per-agent poll tasks on worker threads of their own.
 //! - [`ingest`]: poll answers into the store.
 //! - [`rules`]: alerting rules (thresholds, holds, hysteresis, flapping, absence), reloaded
@@ -29,6 +30,7 @@ pub mod actions;
 pub mod api;
 pub mod assignment;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod ingest;
 pub mod membership;
@@ -59,9 +61,11 @@ use state::RegionState;
 pub struct BoundSubManager {
     config: SubManagerConfig,
     listener: TcpListener,
+    /// The regional console's listener, when `console_listen` is set.
+    console: Option<TcpListener>,
 }
 
-/// Binds the sub-manager's gRPC listener.
+/// Binds the sub-manager's gRPC listener (and its console's, when configured).
 pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
     let listener =
         TcpListener::bind(&config.listen)
@@ -70,7 +74,24 @@ pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
                 addr: config.listen.clone(),
                 source,
             })?;
-    Ok(BoundSubManager { config, listener })
+    let console = match &config.console_listen {
+        None => None,
+        Some(addr) => {
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| SubManagerError::Bind {
+                        addr: addr.clone(),
+                        source,
+                    })?,
+            )
+        }
+    };
+    Ok(BoundSubManager {
+        config,
+        listener,
+        console,
+    })
 }
 
 /// Runs a sub-manager with `config` until `shutdown` is cancelled.
@@ -84,6 +105,11 @@ impl BoundSubManager {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address the regional console listens on, when it is served.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Polls, stores, judges and serves until `shutdown` is cancelled.
@@ -186,6 +212,13 @@ impl BoundSubManager {
             rules,
             outbox: notifier.outbox(),
         };
+        if let Some(listener) = self.console {
+            tasks.spawn(server::serve_console(
+                listener,
+                console::router(api.clone()),
+                shutdown.clone(),
+            ));
+        }
         let served = server::serve(self.listener, api, shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}

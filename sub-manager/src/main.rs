@@ -27,7 +27,13 @@ fn main() -> ExitCode {
         None,
         |config, shutdown| async move {
             let bound = strata_sub_manager::bind(config).await?;
-            println!("strata-sub-manager listening grpc={}", bound.local_addr());
+            match bound.console_addr() {
+                Some(console) => println!(
+                    "strata-sub-manager listening grpc={} console=http://{console}/",
+                    bound.local_addr()
+                ),
+                None => println!("strata-sub-manager listening grpc={}", bound.local_addr()),
+            }
             bound.run(shutdown).await
         },
     )

@@ -91,6 +91,23 @@ pub fn broker_client(
     Ok(BrokerClient::new(channel))
 }
 
+/// Serves the regional console on `listener` until `shutdown`; a failure is logged (the
+/// region goes on polling and alerting without its console).
+pub async fn serve_console(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) {
+    let addr = listener.local_addr().ok();
+    tracing::info!(?addr, "regional console served");
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::warn!(%error, "the regional console stopped");
+    }
+}
+
 /// The HTTP client notifications are delivered with (webhooks, Alertmanager, SMS gateways):
 /// every request bounded by `timeout`, HTTPS through rustls with ring.
 pub fn http_client(timeout: Duration) -> reqwest::Client {

@@ -44,9 +44,24 @@ function chart(series, { height = 200, unit = '' } = {}) {
 
 const pages = {};
 
+// What this console covers: the enterprise (the super-manager), or one region (a
+// sub-manager's regional console, which knows no services, reports or other regions).
+let scope = { scope: 'enterprise' };
+const regional = () => scope.scope === 'region';
+
 pages.overview = async () => {
   const [o, services, events] = await Promise.all([
     api('/api/v1/overview'), api('/api/v1/services'), api('/api/v1/events')]);
+  if (regional()) {
+    const resources = await api('/api/v1/resources');
+    return `<h1>Region ${esc(scope.region)}</h1>
+    <p class="muted">The regional console of sub-manager ${esc(scope.member)}: this region alone, even with the centre unreachable.</p>
+    ${regionTable(o)}
+    <h2>Hosts</h2><div class="table-wrap"><table id="hosts"><thead><tr><th>Host</th><th>State</th><th>Severity</th><th>Why</th></tr></thead><tbody>
+    ${resources.map((r) => `<tr><td>${resourceLink(r.id)}</td><td class="${esc(r.state)}">${esc(r.state)}</td>
+      <td class="${esc(r.severity)}">${esc(r.severity)}</td><td>${esc(r.reason)}</td></tr>`).join('')}</tbody></table></div>
+    <h2>Active events</h2>${eventTable(events, { ack: true })}`;
+  }
   return `<h1>Enterprise overview</h1>
   <div class="grid">
     ${['ok', 'degraded', 'down', 'unknown'].map((h) => `<div class="card"><div class="figure ${h}">
@@ -55,16 +70,21 @@ pages.overview = async () => {
   <h2>Services</h2><div class="table-wrap"><table id="services"><thead><tr><th>Service</th><th>Health</th><th>Why</th></tr></thead><tbody>
   ${services.map((s) => `<tr><td><a href="#/service/${encodeURIComponent(s.name)}">${esc(s.name)}</a></td>
     <td>${badge(s.health)}</td><td>${esc(s.reason)}</td></tr>`).join('')}</tbody></table></div>
-  <h2>Regions</h2><div class="table-wrap"><table id="regions"><thead><tr><th>Region</th><th>Sub-managers</th>
+  <h2>Regions</h2>${regionTable(o)}
+  <h2>Active events</h2>${eventTable(events)}`;
+};
+
+// The regions of an overview, with their members, resources and open events.
+function regionTable(o) {
+  return `<div class="table-wrap"><table id="regions"><thead><tr><th>Region</th><th>Sub-managers</th>
     <th>Resources</th><th>Up</th><th>Down</th><th>Warning</th><th>Critical</th><th>Acknowledged</th></tr></thead><tbody>
   ${o.regions.map((r) => `<tr><td>${esc(r.name)}</td>
     <td>${r.sub_managers.map((s) => `<span class="${s.healthy ? 'up' : 'down'}">${esc(s.id)}</span>`).join(', ')}</td>
     <td>${r.resources.total}</td><td class="up">${r.resources.up}</td><td class="down">${r.resources.down}</td>
     <td class="warning">${r.events.warning}</td><td class="critical">${r.events.critical}</td>
     <td class="acked">${r.events.acknowledged ?? 0}</td></tr>`).join('')}
-  </tbody></table></div>
-  <h2>Active events</h2>${eventTable(events)}`;
-};
+  </tbody></table></div>`;
+}
 
 // Incidents as a table; open ones not yet acknowledged get a button (wired by `wire`).
 function eventTable(events, { ack = false } = {}) {
@@ -415,7 +435,17 @@ window.addEventListener('error', (e) => console.error('console error', e.message
 window.addEventListener('unhandledrejection', (e) => console.error('console rejection', e.reason));
 
 window.addEventListener('hashchange', render);
-render();
+fetch('/api/v1/console').then((r) => r.json()).catch(() => ({ scope: 'enterprise' })).then((s) => {
+  scope = s;
+  if (regional()) {
+    document.querySelectorAll('nav a').forEach((a) => {
+      if (['map', 'compare', 'reports'].includes(a.dataset.page)) a.remove();
+    });
+    $('header .brand').textContent = `Strata · ${s.region}`;
+    document.title = `Strata · region ${s.region}`;
+  }
+  render();
+});
 
 // Live: the stream says when the state changed; the page in view is drawn again (not while a
 // form is being filled in).

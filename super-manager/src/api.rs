@@ -75,6 +75,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/", get(crate::console::index))
         .route("/assets/{*path}", get(crate::console::asset))
         .route("/api/v1/stream", get(crate::console::stream))
+        .route("/api/v1/console", get(crate::console::scope))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/v1/overview", get(overview))

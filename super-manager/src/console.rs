@@ -57,6 +57,12 @@ pub async fn asset(Path(path): Path<String>) -> Response {
     serve(&path)
 }
 
+/// `GET /api/v1/console`: what this console covers — the whole enterprise (a sub-manager's
+/// regional console answers `"scope": "region"`).
+pub async fn scope() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "scope": "enterprise" }))
+}
+
 /// `GET /api/v1/stream`: server-sent events; an `overview` event (the overview's JSON) at
 /// once and every two seconds, for as long as the client listens.
 pub async fn stream(

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde_json::{Value, json};
-use strata_proto::v1::{AgentSnapshotRequest, SnapshotResponse};
+use strata_proto::v1::AgentSnapshotRequest;
 use tracing::{Instrument, info_span};
 
 use crate::Shared;
@@ -17,34 +17,6 @@ use crate::api::{ApiError, known_region};
 
 /// The most processes a snapshot may list.
 const MAX_TOP: u32 = 500;
-
-fn snapshot_json(s: &SnapshotResponse) -> Value {
-    json!({
-        "agent_id": s.agent_id,
-        "ts_ms": s.ts_ms,
-        "process_count": s.process_count,
-        "processes": s.processes.iter().map(|p| json!({
-            "pid": p.pid, "ppid": p.ppid, "name": p.name, "cmdline": p.cmdline, "user": p.user,
-            "state": p.state, "cpu_ratio": p.cpu_ratio, "rss_bytes": p.rss_bytes,
-            "read_bytes": p.read_bytes, "write_bytes": p.write_bytes, "threads": p.threads,
-            "open_fds": p.open_fds,
-        })).collect::<Vec<_>>(),
-        "connections": s.connections.iter().map(|c| json!({
-            "protocol": c.protocol, "local": c.local, "remote": c.remote, "state": c.state,
-        })).collect::<Vec<_>>(),
-        "interfaces": s.interfaces.iter().map(|i| json!({
-            "name": i.name, "mac": i.mac, "addresses": i.addresses, "up": i.up, "mtu": i.mtu,
-            "rx_bytes": i.rx_bytes, "tx_bytes": i.tx_bytes, "rx_errors": i.rx_errors,
-            "tx_errors": i.tx_errors,
-        })).collect::<Vec<_>>(),
-        "checks": s.checks.iter().map(|c| json!({
-            "name": c.name, "kind": c.kind,
-            "state": strata_proto::names::check_state_name(c.state()),
-            "message": c.message, "ts_ms": c.ts_ms, "duration_seconds": c.duration_seconds,
-            "detail": c.detail,
-        })).collect::<Vec<_>>(),
-    })
-}
 
 /// `GET /api/v1/resources/{region}/{host}/snapshot?top=20`: the host's live detail, the top
 /// processes by CPU first.
@@ -77,7 +49,7 @@ pub async fn snapshot(
         .instrument(span)
         .await
         .map_err(|s| ApiError::from_status(s, &format!("live detail of {id}")))?;
-    Ok(Json(snapshot_json(&answer)))
+    Ok(Json(strata_proto::views::snapshot_json(&answer)))
 }
 
 /// `GET /api/v1/resources/{region}/{host}/events`: the host's incidents, open ones first,

@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use serde_json::json;
+
 use strata_proto::labels::to_map;
-use strata_proto::v1::{Aggregation, LabelMatcher, MatchOp, QueryRangeRequest};
+use strata_proto::v1::QueryRangeRequest;
 use strata_tsdb::SeriesAggregation;
 use strata_tsdb::query::aggregate_series;
 use tracing::{Instrument, info_span};
@@ -26,91 +26,10 @@ pub struct HistoryQuery {
     pub across: Option<(SeriesAggregation, Vec<String>)>,
 }
 
-fn int_param(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, ApiError> {
-    match q.get(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| {
-            ApiError::bad_request(format!("query parameter '{name}': '{v}' is not an integer"))
-        }),
-    }
-}
-
-/// `label.<name>=<value>` is `=`; a value starting with `!`, `~` or `!~` makes it `!=`,
-/// `=~` or `!~` (regular expressions are anchored).
-fn label_matcher(label: &str, value: &str) -> LabelMatcher {
-    let (op, value) = if let Some(v) = value.strip_prefix("!~") {
-        (MatchOp::NotRegex, v)
-    } else if let Some(v) = value.strip_prefix('~') {
-        (MatchOp::Regex, v)
-    } else if let Some(v) = value.strip_prefix('!') {
-        (MatchOp::NotEqual, v)
-    } else {
-        (MatchOp::Equal, value)
-    };
-    LabelMatcher {
-        name: label.to_string(),
-        op: op as i32,
-        value: value.to_string(),
-    }
-}
-
 /// Parses the metric-history query parameters of resource `id`.
 pub fn parse(id: &str, q: &HashMap<String, String>, now_ms: i64) -> Result<HistoryQuery, ApiError> {
-    let (region, _host) = id
-        .split_once('/')
-        .filter(|(r, h)| !r.is_empty() && !h.is_empty() && !h.contains('/'))
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("resource id '{id}' is not '<region>/<host>'"))
-        })?;
-    let name = q.get("name").filter(|n| !n.is_empty()).ok_or_else(|| {
-        ApiError::bad_request(
-            "query parameter 'name' is required (a metric name such as host_cpu_usage_ratio)",
-        )
-    })?;
-    let to_ms = int_param(q, "to_ms", now_ms)?;
-    let from_ms = int_param(q, "from_ms", to_ms - 3_600_000)?;
-    let step_ms = int_param(q, "step_ms", 0)?;
-    if from_ms > to_ms {
-        return Err(ApiError::bad_request(format!(
-            "from_ms {from_ms} is after to_ms {to_ms}"
-        )));
-    }
-    if step_ms < 0 {
-        return Err(ApiError::bad_request(format!(
-            "step_ms {step_ms} is negative"
-        )));
-    }
-    let mut quantile = 0.0;
-    let aggregation = match q.get("agg").map(String::as_str) {
-        None | Some("avg") => Aggregation::Avg,
-        Some("min") => Aggregation::Min,
-        Some("max") => Aggregation::Max,
-        Some("last") => Aggregation::Last,
-        Some("sum") => Aggregation::Sum,
-        Some("count") => Aggregation::Count,
-        Some("increase") => Aggregation::Increase,
-        Some("rate") => Aggregation::Rate,
-        Some("quantile") => {
-            let raw = q
-                .get("q")
-                .ok_or_else(|| ApiError::bad_request("agg=quantile needs q, from 0 to 1"))?;
-            quantile = raw
-                .parse::<f64>()
-                .ok()
-                .filter(|v| (0.0..=1.0).contains(v))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "query parameter 'q': '{raw}' is not from 0 to 1"
-                    ))
-                })?;
-            Aggregation::Quantile
-        }
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "query parameter 'agg': '{other}' is not one of avg, min, max, last, sum, count, increase, rate, quantile"
-            )));
-        }
-    };
+    let request =
+        strata_proto::views::history_request(id, q, now_ms).map_err(ApiError::bad_request)?;
     let across = match q.get("across").map(String::as_str) {
         None => None,
         Some(op) => {
@@ -139,29 +58,7 @@ pub fn parse(id: &str, q: &HashMap<String, String>, now_ms: i64) -> Result<Histo
             Some((op, by))
         }
     };
-    let mut label_matchers: Vec<LabelMatcher> = q
-        .iter()
-        .filter_map(|(key, value)| {
-            key.strip_prefix("label.")
-                .map(|label| label_matcher(label, value))
-        })
-        .collect();
-    label_matchers.sort_by(|a, b| (&a.name, &a.value).cmp(&(&b.name, &b.value)));
-    Ok(HistoryQuery {
-        request: QueryRangeRequest {
-            region: region.to_string(),
-            resource_id: id.to_string(),
-            name: name.clone(),
-            matchers: Vec::new(),
-            from_ms,
-            to_ms,
-            step_ms,
-            aggregation: aggregation as i32,
-            label_matchers,
-            quantile,
-        },
-        across,
-    })
+    Ok(HistoryQuery { request, across })
 }
 
 /// Answers a history request through the brokers.
@@ -194,16 +91,13 @@ pub async fn fetch(
         Some((op, by)) => aggregate_series(&series, by, *op),
         None => series,
     };
-    let series: Vec<serde_json::Value> = series
-        .into_iter()
-        .map(|(labels, points)| json!({ "name": name, "labels": labels, "points": points }))
-        .collect();
-    Ok(Json(json!({ "series": series })))
+    Ok(Json(strata_proto::views::series_json(&name, series)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strata_proto::v1::{Aggregation, MatchOp};
 
     fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

@@ -28,6 +28,7 @@ pub const PATHS: &[&str] = &[
     "/api/v1/openapi.json",
     "/api/v1/placement",
     "/api/v1/stream",
+    "/api/v1/console",
     "/healthz",
     "/metrics",
 ];
@@ -378,6 +379,15 @@ pub fn document() -> Value {
         "/api/v1/stream",
         json!({"get": {"summary": "Server-sent events: an `overview` event (the overview's JSON) at once and every 2 s",
         "responses": {"200": {"description": "an event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}}}}),
+    );
+    put(
+        "/api/v1/console",
+        get(
+            "What this console covers: {scope: enterprise} here, {scope: region, region, member} on a sub-manager's regional console",
+            vec![],
+            "scope",
+            "object",
+        ),
     );
     put(
         "/healthz",

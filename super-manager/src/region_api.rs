@@ -8,21 +8,13 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde_json::{Value, json};
-use strata_proto::v1::{GetRulesRequest, ListNotificationsRequest, PutRulesRequest, RulesResponse};
+use serde_json::Value;
+use strata_proto::v1::{GetRulesRequest, ListNotificationsRequest, PutRulesRequest};
+use strata_proto::views::{notification_json, rules_json};
 use tracing::{Instrument, info, info_span};
 
 use crate::Shared;
 use crate::api::{ApiError, known_region};
-
-fn rules_json(r: &RulesResponse) -> Value {
-    json!({
-        "rules_toml": r.rules_toml,
-        "count": r.count,
-        "file": r.file,
-        "loaded_ms": r.loaded_ms,
-    })
-}
 
 /// `GET /api/v1/regions/{region}/rules`: the rules in force in the region, as TOML.
 pub async fn get_rules(
@@ -109,18 +101,7 @@ pub async fn notifications(
         .instrument(span)
         .await
         .map_err(|s| ApiError::from_status(s, &format!("notifications of region {region}")))?;
-    let list: Vec<Value> = r
-        .notifications
-        .iter()
-        .map(|n| {
-            json!({
-                "id": n.id, "receiver": n.receiver, "kind": n.kind, "events": n.events,
-                "reason": n.reason, "status": n.status, "attempts": n.attempts,
-                "last_error": n.last_error, "created_ms": n.created_ms,
-                "next_attempt_ms": n.next_attempt_ms, "done_ms": n.done_ms,
-                "member_id": n.member_id,
-            })
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
+    Ok(Json(Value::Array(
+        r.notifications.iter().map(notification_json).collect(),
+    )))
 }

@@ -47,6 +47,8 @@ pub struct Proc {
     pub name: String,
     /// The address from the daemon's `listening` line.
     pub addr: String,
+    /// That whole first line (more addresses may follow the first).
+    pub first_line: String,
     child: Child,
     log: PathBuf,
     binary: String,
@@ -59,10 +61,11 @@ impl Proc {
     pub fn start(name: &str, binary: &str, args: &[&str], dir: &Path) -> Proc {
         let log = dir.join(format!("{name}.log"));
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let (child, addr) = Self::spawn(name, binary, &args, &log);
+        let (child, addr, first_line) = Self::spawn(name, binary, &args, &log);
         Proc {
             name: name.to_string(),
             addr,
+            first_line,
             child,
             log,
             binary: binary.to_string(),
@@ -74,12 +77,14 @@ impl Proc {
     /// its log; its address is read afresh.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, addr) = Self::spawn(&self.name, &self.binary, &self.args, &self.log);
+        let (child, addr, first_line) =
+            Self::spawn(&self.name, &self.binary, &self.args, &self.log);
         self.child = child;
         self.addr = addr;
+        self.first_line = first_line;
     }
 
-    fn spawn(name: &str, binary: &str, args: &[String], log: &Path) -> (Child, String) {
+    fn spawn(name: &str, binary: &str, args: &[String], log: &Path) -> (Child, String, String) {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -118,7 +123,7 @@ impl Proc {
             .find_map(|w| w.strip_prefix("grpc=").or_else(|| w.strip_prefix("http=")))
             .unwrap_or_else(|| panic!("{name}: no address in its first line '{line}'"))
             .to_string();
-        (child, addr)
+        (child, addr, line)
     }
 
     /// The daemon's log so far.

@@ -475,28 +475,38 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
         if up { Ok(()) } else { Err(r.to_string()) }
     });
     raise_notify_acknowledge_resolve(&agent, &sub.addr, &peers, Ack::Centre(&sup.addr));
-    // the rules file replayed over what the region stored tells the same story
+    // the rules file replayed over what the region stored tells the same story (once the
+    // step after the resolution is complete: a step is judged when it is whole)
     let rules = dir.join("rules.toml");
-    let out = std::process::Command::new(strata_tests::bin("strata"))
-        .args(["rules", "test"])
-        .arg(&rules)
-        .args([
-            "--region-api",
-            &sub.addr,
-            "--region",
-            "eu",
-            "--since",
-            "5m",
-            "--step",
-            "1s",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = wait_for(
+        "the replay to see the resolution",
+        Duration::from_secs(15),
+        || {
+            let out = std::process::Command::new(strata_tests::bin("strata"))
+                .args(["rules", "test"])
+                .arg(&rules)
+                .args([
+                    "--region-api",
+                    &sub.addr,
+                    "--region",
+                    "eu",
+                    "--since",
+                    "5m",
+                    "--step",
+                    "1s",
+                ])
+                .output()
+                .map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if !out.status.success() {
+                return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+            }
+            if text.contains("resolved") {
+                Ok(text)
+            } else {
+                Err(text)
+            }
+        },
     );
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("eu/app-1")).collect();
     let changes: Vec<&str> = lines

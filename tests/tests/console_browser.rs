@@ -1,6 +1,8 @@
 //! The console in a real browser (headless Chromium through chromedriver) against `strata
 //! up`: every page loads, an operator clicks from the service map down to a process of the
-//! host at fault, acknowledges an incident, and has a region check and save new rules. Screenshots go to `target/screenshots/`; with
+//! host at fault, acknowledges an incident, and has a region check and save new rules; the
+//! regional console of a sub-manager shows its region, acknowledges there, and drills down
+//! to a host's processes. Screenshots go to `target/screenshots/`; with
 //! `STRATA_DOCS_SCREENSHOTS=1` they also replace those of the README in `docs/console/`.
 
 use std::path::PathBuf;
@@ -142,28 +144,25 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     });
     snap(&browser, "compare");
 
-    // an operator acknowledges an open incident on the events page
-    wait_for(
-        "an incident to acknowledge",
-        Duration::from_secs(60),
-        || {
+    // an operator acknowledges an open incident on the events page: west's hot simulated
+    // host (every region's sim-0007 runs hot), found with the search box
+    let hot = |region: &str| {
+        let id = format!("{region}/{region}-sim-0007");
+        wait_for(&format!("{id}'s incident"), Duration::from_secs(60), || {
             let events = get_json(&http, "/api/v1/events")?;
-            let open = events.as_array().is_some_and(|l| {
-                l.iter().any(|e| {
-                    e["acknowledged_ms"] == 0
-                        && e["resource_id"]
-                            .as_str()
-                            .is_some_and(|r| !r.starts_with("services/"))
-                })
-            });
+            let open = events
+                .as_array()
+                .is_some_and(|l| l.iter().any(|e| e["resource_id"] == id.as_str()));
             if open {
                 Ok(())
             } else {
                 Err(events.to_string())
             }
-        },
-    );
-    browser.goto(&format!("{base}#/events"));
+        });
+    };
+    hot("west");
+    hot("east");
+    browser.goto(&format!("{base}#/events?q=west-sim-0007"));
     browser.fill("#operator", "tester");
     let row = "table.events tr:has(button.ack)";
     browser.find(row, within);
@@ -220,6 +219,64 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         }
     });
     snap(&browser, "admin");
+
+    // the regional console of east's sub-manager: the same console, for the region alone
+    let regional = up
+        .first_line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("east-1="))
+        .expect("strata up names east-1's console")
+        .to_string();
+    browser.goto(&regional);
+    wait_for("the regional overview", within, || {
+        let h1 = browser.text_of("main h1");
+        if h1 == "Region east" { Ok(()) } else { Err(h1) }
+    });
+    browser.find("#hosts tbody tr", within);
+    assert_eq!(
+        browser.text_of("nav a[data-page=map]"),
+        "",
+        "no service map in a region"
+    );
+    assert_eq!(browser.text_of("main p.critical"), "");
+    browser.goto(&format!("{regional}#/events"));
+    browser.fill("#operator", "regional-tester");
+    browser.click("tr[data-resource='east/east-sim-0007'] button.ack");
+    wait_for(
+        "east's incident acknowledged on the regional console",
+        within,
+        || {
+            let state = browser.text_of("tr[data-resource='east/east-sim-0007'] td.state");
+            if state.contains("acknowledged by regional-tester") {
+                Ok(())
+            } else {
+                Err(state)
+            }
+        },
+    );
+    // and the centre hears of it through the region's stream
+    wait_for(
+        "the centre shows the regional acknowledgement",
+        within,
+        || {
+            let events = get_json(&http, "/api/v1/events")?;
+            let acked = events.as_array().is_some_and(|l| {
+                l.iter().any(|e| {
+                    e["resource_id"] == "east/east-sim-0007"
+                        && e["acknowledged_by"] == "regional-tester"
+                })
+            });
+            if acked {
+                Ok(())
+            } else {
+                Err(events.to_string())
+            }
+        },
+    );
+    snap(&browser, "regional");
+    let host_page = format!("{regional}#/resource/{host}");
+    browser.goto(&host_page);
+    browser.find("#processes tbody tr", Duration::from_secs(20));
 
     // a deep link opens the same page directly, at phone width too
     let deep = url.clone();

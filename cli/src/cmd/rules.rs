@@ -15,8 +15,7 @@ use clap::{Args, Subcommand};
 use strata_proto::labels::{LabelMap, to_map};
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{
-    Aggregation, GetRulesRequest, LabelMatcher, MatchOp, PutRulesRequest, QueryRangeRequest,
-    Severity,
+    Aggregation, GetRulesRequest, LabelMatcher, PutRulesRequest, QueryRangeRequest, Severity,
 };
 use strata_sub_manager::rules::RuleSet;
 use strata_sub_manager::rules::eval::{AgentRules, Observed};
@@ -116,22 +115,7 @@ fn matchers(rule: &Rule) -> Vec<LabelMatcher> {
     rule.spec
         .labels
         .iter()
-        .map(|(name, text)| {
-            let (op, value) = if let Some(v) = text.strip_prefix("!~") {
-                (MatchOp::NotRegex, v)
-            } else if let Some(v) = text.strip_prefix('~') {
-                (MatchOp::Regex, v)
-            } else if let Some(v) = text.strip_prefix('!') {
-                (MatchOp::NotEqual, v)
-            } else {
-                (MatchOp::Equal, text.as_str())
-            };
-            LabelMatcher {
-                name: name.clone(),
-                op: op as i32,
-                value: value.to_string(),
-            }
-        })
+        .map(|(name, text)| strata_proto::views::label_matcher(name, text))
         .collect()
 }
 

@@ -220,9 +220,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         ),
     ];
     let mut bound_subs = Vec::new();
-    for config in subs {
+    let mut consoles = Vec::new();
+    for mut config in subs {
+        // every sub-manager serves its region's console too
+        config.console_listen = Some(LOCAL_ANY.into());
         config.validate()?;
-        bound_subs.push(strata_sub_manager::bind(config).await?);
+        let bound = strata_sub_manager::bind(config.clone()).await?;
+        if let Some(addr) = bound.console_addr() {
+            consoles.push((config.id.clone(), config.region.clone(), addr));
+        }
+        bound_subs.push(bound);
     }
 
     let stop = shutdown.clone();
@@ -236,10 +243,18 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let stop = shutdown.clone();
     tasks.spawn(async move { super_manager.run(stop).await.context("super-manager") });
 
+    let regional: Vec<String> = consoles
+        .iter()
+        .map(|(id, _, addr)| format!("{id}=http://{addr}/"))
+        .collect();
     println!(
-        "Strata is up: 1 broker, 1 super-manager, regions east (1 sub-manager) and west (2 sub-managers); listening http={http}"
+        "Strata is up: 1 broker, 1 super-manager, regions east (1 sub-manager) and west (2 sub-managers); listening http={http} regional {}",
+        regional.join(" ")
     );
     println!("  console:  http://{http}/");
+    for (id, region, addr) in &consoles {
+        println!("  regional console of {region} ({id}): http://{addr}/");
+    }
     println!("  API:      http://{http}/api/v1/overview");
     println!("  status:   strata status --api http://{http}");
     println!("  services: strata services --api http://{http}   (defined in services.toml below)");

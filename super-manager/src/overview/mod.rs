@@ -11,10 +11,11 @@
 //! super-manager resumes every stream where it stopped and loses no event in between.
 
 use std::collections::{BTreeMap, HashMap};
+pub use strata_proto::views::{EventJson, ResourceJson};
 
 use prost::Message;
 use serde::Serialize;
-use strata_proto::names::{severity_name, state_name};
+
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
     CheckState, CheckStatus, Event, Member, RegionUpdate, Resource, ResourceState, Role, Severity,
@@ -113,90 +114,6 @@ pub struct RegionJson {
     pub sub_managers: Vec<SubManagerJson>,
     pub resources: ResourceCounts,
     pub events: EventCounts,
-}
-
-/// One resource in the resources JSON.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct ResourceJson {
-    pub id: String,
-    pub region: String,
-    pub host: String,
-    pub state: &'static str,
-    pub severity: &'static str,
-    pub last_poll_ms: i64,
-    pub owner: String,
-    pub reason: String,
-}
-
-/// One incident in the events JSON.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct EventJson {
-    pub id: String,
-    pub region: String,
-    pub resource_id: String,
-    pub rule: String,
-    pub severity: &'static str,
-    pub message: String,
-    pub opened_ms: i64,
-    /// 0 while open.
-    pub resolved_ms: i64,
-    pub value: f64,
-    /// 0 until acknowledged.
-    pub acknowledged_ms: i64,
-    pub acknowledged_by: String,
-    pub ack_comment: String,
-    /// Severity over time: `[ts_ms, severity, value]`, the opening first.
-    pub changes: Vec<(i64, &'static str, f64)>,
-    pub flapping: bool,
-    pub silenced_by: Vec<String>,
-    /// Recovery actions run for it: action, ok, output, finished_ms.
-    pub actions: Vec<serde_json::Value>,
-    pub labels: std::collections::BTreeMap<String, String>,
-}
-
-impl EventJson {
-    /// The JSON of an event or incident.
-    pub fn from_event(e: &Event) -> Self {
-        Self {
-            id: e.id.clone(),
-            region: region_of(&e.resource_id).to_string(),
-            resource_id: e.resource_id.clone(),
-            rule: e.rule.clone(),
-            severity: severity_name(e.severity()),
-            message: e.message.clone(),
-            opened_ms: e.opened_ms,
-            resolved_ms: e.resolved_ms,
-            value: e.value,
-            acknowledged_ms: e.acknowledged_ms,
-            acknowledged_by: e.acknowledged_by.clone(),
-            ack_comment: e.ack_comment.clone(),
-            changes: e
-                .changes
-                .iter()
-                .map(|c| (c.ts_ms, severity_name(c.severity()), c.value))
-                .collect(),
-            flapping: e.flapping,
-            silenced_by: e.silenced_by.clone(),
-            actions: e
-                .actions
-                .iter()
-                .map(|a| {
-                    serde_json::json!({
-                        "action": a.action,
-                        "ok": a.ok,
-                        "output": a.output,
-                        "started_ms": a.started_ms,
-                        "finished_ms": a.finished_ms,
-                    })
-                })
-                .collect(),
-            labels: e
-                .labels
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect(),
-        }
-    }
 }
 
 /// The region of a resource id `<region>/<host>`.
@@ -596,16 +513,7 @@ impl Overview {
         names
             .iter()
             .flat_map(|name| self.merged(name))
-            .map(|r| ResourceJson {
-                state: state_name(r.state()),
-                severity: severity_name(r.severity()),
-                id: r.id,
-                region: r.region,
-                host: r.host,
-                last_poll_ms: r.last_poll_ms,
-                owner: r.owner,
-                reason: r.reason,
-            })
+            .map(|r| ResourceJson::of(&r))
             .collect()
     }
 
