@@ -276,6 +276,12 @@ warning = 0.5
 critical = 0.8
 for = "5m"
 </textarea><div><button>Check and save</button> <span id="rules-result"></span></div></form>`}
+  <h2>Agents of ${esc(region)}</h2>
+  <div class="table-wrap"><table id="agents"><thead><tr><th>Host</th><th>State</th><th>Severity</th>
+    <th>Last poll</th><th>Polled by</th><th>Why</th></tr></thead><tbody>
+    ${resources.map((r) => `<tr><td>${resourceLink(r.id)}</td><td class="${esc(r.state)}">${esc(r.state)}</td>
+      <td class="${esc(r.severity)}">${esc(r.severity)}</td><td>${time(r.last_poll_ms)}</td>
+      <td>${esc(r.owner)}</td><td>${esc(r.reason)}</td></tr>`).join('')}</tbody></table></div>
   <h2>Agent configuration</h2>
   <form id="agent-form" class="card"><label>Host <select name="host">${resources.map((r) =>
     `<option>${esc(r.host)}</option>`).join('')}</select></label>

@@ -219,6 +219,12 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         }
     });
     snap(&browser, "admin");
+    // the region's agents, each with when it was last polled and by which member
+    let agents = browser.text_of("#agents tbody");
+    assert!(
+        agents.contains("east-sim-0001") && agents.contains("east-1"),
+        "{agents}"
+    );
 
     // the regional console of east's sub-manager: the same console, for the region alone
     let regional = up
