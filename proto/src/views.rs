@@ -114,7 +114,7 @@ impl EventJson {
 }
 
 /// The region of a resource id `<region>/<host>`.
-fn region_of(resource_id: &str) -> &str {
+pub fn region_of(resource_id: &str) -> &str {
     resource_id.split_once('/').map_or("", |(r, _)| r)
 }
 

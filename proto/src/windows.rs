@@ -43,14 +43,20 @@ enum Compiled {
     Every { period: i64, offset: i64, len: i64 },
 }
 
-fn rfc3339(field: &str, text: &str) -> Result<i64, String> {
+/// Reads an RFC 3339 time (`2026-11-28T02:00:00Z`) into ms since the epoch; the error
+/// says what is wrong with `text`.
+pub fn rfc3339_ms(text: &str) -> Result<i64, String> {
     humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("{field}: '{text}' is not an RFC 3339 time ({e})"))
+        .map_err(|e| format!("'{text}' is not an RFC 3339 time ({e})"))
         .and_then(|t| {
             t.duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
-                .map_err(|_| format!("{field}: '{text}' is before 1970"))
+                .map_err(|_| format!("'{text}' is before 1970"))
         })
+}
+
+fn rfc3339(field: &str, text: &str) -> Result<i64, String> {
+    rfc3339_ms(text).map_err(|e| format!("{field}: {e}"))
 }
 
 fn clock(text: &str) -> Option<i64> {

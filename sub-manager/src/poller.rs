@@ -354,10 +354,7 @@ async fn poll_once(
     let now = strata_proto::now_ms();
     let interval_ms = ctx.config.poll.interval.as_millis() as i64;
     let mut verdicts = held.rules.judge(&rules, &observed, agent, interval_ms, now);
-    verdicts.extend(
-        held.rules
-            .checks(&checks, &ctx.state.open_rules(agent), now),
-    );
+    verdicts.extend(held.rules.checks(&checks, now));
     let opened = ctx.state.poll_succeeded(agent, &verdicts, now);
     // recovery actions run once, by the first of the agent's pollers
     let primary = assigned.first().is_none_or(|p| *p == ctx.config.id);

@@ -239,6 +239,37 @@ fn open_events(sub: &str) -> Result<Vec<Event>, String> {
     })
 }
 
+/// Waits until the super-manager at `http` shows app-1 up.
+fn up_at_the_centre(http: &str) {
+    wait_for("app-1 up at the centre", Duration::from_secs(20), || {
+        let r = get_json(http, "/api/v1/resources")?;
+        let up = r
+            .as_array()
+            .is_some_and(|l| l.iter().any(|x| x["host"] == "app-1" && x["state"] == "up"));
+        if up { Ok(()) } else { Err(r.to_string()) }
+    });
+}
+
+/// When the sub-manager last polled app-1.
+fn last_poll_ms(sub: &str) -> Result<i64, String> {
+    let resources = block_on(async {
+        client(sub)
+            .await
+            .list_resources(strata_proto::v1::ListResourcesRequest {
+                region: "eu".into(),
+            })
+            .await
+            .map_err(|s| s.to_string())
+    })?
+    .into_inner()
+    .resources;
+    resources
+        .iter()
+        .find(|r| r.host == "app-1")
+        .map(|r| r.last_poll_ms)
+        .ok_or_else(|| "app-1 not reported".to_string())
+}
+
 fn cpu_event(sub: &str) -> Result<Option<Event>, String> {
     Ok(open_events(sub)?.into_iter().find(|e| e.rule == "cpu-high"))
 }
@@ -381,10 +412,19 @@ fn raise_notify_acknowledge_resolve(agent: &CpuAgent, sub: &str, peers: &Peers, 
 
     // under warning but above the clear level: still open, now a warning
     agent.set(0.7);
-    std::thread::sleep(POLL * 4);
-    let held = cpu_event(sub)
-        .unwrap()
-        .expect("hysteresis keeps the event open");
+    // judged warning, then polled twice more at 0.7, and still open
+    let held = wait_for("the event held at warning", Duration::from_secs(15), || {
+        let e = cpu_event(sub)?.ok_or("resolved under the clear level")?;
+        let changed_ms = e.changes.last().map_or(0, |c| c.ts_ms);
+        let polled_ms = last_poll_ms(sub)?;
+        if e.severity() == strata_proto::v1::Severity::Warning
+            && polled_ms >= changed_ms + 2 * POLL.as_millis() as i64
+        {
+            Ok(e)
+        } else {
+            Err(format!("{e:?}, last poll {polled_ms}"))
+        }
+    });
     assert_eq!(
         strata_proto::names::severity_name(held.severity()),
         "warning"
@@ -467,13 +507,7 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
     let cfg = sub_manager_config(dir, &[&broker.addr], &agent.addr, &peers);
     let sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
     let sup = start_super_manager(&[&broker.addr], "", dir);
-    wait_for("app-1 up at the centre", Duration::from_secs(20), || {
-        let r = get_json(&sup.addr, "/api/v1/resources")?;
-        let up = r
-            .as_array()
-            .is_some_and(|l| l.iter().any(|x| x["host"] == "app-1" && x["state"] == "up"));
-        if up { Ok(()) } else { Err(r.to_string()) }
-    });
+    up_at_the_centre(&sup.addr);
     raise_notify_acknowledge_resolve(&agent, &sub.addr, &peers, Ack::Centre(&sup.addr));
     // the rules file replayed over what the region stored tells the same story (once the
     // step after the resolution is complete: a step is judged when it is whole)
@@ -569,13 +603,7 @@ fn with_the_centre_and_brokers_stopped_the_region_still_notifies() {
     let cfg = sub_manager_config(dir, &[&broker.addr], &agent.addr, &peers);
     let sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
     let mut sup = start_super_manager(&[&broker.addr], "", dir);
-    wait_for("app-1 up at the centre", Duration::from_secs(20), || {
-        let r = get_json(&sup.addr, "/api/v1/resources")?;
-        let up = r
-            .as_array()
-            .is_some_and(|l| l.iter().any(|x| x["host"] == "app-1" && x["state"] == "up"));
-        if up { Ok(()) } else { Err(r.to_string()) }
-    });
+    up_at_the_centre(&sup.addr);
     sup.kill();
     broker.kill();
     // the region goes on polling without them
@@ -584,23 +612,10 @@ fn with_the_centre_and_brokers_stopped_the_region_still_notifies() {
         "polls after the centre went",
         Duration::from_secs(10),
         || {
-            let polled = block_on(async {
-                client(&sub.addr)
-                    .await
-                    .list_resources(strata_proto::v1::ListResourcesRequest {
-                        region: "eu".into(),
-                    })
-                    .await
-                    .map_err(|s| s.to_string())
-            })?
-            .into_inner()
-            .resources
-            .iter()
-            .any(|r| r.host == "app-1" && r.last_poll_ms > polled_after);
-            if polled {
+            if last_poll_ms(&sub.addr)? > polled_after {
                 Ok(())
             } else {
-                Err("not polled since".into())
+                Err("not polled since".to_string())
             }
         },
     );

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
+use strata_proto::windows::rfc3339_ms;
 use strata_tsdb::Matcher;
 
 /// Notifications of the region's events.
@@ -220,16 +221,6 @@ pub fn matchers(
                 .ok()
         })
         .collect()
-}
-
-/// Reads an RFC 3339 time into ms since the epoch.
-pub fn rfc3339_ms(text: &str) -> Result<i64, String> {
-    humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))
-        .map(|t| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64)
-        })
 }
 
 impl NotifyConfig {

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use strata_proto::v1::{Event, Severity};
 use strata_tsdb::Matcher;
 
-use super::config::{NotifyConfig, matchers, rfc3339_ms};
+use strata_proto::windows::rfc3339_ms;
+
+use super::config::{NotifyConfig, matchers};
 use crate::rules::rank;
 
 /// An event as receivers are told it.

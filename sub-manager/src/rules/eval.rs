@@ -160,11 +160,17 @@ impl AgentRules {
                 },
             );
         }
+        // checks with an open event are followed from now, in case they never report again
+        let checks_seen = open
+            .iter()
+            .filter_map(|(rule, _)| rule.strip_prefix("check/"))
+            .map(|name| (name.to_string(), now_ms))
+            .collect();
         Self {
             states,
             version: 0,
             started_ms: now_ms,
-            checks_seen: HashMap::new(),
+            checks_seen,
         }
     }
 
@@ -258,15 +264,10 @@ impl AgentRules {
 
 impl AgentRules {
     /// Verdicts of the agent's check results (ok, warning, critical; unknown counts as a
-    /// warning): each check's result is its event's state. A check with an open event
-    /// (`open`: the rules with one) whose results stopped coming for [`CHECK_GONE_MS`] is
-    /// resolved.
-    pub fn checks(
-        &mut self,
-        results: &[CheckResult],
-        open: &[(String, Severity)],
-        now_ms: i64,
-    ) -> Vec<Verdict> {
+    /// warning): each check's result is its event's state. A check whose results stopped
+    /// coming for [`CHECK_GONE_MS`] gets one `ok` verdict (resolving its event, if open) and
+    /// is forgotten.
+    pub fn checks(&mut self, results: &[CheckResult], now_ms: i64) -> Vec<Verdict> {
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             self.checks_seen.insert(r.name.clone(), now_ms);
@@ -288,20 +289,18 @@ impl AgentRules {
             ];
             out.push(v);
         }
-        for (rule, _) in open {
-            let Some(name) = rule.strip_prefix("check/") else {
-                continue;
-            };
-            let seen = *self.checks_seen.entry(name.to_string()).or_insert(now_ms);
-            if now_ms - seen >= CHECK_GONE_MS && !results.iter().any(|r| r.name == name) {
+        self.checks_seen.retain(|name, seen| {
+            let gone = now_ms - *seen >= CHECK_GONE_MS;
+            if gone {
                 out.push(Verdict::own(
-                    rule,
+                    &check_rule(name),
                     Severity::Ok,
                     0.0,
                     "the check no longer reports (removed from the agent's config)",
                 ));
             }
-        }
+            !gone
+        });
         out
     }
 }
@@ -467,21 +466,29 @@ mod tests {
             message: "0 running".into(),
             ..Default::default()
         };
-        let v = r.checks(&[result(CheckState::Critical)], &[], 1000);
+        let v = r.checks(&[result(CheckState::Critical)], 1000);
         assert_eq!(
             (v[0].rule.as_str(), v[0].severity),
             ("check/nginx", Severity::Critical)
         );
         assert_eq!(v[0].message, "process nginx: 0 running");
         assert!(v[0].labels.contains(&("kind".into(), "process".into())));
-        let v = r.checks(&[result(CheckState::Unknown)], &[], 2000);
+        let v = r.checks(&[result(CheckState::Unknown)], 2000);
         assert_eq!(v[0].severity, Severity::Warning);
-        let open = [("check/nginx".to_string(), Severity::Warning)];
-        assert!(r.checks(&[], &open, 2000 + CHECK_GONE_MS - 1).is_empty());
-        let gone = r.checks(&[], &open, 2000 + CHECK_GONE_MS);
+        assert!(r.checks(&[], 2000 + CHECK_GONE_MS - 1).is_empty());
+        let gone = r.checks(&[], 2000 + CHECK_GONE_MS);
         assert_eq!(
             (gone[0].rule.as_str(), gone[0].severity),
             ("check/nginx", Severity::Ok)
+        );
+        assert!(r.checks(&[], 3000 + CHECK_GONE_MS).is_empty(), "told once");
+        // after a restart, a check whose event is open is followed even if it never reports
+        let open = [("check/cron".to_string(), Severity::Critical)];
+        let mut resumed = AgentRules::resume(&open, 0);
+        let gone = resumed.checks(&[], CHECK_GONE_MS);
+        assert_eq!(
+            (gone[0].rule.as_str(), gone[0].severity),
+            ("check/cron", Severity::Ok)
         );
     }
 

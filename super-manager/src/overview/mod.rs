@@ -11,6 +11,7 @@
 //! super-manager resumes every stream where it stopped and loses no event in between.
 
 use std::collections::{BTreeMap, HashMap};
+use strata_proto::views::region_of;
 pub use strata_proto::views::{EventJson, ResourceJson};
 
 use prost::Message;
@@ -114,11 +115,6 @@ pub struct RegionJson {
     pub sub_managers: Vec<SubManagerJson>,
     pub resources: ResourceCounts,
     pub events: EventCounts,
-}
-
-/// The region of a resource id `<region>/<host>`.
-fn region_of(resource_id: &str) -> &str {
-    resource_id.split_once('/').map_or("", |(r, _)| r)
 }
 
 impl Overview {
