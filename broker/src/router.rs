@@ -24,8 +24,8 @@ use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, ConfigureAgentRequest, ConfigureResponse,
-    GetRulesRequest, ListNotificationsRequest, ListNotificationsResponse, PutRulesRequest,
-    RulesResponse,
+    GetNotifyRequest, GetRulesRequest, ListNotificationsRequest, ListNotificationsResponse,
+    NotifyResponse, PutNotifyRequest, PutRulesRequest, RulesResponse,
 };
 use strata_proto::v1::{
     AgentSnapshotRequest, Aggregation, ListResourcesRequest, ListResourcesResponse, Member, Point,
@@ -466,6 +466,43 @@ impl SubManager for Router {
             .next()
             .map(Response::new)
             .ok_or_else(|| Status::unavailable("PutRules: no member answered"))
+    }
+
+    async fn get_notify(
+        &self,
+        request: Request<GetNotifyRequest>,
+    ) -> Result<Response<NotifyResponse>, Status> {
+        let req = request.into_inner();
+        let answers = self
+            .fan_out(&req.region, "GetNotify", |mut c| {
+                let req = req.clone();
+                async move { c.get_notify(req).await }
+            })
+            .await?;
+        // the most recently installed channels: a put reaches every member
+        answers
+            .into_iter()
+            .max_by_key(|a| a.loaded_ms)
+            .map(Response::new)
+            .ok_or_else(|| Status::unavailable("GetNotify: no member answered"))
+    }
+
+    async fn put_notify(
+        &self,
+        request: Request<PutNotifyRequest>,
+    ) -> Result<Response<NotifyResponse>, Status> {
+        let req = request.into_inner();
+        let answers = self
+            .fan_out(&req.region, "PutNotify", |mut c| {
+                let req = req.clone();
+                async move { c.put_notify(req).await }
+            })
+            .await?;
+        answers
+            .into_iter()
+            .next()
+            .map(Response::new)
+            .ok_or_else(|| Status::unavailable("PutNotify: no member answered"))
     }
 
     async fn list_notifications(

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod client;
 pub mod events;
+pub mod notify;
 pub mod report;
 pub mod rules;
 pub mod services;

@@ -5,6 +5,7 @@
 //! - `cmd::status`: the enterprise overview as a table (`strata status`).
 //! - `cmd::events`: incidents, and acknowledging them (`strata events`).
 //! - `cmd::rules`: a region's alerting rules; replaying a rules file (`strata rules test`).
+//! - `cmd::notify`: a region's notification channels (`strata notify`).
 //! - `cmd::sim`: simulated agents on one port (`strata sim`).
 //! - `cmd::bench`: `strata bench tsdb`, the store beside Prometheus and VictoriaMetrics.
 #![forbid(unsafe_code)]
@@ -43,6 +44,8 @@ enum Command {
     Events(cmd::events::EventsArgs),
     /// Show or put a region's alerting rules, or replay a rules file over its history.
     Rules(cmd::rules::RulesArgs),
+    /// Show, replace or reset a region's notification channels.
+    Notify(cmd::notify::NotifyArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),
     /// Measure a component (today: the time-series store beside its peers).
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
             Command::Status(args) => cmd::status::run(args).await,
             Command::Events(args) => cmd::events::run(args).await,
             Command::Rules(args) => cmd::rules::run(args).await,
+            Command::Notify(args) => cmd::notify::run(args).await,
             Command::Services(args) => cmd::services::list(args).await,
             Command::Drill(args) => cmd::services::drill(args).await,
             Command::Rca(args) => cmd::services::rca(args).await,

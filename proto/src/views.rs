@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::names::{severity_name, state_name};
 use crate::v1::{
-    Aggregation, Event, LabelMatcher, MatchOp, Notification, QueryRangeRequest, Resource,
-    RulesResponse, SnapshotResponse,
+    Aggregation, Event, LabelMatcher, MatchOp, Notification, NotifyResponse, QueryRangeRequest,
+    Resource, RulesResponse, SnapshotResponse,
 };
 
 /// One resource in the resources JSON.
@@ -264,6 +264,14 @@ pub fn series_json(
 /// The JSON of a region's rules in force.
 pub fn rules_json(r: &RulesResponse) -> Value {
     json!({ "rules_toml": r.rules_toml, "count": r.count, "file": r.file, "loaded_ms": r.loaded_ms })
+}
+
+/// The JSON of a region's notification channels in force.
+pub fn notify_json(r: &NotifyResponse) -> Value {
+    json!({
+        "notify_toml": r.notify_toml, "source": r.source, "loaded_ms": r.loaded_ms,
+        "receivers": r.receivers, "routes": r.routes, "silences": r.silences,
+    })
 }
 
 /// The JSON of one notification of a region.

@@ -9,11 +9,11 @@ use strata_proto::labels::{from_map, to_map};
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, Aggregation,
-    ConfigureAgentRequest, ConfigureRequest, ConfigureResponse, GetRulesRequest,
+    ConfigureAgentRequest, ConfigureRequest, ConfigureResponse, GetNotifyRequest, GetRulesRequest,
     ListNotificationsRequest, ListNotificationsResponse, ListResourcesRequest,
-    ListResourcesResponse, Point, PutRulesRequest, QueryRangeRequest, QueryRangeResponse,
-    RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, RulesResponse, Series,
-    SnapshotRequest, SnapshotResponse, WatchRegionRequest,
+    ListResourcesResponse, NotifyResponse, Point, PutNotifyRequest, PutRulesRequest,
+    QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
+    RegionUpdate, RulesResponse, Series, SnapshotRequest, SnapshotResponse, WatchRegionRequest,
 };
 use strata_proto::v1::{LabelMatcher, MatchOp};
 use strata_tsdb::Tsdb;
@@ -24,6 +24,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info_span};
 
 use crate::assignment::Shares;
+use crate::notify::book::NotifyBook;
 use crate::notify::outbox::Outbox;
 use crate::rules::RuleBook;
 use crate::server;
@@ -45,6 +46,8 @@ pub struct Api {
     pub shares: Arc<Shares>,
     pub agent_timeout: Duration,
     pub rules: Arc<RuleBook>,
+    /// The notification channels in force.
+    pub channels: Arc<NotifyBook>,
     pub outbox: Arc<Mutex<Outbox>>,
 }
 
@@ -390,6 +393,34 @@ impl SubManager for Api {
             .map(|d| d.to_proto(&self.member))
             .collect();
         Ok(Response::new(ListNotificationsResponse { notifications }))
+    }
+
+    async fn get_notify(
+        &self,
+        request: Request<GetNotifyRequest>,
+    ) -> Result<Response<NotifyResponse>, Status> {
+        self.check_region(&request.get_ref().region)?;
+        Ok(Response::new(self.channels.describe()))
+    }
+
+    async fn put_notify(
+        &self,
+        request: Request<PutNotifyRequest>,
+    ) -> Result<Response<NotifyResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let journal = self.state.journal();
+        let done = if req.use_file {
+            self.channels.use_file(journal)
+        } else {
+            self.channels.put_api(&req.notify_toml, journal)
+        };
+        done.map_err(|problems| {
+            Status::invalid_argument(format!("PutNotify: {}", problems.join("; ")))
+        })?;
+        let r = self.channels.describe();
+        tracing::info!(region = %self.region, source = %r.source, receivers = r.receivers, routes = r.routes, "notification channels replaced");
+        Ok(Response::new(r))
     }
 
     type WatchRegionStream = UpdateStream;

@@ -23,12 +23,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
-    AgentSnapshotRequest, ConfigureAgentRequest, GetRulesRequest, ListNotificationsRequest,
-    PutRulesRequest,
+    AgentSnapshotRequest, ConfigureAgentRequest, GetNotifyRequest, GetRulesRequest,
+    ListNotificationsRequest, PutNotifyRequest, PutRulesRequest,
 };
 use strata_proto::views::{
-    EventJson, ResourceJson, history_request, notification_json, rules_json, series_json,
-    snapshot_json,
+    EventJson, ResourceJson, history_request, notification_json, notify_json, rules_json,
+    series_json, snapshot_json,
 };
 use tonic::{Code, Request, Status};
 use tracing::info;
@@ -97,6 +97,10 @@ pub fn router(api: Api) -> Router {
             get(get_rules).put(put_rules),
         )
         .route("/api/v1/regions/{region}/notifications", get(notifications))
+        .route(
+            "/api/v1/regions/{region}/notify",
+            get(get_notify).put(put_notify).delete(delete_notify),
+        )
         .route("/api/v1/stream", get(stream))
         .with_state(Arc::new(api))
 }
@@ -342,6 +346,45 @@ async fn put_rules(
         .await?
         .into_inner();
     Ok(Json(rules_json(&r)))
+}
+
+async fn get_notify(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer {
+    region_is(&api, &region)?;
+    let r = api
+        .get_notify(Request::new(GetNotifyRequest { region }))
+        .await?
+        .into_inner();
+    Ok(Json(notify_json(&r)))
+}
+
+async fn put_notify(
+    State(api): State<Arc<Api>>,
+    Path(region): Path<String>,
+    body: String,
+) -> Answer {
+    region_is(&api, &region)?;
+    let r = api
+        .put_notify(Request::new(PutNotifyRequest {
+            region,
+            notify_toml: body,
+            use_file: false,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(notify_json(&r)))
+}
+
+async fn delete_notify(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer {
+    region_is(&api, &region)?;
+    let r = api
+        .put_notify(Request::new(PutNotifyRequest {
+            region,
+            notify_toml: String::new(),
+            use_file: true,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(notify_json(&r)))
 }
 
 async fn notifications(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer {

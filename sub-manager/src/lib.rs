@@ -130,6 +130,10 @@ impl BoundSubManager {
             config.rules_file.clone(),
             &journal,
         )?);
+        let channels = Arc::new(notify::book::NotifyBook::open(
+            config.notify.clone(),
+            &journal,
+        )?);
         let state = Arc::new(RegionState::open(
             &config.region,
             &config.id,
@@ -194,7 +198,7 @@ impl BoundSubManager {
         tasks.spawn(downsample_loop(tsdb.clone(), shutdown.clone()));
         tasks.spawn(rules::reload_loop(rules.clone(), shutdown.clone()));
         let notifier = Arc::new(notify::Notifier::new(
-            config.notify.clone(),
+            channels.clone(),
             &config.id,
             &config.region,
             state.clone(),
@@ -210,6 +214,7 @@ impl BoundSubManager {
             shares,
             agent_timeout: config.poll.timeout,
             rules,
+            channels,
             outbox: notifier.outbox(),
         };
         if let Some(listener) = self.console {

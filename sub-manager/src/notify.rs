@@ -7,12 +7,18 @@
 //! When an agent is polled by two members (replicas), only the first of its pollers
 //! notifies, so that nobody is told twice.
 //!
+//! The channels (receivers, routes, silences) can be replaced while it runs ([`book`]): the
+//! planner then starts from what it followed, except under routes that changed, whose open
+//! events are told again as new.
+//!
 //! # Layout
 //! - [`config`]: `[notify]`: receivers, routes, escalation steps, silences.
+//! - [`book`]: the channels in force, from the config file or the API.
 //! - [`plan`]: the decisions, as a pure function of the open events and the time.
 //! - [`outbox`]: notifications kept on disk until delivered or failed.
 //! - [`send`]: webhook, Alertmanager, e-mail (SMTP with STARTTLS) and SMS gateway delivery.
 
+pub mod book;
 pub mod config;
 pub mod outbox;
 pub mod plan;
@@ -20,7 +26,7 @@ pub mod send;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -31,6 +37,7 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::assignment::Shares;
 use crate::metrics::SubManagerMetrics;
 use crate::state::RegionState;
+use book::NotifyBook;
 use config::{NotifyConfig, ReceiverConfig};
 use outbox::{Outbox, Status};
 use plan::{EventView, Planner, Reason, Tracked};
@@ -48,44 +55,83 @@ fn tracked_key(key: &(String, usize)) -> Vec<u8> {
     format!("{TRACKED}{}\0{}", key.0, key.1).into_bytes()
 }
 
+/// The channels a notifier works with, and their number in the book.
+struct Channels {
+    version: u64,
+    config: Arc<NotifyConfig>,
+    sender: Arc<send::Sender>,
+}
+
 /// The notifier of one member.
 pub struct Notifier {
-    config: NotifyConfig,
+    book: Arc<NotifyBook>,
+    channels: RwLock<Channels>,
     member: String,
     region: String,
     state: Arc<RegionState>,
     shares: Arc<Shares>,
     metrics: Arc<SubManagerMetrics>,
     outbox: Arc<Mutex<Outbox>>,
-    sender: Arc<send::Sender>,
 }
 
 impl Notifier {
-    /// The notifier of member `member`, with the deliveries kept in the region's table.
+    /// The notifier of member `member`, with the channels of `book` and the deliveries
+    /// kept in the region's table.
     pub fn new(
-        config: NotifyConfig,
+        book: Arc<NotifyBook>,
         member: &str,
         region: &str,
         state: Arc<RegionState>,
         shares: Arc<Shares>,
         metrics: Arc<SubManagerMetrics>,
     ) -> Self {
-        let outbox = Outbox::load(
-            state.journal(),
-            config.history,
-            config.max_attempts,
-            config.max_backoff.as_millis() as i64,
-        );
+        let version = book.version();
+        let config = book.current();
+        let outbox = Outbox::load(state.journal(), &config);
         Self {
+            channels: RwLock::new(Channels {
+                version,
+                sender: Arc::new(send::Sender::new(config.timeout)),
+                config,
+            }),
+            book,
             member: member.to_string(),
             region: region.to_string(),
             state,
             shares,
             metrics,
             outbox: Arc::new(Mutex::new(outbox)),
-            sender: Arc::new(send::Sender::new(config.timeout)),
-            config,
         }
+    }
+
+    /// The channels in force and their sender, taken again from the book when it changed.
+    fn channels(&self) -> (u64, Arc<NotifyConfig>, Arc<send::Sender>) {
+        let version = self.book.version();
+        {
+            let c = self.channels.read().expect("channels lock poisoned");
+            if c.version == version {
+                return (c.version, c.config.clone(), c.sender.clone());
+            }
+        }
+        let config = self.book.current();
+        self.outbox
+            .lock()
+            .expect("outbox lock poisoned")
+            .set_limits(&config);
+        let mut c = self.channels.write().expect("channels lock poisoned");
+        if c.version != version {
+            info!(
+                receivers = config.receivers.len(),
+                routes = config.routes.len(),
+                "notification channels changed"
+            );
+            *c = Channels {
+                version,
+                sender: Arc::new(send::Sender::new(config.timeout)),
+                config,
+            };
+        }
+        (c.version, c.config.clone(), c.sender.clone())
     }
 
     /// The deliveries, newest first.
@@ -95,7 +141,7 @@ impl Notifier {
 
     /// Plans and delivers until `shutdown`.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        if self.config.routes.is_empty() {
+        if self.channels().1.routes.is_empty() {
             info!("no notification routes configured; events notify nobody");
         }
         let sender = tokio::spawn(self.clone().deliver_loop(shutdown.clone()));
@@ -124,13 +170,21 @@ impl Notifier {
     }
 
     async fn plan_loop(&self, shutdown: CancellationToken) {
-        let mut planner = Planner::new(&self.config, self.load_tracked());
+        let (mut version, mut config, _) = self.channels();
+        let mut planner = Planner::new(&config, self.load_tracked());
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
+            }
+            let (v, current, sender) = self.channels();
+            if v != version {
+                let (kept, dropped) = planner.into_tracked(&config, &current);
+                self.keep(&[], &dropped);
+                planner = Planner::new(&current, kept);
+                (version, config) = (v, current);
             }
             let now = strata_proto::now_ms();
             let share = self.shares.current();
@@ -154,13 +208,13 @@ impl Notifier {
             let plan = planner.plan(&views, &held, now);
             self.keep(&plan.changed, &plan.gone);
             for o in plan.outgoing {
-                let Some(receiver) = self.receiver(&o.receiver) else {
+                let Some(receiver) = receiver(&config, &o.receiver) else {
                     continue;
                 };
                 if o.reason == Reason::Refresh {
                     // best effort: the first post was recorded; Alertmanager only needs
                     // to hear again that the alert still fires
-                    let sender = self.sender.clone();
+                    let sender = sender.clone();
                     let (member, receiver) = (self.member.clone(), receiver.clone());
                     tokio::spawn(async move {
                         let m = send::Message {
@@ -185,10 +239,6 @@ impl Notifier {
                 info!(id = %d.id, receiver = %d.receiver, reason = d.reason.name(), events = d.events.len(), "notification queued");
             }
         }
-    }
-
-    fn receiver(&self, name: &str) -> Option<&ReceiverConfig> {
-        self.config.receivers.iter().find(|r| r.name == name)
     }
 
     fn keep(&self, changed: &[Tracked], gone: &[(String, usize)]) {
@@ -216,8 +266,6 @@ impl Notifier {
     }
 
     async fn deliver_loop(self: Arc<Self>, shutdown: CancellationToken) {
-        let sender = self.sender.clone();
-        let in_flight_ms = (self.config.timeout.as_millis() as i64) * 2;
         let mut ticker = tokio::time::interval(Duration::from_millis(250));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -225,6 +273,8 @@ impl Notifier {
                 _ = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
+            let (_, config, sender) = self.channels();
+            let in_flight_ms = (config.timeout.as_millis() as i64) * 2;
             let now = strata_proto::now_ms();
             let due = {
                 let mut outbox = self.outbox.lock().expect("outbox lock poisoned");
@@ -236,12 +286,12 @@ impl Notifier {
             if due.is_empty() {
                 continue;
             }
-            let me = &self;
+            let (me, config) = (&self, &config);
             let attempts = due.iter().map(|d| {
                 let span = info_span!("notify", id = %d.id, receiver = %d.receiver, reason = d.reason.name());
                 let sender = sender.clone();
                 async move {
-                    let outcome = match me.receiver(&d.receiver) {
+                    let outcome = match receiver(config, &d.receiver) {
                         None => Err(format!(
                             "receiver '{}' is no longer configured",
                             d.receiver
@@ -288,4 +338,9 @@ impl Notifier {
             }
         }
     }
+}
+
+/// The receiver named `name` in `config`.
+fn receiver<'a>(config: &'a NotifyConfig, name: &str) -> Option<&'a ReceiverConfig> {
+    config.receivers.iter().find(|r| r.name == name)
 }

@@ -90,6 +90,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
             "/api/v1/regions/{region}/notifications",
             get(crate::region_api::notifications),
         )
+        .route(
+            "/api/v1/regions/{region}/notify",
+            get(crate::region_api::get_notify)
+                .put(crate::region_api::put_notify)
+                .delete(crate::region_api::delete_notify),
+        )
         .route("/api/v1/resources/{id}/metrics", get(metrics_by_id))
         .route(
             "/api/v1/resources/{region}/{host}/metrics",

@@ -12,6 +12,7 @@ pub const PATHS: &[&str] = &[
     "/api/v1/events/ack",
     "/api/v1/regions/{region}/rules",
     "/api/v1/regions/{region}/notifications",
+    "/api/v1/regions/{region}/notify",
     "/api/v1/resources/{id}/metrics",
     "/api/v1/resources/{region}/{host}/metrics",
     "/api/v1/resources/{region}/{host}/snapshot",
@@ -165,6 +166,20 @@ pub fn document() -> Value {
                     "parameters": [region_param.clone()],
                     "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
                     "responses": ok("{rules_toml, count, file, loaded_ms}", "object")}
+        }),
+    );
+    let channels = "{notify_toml, source, loaded_ms, receivers, routes, silences}";
+    put(
+        "/api/v1/regions/{region}/notify",
+        json!({
+            "get": {"summary": "The region's notification channels in force (receivers, routes, silences, delivery settings) as TOML, secrets shown as <hidden>, and whether they come from its config file or the API",
+                    "parameters": [region_param.clone()], "responses": ok(channels, "object")},
+            "put": {"summary": "Replace the region's notification channels (TOML body, the [notify] section's content); validated whole, every problem named; a secret given as <hidden> keeps the receiver's current one",
+                    "parameters": [region_param.clone()],
+                    "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "responses": ok(channels, "object")},
+            "delete": {"summary": "Drop the channels put through the API: the region's config file's are in force again",
+                       "parameters": [region_param.clone()], "responses": ok(channels, "object")}
         }),
     );
     put(

@@ -1,6 +1,7 @@
 //! The regions' alerting, seen and changed from the centre: the rules in force in a region
-//! (read, and replaced through its validated API) and the notifications it sent, through
-//! the brokers. Each region evaluates and notifies on its own; the centre only asks.
+//! and its notification channels (read, and replaced through its validated API), and the
+//! notifications it sent, through the brokers. Each region evaluates and notifies on its
+//! own; the centre only asks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,32 +10,62 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use serde_json::Value;
-use strata_proto::v1::{GetRulesRequest, ListNotificationsRequest, PutRulesRequest};
-use strata_proto::views::{notification_json, rules_json};
+use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_proto::v1::{
+    GetNotifyRequest, GetRulesRequest, ListNotificationsRequest, NotifyResponse, PutNotifyRequest,
+    PutRulesRequest,
+};
+use strata_proto::views::{notification_json, notify_json, rules_json};
+use tonic::transport::Channel;
 use tracing::{Instrument, info, info_span};
 
 use crate::Shared;
 use crate::api::{ApiError, known_region};
+
+/// Asks a member of `region` through the brokers, for a request called `op` about `what`.
+async fn ask<T, F, Fut>(
+    shared: &Shared,
+    region: &str,
+    op: &'static str,
+    what: &str,
+    call: F,
+) -> Result<T, ApiError>
+where
+    F: Fn(SubManagerClient<Channel>) -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    known_region(shared, Some(&region.to_string()))?;
+    shared
+        .brokers
+        .routed(call)
+        .instrument(info_span!("region_api", op, %region))
+        .await
+        .map_err(|s| ApiError::from_status(s, &format!("{what} of region {region}")))
+}
+
+/// Records a change of a region's `what` in the audit log.
+fn audit(shared: &Shared, action: &str, region: &str, what: &str) {
+    shared.services.record_audit(
+        action,
+        &format!("regions/{region}/{what}"),
+        "api",
+        strata_proto::now_ms(),
+    );
+}
 
 /// `GET /api/v1/regions/{region}/rules`: the rules in force in the region, as TOML.
 pub async fn get_rules(
     State(shared): State<Arc<Shared>>,
     Path(region): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    known_region(&shared, Some(&region))?;
-    let span = info_span!("get_rules", %region);
-    let r = shared
-        .brokers
-        .routed(|mut c| {
-            let req = GetRulesRequest {
-                region: region.clone(),
-            };
-            async move { c.get_rules(req).await }
-        })
-        .instrument(span)
-        .await
-        .map_err(|s| ApiError::from_status(s, &format!("rules of region {region}")))?;
+    let r = ask(&shared, &region, "GetRules", "rules", |mut c| {
+        let req = GetRulesRequest {
+            region: region.clone(),
+        };
+        async move { c.get_rules(req).await }
+    })
+    .await?;
     Ok(Json(rules_json(&r)))
 }
 
@@ -46,29 +77,93 @@ pub async fn put_rules(
     Path(region): Path<String>,
     body: String,
 ) -> Result<Json<Value>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    known_region(&shared, Some(&region))?;
-    let span = info_span!("put_rules", %region, bytes = body.len());
-    let r = shared
-        .brokers
-        .routed(|mut c| {
-            let req = PutRulesRequest {
-                region: region.clone(),
-                rules_toml: body.clone(),
-            };
-            async move { c.put_rules(req).await }
-        })
-        .instrument(span)
-        .await
-        .map_err(|s| ApiError::from_status(s, &format!("rules of region {region}")))?;
-    shared.services.record_audit(
-        "put rules",
-        &format!("regions/{region}/rules"),
-        "api",
-        strata_proto::now_ms(),
-    );
+    let r = ask(&shared, &region, "PutRules", "rules", |mut c| {
+        let req = PutRulesRequest {
+            region: region.clone(),
+            rules_toml: body.clone(),
+        };
+        async move { c.put_rules(req).await }
+    })
+    .await?;
+    audit(&shared, "put rules", &region, "rules");
     info!(%region, count = r.count, "region's API rules replaced");
     Ok(Json(rules_json(&r)))
+}
+
+/// `GET /api/v1/regions/{region}/notify`: the region's notification channels in force, as
+/// TOML with secrets hidden.
+pub async fn get_notify(
+    State(shared): State<Arc<Shared>>,
+    Path(region): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = ask(
+        &shared,
+        &region,
+        "GetNotify",
+        "notification channels",
+        |mut c| {
+            let req = GetNotifyRequest {
+                region: region.clone(),
+            };
+            async move { c.get_notify(req).await }
+        },
+    )
+    .await?;
+    Ok(Json(notify_json(&r)))
+}
+
+/// Puts channels (or goes back to the config file's) in every member of `region`.
+async fn replace_notify(
+    shared: &Shared,
+    region: &str,
+    notify_toml: String,
+    use_file: bool,
+) -> Result<NotifyResponse, ApiError> {
+    let r = ask(
+        shared,
+        region,
+        "PutNotify",
+        "notification channels",
+        |mut c| {
+            let req = PutNotifyRequest {
+                region: region.to_string(),
+                notify_toml: notify_toml.clone(),
+                use_file,
+            };
+            async move { c.put_notify(req).await }
+        },
+    )
+    .await?;
+    let action = if use_file {
+        "notification channels from the config file"
+    } else {
+        "put notification channels"
+    };
+    audit(shared, action, region, "notify");
+    info!(%region, source = %r.source, receivers = r.receivers, routes = r.routes, "region's notification channels replaced");
+    Ok(r)
+}
+
+/// `PUT /api/v1/regions/{region}/notify` with the `[notify]` section's content (TOML) as
+/// the body: replaces the region's notification channels in every member; a bad set is a
+/// 400 that names each problem, and changes nothing.
+pub async fn put_notify(
+    State(shared): State<Arc<Shared>>,
+    Path(region): Path<String>,
+    body: String,
+) -> Result<Json<Value>, ApiError> {
+    let r = replace_notify(&shared, &region, body, false).await?;
+    Ok(Json(notify_json(&r)))
+}
+
+/// `DELETE /api/v1/regions/{region}/notify`: drops the channels put through the API; the
+/// members' config files' are in force again.
+pub async fn delete_notify(
+    State(shared): State<Arc<Shared>>,
+    Path(region): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = replace_notify(&shared, &region, String::new(), true).await?;
+    Ok(Json(notify_json(&r)))
 }
 
 /// `GET /api/v1/regions/{region}/notifications?limit=100`: what the region's members sent,
@@ -78,8 +173,6 @@ pub async fn notifications(
     Path(region): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    known_region(&shared, Some(&region))?;
     let limit = match q.get("limit") {
         None => 100,
         Some(v) => v
@@ -88,19 +181,20 @@ pub async fn notifications(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| ApiError::bad_request(format!("limit: '{v}' is not 1 to 1000")))?,
     };
-    let span = info_span!("notifications", %region);
-    let r = shared
-        .brokers
-        .routed(|mut c| {
+    let r = ask(
+        &shared,
+        &region,
+        "ListNotifications",
+        "notifications",
+        |mut c| {
             let req = ListNotificationsRequest {
                 region: region.clone(),
                 limit,
             };
             async move { c.list_notifications(req).await }
-        })
-        .instrument(span)
-        .await
-        .map_err(|s| ApiError::from_status(s, &format!("notifications of region {region}")))?;
+        },
+    )
+    .await?;
     Ok(Json(Value::Array(
         r.notifications.iter().map(notification_json).collect(),
     )))

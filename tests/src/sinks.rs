@@ -161,12 +161,16 @@ fn smtp_session(stream: TcpStream) -> Option<Vec<Mail>> {
     }
 }
 
+/// A request's headers, as received.
+type Headers = Vec<(String, String)>;
+
 /// An HTTP receiver of webhooks: answers 500 to the first `fail_first` requests, then 200;
-/// keeps every request's body.
+/// keeps every request's headers and body.
 pub struct WebhookReceiver {
     server: Server,
     requests: Arc<AtomicUsize>,
     bodies: Arc<Mutex<Vec<String>>>,
+    headers: Arc<Mutex<Vec<Headers>>>,
 }
 
 impl WebhookReceiver {
@@ -174,13 +178,15 @@ impl WebhookReceiver {
     pub fn start(fail_first: usize) -> Self {
         let requests = Arc::new(AtomicUsize::new(0));
         let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
-        let (count, kept) = (requests.clone(), bodies.clone());
+        let headers: Arc<Mutex<Vec<Headers>>> = Arc::default();
+        let (count, kept, kept_headers) = (requests.clone(), bodies.clone(), headers.clone());
         let server = Server::start(move |stream| {
-            let Some(body) = read_http_body(&stream) else {
+            let Some((head, body)) = read_http_request(&stream) else {
                 return;
             };
             let n = count.fetch_add(1, Ordering::SeqCst);
             kept.lock().unwrap().push(body);
+            kept_headers.lock().unwrap().push(head);
             let status = if n < fail_first {
                 "500 Internal Server Error"
             } else {
@@ -196,6 +202,7 @@ impl WebhookReceiver {
             server,
             requests,
             bodies,
+            headers,
         }
     }
 
@@ -213,12 +220,27 @@ impl WebhookReceiver {
     pub fn bodies(&self) -> Vec<String> {
         self.bodies.lock().unwrap().clone()
     }
+
+    /// The value of header `name` (any case) in each request received so far.
+    pub fn header(&self, name: &str) -> Vec<Option<String>> {
+        self.headers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                h.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            })
+            .collect()
+    }
 }
 
-/// Reads one HTTP request's body (by its content-length).
-fn read_http_body(stream: &TcpStream) -> Option<String> {
+/// Reads one HTTP request's headers and body (by its content-length).
+fn read_http_request(stream: &TcpStream) -> Option<(Headers, String)> {
     let mut reader = BufReader::new(stream);
     let mut length = 0usize;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
@@ -228,13 +250,14 @@ fn read_http_body(stream: &TcpStream) -> Option<String> {
         if line.is_empty() {
             break;
         }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().ok()?;
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().ok()?;
+            }
+            headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some(String::from_utf8_lossy(&body).into_owned())
+    Some((headers, String::from_utf8_lossy(&body).into_owned()))
 }

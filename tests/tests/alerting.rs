@@ -8,6 +8,8 @@
 //! The same runs with the super-manager and the broker stopped: the region notifies alone.
 //! A third test has a webhook fail its first requests (retried with backoff until
 //! delivered) and another always fail (recorded as failed), reached by escalation.
+//! Another puts the region's notification channels from the centre's API: refused when bad,
+//! in force at once when good, the credential never shown and still sent.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -812,4 +814,137 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
     let text = audit.to_string();
     assert!(text.contains("action mark ok"), "{text}");
     assert!(text.contains("action rm-everything failed"), "{text}");
+}
+
+#[test]
+fn notification_channels_put_from_the_centre_take_effect_at_once_and_keep_their_secrets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let hook = WebhookReceiver::start(0);
+    let agent = CpuAgent::start("app-1");
+    let broker = start_broker(dir);
+    let rules = write_config(dir, "rules.toml", RULES);
+    // no [notify]: the region starts telling nobody
+    let cfg = write_config(
+        dir,
+        "eu-1.toml",
+        &format!(
+            r#"
+id = "eu-1"
+region = "eu"
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+brokers = ["{broker}"]
+rules_file = "{rules}"
+[poll]
+interval = "1s"
+[thresholds]
+cpu_warning = 0.99
+cpu_critical = 1.0
+[[agents]]
+id = "app-1"
+address = "{agent}"
+"#,
+            data = dir.join("eu-1").display(),
+            broker = broker.addr,
+            agent = agent.addr,
+        ),
+    );
+    let _sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
+    let sup = start_super_manager(&[&broker.addr], "", dir);
+    up_at_the_centre(&sup.addr);
+    let path = "/api/v1/regions/eu/notify";
+    let shown = get_json(&sup.addr, path).unwrap();
+    assert_eq!(
+        (shown["source"].as_str(), shown["receivers"].as_u64()),
+        (Some("file"), Some(0)),
+        "{shown}"
+    );
+    let channels = format!(
+        r#"
+[[receivers]]
+name = "hook"
+kind = "webhook"
+url = "{url}"
+headers = {{ Authorization = "Bearer s3cret" }}
+[[routes]]
+match = {{ rule = "cpu-high" }}
+receivers = ["hook"]
+group_wait = "0s"
+"#,
+        url = hook.url()
+    );
+    // a bad set is refused with its field named, and changes nothing
+    let (status, answer) = http_request(
+        &sup.addr,
+        "PUT",
+        path,
+        &channels.replace("http://", "ftp://"),
+    )
+    .unwrap();
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("notify.receivers[0].url"), "{answer}");
+    assert_eq!(get_json(&sup.addr, path).unwrap()["source"], "file");
+    let (status, answer) = http_request(&sup.addr, "PUT", path, &channels).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let shown = get_json(&sup.addr, path).unwrap();
+    assert_eq!(
+        (
+            shown["source"].as_str(),
+            shown["receivers"].as_u64(),
+            shown["routes"].as_u64()
+        ),
+        (Some("api"), Some(1), Some(1)),
+        "{shown}"
+    );
+    let text = shown["notify_toml"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("<hidden>") && !text.contains("s3cret"),
+        "the credential is not shown: {text}"
+    );
+    // what was shown, put back as it is, keeps the credential
+    let (status, answer) = http_request(&sup.addr, "PUT", path, &text).unwrap();
+    assert_eq!(status, 200, "{answer}");
+    // without a restart, the next event goes to the receiver put, with its credential
+    agent.set(0.95);
+    wait_for(
+        "the webhook told of cpu-high",
+        Duration::from_secs(20),
+        || {
+            if hook.requests() >= 1 {
+                Ok(())
+            } else {
+                Err("no request yet".to_string())
+            }
+        },
+    );
+    let body: serde_json::Value = serde_json::from_str(&hook.bodies()[0]).unwrap();
+    assert_eq!(body["status"], "firing", "{body}");
+    assert_eq!(body["events"][0]["rule"], "cpu-high", "{body}");
+    assert_eq!(
+        hook.header("authorization")[0].as_deref(),
+        Some("Bearer s3cret")
+    );
+    agent.set(0.3);
+    wait_for("the resolution told", Duration::from_secs(20), || {
+        let bodies = hook.bodies();
+        match bodies.get(1) {
+            Some(b) if b.contains("\"resolved\"") => Ok(()),
+            _ => Err(format!("{bodies:?}")),
+        }
+    });
+    // back to the config file's channels
+    let (status, answer) = http_request(&sup.addr, "DELETE", path, "").unwrap();
+    assert_eq!(status, 200, "{answer}");
+    let shown = get_json(&sup.addr, path).unwrap();
+    assert_eq!(
+        (shown["source"].as_str(), shown["receivers"].as_u64()),
+        (Some("file"), Some(0)),
+        "{shown}"
+    );
+    let audit = get_json(&sup.addr, "/api/v1/reports/audit?period=today").unwrap();
+    assert!(
+        audit.to_string().contains("regions/eu/notify"),
+        "audit: {audit}"
+    );
 }

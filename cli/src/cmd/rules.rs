@@ -62,7 +62,10 @@ pub enum RulesCommand {
     },
 }
 
-async fn client(addr: &str) -> anyhow::Result<SubManagerClient<tonic::transport::Channel>> {
+/// A client of the regional API at `addr` (a sub-manager or a broker).
+pub(crate) async fn client(
+    addr: &str,
+) -> anyhow::Result<SubManagerClient<tonic::transport::Channel>> {
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))

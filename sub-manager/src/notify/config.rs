@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use strata_proto::windows::rfc3339_ms;
 use strata_tsdb::Matcher;
 
 /// Notifications of the region's events.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
     pub receivers: Vec<ReceiverConfig>,
@@ -45,7 +45,7 @@ impl Default for NotifyConfig {
 }
 
 /// Where a notification goes.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum ReceiverKind {
     /// An HTTP POST of the events as JSON.
@@ -66,9 +66,9 @@ pub enum ReceiverKind {
         /// `none`, `opportunistic` (STARTTLS when offered; the default) or `required`.
         #[serde(default)]
         starttls: StartTls,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         username: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
     },
     /// An SMS or messenger gateway reached over HTTP: `url` and `body` are templates where
@@ -78,7 +78,7 @@ pub enum ReceiverKind {
         to: String,
         #[serde(default = "post")]
         method: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<String>,
         #[serde(default)]
         headers: BTreeMap<String, String>,
@@ -90,7 +90,7 @@ fn post() -> String {
 }
 
 /// STARTTLS use of an e-mail receiver.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum StartTls {
     None,
@@ -100,7 +100,7 @@ pub enum StartTls {
 }
 
 /// A named receiver.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct ReceiverConfig {
     pub name: String,
     #[serde(flatten)]
@@ -120,7 +120,7 @@ impl ReceiverConfig {
 }
 
 /// Which events go to whom.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RouteConfig {
     /// Selectors on the event's labels (`region`, `host`, `rule`, `severity` and the rule's
@@ -163,7 +163,7 @@ impl Default for RouteConfig {
 }
 
 /// An escalation step.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepConfig {
     /// How long the event must stay open and unacknowledged.
@@ -175,19 +175,23 @@ pub struct StepConfig {
 /// A silence or maintenance window: events matching every selector notify nobody between
 /// `from` and `to` (RFC 3339; either may be left out), or, for a recurring window, for
 /// `duration` from every `every` (`"sun 02:00"` weekly or `"02:00"` daily, UTC).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceConfig {
     pub name: String,
     #[serde(rename = "match")]
     pub matchers: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every: Option<String>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub duration: Option<Duration>,
     #[serde(default)]
     pub comment: String,
@@ -223,7 +227,88 @@ pub fn matchers(
         .collect()
 }
 
+/// How a secret is shown outside the sub-manager, and given back to keep it unchanged.
+pub const HIDDEN: &str = "<hidden>";
+
+/// Whether a header carries a credential (its value is hidden).
+fn secret_header(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["authorization", "token", "key", "secret", "password"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+/// The secrets of a receiver: its password and credential headers, by field name.
+fn secrets(kind: &mut ReceiverKind) -> Vec<(String, &mut String)> {
+    let mut out = Vec::new();
+    match kind {
+        ReceiverKind::Email {
+            password: Some(p), ..
+        } => out.push(("password".to_string(), p)),
+        ReceiverKind::Webhook { headers, .. } | ReceiverKind::Sms { headers, .. } => {
+            for (name, value) in headers.iter_mut() {
+                if secret_header(name) {
+                    out.push((format!("headers.{name}"), value));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 impl NotifyConfig {
+    /// The same channels with every secret replaced by [`HIDDEN`].
+    pub fn hidden(&self) -> NotifyConfig {
+        let mut out = self.clone();
+        for r in &mut out.receivers {
+            for (_, value) in secrets(&mut r.kind) {
+                *value = HIDDEN.to_string();
+            }
+        }
+        out
+    }
+
+    /// Puts back the secrets given as [`HIDDEN`] from the receiver of the same name in
+    /// `current`; a hidden secret with nothing to keep is a problem naming its field.
+    pub fn restore_hidden(&mut self, current: &NotifyConfig) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, r) in self.receivers.iter_mut().enumerate() {
+            let mut before = current
+                .receivers
+                .iter()
+                .find(|c| c.name == r.name)
+                .map(|c| c.kind.clone());
+            let kept: Vec<(String, String)> = before
+                .as_mut()
+                .map(|k| {
+                    secrets(k)
+                        .into_iter()
+                        .map(|(f, v)| (f, v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (field, value) in secrets(&mut r.kind) {
+                if value != HIDDEN {
+                    continue;
+                }
+                match kept.iter().find(|(f, _)| *f == field) {
+                    Some((_, old)) => *value = old.clone(),
+                    None => problems.push(format!(
+                        "notify.receivers[{i}].{field}: '{HIDDEN}' keeps a secret, but receiver '{}' has none in force to keep",
+                        r.name
+                    )),
+                }
+            }
+        }
+        problems
+    }
+
+    /// The channels as TOML (the `[notify]` section's content), secrets hidden.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.hidden()).unwrap_or_else(|e| format!("# not shown: {e}\n"))
+    }
+
     /// Every problem of the section, each naming its field.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();

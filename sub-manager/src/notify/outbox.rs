@@ -10,6 +10,7 @@ use strata_proto::v1::Notification;
 use strata_tsdb::{Journal, TableOp};
 use tracing::warn;
 
+use super::config::NotifyConfig;
 use super::plan::{EventView, Reason};
 
 /// Table key prefix of the deliveries.
@@ -77,8 +78,8 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    /// The deliveries kept in `journal`.
-    pub fn load(journal: &Journal, history: usize, max_attempts: u32, max_backoff_ms: i64) -> Self {
+    /// The deliveries kept in `journal`, with the limits of `config`.
+    pub fn load(journal: &Journal, config: &NotifyConfig) -> Self {
         let mut all = BTreeMap::new();
         match journal.scan(PREFIX.as_bytes()) {
             Ok(rows) => {
@@ -95,13 +96,22 @@ impl Outbox {
             }
             Err(error) => warn!(%error, "reading the notification records failed"),
         }
-        Self {
+        let mut outbox = Self {
             all,
             counter: 0,
-            history,
-            max_attempts,
-            max_backoff_ms,
-        }
+            history: 0,
+            max_attempts: 0,
+            max_backoff_ms: 0,
+        };
+        outbox.set_limits(config);
+        outbox
+    }
+
+    /// Takes the history bound, attempts and longest wait of `config`.
+    pub fn set_limits(&mut self, config: &NotifyConfig) {
+        self.history = config.history;
+        self.max_attempts = config.max_attempts;
+        self.max_backoff_ms = config.max_backoff.as_millis() as i64;
     }
 
     fn store(journal: &Journal, d: &Delivery) {
@@ -232,11 +242,21 @@ impl Outbox {
 mod tests {
     use super::*;
 
+    /// Limits keeping `history` finished deliveries, 3 attempts, waits up to a minute.
+    fn limits(history: usize) -> NotifyConfig {
+        NotifyConfig {
+            history,
+            max_attempts: 3,
+            max_backoff: std::time::Duration::from_secs(60),
+            ..NotifyConfig::default()
+        }
+    }
+
     #[test]
     fn a_delivery_is_retried_with_backoff_then_failed_and_kept_across_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(dir.path(), 1000).unwrap();
-        let mut o = Outbox::load(&journal, 10, 3, 60_000);
+        let mut o = Outbox::load(&journal, &limits(10));
         let d = o.push(&journal, "hook", "webhook", Reason::Firing, Vec::new(), 0);
         assert_eq!(o.take_due(0, 30_000, 10).len(), 1);
         assert!(o.take_due(0, 30_000, 10).is_empty(), "in flight");
@@ -253,7 +273,7 @@ mod tests {
             o.finish(&journal, &d.id, Err("503 again".into()), 3000),
             Status::Failed
         );
-        let again = Outbox::load(&journal, 10, 3, 60_000);
+        let again = Outbox::load(&journal, &limits(10));
         let kept = &again.newest(10)[0];
         assert_eq!((kept.status, kept.attempts), (Status::Failed, 3));
         assert_eq!(kept.last_error, "503 again");
@@ -264,13 +284,13 @@ mod tests {
     fn finished_deliveries_beyond_the_history_are_forgotten() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::open(dir.path(), 1000).unwrap();
-        let mut o = Outbox::load(&journal, 2, 3, 60_000);
+        let mut o = Outbox::load(&journal, &limits(2));
         for t in 0..4 {
             let d = o.push(&journal, "hook", "webhook", Reason::Firing, Vec::new(), t);
             o.finish(&journal, &d.id, Ok(()), t);
         }
         let pending = o.push(&journal, "hook", "webhook", Reason::Firing, Vec::new(), 9);
-        let kept: Vec<i64> = Outbox::load(&journal, 2, 3, 60_000)
+        let kept: Vec<i64> = Outbox::load(&journal, &limits(2))
             .newest(10)
             .iter()
             .map(|d| d.created_ms)

@@ -269,6 +269,23 @@ impl Planner {
         planner
     }
 
+    /// What this planner follows, for one of the `next` channels that replace `previous`
+    /// (those it was made of): the pairs kept, and the pairs of routes that changed or
+    /// went (dropped: their events are told again as new if a route of `next` takes them).
+    pub fn into_tracked(
+        self,
+        previous: &NotifyConfig,
+        next: &NotifyConfig,
+    ) -> (Vec<Tracked>, Vec<(String, usize)>) {
+        let same = |i: usize| match (previous.routes.get(i), next.routes.get(i)) {
+            (Some(a), Some(b)) => serde_json::to_value(a).ok() == serde_json::to_value(b).ok(),
+            _ => false,
+        };
+        let (kept, dropped): (Vec<Tracked>, Vec<Tracked>) =
+            self.tracked.into_values().partition(|t| same(t.route));
+        (kept, dropped.iter().map(Tracked::key).collect())
+    }
+
     /// The silences in force now that match `event`, by name.
     pub fn silenced_by(&self, event: &EventView, now_ms: i64) -> Vec<String> {
         self.silences
@@ -664,5 +681,37 @@ mod tests {
             ["am:refresh:a"]
         );
         assert!(told(&resumed.plan(&[lower], &none, 64_000)).is_empty());
+    }
+
+    #[test]
+    fn new_channels_keep_what_unchanged_routes_followed_and_tell_changed_routes_afresh() {
+        let c = config(BASE);
+        let mut p = Planner::new(&c, Vec::new());
+        let none = HashSet::new();
+        let a = event("a", "h1", "critical", 0);
+        p.plan(std::slice::from_ref(&a), &none, 0);
+        assert_eq!(
+            p.plan(std::slice::from_ref(&a), &none, 2000).outgoing.len(),
+            2
+        );
+        // a receiver added, the route untouched: nothing is told again
+        let more = config(&format!(
+            "{BASE}\n[[receivers]]\nname = 'ops'\nkind = 'webhook'\nurl = 'http://127.0.0.1:2'\n"
+        ));
+        let (kept, dropped) = p.into_tracked(&c, &more);
+        assert_eq!((kept.len(), dropped.len()), (1, 0));
+        let mut p = Planner::new(&more, kept);
+        assert!(told(&p.plan(std::slice::from_ref(&a), &none, 3000)).is_empty());
+        // the route now goes to ops: its open event is told there, as new
+        let mut changed = more.clone();
+        changed.routes[0].receivers = vec!["ops".into()];
+        let (kept, dropped) = p.into_tracked(&more, &changed);
+        assert_eq!((kept.len(), dropped), (0, vec![("a".to_string(), 0)]));
+        let mut p = Planner::new(&changed, kept);
+        assert!(told(&p.plan(std::slice::from_ref(&a), &none, 4000)).is_empty());
+        assert_eq!(
+            told(&p.plan(std::slice::from_ref(&a), &none, 6000)),
+            ["ops:firing:a"]
+        );
     }
 }

@@ -18,8 +18,9 @@ use strata_proto::v1::broker_server::{Broker, BrokerServer};
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::sub_manager_server::{SubManager, SubManagerServer};
 use strata_proto::v1::{
-    AcknowledgeEventRequest, AcknowledgeEventResponse, GetRulesRequest, ListNotificationsRequest,
-    ListNotificationsResponse, PutRulesRequest, RulesResponse,
+    AcknowledgeEventRequest, AcknowledgeEventResponse, GetNotifyRequest, GetRulesRequest,
+    ListNotificationsRequest, ListNotificationsResponse, NotifyResponse, PutNotifyRequest,
+    PutRulesRequest, RulesResponse,
 };
 use strata_proto::v1::{
     AgentSnapshotRequest, Assignment, CheckState, CheckStatus, Event, HeartbeatRequest,
@@ -308,6 +309,20 @@ impl SubManager for FakeRegions {
         &self,
         _: Request<PutRulesRequest>,
     ) -> Result<Response<RulesResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn get_notify(
+        &self,
+        _: Request<GetNotifyRequest>,
+    ) -> Result<Response<NotifyResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn put_notify(
+        &self,
+        _: Request<PutNotifyRequest>,
+    ) -> Result<Response<NotifyResponse>, Status> {
         Err(Status::unimplemented("not simulated"))
     }
 
