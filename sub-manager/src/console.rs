@@ -357,34 +357,31 @@ async fn get_notify(State(api): State<Arc<Api>>, Path(region): Path<String>) -> 
     Ok(Json(notify_json(&r)))
 }
 
-async fn put_notify(
-    State(api): State<Arc<Api>>,
-    Path(region): Path<String>,
-    body: String,
-) -> Answer {
-    region_is(&api, &region)?;
+/// Replaces the region's channels with `notify_toml`, or gives them back to the config
+/// file's.
+async fn replace_notify(api: &Api, region: String, notify_toml: String, use_file: bool) -> Answer {
+    region_is(api, &region)?;
     let r = api
         .put_notify(Request::new(PutNotifyRequest {
             region,
-            notify_toml: body,
-            use_file: false,
+            notify_toml,
+            use_file,
         }))
         .await?
         .into_inner();
     Ok(Json(notify_json(&r)))
 }
 
+async fn put_notify(
+    State(api): State<Arc<Api>>,
+    Path(region): Path<String>,
+    body: String,
+) -> Answer {
+    replace_notify(&api, region, body, false).await
+}
+
 async fn delete_notify(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer {
-    region_is(&api, &region)?;
-    let r = api
-        .put_notify(Request::new(PutNotifyRequest {
-            region,
-            notify_toml: String::new(),
-            use_file: true,
-        }))
-        .await?
-        .into_inner();
-    Ok(Json(notify_json(&r)))
+    replace_notify(&api, region, String::new(), true).await
 }
 
 async fn notifications(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer {

@@ -7,6 +7,7 @@ const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) =>
   ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 const badge = (h) => `<span class="badge ${esc(h)}">${esc(h)}</span>`;
 const time = (ms) => (ms ? new Date(ms).toLocaleString() : '—');
+const count = (n, what) => `${n} ${what}${n === 1 ? '' : 's'}`;
 const num = (v, d = 1) => (v === null || v === undefined ? '—' : Number(v).toFixed(d));
 
 async function api(path, init) {
@@ -250,17 +251,18 @@ async function acknowledge(button) {
   }
 }
 
-// Administration: per region, the alerting rules in force (edited through the region's
-// validated API) and the notifications it sent; per host, a pushed configuration (items,
-// intervals, checks and probes), validated by the agent itself.
+// Administration: per region, the alerting rules in force and the notification channels
+// (both edited through the region's validated API) and the notifications it sent; per host,
+// a pushed configuration (items, intervals, checks and probes), validated by the agent.
 pages.admin = async (_, params) => {
   const o = await api('/api/v1/overview');
   const regions = o.regions.map((r) => r.name);
   const region = regions.includes(params.get('region')) ? params.get('region') : regions[0];
   if (!region) return '<h1>Administration</h1><p class="muted">no region yet</p>';
   const enc = encodeURIComponent(region);
-  const [rules, sent, resources] = await Promise.all([
+  const [rules, channels, sent, resources] = await Promise.all([
     api(`/api/v1/regions/${enc}/rules`).catch((e) => ({ error: e.message })),
+    api(`/api/v1/regions/${enc}/notify`).catch((e) => ({ error: e.message })),
     api(`/api/v1/regions/${enc}/notifications?limit=50`).catch((e) => ({ error: e.message })),
     api(`/api/v1/resources?region=${enc}`).catch(() => [])]);
   return `<h1>Administration</h1>
@@ -276,6 +278,12 @@ warning = 0.5
 critical = 0.8
 for = "5m"
 </textarea><div><button>Check and save</button> <span id="rules-result"></span></div></form>`}
+  <h2>Notification channels of ${esc(region)}</h2>
+  ${channels.error ? `<p class="critical">${esc(channels.error)}</p>` : `<p class="muted"><span id="channels-summary">${channelsSummary(channels)}</span> Saving replaces them all in every member of the region, which checks them first;
+    secrets show as <code>&lt;hidden&gt;</code> and are kept when left so.</p>
+    <form id="notify-form" class="card"><textarea name="channels" rows="14" spellcheck="false">${esc(channels.notify_toml)}${channels.receivers ? '' : NOTIFY_EXAMPLE}</textarea>
+    <div><button>Check and save</button>${channels.source === 'api' ? ' <button type="button" id="notify-file">Use the config file\'s</button>' : ''}
+    <span id="notify-result"></span></div></form>`}
   <h2>Agents of ${esc(region)}</h2>
   <div class="table-wrap"><table id="agents"><thead><tr><th>Host</th><th>State</th><th>Severity</th>
     <th>Last poll</th><th>Polled by</th><th>Why</th></tr></thead><tbody>
@@ -305,7 +313,32 @@ interval = "30s"
     </tbody></table></div>`}`;
 };
 
-// Sends a form's text to the API with `method`; shows what it answered.
+// What a region's notification editor starts with when it has no receivers.
+const NOTIFY_EXAMPLE = `
+# [[receivers]]
+# name = "ops-mail"
+# kind = "email"              # or webhook, alertmanager, sms
+# smtp = "mail.example.com:587"
+# from = "strata@example.com"
+# to = ["ops@example.com"]
+#
+# [[routes]]
+# match = { severity = "critical" }
+# receivers = ["ops-mail"]
+# escalate = [{ after = "15m", receivers = ["ops-mail"] }]
+`;
+
+// What a save answered, in words.
+function saved(body) {
+  if (body.count !== undefined) return `saved: ${body.count} rules in force`;
+  if (body.receivers !== undefined) {
+    return `saved: ${count(body.receivers, 'receiver')}, ${count(body.routes, 'route')}, ${count(body.silences, 'silence')} in force (from ${body.source === 'api' ? 'the API' : 'the config file'})`;
+  }
+  return `applied: ${(body.checks || []).length} checks running`;
+}
+
+// Sends a form's text to the API with `method`; shows what it answered, and returns it
+// (nothing when refused).
 async function submitText(form, url, method, text, out) {
   out.className = 'muted';
   out.textContent = 'checking…';
@@ -314,12 +347,18 @@ async function submitText(form, url, method, text, out) {
     const body = await r.json().catch(() => ({}));
     if (!r.ok) throw new Error(body.error || `${r.status}`);
     out.className = 'ok';
-    out.textContent = body.count !== undefined ? `saved: ${body.count} rules in force` : `applied: ${(body.checks || []).length} checks running`;
+    out.textContent = saved(body);
+    return body;
   } catch (e) {
     out.className = 'critical';
     out.textContent = e.message;
+    return undefined;
   }
 }
+
+// A region's channels in force, in words.
+const channelsSummary = (c) => `${count(c.receivers, 'receiver')}, ${count(c.routes, 'route')},
+  ${count(c.silences, 'silence')}, from ${c.source === 'api' ? 'the API' : 'the config file'} (since ${time(c.loaded_ms)}).`;
 
 pages.reports = async (_, params) => {
   const kinds = ['availability', 'performance', 'failure', 'operations', 'audit', 'comparison', 'capacity'];
@@ -417,6 +456,9 @@ async function render() {
     if (mine === rendering) $('#main').innerHTML = `<p class="critical">${esc(e.message)}</p>`;
   }
 }
+// The region the admin page shows: the one in the URL, or the first (shown in bold).
+const adminRegion = () => route().params.get('region') || $('main p b')?.textContent;
+
 // Hooks up what a page's HTML cannot do by itself: buttons and forms that call the API.
 function wire(name) {
   document.querySelectorAll('button.ack').forEach((b) => { b.onclick = () => acknowledge(b); });
@@ -425,15 +467,22 @@ function wire(name) {
   const rules = $('#rules-form');
   if (rules) rules.onsubmit = (e) => {
     e.preventDefault();
-    const region = route().params.get('region') || $('main p b')?.textContent;
-    submitText(rules, () => `/api/v1/regions/${encodeURIComponent(region)}/rules`, 'PUT',
+    submitText(rules, () => `/api/v1/regions/${encodeURIComponent(adminRegion())}/rules`, 'PUT',
       rules.rules.value, $('#rules-result'));
   };
+  const channels = $('#notify-form');
+  const notifyUrl = () => `/api/v1/regions/${encodeURIComponent(adminRegion())}/notify`;
+  const shown = (body) => { if (body) $('#channels-summary').textContent = channelsSummary(body); };
+  if (channels) channels.onsubmit = (e) => {
+    e.preventDefault();
+    submitText(channels, notifyUrl, 'PUT', channels.channels.value, $('#notify-result')).then(shown);
+  };
+  const fromFile = $('#notify-file');
+  if (fromFile) fromFile.onclick = () => submitText(channels, notifyUrl, 'DELETE', '', $('#notify-result')).then(shown);
   const agent = $('#agent-form');
   if (agent) agent.onsubmit = (e) => {
     e.preventDefault();
-    const region = route().params.get('region') || $('main p b')?.textContent;
-    submitText(agent, () => `/api/v1/resources/${encodeURIComponent(region)}/${encodeURIComponent(agent.host.value)}/config`,
+    submitText(agent, () => `/api/v1/resources/${encodeURIComponent(adminRegion())}/${encodeURIComponent(agent.host.value)}/config`,
       'PUT', agent.config.value, $('#agent-result'));
   };
 }

@@ -151,12 +151,9 @@ struct Peers {
     pager: WebhookReceiver,
 }
 
-fn sub_manager_config(
-    dir: &std::path::Path,
-    brokers: &[&str],
-    agent: &str,
-    peers: &Peers,
-) -> String {
+/// Writes eu-1's config: polling `agent` every [`POLL`] with the rules of [`RULES`] (the
+/// built-in CPU rules kept out of the way), registered with `brokers`, then `extra`.
+fn eu_config(dir: &std::path::Path, brokers: &[&str], agent: &str, extra: &str) -> String {
     let rules = write_config(dir, "rules.toml", RULES);
     let brokers = brokers
         .iter()
@@ -183,6 +180,27 @@ cpu_critical = 1.0
 [[agents]]
 id = "app-1"
 address = "{agent}"
+{extra}"#,
+            data = dir.join("eu-1").display(),
+            poll = POLL.as_millis(),
+        ),
+    )
+}
+
+/// eu-1's config notifying `peers`: e-mail and Alertmanager at once, the pager on
+/// escalation.
+fn sub_manager_config(
+    dir: &std::path::Path,
+    brokers: &[&str],
+    agent: &str,
+    peers: &Peers,
+) -> String {
+    eu_config(
+        dir,
+        brokers,
+        agent,
+        &format!(
+            r#"
 [[notify.receivers]]
 name = "mail"
 kind = "email"
@@ -203,8 +221,6 @@ receivers = ["mail", "am"]
 group_wait = "0s"
 escalate = [{{ after = "{escalate}s", receivers = ["pager"] }}]
 "#,
-            data = dir.join("eu-1").display(),
-            poll = POLL.as_millis(),
             smtp = peers.smtp.addr(),
             am = peers.am.addr,
             pager = peers.pager.url(),
@@ -632,25 +648,12 @@ fn failed_deliveries_are_retried_with_backoff_and_finally_recorded_as_failed() {
     let dead = WebhookReceiver::start(usize::MAX);
     let agent = CpuAgent::start("app-1");
     agent.set(0.95);
-    let rules = write_config(dir, "rules.toml", RULES);
-    let cfg = write_config(
+    let cfg = eu_config(
         dir,
-        "eu-1.toml",
+        &[],
+        &agent.addr,
         &format!(
             r#"
-id = "eu-1"
-region = "eu"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-rules_file = "{rules}"
-[poll]
-interval = "1s"
-[thresholds]
-cpu_warning = 0.99
-cpu_critical = 1.0
-[[agents]]
-id = "app-1"
-address = "{agent}"
 [notify]
 max_attempts = 3
 [[notify.receivers]]
@@ -666,8 +669,6 @@ receivers = ["flaky"]
 group_wait = "0s"
 escalate = [{{ after = "3s", receivers = ["dead"] }}]
 "#,
-            data = dir.join("eu-1").display(),
-            agent = agent.addr,
             flaky = flaky.url(),
             dead = dead.url(),
         ),
@@ -823,33 +824,8 @@ fn notification_channels_put_from_the_centre_take_effect_at_once_and_keep_their_
     let hook = WebhookReceiver::start(0);
     let agent = CpuAgent::start("app-1");
     let broker = start_broker(dir);
-    let rules = write_config(dir, "rules.toml", RULES);
     // no [notify]: the region starts telling nobody
-    let cfg = write_config(
-        dir,
-        "eu-1.toml",
-        &format!(
-            r#"
-id = "eu-1"
-region = "eu"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-brokers = ["{broker}"]
-rules_file = "{rules}"
-[poll]
-interval = "1s"
-[thresholds]
-cpu_warning = 0.99
-cpu_critical = 1.0
-[[agents]]
-id = "app-1"
-address = "{agent}"
-"#,
-            data = dir.join("eu-1").display(),
-            broker = broker.addr,
-            agent = agent.addr,
-        ),
-    );
+    let cfg = eu_config(dir, &[&broker.addr], &agent.addr, "");
     let _sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
     let sup = start_super_manager(&[&broker.addr], "", dir);
     up_at_the_centre(&sup.addr);
@@ -902,9 +878,33 @@ group_wait = "0s"
         text.contains("<hidden>") && !text.contains("s3cret"),
         "the credential is not shown: {text}"
     );
-    // what was shown, put back as it is, keeps the credential
-    let (status, answer) = http_request(&sup.addr, "PUT", path, &text).unwrap();
-    assert_eq!(status, 200, "{answer}");
+    // what was shown, put back as it is (here by the CLI, through the broker), keeps the
+    // credential
+    let file = write_config(dir, "channels.toml", &text);
+    let strata = |args: &[&str]| {
+        let out = std::process::Command::new(strata_tests::bin("strata"))
+            .args(args)
+            .args(["--region-api", &broker.addr, "--region", "eu"])
+            .output()
+            .expect("run strata");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let put = strata(&["notify", "put", &file]);
+    assert!(
+        put.contains("1 receiver, 1 route, 0 silences in force (from the API)"),
+        "{put}"
+    );
+    let show = strata(&["notify", "show"]);
+    assert!(
+        show.contains("<hidden>") && show.contains(&hook.url()),
+        "{show}"
+    );
     // without a restart, the next event goes to the receiver put, with its credential
     agent.set(0.95);
     wait_for(

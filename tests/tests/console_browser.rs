@@ -1,6 +1,7 @@
 //! The console in a real browser (headless Chromium through chromedriver) against `strata
 //! up`: every page loads, an operator clicks from the service map down to a process of the
-//! host at fault, acknowledges an incident, and has a region check and save new rules; the
+//! host at fault, acknowledges an incident, has a region check and save new rules and
+//! notification channels (then go back to its config file's); the
 //! regional console of a sub-manager shows its region, acknowledges there, and drills down
 //! to a host's processes. Screenshots go to `target/screenshots/`; with
 //! `STRATA_DOCS_SCREENSHOTS=1` they also replace those of the README in `docs/console/`.
@@ -218,7 +219,65 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             Err(out)
         }
     });
+    // its notification channels, checked by every member of the region before they change
+    let hook = "[[receivers]]\nname = 'on-call'\nkind = 'webhook'\nurl = 'URL'\n\
+                [[routes]]\nmatch = { severity = 'critical' }\nreceivers = ['on-call']\n";
+    browser.fill("#notify-form textarea", &hook.replace("URL", "ftp://pager"));
+    browser.click("#notify-form button");
+    wait_for("the channels refused", within, || {
+        let out = browser.text_of("#notify-result");
+        if out.contains("notify.receivers[0].url") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+    let pager = format!("http://{}/page", free_addr());
+    browser.fill("#notify-form textarea", &hook.replace("URL", &pager));
+    browser.click("#notify-form button");
+    wait_for("the channels saved", within, || {
+        let out = browser.text_of("#notify-result");
+        if out.starts_with("saved: 1 receiver, 1 route,") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+    let region = browser.text_of("main p b");
+    let channels = get_json(&up.addr, &format!("/api/v1/regions/{region}/notify")).unwrap();
+    assert_eq!(channels["source"], "api", "{channels}");
+    assert!(
+        channels["notify_toml"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&pager),
+        "{channels}"
+    );
+    assert!(
+        browser
+            .text_of("#channels-summary")
+            .starts_with("1 receiver, 1 route, 0 silences, from the API"),
+        "{}",
+        browser.text_of("#channels-summary")
+    );
     snap(&browser, "admin");
+    // shown again, they come from the API, and can go back to the config file's
+    browser.goto(&format!("{base}#/admin?region={region}"));
+    browser.find("#notify-file", within);
+    assert!(
+        browser
+            .text_of("#channels-summary")
+            .contains("from the API")
+    );
+    browser.click("#notify-file");
+    wait_for("the config file's channels back", within, || {
+        let out = browser.text_of("#notify-result");
+        if out.contains("0 receivers") && out.contains("from the config file") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
     // the region's agents, each with when it was last polled and by which member
     let agents = browser.text_of("#agents tbody");
     assert!(
@@ -283,6 +342,16 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     let host_page = format!("{regional}#/resource/{host}");
     browser.goto(&host_page);
     browser.find("#processes tbody tr", Duration::from_secs(20));
+    // the region's own admin page reads its channels from the sub-manager itself
+    browser.goto(&format!("{regional}#/admin"));
+    browser.find("#channels-summary", within);
+    assert!(
+        browser
+            .text_of("#channels-summary")
+            .contains("from the config file"),
+        "{}",
+        browser.text_of("#channels-summary")
+    );
 
     // a deep link opens the same page directly, at phone width too
     let deep = url.clone();

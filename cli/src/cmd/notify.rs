@@ -7,24 +7,15 @@ use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use strata_proto::v1::{GetNotifyRequest, NotifyResponse, PutNotifyRequest};
 
-use super::rules::client;
+use super::rules::{RegionApi, client};
 
 /// Options of `strata notify`.
 #[derive(Args, Debug)]
 pub struct NotifyArgs {
     #[command(subcommand)]
     pub command: NotifyCommand,
-    /// A sub-manager of the region, or a broker (which routes to the region's members).
-    #[arg(
-        long,
-        default_value = "127.0.0.1:7700",
-        env = "STRATA_REGION_API",
-        global = true
-    )]
-    pub region_api: String,
-    /// The region.
-    #[arg(long, default_value = "default", global = true)]
-    pub region: String,
+    #[command(flatten)]
+    pub at: RegionApi,
 }
 
 /// What `strata notify` does.
@@ -42,12 +33,16 @@ pub enum NotifyCommand {
     Reset,
 }
 
+fn count(n: u32, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 fn summary(r: &NotifyResponse) -> String {
     format!(
-        "{} receivers, {} routes, {} silences in force (from the {})",
-        r.receivers,
-        r.routes,
-        r.silences,
+        "{}, {}, {} in force (from the {})",
+        count(r.receivers, "receiver"),
+        count(r.routes, "route"),
+        count(r.silences, "silence"),
         if r.source == "api" {
             "API"
         } else {
@@ -58,8 +53,8 @@ fn summary(r: &NotifyResponse) -> String {
 
 /// Runs `strata notify`.
 pub async fn run(args: NotifyArgs) -> anyhow::Result<()> {
-    let mut c = client(&args.region_api).await?;
-    let region = args.region.clone();
+    let mut c = client(&args.at.region_api).await?;
+    let region = args.at.region.clone();
     let put = |notify_toml: String, use_file: bool| PutNotifyRequest {
         region: region.clone(),
         notify_toml,
@@ -69,7 +64,7 @@ pub async fn run(args: NotifyArgs) -> anyhow::Result<()> {
         NotifyCommand::Show => {
             let r = c
                 .get_notify(GetNotifyRequest {
-                    region: args.region.clone(),
+                    region: args.at.region.clone(),
                 })
                 .await
                 .map_err(|s| anyhow!("GetNotify: {}", s.message()))?

@@ -21,11 +21,9 @@ use strata_sub_manager::rules::RuleSet;
 use strata_sub_manager::rules::eval::{AgentRules, Observed};
 use strata_sub_manager::rules::model::{self, Direction, Kind, Rule};
 
-/// Options of `strata rules`.
+/// Which region to ask, and where: options shared by the commands of the regional API.
 #[derive(Args, Debug)]
-pub struct RulesArgs {
-    #[command(subcommand)]
-    pub command: RulesCommand,
+pub struct RegionApi {
     /// A sub-manager of the region, or a broker (which routes to the region's members).
     #[arg(
         long,
@@ -37,6 +35,15 @@ pub struct RulesArgs {
     /// The region.
     #[arg(long, default_value = "default", global = true)]
     pub region: String,
+}
+
+/// Options of `strata rules`.
+#[derive(Args, Debug)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub command: RulesCommand,
+    #[command(flatten)]
+    pub at: RegionApi,
 }
 
 /// What `strata rules` does.
@@ -79,10 +86,10 @@ pub(crate) async fn client(
 pub async fn run(args: RulesArgs) -> anyhow::Result<()> {
     match &args.command {
         RulesCommand::Show => {
-            let r = client(&args.region_api)
+            let r = client(&args.at.region_api)
                 .await?
                 .get_rules(GetRulesRequest {
-                    region: args.region.clone(),
+                    region: args.at.region.clone(),
                 })
                 .await
                 .map_err(|s| anyhow!("GetRules: {}", s.message()))?
@@ -97,10 +104,10 @@ pub async fn run(args: RulesArgs) -> anyhow::Result<()> {
         RulesCommand::Put { file } => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("read {}", file.display()))?;
-            let r = client(&args.region_api)
+            let r = client(&args.at.region_api)
                 .await?
                 .put_rules(PutRulesRequest {
-                    region: args.region.clone(),
+                    region: args.at.region.clone(),
                     rules_toml: text,
                 })
                 .await
@@ -141,7 +148,7 @@ async fn test(
     let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
     let rules = model::parse(&text, &file.display().to_string())
         .map_err(|problems| anyhow!("{}", problems.join("\n")))?;
-    let mut c = client(&args.region_api).await?;
+    let mut c = client(&args.at.region_api).await?;
     let to_ms = strata_proto::now_ms();
     let step_ms = (step.as_millis() as i64).max(1000);
     let from_ms = to_ms - since.as_millis() as i64;
@@ -160,7 +167,7 @@ async fn test(
         };
         let series = c
             .query_range(QueryRangeRequest {
-                region: args.region.clone(),
+                region: args.at.region.clone(),
                 name: rule.spec.metric.clone(),
                 label_matchers: matchers(rule),
                 from_ms,
@@ -220,7 +227,7 @@ async fn test(
                     println!(
                         "{:<20}  {:<24}  {:<20}  {:<9}  {:<8}  {}{}",
                         when(ts),
-                        format!("{}/{agent}", args.region),
+                        format!("{}/{agent}", args.at.region),
                         v.rule,
                         change,
                         strata_proto::names::severity_name(v.severity),
