@@ -20,27 +20,31 @@ async function api(path, init) {
 // Who is at the console: asked once on the events page, kept in the browser.
 const operator = () => localStorage.getItem('strata.operator') || '';
 
-// A line chart of one or more series of [t_ms, value] as an SVG, sized to its box.
-function chart(series, { height = 200, unit = '' } = {}) {
+// A line chart of one or more series of [t_ms, value] as an SVG, sized to its box (`width`
+// is its drawing width: smaller for a chart in half a page, so that its text stays legible),
+// with the series named under it.
+function chart(series, { height = 200, unit = '', width = 1200 } = {}) {
   const all = series.flatMap((s) => s.points);
   if (!all.length) return '<p class="muted">no data in this period</p>';
-  const w = 1200, h = height, pad = 60;
+  const w = width, h = height, pad = 84;
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
   const y1 = Math.max(...ys, 0) * 1.1 || 1;
   const X = (t) => pad + ((t - x0) / (x1 - x0 || 1)) * (w - pad - 8);
   const Y = (v) => h - 18 - (v / y1) * (h - 28);
   const colors = ['#2456c9', '#c42b1c', '#18794e', '#a35200', '#7c3aed', '#0891b2'];
-  const lines = series.map((s, i) => `<polyline fill="none" stroke="${colors[i % colors.length]}"
+  // a series of one point is a dot (a line needs two)
+  const lines = series.map((s, i) => s.points.length === 1
+    ? `<circle cx="${X(s.points[0][0]).toFixed(1)}" cy="${Y(s.points[0][1]).toFixed(1)}" r="3" fill="${colors[i % colors.length]}"/>`
+    : `<polyline fill="none" stroke="${colors[i % colors.length]}"
       stroke-width="1.6" points="${s.points.map((p) => `${X(p[0]).toFixed(1)},${Y(p[1]).toFixed(1)}`).join(' ')}"/>`);
-  const legend = series.map((s, i) => `<text x="${w - 210 * (series.length - i)}" y="14" fill="${colors[i % colors.length]}"
-      style="fill:${colors[i % colors.length]}">${esc(s.name)}</text>`);
+  const legend = series.map((s, i) => `<span style="color:${colors[i % colors.length]}">● ${esc(s.name)}</span>`);
   return `<svg class="chart" viewBox="0 0 ${w} ${h}" width="100%" role="img">
     <line x1="${pad}" y1="${h - 18}" x2="${w}" y2="${h - 18}" stroke="#e3e6ec"/>
     <text x="2" y="${Y(y1 / 1.1) + 4}">${num(y1 / 1.1, 1)}${esc(unit)}</text><text x="2" y="${h - 18}">0</text>
     <text x="${pad}" y="${h - 4}">${new Date(x0).toLocaleTimeString()}</text>
     <text x="${w - 90}" y="${h - 4}">${new Date(x1).toLocaleTimeString()}</text>
-    ${lines.join('')}${legend.join('')}</svg>`;
+    ${lines.join('')}</svg><div class="legend">${legend.join(' ')}</div>`;
 }
 
 const pages = {};
@@ -187,18 +191,43 @@ pages.service = async (name) => {
      <a href="#/reports?kind=availability&service=${enc}&period=month">last month's availability</a></p>`;
 };
 
+// The busiest `limit` series, each named by `prefix` and its `label` (idle ones left out).
+function busiest(series, label, prefix, limit = 4) {
+  const peak = (s) => Math.max(0, ...s.points.map((p) => p[1]));
+  return series.filter((s) => peak(s) > 0).sort((a, b) => peak(b) - peak(a)).slice(0, limit)
+    .map((s) => ({ name: `${prefix} ${s.labels[label] ?? ''}`.trim(), points: s.points }));
+}
+
+// Byte rates scaled to KiB/s or MiB/s, whichever reads better.
+function byteRates(series) {
+  const peak = Math.max(0, ...series.flatMap((s) => s.points.map((p) => p[1])));
+  const [div, unit] = peak >= 1048576 ? [1048576, ' MiB/s'] : [1024, ' KiB/s'];
+  return { unit, series: series.map((s) => ({ name: s.name, points: s.points.map((p) => [p[0], p[1] / div]) })) };
+}
+
 pages.resource = async (region, host) => {
   const base = `/api/v1/resources/${encodeURIComponent(region)}/${encodeURIComponent(host)}`;
-  const metric = (name, extra = '') => api(`${base}/metrics?name=${name}&step_ms=30000${extra}`)
+  const metric = (name, extra = '') => api(`${base}/metrics?name=${name}&step_ms=5000${extra}`)
     .then((m) => m.series).catch(() => []);
-  const [cpu, mem, events, snap] = await Promise.all([
+  const rate = (name, extra = '') => metric(name, `&agg=rate${extra}`);
+  const notLo = `&label.interface=${encodeURIComponent('!lo')}`;
+  const [cpu, mem, fs, read, written, rx, tx, events, snap] = await Promise.all([
     metric('host_cpu_usage_ratio', '&label.cpu=total'), metric('host_memory_used_ratio'),
+    metric('host_filesystem_used_ratio'),
+    rate('host_disk_read_bytes_total'), rate('host_disk_written_bytes_total'),
+    rate('host_network_receive_bytes_total', notLo), rate('host_network_transmit_bytes_total', notLo),
     api(`${base}/events`).catch(() => []), api(`${base}/snapshot?top=15`).catch((e) => ({ error: e.message }))]);
   const pct = (series, name) => series.map((s) => ({ name, points: s.points.map((p) => [p[0], p[1] * 100]) }));
+  const disk = byteRates([...busiest(read, 'device', 'read', 3), ...busiest(written, 'device', 'write', 3)]);
+  const net = byteRates([...busiest(rx, 'interface', 'in', 3), ...busiest(tx, 'interface', 'out', 3)]);
+  const mounts = busiest(fs, 'mountpoint', '', 6).map((s) => ({ name: s.name, points: s.points.map((p) => [p[0], p[1] * 100]) }));
   return `<h1>${esc(region)}/${esc(host)}</h1>
   <p><a href="#/compare?resources=${encodeURIComponent(`${region}/${host}`)}">compare with other hosts</a></p>
-  <div class="grid"><div class="card"><h2>CPU %</h2>${chart(pct(cpu, 'cpu'), { unit: ' %' })}</div>
-  <div class="card"><h2>Memory %</h2>${chart(pct(mem, 'memory'), { unit: ' %' })}</div></div>
+  <div class="grid charts"><div class="card"><h2>CPU %</h2>${chart(pct(cpu, 'cpu'), { unit: ' %', width: 600 })}</div>
+  <div class="card"><h2>Memory %</h2>${chart(pct(mem, 'memory'), { unit: ' %', width: 600 })}</div>
+  <div class="card" id="disk-chart"><h2>Disk I/O</h2>${chart(disk.series, { unit: disk.unit, width: 600 })}</div>
+  <div class="card" id="net-chart"><h2>Network</h2>${chart(net.series, { unit: net.unit, width: 600 })}</div>
+  <div class="card" id="fs-chart"><h2>Filesystems used %</h2>${chart(mounts, { unit: ' %', width: 600 })}</div></div>
   <h2>Top processes (live)</h2>
   ${snap.error ? `<p class="muted">${esc(snap.error)}</p>` : `<div class="table-wrap"><table id="processes"><thead><tr><th>PID</th><th>User</th><th>CPU %</th>
     <th>RSS MiB</th><th>Threads</th><th>Command</th></tr></thead><tbody>
@@ -489,7 +518,8 @@ function wire(name) {
 window.addEventListener('error', (e) => console.error('console error', e.message));
 window.addEventListener('unhandledrejection', (e) => console.error('console rejection', e.reason));
 
-window.addEventListener('hashchange', render);
+// a new view starts at its top
+window.addEventListener('hashchange', () => { window.scrollTo(0, 0); render(); });
 fetch('/api/v1/console').then((r) => r.json()).catch(() => ({ scope: 'enterprise' })).then((s) => {
   scope = s;
   if (regional()) {

@@ -127,6 +127,12 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             .is_some_and(|pid| pid.parse::<u32>().is_ok()),
         "{row}"
     );
+    // its CPU, memory, disk, network and filesystem charts, from the region's store
+    for chart in ["#disk-chart", "#net-chart", "#fs-chart"] {
+        browser.find(&format!("{chart} svg.chart"), within);
+    }
+    // (drawn as lines once there are two steps of 5 s)
+    browser.find("#net-chart svg.chart polyline", Duration::from_secs(30));
     snap(&browser, "resource");
 
     // that host beside a simulated one, on one chart and in one table
