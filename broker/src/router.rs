@@ -24,8 +24,9 @@ use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, ConfigureAgentRequest, ConfigureResponse,
-    GetNotifyRequest, GetRulesRequest, ListNotificationsRequest, ListNotificationsResponse,
-    NotifyResponse, PutNotifyRequest, PutRulesRequest, RulesResponse,
+    GetNotifyRequest, GetRulesRequest, ListAgentsRequest, ListAgentsResponse,
+    ListNotificationsRequest, ListNotificationsResponse, NotifyResponse, PutNotifyRequest,
+    PutRulesRequest, RulesResponse,
 };
 use strata_proto::v1::{
     AgentSnapshotRequest, Aggregation, ListResourcesRequest, ListResourcesResponse, Member, Point,
@@ -466,6 +467,23 @@ impl SubManager for Router {
             .next()
             .map(Response::new)
             .ok_or_else(|| Status::unavailable("PutRules: no member answered"))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let req = request.into_inner();
+        let answers = self
+            .fan_out(&req.region, "ListAgents", |mut c| {
+                let req = req.clone();
+                async move { c.list_agents(req).await }
+            })
+            .await?;
+        // each member lists the agents it polls: an agent with replicas once per poller
+        let mut agents: Vec<_> = answers.into_iter().flat_map(|a| a.agents).collect();
+        agents.sort_by(|a, b| (&a.agent_id, &a.member_id).cmp(&(&b.agent_id, &b.member_id)));
+        Ok(Response::new(ListAgentsResponse { agents }))
     }
 
     async fn get_notify(

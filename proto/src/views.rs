@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::names::{severity_name, state_name};
 use crate::v1::{
-    Aggregation, Event, LabelMatcher, MatchOp, Notification, NotifyResponse, QueryRangeRequest,
-    Resource, RulesResponse, SnapshotResponse,
+    AgentInfo, Aggregation, Event, LabelMatcher, MatchOp, Notification, NotifyResponse,
+    QueryRangeRequest, Resource, RulesResponse, SnapshotResponse,
 };
 
 /// One resource in the resources JSON.
@@ -264,6 +264,19 @@ pub fn series_json(
 /// The JSON of a region's rules in force.
 pub fn rules_json(r: &RulesResponse) -> Value {
     json!({ "rules_toml": r.rules_toml, "count": r.count, "file": r.file, "loaded_ms": r.loaded_ms })
+}
+
+/// The JSON of one agent as one of its pollers sees it.
+pub fn agent_json(a: &AgentInfo) -> Value {
+    json!({
+        "agent_id": a.agent_id, "address": a.address, "member_id": a.member_id,
+        "pollers": a.pollers, "polled_ms": a.polled_ms, "samples": a.samples,
+        "series": a.series,
+        "buffer": a.buffer.map(|b| json!({
+            "len": b.len, "capacity": b.capacity, "dropped_total": b.dropped_total,
+            "epoch": b.epoch,
+        })),
+    })
 }
 
 /// The JSON of a region's notification channels in force.

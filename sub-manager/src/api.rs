@@ -10,10 +10,11 @@ use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, Aggregation,
     ConfigureAgentRequest, ConfigureRequest, ConfigureResponse, GetNotifyRequest, GetRulesRequest,
-    ListNotificationsRequest, ListNotificationsResponse, ListResourcesRequest,
-    ListResourcesResponse, NotifyResponse, Point, PutNotifyRequest, PutRulesRequest,
-    QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
-    RegionUpdate, RulesResponse, Series, SnapshotRequest, SnapshotResponse, WatchRegionRequest,
+    ListAgentsRequest, ListAgentsResponse, ListNotificationsRequest, ListNotificationsResponse,
+    ListResourcesRequest, ListResourcesResponse, NotifyResponse, Point, PutNotifyRequest,
+    PutRulesRequest, QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest,
+    RegionSummaryResponse, RegionUpdate, RulesResponse, Series, SnapshotRequest, SnapshotResponse,
+    WatchRegionRequest,
 };
 use strata_proto::v1::{LabelMatcher, MatchOp};
 use strata_tsdb::Tsdb;
@@ -46,6 +47,8 @@ pub struct Api {
     pub shares: Arc<Shares>,
     pub agent_timeout: Duration,
     pub rules: Arc<RuleBook>,
+    /// What the last poll of each agent saw.
+    pub polled: Arc<crate::agents::Polled>,
     /// The notification channels in force.
     pub channels: Arc<NotifyBook>,
     pub outbox: Arc<Mutex<Outbox>>,
@@ -393,6 +396,15 @@ impl SubManager for Api {
             .map(|d| d.to_proto(&self.member))
             .collect();
         Ok(Response::new(ListNotificationsResponse { notifications }))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        self.check_region(&request.get_ref().region)?;
+        let agents = self.polled.list(&self.shares.current(), &self.member);
+        Ok(Response::new(ListAgentsResponse { agents }))
     }
 
     async fn get_notify(

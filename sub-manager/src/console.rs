@@ -24,11 +24,11 @@ use serde_json::{Value, json};
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AgentSnapshotRequest, ConfigureAgentRequest, GetNotifyRequest, GetRulesRequest,
-    ListNotificationsRequest, PutNotifyRequest, PutRulesRequest,
+    ListAgentsRequest, ListNotificationsRequest, PutNotifyRequest, PutRulesRequest,
 };
 use strata_proto::views::{
-    EventJson, ResourceJson, history_request, notification_json, notify_json, rules_json,
-    series_json, snapshot_json,
+    EventJson, ResourceJson, agent_json, history_request, notification_json, notify_json,
+    rules_json, series_json, snapshot_json,
 };
 use tonic::{Code, Request, Status};
 use tracing::info;
@@ -97,6 +97,7 @@ pub fn router(api: Api) -> Router {
             get(get_rules).put(put_rules),
         )
         .route("/api/v1/regions/{region}/notifications", get(notifications))
+        .route("/api/v1/regions/{region}/agents", get(agents))
         .route(
             "/api/v1/regions/{region}/notify",
             get(get_notify).put(put_notify).delete(delete_notify),
@@ -346,6 +347,17 @@ async fn put_rules(
         .await?
         .into_inner();
     Ok(Json(rules_json(&r)))
+}
+
+async fn agents(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer {
+    region_is(&api, &region)?;
+    let r = api
+        .list_agents(Request::new(ListAgentsRequest { region }))
+        .await?
+        .into_inner();
+    Ok(Json(Value::Array(
+        r.agents.iter().map(agent_json).collect(),
+    )))
 }
 
 async fn get_notify(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer {

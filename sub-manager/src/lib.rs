@@ -10,6 +10,7 @@
 //! - [`config`]: the TOML config and its validation.
 //! - [`console`]: the regional console (the centre's console, served for the region alone).
 //! - [`poller`]: per-agent poll tasks on worker threads of their own.
+//! - [`agents`]: what the last poll of each agent saw of its buffer.
 //! - [`ingest`]: poll answers into the store.
 //! - [`rules`]: alerting rules (thresholds, holds, hysteresis, flapping, absence), reloaded
 //!   without a restart.
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod agents;
 pub mod api;
 pub mod assignment;
 pub mod config;
@@ -171,6 +173,7 @@ impl BoundSubManager {
             info!(addr = %bound, "metrics served");
         }
 
+        let polled = Arc::new(agents::Polled::default());
         let poll_thread = poller::start(
             poller::PollContext {
                 config: config.clone(),
@@ -179,6 +182,7 @@ impl BoundSubManager {
                 shares: shares.clone(),
                 metrics: metrics.clone(),
                 rules: rules.clone(),
+                polled: polled.clone(),
             },
             shutdown.clone(),
         )?;
@@ -214,6 +218,7 @@ impl BoundSubManager {
             shares,
             agent_timeout: config.poll.timeout,
             rules,
+            polled,
             channels,
             outbox: notifier.outbox(),
         };

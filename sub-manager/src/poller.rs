@@ -43,6 +43,8 @@ pub struct PollContext {
     pub shares: Arc<Shares>,
     pub metrics: Arc<SubManagerMetrics>,
     pub rules: Arc<RuleBook>,
+    /// What the last poll of each agent saw.
+    pub polled: Arc<crate::agents::Polled>,
 }
 
 /// What a poll task holds of its agent between polls.
@@ -282,6 +284,7 @@ async fn poll_agent(
     if !ctx.shares.current().contains_key(&id) {
         info!("agent assigned to another member");
         ctx.state.release(&id);
+        ctx.polled.forget(&id);
     }
 }
 
@@ -300,6 +303,7 @@ async fn poll_once(
     let mut stored = 0;
     let mut observed = Observed::default();
     let mut checks = Vec::new();
+    let mut buffer = None;
     for _ in 0..MAX_ROUNDS {
         let request = PollRequest {
             agent_id: agent.to_string(),
@@ -347,11 +351,21 @@ async fn poll_once(
         let epoch = answer.buffer.as_ref().map_or(0, |b| b.epoch);
         held.cursor = (epoch, answer.last_seq);
         checks = answer.checks;
+        buffer = answer.buffer;
         if !answer.more {
             break;
         }
     }
     let now = strata_proto::now_ms();
+    ctx.polled.record(
+        agent,
+        crate::agents::Figures {
+            buffer,
+            polled_ms: now,
+            samples: stored as u64,
+            series: u64::from(held.dictionary.known(held.cursor.0)),
+        },
+    );
     let interval_ms = ctx.config.poll.interval.as_millis() as i64;
     let mut verdicts = held.rules.judge(&rules, &observed, agent, interval_ms, now);
     verdicts.extend(held.rules.checks(&checks, now));

@@ -289,11 +289,21 @@ pages.admin = async (_, params) => {
   const region = regions.includes(params.get('region')) ? params.get('region') : regions[0];
   if (!region) return '<h1>Administration</h1><p class="muted">no region yet</p>';
   const enc = encodeURIComponent(region);
-  const [rules, channels, sent, resources] = await Promise.all([
+  const [rules, channels, sent, resources, polled] = await Promise.all([
     api(`/api/v1/regions/${enc}/rules`).catch((e) => ({ error: e.message })),
     api(`/api/v1/regions/${enc}/notify`).catch((e) => ({ error: e.message })),
     api(`/api/v1/regions/${enc}/notifications?limit=50`).catch((e) => ({ error: e.message })),
-    api(`/api/v1/resources?region=${enc}`).catch(() => [])]);
+    api(`/api/v1/resources?region=${enc}`).catch(() => []),
+    api(`/api/v1/regions/${enc}/agents`).catch(() => [])]);
+  // each agent as the member reporting it last polled it (its buffer, what came)
+  const seen = (r) => polled.find((a) => a.agent_id === r.host && a.member_id === r.owner)
+    || polled.find((a) => a.agent_id === r.host);
+  const buffer = (a) => {
+    if (!a?.buffer) return '<td class="muted">—</td><td class="muted">—</td>';
+    const b = a.buffer, full = b.capacity ? b.len / b.capacity : 0;
+    return `<td class="buffer ${full > 0.5 ? 'warning' : ''}">${b.len} / ${b.capacity}</td>
+      <td class="${b.dropped_total ? 'critical' : ''}">${b.dropped_total}</td>`;
+  };
   return `<h1>Administration</h1>
   <p>${regions.map((r) => r === region ? `<b>${esc(r)}</b>` : `<a href="#/admin?region=${encodeURIComponent(r)}">${esc(r)}</a>`).join(' · ')}</p>
   <h2>Alerting rules of ${esc(region)}</h2>
@@ -314,11 +324,13 @@ for = "5m"
     <div><button>Check and save</button>${channels.source === 'api' ? ' <button type="button" id="notify-file">Use the config file\'s</button>' : ''}
     <span id="notify-result"></span></div></form>`}
   <h2>Agents of ${esc(region)}</h2>
+  <p class="muted">Buffer: samples the agent holds until its poller has stored them, of its capacity; dropped: samples lost to a full buffer since the agent started.</p>
   <div class="table-wrap"><table id="agents"><thead><tr><th>Host</th><th>State</th><th>Severity</th>
-    <th>Last poll</th><th>Polled by</th><th>Why</th></tr></thead><tbody>
-    ${resources.map((r) => `<tr><td>${resourceLink(r.id)}</td><td class="${esc(r.state)}">${esc(r.state)}</td>
+    <th>Last poll</th><th>Polled by</th><th>Buffer</th><th>Dropped</th><th>Samples, last poll</th><th>Series</th><th>Why</th></tr></thead><tbody>
+    ${resources.map((r) => { const a = seen(r); return `<tr data-host="${esc(r.host)}"><td>${resourceLink(r.id)}</td><td class="${esc(r.state)}">${esc(r.state)}</td>
       <td class="${esc(r.severity)}">${esc(r.severity)}</td><td>${time(r.last_poll_ms)}</td>
-      <td>${esc(r.owner)}</td><td>${esc(r.reason)}</td></tr>`).join('')}</tbody></table></div>
+      <td>${esc((a?.pollers?.length ? a.pollers : [r.owner]).join(', '))}</td>${buffer(a)}
+      <td>${a?.polled_ms ? a.samples : '—'}</td><td>${a?.polled_ms ? a.series : '—'}</td><td>${esc(r.reason)}</td></tr>`; }).join('')}</tbody></table></div>
   <h2>Agent configuration</h2>
   <form id="agent-form" class="card"><label>Host <select name="host">${resources.map((r) =>
     `<option>${esc(r.host)}</option>`).join('')}</select></label>
@@ -501,7 +513,12 @@ function wire(name) {
   };
   const channels = $('#notify-form');
   const notifyUrl = () => `/api/v1/regions/${encodeURIComponent(adminRegion())}/notify`;
-  const shown = (body) => { if (body) $('#channels-summary').textContent = channelsSummary(body); };
+  // after a save, the summary and the editor show what is in force
+  const shown = (body) => {
+    if (!body) return;
+    $('#channels-summary').textContent = channelsSummary(body);
+    channels.channels.value = body.notify_toml + (body.receivers ? '' : NOTIFY_EXAMPLE);
+  };
   if (channels) channels.onsubmit = (e) => {
     e.preventDefault();
     submitText(channels, notifyUrl, 'PUT', channels.channels.value, $('#notify-result')).then(shown);

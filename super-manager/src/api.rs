@@ -91,6 +91,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
             get(crate::region_api::notifications),
         )
         .route(
+            "/api/v1/regions/{region}/agents",
+            get(crate::region_api::agents),
+        )
+        .route(
             "/api/v1/regions/{region}/notify",
             get(crate::region_api::get_notify)
                 .put(crate::region_api::put_notify)

@@ -13,6 +13,7 @@ pub const PATHS: &[&str] = &[
     "/api/v1/regions/{region}/rules",
     "/api/v1/regions/{region}/notifications",
     "/api/v1/regions/{region}/notify",
+    "/api/v1/regions/{region}/agents",
     "/api/v1/resources/{id}/metrics",
     "/api/v1/resources/{region}/{host}/metrics",
     "/api/v1/resources/{region}/{host}/snapshot",
@@ -167,6 +168,15 @@ pub fn document() -> Value {
                     "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
                     "responses": ok("{rules_toml, count, file, loaded_ms}", "object")}
         }),
+    );
+    put(
+        "/api/v1/regions/{region}/agents",
+        get(
+            "The region's agents as their pollers last saw them: buffer held, capacity and samples dropped, samples of the last poll, series known (one row per agent and poller)",
+            vec![region_param.clone()],
+            "[{agent_id, address, member_id, pollers, polled_ms, samples, series, buffer: {len, capacity, dropped_total, epoch} | null}]",
+            "array",
+        ),
     );
     let channels = "{notify_toml, source, loaded_ms, receivers, routes, silences}";
     put(

@@ -12,10 +12,10 @@ use axum::extract::{Path, Query, State};
 use serde_json::Value;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{
-    GetNotifyRequest, GetRulesRequest, ListNotificationsRequest, NotifyResponse, PutNotifyRequest,
-    PutRulesRequest,
+    GetNotifyRequest, GetRulesRequest, ListAgentsRequest, ListNotificationsRequest, NotifyResponse,
+    PutNotifyRequest, PutRulesRequest,
 };
-use strata_proto::views::{notification_json, notify_json, rules_json};
+use strata_proto::views::{agent_json, notification_json, notify_json, rules_json};
 use tonic::transport::Channel;
 use tracing::{Instrument, info, info_span};
 
@@ -88,6 +88,24 @@ pub async fn put_rules(
     audit(&shared, "put rules", &region, "rules");
     info!(%region, count = r.count, "region's API rules replaced");
     Ok(Json(rules_json(&r)))
+}
+
+/// `GET /api/v1/regions/{region}/agents`: the region's agents as their pollers last saw
+/// them (buffer held, capacity, dropped), one row per (agent, poller).
+pub async fn agents(
+    State(shared): State<Arc<Shared>>,
+    Path(region): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let r = ask(&shared, &region, "ListAgents", "agents", |mut c| {
+        let req = ListAgentsRequest {
+            region: region.clone(),
+        };
+        async move { c.list_agents(req).await }
+    })
+    .await?;
+    Ok(Json(Value::Array(
+        r.agents.iter().map(agent_json).collect(),
+    )))
 }
 
 /// `GET /api/v1/regions/{region}/notify`: the region's notification channels in force, as

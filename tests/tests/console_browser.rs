@@ -290,6 +290,28 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         agents.contains("east-sim-0001") && agents.contains("east-1"),
         "{agents}"
     );
+    // with what the last poll saw of its buffer: samples held of its capacity
+    // (its last row brought into view for the screenshot)
+    browser.click("#agents tbody tr:last-child td:last-child");
+    snap(&browser, "admin-agents");
+    let held = browser.text_of("tr[data-host='east-sim-0001'] td.buffer");
+    let capacity = held
+        .split_once(" / ")
+        .and_then(|(len, cap)| Some((len.parse::<u64>().ok()?, cap.parse::<u64>().ok()?)))
+        .map(|(_, cap)| cap);
+    assert!(capacity.is_some_and(|c| c > 0), "buffer cell: '{held}'");
+    let polled = get_json(&up.addr, "/api/v1/regions/east/agents").unwrap();
+    let sim = polled
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["agent_id"] == "east-sim-0001"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        sim["polled_ms"].as_i64().is_some_and(|t| t > 0)
+            && sim["buffer"]["capacity"].as_u64() == capacity
+            && sim["member_id"] == "east-1",
+        "{polled}"
+    );
 
     // the regional console of east's sub-manager: the same console, for the region alone
     let regional = up
@@ -358,6 +380,9 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         "{}",
         browser.text_of("#channels-summary")
     );
+    // and its agents' buffers from the member itself
+    let held = browser.text_of("tr[data-host='east-sim-0001'] td.buffer");
+    assert!(held.contains(" / "), "regional buffer cell: '{held}'");
 
     // a deep link opens the same page directly, at phone width too
     let deep = url.clone();

@@ -12,11 +12,14 @@ use strata_tsdb::Matcher;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub receivers: Vec<ReceiverConfig>,
     /// Tried in order; an event goes to the first route that matches it (and to later ones
     /// too when that route says `continue`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteConfig>,
     /// Silences: events they match are kept and shown, but nobody is notified.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub silences: Vec<SilenceConfig>,
     /// Attempts to deliver one notification before it is recorded as failed (default 8).
     pub max_attempts: u32,
@@ -51,7 +54,7 @@ pub enum ReceiverKind {
     /// An HTTP POST of the events as JSON.
     Webhook {
         url: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         headers: BTreeMap<String, String>,
     },
     /// Alertmanager's v2 API (`POST <url>/api/v2/alerts`); its own routing and silences
@@ -80,7 +83,7 @@ pub enum ReceiverKind {
         method: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<String>,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         headers: BTreeMap<String, String>,
     },
 }
@@ -125,11 +128,12 @@ impl ReceiverConfig {
 pub struct RouteConfig {
     /// Selectors on the event's labels (`region`, `host`, `rule`, `severity` and the rule's
     /// tags): `value`, `!value`, `~regex`, `!~regex`. Empty: every event.
-    #[serde(rename = "match")]
+    #[serde(rename = "match", skip_serializing_if = "BTreeMap::is_empty")]
     pub matchers: BTreeMap<String, String>,
     /// Receivers notified first.
     pub receivers: Vec<String>,
     /// Later steps: notified when an event stays open and unacknowledged this long.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub escalate: Vec<StepConfig>,
     /// Events with the same values of these labels are told in one notification (default
     /// `rule` and `host`).

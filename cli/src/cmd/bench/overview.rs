@@ -19,8 +19,8 @@ use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::sub_manager_server::{SubManager, SubManagerServer};
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, GetNotifyRequest, GetRulesRequest,
-    ListNotificationsRequest, ListNotificationsResponse, NotifyResponse, PutNotifyRequest,
-    PutRulesRequest, RulesResponse,
+    ListAgentsRequest, ListAgentsResponse, ListNotificationsRequest, ListNotificationsResponse,
+    NotifyResponse, PutNotifyRequest, PutRulesRequest, RulesResponse,
 };
 use strata_proto::v1::{
     AgentSnapshotRequest, Assignment, CheckState, CheckStatus, Event, HeartbeatRequest,
@@ -309,6 +309,13 @@ impl SubManager for FakeRegions {
         &self,
         _: Request<PutRulesRequest>,
     ) -> Result<Response<RulesResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn list_agents(
+        &self,
+        _: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
         Err(Status::unimplemented("not simulated"))
     }
 
