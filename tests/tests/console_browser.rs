@@ -185,15 +185,23 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             Err(state)
         }
     });
-    let events = get_json(&http, "/api/v1/events").unwrap();
-    let ours = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["resource_id"] == resource.as_str() && e["rule"] == rule.as_str())
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(ours["acknowledged_by"], "tester", "{ours}");
+    // the centre folds it into its incident when the region's stream brings it
+    wait_for("the centre's incident acknowledged", within, || {
+        let events = get_json(&http, "/api/v1/events")?;
+        let ours = events
+            .as_array()
+            .and_then(|l| {
+                l.iter()
+                    .find(|e| e["resource_id"] == resource.as_str() && e["rule"] == rule.as_str())
+            })
+            .cloned()
+            .unwrap_or_default();
+        if ours["acknowledged_by"] == "tester" {
+            Ok(())
+        } else {
+            Err(ours.to_string())
+        }
+    });
     snap(&browser, "events-acknowledged");
 
     // the administration page: a region's rules, checked by the region before they are saved
