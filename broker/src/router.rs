@@ -229,6 +229,13 @@ impl Router {
     }
 }
 
+/// The answer chosen among the members', or UNAVAILABLE naming `op` when none answered.
+fn chosen<T>(op: &str, answer: Option<T>) -> Result<Response<T>, Status> {
+    answer
+        .map(Response::new)
+        .ok_or_else(|| Status::unavailable(format!("{op}: no member answered")))
+}
+
 /// Whether an error says the member (not the request) failed, so that another member may
 /// answer and this one should be skipped for a while.
 pub fn member_fault(status: &Status) -> bool {
@@ -445,10 +452,7 @@ impl SubManager for Router {
             })
             .await?;
         // the most recently loaded set: the members' API rules are put together
-        let newest = answers.into_iter().max_by_key(|a| a.loaded_ms);
-        newest
-            .map(Response::new)
-            .ok_or_else(|| Status::unavailable("GetRules: no member answered"))
+        chosen("GetRules", answers.into_iter().max_by_key(|a| a.loaded_ms))
     }
 
     async fn put_rules(
@@ -462,11 +466,7 @@ impl SubManager for Router {
                 async move { c.put_rules(req).await }
             })
             .await?;
-        answers
-            .into_iter()
-            .next()
-            .map(Response::new)
-            .ok_or_else(|| Status::unavailable("PutRules: no member answered"))
+        chosen("PutRules", answers.into_iter().next())
     }
 
     async fn list_agents(
@@ -498,11 +498,7 @@ impl SubManager for Router {
             })
             .await?;
         // the most recently installed channels: a put reaches every member
-        answers
-            .into_iter()
-            .max_by_key(|a| a.loaded_ms)
-            .map(Response::new)
-            .ok_or_else(|| Status::unavailable("GetNotify: no member answered"))
+        chosen("GetNotify", answers.into_iter().max_by_key(|a| a.loaded_ms))
     }
 
     async fn put_notify(
@@ -516,11 +512,7 @@ impl SubManager for Router {
                 async move { c.put_notify(req).await }
             })
             .await?;
-        answers
-            .into_iter()
-            .next()
-            .map(Response::new)
-            .ok_or_else(|| Status::unavailable("PutNotify: no member answered"))
+        chosen("PutNotify", answers.into_iter().next())
     }
 
     async fn list_notifications(

@@ -295,9 +295,11 @@ pages.admin = async (_, params) => {
     api(`/api/v1/regions/${enc}/notifications?limit=50`).catch((e) => ({ error: e.message })),
     api(`/api/v1/resources?region=${enc}`).catch(() => []),
     api(`/api/v1/regions/${enc}/agents`).catch(() => [])]);
-  // each agent as the member reporting it last polled it (its buffer, what came)
-  const seen = (r) => polled.find((a) => a.agent_id === r.host && a.member_id === r.owner)
-    || polled.find((a) => a.agent_id === r.host);
+  // each agent as the member reporting it last polled it (its buffer, what came), else as
+  // any of its pollers: looked up by id, so that a region of thousands of agents stays quick
+  const byPoller = new Map(polled.map((a) => [`${a.agent_id}\n${a.member_id}`, a]));
+  const byAgent = new Map(polled.map((a) => [a.agent_id, a]));
+  const seen = (r) => byPoller.get(`${r.host}\n${r.owner}`) || byAgent.get(r.host);
   const buffer = (a) => {
     if (!a?.buffer) return '<td class="muted">—</td><td class="muted">—</td>';
     const b = a.buffer, full = b.capacity ? b.len / b.capacity : 0;
