@@ -61,7 +61,7 @@ test: deps test-peers
 BENCH_ARGS ?=
 bench: deps
 	$(CARGO) bench -p strata-tsdb --bench tsdb --bench codec
-	$(CARGO) build --profile bench -p strata-cli
+	$(CARGO) build --release --workspace --bins
 	./target/release/strata bench tsdb $(BENCH_ARGS)
 
 fmt:

@@ -7,7 +7,10 @@
 //! - `cmd::rules`: a region's alerting rules; replaying a rules file (`strata rules test`).
 //! - `cmd::notify`: a region's notification channels (`strata notify`).
 //! - `cmd::sim`: simulated agents on one port (`strata sim`).
-//! - `cmd::bench`: `strata bench tsdb`, the store beside Prometheus and VictoriaMetrics.
+//! - `cmd::services`: business services, drilled down, root cause (`strata services|drill|rca`).
+//! - `cmd::report`: reports over a period (`strata report`).
+//! - `cmd::bench`: `strata bench tsdb|agent|probes|failover|overview`, run by the
+//!   `strata-bench` binary (crate `bench/`).
 #![forbid(unsafe_code)]
 
 mod cmd;
@@ -48,7 +51,8 @@ enum Command {
     Notify(cmd::notify::NotifyArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),
-    /// Measure a component (today: the time-series store beside its peers).
+    /// Measure a component beside its peers: tsdb, agent, probes, failover or overview (runs
+    /// `strata-bench`).
     Bench(cmd::bench::BenchArgs),
 }
 

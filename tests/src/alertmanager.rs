@@ -1,12 +1,15 @@
-//! Debian's `prometheus-alertmanager` as a real peer: started on a free loopback port with a
+//! Debian's `prometheus-alertmanager` as a real peer: started on loopback port 0 (its log says
+//! which port it got) with a
 //! configuration that notifies nobody (its own API is what the tests read), clustering off,
 //! its data in the test's directory; killed on drop.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::{free_addr, get_json, wait_for};
+use strata_testkit::{get_json, wait_for, write_config};
+
+use strata_testkit::peer::{Output, Peer, listening_on};
 
 /// The binary Debian's package installs.
 pub const BINARY: &str = "/usr/bin/prometheus-alertmanager";
@@ -15,7 +18,8 @@ pub const BINARY: &str = "/usr/bin/prometheus-alertmanager";
 pub struct Alertmanager {
     /// `host:port` of its API.
     pub addr: String,
-    child: Child,
+    /// Killed on drop.
+    _peer: Peer,
 }
 
 impl Alertmanager {
@@ -25,27 +29,29 @@ impl Alertmanager {
             Path::new(BINARY).exists(),
             "{BINARY} is missing (make test installs prometheus-alertmanager)"
         );
-        let config = crate::write_config(
+        let config = write_config(
             dir,
             "alertmanager.yml",
             "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n",
         );
-        let addr = free_addr();
-        let log = std::fs::File::create(dir.join("alertmanager.log")).expect("log file");
-        let child = Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        command
             .arg(format!("--config.file={config}"))
             .arg(format!(
                 "--storage.path={}",
                 dir.join("alertmanager").display()
             ))
-            .arg(format!("--web.listen-address={addr}"))
-            .arg("--cluster.listen-address=")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {BINARY}: {e}"));
-        let am = Self { addr, child };
+            .arg("--web.listen-address=127.0.0.1:0")
+            .arg("--cluster.listen-address=");
+        let peer = Peer::start(
+            command,
+            Output::Stderr,
+            &dir.join("alertmanager.log"),
+            listening_on,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let addr = peer.addr.clone();
+        let am = Self { addr, _peer: peer };
         wait_for("Alertmanager ready", Duration::from_secs(30), || {
             get_json(&am.addr, "/api/v2/status").map(|_| ())
         });
@@ -61,12 +67,5 @@ impl Alertmanager {
         v.as_array()
             .cloned()
             .ok_or_else(|| format!("not a list of alerts: {v}"))
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -3,20 +3,23 @@
 //! own HTTP helper, so the tests need no browser-automation crate.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use std::io::{BufRead, BufReader, Read};
 
-use crate::{free_addr, send_request};
+use strata_testkit::send_request;
+
+use strata_testkit::peer::{Output, Peer};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process with one headless Chromium session, ended on drop.
 pub struct Browser {
-    driver: Child,
+    /// chromedriver, killed on drop (after the session is ended).
+    _driver: Peer,
     addr: String,
     session: String,
 }
@@ -41,7 +44,7 @@ fn call(addr: &str, method: &str, path: &str, body: &Value) -> Result<Value, Str
 /// One HTTP/1.1 request to chromedriver, its answer read by its Content-Length (chromedriver
 /// keeps connections open whatever the request asks).
 fn exchange(addr: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
-    let stream = send_request(addr, method, path, body, Duration::from_secs(60))?;
+    let stream = send_request(addr, method, path, body.as_bytes(), Duration::from_secs(60))?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader
@@ -86,14 +89,16 @@ impl Browser {
                 "{bin} is missing: install it with `sudo apt-get install -y {package}` (make test does)"
             );
         }
-        let addr = free_addr();
-        let port = addr.rsplit(':').next().unwrap().to_string();
-        let driver = Command::new("/usr/bin/chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
+        let mut command = Command::new("/usr/bin/chromedriver");
+        command.arg("--port=0");
+        let log = std::env::temp_dir().join(format!("chromedriver-{}.log", std::process::id()));
+        // "ChromeDriver was started successfully on port 43109."
+        let driver = Peer::start(command, Output::Stdout, &log, |line| {
+            let port = line.split("successfully on port ").nth(1)?;
+            Some(format!("127.0.0.1:{}", port.trim_end_matches('.').trim()))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let addr = driver.addr.clone();
         let deadline = Instant::now() + Duration::from_secs(20);
         while call(&addr, "GET", "/status", &Value::Null).is_err() {
             assert!(
@@ -112,7 +117,7 @@ impl Browser {
         }}});
         let session = call(&addr, "POST", "/session", &caps).expect("open a browser session");
         Browser {
-            driver,
+            _driver: driver,
             addr,
             session: session["sessionId"]
                 .as_str()
@@ -244,8 +249,6 @@ impl Drop for Browser {
             &format!("/session/{}", self.session),
             &Value::Null,
         );
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 

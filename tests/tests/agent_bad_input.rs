@@ -13,7 +13,7 @@ use strata_proto::v1::agent_client::AgentClient;
 use strata_proto::v1::{
     CheckResult, CheckState, ConfigureRequest, DescribeRequest, PollRequest, SnapshotRequest,
 };
-use strata_tests::{Proc, bin, wait_for, write_config};
+use strata_testkit::{Proc, bin, wait_for, write_config};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use strata_proto::v1::QueryRangeRequest;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_tests::{Proc, free_addr, now_ms, wait_for, write_config};
+use strata_testkit::{Mesh, Region, now_ms, wait_for};
 
 /// The values of `sim_sample_number` of sim-0001 stored by the sub-manager at `addr` since
 /// `from_ms`, in time order.
@@ -41,49 +41,41 @@ fn stored_ticks(addr: &str, from_ms: i64) -> Result<Vec<f64>, String> {
 
 #[test]
 fn a_restarted_agent_loses_no_sample_to_an_old_cursor() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let sim_addr = free_addr();
-    let sim_args = [
-        "sim",
-        "--agents",
-        "1",
-        "--listen",
-        sim_addr.as_str(),
-        "--interval",
-        "200ms",
-    ];
-    let mut sim = Proc::start("sim-1", "strata", &sim_args, dir);
-    let cfg = write_config(
-        dir,
-        "sub.toml",
-        &format!(
-            "id = \"lab-1\"\nregion = \"lab\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             [poll]\ninterval = \"300ms\"\ntimeout = \"1s\"\nbackoff_max = \"300ms\"\n\
-             [[agents]]\nid = \"sim-0001\"\naddress = \"{sim_addr}\"\n",
-            dir.join("lab-1").display()
-        ),
-    );
-    let sub = Proc::start("lab-1", "strata-sub-manager", &["--config", &cfg], dir);
+    // one member polling one simulated agent, with no broker and no centre
+    let mut mesh = Mesh::builder()
+        .brokers(0)
+        .super_managers(0)
+        .interval(Duration::from_millis(300))
+        .sample_interval(Duration::from_millis(200))
+        .region(
+            Region::new("lab")
+                .member_toml("[poll]\ntimeout = \"1s\"\nbackoff_max = \"300ms\"\n")
+                .sim("sim-1", "sim-", 1)
+                .listed(),
+        )
+        .start();
+    let lab = mesh.region("lab");
+    let sub = lab.members[0].addr.clone();
 
     // Let the cursor run well past what the new life will have produced by its first poll.
     wait_for("forty ticks stored", Duration::from_secs(30), || {
-        let ticks = stored_ticks(&sub.addr, 0)?;
+        let ticks = stored_ticks(&sub, 0)?;
         if ticks.len() >= 40 {
             Ok(())
         } else {
             Err(format!("{} ticks", ticks.len()))
         }
     });
+    let sim = lab.sim("sim-1");
     sim.kill();
     let restarted_at = now_ms();
-    let _sim = Proc::start("sim-2", "strata", &sim_args, dir);
+    sim.restart();
 
     let ticks = wait_for(
         "ten ticks of the new life stored",
         Duration::from_secs(30),
         || {
-            let ticks = stored_ticks(&sub.addr, restarted_at)?;
+            let ticks = stored_ticks(&sub, restarted_at)?;
             if ticks.len() >= 10 {
                 Ok(ticks)
             } else {

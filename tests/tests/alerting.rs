@@ -22,30 +22,19 @@ use strata_proto::v1::{
     AcknowledgeEventRequest, Event, ListNotificationsRequest, Notification, WatchRegionRequest,
     region_update::Kind,
 };
+use strata_testkit::{
+    Mesh, MeshBuilder, Region, block_on, get_json, http_request, wait_for, write_config,
+};
 use strata_tests::alertmanager::Alertmanager;
 use strata_tests::sinks::{SmtpSink, WebhookReceiver};
-use strata_tests::{
-    Proc, block_on, get_json, http_request, start_broker, start_super_manager, wait_for,
-    write_config,
-};
 
-/// `strata-agent` with `[actions]` and a failing script check, registered with `broker`.
-fn start_agent_with_actions(dir: &std::path::Path, broker: &str) -> Proc {
-    let marker = dir.join("action-ran");
-    let cfg = write_config(
-        dir,
-        "agent.toml",
-        &format!(
-            "id = \"web-1\"\nlisten = \"127.0.0.1:0\"\ncollect_interval = \"1s\"\n\
-             [registration]\nbrokers = [\"{broker}\"]\nregion = \"eu\"\n\
-             [actions.mark]\ncommand = [\"sh\", \"-c\", \"echo restarted; touch {}\"]\n\
-             [[checks]]\nname = \"nightly-job\"\nkind = \"script\"\ncommand = [\"sh\", \"-c\", \"echo job failed; exit 2\"]\ninterval = \"1s\"\n",
-            marker.display()
-        ),
-    );
-    Proc::start("agent", "strata-agent", &["--config", &cfg], dir)
-}
 use tokio_util::sync::CancellationToken;
+
+/// `strata-agent` web-1 with `[actions]` and a failing script check (for `Region::agent`).
+const AGENT_WITH_ACTIONS: &str = "id = \"web-1\"\ncollect_interval = \"1s\"\n\
+     [actions.mark]\ncommand = [\"sh\", \"-c\", \"echo restarted; touch {dir}/action-ran\"]\n\
+     [[checks]]\nname = \"nightly-job\"\nkind = \"script\"\n\
+     command = [\"sh\", \"-c\", \"echo job failed; exit 2\"]\ninterval = \"1s\"\n";
 
 /// The sub-manager's poll interval.
 const POLL: Duration = Duration::from_secs(1);
@@ -117,7 +106,7 @@ impl CpuAgent {
                         .buffer
                         .lock()
                         .unwrap()
-                        .push(series, strata_tests::now_ms(), v);
+                        .push(series, strata_testkit::now_ms(), v);
                 }
                 let _ = serving.await;
             })
@@ -153,51 +142,28 @@ struct Peers {
 
 /// Writes eu-1's config: polling `agent` every [`POLL`] with the rules of [`RULES`] (the
 /// built-in CPU rules kept out of the way), registered with `brokers`, then `extra`.
-fn eu_config(dir: &std::path::Path, brokers: &[&str], agent: &str, extra: &str) -> String {
-    let rules = write_config(dir, "rules.toml", RULES);
-    let brokers = brokers
-        .iter()
-        .map(|b| format!("\"{b}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    write_config(
-        dir,
-        "eu-1.toml",
-        &format!(
-            r#"
-id = "eu-1"
-region = "eu"
-listen = "127.0.0.1:0"
-data_dir = "{data}"
-brokers = [{brokers}]
-rules_file = "{rules}"
-[poll]
-interval = "{poll}ms"
-backoff_max = "1s"
+/// A mesh of a broker, region eu whose one member eu-1 polls `agent` (app-1) with the rules
+/// file and `extra` TOML, and the centre.
+fn eu(agent: &str, extra: &str) -> MeshBuilder {
+    let member = format!(
+        r#"
+rules_file = "{{dir}}/rules.toml"
 [thresholds]
 cpu_warning = 0.99
 cpu_critical = 1.0
 [[agents]]
 id = "app-1"
 address = "{agent}"
-{extra}"#,
-            data = dir.join("eu-1").display(),
-            poll = POLL.as_millis(),
-        ),
-    )
+{extra}"#
+    );
+    Mesh::builder()
+        .interval(POLL)
+        .file("rules.toml", RULES)
+        .region(Region::new("eu").member_ids(&["eu-1"]).member_toml(&member))
 }
 
-/// eu-1's config notifying `peers`: e-mail and Alertmanager at once, the pager on
-/// escalation.
-fn sub_manager_config(
-    dir: &std::path::Path,
-    brokers: &[&str],
-    agent: &str,
-    peers: &Peers,
-) -> String {
-    eu_config(
-        dir,
-        brokers,
+fn with_peers(agent: &str, peers: &Peers) -> MeshBuilder {
+    eu(
         agent,
         &format!(
             r#"
@@ -323,7 +289,7 @@ enum Ack<'a> {
 
 /// Raises the agent's CPU past critical and follows the event to its resolution.
 fn raise_notify_acknowledge_resolve(agent: &CpuAgent, sub: &str, peers: &Peers, ack: Ack<'_>) {
-    let crossed = strata_tests::now_ms();
+    let crossed = strata_testkit::now_ms();
     agent.set(0.95);
     let event = wait_for("the cpu-high event", Duration::from_secs(15), || {
         cpu_event(sub)?.ok_or_else(|| "not open yet".to_string())
@@ -409,7 +375,7 @@ fn raise_notify_acknowledge_resolve(agent: &CpuAgent, sub: &str, peers: &Peers, 
     }
     // past the escalation, and two planning ticks more: the pager was never called
     let escalation = event.opened_ms + ESCALATE_AFTER.as_millis() as i64 + 1500;
-    while strata_tests::now_ms() < escalation {
+    while strata_testkit::now_ms() < escalation {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(peers.pager.requests(), 0, "acknowledged: no escalation");
@@ -521,25 +487,23 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
         pager: WebhookReceiver::start(0),
     };
     let agent = CpuAgent::start("app-1");
-    let broker = start_broker(dir);
-    let cfg = sub_manager_config(dir, &[&broker.addr], &agent.addr, &peers);
-    let sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
-    let sup = start_super_manager(&[&broker.addr], "", dir);
-    up_at_the_centre(&sup.addr);
-    raise_notify_acknowledge_resolve(&agent, &sub.addr, &peers, Ack::Centre(&sup.addr));
+    let mut mesh = with_peers(&agent.addr, &peers).start();
+    let (sup, sub) = (mesh.http(), mesh.region("eu").members[0].addr.clone());
+    up_at_the_centre(&sup);
+    raise_notify_acknowledge_resolve(&agent, &sub, &peers, Ack::Centre(&sup));
     // the rules file replayed over what the region stored tells the same story (once the
     // step after the resolution is complete: a step is judged when it is whole)
-    let rules = dir.join("rules.toml");
+    let rules = mesh.dir().join("rules.toml");
     let text = wait_for(
         "the replay to see the resolution",
         Duration::from_secs(15),
         || {
-            let out = std::process::Command::new(strata_tests::bin("strata"))
+            let out = std::process::Command::new(strata_testkit::bin("strata"))
                 .args(["rules", "test"])
                 .arg(&rules)
                 .args([
                     "--region-api",
-                    &sub.addr,
+                    &sub,
                     "--region",
                     "eu",
                     "--since",
@@ -569,14 +533,14 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
     assert!(lines[0].contains("critical"), "{text}");
     assert!(text.contains("1 event(s) would have opened"), "{text}");
     // the region's rules and notifications, from the centre
-    let rules = get_json(&sup.addr, "/api/v1/regions/eu/rules").unwrap();
+    let rules = get_json(&sup, "/api/v1/regions/eu/rules").unwrap();
     assert!(
         rules["rules_toml"].as_str().unwrap().contains("cpu-high"),
         "{rules}"
     );
     let before = rules["count"].as_u64().unwrap();
     let (status, answer) = http_request(
-        &sup.addr,
+        &sup,
         "PUT",
         "/api/v1/regions/eu/rules",
         "[[rules]]\nname = 'swap'\nmetric = 'host_swap_used_ratio'\nwarnin = 0.5\n",
@@ -588,7 +552,7 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
         "{answer}"
     );
     let (status, answer) = http_request(
-        &sup.addr,
+        &sup,
         "PUT",
         "/api/v1/regions/eu/rules",
         "[[rules]]\nname = 'swap'\nmetric = 'host_swap_used_ratio'\nwarning = 0.5\n",
@@ -597,10 +561,10 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
     assert_eq!(status, 200, "{answer}");
     let after: serde_json::Value = serde_json::from_str(&answer).unwrap();
     assert_eq!(after["count"].as_u64().unwrap(), before + 1, "{after}");
-    let sent = get_json(&sup.addr, "/api/v1/regions/eu/notifications").unwrap();
+    let sent = get_json(&sup, "/api/v1/regions/eu/notifications").unwrap();
     assert_eq!(sent.as_array().map(Vec::len), Some(4), "{sent}");
     // the acknowledgement is in the centre's audit log
-    let audit = get_json(&sup.addr, "/api/v1/reports/audit?period=today").unwrap();
+    let audit = get_json(&sup, "/api/v1/reports/audit?period=today").unwrap();
     assert!(
         audit.to_string().contains("eu/app-1/cpu-high"),
         "audit: {audit}"
@@ -617,40 +581,34 @@ fn with_the_centre_and_brokers_stopped_the_region_still_notifies() {
         pager: WebhookReceiver::start(0),
     };
     let agent = CpuAgent::start("app-1");
-    let mut broker = start_broker(dir);
-    let cfg = sub_manager_config(dir, &[&broker.addr], &agent.addr, &peers);
-    let sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
-    let mut sup = start_super_manager(&[&broker.addr], "", dir);
-    up_at_the_centre(&sup.addr);
-    sup.kill();
-    broker.kill();
+    let mut mesh = with_peers(&agent.addr, &peers).start();
+    let sub = mesh.region("eu").members[0].addr.clone();
+    up_at_the_centre(&mesh.http());
+    mesh.super_manager().kill();
+    mesh.brokers[0].kill();
     // the region goes on polling without them
-    let polled_after = strata_tests::now_ms();
+    let polled_after = strata_testkit::now_ms();
     wait_for(
         "polls after the centre went",
         Duration::from_secs(10),
         || {
-            if last_poll_ms(&sub.addr)? > polled_after {
+            if last_poll_ms(&sub)? > polled_after {
                 Ok(())
             } else {
                 Err("not polled since".to_string())
             }
         },
     );
-    raise_notify_acknowledge_resolve(&agent, &sub.addr, &peers, Ack::Region);
+    raise_notify_acknowledge_resolve(&agent, &sub, &peers, Ack::Region);
 }
 
 #[test]
 fn failed_deliveries_are_retried_with_backoff_and_finally_recorded_as_failed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
     let flaky = WebhookReceiver::start(2);
     let dead = WebhookReceiver::start(usize::MAX);
     let agent = CpuAgent::start("app-1");
     agent.set(0.95);
-    let cfg = eu_config(
-        dir,
-        &[],
+    let mut mesh = eu(
         &agent.addr,
         &format!(
             r#"
@@ -672,10 +630,14 @@ escalate = [{{ after = "3s", receivers = ["dead"] }}]
             flaky = flaky.url(),
             dead = dead.url(),
         ),
-    );
-    let sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
+    )
+    // the region alone, without brokers or a centre
+    .brokers(0)
+    .super_managers(0)
+    .start();
+    let sub = mesh.region("eu").members[0].addr.clone();
     let done = wait_for("both deliveries finished", Duration::from_secs(40), || {
-        let n = notifications(&sub.addr);
+        let n = notifications(&sub);
         let finished = |r: &str| {
             n.iter()
                 .find(|x| x.receiver == r && x.status != "pending")
@@ -715,31 +677,24 @@ escalate = [{{ after = "3s", receivers = ["dead"] }}]
 
 #[test]
 fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let broker = start_broker(dir);
-    let _agent = start_agent_with_actions(dir, &broker.addr);
     // load is never below zero: these rules fire on the first poll
-    let rules = write_config(
-        dir,
-        "rules.toml",
-        "[[rules]]\nname = \"always\"\nmetric = \"host_load1\"\ncritical = 0\ndirection = \"above\"\naction = \"mark\"\n\
-         [[rules]]\nname = \"forbidden\"\nmetric = \"host_load1\"\ncritical = 0\naction = \"rm-everything\"\n",
-    );
-    let cfg = write_config(
-        dir,
-        "eu-1.toml",
-        &format!(
-            "id = \"eu-1\"\nregion = \"eu\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             brokers = [\"{}\"]\nrules_file = \"{rules}\"\n[poll]\ninterval = \"1s\"\n",
-            dir.join("eu-1").display(),
-            broker.addr
-        ),
-    );
-    let _sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
-    let sup = start_super_manager(&[&broker.addr], "", dir);
+    let mesh = Mesh::builder()
+        .interval(Duration::from_secs(1))
+        .file(
+            "rules.toml",
+            "[[rules]]\nname = \"always\"\nmetric = \"host_load1\"\ncritical = 0\ndirection = \"above\"\naction = \"mark\"\n\
+             [[rules]]\nname = \"forbidden\"\nmetric = \"host_load1\"\ncritical = 0\naction = \"rm-everything\"\n",
+        )
+        .region(
+            Region::new("eu")
+                .member_ids(&["eu-1"])
+                .member_toml("rules_file = \"{dir}/rules.toml\"\n")
+                .agent(AGENT_WITH_ACTIONS),
+        )
+        .start();
+    let sup = mesh.http();
     let incidents = wait_for("both actions recorded", Duration::from_secs(30), || {
-        let events = get_json(&sup.addr, "/api/v1/events")?;
+        let events = get_json(&sup, "/api/v1/events")?;
         let list = events.as_array().cloned().unwrap_or_default();
         let ran = |rule: &str| {
             list.iter()
@@ -766,7 +721,7 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
         "{run}"
     );
     assert!(
-        dir.join("action-ran").exists(),
+        mesh.dir().join("action-ran").exists(),
         "the whitelisted command ran"
     );
     let refused = &forbidden["actions"][0];
@@ -787,7 +742,7 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
     assert_eq!(check["labels"]["kind"], "script");
     // the agent's configuration pushed from the centre: validated whole by the agent
     let (status, answer) = http_request(
-        &sup.addr,
+        &sup,
         "PUT",
         "/api/v1/resources/eu/web-1/config",
         "[[checks]]\nname = 'ssh'\nkind = 'port'\nport = 22\n",
@@ -799,7 +754,7 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
         "{answer}"
     );
     let (status, answer) = http_request(
-        &sup.addr,
+        &sup,
         "PUT",
         "/api/v1/resources/eu/web-1/config",
         "[items.processes]\ninterval = '30s'\n[[checks]]\nname = 'ssh'\nkind = 'port'\naddress = '127.0.0.1:22'\ninterval = '5s'\n",
@@ -811,7 +766,7 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
         "{answer}"
     );
     // and both actions are in the audit log
-    let audit = get_json(&sup.addr, "/api/v1/reports/audit?period=today").unwrap();
+    let audit = get_json(&sup, "/api/v1/reports/audit?period=today").unwrap();
     let text = audit.to_string();
     assert!(text.contains("action mark ok"), "{text}");
     assert!(text.contains("action rm-everything failed"), "{text}");
@@ -819,18 +774,14 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
 
 #[test]
 fn notification_channels_put_from_the_centre_take_effect_at_once_and_keep_their_secrets() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
     let hook = WebhookReceiver::start(0);
     let agent = CpuAgent::start("app-1");
-    let broker = start_broker(dir);
     // no [notify]: the region starts telling nobody
-    let cfg = eu_config(dir, &[&broker.addr], &agent.addr, "");
-    let _sub = Proc::start("eu-1", "strata-sub-manager", &["--config", &cfg], dir);
-    let sup = start_super_manager(&[&broker.addr], "", dir);
-    up_at_the_centre(&sup.addr);
+    let mesh = eu(&agent.addr, "").start();
+    let (broker, sup) = (mesh.brokers[0].addr.clone(), mesh.http());
+    up_at_the_centre(&sup);
     let path = "/api/v1/regions/eu/notify";
-    let shown = get_json(&sup.addr, path).unwrap();
+    let shown = get_json(&sup, path).unwrap();
     assert_eq!(
         (shown["source"].as_str(), shown["receivers"].as_u64()),
         (Some("file"), Some(0)),
@@ -851,19 +802,14 @@ group_wait = "0s"
         url = hook.url()
     );
     // a bad set is refused with its field named, and changes nothing
-    let (status, answer) = http_request(
-        &sup.addr,
-        "PUT",
-        path,
-        &channels.replace("http://", "ftp://"),
-    )
-    .unwrap();
+    let (status, answer) =
+        http_request(&sup, "PUT", path, &channels.replace("http://", "ftp://")).unwrap();
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("notify.receivers[0].url"), "{answer}");
-    assert_eq!(get_json(&sup.addr, path).unwrap()["source"], "file");
-    let (status, answer) = http_request(&sup.addr, "PUT", path, &channels).unwrap();
+    assert_eq!(get_json(&sup, path).unwrap()["source"], "file");
+    let (status, answer) = http_request(&sup, "PUT", path, &channels).unwrap();
     assert_eq!(status, 200, "{answer}");
-    let shown = get_json(&sup.addr, path).unwrap();
+    let shown = get_json(&sup, path).unwrap();
     assert_eq!(
         (
             shown["source"].as_str(),
@@ -880,11 +826,11 @@ group_wait = "0s"
     );
     // what was shown, put back as it is (here by the CLI, through the broker), keeps the
     // credential
-    let file = write_config(dir, "channels.toml", &text);
+    let file = write_config(mesh.dir(), "channels.toml", &text);
     let strata = |args: &[&str]| {
-        let out = std::process::Command::new(strata_tests::bin("strata"))
+        let out = std::process::Command::new(strata_testkit::bin("strata"))
             .args(args)
-            .args(["--region-api", &broker.addr, "--region", "eu"])
+            .args(["--region-api", &broker, "--region", "eu"])
             .output()
             .expect("run strata");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -934,15 +880,15 @@ group_wait = "0s"
         }
     });
     // back to the config file's channels
-    let (status, answer) = http_request(&sup.addr, "DELETE", path, "").unwrap();
+    let (status, answer) = http_request(&sup, "DELETE", path, "").unwrap();
     assert_eq!(status, 200, "{answer}");
-    let shown = get_json(&sup.addr, path).unwrap();
+    let shown = get_json(&sup, path).unwrap();
     assert_eq!(
         (shown["source"].as_str(), shown["receivers"].as_u64()),
         (Some("file"), Some(0)),
         "{shown}"
     );
-    let audit = get_json(&sup.addr, "/api/v1/reports/audit?period=today").unwrap();
+    let audit = get_json(&sup, "/api/v1/reports/audit?period=today").unwrap();
     assert!(
         audit.to_string().contains("regions/eu/notify"),
         "audit: {audit}"

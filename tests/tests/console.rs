@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use strata_tests::{http_get, start_broker, start_sim, start_sub_manager, start_super_manager};
+use strata_testkit::{Mesh, Region, http_get};
 
 /// The first `overview` event of the stream at `addr`, read within five seconds.
 fn first_overview_event(addr: &str) -> String {
@@ -39,13 +39,10 @@ fn first_overview_event(addr: &str) -> String {
 
 #[test]
 fn the_console_and_its_live_stream_are_served() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let broker = start_broker(dir);
-    let _sim = start_sim("sim", "sim-", 3, &broker.addr, "west", dir);
-    let _sub = start_sub_manager("west-1", "west", &broker.addr, "500ms", dir);
-    let sup = start_super_manager(&[&broker.addr], "", dir);
-    let http = sup.addr.clone();
+    let mesh = Mesh::builder()
+        .region(Region::new("west").sim("sim", "sim-", 3))
+        .start();
+    let http = mesh.http();
 
     let (status, page) = http_get(&http, "/").unwrap();
     assert_eq!(status, 200);

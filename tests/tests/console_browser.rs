@@ -9,8 +9,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use strata_testkit::{Proc, get_json, wait_for};
+use strata_tests::sinks::WebhookReceiver;
 use strata_tests::webdriver::Browser;
-use strata_tests::{Proc, free_addr, get_json, wait_for};
 
 fn shots() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -32,14 +33,13 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let data = dir.join("up");
-    let http = free_addr();
     let up = Proc::start(
         "up",
         "strata",
         &[
             "up",
             "--http",
-            &http,
+            "127.0.0.1:0",
             "--data-dir",
             data.to_str().unwrap(),
             "--sim-agents",
@@ -246,7 +246,8 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             Err(out)
         }
     });
-    let pager = format!("http://{}/page", free_addr());
+    let receiver = WebhookReceiver::start(0);
+    let pager = format!("{}/page", receiver.url());
     browser.fill("#notify-form textarea", &hook.replace("URL", &pager));
     browser.click("#notify-form button");
     wait_for("the channels saved", within, || {

@@ -33,7 +33,7 @@ fn a_bad_config_exits_64_and_names_the_field() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "id = \"x\"\nregion = \"eu\"\n[poll]\ninterval = \"1ms\"\n[[agents]]\nid = \"a\"\naddress = \"nowhere\"\n").unwrap();
-    let out = Command::new(strata_tests::bin("strata-sub-manager"))
+    let out = Command::new(strata_testkit::bin("strata-sub-manager"))
         .arg("--config")
         .arg(&path)
         .output()
@@ -46,7 +46,7 @@ fn a_bad_config_exits_64_and_names_the_field() {
     );
 
     std::fs::write(&path, "lease = \"soon\"\n").unwrap();
-    let out = Command::new(strata_tests::bin("strata-broker"))
+    let out = Command::new(strata_testkit::bin("strata-broker"))
         .arg("--config")
         .arg(&path)
         .output()

@@ -21,10 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{ListResourcesRequest, QueryRangeRequest, Resource, ResourceState};
-use strata_tests::{
-    Proc, Proxy, block_on, free_addr, get_json, start_sim, start_super_manager, wait_for,
-    write_config,
-};
+use strata_testkit::{Region, RegionProcs, block_on, get_json, wait_for};
 
 /// The meshes of these tests are heavy for a 2-core machine: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -32,134 +29,45 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const STEADY: usize = 20;
 const FLAPPING: usize = 3;
 const SUBS: [&str; 3] = ["west-1", "west-2", "west-3"];
-/// Sample and poll interval: `start_sim` samples every 500 ms.
+/// Sample and poll interval.
 const INTERVAL_MS: u64 = 500;
 
 /// An incident as the assertions compare it: resource, rule, severity, resolved.
 type Incident = (String, String, String, bool);
 
+/// The scenario's mesh, with the helpers its assertions need.
 struct Mesh {
-    _dir: tempfile::TempDir,
-    brokers: Vec<Proc>,
-    subs: Vec<Proc>,
-    /// The sub-managers' own API addresses (not through a proxy).
-    sub_addrs: Vec<String>,
-    /// Kept running (killed on drop).
-    _steady: Proc,
-    flap: Proc,
-    sup: Proc,
-    /// Every proxy between the region and the centre.
-    proxies: Vec<Proxy>,
-}
-
-impl Drop for Mesh {
-    /// Keeps the daemons' logs of a failed test in `target/fault-test-logs/<time>/`.
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
-        let keep = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/fault-test-logs")
-            .join(strata_tests::now_ms().to_string());
-        if std::fs::create_dir_all(&keep).is_ok()
-            && let Ok(entries) = std::fs::read_dir(self._dir.path())
-        {
-            for e in entries.flatten() {
-                if e.path().extension().is_some_and(|x| x == "log") {
-                    let _ = std::fs::copy(e.path(), keep.join(e.file_name()));
-                }
-            }
-            eprintln!("daemon logs kept in {}", keep.display());
-        }
-    }
+    kit: strata_testkit::Mesh,
 }
 
 impl Mesh {
     fn start() -> Mesh {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().to_path_buf();
-        let mut brokers = Vec::new();
-        let mut proxies = Vec::new();
-        for n in 1..=2 {
-            let listen = free_addr();
-            let cfg = write_config(
-                &d,
-                &format!("broker-{n}.toml"),
-                &format!(
-                    "id = \"broker-{n}\"\nlisten = \"{listen}\"\nlease = \"2s\"\n\
-                     registration_ttl = \"6s\"\ncall_timeout = \"3s\"\n"
-                ),
-            );
-            brokers.push(Proc::start(
-                &format!("broker-{n}"),
-                "strata-broker",
-                &["--config", &cfg],
-                &d,
-            ));
-        }
-        // The region reaches the brokers through proxies.
-        let region_side: Vec<String> = brokers
-            .iter()
-            .map(|b| {
-                let p = Proxy::start(&b.addr);
-                let addr = p.addr.clone();
-                proxies.push(p);
-                addr
-            })
-            .collect();
-        let broker_list = region_side
-            .iter()
-            .map(|a| format!("\"{a}\""))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let brokers_arg = region_side.join(",");
-        let steady = start_sim("sim-steady", "sim-", STEADY, &brokers_arg, "west", &d);
-        let flap = start_sim("sim-flap", "flap-", FLAPPING, &brokers_arg, "west", &d);
-        let mut subs = Vec::new();
-        let mut sub_addrs = Vec::new();
-        for id in SUBS {
-            let listen = free_addr();
-            // Brokers reach the member through a proxy too.
-            let proxy = Proxy::start(&listen);
-            let cfg = write_config(
-                &d,
-                &format!("{id}.toml"),
-                &format!(
-                    "id = \"{id}\"\nregion = \"west\"\nlisten = \"{listen}\"\n\
-                     advertise = \"{}\"\ndata_dir = \"{}\"\nbrokers = [{broker_list}]\n\
-                     [poll]\ninterval = \"{INTERVAL_MS}ms\"\ntimeout = \"2s\"\n\
-                     backoff_max = \"1s\"\ndown_after_failures = 2\n",
-                    proxy.addr,
-                    d.join(id).display()
-                ),
-            );
-            proxies.push(proxy);
-            subs.push(Proc::start(
-                id,
-                "strata-sub-manager",
-                &["--config", &cfg],
-                &d,
-            ));
-            sub_addrs.push(listen);
-        }
-        let centre: Vec<&str> = brokers.iter().map(|b| b.addr.as_str()).collect();
-        let sup = start_super_manager(&centre, "resubscribe_delay = \"200ms\"\n", &d);
-        let mesh = Mesh {
-            _dir: dir,
-            brokers,
-            subs,
-            sub_addrs,
-            _steady: steady,
-            flap,
-            sup,
-            proxies,
-        };
+        let kit = strata_testkit::Mesh::builder()
+            .brokers(2)
+            .broker_toml("lease = \"2s\"\nregistration_ttl = \"6s\"\ncall_timeout = \"3s\"\n")
+            .interval(Duration::from_millis(INTERVAL_MS))
+            // every connection between the region and the centre goes through a proxy
+            .proxied()
+            .region(
+                Region::new("west")
+                    .member_ids(&SUBS)
+                    .member_toml("[poll]\ntimeout = \"2s\"\ndown_after_failures = 2\n")
+                    .sim("sim-steady", "sim-", STEADY)
+                    .sim("sim-flap", "flap-", FLAPPING),
+            )
+            .super_toml("resubscribe_delay = \"200ms\"\n")
+            .start();
+        let mesh = Mesh { kit };
         mesh.wait_all_up("the mesh to start");
         mesh
     }
 
     fn http(&self) -> String {
-        self.sup.addr.clone()
+        self.kit.http()
+    }
+
+    fn west(&mut self) -> &mut RegionProcs {
+        self.kit.region("west")
     }
 
     /// Every agent up in the centre's view, the three members healthy, both steady
@@ -187,7 +95,7 @@ impl Mesh {
 
     /// A region-wide ListResources at one member, directly.
     fn member_resources(&self, i: usize) -> Result<Vec<Resource>, String> {
-        let addr = self.sub_addrs[i].clone();
+        let addr = self.kit.regions[0].member_addrs[i].clone();
         block_on(async move {
             let mut c = SubManagerClient::connect(format!("http://{addr}"))
                 .await
@@ -205,7 +113,7 @@ impl Mesh {
     /// The state of each flapping agent as the members that poll them say.
     fn flap_states(&self) -> Result<Vec<ResourceState>, String> {
         let mut states = BTreeMap::new();
-        for i in 0..self.subs.len() {
+        for i in 0..SUBS.len() {
             for r in self.member_resources(i).unwrap_or_default() {
                 if r.host.starts_with("flap-") {
                     states.insert(r.host.clone(), r.state());
@@ -225,7 +133,7 @@ impl Mesh {
     /// it until they are up again: one `reachable` incident per flapping agent. Watches the
     /// members directly, so it works with the centre cut off.
     fn flap(&mut self) {
-        self.flap.kill();
+        self.west().sim("sim-flap").kill();
         wait_for(
             "the flapping agents down in the region",
             Duration::from_secs(30),
@@ -238,7 +146,7 @@ impl Mesh {
                 }
             },
         );
-        self.flap.restart();
+        self.west().sim("sim-flap").restart();
         wait_for(
             "the flapping agents up again in the region",
             Duration::from_secs(30),
@@ -255,7 +163,7 @@ impl Mesh {
 
     /// Each steady agent's stored ticks, read through broker `b`.
     fn stored_ticks(&self, b: usize) -> Result<BTreeMap<String, Vec<(i64, u64)>>, String> {
-        let addr = self.brokers[b].addr.clone();
+        let addr = self.kit.brokers[b].addr.clone();
         block_on(async move {
             let mut c = SubManagerClient::connect(format!("http://{addr}"))
                 .await
@@ -461,8 +369,8 @@ fn a_killed_sub_manager_loses_no_sample_and_no_incident() {
         .map(|r| r["owner"].as_str().unwrap().to_string())
         .unwrap();
     let victim = SUBS.iter().position(|s| *s == owner).unwrap();
-    let killed_ms = strata_tests::now_ms();
-    mesh.subs[victim].kill();
+    let killed_ms = strata_testkit::now_ms();
+    mesh.west().members[victim].kill();
     wait_for(
         "sim-0013 polled by another member",
         Duration::from_secs(20),
@@ -481,7 +389,7 @@ fn a_killed_sub_manager_loses_no_sample_and_no_incident() {
     );
     mesh.flap();
     let during = mesh.exact_ticks_since(0, before + 6, killed_ms);
-    mesh.subs[victim].restart();
+    mesh.west().members[victim].restart();
     mesh.wait_all_up("the killed member back");
     mesh.exact_ticks(0, during + 6);
     exact_incidents(&http, &expected(1));
@@ -499,13 +407,13 @@ fn a_killed_broker_changes_nothing_the_centre_sees() {
     let http = mesh.http();
     let ids = steady_ids(&http);
     let before = mesh.exact_ticks(1, 4);
-    mesh.brokers[0].kill();
+    mesh.kit.brokers[0].kill();
     mesh.flap();
     // Samples and incidents through the surviving broker.
     mesh.exact_ticks(1, before + 6);
     exact_incidents(&http, &expected(1));
     // A restarted broker relearns the mesh (members, registrations) by itself.
-    mesh.brokers[0].restart();
+    mesh.kit.brokers[0].restart();
     let after = mesh.exact_ticks(0, before + 8);
     mesh.flap();
     mesh.exact_ticks(0, after + 4);
@@ -519,10 +427,10 @@ fn a_killed_super_manager_resumes_every_stream_where_it_stopped() {
     let mut mesh = Mesh::start();
     let http = mesh.http();
     let ids = steady_ids(&http);
-    mesh.sup.kill();
+    mesh.kit.super_manager().kill();
     // Incidents open and resolve while the centre is down.
     mesh.flap();
-    mesh.sup.restart();
+    mesh.kit.super_manager().restart();
     let http = mesh.http();
     exact_incidents(&http, &expected(1));
     assert_eq!(steady_ids(&http), ids);
@@ -536,7 +444,7 @@ fn a_region_cut_off_from_the_centre_keeps_working_and_replays_in_order() {
     let http = mesh.http();
     let ids = steady_ids(&http);
     let before = mesh.exact_ticks(0, 4);
-    for p in &mesh.proxies {
+    for p in &mesh.kit.proxies {
         p.cut();
     }
     // The centre loses the region's members within their lease.
@@ -556,7 +464,7 @@ fn a_region_cut_off_from_the_centre_keeps_working_and_replays_in_order() {
         },
     );
     // The region polls and judges on its own.
-    let cut_ms = strata_tests::now_ms();
+    let cut_ms = strata_testkit::now_ms();
     mesh.flap();
     wait_for(
         "every agent polled in the region meanwhile",
@@ -577,7 +485,7 @@ fn a_region_cut_off_from_the_centre_keeps_working_and_replays_in_order() {
             }
         },
     );
-    for p in &mesh.proxies {
+    for p in &mesh.kit.proxies {
         p.heal();
     }
     mesh.wait_all_up("the region back in the centre");

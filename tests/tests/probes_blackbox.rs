@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use strata_tests::bin;
+use strata_testkit::bin;
 
 #[test]
 fn probe_phases_agree_with_blackbox_exporter() {

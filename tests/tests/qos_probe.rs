@@ -10,10 +10,8 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use strata_tests::{
-    Target, get_json, start_broker, start_probing_agent, start_sim, start_sub_manager,
-    start_super_manager, wait_for, write_config,
-};
+use strata_testkit::{Mesh, Region, get_json, wait_for};
+use strata_tests::{Target, probing_agent};
 
 /// Seconds between two runs of the probe.
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
@@ -35,37 +33,32 @@ fn until(http: &str, want: &str) -> Duration {
 
 #[test]
 fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
     let target = Target::start();
-    let broker = start_broker(dir);
-    let _agent = start_probing_agent(
-        &broker.addr,
-        "west",
-        &format!("http://{}/", target.addr),
-        &format!("{}s", PROBE_INTERVAL.as_secs()),
-        "timeout = \"1500ms\"\nwarn_after = \"300ms\"\n",
-        dir,
-    );
     // The application's hosts: app-0001 (the web server's), and api-0001 beside it.
-    let _api = start_sim("api", "api-", 1, &broker.addr, "west", dir);
-    let mut app = start_sim("app", "app-", 1, &broker.addr, "west", dir);
-    let _sub = start_sub_manager("west-1", "west", &broker.addr, "250ms", dir);
-    let services = write_config(
-        dir,
-        "services.toml",
-        "[[services]]\nname = \"shop\"\n[[services.components]]\nname = \"front\"\n\
-         check = \"shop-http\"\n[[services.components]]\nname = \"app\"\nhost = \"~app-.*\"\n\
-         [[services.components]]\nname = \"api\"\nhost = \"~api-.*\"\n",
-    );
-    let sup = start_super_manager(
-        &[&broker.addr],
-        &format!("services_file = \"{services}\"\n"),
-        dir,
-    );
-    let http = sup.addr.clone();
+    let mut mesh = Mesh::builder()
+        .interval(Duration::from_millis(250))
+        .sample_interval(Duration::from_millis(500))
+        .file(
+            "services.toml",
+            "[[services]]\nname = \"shop\"\n[[services.components]]\nname = \"front\"\n\
+             check = \"shop-http\"\n[[services.components]]\nname = \"app\"\nhost = \"~app-.*\"\n\
+             [[services.components]]\nname = \"api\"\nhost = \"~api-.*\"\n",
+        )
+        .super_toml("services_file = \"{dir}/services.toml\"")
+        .region(
+            Region::new("west")
+                .agent(&probing_agent(
+                    &format!("http://{}/", target.addr),
+                    &format!("{}s", PROBE_INTERVAL.as_secs()),
+                    "timeout = \"1500ms\"\nwarn_after = \"300ms\"\n",
+                ))
+                .sim("api", "api-", 1)
+                .sim("app", "app-", 1),
+        )
+        .start();
+    let http = mesh.http();
     until(&http, "ok");
-    let started_ms = strata_tests::now_ms();
+    let started_ms = strata_testkit::now_ms();
     let detail = get_json(&http, "/api/v1/services/shop").unwrap();
     let check = &detail["components"][0]["checks"][0];
     assert_eq!(
@@ -90,7 +83,7 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
 
     // Refusing, its host gone with it: down within two probe intervals.
     target.refuse.store(true, Ordering::Relaxed);
-    app.kill();
+    mesh.region("west").sim("app").kill();
     let stopped = Instant::now();
     let took = until(&http, "down");
     eprintln!("down {took:?} after the stop");
@@ -123,7 +116,7 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
         rca["symptoms"][0].as_str().unwrap().contains("shop-http"),
         "{rca}"
     );
-    let out = std::process::Command::new(strata_tests::bin("strata"))
+    let out = std::process::Command::new(strata_testkit::bin("strata"))
         .args(["rca", "shop", "--api"])
         .arg(format!("http://{http}"))
         .output()
@@ -139,11 +132,11 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
     std::thread::sleep(Duration::from_secs(60).saturating_sub(stopped.elapsed()));
     target.delay_ms.store(0, Ordering::Relaxed);
     target.refuse.store(false, Ordering::Relaxed);
-    app.restart();
+    mesh.region("west").sim("app").restart();
     until(&http, "ok");
     // The report once the recovery is on record (the outage ends before the period does).
     let sla = wait_for("the recovery on record", Duration::from_secs(10), || {
-        let to_ms = strata_tests::now_ms();
+        let to_ms = strata_testkit::now_ms();
         let sla = get_json(
             &http,
             &format!("/api/v1/services/shop/sla?from_ms={started_ms}&to_ms={to_ms}"),
@@ -162,7 +155,7 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
     );
     assert!(sla["degraded_seconds"].as_f64().unwrap() > 0.0, "{sla}");
     assert_eq!(sla["outages"].as_array().unwrap().len(), 1, "{sla}");
-    let out = std::process::Command::new(strata_tests::bin("strata"))
+    let out = std::process::Command::new(strata_testkit::bin("strata"))
         .args(["report", "sla", "shop", "--period", "10m", "--api"])
         .arg(format!("http://{http}"))
         .output()

@@ -8,10 +8,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use strata_tests::{
-    Target, get_json, http_get, start_broker, start_probing_agent, start_sub_manager,
-    start_super_manager, wait_for, write_config,
-};
+use strata_testkit::{Mesh, Region, get_json, http_get, wait_for};
+use strata_tests::{Target, probing_agent};
 
 /// QoS runs of the shop and the connections the target accepted, both at once; fails the
 /// test if the centre ever counted more runs than there were.
@@ -44,34 +42,21 @@ fn all_counted(http: &str, target: &Target, at_least: u64) -> serde_json::Value 
 
 #[test]
 fn probe_runs_roll_up_once_each_and_every_report_answers() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
     let target = Target::start();
     target.delay_ms.store(40, Ordering::Relaxed);
-    let broker = start_broker(dir);
     let url = format!("http://{}/", target.addr);
-    let _agent = start_probing_agent(
-        &broker.addr,
-        "west",
-        &url,
-        "1s",
-        "timeout = \"800ms\"\n",
-        dir,
-    );
-    let mut sub = start_sub_manager("west-1", "west", &broker.addr, "250ms", dir);
-    let services = write_config(
-        dir,
-        "services.toml",
-        "[[services]]\nname = \"shop\"\n[services.slo]\nobjective = 0.99\nwindow = \"1d\"\n\
-         [[services.maintenance]]\nevery = \"sun 02:00\"\nduration = \"2h\"\n\
-         [[services.components]]\nname = \"front\"\ncheck = \"shop-http\"\n",
-    );
-    let sup = start_super_manager(
-        &[&broker.addr],
-        &format!("services_file = \"{services}\"\n"),
-        dir,
-    );
-    let http = sup.addr.clone();
+    let mut mesh = Mesh::builder()
+        .interval(Duration::from_millis(250))
+        .file(
+            "services.toml",
+            "[[services]]\nname = \"shop\"\n[services.slo]\nobjective = 0.99\nwindow = \"1d\"\n\
+             [[services.maintenance]]\nevery = \"sun 02:00\"\nduration = \"2h\"\n\
+             [[services.components]]\nname = \"front\"\ncheck = \"shop-http\"\n",
+        )
+        .super_toml("services_file = \"{dir}/services.toml\"")
+        .region(Region::new("west").agent(&probing_agent(&url, "1s", "timeout = \"800ms\"\n")))
+        .start();
+    let http = mesh.http();
 
     // Runs roll up with their phases; the server's 40 ms are in the processing phase.
     let qos = all_counted(&http, &target, 5);
@@ -94,10 +79,10 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
 
     // The sub-manager is killed and restarts: samples it stored but had not acknowledged
     // come again, and its journal is replayed; still every run counts once.
-    sub.kill();
+    mesh.region("west").member("west-1").kill();
     // an outage of a probe interval and a half, so that runs pile up in the agent's buffer
     std::thread::sleep(Duration::from_millis(1500));
-    sub.restart();
+    mesh.region("west").member("west-1").restart();
     let before = target.accepted.load(Ordering::SeqCst);
     all_counted(&http, &target, before + 3);
 
@@ -227,7 +212,7 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
     assert!(events.is_array(), "{events}");
     let (status, body) = http_get(&http, "/api/v1/resources/west/web-1/snapshot?top=0").unwrap();
     assert!(status == 400 && body.contains("top:"), "{status} {body}");
-    let out = std::process::Command::new(strata_tests::bin("strata"))
+    let out = std::process::Command::new(strata_testkit::bin("strata"))
         .args([
             "drill",
             "shop",
@@ -246,7 +231,7 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(strata_tests::bin("strata"))
+    let out = std::process::Command::new(strata_testkit::bin("strata"))
         .args(["report", "failure", "--period", "today", "--csv", "--api"])
         .arg(format!("http://{http}"))
         .output()
@@ -257,7 +242,7 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(strata_tests::bin("strata"))
+    let out = std::process::Command::new(strata_testkit::bin("strata"))
         .args(["report", "performance", "shop", "--period", "1h", "--api"])
         .arg(format!("http://{http}"))
         .output()
@@ -279,7 +264,7 @@ fn grpc_answers_as_rest(http: &str, perf_rest: &serde_json::Value) {
         AgentSnapshotRequest, GetServiceRequest, ListServicesRequest, QosRequest,
         QueryRangeRequest, ReportRequest, ResourceEventsRequest, RootCauseRequest, SlaRequest,
     };
-    strata_tests::block_on(async {
+    strata_testkit::block_on(async {
         let mut c = SuperManagerClient::connect(format!("http://{http}"))
             .await
             .expect("gRPC on the REST address");
@@ -363,8 +348,8 @@ fn grpc_answers_as_rest(http: &str, perf_rest: &serde_json::Value) {
                 region: "west".into(),
                 resource_id: "west/web-1".into(),
                 name: "host_cpu_usage_ratio".into(),
-                from_ms: strata_tests::now_ms() - 600_000,
-                to_ms: strata_tests::now_ms(),
+                from_ms: strata_testkit::now_ms() - 600_000,
+                to_ms: strata_testkit::now_ms(),
                 ..Default::default()
             })
             .await

@@ -10,10 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use strata_tests::{
-    bin, get_json, http_request, start_broker, start_sim, start_sub_manager, start_super_manager,
-    wait_for, write_config,
-};
+use strata_testkit::{Mesh, Region, bin, get_json, http_request, wait_for};
 
 const SERVICES: &str = r#"
 [[services]]
@@ -50,18 +47,12 @@ fn health(http: &str, name: &str) -> Result<String, String> {
 
 #[test]
 fn services_roll_up_their_hosts_and_change_through_the_api() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let broker = start_broker(dir);
-    let mut sim = start_sim("sim", "sim-", 20, &broker.addr, "west", dir);
-    let _sub = start_sub_manager("west-1", "west", &broker.addr, "500ms", dir);
-    let services_file = write_config(dir, "services.toml", SERVICES);
-    let sup = start_super_manager(
-        &[&broker.addr],
-        &format!("services_file = \"{services_file}\"\n"),
-        dir,
-    );
-    let http = sup.addr.clone();
+    let mut mesh = Mesh::builder()
+        .file("services.toml", SERVICES)
+        .super_toml("services_file = \"{dir}/services.toml\"")
+        .region(Region::new("west").sim("sim", "sim-", 20))
+        .start();
+    let http = mesh.http();
 
     // payments: one of its five db hosts is critical; shop: web ok, cache at warning (one of
     // two components ok suffices), but it depends on payments.
@@ -123,7 +114,7 @@ fn services_roll_up_their_hosts_and_change_through_the_api() {
             .unwrap()
             .starts_with("west/sim-000")
     }));
-    let (status, body) = strata_tests::http_get(&http, "/api/v1/placement?service=shop").unwrap();
+    let (status, body) = strata_testkit::http_get(&http, "/api/v1/placement?service=shop").unwrap();
     assert_eq!(status, 400);
     assert!(body.contains("component"), "{body}");
     let doc = get_json(&http, "/api/v1/openapi.json").unwrap();
@@ -179,7 +170,7 @@ fn services_roll_up_their_hosts_and_change_through_the_api() {
     assert!(text.contains("payments  degraded"), "{text}");
 
     // Every host gone: both services down.
-    sim.kill();
+    mesh.region("west").sim("sim").kill();
     wait_for("services down", Duration::from_secs(30), || {
         let (p, s) = (health(&http, "payments")?, health(&http, "shop")?);
         if p == "down" && s == "down" {

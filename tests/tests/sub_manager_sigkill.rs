@@ -7,33 +7,9 @@ use std::time::Duration;
 use serde_json::Value;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{AgentSnapshotRequest, ListResourcesRequest};
-use strata_tests::{
-    Proc, block_on, free_addr, get_json, http_get, now_ms, start_super_manager, wait_for,
-    write_config,
-};
+use strata_testkit::{Mesh, Region, block_on, get_json, http_get, now_ms, wait_for};
 
 const AGENTS: usize = 7; // the real agent and six simulated ones
-
-fn sub_manager_config(
-    id: &str,
-    dir: &std::path::Path,
-    broker: &str,
-    agent: &str,
-    sim: &str,
-) -> String {
-    let mut text = format!(
-        "id = \"{id}\"\nregion = \"west\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-         brokers = [\"{broker}\"]\n[poll]\ninterval = \"500ms\"\ntimeout = \"1s\"\n\
-         [[agents]]\nid = \"host-1\"\naddress = \"{agent}\"\n",
-        dir.join(id).display()
-    );
-    for n in 1..AGENTS {
-        text.push_str(&format!(
-            "[[agents]]\nid = \"sim-{n:04}\"\naddress = \"{sim}\"\n"
-        ));
-    }
-    text
-}
 
 fn west(overview: &Value) -> Result<Value, String> {
     overview["regions"]
@@ -82,54 +58,23 @@ fn broker_list_resources(broker: &str) -> Result<usize, String> {
 
 #[test]
 fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let broker_metrics = free_addr();
-    let broker_cfg = write_config(
-        dir,
-        "broker.toml",
-        &format!(
-            "listen = \"127.0.0.1:0\"\nlease = \"3s\"\nmetrics_listen = \"{broker_metrics}\"\n"
-        ),
-    );
-    let broker = Proc::start("broker", "strata-broker", &["--config", &broker_cfg], dir);
-    let agent_cfg = write_config(
-        dir,
-        "agent.toml",
-        "id = \"host-1\"\nlisten = \"127.0.0.1:0\"\ncollect_interval = \"500ms\"\n",
-    );
-    let agent = Proc::start("agent", "strata-agent", &["--config", &agent_cfg], dir);
-    let sim_agents = (AGENTS - 1).to_string();
-    let sim = Proc::start(
-        "sim",
-        "strata",
-        &[
-            "sim",
-            "--agents",
-            &sim_agents,
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "500ms",
-        ],
-        dir,
-    );
-    let mut subs = Vec::new();
-    for id in ["west-1", "west-2"] {
-        let cfg = write_config(
-            dir,
-            &format!("{id}.toml"),
-            &sub_manager_config(id, dir, &broker.addr, &agent.addr, &sim.addr),
-        );
-        subs.push(Proc::start(
-            id,
-            "strata-sub-manager",
-            &["--config", &cfg],
-            dir,
-        ));
-    }
-    let sup = start_super_manager(&[&broker.addr], "", dir);
-    let http = sup.addr.clone();
+    let mut mesh = Mesh::builder()
+        .broker_toml("lease = \"3s\"\nmetrics_listen = \"127.0.0.1:0\"\n")
+        .region(
+            Region::new("west")
+                .members(2)
+                .member_toml("[poll]\ntimeout = \"1s\"\n")
+                .agent("id = \"host-1\"\n")
+                .sim("sim", "sim-", AGENTS - 1)
+                .listed(),
+        )
+        .start();
+    let http = mesh.http();
+    let broker = mesh.brokers[0].addr.clone();
+    let broker_metrics = mesh.brokers[0]
+        .field("metrics")
+        .expect("the broker reports its metrics address");
+    let subs = &mut mesh.region("west").members;
 
     // The whole region is up, shared by two healthy members.
     wait_for(
@@ -210,7 +155,7 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
         "ListResources through the broker",
         Duration::from_secs(10),
         || {
-            broker_list_resources(&broker.addr).and_then(|n| {
+            broker_list_resources(&broker).and_then(|n| {
                 if n == AGENTS {
                     Ok(n)
                 } else {
@@ -224,7 +169,7 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
     let processes = wait_for(
         "AgentSnapshot through the broker",
         Duration::from_secs(10),
-        || broker_agent_snapshot(&broker.addr),
+        || broker_agent_snapshot(&broker),
     );
     assert!(processes > 0 && processes <= 5, "{processes} processes");
 
@@ -285,5 +230,4 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
         cpu["series"].as_array().is_some_and(|s| !s.is_empty()),
         "no CPU history: {cpu}"
     );
-    drop(sup);
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
+use strata_testkit::sim::{Registration, serve};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 /// Options of `strata sim`.
 #[derive(Args, Debug)]
@@ -72,31 +72,18 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         }
     }
     let shutdown = strata_proto::daemon::shutdown_on_signal();
-    let agents: Vec<(String, String)> = (1..=args.agents)
-        .map(|n| (agent_id(&args.prefix, n), addr.to_string()))
-        .collect();
-    for broker in &args.brokers {
-        tokio::spawn(strata_agent::registration::register_loop(
-            broker.clone(),
-            args.region.clone(),
-            args.token.clone(),
-            agents.clone(),
-            shutdown.clone(),
-        ));
-    }
-    serve(listener, sim, shutdown).await
-}
-
-/// Serves `sim` on `listener` and runs its ticks until `shutdown`.
-pub async fn serve(
-    listener: TcpListener,
-    sim: Simulation,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let registry = sim.registry();
-    let ticks = tokio::spawn(sim.run(shutdown.clone()));
-    let served = strata_agent::server::serve(listener, registry, None, shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = ticks.await;
-    served.context("serve simulated agents")
+    let registration = Registration {
+        brokers: args.brokers.clone(),
+        region: args.region.clone(),
+        token: args.token.clone(),
+    };
+    serve(
+        listener,
+        sim,
+        (&args.prefix, args.agents),
+        registration,
+        shutdown,
+    )
+    .await
+    .context("serve simulated agents")
 }

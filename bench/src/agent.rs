@@ -7,7 +7,7 @@
 //! on every scrape of `/metrics`, so its figure includes formatting the text.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,9 +16,10 @@ use serde::Serialize;
 use strata_proto::v1::PollRequest;
 use strata_proto::v1::agent_client::AgentClient;
 
-use super::procs::{
-    Daemon, free_port, http, peak_rss, process_cpu, sibling_binary, wait_until, which,
-};
+use strata_testkit::peer::{Output, Peer, listening_on};
+use strata_testkit::{Proc, Spec};
+
+use crate::measure::{http, peak_rss, process_cpu, wait_until, which};
 
 /// Options of `strata bench agent`.
 #[derive(Args, Debug)]
@@ -71,8 +72,8 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
     let node_exporter = if args.no_peers {
         None
     } else {
-        let collections = args.collections;
-        tokio::task::spawn_blocking(move || node_exporter(collections))
+        let (collections, log) = (args.collections, dir.path().join("node_exporter.log"));
+        tokio::task::spawn_blocking(move || node_exporter(collections, &log))
             .await?
             .map_err(|e| eprintln!("node_exporter: skipped: {e:#}"))
             .ok()
@@ -111,26 +112,24 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
 }
 
 async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigures> {
-    let grpc = format!("127.0.0.1:{}", free_port()?);
-    let metrics_addr = format!("127.0.0.1:{}", free_port()?);
     let config = dir.join("agent.toml");
     std::fs::write(
         &config,
         format!(
-            "id = \"bench\"\nlisten = \"{grpc}\"\nmetrics_listen = \"{metrics_addr}\"\n\
+            "id = \"bench\"\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n\
              collect_interval = \"{}ms\"\n",
             args.interval.as_millis()
         ),
     )?;
-    let child = Command::new(sibling_binary("strata-agent")?)
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start strata-agent")?;
-    let daemon = Daemon(child);
-    let pid = daemon.0.id();
+    let config = config.to_string_lossy();
+    let daemon = Proc::try_spawn(
+        Spec::new("agent", "strata-agent", &["--config", &config], dir).env("RUST_LOG", "warn"),
+    )?;
+    let pid = daemon.pid();
+    let grpc = daemon.addr.clone();
+    let metrics_addr = daemon
+        .field("metrics")
+        .context("strata-agent did not report its metrics address")?;
     let scrape = {
         let addr = metrics_addr.clone();
         move || -> anyhow::Result<String> {
@@ -191,18 +190,13 @@ async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigu
 }
 
 /// Scrapes Debian's node_exporter `collections` times.
-fn node_exporter(collections: u64) -> anyhow::Result<AgentFigures> {
+fn node_exporter(collections: u64, log: &Path) -> anyhow::Result<AgentFigures> {
     let bin = which("prometheus-node-exporter", "prometheus-node-exporter")
         .or_else(|_| which("node_exporter", "prometheus-node-exporter"))?;
-    let addr = format!("127.0.0.1:{}", free_port()?);
-    let child = Command::new(bin)
-        .arg(format!("--web.listen-address={addr}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start node_exporter")?;
-    let daemon = Daemon(child);
-    let pid = daemon.0.id();
+    let mut command = Command::new(bin);
+    command.arg("--web.listen-address=127.0.0.1:0");
+    let daemon = Peer::start(command, Output::Stderr, log, listening_on)?;
+    let (pid, addr) = (daemon.child.id(), daemon.addr.clone());
     wait_until("node_exporter to answer", Duration::from_secs(30), || {
         http(&addr, "GET", "/metrics", b"").is_ok_and(|(s, _)| s == 200)
     })?;

@@ -10,8 +10,7 @@
 //! must be there once.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -22,11 +21,11 @@ use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
 use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{Aggregation, QueryRangeRequest};
+use strata_testkit::{Mesh, Region};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::percentile;
-use super::procs::{Daemon, free_port, sibling_binary};
+use crate::measure::percentile;
 
 const REGION: &str = "bench";
 
@@ -84,75 +83,6 @@ pub struct FailoverFigures {
     pub ticks: u64,
 }
 
-/// A sub-manager process and how to start it again.
-struct Member {
-    id: String,
-    config: PathBuf,
-    log: PathBuf,
-    daemon: Option<Daemon>,
-}
-
-impl Member {
-    fn start(&mut self) -> anyhow::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)?;
-        let child = Command::new(sibling_binary("strata-sub-manager")?)
-            .arg("--config")
-            .arg(&self.config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("start sub-manager {}", self.id))?;
-        self.daemon = Some(Daemon(child));
-        Ok(())
-    }
-
-    /// SIGKILL, as a crash.
-    fn kill(&mut self) {
-        drop(self.daemon.take());
-    }
-
-    /// SIGSTOP: the process stops answering but its connections stay open.
-    fn freeze(&self) -> anyhow::Result<()> {
-        let pid = self
-            .daemon
-            .as_ref()
-            .map(|d| d.0.id())
-            .context("not running")?;
-        let status = Command::new("kill")
-            .arg("-STOP")
-            .arg(pid.to_string())
-            .status()
-            .context("run kill -STOP")?;
-        anyhow::ensure!(status.success(), "kill -STOP {pid} failed");
-        Ok(())
-    }
-}
-
-fn start_broker(dir: &Path, n: usize, replicas: u32) -> anyhow::Result<(Daemon, String)> {
-    let addr = format!("127.0.0.1:{}", free_port()?);
-    let config = dir.join(format!("broker-{n}.toml"));
-    std::fs::write(
-        &config,
-        format!(
-            "id = \"broker-{n}\"\nlisten = \"{addr}\"\nregistration_ttl = \"6s\"\nreplicas = {replicas}\n"
-        ),
-    )?;
-    let log = std::fs::File::create(dir.join(format!("broker-{n}.log")))?;
-    let child = Command::new(sibling_binary("strata-broker")?)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .context("start strata-broker")?;
-    Ok((Daemon(child), addr))
-}
-
 /// Which poller polled each agent last, and when.
 fn last_pollers(registry: &Registry) -> HashMap<String, Vec<(String, Instant)>> {
     registry
@@ -204,15 +134,25 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
             temp.path().to_path_buf()
         }
     };
-    let mut brokers = Vec::new();
-    for n in 1..=args.brokers {
-        brokers.push(start_broker(&dir, n, args.replicas)?);
-    }
-    let broker_list = brokers
-        .iter()
-        .map(|(_, a)| format!("\"{a}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+    // brokers and members are real processes; the agents are simulated in this process,
+    // so that each poll is seen as the agents see it
+    let mut mesh = Mesh::builder()
+        .dir(&dir)
+        .log("warn")
+        .brokers(args.brokers)
+        .broker_toml(&format!(
+            "registration_ttl = \"6s\"\nreplicas = {}\n",
+            args.replicas
+        ))
+        .interval(args.interval)
+        .super_managers(0)
+        .region(
+            Region::new(REGION)
+                .members(args.sub_managers)
+                .member_toml("[poll]\ntimeout = \"2s\"\nconcurrency = 256\n"),
+        )
+        .start();
+    let brokers = mesh.broker_addrs();
 
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let sim_addr = listener.local_addr()?.to_string();
@@ -238,7 +178,7 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     let agents: Vec<(String, String)> = (1..=args.agents)
         .map(|n| (agent_id("sim-", n), sim_addr.clone()))
         .collect();
-    for (_, addr) in &brokers {
+    for addr in &brokers {
         tokio::spawn(strata_agent::registration::register_loop(
             addr.clone(),
             REGION.into(),
@@ -248,31 +188,8 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         ));
     }
 
-    let interval = humantime::format_duration(args.interval);
-    let mut members = Vec::new();
-    for n in 1..=args.sub_managers {
-        let id = format!("sub-{n}");
-        let port = free_port()?;
-        let config = dir.join(format!("{id}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                "id = \"{id}\"\nregion = \"{REGION}\"\nlisten = \"127.0.0.1:{port}\"\n\
-                 data_dir = \"{}\"\nbrokers = [{broker_list}]\n[poll]\ninterval = \"{interval}\"\n\
-                 timeout = \"2s\"\nconcurrency = 256\n",
-                dir.join(&id).display()
-            ),
-        )?;
-        let mut m = Member {
-            log: dir.join(format!("{id}.log")),
-            id,
-            config,
-            daemon: None,
-        };
-        m.start()?;
-        members.push(m);
-    }
-    let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+    let members = &mut mesh.region(REGION).members;
+    let ids: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     // Which member should poll each agent with every member alive.
     let owner: HashMap<String, String> = agents
@@ -305,7 +222,7 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     let mut orphans_total = 0;
     for k in 1..=args.kills {
         let victim = (next_random(&mut rng) % members.len() as u64) as usize;
-        let vid = members[victim].id.clone();
+        let vid = members[victim].name.clone();
         let polls = last_pollers(&registry);
         let orphans: Vec<String> = polls
             .iter()
@@ -318,7 +235,7 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
             .collect();
         let killed = Instant::now();
         if args.freeze {
-            members[victim].freeze()?;
+            members[victim].signal("STOP")?;
         } else {
             members[victim].kill();
         }
@@ -345,7 +262,7 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         );
         members[victim].kill();
         let restarted = Instant::now();
-        members[victim].start()?;
+        members[victim].restart();
         wait(
             "the restarted member to poll its share again",
             Duration::from_secs(60),
@@ -372,15 +289,12 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
                 .dropped_total()
         })
         .sum();
-    let stored = stored_ticks(&brokers[0].1, ticks).await?;
+    let stored = stored_ticks(&brokers[0], ticks).await?;
     let expected = ticks * args.agents as u64;
     let samples_lost = expected.saturating_sub(stored);
     serving.cancel();
     let _ = server.await;
-    for m in &mut members {
-        m.kill();
-    }
-    drop(brokers);
+    drop(mesh);
 
     let mut sorted = times.clone();
     sorted.sort_by(f64::total_cmp);
@@ -403,8 +317,13 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
             "SIGKILLed"
         };
         println!(
-            "failover of a {how} sub-manager ({} kills, {} agents, {} sub-managers, {} brokers, {} replica(s), interval {interval})",
-            args.kills, args.agents, args.sub_managers, args.brokers, args.replicas
+            "failover of a {how} sub-manager ({} kills, {} agents, {} sub-managers, {} brokers, {} replica(s), interval {})",
+            args.kills,
+            args.agents,
+            args.sub_managers,
+            args.brokers,
+            args.replicas,
+            humantime::format_duration(args.interval)
         );
         println!(
             "  every orphan polled again after: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} orphans)",

@@ -9,10 +9,10 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use serde::Serialize;
 use strata_agent::checks::spec::{DnsSpec, HttpSpec};
@@ -20,7 +20,9 @@ use strata_agent::checks::{Outcome, dns, http as http_probe};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
-use super::procs::{Daemon, free_port, http, wait_until, which};
+use strata_testkit::peer::{Output, Peer, listening_on};
+
+use crate::measure::{http, wait_until, which};
 
 /// Options of `strata bench probes`.
 #[derive(Args, Debug)]
@@ -208,17 +210,17 @@ pub async fn run(args: ProbesBench) -> anyhow::Result<()> {
     )?;
     let dir = tempfile::tempdir()?;
     let config = blackbox_config(dir.path())?;
-    let port = free_port()?;
-    let listen = format!("127.0.0.1:{port}");
-    let _blackbox = Daemon(
-        Command::new(&binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address={listen}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("start {}", binary.display()))?,
-    );
+    let mut command = Command::new(&binary);
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg("--web.listen-address=127.0.0.1:0");
+    let blackbox = Peer::start(
+        command,
+        Output::Stderr,
+        &dir.path().join("blackbox.log"),
+        listening_on,
+    )?;
+    let listen = blackbox.addr.clone();
     let probe_addr = listen.clone();
     tokio::task::spawn_blocking(move || {
         wait_until(

@@ -6,8 +6,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A TCP proxy to one target, stopped on drop.
@@ -16,6 +16,8 @@ pub struct Proxy {
     pub addr: String,
     cut: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
+    /// Where bytes go; empty until known (connections wait for it, as while cut).
+    target: Arc<Mutex<String>>,
 }
 
 fn pump(mut from: TcpStream, mut to: TcpStream, cut: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
@@ -45,24 +47,39 @@ fn pump(mut from: TcpStream, mut to: TcpStream, cut: Arc<AtomicBool>, stop: Arc<
 impl Proxy {
     /// A proxy on a free loopback port forwarding to `target`.
     pub fn start(target: &str) -> Proxy {
+        let proxy = Self::bind();
+        proxy.set_target(target);
+        proxy
+    }
+
+    /// A proxy on a free loopback port whose target comes later ([`Proxy::set_target`]), for
+    /// a daemon that must be told the proxy's address before it reports its own.
+    pub fn bind() -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a proxy port");
         let addr = listener.local_addr().expect("bound address").to_string();
         let cut = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
-        let target = target.to_string();
-        let (c, s) = (cut.clone(), stop.clone());
+        let target = Arc::new(Mutex::new(String::new()));
+        let (c, s, t) = (cut.clone(), stop.clone(), target.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if s.load(Ordering::Relaxed) {
                     break;
                 }
                 let Ok(client) = client else { continue };
-                let (c, s, target) = (c.clone(), s.clone(), target.clone());
+                let (c, s, t) = (c.clone(), s.clone(), t.clone());
                 std::thread::spawn(move || {
                     // A connection made while cut waits, unconnected, for the heal.
-                    while c.load(Ordering::Relaxed) && !s.load(Ordering::Relaxed) {
+                    let target = loop {
+                        let target = t.lock().expect("proxy target lock").clone();
+                        if s.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        if !c.load(Ordering::Relaxed) && !target.is_empty() {
+                            break target;
+                        }
                         std::thread::sleep(Duration::from_millis(20));
-                    }
+                    };
                     let Ok(upstream) = TcpStream::connect(&target) else {
                         return;
                     };
@@ -77,7 +94,17 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, cut, stop }
+        Proxy {
+            addr,
+            cut,
+            stop,
+            target,
+        }
+    }
+
+    /// Forwards to `target` from now on.
+    pub fn set_target(&self, target: &str) {
+        *self.target.lock().expect("proxy target lock") = target.to_string();
     }
 
     /// Stops moving bytes, as a link that drops everything.

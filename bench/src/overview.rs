@@ -34,8 +34,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::percentile;
-use super::procs::http;
+use crate::measure::{http, percentile};
 
 /// Options of `strata bench overview`.
 #[derive(Args, Debug)]

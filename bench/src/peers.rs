@@ -11,31 +11,30 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::dataset::{self, Line};
-use super::procs::{Daemon, free_port, http, process_cpu, settle, wait_until, which};
-use super::{PeerFigures, cpu_seconds, dir_bytes};
+use strata_testkit::peer::Peer;
+
+use crate::dataset::{self, Line};
+use crate::measure::{cpu_seconds, dir_bytes, http, process_cpu, settle, which};
+use crate::tsdb::PeerFigures;
 
 /// Loads the dataset into VictoriaMetrics through `/api/v1/import`, flushed and merged.
 pub fn victoria_metrics(dir: &Path, data: &Path, samples: u64) -> anyhow::Result<PeerFigures> {
     let bin = which("victoria-metrics", "victoria-metrics")?;
     std::fs::create_dir_all(dir)?;
-    let addr = format!("127.0.0.1:{}", free_port()?);
-    let log = std::fs::File::create(dir.with_extension("log"))?;
-    let child = Command::new(bin)
-        .arg(format!("-storageDataPath={}", dir.display()))
-        .arg(format!("-httpListenAddr={addr}"))
-        .arg("-retentionPeriod=100y")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .context("start victoria-metrics")?;
-    let daemon = Daemon(child);
-    let pid = daemon.0.id();
-    wait_until(
-        "victoria-metrics to answer /health",
-        Duration::from_secs(30),
-        || http(&addr, "GET", "/health", b"").is_ok_and(|(s, _)| s == 200),
+    // VictoriaMetrics does not say which port 0 gave it: a free port is tried, and another
+    // one should it be taken before VictoriaMetrics binds it
+    let daemon = Peer::start_on_free_port(
+        |addr| {
+            let mut c = Command::new(&bin);
+            c.arg(format!("-storageDataPath={}", dir.display()))
+                .arg(format!("-httpListenAddr={addr}"))
+                .arg("-retentionPeriod=100y");
+            c
+        },
+        &dir.with_extension("log"),
+        |addr| http(addr, "GET", "/health", b"").is_ok_and(|(s, _)| s == 200),
     )?;
+    let (pid, addr) = (daemon.child.id(), daemon.addr.clone());
     eprintln!("victoriametrics: importing");
     let cpu = process_cpu(pid);
     let mut body = Vec::with_capacity(8 << 20);

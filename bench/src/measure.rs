@@ -1,0 +1,117 @@
+//! What the benches read of a process and of the disk: CPU seconds, peak memory, bytes
+//! stored, percentiles; and the few helpers every bench uses to start and ask its peers.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+/// CPU seconds in `/proc/<proc>/stat` (`proc` is a pid or "self"): the process's own, or
+/// (`children`) those of its waited-for children.
+pub fn proc_cpu_seconds(proc: &str, children: bool) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{proc}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let (a, b) = if children { (13, 14) } else { (11, 12) };
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(a) + ticks(b)) / 100.0
+}
+
+/// CPU seconds used by this process (`children`: by its waited-for children).
+pub fn cpu_seconds(children: bool) -> f64 {
+    proc_cpu_seconds("self", children)
+}
+
+/// CPU seconds used by process `pid` so far.
+pub fn process_cpu(pid: u32) -> f64 {
+    proc_cpu_seconds(&pid.to_string(), false)
+}
+
+/// Peak resident set size (VmHWM) of process `proc` (a pid or "self"), in bytes.
+pub fn peak_rss(proc: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{proc}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Bytes of every file under `path`.
+pub fn dir_bytes(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The `q` quantile of sorted values (NaN for none).
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+/// Waits until `measure` stops changing for three seconds (at most `within`).
+pub fn settle(within: Duration, mut measure: impl FnMut() -> f64) {
+    let deadline = Instant::now() + within;
+    let mut last = measure();
+    let mut stable_since = Instant::now();
+    while Instant::now() < deadline && stable_since.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = measure();
+        if (now - last).abs() > 0.02 * last.abs().max(0.05) {
+            stable_since = Instant::now();
+        }
+        last = now;
+    }
+}
+
+/// A peer's binary on PATH, or the command that installs it.
+pub fn which(binary: &str, package: &str) -> anyhow::Result<PathBuf> {
+    strata_testkit::binary::which(binary)
+        .with_context(|| format!("{binary} is not installed (apt-get install {package})"))
+}
+
+/// One blocking HTTP/1.1 request (answers may take up to five minutes); the status and
+/// body.
+pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> anyhow::Result<(u16, String)> {
+    strata_testkit::http_request_within(addr, method, path, body, Duration::from_secs(300))
+        .map_err(anyhow::Error::msg)
+}
+
+/// Waits until `check` holds, polling every 200 ms, for at most `within`.
+pub fn wait_until(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> bool,
+) -> anyhow::Result<()> {
+    strata_testkit::try_wait_for(what, within, || {
+        if check() {
+            Ok(())
+        } else {
+            Err("not yet".into())
+        }
+    })
+    .map_err(anyhow::Error::msg)
+}

@@ -1,0 +1,107 @@
+//! A minimal blocking HTTP/1.1 client for tests and benches: no client library, so that what
+//! is measured or checked is the server alone.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// How long a plain request may take.
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A minimal HTTP/1.1 GET: returns the status code and body.
+pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
+    http_request(addr, "GET", path, "")
+}
+
+/// Connects to `addr` and sends one HTTP/1.1 request with a JSON `body`, reads timing out
+/// after `timeout`; returns the stream to read the answer from.
+pub fn send_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<TcpStream, String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_read_timeout(Some(timeout)).ok();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .and_then(|()| stream.write_all(body))
+    .map_err(|e| format!("send {method} {path}: {e}"))?;
+    Ok(stream)
+}
+
+/// A minimal HTTP/1.1 request with a JSON body (empty for none): the status code and body.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
+    http_request_within(addr, method, path, body.as_bytes(), TIMEOUT)
+}
+
+/// As [`http_request`], with a raw body and the time the answer may take.
+pub fn http_request_within(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(u16, String), String> {
+    let mut stream = send_request(addr, method, path, body, timeout)?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read {method} {path}: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line in '{head}'"))?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((status, body))
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// GET `path` and parse the body as JSON, requiring status 200.
+pub fn get_json(addr: &str, path: &str) -> Result<serde_json::Value, String> {
+    let (status, body) = http_get(addr, path)?;
+    if status != 200 {
+        return Err(format!("GET {path}: {status}: {body}"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("GET {path}: bad JSON: {e}: {body}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_chunked_body_is_joined() {
+        assert_eq!(super::dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
+    }
+}

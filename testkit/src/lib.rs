@@ -1,0 +1,41 @@
+//! Strata's test kit: starts the real binaries and the role libraries, for the integration
+//! tests, the benchmarks and `strata up` alike.
+//!
+//! A mesh is described once with [`Mesh::builder`] (brokers, regions with their members,
+//! real and simulated agents, super-managers, intervals) and started either as processes
+//! ([`MeshBuilder::start`]: black-box, each daemon on port 0, killed on drop) or in this
+//! process ([`MeshBuilder::run_local`]: the role libraries, as `strata up` runs them).
+//! No listener is bound, dropped and bound again: a part binds port 0 and reports the
+//! address it got.
+//!
+//! # Layout
+//! - [`mesh`]: the builder, and its two launchers (processes, in-process).
+//! - [`proc`]: one daemon process, its addresses read from its first line, restarts pinned
+//!   to its address.
+//! - [`binary`]: where the workspace's binaries are.
+//! - [`peer`]: another program (Alertmanager, Prometheus, chromedriver) on port 0, its
+//!   address read from its output.
+//! - [`proxy`]: a TCP proxy that cuts and heals a link.
+//! - [`sim`]: simulated agents served in this process.
+//! - [`http`]: a minimal HTTP/1.1 client.
+//! - [`wait`]: waiting on a condition with a deadline.
+//! - [`error`]: the crate's error enum.
+#![forbid(unsafe_code)]
+
+pub mod binary;
+pub mod error;
+pub mod http;
+pub mod mesh;
+pub mod peer;
+pub mod proc;
+pub mod proxy;
+pub mod sim;
+pub mod wait;
+
+pub use binary::{bin, binary};
+pub use error::{Result, TestkitError};
+pub use http::{get_json, http_get, http_request, http_request_within, send_request};
+pub use mesh::{LocalMesh, LocalRegion, Mesh, MeshBuilder, Region, RegionProcs, write_config};
+pub use proc::{Pin, Proc, Spec};
+pub use proxy::Proxy;
+pub use wait::{block_on, now_ms, try_wait_for, wait_for};
