@@ -1,56 +1,56 @@
-//! The regional API: the SubManager gRPC service over this member's state and store.
+//! The regional API: the SubManager gRPC service, a thin adapter over this member's domain
+//! (its state, store, rules, notification channels and share of agents). It checks the
+//! region asked, hands each call to the domain, and says the outcome as a gRPC answer or
+//! status; the server itself is built by [`crate::door`].
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::Stream;
-use strata_proto::labels::{from_map, to_map};
+use futures::{Stream, StreamExt};
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
-    AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, Aggregation,
-    ConfigureAgentRequest, ConfigureRequest, ConfigureResponse, GetNotifyRequest, GetRulesRequest,
-    ListAgentsRequest, ListAgentsResponse, ListNotificationsRequest, ListNotificationsResponse,
-    ListResourcesRequest, ListResourcesResponse, NotifyResponse, Point, PutNotifyRequest,
-    PutRulesRequest, QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest,
-    RegionSummaryResponse, RegionUpdate, RulesResponse, Series, SnapshotRequest, SnapshotResponse,
-    WatchRegionRequest,
+    AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, ConfigureAgentRequest,
+    ConfigureRequest, ConfigureResponse, GetNotifyRequest, GetRulesRequest, ListAgentsRequest,
+    ListAgentsResponse, ListNotificationsRequest, ListNotificationsResponse, ListResourcesRequest,
+    ListResourcesResponse, NotifyResponse, PutNotifyRequest, PutRulesRequest, QueryRangeRequest,
+    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, RulesResponse,
+    Series, SnapshotRequest, SnapshotResponse, WatchRegionRequest,
 };
-use strata_proto::v1::{LabelMatcher, MatchOp};
 use strata_tsdb::Tsdb;
-use strata_tsdb::matcher::{Matcher, NAME_LABEL};
-use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, info_span};
 
+use crate::agents::Polled;
 use crate::assignment::Shares;
+use crate::door::{self, AgentCaller};
 use crate::notify::book::NotifyBook;
 use crate::notify::outbox::Outbox;
 use crate::rules::RuleBook;
-use crate::server;
-use crate::state::{RegionState, Start};
-
-/// Most series one QueryRange may return.
-pub const MAX_QUERY_SERIES: usize = 10_000;
-/// Most points one QueryRange may return per series when a step is given.
-pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
+use crate::state::RegionState;
+use crate::state::watch::follow;
 
 /// Implements the SubManager service for this member.
 #[derive(Clone)]
 pub struct Api {
+    /// The region served.
     pub region: String,
+    /// This member's id.
     pub member: String,
+    /// The member's store, for metric queries.
     pub tsdb: Arc<Tsdb>,
+    /// The member's share of the region: resources, events, the journal.
     pub state: Arc<RegionState>,
     /// The agents polled, asked for live detail with `agent_timeout`.
     pub shares: Arc<Shares>,
     pub agent_timeout: Duration,
+    /// The alerting rules in force and their sources.
     pub rules: Arc<RuleBook>,
     /// What the last poll of each agent saw.
-    pub polled: Arc<crate::agents::Polled>,
+    pub polled: Arc<Polled>,
     /// The notification channels in force.
     pub channels: Arc<NotifyBook>,
+    /// The notifications made, for ListNotifications.
     pub outbox: Arc<Mutex<Outbox>>,
 }
 
@@ -65,10 +65,7 @@ impl Api {
         call: F,
     ) -> Result<Response<T>, Status>
     where
-        F: FnOnce(
-            strata_proto::v1::agent_client::AgentClient<tonic::transport::Channel>,
-            String,
-        ) -> Fut,
+        F: FnOnce(AgentCaller, String) -> Fut,
         Fut: std::future::Future<Output = Result<Response<T>, Status>>,
     {
         let agent = match resource_id.split_once('/') {
@@ -87,9 +84,8 @@ impl Api {
                 "{op}: {resource_id} is not polled by this member"
             )));
         };
-        let channel = server::agent_channel(&target.address, self.agent_timeout)
+        let client = door::agent(&target.address, self.agent_timeout)
             .map_err(|e| Status::internal(format!("agent address '{}': {e}", target.address)))?;
-        let client = strata_proto::v1::agent_client::AgentClient::new(channel);
         match tokio::time::timeout(self.agent_timeout, call(client, agent)).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(status)) => Err(Status::failed_precondition(format!(
@@ -125,120 +121,10 @@ impl Api {
     }
 }
 
-fn to_aggregation(req: &QueryRangeRequest) -> Result<strata_tsdb::Aggregation, Status> {
-    use strata_tsdb::Aggregation as A;
-    Ok(match req.aggregation() {
-        Aggregation::Min => A::Min,
-        Aggregation::Max => A::Max,
-        Aggregation::Last => A::Last,
-        Aggregation::Sum => A::Sum,
-        Aggregation::Count => A::Count,
-        Aggregation::Increase => A::Increase,
-        Aggregation::Rate => A::Rate,
-        Aggregation::Quantile if (0.0..=1.0).contains(&req.quantile) => A::Quantile(req.quantile),
-        Aggregation::Quantile => {
-            return Err(Status::invalid_argument(format!(
-                "QueryRange: quantile {} is not between 0 and 1",
-                req.quantile
-            )));
-        }
-        Aggregation::Avg | Aggregation::Unspecified => A::Avg,
-    })
-}
-
-/// Runs a query against the store (blocking; call from a blocking thread).
+/// Runs a query against the store (blocking; call from a blocking thread): the domain's
+/// [`crate::query::series`], its refusal said as a gRPC status.
 pub fn query(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<Series>, Status> {
-    if req.name.is_empty() {
-        return Err(Status::invalid_argument(
-            "QueryRange: field 'name' is empty",
-        ));
-    }
-    if req.from_ms > req.to_ms {
-        return Err(Status::invalid_argument(format!(
-            "QueryRange: from_ms {} is after to_ms {}",
-            req.from_ms, req.to_ms
-        )));
-    }
-    if req.step_ms < 0 {
-        return Err(Status::invalid_argument(format!(
-            "QueryRange: step_ms {} is negative",
-            req.step_ms
-        )));
-    }
-    if req.step_ms > 0 && (req.to_ms - req.from_ms) / req.step_ms > MAX_POINTS_PER_SERIES {
-        return Err(Status::invalid_argument(format!(
-            "QueryRange: {} steps of {} ms exceed the limit of {MAX_POINTS_PER_SERIES} points; use a larger step_ms",
-            (req.to_ms - req.from_ms) / req.step_ms,
-            req.step_ms
-        )));
-    }
-    let mut matchers: Vec<Matcher> = vec![Matcher::equal(NAME_LABEL, &req.name)];
-    matchers.extend(
-        to_map(&req.matchers)
-            .iter()
-            .map(|(k, v)| Matcher::equal(k, v)),
-    );
-    for (i, m) in req.label_matchers.iter().enumerate() {
-        matchers.push(label_matcher(m).map_err(|e| {
-            Status::invalid_argument(format!("QueryRange: label_matchers[{i}] ({}): {e}", m.name))
-        })?);
-    }
-    if !req.resource_id.is_empty() {
-        match req.resource_id.split_once('/') {
-            Some((r, host)) if r == region && !host.is_empty() => {
-                matchers.push(Matcher::equal("agent", host))
-            }
-            Some((r, _)) if r != region => return Ok(Vec::new()),
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "QueryRange: resource_id '{}' is not '<region>/<host>'",
-                    req.resource_id
-                )));
-            }
-        }
-    }
-    let found = tsdb
-        .select_matching(&matchers)
-        .map_err(|e| Status::internal(e.to_string()))?;
-    if found.len() > MAX_QUERY_SERIES {
-        return Err(Status::invalid_argument(format!(
-            "QueryRange: {} series match '{}', over the limit of {MAX_QUERY_SERIES}; add matchers",
-            found.len(),
-            req.name
-        )));
-    }
-    let aggregation = to_aggregation(req)?;
-    found
-        .into_iter()
-        .map(|s| {
-            let points = tsdb
-                .query_range(s.id, req.from_ms, req.to_ms, req.step_ms, aggregation)
-                .map_err(|e| Status::internal(e.to_string()))?
-                .into_iter()
-                .map(|(ts_ms, value)| Point { ts_ms, value })
-                .collect();
-            Ok(Series {
-                name: s.name,
-                labels: from_map(&s.labels),
-                points,
-            })
-        })
-        .collect()
-}
-
-/// A wire matcher as a store matcher.
-fn label_matcher(m: &LabelMatcher) -> Result<Matcher, String> {
-    if m.name.is_empty() {
-        return Err("the label name is empty".into());
-    }
-    let matcher = match m.op() {
-        MatchOp::Equal => Matcher::equal(&m.name, &m.value),
-        MatchOp::NotEqual => Matcher::not_equal(&m.name, &m.value),
-        MatchOp::Regex => Matcher::regex(&m.name, &m.value).map_err(|e| e.to_string())?,
-        MatchOp::NotRegex => Matcher::not_regex(&m.name, &m.value).map_err(|e| e.to_string())?,
-        MatchOp::Unspecified => return Err("op is unspecified".into()),
-    };
-    Ok(matcher)
+    crate::query::series(tsdb, region, req).map_err(Status::from)
 }
 
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<RegionUpdate, Status>> + Send>>;
@@ -446,106 +332,9 @@ impl SubManager for Api {
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let span = info_span!("watch_region", region = %self.region, from_seq = req.from_seq);
         tokio::spawn(follow(self.state.clone(), req.epoch, req.from_seq, tx).instrument(span));
-        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        // a failure that ends the feed is the server's own
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+            .map(|update| update.map_err(Status::internal));
         Ok(Response::new(Box::pin(stream)))
-    }
-}
-
-/// Journal records read per step while a subscriber catches up.
-const CATCH_UP_BATCH: usize = 1024;
-
-/// Sends a subscriber what it missed after `(epoch, from_seq)` (from the journal, or a
-/// snapshot), then every change as it is made; when it falls behind the live tail, it
-/// catches up from the journal again. Ends when the subscriber goes away.
-async fn follow(
-    state: Arc<RegionState>,
-    epoch: String,
-    from_seq: u64,
-    tx: mpsc::Sender<Result<RegionUpdate, Status>>,
-) {
-    let (start, mut rx) = state.subscribe(&epoch, from_seq);
-    let mut sent = match start {
-        Start::After(seq) => seq,
-        Start::Snapshot(snapshot) => {
-            let seq = snapshot.seq;
-            if tx.send(Ok(*snapshot)).await.is_err() {
-                return;
-            }
-            seq
-        }
-    };
-    loop {
-        // Catch up from the journal until it has nothing after `sent`.
-        loop {
-            let st = state.clone();
-            let read =
-                tokio::task::spawn_blocking(move || st.journaled_after(sent, CATCH_UP_BATCH)).await;
-            let batch = match read {
-                Ok(Ok(Some(batch))) => batch,
-                Ok(Ok(None)) => {
-                    // trimmed while catching up: start again from a snapshot
-                    let snapshot = state.snapshot_now();
-                    sent = snapshot.seq;
-                    if tx.send(Ok(snapshot)).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                Ok(Err(error)) => {
-                    let _ = tx
-                        .send(Err(Status::internal(format!(
-                            "read the journal after {sent}: {error}"
-                        ))))
-                        .await;
-                    return;
-                }
-                Err(error) => {
-                    let _ = tx
-                        .send(Err(Status::internal(format!(
-                            "journal reader failed: {error}"
-                        ))))
-                        .await;
-                    return;
-                }
-            };
-            let n = batch.len();
-            for update in batch {
-                sent = update.seq;
-                if tx.send(Ok(update)).await.is_err() {
-                    return;
-                }
-            }
-            if n < CATCH_UP_BATCH {
-                break;
-            }
-        }
-        // Follow the live tail; what it repeats of the journal is skipped.
-        loop {
-            let next = tokio::select! {
-                _ = tx.closed() => return,
-                next = rx.recv() => next,
-            };
-            match next {
-                Ok(update) if update.seq <= sent => {}
-                Ok(update) if update.seq == sent + 1 => {
-                    sent = update.seq;
-                    if tx.send(Ok(update)).await.is_err() {
-                        return;
-                    }
-                }
-                // a gap (a change that could not be journaled, or one made before this
-                // receiver existed): the journal has the rest
-                Ok(_) => break,
-                Err(RecvError::Lagged(n)) => {
-                    debug!(
-                        skipped = n,
-                        "subscriber behind the live tail; catching up from the journal"
-                    );
-                    rx = rx.resubscribe();
-                    break;
-                }
-                Err(RecvError::Closed) => return,
-            }
-        }
     }
 }

@@ -11,6 +11,8 @@ use strata_proto::config::{RoleConfig, is_host_port, split_list};
 
 use crate::error::SubManagerError;
 
+pub mod notify;
+
 /// Everything the sub-manager needs to run.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -56,7 +58,7 @@ pub struct SubManagerConfig {
     /// edit keeps the rules in force and is logged.
     pub rules_file: Option<PathBuf>,
     /// Notifications of the region's events: receivers, routes, silences.
-    pub notify: crate::notify::config::NotifyConfig,
+    pub notify: notify::NotifyConfig,
     /// Agents to poll (a discovery list): registered with the brokers, which share them
     /// out with the agents that registered themselves; polled directly without brokers.
     pub agents: Vec<AgentTarget>,

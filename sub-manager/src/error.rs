@@ -28,6 +28,9 @@ pub enum SubManagerError {
     /// The poll workers' runtime could not start.
     #[error("start poll workers: {0}")]
     Workers(std::io::Error),
+    /// A request cannot be answered as asked; the message names the field.
+    #[error("{0}")]
+    BadRequest(String),
     /// The gRPC server failed.
     #[error("sub-manager gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
@@ -35,3 +38,14 @@ pub enum SubManagerError {
 
 /// Result of the sub-manager's operations.
 pub type Result<T, E = SubManagerError> = std::result::Result<T, E>;
+
+/// Errors that cross the wire: a request's own fault is an invalid argument (a retry does
+/// not help), anything else an internal error.
+impl From<SubManagerError> for tonic::Status {
+    fn from(error: SubManagerError) -> Self {
+        match error {
+            SubManagerError::BadRequest(message) => tonic::Status::invalid_argument(message),
+            other => tonic::Status::internal(other.to_string()),
+        }
+    }
+}

@@ -7,23 +7,32 @@
 //! others as soon as a broker sees its assignment stream break, or its lease run out.
 //!
 //! # Layout
-//! - [`config`]: the TOML config and its validation.
-//! - [`console`]: the regional console (the centre's console, served for the region alone).
-//! - [`poller`]: per-agent poll tasks on worker threads of their own.
-//! - [`agents`]: what the last poll of each agent saw of its buffer.
-//! - [`ingest`]: poll answers into the store.
+//! The domain, which imports no gRPC service or HTTP code:
+//! - [`config`]: the TOML config and its validation (`[notify]` in [`config::notify`]).
+//! - [`verdict`]: a rule's judgement of a resource, the severity order, the own rules' names.
 //! - [`rules`]: alerting rules (thresholds, holds, hysteresis, flapping, absence), reloaded
 //!   without a restart.
-//! - [`probes`]: probe runs read from the samples, for the centre's QoS rollups.
-//! - [`state`]: resources, events and the WatchRegion journal.
+//! - [`state`]: resources, events and the WatchRegion journal and feed.
 //! - [`assignment`]: this member's share of the region's agents, from the brokers.
+//! - [`agents`]: what the last poll of each agent saw of its buffer.
+//! - [`ingest`]: poll answers into the store.
+//! - [`probes`]: probe runs read from the samples, for the centre's QoS rollups.
+//! - [`query`]: metric queries over the store, checked and bounded.
+//!
+//! The work, on the domain and through the door:
+//! - [`poller`]: per-agent poll tasks on worker threads of their own.
+//! - [`actions`]: recovery actions asked of agents when events open.
 //! - [`membership`]: heartbeats, assignment streams and registrations with the brokers.
 //! - [`notify`]: notifications of events (webhook, e-mail, Alertmanager, SMS), sent from
 //!   the region with retries.
-//! - [`actions`]: recovery actions asked of agents when events open.
-//! - [`api`]: the SubManager gRPC service.
 //! - [`metrics`]: the sub-manager's own metrics.
-//! - [`server`]: the one place servers and client channels are built.
+//!
+//! The adapters and the door:
+//! - [`api`]: the SubManager gRPC service, a thin adapter over the domain.
+//! - [`console`]: the regional console's router (the centre's console, served for the region
+//!   alone).
+//! - [`door`]: the one place every listener, server and client (gRPC channels, the HTTP
+//!   client, SMTP transports) is built.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
@@ -33,6 +42,7 @@ pub mod api;
 pub mod assignment;
 pub mod config;
 pub mod console;
+pub mod door;
 pub mod error;
 pub mod ingest;
 pub mod membership;
@@ -40,9 +50,10 @@ pub mod metrics;
 pub mod notify;
 pub mod poller;
 pub mod probes;
+pub mod query;
 pub mod rules;
-pub mod server;
 pub mod state;
+pub mod verdict;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,25 +80,10 @@ pub struct BoundSubManager {
 
 /// Binds the sub-manager's gRPC listener (and its console's, when configured).
 pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
-    let listener =
-        TcpListener::bind(&config.listen)
-            .await
-            .map_err(|source| SubManagerError::Bind {
-                addr: config.listen.clone(),
-                source,
-            })?;
+    let listener = door::bind(&config.listen).await?;
     let console = match &config.console_listen {
         None => None,
-        Some(addr) => {
-            Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| SubManagerError::Bind {
-                        addr: addr.clone(),
-                        source,
-                    })?,
-            )
-        }
+        Some(addr) => Some(door::bind(addr).await?),
     };
     Ok(BoundSubManager {
         config,
@@ -164,12 +160,7 @@ impl BoundSubManager {
         if let Some(listen) = &config.metrics_listen {
             let (m, s, t) = (metrics.clone(), state.clone(), tsdb.clone());
             let render = Arc::new(move || metrics::render(&m, &s, &t));
-            let bound = strata_proto::telemetry::spawn(listen, render, shutdown.clone())
-                .await
-                .map_err(|source| SubManagerError::Bind {
-                    addr: listen.clone(),
-                    source,
-                })?;
+            let bound = door::serve_metrics(listen, render, shutdown.clone()).await?;
             info!(addr = %bound, "metrics served");
         }
 
@@ -183,6 +174,11 @@ impl BoundSubManager {
                 metrics: metrics.clone(),
                 rules: rules.clone(),
                 polled: polled.clone(),
+                recovery: actions::Recovery {
+                    state: state.clone(),
+                    metrics: metrics.clone(),
+                    connect_timeout: config.poll.timeout,
+                },
             },
             shutdown.clone(),
         )?;
@@ -223,13 +219,13 @@ impl BoundSubManager {
             outbox: notifier.outbox(),
         };
         if let Some(listener) = self.console {
-            tasks.spawn(server::serve_console(
+            tasks.spawn(door::serve_console(
                 listener,
                 console::router(api.clone()),
                 shutdown.clone(),
             ));
         }
-        let served = server::serve(self.listener, api, shutdown.clone()).await;
+        let served = door::serve(self.listener, api, shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         if tokio::task::spawn_blocking(move || poll_thread.join())

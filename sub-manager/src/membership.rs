@@ -20,8 +20,8 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::assignment::Shares;
 use crate::config::SubManagerConfig;
+use crate::door;
 use crate::metrics::SubManagerMetrics;
-use crate::server;
 
 /// What the tasks of one broker share.
 #[derive(Clone)]
@@ -46,7 +46,7 @@ pub async fn heartbeat_loop(link: BrokerLink, shutdown: CancellationToken) {
     let span = info_span!("heartbeat", broker = %link.addr, member = %link.me.id, region = %link.me.region);
     async move {
         let interval = link.config.heartbeat_interval;
-        let mut client = match server::broker_client(&link.addr) {
+        let mut client = match door::broker_client(&link.addr) {
             Ok(c) => c,
             Err(error) => {
                 warn!(%error, "bad broker address; no heartbeats to it");
@@ -99,7 +99,7 @@ pub async fn heartbeat_loop(link: BrokerLink, shutdown: CancellationToken) {
 pub async fn assignment_loop(link: BrokerLink, shutdown: CancellationToken) {
     let span = info_span!("assignment", broker = %link.addr, member = %link.me.id);
     async move {
-        let mut client = match server::broker_client(&link.addr) {
+        let mut client = match door::broker_client(&link.addr) {
             Ok(c) => c,
             Err(error) => {
                 warn!(%error, "bad broker address; no assignment from it");
@@ -166,7 +166,7 @@ pub async fn register_loop(link: BrokerLink, shutdown: CancellationToken) {
     }
     let span = info_span!("register", broker = %link.addr, region = %link.me.region);
     async move {
-        let mut client = match server::broker_client(&link.addr) {
+        let mut client = match door::broker_client(&link.addr) {
             Ok(c) => c,
             Err(error) => {
                 warn!(%error, "bad broker address; agents not registered with it");

@@ -12,14 +12,15 @@
 //! events are told again as new.
 //!
 //! # Layout
-//! - [`config`]: `[notify]`: receivers, routes, escalation steps, silences.
-//! - [`book`]: the channels in force, from the config file or the API.
+//! - [`book`]: the channels in force (`[notify]`, [`crate::config::notify`]), from the config
+//!   file or the API.
+//! - [`model`]: what receivers are told: the event as shown, and why it is sent.
 //! - [`plan`]: the decisions, as a pure function of the open events and the time.
 //! - [`outbox`]: notifications kept on disk until delivered or failed.
 //! - [`send`]: webhook, Alertmanager, e-mail (SMTP with STARTTLS) and SMS gateway delivery.
 
 pub mod book;
-pub mod config;
+pub mod model;
 pub mod outbox;
 pub mod plan;
 pub mod send;
@@ -35,12 +36,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::assignment::Shares;
+use crate::config::notify::{NotifyConfig, ReceiverConfig};
 use crate::metrics::SubManagerMetrics;
 use crate::state::RegionState;
 use book::NotifyBook;
-use config::{NotifyConfig, ReceiverConfig};
+use model::{EventView, Reason};
 use outbox::{Outbox, Status};
-use plan::{EventView, Planner, Reason, Tracked};
+use plan::{Planner, Tracked};
 
 /// How often the open events are looked at.
 pub const TICK: Duration = Duration::from_millis(500);

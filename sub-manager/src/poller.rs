@@ -16,20 +16,20 @@ use strata_proto::rendezvous::score;
 use strata_proto::v1::PollRequest;
 use strata_proto::v1::agent_client::AgentClient;
 use strata_tsdb::Tsdb;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use crate::actions::Recovery;
+use crate::agents::{Figures, Polled};
 use crate::assignment::{Share, Shares, static_share};
 use crate::config::SubManagerConfig;
+use crate::door::{PollClients, PollService};
 use crate::error::{Result, SubManagerError};
 use crate::ingest::{Dictionary, ingest};
 use crate::metrics::SubManagerMetrics;
 use crate::rules::RuleBook;
 use crate::rules::eval::{AgentRules, Observed};
-use crate::server::{self, PollService};
 use crate::state::RegionState;
 
 /// Most poll calls in a row for one agent in one cycle, when its buffer has more.
@@ -44,7 +44,9 @@ pub struct PollContext {
     pub metrics: Arc<SubManagerMetrics>,
     pub rules: Arc<RuleBook>,
     /// What the last poll of each agent saw.
-    pub polled: Arc<crate::agents::Polled>,
+    pub polled: Arc<Polled>,
+    /// Runs the recovery actions of the events that polls open.
+    pub recovery: Recovery,
 }
 
 /// What a poll task holds of its agent between polls.
@@ -85,8 +87,7 @@ struct Running {
 /// The poll tasks, kept in step with the share in force.
 struct Tasks {
     ctx: Arc<PollContext>,
-    limit: Arc<Semaphore>,
-    channels: HashMap<String, Channel>,
+    clients: PollClients,
     running: HashMap<String, Running>,
     set: JoinSet<()>,
     shutdown: CancellationToken,
@@ -118,20 +119,13 @@ impl Tasks {
                 }
                 continue;
             }
-            let channel = match self.channels.get(&target.address) {
-                Some(ch) => ch.clone(),
-                None => match server::agent_channel(&target.address, poll.timeout) {
-                    Ok(ch) => {
-                        self.channels.insert(target.address.clone(), ch.clone());
-                        ch
-                    }
-                    Err(error) => {
-                        warn!(agent = %id, address = %target.address, %error, "agent not polled: bad address");
-                        continue;
-                    }
-                },
+            let client = match self.clients.client(&target.address) {
+                Ok(client) => client,
+                Err(error) => {
+                    warn!(agent = %id, address = %target.address, %error, "agent not polled: bad address");
+                    continue;
+                }
             };
-            let client = server::agent_client(channel, self.limit.clone(), poll.timeout);
             let first_delay = if self.started {
                 Duration::ZERO
             } else {
@@ -185,9 +179,8 @@ async fn run(ctx: Arc<PollContext>, shutdown: CancellationToken) {
     let fall_back_at = tokio::time::Instant::now() + ctx.config.lease;
     let mut fell_back = !brokers;
     let mut tasks = Tasks {
-        limit: Arc::new(Semaphore::new(ctx.config.poll.concurrency)),
+        clients: PollClients::new(ctx.config.poll.concurrency, ctx.config.poll.timeout),
         ctx: ctx.clone(),
-        channels: HashMap::new(),
         running: HashMap::new(),
         set: JoinSet::new(),
         shutdown: shutdown.clone(),
@@ -359,7 +352,7 @@ async fn poll_once(
     let now = strata_proto::now_ms();
     ctx.polled.record(
         agent,
-        crate::agents::Figures {
+        Figures {
             buffer,
             polled_ms: now,
             samples: stored as u64,
@@ -377,7 +370,8 @@ async fn poll_once(
             && primary
             && !verdict.flapping
         {
-            crate::actions::spawn(ctx, agent, address, &verdict.rule, action, &event_id);
+            ctx.recovery
+                .spawn(agent, address, &verdict.rule, action, &event_id);
         }
     }
     ctx.state.checks_reported(agent, &checks, now);

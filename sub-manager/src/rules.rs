@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 
-use strata_proto::v1::Severity;
 use strata_tsdb::{Journal, TableOp};
 use tracing::{info, warn};
 
@@ -29,22 +28,6 @@ use model::Rule;
 
 /// Table key of the rules put through the API.
 const API_RULES_KEY: &[u8] = b"meta/rules_api";
-
-/// Severity order: ok < warning < critical.
-pub fn rank(s: Severity) -> u8 {
-    match s {
-        Severity::Critical => 3,
-        Severity::Warning => 2,
-        Severity::Ok => 1,
-        Severity::Unspecified => 0,
-    }
-}
-
-/// Whether an event's rule is not a configured rule but the sub-manager's own:
-/// `reachable`, or `check/<name>` for a check's result.
-pub fn reserved(rule: &str) -> bool {
-    rule == crate::state::RULE_REACHABLE || rule.starts_with("check/")
-}
 
 /// The rules in force, numbered.
 #[derive(Debug, Default)]

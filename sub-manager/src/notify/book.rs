@@ -13,7 +13,7 @@ use strata_proto::v1::NotifyResponse;
 use strata_tsdb::{Journal, TableOp};
 use tracing::info;
 
-use super::config::NotifyConfig;
+use crate::config::notify::NotifyConfig;
 use crate::error::{Result, SubManagerError};
 
 /// Table key of the channels put through the API.
@@ -163,7 +163,7 @@ impl NotifyBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::config::{HIDDEN, ReceiverKind};
+    use crate::config::notify::{HIDDEN, ReceiverKind};
 
     const MAIL: &str = r#"
         max_attempts = 3

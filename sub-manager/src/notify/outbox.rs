@@ -10,8 +10,8 @@ use strata_proto::v1::Notification;
 use strata_tsdb::{Journal, TableOp};
 use tracing::warn;
 
-use super::config::NotifyConfig;
-use super::plan::{EventView, Reason};
+use super::model::{EventView, Reason};
+use crate::config::notify::NotifyConfig;
 
 /// Table key prefix of the deliveries.
 const PREFIX: &str = "nd/";

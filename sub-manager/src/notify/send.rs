@@ -1,17 +1,16 @@
 //! Delivering one notification to one receiver: webhook, Alertmanager, e-mail or an SMS
 //! gateway. Each attempt is bounded by the notifier's timeout; an error says what was
-//! being done and with what answer, for the notification's record.
+//! being done and with what answer, for the notification's record. The HTTP client and
+//! the SMTP transports are built by [`crate::door`].
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use lettre::AsyncTransport;
 use lettre::message::{Mailbox, header::ContentType};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde_json::{Value, json};
 
-use super::config::{ReceiverConfig, ReceiverKind, StartTls};
-use super::plan::{EventView, Reason};
+use super::model::{EventView, Reason};
+use crate::config::notify::{ReceiverConfig, ReceiverKind, StartTls};
 
 /// What a receiver is told: the reason, the events and where they come from.
 pub struct Message<'a> {
@@ -163,7 +162,7 @@ impl Sender {
     /// A sender whose attempts last at most `timeout`.
     pub fn new(timeout: Duration) -> Self {
         Self {
-            http: crate::server::http_client(timeout),
+            http: crate::door::http_client(timeout),
             timeout,
         }
     }
@@ -269,27 +268,9 @@ impl Sender {
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| format!("build the e-mail: {e}"))?;
-        let tls = match starttls {
-            StartTls::None => Tls::None,
-            StartTls::Opportunistic | StartTls::Required => {
-                let params = TlsParameters::new(host.to_string())
-                    .map_err(|e| format!("TLS parameters for {host}: {e}"))?;
-                if starttls == StartTls::Required {
-                    Tls::Required(params)
-                } else {
-                    Tls::Opportunistic(params)
-                }
-            }
-        };
-        let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-            .port(port)
-            .tls(tls)
-            .timeout(Some(self.timeout));
-        if let Some((user, pass)) = credentials {
-            transport = transport.credentials(Credentials::new(user.clone(), pass.clone()));
-        }
+        let transport =
+            crate::door::smtp_transport(host, port, starttls, credentials, self.timeout)?;
         transport
-            .build()
             .send(email)
             .await
             .map(|_| ())

@@ -12,38 +12,9 @@ use std::sync::Arc;
 use strata_proto::labels::LabelMap;
 use strata_proto::v1::{CheckResult, CheckState, Severity};
 
+use super::RuleSet;
 use super::model::{FLAP_CHANGES, FLAP_WINDOW, Kind, Rule};
-use super::{RuleSet, rank, reserved};
-
-/// A rule's judgement of one resource.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Verdict {
-    pub rule: String,
-    pub severity: Severity,
-    pub value: f64,
-    pub message: String,
-    /// The rule's tags and the judged series' labels.
-    pub labels: Vec<(String, String)>,
-    /// The rule flaps on this resource: an event opened now holds its notifications.
-    pub flapping: bool,
-    /// The recovery action to run when the event opens.
-    pub action: Option<String>,
-}
-
-impl Verdict {
-    /// A verdict of the sub-manager's own (`reachable`, a check's result).
-    pub fn own(rule: &str, severity: Severity, value: f64, message: &str) -> Self {
-        Self {
-            rule: rule.to_string(),
-            severity,
-            value,
-            message: message.to_string(),
-            labels: Vec::new(),
-            flapping: false,
-            action: None,
-        }
-    }
-}
+use crate::verdict::{Verdict, check_rule, rank, reserved};
 
 /// The newest value of each matched series in one poll, per rule (by index in the set).
 #[derive(Debug, Default)]
@@ -139,11 +110,6 @@ pub struct AgentRules {
 /// A check absent from the agent's answers this long has its open event resolved (it was
 /// removed from the agent's config).
 pub const CHECK_GONE_MS: i64 = 300_000;
-
-/// The rule name of a check's events.
-pub fn check_rule(check: &str) -> String {
-    format!("check/{check}")
-}
 
 impl AgentRules {
     /// State for an agent first polled at `now_ms` whose events of `open` rules are open.

@@ -9,7 +9,7 @@ use strata_proto::v1::{ActionRun, Event, EventChange, Severity};
 use strata_tsdb::TableOp;
 
 use super::{Inner, RegionState, event_key};
-use crate::rules::eval::Verdict;
+use crate::verdict::Verdict;
 
 impl RegionState {
     /// Opens, changes or resolves the event of the verdict's rule on `agent`; returns the id

@@ -5,6 +5,11 @@
 //! subscriber gets either a consistent snapshot or an unbroken run of changes after its last
 //! sequence. The journal is a bounded ring: a subscriber too far behind gets a snapshot.
 //! Resource records are re-sent at least every [`REFRESH_MS`] so the centre sees polls go on.
+//!
+//! # Layout
+//! - `events`: the life of an event: opened, changed, acknowledged, silenced, resolved.
+//! - `checks`: the latest result of each check, and the probe runs.
+//! - [`watch`]: WatchRegion's feed: what a subscriber missed, then every change.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -21,17 +26,14 @@ use tokio::sync::broadcast;
 use tracing::warn;
 
 use crate::error::{Result, SubManagerError};
-use crate::rules::eval::Verdict;
-use crate::rules::rank;
+use crate::verdict::{RULE_REACHABLE, Verdict, rank};
 
 mod checks;
 mod events;
+pub mod watch;
 
 /// A resource record unchanged for this long is journaled again anyway.
 pub const REFRESH_MS: i64 = 15_000;
-
-/// Rule name of the reachability event (the agent does not answer polls).
-pub const RULE_REACHABLE: &str = "reachable";
 
 /// Table key of the journal's epoch.
 const EPOCH_KEY: &[u8] = b"meta/epoch";
@@ -471,190 +473,4 @@ impl RegionState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cpu(severity: Severity, value: f64) -> Verdict {
-        Verdict::own("cpu", severity, value, &format!("CPU usage {value}"))
-    }
-
-    fn kinds(updates: &[RegionUpdate]) -> Vec<String> {
-        updates
-            .iter()
-            .map(|u| match u.kind.as_ref().unwrap() {
-                Kind::Snapshot(s) => format!("snapshot:{}", s.resources.len()),
-                Kind::Resource(r) => format!(
-                    "resource:{}:{}",
-                    r.host,
-                    strata_proto::names::state_name(r.state())
-                ),
-                Kind::Event(e) => format!(
-                    "event:{}:{}:{}",
-                    e.rule,
-                    strata_proto::names::severity_name(e.severity()),
-                    e.resolved_ms > 0
-                ),
-                Kind::ResourceRemoved(id) => format!("removed:{id}"),
-                Kind::Check(c) => format!("check:{}:{}", c.name, c.state),
-                Kind::ProbeRun(r) => format!("probe:{}:{}", r.check, r.ts_ms),
-            })
-            .collect()
-    }
-
-    fn open(dir: &std::path::Path, capacity: u64) -> RegionState {
-        RegionState::open("eu", "m1", Journal::open(dir, capacity).unwrap(), 1).unwrap()
-    }
-
-    /// What a subscriber resuming after `(epoch, from)` receives before the live tail.
-    fn backlog(s: &RegionState, epoch: &str, from: u64) -> Vec<RegionUpdate> {
-        match s.subscribe(epoch, from).0 {
-            Start::Snapshot(snapshot) => vec![*snapshot],
-            Start::After(after) => s.journaled_after(after, 10_000).unwrap().unwrap(),
-        }
-    }
-
-    #[test]
-    fn events_open_change_and_resolve_and_the_journal_tells_it_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path(), 100);
-        let e1 = s.epoch().to_string();
-        s.poll_succeeded("web", &[cpu(Severity::Ok, 0.1)], 1000);
-        s.poll_succeeded("web", &[cpu(Severity::Warning, 0.9)], 2000);
-        assert_eq!(s.summary().events_warning, 1);
-        s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 3000);
-        assert_eq!(s.summary().events_critical, 1);
-        assert_eq!(s.resources()[0].severity(), Severity::Critical);
-        assert_eq!(s.resources()[0].open_rules, vec!["cpu"]);
-        s.poll_succeeded("web", &[cpu(Severity::Ok, 0.2)], 4000);
-        assert_eq!(s.summary().events_critical, 0);
-        let backlog = backlog(&s, &e1, 1);
-        assert_eq!(
-            kinds(&backlog),
-            vec![
-                "event:cpu:warning:false",
-                "resource:web:up",
-                "event:cpu:critical:false",
-                "resource:web:up",
-                "event:cpu:critical:true",
-                "resource:web:up",
-            ]
-        );
-        assert!(backlog.windows(2).all(|w| w[1].seq == w[0].seq + 1));
-    }
-
-    #[test]
-    fn a_reopened_journal_carries_on_with_its_epoch_state_and_sequence() {
-        let dir = tempfile::tempdir().unwrap();
-        let (epoch, seq) = {
-            let s = open(dir.path(), 100);
-            s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 1000);
-            s.poll_succeeded("db", &[], 1000);
-            s.release("db");
-            (s.epoch().to_string(), s.seq())
-        };
-        let s = RegionState::open("eu", "m1", Journal::open(dir.path(), 100).unwrap(), 99).unwrap();
-        assert_eq!(s.epoch(), epoch, "the same journal, the same epoch");
-        assert_eq!(s.seq(), seq);
-        assert_eq!(
-            s.agents(),
-            vec!["web"],
-            "db was released before the restart"
-        );
-        assert_eq!(s.open_events().len(), 1);
-        // nothing changed: the reloaded record is journaled again all the same
-        s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 1500);
-        s.poll_succeeded("web", &[cpu(Severity::Ok, 0.1)], 2000);
-        let after = backlog(&s, &epoch, seq);
-        assert_eq!(after[0].seq, seq + 1);
-        assert_eq!(
-            kinds(&after)[..2],
-            ["resource:web:up", "event:cpu:critical:true"],
-            "the reloaded record is journaled again, and the reloaded event resolves"
-        );
-    }
-
-    #[test]
-    fn failures_take_a_resource_down_after_the_limit_and_a_poll_brings_it_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path(), 100);
-        s.poll_succeeded("web", &[], 1000);
-        s.poll_failed("web", "connection refused", 2, 2000);
-        assert_eq!(s.resources()[0].state(), ResourceState::Up);
-        s.poll_failed("web", "connection refused", 2, 3000);
-        let r = &s.resources()[0];
-        assert_eq!(r.state(), ResourceState::Down);
-        assert_eq!(r.severity(), Severity::Critical);
-        assert_eq!(r.reason, "connection refused");
-        assert_eq!(s.summary().resources_down, 1);
-        s.poll_succeeded("web", &[], 4000);
-        assert_eq!(s.resources()[0].state(), ResourceState::Up);
-        assert_eq!(s.summary().events_critical, 0);
-    }
-
-    #[test]
-    fn a_subscriber_from_another_epoch_or_too_far_behind_gets_a_snapshot() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path(), 1);
-        let e1 = s.epoch().to_string();
-        for i in 0..1100 {
-            s.poll_succeeded(&format!("h{i}"), &[], 1000);
-        }
-        assert_eq!(kinds(&backlog(&s, "other", 5)), vec!["snapshot:1100"]);
-        assert_eq!(
-            kinds(&backlog(&s, &e1, 1)),
-            vec!["snapshot:1100"],
-            "trimmed"
-        );
-        assert_eq!(kinds(&backlog(&s, &e1, 0)), vec!["snapshot:1100"]);
-        let last = backlog(&s, &e1, 1099);
-        assert_eq!(last.len(), 1);
-        assert_eq!(last[0].seq, 1100);
-    }
-
-    #[test]
-    fn an_acknowledgement_is_kept_journaled_and_survives_a_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let seq = {
-            let s = open(dir.path(), 100);
-            s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 1000);
-            assert!(s.acknowledge("eu/web", "memory", "ann", "", 1500).is_none());
-            let e = s
-                .acknowledge("eu/web", "cpu", "ann", "on it", 2000)
-                .unwrap();
-            assert_eq!(
-                (e.acknowledged_ms, e.acknowledged_by.as_str()),
-                (2000, "ann")
-            );
-            // acknowledged again later: the first time is kept
-            let e = s.acknowledge("eu/web", "cpu", "bob", "", 3000).unwrap();
-            assert_eq!(
-                (e.acknowledged_ms, e.acknowledged_by.as_str()),
-                (2000, "bob")
-            );
-            s.seq()
-        };
-        let s = RegionState::open("eu", "m1", Journal::open(dir.path(), 100).unwrap(), 9).unwrap();
-        assert_eq!(s.seq(), seq);
-        let kept = &s.open_events()[0];
-        assert_eq!(
-            (kept.acknowledged_by.as_str(), kept.ack_comment.as_str()),
-            ("bob", "")
-        );
-        assert_eq!(kept.changes.len(), 1, "the opening");
-    }
-
-    #[test]
-    fn released_resources_are_announced_and_forgotten() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = open(dir.path(), 100);
-        let e1 = s.epoch().to_string();
-        s.poll_succeeded("web", &[cpu(Severity::Critical, 0.99)], 1000);
-        s.release("web");
-        assert!(s.resources().is_empty());
-        assert!(s.open_events().is_empty());
-        assert_eq!(
-            kinds(&backlog(&s, &e1, 2)).last().unwrap(),
-            "removed:eu/web"
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,229 @@
+//! The one door of the sub-manager: every listener it binds, every server it runs (the
+//! SubManager gRPC service, the regional console's HTTP server, `/metrics`) and every client
+//! it opens (channels to agents and brokers, the notifications' HTTP client, SMTP transports)
+//! is built here and nowhere else, so that TLS, identities, limits and timeouts are layered
+//! once.
+//!
+//! The door knows the wire, not the domain: the gRPC service, the console's router and the
+//! metrics' renderer are handed to it by the composition root (`lib.rs`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use strata_proto::v1::agent_client::AgentClient;
+use strata_proto::v1::broker_client::BrokerClient;
+use strata_proto::v1::sub_manager_server::{SubManager, SubManagerServer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tower::ServiceBuilder;
+use tower::limit::ConcurrencyLimit;
+use tower::timeout::Timeout;
+
+use crate::config::notify::StartTls;
+use crate::error::{Result, SubManagerError};
+
+/// Largest message exchanged (poll answers and query answers can be large).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The tower stack every poll goes through: a timeout around a concurrency limit shared by
+/// all agents, over the channel to the agent's address.
+pub type PollService = Timeout<ConcurrencyLimit<Channel>>;
+
+/// A client of one agent for calls outside the poll stack (live detail, recovery actions).
+pub type AgentCaller = AgentClient<Channel>;
+
+/// Binds a listener on `addr` (the gRPC API's, or the console's).
+pub async fn bind(addr: &str) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| SubManagerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Serves the regional SubManager API, `service`, until `shutdown` is cancelled.
+pub async fn serve<S: SubManager>(
+    listener: TcpListener,
+    service: S,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(256)
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .serve_with_incoming_shutdown(
+            SubManagerServer::new(service)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+            TcpListenerStream::new(listener),
+            shutdown.cancelled_owned(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Serves the regional console on `listener` until `shutdown`; a failure is logged (the
+/// region goes on polling and alerting without its console).
+pub async fn serve_console(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) {
+    let addr = listener.local_addr().ok();
+    tracing::info!(?addr, "regional console served");
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::warn!(%error, "the regional console stopped");
+    }
+}
+
+/// Serves `/metrics` (what `render` says) and `/healthz` on `listen` until `shutdown`;
+/// returns the bound address.
+pub async fn serve_metrics(
+    listen: &str,
+    render: Arc<dyn Fn() -> String + Send + Sync>,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr> {
+    strata_proto::telemetry::spawn(listen, render, shutdown)
+        .await
+        .map_err(|source| SubManagerError::Bind {
+            addr: listen.to_string(),
+            source,
+        })
+}
+
+fn endpoint(
+    addr: &str,
+    connect_timeout: Duration,
+) -> std::result::Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5)))
+}
+
+/// A client of the agent endpoint at `addr`, connected lazily within `connect_timeout`, for
+/// one call outside the poll stack.
+pub fn agent(
+    addr: &str,
+    connect_timeout: Duration,
+) -> std::result::Result<AgentCaller, tonic::transport::Error> {
+    Ok(AgentClient::new(
+        endpoint(addr, connect_timeout)?.connect_lazy(),
+    ))
+}
+
+/// The poll clients: one lazily connected channel per agent endpoint (shared by the agents
+/// behind it), and one poll stack — `timeout`, then a permit of a limit shared by every
+/// agent — over it for each agent.
+pub struct PollClients {
+    limit: Arc<Semaphore>,
+    timeout: Duration,
+    channels: HashMap<String, Channel>,
+}
+
+impl PollClients {
+    /// Clients whose calls last at most `timeout`, `concurrency` of them in flight at once.
+    pub fn new(concurrency: usize, timeout: Duration) -> Self {
+        Self {
+            limit: Arc::new(Semaphore::new(concurrency)),
+            timeout,
+            channels: HashMap::new(),
+        }
+    }
+
+    /// An Agent client for the endpoint at `addr` through the poll stack.
+    pub fn client(
+        &mut self,
+        addr: &str,
+    ) -> std::result::Result<AgentClient<PollService>, tonic::transport::Error> {
+        let channel = match self.channels.get(addr) {
+            Some(ch) => ch.clone(),
+            None => {
+                let ch = endpoint(addr, self.timeout)?.connect_lazy();
+                self.channels.insert(addr.to_string(), ch.clone());
+                ch
+            }
+        };
+        let service = ServiceBuilder::new()
+            .timeout(self.timeout)
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::with_semaphore(
+                self.limit.clone(),
+            ))
+            .service(channel);
+        Ok(AgentClient::new(service).max_decoding_message_size(MAX_MESSAGE_BYTES))
+    }
+}
+
+/// A Broker client for `addr`. Calls carry their own timeouts (the assignment stream has
+/// none); HTTP/2 pings every second find a broker that vanished without closing the
+/// connection within three.
+pub fn broker_client(
+    addr: &str,
+) -> std::result::Result<BrokerClient<Channel>, tonic::transport::Error> {
+    let channel = endpoint(addr, Duration::from_secs(1))?
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(Duration::from_secs(2))
+        .keep_alive_while_idle(true)
+        .connect_lazy();
+    Ok(BrokerClient::new(channel))
+}
+
+/// The HTTP client notifications are delivered with (webhooks, Alertmanager, SMS gateways):
+/// every request bounded by `timeout`, HTTPS through rustls with ring.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    // ring is the one crypto provider of the workspace; installing it twice is harmless
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("strata-sub-manager/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "building the HTTP client failed; using the defaults");
+            reqwest::Client::new()
+        })
+}
+
+/// An SMTP transport to `host:port` with `starttls`, logging in with `credentials` when
+/// given; each exchange bounded by `timeout`.
+pub fn smtp_transport(
+    host: &str,
+    port: u16,
+    starttls: StartTls,
+    credentials: Option<(&String, &String)>,
+    timeout: Duration,
+) -> std::result::Result<AsyncSmtpTransport<Tokio1Executor>, String> {
+    let tls = match starttls {
+        StartTls::None => Tls::None,
+        StartTls::Opportunistic | StartTls::Required => {
+            let params = TlsParameters::new(host.to_string())
+                .map_err(|e| format!("TLS parameters for {host}: {e}"))?;
+            if starttls == StartTls::Required {
+                Tls::Required(params)
+            } else {
+                Tls::Opportunistic(params)
+            }
+        }
+    };
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port)
+        .tls(tls)
+        .timeout(Some(timeout));
+    if let Some((user, pass)) = credentials {
+        transport = transport.credentials(Credentials::new(user.clone(), pass.clone()));
+    }
+    Ok(transport.build())
+}
