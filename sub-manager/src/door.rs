@@ -8,7 +8,6 @@
 //! metrics' renderer are handed to it by the composition root (`lib.rs`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,19 +87,14 @@ pub async fn serve_console(
     }
 }
 
-/// Serves `/metrics` (what `render` says) and `/healthz` on `listen` until `shutdown`;
-/// returns the bound address.
-pub async fn serve_metrics(
-    listen: &str,
+/// Serves `/metrics` (what `render` says) and `/healthz` on `listener`, in a task of its
+/// own, until `shutdown`.
+pub fn serve_metrics(
+    listener: TcpListener,
     render: Arc<dyn Fn() -> String + Send + Sync>,
     shutdown: CancellationToken,
-) -> Result<SocketAddr> {
-    strata_proto::telemetry::spawn(listen, render, shutdown)
-        .await
-        .map_err(|source| SubManagerError::Bind {
-            addr: listen.to_string(),
-            source,
-        })
+) {
+    tokio::spawn(strata_proto::telemetry::serve(listener, render, shutdown));
 }
 
 fn endpoint(

@@ -76,12 +76,18 @@ pub struct BoundSubManager {
     listener: TcpListener,
     /// The regional console's listener, when `console_listen` is set.
     console: Option<TcpListener>,
+    /// The metrics listener, when `metrics_listen` is set.
+    metrics: Option<TcpListener>,
 }
 
-/// Binds the sub-manager's gRPC listener (and its console's, when configured).
+/// Binds the sub-manager's gRPC listener (and its console's and metrics', when configured).
 pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
     let listener = door::bind(&config.listen).await?;
     let console = match &config.console_listen {
+        None => None,
+        Some(addr) => Some(door::bind(addr).await?),
+    };
+    let metrics = match &config.metrics_listen {
         None => None,
         Some(addr) => Some(door::bind(addr).await?),
     };
@@ -89,6 +95,7 @@ pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
         config,
         listener,
         console,
+        metrics,
     })
 }
 
@@ -108,6 +115,11 @@ impl BoundSubManager {
     /// The address the regional console listens on, when it is served.
     pub fn console_addr(&self) -> Option<SocketAddr> {
         self.console.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address `/metrics` is served on, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Polls, stores, judges and serves until `shutdown` is cancelled.
@@ -157,11 +169,11 @@ impl BoundSubManager {
         };
         info!(member = %config.id, region = %config.region, %addr, agents = config.agents.len(), "sub-manager serving");
         let metrics = Arc::new(metrics::SubManagerMetrics::default());
-        if let Some(listen) = &config.metrics_listen {
+        if let Some(listener) = self.metrics {
             let (m, s, t) = (metrics.clone(), state.clone(), tsdb.clone());
             let render = Arc::new(move || metrics::render(&m, &s, &t));
-            let bound = door::serve_metrics(listen, render, shutdown.clone()).await?;
-            info!(addr = %bound, "metrics served");
+            info!(addr = ?listener.local_addr().ok(), "metrics served");
+            door::serve_metrics(listener, render, shutdown.clone());
         }
 
         let polled = Arc::new(agents::Polled::default());

@@ -27,13 +27,14 @@ fn main() -> ExitCode {
         None,
         |config, shutdown| async move {
             let bound = strata_sub_manager::bind(config).await?;
-            match bound.console_addr() {
-                Some(console) => println!(
-                    "strata-sub-manager listening grpc={} console=http://{console}/",
-                    bound.local_addr()
-                ),
-                None => println!("strata-sub-manager listening grpc={}", bound.local_addr()),
+            let mut line = format!("strata-sub-manager listening grpc={}", bound.local_addr());
+            if let Some(console) = bound.console_addr() {
+                line.push_str(&format!(" console=http://{console}/"));
             }
+            if let Some(metrics) = bound.metrics_addr() {
+                line.push_str(&format!(" metrics={metrics}"));
+            }
+            println!("{line}");
             bound.run(shutdown).await
         },
     )
