@@ -10,12 +10,19 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
+use serde::Serialize;
 
 use strata_testkit::peer::Peer;
 
 use crate::dataset::{self, Line};
 use crate::measure::{cpu_seconds, dir_bytes, http, process_cpu, settle, which};
-use crate::tsdb::PeerFigures;
+
+/// Figures of a peer.
+#[derive(Debug, Serialize, Default, Clone)]
+pub struct PeerFigures {
+    pub bytes_per_sample: f64,
+    pub ingest_samples_per_cpu_s: f64,
+}
 
 /// Loads the dataset into VictoriaMetrics through `/api/v1/import`, flushed and merged.
 pub fn victoria_metrics(dir: &Path, data: &Path, samples: u64) -> anyhow::Result<PeerFigures> {

@@ -13,8 +13,9 @@ use clap::Args;
 use serde::Serialize;
 use strata_tsdb::{Aggregation, Matcher, Tsdb, TsdbOptions};
 
+use crate::dataset;
 use crate::measure::{cpu_seconds, peak_rss, percentile};
-use crate::{dataset, peers};
+use crate::peers::{self, PeerFigures};
 
 /// Options of `strata bench tsdb`.
 #[derive(Args, Debug)]
@@ -58,13 +59,6 @@ pub struct StrataFigures {
     /// Bytes per sample once minute rollups are built for the whole dataset (they are built
     /// for raw data older than `minute_rollup_after`, 14 days by default).
     pub bytes_per_sample_with_minute_rollups: f64,
-}
-
-/// Figures of a peer.
-#[derive(Debug, Serialize, Default, Clone)]
-pub struct PeerFigures {
-    pub bytes_per_sample: f64,
-    pub ingest_samples_per_cpu_s: f64,
 }
 
 #[derive(Debug, Serialize)]

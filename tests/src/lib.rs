@@ -1,15 +1,19 @@
 //! The peers Strata's end-to-end tests talk to: an Alertmanager, an SMTP and a webhook sink,
-//! a probe target, a WebDriver client. Starting Strata itself — daemons on port 0, whole
+//! a probe target, a WebDriver client, an agent whose CPU the test sets; and region eu of
+//! the alerting tests. Starting Strata itself — daemons on port 0, whole
 //! meshes, proxies that cut a link, waits with deadlines — is the test kit's
 //! (`strata-testkit`, `Mesh::builder()`), shared with the benches and `strata up`.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
 pub mod alertmanager;
+pub mod cpu_agent;
+pub mod eu;
 pub mod sinks;
 pub mod target;
 pub mod webdriver;
 
+pub use cpu_agent::CpuAgent;
 pub use target::Target;
 
 /// The TOML of agent `web-1`, sampling every second, whose check `shop-http` probes `url`
