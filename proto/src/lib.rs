@@ -9,6 +9,7 @@
 //! - [`labels`]: conversions between label lists and sorted maps.
 //! - [`names`]: the lower-case names used in JSON and logs for states, severities and roles.
 //! - [`rendezvous`]: the hashing that assigns agents to a region's members.
+//! - [`resource`]: `ResourceId`, the (region, host) pair and its one text form.
 //! - `config` (feature `config`): reading TOML config files, shared by the roles' loaders.
 //! - `telemetry` (feature `daemon`): `/healthz` and `/metrics` for every component.
 //! - `daemon` (feature `daemon`): signal handling and logging shared by the daemons' `main`.
@@ -27,12 +28,15 @@ pub mod daemon;
 pub mod labels;
 pub mod names;
 pub mod rendezvous;
+pub mod resource;
 #[cfg(feature = "daemon")]
 pub mod telemetry;
 #[cfg(feature = "views")]
 pub mod views;
 #[cfg(feature = "config")]
 pub mod windows;
+
+pub use resource::ResourceId;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {

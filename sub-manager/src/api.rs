@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use strata_proto::ResourceId;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, ConfigureAgentRequest,
@@ -68,9 +69,9 @@ impl Api {
         F: FnOnce(AgentCaller, String) -> Fut,
         Fut: std::future::Future<Output = Result<Response<T>, Status>>,
     {
-        let agent = match resource_id.split_once('/') {
-            Some((r, host)) if r == self.region && !host.is_empty() => host.to_string(),
-            _ => {
+        let agent = match ResourceId::parse_in(resource_id, &self.region) {
+            Some(id) => id.into_parts().1,
+            None => {
                 return Err(Status::invalid_argument(format!(
                     "{op}: resource_id '{resource_id}' is not '{}/<host>'",
                     self.region

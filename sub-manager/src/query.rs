@@ -2,6 +2,7 @@
 //! steps, matchers, the region of its resource) and answered within the limits below, for
 //! the gRPC service and the regional console alike.
 
+use strata_proto::ResourceId;
 use strata_proto::labels::{from_map, to_map};
 use strata_proto::v1::{Aggregation, LabelMatcher, MatchOp, Point, QueryRangeRequest, Series};
 use strata_tsdb::Tsdb;
@@ -77,16 +78,11 @@ pub fn series(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<
         })?);
     }
     if !req.resource_id.is_empty() {
-        match req.resource_id.split_once('/') {
-            Some((r, host)) if r == region && !host.is_empty() => {
-                matchers.push(Matcher::equal("agent", host))
-            }
-            Some((r, _)) if r != region => return Ok(Vec::new()),
-            _ => {
-                return Err(SubManagerError::BadRequest(format!(
-                    "QueryRange: resource_id '{}' is not '<region>/<host>'",
-                    req.resource_id
-                )));
+        match ResourceId::parse(&req.resource_id) {
+            Ok(id) if id.region() == region => matchers.push(Matcher::equal("agent", id.host())),
+            Ok(_) => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(SubManagerError::BadRequest(format!("QueryRange: {e}")));
             }
         }
     }

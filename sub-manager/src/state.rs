@@ -16,6 +16,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use prost::Message;
+use strata_proto::ResourceId;
+use strata_proto::resource::host_of;
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
     CheckStatus, Event, RegionSummaryResponse, RegionUpdate, Resource, ResourceState, Severity,
@@ -122,11 +124,7 @@ impl RegionState {
         }
         for (key, value) in journal.scan(b"e/").map_err(journal_error)? {
             let event = Event::decode(value.as_slice()).map_err(|_| corrupt("event", &key))?;
-            let agent = event
-                .resource_id
-                .split_once('/')
-                .map_or(event.resource_id.as_str(), |(_, a)| a)
-                .to_string();
+            let agent = host_of(&event.resource_id).to_string();
             inner.events.insert((agent, event.rule.clone()), event);
         }
         checks::load(&journal, &mut inner)?;
@@ -159,7 +157,7 @@ impl RegionState {
 
     /// The id of a resource of this region.
     pub fn resource_id(&self, agent: &str) -> String {
-        format!("{}/{agent}", self.region)
+        ResourceId::new(self.region.as_str(), agent).to_string()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
+use strata_proto::ResourceId;
 use strata_proto::v1::broker_server::Broker;
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::sub_manager_server::SubManager;
@@ -41,7 +42,7 @@ pub(super) const PROBE: &str = "http-probe";
 pub(super) fn probe_run(r: usize, h: usize, ts_ms: i64) -> ProbeRun {
     let total = 0.020 + (((h * 7 + r * 13) as i64 + ts_ms / 1000) % 50) as f64 / 1000.0;
     ProbeRun {
-        resource_id: format!("{}/{}", region_name(r), host_name(h)),
+        resource_id: ResourceId::new(region_name(r), host_name(h)).to_string(),
         check: PROBE.into(),
         ts_ms,
         success: (ts_ms / 1000 + h as i64) % 200 != 0,
@@ -64,7 +65,7 @@ pub(super) fn region_snapshot(r: usize, hosts: usize, probes: usize, seq: u64) -
     let mut resources = Vec::with_capacity(hosts);
     let mut events = Vec::new();
     for h in 0..hosts {
-        let id = format!("{region}/{}", host_name(h));
+        let id = ResourceId::new(region.as_str(), host_name(h)).to_string();
         let down = (h + r).is_multiple_of(97);
         let critical = (h + r).is_multiple_of(31);
         let rule = if down { "reachable" } else { "cpu" };
@@ -114,7 +115,7 @@ pub(super) fn region_snapshot(r: usize, hosts: usize, probes: usize, seq: u64) -
             events,
             checks: (0..probes)
                 .map(|h| CheckStatus {
-                    resource_id: format!("{region}/{}", host_name(h)),
+                    resource_id: ResourceId::new(region.as_str(), host_name(h)).to_string(),
                     name: PROBE.into(),
                     kind: "http".into(),
                     state: CheckState::Ok as i32,
@@ -306,7 +307,7 @@ impl SubManager for FakeRegions {
                     epoch: "bench".into(),
                     seq,
                     kind: Some(Kind::Resource(Resource {
-                        id: format!("{}/{}", region_name(r), host_name(h)),
+                        id: ResourceId::new(region_name(r), host_name(h)).to_string(),
                         region: region_name(r),
                         host: host_name(h),
                         state: ResourceState::Up as i32,

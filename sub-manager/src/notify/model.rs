@@ -35,10 +35,7 @@ pub struct EventView {
 impl EventView {
     /// The view of `e`, an event of `region`.
     pub fn of(e: &Event, region: &str) -> Self {
-        let host = e
-            .resource_id
-            .split_once('/')
-            .map_or(e.resource_id.as_str(), |(_, h)| h);
+        let host = strata_proto::resource::host_of(&e.resource_id);
         Self {
             id: e.id.clone(),
             resource_id: e.resource_id.clone(),

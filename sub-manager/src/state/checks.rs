@@ -23,11 +23,7 @@ pub(super) fn load(journal: &Journal, inner: &mut Inner) -> Result<()> {
         let status = CheckStatus::decode(value.as_slice()).map_err(|_| {
             SubManagerError::JournalCorrupt(format!("check at {}", String::from_utf8_lossy(&key)))
         })?;
-        let agent = status
-            .resource_id
-            .split_once('/')
-            .map_or(status.resource_id.as_str(), |(_, a)| a)
-            .to_string();
+        let agent = strata_proto::resource::host_of(&status.resource_id).to_string();
         inner
             .checks
             .insert((agent, status.name.clone()), (status, i64::MIN));
