@@ -25,6 +25,7 @@ use strata_testkit::{Mesh, Region};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::measure::WorkDir;
 use crate::measure::percentile;
 
 const REGION: &str = "bench";
@@ -123,17 +124,8 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         (1..=2).contains(&args.replicas),
         "--replicas must be 1 or 2"
     );
-    let temp;
-    let dir = match &args.work_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
-            d.clone()
-        }
-        None => {
-            temp = tempfile::tempdir().context("create a temporary directory")?;
-            temp.path().to_path_buf()
-        }
-    };
+    let work = WorkDir::new(args.work_dir.as_deref())?;
+    let dir = work.path().to_path_buf();
     // brokers and members are real processes; the agents are simulated in this process,
     // so that each poll is seen as the agents see it
     let mut mesh = Mesh::builder()

@@ -6,6 +6,34 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+/// Where a bench keeps its stores and logs: the directory given (kept), or a temporary one
+/// (removed at the end).
+pub enum WorkDir {
+    Kept(PathBuf),
+    Temp(tempfile::TempDir),
+}
+
+impl WorkDir {
+    /// `given`, created if need be, or a new temporary directory.
+    pub fn new(given: Option<&Path>) -> anyhow::Result<Self> {
+        Ok(match given {
+            Some(d) => {
+                std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
+                WorkDir::Kept(d.to_path_buf())
+            }
+            None => WorkDir::Temp(tempfile::tempdir().context("create a temporary directory")?),
+        })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        match self {
+            WorkDir::Kept(d) => d,
+            WorkDir::Temp(t) => t.path(),
+        }
+    }
+}
+
 /// CPU seconds in `/proc/<proc>/stat` (`proc` is a pid or "self"): the process's own, or
 /// (`children`) those of its waited-for children.
 pub fn proc_cpu_seconds(proc: &str, children: bool) -> f64 {

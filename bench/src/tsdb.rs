@@ -14,6 +14,7 @@ use serde::Serialize;
 use strata_tsdb::{Aggregation, Matcher, Tsdb, TsdbOptions};
 
 use crate::dataset;
+use crate::measure::WorkDir;
 use crate::measure::{cpu_seconds, peak_rss, percentile};
 use crate::peers::{self, PeerFigures};
 
@@ -74,17 +75,8 @@ struct Report {
 
 /// Runs `strata bench tsdb`.
 pub fn run(args: TsdbBench) -> anyhow::Result<()> {
-    let temp;
-    let dir = match &args.work_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d).with_context(|| format!("create {}", d.display()))?;
-            d.clone()
-        }
-        None => {
-            temp = tempfile::tempdir().context("create a temporary directory")?;
-            temp.path().to_path_buf()
-        }
-    };
+    let work = WorkDir::new(args.work_dir.as_deref())?;
+    let dir = work.path().to_path_buf();
     let data_path = match &args.dataset {
         Some(p) => p.clone(),
         None => {

@@ -11,9 +11,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use crate::error::{Result, TestkitError};
+use crate::proc::{START_WITHIN, await_line};
 
-/// How long a peer may take to say where it listens.
-const START_WITHIN: Duration = Duration::from_secs(30);
 /// Ports tried before giving up, for peers started on a chosen port.
 const PORT_ATTEMPTS: usize = 5;
 
@@ -77,27 +76,8 @@ impl Peer {
                 }
             }
         });
-        let log_text = || std::fs::read_to_string(log).unwrap_or_default();
-        match rx.recv_timeout(START_WITHIN) {
-            Ok(addr) => Ok(Peer { child, addr }),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = child.wait().ok();
-                Err(TestkitError::Exited {
-                    name: what,
-                    status: format!("{status:?}"),
-                    log: log_text(),
-                })
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(TestkitError::Silent {
-                    name: what,
-                    within: START_WITHIN,
-                    log: log_text(),
-                })
-            }
-        }
+        let addr = await_line(&rx, &mut child, &what, log)?;
+        Ok(Peer { child, addr })
     }
 
     /// For a peer that does not report the port it got: `command(addr)` is started on a

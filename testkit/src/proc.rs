@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use crate::binary::binary;
 use crate::error::{Result, TestkitError};
 
-/// How long a daemon may take to report its address.
-const START_WITHIN: Duration = Duration::from_secs(30);
+/// How long a daemon (or a peer) may take to report its address.
+pub(crate) const START_WITHIN: Duration = Duration::from_secs(30);
 /// How long a restart keeps trying for its pinned port.
 const RESTART_WITHIN: Duration = Duration::from_secs(15);
 
@@ -244,13 +244,25 @@ fn launch(
         }
         for _ in lines {}
     });
+    let line = await_line(&rx, &mut child, &spec.name, log)?;
+    Ok((child, line))
+}
+
+/// The line `rx` gives within 30 s; when the child exits or stays silent first, it is
+/// reaped (killed if need be) and the error carries its log.
+pub(crate) fn await_line(
+    rx: &mpsc::Receiver<String>,
+    child: &mut Child,
+    name: &str,
+    log: &Path,
+) -> Result<String> {
     let log_text = || std::fs::read_to_string(log).unwrap_or_default();
     match rx.recv_timeout(START_WITHIN) {
-        Ok(line) => Ok((child, line)),
+        Ok(line) => Ok(line),
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             let status = child.wait().ok();
             Err(TestkitError::Exited {
-                name: spec.name.clone(),
+                name: name.into(),
                 status: format!("{status:?}"),
                 log: log_text(),
             })
@@ -259,7 +271,7 @@ fn launch(
             let _ = child.kill();
             let _ = child.wait();
             Err(TestkitError::Silent {
-                name: spec.name.clone(),
+                name: name.into(),
                 within: START_WITHIN,
                 log: log_text(),
             })

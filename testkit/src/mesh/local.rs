@@ -19,8 +19,17 @@ use super::config::{self, MemberPlan};
 use super::{Dir, MeshBuilder};
 use crate::error::{Result, TestkitError};
 
-/// A part's run, boxed so that every part fits one task set.
-type Run = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+/// The parts' runs: each ends with its name and its outcome.
+type Parts = JoinSet<(String, Result<(), String>)>;
+
+/// Runs `part` in `tasks`.
+fn spawn_part<E: std::fmt::Display>(
+    tasks: &mut Parts,
+    part: String,
+    run: impl std::future::Future<Output = Result<(), E>> + Send + 'static,
+) {
+    tasks.spawn(async move { (part, run.await.map_err(|e| e.to_string())) });
+}
 
 /// Samples a simulated agent's poll may answer.
 const SIM_MAX_POLL_SAMPLES: usize = 20_000;
@@ -35,7 +44,7 @@ pub struct LocalMesh {
     pub dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     shutdown: CancellationToken,
-    tasks: JoinSet<(String, Result<(), String>)>,
+    tasks: Parts,
 }
 
 /// The addresses of one region of a [`LocalMesh`].
@@ -114,10 +123,7 @@ impl MeshBuilder {
         temp: Option<tempfile::TempDir>,
         shutdown: CancellationToken,
     ) -> Result<LocalMesh> {
-        let mut tasks = JoinSet::new();
-        let mut run = |part: String, f: Run| {
-            tasks.spawn(async move { (part, f.await) });
-        };
+        let mut tasks = Parts::new();
 
         let mut brokers = Vec::new();
         let mut broker_addrs = Vec::new();
@@ -214,20 +220,10 @@ impl MeshBuilder {
                     token: None,
                 };
                 let (stop, prefix, count) = (shutdown.clone(), sim.prefix.clone(), sim.agents);
-                run(
-                    sim.name.clone(),
-                    Box::pin(async move {
-                        crate::sim::serve(
-                            listener,
-                            simulation,
-                            (&prefix, count),
-                            registration,
-                            stop,
-                        )
+                spawn_part(&mut tasks, sim.name.clone(), async move {
+                    crate::sim::serve(listener, simulation, (&prefix, count), registration, stop)
                         .await
-                        .map_err(|e| e.to_string())
-                    }),
-                );
+                });
             }
             let listed = if region.listed { listed } else { Vec::new() };
             for id in &region.members {
@@ -259,32 +255,16 @@ impl MeshBuilder {
         }
 
         for (id, b) in brokers {
-            let stop = shutdown.clone();
-            run(
-                id,
-                Box::pin(async move { b.run(stop).await.map_err(|e| e.to_string()) }),
-            );
+            spawn_part(&mut tasks, id, b.run(shutdown.clone()));
         }
         for (id, a) in agents {
-            let stop = shutdown.clone();
-            run(
-                id,
-                Box::pin(async move { a.run(stop).await.map_err(|e| e.to_string()) }),
-            );
+            spawn_part(&mut tasks, id, a.run(shutdown.clone()));
         }
         for (id, m) in members {
-            let stop = shutdown.clone();
-            run(
-                id,
-                Box::pin(async move { m.run(stop).await.map_err(|e| e.to_string()) }),
-            );
+            spawn_part(&mut tasks, id, m.run(shutdown.clone()));
         }
         for (name, s) in supers {
-            let stop = shutdown.clone();
-            run(
-                name,
-                Box::pin(async move { s.run(stop).await.map_err(|e| e.to_string()) }),
-            );
+            spawn_part(&mut tasks, name, s.run(shutdown.clone()));
         }
         Ok(LocalMesh {
             http,
