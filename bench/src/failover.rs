@@ -25,8 +25,7 @@ use strata_testkit::{Mesh, Region};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::measure::WorkDir;
-use crate::measure::percentile;
+use crate::measure::{WorkDir, percentile};
 
 const REGION: &str = "bench";
 

@@ -14,8 +14,7 @@ use serde::Serialize;
 use strata_tsdb::{Aggregation, Matcher, Tsdb, TsdbOptions};
 
 use crate::dataset;
-use crate::measure::WorkDir;
-use crate::measure::{cpu_seconds, peak_rss, percentile};
+use crate::measure::{WorkDir, cpu_seconds, peak_rss, percentile};
 use crate::peers::{self, PeerFigures};
 
 /// Options of `strata bench tsdb`.
