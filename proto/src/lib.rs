@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`v1`]: generated messages, clients and servers of package `strata.v1`.
-//! - [`labels`]: conversions between label lists and sorted maps.
+//! - [`labels`]: conversions between label lists and sorted maps, and label matchers' text.
 //! - [`names`]: the lower-case names used in JSON and logs for states, severities and roles.
 //! - [`rendezvous`]: the hashing that assigns agents to a region's members.
 //! - `config` (feature `config`): reading TOML config files, shared by the roles' loaders.
@@ -29,8 +29,6 @@ pub mod names;
 pub mod rendezvous;
 #[cfg(feature = "daemon")]
 pub mod telemetry;
-#[cfg(feature = "views")]
-pub mod views;
 #[cfg(feature = "config")]
 pub mod windows;
 
