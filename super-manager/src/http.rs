@@ -1,6 +1,6 @@
 //! The REST API under /api/v1, the console, and the super-manager's own health and
 //! metrics: every route in one place ([`router`]), its state, its middleware, and the one
-//! mapping of the questions' errors to HTTP ([`error`]). The handlers, one file per
+//! mapping of the questions' errors to HTTP (`From<SuperManagerError> for ApiError`). The handlers, one file per
 //! resource under `http/`, read the request, ask the domain modules, and answer through
 //! the shared web crate (`strata_web`: typed views, `ApiError`, the live stream, the
 //! console's files).

@@ -12,7 +12,7 @@ use crate::services;
 use crate::shared::Shared;
 
 /// How often the services' burn rates are evaluated.
-const SLO_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+pub const SLO_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Opens and resolves the services' burn-rate incidents, every [`SLO_EVERY`] until
 /// `shutdown`.
@@ -68,7 +68,7 @@ pub async fn watch_slos(shared: Arc<Shared>, shutdown: CancellationToken) {
 }
 
 /// How often probe history past its retention is deleted.
-const TRIM_QOS_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+pub const TRIM_QOS_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Deletes probe history past its retention, every [`TRIM_QOS_EVERY`] until `shutdown`.
 pub async fn trim_qos(shared: Arc<Shared>, shutdown: CancellationToken) {
@@ -89,7 +89,7 @@ pub async fn trim_qos(shared: Arc<Shared>, shutdown: CancellationToken) {
 }
 
 /// How often every service's health is evaluated and its changes recorded.
-const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+pub const HEALTH_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Records every service's health changes until `shutdown`, for SLA reports.
 pub async fn record_health(shared: Arc<Shared>, shutdown: CancellationToken) {
