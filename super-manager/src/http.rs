@@ -17,6 +17,8 @@ mod regions;
 mod reports;
 mod resources;
 mod services;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
