@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::v1::Label;
+use crate::v1::{Label, LabelMatcher, MatchOp};
 
 /// Sorted label map, the canonical form of a series' labels.
 pub type LabelMap = BTreeMap<String, String>;
@@ -34,6 +34,26 @@ pub fn label(name: &str, value: &str) -> Label {
     }
 }
 
+/// A label matcher from its text form, as the REST API's `label.<name>=<value>` and rules
+/// write it: `value` is `=`; a value starting with `!`, `~` or `!~` makes it `!=`, `=~` or
+/// `!~` (regular expressions are anchored).
+pub fn label_matcher(label: &str, value: &str) -> LabelMatcher {
+    let (op, value) = if let Some(v) = value.strip_prefix("!~") {
+        (MatchOp::NotRegex, v)
+    } else if let Some(v) = value.strip_prefix('~') {
+        (MatchOp::Regex, v)
+    } else if let Some(v) = value.strip_prefix('!') {
+        (MatchOp::NotEqual, v)
+    } else {
+        (MatchOp::Equal, value)
+    };
+    LabelMatcher {
+        name: label.to_string(),
+        op: op as i32,
+        value: value.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +65,18 @@ mod tests {
         assert_eq!(map.keys().cloned().collect::<Vec<_>>(), vec!["a", "z"]);
         let back = from_map(&map);
         assert_eq!(back, vec![label("a", "2"), label("z", "1")]);
+    }
+
+    #[test]
+    fn matcher_text_forms() {
+        for (text, op, value) in [
+            ("idle", MatchOp::Equal, "idle"),
+            ("!lo", MatchOp::NotEqual, "lo"),
+            ("~eth.*", MatchOp::Regex, "eth.*"),
+            ("!~[0-9]+", MatchOp::NotRegex, "[0-9]+"),
+        ] {
+            let m = label_matcher("l", text);
+            assert_eq!((m.op(), m.value.as_str()), (op, value), "{text}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`v1`]: generated messages, clients and servers of package `strata.v1`.
-//! - [`labels`]: conversions between label lists and sorted maps.
+//! - [`labels`]: conversions between label lists and sorted maps, and label matchers' text.
 //! - [`names`]: the lower-case names used in JSON and logs for states, severities and roles.
 //! - [`rendezvous`]: the hashing that assigns agents to a region's members.
 //! - [`resource`]: `ResourceId`, the (region, host) pair and its one text form.
@@ -31,8 +31,6 @@ pub mod rendezvous;
 pub mod resource;
 #[cfg(feature = "daemon")]
 pub mod telemetry;
-#[cfg(feature = "views")]
-pub mod views;
 #[cfg(feature = "config")]
 pub mod windows;
 

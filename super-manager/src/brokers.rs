@@ -1,5 +1,5 @@
-//! The one door to the brokers: every channel the super-manager opens is built here, and
-//! calls fail over from one broker to the next.
+//! Calls through the brokers, failing over from one broker to the next: the channels
+//! themselves are built by [`crate::door`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -9,11 +9,9 @@ use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{
     AgentSnapshotRequest, QueryRangeRequest, QueryRangeResponse, SnapshotResponse,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tracing::warn;
-
-use crate::config::SuperManagerConfig;
 
 /// Largest message decoded from a broker.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -29,26 +27,16 @@ pub struct Brokers {
 }
 
 impl Brokers {
-    /// Channels to the brokers of `config` (none connects until used).
-    pub fn new(config: &SuperManagerConfig) -> Result<Self, tonic::transport::Error> {
-        let channels = config
-            .brokers
-            .iter()
-            .map(|addr| {
-                Ok(Endpoint::from_shared(format!("http://{addr}"))?
-                    .connect_timeout(Duration::from_secs(1))
-                    .tcp_nodelay(true)
-                    .http2_keep_alive_interval(Duration::from_secs(5))
-                    .keep_alive_timeout(Duration::from_secs(5))
-                    .connect_lazy())
-            })
-            .collect::<Result<Vec<_>, tonic::transport::Error>>()?;
-        Ok(Self {
-            addrs: config.brokers.clone(),
+    /// Calls over `channels`, those of the brokers at `addrs` in the same order (see
+    /// [`crate::door::broker_channels`]), each within `call_timeout`.
+    pub fn new(addrs: Vec<String>, channels: Vec<Channel>, call_timeout: Duration) -> Self {
+        debug_assert_eq!(addrs.len(), channels.len());
+        Self {
+            addrs,
             channels,
             preferred: AtomicUsize::new(0),
-            call_timeout: config.call_timeout,
-        })
+            call_timeout,
+        }
     }
 
     /// Number of brokers.

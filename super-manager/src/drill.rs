@@ -1,45 +1,29 @@
 //! The bottom of the drill-down, below a service's resources: one host's live processes,
 //! connections, interfaces and check results (asked of its agent through the brokers and
-//! its poller, never stored at the centre), and its incidents, open and past.
+//! its poller, never stored at the centre), its incidents, open and past, and a new
+//! configuration pushed to its agent.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use serde_json::{Value, json};
-use strata_proto::v1::AgentSnapshotRequest;
+use strata_proto::v1::{
+    AgentSnapshotRequest, ConfigureAgentRequest, ConfigureResponse, SnapshotResponse,
+};
+use strata_web::views::EventJson;
+use strata_web::views::host::ConfiguredJson;
 use tracing::{Instrument, info_span};
 
-use crate::Shared;
-use crate::api::{ApiError, known_region};
+use crate::error::{Result, SuperManagerError};
+use crate::shared::Shared;
 
-/// The most processes a snapshot may list.
-const MAX_TOP: u32 = 500;
-
-/// `GET /api/v1/resources/{region}/{host}/snapshot?top=20`: the host's live detail, the top
-/// processes by CPU first.
+/// Host `host` of `region`'s live detail, its `top` busiest processes first.
 pub async fn snapshot(
-    State(shared): State<Arc<Shared>>,
-    Path((region, host)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let top = match q.get("top") {
-        None => 20,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|t| (1..=MAX_TOP).contains(t))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("top: '{v}' is not a number from 1 to {MAX_TOP}"))
-            })?,
-    };
-    known_region(&shared, Some(&region))?;
+    shared: &Shared,
+    region: String,
+    host: &str,
+    top: u32,
+) -> Result<SnapshotResponse> {
+    shared.known_region(Some(&region))?;
     let id = format!("{region}/{host}");
     let span = info_span!("agent_snapshot", resource = %id);
-    let answer = shared
+    shared
         .brokers
         .agent_snapshot(AgentSnapshotRequest {
             region,
@@ -48,61 +32,50 @@ pub async fn snapshot(
         })
         .instrument(span)
         .await
-        .map_err(|s| ApiError::from_status(s, &format!("live detail of {id}")))?;
-    Ok(Json(strata_proto::views::snapshot_json(&answer)))
+        .map_err(|s| SuperManagerError::region(s, format!("live detail of {id}")))
 }
 
-/// `GET /api/v1/resources/{region}/{host}/events`: the host's incidents, open ones first,
-/// then those resolved (kept), newest first.
-pub async fn events(
-    State(shared): State<Arc<Shared>>,
-    Path((region, host)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    known_region(&shared, Some(&region))?;
+/// Host `host` of `region`'s incidents, open ones first, then those resolved (kept),
+/// newest first.
+pub fn events(shared: &Shared, region: &str, host: &str) -> Result<Vec<EventJson>> {
+    shared.known_region(Some(region))?;
     let id = format!("{region}/{host}");
-    let mine = shared
+    Ok(shared
         .overview
         .read()
         .expect("overview lock poisoned")
-        .events_of(&id);
-    Ok(Json(json!(mine)))
+        .events_of(&id))
 }
 
-/// `PUT /api/v1/resources/{region}/{host}/config` with the agent's configuration (TOML:
-/// `[items.<name>]`, `[[checks]]`) as the body: pushed through the brokers to a member that
-/// polls the host, and applied by the agent only if every part is valid. A refusal is a 400
-/// listing each problem by its key.
+/// Pushes `config_toml` (the agent's configuration: `[items.<name>]`, `[[checks]]`) through
+/// the brokers to a member that polls host `host` of `region`; the agent applies it only if
+/// every part is valid (a refusal is a bad request listing each problem by its key).
+/// Audited.
 pub async fn configure(
-    State(shared): State<Arc<Shared>>,
-    Path((region, host)): Path<(String, String)>,
-    body: String,
-) -> Result<Json<Value>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    known_region(&shared, Some(&region))?;
+    shared: &Shared,
+    region: String,
+    host: &str,
+    config_toml: String,
+) -> Result<ConfiguredJson> {
+    shared.known_region(Some(&region))?;
     let id = format!("{region}/{host}");
     let span = info_span!("configure_agent", resource = %id);
-    let answer = shared
+    let answer: ConfigureResponse = shared
         .brokers
         .routed(|mut c| {
-            let req = strata_proto::v1::ConfigureAgentRequest {
+            let req = ConfigureAgentRequest {
                 region: region.clone(),
                 resource_id: id.clone(),
-                config_toml: body.clone(),
+                config_toml: config_toml.clone(),
             };
             async move { c.configure_agent(req).await }
         })
         .instrument(span)
         .await
-        .map_err(|s| ApiError::from_status(s, &format!("configure {id}")))?;
-    if !answer.applied {
-        return Err(ApiError::bad_request(format!(
-            "the agent of {id} refused the configuration: {}",
-            answer.problems.join("; ")
-        )));
-    }
+        .map_err(|s| SuperManagerError::region(s, format!("configure {id}")))?;
+    let configured = ConfiguredJson::of(&id, answer).map_err(SuperManagerError::BadRequest)?;
     shared
         .services
         .record_audit("configure agent", &id, "api", strata_proto::now_ms());
-    Ok(Json(json!({ "applied": true, "checks": answer.checks })))
+    Ok(configured)
 }

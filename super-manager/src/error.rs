@@ -1,4 +1,8 @@
-//! Errors of the super-manager.
+//! Errors of the super-manager: those that stop it from starting or serving, and those that
+//! refuse one question (answered by the REST adapter as an HTTP status, by the gRPC adapter
+//! as a gRPC status; each adapter maps them in one place).
+
+use crate::services::{Refused, describe};
 
 /// What went wrong in the super-manager, and with what input.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +26,40 @@ pub enum SuperManagerError {
     /// The HTTP server failed.
     #[error("super-manager HTTP server: {0}")]
     Serve(std::io::Error),
+    /// A question's input is unusable; the message names the parameter or field.
+    #[error("{0}")]
+    BadRequest(String),
+    /// What a question names does not exist (a region, a report kind, an open incident).
+    #[error("{0}")]
+    NotFound(String),
+    /// The services refused a change or a question (invalid, unknown, in use, store).
+    #[error("{}", describe(.0).join("; "))]
+    Refused(Refused),
+    /// A region could not answer through the brokers: what was being done, and its status.
+    #[error("{doing}: {}", .status.message())]
+    Region {
+        doing: String,
+        status: tonic::Status,
+    },
+    /// The super-manager failed inside while answering (its own store, a task).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<Refused> for SuperManagerError {
+    fn from(refused: Refused) -> Self {
+        Self::Refused(refused)
+    }
+}
+
+impl SuperManagerError {
+    /// A region's `status`, answered while `doing` something.
+    pub fn region(status: tonic::Status, doing: impl Into<String>) -> Self {
+        Self::Region {
+            doing: doing.into(),
+            status,
+        }
+    }
 }
 
 /// Result of the super-manager's operations.

@@ -1,16 +1,18 @@
-//! The `SuperManager` gRPC service: the REST API's services, root cause, SLA, QoS, reports,
-//! placement and the drill-down below a resource over gRPC, on the same address.
+//! The `SuperManager` gRPC service: the services, root cause, SLA, QoS, reports, placement
+//! and the drill-down below a resource over gRPC, on the REST API's address (the listener is
+//! built by [`crate::door`]). A thin adapter: each method asks the same question the REST
+//! API asks ([`crate::catalog`], [`crate::root_cause`], [`crate::reports`],
+//! [`crate::placement`], [`crate::drill`]), with the request's fields as its parameters.
 //!
-//! Each method calls the REST handler itself and reads its JSON answer into the message
-//! (the messages are generated with serde's `Deserialize`, their fields named as the JSON's),
-//! so the two APIs cannot drift apart: a field added to one and not the other shows as a
-//! default value in a test, not as a second implementation to keep in step.
+//! The answers are read into the messages through their JSON (the messages are generated
+//! with serde's `Deserialize`, their fields named as the REST API's JSON), so the two APIs
+//! cannot drift apart: a field added to one and not the other shows as a default value in a
+//! test, not as a second implementation to keep in step.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use strata_proto::v1::super_manager_server::SuperManager;
@@ -23,8 +25,10 @@ use strata_proto::v1::{
 };
 use tonic::{Code, Request, Response, Status};
 
-use crate::Shared;
-use crate::api::ApiError;
+use crate::error::SuperManagerError;
+use crate::services::Refused;
+use crate::shared::Shared;
+use crate::{catalog, drill, placement, reports, root_cause};
 
 /// The gRPC service over the super-manager's state.
 #[derive(Clone)]
@@ -37,19 +41,37 @@ impl Grpc {
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
     }
+
+    /// Counts a request answered, as the REST API counts its own.
+    fn count(&self) {
+        self.shared
+            .metrics
+            .http_requests
+            .fetch_add(1, Ordering::Relaxed);
+    }
 }
 
-/// The REST error as a gRPC status with the same message.
-fn status(e: ApiError) -> Status {
-    let code = match e.status.as_u16() {
-        400 => Code::InvalidArgument,
-        404 => Code::NotFound,
-        409 => Code::FailedPrecondition,
-        503 => Code::Unavailable,
-        504 => Code::DeadlineExceeded,
+/// A refused question as a gRPC status with the REST answer's message: the one place the
+/// domain's errors meet gRPC codes. A region's status is told as the REST API tells it
+/// (400 → `InvalidArgument`, 404 → `NotFound`, 503 → `Unavailable`, 504 →
+/// `DeadlineExceeded`, 502 → `Internal`).
+fn status(e: SuperManagerError) -> Status {
+    let code = match &e {
+        SuperManagerError::BadRequest(_) => Code::InvalidArgument,
+        SuperManagerError::NotFound(_) => Code::NotFound,
+        SuperManagerError::Refused(Refused::Invalid(_)) => Code::InvalidArgument,
+        SuperManagerError::Refused(Refused::NotFound(_)) => Code::NotFound,
+        SuperManagerError::Refused(Refused::InUse(_)) => Code::FailedPrecondition,
+        SuperManagerError::Region { status, .. } => match status.code() {
+            Code::InvalidArgument | Code::OutOfRange => Code::InvalidArgument,
+            Code::NotFound => Code::NotFound,
+            Code::Unavailable => Code::Unavailable,
+            Code::DeadlineExceeded => Code::DeadlineExceeded,
+            _ => Code::Internal,
+        },
         _ => Code::Internal,
     };
-    Status::new(code, e.message)
+    Status::new(code, e.to_string())
 }
 
 /// `value`'s JSON read into the message `M`.
@@ -60,14 +82,12 @@ fn message<T: Serialize, M: DeserializeOwned>(value: &T) -> Result<M, Status> {
 }
 
 /// Query parameters from the non-empty `(name, value)` pairs.
-fn params(pairs: &[(&str, String)]) -> Query<HashMap<String, String>> {
-    Query(
-        pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty() && v != "0")
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    )
+fn params(pairs: &[(&str, String)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty() && v != "0")
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
 }
 
 /// The period parameters of a request: `period`, or `from_ms` and `to_ms`.
@@ -85,7 +105,8 @@ impl SuperManager for Grpc {
         &self,
         _request: Request<ListServicesRequest>,
     ) -> Result<Response<ListServicesResponse>, Status> {
-        let Json(list) = crate::service_api::list(State(self.shared.clone())).await;
+        self.count();
+        let list = catalog::list(&self.shared);
         Ok(Response::new(ListServicesResponse {
             services: message(&list)?,
         }))
@@ -95,10 +116,9 @@ impl SuperManager for Grpc {
         &self,
         request: Request<GetServiceRequest>,
     ) -> Result<Response<ServiceDetail>, Status> {
+        self.count();
         let name = request.into_inner().name;
-        let Json(detail) = crate::service_api::detail(State(self.shared.clone()), Path(name))
-            .await
-            .map_err(status)?;
+        let detail = catalog::detail(&self.shared, &name).map_err(status)?;
         Ok(Response::new(message(&detail)?))
     }
 
@@ -106,31 +126,31 @@ impl SuperManager for Grpc {
         &self,
         request: Request<RootCauseRequest>,
     ) -> Result<Response<RootCauseResponse>, Status> {
+        self.count();
         let r = request.into_inner();
         let q = params(&[("window_ms", r.window_ms.to_string())]);
-        let Json(analysis) = crate::rca_api::rca(State(self.shared.clone()), Path(r.name), q)
+        let analysis = root_cause::analysis(&self.shared, &r.name, &q)
             .await
             .map_err(status)?;
         Ok(Response::new(message(&analysis)?))
     }
 
     async fn sla(&self, request: Request<SlaRequest>) -> Result<Response<SlaResponse>, Status> {
+        self.count();
         let r = request.into_inner();
         let q = params(&period(&r.period, r.from_ms, r.to_ms));
-        let Json(report) = crate::service_api::sla(State(self.shared.clone()), Path(r.name), q)
-            .await
-            .map_err(status)?;
+        let report = catalog::sla(&self.shared, &r.name, &q).map_err(status)?;
         Ok(Response::new(message(&report)?))
     }
 
     async fn qos(&self, request: Request<QosRequest>) -> Result<Response<QosResponse>, Status> {
+        self.count();
         let r = request.into_inner();
         let mut pairs = period(&r.period, r.from_ms, r.to_ms);
         pairs.push(("step_ms", r.step_ms.to_string()));
-        let Json(qos) =
-            crate::service_api::qos(State(self.shared.clone()), Path(r.name), params(&pairs))
-                .await
-                .map_err(status)?;
+        let qos = catalog::qos(self.shared.clone(), &r.name, &params(&pairs))
+            .await
+            .map_err(status)?;
         Ok(Response::new(message(&qos)?))
     }
 
@@ -138,6 +158,7 @@ impl SuperManager for Grpc {
         &self,
         request: Request<ReportRequest>,
     ) -> Result<Response<ReportTable>, Status> {
+        self.count();
         let r = request.into_inner();
         let mut pairs = period(&r.period, r.from_ms, r.to_ms);
         pairs.extend([
@@ -148,8 +169,7 @@ impl SuperManager for Grpc {
         if r.limit != 0.0 {
             pairs.push(("limit", r.limit.to_string()));
         }
-        let Query(q) = params(&pairs);
-        let t = crate::reports::table(self.shared.clone(), &r.kind, &q)
+        let t = reports::table(self.shared.clone(), &r.kind, &params(&pairs))
             .await
             .map_err(status)?;
         let rows = t
@@ -159,7 +179,7 @@ impl SuperManager for Grpc {
                 cells: t
                     .columns
                     .iter()
-                    .map(|c| crate::reports::table::cell(row.get(c)))
+                    .map(|c| reports::table::cell(row.get(c)))
                     .collect(),
             })
             .collect();
@@ -176,13 +196,14 @@ impl SuperManager for Grpc {
         &self,
         request: Request<PlacementRequest>,
     ) -> Result<Response<PlacementResponse>, Status> {
+        self.count();
         let r = request.into_inner();
         let q = params(&[
             ("service", r.service),
             ("component", r.component),
             ("window_ms", r.window_ms.to_string()),
         ]);
-        let Json(p) = crate::placement::placement(State(self.shared.clone()), q)
+        let p = placement::placement(&self.shared, &q)
             .await
             .map_err(status)?;
         Ok(Response::new(message(&p)?))
@@ -192,6 +213,7 @@ impl SuperManager for Grpc {
         &self,
         request: Request<QueryRangeRequest>,
     ) -> Result<Response<QueryRangeResponse>, Status> {
+        self.count();
         let r = request.into_inner();
         let (region, _) = resource_of(&r.resource_id)?;
         if r.region != region {
@@ -203,7 +225,7 @@ impl SuperManager for Grpc {
         if r.name.is_empty() {
             return Err(Status::invalid_argument("name: a metric name is required"));
         }
-        crate::api::known_region(&self.shared, Some(&r.region)).map_err(status)?;
+        self.shared.known_region(Some(&r.region)).map_err(status)?;
         self.shared.brokers.query_range(r).await.map(Response::new)
     }
 
@@ -211,10 +233,11 @@ impl SuperManager for Grpc {
         &self,
         request: Request<AgentSnapshotRequest>,
     ) -> Result<Response<SnapshotResponse>, Status> {
+        self.count();
         let mut r = request.into_inner();
         let (region, _) = resource_of(&r.resource_id)?;
         region.clone_into(&mut r.region);
-        crate::api::known_region(&self.shared, Some(&r.region)).map_err(status)?;
+        self.shared.known_region(Some(&r.region)).map_err(status)?;
         self.shared
             .brokers
             .agent_snapshot(r)
@@ -226,14 +249,10 @@ impl SuperManager for Grpc {
         &self,
         request: Request<ResourceEventsRequest>,
     ) -> Result<Response<ResourceEventsResponse>, Status> {
+        self.count();
         let id = request.into_inner().resource_id;
         let (region, host) = resource_of(&id)?;
-        let Json(events) = crate::drill::events(
-            State(self.shared.clone()),
-            Path((region.to_string(), host.to_string())),
-        )
-        .await
-        .map_err(status)?;
+        let events = drill::events(&self.shared, region, host).map_err(status)?;
         Ok(Response::new(ResourceEventsResponse {
             incidents: message(&events)?,
         }))

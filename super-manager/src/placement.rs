@@ -8,17 +8,14 @@
 //! to 0.5, 0.3 and 0.2); nodes down or unknown are left out, with why.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use axum::Json;
-use axum::extract::{Query, State};
 use serde::Serialize;
-use strata_proto::v1::{Aggregation, LabelMatcher, MatchOp, QueryRangeRequest, ResourceState};
+use strata_proto::v1::{Aggregation, MatchOp, ResourceState};
 
-use crate::Shared;
-use crate::api::ApiError;
+use crate::error::{Result, SuperManagerError};
+use crate::history::{CPU, Figure, MEMORY, series_of_agents};
 use crate::overview::Overview;
+use crate::shared::Shared;
 
 /// One node of the group, ranked.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -67,7 +64,7 @@ pub fn rank(mut nodes: Vec<Node>, weights: (f64, f64, f64)) -> Vec<Node> {
     nodes
 }
 
-fn weight(q: &HashMap<String, String>, key: &str, default: f64) -> Result<f64, ApiError> {
+fn weight(q: &HashMap<String, String>, key: &str, default: f64) -> Result<f64> {
     match q.get(key) {
         None => Ok(default),
         Some(v) => v
@@ -75,28 +72,11 @@ fn weight(q: &HashMap<String, String>, key: &str, default: f64) -> Result<f64, A
             .ok()
             .filter(|w| w.is_finite() && *w >= 0.0)
             .ok_or_else(|| {
-                ApiError::bad_request(format!("{key}: '{v}' is not a weight of 0 or more"))
+                SuperManagerError::BadRequest(format!("{key}: '{v}' is not a weight of 0 or more"))
             }),
     }
 }
 
-/// One figure to read: a metric, a matcher on one more label, how to combine each step.
-pub(crate) struct Figure {
-    pub name: &'static str,
-    pub extra: Option<(&'static str, MatchOp, &'static str)>,
-    pub aggregation: Aggregation,
-}
-
-pub(crate) const CPU: Figure = Figure {
-    name: "host_cpu_usage_ratio",
-    extra: Some(("cpu", MatchOp::Equal, "total")),
-    aggregation: Aggregation::Avg,
-};
-pub(crate) const MEMORY: Figure = Figure {
-    name: "host_memory_used_ratio",
-    extra: None,
-    aggregation: Aggregation::Avg,
-};
 const RECEIVED: Figure = Figure {
     name: "host_network_receive_bytes_total",
     extra: Some(("device", MatchOp::NotEqual, "lo")),
@@ -108,59 +88,6 @@ const SENT: Figure = Figure {
     aggregation: Aggregation::Rate,
 };
 
-/// The series of `figure` of `hosts` of `region` over `[from_ms, to_ms]` in steps of
-/// `step_ms`, through the brokers (one query for all the hosts): (agent, series labels,
-/// points).
-pub(crate) async fn series_of_agents(
-    shared: &Shared,
-    region: &str,
-    hosts: &[&str],
-    figure: &Figure,
-    (from_ms, to_ms, step_ms): (i64, i64, i64),
-) -> Result<Vec<(String, strata_tsdb::Labels, Vec<(i64, f64)>)>, ApiError> {
-    let (name, aggregation) = (figure.name, figure.aggregation);
-    let pattern = hosts
-        .iter()
-        .map(|h| regex_escape(h))
-        .collect::<Vec<_>>()
-        .join("|");
-    let mut label_matchers = vec![LabelMatcher {
-        name: "agent".into(),
-        op: MatchOp::Regex as i32,
-        value: pattern,
-    }];
-    if let Some((label, op, value)) = figure.extra {
-        label_matchers.push(LabelMatcher {
-            name: label.into(),
-            op: op as i32,
-            value: value.into(),
-        });
-    }
-    let answer = shared
-        .brokers
-        .query_range(QueryRangeRequest {
-            region: region.into(),
-            name: name.into(),
-            from_ms,
-            to_ms,
-            step_ms,
-            aggregation: aggregation as i32,
-            label_matchers,
-            ..Default::default()
-        })
-        .await
-        .map_err(|s| ApiError::from_status(s, &format!("read {name} of region {region}")))?;
-    Ok(answer
-        .series
-        .into_iter()
-        .filter_map(|s| {
-            let agent = s.labels.iter().find(|l| l.name == "agent")?.value.clone();
-            let points = s.points.iter().map(|p| (p.ts_ms, p.value)).collect();
-            Some((agent, strata_proto::labels::to_map(&s.labels), points))
-        })
-        .collect())
-}
-
 /// The value per agent of `figure` over `[from_ms, to_ms]`, through the brokers.
 async fn per_agent(
     shared: &Shared,
@@ -168,7 +95,7 @@ async fn per_agent(
     hosts: &[&str],
     figure: &Figure,
     (from_ms, to_ms): (i64, i64),
-) -> Result<HashMap<String, f64>, ApiError> {
+) -> Result<HashMap<String, f64>> {
     let series = series_of_agents(
         shared,
         region,
@@ -192,53 +119,41 @@ async fn per_agent(
     Ok(out)
 }
 
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-            out.push(c);
-        } else {
-            out.push('\\');
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `GET /api/v1/placement?service=S&component=C[&window_ms=&w_cpu=&w_memory=&w_network=]`.
-pub async fn placement(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Placement>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let service = q.get("service").ok_or_else(|| {
-        ApiError::bad_request("service: missing (the group is one of its components)")
-    })?;
+/// The nodes of the group `q` names (`service`, `component`), ranked by their load over
+/// `window_ms` (default a minute, at least a second) with the weights `w_cpu`, `w_memory`
+/// and `w_network`.
+pub async fn placement(shared: &Shared, q: &HashMap<String, String>) -> Result<Placement> {
+    let bad = SuperManagerError::BadRequest;
+    let service = q
+        .get("service")
+        .ok_or_else(|| bad("service: missing (the group is one of its components)".into()))?;
     let component = q
         .get("component")
-        .ok_or_else(|| ApiError::bad_request("component: missing"))?;
+        .ok_or_else(|| bad("component: missing".into()))?;
     let weights = (
-        weight(&q, "w_cpu", 0.5)?,
-        weight(&q, "w_memory", 0.3)?,
-        weight(&q, "w_network", 0.2)?,
+        weight(q, "w_cpu", 0.5)?,
+        weight(q, "w_memory", 0.3)?,
+        weight(q, "w_network", 0.2)?,
     );
     let window_ms: i64 = match q.get("window_ms") {
         None => 60_000,
-        Some(v) => v.parse().ok().filter(|w| *w >= 1000).ok_or_else(|| {
-            ApiError::bad_request(format!("window_ms: '{v}' is not 1000 or more"))
-        })?,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|w| *w >= 1000)
+            .ok_or_else(|| bad(format!("window_ms: '{v}' is not 1000 or more")))?,
     };
     let def = shared
         .services
         .get(service)
-        .ok_or_else(|| ApiError::bad_request(format!("service: no service '{service}'")))?
+        .ok_or_else(|| bad(format!("service: no service '{service}'")))?
         .def;
     let cdef = def
         .components
         .iter()
         .find(|c| &c.name == component)
         .ok_or_else(|| {
-            ApiError::bad_request(format!(
+            bad(format!(
                 "component: '{service}' has no component '{component}'"
             ))
         })?;
@@ -264,10 +179,10 @@ pub async fn placement(
     for (region, hosts) in &by_region {
         let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let window = (from_ms, to_ms);
-        let cpu = per_agent(&shared, region, &hosts, &CPU, window).await?;
-        let memory = per_agent(&shared, region, &hosts, &MEMORY, window).await?;
-        let mut network = per_agent(&shared, region, &hosts, &RECEIVED, window).await?;
-        for (agent, v) in per_agent(&shared, region, &hosts, &SENT, window).await? {
+        let cpu = per_agent(shared, region, &hosts, &CPU, window).await?;
+        let memory = per_agent(shared, region, &hosts, &MEMORY, window).await?;
+        let mut network = per_agent(shared, region, &hosts, &RECEIVED, window).await?;
+        for (agent, v) in per_agent(shared, region, &hosts, &SENT, window).await? {
             *network.entry(agent).or_default() += v;
         }
         for h in hosts {
@@ -280,7 +195,7 @@ pub async fn placement(
             });
         }
     }
-    Ok(Json(Placement {
+    Ok(Placement {
         service: service.clone(),
         component: component.clone(),
         window_ms,
@@ -291,7 +206,7 @@ pub async fn placement(
         ]),
         nodes: rank(loads, weights),
         excluded,
-    }))
+    })
 }
 
 #[cfg(test)]
@@ -319,6 +234,5 @@ mod tests {
         assert_eq!(order, vec!["w/idle", "w/blind", "w/busy"]);
         assert!((nodes[0].score - (0.05 + 0.06 + 0.02)).abs() < 1e-9);
         assert!((nodes[2].score - (0.45 + 0.24 + 0.2)).abs() < 1e-9);
-        assert_eq!(regex_escape("db.1"), "db\\.1");
     }
 }

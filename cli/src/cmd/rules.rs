@@ -125,7 +125,7 @@ fn matchers(rule: &Rule) -> Vec<LabelMatcher> {
     rule.spec
         .labels
         .iter()
-        .map(|(name, text)| strata_proto::views::label_matcher(name, text))
+        .map(|(name, text)| strata_proto::labels::label_matcher(name, text))
         .collect()
 }
 

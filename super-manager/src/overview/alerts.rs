@@ -54,7 +54,7 @@ impl Overview {
         by: &str,
         comment: &str,
         now_ms: i64,
-    ) -> Option<super::EventJson> {
+    ) -> Option<strata_web::views::EventJson> {
         let mut event = self
             .incidents
             .open_of(resource_id)
@@ -66,7 +66,7 @@ impl Overview {
         let mut ops = Vec::new();
         self.incidents.on_event(&event, &mut ops);
         self.persist(&ops);
-        Some(super::EventJson::from_event(&event))
+        Some(strata_web::views::EventJson::from_event(&event))
     }
 }
 

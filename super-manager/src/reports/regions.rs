@@ -3,17 +3,18 @@
 use std::collections::HashMap;
 
 use serde_json::json;
-use strata_proto::labels::to_map;
-use strata_tsdb::Labels;
+use strata_proto::labels::label_matcher;
+use strata_proto::v1::{Aggregation, LabelMatcher, QueryRangeRequest};
 
 use super::{DAY_MS, Table, scope, trend};
-use crate::Shared;
-use crate::api::ApiError;
+use crate::error::{Result, SuperManagerError};
+use crate::history::{Series, read, shown};
 use crate::period::Period;
+use crate::shared::Shared;
 
 /// The resources a comparison or capacity report is about: `resources=` (comma-separated
 /// ids) or the service's.
-fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<String>, ApiError> {
+fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<String>> {
     let ids: Vec<String> = match (q.get("resources"), q.get("service")) {
         (Some(list), _) => list
             .split(',')
@@ -25,16 +26,16 @@ fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<S
         (None, None) => Vec::new(),
     };
     if ids.is_empty() {
-        return Err(ApiError::bad_request(
-            "resources: name the resources (resources=eu/web-1,eu/web-2) or a service (service=shop)",
+        return Err(SuperManagerError::BadRequest(
+            "resources: name the resources (resources=eu/web-1,eu/web-2) or a service (service=shop)".into(),
         ));
     }
     for id in &ids {
         if id
             .split_once('/')
-            .is_none_or(|(r, h)| r.is_empty() || h.is_empty())
+            .is_none_or(|(r, h)| r.is_empty() || h.is_empty() || h.contains('/'))
         {
-            return Err(ApiError::bad_request(format!(
+            return Err(SuperManagerError::BadRequest(format!(
                 "resources: '{id}' is not '<region>/<host>'"
             )));
         }
@@ -42,7 +43,8 @@ fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<S
     Ok(ids)
 }
 
-/// The history of metric `name` of resource `id` over `period`, read through the brokers.
+/// The history of metric `name` (with `labels` matched, as `label.<name>=` writes them) of
+/// resource `id` over `period` in steps of `step_ms`, read through the brokers.
 async fn history(
     shared: &Shared,
     id: &str,
@@ -50,39 +52,30 @@ async fn history(
     labels: &[(String, String)],
     period: Period,
     step_ms: i64,
-) -> Result<Vec<(Labels, Vec<(i64, f64)>)>, ApiError> {
-    let mut q: HashMap<String, String> = labels
+) -> Result<Vec<Series>> {
+    let region = id.split_once('/').map_or("", |(r, _)| r);
+    let mut label_matchers: Vec<LabelMatcher> = labels
         .iter()
-        .map(|(k, v)| (format!("label.{k}"), v.clone()))
+        .map(|(label, value)| label_matcher(label, value))
         .collect();
-    q.insert("name".into(), name.into());
-    q.insert("from_ms".into(), period.from_ms.to_string());
-    q.insert("to_ms".into(), period.to_ms.to_string());
-    q.insert("step_ms".into(), step_ms.to_string());
-    let request = crate::history::parse(id, &q, period.to_ms)?.request;
-    let answer = shared.brokers.query_range(request).await.map_err(|s| {
-        ApiError::from_status(s, &format!("query {name} of {id} through the brokers"))
-    })?;
-    Ok(answer
-        .series
-        .into_iter()
-        .map(|s| {
-            (
-                to_map(&s.labels),
-                s.points.into_iter().map(|p| (p.ts_ms, p.value)).collect(),
-            )
-        })
-        .collect())
-}
-
-/// A series' labels as `k=v,k=v`, without the `agent` label every series has.
-pub(crate) fn shown(labels: &Labels) -> String {
-    labels
-        .iter()
-        .filter(|(k, _)| k.as_str() != "agent")
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    label_matchers.sort_by(|a, b| (&a.name, &a.value).cmp(&(&b.name, &b.value)));
+    let request = QueryRangeRequest {
+        region: region.to_string(),
+        resource_id: id.to_string(),
+        name: name.to_string(),
+        from_ms: period.from_ms,
+        to_ms: period.to_ms,
+        step_ms,
+        aggregation: Aggregation::Avg as i32,
+        label_matchers,
+        ..Default::default()
+    };
+    read(
+        shared,
+        request,
+        &format!("query {name} of {id} through the brokers"),
+    )
+    .await
 }
 
 /// A step giving about 500 points over `period`, at least a second.
@@ -94,12 +87,17 @@ pub(super) async fn comparison(
     shared: &Shared,
     q: &HashMap<String, String>,
     period: Period,
-) -> Result<Table, ApiError> {
+) -> Result<Table> {
     let ids = resources_param(shared, q)?;
     let metric = q
         .get("metric")
         .cloned()
         .unwrap_or_else(|| "host_cpu_usage_ratio".into());
+    if metric.is_empty() {
+        return Err(SuperManagerError::BadRequest(
+            "metric: must not be empty (a metric name such as host_cpu_usage_ratio)".into(),
+        ));
+    }
     let mut labels: Vec<(String, String)> = q
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("label.").map(|l| (l.to_string(), v.clone())))
@@ -142,7 +140,7 @@ pub(super) async fn capacity(
     q: &HashMap<String, String>,
     period: Period,
     now: i64,
-) -> Result<Table, ApiError> {
+) -> Result<Table> {
     let ids = resources_param(shared, q)?;
     let limit = match q.get("limit") {
         None => 0.9,
@@ -151,7 +149,9 @@ pub(super) async fn capacity(
             .ok()
             .filter(|l| *l > 0.0 && *l <= 1.0)
             .ok_or_else(|| {
-                ApiError::bad_request(format!("limit: '{v}' is not a ratio above 0 and at most 1"))
+                SuperManagerError::BadRequest(format!(
+                    "limit: '{v}' is not a ratio above 0 and at most 1"
+                ))
             })?,
     };
     let mut t = Table::new(

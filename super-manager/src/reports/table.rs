@@ -1,7 +1,5 @@
-//! A report as a table: named columns and rows, answered as JSON or CSV.
+//! A report as a table: named columns and rows, written as JSON or CSV.
 
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -60,26 +58,6 @@ impl Table {
             out.push_str("\r\n");
         }
         out
-    }
-
-    /// The answer in `format` ("json" or "csv").
-    pub fn respond(self, csv: bool) -> Response {
-        if csv {
-            let name = format!("strata-{}-{}.csv", self.kind, self.from_ms);
-            (
-                [
-                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-                    (
-                        header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{name}\""),
-                    ),
-                ],
-                self.to_csv(),
-            )
-                .into_response()
-        } else {
-            axum::Json(self).into_response()
-        }
     }
 }
 

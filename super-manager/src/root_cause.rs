@@ -1,4 +1,4 @@
-//! `GET /api/v1/services/{name}/rca`: root cause with metric evidence.
+//! Root cause with metric evidence: the likely causes of a service's state, best first.
 //!
 //! The ranking itself is [`crate::services::rca`]; this part gathers what it needs from
 //! the regions: for the candidate hosts (at most [`MAX_HOSTS`], nearest first), their CPU,
@@ -7,22 +7,18 @@
 //! QoS store, to see which shifts move with it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
 use strata_proto::v1::{Aggregation, MatchOp};
 use tracing::{Instrument, debug, info_span};
 
-use crate::Shared;
-use crate::api::ApiError;
+use crate::catalog::probes_of;
+use crate::error::{Result, SuperManagerError};
+use crate::history::{CPU, Figure, MEMORY, series_of_agents, shown};
 use crate::overview::Overview;
-use crate::placement::{CPU, Figure, MEMORY, series_of_agents};
-use crate::service_api::{probes_of, refused};
 use crate::services::Refused;
 use crate::services::baseline::{Shift, correlation, shift};
 use crate::services::rca::{Analysis, Inputs, analyse, candidates};
+use crate::shared::Shared;
 
 /// Candidate hosts whose metrics are read, the nearest (by dependency edges) first.
 pub const MAX_HOSTS: usize = 64;
@@ -48,18 +44,17 @@ const NETWORK_IN: Figure = Figure {
     aggregation: Aggregation::Rate,
 };
 
-/// `GET /api/v1/services/{name}/rca?window_ms=`: the likely causes of the service's state,
-/// best first, with their evidence, over the last `window_ms` (default 15 minutes).
-pub async fn rca(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Analysis>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+/// The likely causes of service `name`'s state, best first, with their evidence, over the
+/// last `window_ms` of `q` (default 15 minutes).
+pub async fn analysis(
+    shared: &Shared,
+    name: &str,
+    q: &HashMap<String, String>,
+) -> Result<Analysis> {
     let window_ms: i64 = match q.get("window_ms") {
         None => 15 * 60_000,
         Some(v) => v.parse().ok().filter(|w| *w > 0).ok_or_else(|| {
-            ApiError::bad_request(format!(
+            SuperManagerError::BadRequest(format!(
                 "window_ms: '{v}' is not a positive number of milliseconds"
             ))
         })?,
@@ -80,16 +75,14 @@ pub async fn rca(
         incidents: &incidents,
         shifts: &no_shifts,
     };
-    let (candidates, _) =
-        candidates(&name, &inputs).ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+    let unknown = || SuperManagerError::from(Refused::NotFound(name.to_string()));
+    let (candidates, _) = candidates(name, &inputs).ok_or_else(unknown)?;
     let span = info_span!("rca_metrics", service = %name, candidates = candidates.len());
-    let shifts = metric_shifts(&shared, &name, &candidates, (from_ms, to_ms))
+    let shifts = metric_shifts(shared, name, &candidates, (from_ms, to_ms))
         .instrument(span)
         .await;
     inputs.shifts = &shifts;
-    analyse(&name, &inputs, from_ms, to_ms)
-        .map(Json)
-        .ok_or_else(|| refused(Refused::NotFound(name)))
+    analyse(name, &inputs, from_ms, to_ms).ok_or_else(unknown)
 }
 
 /// The metrics of the nearest candidates that left their baseline within the window, with
@@ -116,14 +109,14 @@ async fn metric_shifts(
             let range = (from_ms - BASELINE_MS, to_ms, STEP_MS);
             let series = match series_of_agents(shared, region, &hosts, figure, range).await {
                 Ok(s) => s,
-                Err(e) => {
-                    debug!(%region, metric = figure.name, error = %e.message, "metric read for root cause failed");
+                Err(error) => {
+                    debug!(%region, metric = figure.name, %error, "metric read for root cause failed");
                     continue;
                 }
             };
             for (agent, labels, points) in series {
-                let shown = crate::reports::shown(&labels);
-                if let Some(mut s) = shift(figure.name, &shown, &points, from_ms) {
+                let labels = shown(&labels);
+                if let Some(mut s) = shift(figure.name, &labels, &points, from_ms) {
                     s.correlation = correlation(&points, &response, STEP_MS, from_ms);
                     out.entry(format!("{region}/{agent}")).or_default().push(s);
                 }

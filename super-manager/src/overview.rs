@@ -11,22 +11,22 @@
 //! super-manager resumes every stream where it stopped and loses no event in between.
 
 use std::collections::{BTreeMap, HashMap};
-use strata_proto::views::region_of;
-pub use strata_proto::views::{EventJson, ResourceJson};
 
 use prost::Message;
-use serde::Serialize;
-
 use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::{
-    CheckState, CheckStatus, Event, Member, RegionUpdate, Resource, ResourceState, Role, Severity,
+    CheckState, CheckStatus, Event, Member, RegionUpdate, Resource, ResourceState, Role,
 };
 use strata_tsdb::Journal;
+use strata_web::views::region_of;
 
 use crate::incidents::{Incidents, Op};
 
 mod alerts;
 mod store;
+#[cfg(test)]
+mod tests;
+mod views;
 
 pub use alerts::service_resource;
 
@@ -80,41 +80,6 @@ impl Default for Overview {
             store: None,
         }
     }
-}
-
-/// One sub-manager in the overview JSON.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct SubManagerJson {
-    pub id: String,
-    pub address: String,
-    pub healthy: bool,
-}
-
-/// Resource counts of a region.
-#[derive(Debug, Serialize, Default, PartialEq)]
-pub struct ResourceCounts {
-    pub total: u32,
-    pub up: u32,
-    pub down: u32,
-    pub unknown: u32,
-}
-
-/// Open event counts of a region.
-#[derive(Debug, Serialize, Default, PartialEq)]
-pub struct EventCounts {
-    pub warning: u32,
-    pub critical: u32,
-    /// Of those, acknowledged by an operator.
-    pub acknowledged: u32,
-}
-
-/// One region in the overview JSON.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct RegionJson {
-    pub name: String,
-    pub sub_managers: Vec<SubManagerJson>,
-    pub resources: ResourceCounts,
-    pub events: EventCounts,
 }
 
 impl Overview {
@@ -320,13 +285,6 @@ impl Overview {
         best.into_values().collect()
     }
 
-    fn open_events(&self, region: &str) -> Vec<&Event> {
-        self.incidents
-            .open()
-            .filter(|e| region_of(&e.resource_id) == region)
-            .collect()
-    }
-
     /// Every check's latest result across the regions, merged across members as resources
     /// are (healthy members first, then the newest); a check only an unreachable member
     /// reports is shown unknown.
@@ -438,268 +396,8 @@ impl Overview {
             .collect()
     }
 
-    /// The open incidents of resource `id`.
-    pub fn incidents_of(&self, id: &str) -> Vec<EventJson> {
-        self.incidents
-            .open_of(id)
-            .map(EventJson::from_event)
-            .collect()
-    }
-
     /// Names of the known regions.
     pub fn region_names(&self) -> Vec<String> {
         self.regions.keys().cloned().collect()
-    }
-
-    /// The overview of every region.
-    pub fn regions_json(&self) -> Vec<RegionJson> {
-        self.regions
-            .keys()
-            .filter_map(|name| self.region_json(name))
-            .collect()
-    }
-
-    /// The overview of one region, counted without copying its records.
-    pub fn region_json(&self, name: &str) -> Option<RegionJson> {
-        let members = self.regions.get(name)?;
-        let mut sub_managers: Vec<SubManagerJson> = members
-            .iter()
-            .map(|(id, d)| SubManagerJson {
-                id: id.clone(),
-                address: d.address.clone(),
-                healthy: d.healthy,
-            })
-            .collect();
-        sub_managers.sort_by(|a, b| a.id.cmp(&b.id));
-        let mut resources = ResourceCounts::default();
-        for (healthy, r) in self.best(name) {
-            resources.total += 1;
-            match r.state() {
-                _ if !healthy => resources.unknown += 1,
-                ResourceState::Up => resources.up += 1,
-                ResourceState::Down => resources.down += 1,
-                _ => resources.unknown += 1,
-            }
-        }
-        let mut events = EventCounts::default();
-        for e in self.open_events(name) {
-            match e.severity() {
-                Severity::Warning => events.warning += 1,
-                Severity::Critical => events.critical += 1,
-                _ => {}
-            }
-            if e.acknowledged_ms > 0 {
-                events.acknowledged += 1;
-            }
-        }
-        Some(RegionJson {
-            name: name.to_string(),
-            sub_managers,
-            resources,
-            events,
-        })
-    }
-
-    /// The resources of `region` (every region when None).
-    pub fn resources_json(&self, region: Option<&str>) -> Vec<ResourceJson> {
-        let names: Vec<String> = match region {
-            Some(r) => vec![r.to_string()],
-            None => self.region_names(),
-        };
-        names
-            .iter()
-            .flat_map(|name| self.merged(name))
-            .map(|r| ResourceJson::of(&r))
-            .collect()
-    }
-
-    /// The open incidents of `region` (every region when None), most severe first; with
-    /// `resolved`, the resolved ones kept too, most recently resolved first, after them.
-    pub fn events_json(&self, region: Option<&str>, resolved: bool) -> Vec<EventJson> {
-        self.events_where(
-            |e| region.is_none_or(|r| region_of(&e.resource_id) == r),
-            resolved,
-        )
-    }
-
-    /// Every incident of resource `id`, open ones first, then the resolved ones kept,
-    /// newest first.
-    pub fn events_of(&self, id: &str) -> Vec<EventJson> {
-        self.events_where(|e| e.resource_id == id, true)
-    }
-
-    fn events_where(&self, wanted: impl Fn(&Event) -> bool, resolved: bool) -> Vec<EventJson> {
-        let wanted = |e: &&Event| wanted(e);
-        let mut out: Vec<EventJson> = self
-            .incidents
-            .open()
-            .filter(wanted)
-            .map(EventJson::from_event)
-            .collect();
-        out.sort_by(|a, b| {
-            (b.severity == "critical")
-                .cmp(&(a.severity == "critical"))
-                .then(a.id.cmp(&b.id))
-        });
-        if resolved {
-            out.extend(
-                self.incidents
-                    .resolved()
-                    .rev()
-                    .filter(wanted)
-                    .map(EventJson::from_event),
-            );
-        }
-        out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use strata_proto::v1::Snapshot;
-
-    pub(super) fn member(id: &str, region: &str, healthy: bool) -> Member {
-        Member {
-            id: id.into(),
-            role: Role::SubManager as i32,
-            region: region.into(),
-            address: format!("addr-{id}"),
-            healthy,
-            ..Default::default()
-        }
-    }
-
-    pub(super) fn resource(
-        host: &str,
-        owner: &str,
-        state: ResourceState,
-        updated_ms: i64,
-    ) -> Resource {
-        Resource {
-            id: format!("eu/{host}"),
-            region: "eu".into(),
-            host: host.into(),
-            state: state as i32,
-            severity: Severity::Ok as i32,
-            owner: owner.into(),
-            updated_ms,
-            ..Default::default()
-        }
-    }
-
-    pub(super) fn update(member: &str, seq: u64, kind: Kind) -> RegionUpdate {
-        RegionUpdate {
-            region: "eu".into(),
-            member_id: member.into(),
-            epoch: "e".into(),
-            seq,
-            kind: Some(kind),
-        }
-    }
-
-    #[test]
-    fn merges_members_and_prefers_healthy_fresh_records() {
-        let mut o = Overview::default();
-        o.set_members(&[member("a", "eu", true), member("b", "eu", true)]);
-        o.apply(update(
-            "a",
-            1,
-            Kind::Snapshot(Snapshot {
-                resources: vec![
-                    resource("h1", "a", ResourceState::Up, 10),
-                    resource("h2", "a", ResourceState::Up, 10),
-                ],
-                events: vec![],
-                checks: vec![CheckStatus {
-                    resource_id: "eu/h1".into(),
-                    name: "shop".into(),
-                    state: CheckState::Ok as i32,
-                    ts_ms: 10,
-                    ..Default::default()
-                }],
-            }),
-        ));
-        assert_eq!(o.all_checks()[0].state(), CheckState::Ok);
-        o.apply(update(
-            "b",
-            1,
-            Kind::Resource(resource("h2", "b", ResourceState::Down, 20)),
-        ));
-        let rs = o.resources_json(Some("eu"));
-        assert_eq!(rs.len(), 2);
-        assert_eq!(rs[1].state, "down", "b's newer record of h2 wins");
-        assert_eq!(o.cursor("eu", "a"), ("e".into(), 1));
-
-        o.set_members(&[member("a", "eu", false), member("b", "eu", true)]);
-        let rs = o.resources_json(Some("eu"));
-        assert_eq!(
-            rs[0].state, "unknown",
-            "h1 is only reported by the dead member"
-        );
-        assert_eq!(rs[1].state, "down");
-        assert_eq!(
-            o.all_checks()[0].state(),
-            CheckState::Unknown,
-            "a check only a dead member reports is unknown"
-        );
-        let region = &o.regions_json()[0];
-        assert_eq!(
-            region.resources,
-            ResourceCounts {
-                total: 2,
-                up: 0,
-                down: 1,
-                unknown: 1
-            }
-        );
-        assert_eq!(region.sub_managers.len(), 2);
-        assert!(!region.sub_managers[0].healthy);
-    }
-
-    #[test]
-    fn events_open_and_resolve_and_removal_drops_them() {
-        let mut o = Overview::default();
-        o.set_members(&[member("a", "eu", true)]);
-        let ev = |opened_ms, resolved_ms| Event {
-            id: format!("eu/h1/cpu/{opened_ms}"),
-            resource_id: "eu/h1".into(),
-            rule: "cpu".into(),
-            severity: Severity::Critical as i32,
-            opened_ms,
-            resolved_ms,
-            ..Default::default()
-        };
-        o.apply(update("a", 1, Kind::Event(ev(1, 0))));
-        assert_eq!(
-            o.regions_json()[0].events,
-            EventCounts {
-                warning: 0,
-                critical: 1,
-                acknowledged: 0
-            }
-        );
-        o.apply(update("a", 2, Kind::Event(ev(1, 5))));
-        assert_eq!(o.regions_json()[0].events.critical, 0);
-        o.apply(update("a", 3, Kind::Event(ev(6, 0))));
-        assert_eq!(o.events_json(None, false).len(), 1);
-        assert_eq!(o.events_json(None, true).len(), 2, "with the resolved one");
-        o.apply(update("a", 4, Kind::ResourceRemoved("eu/h1".into())));
-        assert_eq!(
-            o.events_json(None, false).len(),
-            1,
-            "a handover does not resolve the incident: the new owner will"
-        );
-    }
-
-    #[test]
-    fn unlisted_members_and_regions_are_forgotten() {
-        let mut o = Overview::default();
-        o.set_members(&[member("a", "eu", true), member("c", "us", true)]);
-        o.apply(update("zzz", 1, Kind::ResourceRemoved("x".into())));
-        assert_eq!(o.region_names(), vec!["eu", "us"]);
-        o.set_members(&[member("c", "us", true)]);
-        assert_eq!(o.region_names(), vec!["us"]);
-        assert!(!o.is_listed("eu", "a"));
     }
 }

@@ -1,28 +1,28 @@
-//! The services part of the REST API: the list with each service's health, one service
-//! drilled down to its components and their resources (with their open incidents), and
-//! validated, versioned changes.
+//! The questions asked about business services, answered from the centre's own state: the
+//! list with each service's health, one service drilled down to its components and their
+//! resources (with their open incidents), its versions, its SLA over a period, its QoS and
+//! its SLO's error budget and burn-rate alerts. The REST and gRPC adapters both answer with
+//! these.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use serde::Serialize;
-use serde_json::json;
 use strata_proto::names::{check_state_name, severity_name, state_name};
 use strata_proto::v1::CheckStatus;
+use strata_web::views::EventJson;
 
-use crate::Shared;
-use crate::api::ApiError;
-use crate::overview::{EventJson, Overview};
+use crate::error::{Result, SuperManagerError};
+use crate::overview::Overview;
+use crate::period::{self, Period};
+use crate::qos::{Probe, Qos};
 use crate::services::health::{Health, ServiceHealth, check_health, evaluate, resource_health};
 use crate::services::maintenance::stretches;
 use crate::services::model::{ComponentDef, RollupKind, ServiceDef};
+use crate::services::slo::{self, Alert};
 use crate::services::timeline::{SlaReport, report};
-use crate::services::{Refused, Versioned, describe};
+use crate::services::{Refused, Versioned};
+use crate::shared::Shared;
 
 /// One service in the list.
 #[derive(Debug, Serialize)]
@@ -103,22 +103,19 @@ pub struct ServiceView {
     pub components: Vec<ComponentView>,
 }
 
-pub(crate) fn refused(r: Refused) -> ApiError {
-    let status = match r {
-        Refused::Invalid(_) => StatusCode::BAD_REQUEST,
-        Refused::NotFound(_) => StatusCode::NOT_FOUND,
-        Refused::InUse(_) => StatusCode::CONFLICT,
-        Refused::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    ApiError {
-        status,
-        message: describe(&r).join("; "),
-    }
+/// The refusal of a question about service `name`, which does not exist.
+fn unknown(name: &str) -> SuperManagerError {
+    Refused::NotFound(name.to_string()).into()
+}
+
+/// Service `name`'s definition, or the refusal naming it.
+fn service(shared: &Shared, name: &str) -> Result<Versioned> {
+    shared.services.get(name).ok_or_else(|| unknown(name))
 }
 
 /// Every service's health as last evaluated, or evaluated now if a definition changed since
 /// (or nothing was evaluated yet).
-fn healths(shared: &Shared) -> std::collections::BTreeMap<String, ServiceHealth> {
+fn healths(shared: &Shared) -> BTreeMap<String, ServiceHealth> {
     let cached = shared
         .service_health
         .read()
@@ -138,11 +135,10 @@ fn healths(shared: &Shared) -> std::collections::BTreeMap<String, ServiceHealth>
     evaluate(&defs, &resources, &checks)
 }
 
-/// `GET /api/v1/services`.
-pub async fn list(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceSummary>> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let mut healths = healths(&shared);
-    let list = shared
+/// Every service with its health and its components'.
+pub fn list(shared: &Shared) -> Vec<ServiceSummary> {
+    let mut healths = healths(shared);
+    shared
         .services
         .all()
         .into_iter()
@@ -167,28 +163,19 @@ pub async fn list(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceSummary>
                     .collect(),
             })
         })
-        .collect();
-    Json(list)
+        .collect()
 }
 
-/// `GET /api/v1/services/{name}`: the service, its components and their resources.
-pub async fn detail(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-) -> Result<Json<ServiceView>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+/// Service `name` drilled down: its components, their checks and resources (with their open
+/// incidents).
+pub fn detail(shared: &Shared, name: &str) -> Result<ServiceView> {
     let Versioned {
         version,
         changed_ms,
         source,
         def,
-    } = shared
-        .services
-        .get(&name)
-        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
-    let h = healths(&shared)
-        .remove(&name)
-        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+    } = service(shared, name)?;
+    let h = healths(shared).remove(name).ok_or_else(|| unknown(name))?;
     let overview = shared.overview.read().expect("overview lock poisoned");
     let wanted: Vec<&str> = h
         .components
@@ -202,11 +189,11 @@ pub async fn detail(
         .flat_map(|c| c.checks.iter().map(|(r, n)| (r.as_str(), n.as_str())))
         .collect();
     let checks = overview.checks_of(&wanted_checks);
-    let checks_by_id: std::collections::HashMap<(&str, &str), &CheckStatus> = checks
+    let checks_by_id: HashMap<(&str, &str), &CheckStatus> = checks
         .iter()
         .map(|c| ((c.resource_id.as_str(), c.name.as_str()), c))
         .collect();
-    let by_id: std::collections::HashMap<&str, &strata_proto::v1::Resource> =
+    let by_id: HashMap<&str, &strata_proto::v1::Resource> =
         resources.iter().map(|r| (r.id.as_str(), r)).collect();
     let components = def
         .components
@@ -251,7 +238,7 @@ pub async fn detail(
                 .collect(),
         })
         .collect();
-    Ok(Json(ServiceView {
+    Ok(ServiceView {
         name: def.name,
         description: def.description,
         version,
@@ -263,96 +250,39 @@ pub async fn detail(
         health: h.health,
         reason: h.reason,
         components,
-    }))
+    })
 }
 
-/// `PUT /api/v1/services/{name}` with the definition as JSON.
-pub async fn put(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Result<impl IntoResponse, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let def: ServiceDef = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("service definition: {e}")))?;
-    if def.name != name {
-        return Err(ApiError::bad_request(format!(
-            "name: '{}' differs from the path's '{name}'",
-            def.name
-        )));
-    }
-    let version = shared
-        .services
-        .put(def, "api", strata_proto::now_ms())
-        .map_err(refused)?;
-    Ok(Json(json!({ "name": name, "version": version })))
-}
-
-/// `DELETE /api/v1/services/{name}`.
-pub async fn delete(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    shared
-        .services
-        .delete(&name, "api", strata_proto::now_ms())
-        .map_err(refused)?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `GET /api/v1/services/{name}/versions`: every stored version, oldest first.
-pub async fn versions(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-) -> Result<Json<Vec<Versioned>>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let v = shared.services.versions(&name).map_err(refused)?;
+/// Every stored version of service `name`, oldest first.
+pub fn versions(shared: &Shared, name: &str) -> Result<Vec<Versioned>> {
+    let v = shared.services.versions(name)?;
     if v.is_empty() {
-        return Err(refused(Refused::NotFound(name)));
+        return Err(unknown(name));
     }
-    Ok(Json(v))
+    Ok(v)
 }
 
-/// `GET /api/v1/services/{name}/sla?period=` (or `from_ms=&to_ms=`): availability, time down
-/// (and in whole minutes), error budget and outages over the period (default: the SLO
+/// Service `name`'s availability, time down (and in whole minutes), error budget and
+/// outages over the period `q` names (`period`, or `from_ms`/`to_ms`; default: the SLO
 /// window, or the last 30 days, ending now).
-pub async fn sla(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<SlaReport>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let v = shared
-        .services
-        .get(&name)
-        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+pub fn sla(shared: &Shared, name: &str, q: &HashMap<String, String>) -> Result<SlaReport> {
+    let v = service(shared, name)?;
     let window_ms = v
         .def
         .slo
         .as_ref()
         .map_or(30 * 86_400_000, |s| s.window.as_millis() as i64);
-    let crate::period::Period { from_ms, to_ms } =
-        crate::period::from_query(&q, strata_proto::now_ms(), window_ms)
-            .map_err(ApiError::bad_request)?;
-    let spans = shared
-        .services
-        .spans(&name, from_ms, to_ms)
-        .map_err(refused)?;
+    let Period { from_ms, to_ms } = period::from_query(q, strata_proto::now_ms(), window_ms)
+        .map_err(SuperManagerError::BadRequest)?;
+    let spans = shared.services.spans(name, from_ms, to_ms)?;
     let objective = v.def.slo.as_ref().map(|s| s.objective);
     let planned = stretches(&v.def.maintenance, from_ms, to_ms);
-    Ok(Json(report(
-        &name,
-        &spans,
-        (from_ms, to_ms),
-        objective,
-        &planned,
-    )))
+    Ok(report(name, &spans, (from_ms, to_ms), objective, &planned))
 }
 
 /// The probes of the QoS store that `def`'s components select (now or ever: a probe gone
 /// since still counts for the periods it ran).
-pub fn probes_of(def: &ServiceDef, known: Vec<crate::qos::Probe>) -> Vec<crate::qos::Probe> {
+pub fn probes_of(def: &ServiceDef, known: Vec<Probe>) -> Vec<Probe> {
     let selectors: Vec<_> = def
         .components
         .iter()
@@ -369,67 +299,76 @@ pub fn probes_of(def: &ServiceDef, known: Vec<crate::qos::Probe>) -> Vec<crate::
         .collect()
 }
 
-/// `GET /api/v1/services/{name}/qos?period=&step_ms=` (or `from_ms=&to_ms=`): response-time
-/// percentiles, mean phases and error rate of the service's probes, over the period and
-/// step by step (default: the last hour, by minute).
-pub async fn qos(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
-) -> Result<Json<crate::qos::Qos>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let v = shared
-        .services
-        .get(&name)
-        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+/// Response-time percentiles, mean phases and error rate of service `name`'s probes, over
+/// the period `q` names and step by step (`step_ms`; default: the last hour, by minute).
+pub async fn qos(shared: Arc<Shared>, name: &str, q: &HashMap<String, String>) -> Result<Qos> {
+    let v = service(&shared, name)?;
     let now = strata_proto::now_ms();
-    let period = crate::period::from_query(&q, now, 3_600_000).map_err(ApiError::bad_request)?;
+    let period = period::from_query(q, now, 3_600_000).map_err(SuperManagerError::BadRequest)?;
     let step_ms: i64 = match q.get("step_ms") {
         None => 0,
         Some(s) => s.parse().ok().filter(|s| *s >= 0).ok_or_else(|| {
-            ApiError::bad_request(format!("step_ms: '{s}' is not a number of milliseconds"))
+            SuperManagerError::BadRequest(format!("step_ms: '{s}' is not a number of milliseconds"))
         })?,
     };
     let probes = probes_of(&v.def, shared.qos.probes());
-    let shared2 = shared.clone();
+    let failed = |e: &dyn std::fmt::Display| {
+        SuperManagerError::Internal(format!("QoS query of {name}: {e}"))
+    };
     tokio::task::spawn_blocking(move || {
-        shared2
+        shared
             .qos
             .query(probes, period.from_ms, period.to_ms, step_ms, now)
     })
     .await
-    .map_err(|e| ApiError::internal(format!("QoS query of {name}: {e}")))?
-    .map(Json)
-    .map_err(|e| ApiError::internal(format!("QoS query of {name}: {e}")))
+    .map_err(|e| failed(&e))?
+    .map_err(|e| failed(&e))
 }
 
-/// `GET /api/v1/services/{name}/slo`: the objective, the error budget left over the SLO
-/// window, and the burn rates of the multi-window alerts, with whether each fires.
-pub async fn slo(
-    State(shared): State<Arc<Shared>>,
-    Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let v = shared
-        .services
-        .get(&name)
-        .ok_or_else(|| refused(Refused::NotFound(name.clone())))?;
+/// A service's SLO: the objective, the error budget left over its window, and the burn
+/// rates of the multi-window alerts, with whether each fires (fields in alphabetical order,
+/// as the JSON map it once was wrote them).
+#[derive(Debug, Serialize)]
+pub struct SloView {
+    pub alerts: Vec<Alert>,
+    pub availability: f64,
+    pub budget_remaining: Option<f64>,
+    pub error_budget_seconds: Option<f64>,
+    pub objective: f64,
+    pub service: String,
+    pub window_ms: i64,
+}
+
+/// Service `name`'s SLO now (NotFound when it has none).
+pub fn slo(shared: &Shared, name: &str) -> Result<SloView> {
+    let v = service(shared, name)?;
     let Some(slo) = v.def.slo.clone() else {
-        return Err(ApiError::not_found(format!("service '{name}' has no slo")));
+        return Err(SuperManagerError::NotFound(format!(
+            "service '{name}' has no slo"
+        )));
     };
     let now = strata_proto::now_ms();
     let from = now - slo.window.as_millis() as i64;
-    let spans = shared.services.spans(&name, from, now).map_err(refused)?;
+    let spans = shared.services.spans(name, from, now)?;
     let planned = stretches(&v.def.maintenance, from, now);
-    let window = report(&name, &spans, (from, now), Some(slo.objective), &planned);
-    let alerts = crate::slo_alerts(&shared, &v, now).unwrap_or_default();
-    Ok(Json(json!({
-        "service": name,
-        "objective": slo.objective,
-        "window_ms": slo.window.as_millis() as i64,
-        "availability": window.availability,
-        "error_budget_seconds": window.error_budget_seconds,
-        "budget_remaining": window.budget_remaining,
-        "alerts": alerts,
-    })))
+    let window = report(name, &spans, (from, now), Some(slo.objective), &planned);
+    Ok(SloView {
+        alerts: slo_alerts(shared, &v, now).unwrap_or_default(),
+        availability: window.availability,
+        budget_remaining: window.budget_remaining,
+        error_budget_seconds: window.error_budget_seconds,
+        objective: slo.objective,
+        service: name.to_string(),
+        window_ms: slo.window.as_millis() as i64,
+    })
+}
+
+/// The burn-rate alerts of service `v` at `now` (none when it has no SLO or its health
+/// cannot be read).
+pub fn slo_alerts(shared: &Shared, v: &Versioned, now: i64) -> Option<Vec<Alert>> {
+    let slo = v.def.slo.as_ref()?;
+    let from = now - slo::LONGEST_MS;
+    let spans = shared.services.spans(&v.def.name, from, now).ok()?;
+    let planned = stretches(&v.def.maintenance, from, now);
+    Some(slo::alerts(&spans, now, slo.objective, &planned))
 }

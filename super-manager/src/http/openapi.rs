@@ -1,8 +1,15 @@
 //! The OpenAPI 3 document of the REST API, served at `/api/v1/openapi.json`, so that clients
-//! can be generated and the API browsed with the usual tools. Kept beside the router: a
-//! route added there and not here is caught by the test below.
+//! can be generated and the API browsed with the usual tools. Kept beside the router
+//! (`http.rs`): a route added there and not here is caught by the test below.
 
+use axum::Json;
 use serde_json::{Value, json};
+
+/// `GET /api/v1/openapi.json`: the document, built once.
+pub(super) async fn openapi() -> Json<&'static Value> {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    Json(DOC.get_or_init(document))
+}
 
 /// Every path the router serves under `/api/v1` (and the two outside it).
 pub const PATHS: &[&str] = &[
@@ -465,14 +472,14 @@ mod tests {
         got.sort_unstable();
         assert_eq!(got, want);
         // the router's source names each of them
-        let router = include_str!("api.rs");
+        let router = include_str!("../http.rs");
         for p in PATHS {
             assert!(
                 router.contains(&format!("\"{p}\"")),
-                "{p} is not routed in api.rs"
+                "{p} is not routed in http.rs"
             );
         }
-        // and every route of api.rs is in PATHS
+        // and every route of http.rs is in PATHS
         let routed: Vec<&str> = router
             .split(".route(")
             .skip(1)

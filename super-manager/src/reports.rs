@@ -1,8 +1,9 @@
-//! Reports over a period, as JSON or CSV: `GET /api/v1/reports/{kind}`.
+//! Reports over a period: availability, performance, failure, operations, audit,
+//! comparison and capacity.
 //!
 //! Every report is a [`Table`] (columns and rows), so that every kind downloads as CSV the
-//! same way. The kinds, with the query parameters each reads beside `period` (or
-//! `from_ms`/`to_ms`, see [`crate::period`]) and `format=csv`:
+//! same way. The kinds, with the parameters each reads beside `period` (or
+//! `from_ms`/`to_ms`, see [`crate::period`]):
 //! - `availability` (`service`): per service, from the health timeline: availability,
 //!   time down, degraded and unknown, minutes lost, error budget left.
 //! - `performance` (`service`): per service (or per probe of one service) from the QoS
@@ -22,23 +23,18 @@ mod regions;
 pub mod table;
 pub mod trend;
 
-pub(crate) use regions::shown;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::Shared;
-use crate::api::ApiError;
+use crate::catalog::probes_of;
+use crate::error::{Result, SuperManagerError};
 use crate::overview::Overview;
 use crate::period::Period;
-use crate::service_api::probes_of;
 use crate::services::maintenance::stretches;
 use crate::services::timeline::report;
+use crate::shared::Shared;
 
 pub use table::Table;
 
@@ -63,37 +59,15 @@ fn opt(v: Option<f64>) -> Value {
     v.map_or(Value::Null, secs)
 }
 
-/// `GET /api/v1/reports/{kind}?period=&format=`.
-pub async fn report_handler(
-    State(shared): State<Arc<Shared>>,
-    Path(kind): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let csv = match q.get("format").map(String::as_str) {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "format: '{other}' is not json or csv"
-            )));
-        }
-    };
-    Ok(table(shared, &kind, &q).await?.respond(csv).into_response())
-}
-
-/// The report `kind` as the query parameters `q` ask (see the module's documentation).
-pub async fn table(
-    shared: Arc<Shared>,
-    kind: &str,
-    q: &HashMap<String, String>,
-) -> Result<Table, ApiError> {
+/// The report `kind` as the parameters `q` ask (see the module's documentation).
+pub async fn table(shared: Arc<Shared>, kind: &str, q: &HashMap<String, String>) -> Result<Table> {
     let now = strata_proto::now_ms();
-    let period = crate::period::from_query(q, now, 30 * DAY_MS).map_err(ApiError::bad_request)?;
+    let period =
+        crate::period::from_query(q, now, 30 * DAY_MS).map_err(SuperManagerError::BadRequest)?;
     if let Some(name) = q.get("service")
         && shared.services.get(name).is_none()
     {
-        return Err(ApiError::bad_request(format!(
+        return Err(SuperManagerError::BadRequest(format!(
             "service: no service '{name}'"
         )));
     }
@@ -107,7 +81,7 @@ pub async fn table(
                 performance(&shared, service.as_deref(), period, now)
             })
             .await
-            .map_err(|e| ApiError::internal(format!("performance report: {e}")))??
+            .map_err(|e| SuperManagerError::Internal(format!("performance report: {e}")))??
         }
         "failure" => failures(&shared, service, period),
         "operations" => operations(&shared, period)?,
@@ -115,7 +89,7 @@ pub async fn table(
         "comparison" => regions::comparison(&shared, q, period).await?,
         "capacity" => regions::capacity(&shared, q, period, now).await?,
         other => {
-            return Err(ApiError::not_found(format!(
+            return Err(SuperManagerError::NotFound(format!(
                 "no report '{other}': the kinds are {}",
                 KINDS.join(", ")
             )));
@@ -124,11 +98,11 @@ pub async fn table(
     Ok(table)
 }
 
-fn store_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("reading the super-manager's store: {e}"))
+fn store_error(e: impl std::fmt::Display) -> SuperManagerError {
+    SuperManagerError::Internal(format!("reading the super-manager's store: {e}"))
 }
 
-fn availability(shared: &Shared, service: Option<&str>, period: Period) -> Result<Table, ApiError> {
+fn availability(shared: &Shared, service: Option<&str>, period: Period) -> Result<Table> {
     let mut t = Table::new(
         "availability",
         period,
@@ -178,12 +152,7 @@ fn availability(shared: &Shared, service: Option<&str>, period: Period) -> Resul
 
 const PHASES: [&str; 5] = ["resolve", "connect", "tls", "processing", "transfer"];
 
-fn performance(
-    shared: &Shared,
-    service: Option<&str>,
-    period: Period,
-    now: i64,
-) -> Result<Table, ApiError> {
+fn performance(shared: &Shared, service: Option<&str>, period: Period, now: i64) -> Result<Table> {
     let mut columns = vec!["service", "probe", "probes", "runs", "error_rate", "p50_ms"];
     columns.extend(["p90_ms", "p99_ms"]);
     let phase_cols: Vec<String> = PHASES.iter().map(|p| format!("{p}_ms")).collect();
@@ -315,7 +284,7 @@ fn day_of(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-fn operations(shared: &Shared, period: Period) -> Result<Table, ApiError> {
+fn operations(shared: &Shared, period: Period) -> Result<Table> {
     #[derive(Default)]
     struct Day {
         opened: u64,
@@ -382,7 +351,7 @@ fn operations(shared: &Shared, period: Period) -> Result<Table, ApiError> {
     Ok(t)
 }
 
-fn audit(shared: &Shared, period: Period) -> Result<Table, ApiError> {
+fn audit(shared: &Shared, period: Period) -> Result<Table> {
     let mut t = Table::new(
         "audit",
         period,

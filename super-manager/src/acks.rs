@@ -4,52 +4,29 @@
 //! stream); the centre's own incidents (SLO alerts of services) are acknowledged here.
 //! Every acknowledgement is written to the audit log.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
-use axum::Json;
-use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use strata_proto::v1::AcknowledgeEventRequest;
+use strata_web::views::{AckRequest, EventJson};
 use tracing::{Instrument, info, info_span};
 
-use crate::Shared;
-use crate::api::ApiError;
-use crate::overview::EventJson;
+use crate::error::{Result, SuperManagerError};
+use crate::shared::Shared;
 
-/// The body of `POST /api/v1/events/ack`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AckRequest {
-    /// `<region>/<host>`, or `services/<name>` for an SLO alert.
-    pub resource_id: String,
-    pub rule: String,
-    /// Who acknowledges.
-    pub by: String,
-    #[serde(default)]
-    pub comment: String,
-}
-
-/// `POST /api/v1/events/ack`: acknowledges the open incident of `rule` on `resource_id`.
-pub async fn acknowledge(
-    State(shared): State<Arc<Shared>>,
-    body: Result<Json<AckRequest>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiError> {
-    shared.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
-    let Json(req) = body.map_err(|e| ApiError::bad_request(format!("body: {}", e.body_text())))?;
+/// Acknowledges the open incident of `req.rule` on `req.resource_id`: the copies
+/// acknowledged (NotFound when none is open).
+pub async fn acknowledge(shared: &Shared, req: &AckRequest) -> Result<Vec<EventJson>> {
+    let bad = SuperManagerError::BadRequest;
     for (field, value) in [
         ("resource_id", &req.resource_id),
         ("rule", &req.rule),
         ("by", &req.by),
     ] {
         if value.trim().is_empty() {
-            return Err(ApiError::bad_request(format!("{field}: must not be empty")));
+            return Err(bad(format!("{field}: must not be empty")));
         }
     }
     let now = strata_proto::now_ms();
     let (region, _) = req.resource_id.split_once('/').ok_or_else(|| {
-        ApiError::bad_request(format!(
+        bad(format!(
             "resource_id: '{}' is not '<region>/<host>' or 'services/<name>'",
             req.resource_id
         ))
@@ -63,7 +40,7 @@ pub async fn acknowledge(
             .into_iter()
             .collect()
     } else {
-        crate::api::known_region(&shared, Some(&region.to_string()))?;
+        shared.known_region(Some(region))?;
         let span = info_span!("acknowledge", resource = %req.resource_id, rule = %req.rule);
         let answer = shared
             .brokers
@@ -77,12 +54,15 @@ pub async fn acknowledge(
             .instrument(span)
             .await
             .map_err(|s| {
-                ApiError::from_status(s, &format!("acknowledge {} {}", req.resource_id, req.rule))
+                SuperManagerError::region(
+                    s,
+                    format!("acknowledge {} {}", req.resource_id, req.rule),
+                )
             })?;
         answer.events.iter().map(EventJson::from_event).collect()
     };
     if events.is_empty() {
-        return Err(ApiError::not_found(format!(
+        return Err(SuperManagerError::NotFound(format!(
             "no open event of rule '{}' on '{}'",
             req.rule, req.resource_id
         )));
@@ -94,7 +74,5 @@ pub async fn acknowledge(
         now,
     );
     info!(resource = %req.resource_id, rule = %req.rule, by = %req.by, "incident acknowledged");
-    Ok(Json(
-        json!({ "acknowledged": events.len(), "events": events }),
-    ))
+    Ok(events)
 }

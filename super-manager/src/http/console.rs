@@ -1,0 +1,23 @@
+//! The console's own endpoints (its files are served by `strata_web::assets`): what this
+//! console covers, and the live stream it follows to stay current.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::IntoResponse;
+use strata_web::views::ConsoleJson;
+
+use crate::shared::Shared;
+
+/// `GET /api/v1/console`: the whole enterprise (a sub-manager's regional console answers
+/// `"scope": "region"`).
+pub(super) async fn scope() -> Json<ConsoleJson> {
+    Json(ConsoleJson::enterprise())
+}
+
+/// `GET /api/v1/stream`: server-sent events; an `overview` event (the overview's JSON) at
+/// once and every two seconds, for as long as the client listens.
+pub(super) async fn stream(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    strata_web::stream::overview(move || super::overview::now(&shared))
+}

@@ -1,0 +1,78 @@
+//! The super-manager's own health (`GET /healthz`) and metrics (`GET /metrics`, Prometheus
+//! text).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use strata_proto::telemetry::Exposition;
+
+use crate::shared::Shared;
+
+/// The answer of `/healthz` (fields in alphabetical order, as its JSON map wrote them).
+#[derive(Serialize)]
+pub(super) struct HealthJson {
+    regions: usize,
+    status: &'static str,
+}
+
+fn regions(shared: &Shared) -> usize {
+    shared
+        .overview
+        .read()
+        .expect("overview lock poisoned")
+        .region_names()
+        .len()
+}
+
+pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Json<HealthJson> {
+    Json(HealthJson {
+        regions: regions(&shared),
+        status: "ok",
+    })
+}
+
+pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let m = &shared.metrics;
+    let count = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
+    let mut e = Exposition::new();
+    e.build_info("super_manager", env!("CARGO_PKG_VERSION"));
+    e.single(
+        "strata_super_manager_regions",
+        "gauge",
+        "Regions known.",
+        regions(&shared) as f64,
+    );
+    e.single(
+        "strata_super_manager_region_updates_total",
+        "counter",
+        "Region updates applied.",
+        count(&m.updates_applied),
+    );
+    e.single(
+        "strata_super_manager_region_streams_opened_total",
+        "counter",
+        "Region streams opened (a reconnect opens one more).",
+        count(&m.streams_opened),
+    );
+    e.single(
+        "strata_super_manager_probe_runs_recorded_total",
+        "counter",
+        "Probe runs recorded into the QoS rollups (copies not counted).",
+        count(&m.probe_runs_recorded),
+    );
+    e.single(
+        "strata_super_manager_http_requests_total",
+        "counter",
+        "API requests answered.",
+        count(&m.http_requests),
+    );
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        e.finish(),
+    )
+}

@@ -1,0 +1,40 @@
+//! `GET /api/v1/overview`: every region now — its sub-managers, resource counts and open
+//! incident counts (also what each event of the live stream carries).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use strata_web::views::OverviewJson;
+
+use crate::shared::Shared;
+
+pub(super) async fn overview(State(shared): State<Arc<Shared>>) -> Json<OverviewJson> {
+    Json(now(&shared))
+}
+
+/// The overview of every region, now.
+pub(super) fn now(shared: &Shared) -> OverviewJson {
+    // One region at a time, so that region streams applying updates wait for one region's
+    // count at most.
+    let names = shared
+        .overview
+        .read()
+        .expect("overview lock poisoned")
+        .region_names();
+    let regions = names
+        .iter()
+        .filter_map(|name| {
+            shared
+                .overview
+                .read()
+                .expect("overview lock poisoned")
+                .region_json(name)
+        })
+        .collect();
+    OverviewJson {
+        regions,
+        generated_at_ms: strata_proto::now_ms(),
+        scope: None,
+    }
+}

@@ -1,0 +1,61 @@
+//! The state the super-manager's parts share: the config, the aggregated overview, the
+//! services and their last health, the QoS store, the brokers and the counters. The region
+//! subscriptions write it; the questions (and the REST and gRPC adapters over them) read it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+
+use crate::brokers::Brokers;
+use crate::config::SuperManagerConfig;
+use crate::error::SuperManagerError;
+use crate::overview::Overview;
+use crate::qos::QosStore;
+use crate::services::Services;
+use crate::services::health::ServiceHealth;
+
+/// Counters the super-manager reports about itself at /metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Region updates applied.
+    pub updates_applied: AtomicU64,
+    /// Region streams opened (a reconnect opens one more).
+    pub streams_opened: AtomicU64,
+    /// API requests answered (REST and gRPC).
+    pub http_requests: AtomicU64,
+    /// Probe runs recorded into the QoS rollups (copies not counted).
+    pub probe_runs_recorded: AtomicU64,
+}
+
+/// State shared by the API and the subscriptions.
+#[derive(Debug)]
+pub struct Shared {
+    pub config: SuperManagerConfig,
+    pub overview: RwLock<Overview>,
+    pub services: Services,
+    pub qos: QosStore,
+    /// Every service's health as last evaluated (every 250 ms), by name.
+    pub service_health: RwLock<Arc<BTreeMap<String, ServiceHealth>>>,
+    pub brokers: Brokers,
+    pub metrics: Metrics,
+}
+
+impl Shared {
+    /// Whether `region` is known (no region named is fine): NotFound naming it otherwise.
+    pub fn known_region(&self, region: Option<&str>) -> Result<(), SuperManagerError> {
+        match region {
+            Some(r)
+                if !self
+                    .overview
+                    .read()
+                    .expect("overview lock poisoned")
+                    .region_names()
+                    .iter()
+                    .any(|n| n == r) =>
+            {
+                Err(SuperManagerError::NotFound(format!("unknown region '{r}'")))
+            }
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! What Strata's two consoles share: the super-manager's console over the enterprise and a
+//! sub-manager's regional console over its region are the same page, reading the same
+//! JSON, so what makes them alike lives here once.
+//!
+//! Roles depend on this crate as they depend on proto, never on each other; it depends on
+//! no role (and the agent does not depend on it: it serves no console).
+//!
+//! # Layout
+//! - [`assets`]: the console's files (`assets/`) embedded in the binary, and the router
+//!   that serves them (`/` and `/assets/{*path}`).
+//! - [`views`]: the typed JSON answers both consoles give (overview, resources, incidents,
+//!   acknowledgements, the console's scope), with [`views::host`] (a host's live detail,
+//!   configuration and metric history) and [`views::region`] (a region's rules, channels,
+//!   agents and notifications). Data only: no HTTP.
+//! - [`params`]: the query parameters both read alike (a snapshot's `top`, the metric
+//!   history's into a `QueryRange` request).
+//! - [`error`]: [`ApiError`], the one HTTP error, with the one mapping of gRPC statuses.
+//! - [`stream`]: the live stream (`/api/v1/stream`): server-sent events of the overview.
+#![forbid(unsafe_code)]
+
+pub mod assets;
+pub mod error;
+pub mod params;
+pub mod stream;
+pub mod views;
+
+pub use error::ApiError;
