@@ -28,6 +28,7 @@ use strata_web::views::{
     ResourceCounts, ResourceJson, SubManagerJson,
 };
 use strata_web::{ApiError, params};
+use tokio_util::sync::CancellationToken;
 use tonic::Request;
 use tracing::info;
 
@@ -36,7 +37,7 @@ use crate::api::Api;
 type Answer<T> = Result<Json<T>, ApiError>;
 
 /// The regional console's router over this member's API.
-pub fn router(api: Api) -> Router {
+pub fn router(api: Api, shutdown: CancellationToken) -> Router {
     Router::new()
         .merge(strata_web::assets::routes())
         .route("/healthz", get(|| async { "ok\n" }))
@@ -61,7 +62,10 @@ pub fn router(api: Api) -> Router {
             "/api/v1/regions/{region}/notify",
             get(get_notify).put(put_notify).delete(delete_notify),
         )
-        .route("/api/v1/stream", get(stream))
+        .route(
+            "/api/v1/stream",
+            get(move |State(api): State<Arc<Api>>| stream(api, shutdown.clone())),
+        )
         .with_state(Arc::new(api))
 }
 
@@ -332,6 +336,6 @@ async fn notifications(
     ))
 }
 
-async fn stream(State(api): State<Arc<Api>>) -> impl IntoResponse {
-    strata_web::stream::overview(move || overview_json(&api))
+async fn stream(api: Arc<Api>, until: CancellationToken) -> impl IntoResponse {
+    strata_web::stream::overview(move || overview_json(&api), until)
 }

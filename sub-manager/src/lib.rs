@@ -233,7 +233,7 @@ impl BoundSubManager {
         if let Some(listener) = self.console {
             tasks.spawn(door::serve_console(
                 listener,
-                console::router(api.clone()),
+                console::router(api.clone(), shutdown.clone()),
                 shutdown.clone(),
             ));
         }

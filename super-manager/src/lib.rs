@@ -100,7 +100,7 @@ fn invalid(problem: String) -> SuperManagerError {
 }
 
 /// Opens the stores and applies the services file: the shared state, before anything runs.
-fn open(config: &SuperManagerConfig) -> Result<Shared> {
+fn open(config: &SuperManagerConfig, shutdown: CancellationToken) -> Result<Shared> {
     let channels =
         door::broker_channels(&config.brokers).map_err(|e| invalid(format!("brokers: {e}")))?;
     let brokers = brokers::Brokers::new(config.brokers.clone(), channels, config.call_timeout);
@@ -145,6 +145,7 @@ fn open(config: &SuperManagerConfig) -> Result<Shared> {
         service_health: RwLock::new(Arc::default()),
         brokers,
         metrics: Metrics::default(),
+        shutdown,
     })
 }
 
@@ -159,7 +160,7 @@ impl BoundSuperManager {
     /// Subscribes and serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let addr = self.local_addr();
-        let shared = Arc::new(open(&self.config)?);
+        let shared = Arc::new(open(&self.config, shutdown.clone())?);
         let me = Member {
             id: self.config.id.clone(),
             role: Role::SuperManager as i32,

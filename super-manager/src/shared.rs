@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::brokers::Brokers;
 use crate::config::SuperManagerConfig;
 use crate::error::SuperManagerError;
@@ -38,6 +40,8 @@ pub struct Shared {
     pub service_health: RwLock<Arc<BTreeMap<String, ServiceHealth>>>,
     pub brokers: Brokers,
     pub metrics: Metrics,
+    /// Cancelled when the super-manager stops: live streams end with it.
+    pub shutdown: CancellationToken,
 }
 
 impl Shared {

@@ -19,5 +19,6 @@ pub(super) async fn scope() -> Json<ConsoleJson> {
 /// `GET /api/v1/stream`: server-sent events; an `overview` event (the overview's JSON) at
 /// once and every two seconds, for as long as the client listens.
 pub(super) async fn stream(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    strata_web::stream::overview(move || super::overview::now(&shared))
+    let until = shared.shutdown.clone();
+    strata_web::stream::overview(move || super::overview::now(&shared), until)
 }

@@ -40,7 +40,8 @@ async fn the_router_answers_and_refuses_as_before() {
         data_dir: dir.path().to_path_buf(),
         ..Default::default()
     };
-    let shared = Arc::new(crate::open(&config).unwrap());
+    let shared =
+        Arc::new(crate::open(&config, tokio_util::sync::CancellationToken::new()).unwrap());
     let listener = crate::door::bind(&config.http).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
