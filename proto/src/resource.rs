@@ -26,10 +26,12 @@ impl ResourceId {
         }
     }
 
-    /// Reads `<region>/<host>`: both parts non-empty, the region without a `/`.
+    /// Reads `<region>/<host>`: both parts non-empty, neither with a `/`.
     pub fn parse(text: &str) -> Result<Self, BadResourceId> {
         match text.split_once('/') {
-            Some((region, host)) if !region.is_empty() && !host.is_empty() => {
+            Some((region, host))
+                if !region.is_empty() && !host.is_empty() && !host.contains('/') =>
+            {
                 Ok(Self::new(region, host))
             }
             _ => Err(BadResourceId(text.to_string())),
@@ -97,7 +99,7 @@ mod tests {
 
     #[test]
     fn bad_text_is_refused_and_named() {
-        for bad in ["", "east", "/web-1", "east/", "/"] {
+        for bad in ["", "east", "/web-1", "east/", "/", "east/web/1"] {
             let err = ResourceId::parse(bad).unwrap_err();
             assert!(err.to_string().contains(&format!("'{bad}'")), "{err}");
         }

@@ -16,6 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use strata_proto::ResourceId;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AgentSnapshotRequest, ConfigureAgentRequest, GetNotifyRequest, GetRulesRequest,
@@ -149,7 +150,7 @@ async fn host_events(
     Path((region, host)): Path<(String, String)>,
 ) -> Answer<Vec<EventJson>> {
     region_is(&api, &region)?;
-    let id = format!("{region}/{host}");
+    let id = ResourceId::new(region.as_str(), host.as_str()).to_string();
     Ok(Json(events_where(&api, |e| e.resource_id == id)))
 }
 
@@ -186,7 +187,11 @@ async fn metrics(
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer<SeriesJson> {
     region_is(&api, &region)?;
-    let request = params::history(&format!("{region}/{host}"), &q, strata_proto::now_ms())?;
+    let request = params::history(
+        &ResourceId::new(region.as_str(), host.as_str()).to_string(),
+        &q,
+        strata_proto::now_ms(),
+    )?;
     let name = request.name.clone();
     let (tsdb, region) = (api.tsdb.clone(), api.region.clone());
     let series = tokio::task::spawn_blocking(move || crate::api::query(&tsdb, &region, &request))
@@ -213,7 +218,7 @@ async fn snapshot(
     let answer = api
         .agent_snapshot(Request::new(AgentSnapshotRequest {
             region: region.clone(),
-            resource_id: format!("{region}/{host}"),
+            resource_id: ResourceId::new(region.as_str(), host.as_str()).to_string(),
             top,
         }))
         .await?
@@ -227,7 +232,7 @@ async fn configure(
     body: String,
 ) -> Answer<ConfiguredJson> {
     region_is(&api, &region)?;
-    let id = format!("{region}/{host}");
+    let id = ResourceId::new(region.as_str(), host.as_str()).to_string();
     let answer = api
         .configure_agent(Request::new(ConfigureAgentRequest {
             region,

@@ -25,12 +25,13 @@ pub async fn acknowledge(shared: &Shared, req: &AckRequest) -> Result<Vec<EventJ
         }
     }
     let now = strata_proto::now_ms();
-    let (region, _) = req.resource_id.split_once('/').ok_or_else(|| {
-        bad(format!(
+    let region = strata_proto::resource::region_of(&req.resource_id);
+    if region.is_empty() {
+        return Err(bad(format!(
             "resource_id: '{}' is not '<region>/<host>' or 'services/<name>'",
             req.resource_id
-        ))
-    })?;
+        )));
+    }
     let events: Vec<EventJson> = if region == "services" {
         shared
             .overview

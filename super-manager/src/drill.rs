@@ -3,6 +3,7 @@
 //! its poller, never stored at the centre), its incidents, open and past, and a new
 //! configuration pushed to its agent.
 
+use strata_proto::ResourceId;
 use strata_proto::v1::{
     AgentSnapshotRequest, ConfigureAgentRequest, ConfigureResponse, SnapshotResponse,
 };
@@ -21,7 +22,7 @@ pub async fn snapshot(
     top: u32,
 ) -> Result<SnapshotResponse> {
     shared.known_region(Some(&region))?;
-    let id = format!("{region}/{host}");
+    let id = ResourceId::new(region.to_string(), host.to_string()).to_string();
     let span = info_span!("agent_snapshot", resource = %id);
     shared
         .brokers
@@ -39,7 +40,7 @@ pub async fn snapshot(
 /// newest first.
 pub fn events(shared: &Shared, region: &str, host: &str) -> Result<Vec<EventJson>> {
     shared.known_region(Some(region))?;
-    let id = format!("{region}/{host}");
+    let id = ResourceId::new(region.to_string(), host.to_string()).to_string();
     Ok(shared
         .overview
         .read()
@@ -58,7 +59,7 @@ pub async fn configure(
     config_toml: String,
 ) -> Result<ConfiguredJson> {
     shared.known_region(Some(&region))?;
-    let id = format!("{region}/{host}");
+    let id = ResourceId::new(region.to_string(), host.to_string()).to_string();
     let span = info_span!("configure_agent", resource = %id);
     let answer: ConfigureResponse = shared
         .brokers

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use strata_proto::ResourceId;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -215,8 +216,8 @@ impl SuperManager for Grpc {
     ) -> Result<Response<QueryRangeResponse>, Status> {
         self.count();
         let r = request.into_inner();
-        let (region, _) = resource_of(&r.resource_id)?;
-        if r.region != region {
+        let id = resource_of(&r.resource_id)?;
+        if r.region != id.region() {
             return Err(Status::invalid_argument(format!(
                 "region: '{}' is not the region of {}",
                 r.region, r.resource_id
@@ -235,8 +236,8 @@ impl SuperManager for Grpc {
     ) -> Result<Response<SnapshotResponse>, Status> {
         self.count();
         let mut r = request.into_inner();
-        let (region, _) = resource_of(&r.resource_id)?;
-        region.clone_into(&mut r.region);
+        let id = resource_of(&r.resource_id)?;
+        id.region().clone_into(&mut r.region);
         self.shared.known_region(Some(&r.region)).map_err(status)?;
         self.shared
             .brokers
@@ -251,19 +252,15 @@ impl SuperManager for Grpc {
     ) -> Result<Response<ResourceEventsResponse>, Status> {
         self.count();
         let id = request.into_inner().resource_id;
-        let (region, host) = resource_of(&id)?;
-        let events = drill::events(&self.shared, region, host).map_err(status)?;
+        let id = resource_of(&id)?;
+        let events = drill::events(&self.shared, id.region(), id.host()).map_err(status)?;
         Ok(Response::new(ResourceEventsResponse {
             incidents: message(&events)?,
         }))
     }
 }
 
-/// The (region, host) of a resource id, or the error naming the field.
-fn resource_of(id: &str) -> Result<(&str, &str), Status> {
-    id.split_once('/')
-        .filter(|(r, h)| !r.is_empty() && !h.is_empty() && !h.contains('/'))
-        .ok_or_else(|| {
-            Status::invalid_argument(format!("resource_id: '{id}' is not '<region>/<host>'"))
-        })
+/// The resource a request names, or the error naming the field.
+fn resource_of(id: &str) -> Result<ResourceId, Status> {
+    ResourceId::parse(id).map_err(|e| Status::invalid_argument(format!("resource_id: {e}")))
 }

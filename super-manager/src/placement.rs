@@ -8,6 +8,7 @@
 //! to 0.5, 0.3 and 0.2); nodes down or unknown are left out, with why.
 
 use std::collections::{BTreeMap, HashMap};
+use strata_proto::ResourceId;
 
 use serde::Serialize;
 use strata_proto::v1::{Aggregation, MatchOp, ResourceState};
@@ -187,7 +188,7 @@ pub async fn placement(shared: &Shared, q: &HashMap<String, String>) -> Result<P
         }
         for h in hosts {
             loads.push(Node {
-                resource_id: format!("{region}/{h}"),
+                resource_id: ResourceId::new(region.as_str(), h).to_string(),
                 score: 0.0,
                 cpu: cpu.get(h).copied(),
                 memory: memory.get(h).copied(),

@@ -7,6 +7,7 @@
 //! QoS store, to see which shifts move with it.
 
 use std::collections::{BTreeMap, HashMap};
+use strata_proto::ResourceId;
 
 use strata_proto::v1::{Aggregation, MatchOp};
 use tracing::{Instrument, debug, info_span};
@@ -118,7 +119,9 @@ async fn metric_shifts(
                 let labels = shown(&labels);
                 if let Some(mut s) = shift(figure.name, &labels, &points, from_ms) {
                     s.correlation = correlation(&points, &response, STEP_MS, from_ms);
-                    out.entry(format!("{region}/{agent}")).or_default().push(s);
+                    out.entry(ResourceId::new(region.to_string(), agent.to_string()).to_string())
+                        .or_default()
+                        .push(s);
                 }
             }
         }

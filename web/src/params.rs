@@ -3,6 +3,7 @@
 //! request. A bad one is a 400 that names it.
 
 use std::collections::HashMap;
+use strata_proto::ResourceId;
 
 use strata_proto::labels::label_matcher;
 use strata_proto::v1::{Aggregation, LabelMatcher, QueryRangeRequest};
@@ -48,10 +49,8 @@ pub fn history(
     now_ms: i64,
 ) -> Result<QueryRangeRequest, ApiError> {
     let bad = |m: String| ApiError::bad_request(m);
-    let (region, _host) = id
-        .split_once('/')
-        .filter(|(r, h)| !r.is_empty() && !h.is_empty() && !h.contains('/'))
-        .ok_or_else(|| bad(format!("resource id '{id}' is not '<region>/<host>'")))?;
+    let resource = ResourceId::parse(id).map_err(|e| bad(e.to_string()))?;
+    let region = resource.region();
     let name = q.get("name").filter(|n| !n.is_empty()).ok_or_else(|| {
         bad(
             "query parameter 'name' is required (a metric name such as host_cpu_usage_ratio)"

@@ -14,10 +14,7 @@ use serde::{Deserialize, Serialize};
 use strata_proto::names::{severity_name, state_name};
 use strata_proto::v1::{ActionRun, Event, Resource};
 
-/// The region of a resource id `<region>/<host>` (empty when it has none).
-pub fn region_of(resource_id: &str) -> &str {
-    resource_id.split_once('/').map_or("", |(r, _)| r)
-}
+pub use strata_proto::resource::region_of;
 
 /// `GET /api/v1/console`: what a console covers — `{"scope": "enterprise"}` at the centre,
 /// `{"member", "region", "scope": "region"}` on a sub-manager's regional console.

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use strata_proto::ResourceId;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -80,7 +81,7 @@ pub(super) async fn by_parts(
     Path((region, host)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer<SeriesJson> {
-    fetch(&shared, format!("{region}/{host}"), q).await
+    fetch(&shared, ResourceId::new(region, host).to_string(), q).await
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The reports read from the regions' history: comparison and capacity.
 
 use std::collections::HashMap;
+use strata_proto::ResourceId;
 
 use serde_json::json;
 use strata_proto::labels::label_matcher;
@@ -31,14 +32,8 @@ fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<S
         ));
     }
     for id in &ids {
-        if id
-            .split_once('/')
-            .is_none_or(|(r, h)| r.is_empty() || h.is_empty() || h.contains('/'))
-        {
-            return Err(SuperManagerError::BadRequest(format!(
-                "resources: '{id}' is not '<region>/<host>'"
-            )));
-        }
+        ResourceId::parse(id)
+            .map_err(|e| SuperManagerError::BadRequest(format!("resources: {e}")))?;
     }
     Ok(ids)
 }

@@ -359,10 +359,11 @@ fn evaluate_selected(
 mod tests {
     use super::*;
     use crate::services::model::parse_file;
+    use strata_proto::ResourceId;
 
     fn r(region: &str, host: &str, state: ResourceState, severity: Severity) -> Resource {
         Resource {
-            id: format!("{region}/{host}"),
+            id: ResourceId::new(region, host).to_string(),
             region: region.into(),
             host: host.into(),
             state: state as i32,

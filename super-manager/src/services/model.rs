@@ -7,6 +7,7 @@
 //! every problem is reported with the field that has it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use strata_proto::resource::{host_of, region_of};
 
 use serde::{Deserialize, Serialize};
 use strata_tsdb::Matcher;
@@ -129,7 +130,7 @@ impl Selector {
 
     /// Whether check `name` of the resource `resource_id` (`<region>/<host>`) is selected.
     pub fn selects_check(&self, resource_id: &str, name: &str) -> bool {
-        let (region, host) = resource_id.split_once('/').unwrap_or(("", resource_id));
+        let (region, host) = (region_of(resource_id), host_of(resource_id));
         self.check.as_ref().is_some_and(|m| m.matches(name)) && self.selects(region, host)
     }
 }
