@@ -16,7 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::buffer::{SampleBuffer, SeriesIdx};
-use crate::service::{AgentEntry, Registry};
+use crate::entry::AgentEntry;
+use crate::registry::Registry;
 
 pub use catalog::{Profile, SimSeries, catalog};
 

@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use strata_agent::buffer::SampleBuffer;
-use strata_agent::service::{AgentEntry, Registry};
+use strata_agent::entry::AgentEntry;
+use strata_agent::registry::Registry;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{
     AcknowledgeEventRequest, Event, ListNotificationsRequest, Notification, WatchRegionRequest,
@@ -100,7 +101,7 @@ impl CpuAgent {
         let thread = std::thread::spawn(move || {
             block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let serving = tokio::spawn(strata_agent::server::serve(
+                let serving = tokio::spawn(strata_agent::door::serve(
                     listener,
                     registry,
                     None,

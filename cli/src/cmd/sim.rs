@@ -95,7 +95,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let registry = sim.registry();
     let ticks = tokio::spawn(sim.run(shutdown.clone()));
-    let served = strata_agent::server::serve(listener, registry, None, shutdown.clone()).await;
+    let served = strata_agent::door::serve(listener, registry, None, shutdown.clone()).await;
     shutdown.cancel();
     let _ = ticks.await;
     served.context("serve simulated agents")
