@@ -3,16 +3,25 @@
 //! cycle, emitted into a [`crate::series::SeriesTable`].
 //!
 //! One long-lived [`HostCollector`] keeps the previous CPU ticks, so CPU usage is over the
-//! last interval; it is primed with a first reading when made.
+//! last interval; it is primed with a first reading when made. [`collect_loop`] runs it at
+//! each item's own interval into the agent's buffer.
 
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use regex::Regex;
-use tracing::warn;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
-use crate::items::{Item, ItemSet};
+use crate::entry::AgentEntry;
+use crate::items::{Item, ItemConfig, ItemSet, Schedule};
 use crate::procfs::processes::ProcessTable;
 use crate::procfs::{Emit, ProcFs};
+use crate::registry::Registry;
+use crate::series::SeriesTable;
 
 /// Reads host resources; keep one for the life of the agent.
 pub struct HostCollector {
@@ -84,10 +93,105 @@ impl HostCollector {
     }
 }
 
+/// The process settings of an items table: top-N and compiled watch patterns.
+fn process_settings(items: &BTreeMap<String, ItemConfig>) -> (usize, Vec<Regex>) {
+    let Some(p) = items.get(Item::Processes.name()) else {
+        return (DEFAULT_TOP, Vec::new());
+    };
+    let watch = p.watch.iter().filter_map(|w| Regex::new(w).ok()).collect();
+    (p.top.unwrap_or(DEFAULT_TOP), watch)
+}
+
+/// Samples the items due at each tick into the entry's buffer, with the buffer's own
+/// counters; follows changes of the items pushed by a sub-manager.
+pub async fn collect_loop(
+    mut collector: HostCollector,
+    entry: Arc<AgentEntry>,
+    registry: Arc<Registry>,
+    base: Duration,
+    mut items: watch::Receiver<BTreeMap<String, ItemConfig>>,
+    shutdown: CancellationToken,
+) {
+    let mut schedule = Schedule::new(base, &items.borrow_and_update(), Instant::now());
+    let (top, watch) = process_settings(&items.borrow());
+    collector.set_processes(top, watch);
+    let mut table = SeriesTable::default();
+    let mut next = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = items.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let now = Instant::now();
+                schedule = Schedule::new(base, &items.borrow_and_update(), now);
+                let (top, watch) = process_settings(&items.borrow());
+                collector.set_processes(top, watch);
+                next = tokio::time::Instant::now();
+                info!(tick = ?schedule.tick(), "collection items changed");
+                continue;
+            }
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        // every item off: wait for a change
+        let tick = schedule.tick().unwrap_or(Duration::from_secs(3600));
+        next += tick;
+        let now = tokio::time::Instant::now();
+        if next < now {
+            next = now + tick;
+        }
+        let due = schedule.due(Instant::now());
+        if due.is_empty() {
+            continue;
+        }
+        let result = tokio::task::spawn_blocking(move || {
+            collector.collect(due, &mut table);
+            (collector, table)
+        })
+        .await;
+        match result {
+            Ok((c, t)) => {
+                collector = c;
+                table = t;
+            }
+            Err(error) => {
+                warn!(%error, "host collection panicked; collector restarted");
+                table = SeriesTable::default();
+                collector = HostCollector::new();
+                let (top, watch) = process_settings(&items.borrow());
+                collector.set_processes(top, watch);
+                continue;
+            }
+        };
+        let ts = strata_proto::now_ms();
+        table.snapshot_into(
+            &mut registry
+                .metrics
+                .host
+                .lock()
+                .expect("host snapshot lock poisoned"),
+        );
+        let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
+        table.emit(
+            "strata_agent_buffer_dropped_samples_total",
+            &[],
+            buffer.dropped_total() as f64,
+        );
+        table.emit("strata_agent_buffer_samples", &[], buffer.len() as f64);
+        table.store(&mut buffer, ts);
+        drop(buffer);
+        registry
+            .metrics
+            .series
+            .store(table.series() as u64, Ordering::Relaxed);
+        registry.metrics.collections.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::series::SeriesTable;
 
     #[test]
     fn collects_the_documented_host_series() {

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use strata_proto::config::RoleConfig;
+use strata_proto::config::{RoleConfig, is_host_port};
 
 use crate::checks::spec::{ActionConfig, CheckConfig, set_problems};
 use crate::error::AgentError;
 use crate::items::ItemConfig;
-use crate::registration::RegistrationConfig;
+use crate::procfs::hostname;
 
 /// Everything the agent needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +46,7 @@ pub struct AgentConfig {
 impl Default for AgentConfig {
     fn default() -> Self {
         Self {
-            id: default_hostname(),
+            id: hostname(),
             listen: "127.0.0.1:7801".into(),
             collect_interval: Duration::from_secs(10),
             buffer_capacity: 200_000,
@@ -61,14 +61,58 @@ impl Default for AgentConfig {
     }
 }
 
-/// The host's name, or "localhost" when it has none.
-pub fn default_hostname() -> String {
-    let uname = rustix::system::uname();
-    let name = uname.nodename().to_string_lossy();
-    if name.is_empty() {
-        "localhost".into()
-    } else {
-        name.into_owned()
+/// Where and how the agent registers (`[registration]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// Brokers to register with, as `host:port` (default none: a sub-manager's config lists
+    /// the agent instead).
+    pub brokers: Vec<String>,
+    /// The agent's region (required with brokers).
+    pub region: String,
+    /// The region's join token, when its brokers require one.
+    pub token: Option<String>,
+    /// Address sub-managers poll, `host:port` (default: the bound listen address; required
+    /// when listening on every interface).
+    pub advertise: Option<String>,
+}
+
+impl RegistrationConfig {
+    /// Problems of this section, each naming its key; `listen` is the agent's listen address.
+    pub fn problems(&self, listen: &str) -> Vec<String> {
+        let mut errors = Vec::new();
+        if self.brokers.is_empty() {
+            return errors;
+        }
+        for (i, b) in self.brokers.iter().enumerate() {
+            if !is_host_port(b) {
+                errors.push(format!("registration.brokers[{i}]: '{b}' is not host:port"));
+            }
+        }
+        if self.region.trim().is_empty() || self.region.contains('/') {
+            errors.push(format!(
+                "registration.region: '{}' must be non-empty and without '/' when brokers are set",
+                self.region
+            ));
+        }
+        match &self.advertise {
+            Some(a) if !is_host_port(a) => {
+                errors.push(format!("registration.advertise: '{a}' is not host:port"));
+            }
+            Some(_) => {}
+            None => {
+                let unspecified = listen
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok_and(|a| a.ip().is_unspecified());
+                if unspecified {
+                    errors.push(format!(
+                        "registration.advertise: required, as listen '{listen}' is not an \
+                         address others can poll"
+                    ));
+                }
+            }
+        }
+        errors
     }
 }
 
@@ -213,5 +257,29 @@ mod tests {
             err.to_string().contains("STRATA_AGENT_COLLECT_INTERVAL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn registration_needs_a_region_and_a_pollable_address() {
+        let none = RegistrationConfig::default();
+        assert!(none.problems("0.0.0.0:7801").is_empty());
+        let c = RegistrationConfig {
+            brokers: vec!["127.0.0.1:7600".into(), "nowhere".into()],
+            ..Default::default()
+        };
+        let p = c.problems("0.0.0.0:7801").join("\n");
+        for key in [
+            "registration.brokers[1]",
+            "registration.region",
+            "registration.advertise",
+        ] {
+            assert!(p.contains(key), "{key} missing from {p}");
+        }
+        let ok = RegistrationConfig {
+            brokers: vec!["127.0.0.1:7600".into()],
+            region: "eu".into(),
+            ..Default::default()
+        };
+        assert!(ok.problems("127.0.0.1:7801").is_empty());
     }
 }

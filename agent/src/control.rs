@@ -16,11 +16,12 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::checks::spec::set_problems;
-use crate::checks::{ActionConfig, CheckConfig, Checks, Context};
+use crate::checks::{ActionConfig, CheckConfig, Checks, Context, clip, command};
 use crate::config::AgentConfig;
+use crate::entry::AgentEntry;
+use crate::error::AgentError;
 use crate::items::{self, ItemConfig};
 use crate::procfs::processes::ProcessTable;
-use crate::service::AgentEntry;
 
 /// The configuration a sub-manager pushes.
 #[derive(Debug, Default, Deserialize)]
@@ -114,31 +115,32 @@ impl Control {
         &self,
         name: &str,
         reason: &str,
-    ) -> Result<RunActionResponse, tonic::Status> {
+    ) -> Result<RunActionResponse, AgentError> {
         let Some(action) = self.actions.get(name) else {
             warn!(action = name, %reason, "asked to run an action that is not whitelisted; refused");
-            return Err(tonic::Status::permission_denied(format!(
-                "action '{name}' is not in the agent's local [actions]; only those run"
-            )));
+            return Err(AgentError::ActionRefused {
+                name: name.to_string(),
+            });
         };
         warn!(action = name, command = ?action.command, %reason, "running whitelisted action for an event");
         let started = std::time::Instant::now();
-        let finished = crate::checks::command::run(&action.command, action.timeout, 8 * 1024)
+        let finished = command::run(&action.command, action.timeout, 8 * 1024)
             .await
-            .map_err(|e| {
-                tonic::Status::failed_precondition(format!("action '{name}' could not start: {e}"))
+            .map_err(|source| AgentError::ActionStart {
+                name: name.to_string(),
+                source,
             })?;
         let output: Vec<String> = finished
             .stdout
             .lines()
             .chain(finished.stderr.lines())
             .take(20)
-            .map(|l| crate::checks::clip(l, 512))
+            .map(|l| clip(l, 512))
             .collect();
         let result = finished.exit.describe();
         info!(action = name, %result, "action finished");
         Ok(RunActionResponse {
-            ok: matches!(finished.exit, crate::checks::command::Exit::Code(0)),
+            ok: matches!(finished.exit, command::Exit::Code(0)),
             result,
             output: output.join("\n"),
             duration_ms: started.elapsed().as_millis() as i64,

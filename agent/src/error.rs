@@ -19,6 +19,16 @@ pub enum AgentError {
     /// The gRPC server failed.
     #[error("agent gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),
+    /// An action was asked for that the local `[actions]` does not list.
+    #[error("action '{name}' is not in the agent's local [actions]; only those run")]
+    ActionRefused { name: String },
+    /// A whitelisted action's command could not be started.
+    #[error("action '{name}' could not start: {source}")]
+    ActionStart {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Result of the agent's operations.

@@ -7,22 +7,34 @@
 //! failover loses nothing. The binary links neither RocksDB nor a web stack.
 //!
 //! # Layout
-//! - [`config`]: the local TOML config and its validation.
-//! - [`checks`]: checks and probes, each on its own interval, with Nagios-style states.
-//! - [`collector`]: host readings, once per cycle.
+//! This file is the composition root: it builds the parts below and wires them together.
+//!
+//! Data:
+//! - [`buffer`]: the unacknowledged-sample buffer with per-poller cursors.
+//! - [`entry`]: one agent served: its identity, buffer and latest check results.
+//! - [`registry`]: the agents served by this process, and how a poll is answered.
+//! - [`items`]: the groups of host series, each with its own interval or switched off.
+//! - [`series`]: the collector's series table, so a cycle allocates nothing for known series.
+//!
+//! Work:
+//! - [`config`]: the local TOML config (with `[registration]`) and its validation.
 //! - [`procfs`]: node_exporter-like host detail read straight from /proc and /sys, and
 //!   per-process readings.
-//! - [`items`]: the groups of host series, each with its own interval or switched off.
-//! - [`control`]: what a sub-manager may change at run time (`Agent.Configure`).
+//! - [`collector`]: host readings once per cycle, and the loop that runs them at each
+//!   item's interval into the buffer.
+//! - [`checks`]: checks and probes, each on its own interval, with Nagios-style states.
+//! - [`control`]: what a sub-manager may change at run time (`Agent.Configure`), and the
+//!   whitelisted actions (`Agent.RunAction`).
 //! - [`snapshot`]: live processes, connections and interfaces (`Agent.Snapshot`).
-//! - [`series`]: the collector's series table, so a cycle allocates nothing for known series.
-//! - [`buffer`]: the unacknowledged-sample buffer with per-poller cursors.
-//! - [`service`]: the Agent gRPC service over a registry of buffers.
-//! - [`server`]: the one place the gRPC server and the broker client are built.
-//! - [`registration`]: registration with the region's brokers.
 //! - [`sim`]: simulated agents for load and loss tests (`strata sim`).
-//! - [`metrics`]: the agent's own metrics.
+//! - [`metrics`]: the agent's own counters and their Prometheus exposition.
 //! - [`error`]: the crate's error enum.
+//!
+//! Adapters:
+//! - [`service`]: the Agent gRPC service, a thin adapter over the registry and control.
+//! - [`door`]: the one place every listener, server and client channel is built (the gRPC
+//!   server, `/metrics`, the Broker client).
+//! - [`registration`]: registration with the region's brokers, through the door's client.
 #![forbid(unsafe_code)]
 
 pub mod buffer;
@@ -30,39 +42,34 @@ pub mod checks;
 pub mod collector;
 pub mod config;
 pub mod control;
+pub mod door;
+pub mod entry;
 pub mod error;
 pub mod items;
 pub mod metrics;
 pub mod procfs;
 pub mod registration;
+pub mod registry;
 pub mod series;
-pub mod server;
 pub mod service;
 pub mod sim;
 pub mod snapshot;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
-
-use regex::Regex;
-use tokio::sync::watch;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info, info_span};
 
 pub use config::AgentConfig;
 pub use error::{AgentError, Result};
 
 use buffer::SampleBuffer;
-use collector::HostCollector;
+use collector::{HostCollector, collect_loop};
 use control::Control;
-use items::{Item, ItemConfig, Schedule};
-use procfs::Emit;
-use series::SeriesTable;
-use service::{AgentEntry, Registry};
+use entry::AgentEntry;
+use registry::Registry;
 
 /// An agent whose listener is bound but which does not serve yet.
 pub struct BoundAgent {
@@ -72,12 +79,7 @@ pub struct BoundAgent {
 
 /// Binds the agent's gRPC listener.
 pub async fn bind(config: AgentConfig) -> Result<BoundAgent> {
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|source| AgentError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
+    let listener = door::bind(&config.listen).await?;
     Ok(BoundAgent { config, listener })
 }
 
@@ -101,7 +103,7 @@ impl BoundAgent {
         let mut registry = Registry::new(config.max_poll_samples);
         let entry = registry.add(AgentEntry {
             id: config.id.clone(),
-            hostname: config::default_hostname(),
+            hostname: procfs::hostname(),
             cpu_count: collector.cpu_count() as u32,
             collect_interval_ms: config.collect_interval.as_millis() as u64,
             buffer: Mutex::new(SampleBuffer::new(config.buffer_capacity, config.poller_ttl)),
@@ -112,16 +114,8 @@ impl BoundAgent {
         let registry = Arc::new(registry);
         if let Some(listen) = &config.metrics_listen {
             let r = registry.clone();
-            let bound = strata_proto::telemetry::spawn(
-                listen,
-                Arc::new(move || metrics::render(&r)),
-                shutdown.clone(),
-            )
-            .await
-            .map_err(|source| AgentError::Bind {
-                addr: listen.clone(),
-                source,
-            })?;
+            let render = Arc::new(move || metrics::render(&r.metrics, r.iter()));
+            let bound = door::serve_metrics(listen, render, shutdown.clone()).await?;
             info!(addr = %bound, "metrics served");
         }
         let (control, items) = Control::start(
@@ -162,7 +156,7 @@ impl BoundAgent {
             )
             .instrument(info_span!("collect", agent = %config.id)),
         );
-        let served = server::serve(
+        let served = door::serve(
             self.listener,
             registry,
             Some(control.clone()),
@@ -179,106 +173,5 @@ impl BoundAgent {
         }
         info!(agent = %config.id, "agent stopped");
         served
-    }
-}
-
-/// The process settings of an items table: top-N and compiled watch patterns.
-fn process_settings(items: &BTreeMap<String, ItemConfig>) -> (usize, Vec<Regex>) {
-    let Some(p) = items.get(Item::Processes.name()) else {
-        return (collector::DEFAULT_TOP, Vec::new());
-    };
-    let watch = p.watch.iter().filter_map(|w| Regex::new(w).ok()).collect();
-    (p.top.unwrap_or(collector::DEFAULT_TOP), watch)
-}
-
-/// Samples the items due at each tick into the entry's buffer, with the buffer's own
-/// counters; follows changes of the items pushed by a sub-manager.
-async fn collect_loop(
-    mut collector: HostCollector,
-    entry: Arc<AgentEntry>,
-    registry: Arc<Registry>,
-    base: std::time::Duration,
-    mut items: watch::Receiver<BTreeMap<String, ItemConfig>>,
-    shutdown: CancellationToken,
-) {
-    let mut schedule = Schedule::new(base, &items.borrow_and_update(), Instant::now());
-    let (top, watch) = process_settings(&items.borrow());
-    collector.set_processes(top, watch);
-    let mut table = SeriesTable::default();
-    let mut next = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            changed = items.changed() => {
-                if changed.is_err() {
-                    return;
-                }
-                let now = Instant::now();
-                schedule = Schedule::new(base, &items.borrow_and_update(), now);
-                let (top, watch) = process_settings(&items.borrow());
-                collector.set_processes(top, watch);
-                next = tokio::time::Instant::now();
-                info!(tick = ?schedule.tick(), "collection items changed");
-                continue;
-            }
-            _ = tokio::time::sleep_until(next) => {}
-        }
-        // every item off: wait for a change
-        let tick = schedule
-            .tick()
-            .unwrap_or(std::time::Duration::from_secs(3600));
-        next += tick;
-        let now = tokio::time::Instant::now();
-        if next < now {
-            next = now + tick;
-        }
-        let due = schedule.due(Instant::now());
-        if due.is_empty() {
-            continue;
-        }
-        let result = tokio::task::spawn_blocking(move || {
-            collector.collect(due, &mut table);
-            (collector, table)
-        })
-        .await;
-        match result {
-            Ok((c, t)) => {
-                collector = c;
-                table = t;
-            }
-            Err(error) => {
-                warn!(%error, "host collection panicked; collector restarted");
-                table = SeriesTable::default();
-                collector = HostCollector::new();
-                let (top, watch) = process_settings(&items.borrow());
-                collector.set_processes(top, watch);
-                continue;
-            }
-        };
-        let ts = strata_proto::now_ms();
-        table.snapshot_into(
-            &mut registry
-                .metrics
-                .host
-                .lock()
-                .expect("host snapshot lock poisoned"),
-        );
-        let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
-        table.emit(
-            "strata_agent_buffer_dropped_samples_total",
-            &[],
-            buffer.dropped_total() as f64,
-        );
-        table.emit("strata_agent_buffer_samples", &[], buffer.len() as f64);
-        table.store(&mut buffer, ts);
-        drop(buffer);
-        registry
-            .metrics
-            .series
-            .store(table.series() as u64, std::sync::atomic::Ordering::Relaxed);
-        registry
-            .metrics
-            .collections
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }

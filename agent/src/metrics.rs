@@ -1,14 +1,14 @@
 //! The agent's own metrics, served at `/metrics` on `metrics_listen` when it is set.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use strata_proto::telemetry::Exposition;
 
 use strata_proto::v1::CheckState;
 
+use crate::entry::AgentEntry;
 use crate::series::HostSnapshot;
-use crate::service::Registry;
 
 /// Counters of the agent's work.
 #[derive(Debug, Default)]
@@ -23,9 +23,12 @@ pub struct AgentMetrics {
     pub host: Mutex<HostSnapshot>,
 }
 
-/// Renders the agent's metrics, including the buffer of every agent served.
-pub fn render(registry: &Registry) -> String {
-    let m = &registry.metrics;
+/// Renders the counters `m` and the buffer and checks of every agent of `agents`.
+pub fn render<'a>(
+    m: &AgentMetrics,
+    agents: impl IntoIterator<Item = &'a Arc<AgentEntry>>,
+) -> String {
+    let agents: Vec<&AgentEntry> = agents.into_iter().map(|a| a.as_ref()).collect();
     let mut e = Exposition::new();
     e.build_info("agent", env!("CARGO_PKG_VERSION"));
     e.single(
@@ -46,7 +49,7 @@ pub fn render(registry: &Registry) -> String {
         "Series the host collector produces.",
         m.series.load(Ordering::Relaxed) as f64,
     );
-    let mut stats: Vec<_> = registry
+    let mut stats: Vec<_> = agents
         .iter()
         .map(|a| {
             (
@@ -80,14 +83,14 @@ pub fn render(registry: &Registry) -> String {
             s.dropped_total as f64,
         );
     }
-    render_checks(&mut e, registry);
+    render_checks(&mut e, &agents);
     render_host(&mut e, &m.host.lock().expect("host snapshot lock poisoned"));
     e.finish()
 }
 
 /// How many checks each agent runs, by the state of their last result ("pending" before
 /// the first), so that the agent's own health page shows failing checks at a glance.
-fn render_checks(e: &mut Exposition, registry: &Registry) {
+fn render_checks(e: &mut Exposition, agents: &[&AgentEntry]) {
     const STATES: [(Option<CheckState>, &str); 5] = [
         (Some(CheckState::Ok), "ok"),
         (Some(CheckState::Warning), "warning"),
@@ -95,7 +98,7 @@ fn render_checks(e: &mut Exposition, registry: &Registry) {
         (Some(CheckState::Unknown), "unknown"),
         (None, "pending"),
     ];
-    let mut rows: Vec<(String, [usize; 5])> = registry
+    let mut rows: Vec<(String, [usize; 5])> = agents
         .iter()
         .map(|a| {
             let mut counts = [0; 5];
@@ -165,6 +168,7 @@ fn render_host(e: &mut Exposition, snapshot: &HostSnapshot) {
 mod tests {
     use super::*;
     use crate::procfs::Emit;
+    use crate::registry::Registry;
     use crate::series::SeriesTable;
 
     #[test]
@@ -184,7 +188,7 @@ mod tests {
         );
         table.emit("strata_agent_buffer_samples", &[], 7.0);
         table.snapshot_into(&mut registry.metrics.host.lock().unwrap());
-        let text = render(&registry);
+        let text = render(&registry.metrics, registry.iter());
         assert_eq!(
             text.matches("# TYPE host_cpu_seconds_total counter")
                 .count(),
@@ -207,7 +211,6 @@ mod tests {
     #[test]
     fn checks_are_counted_by_their_last_state() {
         use crate::buffer::SampleBuffer;
-        use crate::service::AgentEntry;
         use std::sync::Mutex;
         let mut registry = Registry::new(100);
         let entry = registry.add(AgentEntry {
@@ -231,7 +234,7 @@ mod tests {
             checks.insert("disk".into(), result(CheckState::Critical));
             checks.insert("new".into(), None);
         }
-        let text = render(&registry);
+        let text = render(&registry.metrics, registry.iter());
         assert!(
             text.contains("strata_agent_checks{agent=\"a\",state=\"critical\"} 2\n"),
             "{text}"

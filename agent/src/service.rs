@@ -1,97 +1,25 @@
-//! The Agent gRPC service over a registry of buffers.
+//! The Agent gRPC service: a thin adapter that finds the agent a request names in the
+//! [`Registry`], hands the request to the domain code ([`crate::entry`], [`crate::registry`],
+//! [`crate::control`], [`crate::snapshot`]) and maps the answer or the error to gRPC.
 //!
-//! A real agent registers one buffer (its host); `strata sim` registers thousands behind one
-//! port. Both answer through this one implementation, so simulated agents exercise exactly
-//! the code that real ones run.
+//! Real and simulated agents are answered by this one implementation; the server that carries
+//! it is built in [`crate::door`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 use strata_proto::v1::agent_server::Agent;
 use strata_proto::v1::{
-    CheckResult, ConfigureRequest, ConfigureResponse, DescribeRequest, DescribeResponse,
-    PollRequest, PollResponse, RunActionRequest, RunActionResponse, SnapshotRequest,
-    SnapshotResponse,
+    ConfigureRequest, ConfigureResponse, DescribeRequest, DescribeResponse, PollRequest,
+    PollResponse, RunActionRequest, RunActionResponse, SnapshotRequest, SnapshotResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info_span};
 
-use crate::buffer::SampleBuffer;
 use crate::control::Control;
-use crate::metrics::AgentMetrics;
+use crate::entry::AgentEntry;
+use crate::error::AgentError;
+use crate::registry::Registry;
 use crate::snapshot;
-
-/// One agent served by this process.
-#[derive(Debug)]
-pub struct AgentEntry {
-    pub id: String,
-    pub hostname: String,
-    pub cpu_count: u32,
-    pub collect_interval_ms: u64,
-    pub buffer: Mutex<SampleBuffer>,
-    /// The latest result of each running check (None until its first run).
-    pub checks: Mutex<BTreeMap<String, Option<CheckResult>>>,
-}
-
-/// The agents served by this process, by id.
-#[derive(Debug, Default)]
-pub struct Registry {
-    agents: HashMap<String, Arc<AgentEntry>>,
-    /// Answers requests that name no agent (the real agent's own id).
-    default_id: Option<String>,
-    max_poll_samples: usize,
-    /// Counters of the work done for these agents.
-    pub metrics: AgentMetrics,
-}
-
-impl Registry {
-    /// An empty registry whose polls answer at most `max_poll_samples` by default.
-    pub fn new(max_poll_samples: usize) -> Self {
-        Self {
-            agents: HashMap::new(),
-            default_id: None,
-            max_poll_samples: max_poll_samples.max(1),
-            metrics: AgentMetrics::default(),
-        }
-    }
-
-    /// Adds an agent; the first one added answers requests that name no agent.
-    pub fn add(&mut self, entry: AgentEntry) -> Arc<AgentEntry> {
-        let entry = Arc::new(entry);
-        if self.default_id.is_none() {
-            self.default_id = Some(entry.id.clone());
-        }
-        self.agents.insert(entry.id.clone(), entry.clone());
-        entry
-    }
-
-    /// The agent named `id`, or the default one when `id` is empty.
-    pub fn get(&self, id: &str) -> Option<&Arc<AgentEntry>> {
-        let id = if id.is_empty() {
-            self.default_id.as_deref()?
-        } else {
-            id
-        };
-        self.agents.get(id)
-    }
-
-    /// Every agent, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<AgentEntry>> {
-        self.agents.values()
-    }
-
-    /// Number of agents.
-    pub fn len(&self) -> usize {
-        self.agents.len()
-    }
-
-    /// Whether no agent is registered.
-    pub fn is_empty(&self) -> bool {
-        self.agents.is_empty()
-    }
-}
 
 /// The gRPC face of a [`Registry`].
 #[derive(Clone)]
@@ -121,6 +49,15 @@ impl AgentService {
     }
 }
 
+/// The gRPC status of an error of a request's handling.
+fn status(error: AgentError) -> Status {
+    match error {
+        AgentError::ActionRefused { .. } => Status::permission_denied(error.to_string()),
+        AgentError::ActionStart { .. } => Status::failed_precondition(error.to_string()),
+        _ => Status::internal(error.to_string()),
+    }
+}
+
 #[tonic::async_trait]
 impl Agent for AgentService {
     async fn describe(
@@ -128,16 +65,7 @@ impl Agent for AgentService {
         request: Request<DescribeRequest>,
     ) -> Result<Response<DescribeResponse>, Status> {
         let entry = self.entry(&request.get_ref().agent_id)?;
-        let buffer = entry.buffer.lock().expect("buffer lock poisoned").stats();
-        Ok(Response::new(DescribeResponse {
-            agent_id: entry.id.clone(),
-            hostname: entry.hostname.clone(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            os: std::env::consts::OS.to_string(),
-            cpu_count: entry.cpu_count,
-            collect_interval_ms: entry.collect_interval_ms,
-            buffer: Some(buffer),
-        }))
+        Ok(Response::new(entry.describe()))
     }
 
     async fn poll(&self, request: Request<PollRequest>) -> Result<Response<PollResponse>, Status> {
@@ -145,27 +73,7 @@ impl Agent for AgentService {
         let entry = self.entry(&req.agent_id)?;
         let span = info_span!("poll", agent = %entry.id, poller = %req.poller, ack_seq = req.ack_seq, known_series = req.known_series);
         let _guard = span.enter();
-        let max = match req.max_samples {
-            0 => self.registry.max_poll_samples,
-            n => (n as usize).min(self.registry.max_poll_samples),
-        };
-        let checks = latest_checks(entry);
-        let now = Instant::now();
-        let mut response = {
-            let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
-            buffer.assign(&req.assigned, now);
-            buffer.poll(
-                &req.poller,
-                req.ack_seq,
-                req.epoch,
-                req.known_series,
-                max,
-                now,
-            )
-        };
-        response.agent_id = entry.id.clone();
-        response.checks = checks;
-        self.registry.metrics.polls.fetch_add(1, Ordering::Relaxed);
+        let response = self.registry.poll(entry, &req);
         debug!(
             samples = response.samples.len(),
             last_seq = response.last_seq,
@@ -211,6 +119,7 @@ impl Agent for AgentService {
             .instrument(span)
             .await
             .map(Response::new)
+            .map_err(status)
     }
 
     async fn snapshot(
@@ -244,20 +153,8 @@ impl Agent for AgentService {
             processes,
             connections,
             interfaces,
-            checks: latest_checks(&entry),
+            checks: entry.latest_checks(),
             process_count,
         }))
     }
-}
-
-/// The latest result of every check of `entry` that has run.
-fn latest_checks(entry: &AgentEntry) -> Vec<CheckResult> {
-    entry
-        .checks
-        .lock()
-        .expect("check results lock poisoned")
-        .values()
-        .flatten()
-        .cloned()
-        .collect()
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use strata_agent::service::Registry;
+use strata_agent::registry::Registry;
 use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
 use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
@@ -160,7 +160,7 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     let serving = CancellationToken::new();
     let ticking = CancellationToken::new();
     let ticks = tokio::spawn(sim.run(ticking.clone()));
-    let server = tokio::spawn(strata_agent::server::serve(
+    let server = tokio::spawn(strata_agent::door::serve(
         listener,
         registry.clone(),
         None,

@@ -6,28 +6,34 @@
 //! SubManager service itself and routes each call to the healthy members of the named region.
 //!
 //! # Layout
+//! This file is the composition root: it builds the state, the door and the expiry task.
+//!
+//! Data:
 //! - [`config`]: the TOML config and its validation.
 //! - [`membership`]: the lease table, the broker's failure detector.
 //! - [`registry`]: the agents registered per region.
 //! - [`assignment`]: each member's share of its region's agents.
-//! - [`service`]: the Broker gRPC service (Heartbeat, WatchMembership, Resolve).
-//! - [`metrics`]: the broker's own metrics.
-//! - [`router`]: the SubManager gRPC service, routed and merged across a region's members.
 //! - [`balance`]: which of several members answers a call (p2c over Peak-EWMA latency).
-//! - [`state`]: state shared by the services.
-//! - [`server`]: the one place the gRPC server and client channels are built.
+//! - [`metrics`]: the broker's own counters and their Prometheus exposition.
+//! - [`state`]: the state shared by the services (the above, no network).
 //! - [`error`]: the crate's error enum.
+//!
+//! Adapters:
+//! - [`service`]: the Broker gRPC service (Heartbeat, WatchMembership, Resolve,
+//!   RegisterAgents, WatchAssignment).
+//! - [`router`]: the SubManager gRPC service, routed and merged across a region's members.
+//! - [`door`]: the one place every listener, server and client channel is built.
 #![forbid(unsafe_code)]
 
 pub mod assignment;
 pub mod balance;
 pub mod config;
+pub mod door;
 pub mod error;
 pub mod membership;
 pub mod metrics;
 pub mod registry;
 pub mod router;
-pub mod server;
 pub mod service;
 pub mod state;
 
@@ -52,12 +58,7 @@ pub struct BoundBroker {
 
 /// Binds the broker's gRPC listener.
 pub async fn bind(config: BrokerConfig) -> Result<BoundBroker> {
-    let listener = TcpListener::bind(&config.listen)
-        .await
-        .map_err(|source| BrokerError::Bind {
-            addr: config.listen.clone(),
-            source,
-        })?;
+    let listener = door::bind(&config.listen).await?;
     Ok(BoundBroker { config, listener })
 }
 
@@ -80,20 +81,16 @@ impl BoundBroker {
         info!(broker = %self.config.id, addr = %self.local_addr(), "broker serving");
         if let Some(listen) = &self.config.metrics_listen {
             let s = state.clone();
-            let bound = strata_proto::telemetry::spawn(
-                listen,
-                Arc::new(move || metrics::render(&s)),
-                shutdown.clone(),
-            )
-            .await
-            .map_err(|source| BrokerError::Bind {
-                addr: listen.clone(),
-                source,
-            })?;
+            let render = Arc::new(move || {
+                let members = s.with_membership(|m, now| m.members("", now));
+                let registered = s.with_registry(|r, _| r.counts());
+                metrics::render(&s.metrics, &members, &registered)
+            });
+            let bound = door::serve_metrics(listen, render, shutdown.clone()).await?;
             info!(addr = %bound, "metrics served");
         }
         let expiry = tokio::spawn(expire_loop(state.clone(), shutdown.clone()));
-        let served = server::serve(self.listener, state, shutdown.clone()).await;
+        let served = door::serve(self.listener, state, shutdown.clone()).await;
         shutdown.cancel();
         let _ = expiry.await;
         info!(broker = %self.config.id, "broker stopped");

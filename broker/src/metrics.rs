@@ -4,9 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use strata_proto::names::role_name;
 use strata_proto::telemetry::Exposition;
-use strata_proto::v1::Role;
-
-use crate::state::BrokerState;
+use strata_proto::v1::{Member, Role};
 
 /// Counters of the broker's work.
 #[derive(Debug, Default)]
@@ -21,10 +19,9 @@ pub struct BrokerMetrics {
     pub registrations: AtomicU64,
 }
 
-/// Renders the broker's metrics.
-pub fn render(state: &BrokerState) -> String {
-    let m = &state.metrics;
-    let members = state.with_membership(|m, now| m.members("", now));
+/// Renders the counters `m`, the known `members` and the number of agents `registered` per
+/// region.
+pub fn render(m: &BrokerMetrics, members: &[Member], registered: &[(String, usize)]) -> String {
     let mut e = Exposition::new();
     e.build_info("broker", env!("CARGO_PKG_VERSION"));
     e.single(
@@ -56,11 +53,11 @@ pub fn render(state: &BrokerState) -> String {
         "gauge",
         "Registered agents, by region.",
     );
-    for (region, n) in state.with_registry(|r, _| r.counts()) {
+    for (region, n) in registered {
         e.sample(
             "strata_broker_registered_agents",
             &[("region", region.as_str())],
-            n as f64,
+            *n as f64,
         );
     }
     e.family(

@@ -9,48 +9,52 @@
 //! replica count of 2), the one [`crate::balance`] picks, then the others, then any healthy
 //! member, each with the call timeout; a member that says it does not poll the resource is
 //! passed over, one that fails is marked suspect.
+//!
+//! Here: the [`Router`] and how it reaches members (fan-out, pollers first, suspects).
+//! Beside it: `sub_manager` (the SubManager service answered through the router) and
+//! `merge` (how the members' answers are merged).
 
-use std::collections::{BTreeMap, HashMap};
+mod merge;
+mod sub_manager;
+
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use futures::Stream;
 use futures::future::join_all;
 use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_proto::v1::sub_manager_server::SubManager;
-use strata_proto::v1::{
-    AcknowledgeEventRequest, AcknowledgeEventResponse, ConfigureAgentRequest, ConfigureResponse,
-    GetNotifyRequest, GetRulesRequest, ListAgentsRequest, ListAgentsResponse,
-    ListNotificationsRequest, ListNotificationsResponse, NotifyResponse, PutNotifyRequest,
-    PutRulesRequest, RulesResponse,
-};
-use strata_proto::v1::{
-    AgentSnapshotRequest, Aggregation, ListResourcesRequest, ListResourcesResponse, Member, Point,
-    QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
-    RegionUpdate, Resource, ResourceState, Series, Severity, SnapshotResponse, WatchRegionRequest,
-};
+use strata_proto::v1::{ListResourcesRequest, Member, Resource};
 use tonic::transport::Channel;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Response, Status};
 use tracing::{Instrument, info_span, warn};
 
+pub use merge::{merge_resources, merge_series};
+
 use crate::state::BrokerState;
+
+/// A SubManager client of one member.
+pub type Client = SubManagerClient<Channel>;
+
+/// Where the router gets its clients to a region's members; the door implements it (with
+/// one cached channel per address), tests may stub it.
+pub trait MemberClients: std::fmt::Debug + Send + Sync {
+    /// A client to `member`, or the status to answer if none can be made.
+    fn client(&self, member: &Member) -> Result<Client, Status>;
+}
 
 /// Implements the SubManager service by routing to the region's members.
 #[derive(Debug, Clone)]
 pub struct Router {
     state: Arc<BrokerState>,
+    clients: Arc<dyn MemberClients>,
 }
 
-type Client = SubManagerClient<Channel>;
-
 impl Router {
-    /// A router over `state`.
-    pub fn new(state: Arc<BrokerState>) -> Self {
-        Self { state }
+    /// A router over `state`, reaching the members through `clients`.
+    pub fn new(state: Arc<BrokerState>, clients: Arc<dyn MemberClients>) -> Self {
+        Self { state, clients }
     }
 
     fn healthy(&self, region: &str) -> Result<Vec<Member>, Status> {
@@ -125,7 +129,7 @@ impl Router {
         T: 'a,
     {
         let timeout = self.state.config.call_timeout;
-        let client = self.state.sub_manager(member);
+        let client = self.clients.client(member);
         let id = member.id.clone();
         let span = info_span!("route", %region, member = %member.id, op);
         async move {
@@ -250,343 +254,9 @@ pub fn member_fault(status: &Status) -> bool {
     )
 }
 
-/// Merges resource lists by id, keeping the most recently updated record of each.
-pub fn merge_resources(resources: impl IntoIterator<Item = Resource>) -> Vec<Resource> {
-    let mut by_id: BTreeMap<String, Resource> = BTreeMap::new();
-    for r in resources {
-        match by_id.get(&r.id) {
-            Some(old) if (old.last_poll_ms, old.updated_ms) >= (r.last_poll_ms, r.updated_ms) => {}
-            _ => {
-                by_id.insert(r.id.clone(), r);
-            }
-        }
-    }
-    by_id.into_values().collect()
-}
-
-/// Series identity (name, labels) -> the merged series and the index of each timestamp in it.
-type SeriesMerge = BTreeMap<(String, Vec<(String, String)>), (Series, HashMap<i64, usize>)>;
-
-/// Merges series answered by several members: same name and labels become one series whose
-/// points are the union by timestamp. A step present on two members is combined by
-/// `aggregation`: if the members hold `copies` (a replica count of 2), the more complete copy
-/// wins (the larger sum, count or increase); otherwise they hold parts (a resource that moved
-/// during the step), added for sums, counts and increases. Min and max take theirs; other
-/// aggregations the mean of the two.
-pub fn merge_series(
-    series: impl IntoIterator<Item = Series>,
-    aggregation: Aggregation,
-    copies: bool,
-) -> Vec<Series> {
-    let mut merged: SeriesMerge = BTreeMap::new();
-    for s in series {
-        let key = (
-            s.name.clone(),
-            s.labels
-                .iter()
-                .map(|l| (l.name.clone(), l.value.clone()))
-                .collect(),
-        );
-        let (target, index) = merged.entry(key).or_insert_with(|| {
-            (
-                Series {
-                    name: s.name.clone(),
-                    labels: s.labels.clone(),
-                    points: Vec::new(),
-                },
-                HashMap::new(),
-            )
-        });
-        for p in s.points {
-            match index.get(&p.ts_ms) {
-                Some(&i) => {
-                    let old = &mut target.points[i].value;
-                    *old = match aggregation {
-                        Aggregation::Min => old.min(p.value),
-                        Aggregation::Max => old.max(p.value),
-                        Aggregation::Sum
-                        | Aggregation::Count
-                        | Aggregation::Increase
-                        | Aggregation::Rate
-                            if copies =>
-                        {
-                            old.max(p.value)
-                        }
-                        Aggregation::Sum
-                        | Aggregation::Count
-                        | Aggregation::Increase
-                        | Aggregation::Rate => *old + p.value,
-                        _ => (*old + p.value) / 2.0,
-                    };
-                }
-                None => {
-                    index.insert(p.ts_ms, target.points.len());
-                    target.points.push(p);
-                }
-            }
-        }
-    }
-    merged
-        .into_values()
-        .map(|(mut s, _)| {
-            s.points.sort_by_key(|p: &Point| p.ts_ms);
-            s
-        })
-        .collect()
-}
-
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<RegionUpdate, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl SubManager for Router {
-    async fn region_summary(
-        &self,
-        request: Request<RegionSummaryRequest>,
-    ) -> Result<Response<RegionSummaryResponse>, Status> {
-        let region = request.into_inner().region;
-        let resources = self.merged_resources(&region).await?;
-        let mut s = RegionSummaryResponse {
-            region,
-            resources_total: resources.len() as u32,
-            ..Default::default()
-        };
-        for r in &resources {
-            match r.state() {
-                ResourceState::Up => s.resources_up += 1,
-                ResourceState::Down => s.resources_down += 1,
-                _ => s.resources_unknown += 1,
-            }
-            match r.severity() {
-                Severity::Warning => s.events_warning += 1,
-                Severity::Critical => s.events_critical += 1,
-                _ => {}
-            }
-        }
-        Ok(Response::new(s))
-    }
-
-    async fn list_resources(
-        &self,
-        request: Request<ListResourcesRequest>,
-    ) -> Result<Response<ListResourcesResponse>, Status> {
-        let region = request.into_inner().region;
-        let resources = self.merged_resources(&region).await?;
-        Ok(Response::new(ListResourcesResponse { resources }))
-    }
-
-    async fn query_range(
-        &self,
-        request: Request<QueryRangeRequest>,
-    ) -> Result<Response<QueryRangeResponse>, Status> {
-        let req = request.into_inner();
-        let aggregation = req.aggregation();
-        let answers = self
-            .fan_out(&req.region, "QueryRange", |mut c| {
-                let req = req.clone();
-                async move { c.query_range(req).await }
-            })
-            .await?;
-        let copies = self.copies(&req.region);
-        let series = merge_series(
-            answers.into_iter().flat_map(|a| a.series),
-            aggregation,
-            copies,
-        );
-        Ok(Response::new(QueryRangeResponse { series }))
-    }
-
-    async fn agent_snapshot(
-        &self,
-        request: Request<AgentSnapshotRequest>,
-    ) -> Result<Response<SnapshotResponse>, Status> {
-        let req = request.into_inner();
-        let (region, resource) = (req.region.clone(), req.resource_id.clone());
-        self.to_pollers(&region, &resource, "AgentSnapshot", |mut c| {
-            let req = req.clone();
-            async move { c.agent_snapshot(req).await }
-        })
-        .await
-        .map(Response::new)
-    }
-
-    async fn configure_agent(
-        &self,
-        request: Request<ConfigureAgentRequest>,
-    ) -> Result<Response<ConfigureResponse>, Status> {
-        let req = request.into_inner();
-        let (region, resource) = (req.region.clone(), req.resource_id.clone());
-        self.to_pollers(&region, &resource, "ConfigureAgent", |mut c| {
-            let req = req.clone();
-            async move { c.configure_agent(req).await }
-        })
-        .await
-        .map(Response::new)
-    }
-
-    async fn acknowledge_event(
-        &self,
-        request: Request<AcknowledgeEventRequest>,
-    ) -> Result<Response<AcknowledgeEventResponse>, Status> {
-        let req = request.into_inner();
-        // every member holding a copy of the event acknowledges its own
-        let answers = self
-            .fan_out(&req.region, "AcknowledgeEvent", |mut c| {
-                let req = req.clone();
-                async move { c.acknowledge_event(req).await }
-            })
-            .await?;
-        Ok(Response::new(AcknowledgeEventResponse {
-            events: answers.into_iter().flat_map(|a| a.events).collect(),
-        }))
-    }
-
-    async fn get_rules(
-        &self,
-        request: Request<GetRulesRequest>,
-    ) -> Result<Response<RulesResponse>, Status> {
-        let req = request.into_inner();
-        let answers = self
-            .fan_out(&req.region, "GetRules", |mut c| {
-                let req = req.clone();
-                async move { c.get_rules(req).await }
-            })
-            .await?;
-        // the most recently loaded set: the members' API rules are put together
-        chosen("GetRules", answers.into_iter().max_by_key(|a| a.loaded_ms))
-    }
-
-    async fn put_rules(
-        &self,
-        request: Request<PutRulesRequest>,
-    ) -> Result<Response<RulesResponse>, Status> {
-        let req = request.into_inner();
-        let answers = self
-            .fan_out(&req.region, "PutRules", |mut c| {
-                let req = req.clone();
-                async move { c.put_rules(req).await }
-            })
-            .await?;
-        chosen("PutRules", answers.into_iter().next())
-    }
-
-    async fn list_agents(
-        &self,
-        request: Request<ListAgentsRequest>,
-    ) -> Result<Response<ListAgentsResponse>, Status> {
-        let req = request.into_inner();
-        let answers = self
-            .fan_out(&req.region, "ListAgents", |mut c| {
-                let req = req.clone();
-                async move { c.list_agents(req).await }
-            })
-            .await?;
-        // each member lists the agents it polls: an agent with replicas once per poller
-        let mut agents: Vec<_> = answers.into_iter().flat_map(|a| a.agents).collect();
-        agents.sort_by(|a, b| (&a.agent_id, &a.member_id).cmp(&(&b.agent_id, &b.member_id)));
-        Ok(Response::new(ListAgentsResponse { agents }))
-    }
-
-    async fn get_notify(
-        &self,
-        request: Request<GetNotifyRequest>,
-    ) -> Result<Response<NotifyResponse>, Status> {
-        let req = request.into_inner();
-        let answers = self
-            .fan_out(&req.region, "GetNotify", |mut c| {
-                let req = req.clone();
-                async move { c.get_notify(req).await }
-            })
-            .await?;
-        // the most recently installed channels: a put reaches every member
-        chosen("GetNotify", answers.into_iter().max_by_key(|a| a.loaded_ms))
-    }
-
-    async fn put_notify(
-        &self,
-        request: Request<PutNotifyRequest>,
-    ) -> Result<Response<NotifyResponse>, Status> {
-        let req = request.into_inner();
-        let answers = self
-            .fan_out(&req.region, "PutNotify", |mut c| {
-                let req = req.clone();
-                async move { c.put_notify(req).await }
-            })
-            .await?;
-        chosen("PutNotify", answers.into_iter().next())
-    }
-
-    async fn list_notifications(
-        &self,
-        request: Request<ListNotificationsRequest>,
-    ) -> Result<Response<ListNotificationsResponse>, Status> {
-        let req = request.into_inner();
-        let answers = self
-            .fan_out(&req.region, "ListNotifications", |mut c| {
-                let req = req.clone();
-                async move { c.list_notifications(req).await }
-            })
-            .await?;
-        let mut notifications: Vec<_> = answers.into_iter().flat_map(|a| a.notifications).collect();
-        notifications.sort_by_key(|n| std::cmp::Reverse(n.created_ms));
-        if req.limit > 0 {
-            notifications.truncate(req.limit as usize);
-        }
-        Ok(Response::new(ListNotificationsResponse { notifications }))
-    }
-
-    type WatchRegionStream = UpdateStream;
-
-    async fn watch_region(
-        &self,
-        request: Request<WatchRegionRequest>,
-    ) -> Result<Response<Self::WatchRegionStream>, Status> {
-        let req = request.into_inner();
-        let candidates: Vec<Member> = self
-            .healthy(&req.region)?
-            .into_iter()
-            .filter(|m| req.member_id.is_empty() || m.id == req.member_id)
-            .collect();
-        if candidates.is_empty() {
-            return Err(Status::unavailable(format!(
-                "member '{}' of region '{}' is not healthy",
-                req.member_id, req.region
-            )));
-        }
-        // A named member is the only candidate; otherwise each healthy member in turn.
-        let mut last = Status::unavailable("no member could open the stream");
-        for member in candidates {
-            let mut client = self.state.sub_manager(&member)?;
-            match client.watch_region(req.clone()).await {
-                Ok(stream) => return Ok(Response::new(Box::pin(stream.into_inner()))),
-                Err(status) if !member_fault(&status) => return Err(status),
-                Err(status) => {
-                    warn!(member = %member.id, error = %status.message(), "WatchRegion could not be opened");
-                    self.state
-                        .metrics
-                        .routed_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.state.with_membership(|m, _| m.mark_failed(&member.id));
-                    last = status;
-                }
-            }
-        }
-        Err(last)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_proto::labels::label;
-
-    fn res(id: &str, last_poll_ms: i64, owner: &str) -> Resource {
-        Resource {
-            id: id.into(),
-            last_poll_ms,
-            owner: owner.into(),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn bad_requests_are_not_member_faults() {
@@ -594,51 +264,5 @@ mod tests {
         assert!(member_fault(&Status::deadline_exceeded("slow")));
         assert!(!member_fault(&Status::invalid_argument("bad step")));
         assert!(!member_fault(&Status::not_found("no such region")));
-    }
-
-    #[test]
-    fn resources_merge_by_id_keeping_the_freshest() {
-        let merged = merge_resources(vec![
-            res("eu/a", 10, "old"),
-            res("eu/b", 5, "x"),
-            res("eu/a", 20, "new"),
-        ]);
-        assert_eq!(merged.len(), 2);
-        assert_eq!(merged[0].owner, "new");
-    }
-
-    #[test]
-    fn series_merge_unions_points_and_combines_duplicates() {
-        let s = |pts: &[(i64, f64)]| Series {
-            name: "m".into(),
-            labels: vec![label("agent", "a")],
-            points: pts
-                .iter()
-                .map(|&(ts_ms, value)| Point { ts_ms, value })
-                .collect(),
-        };
-        let merged = merge_series(
-            vec![s(&[(1, 1.0), (2, 4.0)]), s(&[(2, 2.0), (3, 3.0)])],
-            Aggregation::Max,
-            false,
-        );
-        assert_eq!(merged.len(), 1);
-        let pts: Vec<(i64, f64)> = merged[0]
-            .points
-            .iter()
-            .map(|p| (p.ts_ms, p.value))
-            .collect();
-        assert_eq!(pts, vec![(1, 1.0), (2, 4.0), (3, 3.0)]);
-        let sum = |copies| {
-            merge_series(
-                vec![s(&[(2, 5.0)]), s(&[(2, 4.0)])],
-                Aggregation::Sum,
-                copies,
-            )[0]
-            .points[0]
-                .value
-        };
-        assert_eq!(sum(false), 9.0, "parts of a moved resource add up");
-        assert_eq!(sum(true), 5.0, "of two copies, the more complete one");
     }
 }

@@ -1,20 +1,15 @@
-//! State shared by the broker's services: the membership table and the client channels to
-//! sub-managers.
+//! State shared by the broker's services and background tasks: the membership table, the
+//! agent registry, the members' latencies and the broker's counters. Plain data: nothing here
+//! serves or calls over the network.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
-
-use strata_proto::v1::Member;
-use strata_proto::v1::sub_manager_client::SubManagerClient;
-use tonic::transport::Channel;
 
 use crate::balance::Latencies;
 use crate::config::BrokerConfig;
 use crate::membership::Membership;
 use crate::metrics::BrokerMetrics;
 use crate::registry::Registry;
-use crate::server;
 
 /// The broker's state, shared by its gRPC services and background tasks.
 #[derive(Debug)]
@@ -28,7 +23,6 @@ pub struct BrokerState {
     pub latencies: Latencies,
     /// When this broker started: its registry is complete half a registration ttl later.
     pub started: Instant,
-    channels: Mutex<HashMap<String, Channel>>,
 }
 
 impl BrokerState {
@@ -40,7 +34,6 @@ impl BrokerState {
             metrics: BrokerMetrics::default(),
             latencies: Latencies::default(),
             started: Instant::now(),
-            channels: Mutex::new(HashMap::new()),
             config,
         }
     }
@@ -61,21 +54,5 @@ impl BrokerState {
     /// registration ttl after start, since registrants refresh every third of it.
     pub fn warm_at(&self) -> Instant {
         self.started + self.config.registration_ttl / 2
-    }
-
-    /// A client for a sub-manager, over a channel cached per address.
-    pub fn sub_manager(&self, member: &Member) -> Result<SubManagerClient<Channel>, tonic::Status> {
-        let mut channels = self.channels.lock().expect("channel lock poisoned");
-        if let Some(ch) = channels.get(&member.address) {
-            return Ok(server::sub_manager_client(ch.clone()));
-        }
-        let ch = server::channel(&member.address, &self.config).map_err(|e| {
-            tonic::Status::internal(format!(
-                "bad address '{}' of member {}: {e}",
-                member.address, member.id
-            ))
-        })?;
-        channels.insert(member.address.clone(), ch.clone());
-        Ok(server::sub_manager_client(ch))
     }
 }

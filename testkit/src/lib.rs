@@ -16,7 +16,6 @@
 //! - [`peer`]: another program (Alertmanager, Prometheus, chromedriver) on port 0, its
 //!   address read from its output.
 //! - [`proxy`]: a TCP proxy that cuts and heals a link.
-//! - [`sim`]: simulated agents served in this process.
 //! - [`http`]: a minimal HTTP/1.1 client.
 //! - [`wait`]: waiting on a condition with a deadline.
 //! - [`error`]: the crate's error enum.
@@ -29,7 +28,6 @@ pub mod mesh;
 pub mod peer;
 pub mod proc;
 pub mod proxy;
-pub mod sim;
 pub mod wait;
 
 pub use binary::{bin, binary};

@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use strata_agent::buffer::SampleBuffer;
-use strata_agent::service::{AgentEntry, Registry};
+use strata_agent::entry::AgentEntry;
+use strata_agent::registry::Registry;
 use strata_testkit::block_on;
 use tokio_util::sync::CancellationToken;
 
@@ -45,7 +46,7 @@ impl CpuAgent {
         let thread = std::thread::spawn(move || {
             block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let serving = tokio::spawn(strata_agent::server::serve(
+                let serving = tokio::spawn(strata_agent::door::serve(
                     listener,
                     registry,
                     None,

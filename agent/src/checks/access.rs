@@ -11,9 +11,9 @@ use std::time::Instant;
 
 use strata_proto::v1::CheckState;
 
+use super::outcome::{Outcome, clip};
 use super::spec::{AccessFormat, AccessLogSpec, TimeUnit};
 use super::tail::Follower;
-use super::{Outcome, clip};
 
 /// Most distinct paths (and referrers) counted in one run; later ones count as "(other)".
 const MAX_DISTINCT: usize = 10_000;

@@ -5,24 +5,8 @@ use std::time::{Duration, Instant};
 use strata_proto::v1::CheckState;
 use tokio::net::UdpSocket;
 
-use super::Outcome;
-use super::spec::DnsSpec;
-
-/// The numeric type of a record type name.
-pub fn record_type(name: &str) -> Option<u16> {
-    Some(match name.to_ascii_uppercase().as_str() {
-        "A" => 1,
-        "NS" => 2,
-        "CNAME" => 5,
-        "SOA" => 6,
-        "PTR" => 12,
-        "MX" => 15,
-        "TXT" => 16,
-        "AAAA" => 28,
-        "SRV" => 33,
-        _ => return None,
-    })
-}
+use super::outcome::Outcome;
+use super::spec::{DnsSpec, record_type};
 
 /// A DNS query message for `name` of type `qtype`, recursion desired.
 pub fn query(id: u16, name: &str, qtype: u16) -> Result<Vec<u8>, String> {

@@ -14,8 +14,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
+use super::outcome::{Outcome, clip};
 use super::spec::HttpSpec;
-use super::{Outcome, clip, port, tls};
+use super::{port, tls};
 
 /// The parts of an http:// or https:// URL a probe needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 
 use strata_proto::v1::CheckState;
 
+use super::outcome::{Outcome, clip, worse};
 use super::spec::LogSpec;
 use super::tail::Follower;
-use super::{Outcome, clip, worse};
 
 const STATES: [(CheckState, &str); 4] = [
     (CheckState::Ok, "ok"),

@@ -6,8 +6,8 @@ use strata_proto::v1::CheckState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::outcome::{Outcome, clip};
 use super::spec::PortSpec;
-use super::{Outcome, clip};
 
 /// Most reply bytes read while waiting for `expect`.
 const REPLY_CAP: usize = 16 * 1024;

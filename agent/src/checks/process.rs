@@ -7,9 +7,10 @@ use regex::Regex;
 use strata_proto::v1::CheckState;
 use tracing::{info, warn};
 
+use super::Context;
 use super::command;
+use super::outcome::{Outcome, clip};
 use super::spec::ProcessSpec;
-use super::{Context, Outcome, clip};
 
 /// A process check.
 #[derive(Debug)]

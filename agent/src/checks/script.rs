@@ -6,8 +6,9 @@ use std::time::Duration;
 use strata_proto::v1::CheckState;
 
 use super::command::{self, Exit};
+use super::outcome::{Outcome, clip};
+use super::perfdata;
 use super::spec::ScriptSpec;
-use super::{Outcome, clip, perfdata};
 
 /// Most output kept from a plugin (Nagios keeps 8 KiB; long output deserves a little more).
 const OUTPUT_CAP: usize = 64 * 1024;

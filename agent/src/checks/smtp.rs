@@ -8,8 +8,9 @@ use strata_proto::v1::CheckState;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_rustls::TlsConnector;
 
+use super::outcome::{Outcome, clip};
 use super::spec::SmtpSpec;
-use super::{Outcome, clip, port, tls};
+use super::{port, tls};
 
 /// Longest reply line read (RFC 5321 allows 512; servers send more in EHLO lists).
 const MAX_LINE: usize = 4096;
@@ -146,10 +147,7 @@ async fn transaction(
     if code != 220 {
         return Err(format!("banner is not 220: '{}'", clip(&banner, 200)));
     }
-    let ehlo = spec
-        .ehlo
-        .clone()
-        .unwrap_or_else(crate::config::default_hostname);
+    let ehlo = spec.ehlo.clone().unwrap_or_else(crate::procfs::hostname);
     timed(
         outcome,
         "ehlo",

@@ -1,6 +1,8 @@
 //! The local filesystems of /proc/mounts: which are reported, and their mount points with
 //! the octal escapes undone.
 
+use super::Emit;
+
 /// A local filesystem of /proc/mounts.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Mount {
@@ -99,6 +101,38 @@ fn unescape_mount(mount: &str) -> std::borrow::Cow<'_, str> {
     }
     out.push_str(rest);
     out.into()
+}
+
+/// Space and inodes of every filesystem of `mounts`, by statvfs.
+pub(super) fn emit_filesystems(mounts: &[Mount], out: &mut impl Emit) {
+    for m in mounts {
+        let Ok(st) = rustix::fs::statvfs(m.mount.as_str()) else {
+            continue;
+        };
+        let unit = st.f_frsize as f64;
+        let size = st.f_blocks as f64 * unit;
+        let free = st.f_bfree as f64 * unit;
+        let avail = st.f_bavail as f64 * unit;
+        let used = size - free;
+        // as df: the share of what users may fill
+        let ratio = if used + avail > 0.0 {
+            used / (used + avail)
+        } else {
+            0.0
+        };
+        let l = [
+            ("mountpoint", m.mount.as_str()),
+            ("device", m.device.as_str()),
+            ("fstype", m.fstype.as_str()),
+        ];
+        out.emit("host_filesystem_size_bytes", &l, size);
+        out.emit("host_filesystem_free_bytes", &l, free);
+        out.emit("host_filesystem_avail_bytes", &l, avail);
+        out.emit("host_filesystem_used_bytes", &l, used);
+        out.emit("host_filesystem_used_ratio", &l, ratio);
+        out.emit("host_filesystem_files", &l, st.f_files as f64);
+        out.emit("host_filesystem_files_free", &l, st.f_ffree as f64);
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
-use strata_testkit::sim::{Registration, serve};
+use strata_agent::sim::{Registration, serve};
 use tokio::net::TcpListener;
 
 /// Options of `strata sim`.

@@ -214,15 +214,21 @@ impl MeshBuilder {
                     ));
                 }
                 local.sims.push(addr.to_string());
-                let registration = crate::sim::Registration {
+                let registration = strata_agent::sim::Registration {
                     brokers: registered.map(<[String]>::to_vec).unwrap_or_default(),
                     region: region.name.clone(),
                     token: None,
                 };
                 let (stop, prefix, count) = (shutdown.clone(), sim.prefix.clone(), sim.agents);
                 spawn_part(&mut tasks, sim.name.clone(), async move {
-                    crate::sim::serve(listener, simulation, (&prefix, count), registration, stop)
-                        .await
+                    strata_agent::sim::serve(
+                        listener,
+                        simulation,
+                        (&prefix, count),
+                        registration,
+                        stop,
+                    )
+                    .await
                 });
             }
             let listed = if region.listed { listed } else { Vec::new() };

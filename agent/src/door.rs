@@ -1,7 +1,12 @@
-//! The one place where the agent's gRPC server is built, so that limits, timeouts and (later)
-//! TLS are layered once. It serves its one service without tonic's router, which would pull
-//! a web framework into the agent.
+//! The agent's one door: every listener, server and client channel of the crate is built
+//! here and nowhere else — the gRPC listener and server, the `/metrics` listener and the
+//! Broker client used for registration — so that limits, timeouts and (issue 10) TLS and
+//! identities are layered once.
+//!
+//! The gRPC server serves its one service without tonic's router, which would pull a web
+//! framework into the agent.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,15 +16,25 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
-
 use tracing::warn;
 
 use crate::control::Control;
-use crate::error::Result;
-use crate::service::{AgentService, Registry};
+use crate::error::{AgentError, Result};
+use crate::registry::Registry;
+use crate::service::AgentService;
 
 /// How long a stop waits for open connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Binds the agent's gRPC listener on `listen` (`host:port`).
+pub async fn bind(listen: &str) -> Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|source| AgentError::Bind {
+            addr: listen.to_string(),
+            source,
+        })
+}
 
 /// Serves the Agent service for `registry` on `listener` until `shutdown` is cancelled;
 /// `Configure` and `Snapshot` need `control` (simulated agents have none).
@@ -49,6 +64,21 @@ pub async fn serve(
         _ = grace => warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closed"),
     }
     Ok(())
+}
+
+/// Serves `/metrics` (the text `render` gives) and `/healthz` on `listen` until `shutdown`;
+/// answers the bound address.
+pub async fn serve_metrics(
+    listen: &str,
+    render: Arc<dyn Fn() -> String + Send + Sync>,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr> {
+    strata_proto::telemetry::spawn(listen, render, shutdown)
+        .await
+        .map_err(|source| AgentError::Bind {
+            addr: listen.to_string(),
+            source,
+        })
 }
 
 /// A Broker client for `addr` (`host:port`), connected on first use; calls carry their own

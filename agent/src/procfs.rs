@@ -8,23 +8,36 @@
 //! allocates nothing but what a new series needs; a missing or unreadable file is skipped
 //! (containers and other kernels lack some), and a malformed line is ignored rather than
 //! fatal.
+//!
+//! Here: the [`ProcFs`] reader and its cycle. Beside it: `files` (re-reading open files),
+//! `parse` and `net` (the /proc parsers), `system` (uname, os-release, uptime), `sysfs`
+//! (interfaces and temperatures), `mounts` (filesystems), `tcp_states` (sock_diag) and
+//! [`processes`] (per-process readings).
 
+mod files;
 mod mounts;
 mod net;
 mod parse;
 pub mod processes;
+mod sysfs;
+mod system;
 mod tcp_states;
+#[cfg(test)]
+mod testing;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 pub use net::*;
 pub use parse::*;
+pub use system::hostname;
 
-use mounts::{Mount, local_mounts};
+use files::{ONE_PIECE, reread};
+use mounts::{Mount, emit_filesystems, local_mounts};
+use sysfs::Interface;
+use system::HostInfo;
 
 use crate::items::{Item, ItemSet};
 
@@ -71,119 +84,6 @@ pub struct ProcFs {
 /// Cycles between two scans of /sys/class/net and /proc/mounts for interfaces and
 /// filesystems that came or went.
 const RESCAN_EVERY: u64 = 60;
-
-/// What the host runs, read once: uname and /etc/os-release.
-#[derive(Debug, Default)]
-struct HostInfo {
-    sysname: String,
-    release: String,
-    version: String,
-    machine: String,
-    nodename: String,
-    os_id: String,
-    os_version: String,
-    os_name: String,
-}
-
-impl HostInfo {
-    fn read() -> Self {
-        let u = rustix::system::uname();
-        let text = |s: &std::ffi::CStr| s.to_string_lossy().into_owned();
-        let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-        let field = |key: &str| {
-            release
-                .lines()
-                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-                .map(|v| v.trim_matches('"').to_string())
-                .unwrap_or_default()
-        };
-        Self {
-            sysname: text(u.sysname()),
-            release: text(u.release()),
-            version: text(u.version()),
-            machine: text(u.machine()),
-            nodename: text(u.nodename()),
-            os_id: field("ID"),
-            os_version: field("VERSION_ID"),
-            os_name: field("PRETTY_NAME"),
-        }
-    }
-}
-
-/// One network interface and its attribute files, kept open.
-#[derive(Debug)]
-struct Interface {
-    name: String,
-    /// MAC address (read when found).
-    address: String,
-    operstate: Option<File>,
-    carrier_changes: Option<File>,
-    /// Settings (MTU, speed, queue length): metric, scale (speed is in Mbit/s), file and
-    /// the last value read; read every [`SETTINGS_EVERY`] cycles, reported every cycle.
-    settings: [(&'static str, f64, Option<File>, Option<f64>); 3],
-}
-
-/// Cycles between two reads of an interface's settings: they change only when an operator
-/// or a link renegotiation changes them, and reading the speed takes the kernel's network
-/// configuration lock.
-const SETTINGS_EVERY: u64 = 6;
-
-/// /proc files the kernel writes in one piece (a single `show`, or a sysctl): a read into a
-/// buffer larger than the text returns all of it, so a short read is their end. Files of
-/// many records (net/dev, diskstats, vmstat...) come a page at a time and are read to 0.
-const ONE_PIECE: [&str; 17] = [
-    "stat",
-    "loadavg",
-    "meminfo",
-    "net/snmp",
-    "net/netstat",
-    "net/sockstat",
-    "net/sockstat6",
-    "net/snmp6",
-    "softirqs",
-    "pressure/cpu",
-    "pressure/memory",
-    "pressure/io",
-    "sys/net/netfilter/nf_conntrack_count",
-    "sys/net/netfilter/nf_conntrack_max",
-    "sys/fs/file-nr",
-    "sys/kernel/random/entropy_avail",
-    "uptime",
-];
-
-/// Reads `file` again from its start into `buf` by positional reads (no seek, and none of
-/// the size probing `read_to_string` does); false on error or text that is not UTF-8. A
-/// file written in one piece (see [`ONE_PIECE`]; sysfs attributes too) ends at the first
-/// short read, which saves the read that would return 0.
-fn reread(file: &File, buf: &mut String, one_piece: bool) -> bool {
-    let mut bytes = std::mem::take(buf).into_bytes();
-    bytes.clear();
-    loop {
-        let len = bytes.len();
-        let room = (bytes.capacity() - len).max(4096);
-        bytes.resize(len + room, 0);
-        match file.read_at(&mut bytes[len..], len as u64) {
-            Ok(0) => {
-                bytes.truncate(len);
-                break;
-            }
-            Ok(n) => {
-                bytes.truncate(len + n);
-                if one_piece && n < room {
-                    break;
-                }
-            }
-            Err(_) => return false,
-        }
-    }
-    match String::from_utf8(bytes) {
-        Ok(text) => {
-            *buf = text;
-            true
-        }
-        Err(_) => false,
-    }
-}
 
 impl Default for ProcFs {
     fn default() -> Self {
@@ -366,7 +266,7 @@ impl ProcFs {
             self.tcp_states.collect(out);
         }
         if due.has(Item::Filesystem) {
-            self.collect_filesystems(out);
+            emit_filesystems(&self.mounts, out);
         }
         if due.has(Item::Network) {
             self.collect_interfaces(out);
@@ -375,72 +275,6 @@ impl ProcFs {
             self.collect_temperatures(out);
         }
         self.cycles += 1;
-    }
-
-    /// Space and inodes of every local filesystem found in /proc/mounts, by statvfs.
-    /// Uptime, the clock, and what the host runs (kernel, distribution) as info series.
-    fn collect_system(&mut self, out: &mut impl Emit) {
-        if self.load_proc("uptime")
-            && let Some(up) = first_number(&self.buf)
-        {
-            out.emit("host_uptime_seconds", &[], up);
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        out.emit("host_time_seconds", &[], now);
-        let info = self.info.get_or_insert_with(HostInfo::read);
-        out.emit(
-            "host_uname_info",
-            &[
-                ("sysname", info.sysname.as_str()),
-                ("release", info.release.as_str()),
-                ("version", info.version.as_str()),
-                ("machine", info.machine.as_str()),
-                ("nodename", info.nodename.as_str()),
-            ],
-            1.0,
-        );
-        out.emit(
-            "host_os_info",
-            &[
-                ("id", info.os_id.as_str()),
-                ("version_id", info.os_version.as_str()),
-                ("pretty_name", info.os_name.as_str()),
-            ],
-            1.0,
-        );
-    }
-
-    fn collect_filesystems(&mut self, out: &mut impl Emit) {
-        for m in &self.mounts {
-            let Ok(st) = rustix::fs::statvfs(m.mount.as_str()) else {
-                continue;
-            };
-            let unit = st.f_frsize as f64;
-            let size = st.f_blocks as f64 * unit;
-            let free = st.f_bfree as f64 * unit;
-            let avail = st.f_bavail as f64 * unit;
-            let used = size - free;
-            // as df: the share of what users may fill
-            let ratio = if used + avail > 0.0 {
-                used / (used + avail)
-            } else {
-                0.0
-            };
-            let l = [
-                ("mountpoint", m.mount.as_str()),
-                ("device", m.device.as_str()),
-                ("fstype", m.fstype.as_str()),
-            ];
-            out.emit("host_filesystem_size_bytes", &l, size);
-            out.emit("host_filesystem_free_bytes", &l, free);
-            out.emit("host_filesystem_avail_bytes", &l, avail);
-            out.emit("host_filesystem_used_bytes", &l, used);
-            out.emit("host_filesystem_used_ratio", &l, ratio);
-            out.emit("host_filesystem_files", &l, st.f_files as f64);
-            out.emit("host_filesystem_files_free", &l, st.f_ffree as f64);
-        }
     }
 
     /// Busy share of each CPU's ticks since the last cycle, and of all of them.
@@ -467,138 +301,11 @@ impl ProcFs {
             out.emit("host_cpu_usage_ratio", &[("cpu", cpu)], ratio);
         }
     }
-
-    /// MTU, link state, MAC address, speed, queue length and carrier changes of every
-    /// interface, from /sys/class/net. The interfaces and
-    /// their attribute files are found once a minute or so ([`RESCAN_EVERY`] cycles) and
-    /// kept open in between.
-    fn collect_interfaces(&mut self, out: &mut impl Emit) {
-        if self.cycles.is_multiple_of(RESCAN_EVERY) {
-            self.interfaces.clear();
-            if let Ok(entries) = std::fs::read_dir(self.sys_root.join("class/net")) {
-                for entry in entries.flatten() {
-                    let Ok(name) = entry.file_name().into_string() else {
-                        continue;
-                    };
-                    let dir = entry.path();
-                    let address = std::fs::read_to_string(dir.join("address"))
-                        .map(|a| a.trim().to_string())
-                        .unwrap_or_default();
-                    let open = |attr: &str| File::open(dir.join(attr)).ok();
-                    self.interfaces.push(Interface {
-                        name,
-                        address,
-                        operstate: open("operstate"),
-                        carrier_changes: open("carrier_changes"),
-                        settings: [
-                            ("host_network_mtu_bytes", 1.0, open("mtu"), None),
-                            ("host_network_speed_bytes", 125_000.0, open("speed"), None),
-                            (
-                                "host_network_transmit_queue_length",
-                                1.0,
-                                open("tx_queue_len"),
-                                None,
-                            ),
-                        ],
-                    });
-                }
-            }
-        }
-        let read_settings = self.cycles.is_multiple_of(SETTINGS_EVERY);
-        for iface in &mut self.interfaces {
-            let l = [("interface", iface.name.as_str())];
-            if let Some(f) = &mut iface.operstate
-                && reread(f, &mut self.buf, true)
-            {
-                let state = self.buf.trim();
-                let up = matches!(state, "up" | "unknown");
-                out.emit("host_network_up", &l, f64::from(u8::from(up)));
-                out.emit(
-                    "host_network_info",
-                    &[
-                        ("interface", iface.name.as_str()),
-                        ("address", iface.address.as_str()),
-                        ("operstate", state),
-                    ],
-                    1.0,
-                );
-            }
-            if let Some(f) = &mut iface.carrier_changes
-                && reread(f, &mut self.buf, true)
-                && let Some(v) = first_number(&self.buf)
-            {
-                out.emit("host_network_carrier_changes_total", &l, v);
-            }
-            // virtual interfaces refuse to read some attributes (speed): skipped
-            for (name, scale, file, last) in &mut iface.settings {
-                if read_settings && let Some(f) = file {
-                    *last = (reread(f, &mut self.buf, true))
-                        .then(|| first_number(&self.buf))
-                        .flatten()
-                        .filter(|v| *v >= 0.0);
-                }
-                if let Some(v) = last {
-                    out.emit(name, &l, *v * *scale);
-                }
-            }
-        }
-    }
-
-    /// Every hwmon temperature input, in degrees Celsius.
-    fn collect_temperatures(&mut self, out: &mut impl Emit) {
-        if self.cycles.is_multiple_of(RESCAN_EVERY) {
-            self.sensors = self.find_sensors();
-        }
-        for (chip, sensor, file) in &self.sensors {
-            if reread(file, &mut self.buf, true)
-                && let Some(milli) = first_number(&self.buf)
-            {
-                out.emit(
-                    "host_temperature_celsius",
-                    &[("chip", chip), ("sensor", sensor)],
-                    milli / 1000.0,
-                );
-            }
-        }
-    }
-
-    /// Every hwmon temperature input: chip name, sensor and the open file.
-    fn find_sensors(&mut self) -> Vec<(String, String, File)> {
-        let mut found = Vec::new();
-        let Ok(chips) = std::fs::read_dir(self.sys_root.join("class/hwmon")) else {
-            return found;
-        };
-        for chip in chips.flatten() {
-            let dir = chip.path();
-            let chip_name = if self.load(&dir.join("name")) {
-                self.buf.trim().to_string()
-            } else {
-                chip.file_name().to_string_lossy().into_owned()
-            };
-            let Ok(files) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for file in files.flatten() {
-                let file_name = file.file_name();
-                let Some(sensor) = file_name
-                    .to_str()
-                    .and_then(|f| f.strip_suffix("_input"))
-                    .filter(|f| f.starts_with("temp"))
-                else {
-                    continue;
-                };
-                if let Ok(f) = File::open(file.path()) {
-                    found.push((chip_name.clone(), sensor.to_string(), f));
-                }
-            }
-        }
-        found
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse::tests::Seen;
+    use super::testing::Seen;
     use super::*;
 
     #[test]

@@ -1,0 +1,130 @@
+//! The broker's one door: every listener, server and client channel of the crate is built
+//! here and nowhere else — the gRPC listener and server (Broker and the routed SubManager
+//! service), the `/metrics` listener, and the channels to the sub-managers the router calls —
+//! so that limits, timeouts and (issue 10) TLS and identities are layered once.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use strata_proto::v1::Member;
+use strata_proto::v1::broker_server::BrokerServer;
+use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_proto::v1::sub_manager_server::SubManagerServer;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::config::BrokerConfig;
+use crate::error::{BrokerError, Result};
+use crate::router::{MemberClients, Router};
+use crate::service::BrokerService;
+use crate::state::BrokerState;
+
+/// Largest message the broker decodes (routed query answers can be large).
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Binds the broker's gRPC listener on `listen` (`host:port`).
+pub async fn bind(listen: &str) -> Result<TcpListener> {
+    TcpListener::bind(listen)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            addr: listen.to_string(),
+            source,
+        })
+}
+
+/// Serves the Broker and the routed SubManager services until `shutdown` is cancelled; the
+/// router reaches the sub-managers over [`SubManagerChannels`].
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<BrokerState>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let clients = Arc::new(SubManagerChannels::new(&state.config));
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(1024)
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .add_service(BrokerServer::new(BrokerService::new(state.clone())))
+        .add_service(
+            SubManagerServer::new(Router::new(state, clients))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .await?;
+    Ok(())
+}
+
+/// Serves `/metrics` (the text `render` gives) and `/healthz` on `listen` until `shutdown`;
+/// answers the bound address.
+pub async fn serve_metrics(
+    listen: &str,
+    render: Arc<dyn Fn() -> String + Send + Sync>,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr> {
+    strata_proto::telemetry::spawn(listen, render, shutdown)
+        .await
+        .map_err(|source| BrokerError::Bind {
+            addr: listen.to_string(),
+            source,
+        })
+}
+
+/// The channels to sub-managers, one per address, made lazily and cached.
+#[derive(Debug)]
+pub struct SubManagerChannels {
+    config: BrokerConfig,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl SubManagerChannels {
+    /// No channel yet; new ones take their timeouts from `config`.
+    pub fn new(config: &BrokerConfig) -> Self {
+        Self {
+            config: config.clone(),
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl MemberClients for SubManagerChannels {
+    fn client(&self, member: &Member) -> std::result::Result<SubManagerClient<Channel>, Status> {
+        let mut channels = self.channels.lock().expect("channel lock poisoned");
+        if let Some(ch) = channels.get(&member.address) {
+            return Ok(sub_manager_client(ch.clone()));
+        }
+        let ch = channel(&member.address, &self.config).map_err(|e| {
+            Status::internal(format!(
+                "bad address '{}' of member {}: {e}",
+                member.address, member.id
+            ))
+        })?;
+        channels.insert(member.address.clone(), ch.clone());
+        Ok(sub_manager_client(ch))
+    }
+}
+
+/// A lazily connected channel to a sub-manager at `addr` (`host:port`).
+pub fn channel(
+    addr: &str,
+    config: &BrokerConfig,
+) -> std::result::Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(config.connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .connect_lazy())
+}
+
+/// A SubManager client over `channel` with the broker's message limits.
+pub fn sub_manager_client(channel: Channel) -> SubManagerClient<Channel> {
+    SubManagerClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
