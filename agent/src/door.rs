@@ -6,7 +6,6 @@
 //! The gRPC server serves its one service without tonic's router, which would pull a web
 //! framework into the agent.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,19 +65,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves `/metrics` (the text `render` gives) and `/healthz` on `listen` until `shutdown`;
-/// answers the bound address.
-pub async fn serve_metrics(
-    listen: &str,
+/// Serves `/metrics` (what `render` says) and `/healthz` on `listener`, in a task of its
+/// own, until `shutdown`.
+pub fn serve_metrics(
+    listener: TcpListener,
     render: Arc<dyn Fn() -> String + Send + Sync>,
     shutdown: CancellationToken,
-) -> Result<SocketAddr> {
-    strata_proto::telemetry::spawn(listen, render, shutdown)
-        .await
-        .map_err(|source| AgentError::Bind {
-            addr: listen.to_string(),
-            source,
-        })
+) {
+    tokio::spawn(strata_proto::telemetry::serve(listener, render, shutdown));
 }
 
 /// A Broker client for `addr` (`host:port`), connected on first use; calls carry their own

@@ -75,12 +75,22 @@ use registry::Registry;
 pub struct BoundAgent {
     config: AgentConfig,
     listener: TcpListener,
+    /// The metrics listener, when `metrics_listen` is set.
+    metrics: Option<TcpListener>,
 }
 
 /// Binds the agent's gRPC listener.
 pub async fn bind(config: AgentConfig) -> Result<BoundAgent> {
     let listener = door::bind(&config.listen).await?;
-    Ok(BoundAgent { config, listener })
+    let metrics = match &config.metrics_listen {
+        None => None,
+        Some(addr) => Some(door::bind(addr).await?),
+    };
+    Ok(BoundAgent {
+        config,
+        listener,
+        metrics,
+    })
 }
 
 /// Runs an agent with `config` until `shutdown` is cancelled.
@@ -94,6 +104,11 @@ impl BoundAgent {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address `/metrics` is served on, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Collects, checks and serves until `shutdown` is cancelled.
@@ -112,11 +127,11 @@ impl BoundAgent {
         let addr = self.listener.local_addr().ok();
         info!(agent = %config.id, ?addr, checks = config.checks.len(), "agent serving");
         let registry = Arc::new(registry);
-        if let Some(listen) = &config.metrics_listen {
+        if let Some(listener) = self.metrics {
             let r = registry.clone();
             let render = Arc::new(move || metrics::render(&r.metrics, r.iter()));
-            let bound = door::serve_metrics(listen, render, shutdown.clone()).await?;
-            info!(addr = %bound, "metrics served");
+            info!(addr = ?listener.local_addr().ok(), "metrics served");
+            door::serve_metrics(listener, render, shutdown.clone());
         }
         let (control, items) = Control::start(
             &config,

@@ -31,7 +31,13 @@ fn main() -> ExitCode {
         Some(1),
         |config, shutdown| async move {
             let bound = strata_agent::bind(config).await?;
-            println!("strata-agent listening grpc={}", bound.local_addr());
+            match bound.metrics_addr() {
+                Some(metrics) => println!(
+                    "strata-agent listening grpc={} metrics={metrics}",
+                    bound.local_addr()
+                ),
+                None => println!("strata-agent listening grpc={}", bound.local_addr()),
+            }
             bound.run(shutdown).await
         },
     )

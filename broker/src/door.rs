@@ -4,7 +4,6 @@
 //! so that limits, timeouts and (issue 10) TLS and identities are layered once.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -60,19 +59,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves `/metrics` (the text `render` gives) and `/healthz` on `listen` until `shutdown`;
-/// answers the bound address.
-pub async fn serve_metrics(
-    listen: &str,
+/// Serves `/metrics` (what `render` says) and `/healthz` on `listener`, in a task of its
+/// own, until `shutdown`.
+pub fn serve_metrics(
+    listener: TcpListener,
     render: Arc<dyn Fn() -> String + Send + Sync>,
     shutdown: CancellationToken,
-) -> Result<SocketAddr> {
-    strata_proto::telemetry::spawn(listen, render, shutdown)
-        .await
-        .map_err(|source| BrokerError::Bind {
-            addr: listen.to_string(),
-            source,
-        })
+) {
+    tokio::spawn(strata_proto::telemetry::serve(listener, render, shutdown));
 }
 
 /// The channels to sub-managers, one per address, made lazily and cached.

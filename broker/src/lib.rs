@@ -54,12 +54,22 @@ use state::BrokerState;
 pub struct BoundBroker {
     config: BrokerConfig,
     listener: TcpListener,
+    /// The metrics listener, when `metrics_listen` is set.
+    metrics: Option<TcpListener>,
 }
 
 /// Binds the broker's gRPC listener.
 pub async fn bind(config: BrokerConfig) -> Result<BoundBroker> {
     let listener = door::bind(&config.listen).await?;
-    Ok(BoundBroker { config, listener })
+    let metrics = match &config.metrics_listen {
+        None => None,
+        Some(addr) => Some(door::bind(addr).await?),
+    };
+    Ok(BoundBroker {
+        config,
+        listener,
+        metrics,
+    })
 }
 
 /// Runs a broker with `config` until `shutdown` is cancelled.
@@ -75,19 +85,24 @@ impl BoundBroker {
             .expect("a bound listener has an address")
     }
 
+    /// The address `/metrics` is served on, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let state = Arc::new(BrokerState::new(self.config.clone()));
         info!(broker = %self.config.id, addr = %self.local_addr(), "broker serving");
-        if let Some(listen) = &self.config.metrics_listen {
+        if let Some(listener) = self.metrics {
             let s = state.clone();
             let render = Arc::new(move || {
                 let members = s.with_membership(|m, now| m.members("", now));
                 let registered = s.with_registry(|r, _| r.counts());
                 metrics::render(&s.metrics, &members, &registered)
             });
-            let bound = door::serve_metrics(listen, render, shutdown.clone()).await?;
-            info!(addr = %bound, "metrics served");
+            info!(addr = ?listener.local_addr().ok(), "metrics served");
+            door::serve_metrics(listener, render, shutdown.clone());
         }
         let expiry = tokio::spawn(expire_loop(state.clone(), shutdown.clone()));
         let served = door::serve(self.listener, state, shutdown.clone()).await;

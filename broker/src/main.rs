@@ -30,7 +30,13 @@ fn main() -> ExitCode {
         None,
         |config, shutdown| async move {
             let bound = strata_broker::bind(config).await?;
-            println!("strata-broker listening grpc={}", bound.local_addr());
+            match bound.metrics_addr() {
+                Some(metrics) => println!(
+                    "strata-broker listening grpc={} metrics={metrics}",
+                    bound.local_addr()
+                ),
+                None => println!("strata-broker listening grpc={}", bound.local_addr()),
+            }
             bound.run(shutdown).await
         },
     )
