@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use futures::future::join_all;
+use strata_proto::ResourceId;
 use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{ListResourcesRequest, Member, Resource};
@@ -180,9 +181,9 @@ impl Router {
         F: Fn(Client) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
-        let agent = match resource_id.split_once('/') {
-            Some((r, host)) if r == region && !host.is_empty() => host.to_string(),
-            _ => {
+        let agent = match ResourceId::parse_in(resource_id, region) {
+            Some(id) => id.into_parts().1,
+            None => {
                 return Err(Status::invalid_argument(format!(
                     "{op}: resource_id '{resource_id}' is not '{region}/<host>'"
                 )));
