@@ -4,12 +4,12 @@
 //!
 //! Rollups would cost about two thirds of the raw data they summarise while both are kept
 //! (four noisy columns per six points for minutes), and raw points answer any step as well
-//! while they last; so buckets are built by [`Tsdb::downsample`] from raw chunks older than
-//! `minute_rollup_after` (default 14 days, a day before raw retention drops them), as
-//! Thanos and VictoriaMetrics downsample aged data. A per-series mark (on an hour boundary)
-//! says up to where buckets of both resolutions exist; queries read buckets before it and
-//! raw points after it, and a cut of late points below it recomputes the buckets they
-//! touch from every raw point they hold.
+//! while they last; so buckets are built by [`crate::Tsdb::downsample`] from raw chunks
+//! older than `minute_rollup_after` (default 14 days, a day before raw retention drops
+//! them), as Thanos and VictoriaMetrics downsample aged data. A per-series mark (on an hour
+//! boundary) says up to where buckets of both resolutions exist; queries read buckets before
+//! it and raw points after it, and a cut of late points below it recomputes the buckets
+//! they touch from every raw point they hold.
 //!
 //! Buckets are kept in blocks (6 hours of minutes, a day of hours) keyed (resolution,
 //! series id, block start) in the `rollups` column family; each block stores its five
