@@ -12,10 +12,25 @@
 //! then one bit stream: timestamps, then values. Since version 2, a delta-of-delta stream
 //! starts with its first delta alone, so a steady interval or rate costs no bits at all;
 //! version 1 chunks are still read.
+//!
+//! Here: the format (header, codec choice, encode and decode). Beside it: `ints` (integer
+//! streams and their codes), `decimal` (values as scaled decimals) and `xor` (Gorilla's
+//! float codec).
 
-use crate::bits::{BitCount, BitReader, BitSink, BitWriter};
+mod decimal;
+mod ints;
+mod xor;
+
+use crate::bits::{BitReader, BitWriter};
 use crate::error::{Result, TsdbError};
 use crate::varint;
+
+use decimal::{common_step, decimal_ints, in_steps, less, median, scaled};
+use ints::{
+    differences, diffs_bits, get_diffs, integrate, ints_bits, put_diffs, put_ints, unzigzag,
+    varint_len, zigzag,
+};
+use xor::{get_xor, put_xor, xor_bits};
 
 /// Format version written first in every chunk.
 pub const VERSION: u8 = 2;
@@ -49,302 +64,6 @@ impl ValueCodec {
 
 fn corrupt(what: &'static str) -> TsdbError {
     TsdbError::Corrupt { what, cf: "chunk" }
-}
-
-fn zigzag(n: i64) -> u64 {
-    ((n << 1) ^ (n >> 63)) as u64
-}
-
-fn unzigzag(z: u64) -> i64 {
-    ((z >> 1) as i64) ^ -((z & 1) as i64)
-}
-
-/// Bits of `z` without leading zeros (0 for 0).
-fn bit_len(z: u64) -> u32 {
-    64 - z.leading_zeros()
-}
-
-/// How a stream of signed integers (deltas, or deltas of deltas) is coded. Each stream picks
-/// the variant and width that make it smallest, so a regular interval costs nothing, an
-/// irregular one a bit or so a point, and small gauge deltas a few bits:
-/// - all zero (header: zero code with width [`ALL_ZERO`]): no bits at all;
-/// - without a zero code: `0` + `width` bits, or `1` + 6-bit length + the bits;
-/// - with a zero code: `0` for zero, `10` + `width` bits, or `11` + 6-bit length + the bits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct IntCode {
-    zero_code: bool,
-    width: u32,
-}
-
-/// Width that, with a zero code, marks a stream of zeros only.
-const ALL_ZERO: u32 = 31;
-
-impl IntCode {
-    fn cost(self, z: u64) -> u64 {
-        if self.is_all_zero() {
-            return if z == 0 { 0 } else { u64::MAX / 65 };
-        }
-        let escape = 6 + u64::from(bit_len(z).max(1));
-        match (self.zero_code, z) {
-            (true, 0) => 1,
-            (true, _) if bit_len(z) <= self.width => 2 + u64::from(self.width),
-            (true, _) => 2 + escape,
-            (false, _) if bit_len(z) <= self.width => 1 + u64::from(self.width),
-            (false, _) => 1 + escape,
-        }
-    }
-
-    /// The cheapest code for `zs` (zigzagged values) and its cost in bits, found from the
-    /// histogram of bit lengths (a code's cost depends on nothing else).
-    fn best(zs: &[u64]) -> (IntCode, u64) {
-        let mut lengths = [0u64; 65];
-        for &z in zs {
-            lengths[bit_len(z) as usize] += 1;
-        }
-        if lengths[0] == zs.len() as u64 {
-            let code = IntCode {
-                zero_code: true,
-                width: ALL_ZERO,
-            };
-            return (code, 0);
-        }
-        let mut best = (
-            IntCode {
-                zero_code: false,
-                width: 0,
-            },
-            u64::MAX,
-        );
-        for zero_code in [false, true] {
-            for width in 0..=24 {
-                let code = IntCode { zero_code, width };
-                let total: u64 = lengths
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, n)| **n > 0)
-                    .map(|(len, n)| n * code.cost(if len == 0 { 0 } else { 1 << (len - 1) }))
-                    .sum();
-                if total < best.1 {
-                    best = (code, total);
-                }
-            }
-        }
-        best
-    }
-
-    fn write_header(self, w: &mut BitWriter) {
-        w.bit(self.zero_code);
-        w.write(u64::from(self.width), 5);
-    }
-
-    fn read_header(r: &mut BitReader<'_>) -> Option<IntCode> {
-        let zero_code = r.bit()?;
-        let width = r.read(5)? as u32;
-        (width <= 24 || (zero_code && width == ALL_ZERO)).then_some(IntCode { zero_code, width })
-    }
-
-    fn is_all_zero(self) -> bool {
-        self.zero_code && self.width == ALL_ZERO
-    }
-
-    fn put(self, w: &mut BitWriter, z: u64) {
-        if self.is_all_zero() {
-            debug_assert_eq!(z, 0);
-            return;
-        }
-        if self.zero_code {
-            if z == 0 {
-                w.bit(false);
-                return;
-            }
-            w.bit(true);
-        }
-        if bit_len(z) <= self.width {
-            w.bit(false);
-            w.write(z, self.width as u8);
-        } else {
-            let len = bit_len(z).max(1);
-            w.bit(true);
-            w.write(u64::from(len - 1), 6);
-            w.write(z, len as u8);
-        }
-    }
-
-    fn get(self, r: &mut BitReader<'_>) -> Option<u64> {
-        if self.is_all_zero() {
-            return Some(0);
-        }
-        if self.zero_code && !r.bit()? {
-            return Some(0);
-        }
-        if !r.bit()? {
-            return r.read(self.width as u8);
-        }
-        let len = r.read(6)? as u8 + 1;
-        r.read(len)
-    }
-}
-
-/// Writes a stream of signed integers with its cheapest code.
-fn put_ints(w: &mut BitWriter, values: &[i64]) {
-    let zs: Vec<u64> = values.iter().map(|&n| zigzag(n)).collect();
-    let (code, _) = IntCode::best(&zs);
-    code.write_header(w);
-    for z in zs {
-        code.put(w, z);
-    }
-}
-
-/// Writes one zigzagged integer as a 6-bit length and its bits.
-fn put_escaped(w: &mut BitWriter, z: u64) {
-    let len = bit_len(z).max(1);
-    w.write(u64::from(len - 1), 6);
-    w.write(z, len as u8);
-}
-
-fn get_escaped(r: &mut BitReader<'_>) -> Option<u64> {
-    let len = r.read(6)? as u8 + 1;
-    r.read(len)
-}
-
-/// Writes the differences of `xs`: first differences, or (`twice`) the first delta alone
-/// and then second differences, so that a steady interval or rate is a stream of zeros.
-fn put_diffs(w: &mut BitWriter, xs: &[i64], twice: bool) {
-    let d = differences(xs, twice);
-    match d.split_first() {
-        Some((first, rest)) if twice => {
-            put_escaped(w, zigzag(*first));
-            put_ints(w, rest);
-        }
-        _ => put_ints(w, &d),
-    }
-}
-
-/// Bits [`put_diffs`] writes.
-fn diffs_bits(xs: &[i64], twice: bool) -> u64 {
-    let d = differences(xs, twice);
-    match d.split_first() {
-        Some((first, rest)) if twice => {
-            6 + u64::from(bit_len(zigzag(*first)).max(1)) + ints_bits(rest)
-        }
-        _ => ints_bits(&d),
-    }
-}
-
-/// Reads the differences of `n` integers written by [`put_diffs`] (version 1 chunks coded
-/// the first delta in the stream of second differences).
-fn get_diffs(r: &mut BitReader<'_>, n: usize, twice: bool, version: u8) -> Option<Vec<i64>> {
-    if twice && version >= 2 && n >= 2 {
-        let first = unzigzag(get_escaped(r)?);
-        let mut out = Vec::with_capacity(n - 1);
-        out.push(first);
-        out.extend(get_ints(r, n - 2)?);
-        Some(out)
-    } else {
-        get_ints(r, n.saturating_sub(1))
-    }
-}
-
-/// Reads `n` signed integers written by [`put_ints`].
-fn get_ints(r: &mut BitReader<'_>, n: usize) -> Option<Vec<i64>> {
-    let code = IntCode::read_header(r)?;
-    (0..n).map(|_| code.get(r).map(unzigzag)).collect()
-}
-
-/// The smallest scale at which every value is an exact decimal, with the scaled values.
-fn decimal_ints(points: &[(i64, f64)]) -> Option<(u8, Vec<i64>)> {
-    (0..=MAX_SCALE).find_map(|scale| scaled(points, scale).map(|ints| (scale, ints)))
-}
-
-/// The values × 10^scale as integers, if each one decodes back to its exact bits.
-fn scaled(points: &[(i64, f64)], scale: u8) -> Option<Vec<i64>> {
-    let p = 10f64.powi(i32::from(scale));
-    points
-        .iter()
-        .map(|&(_, v)| {
-            let m = (v * p).round();
-            if !m.is_finite() || m.abs() >= 9_007_199_254_740_992.0 {
-                return None;
-            }
-            let i = m as i64;
-            ((i as f64 / p).to_bits() == v.to_bits()).then_some(i)
-        })
-        .collect()
-}
-
-/// The greatest common divisor of the differences from the first value (1 if none).
-fn common_step(ints: &[i64]) -> u64 {
-    fn gcd(mut a: u64, mut b: u64) -> u64 {
-        while b != 0 {
-            (a, b) = (b, a % b);
-        }
-        a
-    }
-    let first = ints[0];
-    let g = ints
-        .iter()
-        .fold(0u64, |g, &x| gcd(g, x.wrapping_sub(first).unsigned_abs()));
-    g.max(1)
-}
-
-/// The values as multiples of `step` from the first: (x - first) / step.
-fn in_steps(ints: &[i64], step: u64) -> Vec<i64> {
-    let first = ints[0];
-    ints.iter()
-        .map(|&x| x.wrapping_sub(first) / step as i64)
-        .collect()
-}
-
-/// The middle value of `xs` (0 if empty).
-fn median(xs: &[i64]) -> i64 {
-    if xs.is_empty() {
-        return 0;
-    }
-    let mut sorted = xs.to_vec();
-    let mid = sorted.len() / 2;
-    *sorted.select_nth_unstable(mid).1
-}
-
-/// `xs` each less `base` (wrapping).
-fn less(mut xs: Vec<i64>, base: i64) -> Vec<i64> {
-    for x in &mut xs {
-        *x = x.wrapping_sub(base);
-    }
-    xs
-}
-
-fn varint_len(v: u64) -> u64 {
-    u64::from(bit_len(v).max(1).div_ceil(7))
-}
-
-/// First differences of `xs` (wrapping), or second differences when `twice`.
-fn differences(xs: &[i64], twice: bool) -> Vec<i64> {
-    let mut prev_delta = 0i64;
-    xs.windows(2)
-        .map(|pair| {
-            let delta = pair[1].wrapping_sub(pair[0]);
-            let out = if twice {
-                delta.wrapping_sub(prev_delta)
-            } else {
-                delta
-            };
-            prev_delta = delta;
-            out
-        })
-        .collect()
-}
-
-/// Inverse of [`differences`], from the first value.
-fn integrate(first: i64, diffs: &[i64], twice: bool) -> Vec<i64> {
-    let mut out = Vec::with_capacity(diffs.len() + 1);
-    let (mut v, mut delta) = (first, 0i64);
-    out.push(v);
-    for &d in diffs {
-        delta = if twice { delta.wrapping_add(d) } else { d };
-        v = v.wrapping_add(delta);
-        out.push(v);
-    }
-    out
 }
 
 fn put_timestamps(w: &mut BitWriter, points: &[(i64, f64)]) {
@@ -393,54 +112,6 @@ fn encode_with(points: &[(i64, f64)], codec: ValueCodec) -> Vec<u8> {
     put_values(&mut w, points, codec);
     out.extend(w.finish());
     out
-}
-
-/// Writes the values with Gorilla's XOR codec: the first in full, then for each the XOR
-/// with the previous one: `0` if equal, else `1` and the meaningful bits, in the previous
-/// window (`0`) or a new one (`1`, 5-bit leading zeros, 6-bit length).
-fn put_xor(w: &mut impl BitSink, points: &[(i64, f64)]) {
-    let mut prev = points[0].1.to_bits();
-    w.put(prev, 64);
-    let mut window: Option<(u32, u32)> = None;
-    for &(_, v) in &points[1..] {
-        let bits = v.to_bits();
-        let xor = bits ^ prev;
-        prev = bits;
-        if xor == 0 {
-            w.put_bit(false);
-            continue;
-        }
-        w.put_bit(true);
-        let lead = xor.leading_zeros().min(31);
-        let trail = xor.trailing_zeros();
-        match window {
-            Some((pl, pt)) if lead >= pl && trail >= pt => {
-                w.put_bit(false);
-                w.put(xor >> pt, (64 - pl - pt) as u8);
-            }
-            _ => {
-                let len = 64 - lead - trail;
-                w.put_bit(true);
-                w.put(u64::from(lead), 5);
-                w.put(u64::from(len - 1), 6);
-                w.put(xor >> trail, len as u8);
-                window = Some((lead, trail));
-            }
-        }
-    }
-}
-
-/// Bits the XOR codec takes for the values after the first.
-fn xor_bits(points: &[(i64, f64)]) -> u64 {
-    let mut count = BitCount::default();
-    put_xor(&mut count, points);
-    count.0 - 64
-}
-
-/// Bits an integer stream takes with its cheapest code, header included.
-fn ints_bits(values: &[i64]) -> u64 {
-    let zs: Vec<u64> = values.iter().map(|&n| zigzag(n)).collect();
-    6 + IntCode::best(&zs).1
 }
 
 /// Encodes points (in strictly increasing time order) with the smallest value codec, chosen
@@ -547,29 +218,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(i64, f64)>> {
     );
     let mut out = Vec::with_capacity(n);
     match codec {
-        ValueCodec::Xor => {
-            let mut prev = r.read(64).ok_or_else(truncated)?;
-            out.push((ts[0], f64::from_bits(prev)));
-            let mut window = (0u32, 0u32);
-            for &t in &ts[1..] {
-                if r.bit().ok_or_else(truncated)? {
-                    if r.bit().ok_or_else(truncated)? {
-                        let lead = r.read(5).ok_or_else(truncated)? as u32;
-                        let len = r.read(6).ok_or_else(truncated)? as u32 + 1;
-                        if lead + len > 64 {
-                            return Err(corrupt("chunk XOR window"));
-                        }
-                        window = (lead, 64 - lead - len);
-                    } else if window == (0, 0) && out.len() == 1 {
-                        return Err(corrupt("chunk XOR window"));
-                    }
-                    let (lead, trail) = window;
-                    let xor = r.read((64 - lead - trail) as u8).ok_or_else(truncated)? << trail;
-                    prev ^= xor;
-                }
-                out.push((t, f64::from_bits(prev)));
-            }
-        }
+        ValueCodec::Xor => get_xor(&mut r, &ts, &mut out)?,
         ValueCodec::DecimalDelta { scale, step, .. } | ValueCodec::DecimalDod { scale, step } => {
             let p = 10f64.powi(i32::from(scale));
             let dod = matches!(codec, ValueCodec::DecimalDod { .. });

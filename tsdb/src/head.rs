@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::db::SeriesId;
+use crate::series::SeriesId;
 
 /// Unflushed points of every series.
 #[derive(Debug, Default)]

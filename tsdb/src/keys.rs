@@ -1,9 +1,37 @@
-//! Byte encodings. Series keys are length-prefixed name then sorted label pairs, so that all
-//! series of a metric share a prefix; sample keys are (series id, timestamp) big-endian with
-//! the timestamp's sign bit flipped, so that byte order is time order.
+//! The on-disk layout: the column families of a store and the byte encodings of the keys
+//! and values they share. Series keys are length-prefixed name then sorted label pairs, so
+//! that all series of a metric share a prefix; sample keys are (series id, timestamp)
+//! big-endian with the timestamp's sign bit flipped, so that byte order is time order; series
+//! ids are 8 bytes big-endian; a stored chunk's value starts with its last timestamp (8 bytes
+//! big-endian).
 
 use crate::Labels;
 use crate::error::{Result, TsdbError};
+use crate::series::SeriesId;
+
+/// Column family: series key -> series id, the index by name and labels.
+pub(crate) const CF_SERIES: &str = "series";
+/// Column family: series id -> series key, to name a series found by id.
+pub(crate) const CF_SERIES_BY_ID: &str = "series_by_id";
+/// Column family of the postings (see `index`).
+pub(crate) const CF_POSTINGS: &str = "postings";
+/// Column family: sample key of a chunk's first point -> last timestamp + encoded chunk.
+pub(crate) const CF_CHUNKS: &str = "chunks";
+/// Column family of the rollup blocks and marks (see [`crate::rollup`]).
+pub(crate) const CF_ROLLUPS: &str = "rollups";
+/// Column family of the write-ahead records (see `wal`).
+pub(crate) const CF_WAL: &str = "wal";
+/// Column family of the first format (one row per sample), refused on open.
+pub(crate) const CF_OLD_SAMPLES: &str = "samples";
+/// Every column family, in the order they are opened, flushed and compacted.
+pub(crate) const ALL_CFS: [&str; 6] = [
+    CF_SERIES,
+    CF_SERIES_BY_ID,
+    CF_POSTINGS,
+    CF_CHUNKS,
+    CF_ROLLUPS,
+    CF_WAL,
+];
 
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_be_bytes());
@@ -72,6 +100,28 @@ pub(crate) fn sample_key(id: u64, ts: i64) -> [u8; 16] {
 pub(crate) fn sample_ts(key: &[u8]) -> Option<i64> {
     let raw: [u8; 8] = key.get(8..16)?.try_into().ok()?;
     Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
+}
+
+/// The last timestamp of a stored chunk value.
+pub(crate) fn chunk_end(value: &[u8]) -> Result<i64> {
+    let raw: [u8; 8] =
+        value
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(TsdbError::Corrupt {
+                what: "chunk end",
+                cf: CF_CHUNKS,
+            })?;
+    Ok(i64::from_be_bytes(raw))
+}
+
+/// A series id stored (as key or value) in column family `cf`.
+pub(crate) fn decode_id(raw: &[u8], cf: &'static str) -> Result<SeriesId> {
+    let bytes: [u8; 8] = raw.try_into().map_err(|_| TsdbError::Corrupt {
+        what: "series id",
+        cf,
+    })?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 #[cfg(test)]

@@ -9,45 +9,54 @@
 //! Nothing here knows about gRPC: the sub- and super-manager translate at their edges.
 //!
 //! # Layout
+//! Leaves (data, encodings and codecs; none reaches into the store):
 //! - [`error`]: the crate's error enum.
-//! - `keys`: byte encodings of series and chunk keys.
-//! - `bits`: bit-level writer and reader.
+//! - `series`: [`SeriesId`] and [`SeriesInfo`]; `options`: [`TsdbOptions`].
+//! - `keys`: the on-disk layout: column families, and the byte encodings of series keys,
+//!   sample keys, series ids and chunk values.
+//! - `varint`, `bits`: LEB128 integers; bit-level writer and reader.
 //! - [`chunk`]: the chunk codec (delta-of-delta timestamps; XOR or decimal values, chosen per
 //!   chunk).
 //! - `head`: points not yet cut into chunks; `wal`: their write-ahead records.
-//! - [`db`]: [`Tsdb`]: opening, writing, cutting chunks and reading ranges.
-//! - [`index`]: postings, and selecting series by label matchers.
-//! - [`journal`]: a durable, bounded sequence of records with a small table, for the roles'
-//!   journals and state.
+//! - `index`: the postings' key layout.
+//! - [`rollup`]: 1-minute and 1-hour buckets and their blocks, used for steps they divide.
+//! - `retention`: compaction filters that drop data past its resolution's retention.
 //! - [`matcher`]: PromQL-style label matchers (`=`, `!=`, `=~`, `!~`).
 //! - [`query`]: functions over time (per step) and across series (by labels).
-//! - [`rollup`]: 1-minute and 1-hour buckets, used for steps they divide.
-//! - [`downsample`]: builds minute buckets once raw chunks are old enough.
-//! - `retention`: compaction filters that drop data past its resolution's retention.
+//! - [`journal`]: a durable, bounded sequence of records with a small table, for the roles'
+//!   journals and state.
+//!
+//! The store, over them:
+//! - [`db`]: [`Tsdb`]: opening, creating series and writing; `db/chunks.rs` cuts the head
+//!   into chunks and reads ranges, `db/select.rs` selects series by label matchers,
+//!   `db/rollups.rs` answers from rollups and keeps them current, `db/downsample.rs` builds
+//!   them once raw chunks are old enough.
 #![forbid(unsafe_code)]
 
 mod bits;
 pub mod chunk;
 pub mod db;
-pub mod downsample;
 pub mod error;
 mod head;
-pub mod index;
+mod index;
 pub mod journal;
 mod keys;
 pub mod matcher;
+mod options;
 pub mod query;
 mod retention;
 pub mod rollup;
+mod series;
 mod varint;
 mod wal;
 
-pub use db::{SeriesId, SeriesInfo, Tsdb, TsdbOptions};
-pub use downsample::DownsampleStats;
+pub use db::{DownsampleStats, Tsdb};
 pub use error::TsdbError;
 pub use journal::{Journal, TableOp};
 pub use matcher::{MatchOp, Matcher};
+pub use options::TsdbOptions;
 pub use query::{Aggregation, SeriesAggregation};
+pub use series::{SeriesId, SeriesInfo};
 
 /// Sorted labels of a series (the metric name is kept apart).
 pub type Labels = std::collections::BTreeMap<String, String>;

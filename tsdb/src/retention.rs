@@ -5,9 +5,9 @@
 
 use rocksdb::{CompactionDecision, Options};
 
-use crate::db::{CF_CHUNKS, TsdbOptions};
-use crate::keys;
-use crate::rollup::{CF_ROLLUPS, Resolution};
+use crate::keys::{self, CF_CHUNKS, CF_ROLLUPS};
+use crate::options::TsdbOptions;
+use crate::rollup::Resolution;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -6,8 +6,8 @@
 //! Record: count (LEB128), then per sample: series id (LEB128), timestamp delta from the
 //! previous sample's (zigzag LEB128), value (8 bytes, little-endian).
 
-use crate::db::SeriesId;
 use crate::error::{Result, TsdbError};
+use crate::series::SeriesId;
 use crate::varint;
 
 /// Encodes a batch of samples.

@@ -9,9 +9,11 @@
 
 use rocksdb::WriteBatch;
 
-use crate::db::{SeriesId, Tsdb, merge_points};
+use super::Tsdb;
+use super::chunks::merge_points;
 use crate::error::{Result, TsdbError};
 use crate::rollup::{self, Resolution, floor};
+use crate::series::SeriesId;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -71,7 +73,7 @@ impl Tsdb {
             let mut batch = WriteBatch::default();
             for res in Resolution::ALL {
                 let fresh = rollup::buckets(&points, res);
-                rollup::put_buckets(self, &mut batch, id, res, fresh)?;
+                self.put_buckets(&mut batch, id, res, fresh)?;
             }
             self.put_rollup_mark(&mut batch, id, end);
             self.raw_db()

@@ -1,0 +1,52 @@
+//! The settings of a store: limits, when the head is cut, retention per resolution and when
+//! rollups are built.
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Settings of a store.
+#[derive(Debug, Clone)]
+pub struct TsdbOptions {
+    /// Most series the store accepts; a new series past it is refused with an error.
+    pub max_series: u64,
+    /// The head is cut into chunks when it holds this many points (bounds its memory).
+    pub max_head_points: usize,
+    /// ... or when it spans this much data time, in milliseconds.
+    pub chunk_span_ms: i64,
+    /// How long raw points, 1-minute and 1-hour rollups are kept, in milliseconds of data
+    /// time before now (None = forever). Enforced by compaction filters, so never stalling
+    /// ingest; expired data may be answered until its file is compacted (at least daily).
+    pub raw_retention_ms: Option<i64>,
+    pub minute_retention_ms: Option<i64>,
+    pub hour_retention_ms: Option<i64>,
+    /// Minute and hour rollups are built (by [`crate::Tsdb::downsample`]) for raw data this old,
+    /// in milliseconds; until then every step is answered from raw points. Must be shorter
+    /// than raw retention.
+    pub minute_rollup_after_ms: i64,
+}
+
+impl TsdbOptions {
+    /// The defaults with no retention, for data with timestamps far from now (tests,
+    /// benchmarks on historical datasets).
+    pub fn keep_forever() -> Self {
+        Self {
+            raw_retention_ms: None,
+            minute_retention_ms: None,
+            hour_retention_ms: None,
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for TsdbOptions {
+    fn default() -> Self {
+        Self {
+            max_series: 10_000_000,
+            max_head_points: 4_000_000,
+            chunk_span_ms: 2 * 3_600_000,
+            raw_retention_ms: Some(15 * DAY_MS),
+            minute_retention_ms: Some(90 * DAY_MS),
+            hour_retention_ms: Some(730 * DAY_MS),
+            minute_rollup_after_ms: 14 * DAY_MS,
+        }
+    }
+}
