@@ -97,15 +97,19 @@ async fn metric_shifts(
 ) -> BTreeMap<String, Vec<Shift>> {
     let mut nearest: Vec<(&String, f64)> = candidates.iter().map(|(id, (w, _))| (id, *w)).collect();
     nearest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-    let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut by_region: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (id, _) in nearest.into_iter().take(MAX_HOSTS) {
-        if let Some((region, host)) = id.split_once('/') {
-            by_region.entry(region).or_default().push(host);
+        if let Ok(r) = ResourceId::parse(id) {
+            by_region
+                .entry(r.region().to_string())
+                .or_default()
+                .push(r.host().to_string());
         }
     }
     let response = response_time(shared, service, from_ms, to_ms);
     let mut out: BTreeMap<String, Vec<Shift>> = BTreeMap::new();
-    for (region, hosts) in by_region {
+    for (region, hosts) in &by_region {
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         for figure in [&CPU, &MEMORY, &LOAD, &DISK_BUSY, &NETWORK_IN] {
             let range = (from_ms - BASELINE_MS, to_ms, STEP_MS);
             let series = match series_of_agents(shared, region, &hosts, figure, range).await {
@@ -119,7 +123,7 @@ async fn metric_shifts(
                 let labels = shown(&labels);
                 if let Some(mut s) = shift(figure.name, &labels, &points, from_ms) {
                     s.correlation = correlation(&points, &response, STEP_MS, from_ms);
-                    out.entry(ResourceId::new(region.to_string(), agent.to_string()).to_string())
+                    out.entry(ResourceId::new(region.as_str(), agent).to_string())
                         .or_default()
                         .push(s);
                 }

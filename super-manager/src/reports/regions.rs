@@ -48,7 +48,7 @@ async fn history(
     period: Period,
     step_ms: i64,
 ) -> Result<Vec<Series>> {
-    let region = id.split_once('/').map_or("", |(r, _)| r);
+    let region = strata_proto::resource::region_of(id);
     let mut label_matchers: Vec<LabelMatcher> = labels
         .iter()
         .map(|(label, value)| label_matcher(label, value))
