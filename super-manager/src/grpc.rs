@@ -12,10 +12,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use strata_proto::ResourceId;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use strata_proto::ResourceId;
 use strata_proto::v1::super_manager_server::SuperManager;
 use strata_proto::v1::{
     AgentSnapshotRequest, GetServiceRequest, ListServicesRequest, ListServicesResponse,

@@ -8,9 +8,9 @@
 //! to 0.5, 0.3 and 0.2); nodes down or unknown are left out, with why.
 
 use std::collections::{BTreeMap, HashMap};
-use strata_proto::ResourceId;
 
 use serde::Serialize;
+use strata_proto::ResourceId;
 use strata_proto::v1::{Aggregation, MatchOp, ResourceState};
 
 use crate::error::{Result, SuperManagerError};

@@ -7,8 +7,8 @@
 //! QoS store, to see which shifts move with it.
 
 use std::collections::{BTreeMap, HashMap};
-use strata_proto::ResourceId;
 
+use strata_proto::ResourceId;
 use strata_proto::v1::{Aggregation, MatchOp};
 use tracing::{Instrument, debug, info_span};
 

@@ -225,11 +225,7 @@ fn launch(
         .map_err(io(format!("open log {}", log.display())))?;
     let mut child = Command::new(binary(&spec.binary)?)
         .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .envs(child_env(env, std::env::var("RUST_LOG").ok()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -279,6 +275,17 @@ pub(crate) fn await_line(
     }
 }
 
+/// The child's environment: `RUST_LOG` as this process has it (or `info`), then `env`,
+/// whose values win (a mesh's log filter, a pinned listen address).
+fn child_env(env: &[(String, String)], rust_log: Option<String>) -> Vec<(String, String)> {
+    let mut all = vec![(
+        "RUST_LOG".to_string(),
+        rust_log.unwrap_or_else(|| "info".into()),
+    )];
+    all.extend(env.iter().cloned());
+    all
+}
+
 /// The `key=value` words of a `listening` line, URLs reduced to `host:port`.
 fn fields(line: &str) -> BTreeMap<String, String> {
     line.split_whitespace()
@@ -313,5 +320,24 @@ mod tests {
         assert_eq!(f["console"], "127.0.0.1:4001");
         assert_eq!(f["metrics"], "127.0.0.1:4002");
         assert!(main_addr("x", "no address here").is_err());
+    }
+
+    #[test]
+    fn a_spec_s_environment_wins_over_the_default_log_filter() {
+        let spec = [("RUST_LOG".to_string(), "warn".to_string())];
+        let mut cmd = Command::new("true");
+        cmd.envs(child_env(&spec, Some("debug".into())));
+        let log = cmd
+            .get_envs()
+            .filter(|(k, _)| *k == "RUST_LOG")
+            .last()
+            .and_then(|(_, v)| v);
+        assert_eq!(log, Some(std::ffi::OsStr::new("warn")));
+        let mut cmd = Command::new("true");
+        cmd.envs(child_env(&[], None));
+        assert!(
+            cmd.get_envs()
+                .any(|(k, v)| k == "RUST_LOG" && v == Some("info".as_ref()))
+        );
     }
 }

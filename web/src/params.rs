@@ -3,8 +3,8 @@
 //! request. A bad one is a 400 that names it.
 
 use std::collections::HashMap;
-use strata_proto::ResourceId;
 
+use strata_proto::ResourceId;
 use strata_proto::labels::label_matcher;
 use strata_proto::v1::{Aggregation, LabelMatcher, QueryRangeRequest};
 

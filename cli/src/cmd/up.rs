@@ -90,20 +90,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let data = data.canonicalize().unwrap_or(data);
     let shutdown = strata_proto::daemon::shutdown_on_signal();
 
-    // A few services over the mesh, so that `strata services` and the API show some.
-    let services_file = data.join("services.toml");
-    std::fs::write(&services_file, DEMO_SERVICES)
-        .with_context(|| format!("write {}", services_file.display()))?;
-    let services = toml::Table::from_iter([(
-        "services_file".to_string(),
-        toml::Value::String(services_file.to_string_lossy().into_owned()),
-    )]);
     let n = args.sim_agents;
     let mesh = Mesh::builder()
         .dir(&data)
         .interval(args.interval)
         .super_http(&args.http)
-        .super_toml(&services.to_string())
+        // a few services over the mesh, so that `strata services` and the API show some
+        .file("services.toml", DEMO_SERVICES)
+        .super_toml("services_file = \"{dir}/services.toml\"")
         .region(
             Region::new("east")
                 .agent(CONSOLE_PROBE)

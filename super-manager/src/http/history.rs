@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use strata_proto::ResourceId;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
+use strata_proto::ResourceId;
 use strata_proto::v1::QueryRangeRequest;
 use strata_tsdb::SeriesAggregation;
 use strata_web::views::host::SeriesJson;

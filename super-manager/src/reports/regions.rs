@@ -1,9 +1,9 @@
 //! The reports read from the regions' history: comparison and capacity.
 
 use std::collections::HashMap;
-use strata_proto::ResourceId;
 
 use serde_json::json;
+use strata_proto::ResourceId;
 use strata_proto::labels::label_matcher;
 use strata_proto::v1::{Aggregation, LabelMatcher, QueryRangeRequest};
 
