@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use strata_proto::config::{RoleConfig, is_host_port};
+use strata_proto::identity::TlsConfig;
 
 use crate::checks::spec::{ActionConfig, CheckConfig, set_problems};
 use crate::error::AgentError;
@@ -41,6 +42,8 @@ pub struct AgentConfig {
     pub actions: BTreeMap<String, ActionConfig>,
     /// Registration with the region's brokers (`[registration]`; default: none).
     pub registration: RegistrationConfig,
+    /// Mutual TLS: the node directory with this agent's certificate (`[tls]`).
+    pub tls: TlsConfig,
 }
 
 impl Default for AgentConfig {
@@ -57,6 +60,7 @@ impl Default for AgentConfig {
             checks: Vec::new(),
             actions: BTreeMap::new(),
             registration: RegistrationConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -119,8 +123,12 @@ impl RegistrationConfig {
 impl RoleConfig for AgentConfig {
     type Error = AgentError;
 
-    /// Applies `STRATA_AGENT_ID`, `STRATA_AGENT_LISTEN` and `STRATA_AGENT_COLLECT_INTERVAL`.
+    /// Applies `STRATA_AGENT_ID`, `STRATA_AGENT_LISTEN`, `STRATA_AGENT_COLLECT_INTERVAL` and
+    /// `STRATA_AGENT_TLS_DIR`.
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        if let Some(v) = var("STRATA_AGENT_TLS_DIR") {
+            self.tls.dir = v.into();
+        }
         if let Some(v) = var("STRATA_AGENT_ID") {
             self.id = v;
         }
@@ -170,6 +178,7 @@ impl RoleConfig for AgentConfig {
             errors.push("max_poll_samples: must be at least 1".into());
         }
         errors.extend(self.registration.problems(&self.listen));
+        errors.extend(self.tls.problems());
         errors.extend(crate::items::problems(&self.items));
         errors.extend(set_problems(&self.checks, &self.actions));
         errors

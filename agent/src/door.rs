@@ -1,7 +1,10 @@
 //! The agent's one door: every listener, server and client channel of the crate is built
 //! here and nowhere else — the gRPC listener and server, the `/metrics` listener and the
-//! Broker client used for registration — so that limits, timeouts and (issue 10) TLS and
-//! identities are layered once.
+//! Broker client used for registration — so that limits, timeouts, mutual TLS and the
+//! authorization of callers are layered once.
+//!
+//! Who may call the agent ([`policy`]): the sub-managers of its own region, nobody else; a
+//! poll's `poller` must be the caller itself (checked by the service).
 //!
 //! The gRPC server serves its one service without tonic's router, which would pull a web
 //! framework into the agent.
@@ -9,10 +12,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use strata_proto::identity::{AuthorizeLayer, Expect, Identity, Role, Transport};
 use strata_proto::v1::agent_server::AgentServer;
 use strata_proto::v1::broker_client::BrokerClient;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 use tracing::warn;
@@ -35,10 +38,27 @@ pub async fn bind(listen: &str) -> Result<TcpListener> {
         })
 }
 
-/// Serves the Agent service for `registry` on `listener` until `shutdown` is cancelled;
-/// `Configure` and `Snapshot` need `control` (simulated agents have none).
+/// Who may call an agent: only the sub-managers of its own region.
+pub fn policy(
+    _method: &str,
+    caller: Option<&Identity>,
+    me: &Identity,
+) -> std::result::Result<(), String> {
+    match caller {
+        Some(c) if c.is(Role::SubManager, &me.region) => Ok(()),
+        _ => Err(format!(
+            "only sub-managers of region {} may call this agent",
+            me.region
+        )),
+    }
+}
+
+/// Serves the Agent service for `registry` on `listener` through `transport` until
+/// `shutdown` is cancelled; `Configure` and `Snapshot` need `control` (simulated agents have
+/// none).
 pub async fn serve(
     listener: TcpListener,
+    transport: &Transport,
     registry: Arc<Registry>,
     control: Option<Arc<Control>>,
     shutdown: CancellationToken,
@@ -46,10 +66,10 @@ pub async fn serve(
     let server = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
         .concurrency_limit_per_connection(256)
-        .tcp_nodelay(true)
+        .layer(AuthorizeLayer::new(transport.clone(), policy))
         .serve_with_incoming_shutdown(
             AgentServer::new(AgentService::new(registry, control)),
-            TcpListenerStream::new(listener),
+            transport.incoming(listener, shutdown.clone()),
             shutdown.clone().cancelled_owned(),
         );
     // a graceful stop waits for open connections; a client that never closes its own must
@@ -75,14 +95,16 @@ pub fn serve_metrics(
     tokio::spawn(strata_proto::telemetry::serve(listener, render, shutdown));
 }
 
-/// A Broker client for `addr` (`host:port`), connected on first use; calls carry their own
-/// timeouts.
+/// A Broker client for `addr` (`host:port`) through `transport`, connected on first use;
+/// calls carry their own timeouts.
 pub fn broker_client(
     addr: &str,
+    transport: &Transport,
 ) -> std::result::Result<BrokerClient<Channel>, tonic::transport::Error> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))?
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(2))
-        .tcp_nodelay(true)
-        .connect_lazy();
-    Ok(BrokerClient::new(channel))
+        .tcp_nodelay(true);
+    Ok(BrokerClient::new(
+        transport.channel(endpoint, Expect::Role(Role::Broker)),
+    ))
 }

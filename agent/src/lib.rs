@@ -58,6 +58,7 @@ pub mod snapshot;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use strata_proto::identity::{Role, Transport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span};
@@ -77,10 +78,14 @@ pub struct BoundAgent {
     listener: TcpListener,
     /// The metrics listener, when `metrics_listen` is set.
     metrics: Option<TcpListener>,
+    transport: Transport,
 }
 
-/// Binds the agent's gRPC listener.
+/// Loads the agent's identity (its certificate must name `config.id`, and the registration's
+/// region when set) and binds its listeners.
 pub async fn bind(config: AgentConfig) -> Result<BoundAgent> {
+    let region = Some(config.registration.region.as_str()).filter(|r| !r.is_empty());
+    let transport = Transport::load(&config.tls, Role::Agent, region, Some(&config.id))?;
     let listener = door::bind(&config.listen).await?;
     let metrics = match &config.metrics_listen {
         None => None,
@@ -90,6 +95,7 @@ pub async fn bind(config: AgentConfig) -> Result<BoundAgent> {
         config,
         listener,
         metrics,
+        transport,
     })
 }
 
@@ -114,6 +120,8 @@ impl BoundAgent {
     /// Collects, checks and serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let config = self.config;
+        let transport = self.transport;
+        transport.spawn_reload(shutdown.clone());
         let collector = HostCollector::new();
         let mut registry = Registry::new(config.max_poll_samples);
         let entry = registry.add(AgentEntry {
@@ -128,8 +136,10 @@ impl BoundAgent {
         info!(agent = %config.id, ?addr, checks = config.checks.len(), "agent serving");
         let registry = Arc::new(registry);
         if let Some(listener) = self.metrics {
-            let r = registry.clone();
-            let render = Arc::new(move || metrics::render(&r.metrics, r.iter()));
+            let (r, t) = (registry.clone(), transport.clone());
+            let render = Arc::new(move || {
+                metrics::render(&r.metrics, r.iter()) + &t.render_metrics("strata_agent")
+            });
             info!(addr = ?listener.local_addr().ok(), "metrics served");
             door::serve_metrics(listener, render, shutdown.clone());
         }
@@ -152,6 +162,7 @@ impl BoundAgent {
                     .or_else(|| addr.map(|a| a.to_string()))
                     .unwrap_or_else(|| config.listen.clone());
                 tokio::spawn(registration::register_loop(
+                    transport.clone(),
                     broker.clone(),
                     r.region.clone(),
                     r.token.clone(),
@@ -173,6 +184,7 @@ impl BoundAgent {
         );
         let served = door::serve(
             self.listener,
+            &transport,
             registry,
             Some(control.clone()),
             shutdown.clone(),

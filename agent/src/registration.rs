@@ -5,15 +5,18 @@
 
 use std::time::Duration;
 
+use strata_proto::identity::Transport;
 use strata_proto::v1::{AgentRegistration, RegisterAgentsRequest};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::door;
 
-/// Registers `agents` (id, address) of `region` with the broker at `broker`, refreshing at a
-/// third of the granted ttl (retrying every second while it fails), until `shutdown`.
+/// Registers `agents` (id, address) of `region` with the broker at `broker` through
+/// `transport`, refreshing at a third of the granted ttl (retrying every second while it
+/// fails), until `shutdown`.
 pub async fn register_loop(
+    transport: Transport,
     broker: String,
     region: String,
     token: Option<String>,
@@ -22,7 +25,7 @@ pub async fn register_loop(
 ) {
     let span = info_span!("register", %broker, %region, agents = agents.len());
     async move {
-        let mut client = match door::broker_client(&broker) {
+        let mut client = match door::broker_client(&broker, &transport) {
             Ok(c) => c,
             Err(error) => {
                 warn!(%error, "bad broker address; not registered with it");

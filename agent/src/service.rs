@@ -69,6 +69,12 @@ impl Agent for AgentService {
     }
 
     async fn poll(&self, request: Request<PollRequest>) -> Result<Response<PollResponse>, Status> {
+        // a poller's cursor frees samples: only the poller itself may move it
+        strata_proto::identity::authz::require_claim(
+            &request,
+            "poller",
+            &request.get_ref().poller,
+        )?;
         let req = request.into_inner();
         let entry = self.entry(&req.agent_id)?;
         let span = info_span!("poll", agent = %entry.id, poller = %req.poller, ack_seq = req.ack_seq, known_series = req.known_series);

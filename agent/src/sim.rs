@@ -188,10 +188,12 @@ pub struct Registration {
     pub token: Option<String>,
 }
 
-/// Serves `sim` (agents `<prefix>0001` to `<prefix><agents>`) on `listener`, registered as
-/// `registration` says, and runs its ticks until `shutdown`.
+/// Serves `sim` (agents `<prefix>0001` to `<prefix><agents>`) on `listener` through
+/// `transport` (whose certificate names the prefix as its id), registered as `registration`
+/// says, and runs its ticks until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
+    transport: &strata_proto::identity::Transport,
     sim: Simulation,
     (prefix, count): (&str, usize),
     registration: Registration,
@@ -206,6 +208,7 @@ pub async fn serve(
         .collect();
     for broker in &registration.brokers {
         tokio::spawn(crate::registration::register_loop(
+            transport.clone(),
             broker.clone(),
             registration.region.clone(),
             registration.token.clone(),
@@ -215,7 +218,8 @@ pub async fn serve(
     }
     let registry = sim.registry();
     let ticks = tokio::spawn(sim.run(shutdown.clone()));
-    let served = crate::door::serve(listener, registry, None, shutdown.clone()).await;
+    transport.spawn_reload(shutdown.clone());
+    let served = crate::door::serve(listener, transport, registry, None, shutdown.clone()).await;
     shutdown.cancel();
     let _ = ticks.await;
     served

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use strata_proto::config::RoleConfig;
+use strata_proto::identity::TlsConfig;
 
 use crate::error::BrokerError;
 
@@ -41,6 +42,8 @@ pub struct BrokerConfig {
     pub join_token: Option<String>,
     /// Settings per region, by name.
     pub regions: BTreeMap<String, RegionSettings>,
+    /// Mutual TLS: the node directory with this broker's certificate (`[tls]`).
+    pub tls: TlsConfig,
 }
 
 /// What a region may set for itself.
@@ -84,6 +87,7 @@ impl Default for BrokerConfig {
             replicas: 1,
             join_token: None,
             regions: BTreeMap::new(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -103,7 +107,7 @@ impl RoleConfig for BrokerConfig {
     }
 
     fn problems(&self) -> Vec<String> {
-        let mut errors = Vec::new();
+        let mut errors = self.tls.problems();
         if self.id.trim().is_empty() {
             errors.push("id: must not be empty".to_string());
         }

@@ -9,6 +9,9 @@ pub enum BrokerError {
     /// The config parsed but some values are unusable; every problem is listed.
     #[error("invalid broker config: {0}")]
     ConfigInvalid(#[from] strata_proto::config::Problems),
+    /// The mesh identity (certificate, key, trust) could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] strata_proto::identity::IdentityError),
     /// The gRPC listener could not be bound.
     #[error("bind broker gRPC listener on {addr}: {source}")]
     Bind {

@@ -41,6 +41,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use strata_proto::identity::{Role, Transport};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -56,10 +57,13 @@ pub struct BoundBroker {
     listener: TcpListener,
     /// The metrics listener, when `metrics_listen` is set.
     metrics: Option<TcpListener>,
+    transport: Transport,
 }
 
-/// Binds the broker's gRPC listener.
+/// Loads the broker's identity (its certificate must name `config.id`) and binds its
+/// listeners.
 pub async fn bind(config: BrokerConfig) -> Result<BoundBroker> {
+    let transport = Transport::load(&config.tls, Role::Broker, None, Some(&config.id))?;
     let listener = door::bind(&config.listen).await?;
     let metrics = match &config.metrics_listen {
         None => None,
@@ -69,6 +73,7 @@ pub async fn bind(config: BrokerConfig) -> Result<BoundBroker> {
         config,
         listener,
         metrics,
+        transport,
     })
 }
 
@@ -94,18 +99,21 @@ impl BoundBroker {
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let state = Arc::new(BrokerState::new(self.config.clone()));
         info!(broker = %self.config.id, addr = %self.local_addr(), "broker serving");
+        let transport = self.transport;
+        transport.spawn_reload(shutdown.clone());
         if let Some(listener) = self.metrics {
-            let s = state.clone();
+            let (s, t) = (state.clone(), transport.clone());
             let render = Arc::new(move || {
                 let members = s.with_membership(|m, now| m.members("", now));
                 let registered = s.with_registry(|r, _| r.counts());
                 metrics::render(&s.metrics, &members, &registered)
+                    + &t.render_metrics("strata_broker")
             });
             info!(addr = ?listener.local_addr().ok(), "metrics served");
             door::serve_metrics(listener, render, shutdown.clone());
         }
         let expiry = tokio::spawn(expire_loop(state.clone(), shutdown.clone()));
-        let served = door::serve(self.listener, state, shutdown.clone()).await;
+        let served = door::serve(self.listener, &transport, state, shutdown.clone()).await;
         shutdown.cancel();
         let _ = expiry.await;
         info!(broker = %self.config.id, "broker stopped");

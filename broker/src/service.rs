@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
 use strata_proto::config::is_host_port;
+use strata_proto::identity::{self, caller_of};
 use strata_proto::v1::broker_server::Broker;
 use strata_proto::v1::{
     AgentAssignment, Assignment, HeartbeatRequest, HeartbeatResponse, Member, MembershipView,
@@ -40,6 +41,61 @@ impl BrokerService {
 
 type ViewStream = Pin<Box<dyn Stream<Item = Result<MembershipView, Status>> + Send>>;
 type AssignmentStream = Pin<Box<dyn Stream<Item = Result<Assignment, Status>> + Send>>;
+
+/// Refuses a caller whose certificate does not name `member` (id, role and region): no one
+/// heartbeats or watches assignments under another member's name.
+fn check_member<T>(request: &Request<T>, member: &Member) -> Result<(), Status> {
+    let Some(caller) = caller_of(request) else {
+        return Ok(()); // insecure door
+    };
+    let role = match Role::try_from(member.role) {
+        Ok(Role::SubManager) => identity::Role::SubManager,
+        Ok(Role::SuperManager) => identity::Role::SuperManager,
+        _ => {
+            return Err(Status::permission_denied(format!(
+                "{caller} may not act as a member of role {}",
+                member.role
+            )));
+        }
+    };
+    let region_ok = !role.regional() || caller.region == member.region;
+    if caller.role != role || caller.id != member.id || !region_ok {
+        return Err(Status::permission_denied(format!(
+            "{caller} may not act as member '{}' of region '{}' ({})",
+            member.id, member.region, role
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a registration the caller may not make: an agent registers only itself (or, as
+/// a simulator does, agents named after it with a number: `<id>0001`), in its own region; a
+/// sub-manager only agents of its own region.
+fn check_registration(request: &Request<RegisterAgentsRequest>) -> Result<(), Status> {
+    let Some(caller) = caller_of(request) else {
+        return Ok(());
+    };
+    let req = request.get_ref();
+    if caller.region != req.region {
+        return Err(Status::permission_denied(format!(
+            "{caller} may not register agents of region '{}'",
+            req.region
+        )));
+    }
+    if caller.role == identity::Role::Agent {
+        let own = |id: &str| {
+            id.strip_prefix(caller.id.as_str())
+                .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+        };
+        if let Some(other) = req.agents.iter().find(|a| !own(&a.id)) {
+            return Err(Status::permission_denied(format!(
+                "{caller} may not register agent '{}'",
+                other.id
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// Checks a region or id: non-empty and without '/'.
 fn check_name(what: &str, value: &str) -> Result<(), Status> {
@@ -110,6 +166,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<HeartbeatRequest>,
     ) -> Result<Response<HeartbeatResponse>, Status> {
+        if let Some(member) = &request.get_ref().member {
+            check_member(&request, member)?;
+        }
         let req = request.into_inner();
         let member = req
             .member
@@ -182,6 +241,7 @@ impl Broker for BrokerService {
         &self,
         request: Request<RegisterAgentsRequest>,
     ) -> Result<Response<RegisterAgentsResponse>, Status> {
+        check_registration(&request)?;
         let req = request.into_inner();
         check_name("register: field 'region'", &req.region)?;
         if let Some(token) = self.state.config.join_token(&req.region)
@@ -241,6 +301,9 @@ impl Broker for BrokerService {
         &self,
         request: Request<WatchAssignmentRequest>,
     ) -> Result<Response<Self::WatchAssignmentStream>, Status> {
+        if let Some(member) = &request.get_ref().member {
+            check_member(&request, member)?;
+        }
         let member = request.into_inner().member.ok_or_else(|| {
             Status::invalid_argument("watch assignment: field 'member' is missing")
         })?;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod ca;
 pub mod client;
 pub mod events;
 pub mod notify;
@@ -9,4 +10,5 @@ pub mod rules;
 pub mod services;
 pub mod sim;
 pub mod status;
+pub mod tls;
 pub mod up;

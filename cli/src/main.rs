@@ -49,6 +49,8 @@ enum Command {
     Rules(cmd::rules::RulesArgs),
     /// Show, replace or reset a region's notification channels.
     Notify(cmd::notify::NotifyArgs),
+    /// The mesh's certificate authority: init, issue, revoke, show.
+    Ca(cmd::ca::CaArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),
     /// Measure a component beside its peers: tsdb, agent, probes, failover or overview (runs
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
             Command::Rca(args) => cmd::services::rca(args).await,
             Command::Report(args) => cmd::report::run(args).await,
             Command::Sim(args) => cmd::sim::run(args).await,
+            Command::Ca(args) => cmd::ca::run(args),
             Command::Bench(args) => cmd::bench::run(args).await,
         }
     });

@@ -13,6 +13,8 @@
 //! - `config` (feature `config`): reading TOML config files, shared by the roles' loaders.
 //! - `telemetry` (feature `daemon`): `/healthz` and `/metrics` for every component.
 //! - `daemon` (feature `daemon`): signal handling and logging shared by the daemons' `main`.
+//! - `identity` (feature `identity`): the mesh's CA, mutual TLS on every door and channel,
+//!   callers' identities and the one authorization layer.
 #![forbid(unsafe_code)]
 
 /// Generated code of package `strata.v1`.
@@ -25,6 +27,8 @@ pub mod v1 {
 pub mod config;
 #[cfg(feature = "daemon")]
 pub mod daemon;
+#[cfg(feature = "identity")]
+pub mod identity;
 pub mod labels;
 pub mod names;
 pub mod rendezvous;

@@ -24,6 +24,8 @@ pub struct Recovery {
     pub metrics: Arc<SubManagerMetrics>,
     /// Timeout of the connection to the agent (the poll timeout).
     pub connect_timeout: Duration,
+    /// Where channels to agents are made.
+    pub door: crate::door::Door,
 }
 
 impl Recovery {
@@ -33,6 +35,7 @@ impl Recovery {
         self.metrics.actions_run.fetch_add(1, Ordering::Relaxed);
         let state = self.state.clone();
         let timeout = self.connect_timeout;
+        let door = self.door.clone();
         let (agent, address, rule, action, event_id) = (
             agent.to_string(),
             address.to_string(),
@@ -44,7 +47,7 @@ impl Recovery {
         tokio::spawn(
             async move {
                 let started_ms = strata_proto::now_ms();
-                let outcome = run(&agent, &address, &action, &event_id, timeout).await;
+                let outcome = run(&agent, &address, &action, &event_id, timeout, &door).await;
                 let run = match outcome {
                     Ok((ok, result, output)) => {
                         info!(ok, %result, "recovery action finished");
@@ -84,8 +87,10 @@ async fn run(
     action: &str,
     event_id: &str,
     connect_timeout: Duration,
+    door: &crate::door::Door,
 ) -> Result<(bool, String, String), String> {
-    let mut client = crate::door::agent(address, connect_timeout)
+    let mut client = door
+        .agent(address, connect_timeout)
         .map_err(|e| format!("agent address '{address}': {e}"))?;
     let call = client.run_action(RunActionRequest {
         agent_id: agent.to_string(),

@@ -53,6 +53,8 @@ pub struct Api {
     pub channels: Arc<NotifyBook>,
     /// The notifications made, for ListNotifications.
     pub outbox: Arc<Mutex<Outbox>>,
+    /// Where channels to agents are made.
+    pub door: door::Door,
 }
 
 impl Api {
@@ -85,7 +87,9 @@ impl Api {
                 "{op}: {resource_id} is not polled by this member"
             )));
         };
-        let client = door::agent(&target.address, self.agent_timeout)
+        let client = self
+            .door
+            .agent(&target.address, self.agent_timeout)
             .map_err(|e| Status::internal(format!("agent address '{}': {e}", target.address)))?;
         match tokio::time::timeout(self.agent_timeout, call(client, agent)).await {
             Ok(Ok(answer)) => Ok(answer),

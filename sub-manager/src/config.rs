@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use strata_proto::config::{RoleConfig, is_host_port, split_list};
+use strata_proto::identity::TlsConfig;
 
 use crate::error::SubManagerError;
 
@@ -62,6 +63,8 @@ pub struct SubManagerConfig {
     /// Agents to poll (a discovery list): registered with the brokers, which share them
     /// out with the agents that registered themselves; polled directly without brokers.
     pub agents: Vec<AgentTarget>,
+    /// Mutual TLS: the node directory with this member's certificate (`[tls]`).
+    pub tls: TlsConfig,
 }
 
 /// How agents are polled.
@@ -198,6 +201,7 @@ impl Default for SubManagerConfig {
             rules_file: None,
             notify: Default::default(),
             agents: Vec::new(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -254,7 +258,7 @@ impl RoleConfig for SubManagerConfig {
     }
 
     fn problems(&self) -> Vec<String> {
-        let mut errors = Vec::new();
+        let mut errors = self.tls.problems();
         for (field, value) in [("id", &self.id), ("region", &self.region)] {
             if value.trim().is_empty() {
                 errors.push(format!("{field}: must not be empty"));

@@ -1,8 +1,12 @@
 //! The one door of the sub-manager: every listener it binds, every server it runs (the
 //! SubManager gRPC service, the regional console's HTTP server, `/metrics`) and every client
 //! it opens (channels to agents and brokers, the notifications' HTTP client, SMTP transports)
-//! is built here and nowhere else, so that TLS, identities, limits and timeouts are layered
-//! once.
+//! is built here and nowhere else, so that mutual TLS, the authorization of callers, limits
+//! and timeouts are layered once.
+//!
+//! Who may call the regional API ([`policy`]): brokers (routing the centre's calls),
+//! super-managers and operators; no agent, no other region's member. Channels to agents
+//! expect an agent of this region, channels to brokers a broker ([`Door`]).
 //!
 //! The door knows the wire, not the domain: the gRPC service, the console's router and the
 //! metrics' renderer are handed to it by the composition root (`lib.rs`).
@@ -14,12 +18,13 @@ use std::time::Duration;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use strata_proto::identity::authz::split_path;
+use strata_proto::identity::{AuthorizeLayer, Expect, Identity, Role, Transport};
 use strata_proto::v1::agent_client::AgentClient;
 use strata_proto::v1::broker_client::BrokerClient;
 use strata_proto::v1::sub_manager_server::{SubManager, SubManagerServer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 use tower::ServiceBuilder;
@@ -49,21 +54,102 @@ pub async fn bind(addr: &str) -> Result<TcpListener> {
         })
 }
 
-/// Serves the regional SubManager API, `service`, until `shutdown` is cancelled.
+/// Who may call the regional API: brokers, super-managers and operators.
+pub fn policy(
+    path: &str,
+    caller: Option<&Identity>,
+    _me: &Identity,
+) -> std::result::Result<(), String> {
+    match (split_path(path).0, caller.map(|c| c.role)) {
+        ("SubManager", Some(Role::Broker | Role::SuperManager | Role::Operator)) => Ok(()),
+        _ => Err("open to brokers, super-managers and operators only".into()),
+    }
+}
+
+/// The door's client side: this member's transport and region, from which every channel to
+/// agents and brokers is made.
+#[derive(Debug, Clone)]
+pub struct Door {
+    transport: Transport,
+    region: String,
+}
+
+impl Door {
+    /// Channels through `transport`, to agents of `region` and to brokers.
+    pub fn new(transport: Transport, region: &str) -> Self {
+        Self {
+            transport,
+            region: region.to_string(),
+        }
+    }
+
+    /// The transport (for `/metrics` and reloads).
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    fn agent_channel(&self, endpoint: Endpoint) -> Channel {
+        self.transport
+            .channel(endpoint, Expect::InRegion(Role::Agent, self.region.clone()))
+    }
+
+    /// A client of the agent endpoint at `addr`, connected lazily within
+    /// `connect_timeout`, for one call outside the poll stack.
+    pub fn agent(
+        &self,
+        addr: &str,
+        connect_timeout: Duration,
+    ) -> std::result::Result<AgentCaller, tonic::transport::Error> {
+        Ok(AgentClient::new(
+            self.agent_channel(endpoint(addr, connect_timeout)?),
+        ))
+    }
+
+    /// The poll clients, `concurrency` calls in flight at once, each lasting at most
+    /// `timeout`.
+    pub fn poll_clients(&self, concurrency: usize, timeout: Duration) -> PollClients {
+        PollClients {
+            door: self.clone(),
+            limit: Arc::new(Semaphore::new(concurrency)),
+            timeout,
+            channels: HashMap::new(),
+        }
+    }
+
+    /// A Broker client for `addr`. Calls carry their own timeouts (the assignment stream
+    /// has none); HTTP/2 pings every second find a broker that vanished without closing the
+    /// connection within three.
+    pub fn broker_client(
+        &self,
+        addr: &str,
+    ) -> std::result::Result<BrokerClient<Channel>, tonic::transport::Error> {
+        let endpoint = endpoint(addr, Duration::from_secs(1))?
+            .http2_keep_alive_interval(Duration::from_secs(1))
+            .keep_alive_timeout(Duration::from_secs(2))
+            .keep_alive_while_idle(true);
+        Ok(BrokerClient::new(
+            self.transport.channel(endpoint, Expect::Role(Role::Broker)),
+        ))
+    }
+}
+
+/// Serves the regional SubManager API, `service`, through `transport` until `shutdown` is
+/// cancelled.
 pub async fn serve<S: SubManager>(
     listener: TcpListener,
+    transport: &Transport,
     service: S,
     shutdown: CancellationToken,
 ) -> Result<()> {
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
-        .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .layer(AuthorizeLayer::new(transport.clone(), policy))
         .serve_with_incoming_shutdown(
             SubManagerServer::new(service)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
-            TcpListenerStream::new(listener),
+            transport.incoming(listener, shutdown.clone()),
             shutdown.cancelled_owned(),
         )
         .await?;
@@ -108,36 +194,17 @@ fn endpoint(
         .keep_alive_timeout(Duration::from_secs(5)))
 }
 
-/// A client of the agent endpoint at `addr`, connected lazily within `connect_timeout`, for
-/// one call outside the poll stack.
-pub fn agent(
-    addr: &str,
-    connect_timeout: Duration,
-) -> std::result::Result<AgentCaller, tonic::transport::Error> {
-    Ok(AgentClient::new(
-        endpoint(addr, connect_timeout)?.connect_lazy(),
-    ))
-}
-
 /// The poll clients: one lazily connected channel per agent endpoint (shared by the agents
 /// behind it), and one poll stack — `timeout`, then a permit of a limit shared by every
 /// agent — over it for each agent.
 pub struct PollClients {
+    door: Door,
     limit: Arc<Semaphore>,
     timeout: Duration,
     channels: HashMap<String, Channel>,
 }
 
 impl PollClients {
-    /// Clients whose calls last at most `timeout`, `concurrency` of them in flight at once.
-    pub fn new(concurrency: usize, timeout: Duration) -> Self {
-        Self {
-            limit: Arc::new(Semaphore::new(concurrency)),
-            timeout,
-            channels: HashMap::new(),
-        }
-    }
-
     /// An Agent client for the endpoint at `addr` through the poll stack.
     pub fn client(
         &mut self,
@@ -146,7 +213,7 @@ impl PollClients {
         let channel = match self.channels.get(addr) {
             Some(ch) => ch.clone(),
             None => {
-                let ch = endpoint(addr, self.timeout)?.connect_lazy();
+                let ch = self.door.agent_channel(endpoint(addr, self.timeout)?);
                 self.channels.insert(addr.to_string(), ch.clone());
                 ch
             }
@@ -159,20 +226,6 @@ impl PollClients {
             .service(channel);
         Ok(AgentClient::new(service).max_decoding_message_size(MAX_MESSAGE_BYTES))
     }
-}
-
-/// A Broker client for `addr`. Calls carry their own timeouts (the assignment stream has
-/// none); HTTP/2 pings every second find a broker that vanished without closing the
-/// connection within three.
-pub fn broker_client(
-    addr: &str,
-) -> std::result::Result<BrokerClient<Channel>, tonic::transport::Error> {
-    let channel = endpoint(addr, Duration::from_secs(1))?
-        .http2_keep_alive_interval(Duration::from_secs(1))
-        .keep_alive_timeout(Duration::from_secs(2))
-        .keep_alive_while_idle(true)
-        .connect_lazy();
-    Ok(BrokerClient::new(channel))
 }
 
 /// The HTTP client notifications are delivered with (webhooks, Alertmanager, SMS gateways):

@@ -6,6 +6,9 @@ pub enum SubManagerError {
     /// The config file could not be read or parsed.
     #[error(transparent)]
     ConfigFile(#[from] strata_proto::config::ConfigFileError),
+    /// The mesh identity (certificate, key, trust) could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] strata_proto::identity::IdentityError),
     /// The config parsed but some values are unusable; every problem is listed.
     #[error("invalid sub-manager config: {0}")]
     ConfigInvalid(#[from] strata_proto::config::Problems),

@@ -58,6 +58,7 @@ pub mod verdict;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use strata_proto::identity::{self, Transport};
 use strata_proto::v1::{Member, Role};
 use strata_tsdb::Tsdb;
 use tokio::net::TcpListener;
@@ -78,10 +79,18 @@ pub struct BoundSubManager {
     console: Option<TcpListener>,
     /// The metrics listener, when `metrics_listen` is set.
     metrics: Option<TcpListener>,
+    transport: Transport,
 }
 
-/// Binds the sub-manager's gRPC listener (and its console's and metrics', when configured).
+/// Loads the member's identity (its certificate must name `config.id` in `config.region`)
+/// and binds its gRPC listener (and its console's and metrics', when configured).
 pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
+    let transport = Transport::load(
+        &config.tls,
+        identity::Role::SubManager,
+        Some(&config.region),
+        Some(&config.id),
+    )?;
     let listener = door::bind(&config.listen).await?;
     let console = match &config.console_listen {
         None => None,
@@ -96,6 +105,7 @@ pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
         listener,
         console,
         metrics,
+        transport,
     })
 }
 
@@ -125,6 +135,9 @@ impl BoundSubManager {
     /// Polls, stores, judges and serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let config = Arc::new(self.config);
+        let transport = self.transport;
+        transport.spawn_reload(shutdown.clone());
+        let door = door::Door::new(transport.clone(), &config.region);
         let addr = self
             .listener
             .local_addr()
@@ -170,8 +183,15 @@ impl BoundSubManager {
         info!(member = %config.id, region = %config.region, %addr, agents = config.agents.len(), "sub-manager serving");
         let metrics = Arc::new(metrics::SubManagerMetrics::default());
         if let Some(listener) = self.metrics {
-            let (m, s, t) = (metrics.clone(), state.clone(), tsdb.clone());
-            let render = Arc::new(move || metrics::render(&m, &s, &t));
+            let (m, s, t, tr) = (
+                metrics.clone(),
+                state.clone(),
+                tsdb.clone(),
+                transport.clone(),
+            );
+            let render = Arc::new(move || {
+                metrics::render(&m, &s, &t) + &tr.render_metrics("strata_sub_manager")
+            });
             info!(addr = ?listener.local_addr().ok(), "metrics served");
             door::serve_metrics(listener, render, shutdown.clone());
         }
@@ -190,6 +210,7 @@ impl BoundSubManager {
                     state: state.clone(),
                     metrics: metrics.clone(),
                     connect_timeout: config.poll.timeout,
+                    door: door.clone(),
                 },
             },
             shutdown.clone(),
@@ -202,6 +223,7 @@ impl BoundSubManager {
                 config: config.clone(),
                 shares: shares.clone(),
                 metrics: metrics.clone(),
+                door: door.clone(),
             };
             tasks.spawn(membership::heartbeat_loop(link.clone(), shutdown.clone()));
             tasks.spawn(membership::assignment_loop(link.clone(), shutdown.clone()));
@@ -229,6 +251,7 @@ impl BoundSubManager {
             polled,
             channels,
             outbox: notifier.outbox(),
+            door,
         };
         if let Some(listener) = self.console {
             tasks.spawn(door::serve_console(
@@ -237,7 +260,7 @@ impl BoundSubManager {
                 shutdown.clone(),
             ));
         }
-        let served = door::serve(self.listener, api, shutdown.clone()).await;
+        let served = door::serve(self.listener, &transport, api, shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         if tokio::task::spawn_blocking(move || poll_thread.join())

@@ -31,6 +31,8 @@ pub struct BrokerLink {
     pub config: Arc<SubManagerConfig>,
     pub shares: Arc<Shares>,
     pub metrics: Arc<SubManagerMetrics>,
+    /// Where the channels to the broker are made.
+    pub door: door::Door,
 }
 
 /// Sleeps `d` unless `shutdown` comes first; returns whether it was shutdown.
@@ -46,7 +48,7 @@ pub async fn heartbeat_loop(link: BrokerLink, shutdown: CancellationToken) {
     let span = info_span!("heartbeat", broker = %link.addr, member = %link.me.id, region = %link.me.region);
     async move {
         let interval = link.config.heartbeat_interval;
-        let mut client = match door::broker_client(&link.addr) {
+        let mut client = match link.door.broker_client(&link.addr) {
             Ok(c) => c,
             Err(error) => {
                 warn!(%error, "bad broker address; no heartbeats to it");
@@ -99,7 +101,7 @@ pub async fn heartbeat_loop(link: BrokerLink, shutdown: CancellationToken) {
 pub async fn assignment_loop(link: BrokerLink, shutdown: CancellationToken) {
     let span = info_span!("assignment", broker = %link.addr, member = %link.me.id);
     async move {
-        let mut client = match door::broker_client(&link.addr) {
+        let mut client = match link.door.broker_client(&link.addr) {
             Ok(c) => c,
             Err(error) => {
                 warn!(%error, "bad broker address; no assignment from it");
@@ -166,7 +168,7 @@ pub async fn register_loop(link: BrokerLink, shutdown: CancellationToken) {
     }
     let span = info_span!("register", broker = %link.addr, region = %link.me.region);
     async move {
-        let mut client = match door::broker_client(&link.addr) {
+        let mut client = match link.door.broker_client(&link.addr) {
             Ok(c) => c,
             Err(error) => {
                 warn!(%error, "bad broker address; agents not registered with it");

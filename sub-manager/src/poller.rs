@@ -179,7 +179,10 @@ async fn run(ctx: Arc<PollContext>, shutdown: CancellationToken) {
     let fall_back_at = tokio::time::Instant::now() + ctx.config.lease;
     let mut fell_back = !brokers;
     let mut tasks = Tasks {
-        clients: PollClients::new(ctx.config.poll.concurrency, ctx.config.poll.timeout),
+        clients: ctx
+            .recovery
+            .door
+            .poll_clients(ctx.config.poll.concurrency, ctx.config.poll.timeout),
         ctx: ctx.clone(),
         running: HashMap::new(),
         set: JoinSet::new(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use strata_proto::config::{RoleConfig, is_host_port, split_list};
+use strata_proto::identity::TlsConfig;
 
 use crate::error::SuperManagerError;
 
@@ -18,6 +19,9 @@ pub struct SuperManagerConfig {
     pub id: String,
     /// HTTP address of the REST API and console (default `127.0.0.1:9740`).
     pub http: String,
+    /// gRPC address of the SuperManager service, over mutual TLS (default `127.0.0.1:9741`;
+    /// none: not served).
+    pub grpc_listen: Option<String>,
     /// Brokers, as `host:port`; calls fail over from one to the next (default none).
     pub brokers: Vec<String>,
     /// Time between heartbeats to each broker (default 1 s).
@@ -43,6 +47,8 @@ pub struct SuperManagerConfig {
     /// How long probe runs and their minute and hour rollups are kept (`[qos]`: raw_days 8,
     /// minute_days 35, hour_days 400).
     pub qos: crate::qos::Retention,
+    /// Mutual TLS: the node directory with this super-manager's certificate (`[tls]`).
+    pub tls: TlsConfig,
 }
 
 impl Default for SuperManagerConfig {
@@ -50,6 +56,7 @@ impl Default for SuperManagerConfig {
         Self {
             id: "super-1".into(),
             http: "127.0.0.1:9740".into(),
+            grpc_listen: Some("127.0.0.1:9741".into()),
             brokers: Vec::new(),
             heartbeat_interval: Duration::from_secs(1),
             lease: Duration::from_secs(3),
@@ -59,6 +66,7 @@ impl Default for SuperManagerConfig {
             incident_history: crate::overview::DEFAULT_INCIDENT_HISTORY,
             services_file: None,
             qos: crate::qos::Retention::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -66,8 +74,12 @@ impl Default for SuperManagerConfig {
 impl RoleConfig for SuperManagerConfig {
     type Error = SuperManagerError;
 
-    /// Applies `STRATA_SUPER_MANAGER_HTTP` and `STRATA_SUPER_MANAGER_BROKERS` (comma-separated).
+    /// Applies `STRATA_SUPER_MANAGER_HTTP`, `STRATA_SUPER_MANAGER_GRPC` and
+    /// `STRATA_SUPER_MANAGER_BROKERS` (comma-separated).
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        if let Some(v) = var("STRATA_SUPER_MANAGER_GRPC") {
+            self.grpc_listen = Some(v);
+        }
         if let Some(v) = var("STRATA_SUPER_MANAGER_HTTP") {
             self.http = v;
         }
@@ -78,7 +90,14 @@ impl RoleConfig for SuperManagerConfig {
     }
 
     fn problems(&self) -> Vec<String> {
-        let mut errors = Vec::new();
+        let mut errors = self.tls.problems();
+        if let Some(g) = &self.grpc_listen
+            && g.parse::<std::net::SocketAddr>().is_err()
+        {
+            errors.push(format!(
+                "grpc_listen: '{g}' is not an address like 127.0.0.1:9741"
+            ));
+        }
         if self.id.trim().is_empty() {
             errors.push("id: must not be empty".to_string());
         }

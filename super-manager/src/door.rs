@@ -1,16 +1,19 @@
 //! The super-manager's one door: every server and every client channel it has is built
-//! here, and nowhere else, so that TLS, identities, limits and tracing layers are added
-//! once (issue 10).
+//! here, and nowhere else, so that mutual TLS, the authorization of callers, limits and
+//! tracing layers are added once.
 //!
-//! - The listener: one TCP address (`http`) carries the REST API and console
-//!   ([`crate::http`]) and, on the same connections (HTTP/2 without TLS, as the other roles
-//!   serve it), the `SuperManager` gRPC service ([`crate::grpc`]).
+//! - The HTTP listener (`http`) carries the REST API and console ([`crate::http`]).
+//! - The gRPC listener (`grpc_listen`) carries the `SuperManager` service ([`crate::grpc`])
+//!   over mutual TLS, open to operators and other super-managers ([`policy`]).
 //! - The channels: one lazily connected channel per broker, over which
-//!   [`crate::brokers::Brokers`] fails over and every call to a region is routed.
+//!   [`crate::brokers::Brokers`] fails over and every call to a region is routed; each
+//!   broker must prove a broker's identity.
 
 use std::time::Duration;
 
 use axum::Router;
+use strata_proto::identity::authz::split_path;
+use strata_proto::identity::{AuthorizeLayer, Expect, Identity, Role, Transport};
 use strata_proto::v1::super_manager_server::SuperManagerServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -19,7 +22,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::error::{Result, SuperManagerError};
 use crate::grpc::Grpc;
 
-/// Binds the listener of the REST API, the console and the gRPC service on `addr`.
+/// Binds a listener (the REST API's and console's, or the gRPC service's) on `addr`.
 pub async fn bind(addr: &str) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
@@ -29,34 +32,61 @@ pub async fn bind(addr: &str) -> Result<TcpListener> {
         })
 }
 
-/// Serves `rest` (the REST API and console) and `grpc` on `listener` until `shutdown`.
-pub async fn serve(
-    listener: TcpListener,
-    rest: Router,
-    grpc: Grpc,
-    shutdown: CancellationToken,
-) -> Result<()> {
-    let app = rest.route_service(
-        "/strata.v1.SuperManager/{*rpc}",
-        SuperManagerServer::new(grpc),
-    );
-    axum::serve(listener, app)
+/// Who may call the SuperManager gRPC service: operators and super-managers.
+pub fn policy(
+    path: &str,
+    caller: Option<&Identity>,
+    _me: &Identity,
+) -> std::result::Result<(), String> {
+    match (split_path(path).0, caller.map(|c| c.role)) {
+        ("SuperManager", Some(Role::Operator | Role::SuperManager)) => Ok(()),
+        _ => Err("open to operators and super-managers only".into()),
+    }
+}
+
+/// Serves `rest` (the REST API and console) on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, rest: Router, shutdown: CancellationToken) -> Result<()> {
+    axum::serve(listener, rest)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(SuperManagerError::Serve)
 }
 
-/// A channel to each broker of `addrs` (`host:port`), in order; none connects until used.
-pub fn broker_channels(addrs: &[String]) -> Result<Vec<Channel>, tonic::transport::Error> {
+/// Serves the SuperManager gRPC service `grpc` on `listener` through `transport` until
+/// `shutdown`.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    transport: &Transport,
+    grpc: Grpc,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(256)
+        .layer(AuthorizeLayer::new(transport.clone(), policy))
+        .serve_with_incoming_shutdown(
+            SuperManagerServer::new(grpc),
+            transport.incoming(listener, shutdown.clone()),
+            shutdown.cancelled_owned(),
+        )
+        .await
+        .map_err(|e| SuperManagerError::Serve(std::io::Error::other(e)))
+}
+
+/// A channel through `transport` to each broker of `addrs` (`host:port`), in order; none
+/// connects until used.
+pub fn broker_channels(
+    addrs: &[String],
+    transport: &Transport,
+) -> Result<Vec<Channel>, tonic::transport::Error> {
     addrs
         .iter()
         .map(|addr| {
-            Ok(Endpoint::from_shared(format!("http://{addr}"))?
+            let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
                 .connect_timeout(Duration::from_secs(1))
                 .tcp_nodelay(true)
                 .http2_keep_alive_interval(Duration::from_secs(5))
-                .keep_alive_timeout(Duration::from_secs(5))
-                .connect_lazy())
+                .keep_alive_timeout(Duration::from_secs(5));
+            Ok(transport.channel(endpoint, Expect::Role(Role::Broker)))
         })
         .collect()
 }

@@ -13,6 +13,9 @@ pub enum SuperManagerError {
     /// The config parsed but some values are unusable; every problem is listed.
     #[error("invalid super-manager config: {0}")]
     ConfigInvalid(#[from] strata_proto::config::Problems),
+    /// The mesh identity (certificate, key, trust) could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] strata_proto::identity::IdentityError),
     /// The HTTP listener could not be bound.
     #[error("bind super-manager HTTP listener on {addr}: {source}")]
     Bind {

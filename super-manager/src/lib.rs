@@ -67,6 +67,7 @@ pub mod upkeep;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+use strata_proto::identity::Transport;
 use strata_proto::v1::{Member, Role};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -81,12 +82,31 @@ use shared::{Metrics, Shared};
 pub struct BoundSuperManager {
     config: SuperManagerConfig,
     listener: TcpListener,
+    /// The gRPC listener, when `grpc_listen` is set.
+    grpc: Option<TcpListener>,
+    transport: Transport,
 }
 
-/// Binds the super-manager's HTTP listener.
+/// Loads the super-manager's identity (its certificate must name `config.id`) and binds
+/// its HTTP and gRPC listeners.
 pub async fn bind(config: SuperManagerConfig) -> Result<BoundSuperManager> {
+    let transport = Transport::load(
+        &config.tls,
+        strata_proto::identity::Role::SuperManager,
+        None,
+        Some(&config.id),
+    )?;
     let listener = door::bind(&config.http).await?;
-    Ok(BoundSuperManager { config, listener })
+    let grpc = match &config.grpc_listen {
+        Some(addr) => Some(door::bind(addr).await?),
+        None => None,
+    };
+    Ok(BoundSuperManager {
+        config,
+        listener,
+        grpc,
+        transport,
+    })
 }
 
 /// Runs a super-manager with `config` until `shutdown` is cancelled.
@@ -100,9 +120,13 @@ fn invalid(problem: String) -> SuperManagerError {
 }
 
 /// Opens the stores and applies the services file: the shared state, before anything runs.
-fn open(config: &SuperManagerConfig, shutdown: CancellationToken) -> Result<Shared> {
-    let channels =
-        door::broker_channels(&config.brokers).map_err(|e| invalid(format!("brokers: {e}")))?;
+fn open(
+    config: &SuperManagerConfig,
+    transport: Transport,
+    shutdown: CancellationToken,
+) -> Result<Shared> {
+    let channels = door::broker_channels(&config.brokers, &transport)
+        .map_err(|e| invalid(format!("brokers: {e}")))?;
     let brokers = brokers::Brokers::new(config.brokers.clone(), channels, config.call_timeout);
     let store = strata_tsdb::Journal::open(config.data_dir.join("overview"), 1)?;
     let overview = overview::Overview::open(store, config.incident_history)?;
@@ -145,6 +169,7 @@ fn open(config: &SuperManagerConfig, shutdown: CancellationToken) -> Result<Shar
         service_health: RwLock::new(Arc::default()),
         brokers,
         metrics: Metrics::default(),
+        transport,
         shutdown,
     })
 }
@@ -157,10 +182,20 @@ impl BoundSuperManager {
             .expect("a bound listener has an address")
     }
 
+    /// The address the gRPC service listens on, when it is served.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Subscribes and serves until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) -> Result<()> {
         let addr = self.local_addr();
-        let shared = Arc::new(open(&self.config, shutdown.clone())?);
+        self.transport.spawn_reload(shutdown.clone());
+        let shared = Arc::new(open(
+            &self.config,
+            self.transport.clone(),
+            shutdown.clone(),
+        )?);
         let me = Member {
             id: self.config.id.clone(),
             role: Role::SuperManager as i32,
@@ -177,13 +212,19 @@ impl BoundSuperManager {
         tasks.spawn(upkeep::record_health(shared.clone(), shutdown.clone()));
         tasks.spawn(upkeep::trim_qos(shared.clone(), shutdown.clone()));
         tasks.spawn(upkeep::watch_slos(shared.clone(), shutdown.clone()));
-        let served = door::serve(
-            self.listener,
-            http::router(shared.clone()),
-            grpc::Grpc::new(shared),
-            shutdown.clone(),
-        )
-        .await;
+        if let Some(listener) = self.grpc {
+            let (transport, grpc, stop) = (
+                self.transport.clone(),
+                grpc::Grpc::new(shared.clone()),
+                shutdown.clone(),
+            );
+            tasks.spawn(async move {
+                if let Err(error) = door::serve_grpc(listener, &transport, grpc, stop).await {
+                    tracing::warn!(%error, "the gRPC service stopped");
+                }
+            });
+        }
+        let served = door::serve(self.listener, http::router(shared), shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         info!("super-manager stopped");

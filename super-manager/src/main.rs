@@ -27,7 +27,13 @@ fn main() -> ExitCode {
         None,
         |config, shutdown| async move {
             let bound = strata_super_manager::bind(config).await?;
-            println!("strata-super-manager listening http={}", bound.local_addr());
+            match bound.grpc_addr() {
+                Some(grpc) => println!(
+                    "strata-super-manager listening http={} grpc={grpc}",
+                    bound.local_addr()
+                ),
+                None => println!("strata-super-manager listening http={}", bound.local_addr()),
+            }
             bound.run(shutdown).await
         },
     )

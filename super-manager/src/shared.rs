@@ -40,6 +40,8 @@ pub struct Shared {
     pub service_health: RwLock<Arc<BTreeMap<String, ServiceHealth>>>,
     pub brokers: Brokers,
     pub metrics: Metrics,
+    /// Mutual TLS of the gRPC door and the broker channels (its refusals are in `/metrics`).
+    pub transport: strata_proto::identity::Transport,
     /// Cancelled when the super-manager stops: live streams end with it.
     pub shutdown: CancellationToken,
 }

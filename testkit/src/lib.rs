@@ -13,6 +13,7 @@
 //! - [`proc`]: one daemon process, its addresses read from its first line, restarts pinned
 //!   to its address.
 //! - [`binary`]: where the workspace's binaries are.
+//! - [`ca`]: the mesh's CA, the parts' node directories and the tests' operator identity.
 //! - [`peer`]: another program (Alertmanager, Prometheus, chromedriver) on port 0, its
 //!   address read from its output.
 //! - [`proxy`]: a TCP proxy that cuts and heals a link.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binary;
+pub mod ca;
 pub mod error;
 pub mod http;
 pub mod mesh;
@@ -31,6 +33,7 @@ pub mod proxy;
 pub mod wait;
 
 pub use binary::{bin, binary};
+pub use ca::MeshCa;
 pub use error::{Result, TestkitError};
 pub use http::{get_json, http_get, http_request, http_request_within, send_request};
 pub use mesh::{LocalMesh, LocalRegion, Mesh, MeshBuilder, Region, RegionProcs, write_config};

@@ -45,6 +45,8 @@ pub struct MeshBuilder {
     pub(crate) files: Vec<(String, String)>,
     /// `RUST_LOG` of the processes (default: this process's, else `info`).
     pub(crate) log: Option<String>,
+    /// Plaintext links with no identities (default false: mutual TLS from the mesh's CA).
+    pub(crate) insecure: bool,
 }
 
 impl Default for MeshBuilder {
@@ -62,12 +64,14 @@ impl Default for MeshBuilder {
             dir: Dir::Temp,
             files: Vec::new(),
             log: None,
+            insecure: false,
         }
     }
 }
 
 impl Mesh {
-    /// A mesh of one broker and one super-manager, to which regions are added.
+    /// A mesh of one broker and one super-manager, to which regions are added; its links
+    /// are mutual TLS, each part with a certificate from the mesh's own CA.
     pub fn builder() -> MeshBuilder {
         MeshBuilder::default()
     }
@@ -138,6 +142,13 @@ impl MeshBuilder {
     /// Keeps data and logs in `dir` rather than in a temporary directory.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Dir::Kept(dir.into());
+        self
+    }
+
+    /// Runs every link in plaintext with no identities (`[tls] insecure = true`), as a
+    /// comparison beside mutual TLS.
+    pub fn insecure(mut self) -> Self {
+        self.insecure = true;
         self
     }
 

@@ -299,8 +299,8 @@ fn fields(line: &str) -> BTreeMap<String, String> {
 
 fn main_addr(name: &str, line: &str) -> Result<String> {
     let f = fields(line);
-    f.get("grpc")
-        .or_else(|| f.get("http"))
+    f.get("http")
+        .or_else(|| f.get("grpc"))
         .cloned()
         .ok_or_else(|| TestkitError::NoAddress {
             name: name.into(),

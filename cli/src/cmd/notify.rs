@@ -53,7 +53,7 @@ fn summary(r: &NotifyResponse) -> String {
 
 /// Runs `strata notify`.
 pub async fn run(args: NotifyArgs) -> anyhow::Result<()> {
-    let mut c = client(&args.at.region_api).await?;
+    let mut c = client(&args.at).await?;
     let region = args.at.region.clone();
     let put = |notify_toml: String, use_file: bool| PutNotifyRequest {
         region: region.clone(),

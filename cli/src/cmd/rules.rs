@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
+use strata_proto::identity::Role;
 use strata_proto::labels::{LabelMap, to_map};
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{
@@ -35,6 +36,8 @@ pub struct RegionApi {
     /// The region.
     #[arg(long, default_value = "default", global = true)]
     pub region: String,
+    #[command(flatten)]
+    pub tls: super::tls::TlsArgs,
 }
 
 /// Options of `strata rules`.
@@ -69,15 +72,17 @@ pub enum RulesCommand {
     },
 }
 
-/// A client of the regional API at `addr` (a sub-manager or a broker).
+/// A client of the regional API `at` (a sub-manager or a broker), as an operator.
 pub(crate) async fn client(
-    addr: &str,
+    at: &RegionApi,
 ) -> anyhow::Result<SubManagerClient<tonic::transport::Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+    let addr = &at.region_api;
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60))
-        .connect()
-        .await
+        .timeout(Duration::from_secs(60));
+    let channel = at
+        .tls
+        .channel(endpoint, &[Role::SubManager, Role::Broker])
         .with_context(|| format!("connect to {addr}"))?;
     Ok(SubManagerClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
 }
@@ -86,7 +91,7 @@ pub(crate) async fn client(
 pub async fn run(args: RulesArgs) -> anyhow::Result<()> {
     match &args.command {
         RulesCommand::Show => {
-            let r = client(&args.at.region_api)
+            let r = client(&args.at)
                 .await?
                 .get_rules(GetRulesRequest {
                     region: args.at.region.clone(),
@@ -104,7 +109,7 @@ pub async fn run(args: RulesArgs) -> anyhow::Result<()> {
         RulesCommand::Put { file } => {
             let text = std::fs::read_to_string(file)
                 .with_context(|| format!("read {}", file.display()))?;
-            let r = client(&args.at.region_api)
+            let r = client(&args.at)
                 .await?
                 .put_rules(PutRulesRequest {
                     region: args.at.region.clone(),
@@ -148,7 +153,7 @@ async fn test(
     let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
     let rules = model::parse(&text, &file.display().to_string())
         .map_err(|problems| anyhow!("{}", problems.join("\n")))?;
-    let mut c = client(&args.at.region_api).await?;
+    let mut c = client(&args.at).await?;
     let to_ms = strata_proto::now_ms();
     let step_ms = (step.as_millis() as i64).max(1000);
     let from_ms = to_ms - since.as_millis() as i64;

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
 use strata_agent::sim::{Registration, serve};
+use strata_proto::identity::{Role, TlsConfig, Transport};
 use tokio::net::TcpListener;
 
 /// Options of `strata sim`.
@@ -42,11 +43,25 @@ pub struct SimArgs {
     /// The region's join token (with --brokers).
     #[arg(long)]
     pub token: Option<String>,
+    /// The simulator's node directory: a certificate of role agent in --region whose id is
+    /// --prefix (`strata ca issue --role agent --region R --id PREFIX`).
+    #[arg(long, default_value = "/etc/strata/tls", env = "STRATA_TLS_DIR")]
+    pub tls_dir: std::path::PathBuf,
+    /// Serve and register in plaintext, with no identities.
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Serves simulated agents until Ctrl-C.
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.agents > 0, "--agents must be at least 1");
+    let tls = TlsConfig {
+        dir: args.tls_dir.clone(),
+        insecure: args.insecure,
+        ..TlsConfig::default()
+    };
+    let transport = Transport::load(&tls, Role::Agent, Some(&args.region), Some(&args.prefix))
+        .context("load the simulator's identity")?;
     let listener = TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("bind simulated agents on {}", args.listen))?;
@@ -79,6 +94,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     };
     serve(
         listener,
+        &transport,
         sim,
         (&args.prefix, args.agents),
         registration,

@@ -142,6 +142,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  services: strata services --api http://{http}   (defined in services.toml below)");
     println!("  reports:  strata report performance console --period 1h --api http://{http}");
     println!("  broker:   {}", mesh.brokers.join(", "));
+    if let Some(ca) = &mesh.ca {
+        let operator = ca.node(strata_proto::identity::Role::Operator, "", "local")?;
+        println!(
+            "  identity: mutual TLS on every gRPC link; CA in {}; for strata rules/notify: --tls-dir {}",
+            ca.dir().display(),
+            operator.display()
+        );
+    }
     for (id, addr) in &mesh.regions[0].agents {
         println!("  agents:   this host ({id}) at {addr}; {n} simulated per region");
     }

@@ -73,6 +73,6 @@ pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoRespo
     );
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        e.finish(),
+        e.finish() + &shared.transport.render_metrics("strata_super_manager"),
     )
 }

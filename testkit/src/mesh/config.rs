@@ -28,6 +28,14 @@ fn s(v: impl Into<String>) -> Value {
     Value::String(v.into())
 }
 
+/// The `[tls]` table of a part: its node directory, or plaintext when `None`.
+fn tls(dir: Option<&Path>) -> Value {
+    Value::Table(match dir {
+        Some(dir) => table(&[("dir", s(dir.to_string_lossy()))]),
+        None => table(&[("insecure", Value::Boolean(true))]),
+    })
+}
+
 /// Merges `over` into `base`: tables key by key, anything else replaced.
 fn merge_into(base: &mut Table, over: Table) {
     for (key, value) in over {
@@ -53,26 +61,38 @@ pub(crate) fn render(mut base: Table, extra: &str, part: &str) -> Result<String>
     toml::to_string(&base).map_err(|e| bad(e.to_string()))
 }
 
-/// A broker listening on port 0.
-pub(crate) fn broker(id: &str, extra: &str) -> Result<String> {
-    let base = table(&[("id", s(id)), ("listen", s("127.0.0.1:0"))]);
+/// A broker listening on port 0, with the node directory `tls` (none: plaintext).
+pub(crate) fn broker(id: &str, tls_dir: Option<&Path>, extra: &str) -> Result<String> {
+    let base = table(&[
+        ("id", s(id)),
+        ("listen", s("127.0.0.1:0")),
+        ("tls", tls(tls_dir)),
+    ]);
     render(base, extra, id)
 }
 
-/// A super-manager on `http`, following `brokers`, its store in `data_dir`.
-pub(crate) fn super_manager(
-    name: &str,
-    http: &str,
-    brokers: &[String],
-    data_dir: &Path,
-    extra: &str,
-) -> Result<String> {
+/// What a super-manager's config needs.
+pub(crate) struct SuperPlan<'a> {
+    pub id: &'a str,
+    pub http: &'a str,
+    pub brokers: &'a [String],
+    pub data_dir: &'a Path,
+    /// Its node directory (none: plaintext).
+    pub tls: Option<&'a Path>,
+}
+
+/// A super-manager on `http` (gRPC on port 0), following `brokers`, its store in
+/// `data_dir`.
+pub(crate) fn super_manager(plan: &SuperPlan<'_>, extra: &str) -> Result<String> {
     let base = table(&[
-        ("http", s(http)),
-        ("brokers", strings(brokers)),
-        ("data_dir", s(data_dir.to_string_lossy())),
+        ("id", s(plan.id)),
+        ("http", s(plan.http)),
+        ("grpc_listen", s("127.0.0.1:0")),
+        ("brokers", strings(plan.brokers)),
+        ("data_dir", s(plan.data_dir.to_string_lossy())),
+        ("tls", tls(plan.tls)),
     ]);
-    render(base, extra, name)
+    render(base, extra, plan.id)
 }
 
 /// What a member's config needs beyond the region's spec.
@@ -87,6 +107,8 @@ pub(crate) struct MemberPlan<'a> {
     pub console: bool,
     /// `(id, address)` of the agents listed in its config.
     pub agents: &'a [(String, String)],
+    /// Its node directory (none: plaintext).
+    pub tls: Option<&'a Path>,
 }
 
 /// A region member listening on port 0.
@@ -97,6 +119,7 @@ pub(crate) fn member(plan: &MemberPlan<'_>, extra: &str) -> Result<String> {
         ("listen", s("127.0.0.1:0")),
         ("data_dir", s(plan.data_dir.to_string_lossy())),
         ("brokers", strings(plan.brokers)),
+        ("tls", tls(plan.tls)),
         (
             "poll",
             Value::Table(table(&[
@@ -123,17 +146,20 @@ pub(crate) fn member(plan: &MemberPlan<'_>, extra: &str) -> Result<String> {
 }
 
 /// A real agent listening on port 0, sampling every `interval`, registered with `brokers`
-/// for `region` unless it is listed; `{http}` in `extra` is the centre's HTTP address.
+/// for `region` unless it is listed, with the node directory `tls_dir` (none: plaintext);
+/// `{http}` in `extra` is the centre's HTTP address.
 pub(crate) fn agent(
     extra: &str,
     http: &str,
     region: &str,
     brokers: Option<&[String]>,
     interval: Duration,
+    tls_dir: Option<&Path>,
 ) -> Result<String> {
     let mut base = table(&[
         ("listen", s("127.0.0.1:0")),
         ("collect_interval", s(duration(interval))),
+        ("tls", tls(tls_dir)),
     ]);
     if let Some(brokers) = brokers {
         base.insert(
@@ -168,6 +194,7 @@ mod tests {
             interval: Duration::from_millis(500),
             console: true,
             agents: &[("a-1".into(), "127.0.0.1:2".into())],
+            tls: Some(Path::new("/tmp/tls")),
         };
         let text = member(&plan, "[poll]\ntimeout = \"2s\"\n").unwrap();
         let t: Table = text.parse().unwrap();
@@ -175,6 +202,7 @@ mod tests {
         assert_eq!(t["poll"]["timeout"].as_str(), Some("2s"));
         assert_eq!(t["console_listen"].as_str(), Some("127.0.0.1:0"));
         assert_eq!(t["agents"][0]["id"].as_str(), Some("a-1"));
+        assert_eq!(t["tls"]["dir"].as_str(), Some("/tmp/tls"));
         let err = member(&plan, "[poll\n").unwrap_err().to_string();
         assert!(err.contains("west-1"), "{err}");
     }
@@ -187,10 +215,12 @@ mod tests {
             "east",
             Some(&["127.0.0.1:1".into()]),
             Duration::from_secs(1),
+            None,
         )
         .unwrap();
         assert!(text.contains("http://127.0.0.1:9/"), "{text}");
         assert!(text.contains("[registration]"), "{text}");
+        assert!(text.contains("insecure = true"), "{text}");
         assert_eq!(agent_id(&text).as_deref(), Some("web-1"));
     }
 }

@@ -15,8 +15,11 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::error;
 
-use super::config::{self, MemberPlan};
+use strata_proto::identity::{Role, TlsConfig, Transport};
+
+use super::config::{self, MemberPlan, SuperPlan};
 use super::{Dir, MeshBuilder};
+use crate::ca::MeshCa;
 use crate::error::{Result, TestkitError};
 
 /// The parts' runs: each ends with its name and its outcome.
@@ -42,6 +45,8 @@ pub struct LocalMesh {
     pub regions: Vec<LocalRegion>,
     /// Where the mesh keeps its data.
     pub dir: PathBuf,
+    /// The mesh's CA (none when insecure).
+    pub ca: Option<MeshCa>,
     _temp: Option<tempfile::TempDir>,
     shutdown: CancellationToken,
     tasks: Parts,
@@ -124,12 +129,22 @@ impl MeshBuilder {
         shutdown: CancellationToken,
     ) -> Result<LocalMesh> {
         let mut tasks = Parts::new();
+        let ca = if self.insecure {
+            None
+        } else {
+            Some(MeshCa::open(&dir)?)
+        };
+        let node = |role: Role, region: &str, id: &str| -> Result<Option<PathBuf>> {
+            ca.as_ref().map(|ca| ca.node(role, region, id)).transpose()
+        };
 
         let mut brokers = Vec::new();
         let mut broker_addrs = Vec::new();
         for n in 1..=self.brokers {
             let id = format!("broker-{n}");
-            let config: BrokerConfig = parse(&config::broker(&id, &self.broker_toml)?, &id)?;
+            let tls = node(Role::Broker, "", &id)?;
+            let text = config::broker(&id, tls.as_deref(), &self.broker_toml)?;
+            let config: BrokerConfig = parse(&text, &id)?;
             let bound = strata_broker::bind(config)
                 .await
                 .map_err(|e| role(&id)(&e))?;
@@ -149,8 +164,16 @@ impl MeshBuilder {
             } else {
                 name.clone()
             });
-            let text =
-                config::super_manager(&name, &listen, &broker_addrs, &data, &self.super_toml)?;
+            let id = format!("super-{n}");
+            let tls = node(Role::SuperManager, "", &id)?;
+            let plan = SuperPlan {
+                id: &id,
+                http: &listen,
+                brokers: &broker_addrs,
+                data_dir: &data,
+                tls: tls.as_deref(),
+            };
+            let text = config::super_manager(&plan, &self.super_toml)?;
             let config: SuperManagerConfig = parse(&text, &name)?;
             let bound = strata_super_manager::bind(config)
                 .await
@@ -174,8 +197,16 @@ impl MeshBuilder {
             };
             let mut listed = Vec::new();
             for toml in &region.agents {
-                let text =
-                    config::agent(toml, &http, &region.name, registered, self.samples_every())?;
+                let id = config::agent_id(toml).unwrap_or_else(strata_agent::procfs::hostname);
+                let tls = node(Role::Agent, &region.name, &id)?;
+                let text = config::agent(
+                    toml,
+                    &http,
+                    &region.name,
+                    registered,
+                    self.samples_every(),
+                    tls.as_deref(),
+                )?;
                 let config: AgentConfig = parse(&text, "an agent")?;
                 let id = config.id.clone();
                 let bound = strata_agent::bind(config)
@@ -219,10 +250,24 @@ impl MeshBuilder {
                     region: region.name.clone(),
                     token: None,
                 };
+                let transport = match node(Role::Agent, &region.name, &sim.prefix)? {
+                    Some(dir) => Transport::load(
+                        &TlsConfig {
+                            dir,
+                            ..TlsConfig::default()
+                        },
+                        Role::Agent,
+                        Some(&region.name),
+                        Some(&sim.prefix),
+                    )
+                    .map_err(|e| role(&sim.name)(&e))?,
+                    None => Transport::insecure(),
+                };
                 let (stop, prefix, count) = (shutdown.clone(), sim.prefix.clone(), sim.agents);
                 spawn_part(&mut tasks, sim.name.clone(), async move {
                     strata_agent::sim::serve(
                         listener,
+                        &transport,
                         simulation,
                         (&prefix, count),
                         registration,
@@ -233,6 +278,7 @@ impl MeshBuilder {
             }
             let listed = if region.listed { listed } else { Vec::new() };
             for id in &region.members {
+                let tls = node(Role::SubManager, &region.name, id)?;
                 let text = config::member(
                     &MemberPlan {
                         id,
@@ -243,6 +289,7 @@ impl MeshBuilder {
                         interval: self.interval,
                         console: region.consoles,
                         agents: &listed,
+                        tls: tls.as_deref(),
                     },
                     &region.member_toml,
                 )?;
@@ -277,6 +324,7 @@ impl MeshBuilder {
             brokers: broker_addrs,
             regions,
             dir,
+            ca,
             _temp: temp,
             shutdown,
             tasks,

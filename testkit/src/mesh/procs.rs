@@ -4,8 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
-use super::config::{self, MemberPlan};
+use strata_proto::identity::Role;
+
+use super::config::{self, MemberPlan, SuperPlan};
 use super::{Dir, MeshBuilder, Region};
+use crate::ca::MeshCa;
 use crate::proc::{Pin, Proc, Spec};
 use crate::proxy::Proxy;
 use crate::wait::now_ms;
@@ -20,6 +23,8 @@ pub struct Mesh {
     pub regions: Vec<RegionProcs>,
     /// Every proxy between the regions and the centre (with [`MeshBuilder::proxied`]).
     pub proxies: Vec<Proxy>,
+    /// The mesh's CA (none with [`MeshBuilder::insecure`]).
+    pub ca: Option<MeshCa>,
 }
 
 /// The processes of one region.
@@ -62,6 +67,22 @@ impl Mesh {
             .first()
             .map(|s| s.addr.clone())
             .expect("the mesh has a super-manager")
+    }
+
+    /// The mesh's CA; panics for an insecure mesh.
+    pub fn ca(&self) -> &MeshCa {
+        self.ca.as_ref().expect("the mesh runs mutual TLS")
+    }
+
+    /// A channel to `addr` as the tests' operator (plaintext for an insecure mesh), to a
+    /// server that must be `role`.
+    pub fn channel(&self, addr: &str, role: Role) -> tonic::transport::Channel {
+        match &self.ca {
+            Some(ca) => ca.channel(addr, role),
+            None => strata_proto::identity::Transport::insecure()
+                .channel_to(addr, strata_proto::identity::Expect::Role(role))
+                .unwrap_or_else(|e| panic!("{e}")),
+        }
     }
 
     /// The first super-manager.
@@ -145,6 +166,7 @@ impl MeshBuilder {
             Dir::Kept(d) => (None, d.clone()),
         };
         let this = self.prepare(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let ca = (!this.insecure).then(|| MeshCa::open(&dir).unwrap_or_else(|e| panic!("{e}")));
         let mut mesh = Mesh {
             _temp: temp,
             dir: dir.clone(),
@@ -152,6 +174,7 @@ impl MeshBuilder {
             super_managers: Vec::new(),
             regions: Vec::new(),
             proxies: Vec::new(),
+            ca,
         };
         this.launch_procs(&mut mesh);
         mesh
@@ -159,9 +182,16 @@ impl MeshBuilder {
 
     fn launch_procs(&self, mesh: &mut Mesh) {
         let dir = mesh.dir.clone();
+        let ca = mesh.ca.clone();
+        let node = |role: Role, region: &str, id: &str| {
+            ca.as_ref()
+                .map(|ca| ca.node(role, region, id).unwrap_or_else(|e| panic!("{e}")))
+        };
         for n in 1..=self.brokers {
             let name = numbered("broker", n, self.brokers);
-            let text = config::broker(&format!("broker-{n}"), &self.broker_toml)
+            let id = format!("broker-{n}");
+            let tls = node(Role::Broker, "", &id);
+            let text = config::broker(&id, tls.as_deref(), &self.broker_toml)
                 .unwrap_or_else(|e| panic!("{e}"));
             let cfg = write_config(&dir, &format!("{name}.toml"), &text);
             mesh.brokers.push(Proc::spawn(
@@ -192,8 +222,17 @@ impl MeshBuilder {
                 _ => "127.0.0.1:0".into(),
             };
             let data = dir.join(numbered("super", n, self.super_managers));
-            let text = config::super_manager(&name, &http, &centre, &data, &self.super_toml)
-                .unwrap_or_else(|e| panic!("{e}"));
+            let id = format!("super-{n}");
+            let tls = node(Role::SuperManager, "", &id);
+            let plan = SuperPlan {
+                id: &id,
+                http: &http,
+                brokers: &centre,
+                data_dir: &data,
+                tls: tls.as_deref(),
+            };
+            let text =
+                config::super_manager(&plan, &self.super_toml).unwrap_or_else(|e| panic!("{e}"));
             let cfg = write_config(&dir, &format!("{name}.toml"), &text);
             mesh.super_managers.push(Proc::spawn(
                 self.logged(
@@ -208,7 +247,13 @@ impl MeshBuilder {
             .map(|s| s.addr.clone())
             .unwrap_or_default();
         for region in &self.regions {
-            let procs = self.start_region(region, &region_side, &http, &dir, &mut mesh.proxies);
+            let procs = self.start_region(
+                region,
+                &region_side,
+                &http,
+                (&dir, ca.as_ref()),
+                &mut mesh.proxies,
+            );
             mesh.regions.push(procs);
         }
     }
@@ -218,16 +263,30 @@ impl MeshBuilder {
         region: &Region,
         brokers: &[String],
         http: &str,
-        dir: &Path,
+        (dir, ca): (&Path, Option<&MeshCa>),
         proxies: &mut Vec<Proxy>,
     ) -> RegionProcs {
+        let node = |role: Role, id: &str| {
+            ca.map(|ca| {
+                ca.node(role, &region.name, id)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+        };
         let registered = (!region.listed).then_some(brokers);
         let mut listed = Vec::new();
         let mut agents = Vec::new();
-        for (i, toml) in region.agents.iter().enumerate() {
-            let text = config::agent(toml, http, &region.name, registered, self.samples_every())
-                .unwrap_or_else(|e| panic!("{e}"));
-            let id = config::agent_id(&text).unwrap_or_else(|| format!("agent-{}", i + 1));
+        for toml in &region.agents {
+            let id = config::agent_id(toml).unwrap_or_else(strata_agent::procfs::hostname);
+            let tls = node(Role::Agent, &id);
+            let text = config::agent(
+                toml,
+                http,
+                &region.name,
+                registered,
+                self.samples_every(),
+                tls.as_deref(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             let name = if region.agents.len() == 1 {
                 "agent".to_string()
             } else {
@@ -259,8 +318,14 @@ impl MeshBuilder {
                 &interval,
             ];
             let joined = brokers.join(",");
+            args.extend(["--region", &region.name]);
             if !region.listed {
-                args.extend(["--brokers", &joined, "--region", &region.name]);
+                args.extend(["--brokers", &joined]);
+            }
+            let tls = node(Role::Agent, &sim.prefix).map(|d| d.to_string_lossy().into_owned());
+            match &tls {
+                Some(dir) => args.extend(["--tls-dir", dir]),
+                None => args.push("--insecure"),
             }
             let p = Proc::spawn(
                 self.logged(Spec::new(&sim.name, "strata", &args, dir).pin(Pin::Arg("--listen"))),
@@ -275,6 +340,7 @@ impl MeshBuilder {
         let mut member_addrs = Vec::new();
         for id in &region.members {
             let proxy = self.proxied.then(Proxy::bind);
+            let tls = node(Role::SubManager, id);
             let text = config::member(
                 &MemberPlan {
                     id,
@@ -285,6 +351,7 @@ impl MeshBuilder {
                     interval: self.interval,
                     console: region.consoles,
                     agents: &listed,
+                    tls: tls.as_deref(),
                 },
                 &region.member_toml,
             )

@@ -1,0 +1,678 @@
+//! A component's side of mutual TLS: its certificate, key and trust, read from its node
+//! directory and reloaded when the files change (renewals and revocations take effect with
+//! no restart); the accepting side of its doors, which tags every connection with its
+//! [`Caller`]; and one connector for every channel it opens.
+//!
+//! Connections are long-lived (a poll rides an open HTTP/2 connection), so the handshake is
+//! paid once per connection, not per call; what can change during a connection's life
+//! (expiry, revocation) is checked again on every call by [`super::authz`].
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ServerConfig};
+use serde::Deserialize;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc};
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::Connected;
+use tonic::transport::{Channel, Endpoint, Uri};
+use tracing::{debug, info, warn};
+
+use super::ca::{CA_CERT, NODE_CERT, NODE_KEY, REVOKED};
+use super::verify::{AskClients, ExpectServer, Reason, Refusal, Trust, Verified};
+use super::{Identity, IdentityError, Role};
+
+/// The `[tls]` section of every role's configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The node directory: `ca.crt`, `node.crt`, `node.key`, optionally `revoked.txt`
+    /// (default `/etc/strata/tls`).
+    pub dir: PathBuf,
+    /// Plaintext with no identities (default false): for trials only; logged as a warning at
+    /// start and shown as `*_insecure 1` in `/metrics`.
+    pub insecure: bool,
+    /// How often the files are checked for a renewal or a new revocation list (default 5 s).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("/etc/strata/tls"),
+            insecure: false,
+            reload_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Problems of this section, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !self.insecure && self.dir.as_os_str().is_empty() {
+            problems.push("tls.dir: must name the node directory (or set tls.insecure)".into());
+        }
+        if self.reload_interval < Duration::from_millis(100)
+            || self.reload_interval > Duration::from_secs(3600)
+        {
+            problems.push(format!(
+                "tls.reload_interval: {:?} is outside 100ms..1h",
+                self.reload_interval
+            ));
+        }
+        problems
+    }
+}
+
+/// Whom a channel means to reach; a server proving another identity is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// Any identity of this role.
+    Role(Role),
+    /// Any identity of this role in this region.
+    InRegion(Role, String),
+    /// Any identity of one of these roles.
+    OneOf(Vec<Role>),
+}
+
+impl Expect {
+    /// Whether `identity` is what this expects.
+    pub fn accepts(&self, identity: &Identity) -> bool {
+        match self {
+            Expect::Role(role) => identity.role == *role,
+            Expect::InRegion(role, region) => identity.is(*role, region),
+            Expect::OneOf(roles) => roles.contains(&identity.role),
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Role(role) => write!(f, "a {role}"),
+            Expect::InRegion(role, region) => write!(f, "a {role} of region {region}"),
+            Expect::OneOf(roles) => {
+                let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+                write!(f, "one of {}", names.join(", "))
+            }
+        }
+    }
+}
+
+/// Who is at the other end of an accepted connection, as its handshake showed.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The peer's address.
+    pub addr: Option<SocketAddr>,
+    /// What its certificate proved.
+    pub auth: Auth,
+}
+
+/// What an accepted connection's certificate proved.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// The door runs without TLS (`insecure = true`): nobody is known, everything is allowed.
+    Insecure,
+    /// TLS without a client certificate.
+    Anonymous,
+    /// A certificate that proves nothing, and why.
+    Refused(Refusal),
+    /// A certificate that proved an identity.
+    Verified(Verified),
+}
+
+impl Caller {
+    /// The identity the caller proved, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        match &self.auth {
+            Auth::Verified(v) => Some(&v.identity),
+            _ => None,
+        }
+    }
+}
+
+/// How many handshakes may be in progress at once on one listener.
+const MAX_HANDSHAKES: usize = 256;
+/// How long a handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A component's transport: mutual TLS with its identity, or (explicitly) plaintext.
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tls: Option<Tls>,
+    refusals: [AtomicU64; Reason::ALL.len()],
+    handshake_failures: AtomicU64,
+}
+
+struct Tls {
+    config: TlsConfig,
+    expected: Expected,
+    loaded: RwLock<Arc<Loaded>>,
+}
+
+/// What the process's certificate must name.
+#[derive(Debug, Clone)]
+struct Expected {
+    role: Role,
+    region: Option<String>,
+    id: Option<String>,
+}
+
+struct Loaded {
+    me: Verified,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    trust: Arc<Trust>,
+    server: Arc<ServerConfig>,
+    stamp: Vec<Option<(SystemTime, u64)>>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.identity() {
+            Some(me) => write!(f, "Transport(mtls as {me})"),
+            None => f.write_str("Transport(insecure)"),
+        }
+    }
+}
+
+impl Transport {
+    /// Plaintext, no identities: only when a config says `insecure = true`.
+    pub fn insecure() -> Self {
+        Self::with(None)
+    }
+
+    fn with(tls: Option<Tls>) -> Self {
+        Transport {
+            inner: Arc::new(Inner {
+                tls,
+                refusals: Default::default(),
+                handshake_failures: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The transport `config` asks for, for a process of `role` (and `region` and `id` when
+    /// the config names them: the certificate must name the same).
+    pub fn load(
+        config: &TlsConfig,
+        role: Role,
+        region: Option<&str>,
+        id: Option<&str>,
+    ) -> Result<Self, IdentityError> {
+        if config.insecure {
+            warn!(
+                role = role.name(),
+                "tls.insecure = true: this component serves and calls in plaintext and \
+                 authorizes nobody; never run it so beyond a trial"
+            );
+            return Ok(Self::insecure());
+        }
+        let expected = Expected {
+            role,
+            region: region.map(str::to_string),
+            id: id.map(str::to_string),
+        };
+        let loaded = load(&config.dir, &expected)?;
+        info!(identity = %loaded.me.identity, dir = %config.dir.display(), "mutual TLS on");
+        Ok(Self::with(Some(Tls {
+            config: config.clone(),
+            expected,
+            loaded: RwLock::new(Arc::new(loaded)),
+        })))
+    }
+
+    /// Whether this transport runs without TLS.
+    pub fn is_insecure(&self) -> bool {
+        self.inner.tls.is_none()
+    }
+
+    /// This process's identity (none when insecure).
+    pub fn identity(&self) -> Option<Identity> {
+        self.loaded().map(|l| l.me.identity.clone())
+    }
+
+    fn loaded(&self) -> Option<Arc<Loaded>> {
+        let tls = self.inner.tls.as_ref()?;
+        Some(tls.loaded.read().expect("tls lock poisoned").clone())
+    }
+
+    /// The current trust (CA and revocations); none when insecure.
+    pub fn trust(&self) -> Option<Arc<Trust>> {
+        self.loaded().map(|l| l.trust.clone())
+    }
+
+    /// Reloads the node directory every `reload_interval` when its files changed, until
+    /// `shutdown`; a directory that no longer loads keeps the last good state (and warns).
+    pub fn spawn_reload(&self, shutdown: CancellationToken) {
+        let Some(tls) = &self.inner.tls else { return };
+        let every = tls.config.reload_interval;
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tick.tick() => this.reload_if_changed(),
+                }
+            }
+        });
+    }
+
+    /// Reloads the node directory if any of its files changed.
+    pub fn reload_if_changed(&self) {
+        let Some(tls) = &self.inner.tls else { return };
+        let current = self.loaded().expect("tls state");
+        if stamp(&tls.config.dir) == current.stamp {
+            return;
+        }
+        match load(&tls.config.dir, &tls.expected) {
+            Ok(loaded) => {
+                info!(
+                    identity = %loaded.me.identity,
+                    revoked = loaded.trust.revoked_count(),
+                    "tls files reloaded"
+                );
+                *tls.loaded.write().expect("tls lock poisoned") = Arc::new(loaded);
+            }
+            Err(error) => {
+                warn!(%error, "tls files changed but do not load; keeping the last good ones")
+            }
+        }
+    }
+
+    /// Counts a refusal at a door.
+    pub fn count_refusal(&self, reason: Reason) {
+        let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.inner.refusals[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The refusals counted for `reason` so far.
+    pub fn refusals(&self, reason: Reason) -> u64 {
+        let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
+        self.inner.refusals[i].load(Ordering::Relaxed)
+    }
+
+    /// This transport's lines of `/metrics`, each metric named after `prefix`.
+    pub fn render_metrics(&self, prefix: &str) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP {prefix}_refusals_total Calls and connections refused at the doors, by reason.\n\
+             # TYPE {prefix}_refusals_total counter"
+        );
+        for reason in Reason::ALL {
+            let _ = writeln!(
+                out,
+                "{prefix}_refusals_total{{reason=\"{}\"}} {}",
+                reason.name(),
+                self.refusals(reason)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP {prefix}_tls_handshake_failures_total TLS handshakes that failed or timed out.\n\
+             # TYPE {prefix}_tls_handshake_failures_total counter\n\
+             {prefix}_tls_handshake_failures_total {}",
+            self.inner.handshake_failures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP {prefix}_insecure 1 when this component runs without TLS (tls.insecure).\n\
+             # TYPE {prefix}_insecure gauge\n{prefix}_insecure {}",
+            u8::from(self.is_insecure())
+        );
+        if let Some(loaded) = self.loaded() {
+            let left = loaded
+                .me
+                .not_after
+                .duration_since(SystemTime::now())
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "# HELP {prefix}_certificate_expiry_seconds Seconds until this component's certificate expires.\n\
+                 # TYPE {prefix}_certificate_expiry_seconds gauge\n\
+                 {prefix}_certificate_expiry_seconds {left:.0}"
+            );
+        }
+        out
+    }
+
+    /// The connections accepted on `listener`, each through its TLS handshake (in tasks of
+    /// their own, at most [`MAX_HANDSHAKES`] at once) and tagged with its caller, until
+    /// `shutdown`.
+    pub fn incoming(
+        &self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> tokio_stream::wrappers::ReceiverStream<io::Result<Conn>> {
+        let (tx, rx) = mpsc::channel(64);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+            loop {
+                let accepted = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let (tcp, addr) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        // out of descriptors and the like: wait a little, go on
+                        warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = tcp.set_nodelay(true);
+                let Ok(permit) = handshakes.clone().acquire_owned().await else {
+                    return;
+                };
+                let (this, tx) = (this.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let conn = this.accept(tcp, addr).await;
+                    drop(permit);
+                    if let Some(conn) = conn {
+                        let _ = tx.send(Ok(conn)).await;
+                    }
+                });
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+    }
+
+    async fn accept(&self, tcp: TcpStream, addr: SocketAddr) -> Option<Conn> {
+        let Some(loaded) = self.loaded() else {
+            return Some(Conn {
+                io: Io::Plain(tcp),
+                caller: Caller {
+                    addr: Some(addr),
+                    auth: Auth::Insecure,
+                },
+            });
+        };
+        let acceptor = TlsAcceptor::from(loaded.server.clone());
+        let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                self.inner
+                    .handshake_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                debug!(%addr, %error, "TLS handshake failed");
+                return None;
+            }
+            Err(_) => {
+                self.inner
+                    .handshake_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                debug!(%addr, "TLS handshake timed out");
+                return None;
+            }
+        };
+        let auth = match stream.get_ref().1.peer_certificates() {
+            None | Some([]) => Auth::Anonymous,
+            Some(chain) => match loaded.trust.verify(chain, SystemTime::now()) {
+                Ok(verified) => Auth::Verified(verified),
+                Err(refusal) => Auth::Refused(refusal),
+            },
+        };
+        Some(Conn {
+            io: Io::Tls(Box::new(stream)),
+            caller: Caller {
+                addr: Some(addr),
+                auth,
+            },
+        })
+    }
+
+    /// A channel over `endpoint` (an `http://host:port` URI with its timeouts), connected on
+    /// first use: mutual TLS to a server that must prove `expect`, or plaintext when
+    /// insecure.
+    pub fn channel(&self, endpoint: Endpoint, expect: Expect) -> Channel {
+        if self.is_insecure() {
+            return endpoint.connect_lazy();
+        }
+        endpoint.connect_with_connector_lazy(Connector {
+            transport: self.clone(),
+            expect,
+        })
+    }
+
+    /// A channel to `addr` (`host:port`) with default timeouts; see [`Transport::channel`].
+    pub fn channel_to(&self, addr: &str, expect: Expect) -> Result<Channel, IdentityError> {
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| IdentityError::cert(format!("address '{addr}'"), e))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        Ok(self.channel(endpoint, expect))
+    }
+
+    fn client_config(&self, expect: &Expect) -> Result<Arc<ClientConfig>, rustls::Error> {
+        let loaded = self
+            .loaded()
+            .ok_or_else(|| rustls::Error::General("insecure transport".into()))?;
+        let mut config = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(ExpectServer {
+                trust: loaded.trust.clone(),
+                expect: expect.clone(),
+            }))
+            .with_client_auth_cert(loaded.chain.clone(), loaded.key.clone_key())?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        config.enable_sni = false;
+        Ok(Arc::new(config))
+    }
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The stamps (modification time, length) of a node directory's files.
+fn stamp(dir: &Path) -> Vec<Option<(SystemTime, u64)>> {
+    [CA_CERT, NODE_CERT, NODE_KEY, REVOKED]
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(dir.join(f)).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
+}
+
+fn load(dir: &Path, expected: &Expected) -> Result<Loaded, IdentityError> {
+    let stamp = stamp(dir);
+    let read = |name: &str| super::ca::read(&dir.join(name));
+    let ca = read(CA_CERT)?;
+    let revoked = std::fs::read_to_string(dir.join(REVOKED)).unwrap_or_default();
+    let trust = Arc::new(Trust::new(&ca, &revoked)?);
+    let cert_path = dir.join(NODE_CERT);
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(read(NODE_CERT)?.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| IdentityError::cert(format!("read {}", cert_path.display()), e))?;
+    let key_path = dir.join(NODE_KEY);
+    let key = PrivateKeyDer::from_pem_slice(read(NODE_KEY)?.as_bytes())
+        .map_err(|e| IdentityError::cert(format!("read {}", key_path.display()), e))?;
+    let me = trust
+        .verify(&chain, SystemTime::now())
+        .map_err(|r| IdentityError::cert(format!("{}", cert_path.display()), r.message))?;
+    let id = &me.identity;
+    let wrong = id.role != expected.role
+        || expected.region.as_ref().is_some_and(|r| *r != id.region)
+        || expected.id.as_ref().is_some_and(|i| *i != id.id);
+    if wrong {
+        return Err(IdentityError::WrongIdentity {
+            dir: dir.to_path_buf(),
+            found: id.to_string(),
+            expected: format!(
+                "{} {}/{}",
+                expected.role,
+                expected.region.as_deref().unwrap_or("*"),
+                expected.id.as_deref().unwrap_or("*")
+            ),
+        });
+    }
+    let mut server = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| IdentityError::cert("TLS server config", e))?
+        .with_client_cert_verifier(Arc::new(AskClients))
+        .with_single_cert(chain.clone(), key.clone_key())
+        .map_err(|e| IdentityError::cert(format!("use {}", key_path.display()), e))?;
+    server.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Loaded {
+        me,
+        chain,
+        key,
+        trust,
+        server: Arc::new(server),
+        stamp,
+    })
+}
+
+/// The connecting side: TCP, then TLS as this transport's identity to a server that must
+/// prove what the channel expects.
+#[derive(Clone)]
+struct Connector {
+    transport: Transport,
+    expect: Expect,
+}
+
+type ConnectFuture = Pin<
+    Box<
+        dyn Future<Output = Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, io::Error>>
+            + Send,
+    >,
+>;
+
+impl tower::Service<Uri> for Connector {
+    type Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+    type Error = io::Error;
+    type Future = ConnectFuture;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .unwrap_or_default()
+                .trim_matches(['[', ']'])
+                .to_string();
+            let port = uri.port_u16().unwrap_or(80);
+            let config = this
+                .transport
+                .client_config(&this.expect)
+                .map_err(io::Error::other)?;
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            // names are not checked (identities are); any valid name does for rustls
+            let name = ServerName::try_from(host.clone())
+                .unwrap_or_else(|_| ServerName::try_from("strata").expect("static name"));
+            let stream = TlsConnector::from(config).connect(name, tcp).await?;
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
+/// An accepted connection, plain or TLS, with who is at the other end.
+pub struct Conn {
+    io: Io,
+    caller: Caller,
+}
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+impl Connected for Conn {
+    type ConnectInfo = Caller;
+
+    fn connect_info(&self) -> Caller {
+        self.caller.clone()
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match &mut self.io {
+            Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.io {
+            Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.io {
+            Io::Plain(s) => Pin::new(s).poll_flush(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.io {
+            Io::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.io {
+            Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.io {
+            Io::Plain(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}
