@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::durations;
 use crate::entry::AgentEntry;
 pub use outcome::{Metric, Outcome, clip, worse};
 pub use spec::{ActionConfig, CheckConfig, CheckSpec};
@@ -148,11 +149,11 @@ async fn check_loop(
     cancel: CancellationToken,
 ) {
     let mut runner = Some(Runner::new(&config.spec));
-    let mut ticker = tokio::time::interval(config.interval);
+    let mut ticker = tokio::time::interval(durations::period(config.interval));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Scripts and probes honour `timeout` themselves; this bound catches anything that
     // does not, so a run can never hang the check.
-    let bound = config.timeout + Duration::from_secs(2);
+    let bound = durations::capped(config.timeout) + Duration::from_secs(2);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,

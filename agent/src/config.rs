@@ -9,6 +9,7 @@ use serde::Deserialize;
 use strata_proto::config::{RoleConfig, is_host_port};
 
 use crate::checks::spec::{ActionConfig, CheckConfig, set_problems};
+use crate::durations;
 use crate::error::AgentError;
 use crate::items::ItemConfig;
 use crate::procfs::hostname;
@@ -172,6 +173,38 @@ impl RoleConfig for AgentConfig {
         errors.extend(self.registration.problems(&self.listen));
         errors.extend(crate::items::problems(&self.items));
         errors.extend(set_problems(&self.checks, &self.actions));
+        errors.extend(self.local_problems());
+        errors
+    }
+}
+
+impl AgentConfig {
+    /// Problems only the local file can have: durations past [`durations::LONGEST`].
+    fn local_problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        errors.extend(durations::too_long(
+            "collect_interval",
+            self.collect_interval,
+        ));
+        for (name, item) in &self.items {
+            if let Some(i) = item.interval {
+                errors.extend(durations::too_long(&format!("items.{name}.interval"), i));
+            }
+        }
+        for (name, action) in &self.actions {
+            errors.extend(durations::too_long(
+                &format!("actions.{name}.timeout"),
+                action.timeout,
+            ));
+        }
+        for c in &self.checks {
+            let label = format!("checks '{}'", c.name);
+            errors.extend(durations::too_long(
+                &format!("{label}: interval"),
+                c.interval,
+            ));
+            errors.extend(durations::too_long(&format!("{label}: timeout"), c.timeout));
+        }
         errors
     }
 }
@@ -224,6 +257,26 @@ mod tests {
         );
         let err = AgentConfig::parse("[items.cpu]\nenabled = 'yes'").unwrap_err();
         assert!(err.contains("enabled"), "{err}");
+    }
+
+    #[test]
+    fn huge_durations_are_refused_with_their_key() {
+        let huge = "'300000000000years'";
+        let c = AgentConfig::parse(&format!(
+            "collect_interval = {huge}\n[items.cpu]\ninterval = {huge}\n[actions.fix]\ncommand = ['true']\ntimeout = {huge}\n\
+             [[checks]]\nname = 'slow'\nkind = 'port'\naddress = '127.0.0.1:1'\ninterval = {huge}\ntimeout = {huge}"
+        ))
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        for key in [
+            "collect_interval: ",
+            "items.cpu.interval: ",
+            "actions.fix.timeout: ",
+            "checks 'slow': interval: ",
+            "checks 'slow': timeout: ",
+        ] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
     }
 
     #[test]

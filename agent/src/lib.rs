@@ -23,6 +23,7 @@
 //! - [`collector`]: host readings once per cycle, and the loop that runs them at each
 //!   item's interval into the buffer.
 //! - [`checks`]: checks and probes, each on its own interval, with Nagios-style states.
+//! - [`durations`]: configured durations bounded and clamped before they meet a clock.
 //! - [`control`]: what a sub-manager may change at run time (`Agent.Configure`), and the
 //!   whitelisted actions (`Agent.RunAction`).
 //! - [`snapshot`]: live processes, connections and interfaces (`Agent.Snapshot`).
@@ -43,6 +44,7 @@ pub mod collector;
 pub mod config;
 pub mod control;
 pub mod door;
+pub mod durations;
 pub mod entry;
 pub mod error;
 pub mod items;
