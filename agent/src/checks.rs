@@ -34,7 +34,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, info_span, warn};
 
+use crate::durations;
 use crate::entry::AgentEntry;
+use crate::policy::Policy;
 pub use outcome::{Metric, Outcome, clip, worse};
 pub use spec::{ActionConfig, CheckConfig, CheckSpec};
 
@@ -43,6 +45,8 @@ pub use spec::{ActionConfig, CheckConfig, CheckSpec};
 pub struct Context {
     /// The local config's whitelisted actions.
     pub actions: BTreeMap<String, ActionConfig>,
+    /// The local `[commands]`, `allow_paths` and `[push_limits]`.
+    pub policy: Arc<Policy>,
 }
 
 /// The state a check keeps between runs.
@@ -51,20 +55,30 @@ enum Runner {
     Port(spec::PortSpec),
     Log(Box<log::LogCheck>),
     AccessLog(Box<access::AccessLogCheck>),
-    Script(spec::ScriptSpec),
+    /// The command line, or why the check may not run one.
+    Script(Result<Vec<String>, String>),
     Http(spec::HttpSpec),
     Dns(spec::DnsSpec),
     Smtp(spec::SmtpSpec),
 }
 
 impl Runner {
-    fn new(spec: &CheckSpec) -> Self {
-        match spec.clone() {
+    /// A pushed check's command line comes from the local `[commands]` only, and its files
+    /// are opened under `allow_paths` only, whatever validation let through.
+    fn new(config: &CheckConfig, ctx: &Context) -> Self {
+        let guard = config.pushed.then(|| ctx.policy.allow_paths.clone());
+        match config.spec.clone() {
             CheckSpec::Process(s) => Self::Process(process::ProcessCheck::new(s)),
             CheckSpec::Port(s) => Self::Port(s),
-            CheckSpec::Log(s) => Self::Log(Box::new(log::LogCheck::new(s))),
-            CheckSpec::AccessLog(s) => Self::AccessLog(Box::new(access::AccessLogCheck::new(s))),
-            CheckSpec::Script(s) => Self::Script(s),
+            CheckSpec::Log(s) => Self::Log(Box::new(log::LogCheck::new(s, guard))),
+            CheckSpec::AccessLog(s) => {
+                Self::AccessLog(Box::new(access::AccessLogCheck::new(s, guard)))
+            }
+            CheckSpec::Script(s) => Self::Script(script::command_line(
+                &s,
+                config.pushed,
+                &ctx.policy.commands,
+            )),
             CheckSpec::Http(s) => Self::Http(s),
             CheckSpec::Dns(s) => Self::Dns(s),
             CheckSpec::Smtp(s) => Self::Smtp(s),
@@ -99,9 +113,12 @@ impl Runner {
                 .await
                 .unwrap_or_else(|o| (None, o));
             }
-            Self::Script(s) => {
-                let outcome = script::run(&s, timeout).await;
-                (Self::Script(s), outcome)
+            Self::Script(argv) => {
+                let outcome = match &argv {
+                    Ok(argv) => script::run(argv, timeout).await,
+                    Err(refused) => Outcome::new(CheckState::Unknown, refused.clone()),
+                };
+                (Self::Script(argv), outcome)
             }
             Self::Http(s) => {
                 let outcome = http::run(&s, timeout).await;
@@ -147,12 +164,12 @@ async fn check_loop(
     tx: mpsc::Sender<Report>,
     cancel: CancellationToken,
 ) {
-    let mut runner = Some(Runner::new(&config.spec));
-    let mut ticker = tokio::time::interval(config.interval);
+    let mut runner = Some(Runner::new(&config, &ctx));
+    let mut ticker = tokio::time::interval(durations::period(config.interval));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Scripts and probes honour `timeout` themselves; this bound catches anything that
     // does not, so a run can never hang the check.
-    let bound = config.timeout + Duration::from_secs(2);
+    let bound = durations::capped(config.timeout) + Duration::from_secs(2);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -165,12 +182,12 @@ async fn check_loop(
             _ = cancel.cancelled() => return,
             done = tokio::time::timeout(bound, run) => match done {
                 Ok((next, outcome)) => {
-                    runner = Some(next.unwrap_or_else(|| Runner::new(&config.spec)));
+                    runner = Some(next.unwrap_or_else(|| Runner::new(&config, &ctx)));
                     outcome
                 }
                 Err(_) => {
                     // the runner was dropped with its future: start afresh next time
-                    runner = Some(Runner::new(&config.spec));
+                    runner = Some(Runner::new(&config, &ctx));
                     Outcome::new(
                         CheckState::Unknown,
                         format!("no result within {}", humantime::format_duration(bound)),

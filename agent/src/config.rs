@@ -2,6 +2,7 @@
 //! environment overrides for the keys operators change per host.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -9,9 +10,11 @@ use serde::Deserialize;
 use strata_proto::config::{RoleConfig, is_host_port};
 use strata_proto::identity::TlsConfig;
 
-use crate::checks::spec::{ActionConfig, CheckConfig, set_problems};
+use crate::checks::spec::{ActionConfig, CheckConfig, CheckSpec, set_problems};
+use crate::durations;
 use crate::error::AgentError;
 use crate::items::ItemConfig;
+use crate::policy::{self, CommandConfig, Policy, PushLimits};
 use crate::procfs::hostname;
 
 /// Everything the agent needs to run.
@@ -40,6 +43,16 @@ pub struct AgentConfig {
     pub checks: Vec<CheckConfig>,
     /// Commands the agent may run (restart actions): only these, and only from this file.
     pub actions: BTreeMap<String, ActionConfig>,
+    /// Programs script checks may run by name (`[commands.<name>]`, `run = "<name>"`); the
+    /// only ones a pushed check can run (default none).
+    pub commands: BTreeMap<String, CommandConfig>,
+    /// Globs of the files a pushed log or access_log check may read (default empty: none).
+    pub allow_paths: Vec<String>,
+    /// Bounds on a pushed configuration (`[push_limits]`).
+    pub push_limits: PushLimits,
+    /// Directory the accepted pushed configuration is kept in (`pushed.toml`) and re-applied
+    /// from at start (default none: a push lasts until the agent stops).
+    pub state_dir: Option<PathBuf>,
     /// Registration with the region's brokers (`[registration]`; default: none).
     pub registration: RegistrationConfig,
     /// Mutual TLS: the node directory with this agent's certificate (`[tls]`).
@@ -59,6 +72,10 @@ impl Default for AgentConfig {
             items: BTreeMap::new(),
             checks: Vec::new(),
             actions: BTreeMap::new(),
+            commands: BTreeMap::new(),
+            allow_paths: Vec::new(),
+            push_limits: PushLimits::default(),
+            state_dir: None,
             registration: RegistrationConfig::default(),
             tls: TlsConfig::default(),
         }
@@ -181,7 +198,63 @@ impl RoleConfig for AgentConfig {
         errors.extend(self.tls.problems());
         errors.extend(crate::items::problems(&self.items));
         errors.extend(set_problems(&self.checks, &self.actions));
+        errors.extend(policy::commands::problems(&self.commands));
+        errors.extend(policy::paths::problems(&self.allow_paths));
+        errors.extend(self.push_limits.problems());
+        if self
+            .state_dir
+            .as_ref()
+            .is_some_and(|d| d.as_os_str().is_empty())
+        {
+            errors.push("state_dir: must not be empty".into());
+        }
+        errors.extend(self.local_problems());
         errors
+    }
+}
+
+impl AgentConfig {
+    /// Problems only the local file can have: durations past [`durations::LONGEST`] (a
+    /// push has tighter bounds of its own) and script checks that name no local command or
+    /// give arguments it does not allow.
+    fn local_problems(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        errors.extend(durations::too_long(
+            "collect_interval",
+            self.collect_interval,
+        ));
+        for (name, item) in &self.items {
+            if let Some(i) = item.interval {
+                errors.extend(durations::too_long(&format!("items.{name}.interval"), i));
+            }
+        }
+        for (name, action) in &self.actions {
+            errors.extend(durations::too_long(
+                &format!("actions.{name}.timeout"),
+                action.timeout,
+            ));
+        }
+        for c in &self.checks {
+            let label = format!("checks '{}'", c.name);
+            errors.extend(durations::too_long(
+                &format!("{label}: interval"),
+                c.interval,
+            ));
+            errors.extend(durations::too_long(&format!("{label}: timeout"), c.timeout));
+            if let CheckSpec::Script(s) = &c.spec
+                && let Some(run) = &s.run
+                && let Err((key, why)) = policy::commands::resolve(&self.commands, run, &s.args)
+            {
+                errors.push(format!("{label}: {key}: {why}"));
+            }
+        }
+        errors
+    }
+
+    /// The policy for configuration this file did not write: its `commands`, `allow_paths`
+    /// and `push_limits`.
+    pub fn policy(&self) -> Policy {
+        Policy::new(&self.commands, &self.allow_paths, &self.push_limits)
     }
 }
 
@@ -233,6 +306,68 @@ mod tests {
         );
         let err = AgentConfig::parse("[items.cpu]\nenabled = 'yes'").unwrap_err();
         assert!(err.contains("enabled"), "{err}");
+    }
+
+    #[test]
+    fn huge_durations_are_refused_with_their_key() {
+        let huge = "'300000000000years'";
+        let c = AgentConfig::parse(&format!(
+            "collect_interval = {huge}\n[items.cpu]\ninterval = {huge}\n[actions.fix]\ncommand = ['true']\ntimeout = {huge}\n\
+             [[checks]]\nname = 'slow'\nkind = 'port'\naddress = '127.0.0.1:1'\ninterval = {huge}\ntimeout = {huge}"
+        ))
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        for key in [
+            "collect_interval: ",
+            "items.cpu.interval: ",
+            "actions.fix.timeout: ",
+            "checks 'slow': interval: ",
+            "checks 'slow': timeout: ",
+        ] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
+    }
+
+    #[test]
+    fn local_commands_allow_paths_and_push_limits_are_validated() {
+        let c = AgentConfig::parse(
+            "allow_paths = ['/var/log/**']\nstate_dir = '/var/lib/strata'\n\
+             [commands.disk]\ncommand = ['/bin/df', '-h']\n\
+             [push_limits]\nmax_checks = 5\nmin_interval = '5s'\n\
+             [[checks]]\nname = 'disk'\nkind = 'script'\nrun = 'disk'\n\
+             [[checks]]\nname = 'own'\nkind = 'script'\ncommand = ['/bin/true']",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.push_limits.max_checks, 5);
+        assert_eq!(c.push_limits.max_text_bytes, 256 * 1024);
+        let c = AgentConfig::parse(
+            "allow_paths = ['var/log']\n[commands.disk]\ncommand = ['df']\n\
+             [push_limits]\nmin_interval = '1ms'\n\
+             [[checks]]\nname = 'a'\nkind = 'script'\nrun = 'backup'\n\
+             [[checks]]\nname = 'b'\nkind = 'script'\nrun = 'disk'\nargs = ['/']",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        for key in [
+            "allow_paths[0]",
+            "commands.disk.command",
+            "push_limits.min_interval",
+            "checks 'a': run: 'backup' is not a local command",
+            "checks 'b': args: command 'disk' does not allow arguments",
+        ] {
+            assert!(err.contains(key), "{key} missing from {err}");
+        }
+    }
+
+    #[test]
+    fn the_deploy_example_parses_and_shows_the_defaults() {
+        let c = AgentConfig::parse(include_str!("../../deploy/agent.toml")).unwrap();
+        c.validate().unwrap();
+        let d = AgentConfig::default();
+        assert_eq!(c.push_limits, d.push_limits);
+        assert_eq!(c.allow_paths, d.allow_paths);
+        assert_eq!(c.state_dir, d.state_dir);
     }
 
     #[test]

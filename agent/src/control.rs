@@ -2,14 +2,24 @@
 //! checks, with no restart.
 //!
 //! The pushed part lies over the local file: a pushed `[items.<name>]` replaces the local
-//! one, pushed checks run beside the local ones (a name may not be used twice). Actions are
-//! never pushed: a pushed process check may only name an action that the local file
-//! whitelists, so no one can make the agent run a command its own host did not allow.
+//! one, pushed checks run beside the local ones (a name may not be used twice). A push is
+//! vetted against the host's [`Policy`] ([`push`]): it can never run a command the local
+//! file does not list (`[commands]`; a pushed check names one with `run`, never gives a
+//! command line; actions are never pushed and a process check may only name a local
+//! action), never read a file outside `allow_paths`, and stays inside `[push_limits]`. On
+//! any problem nothing changes and every problem is answered, each naming its key.
+//!
+//! With `state_dir` set, an accepted push is kept in `<state_dir>/pushed.toml` ([`persist`])
+//! before it is applied, and re-applied at start; a kept push that no longer passes (the
+//! local commands changed, say) is logged with its problems and ignored.
+
+mod persist;
+pub mod push;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use serde::Deserialize;
 use strata_proto::v1::RunActionResponse;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -20,16 +30,11 @@ use crate::checks::{ActionConfig, CheckConfig, Checks, Context, clip, command};
 use crate::config::AgentConfig;
 use crate::entry::AgentEntry;
 use crate::error::AgentError;
-use crate::items::{self, ItemConfig};
+use crate::items::ItemConfig;
+use crate::policy::{Policy, PolicySummary};
 use crate::procfs::processes::ProcessTable;
-
-/// The configuration a sub-manager pushes.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PushedConfig {
-    pub items: BTreeMap<String, ItemConfig>,
-    pub checks: Vec<CheckConfig>,
-}
+pub use persist::FILE as PUSHED_FILE;
+pub use push::PushedConfig;
 
 struct State {
     pushed: PushedConfig,
@@ -41,10 +46,60 @@ pub struct Control {
     local_items: BTreeMap<String, ItemConfig>,
     local_checks: Vec<CheckConfig>,
     actions: BTreeMap<String, ActionConfig>,
+    policy: Arc<Policy>,
+    state_dir: Option<PathBuf>,
     state: tokio::sync::Mutex<State>,
+    /// The accepted pushed text, readable without waiting for a push being applied.
+    pushed_text: Mutex<String>,
     items_tx: watch::Sender<BTreeMap<String, ItemConfig>>,
     /// The host's processes, shared with the collector.
     pub processes: Arc<Mutex<ProcessTable>>,
+}
+
+/// A pushed `text` vetted against `policy` and beside the local checks and actions: the
+/// pushed configuration and every check to run, or every problem.
+fn accept(
+    text: &str,
+    policy: &Policy,
+    local_checks: &[CheckConfig],
+    actions: &BTreeMap<String, ActionConfig>,
+) -> Result<(PushedConfig, Vec<CheckConfig>), Vec<String>> {
+    let pushed = push::parse(text, policy)?;
+    let mut all = local_checks.to_vec();
+    all.extend(pushed.checks.iter().cloned());
+    let problems = set_problems(&all, actions);
+    if problems.is_empty() {
+        Ok((pushed, all))
+    } else {
+        Err(problems)
+    }
+}
+
+/// The push kept in `dir`, if there is one and it still passes.
+fn restore(
+    dir: &Path,
+    policy: &Policy,
+    local_checks: &[CheckConfig],
+    actions: &BTreeMap<String, ActionConfig>,
+) -> Option<(PushedConfig, Vec<CheckConfig>)> {
+    let path = persist::path(dir);
+    let text = match persist::load(dir) {
+        Ok(text) => text?,
+        Err(error) => {
+            warn!(%error, "kept pushed configuration unreadable; ignored");
+            return None;
+        }
+    };
+    match accept(&text, policy, local_checks, actions) {
+        Ok(accepted) => {
+            info!(path = %path.display(), checks = accepted.0.checks.len(), "kept pushed configuration re-applied");
+            Some(accepted)
+        }
+        Err(problems) => {
+            warn!(path = %path.display(), ?problems, "kept pushed configuration no longer passes; ignored");
+            None
+        }
+    }
 }
 
 /// Local items with the pushed ones laid over them.
@@ -65,38 +120,48 @@ impl Control {
         processes: Arc<Mutex<ProcessTable>>,
         shutdown: CancellationToken,
     ) -> (Self, watch::Receiver<BTreeMap<String, ItemConfig>>) {
+        let policy = Arc::new(config.policy());
         let ctx = Context {
             actions: config.actions.clone(),
+            policy: policy.clone(),
         };
         let mut checks = Checks::new(entry, ctx, shutdown);
-        checks.apply(&config.checks);
-        let (items_tx, items_rx) = watch::channel(config.items.clone());
+        let restored = config
+            .state_dir
+            .as_deref()
+            .and_then(|dir| restore(dir, &policy, &config.checks, &config.actions));
+        let (pushed, all) =
+            restored.unwrap_or_else(|| (PushedConfig::default(), config.checks.clone()));
+        checks.apply(&all);
+        let (items_tx, items_rx) = watch::channel(merged(&config.items, &pushed.items));
         let control = Self {
             local_items: config.items.clone(),
             local_checks: config.checks.clone(),
             actions: config.actions.clone(),
-            state: tokio::sync::Mutex::new(State {
-                pushed: PushedConfig::default(),
-                checks,
-            }),
+            policy,
+            state_dir: config.state_dir.clone(),
+            pushed_text: Mutex::new(pushed.text.clone()),
+            state: tokio::sync::Mutex::new(State { pushed, checks }),
             items_tx,
             processes,
         };
         (control, items_rx)
     }
 
-    /// Parses, validates and applies a pushed configuration; on any problem nothing changes
-    /// and every problem is returned. Answers the names of the checks now running.
+    /// Parses, vets against the local policy and applies a pushed configuration, replacing
+    /// the last one (kept in `state_dir` first, when set); on any problem nothing changes and
+    /// every problem is returned, each naming its key. Answers the names of the checks now
+    /// running.
     pub async fn configure(&self, text: &str) -> Result<Vec<String>, Vec<String>> {
-        let pushed: PushedConfig = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
-        let mut problems = items::problems(&pushed.items);
-        let mut all = self.local_checks.clone();
-        all.extend(pushed.checks.iter().cloned());
-        problems.extend(set_problems(&all, &self.actions));
-        if !problems.is_empty() {
-            return Err(problems);
-        }
+        let (pushed, all) = accept(text, &self.policy, &self.local_checks, &self.actions)
+            .inspect_err(|problems| warn!(?problems, "pushed configuration refused"))?;
         let mut state = self.state.lock().await;
+        if let Some(dir) = &self.state_dir
+            && let Err(error) = persist::store(dir, text).await
+        {
+            warn!(%error, "pushed configuration refused: it could not be kept");
+            return Err(vec![format!("state_dir: {error}")]);
+        }
         state.checks.apply(&all);
         self.items_tx
             .send_replace(merged(&self.local_items, &pushed.items));
@@ -105,8 +170,23 @@ impl Control {
             checks = pushed.checks.len(),
             "pushed configuration applied"
         );
+        *self.pushed_text.lock().expect("pushed text lock poisoned") = pushed.text.clone();
         state.pushed = pushed;
         Ok(state.checks.names())
+    }
+
+    /// The accepted pushed configuration's TOML text, as pushed (empty if none): what a
+    /// `GetConfig` answers.
+    pub fn pushed_text(&self) -> String {
+        self.pushed_text
+            .lock()
+            .expect("pushed text lock poisoned")
+            .clone()
+    }
+
+    /// What the local config allows a push: command names, `allow_paths`, `[push_limits]`.
+    pub fn policy_summary(&self) -> PolicySummary {
+        self.policy.summary()
     }
 
     /// Runs the action `name` of the local `[actions]` for `reason` (an event), and only
@@ -154,79 +234,4 @@ impl Control {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::buffer::SampleBuffer;
-    use std::time::Duration;
-    use strata_proto::config::RoleConfig;
-
-    fn entry() -> Arc<AgentEntry> {
-        Arc::new(AgentEntry {
-            id: "a".into(),
-            hostname: "a".into(),
-            cpu_count: 1,
-            collect_interval_ms: 1000,
-            buffer: Mutex::new(SampleBuffer::new(1000, Duration::from_secs(60))),
-            checks: Mutex::default(),
-        })
-    }
-
-    #[tokio::test]
-    async fn pushed_checks_run_beside_local_ones_and_bad_pushes_change_nothing() {
-        let config = AgentConfig::parse(
-            "[actions.fix]\ncommand = ['true']\n[[checks]]\nname = 'local'\nkind = 'script'\ncommand = ['true']\ninterval = '100ms'",
-        )
-        .unwrap();
-        let shutdown = CancellationToken::new();
-        let entry = entry();
-        let (control, mut items) =
-            Control::start(&config, entry.clone(), Arc::default(), shutdown.clone());
-        let names = control
-            .configure("[items.cpu]\ninterval = '30s'\n[[checks]]\nname = 'pushed'\nkind = 'process'\nmatch = 'x'\nrestart = 'fix'")
-            .await
-            .unwrap();
-        assert_eq!(names, vec!["local", "pushed"]);
-        items.changed().await.unwrap();
-        assert_eq!(
-            items.borrow()["cpu"].interval,
-            Some(Duration::from_secs(30))
-        );
-        for bad in [
-            "[[checks]]\nname = 'local'\nkind = 'script'\ncommand = ['true']",
-            "[[checks]]\nname = 'p'\nkind = 'process'\nmatch = 'x'\nrestart = 'rm-rf'",
-            "[actions.rm]\ncommand = ['rm']",
-            "[items.cpu]\ninterval = 5",
-        ] {
-            let problems = control.configure(bad).await.unwrap_err();
-            assert!(!problems.is_empty(), "{bad}");
-        }
-        let problems = control
-            .configure("[[checks]]\nname = 'p'\nkind = 'process'\nmatch = 'x'\nrestart = 'rm-rf'")
-            .await
-            .unwrap_err();
-        assert!(problems[0].contains("'rm-rf'"), "{problems:?}");
-        // the local check reports; the pushed one is still there
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let latest = entry.checks.lock().unwrap().clone();
-            assert!(latest.contains_key("pushed"));
-            if latest["local"].is_some() {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no result from the local check"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // pushing an empty config removes the pushed check only
-        assert_eq!(control.configure("").await.unwrap(), vec!["local"]);
-        shutdown.cancel();
-        control.stop().await;
-        let buffer = entry.buffer.lock().unwrap();
-        assert!(
-            buffer.len() >= 2,
-            "the check's state and duration were buffered"
-        );
-    }
-}
+mod tests;

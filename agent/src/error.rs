@@ -32,6 +32,13 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// The accepted pushed configuration could not be kept in, or read from, `state_dir`.
+    #[error("keep the pushed configuration in {}: {source}", path.display())]
+    PushedState {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Result of the agent's operations.

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::durations;
+
 /// A group of host series collected together.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Item {
@@ -159,7 +161,8 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// Every item at `base` unless `items` says otherwise; all due at `now`.
+    /// Every item at `base` unless `items` says otherwise; all due at `now`. Intervals are
+    /// clamped to [`durations::period`], so that no later addition can overflow the clock.
     pub fn new(base: Duration, items: &BTreeMap<String, ItemConfig>, now: Instant) -> Self {
         let mut intervals = [Some(base); ALL.len()];
         for (i, item) in ALL.iter().enumerate() {
@@ -171,7 +174,8 @@ impl Schedule {
             intervals[i] = match items.get(item.name()) {
                 Some(c) => c.enabled.then(|| c.interval.unwrap_or(default)),
                 None => Some(default),
-            };
+            }
+            .map(durations::period);
         }
         Self {
             intervals,
@@ -231,6 +235,23 @@ mod tests {
             sched.due(t0 + s(31)).is_empty(),
             "nothing twice in one interval"
         );
+    }
+
+    #[test]
+    fn a_huge_interval_is_clamped_and_never_overflows_the_clock() {
+        let t0 = Instant::now();
+        let huge = humantime::parse_duration("300000000000years").unwrap();
+        let mut sched = Schedule::new(
+            Duration::from_secs(10),
+            &items("cpu = { interval = '300000000000years' }"),
+            t0,
+        );
+        assert!(sched.due(t0).has(Item::Cpu));
+        assert!(!sched.due(t0 + Duration::from_secs(3600)).has(Item::Cpu));
+        let mut all_huge = Schedule::new(huge, &BTreeMap::new(), t0);
+        assert_eq!(all_huge.tick(), Some(durations::LONGEST));
+        assert!(all_huge.due(t0).has(Item::Load));
+        assert!(all_huge.due(t0 + Duration::from_secs(1)).is_empty());
     }
 
     #[test]

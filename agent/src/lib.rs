@@ -23,8 +23,12 @@
 //! - [`collector`]: host readings once per cycle, and the loop that runs them at each
 //!   item's interval into the buffer.
 //! - [`checks`]: checks and probes, each on its own interval, with Nagios-style states.
-//! - [`control`]: what a sub-manager may change at run time (`Agent.Configure`), and the
-//!   whitelisted actions (`Agent.RunAction`).
+//! - [`policy`]: what the local config allows configuration it did not write: commands run
+//!   by name (`[commands]`), `allow_paths`, `[push_limits]`.
+//! - [`durations`]: configured durations bounded and clamped before they meet a clock.
+//! - [`control`]: what a sub-manager may change at run time (`Agent.Configure`), vetted
+//!   against the policy and kept across restarts (`state_dir`), and the whitelisted actions
+//!   (`Agent.RunAction`).
 //! - [`snapshot`]: live processes, connections and interfaces (`Agent.Snapshot`).
 //! - [`sim`]: simulated agents for load and loss tests (`strata sim`).
 //! - [`metrics`]: the agent's own counters and their Prometheus exposition.
@@ -43,10 +47,12 @@ pub mod collector;
 pub mod config;
 pub mod control;
 pub mod door;
+pub mod durations;
 pub mod entry;
 pub mod error;
 pub mod items;
 pub mod metrics;
+pub mod policy;
 pub mod procfs;
 pub mod registration;
 pub mod registry;

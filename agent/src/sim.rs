@@ -150,7 +150,9 @@ impl Simulation {
     /// Ticks every interval, with timestamps on interval multiples, until `shutdown`;
     /// returns the number of ticks.
     pub async fn run(self, shutdown: CancellationToken) -> u64 {
-        let step = self.config.interval.as_millis().max(1) as i64;
+        // clamped, so that a huge interval from the command line cannot overflow the clock
+        let interval = crate::durations::period(self.config.interval);
+        let step = interval.as_millis() as i64;
         // The first multiple of the interval from now on: never before this process started,
         // so that a restarted simulation cannot overwrite its earlier life's last sample.
         let now = strata_proto::now_ms();
@@ -158,7 +160,7 @@ impl Simulation {
         // Each tick fires when its timestamp comes, never before: a sample is never stamped
         // ahead of the clock, so an earlier life's samples all lie before a restart.
         let first = tokio::time::Instant::now() + Duration::from_millis((start_ts - now) as u64);
-        let mut ticker = tokio::time::interval_at(first, self.config.interval);
+        let mut ticker = tokio::time::interval_at(first, interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut tick = 0u64;
         info!(

@@ -14,6 +14,7 @@ use strata_proto::v1::CheckState;
 use super::outcome::{Outcome, clip};
 use super::spec::{AccessFormat, AccessLogSpec, TimeUnit};
 use super::tail::Follower;
+use crate::policy::AllowPaths;
 
 /// Most distinct paths (and referrers) counted in one run; later ones count as "(other)".
 const MAX_DISTINCT: usize = 10_000;
@@ -136,10 +137,10 @@ fn count(map: &mut HashMap<String, u64>, key: &str) {
 }
 
 impl AccessLogCheck {
-    /// Follows the spec's file.
-    pub fn new(spec: AccessLogSpec) -> Self {
+    /// Follows the spec's file; with `guard`, only if it lies under those paths.
+    pub fn new(spec: AccessLogSpec, guard: Option<AllowPaths>) -> Self {
         // access-log lines are short; 16 KiB is far past any real one
-        let follower = Follower::new(&spec.path, 16 * 1024, spec.from_start);
+        let follower = Follower::new(&spec.path, 16 * 1024, spec.from_start).guarded(guard);
         Self {
             spec,
             follower,
@@ -336,7 +337,7 @@ mod tests {
         let CheckSpec::AccessLog(spec) = config.spec else {
             panic!()
         };
-        let mut c = AccessLogCheck::new(spec);
+        let mut c = AccessLogCheck::new(spec, None);
         let o = c.run();
         assert_eq!(o.state, CheckState::Warning, "{}", o.message);
         assert!(

@@ -107,7 +107,7 @@ pub async fn run(argv: &[String], timeout: Duration, cap: usize) -> std::io::Res
     if let Some(s) = child.stderr.take() {
         readers.push(capture(s, err.clone(), cap));
     }
-    let exit = match tokio::time::timeout(timeout, child.wait()).await {
+    let exit = match tokio::time::timeout(crate::durations::capped(timeout), child.wait()).await {
         Ok(Ok(status)) => {
             use std::os::unix::process::ExitStatusExt;
             match (status.code(), status.signal()) {

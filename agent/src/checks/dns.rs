@@ -60,7 +60,7 @@ fn rcode_name(rcode: u8) -> &'static str {
 /// Runs the probe once.
 pub async fn run(spec: &DnsSpec, timeout: Duration) -> Outcome {
     let started = Instant::now();
-    let result = ask(spec, started + timeout).await;
+    let result = ask(spec, crate::durations::deadline(started, timeout)).await;
     let elapsed = started.elapsed();
     let mut outcome = Outcome::new(CheckState::Ok, String::new());
     outcome.metric(

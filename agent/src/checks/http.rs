@@ -105,7 +105,7 @@ struct Response {
 /// Runs the probe once.
 pub async fn run(spec: &HttpSpec, timeout: Duration) -> Outcome {
     let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = crate::durations::deadline(started, timeout);
     let mut phases = Phases::default();
     let result = probe(spec, deadline, &mut phases).await;
     phases.total = started.elapsed();

@@ -7,6 +7,7 @@ use strata_proto::v1::CheckState;
 use super::outcome::{Outcome, clip, worse};
 use super::spec::LogSpec;
 use super::tail::Follower;
+use crate::policy::AllowPaths;
 
 const STATES: [(CheckState, &str); 4] = [
     (CheckState::Ok, "ok"),
@@ -31,9 +32,10 @@ fn slot(state: CheckState) -> usize {
 }
 
 impl LogCheck {
-    /// Follows the spec's file.
-    pub fn new(spec: LogSpec) -> Self {
-        let follower = Follower::new(&spec.path, spec.max_line_bytes, spec.from_start);
+    /// Follows the spec's file; with `guard`, only if it lies under those paths.
+    pub fn new(spec: LogSpec, guard: Option<AllowPaths>) -> Self {
+        let follower =
+            Follower::new(&spec.path, spec.max_line_bytes, spec.from_start).guarded(guard);
         Self {
             spec,
             follower,
@@ -146,7 +148,7 @@ mod tests {
         );
         let config = CheckConfig::from_table(toml::from_str(&text).unwrap()).unwrap();
         match config.spec {
-            CheckSpec::Log(spec) => LogCheck::new(spec),
+            CheckSpec::Log(spec) => LogCheck::new(spec, None),
             other => panic!("{other:?}"),
         }
     }

@@ -48,7 +48,7 @@ pub fn unescape(s: &str) -> String {
 /// Runs the check once.
 pub async fn run(spec: &PortSpec, timeout: Duration) -> Outcome {
     let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = crate::durations::deadline(started, timeout);
     let (mut stream, resolve, connect_time) = match connect(&spec.address, deadline).await {
         Ok(c) => c,
         Err(message) => {

@@ -1,9 +1,13 @@
 //! Script checks: a command run as a Nagios plugin, so that existing Nagios and Icinga
 //! plugins work unchanged (exit codes 0–3, `text | perfdata`).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use strata_proto::v1::CheckState;
+
+use crate::policy::CommandConfig;
+use crate::policy::commands::resolve;
 
 use super::command::{self, Exit};
 use super::outcome::{Outcome, clip};
@@ -13,15 +17,32 @@ use super::spec::ScriptSpec;
 /// Most output kept from a plugin (Nagios keeps 8 KiB; long output deserves a little more).
 const OUTPUT_CAP: usize = 64 * 1024;
 
-/// Runs the plugin once.
-pub async fn run(spec: &ScriptSpec, timeout: Duration) -> Outcome {
-    let finished = match command::run(&spec.command, timeout, OUTPUT_CAP).await {
+/// The command line a script check runs: the local command it names with its arguments
+/// (only those the command allows), or, for a check of the local file only, its own
+/// `command`. A refusal says why; the check is then UNKNOWN and nothing runs.
+pub fn command_line(
+    spec: &ScriptSpec,
+    pushed: bool,
+    commands: &BTreeMap<String, CommandConfig>,
+) -> Result<Vec<String>, String> {
+    match &spec.run {
+        Some(run) => resolve(commands, run, &spec.args)
+            .map_err(|(key, why)| format!("{key}: {why}; not run")),
+        None if pushed => {
+            Err("command: a pushed check may not give a command line; not run".to_string())
+        }
+        None if spec.command.is_empty() => Err("command: no program given; not run".into()),
+        None => Ok(spec.command.clone()),
+    }
+}
+
+/// Runs the plugin `argv` once.
+pub async fn run(argv: &[String], timeout: Duration) -> Outcome {
+    let finished = match command::run(argv, timeout, OUTPUT_CAP).await {
         Ok(f) => f,
         Err(e) => {
-            return Outcome::new(
-                CheckState::Unknown,
-                format!("cannot run {}: {e}", spec.command[0]),
-            );
+            let program = argv.first().map_or("(nothing)", |p| p.as_str());
+            return Outcome::new(CheckState::Unknown, format!("cannot run {program}: {e}"));
         }
     };
     judge(&finished, timeout)
@@ -89,10 +110,8 @@ pub fn judge(f: &command::Finished, timeout: Duration) -> Outcome {
 mod tests {
     use super::*;
 
-    fn sh(script: &str) -> ScriptSpec {
-        ScriptSpec {
-            command: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        }
+    fn sh(script: &str) -> Vec<String> {
+        vec!["/bin/sh".into(), "-c".into(), script.into()]
     }
 
     #[tokio::test]
@@ -132,14 +151,32 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_plugin_is_unknown() {
-        let o = run(
-            &ScriptSpec {
-                command: vec!["/nonexistent/check_x".into()],
-            },
-            Duration::from_secs(1),
-        )
-        .await;
+        let o = run(&["/nonexistent/check_x".into()], Duration::from_secs(1)).await;
         assert_eq!(o.state, CheckState::Unknown);
         assert!(o.message.contains("/nonexistent/check_x"));
+    }
+
+    #[test]
+    fn a_pushed_check_gets_a_command_line_from_the_local_commands_only() {
+        let commands: BTreeMap<String, CommandConfig> =
+            toml::from_str("[disk]\ncommand = ['/bin/df']").unwrap();
+        let own = ScriptSpec {
+            command: sh("true"),
+            ..Default::default()
+        };
+        assert_eq!(command_line(&own, false, &commands).unwrap(), sh("true"));
+        let err = command_line(&own, true, &commands).unwrap_err();
+        assert!(err.contains("may not give a command line"), "{err}");
+        let named = ScriptSpec {
+            run: Some("disk".into()),
+            ..Default::default()
+        };
+        assert_eq!(command_line(&named, true, &commands).unwrap(), ["/bin/df"]);
+        let with_args = ScriptSpec {
+            args: vec!["/".into()],
+            ..named
+        };
+        let err = command_line(&with_args, true, &commands).unwrap_err();
+        assert!(err.contains("does not allow arguments"), "{err}");
     }
 }

@@ -92,7 +92,7 @@ async fn step<S: AsyncRead + AsyncWrite + Unpin>(
 /// Runs the probe once.
 pub async fn run(spec: &SmtpSpec, timeout: Duration) -> Outcome {
     let started = Instant::now();
-    let deadline = started + timeout;
+    let deadline = crate::durations::deadline(started, timeout);
     let mut outcome = Outcome::new(CheckState::Ok, String::new());
     let result = transaction(spec, deadline, &mut outcome).await;
     let total = started.elapsed();

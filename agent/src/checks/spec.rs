@@ -29,6 +29,8 @@ pub struct CheckConfig {
     pub spec: CheckSpec,
     /// The table it was parsed from: a reconfiguration keeps a check whose table is unchanged.
     pub source: toml::Table,
+    /// Pushed by a sub-manager: it may only run local commands and read under `allow_paths`.
+    pub pushed: bool,
 }
 
 /// What a check does, by kind.
@@ -166,11 +168,20 @@ pub struct AccessLogSpec {
 }
 
 /// A command run like a Nagios plugin: exit code 0–3, output `text | perfdata`.
-#[derive(Debug, Clone, Deserialize)]
+///
+/// Either `run` names a local `[commands.<name>]` (with optional `args`, appended only if
+/// that command allows them), or, in the local file only, `command` gives the program.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptSpec {
-    /// Program and arguments (no shell).
+    /// Program and arguments (no shell); never in a pushed check.
+    #[serde(default)]
     pub command: Vec<String>,
+    /// The name of a local command to run instead.
+    pub run: Option<String>,
+    /// Arguments appended to the local command `run`.
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 /// An HTTP(S) request timed by phase.
@@ -368,8 +379,21 @@ fn typed<T: DeserializeOwned>(table: toml::Table, what: &str) -> Result<T, Strin
 }
 
 impl CheckConfig {
-    /// Parses one `[[checks]]` table; the error names the check and the key.
-    pub fn from_table(mut table: toml::Table) -> Result<Self, String> {
+    /// Parses one `[[checks]]` table of the local file; the error names the check and the key.
+    pub fn from_table(table: toml::Table) -> Result<Self, String> {
+        let label = match table.get("name").and_then(|v| v.as_str()) {
+            Some(name) => format!("checks '{name}'"),
+            None => "checks".to_string(),
+        };
+        Self::parse(table, label, false)
+    }
+
+    /// Parses the `index`-th pushed `[[checks]]` table; errors begin `checks[<index>]`.
+    pub fn from_pushed_table(table: toml::Table, index: usize) -> Result<Self, String> {
+        Self::parse(table, format!("checks[{index}]"), true)
+    }
+
+    fn parse(mut table: toml::Table, label: String, pushed: bool) -> Result<Self, String> {
         let source = table.clone();
         let mut common = toml::Table::new();
         for key in COMMON_KEYS {
@@ -377,10 +401,6 @@ impl CheckConfig {
                 common.insert(key.into(), v);
             }
         }
-        let label = match common.get("name").and_then(|v| v.as_str()) {
-            Some(name) => format!("checks '{name}'"),
-            None => "checks".to_string(),
-        };
         let c: Common = typed(common, &label)?;
         if c.name.trim().is_empty() {
             return Err(format!("{label}: name: must not be empty"));
@@ -403,8 +423,9 @@ impl CheckConfig {
             enabled: c.enabled,
             spec,
             source,
+            pushed,
         };
-        let problems = config.problems();
+        let problems = config.problems(&label);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -412,9 +433,8 @@ impl CheckConfig {
         }
     }
 
-    /// Problems of values that parsed, each naming the check and key.
-    fn problems(&self) -> Vec<String> {
-        let label = format!("checks '{}'", self.name);
+    /// Problems of values that parsed, each naming the check (`label`) and key.
+    fn problems(&self, label: &str) -> Vec<String> {
         let mut problems = Vec::new();
         if self.interval < Duration::from_millis(100) {
             problems.push(format!("{label}: interval: below the minimum of 100ms"));
@@ -436,9 +456,7 @@ impl CheckConfig {
             ));
         }
         match &self.spec {
-            CheckSpec::Script(s) if s.command.is_empty() => {
-                problems.push(format!("{label}: command: must name a program"));
-            }
+            CheckSpec::Script(s) => problems.extend(script_problems(label, s)),
             CheckSpec::Http(h)
                 if !(h.url.starts_with("http://") || h.url.starts_with("https://")) =>
             {
@@ -460,6 +478,27 @@ impl CheckConfig {
         }
         problems
     }
+}
+
+/// Problems of a script check's keys: exactly one of `command` and `run`, `args` only
+/// with `run`.
+fn script_problems(label: &str, s: &ScriptSpec) -> Vec<String> {
+    let mut problems = Vec::new();
+    match (s.command.is_empty(), &s.run) {
+        (true, None) => problems.push(format!(
+            "{label}: command: must name a program (or run: a local [commands.<name>])"
+        )),
+        (false, Some(_)) => {
+            problems.push(format!(
+                "{label}: run: give either command or run, not both"
+            ));
+        }
+        _ => {}
+    }
+    if s.run.is_none() && !s.args.is_empty() {
+        problems.push(format!("{label}: args: only with run"));
+    }
+    problems
 }
 
 impl<'de> Deserialize<'de> for CheckConfig {

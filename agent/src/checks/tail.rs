@@ -11,6 +11,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
+use crate::policy::AllowPaths;
+use crate::policy::paths::open_under;
+
 /// What one read found besides the lines.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReadStats {
@@ -38,6 +41,8 @@ pub struct Follower {
     max_line: usize,
     /// Read a newly opened file from its start (false: from its end, on the first open only).
     from_start: bool,
+    /// Open the file only if, links resolved, it lies under these (a pushed check's).
+    guard: Option<AllowPaths>,
 }
 
 impl Follower {
@@ -52,7 +57,14 @@ impl Follower {
             skipping: false,
             max_line: max_line.max(1),
             from_start,
+            guard: None,
         }
+    }
+
+    /// Opens the file only if, symbolic links resolved, it lies under `guard` (when given).
+    pub fn guarded(mut self, guard: Option<AllowPaths>) -> Self {
+        self.guard = guard;
+        self
     }
 
     /// Reads what was appended since the last call, at most `budget` bytes, handing each
@@ -82,7 +94,10 @@ impl Follower {
             let Some(meta) = current else {
                 return Ok(stats);
             };
-            let file = File::open(&self.path)?;
+            let file = match &self.guard {
+                None => File::open(&self.path)?,
+                Some(allow) => open_under(&self.path, allow)?,
+            };
             self.inode = (meta.dev(), meta.ino());
             self.offset = if self.from_start { 0 } else { meta.len() };
             self.from_start = true;
