@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use strata_proto::v1::agent_server::Agent;
 use strata_proto::v1::{
-    ConfigureRequest, ConfigureResponse, DescribeRequest, DescribeResponse, PollRequest,
-    PollResponse, RunActionRequest, RunActionResponse, SnapshotRequest, SnapshotResponse,
+    ConfigureRequest, ConfigureResponse, DescribeRequest, DescribeResponse, GetConfigRequest,
+    GetConfigResponse, PollRequest, PollResponse, RunActionRequest, RunActionResponse,
+    SnapshotRequest, SnapshotResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info_span};
@@ -108,6 +109,20 @@ impl Agent for AgentService {
                 problems,
                 checks: Vec::new(),
             },
+        }))
+    }
+
+    async fn get_config(
+        &self,
+        request: Request<GetConfigRequest>,
+    ) -> Result<Response<GetConfigResponse>, Status> {
+        self.entry(&request.get_ref().agent_id)?;
+        let control = self.control()?;
+        let policy = control.policy_summary();
+        Ok(Response::new(GetConfigResponse {
+            pushed_toml: control.pushed_text(),
+            commands: policy.commands.into_iter().map(|c| c.name).collect(),
+            allow_paths: policy.allow_paths,
         }))
     }
 

@@ -13,11 +13,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
+use strata_proto::identity::{Expect, Role};
 use strata_proto::v1::PollRequest;
 use strata_proto::v1::agent_client::AgentClient;
 
 use strata_testkit::peer::{Output, Peer, listening_on};
-use strata_testkit::{Proc, Spec};
+use strata_testkit::{MeshCa, Proc, Spec};
 
 use crate::measure::{http, peak_rss, process_cpu, wait_until, which};
 
@@ -112,13 +113,17 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
 }
 
 async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigures> {
+    // the agent is polled over mutual TLS, as a sub-manager of its region polls it
+    let ca = MeshCa::open(dir)?;
+    let tls = ca.node(Role::Agent, "bench", "bench")?;
     let config = dir.join("agent.toml");
     std::fs::write(
         &config,
         format!(
             "id = \"bench\"\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n\
-             collect_interval = \"{}ms\"\n",
-            args.interval.as_millis()
+             collect_interval = \"{}ms\"\n[tls]\ndir = \"{}\"\n",
+            args.interval.as_millis(),
+            tls.display()
         ),
     )?;
     let config = config.to_string_lossy();
@@ -142,9 +147,10 @@ async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigu
     wait_until("strata-agent to collect", Duration::from_secs(30), || {
         scrape().is_ok_and(|t| collections(&t) >= 2.0)
     })?;
-    let mut client = AgentClient::connect(format!("http://{grpc}"))
-        .await
-        .context("connect to strata-agent")?;
+    let channel = ca
+        .transport(Role::SubManager, "bench", "bench")?
+        .channel_to(&grpc, Expect::Role(Role::Agent))?;
+    let mut client = AgentClient::new(channel);
     // the poller's cursor: buffer epoch, last sequence, dictionary entries held
     let mut cursor = (0, 0, 0);
     let mut poll = async |c: &mut (u64, u64, u32)| -> anyhow::Result<()> {

@@ -18,6 +18,7 @@ use clap::Args;
 use serde::Serialize;
 use strata_agent::registry::Registry;
 use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
+use strata_proto::identity::{Role, Transport};
 use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{Aggregation, QueryRangeRequest};
@@ -160,17 +161,22 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     let serving = CancellationToken::new();
     let ticking = CancellationToken::new();
     let ticks = tokio::spawn(sim.run(ticking.clone()));
-    let server = tokio::spawn(strata_agent::door::serve(
-        listener,
-        registry.clone(),
-        None,
-        serving.clone(),
-    ));
+    let transport = match &mesh.ca {
+        Some(ca) => ca.transport(Role::Agent, REGION, "sim-")?,
+        None => Transport::insecure(),
+    };
+    let server = {
+        let (transport, registry, serving) = (transport.clone(), registry.clone(), serving.clone());
+        tokio::spawn(async move {
+            strata_agent::door::serve(listener, &transport, registry, None, serving).await
+        })
+    };
     let agents: Vec<(String, String)> = (1..=args.agents)
         .map(|n| (agent_id("sim-", n), sim_addr.clone()))
         .collect();
     for addr in &brokers {
         tokio::spawn(strata_agent::registration::register_loop(
+            transport.clone(),
             addr.clone(),
             REGION.into(),
             None,
@@ -280,7 +286,7 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
                 .dropped_total()
         })
         .sum();
-    let stored = stored_ticks(&brokers[0], ticks).await?;
+    let stored = stored_ticks(mesh.channel(&brokers[0], Role::Broker), ticks).await?;
     let expected = ticks * args.agents as u64;
     let samples_lost = expected.saturating_sub(stored);
     serving.cancel();
@@ -329,11 +335,8 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
 
 /// How many of ticks 1..=`ticks` of every agent's `sim_sample_number` the region stores,
 /// read through the broker at `broker` (which merges the members' answers).
-async fn stored_ticks(broker: &str, ticks: u64) -> anyhow::Result<u64> {
-    let mut client = SubManagerClient::connect(format!("http://{broker}"))
-        .await
-        .context("connect to a broker")?
-        .max_decoding_message_size(256 << 20);
+async fn stored_ticks(broker: tonic::transport::Channel, ticks: u64) -> anyhow::Result<u64> {
+    let mut client = SubManagerClient::new(broker).max_decoding_message_size(256 << 20);
     let answer = client
         .query_range(QueryRangeRequest {
             region: REGION.into(),

@@ -3,6 +3,7 @@
 //! own clients an operator's — so every test runs the mesh over mutual TLS, as a real one.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use strata_proto::identity::ca::{Ca, REVOKED};
@@ -18,6 +19,8 @@ const LIFETIME: Duration = Duration::from_secs(7 * 86_400);
 #[derive(Debug, Clone)]
 pub struct MeshCa {
     root: PathBuf,
+    /// Keeps the directory of a CA made with [`MeshCa::temp`].
+    _temp: Option<Arc<tempfile::TempDir>>,
 }
 
 fn failed(doing: String) -> impl FnOnce(strata_proto::identity::IdentityError) -> TestkitError {
@@ -38,7 +41,17 @@ impl MeshCa {
         }
         Ok(Self {
             root: dir.to_path_buf(),
+            _temp: None,
         })
+    }
+
+    /// A CA in a temporary directory of its own, for parts a test serves itself before the
+    /// mesh starts (hand it to the mesh with [`crate::MeshBuilder::ca`]).
+    pub fn temp() -> Self {
+        let temp = tempfile::tempdir().expect("a temporary directory");
+        let mut ca = Self::open(temp.path()).unwrap_or_else(|e| panic!("{e}"));
+        ca._temp = Some(Arc::new(temp));
+        ca
     }
 
     fn ca(&self) -> Ca {
@@ -109,16 +122,41 @@ impl MeshCa {
         Transport::load(&config, role, None, None).map_err(failed(format!("load {role} {id}")))
     }
 
-    /// The tests' own operator identity.
-    pub fn operator(&self) -> Transport {
-        self.transport(Role::Operator, "", "test")
-            .unwrap_or_else(|e| panic!("{e}"))
+    /// A channel to `addr` as `who` (role, region, id), to a server that must prove
+    /// `expect`; usable from any runtime or none (see [`channel_with`]).
+    pub fn channel_as(&self, who: (Role, &str, &str), addr: &str, expect: Expect) -> Channel {
+        let transport = self
+            .transport(who.0, who.1, who.2)
+            .unwrap_or_else(|e| panic!("{e}"));
+        channel_with(&transport, addr, expect)
     }
 
     /// A channel to `addr` as the tests' operator, to a server that must be `role`.
     pub fn channel(&self, addr: &str, role: Role) -> Channel {
-        self.operator()
-            .channel_to(addr, Expect::Role(role))
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.channel_as((Role::Operator, "", "test"), addr, Expect::Role(role))
     }
+}
+
+/// A channel through `transport` to `addr` whose connection tasks run on the test kit's
+/// own background runtime, so that a test may make it outside any runtime and use it from
+/// any (each `block_on` makes its own, gone when it returns).
+pub fn channel_with(transport: &Transport, addr: &str, expect: Expect) -> Channel {
+    let _entered = background().enter();
+    transport
+        .channel_to(addr, expect)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The runtime the test kit's channels run their connections on, for the life of the
+/// test process.
+fn background() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("testkit-channels")
+            .enable_all()
+            .build()
+            .expect("the test kit's channel runtime")
+    })
 }

@@ -47,6 +47,8 @@ pub struct MeshBuilder {
     pub(crate) log: Option<String>,
     /// Plaintext links with no identities (default false: mutual TLS from the mesh's CA).
     pub(crate) insecure: bool,
+    /// The CA to issue from (default: one made in the mesh's directory).
+    pub(crate) ca: Option<crate::ca::MeshCa>,
 }
 
 impl Default for MeshBuilder {
@@ -65,6 +67,7 @@ impl Default for MeshBuilder {
             files: Vec::new(),
             log: None,
             insecure: false,
+            ca: None,
         }
     }
 }
@@ -142,6 +145,13 @@ impl MeshBuilder {
     /// Keeps data and logs in `dir` rather than in a temporary directory.
     pub fn dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.dir = Dir::Kept(dir.into());
+        self
+    }
+
+    /// Issues the parts' certificates from `ca` (one a test made before the mesh, to serve
+    /// parts of its own) instead of a CA made in the mesh's directory.
+    pub fn ca(mut self, ca: crate::ca::MeshCa) -> Self {
+        self.ca = Some(ca);
         self
     }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use strata_agent::buffer::SampleBuffer;
 use strata_agent::entry::AgentEntry;
 use strata_agent::registry::Registry;
-use strata_testkit::block_on;
+use strata_proto::identity::Role;
+use strata_testkit::{MeshCa, block_on};
 use tokio_util::sync::CancellationToken;
 
 /// An agent served in this process whose total CPU usage the test sets; it samples every
@@ -22,8 +23,12 @@ pub struct CpuAgent {
 }
 
 impl CpuAgent {
-    /// Starts agent `id` at 30% CPU.
-    pub fn start(id: &str) -> Self {
+    /// Starts agent `id` of `region` at 30% CPU, with a certificate from `ca` (the mesh's,
+    /// given to it with `MeshBuilder::ca`).
+    pub fn start(id: &str, region: &str, ca: &MeshCa) -> Self {
+        let transport = ca
+            .transport(Role::Agent, region, id)
+            .unwrap_or_else(|e| panic!("{e}"));
         let cpu = Arc::new(AtomicU64::new(0.3f64.to_bits()));
         let stop = CancellationToken::new();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -46,12 +51,10 @@ impl CpuAgent {
         let thread = std::thread::spawn(move || {
             block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                let serving = tokio::spawn(strata_agent::door::serve(
-                    listener,
-                    registry,
-                    None,
-                    stopped.clone(),
-                ));
+                let stop = stopped.clone();
+                let serving = tokio::spawn(async move {
+                    strata_agent::door::serve(listener, &transport, registry, None, stop).await
+                });
                 let mut tick = tokio::time::interval(Duration::from_millis(250));
                 loop {
                     tokio::select! {

@@ -45,15 +45,35 @@ address = "{agent}"
         .region(Region::new("eu").member_ids(&["eu-1"]).member_toml(&member))
 }
 
-/// A SubManager client of `addr`.
-pub async fn client(addr: &str) -> SubManagerClient<tonic::transport::Channel> {
-    SubManagerClient::connect(format!("http://{addr}"))
-        .await
-        .expect("connect to the sub-manager")
+/// The member eu-1 of a running mesh: its address and the tests' operator channel to it.
+#[derive(Clone)]
+pub struct Sub {
+    pub addr: String,
+    channel: tonic::transport::Channel,
+}
+
+impl Sub {
+    /// The first member of region eu of `mesh`.
+    pub fn eu_1(mesh: &mut Mesh) -> Self {
+        let addr = mesh.region("eu").members[0].addr.clone();
+        let channel = mesh.channel(&addr, strata_proto::identity::Role::SubManager);
+        Sub { addr, channel }
+    }
+}
+
+/// The tests' operator node directory of `ca`, for the `strata` CLI's `--tls-dir`.
+pub fn operator_dir(ca: &strata_testkit::MeshCa) -> std::path::PathBuf {
+    ca.node(strata_proto::identity::Role::Operator, "", "test")
+        .expect("the operator's node directory")
+}
+
+/// A SubManager client of `sub`, as the tests' operator.
+pub async fn client(sub: &Sub) -> SubManagerClient<tonic::transport::Channel> {
+    SubManagerClient::new(sub.channel.clone())
 }
 
 /// The sub-manager's open events, from the snapshot its WatchRegion starts with.
-pub fn open_events(sub: &str) -> Result<Vec<Event>, String> {
+pub fn open_events(sub: &Sub) -> Result<Vec<Event>, String> {
     block_on(async {
         let mut c = client(sub).await;
         let mut stream = c
@@ -86,7 +106,7 @@ pub fn up_at_the_centre(http: &str) {
 }
 
 /// When the sub-manager last polled app-1.
-pub fn last_poll_ms(sub: &str) -> Result<i64, String> {
+pub fn last_poll_ms(sub: &Sub) -> Result<i64, String> {
     let resources = block_on(async {
         client(sub)
             .await
@@ -106,12 +126,12 @@ pub fn last_poll_ms(sub: &str) -> Result<i64, String> {
 }
 
 /// The open `cpu-high` event of the sub-manager at `sub`, if any.
-pub fn cpu_event(sub: &str) -> Result<Option<Event>, String> {
+pub fn cpu_event(sub: &Sub) -> Result<Option<Event>, String> {
     Ok(open_events(sub)?.into_iter().find(|e| e.rule == "cpu-high"))
 }
 
 /// The notifications the sub-manager at `sub` keeps.
-pub fn notifications(sub: &str) -> Vec<Notification> {
+pub fn notifications(sub: &Sub) -> Vec<Notification> {
     block_on(async {
         client(sub)
             .await

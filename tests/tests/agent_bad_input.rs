@@ -9,11 +9,13 @@ use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use strata_proto::identity::{Expect, Role};
 use strata_proto::v1::agent_client::AgentClient;
 use strata_proto::v1::{
     CheckResult, CheckState, ConfigureRequest, DescribeRequest, PollRequest, SnapshotRequest,
 };
-use strata_testkit::{Proc, bin, wait_for, write_config};
+use strata_testkit::{MeshCa, Proc, bin, wait_for, write_config};
+use tonic::transport::Channel;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -23,11 +25,9 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// The latest check results of the agent at `addr`, by one poll that names no cursor.
-fn checks(rt: &tokio::runtime::Runtime, addr: &str) -> Result<Vec<CheckResult>, String> {
+fn checks(rt: &tokio::runtime::Runtime, agent: &Channel) -> Result<Vec<CheckResult>, String> {
     rt.block_on(async {
-        let mut c = AgentClient::connect(format!("http://{addr}"))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+        let mut c = AgentClient::new(agent.clone());
         let started = Instant::now();
         let r = tokio::time::timeout(
             Duration::from_secs(5),
@@ -66,6 +66,8 @@ fn bad_input_is_judged_and_never_stalls_the_agent() {
     // accepts connections (the kernel does) but never reads or writes
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_addr = silent.local_addr().unwrap();
+    let ca = MeshCa::open(dir).unwrap();
+    let tls = ca.node(Role::Agent, "lab", "bad-input").unwrap();
     let config = format!(
         r#"id = "bad-input"
 listen = "127.0.0.1:0"
@@ -107,7 +109,14 @@ kind = "http"
 url = "http://{silent_addr}/"
 interval = "500ms"
 timeout = "300ms"
+
+[commands.pushed-echo]
+command = ["/bin/echo", "PUSHED OK"]
+
+[tls]
+dir = "{tls}"
 "#,
+        tls = tls.display(),
         log = log.display(),
         sleeper = sleeper,
         forked = forked_pid.display(),
@@ -115,10 +124,16 @@ timeout = "300ms"
     let path = write_config(dir, "agent.toml", &config);
     let agent = Proc::start("agent", "strata-agent", &["--config", &path], dir);
     let rt = runtime();
+    // the tests poll as a sub-manager of the agent's region (an agent answers no one else)
+    let channel = ca.channel_as(
+        (Role::SubManager, "lab", "test"),
+        &agent.addr,
+        Expect::Role(Role::Agent),
+    );
 
     // the follower starts at the end of the file; wait for its first run, then feed it
     wait_for("the log check's first run", Duration::from_secs(20), || {
-        find(&checks(&rt, &agent.addr)?, "applog").map(|_| ())
+        find(&checks(&rt, &channel)?, "applog").map(|_| ())
     });
     let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let garbage: Vec<u8> = (0..3_000_000u32)
@@ -134,7 +149,7 @@ timeout = "300ms"
     drop(f);
 
     let results = wait_for("every check judged", Duration::from_secs(30), || {
-        let r = checks(&rt, &agent.addr)?;
+        let r = checks(&rt, &channel)?;
         let applog = find(&r, "applog")?;
         if applog.state != CheckState::Critical as i32 {
             return Err(format!("applog: {}", applog.message));
@@ -206,7 +221,7 @@ timeout = "300ms"
     };
     assert!(sleepers() <= 1, "{} sleepers survive", sleepers());
     rt.block_on(async {
-        let mut c = AgentClient::connect(format!("http://{}", agent.addr)).await.unwrap();
+        let mut c = AgentClient::new(channel.clone());
         // a bad push changes nothing and names the key
         let r = c
             .configure(ConfigureRequest {
@@ -220,7 +235,7 @@ timeout = "300ms"
         assert!(r.problems.iter().any(|p| p.contains("timeout")), "{:?}", r.problems);
         let r = c
             .configure(ConfigureRequest {
-                config_toml: "[items.processes]\ninterval = '1s'\n[[checks]]\nname = 'pushed'\nkind = 'script'\ncommand = ['/bin/echo', 'PUSHED OK']\ninterval = '200ms'".into(),
+                config_toml: "[items.processes]\ninterval = '1s'\n[[checks]]\nname = 'pushed'\nkind = 'script'\nrun = 'pushed-echo'\ninterval = '1s'".into(),
                 ..Default::default()
             })
             .await
@@ -243,7 +258,7 @@ timeout = "300ms"
         assert_eq!(d.agent_id, "bad-input");
     });
     wait_for("the pushed check's result", Duration::from_secs(20), || {
-        let r = checks(&rt, &agent.addr)?;
+        let r = checks(&rt, &channel)?;
         let pushed = find(&r, "pushed")?;
         if pushed.message == "PUSHED OK" {
             Ok(())

@@ -4,21 +4,21 @@
 
 use std::time::Duration;
 
+use strata_proto::identity::Role;
 use strata_proto::v1::QueryRangeRequest;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_testkit::{Mesh, Region, now_ms, wait_for};
+use tonic::transport::Channel;
 
 /// The values of `sim_sample_number` of sim-0001 stored by the sub-manager at `addr` since
 /// `from_ms`, in time order.
-fn stored_ticks(addr: &str, from_ms: i64) -> Result<Vec<f64>, String> {
+fn stored_ticks(addr: &Channel, from_ms: i64) -> Result<Vec<f64>, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let mut client = SubManagerClient::connect(format!("http://{addr}"))
-            .await
-            .map_err(|e| format!("connect sub-manager: {e}"))?;
+        let mut client = SubManagerClient::new(addr.clone());
         let answer = client
             .query_range(QueryRangeRequest {
                 region: "lab".into(),
@@ -54,8 +54,8 @@ fn a_restarted_agent_loses_no_sample_to_an_old_cursor() {
                 .listed(),
         )
         .start();
-    let lab = mesh.region("lab");
-    let sub = lab.members[0].addr.clone();
+    let addr = mesh.region("lab").members[0].addr.clone();
+    let sub = mesh.channel(&addr, Role::SubManager);
 
     // Let the cursor run well past what the new life will have produced by its first poll.
     wait_for("forty ticks stored", Duration::from_secs(30), || {
@@ -66,7 +66,7 @@ fn a_restarted_agent_loses_no_sample_to_an_old_cursor() {
             Err(format!("{} ticks", ticks.len()))
         }
     });
-    let sim = lab.sim("sim-1");
+    let sim = mesh.region("lab").sim("sim-1");
     sim.kill();
     let restarted_at = now_ms();
     sim.restart();

@@ -12,11 +12,11 @@
 use std::time::{Duration, Instant};
 
 use strata_proto::v1::AcknowledgeEventRequest;
-use strata_testkit::{MeshBuilder, block_on, get_json, http_request, wait_for};
+use strata_testkit::{MeshBuilder, MeshCa, block_on, get_json, http_request, wait_for};
 use strata_tests::CpuAgent;
 use strata_tests::alertmanager::Alertmanager;
 use strata_tests::eu::{
-    POLL, client, cpu_event, eu, last_poll_ms, notifications, up_at_the_centre,
+    POLL, Sub, client, cpu_event, eu, last_poll_ms, notifications, operator_dir, up_at_the_centre,
 };
 use strata_tests::sinks::{SmtpSink, WebhookReceiver};
 
@@ -80,7 +80,7 @@ enum Ack<'a> {
 }
 
 /// Raises the agent's CPU past critical and follows the event to its resolution.
-fn raise_notify_acknowledge_resolve(agent: &CpuAgent, sub: &str, peers: &Peers, ack: Ack<'_>) {
+fn raise_notify_acknowledge_resolve(agent: &CpuAgent, sub: &Sub, peers: &Peers, ack: Ack<'_>) {
     let crossed = strata_testkit::now_ms();
     agent.set(0.95);
     let event = wait_for("the cpu-high event", Duration::from_secs(15), || {
@@ -278,9 +278,10 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
         smtp: SmtpSink::start(),
         pager: WebhookReceiver::start(0),
     };
-    let agent = CpuAgent::start("app-1");
-    let mut mesh = with_peers(&agent.addr, &peers).start();
-    let (sup, sub) = (mesh.http(), mesh.region("eu").members[0].addr.clone());
+    let ca = MeshCa::temp();
+    let agent = CpuAgent::start("app-1", "eu", &ca);
+    let mut mesh = with_peers(&agent.addr, &peers).ca(ca.clone()).start();
+    let (sup, sub) = (mesh.http(), Sub::eu_1(&mut mesh));
     up_at_the_centre(&sup);
     raise_notify_acknowledge_resolve(&agent, &sub, &peers, Ack::Centre(&sup));
     // the rules file replayed over what the region stored tells the same story (once the
@@ -293,9 +294,11 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
             let out = std::process::Command::new(strata_testkit::bin("strata"))
                 .args(["rules", "test"])
                 .arg(&rules)
+                .arg("--tls-dir")
+                .arg(operator_dir(&ca))
                 .args([
                     "--region-api",
-                    &sub,
+                    &sub.addr,
                     "--region",
                     "eu",
                     "--since",
@@ -372,9 +375,10 @@ fn with_the_centre_and_brokers_stopped_the_region_still_notifies() {
         smtp: SmtpSink::start(),
         pager: WebhookReceiver::start(0),
     };
-    let agent = CpuAgent::start("app-1");
-    let mut mesh = with_peers(&agent.addr, &peers).start();
-    let sub = mesh.region("eu").members[0].addr.clone();
+    let ca = MeshCa::temp();
+    let agent = CpuAgent::start("app-1", "eu", &ca);
+    let mut mesh = with_peers(&agent.addr, &peers).ca(ca.clone()).start();
+    let sub = Sub::eu_1(&mut mesh);
     up_at_the_centre(&mesh.http());
     mesh.super_manager().kill();
     mesh.brokers[0].kill();

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use strata_testkit::{Mesh, Region, get_json, http_request, wait_for, write_config};
+use strata_testkit::{Mesh, MeshCa, Region, get_json, http_request, wait_for, write_config};
 use strata_tests::CpuAgent;
-use strata_tests::eu::{eu, notifications, up_at_the_centre};
+use strata_tests::eu::{Sub, eu, notifications, operator_dir, up_at_the_centre};
 use strata_tests::sinks::WebhookReceiver;
 
 /// `strata-agent` web-1 with `[actions]` and a failing script check (for `Region::agent`).
@@ -21,7 +21,8 @@ const AGENT_WITH_ACTIONS: &str = "id = \"web-1\"\ncollect_interval = \"1s\"\n\
 fn failed_deliveries_are_retried_with_backoff_and_finally_recorded_as_failed() {
     let flaky = WebhookReceiver::start(2);
     let dead = WebhookReceiver::start(usize::MAX);
-    let agent = CpuAgent::start("app-1");
+    let ca = MeshCa::temp();
+    let agent = CpuAgent::start("app-1", "eu", &ca);
     agent.set(0.95);
     let mut mesh = eu(
         &agent.addr,
@@ -49,8 +50,9 @@ escalate = [{{ after = "3s", receivers = ["dead"] }}]
     // the region alone, without brokers or a centre
     .brokers(0)
     .super_managers(0)
+    .ca(ca.clone())
     .start();
-    let sub = mesh.region("eu").members[0].addr.clone();
+    let sub = Sub::eu_1(&mut mesh);
     let done = wait_for("both deliveries finished", Duration::from_secs(40), || {
         let n = notifications(&sub);
         let finished = |r: &str| {
@@ -190,9 +192,10 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
 #[test]
 fn notification_channels_put_from_the_centre_take_effect_at_once_and_keep_their_secrets() {
     let hook = WebhookReceiver::start(0);
-    let agent = CpuAgent::start("app-1");
+    let ca = MeshCa::temp();
+    let agent = CpuAgent::start("app-1", "eu", &ca);
     // no [notify]: the region starts telling nobody
-    let mesh = eu(&agent.addr, "").start();
+    let mesh = eu(&agent.addr, "").ca(ca.clone()).start();
     let (broker, sup) = (mesh.brokers[0].addr.clone(), mesh.http());
     up_at_the_centre(&sup);
     let path = "/api/v1/regions/eu/notify";
@@ -246,6 +249,8 @@ group_wait = "0s"
         let out = std::process::Command::new(strata_testkit::bin("strata"))
             .args(args)
             .args(["--region-api", &broker, "--region", "eu"])
+            .arg("--tls-dir")
+            .arg(operator_dir(&ca))
             .output()
             .expect("run strata");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();

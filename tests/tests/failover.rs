@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::Value;
+use strata_proto::identity::Role;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{ListResourcesRequest, QueryRangeRequest, Resource, ResourceState};
 use strata_testkit::{Region, RegionProcs, block_on, get_json, wait_for};
@@ -96,10 +97,9 @@ impl Mesh {
     /// A region-wide ListResources at one member, directly.
     fn member_resources(&self, i: usize) -> Result<Vec<Resource>, String> {
         let addr = self.kit.regions[0].member_addrs[i].clone();
+        let channel = self.kit.channel(&addr, Role::SubManager);
         block_on(async move {
-            let mut c = SubManagerClient::connect(format!("http://{addr}"))
-                .await
-                .map_err(|e| format!("connect {addr}: {e}"))?;
+            let mut c = SubManagerClient::new(channel.clone());
             let r = c
                 .list_resources(ListResourcesRequest {
                     region: "west".into(),
@@ -164,10 +164,9 @@ impl Mesh {
     /// Each steady agent's stored ticks, read through broker `b`.
     fn stored_ticks(&self, b: usize) -> Result<BTreeMap<String, Vec<(i64, u64)>>, String> {
         let addr = self.kit.brokers[b].addr.clone();
+        let channel = self.kit.channel(&addr, Role::Broker);
         block_on(async move {
-            let mut c = SubManagerClient::connect(format!("http://{addr}"))
-                .await
-                .map_err(|e| format!("connect broker {addr}: {e}"))?;
+            let mut c = SubManagerClient::new(channel.clone());
             let answer = c
                 .query_range(QueryRangeRequest {
                     region: "west".into(),

@@ -8,6 +8,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use strata_proto::identity::Role;
 use strata_testkit::{Mesh, Region, get_json, http_get, wait_for};
 use strata_tests::{Target, probing_agent};
 
@@ -193,7 +194,11 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
         assert_eq!(status, 400, "{path}: {body}");
         assert!(body.contains(field), "{path}: {body}");
     }
-    grpc_answers_as_rest(&http, &perf);
+    let grpc = mesh
+        .super_manager()
+        .field("grpc")
+        .expect("the gRPC address");
+    grpc_answers_as_rest(&http, mesh.channel(&grpc, Role::SuperManager), &perf);
     // The bottom of the drill-down: the prober's live processes and its incidents.
     let snap = get_json(&http, "/api/v1/resources/west/web-1/snapshot?top=5").unwrap();
     let processes = snap["processes"].as_array().unwrap();
@@ -257,17 +262,19 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
     );
 }
 
-/// The gRPC service on the same address answers what the REST API answers.
-fn grpc_answers_as_rest(http: &str, perf_rest: &serde_json::Value) {
+/// The gRPC service (mutual TLS, on its own address) answers what the REST API answers.
+fn grpc_answers_as_rest(
+    http: &str,
+    grpc: tonic::transport::Channel,
+    perf_rest: &serde_json::Value,
+) {
     use strata_proto::v1::super_manager_client::SuperManagerClient;
     use strata_proto::v1::{
         AgentSnapshotRequest, GetServiceRequest, ListServicesRequest, QosRequest,
         QueryRangeRequest, ReportRequest, ResourceEventsRequest, RootCauseRequest, SlaRequest,
     };
     strata_testkit::block_on(async {
-        let mut c = SuperManagerClient::connect(format!("http://{http}"))
-            .await
-            .expect("gRPC on the REST address");
+        let mut c = SuperManagerClient::new(grpc);
         let list = c
             .list_services(ListServicesRequest {})
             .await

@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use strata_proto::identity::Role;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{AgentSnapshotRequest, ListResourcesRequest};
 use strata_testkit::{Mesh, Region, block_on, get_json, http_get, now_ms, wait_for};
+use tonic::transport::Channel;
 
 const AGENTS: usize = 7; // the real agent and six simulated ones
 
@@ -24,11 +26,9 @@ fn resources(http: &str) -> Result<Vec<Value>, String> {
 }
 
 /// The real agent's live processes, asked through the broker (routed to its poller).
-fn broker_agent_snapshot(broker: &str) -> Result<usize, String> {
+fn broker_agent_snapshot(broker: &Channel) -> Result<usize, String> {
     block_on(async {
-        let mut client = SubManagerClient::connect(format!("http://{broker}"))
-            .await
-            .map_err(|e| format!("connect broker: {e}"))?;
+        let mut client = SubManagerClient::new(broker.clone());
         let answer = client
             .agent_snapshot(AgentSnapshotRequest {
                 region: "west".into(),
@@ -41,11 +41,9 @@ fn broker_agent_snapshot(broker: &str) -> Result<usize, String> {
     })
 }
 
-fn broker_list_resources(broker: &str) -> Result<usize, String> {
+fn broker_list_resources(broker: &Channel) -> Result<usize, String> {
     block_on(async {
-        let mut client = SubManagerClient::connect(format!("http://{broker}"))
-            .await
-            .map_err(|e| format!("connect broker: {e}"))?;
+        let mut client = SubManagerClient::new(broker.clone());
         let answer = client
             .list_resources(ListResourcesRequest {
                 region: "west".into(),
@@ -71,6 +69,7 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
         .start();
     let http = mesh.http();
     let broker = mesh.brokers[0].addr.clone();
+    let broker_channel = mesh.channel(&broker, Role::Broker);
     let broker_metrics = mesh.brokers[0]
         .field("metrics")
         .expect("the broker reports its metrics address");
@@ -155,7 +154,7 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
         "ListResources through the broker",
         Duration::from_secs(10),
         || {
-            broker_list_resources(&broker).and_then(|n| {
+            broker_list_resources(&broker_channel).and_then(|n| {
                 if n == AGENTS {
                     Ok(n)
                 } else {
@@ -169,7 +168,7 @@ fn region_stays_queryable_and_polled_after_a_sub_manager_is_killed() {
     let processes = wait_for(
         "AgentSnapshot through the broker",
         Duration::from_secs(10),
-        || broker_agent_snapshot(&broker),
+        || broker_agent_snapshot(&broker_channel),
     );
     assert!(processes > 0 && processes <= 5, "{processes} processes");
 

@@ -388,9 +388,14 @@ impl CheckConfig {
         Self::parse(table, label, false)
     }
 
-    /// Parses the `index`-th pushed `[[checks]]` table; errors begin `checks[<index>]`.
+    /// Parses the `index`-th pushed `[[checks]]` table; errors begin `checks[<index>]`
+    /// (with the check's name when it has one).
     pub fn from_pushed_table(table: toml::Table, index: usize) -> Result<Self, String> {
-        Self::parse(table, format!("checks[{index}]"), true)
+        let label = match table.get("name").and_then(|v| v.as_str()) {
+            Some(name) => format!("checks[{index}] '{name}'"),
+            None => format!("checks[{index}]"),
+        };
+        Self::parse(table, label, true)
     }
 
     fn parse(mut table: toml::Table, label: String, pushed: bool) -> Result<Self, String> {

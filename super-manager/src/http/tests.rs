@@ -9,7 +9,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SuperManagerConfig;
-use crate::grpc::Grpc;
 
 /// One HTTP/1.1 GET: the status, the content type and the body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
@@ -40,15 +39,20 @@ async fn the_router_answers_and_refuses_as_before() {
         data_dir: dir.path().to_path_buf(),
         ..Default::default()
     };
-    let shared =
-        Arc::new(crate::open(&config, tokio_util::sync::CancellationToken::new()).unwrap());
+    let shared = Arc::new(
+        crate::open(
+            &config,
+            strata_proto::identity::Transport::insecure(),
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .unwrap(),
+    );
     let listener = crate::door::bind(&config.http).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let served = tokio::spawn(crate::door::serve(
         listener,
         super::router(shared.clone()),
-        Grpc::new(shared.clone()),
         shutdown.clone(),
     ));
 

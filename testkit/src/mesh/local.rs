@@ -129,10 +129,10 @@ impl MeshBuilder {
         shutdown: CancellationToken,
     ) -> Result<LocalMesh> {
         let mut tasks = Parts::new();
-        let ca = if self.insecure {
-            None
-        } else {
-            Some(MeshCa::open(&dir)?)
+        let ca = match (&self.ca, self.insecure) {
+            (_, true) => None,
+            (Some(ca), false) => Some(ca.clone()),
+            (None, false) => Some(MeshCa::open(&dir)?),
         };
         let node = |role: Role, region: &str, id: &str| -> Result<Option<PathBuf>> {
             ca.as_ref().map(|ca| ca.node(role, region, id)).transpose()

@@ -79,9 +79,11 @@ impl Mesh {
     pub fn channel(&self, addr: &str, role: Role) -> tonic::transport::Channel {
         match &self.ca {
             Some(ca) => ca.channel(addr, role),
-            None => strata_proto::identity::Transport::insecure()
-                .channel_to(addr, strata_proto::identity::Expect::Role(role))
-                .unwrap_or_else(|e| panic!("{e}")),
+            None => crate::ca::channel_with(
+                &strata_proto::identity::Transport::insecure(),
+                addr,
+                strata_proto::identity::Expect::Role(role),
+            ),
         }
     }
 
@@ -166,7 +168,11 @@ impl MeshBuilder {
             Dir::Kept(d) => (None, d.clone()),
         };
         let this = self.prepare(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let ca = (!this.insecure).then(|| MeshCa::open(&dir).unwrap_or_else(|e| panic!("{e}")));
+        let ca = (!this.insecure).then(|| {
+            this.ca
+                .clone()
+                .unwrap_or_else(|| MeshCa::open(&dir).unwrap_or_else(|e| panic!("{e}")))
+        });
         let mut mesh = Mesh {
             _temp: temp,
             dir: dir.clone(),
