@@ -12,6 +12,10 @@ use tonic::transport::Channel;
 
 use crate::error::{Result, TestkitError};
 
+mod impostor;
+
+pub use impostor::impostor_channel;
+
 /// How long the certificates of a test mesh are valid.
 const LIFETIME: Duration = Duration::from_secs(7 * 86_400);
 

@@ -3,7 +3,9 @@
 //!
 //! A door gives a [`Policy`]: which callers each method is open to, given the door's own
 //! identity. The layer refuses a call with `UNAUTHENTICATED` when the caller proved nothing
-//! (no certificate, another CA, expired — now, not only at the handshake — or revoked since)
+//! (no certificate, another CA, expired at the handshake, or revoked — since, too: the
+//! revocation list is read on every call; a connection ends when its peer's certificate
+//! expires, so a renewed peer comes back with its new one)
 //! and with `PERMISSION_DENIED` when the policy closes the method to that identity; each
 //! message says what was missing, and each refusal is counted in the component's `/metrics`.
 //! What depends on a request's content (a poll's poller, a heartbeat's member id) is checked
@@ -11,7 +13,6 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::SystemTime;
 
 use tonic::Status;
 use tonic::codegen::http;
@@ -121,14 +122,6 @@ impl<S> Authorize<S> {
             ),
             Auth::Verified(verified) => {
                 let id = &verified.identity;
-                if SystemTime::now() > verified.not_after {
-                    return refuse(
-                        Reason::Expired,
-                        Status::unauthenticated(format!(
-                            "{method}: the certificate of {id} expired"
-                        )),
-                    );
-                }
                 if self.transport.trust().is_some_and(|t| t.is_revoked(id)) {
                     return refuse(
                         Reason::Revoked,

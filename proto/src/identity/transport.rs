@@ -411,6 +411,7 @@ impl Transport {
                     addr: Some(addr),
                     auth: Auth::Insecure,
                 },
+                expiry: None,
             });
         };
         let acceptor = TlsAcceptor::from(loaded.server.clone());
@@ -438,12 +439,23 @@ impl Transport {
                 Err(refusal) => Auth::Refused(refusal),
             },
         };
+        let expiry = match &auth {
+            Auth::Verified(v) => {
+                let left = v
+                    .not_after
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default();
+                Some(Box::pin(tokio::time::sleep(left)))
+            }
+            _ => None,
+        };
         Some(Conn {
             io: Io::Tls(Box::new(stream)),
             caller: Caller {
                 addr: Some(addr),
                 auth,
             },
+            expiry,
         })
     }
 

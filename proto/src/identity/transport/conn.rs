@@ -67,6 +67,9 @@ impl tower::Service<Uri> for Connector {
 pub struct Conn {
     pub(super) io: Io,
     pub(super) caller: Caller,
+    /// When the peer's certificate expires: the connection ends then, so that the peer
+    /// comes back with its renewed certificate (or not at all).
+    pub(super) expiry: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 pub(super) enum Io {
@@ -88,6 +91,14 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        if let Some(expiry) = &mut self.expiry
+            && expiry.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the peer's certificate expired",
+            )));
+        }
         match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
