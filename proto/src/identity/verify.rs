@@ -149,6 +149,10 @@ impl Trust {
         let identity = identity_of(&cert)?;
         let not_after =
             UNIX_EPOCH + Duration::from_secs(cert.validity().not_after.timestamp().max(0) as u64);
+        if now >= not_after {
+            // webpki counts whole seconds; the last second of a validity is over too
+            return Err(Refusal::new(Reason::Expired, "certificate expired"));
+        }
         if cert.issuer().as_raw() != self.ca_subject.as_slice() {
             self.check_region_issuer(&identity, &cert, &chain[1..])?;
         }
