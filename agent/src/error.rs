@@ -43,3 +43,12 @@ pub enum AgentError {
 
 /// Result of the agent's operations.
 pub type Result<T, E = AgentError> = std::result::Result<T, E>;
+
+impl strata_proto::daemon::Failure for AgentError {
+    fn is_bad_config(&self) -> bool {
+        matches!(
+            self,
+            Self::ConfigFile(_) | Self::ConfigInvalid(_) | Self::Identity(_)
+        )
+    }
+}

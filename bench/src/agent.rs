@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
-use strata_proto::identity::{Expect, Role};
+use strata_proto::identity::{Expect, Role, Transport};
 use strata_proto::v1::PollRequest;
 use strata_proto::v1::agent_client::AgentClient;
 
@@ -49,7 +49,10 @@ pub struct AgentFigures {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    /// Polled over mutual TLS, as a mesh runs it.
     strata: AgentFigures,
+    /// The same agent polled in plaintext (`[tls] insecure = true`).
+    strata_plaintext: AgentFigures,
     #[serde(skip_serializing_if = "Option::is_none")]
     node_exporter: Option<AgentFigures>,
 }
@@ -69,7 +72,8 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
         "--interval must be at least 100ms (the agent's minimum)"
     );
     let dir = tempfile::tempdir().context("create a temporary directory")?;
-    let strata = bench_strata(dir.path(), &args).await?;
+    let strata = bench_strata(&dir.path().join("mtls"), &args, true).await?;
+    let strata_plaintext = bench_strata(&dir.path().join("plaintext"), &args, false).await?;
     let node_exporter = if args.no_peers {
         None
     } else {
@@ -81,6 +85,7 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
     };
     let report = Report {
         strata,
+        strata_plaintext,
         node_exporter,
     };
     if args.json {
@@ -99,12 +104,14 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
             f.series
         )
     };
-    row("strata", &report.strata);
+    row("strata mTLS", &report.strata);
+    row("strata plain", &report.strata_plaintext);
     if let Some(n) = &report.node_exporter {
         row("node_exporter", n);
         println!(
-            "ratios: CPU {:.2}, RSS {:.2}, series {:.2} (strata / node_exporter)",
+            "ratios: CPU {:.2} (plaintext {:.2}), RSS {:.2}, series {:.2} (strata / node_exporter)",
             report.strata.cpu_ms_per_collection / n.cpu_ms_per_collection,
+            report.strata_plaintext.cpu_ms_per_collection / n.cpu_ms_per_collection,
             report.strata.peak_rss_bytes as f64 / n.peak_rss_bytes as f64,
             report.strata.series as f64 / n.series as f64
         );
@@ -112,18 +119,26 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigures> {
-    // the agent is polled over mutual TLS, as a sub-manager of its region polls it
+/// Runs the agent in `dir` and polls it as a sub-manager would: over mutual TLS when `mtls`
+/// (a certificate from a CA made in `dir`), else in plaintext.
+async fn bench_strata(dir: &Path, args: &AgentBench, mtls: bool) -> anyhow::Result<AgentFigures> {
+    std::fs::create_dir_all(dir)?;
     let ca = MeshCa::open(dir)?;
-    let tls = ca.node(Role::Agent, "bench", "bench")?;
+    let tls = if mtls {
+        format!(
+            "dir = \"{}\"",
+            ca.node(Role::Agent, "bench", "bench")?.display()
+        )
+    } else {
+        "insecure = true".to_string()
+    };
     let config = dir.join("agent.toml");
     std::fs::write(
         &config,
         format!(
             "id = \"bench\"\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n\
-             collect_interval = \"{}ms\"\n[tls]\ndir = \"{}\"\n",
+             collect_interval = \"{}ms\"\n[tls]\n{tls}\n",
             args.interval.as_millis(),
-            tls.display()
         ),
     )?;
     let config = config.to_string_lossy();
@@ -147,9 +162,12 @@ async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigu
     wait_until("strata-agent to collect", Duration::from_secs(30), || {
         scrape().is_ok_and(|t| collections(&t) >= 2.0)
     })?;
-    let channel = ca
-        .transport(Role::SubManager, "bench", "bench")?
-        .channel_to(&grpc, Expect::Role(Role::Agent))?;
+    let transport = if mtls {
+        ca.transport(Role::SubManager, "bench", "bench")?
+    } else {
+        Transport::insecure()
+    };
+    let channel = transport.channel_to(&grpc, Expect::Role(Role::Agent))?;
     let mut client = AgentClient::new(channel);
     // the poller's cursor: buffer epoch, last sequence, dictionary entries held
     let mut cursor = (0, 0, 0);
@@ -175,7 +193,8 @@ async fn bench_strata(dir: &Path, args: &AgentBench) -> anyhow::Result<AgentFigu
         Ok(())
     };
     poll(&mut cursor).await?;
-    eprintln!("strata: {} collections", args.collections);
+    let how = if mtls { "mutual TLS" } else { "plaintext" };
+    eprintln!("strata ({how}): {} collections", args.collections);
     // Counted from the agent's own counter read before and after, with one poll per
     // interval in between, as a sub-manager would; nothing else touches it meanwhile.
     let start = collections(&scrape()?);

@@ -8,6 +8,10 @@
 //! kill waits until it polls its share again. At the end the ticks stop, every buffer drains,
 //! and every agent's `sim_sample_number` series is read back through a broker: every tick
 //! must be there once.
+//!
+//! Every link is mutual TLS, as a mesh runs; `--insecure` runs the same in plaintext for the
+//! comparison. Before the first kill, the sub-managers' CPU per poll is measured over a
+//! steady window (their own CPU over the polls their `/metrics` count).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -64,6 +68,12 @@ pub struct FailoverBench {
     /// Print the figures as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run every link in plaintext, with no identities (for the comparison with mutual TLS).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Length of the steady window the sub-managers' CPU per poll is measured over.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub steady: Duration,
 }
 
 /// What `strata bench failover --json` prints.
@@ -82,6 +92,28 @@ pub struct FailoverFigures {
     pub orphans: usize,
     /// Ticks each agent produced.
     pub ticks: u64,
+    /// The sub-managers' CPU per poll of one agent in the steady window, in microseconds.
+    pub sub_manager_cpu_us_per_poll: f64,
+    /// Whether the links were plaintext (`--insecure`) rather than mutual TLS.
+    pub insecure: bool,
+}
+
+/// The sub-managers' CPU seconds and polls so far, from their processes and `/metrics`.
+fn members_cpu_and_polls(members: &[strata_testkit::Proc]) -> anyhow::Result<(f64, f64)> {
+    let (mut cpu, mut polls) = (0.0, 0.0);
+    for m in members {
+        cpu += crate::measure::process_cpu(m.pid());
+        let addr = m
+            .field("metrics")
+            .context("a sub-manager without metrics")?;
+        let (_, text) = crate::measure::http(&addr, "GET", "/metrics", b"")?;
+        polls += text
+            .lines()
+            .find_map(|l| l.strip_prefix("strata_sub_manager_polls_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .context("no strata_sub_manager_polls_total")?;
+    }
+    Ok((cpu, polls))
 }
 
 /// Which poller polled each agent last, and when.
@@ -128,7 +160,11 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     let dir = work.path().to_path_buf();
     // brokers and members are real processes; the agents are simulated in this process,
     // so that each poll is seen as the agents see it
-    let mut mesh = Mesh::builder()
+    let mut builder = Mesh::builder();
+    if args.insecure {
+        builder = builder.insecure();
+    }
+    let mut mesh = builder
         .dir(&dir)
         .log("warn")
         .brokers(args.brokers)
@@ -138,11 +174,9 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         ))
         .interval(args.interval)
         .super_managers(0)
-        .region(
-            Region::new(REGION)
-                .members(args.sub_managers)
-                .member_toml("[poll]\ntimeout = \"2s\"\nconcurrency = 256\n"),
-        )
+        .region(Region::new(REGION).members(args.sub_managers).member_toml(
+            "metrics_listen = \"127.0.0.1:0\"\n[poll]\ntimeout = \"2s\"\nconcurrency = 256\n",
+        ))
         .start();
     let brokers = mesh.broker_addrs();
 
@@ -210,9 +244,17 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     )
     .await?;
     eprintln!(
-        "failover: {} agents polled by {} sub-managers through {} brokers; killing",
-        args.agents, args.sub_managers, args.brokers
+        "failover: {} agents polled by {} sub-managers through {} brokers; {} of steady polling",
+        args.agents,
+        args.sub_managers,
+        args.brokers,
+        humantime::format_duration(args.steady)
     );
+    let (cpu0, polls0) = members_cpu_and_polls(members)?;
+    tokio::time::sleep(args.steady).await;
+    let (cpu1, polls1) = members_cpu_and_polls(members)?;
+    let sub_manager_cpu_us_per_poll = (cpu1 - cpu0) * 1e6 / (polls1 - polls0).max(1.0);
+    eprintln!("failover: killing");
 
     let mut rng = args.seed.max(1);
     let mut times = Vec::with_capacity(args.kills);
@@ -304,6 +346,8 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         agents: args.agents,
         orphans: orphans_total,
         ticks,
+        sub_manager_cpu_us_per_poll,
+        insecure: args.insecure,
     };
     if args.json {
         println!("{}", serde_json::to_string(&figures)?);
@@ -328,6 +372,14 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         );
         println!(
             "  samples lost: {samples_lost} of {expected} sim_sample_number ticks ({ticks} per agent); buffer drops: {dropped}"
+        );
+        println!(
+            "  sub-managers' CPU per poll (steady, {}): {sub_manager_cpu_us_per_poll:.0} µs",
+            if args.insecure {
+                "plaintext"
+            } else {
+                "mutual TLS"
+            }
         );
     }
     Ok(())

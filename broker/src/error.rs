@@ -26,3 +26,12 @@ pub enum BrokerError {
 
 /// Result of the broker's operations.
 pub type Result<T, E = BrokerError> = std::result::Result<T, E>;
+
+impl strata_proto::daemon::Failure for BrokerError {
+    fn is_bad_config(&self) -> bool {
+        matches!(
+            self,
+            Self::ConfigFile(_) | Self::ConfigInvalid(_) | Self::Identity(_)
+        )
+    }
+}

@@ -39,8 +39,16 @@ pub fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+/// How a daemon's body failed: a failure no restart can mend (a bad configuration, a
+/// missing or foreign certificate) exits 64, so that a supervisor stops retrying.
+pub trait Failure: std::fmt::Display {
+    /// Whether the configuration (or the identity it points at) is at fault.
+    fn is_bad_config(&self) -> bool;
+}
+
 /// Runs a daemon's body on a tokio runtime: `config` is the loaded configuration (an error
-/// prints and exits 64), `serve` runs until the shutdown token (SIGINT/SIGTERM) is cancelled.
+/// prints and exits 64), `serve` runs until the shutdown token (SIGINT/SIGTERM) is cancelled
+/// (a [`Failure`] of the configuration exits 64 too).
 /// `worker_threads` None uses one per core.
 pub fn run<C, E, F, Fut, SE>(
     name: &str,
@@ -52,7 +60,7 @@ where
     E: std::fmt::Display,
     F: FnOnce(C, CancellationToken) -> Fut,
     Fut: std::future::Future<Output = Result<(), SE>>,
-    SE: std::fmt::Display,
+    SE: Failure,
 {
     let config = match config {
         Ok(c) => c,
@@ -77,7 +85,11 @@ where
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{name}: {error:#}");
-            std::process::ExitCode::FAILURE
+            if error.is_bad_config() {
+                std::process::ExitCode::from(EXIT_BAD_CONFIG)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

@@ -52,3 +52,12 @@ impl From<SubManagerError> for tonic::Status {
         }
     }
 }
+
+impl strata_proto::daemon::Failure for SubManagerError {
+    fn is_bad_config(&self) -> bool {
+        matches!(
+            self,
+            Self::ConfigFile(_) | Self::ConfigInvalid(_) | Self::Identity(_)
+        )
+    }
+}

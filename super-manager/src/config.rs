@@ -20,7 +20,7 @@ pub struct SuperManagerConfig {
     /// HTTP address of the REST API and console (default `127.0.0.1:9740`).
     pub http: String,
     /// gRPC address of the SuperManager service, over mutual TLS (default `127.0.0.1:9741`;
-    /// none: not served).
+    /// `""`: not served).
     pub grpc_listen: Option<String>,
     /// Brokers, as `host:port`; calls fail over from one to the next (default none).
     pub brokers: Vec<String>,
@@ -92,6 +92,7 @@ impl RoleConfig for SuperManagerConfig {
     fn problems(&self) -> Vec<String> {
         let mut errors = self.tls.problems();
         if let Some(g) = &self.grpc_listen
+            && !g.is_empty()
             && g.parse::<std::net::SocketAddr>().is_err()
         {
             errors.push(format!(

@@ -67,3 +67,12 @@ impl SuperManagerError {
 
 /// Result of the super-manager's operations.
 pub type Result<T, E = SuperManagerError> = std::result::Result<T, E>;
+
+impl strata_proto::daemon::Failure for SuperManagerError {
+    fn is_bad_config(&self) -> bool {
+        matches!(
+            self,
+            Self::ConfigFile(_) | Self::ConfigInvalid(_) | Self::Identity(_)
+        )
+    }
+}

@@ -97,9 +97,9 @@ pub async fn bind(config: SuperManagerConfig) -> Result<BoundSuperManager> {
         Some(&config.id),
     )?;
     let listener = door::bind(&config.http).await?;
-    let grpc = match &config.grpc_listen {
-        Some(addr) => Some(door::bind(addr).await?),
-        None => None,
+    let grpc = match config.grpc_listen.as_deref() {
+        Some(addr) if !addr.is_empty() => Some(door::bind(addr).await?),
+        _ => None,
     };
     Ok(BoundSuperManager {
         config,

@@ -29,7 +29,8 @@ use super::{Identity, IdentityError, Role};
 #[derive(Debug)]
 pub struct Trust {
     roots: RootCertStore,
-    ca_subject: Vec<u8>,
+    /// The subjects of the CA certificates (several while a CA is being replaced).
+    ca_subjects: Vec<Vec<u8>>,
     revoked: HashSet<String>,
 }
 
@@ -98,18 +99,30 @@ impl Refusal {
 }
 
 impl Trust {
-    /// Trusts the CA certificate `ca_pem`, minus the identities listed in `revoked_text`.
+    /// Trusts every CA certificate of `ca_pem` (the new one beside the old while a CA is
+    /// replaced), minus the identities listed in `revoked_text`.
     pub fn new(ca_pem: &str, revoked_text: &str) -> Result<Self, IdentityError> {
-        let der = super::ca::first_der(ca_pem, std::path::Path::new("ca.crt"))?;
+        use rustls::pki_types::pem::PemObject;
         let mut roots = RootCertStore::empty();
-        roots
-            .add(CertificateDer::from(der.clone()))
-            .map_err(|e| IdentityError::cert("trust the CA certificate", e))?;
-        let (_, ca) = X509Certificate::from_der(&der)
-            .map_err(|e| IdentityError::cert("parse the CA certificate", e))?;
+        let mut ca_subjects = Vec::new();
+        for der in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            let der = der.map_err(|e| IdentityError::cert("read the CA certificates", e))?;
+            let (_, ca) = X509Certificate::from_der(&der)
+                .map_err(|e| IdentityError::cert("parse a CA certificate", e))?;
+            ca_subjects.push(ca.subject().as_raw().to_vec());
+            roots
+                .add(der.clone())
+                .map_err(|e| IdentityError::cert("trust a CA certificate", e))?;
+        }
+        if ca_subjects.is_empty() {
+            return Err(IdentityError::cert(
+                "read the CA certificates",
+                "none in ca.crt",
+            ));
+        }
         Ok(Trust {
             roots,
-            ca_subject: ca.subject().as_raw().to_vec(),
+            ca_subjects,
             revoked: parse_revoked(revoked_text),
         })
     }
@@ -153,7 +166,7 @@ impl Trust {
             // webpki counts whole seconds; the last second of a validity is over too
             return Err(Refusal::new(Reason::Expired, "certificate expired"));
         }
-        if cert.issuer().as_raw() != self.ca_subject.as_slice() {
+        if !self.ca_subjects.iter().any(|s| s == cert.issuer().as_raw()) {
             self.check_region_issuer(&identity, &cert, &chain[1..])?;
         }
         if self.is_revoked(&identity) {
