@@ -57,6 +57,21 @@ pub struct AgentConfig {
     pub registration: RegistrationConfig,
     /// Mutual TLS: the node directory with this agent's certificate (`[tls]`).
     pub tls: TlsConfig,
+    /// Enrolment: how the agent gets and renews its certificate by itself (`[enrol]`).
+    pub enrol: EnrolConfig,
+}
+
+/// Enrolment with the region's brokers (`[enrol]`; off until `ca_fingerprint` is set).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrolConfig {
+    /// SHA-256 fingerprint of the mesh CA's certificate, as `strata ca show` prints it:
+    /// the brokers must prove a chain up to it. Setting it turns enrolment on.
+    pub ca_fingerprint: Option<String>,
+    /// The region's join token (default: `registration.token`).
+    pub token: Option<String>,
+    /// Brokers to enrol with, `host:port` (default: `registration.brokers`).
+    pub brokers: Vec<String>,
 }
 
 impl Default for AgentConfig {
@@ -78,6 +93,7 @@ impl Default for AgentConfig {
             state_dir: None,
             registration: RegistrationConfig::default(),
             tls: TlsConfig::default(),
+            enrol: EnrolConfig::default(),
         }
     }
 }
@@ -196,6 +212,17 @@ impl RoleConfig for AgentConfig {
         }
         errors.extend(self.registration.problems(&self.listen));
         errors.extend(self.tls.problems());
+        if self.enrol.ca_fingerprint.is_some() {
+            if self.registration.region.trim().is_empty() {
+                errors.push("enrol: needs registration.region (the region to enrol in)".into());
+            }
+            if self.enrol.brokers.is_empty() && self.registration.brokers.is_empty() {
+                errors.push("enrol.brokers: none, and no registration.brokers either".into());
+            }
+            if self.tls.insecure {
+                errors.push("enrol: cannot enrol with tls.insecure = true".into());
+            }
+        }
         errors.extend(crate::items::problems(&self.items));
         errors.extend(set_problems(&self.checks, &self.actions));
         errors.extend(policy::commands::problems(&self.commands));

@@ -12,6 +12,9 @@ pub enum AgentError {
     /// The mesh identity (certificate, key, trust) could not be loaded.
     #[error(transparent)]
     Identity(#[from] strata_proto::identity::IdentityError),
+    /// The agent could not get its first certificate by enrolment.
+    #[error("enrol with the brokers: {0}")]
+    Enrol(String),
     /// The gRPC listener could not be bound.
     #[error("bind agent gRPC listener on {addr}: {source}")]
     Bind {

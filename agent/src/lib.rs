@@ -39,6 +39,7 @@
 //! - [`door`]: the one place every listener, server and client channel is built (the gRPC
 //!   server, `/metrics`, the Broker client).
 //! - [`registration`]: registration with the region's brokers, through the door's client.
+//! - [`enrol`]: the agent's certificate got and renewed by itself with a join token.
 #![forbid(unsafe_code)]
 
 pub mod buffer;
@@ -48,6 +49,7 @@ pub mod config;
 pub mod control;
 pub mod door;
 pub mod durations;
+pub mod enrol;
 pub mod entry;
 pub mod error;
 pub mod items;
@@ -90,6 +92,7 @@ pub struct BoundAgent {
 /// Loads the agent's identity (its certificate must name `config.id`, and the registration's
 /// region when set) and binds its listeners.
 pub async fn bind(config: AgentConfig) -> Result<BoundAgent> {
+    enrol::ensure(&config).await?;
     let region = Some(config.registration.region.as_str()).filter(|r| !r.is_empty());
     let transport = Transport::load(&config.tls, Role::Agent, region, Some(&config.id))?;
     let listener = door::bind(&config.listen).await?;
@@ -128,6 +131,11 @@ impl BoundAgent {
         let config = self.config;
         let transport = self.transport;
         transport.spawn_reload(shutdown.clone());
+        let renewal = tokio::spawn(enrol::renew_loop(
+            config.clone(),
+            transport.clone(),
+            shutdown.clone(),
+        ));
         let collector = HostCollector::new();
         let mut registry = Registry::new(config.max_poll_samples);
         let entry = registry.add(AgentEntry {
@@ -198,6 +206,7 @@ impl BoundAgent {
         .await;
         shutdown.cancel();
         let _ = collect.await;
+        let _ = renewal.await;
         for r in registrations {
             let _ = r.await;
         }

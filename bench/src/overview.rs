@@ -181,6 +181,13 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
         brokers: vec![broker_addr],
         data_dir: dir.path().join("super"),
         services_file: Some(services_path),
+        // the regions are simulated by a plaintext stand-in broker: this bench measures the
+        // overview's aggregation, not the links
+        tls: strata_proto::identity::TlsConfig {
+            insecure: true,
+            ..Default::default()
+        },
+        grpc_listen: Some(String::new()),
         ..Default::default()
     };
     let bound = strata_super_manager::bind(config).await?;

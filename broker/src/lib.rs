@@ -22,6 +22,7 @@
 //! - [`service`]: the Broker gRPC service (Heartbeat, WatchMembership, Resolve,
 //!   RegisterAgents, WatchAssignment).
 //! - [`router`]: the SubManager gRPC service, routed and merged across a region's members.
+//! - [`enrol`]: agents' enrolments and renewals, checked here and signed by a member.
 //! - [`door`]: the one place every listener, server and client channel is built.
 #![forbid(unsafe_code)]
 
@@ -29,6 +30,7 @@ pub mod assignment;
 pub mod balance;
 pub mod config;
 pub mod door;
+pub mod enrol;
 pub mod error;
 pub mod membership;
 pub mod metrics;

@@ -21,6 +21,7 @@ use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info, info_span};
 
 use crate::assignment::share;
+use crate::router::MemberClients;
 use crate::state::BrokerState;
 
 /// Most agents one RegisterAgents call may carry.
@@ -30,12 +31,14 @@ pub const MAX_REGISTRATIONS_PER_CALL: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct BrokerService {
     state: Arc<BrokerState>,
+    /// Reaches the members that sign enrolments.
+    clients: Arc<dyn MemberClients>,
 }
 
 impl BrokerService {
-    /// A service over `state`.
-    pub fn new(state: Arc<BrokerState>) -> Self {
-        Self { state }
+    /// A service over `state`, reaching members through `clients`.
+    pub fn new(state: Arc<BrokerState>, clients: Arc<dyn MemberClients>) -> Self {
+        Self { state, clients }
     }
 }
 
@@ -242,9 +245,12 @@ impl Broker for BrokerService {
         request: Request<RegisterAgentsRequest>,
     ) -> Result<Response<RegisterAgentsResponse>, Status> {
         check_registration(&request)?;
+        // a caller with a certificate of the region needs no token: the certificate says more
+        let certified = caller_of(&request).is_some();
         let req = request.into_inner();
         check_name("register: field 'region'", &req.region)?;
         if let Some(token) = self.state.config.join_token(&req.region)
+            && !certified
             && req.token != token
         {
             return Err(Status::unauthenticated(format!(
@@ -293,6 +299,15 @@ impl Broker for BrokerService {
             ttl_ms: ttl.as_millis() as u64,
             added,
         }))
+    }
+
+    async fn enrol(
+        &self,
+        request: Request<strata_proto::v1::EnrolRequest>,
+    ) -> Result<Response<strata_proto::v1::EnrolResponse>, Status> {
+        crate::enrol::enrol(&self.state, &self.clients, request)
+            .await
+            .map(Response::new)
     }
 
     type WatchAssignmentStream = AssignmentStream;

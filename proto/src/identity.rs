@@ -14,6 +14,8 @@
 //!
 //! # Layout
 //! - [`ca`]: the mesh's CA on disk: init, issue, revoke, and the files a node reads.
+//! - [`enrol`]: how an agent gets and renews its certificate with a join token, signed by
+//!   its region's CA.
 //! - [`verify`]: what a presented chain proves: the trust anchors, the issuing rules, the
 //!   revocation list, and the rustls verifiers built on them.
 //! - [`transport`]: a component's TLS state, reloaded from disk; the accepting side of a door
@@ -24,6 +26,7 @@
 
 pub mod authz;
 pub mod ca;
+pub mod enrol;
 pub mod transport;
 pub mod verify;
 

@@ -55,6 +55,8 @@ pub struct Api {
     pub outbox: Arc<Mutex<Outbox>>,
     /// Where channels to agents are made.
     pub door: door::Door,
+    /// Signs the region's agents' certificates.
+    pub signer: Arc<crate::enrol::Signer>,
 }
 
 impl Api {
@@ -304,6 +306,13 @@ impl SubManager for Api {
     ) -> Result<Response<NotifyResponse>, Status> {
         self.check_region(&request.get_ref().region)?;
         Ok(Response::new(self.channels.describe()))
+    }
+
+    async fn sign_agent(
+        &self,
+        request: Request<strata_proto::v1::EnrolRequest>,
+    ) -> Result<Response<strata_proto::v1::EnrolResponse>, Status> {
+        self.signer.sign(request.get_ref()).map(Response::new)
     }
 
     async fn put_notify(

@@ -63,8 +63,28 @@ pub struct SubManagerConfig {
     /// Agents to poll (a discovery list): registered with the brokers, which share them
     /// out with the agents that registered themselves; polled directly without brokers.
     pub agents: Vec<AgentTarget>,
-    /// Mutual TLS: the node directory with this member's certificate (`[tls]`).
+    /// Mutual TLS: the node directory with this member's certificate (`[tls]`), and the
+    /// region CA's when this member signs agents' enrolments.
     pub tls: TlsConfig,
+    /// Agents' enrolment, when the node directory holds the region CA (`[enrol]`).
+    pub enrol: EnrolConfig,
+}
+
+/// How this member signs its region's agents (`[enrol]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrolConfig {
+    /// How long an agent's certificate is valid (default 7 days; agents renew at two thirds).
+    #[serde(with = "humantime_serde")]
+    pub agent_lifetime: Duration,
+}
+
+impl Default for EnrolConfig {
+    fn default() -> Self {
+        Self {
+            agent_lifetime: Duration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 /// How agents are polled.
@@ -202,6 +222,7 @@ impl Default for SubManagerConfig {
             notify: Default::default(),
             agents: Vec::new(),
             tls: TlsConfig::default(),
+            enrol: EnrolConfig::default(),
         }
     }
 }
@@ -259,6 +280,12 @@ impl RoleConfig for SubManagerConfig {
 
     fn problems(&self) -> Vec<String> {
         let mut errors = self.tls.problems();
+        let lifetime = self.enrol.agent_lifetime;
+        if lifetime < Duration::from_secs(3) || lifetime > Duration::from_secs(366 * 86_400) {
+            errors.push(format!(
+                "enrol.agent_lifetime: {lifetime:?} is outside 3s..366days"
+            ));
+        }
         for (field, value) in [("id", &self.id), ("region", &self.region)] {
             if value.trim().is_empty() {
                 errors.push(format!("{field}: must not be empty"));

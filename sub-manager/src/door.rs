@@ -60,8 +60,10 @@ pub fn policy(
     caller: Option<&Identity>,
     _me: &Identity,
 ) -> std::result::Result<(), String> {
-    match (split_path(path).0, caller.map(|c| c.role)) {
-        ("SubManager", Some(Role::Broker | Role::SuperManager | Role::Operator)) => Ok(()),
+    match (split_path(path), caller.map(|c| c.role)) {
+        (("SubManager", "SignAgent"), Some(Role::Broker)) => Ok(()),
+        (("SubManager", "SignAgent"), _) => Err("open to brokers only".into()),
+        (("SubManager", _), Some(Role::Broker | Role::SuperManager | Role::Operator)) => Ok(()),
         _ => Err("open to brokers, super-managers and operators only".into()),
     }
 }

@@ -33,6 +33,7 @@
 //!   alone).
 //! - [`door`]: the one place every listener, server and client (gRPC channels, the HTTP
 //!   client, SMTP transports) is built.
+//! - [`enrol`]: signs the region's agents' certificates with the region CA, for brokers.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
@@ -43,6 +44,7 @@ pub mod assignment;
 pub mod config;
 pub mod console;
 pub mod door;
+pub mod enrol;
 pub mod error;
 pub mod ingest;
 pub mod membership;
@@ -138,6 +140,11 @@ impl BoundSubManager {
         let transport = self.transport;
         transport.spawn_reload(shutdown.clone());
         let door = door::Door::new(transport.clone(), &config.region);
+        let signer = Arc::new(enrol::Signer::load(
+            &transport,
+            &config.region,
+            config.enrol.agent_lifetime,
+        )?);
         let addr = self
             .listener
             .local_addr()
@@ -252,6 +259,7 @@ impl BoundSubManager {
             channels,
             outbox: notifier.outbox(),
             door,
+            signer,
         };
         if let Some(listener) = self.console {
             tasks.spawn(door::serve_console(

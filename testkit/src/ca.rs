@@ -75,6 +75,17 @@ impl MeshCa {
         if !dir.join("node.key").exists() {
             self.issue_into(&identity, LIFETIME, &dir)?;
         }
+        if role == Role::SubManager && !dir.join("region-ca.key").exists() {
+            // every member signs its region's enrolments
+            let region_ca = Identity::new(Role::RegionCa, region, region)
+                .map_err(failed(format!("{role} {id}")))?;
+            let issued = self
+                .ca()
+                .issue(&region_ca, LIFETIME)
+                .map_err(failed(format!("issue {region_ca}")))?;
+            strata_proto::identity::enrol::write_region_ca(&dir, &issued)
+                .map_err(failed(format!("write {region_ca}")))?;
+        }
         Ok(dir)
     }
 

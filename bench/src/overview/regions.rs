@@ -180,6 +180,13 @@ impl Broker for FakeRegions {
         Ok(Response::new(ResolveResponse::default()))
     }
 
+    async fn enrol(
+        &self,
+        _: Request<strata_proto::v1::EnrolRequest>,
+    ) -> Result<Response<strata_proto::v1::EnrolResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
     async fn register_agents(
         &self,
         _: Request<RegisterAgentsRequest>,
@@ -261,6 +268,13 @@ impl SubManager for FakeRegions {
         &self,
         _: Request<GetNotifyRequest>,
     ) -> Result<Response<NotifyResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn sign_agent(
+        &self,
+        _: Request<strata_proto::v1::EnrolRequest>,
+    ) -> Result<Response<strata_proto::v1::EnrolResponse>, Status> {
         Err(Status::unimplemented("not simulated"))
     }
 

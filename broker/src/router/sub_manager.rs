@@ -186,6 +186,15 @@ impl SubManager for Router {
         chosen("GetNotify", answers.into_iter().max_by_key(|a| a.loaded_ms))
     }
 
+    async fn sign_agent(
+        &self,
+        _request: Request<strata_proto::v1::EnrolRequest>,
+    ) -> Result<Response<strata_proto::v1::EnrolResponse>, Status> {
+        Err(Status::permission_denied(
+            "agents enrol through Broker.Enrol, which checks their token; SignAgent is not routed",
+        ))
+    }
+
     async fn put_notify(
         &self,
         request: Request<PutNotifyRequest>,

@@ -55,7 +55,8 @@ impl Who {
 pub enum CaCommand {
     /// Make a new CA in the directory (never replaces one).
     Init,
-    /// Issue a certificate and key into a node directory (the `[tls] dir` of a component).
+    /// Issue a certificate and key into a node directory (the `[tls] dir` of a component); a
+    /// region CA's (`--role region-ca`) goes beside a member's files as `region-ca.crt/.key`.
     Issue {
         #[command(flatten)]
         who: Who,
@@ -92,7 +93,12 @@ pub fn run(args: CaArgs) -> anyhow::Result<()> {
             let ca = Ca::load(&args.dir)?;
             let identity = who.identity()?;
             let issued = ca.issue(&identity, *valid_for)?;
-            issued.write_node(out, ca.cert_pem(), "")?;
+            if identity.role == Role::RegionCa {
+                // beside the member's own node files: it signs its region's enrolments
+                strata_proto::identity::enrol::write_region_ca(out, &issued)?;
+            } else {
+                issued.write_node(out, ca.cert_pem(), "")?;
+            }
             if ca.revoked_path().exists() {
                 std::fs::copy(ca.revoked_path(), out.join("revoked.txt"))
                     .with_context(|| format!("copy the revocation list into {}", out.display()))?;

@@ -301,7 +301,7 @@ pub(crate) fn write_file(path: &Path, text: &str) -> Result<(), IdentityError> {
     write_with_mode(path, text, 0o644)
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), IdentityError> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<(), IdentityError> {
     write_with_mode(path, text, 0o600)
 }
 

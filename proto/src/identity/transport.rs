@@ -29,7 +29,8 @@ use tracing::{debug, info, warn};
 mod conn;
 
 pub use conn::Conn;
-use conn::{Connector, Io};
+pub(crate) use conn::Connector;
+use conn::Io;
 
 use super::ca::{CA_CERT, NODE_CERT, NODE_KEY, REVOKED};
 use super::verify::{AskClients, ExpectServer, Reason, Refusal, Trust, Verified};
@@ -239,6 +240,16 @@ impl Transport {
             expected,
             loaded: RwLock::new(Arc::new(loaded)),
         })))
+    }
+
+    /// When this process's certificate expires (none when insecure).
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.loaded().map(|l| l.me.not_after)
+    }
+
+    /// The node directory (none when insecure).
+    pub fn node_dir(&self) -> Option<PathBuf> {
+        self.inner.tls.as_ref().map(|t| t.config.dir.clone())
     }
 
     /// Whether this transport runs without TLS.
@@ -466,7 +477,7 @@ impl Transport {
         if self.is_insecure() {
             return endpoint.connect_lazy();
         }
-        endpoint.connect_with_connector_lazy(Connector {
+        endpoint.connect_with_connector_lazy(Connector::As {
             transport: self.clone(),
             expect,
         })
@@ -499,7 +510,7 @@ impl Transport {
     }
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -547,11 +558,15 @@ fn load(dir: &Path, expected: &Expected) -> Result<Loaded, IdentityError> {
             ),
         });
     }
+    // the CA's certificate goes last in what a server presents: an enrolling agent, which
+    // knows only its fingerprint, finds it there
+    let mut presented = chain.clone();
+    presented.extend(CertificateDer::pem_slice_iter(ca.as_bytes()).flatten());
     let mut server = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| IdentityError::cert("TLS server config", e))?
         .with_client_cert_verifier(Arc::new(AskClients))
-        .with_single_cert(chain.clone(), key.clone_key())
+        .with_single_cert(presented, key.clone_key())
         .map_err(|e| IdentityError::cert(format!("use {}", key_path.display()), e))?;
     server.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Loaded {

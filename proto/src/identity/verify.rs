@@ -103,15 +103,25 @@ impl Trust {
     /// replaced), minus the identities listed in `revoked_text`.
     pub fn new(ca_pem: &str, revoked_text: &str) -> Result<Self, IdentityError> {
         use rustls::pki_types::pem::PemObject;
+        let certs = CertificateDer::pem_slice_iter(ca_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| IdentityError::cert("read the CA certificates", e))?;
+        Self::from_certs(&certs, revoked_text)
+    }
+
+    /// Trusts the CA certificates `certs` (DER), minus the identities of `revoked_text`.
+    pub fn from_certs(
+        certs: &[CertificateDer<'_>],
+        revoked_text: &str,
+    ) -> Result<Self, IdentityError> {
         let mut roots = RootCertStore::empty();
         let mut ca_subjects = Vec::new();
-        for der in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-            let der = der.map_err(|e| IdentityError::cert("read the CA certificates", e))?;
-            let (_, ca) = X509Certificate::from_der(&der)
+        for der in certs {
+            let (_, ca) = X509Certificate::from_der(der)
                 .map_err(|e| IdentityError::cert("parse a CA certificate", e))?;
             ca_subjects.push(ca.subject().as_raw().to_vec());
             roots
-                .add(der.clone())
+                .add(der.clone().into_owned())
                 .map_err(|e| IdentityError::cert("trust a CA certificate", e))?;
         }
         if ca_subjects.is_empty() {
@@ -221,6 +231,12 @@ impl Trust {
         }
         Ok(())
     }
+}
+
+/// When the certificate `der` stops being valid.
+pub(crate) fn not_after_of(der: &CertificateDer<'_>) -> Option<SystemTime> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(cert.validity().not_after.timestamp().max(0) as u64))
 }
 
 /// The one Strata identity a certificate's SAN URIs carry.

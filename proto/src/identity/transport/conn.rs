@@ -16,22 +16,78 @@ use tonic::transport::server::Connected;
 use super::{Caller, Expect, Transport};
 
 /// The connecting side: TCP, then TLS as this transport's identity to a server that must
-/// prove what the channel expects.
+/// prove what the channel expects — or, for an agent that has no identity yet, with a fixed
+/// configuration (no client certificate, the CA pinned by its fingerprint).
 #[derive(Clone)]
-pub(super) struct Connector {
-    pub(super) transport: Transport,
-    pub(super) expect: Expect,
+pub(crate) enum Connector {
+    /// As the transport's identity.
+    As {
+        transport: Transport,
+        expect: Expect,
+    },
+    /// With this configuration.
+    Fixed(std::sync::Arc<rustls::ClientConfig>),
 }
 
-type ConnectFuture = Pin<
-    Box<
-        dyn Future<Output = Result<TokioIo<tokio_rustls::client::TlsStream<TcpStream>>, io::Error>>
-            + Send,
-    >,
->;
+type ConnectFuture = Pin<Box<dyn Future<Output = Result<TokioIo<Dialled>, io::Error>> + Send>>;
+
+/// A connection this side dialled: it ends when the server's certificate expires, so that
+/// the next call dials again and meets the server's renewed certificate (or none).
+pub(crate) struct Dialled {
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+    expiry: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl AsyncRead for Dialled {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(expiry) = &mut self.expiry
+            && expiry.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "the server's certificate expired",
+            )));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Dialled {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
 
 impl tower::Service<Uri> for Connector {
-    type Response = TokioIo<tokio_rustls::client::TlsStream<TcpStream>>;
+    type Response = TokioIo<Dialled>;
     type Error = io::Error;
     type Future = ConnectFuture;
 
@@ -48,17 +104,31 @@ impl tower::Service<Uri> for Connector {
                 .trim_matches(['[', ']'])
                 .to_string();
             let port = uri.port_u16().unwrap_or(80);
-            let config = this
-                .transport
-                .client_config(&this.expect)
-                .map_err(io::Error::other)?;
+            let config = match &this {
+                Connector::As { transport, expect } => {
+                    transport.client_config(expect).map_err(io::Error::other)?
+                }
+                Connector::Fixed(config) => config.clone(),
+            };
             let tcp = TcpStream::connect((host.as_str(), port)).await?;
             let _ = tcp.set_nodelay(true);
             // names are not checked (identities are); any valid name does for rustls
             let name = ServerName::try_from(host.clone())
                 .unwrap_or_else(|_| ServerName::try_from("strata").expect("static name"));
             let stream = TlsConnector::from(config).connect(name, tcp).await?;
-            Ok(TokioIo::new(stream))
+            let expiry = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(crate::identity::verify::not_after_of)
+                .map(|t| {
+                    let left = t
+                        .duration_since(std::time::SystemTime::now())
+                        .unwrap_or_default();
+                    Box::pin(tokio::time::sleep(left))
+                });
+            Ok(TokioIo::new(Dialled { stream, expiry }))
         })
     }
 }
