@@ -97,27 +97,27 @@ async fn once(
     write_enrolled(&config.tls.dir, &key, &answer, pin).map_err(|e| e.to_string())
 }
 
-/// Renews the certificate of `transport` when a third of its life is left, until `shutdown`.
+/// Renews the certificate of `transport` when a third of its life is left, until `shutdown`;
+/// once it has expired (the agent was stopped too long), enrols again with the token.
 pub async fn renew_loop(config: AgentConfig, transport: Transport, shutdown: CancellationToken) {
     if config.enrol.ca_fingerprint.is_none() {
         return;
     }
-    let mut issued_at = SystemTime::now();
     loop {
-        let Some(expires) = transport.expires_at() else {
+        let Some((issued, expires)) = transport.validity() else {
             return;
         };
-        let life = expires.duration_since(issued_at).unwrap_or_default();
+        let life = expires.duration_since(issued).unwrap_or_default();
         let left = expires
             .duration_since(SystemTime::now())
             .unwrap_or_default();
         let wait = if left <= life / 3 {
             let mut renewed = false;
+            let current = (!left.is_zero()).then_some(&transport);
             for broker in brokers(&config) {
-                match once(&config, broker, Some(&transport)).await {
+                match once(&config, broker, current).await {
                     Ok(()) => {
                         transport.reload_if_changed();
-                        issued_at = SystemTime::now();
                         info!(agent = %config.id, %broker, "certificate renewed");
                         renewed = true;
                         break;

@@ -5,8 +5,9 @@
 //!
 //! Who may call the broker ([`policy`]): heartbeats from sub-managers and super-managers,
 //! assignment watches from sub-managers, registrations from agents and sub-managers, region
-//! lookups from managers and operators, and routed SubManager calls from super-managers and
-//! operators. That a heartbeat, watch or registration names the caller itself (its id, role
+//! lookups from managers and operators, routed SubManager calls from super-managers and
+//! operators, and enrolments from agents — or from clients without a certificate, whose
+//! join token the enrolment checks. That a heartbeat, watch or registration names the caller itself (its id, role
 //! and region) is checked by the service.
 
 use std::collections::HashMap;

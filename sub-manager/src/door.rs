@@ -5,7 +5,8 @@
 //! and timeouts are layered once.
 //!
 //! Who may call the regional API ([`policy`]): brokers (routing the centre's calls),
-//! super-managers and operators; no agent, no other region's member. Channels to agents
+//! super-managers and operators; no agent, no other region's member. `SignAgent` is open to
+//! brokers only (they have checked the enrolling agent's token or certificate). Channels to agents
 //! expect an agent of this region, channels to brokers a broker ([`Door`]).
 //!
 //! The door knows the wire, not the domain: the gRPC service, the console's router and the

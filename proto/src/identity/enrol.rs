@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rcgen::{CertificateParams, CertificateSigningRequestParams, Issuer, KeyPair};
 use rustls::ClientConfig;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tonic::transport::{Channel, Endpoint};
@@ -163,8 +164,12 @@ pub fn write_enrolled(
     answer: &EnrolResponse,
     ca_fingerprint: &str,
 ) -> Result<(), IdentityError> {
-    let ca_der = super::ca::first_der(&answer.ca_pem, &dir.join(CA_CERT))?;
-    if fingerprint(&ca_der) != normalise(ca_fingerprint) {
+    // any of the CA certificates (two while a CA is replaced) may be the pinned one
+    let pinned = normalise(ca_fingerprint);
+    let known = CertificateDer::pem_slice_iter(answer.ca_pem.as_bytes())
+        .flatten()
+        .any(|c| fingerprint(&c) == pinned);
+    if !known {
         return Err(IdentityError::cert(
             "enrolment",
             "the answer's CA is not the one whose fingerprint was given",

@@ -242,9 +242,10 @@ impl Transport {
         })))
     }
 
-    /// When this process's certificate expires (none when insecure).
-    pub fn expires_at(&self) -> Option<SystemTime> {
-        self.loaded().map(|l| l.me.not_after)
+    /// When this process's certificate became valid and when it expires (none when
+    /// insecure).
+    pub fn validity(&self) -> Option<(SystemTime, SystemTime)> {
+        self.loaded().map(|l| (l.me.not_before, l.me.not_after))
     }
 
     /// The node directory (none when insecure).

@@ -39,6 +39,8 @@ pub struct Trust {
 pub struct Verified {
     /// Who it is.
     pub identity: Identity,
+    /// When its certificate started being valid.
+    pub not_before: SystemTime,
     /// When its certificate stops being valid.
     pub not_after: SystemTime,
 }
@@ -185,8 +187,11 @@ impl Trust {
                 format!("{identity} is revoked"),
             ));
         }
+        let not_before =
+            UNIX_EPOCH + Duration::from_secs(cert.validity().not_before.timestamp().max(0) as u64);
         Ok(Verified {
             identity,
+            not_before,
             not_after,
         })
     }
