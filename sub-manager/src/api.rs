@@ -308,6 +308,26 @@ impl SubManager for Api {
         Ok(Response::new(self.channels.describe()))
     }
 
+    async fn get_agent_config(
+        &self,
+        request: Request<strata_proto::v1::AgentConfigRequest>,
+    ) -> Result<Response<strata_proto::v1::GetConfigResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let resource = req.resource_id.clone();
+        self.call_agent(
+            "GetAgentConfig",
+            &req.resource_id,
+            |mut client, agent| async move {
+                client
+                    .get_config(strata_proto::v1::GetConfigRequest { agent_id: agent })
+                    .await
+            },
+        )
+        .instrument(info_span!("get_agent_config", region = %self.region, resource = %resource))
+        .await
+    }
+
     async fn sign_agent(
         &self,
         request: Request<strata_proto::v1::EnrolRequest>,

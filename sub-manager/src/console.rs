@@ -22,7 +22,7 @@ use strata_proto::v1::{
     AgentSnapshotRequest, ConfigureAgentRequest, GetNotifyRequest, GetRulesRequest,
     ListAgentsRequest, ListNotificationsRequest, PutNotifyRequest, PutRulesRequest,
 };
-use strata_web::views::host::{ConfiguredJson, SeriesJson, SnapshotJson};
+use strata_web::views::host::{AgentConfigJson, ConfiguredJson, SeriesJson, SnapshotJson};
 use strata_web::views::region::{AgentJson, NotificationJson, NotifyJson, RulesJson};
 use strata_web::views::{
     AckJson, AckRequest, ConsoleJson, EventCounts, EventJson, OverviewJson, RegionJson,
@@ -52,7 +52,10 @@ pub fn router(api: Api, shutdown: CancellationToken) -> Router {
         .route("/api/v1/resources/{region}/{host}/metrics", get(metrics))
         .route("/api/v1/resources/{region}/{host}/snapshot", get(snapshot))
         .route("/api/v1/resources/{region}/{host}/events", get(host_events))
-        .route("/api/v1/resources/{region}/{host}/config", put(configure))
+        .route(
+            "/api/v1/resources/{region}/{host}/config",
+            put(configure).get(agent_config),
+        )
         .route(
             "/api/v1/regions/{region}/rules",
             get(get_rules).put(put_rules),
@@ -224,6 +227,22 @@ async fn snapshot(
         .await?
         .into_inner();
     Ok(Json(SnapshotJson::of(&answer)))
+}
+
+async fn agent_config(
+    State(api): State<Arc<Api>>,
+    Path((region, host)): Path<(String, String)>,
+) -> Answer<AgentConfigJson> {
+    region_is(&api, &region)?;
+    let id = ResourceId::new(region.as_str(), host.as_str()).to_string();
+    let answer = api
+        .get_agent_config(Request::new(strata_proto::v1::AgentConfigRequest {
+            region,
+            resource_id: id,
+        }))
+        .await?
+        .into_inner();
+    Ok(Json(answer.into()))
 }
 
 async fn configure(

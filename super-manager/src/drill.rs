@@ -8,11 +8,30 @@ use strata_proto::v1::{
     AgentSnapshotRequest, ConfigureAgentRequest, ConfigureResponse, SnapshotResponse,
 };
 use strata_web::views::EventJson;
-use strata_web::views::host::ConfiguredJson;
+use strata_web::views::host::{AgentConfigJson, ConfiguredJson};
 use tracing::{Instrument, info_span};
 
 use crate::error::{Result, SuperManagerError};
 use crate::shared::Shared;
+
+/// The configuration pushed to host `host` of `region` and in force on its agent.
+pub async fn agent_config(shared: &Shared, region: String, host: &str) -> Result<AgentConfigJson> {
+    shared.known_region(Some(&region))?;
+    let id = ResourceId::new(region.to_string(), host.to_string()).to_string();
+    let answer = shared
+        .brokers
+        .routed(|mut c| {
+            let req = strata_proto::v1::AgentConfigRequest {
+                region: region.clone(),
+                resource_id: id.clone(),
+            };
+            async move { c.get_agent_config(req).await }
+        })
+        .instrument(info_span!("get_agent_config", resource = %id))
+        .await
+        .map_err(|s| SuperManagerError::region(s, format!("configuration of {id}")))?;
+    Ok(answer.into())
+}
 
 /// Host `host` of `region`'s live detail, its `top` busiest processes first.
 pub async fn snapshot(

@@ -77,7 +77,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route(
             "/api/v1/resources/{region}/{host}/config",
-            put(resources::configure),
+            put(resources::configure).get(resources::agent_config),
         )
         .route("/api/v1/placement", get(placement::placement))
         .route("/api/v1/services", get(services::list))

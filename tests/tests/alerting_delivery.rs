@@ -182,6 +182,15 @@ fn an_event_runs_only_whitelisted_actions_and_checks_open_events() {
         answer.contains("\"ssh\"") && answer.contains("nightly-job"),
         "{answer}"
     );
+    // what was pushed is read back from the agent through the same path
+    let read_back = get_json(&sup, "/api/v1/resources/eu/web-1/config").unwrap();
+    assert!(
+        read_back["pushed_toml"]
+            .as_str()
+            .is_some_and(|t| t.contains("name = 'ssh'")),
+        "{read_back}"
+    );
+    assert!(read_back["commands"].is_array(), "{read_back}");
     // and both actions are in the audit log
     let audit = get_json(&sup, "/api/v1/reports/audit?period=today").unwrap();
     let text = audit.to_string();

@@ -278,6 +278,13 @@ impl SubManager for FakeRegions {
         Err(Status::unimplemented("not simulated"))
     }
 
+    async fn get_agent_config(
+        &self,
+        _: Request<strata_proto::v1::AgentConfigRequest>,
+    ) -> Result<Response<strata_proto::v1::GetConfigResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
     async fn put_notify(
         &self,
         _: Request<PutNotifyRequest>,

@@ -186,6 +186,20 @@ impl SubManager for Router {
         chosen("GetNotify", answers.into_iter().max_by_key(|a| a.loaded_ms))
     }
 
+    async fn get_agent_config(
+        &self,
+        request: Request<strata_proto::v1::AgentConfigRequest>,
+    ) -> Result<Response<strata_proto::v1::GetConfigResponse>, Status> {
+        let req = request.into_inner();
+        let (region, resource) = (req.region.clone(), req.resource_id.clone());
+        self.to_pollers(&region, &resource, "GetAgentConfig", |mut c| {
+            let req = req.clone();
+            async move { c.get_agent_config(req).await }
+        })
+        .await
+        .map(Response::new)
+    }
+
     async fn sign_agent(
         &self,
         _request: Request<strata_proto::v1::EnrolRequest>,

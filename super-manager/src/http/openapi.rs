@@ -149,7 +149,10 @@ pub fn document() -> Value {
     );
     put(
         "/api/v1/resources/{region}/{host}/config",
-        json!({"put": {"summary": "Push a configuration to the host's agent (items and intervals, checks and probes, as TOML); the agent applies it only when all of it is valid (400 listing each problem)",
+        json!({"get": {"summary": "The configuration pushed to the host's agent and in force there, with the local commands a pushed script check may run and the allow_paths a pushed log check may read",
+                       "parameters": [path_param("region", "the region"), path_param("host", "the host")],
+                       "responses": ok("{pushed_toml, commands, allow_paths}", "object")},
+               "put": {"summary": "Push a configuration to the host's agent (items and intervals, checks and probes, as TOML); the agent applies it only when all of it is valid (400 listing each problem)",
                        "parameters": [path_param("region", "the region"), path_param("host", "the host")],
                        "requestBody": {"required": true, "content": {"text/plain": {"schema": {"type": "string"}}}},
                        "responses": ok("{applied, checks}", "object")}}),

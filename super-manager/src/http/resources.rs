@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use strata_web::params;
-use strata_web::views::host::{ConfiguredJson, SnapshotJson};
+use strata_web::views::host::{AgentConfigJson, ConfiguredJson, SnapshotJson};
 use strata_web::views::{EventJson, ResourceJson};
 
 use super::Answer;
@@ -56,6 +56,15 @@ pub(super) async fn events(
 /// `[items.<name>]`, `[[checks]]`) as the body: pushed through the brokers to a member that
 /// polls the host, and applied by the agent only if every part is valid. A refusal is a 400
 /// listing each problem by its key.
+/// `GET /api/v1/resources/{region}/{host}/config`: the configuration pushed to the host's
+/// agent and in force there, with what its local config lets a push use.
+pub(super) async fn agent_config(
+    State(shared): State<Arc<Shared>>,
+    Path((region, host)): Path<(String, String)>,
+) -> Answer<AgentConfigJson> {
+    Ok(Json(drill::agent_config(&shared, region, &host).await?))
+}
+
 pub(super) async fn configure(
     State(shared): State<Arc<Shared>>,
     Path((region, host)): Path<(String, String)>,

@@ -149,6 +149,28 @@ impl CheckJson {
     }
 }
 
+/// `GET .../config`: the configuration pushed to a host's agent and in force there, and
+/// what its local config lets a push use.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct AgentConfigJson {
+    /// The accepted pushed TOML, as pushed (empty when nothing was pushed).
+    pub pushed_toml: String,
+    /// The local `[commands.<name>]` a pushed script check may `run`.
+    pub commands: Vec<String>,
+    /// The local `allow_paths` globs a pushed log check may read.
+    pub allow_paths: Vec<String>,
+}
+
+impl From<strata_proto::v1::GetConfigResponse> for AgentConfigJson {
+    fn from(r: strata_proto::v1::GetConfigResponse) -> Self {
+        Self {
+            pushed_toml: r.pushed_toml,
+            commands: r.commands,
+            allow_paths: r.allow_paths,
+        }
+    }
+}
+
 /// The answer of `PUT .../config` once the agent applied it: the checks now running.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct ConfiguredJson {
