@@ -51,7 +51,10 @@ pub async fn register_loop(
                         info!("registered");
                         registered = true;
                     }
-                    Duration::from_millis(answer.into_inner().ttl_ms / 3).max(retry)
+                    let answer = answer.into_inner();
+                    // the brokers hand out the mesh's revocations; they are only ever added
+                    transport.merge_revoked(&answer.revoked);
+                    Duration::from_millis(answer.ttl_ms / 3).max(retry)
                 }
                 Ok(Err(status)) => {
                     warn!(error = %status.message(), "registration refused or failed; retrying");

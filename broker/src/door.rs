@@ -97,6 +97,7 @@ pub async fn serve(
         .add_service(BrokerServer::new(BrokerService::new(
             state.clone(),
             clients.clone(),
+            transport.clone(),
         )))
         .add_service(
             SubManagerServer::new(Router::new(state, clients))

@@ -33,12 +33,23 @@ pub struct BrokerService {
     state: Arc<BrokerState>,
     /// Reaches the members that sign enrolments.
     clients: Arc<dyn MemberClients>,
+    /// The broker's identity and trust: its revocation list is handed to members and agents.
+    transport: strata_proto::identity::Transport,
 }
 
 impl BrokerService {
-    /// A service over `state`, reaching members through `clients`.
-    pub fn new(state: Arc<BrokerState>, clients: Arc<dyn MemberClients>) -> Self {
-        Self { state, clients }
+    /// A service over `state`, reaching members through `clients`, handing out the
+    /// revocations `transport` knows.
+    pub fn new(
+        state: Arc<BrokerState>,
+        clients: Arc<dyn MemberClients>,
+        transport: strata_proto::identity::Transport,
+    ) -> Self {
+        Self {
+            state,
+            clients,
+            transport,
+        }
     }
 }
 
@@ -206,6 +217,7 @@ impl Broker for BrokerService {
             broker_id: self.state.config.id.clone(),
             lease_ms: lease.as_millis() as u64,
             region_members,
+            revoked: self.transport.revoked_text(),
         }))
     }
 
@@ -298,6 +310,7 @@ impl Broker for BrokerService {
             broker_id: self.state.config.id.clone(),
             ttl_ms: ttl.as_millis() as u64,
             added,
+            revoked: self.transport.revoked_text(),
         }))
     }
 

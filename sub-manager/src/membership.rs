@@ -69,7 +69,8 @@ pub async fn heartbeat_loop(link: BrokerLink, shutdown: CancellationToken) {
             };
             let answer = tokio::time::timeout(interval, client.heartbeat(request)).await;
             match answer {
-                Ok(Ok(_)) => {
+                Ok(Ok(answer)) => {
+                    link.door.transport().merge_revoked(&answer.get_ref().revoked);
                     if reachable != Some(true) {
                         info!("broker reachable");
                         reachable = Some(true);
@@ -193,7 +194,11 @@ pub async fn register_loop(link: BrokerLink, shutdown: CancellationToken) {
         loop {
             let call = client.register_agents(request.clone());
             let next = match tokio::time::timeout(retry * 4, call).await {
-                Ok(Ok(answer)) => Duration::from_millis(answer.into_inner().ttl_ms / 3).max(retry),
+                Ok(Ok(answer)) => {
+                    let answer = answer.into_inner();
+                    link.door.transport().merge_revoked(&answer.revoked);
+                    Duration::from_millis(answer.ttl_ms / 3).max(retry)
+                }
                 Ok(Err(status)) => {
                     warn!(error = %status.message(), "registering the config's agents failed");
                     retry

@@ -329,3 +329,52 @@ fn no_one_heartbeats_watches_or_registers_under_another_name() {
             .expect("the member answers its operator")
     });
 }
+
+#[test]
+fn revocations_reach_members_and_agents_through_the_brokers() {
+    let mut mesh = Mesh::builder()
+        .broker_toml("registration_ttl = \"3s\"\n[tls]\nreload_interval = \"300ms\"\n")
+        .region(
+            Region::new("eu")
+                .member_ids(&["eu-1"])
+                .member_toml("[tls]\nreload_interval = \"300ms\"\n")
+                .agent("id = \"web-1\"\n[tls]\nreload_interval = \"300ms\"\n"),
+        )
+        .super_managers(0)
+        .start();
+    let ca = mesh.ca().clone();
+    let member = mesh.region("eu").members[0].addr.clone();
+    let agent = mesh.region("eu").agents[0].addr.clone();
+    let mallory = (Role::Operator, "", "mallory");
+    let rogue = (Role::SubManager, "eu", "rogue");
+    let at_member = impostor_channel(&member, Some(&node(&ca, mallory)));
+    let at_agent = impostor_channel(&agent, Some(&node(&ca, rogue)));
+    assert_eq!(call("sub-manager", at_member.clone()), Ok(()));
+    assert_eq!(call("agent", at_agent.clone()), Ok(()));
+    // revoked at the CA, and the list handed to the broker alone
+    let authority = strata_proto::identity::ca::Ca::load(&ca.dir()).unwrap();
+    for (role, region, id) in [mallory, rogue] {
+        authority
+            .revoke(&Identity::new(role, region, id).unwrap())
+            .unwrap();
+    }
+    let broker_dir = node(&ca, (Role::Broker, "", "broker-1"));
+    std::fs::copy(authority.revoked_path(), broker_dir.join("revoked.txt")).unwrap();
+    // the member learns it with its heartbeats, the agent with its registrations
+    for (door, channel) in [("sub-manager", at_member), ("agent", at_agent)] {
+        wait_for(
+            &format!("the {door} refuses the revoked identity"),
+            Duration::from_secs(15),
+            || match call(door, channel.clone()) {
+                Err((Code::Unauthenticated, m)) if m.contains("revoked") => Ok(()),
+                other => Err(format!("{other:?}")),
+            },
+        );
+    }
+    let kept = std::fs::read_to_string(node(&ca, (Role::Agent, "eu", "web-1")).join("revoked.txt"))
+        .unwrap();
+    assert!(
+        kept.contains("spiffe://strata/sub-manager/eu/rogue"),
+        "{kept}"
+    );
+}

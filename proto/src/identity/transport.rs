@@ -27,6 +27,7 @@ use tonic::transport::{Channel, Endpoint};
 use tracing::{debug, info, warn};
 
 mod conn;
+mod report;
 
 pub use conn::Conn;
 pub(crate) use conn::Connector;
@@ -311,65 +312,6 @@ impl Transport {
                 warn!(%error, "tls files changed but do not load; keeping the last good ones")
             }
         }
-    }
-
-    /// Counts a refusal at a door.
-    pub fn count_refusal(&self, reason: Reason) {
-        let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
-        self.inner.refusals[i].fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The refusals counted for `reason` so far.
-    pub fn refusals(&self, reason: Reason) -> u64 {
-        let i = Reason::ALL.iter().position(|r| *r == reason).unwrap_or(0);
-        self.inner.refusals[i].load(Ordering::Relaxed)
-    }
-
-    /// This transport's lines of `/metrics`, each metric named after `prefix`.
-    pub fn render_metrics(&self, prefix: &str) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP {prefix}_refusals_total Calls and connections refused at the doors, by reason.\n\
-             # TYPE {prefix}_refusals_total counter"
-        );
-        for reason in Reason::ALL {
-            let _ = writeln!(
-                out,
-                "{prefix}_refusals_total{{reason=\"{}\"}} {}",
-                reason.name(),
-                self.refusals(reason)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP {prefix}_tls_handshake_failures_total TLS handshakes that failed or timed out.\n\
-             # TYPE {prefix}_tls_handshake_failures_total counter\n\
-             {prefix}_tls_handshake_failures_total {}",
-            self.inner.handshake_failures.load(Ordering::Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP {prefix}_insecure 1 when this component runs without TLS (tls.insecure).\n\
-             # TYPE {prefix}_insecure gauge\n{prefix}_insecure {}",
-            u8::from(self.is_insecure())
-        );
-        if let Some(loaded) = self.loaded() {
-            let left = loaded
-                .me
-                .not_after
-                .duration_since(SystemTime::now())
-                .map(|d| d.as_secs_f64())
-                .unwrap_or(0.0);
-            let _ = writeln!(
-                out,
-                "# HELP {prefix}_certificate_expiry_seconds Seconds until this component's certificate expires.\n\
-                 # TYPE {prefix}_certificate_expiry_seconds gauge\n\
-                 {prefix}_certificate_expiry_seconds {left:.0}"
-            );
-        }
-        out
     }
 
     /// The connections accepted on `listener`, each through its TLS handshake (in tasks of

@@ -144,6 +144,13 @@ impl Trust {
         self.revoked.contains(&identity.uri())
     }
 
+    /// The revoked identities, sorted, one URI per line.
+    pub fn revoked_text(&self) -> String {
+        let mut uris: Vec<&String> = self.revoked.iter().collect();
+        uris.sort();
+        uris.into_iter().map(|u| format!("{u}\n")).collect()
+    }
+
     /// The number of revoked identities.
     pub fn revoked_count(&self) -> usize {
         self.revoked.len()
