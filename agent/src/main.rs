@@ -24,11 +24,12 @@ fn main() -> ExitCode {
         Some(path) => AgentConfig::load(path),
         None => AgentConfig::from_env(),
     };
-    // One worker: the agent must stay light on the host it watches.
+    // Every task on the main thread: the agent must stay light on the host it watches, and
+    // a hand-over between threads costs more than the work of a poll.
     daemon::run(
         "strata-agent",
         config,
-        Some(1),
+        Some(0),
         |config, shutdown| async move {
             let bound = strata_agent::bind(config).await?;
             match bound.metrics_addr() {

@@ -49,7 +49,8 @@ pub trait Failure: std::fmt::Display {
 /// Runs a daemon's body on a tokio runtime: `config` is the loaded configuration (an error
 /// prints and exits 64), `serve` runs until the shutdown token (SIGINT/SIGTERM) is cancelled
 /// (a [`Failure`] of the configuration exits 64 too).
-/// `worker_threads` None uses one per core.
+/// `worker_threads` None uses one per core; `Some(0)` runs every task on the calling
+/// thread (a current-thread runtime; blocking work still goes to its own threads).
 pub fn run<C, E, F, Fut, SE>(
     name: &str,
     config: Result<C, E>,
@@ -69,10 +70,16 @@ where
             return std::process::ExitCode::from(EXIT_BAD_CONFIG);
         }
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = worker_threads {
-        builder.worker_threads(n);
-    }
+    let mut builder = match worker_threads {
+        // the caller's thread runs every task (no hand-over between threads)
+        Some(0) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(error) => {
