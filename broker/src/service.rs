@@ -96,17 +96,13 @@ fn check_registration(request: &Request<RegisterAgentsRequest>) -> Result<(), St
             req.region
         )));
     }
-    if caller.role == identity::Role::Agent {
-        let own = |id: &str| {
-            id.strip_prefix(caller.id.as_str())
-                .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
-        };
-        if let Some(other) = req.agents.iter().find(|a| !own(&a.id)) {
-            return Err(Status::permission_denied(format!(
-                "{caller} may not register agent '{}'",
-                other.id
-            )));
-        }
+    if caller.role == identity::Role::Agent
+        && let Some(other) = req.agents.iter().find(|a| !caller.serves_agent(&a.id))
+    {
+        return Err(Status::permission_denied(format!(
+            "{caller} may not register agent '{}'",
+            other.id
+        )));
     }
     Ok(())
 }

@@ -126,6 +126,14 @@ impl Identity {
         Ok(identity)
     }
 
+    /// Whether this identity speaks for agent `agent`: its own id, or its id followed by
+    /// digits (the agents of a simulator named after its prefix, `<id>0001`...).
+    pub fn serves_agent(&self, agent: &str) -> bool {
+        agent
+            .strip_prefix(self.id.as_str())
+            .is_some_and(|rest| rest.bytes().all(|b| b.is_ascii_digit()))
+    }
+
     /// The SAN URI that carries this identity.
     pub fn uri(&self) -> String {
         if self.role.regional() {
@@ -241,6 +249,26 @@ impl IdentityError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agent_speaks_for_itself_and_its_numbered_agents_only() {
+        let sim = Identity::new(Role::Agent, "eu", "sim-").unwrap();
+        let web = Identity::new(Role::Agent, "eu", "web-7").unwrap();
+        for (who, agent, speaks) in [
+            (&sim, "sim-0001", true),
+            (&sim, "sim-", true),
+            (&sim, "sim-x1", false),
+            (&sim, "db-0001", false),
+            (&web, "web-7", true),
+            (&web, "web-70", true),
+            (&web, "web-8", false),
+            (&web, "web-7a", false),
+            (&web, "web-", false),
+            (&web, "", false),
+        ] {
+            assert_eq!(who.serves_agent(agent), speaks, "{who} for {agent}");
+        }
+    }
 
     #[test]
     fn uris_round_trip_and_bad_names_are_refused() {

@@ -90,7 +90,7 @@ async fn run(
     door: &crate::door::Door,
 ) -> Result<(bool, String, String), String> {
     let mut client = door
-        .agent(address, connect_timeout)
+        .agent(address, agent, connect_timeout)
         .map_err(|e| format!("agent address '{address}': {e}"))?;
     let call = client.run_action(RunActionRequest {
         agent_id: agent.to_string(),

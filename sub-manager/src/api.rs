@@ -91,7 +91,7 @@ impl Api {
         };
         let client = self
             .door
-            .agent(&target.address, self.agent_timeout)
+            .agent(&target.address, &agent, self.agent_timeout)
             .map_err(|e| Status::internal(format!("agent address '{}': {e}", target.address)))?;
         match tokio::time::timeout(self.agent_timeout, call(client, agent)).await {
             Ok(Ok(answer)) => Ok(answer),

@@ -12,7 +12,7 @@
 //! The door knows the wire, not the domain: the gRPC service, the console's router and the
 //! metrics' renderer are handed to it by the composition root (`lib.rs`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,20 +91,24 @@ impl Door {
         &self.transport
     }
 
-    fn agent_channel(&self, endpoint: Endpoint) -> Channel {
+    /// A channel to an agent endpoint whose certificate must speak for every one of
+    /// `agents` (a stolen agent key cannot stand in for another agent of the region).
+    fn agent_channel(&self, endpoint: Endpoint, agents: Arc<BTreeSet<String>>) -> Channel {
         self.transport
-            .channel(endpoint, Expect::InRegion(Role::Agent, self.region.clone()))
+            .channel(endpoint, Expect::Agents(self.region.clone(), agents))
     }
 
-    /// A client of the agent endpoint at `addr`, connected lazily within
-    /// `connect_timeout`, for one call outside the poll stack.
+    /// A client of agent `agent` at `addr`, connected lazily within `connect_timeout`, for
+    /// one call outside the poll stack.
     pub fn agent(
         &self,
         addr: &str,
+        agent: &str,
         connect_timeout: Duration,
     ) -> std::result::Result<AgentCaller, tonic::transport::Error> {
+        let agents = Arc::new(BTreeSet::from([agent.to_string()]));
         Ok(AgentClient::new(
-            self.agent_channel(endpoint(addr, connect_timeout)?),
+            self.agent_channel(endpoint(addr, connect_timeout)?, agents),
         ))
     }
 
@@ -200,24 +204,53 @@ fn endpoint(
 /// The poll clients: one lazily connected channel per agent endpoint (shared by the agents
 /// behind it), and one poll stack — `timeout`, then a permit of a limit shared by every
 /// agent — over it for each agent.
+///
+/// Each channel checks that the endpoint's certificate speaks for every agent it is used
+/// for. The agents of one endpoint share a channel by [`agent_group`] (a simulator's
+/// `sim-0001`... together; an agent registered at someone else's address gets a channel of
+/// its own, so it cannot spoil theirs); when an agent new to its group comes (a failover's
+/// orphans), the group gets a fresh channel checked for all of them (the polls already
+/// running keep theirs).
 pub struct PollClients {
     door: Door,
     limit: Arc<Semaphore>,
     timeout: Duration,
-    channels: HashMap<String, Channel>,
+    /// By endpoint and [`agent_group`]: the channel and the agents it was checked for.
+    channels: HashMap<(String, String), GroupChannel>,
+}
+
+/// A channel to an endpoint and the agents its certificate was checked for.
+type GroupChannel = (Channel, Arc<BTreeSet<String>>);
+
+/// The group an agent's polls share a channel in at its endpoint: its id without the
+/// trailing digits (what a simulator's certificate names).
+pub fn agent_group(agent: &str) -> &str {
+    agent.trim_end_matches(|c: char| c.is_ascii_digit())
 }
 
 impl PollClients {
-    /// An Agent client for the endpoint at `addr` through the poll stack.
+    /// An Agent client for `agent` at the endpoint `addr` through the poll stack; `behind`
+    /// are the agents of its [`agent_group`] this member polls at `addr`, checked together
+    /// when the group needs a new channel.
     pub fn client(
         &mut self,
         addr: &str,
+        agent: &str,
+        behind: &BTreeSet<String>,
     ) -> std::result::Result<AgentClient<PollService>, tonic::transport::Error> {
-        let channel = match self.channels.get(addr) {
-            Some(ch) => ch.clone(),
-            None => {
-                let ch = self.door.agent_channel(endpoint(addr, self.timeout)?);
-                self.channels.insert(addr.to_string(), ch.clone());
+        let key = (addr.to_string(), agent_group(agent).to_string());
+        let channel = match self.channels.get(&key) {
+            Some((ch, agents)) if agents.contains(agent) => ch.clone(),
+            known => {
+                let mut agents: BTreeSet<String> =
+                    known.map(|(_, a)| a.as_ref().clone()).unwrap_or_default();
+                agents.extend(behind.iter().cloned());
+                agents.insert(agent.to_string());
+                let agents = Arc::new(agents);
+                let ch = self
+                    .door
+                    .agent_channel(endpoint(addr, self.timeout)?, agents.clone());
+                self.channels.insert(key, (ch.clone(), agents));
                 ch
             }
         };

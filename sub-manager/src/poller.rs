@@ -7,7 +7,7 @@
 //! agent only on the poll after the one that stored it, so nothing is freed before it is
 //! durable (at-least-once; ingest is idempotent).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,7 +24,7 @@ use crate::actions::Recovery;
 use crate::agents::{Figures, Polled};
 use crate::assignment::{Share, Shares, static_share};
 use crate::config::SubManagerConfig;
-use crate::door::{PollClients, PollService};
+use crate::door::{PollClients, PollService, agent_group};
 use crate::error::{Result, SubManagerError};
 use crate::ingest::{Dictionary, ingest};
 use crate::metrics::SubManagerMetrics;
@@ -111,6 +111,14 @@ impl Tasks {
             }
         }
         let poll = &self.ctx.config.poll;
+        // the agents of each group at each endpoint, checked together against its certificate
+        let mut behind: HashMap<(&str, &str), BTreeSet<String>> = HashMap::new();
+        for (id, target) in share {
+            behind
+                .entry((target.address.as_str(), agent_group(id)))
+                .or_default()
+                .insert(id.clone());
+        }
         for (id, target) in share {
             if let Some(r) = self.running.get(id) {
                 let mut pollers = r.pollers.lock().expect("pollers lock poisoned");
@@ -119,7 +127,8 @@ impl Tasks {
                 }
                 continue;
             }
-            let client = match self.clients.client(&target.address) {
+            let at = &behind[&(target.address.as_str(), agent_group(id))];
+            let client = match self.clients.client(&target.address, id, at) {
                 Ok(client) => client,
                 Err(error) => {
                     warn!(agent = %id, address = %target.address, %error, "agent not polled: bad address");

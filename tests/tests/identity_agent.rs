@@ -1,20 +1,25 @@
 //! What reaches a host over its agent's door is bounded by the host: a pushed configuration
 //! never runs a command line of its own, a command with arguments its local entry does not
 //! allow, or reads a file outside `allow_paths` (a marker file the command would make stays
-//! absent); a poll under another poller's name is refused and frees nothing. And a member
+//! absent); a poll under another poller's name is refused and frees nothing; a stolen agent
+//! key cannot answer for another agent of its region. And a member
 //! renews a certificate of a few seconds' life with no gap in what it stores, and is refused
 //! once revoked.
 
 use std::time::Duration;
 
+use strata_agent::sim::{Registration, SimConfig, Simulation, serve};
 use strata_proto::identity::{Expect, Identity, Role};
 use strata_proto::v1::agent_client::AgentClient;
+use strata_proto::v1::broker_client::BrokerClient;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{
-    ConfigureRequest, ConfigureResponse, DescribeRequest, GetConfigRequest, ListResourcesRequest,
-    PollRequest, QueryRangeRequest,
+    AgentRegistration, ConfigureRequest, ConfigureResponse, DescribeRequest, GetConfigRequest,
+    ListResourcesRequest, PollRequest, QueryRangeRequest, RegisterAgentsRequest,
 };
-use strata_testkit::{Mesh, MeshCa, Proc, Region, block_on, now_ms, wait_for, write_config};
+use strata_testkit::{
+    Mesh, MeshCa, Proc, Region, block_on, http_get, now_ms, wait_for, write_config,
+};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -309,4 +314,123 @@ fn a_member_renews_a_short_lived_certificate_with_no_gap_and_is_refused_once_rev
             }
         },
     );
+}
+
+/// When `host` was last polled, as the member at `sub` sees it (0: never).
+fn polled_at(sub: &Channel, region: &str, host: &str) -> i64 {
+    block_on(async {
+        SubManagerClient::new(sub.clone())
+            .list_resources(ListResourcesRequest {
+                region: region.into(),
+            })
+            .await
+            .map(|r| r.into_inner().resources)
+            .unwrap_or_default()
+            .iter()
+            .find(|r| r.host == host)
+            .map_or(0, |r| r.last_poll_ms)
+    })
+}
+
+#[test]
+fn a_stolen_agent_key_cannot_answer_for_another_agent() {
+    let mut mesh = Mesh::builder()
+        .broker_toml("registration_ttl = \"60s\"\n")
+        .super_managers(0)
+        .interval(Duration::from_millis(300))
+        .region(
+            Region::new("eu")
+                .member_ids(&["eu-1"])
+                .member_toml("metrics_listen = \"127.0.0.1:0\"\n[poll]\nbackoff_max = \"300ms\"\n")
+                .agent("id = \"web-1\"\n"),
+        )
+        .start();
+    let ca = mesh.ca().clone();
+    let member = &mesh.region("eu").members[0];
+    let (addr, metrics) = (member.addr.clone(), member.field("metrics"));
+    let metrics = metrics.expect("member metrics");
+    let sub = mesh.channel(&addr, Role::SubManager);
+    wait_for(
+        "web-1 polled",
+        Duration::from_secs(30),
+        || match polled_at(&sub, "eu", "web-1") {
+            0 => Err("not yet".to_string()),
+            _ => Ok(()),
+        },
+    );
+
+    // web-1's key, stolen, serves an agent db-0001 at an address the region lists for it
+    let stolen = ca.transport(Role::Agent, "eu", "web-1").unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let impostor = listener.local_addr().unwrap().to_string();
+    let sim = Simulation::new(
+        SimConfig {
+            agents: 1,
+            prefix: "db-".into(),
+            interval: Duration::from_millis(200),
+            ..SimConfig::default()
+        },
+        1000,
+    );
+    let served = runtime.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let none = Registration::default();
+            serve(listener, &stolen, sim, ("db-", 1), none, shutdown).await
+        }
+    });
+    let broker = ca.channel_as(
+        (Role::SubManager, "eu", "eu-1"),
+        &mesh.brokers[0].addr,
+        Expect::Role(Role::Broker),
+    );
+    block_on(async {
+        BrokerClient::new(broker)
+            .register_agents(RegisterAgentsRequest {
+                region: "eu".into(),
+                agents: vec![AgentRegistration {
+                    id: "db-0001".into(),
+                    address: impostor.clone(),
+                }],
+                ..Default::default()
+            })
+            .await
+            .expect("the region lists db-0001")
+    });
+
+    // the member takes db-0001 on, and polls web-1 on, but never db-0001
+    wait_for(
+        "db-0001 assigned to the member",
+        Duration::from_secs(15),
+        || {
+            let (_, text) = http_get(&metrics, "/metrics").map_err(|e| e.to_string())?;
+            match text.contains("strata_sub_manager_assigned_agents 2") {
+                true => Ok(()),
+                false => Err("not yet".to_string()),
+            }
+        },
+    );
+    let since = polled_at(&sub, "eu", "web-1");
+    wait_for(
+        "web-1 polled again and again",
+        Duration::from_secs(15),
+        || match polled_at(&sub, "eu", "web-1") > since + 2000 {
+            true => Ok(()),
+            false => Err("not yet".to_string()),
+        },
+    );
+    assert_eq!(
+        polled_at(&sub, "eu", "db-0001"),
+        0,
+        "the impostor was polled"
+    );
+    shutdown.cancel();
+    runtime
+        .block_on(served)
+        .unwrap()
+        .expect("the impostor served");
 }

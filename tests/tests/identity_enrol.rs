@@ -184,3 +184,65 @@ fn a_fresh_agent_enrols_renews_with_no_gap_and_is_dropped_once_revoked() {
         agent.log_text()
     );
 }
+
+#[test]
+fn a_simulator_enrols_with_the_join_token_and_its_agents_are_polled() {
+    let mut mesh = Mesh::builder()
+        .broker_toml(&format!(
+            "registration_ttl = \"3s\"\n[regions.eu]\njoin_token = \"{TOKEN}\"\n"
+        ))
+        .super_managers(0)
+        .interval(Duration::from_millis(500))
+        .region(Region::new("eu").member_ids(&["eu-1"]))
+        .start();
+    let broker = mesh.brokers[0].addr.clone();
+    let sub_addr = mesh.region("eu").members[0].addr.clone();
+    let sub = mesh.channel(&sub_addr, Role::SubManager);
+    let pin = Ca::load(&mesh.ca().dir()).unwrap().fingerprint();
+
+    // the simulator's host holds no certificate either
+    let host_dir = mesh.dir().join("sim-host");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let tls_dir = host_dir.join("tls");
+    let tls = tls_dir.to_string_lossy().into_owned();
+    let pin = format!("sha256:{pin}");
+    let sim = Proc::start(
+        "enrolled-sim",
+        "strata",
+        &[
+            "sim",
+            "--agents",
+            "3",
+            "--prefix",
+            "simx-",
+            "--interval",
+            "500ms",
+            "--listen",
+            "127.0.0.1:0",
+            "--brokers",
+            &broker,
+            "--region",
+            "eu",
+            "--token",
+            TOKEN,
+            "--ca-fingerprint",
+            &pin,
+            "--tls-dir",
+            &tls,
+        ],
+        &host_dir,
+    );
+    let issued = std::fs::read_to_string(tls_dir.join("node.crt")).unwrap();
+    assert_eq!(issued.matches("BEGIN CERTIFICATE").count(), 2, "{issued}");
+    assert!(
+        tls_dir.join("node.key").exists(),
+        "the key is made on the host"
+    );
+    for n in 1..=3 {
+        let host = format!("simx-{n:04}");
+        wait_for(&format!("{host} polled"), Duration::from_secs(30), || {
+            last_poll(&sub, &host)
+        });
+    }
+    assert!(sim.log_text().contains("enrolled"), "{}", sim.log_text());
+}

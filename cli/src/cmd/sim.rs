@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use strata_agent::config::{AgentConfig, EnrolConfig, RegistrationConfig};
 use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
 use strata_agent::sim::{Registration, serve};
 use strata_proto::identity::{Role, TlsConfig, Transport};
@@ -40,11 +41,17 @@ pub struct SimArgs {
     /// Region the agents register for (with --brokers).
     #[arg(long, default_value = "default")]
     pub region: String,
-    /// The region's join token (with --brokers).
+    /// The region's join token (with --brokers; enrols with --ca-fingerprint).
     #[arg(long)]
     pub token: Option<String>,
+    /// Enrol as an agent does: the mesh CA's fingerprint (`strata ca show`); the simulator
+    /// makes its key, gets a certificate for --prefix in --region from one of --brokers with
+    /// --token, writes it into --tls-dir and renews it by itself.
+    #[arg(long)]
+    pub ca_fingerprint: Option<String>,
     /// The simulator's node directory: a certificate of role agent in --region whose id is
-    /// --prefix (`strata ca issue --role agent --region R --id PREFIX`).
+    /// --prefix (`strata ca issue --role agent --region R --id PREFIX`), or where enrolment
+    /// writes one.
     #[arg(long, default_value = "/etc/strata/tls", env = "STRATA_TLS_DIR")]
     pub tls_dir: std::path::PathBuf,
     /// Serve and register in plaintext, with no identities.
@@ -60,6 +67,14 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         insecure: args.insecure,
         ..TlsConfig::default()
     };
+    let enrolment = enrolment(&args, &tls)?;
+    if let Some(config) = &enrolment {
+        std::fs::create_dir_all(&tls.dir)
+            .with_context(|| format!("create {}", tls.dir.display()))?;
+        strata_agent::enrol::ensure(config)
+            .await
+            .context("enrol the simulator")?;
+    }
     let transport = Transport::load(&tls, Role::Agent, Some(&args.region), Some(&args.prefix))
         .context("load the simulator's identity")?;
     let listener = TcpListener::bind(&args.listen)
@@ -87,6 +102,13 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         }
     }
     let shutdown = strata_proto::daemon::shutdown_on_signal();
+    if let Some(config) = enrolment {
+        tokio::spawn(strata_agent::enrol::renew_loop(
+            config,
+            transport.clone(),
+            shutdown.clone(),
+        ));
+    }
     let registration = Registration {
         brokers: args.brokers.clone(),
         region: args.region.clone(),
@@ -102,4 +124,40 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     )
     .await
     .context("serve simulated agents")
+}
+
+/// The agent configuration the simulator enrols and renews with, when --ca-fingerprint asks
+/// for it: one identity, `--prefix`, serving every simulated agent.
+fn enrolment(args: &SimArgs, tls: &TlsConfig) -> anyhow::Result<Option<AgentConfig>> {
+    let Some(fingerprint) = &args.ca_fingerprint else {
+        return Ok(None);
+    };
+    anyhow::ensure!(
+        !args.insecure,
+        "--ca-fingerprint enrols a certificate: not with --insecure"
+    );
+    anyhow::ensure!(
+        !args.brokers.is_empty(),
+        "--ca-fingerprint needs --brokers to enrol with"
+    );
+    anyhow::ensure!(
+        args.token.is_some(),
+        "--ca-fingerprint needs the region's --token"
+    );
+    Ok(Some(AgentConfig {
+        id: args.prefix.clone(),
+        registration: RegistrationConfig {
+            brokers: args.brokers.clone(),
+            region: args.region.clone(),
+            token: args.token.clone(),
+            advertise: None,
+        },
+        enrol: EnrolConfig {
+            ca_fingerprint: Some(fingerprint.clone()),
+            token: args.token.clone(),
+            brokers: Vec::new(),
+        },
+        tls: tls.clone(),
+        ..AgentConfig::default()
+    }))
 }

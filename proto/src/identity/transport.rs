@@ -7,6 +7,7 @@
 //! paid once per connection, not per call; what can change during a connection's life
 //! (expiry, revocation) is checked again on every call by [`super::authz`].
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -90,6 +91,9 @@ pub enum Expect {
     InRegion(Role, String),
     /// Any identity of one of these roles.
     OneOf(Vec<Role>),
+    /// An agent of this region that speaks for every one of these agent ids (its own id, or
+    /// a simulator's prefix of them): an endpoint polled for these agents.
+    Agents(String, Arc<BTreeSet<String>>),
 }
 
 impl Expect {
@@ -99,6 +103,9 @@ impl Expect {
             Expect::Role(role) => identity.role == *role,
             Expect::InRegion(role, region) => identity.is(*role, region),
             Expect::OneOf(roles) => roles.contains(&identity.role),
+            Expect::Agents(region, agents) => {
+                identity.is(Role::Agent, region) && agents.iter().all(|a| identity.serves_agent(a))
+            }
         }
     }
 }
@@ -111,6 +118,15 @@ impl fmt::Display for Expect {
             Expect::OneOf(roles) => {
                 let names: Vec<&str> = roles.iter().map(|r| r.name()).collect();
                 write!(f, "one of {}", names.join(", "))
+            }
+            Expect::Agents(region, agents) => {
+                write!(f, "an agent of region {region} speaking for ")?;
+                let mut ids = agents.iter();
+                match (ids.next(), agents.len()) {
+                    (None, _) => write!(f, "no agent"),
+                    (Some(id), 1) => write!(f, "{id}"),
+                    (Some(id), n) => write!(f, "{id} and {} more", n - 1),
+                }
             }
         }
     }
