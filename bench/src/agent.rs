@@ -4,7 +4,12 @@
 //!
 //! The agent collects on its own interval and is polled once per interval, as a
 //! sub-manager would, so its figure includes serving the samples; node_exporter collects
-//! on every scrape of `/metrics`, so its figure includes formatting the text.
+//! on every scrape of `/metrics`, scraped once per interval too (each wakes from idle, as
+//! under Prometheus), so its figure includes formatting the text.
+//!
+//! A 2-core VM's figures drift by a third from one minute to the next, so the three are
+//! measured in turn for `--rounds` rounds and each is reported by its median round, with
+//! every round's ratio beside it.
 
 use std::path::Path;
 use std::process::Command;
@@ -31,6 +36,9 @@ pub struct AgentBench {
     /// Collection interval of the agent while measured (at least 100ms).
     #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration)]
     pub interval: Duration,
+    /// Rounds of the three measurements in turn; each figure is its median round.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Measure Strata's agent only.
     #[arg(long)]
     pub no_peers: bool,
@@ -55,6 +63,16 @@ struct Report {
     strata_plaintext: AgentFigures,
     #[serde(skip_serializing_if = "Option::is_none")]
     node_exporter: Option<AgentFigures>,
+    /// CPU ms per collection of every round: mutual TLS, plaintext, node_exporter (0 when
+    /// not measured).
+    rounds: Vec<[f64; 3]>,
+}
+
+/// The figures of the median round by CPU.
+fn median(mut runs: Vec<AgentFigures>) -> Option<AgentFigures> {
+    runs.sort_by(|a, b| a.cpu_ms_per_collection.total_cmp(&b.cpu_ms_per_collection));
+    let middle = runs.len() / 2;
+    runs.into_iter().nth(middle)
 }
 
 /// The value of an unlabelled sample in Prometheus text.
@@ -71,27 +89,44 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
         args.interval >= Duration::from_millis(100),
         "--interval must be at least 100ms (the agent's minimum)"
     );
+    anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     let dir = tempfile::tempdir().context("create a temporary directory")?;
-    let strata = bench_strata(&dir.path().join("mtls"), &args, true).await?;
-    let strata_plaintext = bench_strata(&dir.path().join("plaintext"), &args, false).await?;
-    let node_exporter = if args.no_peers {
-        None
-    } else {
-        let (collections, log) = (args.collections, dir.path().join("node_exporter.log"));
-        tokio::task::spawn_blocking(move || node_exporter(collections, &log))
-            .await?
-            .map_err(|e| eprintln!("node_exporter: skipped: {e:#}"))
-            .ok()
-    };
+    let (mut mtls, mut plain, mut peer, mut rounds) = (vec![], vec![], vec![], vec![]);
+    let mut peer_skipped = args.no_peers;
+    for round in 1..=args.rounds {
+        eprintln!("round {round} of {}", args.rounds);
+        let at = dir.path().join(format!("round-{round}"));
+        let m = bench_strata(&at.join("mtls"), &args, true).await?;
+        let p = bench_strata(&at.join("plaintext"), &args, false).await?;
+        let n = if peer_skipped {
+            None
+        } else {
+            let (collections, log) = (args.collections, at.join("node_exporter.log"));
+            let interval = args.interval;
+            let n = tokio::task::spawn_blocking(move || node_exporter(collections, interval, &log))
+                .await?
+                .map_err(|e| eprintln!("node_exporter: skipped: {e:#}"))
+                .ok();
+            peer_skipped = n.is_none();
+            n
+        };
+        let cpu = |f: Option<&AgentFigures>| f.map_or(0.0, |f| f.cpu_ms_per_collection);
+        rounds.push([cpu(Some(&m)), cpu(Some(&p)), cpu(n.as_ref())]);
+        mtls.push(m);
+        plain.push(p);
+        peer.extend(n);
+    }
     let report = Report {
-        strata,
-        strata_plaintext,
-        node_exporter,
+        strata: median(mtls).context("no round measured")?,
+        strata_plaintext: median(plain).context("no round measured")?,
+        node_exporter: median(peer),
+        rounds,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
+    println!("the median of {} round(s) each:", report.rounds.len());
     println!(
         "{:<14} {:>20} {:>16} {:>8}",
         "agent", "CPU ms/collection", "peak RSS MB", "series"
@@ -115,6 +150,13 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
             report.strata.peak_rss_bytes as f64 / n.peak_rss_bytes as f64,
             report.strata.series as f64 / n.series as f64
         );
+        let each: Vec<String> = report
+            .rounds
+            .iter()
+            .filter(|r| r[2] > 0.0)
+            .map(|r| format!("{:.2} ({:.2})", r[0] / r[2], r[1] / r[2]))
+            .collect();
+        println!("CPU ratio of each round: {}", each.join(", "));
     }
     Ok(())
 }
@@ -214,8 +256,8 @@ async fn bench_strata(dir: &Path, args: &AgentBench, mtls: bool) -> anyhow::Resu
     })
 }
 
-/// Scrapes Debian's node_exporter `collections` times.
-fn node_exporter(collections: u64, log: &Path) -> anyhow::Result<AgentFigures> {
+/// Scrapes Debian's node_exporter `collections` times, one per `interval`.
+fn node_exporter(collections: u64, interval: Duration, log: &Path) -> anyhow::Result<AgentFigures> {
     let bin = which("prometheus-node-exporter", "prometheus-node-exporter")
         .or_else(|_| which("node_exporter", "prometheus-node-exporter"))?;
     let mut command = Command::new(bin);
@@ -225,10 +267,11 @@ fn node_exporter(collections: u64, log: &Path) -> anyhow::Result<AgentFigures> {
     wait_until("node_exporter to answer", Duration::from_secs(30), || {
         http(&addr, "GET", "/metrics", b"").is_ok_and(|(s, _)| s == 200)
     })?;
-    eprintln!("node_exporter: {collections} scrapes");
+    eprintln!("node_exporter: {collections} scrapes, one per {interval:?}");
     let cpu = process_cpu(pid);
     let mut last = String::new();
     for _ in 0..collections {
+        std::thread::sleep(interval);
         let (status, body) = http(&addr, "GET", "/metrics", b"")?;
         anyhow::ensure!(status == 200, "node_exporter answered {status}");
         last = body;
