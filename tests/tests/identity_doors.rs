@@ -7,14 +7,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use strata_proto::identity::enrol::{request, signing_request};
 use strata_proto::identity::{Identity, Role};
 use strata_proto::v1::agent_client::AgentClient;
 use strata_proto::v1::broker_client::BrokerClient;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::super_manager_client::SuperManagerClient;
 use strata_proto::v1::{
-    AgentRegistration, DescribeRequest, HeartbeatRequest, ListServicesRequest, Member,
-    RegionSummaryRequest, RegisterAgentsRequest, ResolveRequest, WatchAssignmentRequest,
+    AgentConfigRequest, AgentRegistration, DescribeRequest, HeartbeatRequest, ListServicesRequest,
+    Member, RegionSummaryRequest, RegisterAgentsRequest, ResolveRequest, WatchAssignmentRequest,
 };
 use strata_testkit::ca::impostor_channel;
 use strata_testkit::{Mesh, MeshCa, Region, block_on, get_json, http_get, wait_for};
@@ -376,5 +377,105 @@ fn revocations_reach_members_and_agents_through_the_brokers() {
     assert!(
         kept.contains("spiffe://strata/sub-manager/eu/rogue"),
         "{kept}"
+    );
+}
+
+#[test]
+fn enrolment_and_config_calls_refuse_who_they_should() {
+    let mut mesh = Mesh::builder()
+        .broker_toml("[regions.eu]\njoin_token = \"eu-5ecret\"\n")
+        .region(
+            Region::new("eu")
+                .member_ids(&["eu-1"])
+                .agent("id = \"web-1\"\n"),
+        )
+        .super_managers(0)
+        .start();
+    let ca = mesh.ca().clone();
+    let member = mesh.region("eu").members[0].addr.clone();
+    let broker = mesh.brokers[0].addr.clone();
+    let as_who =
+        |who: (Role, &str, &str), addr: &str| impostor_channel(addr, Some(&node(&ca, who)));
+    let operator = (Role::Operator, "", "test");
+    let agent = (Role::Agent, "eu", "web-1");
+    let (_, csr) = signing_request().unwrap();
+    let sign = |channel: Channel| {
+        block_on(SubManagerClient::new(channel).sign_agent(request("eu", "web-9", "", csr.clone())))
+            .map(|_| ())
+            .map_err(|s| (s.code(), s.message().to_string()))
+    };
+    let config = |channel: Channel| {
+        block_on(
+            SubManagerClient::new(channel).get_agent_config(AgentConfigRequest {
+                region: "eu".into(),
+                resource_id: "eu/web-1".into(),
+            }),
+        )
+        .map(|_| ())
+        .map_err(|s| (s.code(), s.message().to_string()))
+    };
+    let enrol = |channel: Channel| {
+        block_on(BrokerClient::new(channel).enrol(request("eu", "web-9", "", csr.clone())))
+            .map(|_| ())
+            .map_err(|s| (s.code(), s.message().to_string()))
+    };
+    let refused =
+        |what: &str, answer: Result<(), (Code, String)>, code: Code, words: &str| match answer {
+            Ok(()) => panic!("{what}: answered"),
+            Err((c, m)) => assert!(c == code && m.contains(words), "{what}: {c:?} {m}"),
+        };
+    // a member signs for brokers only: not for an operator, a super-manager or an agent,
+    // and a broker does not route the call for anyone
+    for who in [operator, (Role::SuperManager, "", "super-1"), agent] {
+        let what = format!("SignAgent at the member as {who:?}");
+        refused(
+            &what,
+            sign(as_who(who, &member)),
+            Code::PermissionDenied,
+            "brokers only",
+        );
+    }
+    refused(
+        "SignAgent at the member with no certificate",
+        sign(impostor_channel(&member, None)),
+        Code::Unauthenticated,
+        "certificate",
+    );
+    refused(
+        "SignAgent routed by the broker for an operator",
+        sign(as_who(operator, &broker)),
+        Code::PermissionDenied,
+        "not routed",
+    );
+    // a host's configuration is read by operators, not by agents
+    refused(
+        "GetAgentConfig at the member as an agent",
+        config(as_who(agent, &member)),
+        Code::PermissionDenied,
+        "operators only",
+    );
+    refused(
+        "GetAgentConfig routed by the broker for an agent",
+        config(as_who(agent, &broker)),
+        Code::PermissionDenied,
+        "operator",
+    );
+    wait_for(
+        "the operator reads web-1's configuration",
+        Duration::from_secs(30),
+        || config(as_who(operator, &member)).map_err(|e| format!("{e:?}")),
+    );
+    // enrolment is for agents, and without a certificate only with the region's token
+    refused(
+        "Enrol as a sub-manager",
+        enrol(as_who((Role::SubManager, "eu", "eu-1"), &broker)),
+        Code::PermissionDenied,
+        "open to",
+    );
+    refused(
+        "Enrol with no certificate and no token",
+        enrol(impostor_channel(&broker, None)),
+        Code::Unauthenticated,
+        "token",
     );
 }

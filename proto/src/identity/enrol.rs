@@ -24,8 +24,8 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::ca::{CA_CERT, NODE_CERT, NODE_KEY, REVOKED, fingerprint, read, sign_with, write_file};
 use super::transport::{Connector, provider};
-use super::verify::Trust;
-use super::{Identity, IdentityError, Role};
+use super::verify::{ExpectServer, Trust, algorithms};
+use super::{Expect, Identity, IdentityError, Role};
 use crate::v1::{EnrolRequest, EnrolResponse};
 
 /// A region CA's certificate, in the directory of the members that sign for the region.
@@ -206,15 +206,13 @@ struct PinnedCa {
     fingerprint: String,
 }
 
-impl ServerCertVerifier for PinnedCa {
-    fn verify_server_cert(
+impl PinnedCa {
+    /// A verifier trusting the CA of the pinned fingerprint among `intermediates`, expecting
+    /// a broker.
+    fn verifier(
         &self,
-        end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
+    ) -> Result<ExpectServer, rustls::Error> {
         let ca = intermediates
             .iter()
             .find(|c| fingerprint(c) == self.fingerprint)
@@ -225,19 +223,26 @@ impl ServerCertVerifier for PinnedCa {
             })?;
         let trust = Trust::from_certs(std::slice::from_ref(ca), "")
             .map_err(|e| rustls::Error::General(e.to_string()))?;
-        let mut chain = vec![end_entity.clone()];
-        chain.extend(intermediates.iter().cloned());
-        let verified = trust
-            .verify(&chain, SystemTime::now())
-            .map_err(|r| rustls::Error::General(format!("broker: {}", r.message)))?;
-        if verified.identity.role == Role::Broker {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "{} is not a broker",
-                verified.identity
-            )))
-        }
+        Ok(ExpectServer {
+            trust: Arc::new(trust),
+            expect: Expect::Role(Role::Broker),
+        })
+    }
+}
+
+/// The chain is judged as every channel judges a server's ([`ExpectServer`]), against the
+/// CA it carries of the pinned fingerprint.
+impl ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier(intermediates)?
+            .verify_server_cert(end_entity, intermediates, name, ocsp, now)
     }
 
     fn verify_tls12_signature(
@@ -246,8 +251,7 @@ impl ServerCertVerifier for PinnedCa {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &algs)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &algorithms())
     }
 
     fn verify_tls13_signature(
@@ -256,13 +260,10 @@ impl ServerCertVerifier for PinnedCa {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = provider().signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &algs)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &algorithms())
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        provider()
-            .signature_verification_algorithms
-            .supported_schemes()
+        algorithms().supported_schemes()
     }
 }

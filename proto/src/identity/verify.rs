@@ -293,7 +293,7 @@ fn chain_refusal(error: rustls::Error) -> Refusal {
 }
 
 /// The signature algorithms of ring, the workspace's one crypto provider.
-fn algorithms() -> WebPkiSupportedAlgorithms {
+pub(crate) fn algorithms() -> WebPkiSupportedAlgorithms {
     rustls::crypto::ring::default_provider().signature_verification_algorithms
 }
 

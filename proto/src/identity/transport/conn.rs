@@ -38,19 +38,30 @@ pub(crate) struct Dialled {
     expiry: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
+/// The error that ends a connection once `expiry` (the certificate of `whose` it was opened
+/// with) has passed; none before, or without one.
+fn expired(
+    expiry: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    cx: &mut Context<'_>,
+    whose: &str,
+) -> Option<io::Error> {
+    let expiry = expiry.as_mut()?;
+    expiry.as_mut().poll(cx).is_ready().then(|| {
+        io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            format!("the {whose} certificate expired"),
+        )
+    })
+}
+
 impl AsyncRead for Dialled {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Some(expiry) = &mut self.expiry
-            && expiry.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "the server's certificate expired",
-            )));
+        if let Some(error) = expired(&mut self.expiry, cx, "server's") {
+            return Poll::Ready(Err(error));
         }
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
@@ -161,13 +172,8 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Some(expiry) = &mut self.expiry
-            && expiry.as_mut().poll(cx).is_ready()
-        {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "the peer's certificate expired",
-            )));
+        if let Some(error) = expired(&mut self.expiry, cx, "peer's") {
+            return Poll::Ready(Err(error));
         }
         match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
