@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod access;
 pub mod bench;
 pub mod ca;
 pub mod client;

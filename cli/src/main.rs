@@ -9,6 +9,7 @@
 //! - `cmd::sim`: simulated agents on one port (`strata sim`).
 //! - `cmd::services`: business services, drilled down, root cause (`strata services|drill|rca`).
 //! - `cmd::report`: reports over a period (`strata report`).
+//! - `cmd::access`: accounts and API tokens in a principals file (`strata user|token`).
 //! - `cmd::bench`: `strata bench tsdb|agent|probes|failover|overview`, run by the
 //!   `strata-bench` binary (crate `bench/`).
 #![forbid(unsafe_code)]
@@ -49,6 +50,10 @@ enum Command {
     Rules(cmd::rules::RulesArgs),
     /// Show, replace or reset a region's notification channels.
     Notify(cmd::notify::NotifyArgs),
+    /// Local accounts of the consoles and the API: add, passwd, list, remove.
+    User(cmd::access::UserArgs),
+    /// API tokens for scripts: create (shown once), list, revoke.
+    Token(cmd::access::TokenArgs),
     /// The mesh's certificate authority: init, issue, revoke, show.
     Ca(cmd::ca::CaArgs),
     /// Serve simulated agents from one process and one port.
@@ -77,6 +82,8 @@ fn main() -> ExitCode {
             Command::Report(args) => cmd::report::run(args).await,
             Command::Sim(args) => cmd::sim::run(args).await,
             Command::Ca(args) => cmd::ca::run(args),
+            Command::User(args) => cmd::access::user(args),
+            Command::Token(args) => cmd::access::token(args),
             Command::Bench(args) => cmd::bench::run(args).await,
         }
     });

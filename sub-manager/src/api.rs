@@ -57,6 +57,8 @@ pub struct Api {
     pub door: door::Door,
     /// Signs the region's agents' certificates.
     pub signer: Arc<crate::enrol::Signer>,
+    /// The region's audit log (changes made on the regional console).
+    pub audit: Arc<crate::audit::AuditFile>,
 }
 
 impl Api {

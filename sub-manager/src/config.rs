@@ -30,6 +30,9 @@ pub struct SubManagerConfig {
     pub metrics_listen: Option<String>,
     /// Address of the regional console and its REST API (default none: not served).
     pub console_listen: Option<String>,
+    /// Who may use the regional console (`[auth]`: the principals file, default
+    /// `<data_dir>/principals.json`; the session's length; the host names allowed).
+    pub auth: strata_web::auth::AuthConfig,
     /// Where the time-series store lives (default `./data/sub-manager`).
     pub data_dir: PathBuf,
     /// Brokers to heartbeat to, as `host:port` (default none: the region runs alone).
@@ -208,6 +211,7 @@ impl Default for SubManagerConfig {
             advertise: None,
             metrics_listen: None,
             console_listen: None,
+            auth: Default::default(),
             data_dir: PathBuf::from("./data/sub-manager"),
             brokers: Vec::new(),
             heartbeat_interval: Duration::from_millis(500),
@@ -280,6 +284,7 @@ impl RoleConfig for SubManagerConfig {
 
     fn problems(&self) -> Vec<String> {
         let mut errors = self.tls.problems();
+        errors.extend(self.auth.problems());
         let lifetime = self.enrol.agent_lifetime;
         if lifetime < Duration::from_secs(3) || lifetime > Duration::from_secs(366 * 86_400) {
             errors.push(format!(

@@ -15,13 +15,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use strata_proto::ResourceId;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AgentSnapshotRequest, ConfigureAgentRequest, GetNotifyRequest, GetRulesRequest,
     ListAgentsRequest, ListNotificationsRequest, PutNotifyRequest, PutRulesRequest,
 };
+use strata_web::auth::Caller;
 use strata_web::views::host::{AgentConfigJson, ConfiguredJson, SeriesJson, SnapshotJson};
 use strata_web::views::region::{AgentJson, NotificationJson, NotifyJson, RulesJson};
 use strata_web::views::{
@@ -157,20 +158,46 @@ async fn host_events(
     Ok(Json(events_where(&api, |e| e.resource_id == id)))
 }
 
+/// Records `action` on `subject` by `by` in the region's audit log with the outcome of
+/// `result`, before it is answered; a change done but not recorded is answered as an error.
+fn audited<T>(
+    api: &Api,
+    by: &Caller,
+    action: &str,
+    subject: &str,
+    result: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => format!("failed: {}", e.message),
+    };
+    let record = by.audit(action, subject, &outcome, String::new());
+    match (api.audit.append(&record), &result) {
+        (Err(e), Ok(_)) => Err(ApiError::internal(format!(
+            "{action} {subject} was done, but the audit log could not be written: {e}"
+        ))),
+        (Err(e), Err(_)) => {
+            tracing::warn!(%action, %subject, error = %e, "writing the audit log failed");
+            result
+        }
+        (Ok(()), _) => result,
+    }
+}
+
+/// Acknowledges as the caller (a `by` in the body is ignored).
 async fn acknowledge(
     State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<AckRequest>, JsonRejection>,
 ) -> Answer<AckJson> {
     let Json(b) = body?;
-    if b.by.trim().is_empty() {
-        return Err(ApiError::bad_request("by: must not be empty"));
-    }
+    let by = &caller.principal.name;
     let event = api
         .state
         .acknowledge(
             &b.resource_id,
             &b.rule,
-            &b.by,
+            by,
             &b.comment,
             strata_proto::now_ms(),
         )
@@ -179,8 +206,10 @@ async fn acknowledge(
                 "no open event of rule '{}' on '{}'",
                 b.rule, b.resource_id
             ))
-        })?;
-    info!(resource = %b.resource_id, rule = %b.rule, by = %b.by, "event acknowledged on the regional console");
+        });
+    let subject = format!("{}/{}", b.resource_id, b.rule);
+    let event = audited(&api, &caller, "acknowledge", &subject, event)?;
+    info!(resource = %b.resource_id, rule = %b.rule, %by, "event acknowledged on the regional console");
     Ok(Json(AckJson::of(vec![EventJson::from_event(&event)])))
 }
 
@@ -247,6 +276,7 @@ async fn agent_config(
 
 async fn configure(
     State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
     Path((region, host)): Path<(String, String)>,
     body: String,
 ) -> Answer<ConfiguredJson> {
@@ -258,11 +288,10 @@ async fn configure(
             resource_id: id.clone(),
             config_toml: body,
         }))
-        .await?
-        .into_inner();
-    ConfiguredJson::of(&id, answer)
-        .map(Json)
-        .map_err(ApiError::bad_request)
+        .await
+        .map_err(ApiError::from)
+        .and_then(|a| ConfiguredJson::of(&id, a.into_inner()).map_err(ApiError::bad_request));
+    audited(&api, &caller, "configure agent", &id, answer).map(Json)
 }
 
 async fn get_rules(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer<RulesJson> {
@@ -276,17 +305,20 @@ async fn get_rules(State(api): State<Arc<Api>>, Path(region): Path<String>) -> A
 
 async fn put_rules(
     State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
     Path(region): Path<String>,
     body: String,
 ) -> Answer<RulesJson> {
     region_is(&api, &region)?;
+    let subject = format!("regions/{region}/rules");
     let r = api
         .put_rules(Request::new(PutRulesRequest {
             region,
             rules_toml: body,
         }))
-        .await?
-        .into_inner();
+        .await
+        .map_err(ApiError::from);
+    let r = audited(&api, &caller, "put rules", &subject, r)?.into_inner();
     Ok(Json(RulesJson::of(&r)))
 }
 
@@ -312,35 +344,45 @@ async fn get_notify(State(api): State<Arc<Api>>, Path(region): Path<String>) -> 
 /// file's.
 async fn replace_notify(
     api: &Api,
+    by: &Caller,
     region: String,
     notify_toml: String,
     use_file: bool,
 ) -> Answer<NotifyJson> {
     region_is(api, &region)?;
+    let subject = format!("regions/{region}/notify");
     let r = api
         .put_notify(Request::new(PutNotifyRequest {
             region,
             notify_toml,
             use_file,
         }))
-        .await?
-        .into_inner();
+        .await
+        .map_err(ApiError::from);
+    let action = if use_file {
+        "notification channels from the config file"
+    } else {
+        "put notification channels"
+    };
+    let r = audited(api, by, action, &subject, r)?.into_inner();
     Ok(Json(NotifyJson::of(&r)))
 }
 
 async fn put_notify(
     State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
     Path(region): Path<String>,
     body: String,
 ) -> Answer<NotifyJson> {
-    replace_notify(&api, region, body, false).await
+    replace_notify(&api, &caller, region, body, false).await
 }
 
 async fn delete_notify(
     State(api): State<Arc<Api>>,
+    Extension(caller): Extension<Caller>,
     Path(region): Path<String>,
 ) -> Answer<NotifyJson> {
-    replace_notify(&api, region, String::new(), true).await
+    replace_notify(&api, &caller, region, String::new(), true).await
 }
 
 async fn notifications(

@@ -172,6 +172,7 @@ pub async fn serve_console(
 ) {
     let addr = listener.local_addr().ok();
     tracing::info!(?addr, "regional console served");
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(error) = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

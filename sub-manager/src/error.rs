@@ -34,6 +34,16 @@ pub enum SubManagerError {
     /// A request cannot be answered as asked; the message names the field.
     #[error("{0}")]
     BadRequest(String),
+    /// The principals file (users and API tokens) could not be read.
+    #[error(transparent)]
+    Principals(#[from] strata_web::auth::AuthError),
+    /// The region's audit log could not be opened.
+    #[error("open audit log {path}: {source}")]
+    Audit {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The gRPC server failed.
     #[error("sub-manager gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),

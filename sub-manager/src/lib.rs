@@ -29,6 +29,7 @@
 //!
 //! The adapters and the door:
 //! - [`api`]: the SubManager gRPC service, a thin adapter over the domain.
+//! - [`audit`]: the region's audit log of changes made on the regional console.
 //! - [`console`]: the regional console's router (the centre's console, served for the region
 //!   alone).
 //! - [`door`]: the one place every listener, server and client (gRPC channels, the HTTP
@@ -41,6 +42,7 @@ pub mod actions;
 pub mod agents;
 pub mod api;
 pub mod assignment;
+pub mod audit;
 pub mod config;
 pub mod console;
 pub mod door;
@@ -238,6 +240,16 @@ impl BoundSubManager {
         }
         tasks.spawn(downsample_loop(tsdb.clone(), shutdown.clone()));
         tasks.spawn(rules::reload_loop(rules.clone(), shutdown.clone()));
+        let principals = Arc::new(strata_web::auth::PrincipalsFile::open(
+            config.auth.principals_path(&config.data_dir),
+        )?);
+        let audit_path = config.data_dir.join("audit.jsonl");
+        let audit = Arc::new(audit::AuditFile::open(&audit_path).map_err(|source| {
+            SubManagerError::Audit {
+                path: audit_path.display().to_string(),
+                source,
+            }
+        })?);
         let notifier = Arc::new(notify::Notifier::new(
             channels.clone(),
             &config.id,
@@ -260,11 +272,20 @@ impl BoundSubManager {
             outbox: notifier.outbox(),
             door,
             signer,
+            audit: audit.clone(),
         };
         if let Some(listener) = self.console {
+            let gate = strata_web::auth::Gate::new(principals, config.auth.session_ttl)
+                .home_region(&config.region)
+                .allowed_hosts(config.auth.allowed_hosts.clone())
+                .audit(Arc::new(move |record| {
+                    if let Err(error) = audit.append(&record) {
+                        warn!(%error, "writing the audit log failed");
+                    }
+                }));
             tasks.spawn(door::serve_console(
                 listener,
-                console::router(api.clone(), shutdown.clone()),
+                Arc::new(gate).wrap(console::router(api.clone(), shutdown.clone())),
                 shutdown.clone(),
             ));
         }

@@ -2,24 +2,38 @@
 //! repeated notifications in the region. The region's members are asked through the brokers
 //! (each acknowledges its own copy of the event, and the change comes back up the region
 //! stream); the centre's own incidents (SLO alerts of services) are acknowledged here.
-//! Every acknowledgement is written to the audit log.
+//! Every acknowledgement is signed with the caller's name (never a name typed in) and
+//! written to the audit log, refused ones too.
 
 use strata_proto::v1::AcknowledgeEventRequest;
+use strata_web::auth::Caller;
 use strata_web::views::{AckRequest, EventJson};
 use tracing::{Instrument, info, info_span};
 
 use crate::error::{Result, SuperManagerError};
 use crate::shared::Shared;
 
-/// Acknowledges the open incident of `req.rule` on `req.resource_id`: the copies
-/// acknowledged (NotFound when none is open).
-pub async fn acknowledge(shared: &Shared, req: &AckRequest) -> Result<Vec<EventJson>> {
+/// Acknowledges, as `by`, the open incident of `req.rule` on `req.resource_id`: the copies
+/// acknowledged (NotFound when none is open). Audited, whatever the outcome.
+pub async fn acknowledge(shared: &Shared, by: &Caller, req: &AckRequest) -> Result<Vec<EventJson>> {
+    let mut req = req.clone();
+    req.by = by.principal.name.clone();
+    let done = acknowledge_as(shared, &req).await;
+    let subject = format!("{}/{}", req.resource_id, req.rule);
+    crate::audit::record(
+        shared,
+        by,
+        "acknowledge",
+        &subject,
+        req.comment.clone(),
+        &done,
+    )?;
+    done
+}
+
+async fn acknowledge_as(shared: &Shared, req: &AckRequest) -> Result<Vec<EventJson>> {
     let bad = SuperManagerError::BadRequest;
-    for (field, value) in [
-        ("resource_id", &req.resource_id),
-        ("rule", &req.rule),
-        ("by", &req.by),
-    ] {
+    for (field, value) in [("resource_id", &req.resource_id), ("rule", &req.rule)] {
         if value.trim().is_empty() {
             return Err(bad(format!("{field}: must not be empty")));
         }
@@ -68,12 +82,6 @@ pub async fn acknowledge(shared: &Shared, req: &AckRequest) -> Result<Vec<EventJ
             req.rule, req.resource_id
         )));
     }
-    shared.services.record_audit(
-        "acknowledge",
-        &format!("{}/{}", req.resource_id, req.rule),
-        &format!("api:{}", req.by),
-        now,
-    );
     info!(resource = %req.resource_id, rule = %req.rule, by = %req.by, "incident acknowledged");
     Ok(events)
 }

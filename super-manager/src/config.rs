@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use strata_proto::config::{RoleConfig, is_host_port, split_list};
 use strata_proto::identity::TlsConfig;
+use strata_web::auth::AuthConfig;
 
 use crate::error::SuperManagerError;
 
@@ -49,6 +50,9 @@ pub struct SuperManagerConfig {
     pub qos: crate::qos::Retention,
     /// Mutual TLS: the node directory with this super-manager's certificate (`[tls]`).
     pub tls: TlsConfig,
+    /// Who may use the REST API and console (`[auth]`: the principals file, default
+    /// `<data_dir>/principals.json`; the session's length; the host names allowed).
+    pub auth: AuthConfig,
 }
 
 impl Default for SuperManagerConfig {
@@ -67,6 +71,7 @@ impl Default for SuperManagerConfig {
             services_file: None,
             qos: crate::qos::Retention::default(),
             tls: TlsConfig::default(),
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -91,6 +96,7 @@ impl RoleConfig for SuperManagerConfig {
 
     fn problems(&self) -> Vec<String> {
         let mut errors = self.tls.problems();
+        errors.extend(self.auth.problems());
         if let Some(g) = &self.grpc_listen
             && !g.is_empty()
             && g.parse::<std::net::SocketAddr>().is_err()

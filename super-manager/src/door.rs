@@ -46,6 +46,7 @@ pub fn policy(
 
 /// Serves `rest` (the REST API and console) on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, rest: Router, shutdown: CancellationToken) -> Result<()> {
+    let rest = rest.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, rest)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

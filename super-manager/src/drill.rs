@@ -7,6 +7,7 @@ use strata_proto::ResourceId;
 use strata_proto::v1::{
     AgentSnapshotRequest, ConfigureAgentRequest, ConfigureResponse, SnapshotResponse,
 };
+use strata_web::auth::Caller;
 use strata_web::views::EventJson;
 use strata_web::views::host::{AgentConfigJson, ConfiguredJson};
 use tracing::{Instrument, info_span};
@@ -73,12 +74,25 @@ pub fn events(shared: &Shared, region: &str, host: &str) -> Result<Vec<EventJson
 /// Audited.
 pub async fn configure(
     shared: &Shared,
+    by: &Caller,
     region: String,
     host: &str,
     config_toml: String,
 ) -> Result<ConfiguredJson> {
     shared.known_region(Some(&region))?;
     let id = ResourceId::new(region.to_string(), host.to_string()).to_string();
+    let done = configure_as(shared, &region, &id, config_toml).await;
+    crate::audit::record(shared, by, "configure agent", &id, String::new(), &done)?;
+    done
+}
+
+async fn configure_as(
+    shared: &Shared,
+    region: &str,
+    id: &str,
+    config_toml: String,
+) -> Result<ConfiguredJson> {
+    let (region, id) = (region.to_string(), id.to_string());
     let span = info_span!("configure_agent", resource = %id);
     let answer: ConfigureResponse = shared
         .brokers
@@ -93,9 +107,5 @@ pub async fn configure(
         .instrument(span)
         .await
         .map_err(|s| SuperManagerError::region(s, format!("configure {id}")))?;
-    let configured = ConfiguredJson::of(&id, answer).map_err(SuperManagerError::BadRequest)?;
-    shared
-        .services
-        .record_audit("configure agent", &id, "api", strata_proto::now_ms());
-    Ok(configured)
+    ConfiguredJson::of(&id, answer).map_err(SuperManagerError::BadRequest)
 }

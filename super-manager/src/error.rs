@@ -16,6 +16,9 @@ pub enum SuperManagerError {
     /// The mesh identity (certificate, key, trust) could not be loaded.
     #[error(transparent)]
     Identity(#[from] strata_proto::identity::IdentityError),
+    /// The principals file (users and API tokens) could not be read or written.
+    #[error(transparent)]
+    Principals(#[from] strata_web::auth::AuthError),
     /// The HTTP listener could not be bound.
     #[error("bind super-manager HTTP listener on {addr}: {source}")]
     Bind {

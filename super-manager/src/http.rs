@@ -16,6 +16,7 @@ mod rca;
 mod regions;
 mod reports;
 mod resources;
+mod scope;
 mod services;
 #[cfg(test)]
 mod tests;
@@ -38,7 +39,7 @@ use crate::shared::Shared;
 type Answer<T> = Result<axum::Json<T>, ApiError>;
 
 /// The HTTP router of the super-manager: the console's files, the REST API, health and
-/// metrics. The gRPC service is added on the same listener by [`crate::door`].
+/// metrics, behind the gate (who may call what, [`strata_web::auth::policy`]).
 pub fn router(shared: Arc<Shared>) -> Router {
     // the API's requests, counted at /metrics (the console's files, stream, scope and the
     // OpenAPI document are not)
@@ -94,7 +95,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/services/{name}/slo", get(services::slo))
         .route("/api/v1/reports/{kind}", get(reports::report))
         .route_layer(middleware::from_fn_with_state(shared.clone(), count));
-    Router::new()
+    let gate = Arc::new(scope::gate(&shared));
+    let routes = Router::new()
         .merge(strata_web::assets::routes())
         .route("/api/v1/stream", get(console::stream))
         .route("/api/v1/console", get(console::scope))
@@ -103,7 +105,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(api)
         .fallback(not_found)
-        .with_state(shared)
+        .with_state(shared);
+    gate.wrap(routes)
 }
 
 /// Counts an API request answered.

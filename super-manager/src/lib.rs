@@ -33,6 +33,7 @@
 //!   capacity reports, as tables.
 //! - [`drill`]: one host's live processes, its incidents, its agent's configuration.
 //! - [`acks`]: acknowledging incidents (through the brokers to the regions), audited.
+//! - [`audit`]: the audit log: who changed what, from where, with which outcome.
 //! - [`regions`]: a region's alerting rules, channels, agents and notifications.
 //!
 //! The adapters:
@@ -42,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acks;
+pub mod audit;
 pub mod brokers;
 pub mod catalog;
 pub mod config;
@@ -169,6 +171,9 @@ fn open(
         service_health: RwLock::new(Arc::default()),
         brokers,
         metrics: Metrics::default(),
+        principals: Arc::new(strata_web::auth::PrincipalsFile::open(
+            config.auth.principals_path(&config.data_dir),
+        )?),
         transport,
         shutdown,
     })

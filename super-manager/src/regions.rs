@@ -8,6 +8,7 @@ use strata_proto::v1::{
     AgentInfo, GetNotifyRequest, GetRulesRequest, ListAgentsRequest, ListNotificationsRequest,
     Notification, NotifyResponse, PutNotifyRequest, PutRulesRequest, RulesResponse,
 };
+use strata_web::auth::Caller;
 use tonic::transport::Channel;
 use tracing::{Instrument, info, info_span};
 
@@ -35,16 +36,6 @@ where
         .map_err(|s| SuperManagerError::region(s, format!("{what} of region {region}")))
 }
 
-/// Records a change of a region's `what` in the audit log.
-fn audit(shared: &Shared, action: &str, region: &str, what: &str) {
-    shared.services.record_audit(
-        action,
-        &format!("regions/{region}/{what}"),
-        "api",
-        strata_proto::now_ms(),
-    );
-}
-
 /// The rules in force in `region`, as TOML.
 pub async fn rules(shared: &Shared, region: &str) -> Result<RulesResponse> {
     ask(shared, region, "GetRules", "rules", |mut c| {
@@ -58,7 +49,13 @@ pub async fn rules(shared: &Shared, region: &str) -> Result<RulesResponse> {
 
 /// Replaces the rules defined through the API in every member of `region` with
 /// `rules_toml`; a bad file changes nothing, and the refusal names each problem.
-pub async fn put_rules(shared: &Shared, region: &str, rules_toml: String) -> Result<RulesResponse> {
+/// Audited as done by `by`.
+pub async fn put_rules(
+    shared: &Shared,
+    by: &Caller,
+    region: &str,
+    rules_toml: String,
+) -> Result<RulesResponse> {
     let r = ask(shared, region, "PutRules", "rules", |mut c| {
         let req = PutRulesRequest {
             region: region.to_string(),
@@ -66,8 +63,14 @@ pub async fn put_rules(shared: &Shared, region: &str, rules_toml: String) -> Res
         };
         async move { c.put_rules(req).await }
     })
-    .await?;
-    audit(shared, "put rules", region, "rules");
+    .await;
+    let detail = match &r {
+        Ok(r) => format!("{} rules in force", r.count),
+        Err(_) => String::new(),
+    };
+    let subject = format!("regions/{region}/rules");
+    crate::audit::record(shared, by, "put rules", &subject, detail, &r)?;
+    let r = r?;
     info!(%region, count = r.count, "region's API rules replaced");
     Ok(r)
 }
@@ -104,8 +107,10 @@ pub async fn notify(shared: &Shared, region: &str) -> Result<NotifyResponse> {
 
 /// Puts channels `notify_toml` (or, with `use_file`, goes back to the config file's) in
 /// every member of `region`; a bad set changes nothing, and the refusal names each problem.
+/// Audited as done by `by`.
 pub async fn put_notify(
     shared: &Shared,
+    by: &Caller,
     region: &str,
     notify_toml: String,
     use_file: bool,
@@ -124,13 +129,19 @@ pub async fn put_notify(
             async move { c.put_notify(req).await }
         },
     )
-    .await?;
+    .await;
     let action = if use_file {
         "notification channels from the config file"
     } else {
         "put notification channels"
     };
-    audit(shared, action, region, "notify");
+    let detail = match &r {
+        Ok(r) => format!("{} receivers, {} routes", r.receivers, r.routes),
+        Err(_) => String::new(),
+    };
+    let subject = format!("regions/{region}/notify");
+    crate::audit::record(shared, by, action, &subject, detail, &r)?;
+    let r = r?;
     info!(%region, source = %r.source, receivers = r.receivers, routes = r.routes, "region's notification channels replaced");
     Ok(r)
 }

@@ -12,7 +12,8 @@
 //!   open, time impaired, MTTR, MTBF; and a total row.
 //! - `operations`: per day: incidents opened and resolved, service health changes and
 //!   definition changes.
-//! - `audit`: every change of the service definitions, when, where from.
+//! - `audit`: every change made through the API, login and recovery action: who, from
+//!   where, what, the outcome.
 //! - `comparison` (`resources` or `service`, `metric`, `label.<name>`): per resource, the
 //!   metric's min, avg, p95, max and last, read from the regions.
 //! - `capacity` (`resources` or `service`, `limit`): per resource, filesystem use and CPU
@@ -355,7 +356,9 @@ fn audit(shared: &Shared, period: Period) -> Result<Table> {
     let mut t = Table::new(
         "audit",
         period,
-        &["at_ms", "action", "service", "version", "source"],
+        &[
+            "at_ms", "who", "address", "action", "subject", "outcome", "detail",
+        ],
     );
     for a in shared
         .services
@@ -364,10 +367,12 @@ fn audit(shared: &Shared, period: Period) -> Result<Table> {
     {
         t.push([
             ("at_ms", json!(a.at_ms)),
+            ("who", json!(a.who)),
+            ("address", json!(a.address)),
             ("action", json!(a.action)),
-            ("service", json!(a.service)),
-            ("version", json!(a.version)),
-            ("source", json!(a.source)),
+            ("subject", json!(a.subject)),
+            ("outcome", json!(a.outcome)),
+            ("detail", json!(a.detail)),
         ]);
     }
     Ok(t)

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use strata_tsdb::{Journal, TableOp};
 
 use model::{ServiceDef, set_problems};
+use strata_web::auth::AuditRecord;
 
 /// A definition with its version.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,7 +30,7 @@ pub struct Versioned {
     pub version: u64,
     /// When this version was stored.
     pub changed_ms: i64,
-    /// Where it came from: "file" or "api".
+    /// Where it came from: "file", or who put it through the API.
     pub source: String,
     pub def: ServiceDef,
 }
@@ -47,21 +48,28 @@ pub enum Refused {
     Store(String),
 }
 
-fn audit_bytes(
+fn audit_bytes(record: &AuditRecord) -> Result<Vec<u8>, Refused> {
+    serde_json::to_vec(record).map_err(|e| Refused::Store(e.to_string()))
+}
+
+/// The record of a change of service `name` by `who` (from `address`).
+fn service_change(
     action: &str,
-    service: &str,
+    name: &str,
     version: u64,
-    source: &str,
+    who: &str,
+    address: &str,
     at_ms: i64,
-) -> Result<Vec<u8>, Refused> {
-    serde_json::to_vec(&AuditEntry {
+) -> AuditRecord {
+    AuditRecord {
         at_ms,
-        action: action.into(),
-        service: service.into(),
-        version,
-        source: source.into(),
-    })
-    .map_err(|e| Refused::Store(e.to_string()))
+        who: who.to_string(),
+        address: address.to_string(),
+        action: format!("{action} service"),
+        subject: name.to_string(),
+        outcome: "ok".into(),
+        detail: format!("version {version}"),
+    }
 }
 
 /// The problems a refusal lists, as sentences.
@@ -82,27 +90,49 @@ pub struct Services {
     last: timeline::Last,
     /// Grows with every change of the definitions.
     generation: std::sync::atomic::AtomicU64,
+    /// Makes audit keys unique: a random tag of this process and a count.
+    audit_tag: String,
+    audit_count: std::sync::atomic::AtomicU64,
 }
 
 fn current_key(name: &str) -> Vec<u8> {
     format!("def/{name}").into_bytes()
 }
 
-fn audit_key(at_ms: i64, name: &str) -> Vec<u8> {
-    format!("audit/{:016x}/{name}", at_ms.max(0)).into_bytes()
+/// The key of an audit record at `at_ms`: the time, then this process's tag and a count,
+/// so that no two records (of one process or of two) share a key.
+fn audit_key(at_ms: i64, unique: &str) -> Vec<u8> {
+    format!("audit/{:016x}/{unique}", at_ms.max(0)).into_bytes()
 }
 
-/// One change of the service definitions, for the audit report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub at_ms: i64,
-    /// "put" or "delete".
-    pub action: String,
-    pub service: String,
-    /// The version stored (the last one, for a delete).
-    pub version: u64,
-    /// Where the change came from: "file" or "api".
-    pub source: String,
+/// An audit entry written before the principals (issue 19): a change of a service, or an
+/// action by "api", read back as an [`AuditRecord`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct LegacyAuditEntry {
+    at_ms: i64,
+    action: String,
+    service: String,
+    version: u64,
+    source: String,
+}
+
+impl From<LegacyAuditEntry> for AuditRecord {
+    fn from(e: LegacyAuditEntry) -> Self {
+        let detail = if e.version > 0 {
+            format!("version {}", e.version)
+        } else {
+            String::new()
+        };
+        AuditRecord {
+            at_ms: e.at_ms,
+            who: e.source,
+            address: String::new(),
+            action: e.action,
+            subject: e.service,
+            outcome: "ok".into(),
+            detail,
+        }
+    }
 }
 
 fn version_key(name: &str, version: u64) -> Vec<u8> {
@@ -128,6 +158,8 @@ impl Services {
             store,
             last: timeline::Last::default(),
             generation: std::sync::atomic::AtomicU64::new(1),
+            audit_tag: strata_web::auth::secret::random_hex(4),
+            audit_count: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -167,7 +199,14 @@ impl Services {
 
     /// Stores `def` as the next version of its service, if the whole set stays valid and it
     /// changed; returns its version.
-    pub fn put(&self, def: ServiceDef, source: &str, now_ms: i64) -> Result<u64, Refused> {
+    /// `source` is who changed it ("file", or a principal's name) and `address` from where.
+    pub fn put(
+        &self,
+        def: ServiceDef,
+        source: &str,
+        address: &str,
+        now_ms: i64,
+    ) -> Result<u64, Refused> {
         let mut current = self.current.write().expect("services lock poisoned");
         if let Some(old) = current.get(&def.name)
             && old.def == def
@@ -193,8 +232,15 @@ impl Services {
         };
         let bytes = serde_json::to_vec(&v).map_err(|e| Refused::Store(e.to_string()))?;
         let (ck, vk) = (current_key(&v.def.name), version_key(&v.def.name, version));
-        let audit = audit_bytes("put", &v.def.name, version, source, now_ms)?;
-        let ak = audit_key(now_ms, &v.def.name);
+        let audit = audit_bytes(&service_change(
+            "put",
+            &v.def.name,
+            version,
+            source,
+            address,
+            now_ms,
+        ))?;
+        let ak = self.next_audit_key(now_ms);
         self.store
             .write_table(&[
                 TableOp::Put(&ck, &bytes),
@@ -208,7 +254,13 @@ impl Services {
     }
 
     /// Removes service `name` (its versions stay readable), unless others depend on it.
-    pub fn delete(&self, name: &str, source: &str, now_ms: i64) -> Result<(), Refused> {
+    pub fn delete(
+        &self,
+        name: &str,
+        source: &str,
+        address: &str,
+        now_ms: i64,
+    ) -> Result<(), Refused> {
         let mut current = self.current.write().expect("services lock poisoned");
         let Some(version) = current.get(name).map(|v| v.version) else {
             return Err(Refused::NotFound(name.to_string()));
@@ -221,11 +273,13 @@ impl Services {
         if !users.is_empty() {
             return Err(Refused::InUse(users));
         }
-        let audit = audit_bytes("delete", name, version, source, now_ms)?;
+        let audit = audit_bytes(&service_change(
+            "delete", name, version, source, address, now_ms,
+        ))?;
         self.store
             .write_table(&[
                 TableOp::Delete(&current_key(name)),
-                TableOp::Put(&audit_key(now_ms, name), &audit),
+                TableOp::Put(&self.next_audit_key(now_ms), &audit),
             ])
             .map_err(|e| Refused::Store(e.to_string()))?;
         current.remove(name);
@@ -233,28 +287,44 @@ impl Services {
         Ok(())
     }
 
-    /// Writes an entry to the audit log: `action` on `subject` (an incident acknowledged,
-    /// say) by `source`. A store failure is logged, not returned: the action is done.
-    pub fn record_audit(&self, action: &str, subject: &str, source: &str, now_ms: i64) {
-        let written = audit_bytes(action, subject, 0, source, now_ms).and_then(|bytes| {
-            self.store
-                .write_table(&[TableOp::Put(&audit_key(now_ms, subject), &bytes)])
-                .map_err(|e| Refused::Store(e.to_string()))
-        });
-        if let Err(e) = written {
-            tracing::warn!(%action, %subject, error = ?e, "writing the audit log failed");
+    fn next_audit_key(&self, at_ms: i64) -> Vec<u8> {
+        let n = self
+            .audit_count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        audit_key(at_ms, &format!("{}-{n:012x}", self.audit_tag))
+    }
+
+    /// Writes `record` to the audit log, durably, before the change it records is answered.
+    pub fn record(&self, record: &AuditRecord) -> Result<(), Refused> {
+        let bytes = audit_bytes(record)?;
+        self.store
+            .write_table(&[TableOp::Put(&self.next_audit_key(record.at_ms), &bytes)])
+            .map_err(|e| Refused::Store(e.to_string()))
+    }
+
+    /// Writes `record`; a store failure is logged, not returned (for what is already done,
+    /// such as a recovery action run in a region).
+    pub fn record_audit(&self, record: &AuditRecord) {
+        if let Err(e) = self.record(record) {
+            tracing::warn!(action = %record.action, subject = %record.subject, error = ?e, "writing the audit log failed");
         }
     }
 
-    /// Every change of the definitions in `[from_ms, to_ms)`, oldest first.
-    pub fn audit(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AuditEntry>, Refused> {
+    /// The audit log in `[from_ms, to_ms)`, oldest first.
+    pub fn audit(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AuditRecord>, Refused> {
         let rows = self
             .store
             .scan_range(&audit_key(from_ms, ""), &audit_key(to_ms, ""))
             .map_err(|e| Refused::Store(e.to_string()))?;
         Ok(rows
             .into_iter()
-            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+            .filter_map(|(_, v)| {
+                serde_json::from_slice::<AuditRecord>(&v).ok().or_else(|| {
+                    serde_json::from_slice::<LegacyAuditEntry>(&v)
+                        .ok()
+                        .map(Into::into)
+                })
+            })
             .collect())
     }
 
@@ -298,7 +368,7 @@ impl Services {
                 };
                 if ready {
                     let name = d.name.clone();
-                    let v = self.put(d, "file", now_ms)?;
+                    let v = self.put(d, "file", "", now_ms)?;
                     applied.push((name, v));
                 } else {
                     rest.push(d);
@@ -337,35 +407,39 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Services::open(Journal::open(dir.path(), 1).unwrap()).unwrap();
-            assert_eq!(s.put(def("db", &[]), "api", 1).unwrap(), 1);
-            assert_eq!(s.put(def("db", &[]), "api", 2).unwrap(), 1, "unchanged");
+            assert_eq!(s.put(def("db", &[]), "api", "", 1).unwrap(), 1);
+            assert_eq!(s.put(def("db", &[]), "api", "", 2).unwrap(), 1, "unchanged");
             assert!(matches!(
-                s.put(def("shop", &["nowhere"]), "api", 3),
+                s.put(def("shop", &["nowhere"]), "api", "", 3),
                 Err(Refused::Invalid(p)) if p[0].contains("no service 'nowhere'")
             ));
-            assert_eq!(s.put(def("shop", &["db"]), "api", 4).unwrap(), 1);
+            assert_eq!(s.put(def("shop", &["db"]), "api", "", 4).unwrap(), 1);
             let mut db = def("db", &[]);
             db.description = "primary database".into();
-            assert_eq!(s.put(db, "api", 5).unwrap(), 2);
+            assert_eq!(s.put(db, "api", "", 5).unwrap(), 2);
             assert!(
-                matches!(s.put(def("db", &["shop"]), "api", 6), Err(Refused::Invalid(p)) if p.iter().any(|x| x.contains("cycle")))
+                matches!(s.put(def("db", &["shop"]), "api", "", 6), Err(Refused::Invalid(p)) if p.iter().any(|x| x.contains("cycle")))
             );
             assert!(
-                matches!(s.delete("db", "api", 50), Err(Refused::InUse(u)) if u == vec!["shop"])
+                matches!(s.delete("db", "api", "", 50), Err(Refused::InUse(u)) if u == vec!["shop"])
             );
-            s.delete("shop", "api", 60).unwrap();
+            s.delete("shop", "api", "", 60).unwrap();
             assert!(matches!(
-                s.delete("shop", "api", 70),
+                s.delete("shop", "api", "", 70),
                 Err(Refused::NotFound(_))
             ));
             let audit = s.audit(0, 100).unwrap();
             let last = audit.last().unwrap();
             assert_eq!(
-                (last.action.as_str(), last.service.as_str(), last.at_ms),
-                ("delete", "shop", 60),
+                (last.action.as_str(), last.subject.as_str(), last.at_ms),
+                ("delete service", "shop", 60),
                 "{audit:?}"
             );
-            assert!(audit.iter().all(|a| a.action == "put" || a.at_ms == 60));
+            assert!(
+                audit
+                    .iter()
+                    .all(|a| a.action == "put service" || a.at_ms == 60)
+            );
         }
         let s = Services::open(Journal::open(dir.path(), 1).unwrap()).unwrap();
         assert_eq!(s.all().len(), 1);

@@ -42,6 +42,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Mutual TLS of the gRPC door and the broker channels (its refusals are in `/metrics`).
     pub transport: strata_proto::identity::Transport,
+    /// The users and API tokens, checked by the HTTP door's gate and changed through the API.
+    pub principals: Arc<strata_web::auth::PrincipalsFile>,
     /// Cancelled when the super-manager stops: live streams end with it.
     pub shutdown: CancellationToken,
 }

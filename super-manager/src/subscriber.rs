@@ -59,12 +59,17 @@ fn apply_batch(shared: &Shared, batch: Vec<RegionUpdate>) -> bool {
     // recovery actions run in the regions go to the audit log, once each
     for (subject, run) in actions {
         let verdict = if run.ok { "ok" } else { "failed" };
-        shared.services.record_audit(
-            &format!("action {} {verdict}", run.action),
-            &subject,
-            "region",
-            run.finished_ms,
-        );
+        shared
+            .services
+            .record_audit(&strata_web::auth::AuditRecord {
+                at_ms: run.finished_ms,
+                who: "region".into(),
+                address: String::new(),
+                action: format!("action {}", run.action),
+                subject,
+                outcome: verdict.into(),
+                detail: String::new(),
+            });
     }
     true
 }

@@ -43,3 +43,11 @@ pub fn which(name: &str) -> Option<PathBuf> {
 pub fn bin(name: &str) -> PathBuf {
     binary(name).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The `strata` command, with the test process's admin token in `STRATA_TOKEN` (what its
+/// API commands send).
+pub fn cli() -> std::process::Command {
+    let mut command = std::process::Command::new(bin("strata"));
+    command.env("STRATA_TOKEN", crate::admin_token());
+    command
+}

@@ -13,8 +13,9 @@ pub fn http_get(addr: &str, path: &str) -> Result<(u16, String), String> {
     http_request(addr, "GET", path, "")
 }
 
-/// Connects to `addr` and sends one HTTP/1.1 request with a JSON `body`, reads timing out
-/// after `timeout`; returns the stream to read the answer from.
+/// Connects to `addr` and sends one HTTP/1.1 request with a JSON `body`, as the test
+/// process's admin ([`crate::admin_token`]), reads timing out after `timeout`; returns the
+/// stream to read the answer from.
 pub fn send_request(
     addr: &str,
     method: &str,
@@ -22,11 +23,31 @@ pub fn send_request(
     body: &[u8],
     timeout: Duration,
 ) -> Result<TcpStream, String> {
+    send_request_as(
+        addr,
+        method,
+        path,
+        body,
+        timeout,
+        Some(crate::admin_token()),
+    )
+}
+
+/// As [`send_request`], with the API token `token` (none: no credentials).
+pub fn send_request_as(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    timeout: Duration,
+    token: Option<&str>,
+) -> Result<TcpStream, String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     stream.set_read_timeout(Some(timeout)).ok();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
@@ -53,7 +74,27 @@ pub fn http_request_within(
     body: &[u8],
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    let mut stream = send_request(addr, method, path, body, timeout)?;
+    read_answer(
+        send_request(addr, method, path, body, timeout)?,
+        method,
+        path,
+    )
+}
+
+/// As [`http_request`], with the API token `token` (none: no credentials).
+pub fn http_request_as(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+) -> Result<(u16, String), String> {
+    let stream = send_request_as(addr, method, path, body.as_bytes(), TIMEOUT, token)?;
+    read_answer(stream, method, path)
+}
+
+/// The status and body of the answer on `stream`.
+fn read_answer(mut stream: TcpStream, method: &str, path: &str) -> Result<(u16, String), String> {
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)

@@ -9,6 +9,7 @@
 //! address it got.
 //!
 //! # Layout
+//! - [`access`]: the admin token of the meshes a test process starts, sent by [`http`].
 //! - [`mesh`]: the builder, and its two launchers (processes, in-process).
 //! - [`proc`]: one daemon process, its addresses read from its first line, restarts pinned
 //!   to its address.
@@ -22,6 +23,7 @@
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod binary;
 pub mod ca;
 pub mod error;
@@ -32,10 +34,14 @@ pub mod proc;
 pub mod proxy;
 pub mod wait;
 
-pub use binary::{bin, binary};
+pub use access::admin_token;
+pub use binary::{bin, binary, cli};
 pub use ca::MeshCa;
 pub use error::{Result, TestkitError};
-pub use http::{get_json, http_get, http_request, http_request_within, send_request};
+pub use http::{
+    get_json, http_get, http_request, http_request_as, http_request_within, send_request,
+    send_request_as,
+};
 pub use mesh::{LocalMesh, LocalRegion, Mesh, MeshBuilder, Region, RegionProcs, write_config};
 pub use proc::{Pin, Proc, Spec};
 pub use proxy::Proxy;

@@ -14,7 +14,9 @@ fn first_overview_event(addr: &str) -> String {
         .unwrap();
     write!(
         s,
-        "GET /api/v1/stream HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+        "GET /api/v1/stream HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+         Authorization: Bearer {}\r\n\r\n",
+        strata_testkit::admin_token()
     )
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);

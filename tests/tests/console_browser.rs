@@ -1,17 +1,21 @@
 //! The console in a real browser (headless Chromium through chromedriver) against `strata
-//! up`: every page loads, an operator clicks from the service map down to a process of the
-//! host at fault, acknowledges an incident, has a region check and save new rules and
-//! notification channels (then go back to its config file's); the
-//! regional console of a sub-manager shows its region, acknowledges there, and drills down
-//! to a host's processes. Screenshots go to `target/screenshots/`; with
+//! up`: an admin logs in, every page loads, the admin clicks from the service map down to a
+//! process of the host at fault; an operator logs in, acknowledges an incident (signed and
+//! audited with their name and address) and cannot reach the admin pages; the admin has a
+//! region check and save new rules and notification channels (then go back to its config
+//! file's); the regional console of a sub-manager shows its region, acknowledges there, and
+//! drills down to a host's processes. Apart, a regional console logs in and acknowledges
+//! with the centre stopped. Screenshots go to `target/screenshots/`; with
 //! `STRATA_DOCS_SCREENSHOTS=1` they also replace those of the README in `docs/console/`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use strata_testkit::{Proc, get_json, wait_for};
+use strata_testkit::{Mesh, Proc, Region, get_json, wait_for};
 use strata_tests::sinks::WebhookReceiver;
 use strata_tests::webdriver::Browser;
+use strata_web::auth::principals::PrincipalsFile;
+use strata_web::auth::{Principals, Role, Scope};
 
 fn shots() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -20,6 +24,60 @@ fn shots() -> Vec<PathBuf> {
         dirs.push(root.join("docs/console"));
     }
     dirs
+}
+
+/// The operator's and the admin's passwords.
+const ANA: (&str, &str) = ("ana", "ana's long password");
+const ROOT: (&str, &str) = ("root", "root's long password");
+
+/// Adds the test process's admin token, `ana` (operator) and `root` (admin), all regions,
+/// to the principals of each data directory of `dirs`.
+fn principals(dirs: &[PathBuf]) {
+    let mut made = Principals::default();
+    made.add_user(ANA.0, ANA.1, Role::Operator, Scope::All, 1)
+        .unwrap();
+    made.add_user(ROOT.0, ROOT.1, Role::Admin, Scope::All, 1)
+        .unwrap();
+    for dir in dirs {
+        strata_testkit::access::seed(dir).unwrap();
+        PrincipalsFile::open(dir.join("principals.json"))
+            .unwrap()
+            .change(|p| {
+                p.users.extend(made.users.clone());
+                Ok(())
+            })
+            .unwrap();
+    }
+}
+
+/// Logs in at the console `base` as `who` (after logging out whoever was in).
+fn log_in(browser: &Browser, base: &str, who: (&str, &str)) {
+    browser.goto(base);
+    let within = Duration::from_secs(15);
+    wait_for("the login form or the session", within, || {
+        if !browser.text_of("#logout").is_empty() {
+            browser.click("#logout");
+            Err("logging out".to_string())
+        } else if browser.text_of("#login-form").is_empty() {
+            Err("no login form yet".to_string())
+        } else {
+            Ok(())
+        }
+    });
+    browser.fill("#login-form input[name=name]", who.0);
+    browser.fill("#login-form input[name=password]", who.1);
+    browser.click("#login-form button");
+    wait_for(&format!("{} logged in", who.0), within, || {
+        let shown = browser.text_of("#who");
+        if shown.starts_with(who.0) {
+            Ok(())
+        } else {
+            Err(format!(
+                "header: '{shown}'; login: '{}'",
+                browser.text_of("#login-result")
+            ))
+        }
+    });
 }
 
 fn snap(browser: &Browser, name: &str) {
@@ -33,6 +91,8 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let data = dir.join("up");
+    let parts = ["super-manager", "east-1", "west-1", "west-2"];
+    principals(&parts.map(|p| data.join(p)));
     let up = Proc::start(
         "up",
         "strata",
@@ -67,6 +127,11 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     let base = format!("http://{http}/");
     let browser = Browser::start(1280, 800);
     let within = Duration::from_secs(15);
+    // nobody logged in: the login form, and nothing else
+    browser.goto(&base);
+    browser.find("#login-form", within);
+    assert_eq!(browser.text_of("nav a[data-page=map]"), "");
+    log_in(&browser, &base, ROOT);
 
     // every page loads and says what it is
     for (hash, title, name) in [
@@ -169,8 +234,9 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     };
     hot("west");
     hot("east");
+    // an operator now
+    log_in(&browser, &base, ANA);
     browser.goto(&format!("{base}#/events?q=west-sim-0007"));
-    browser.fill("#operator", "tester");
     let row = "table.events tr:has(button.ack)";
     browser.find(row, within);
     let resource = browser.attribute(row, "data-resource");
@@ -179,7 +245,7 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     let acked = format!("table.events tr[data-resource='{resource}'][data-rule='{rule}'] td.state");
     wait_for("the acknowledgement shown", within, || {
         let state = browser.text_of(&acked);
-        if state.contains("acknowledged by tester") {
+        if state.contains("acknowledged by ana") {
             Ok(())
         } else {
             Err(state)
@@ -196,15 +262,47 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             })
             .cloned()
             .unwrap_or_default();
-        if ours["acknowledged_by"] == "tester" {
+        if ours["acknowledged_by"] == "ana" {
             Ok(())
         } else {
             Err(ours.to_string())
         }
     });
     snap(&browser, "events-acknowledged");
+    // audited with who and from where
+    let audit = get_json(&http, "/api/v1/reports/audit?period=today").unwrap();
+    let subject = format!("{resource}/{rule}");
+    let entry = audit["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["subject"] == subject.as_str()))
+        .unwrap_or_else(|| panic!("no audit of {subject}: {audit}"))
+        .clone();
+    assert_eq!(
+        (&entry["action"], &entry["who"], &entry["outcome"]),
+        (&"acknowledge".into(), &"ana".into(), &"ok".into()),
+        "{entry}"
+    );
+    assert!(
+        entry["address"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("127.0.0.1:")),
+        "{entry}"
+    );
+    // an operator has no Admin page, and the API refuses it anyway
+    assert_eq!(browser.text_of("nav a[data-page=admin]"), "");
+    browser.goto(&format!("{base}#/admin"));
+    wait_for("the admin page refused", within, || {
+        let said = browser.text_of("main p.critical");
+        if said.contains("may not administer") {
+            Ok(())
+        } else {
+            Err(said)
+        }
+    });
 
-    // the administration page: a region's rules, checked by the region before they are saved
+    // the administration page, as the admin: a region's rules, checked by the region before
+    // they are saved
+    log_in(&browser, &base, ROOT);
     browser.goto(&format!("{base}#/admin"));
     browser.find("#rules-form textarea", within);
     browser.fill(
@@ -329,6 +427,7 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         .find_map(|w| w.strip_prefix("east-1="))
         .expect("strata up names east-1's console")
         .to_string();
+    log_in(&browser, &regional, ANA);
     browser.goto(&regional);
     wait_for("the regional overview", within, || {
         let h1 = browser.text_of("main h1");
@@ -342,14 +441,13 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     );
     assert_eq!(browser.text_of("main p.critical"), "");
     browser.goto(&format!("{regional}#/events"));
-    browser.fill("#operator", "regional-tester");
     browser.click("tr[data-resource='east/east-sim-0007'] button.ack");
     wait_for(
         "east's incident acknowledged on the regional console",
         within,
         || {
             let state = browser.text_of("tr[data-resource='east/east-sim-0007'] td.state");
-            if state.contains("acknowledged by regional-tester") {
+            if state.contains("acknowledged by ana") {
                 Ok(())
             } else {
                 Err(state)
@@ -364,8 +462,7 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             let events = get_json(&http, "/api/v1/events")?;
             let acked = events.as_array().is_some_and(|l| {
                 l.iter().any(|e| {
-                    e["resource_id"] == "east/east-sim-0007"
-                        && e["acknowledged_by"] == "regional-tester"
+                    e["resource_id"] == "east/east-sim-0007" && e["acknowledged_by"] == "ana"
                 })
             });
             if acked {
@@ -380,6 +477,7 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     browser.goto(&host_page);
     browser.find("#processes tbody tr", Duration::from_secs(20));
     // the region's own admin page reads its channels from the sub-manager itself
+    log_in(&browser, &regional, ROOT);
     browser.goto(&format!("{regional}#/admin"));
     browser.find("#channels-summary", within);
     assert!(
@@ -397,7 +495,75 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     let deep = url.clone();
     drop(browser);
     let phone = Browser::start(390, 844);
+    log_in(&phone, &base, ANA);
     phone.goto(&deep);
     phone.find("#processes tbody tr", Duration::from_secs(20));
     snap(&phone, "resource-phone");
+}
+
+#[test]
+fn a_regional_console_logs_in_and_acknowledges_with_the_centre_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    principals(&[dir.join("east-1")]);
+    let mut mesh = Mesh::builder()
+        .dir(&dir)
+        .interval(Duration::from_secs(1))
+        .region(Region::new("east").sim("sim", "east-sim-", 8).consoles())
+        .start();
+    let console = console_of(&mesh);
+    // east-sim-0007 runs hot: its incident opens in the region
+    let hot = "east/east-sim-0007";
+    wait_for("the hot host's incident", Duration::from_secs(60), || {
+        let events = get_json(&console, "/api/v1/events")?;
+        if events.to_string().contains(hot) {
+            Ok(())
+        } else {
+            Err(events.to_string())
+        }
+    });
+    for sup in &mut mesh.super_managers {
+        sup.kill();
+    }
+    let browser = Browser::start(1280, 800);
+    let base = format!("http://{console}/");
+    log_in(&browser, &base, ANA);
+    browser.goto(&format!("{base}#/events"));
+    let row = format!("tr[data-resource='{hot}']");
+    browser.find(&format!("{row} button.ack"), Duration::from_secs(15));
+    browser.click(&format!("{row} button.ack"));
+    wait_for(
+        "acknowledged with the centre down",
+        Duration::from_secs(15),
+        || {
+            let state = browser.text_of(&format!("{row} td.state"));
+            if state.contains("acknowledged by ana") {
+                Ok(())
+            } else {
+                Err(state)
+            }
+        },
+    );
+    // the region's own audit log names who, from where
+    let audit = std::fs::read_to_string(dir.join("east-1/audit.jsonl")).unwrap();
+    let line = audit
+        .lines()
+        .find(|l| l.contains("\"acknowledge\"") && l.contains(hot))
+        .unwrap_or_else(|| panic!("no acknowledgement audited: {audit}"));
+    assert!(
+        line.contains("\"who\":\"ana\"") && line.contains("\"address\":\"127.0.0.1:"),
+        "{line}"
+    );
+    assert!(audit.contains("\"login\""), "{audit}");
+}
+
+/// The regional console's address of the mesh's one member.
+fn console_of(mesh: &Mesh) -> String {
+    let member = &mesh.regions[0].members[0];
+    member
+        .first_line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("console=http://"))
+        .map(|a| a.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| panic!("no console in '{}'", member.first_line))
 }

@@ -2,16 +2,12 @@
 //! the same local targets (HTTP, HTTPS and DNS), within 1 ms or 10% (the medians of
 //! `strata bench probes`).
 
-use std::process::Command;
-
-use strata_testkit::bin;
-
 #[test]
 fn probe_phases_agree_with_blackbox_exporter() {
     let mut last = String::new();
     // one retry: a moment of load on the shared machine can skew a median once
     for _ in 0..2 {
-        let out = Command::new(bin("strata"))
+        let out = strata_testkit::cli()
             .args(["bench", "probes", "--rounds", "9", "--json"])
             .output()
             .expect("run strata bench probes");

@@ -116,7 +116,7 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
         rca["symptoms"][0].as_str().unwrap().contains("shop-http"),
         "{rca}"
     );
-    let out = std::process::Command::new(strata_testkit::bin("strata"))
+    let out = strata_testkit::cli()
         .args(["rca", "shop", "--api"])
         .arg(format!("http://{http}"))
         .output()
@@ -155,7 +155,7 @@ fn a_slowed_then_stopped_probe_target_turns_its_service_degraded_then_down() {
     );
     assert!(sla["degraded_seconds"].as_f64().unwrap() > 0.0, "{sla}");
     assert_eq!(sla["outages"].as_array().unwrap().len(), 1, "{sla}");
-    let out = std::process::Command::new(strata_testkit::bin("strata"))
+    let out = strata_testkit::cli()
         .args(["report", "sla", "shop", "--period", "10m", "--api"])
         .arg(format!("http://{http}"))
         .output()

@@ -123,10 +123,10 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
     assert_eq!(
         (
             &audit["rows"][0]["action"],
-            &audit["rows"][0]["service"],
-            &audit["rows"][0]["source"]
+            &audit["rows"][0]["subject"],
+            &audit["rows"][0]["who"]
         ),
-        (&"put".into(), &"shop".into(), &"file".into()),
+        (&"put service".into(), &"shop".into(), &"file".into()),
         "{audit}"
     );
     let ops = get_json(&http, "/api/v1/reports/operations?period=today").unwrap();
@@ -217,7 +217,7 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
     assert!(events.is_array(), "{events}");
     let (status, body) = http_get(&http, "/api/v1/resources/west/web-1/snapshot?top=0").unwrap();
     assert!(status == 400 && body.contains("top:"), "{status} {body}");
-    let out = std::process::Command::new(strata_testkit::bin("strata"))
+    let out = strata_testkit::cli()
         .args([
             "drill",
             "shop",
@@ -236,7 +236,7 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(strata_testkit::bin("strata"))
+    let out = strata_testkit::cli()
         .args(["report", "failure", "--period", "today", "--csv", "--api"])
         .arg(format!("http://{http}"))
         .output()
@@ -247,7 +247,7 @@ fn probe_runs_roll_up_once_each_and_every_report_answers() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(strata_testkit::bin("strata"))
+    let out = strata_testkit::cli()
         .args(["report", "performance", "shop", "--period", "1h", "--api"])
         .arg(format!("http://{http}"))
         .output()

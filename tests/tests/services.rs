@@ -6,11 +6,10 @@
 //! Twenty simulated agents: sim-0007 runs at warning CPU and sim-0013 at critical from their
 //! first poll on, so their hosts are degraded; the others are ok.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use strata_testkit::{Mesh, Region, bin, get_json, http_request, wait_for};
+use strata_testkit::{Mesh, Region, get_json, http_request, wait_for};
 
 const SERVICES: &str = r#"
 [[services]]
@@ -148,11 +147,11 @@ fn services_roll_up_their_hosts_and_change_through_the_api() {
     assert!(body.contains("shop"), "{body}");
     let versions = get_json(&http, "/api/v1/services/shop/versions").unwrap();
     assert_eq!(versions.as_array().unwrap().len(), 2);
-    assert_eq!(versions[1]["source"], "api");
+    assert_eq!(versions[1]["source"], "token:testkit");
 
     // The CLI prints the same.
     let api = format!("http://{http}");
-    let out = Command::new(bin("strata"))
+    let out = strata_testkit::cli()
         .args(["drill", "shop", "--api", &api])
         .output()
         .unwrap();
@@ -162,7 +161,7 @@ fn services_roll_up_their_hosts_and_change_through_the_api() {
         text.starts_with("shop (version 2): degraded") && text.contains("west/sim-0001 (ok)"),
         "{text}"
     );
-    let out = Command::new(bin("strata"))
+    let out = strata_testkit::cli()
         .args(["services", "--api", &api])
         .output()
         .unwrap();

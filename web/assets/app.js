@@ -11,5 +11,6 @@ import * as compare from './js/pages/compare.js';
 import * as reports from './js/pages/reports.js';
 import * as admin from './js/pages/admin.js';
 
+// the stream is opened once someone is logged in
 start({ overview, map, service, resource, events, compare, reports, admin },
-  new EventSource('/api/v1/stream'));
+  () => new EventSource('/api/v1/stream'));

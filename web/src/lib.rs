@@ -19,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod assets;
+pub mod auth;
 pub mod error;
 pub mod params;
 pub mod stream;

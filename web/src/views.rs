@@ -205,13 +205,15 @@ impl EventJson {
 }
 
 /// The body of `POST /api/v1/events/ack`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
     /// `<region>/<host>` (or, at the centre, `services/<name>` for an SLO alert).
     pub resource_id: String,
     pub rule: String,
-    /// Who acknowledges.
+    /// Ignored when sent: an acknowledgement is signed with the caller's name (the user
+    /// logged in, or `token:<name>`).
+    #[serde(default)]
     pub by: String,
     #[serde(default)]
     pub comment: String,

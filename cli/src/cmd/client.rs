@@ -1,10 +1,39 @@
 //! What the commands that read the super-manager's API share: fetching JSON with a timeout
-//! and an error that names the URL, and printing aligned tables.
+//! and an error that names the URL, the API token of `STRATA_TOKEN` sent with every call,
+//! and printing aligned tables.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use serde::de::DeserializeOwned;
+
+/// The environment variable holding the API token the commands send.
+pub const TOKEN_ENV: &str = "STRATA_TOKEN";
+
+/// An HTTP client with the commands' timeout.
+fn http() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?)
+}
+
+/// `request` with the API token of `STRATA_TOKEN`, when set.
+fn authorized(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match std::env::var(TOKEN_ENV) {
+        Ok(token) if !token.trim().is_empty() => request.bearer_auth(token.trim()),
+        _ => request,
+    }
+}
+
+/// Why a call was refused, with what to do when it is a matter of credentials.
+fn refused(method: &str, url: &str, status: reqwest::StatusCode, body: &str) -> anyhow::Error {
+    let hint = match status.as_u16() {
+        401 => format!(" (set {TOKEN_ENV} to an API token: strata token create)"),
+        403 => " (the token's role or regions do not allow it)".to_string(),
+        _ => String::new(),
+    };
+    anyhow::anyhow!("{method} {url}: {status}: {body}{hint}")
+}
 
 /// GETs `path` of the API at `api` and parses the answer.
 pub async fn get<T: DeserializeOwned>(api: &str, path: &str) -> anyhow::Result<T> {
@@ -15,11 +44,7 @@ pub async fn get<T: DeserializeOwned>(api: &str, path: &str) -> anyhow::Result<T
 /// GETs `path` of the API at `api`; returns the URL and the answer's body.
 pub async fn get_text(api: &str, path: &str) -> anyhow::Result<(String, String)> {
     let url = format!("{}{path}", api.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let response = client
-        .get(&url)
+    let response = authorized(http()?.get(&url))
         .send()
         .await
         .with_context(|| format!("GET {url}"))?;
@@ -28,7 +53,9 @@ pub async fn get_text(api: &str, path: &str) -> anyhow::Result<(String, String)>
         .text()
         .await
         .with_context(|| format!("read answer of {url}"))?;
-    anyhow::ensure!(status.is_success(), "GET {url}: {status}: {body}");
+    if !status.is_success() {
+        return Err(refused("GET", &url, status, &body));
+    }
     Ok((url, body))
 }
 
@@ -40,11 +67,7 @@ pub async fn post<T: DeserializeOwned>(
     body: &serde_json::Value,
 ) -> anyhow::Result<T> {
     let url = format!("{}{path}", api.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let response = client
-        .post(&url)
+    let response = authorized(http()?.post(&url))
         .json(body)
         .send()
         .await
@@ -54,7 +77,9 @@ pub async fn post<T: DeserializeOwned>(
         .text()
         .await
         .with_context(|| format!("read answer of {url}"))?;
-    anyhow::ensure!(status.is_success(), "POST {url}: {status}: {text}");
+    if !status.is_success() {
+        return Err(refused("POST", &url, status, &text));
+    }
     serde_json::from_str(&text).with_context(|| format!("parse answer of {url}"))
 }
 

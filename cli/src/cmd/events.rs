@@ -33,9 +33,6 @@ pub enum EventsCommand {
         /// `<region>/<host>`, or `services/<name>`.
         resource: String,
         rule: String,
-        /// Who acknowledges.
-        #[arg(long, env = "USER")]
-        by: String,
         #[arg(long, default_value = "")]
         comment: String,
     },
@@ -87,11 +84,11 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<()> {
         EventsCommand::Ack {
             resource,
             rule,
-            by,
             comment,
         } => {
+            // signed by the API with the token's name
             let body = serde_json::json!({
-                "resource_id": resource, "rule": rule, "by": by, "comment": comment,
+                "resource_id": resource, "rule": rule, "comment": comment,
             });
             let answer: Value = client::post(&args.api, "/api/v1/events/ack", &body).await?;
             println!(

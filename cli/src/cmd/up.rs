@@ -79,6 +79,42 @@ host = "~west-sim-000[1-5]"
 const CONSOLE_PROBE: &str = "[[checks]]\nname = 'console'\nkind = 'http'\n\
      url = 'http://{http}/healthz'\ninterval = '5s'\ntimeout = '2s'\nwarn_after = '500ms'\n";
 
+/// Makes the account `admin` (all regions) with a generated password in every principals
+/// file of the mesh, unless it exists; says how to log in.
+fn admin_account(files: &[PathBuf]) -> anyhow::Result<String> {
+    use strata_web::auth::principals::PrincipalsFile;
+    let now = strata_proto::now_ms();
+    let password = strata_web::auth::secret::generate_password();
+    let mut template = strata_web::auth::Principals::default();
+    template.add_user(
+        "admin",
+        &password,
+        strata_web::auth::Role::Admin,
+        strata_web::auth::Scope::All,
+        now,
+    )?;
+    let record = template.users["admin"].clone();
+    let mut made = false;
+    for path in files {
+        let file = PrincipalsFile::open(path)?;
+        if !file.current().users.contains_key("admin") {
+            file.change(|p| {
+                p.users.insert("admin".into(), record.clone());
+                Ok(())
+            })?;
+            made = true;
+        }
+    }
+    Ok(if made {
+        format!("login:    admin / {password}   (shown once; the console asks for it)")
+    } else {
+        format!(
+            "login:    admin, with the password printed when this data was made (strata user passwd admin --file {})",
+            files[0].display()
+        )
+    })
+}
+
 /// Starts the mesh and runs it until Ctrl-C.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let data = args.data_dir.clone().unwrap_or_else(|| {
@@ -115,6 +151,13 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .run_local(shutdown)
         .await?;
 
+    let mut principals = vec![data.join("super-manager").join("principals.json")];
+    for r in &mesh.regions {
+        for (id, _, _) in &r.members {
+            principals.push(data.join(id).join("principals.json"));
+        }
+    }
+    let login = admin_account(&principals)?;
     let http = &mesh.http;
     let consoles: Vec<(&str, &str, &str)> = mesh
         .regions
@@ -137,7 +180,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     for (id, region, addr) in &consoles {
         println!("  regional console of {region} ({id}): http://{addr}/");
     }
-    println!("  API:      http://{http}/api/v1/overview");
+    println!("  {login}");
+    println!(
+        "  API:      http://{http}/api/v1/overview (an API token: strata token create --file {})",
+        principals[0].display()
+    );
     println!("  status:   strata status --api http://{http}");
     println!("  services: strata services --api http://{http}   (defined in services.toml below)");
     println!("  reports:  strata report performance console --period 1h --api http://{http}");

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use strata_web::auth::Caller;
 use strata_web::views::ConsoleJson;
 
 use crate::shared::Shared;
@@ -18,7 +19,10 @@ pub(super) async fn scope() -> Json<ConsoleJson> {
 
 /// `GET /api/v1/stream`: server-sent events; an `overview` event (the overview's JSON) at
 /// once and every two seconds, for as long as the client listens.
-pub(super) async fn stream(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+pub(super) async fn stream(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+) -> impl IntoResponse {
     let until = shared.shutdown.clone();
-    strata_web::stream::overview(move || super::overview::now(&shared), until)
+    strata_web::stream::overview(move || super::overview::seen_by(&shared, &caller), until)
 }

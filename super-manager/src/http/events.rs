@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
+use axum::{Extension, Json};
 use strata_web::ApiError;
+use strata_web::auth::Caller;
 use strata_web::views::{AckJson, AckRequest, EventJson};
 
 use super::Answer;
@@ -18,6 +19,7 @@ use crate::shared::Shared;
 /// `include=resolved` the resolved ones kept too, newest first.
 pub(super) async fn list(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer<Vec<EventJson>> {
     let region = q.get("region").map(String::as_str);
@@ -31,19 +33,23 @@ pub(super) async fn list(
             )));
         }
     };
-    let list = shared
+    let mut list = shared
         .overview
         .read()
         .expect("overview lock poisoned")
         .events_json(region, resolved);
+    list.retain(|e| super::scope::sees_resource(&shared, &caller, &e.resource_id));
     Ok(Json(list))
 }
 
 /// `POST /api/v1/events/ack`: acknowledges the open incident of `rule` on `resource_id`.
 pub(super) async fn acknowledge(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<AckRequest>, JsonRejection>,
 ) -> Answer<AckJson> {
     let Json(req) = body?;
-    Ok(Json(AckJson::of(acks::acknowledge(&shared, &req).await?)))
+    Ok(Json(AckJson::of(
+        acks::acknowledge(&shared, &caller, &req).await?,
+    )))
 }

@@ -40,7 +40,13 @@ pub const PATHS: &[&str] = &[
     "/api/v1/console",
     "/healthz",
     "/metrics",
+    "/api/v1/login",
+    "/api/v1/logout",
+    "/api/v1/session",
 ];
+
+/// The paths open without credentials (every other answers 401 without them).
+pub const OPEN: &[&str] = &["/healthz", "/api/v1/login"];
 
 fn query(name: &str, description: &str, kind: &str) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description,
@@ -57,6 +63,8 @@ fn ok(description: &str, kind: &str) -> Value {
         "200": {"description": description,
                 "content": {"application/json": {"schema": {"type": kind}}}},
         "400": {"$ref": "#/components/responses/Error"},
+        "401": {"$ref": "#/components/responses/Error"},
+        "403": {"$ref": "#/components/responses/Error"},
         "404": {"$ref": "#/components/responses/Error"}
     })
 }
@@ -424,9 +432,33 @@ pub fn document() -> Value {
             "object",
         ),
     );
+    put("/healthz", {
+        let mut h = get("The super-manager's own health", vec![], "health", "object");
+        h["get"]["security"] = json!([]);
+        h
+    });
     put(
-        "/healthz",
-        get("The super-manager's own health", vec![], "health", "object"),
+        "/api/v1/login",
+        json!({"post": {"summary": "Log in with a name and password: opens a session (an HttpOnly, SameSite=Strict cookie) and answers {name, role, regions, csrf, expires_ms}; every change made with the session carries `csrf` in X-CSRF-Token",
+            "security": [],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                "required": ["name", "password"], "properties": {"name": {"type": "string"}, "password": {"type": "string"}}}}}},
+            "responses": {"200": {"description": "logged in", "content": {"application/json": {"schema": {"type": "object"}}}},
+                          "401": {"$ref": "#/components/responses/Error"}}}}),
+    );
+    put(
+        "/api/v1/logout",
+        json!({"post": {"summary": "Ends the session of the cookie",
+            "responses": {"204": {"description": "logged out"}}}}),
+    );
+    put(
+        "/api/v1/session",
+        get(
+            "Who is calling: {name, role, regions} and, for a console's session, its csrf token",
+            vec![],
+            "the caller",
+            "object",
+        ),
     );
     put(
         "/metrics",
@@ -438,7 +470,12 @@ pub fn document() -> Value {
         "info": {"title": "Strata super-manager", "version": env!("CARGO_PKG_VERSION"),
                  "description": "The enterprise view: regions, resources, incidents, services, SLA and root cause."},
         "paths": paths,
+        "security": [{"bearer": []}, {"session": []}],
         "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (strata token create): strata_<id>_<secret>"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "strata_session", "description": "a console's login (POST /api/v1/login)"}
+            },
             "responses": {"Error": {"description": "the request was refused; the message names the parameter or field",
                 "content": {"application/json": {"schema": {"type": "object",
                     "properties": {"error": {"type": "string"}}}}}}},
@@ -474,8 +511,11 @@ mod tests {
         let mut got: Vec<&str> = described.iter().map(|s| s.as_str()).collect();
         got.sort_unstable();
         assert_eq!(got, want);
-        // the router's source names each of them
-        let router = include_str!("../http.rs");
+        // the router's source (or the gate's, for login, logout and session) names each
+        let router = concat!(
+            include_str!("../http.rs"),
+            include_str!("../../../web/src/auth/gate.rs")
+        );
         for p in PATHS {
             assert!(
                 router.contains(&format!("\"{p}\"")),
@@ -483,14 +523,15 @@ mod tests {
             );
         }
         // and every route of http.rs is in PATHS
-        let routed: Vec<&str> = router
+        let routed: Vec<&str> = include_str!("../http.rs")
             .split(".route(")
             .skip(1)
             .filter_map(|r| r.trim_start().strip_prefix('"')?.split('"').next())
             // the console's page and assets are not part of the API
             .filter(|r| *r != "/" && !r.starts_with("/assets/"))
             .collect();
-        assert!(routed.len() >= PATHS.len() - 1, "{routed:?}");
+        // all but login, logout and session (the gate's) and one path of two methods
+        assert!(routed.len() >= PATHS.len() - 4, "{routed:?}");
         for r in routed {
             assert!(PATHS.contains(&r), "{r} is routed but not described");
         }

@@ -3,14 +3,25 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
+use strata_web::auth::Caller;
 use strata_web::views::OverviewJson;
 
 use crate::shared::Shared;
 
-pub(super) async fn overview(State(shared): State<Arc<Shared>>) -> Json<OverviewJson> {
-    Json(now(&shared))
+pub(super) async fn overview(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+) -> Json<OverviewJson> {
+    Json(seen_by(&shared, &caller))
+}
+
+/// The overview of the regions `caller` covers, now.
+pub(super) fn seen_by(shared: &Shared, caller: &Caller) -> OverviewJson {
+    let mut o = now(shared);
+    o.regions.retain(|r| caller.covers(&r.name));
+    o
 }
 
 /// The overview of every region, now.

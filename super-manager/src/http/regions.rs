@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use strata_web::ApiError;
+use strata_web::auth::Caller;
 use strata_web::views::region::{AgentJson, NotificationJson, NotifyJson, RulesJson};
 
 use super::Answer;
@@ -29,10 +30,11 @@ pub(super) async fn get_rules(
 /// names each problem, and changes nothing.
 pub(super) async fn put_rules(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     Path(region): Path<String>,
     body: String,
 ) -> Answer<RulesJson> {
-    let r = regions::put_rules(&shared, &region, body).await?;
+    let r = regions::put_rules(&shared, &caller, &region, body).await?;
     Ok(Json(RulesJson::of(&r)))
 }
 
@@ -62,10 +64,11 @@ pub(super) async fn get_notify(
 /// 400 that names each problem, and changes nothing.
 pub(super) async fn put_notify(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     Path(region): Path<String>,
     body: String,
 ) -> Answer<NotifyJson> {
-    let r = regions::put_notify(&shared, &region, body, false).await?;
+    let r = regions::put_notify(&shared, &caller, &region, body, false).await?;
     Ok(Json(NotifyJson::of(&r)))
 }
 
@@ -73,9 +76,10 @@ pub(super) async fn put_notify(
 /// members' config files' are in force again.
 pub(super) async fn delete_notify(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     Path(region): Path<String>,
 ) -> Answer<NotifyJson> {
-    let r = regions::put_notify(&shared, &region, String::new(), true).await?;
+    let r = regions::put_notify(&shared, &caller, &region, String::new(), true).await?;
     Ok(Json(NotifyJson::of(&r)))
 }
 

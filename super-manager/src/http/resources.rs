@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use strata_web::auth::Caller;
 use strata_web::params;
 use strata_web::views::host::{AgentConfigJson, ConfiguredJson, SnapshotJson};
 use strata_web::views::{EventJson, ResourceJson};
@@ -19,15 +20,17 @@ use crate::shared::Shared;
 /// `GET /api/v1/resources?region=`: the resources of the region, or of every region.
 pub(super) async fn list(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer<Vec<ResourceJson>> {
     let region = q.get("region").map(String::as_str);
     shared.known_region(region)?;
-    let list = shared
+    let mut list = shared
         .overview
         .read()
         .expect("overview lock poisoned")
         .resources_json(region);
+    list.retain(|r| caller.covers(&r.region));
     Ok(Json(list))
 }
 
@@ -67,8 +70,11 @@ pub(super) async fn agent_config(
 
 pub(super) async fn configure(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     Path((region, host)): Path<(String, String)>,
     body: String,
 ) -> Answer<ConfiguredJson> {
-    Ok(Json(drill::configure(&shared, region, &host, body).await?))
+    Ok(Json(
+        drill::configure(&shared, &caller, region, &host, body).await?,
+    ))
 }

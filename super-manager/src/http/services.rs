@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use serde::Serialize;
 use strata_web::ApiError;
+use strata_web::auth::Caller;
 
 use super::Answer;
 use crate::catalog::{self, ServiceSummary, ServiceView, SloView};
@@ -22,8 +23,13 @@ use crate::services::timeline::SlaReport;
 use crate::shared::Shared;
 
 /// `GET /api/v1/services`.
-pub(super) async fn list(State(shared): State<Arc<Shared>>) -> Json<Vec<ServiceSummary>> {
-    Json(catalog::list(&shared))
+pub(super) async fn list(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+) -> Json<Vec<ServiceSummary>> {
+    let mut list = catalog::list(&shared);
+    list.retain(|s| super::scope::sees_service(&shared, &caller, &s.name));
+    Json(list)
 }
 
 /// `GET /api/v1/services/{name}`: the service, its components and their resources.
@@ -44,6 +50,7 @@ pub(super) struct StoredJson {
 /// `PUT /api/v1/services/{name}` with the definition as JSON.
 pub(super) async fn put(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Answer<StoredJson> {
@@ -57,7 +64,12 @@ pub(super) async fn put(
     }
     let version = shared
         .services
-        .put(def, "api", strata_proto::now_ms())
+        .put(
+            def,
+            &caller.principal.name,
+            &caller.address,
+            strata_proto::now_ms(),
+        )
         .map_err(SuperManagerError::from)?;
     Ok(Json(StoredJson { name, version }))
 }
@@ -65,11 +77,17 @@ pub(super) async fn put(
 /// `DELETE /api/v1/services/{name}`.
 pub(super) async fn delete(
     State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     shared
         .services
-        .delete(&name, "api", strata_proto::now_ms())
+        .delete(
+            &name,
+            &caller.principal.name,
+            &caller.address,
+            strata_proto::now_ms(),
+        )
         .map_err(SuperManagerError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }

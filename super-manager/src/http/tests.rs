@@ -10,10 +10,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SuperManagerConfig;
 
-/// One HTTP/1.1 GET: the status, the content type and the body.
+/// The API token the requests of these tests send.
+static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// One HTTP/1.1 GET with [`TOKEN`] (when made): the status, the content type and the body.
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let auth = TOKEN
+        .get()
+        .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
@@ -55,6 +61,25 @@ async fn the_router_answers_and_refuses_as_before() {
         super::router(shared.clone()),
         shutdown.clone(),
     ));
+
+    // without a token: the page, its files and health only
+    let (status, _, body) = get(addr, "/api/v1/overview").await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _, _) = get(addr, "/healthz").await;
+    assert_eq!(status, 200);
+    let (_, token) = shared
+        .principals
+        .change(|p| {
+            p.create_token(
+                "test",
+                strata_web::auth::Role::Admin,
+                strata_web::auth::Scope::All,
+                0,
+                1,
+            )
+        })
+        .unwrap();
+    TOKEN.set(token).unwrap();
 
     let (status, kind, body) = get(addr, "/").await;
     assert_eq!((status, kind.as_str()), (200, "text/html; charset=utf-8"));

@@ -117,6 +117,11 @@ pub fn matcher(label: &str, text: &str) -> Result<Matcher, String> {
 }
 
 impl Selector {
+    /// Whether resources of `region` may be selected (whatever their host).
+    pub fn may_select_region(&self, region: &str) -> bool {
+        self.region.as_ref().is_none_or(|m| m.matches(region))
+    }
+
     /// Whether a resource of `region` and `host` is selected.
     pub fn selects(&self, region: &str, host: &str) -> bool {
         self.region.as_ref().is_none_or(|m| m.matches(region))

@@ -84,6 +84,7 @@ pub(crate) struct SuperPlan<'a> {
 /// A super-manager on `http` (gRPC on port 0), following `brokers`, its store in
 /// `data_dir`.
 pub(crate) fn super_manager(plan: &SuperPlan<'_>, extra: &str) -> Result<String> {
+    crate::access::seed(plan.data_dir)?;
     let base = table(&[
         ("id", s(plan.id)),
         ("http", s(plan.http)),
@@ -113,6 +114,7 @@ pub(crate) struct MemberPlan<'a> {
 
 /// A region member listening on port 0.
 pub(crate) fn member(plan: &MemberPlan<'_>, extra: &str) -> Result<String> {
+    crate::access::seed(plan.data_dir)?;
     let mut base = table(&[
         ("id", s(plan.id)),
         ("region", s(plan.region)),

@@ -1,6 +1,6 @@
 // Incidents as a table, and their acknowledgement: open ones not yet acknowledged get a
-// button (when `ack`), which acknowledges as the operator named on the events page.
-import { api, operator } from './api.js';
+// button (when `ack`), which acknowledges in the name of whoever is logged in.
+import { api, session } from './api.js';
 import { onClick } from './actions.js';
 import { html, join } from './html.js';
 import { resourceLink, time } from './format.js';
@@ -34,21 +34,15 @@ export function eventTable(events, { ack = false } = {}) {
     </tbody></table></div>`;
 }
 
-// Acknowledges the incident of a button, as the operator named on the page.
+// Acknowledges the incident of a button; the server signs it with the session's name.
 onClick('ack', async (button) => {
-  const name = operator().trim();
-  if (!name) {
-    document.querySelector('#operator')?.focus();
-    button.insertAdjacentHTML('afterend', String(html` <span class="critical">say who you are first</span>`));
-    return;
-  }
   button.disabled = true;
   try {
     await api('/api/v1/events/ack', {
       method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ resource_id: button.dataset.resource, rule: button.dataset.rule, by: name }),
+      body: JSON.stringify({ resource_id: button.dataset.resource, rule: button.dataset.rule }),
     });
-    button.outerHTML = String(html`<span class="acked">acknowledged by ${name}</span>`);
+    button.outerHTML = String(html`<span class="acked">acknowledged by ${session.name}</span>`);
   } catch (e) {
     button.disabled = false;
     button.insertAdjacentHTML('afterend', String(html` <span class="critical">${e.message}</span>`));

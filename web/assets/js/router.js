@@ -2,9 +2,10 @@
 // page into <main>, highlights its link in the navigation, and draws it again on every live
 // update of the stream (not while a form is being filled in, nor for pages that say `live =
 // false`).
-import { loadScope, regional } from './api.js';
+import { can, loadScope, loadSession, regional, session } from './api.js';
 import { delegate } from './actions.js';
 import { html } from './html.js';
+import * as login from './login.js';
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -53,16 +54,35 @@ function follow(stream) {
   stream.addEventListener('error', () => { live.className = 'down'; live.textContent = 'reconnecting…'; });
 }
 
+// Who is logged in, in the header, with the button to log out.
+function showSession() {
+  $('#live').insertAdjacentHTML('afterend', String(html`<span id="who">${session.name} · ${session.role}${
+    session.regions === 'all' ? '' : html` · ${session.regions}`}</span>${session.csrf
+    ? html` <button id="logout" class="link" data-action="logout">Log out</button>` : ''}`));
+}
+
 // Starts the console: `routes` maps a page's name to its module (`render(args, params)`, and
-// `live`), `stream` is the server's event stream.
-export async function start(routes, stream) {
+// `live`), `openStream` opens the server's event stream. Nobody logged in: the login form.
+export async function start(routes, openStream) {
   pages = routes;
   delegate($('#main'));
+  delegate($('header'));
   window.addEventListener('error', (e) => console.error('console error', e.message));
   window.addEventListener('unhandledrejection', (e) => console.error('console rejection', e.reason));
+  if (!(await loadSession())) {
+    $('nav').replaceChildren();
+    $('#live').textContent = '';
+    $('#main').innerHTML = String(login.form());
+    $('#login-form input[name=name]').focus();
+    return;
+  }
+  window.addEventListener('strata-logged-out', () => location.reload());
+  showSession();
+  // a role's pages only: the API refuses the others anyway
+  if (!can('admin')) document.querySelectorAll('nav a[data-page=admin]').forEach((a) => a.remove());
   // a new view starts at its top
   window.addEventListener('hashchange', () => { window.scrollTo(0, 0); render(); });
-  follow(stream);
+  follow(openStream());
   const scope = await loadScope();
   if (regional()) {
     // a region knows no services, reports or other regions

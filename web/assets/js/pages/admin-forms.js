@@ -1,6 +1,7 @@
 // The administration page's editors: a region's rules and notification channels, a host's
 // agent configuration, each sent as text to the API, which checks it before anything changes.
 import { onClick, onSubmit } from '../actions.js';
+import { withCsrf } from '../api.js';
 import { count, time } from '../format.js';
 
 // What a region's notification editor starts with when it has no receivers.
@@ -37,7 +38,7 @@ async function submitText(url, method, text, out) {
   out.className = 'muted';
   out.textContent = 'checking…';
   try {
-    const r = await fetch(url, { method, body: text, headers: { 'content-type': 'text/plain' } });
+    const r = await fetch(url, withCsrf({ method, body: text, headers: { 'content-type': 'text/plain' } }));
     const body = await r.json().catch(() => ({}));
     if (!r.ok) throw new Error(body.error || `${r.status}`);
     out.className = 'ok';

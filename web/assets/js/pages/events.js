@@ -1,11 +1,8 @@
-// Events: open (or also resolved) incidents, filtered by severity and text, acknowledged by
-// the operator named here.
-import { api, operator, setOperator } from '../api.js';
-import { onInput } from '../actions.js';
+// Events: open (or also resolved) incidents, filtered by severity and text, acknowledged
+// (by an operator or an admin) in the name of whoever is logged in.
+import { api, can } from '../api.js';
 import { html } from '../html.js';
 import { eventTable } from '../events-table.js';
-
-onInput('operator', (field) => setOperator(field.value.trim()));
 
 export async function render(_, params) {
   const resolved = params.get('include') === 'resolved';
@@ -23,8 +20,7 @@ export async function render(_, params) {
     <label>Search<input name="q" value="${params.get('q') || ''}" placeholder="host, rule, message"></label>
     ${resolved ? html`<input type="hidden" name="include" value="resolved">` : ''}
     <button>Filter</button>
-    <label>Your name (for acknowledgements)<input id="operator" data-input="operator" value="${operator()}" placeholder="name"></label>
   </form>
   <p><a href="#/events?${q}">${resolved ? 'open only' : 'with resolved'}</a> · ${events.length} of ${all.length}</p>
-  ${eventTable(events, { ack: true })}`;
+  ${eventTable(events, { ack: can('operate') })}`;
 }

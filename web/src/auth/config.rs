@@ -1,0 +1,59 @@
+//! The `[auth]` section both managers read: where the principals are, how long a login
+//! lasts, and the host names a browser may reach the console by.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `[auth]` of a manager's configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The principals file (default `principals.json` in the data directory).
+    pub principals_file: Option<PathBuf>,
+    /// How long a console login lasts (default 12 h).
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Host names browsers may reach the console by, beside IP addresses and `localhost`
+    /// (default none); any other `Host` is refused, against DNS rebinding.
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            principals_file: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            allowed_hosts: Vec::new(),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The principals file of a manager whose data is in `data_dir`.
+    pub fn principals_path(&self, data_dir: &Path) -> PathBuf {
+        self.principals_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("principals.json"))
+    }
+
+    /// What is wrong with the section, each problem naming its field.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.session_ttl < Duration::from_secs(60) {
+            problems.push(format!(
+                "auth.session_ttl: {:?} is below a minute",
+                self.session_ttl
+            ));
+        }
+        for (i, h) in self.allowed_hosts.iter().enumerate() {
+            if h.is_empty() || h.contains([':', '/', ' ']) {
+                problems.push(format!(
+                    "auth.allowed_hosts[{i}]: '{h}' is not a host name (no port, no scheme)"
+                ));
+            }
+        }
+        problems
+    }
+}

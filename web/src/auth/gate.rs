@@ -1,0 +1,547 @@
+//! The gate in front of both consoles: one layer that every request passes, so that no
+//! handler has to remember who may call it. In order it checks that the `Host` (and any
+//! `Origin`) is this server's (against DNS rebinding and cross-site requests), finds what
+//! the path needs ([`super::policy`]), who the caller is (an API token in `Authorization:
+//! Bearer`, or a session cookie with its CSRF token on a change), and whether their role
+//! and regions allow it; the caller then goes with the request ([`Caller`]) for the
+//! handlers to cut answers to its regions and to sign what they record. It also serves
+//! `login`, `logout` and `session`.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::policy::{self, Action, Region};
+use super::sessions::{COOKIE, Sessions};
+use super::{AuditRecord, Principal, PrincipalsFile};
+use crate::ApiError;
+
+/// The largest request body the gate reads to find the region it touches.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// The regions of a service's components, when the service is known.
+pub type ServiceRegions = Arc<dyn Fn(&str) -> Option<BTreeSet<String>> + Send + Sync>;
+
+/// Where the gate's own audit records (logins) go.
+pub type AuditSink = Arc<dyn Fn(AuditRecord) + Send + Sync>;
+
+/// Who is calling: set by the gate on every request it lets through to a handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: Principal,
+    /// `ip:port`, empty when not known.
+    pub address: String,
+}
+
+impl Caller {
+    /// Whether the caller covers `region`.
+    pub fn covers(&self, region: &str) -> bool {
+        self.principal.scope.covers(region)
+    }
+
+    /// An audit record of `action` on `subject` by this caller, now.
+    pub fn audit(&self, action: &str, subject: &str, outcome: &str, detail: String) -> AuditRecord {
+        AuditRecord {
+            at_ms: strata_proto::now_ms(),
+            who: self.principal.name.clone(),
+            address: self.address.clone(),
+            action: action.to_string(),
+            subject: subject.to_string(),
+            outcome: outcome.to_string(),
+            detail,
+        }
+    }
+}
+
+/// The gate of one console: its principals, its sessions and what it accepts.
+pub struct Gate {
+    principals: Arc<PrincipalsFile>,
+    sessions: Sessions,
+    /// A regional console's region: its callers must cover it.
+    home_region: Option<String>,
+    /// Host names (beside IP addresses and `localhost`) this server answers to.
+    allowed_hosts: Vec<String>,
+    /// Whether the console is served over HTTPS (the cookie is then `Secure`).
+    secure: bool,
+    services: Option<ServiceRegions>,
+    audit: Option<AuditSink>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("principals", &self.principals.path())
+            .field("home_region", &self.home_region)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+fn refuse(status: StatusCode, message: String) -> Response {
+    let mut answer = ApiError::new(status, message).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        answer.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"strata\""),
+        );
+    }
+    answer
+}
+
+/// A request refused before any handler: its status and why.
+struct Refusal(StatusCode, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        refuse(self.0, self.1)
+    }
+}
+
+/// The value of cookie `name` in `headers`.
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// The host of a `Host` header's value (no port; an IPv6 address without its brackets).
+fn host_name(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+/// How a request proved who it is.
+enum Proof {
+    Token,
+    Session { csrf: String },
+}
+
+impl Gate {
+    /// A gate over `principals` whose sessions last `session_ttl`.
+    pub fn new(principals: Arc<PrincipalsFile>, session_ttl: std::time::Duration) -> Self {
+        Self {
+            principals,
+            sessions: Sessions::new(session_ttl),
+            home_region: None,
+            allowed_hosts: Vec::new(),
+            secure: false,
+            services: None,
+            audit: None,
+        }
+    }
+
+    /// A regional console's gate: every caller must cover `region`.
+    pub fn home_region(mut self, region: &str) -> Self {
+        self.home_region = Some(region.to_string());
+        self
+    }
+
+    /// Host names, beside IP addresses and `localhost`, that browsers may reach this server by.
+    pub fn allowed_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.allowed_hosts = hosts;
+        self
+    }
+
+    /// Served over HTTPS: the session cookie is `Secure`.
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// How the regions of a service are found (the centre's services).
+    pub fn services(mut self, regions: ServiceRegions) -> Self {
+        self.services = Some(regions);
+        self
+    }
+
+    /// Where logins (and failed ones) are recorded.
+    pub fn audit(mut self, sink: AuditSink) -> Self {
+        self.audit = Some(sink);
+        self
+    }
+
+    /// The principals this gate checks.
+    pub fn principals(&self) -> &Arc<PrincipalsFile> {
+        &self.principals
+    }
+
+    /// Its sessions.
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    /// `router` behind the gate, with `login`, `logout` and `session` added.
+    pub fn wrap(self: Arc<Self>, router: Router) -> Router {
+        let own = Router::new()
+            .route("/api/v1/login", post(login))
+            .route("/api/v1/logout", post(logout))
+            .route("/api/v1/session", get(session))
+            .with_state(self.clone());
+        router
+            .merge(own)
+            .layer(middleware::from_fn_with_state(self, check))
+    }
+
+    fn record(&self, record: AuditRecord) {
+        if let Some(sink) = &self.audit {
+            sink(record);
+        }
+    }
+
+    /// Refuses a `Host` that is not this server's and an `Origin` that is not the `Host`.
+    fn check_origin(&self, headers: &HeaderMap) -> Result<(), Refusal> {
+        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return Ok(());
+        };
+        let name = host_name(host);
+        let ours = name.parse::<std::net::IpAddr>().is_ok()
+            || name.eq_ignore_ascii_case("localhost")
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(name));
+        if !ours {
+            return Err(Refusal(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Host '{host}' is not one this server answers to (add it to allowed_hosts)"
+                ),
+            ));
+        }
+        if let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
+            let authority = origin.split_once("://").map_or(origin, |(_, a)| a);
+            if !authority.eq_ignore_ascii_case(host) {
+                return Err(Refusal(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "Origin '{origin}' is not this console ({host}): cross-site requests are refused"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Who sent `request`, and how they proved it.
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now_ms: i64,
+    ) -> Result<(Principal, Proof), Refusal> {
+        let principals = self.principals.current();
+        if let Some(auth) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|a| a.to_str().ok())
+        {
+            let token = auth
+                .strip_prefix("Bearer ")
+                .or_else(|| auth.strip_prefix("bearer "))
+                .unwrap_or("");
+            return principals
+                .check_token(token, now_ms)
+                .map(|p| (p, Proof::Token))
+                .ok_or_else(|| {
+                    Refusal(
+                        StatusCode::UNAUTHORIZED,
+                        "Authorization: not a known, live API token (unknown, expired or revoked)"
+                            .into(),
+                    )
+                });
+        }
+        if let Some(value) = cookie(headers, COOKIE) {
+            let session = self.sessions.get(value, now_ms);
+            // the account as it is now: removed, or its password changed, ends the session
+            let user = session.as_ref().and_then(|s| {
+                principals
+                    .users
+                    .get(&s.user)
+                    .filter(|u| u.changed_ms <= s.created_ms)
+            });
+            if let (Some(s), Some(u)) = (session, user) {
+                let principal = Principal {
+                    name: s.user.clone(),
+                    role: u.role,
+                    scope: u.scope.clone(),
+                };
+                return Ok((principal, Proof::Session { csrf: s.csrf }));
+            }
+            return Err(Refusal(
+                StatusCode::UNAUTHORIZED,
+                "the session has ended: log in again".into(),
+            ));
+        }
+        Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "log in, or send an API token as 'Authorization: Bearer strata_…'".into(),
+        ))
+    }
+
+    /// The regions `region` stands for in this request; `None` is every region.
+    fn regions_of(
+        &self,
+        region: &Region,
+        query: Option<&str>,
+        body_region: Option<String>,
+    ) -> Option<Vec<String>> {
+        match region {
+            Region::Named(r) => Some(vec![r.clone()]),
+            Region::BodyResource => Some(body_region.into_iter().collect()),
+            Region::Service(name) => self
+                .services
+                .as_ref()
+                .and_then(|f| f(name))
+                .map(|set| set.into_iter().collect()),
+            Region::Scoped => Some(
+                query
+                    .unwrap_or("")
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .filter(|(k, _)| *k == "region")
+                    .map(|(_, v)| policy::percent_decode(v))
+                    .collect(),
+            ),
+            Region::All => None,
+        }
+    }
+
+    /// Whether `principal` may do `action` over `regions` (`None`: every region) here.
+    fn authorize(
+        &self,
+        principal: &Principal,
+        action: Action,
+        regions: Option<&[String]>,
+    ) -> Result<(), String> {
+        let who = || {
+            format!(
+                "{} ({}, regions {})",
+                principal.name, principal.role, principal.scope
+            )
+        };
+        if !principal.role.allows(action) {
+            return Err(format!(
+                "{} may not {action}: a higher role is needed",
+                who()
+            ));
+        }
+        if let Some(home) = &self.home_region
+            && !principal.scope.covers(home)
+        {
+            return Err(format!(
+                "{} does not cover region '{home}', which this console serves",
+                who()
+            ));
+        }
+        match regions {
+            None if !principal.scope.is_all() => Err(format!(
+                "{} may not {action} what spans regions: every region is needed",
+                who()
+            )),
+            Some(list) => match list.iter().find(|r| !principal.scope.covers(r)) {
+                Some(r) => Err(format!("{} may not {action} in region '{r}'", who())),
+                None => Ok(()),
+            },
+            None => Ok(()),
+        }
+    }
+}
+
+/// The region of the `resource_id` field of a JSON body.
+fn body_region(bytes: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct WithResource {
+        resource_id: String,
+    }
+    serde_json::from_slice::<WithResource>(bytes)
+        .ok()
+        .map(|w| strata_proto::resource::region_of(&w.resource_id).to_string())
+}
+
+/// The layer: every request passes here first.
+async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    if let Err(refused) = gate.check_origin(request.headers()) {
+        return refused.into_response();
+    }
+    let Some(need) = policy::need(request.method(), request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let now = strata_proto::now_ms();
+    let (principal, proof) = match gate.authenticate(request.headers(), now) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
+    };
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if let Proof::Session { csrf } = &proof
+        && !safe
+    {
+        let sent = request
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !super::secret::same(sent, csrf) {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "X-CSRF-Token: missing or not this session's (a change from a console page carries it)".into(),
+            );
+        }
+    }
+    let (request, body_region) = if need.region == Region::BodyResource {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body: more than {MAX_BODY} bytes"),
+            );
+        };
+        let region = body_region(&bytes);
+        (Request::from_parts(parts, Body::from(bytes)), region)
+    } else {
+        (request, None)
+    };
+    let regions = gate.regions_of(&need.region, request.uri().query(), body_region);
+    if let Err(message) = gate.authorize(&principal, need.action, regions.as_deref()) {
+        return refuse(StatusCode::FORBIDDEN, message);
+    }
+    let address = address_of(request.extensions().get::<ConnectInfo<SocketAddr>>());
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(Caller { principal, address });
+    next.run(request).await
+}
+
+/// The body of `POST /api/v1/login`.
+#[derive(Debug, Deserialize)]
+pub struct LoginRequest {
+    pub name: String,
+    pub password: String,
+}
+
+/// Who is logged in: the answer of `login` and `session`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct SessionJson {
+    pub name: String,
+    pub role: super::Role,
+    pub regions: String,
+    /// The token every change from this session must send in `X-CSRF-Token` (absent for
+    /// an API token, which needs none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+}
+
+fn address_of(request_info: Option<&ConnectInfo<SocketAddr>>) -> String {
+    request_info.map(|c| c.0.to_string()).unwrap_or_default()
+}
+
+/// `POST /api/v1/login`: checks a name and password and opens a session (the cookie).
+async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Response {
+    let address = address_of(request.extensions().get::<ConnectInfo<SocketAddr>>());
+    let req = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
+        Ok(bytes) => match serde_json::from_slice::<LoginRequest>(&bytes) {
+            Ok(req) => req,
+            Err(e) => return ApiError::bad_request(format!("login: {e}")).into_response(),
+        },
+        Err(_) => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body: more than {MAX_BODY} bytes"),
+            );
+        }
+    };
+    let principals = gate.principals.current();
+    let name = req.name.clone();
+    let checked =
+        tokio::task::spawn_blocking(move || principals.check_password(&req.name, &req.password))
+            .await
+            .ok()
+            .flatten();
+    let record = |outcome: &str| AuditRecord {
+        at_ms: strata_proto::now_ms(),
+        who: name.clone(),
+        address: address.clone(),
+        action: "login".into(),
+        subject: name.clone(),
+        outcome: outcome.into(),
+        detail: String::new(),
+    };
+    let Some(principal) = checked else {
+        gate.record(record("refused: wrong name or password"));
+        return refuse(StatusCode::UNAUTHORIZED, "wrong name or password".into());
+    };
+    if let Err(message) = gate.authorize(&principal, Action::Read, Some(&[])) {
+        gate.record(record("refused: out of scope"));
+        return refuse(StatusCode::FORBIDDEN, message);
+    }
+    let (value, s) = gate.sessions.open(&principal.name, strata_proto::now_ms());
+    gate.record(record("ok"));
+    let cookie = format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        gate.sessions.ttl().as_secs(),
+        if gate.secure { "; Secure" } else { "" }
+    );
+    let answer = SessionJson {
+        name: principal.name,
+        role: principal.role,
+        regions: principal.scope.to_string(),
+        csrf: Some(s.csrf),
+        expires_ms: Some(s.expires_ms),
+    };
+    let mut response = Json(answer).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /api/v1/logout`: ends the session of the cookie.
+async fn logout(State(gate): State<Arc<Gate>>, headers: HeaderMap) -> Response {
+    if let Some(value) = cookie(&headers, COOKIE) {
+        gate.sessions.close(value);
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("strata_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+/// `GET /api/v1/session`: who is calling (and, for a console's session, its CSRF token).
+async fn session(
+    State(gate): State<Arc<Gate>>,
+    headers: HeaderMap,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> Json<SessionJson> {
+    let s = cookie(&headers, COOKIE).and_then(|v| gate.sessions.get(v, strata_proto::now_ms()));
+    Json(SessionJson {
+        name: caller.principal.name,
+        role: caller.principal.role,
+        regions: caller.principal.scope.to_string(),
+        csrf: s.as_ref().map(|s| s.csrf.clone()),
+        expires_ms: s.map(|s| s.expires_ms),
+    })
+}
+
+#[cfg(test)]
+mod tests;
