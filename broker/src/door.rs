@@ -63,6 +63,8 @@ pub fn policy(
         ("Broker", "Resolve" | "WatchMembership") => {
             &[Role::SubManager, Role::SuperManager, Role::Operator]
         }
+        // the principals come from the centre alone
+        ("SubManager", "PutPrincipals") => &[Role::SuperManager],
         ("SubManager", _) => &[Role::SuperManager, Role::Operator],
         _ => &[],
     };

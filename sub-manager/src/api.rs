@@ -59,6 +59,8 @@ pub struct Api {
     pub signer: Arc<crate::enrol::Signer>,
     /// The region's audit log (changes made on the regional console).
     pub audit: Arc<crate::audit::AuditFile>,
+    /// The principals the regional console checks: the centre's copy.
+    pub principals: Arc<strata_web::auth::PrincipalsFile>,
 }
 
 impl Api {
@@ -328,6 +330,30 @@ impl SubManager for Api {
         )
         .instrument(info_span!("get_agent_config", region = %self.region, resource = %resource))
         .await
+    }
+
+    async fn put_principals(
+        &self,
+        request: Request<strata_proto::v1::PutPrincipalsRequest>,
+    ) -> Result<Response<strata_proto::v1::PutPrincipalsResponse>, Status> {
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let copy: strata_web::auth::Principals = serde_json::from_slice(&req.principals_json)
+            .map_err(|e| {
+                Status::invalid_argument(format!("PutPrincipals: principals_json: {e}"))
+            })?;
+        let version = copy.version;
+        let replaced = self
+            .principals
+            .replace_if_different(copy)
+            .map_err(|e| Status::internal(format!("PutPrincipals: {e}")))?;
+        if replaced {
+            tracing::info!(region = %self.region, version, "the centre's principals are in force");
+        }
+        Ok(Response::new(strata_proto::v1::PutPrincipalsResponse {
+            version: self.principals.current().version,
+            replaced,
+        }))
     }
 
     async fn sign_agent(

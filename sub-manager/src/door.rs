@@ -64,6 +64,10 @@ pub fn policy(
     match (split_path(path), caller.map(|c| c.role)) {
         (("SubManager", "SignAgent"), Some(Role::Broker)) => Ok(()),
         (("SubManager", "SignAgent"), _) => Err("open to brokers only".into()),
+        (("SubManager", "PutPrincipals"), Some(Role::Broker | Role::SuperManager)) => Ok(()),
+        (("SubManager", "PutPrincipals"), _) => {
+            Err("open to brokers and super-managers only".into())
+        }
         (("SubManager", _), Some(Role::Broker | Role::SuperManager | Role::Operator)) => Ok(()),
         _ => Err("open to brokers, super-managers and operators only".into()),
     }

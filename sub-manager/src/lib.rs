@@ -273,11 +273,11 @@ impl BoundSubManager {
             door,
             signer,
             audit: audit.clone(),
+            principals: principals.clone(),
         };
         if let Some(listener) = self.console {
-            let gate = strata_web::auth::Gate::new(principals, config.auth.session_ttl)
+            let gate = strata_web::auth::Gate::from_config(principals, &config.auth)
                 .home_region(&config.region)
-                .allowed_hosts(config.auth.allowed_hosts.clone())
                 .audit(Arc::new(move |record| {
                     if let Err(error) = audit.append(&record) {
                         warn!(%error, "writing the audit log failed");

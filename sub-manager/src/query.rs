@@ -1,6 +1,6 @@
-//! Metric queries over this member's store: a QueryRange request checked (names, ranges,
-//! steps, matchers, the region of its resource) and answered within the limits below, for
-//! the gRPC service and the regional console alike.
+//! Metric queries over this member's store: a QueryRange request checked (names, ranges and
+//! steps by `strata_web::params::check_range`, matchers, the region of its resource) and
+//! answered within the limits below, for the gRPC service and the regional console alike.
 
 use strata_proto::ResourceId;
 use strata_proto::labels::{from_map, to_map};
@@ -12,8 +12,6 @@ use crate::error::{Result, SubManagerError};
 
 /// Most series one QueryRange may return.
 pub const MAX_QUERY_SERIES: usize = 10_000;
-/// Most points one QueryRange may return per series when a step is given.
-pub const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
 fn to_aggregation(req: &QueryRangeRequest) -> Result<strata_tsdb::Aggregation> {
     use strata_tsdb::Aggregation as A;
@@ -44,25 +42,8 @@ pub fn series(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<
             "QueryRange: field 'name' is empty".into(),
         ));
     }
-    if req.from_ms > req.to_ms {
-        return Err(SubManagerError::BadRequest(format!(
-            "QueryRange: from_ms {} is after to_ms {}",
-            req.from_ms, req.to_ms
-        )));
-    }
-    if req.step_ms < 0 {
-        return Err(SubManagerError::BadRequest(format!(
-            "QueryRange: step_ms {} is negative",
-            req.step_ms
-        )));
-    }
-    if req.step_ms > 0 && (req.to_ms - req.from_ms) / req.step_ms > MAX_POINTS_PER_SERIES {
-        return Err(SubManagerError::BadRequest(format!(
-            "QueryRange: {} steps of {} ms exceed the limit of {MAX_POINTS_PER_SERIES} points; use a larger step_ms",
-            (req.to_ms - req.from_ms) / req.step_ms,
-            req.step_ms
-        )));
-    }
+    strata_web::params::check_range(req.from_ms, req.to_ms, req.step_ms)
+        .map_err(|e| SubManagerError::BadRequest(format!("QueryRange: {e}")))?;
     let mut matchers: Vec<Matcher> = vec![Matcher::equal(NAME_LABEL, &req.name)];
     matchers.extend(
         to_map(&req.matchers)

@@ -34,6 +34,7 @@
 //! - [`drill`]: one host's live processes, its incidents, its agent's configuration.
 //! - [`acks`]: acknowledging incidents (through the brokers to the regions), audited.
 //! - [`audit`]: the audit log: who changed what, from where, with which outcome.
+//! - [`principals`]: the users and tokens handed to every region.
 //! - [`regions`]: a region's alerting rules, channels, agents and notifications.
 //!
 //! The adapters:
@@ -57,6 +58,7 @@ pub mod incidents;
 pub mod overview;
 pub mod period;
 pub mod placement;
+pub mod principals;
 pub mod qos;
 pub mod regions;
 pub mod reports;
@@ -217,6 +219,7 @@ impl BoundSuperManager {
         tasks.spawn(upkeep::record_health(shared.clone(), shutdown.clone()));
         tasks.spawn(upkeep::trim_qos(shared.clone(), shutdown.clone()));
         tasks.spawn(upkeep::watch_slos(shared.clone(), shutdown.clone()));
+        tasks.spawn(principals::push_loop(shared.clone(), shutdown.clone()));
         if let Some(listener) = self.grpc {
             let (transport, grpc, stop) = (
                 self.transport.clone(),

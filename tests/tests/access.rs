@@ -362,3 +362,59 @@ fn every_path_answers_401_without_credentials_403_out_of_role_or_region_and_2xx_
         403
     );
 }
+
+#[test]
+fn the_centre_hands_its_principals_to_the_regions_which_decide_alone_when_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut mesh = Mesh::builder()
+        .dir(dir)
+        .region(Region::new("east").sim("sim", "east-sim-", 2).consoles())
+        .start();
+    let console = mesh.regions[0].members[0]
+        .first_line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("console=http://"))
+        .map(|a| a.trim_end_matches('/').to_string())
+        .expect("east-1 has a console");
+    // tokens made at the centre alone reach the region
+    let t = tokens(&[&dir.join("super")]);
+    let regional = |token: &str| status(&console, "GET", "/api/v1/overview", "", Some(token));
+    wait_for(
+        "the centre's tokens in the region",
+        Duration::from_secs(20),
+        || match regional(&t.viewer_east) {
+            200 => Ok(()),
+            s => Err(format!("{s}")),
+        },
+    );
+    // a revocation at the centre reaches the region (at once, within a push)
+    let centre = PrincipalsFile::open(dir.join("super/principals.json")).unwrap();
+    centre
+        .change(|p| p.revoke_token("viewer-east", 2).map(|_| ()))
+        .unwrap();
+    let revoked_at = std::time::Instant::now();
+    wait_for(
+        "the revocation in the region",
+        Duration::from_secs(20),
+        || match regional(&t.viewer_east) {
+            401 => Ok(()),
+            s => Err(format!("{s}")),
+        },
+    );
+    println!(
+        "revocation in force in the region after {:?}",
+        revoked_at.elapsed()
+    );
+    // with the centre stopped, the region still decides: who may, who may not
+    for sup in &mut mesh.super_managers {
+        sup.kill();
+    }
+    assert_eq!(regional(&t.viewer_all), 200);
+    assert_eq!(regional(&t.viewer_east), 401);
+    assert_eq!(regional(&t.viewer_west), 403);
+    assert_eq!(
+        regional("strata_0000_0000000000000000000000000000000000"),
+        401
+    );
+}

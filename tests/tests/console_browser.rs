@@ -333,7 +333,9 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
     });
     // its notification channels, checked by every member of the region before they change
     let hook = "[[receivers]]\nname = 'on-call'\nkind = 'webhook'\nurl = 'URL'\n\
+                headers = { Authorization = 'SECRET' }\n\
                 [[routes]]\nmatch = { severity = 'critical' }\nreceivers = ['on-call']\n";
+    let hook = hook.replace("SECRET", "Bearer pager-secret");
     browser.fill("#notify-form textarea", &hook.replace("URL", "ftp://pager"));
     browser.click("#notify-form button");
     wait_for("the channels refused", within, || {
@@ -373,6 +375,25 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         "{}",
         browser.text_of("#channels-summary")
     );
+    let shown = channels["notify_toml"].as_str().unwrap_or("");
+    assert!(
+        !shown.contains("pager-secret") && shown.contains("<hidden>"),
+        "{channels}"
+    );
+    // the hidden secret cannot be sent to another host: it must be given again
+    let moved = hook
+        .replace("Bearer pager-secret", "<hidden>")
+        .replace("URL", "http://evil.example:9/page");
+    browser.fill("#notify-form textarea", &moved);
+    browser.click("#notify-form button");
+    wait_for("the moved secret refused", within, || {
+        let out = browser.text_of("#notify-result");
+        if out.contains("headers.Authorization") && out.contains("give the secret again") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
     snap(&browser, "admin");
     // shown again, they come from the API, and can go back to the config file's
     browser.goto(&format!("{base}#/admin?region={region}"));
@@ -505,7 +526,8 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
 fn a_regional_console_logs_in_and_acknowledges_with_the_centre_stopped() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
-    principals(&[dir.join("east-1")]);
+    // the centre's principals are handed to the region: ana is made at both
+    principals(&[dir.join("super"), dir.join("east-1")]);
     let mut mesh = Mesh::builder()
         .dir(&dir)
         .interval(Duration::from_secs(1))

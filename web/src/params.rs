@@ -13,6 +13,15 @@ use crate::ApiError;
 /// The most processes a snapshot may list.
 pub const MAX_TOP: u32 = 500;
 
+/// The most points a history answer may hold per series (Prometheus's bound too).
+pub const MAX_POINTS: i64 = 11_000;
+
+/// The longest range raw points (`step_ms=0`) may be asked over: 6 hours.
+pub const MAX_RAW_RANGE_MS: i64 = 6 * 3_600_000;
+
+/// The largest timestamp a query may name (year 5138): ranges never overflow.
+pub const MAX_MS: i64 = 100_000_000_000_000;
+
 /// The processes a snapshot lists when `top` is not given.
 pub const DEFAULT_TOP: u32 = 20;
 
@@ -29,6 +38,43 @@ pub fn top(q: &HashMap<String, String>) -> Result<u32, ApiError> {
                 ApiError::bad_request(format!("top: '{v}' is not a number from 1 to {MAX_TOP}"))
             }),
     }
+}
+
+/// Whether a query's range and step are answerable: times from 0 to [`MAX_MS`] (so that
+/// no difference overflows), `from_ms` not after `to_ms`, a step not negative, raw points
+/// (`step_ms` 0) over [`MAX_RAW_RANGE_MS`] at most, [`MAX_POINTS`] a series at most; the
+/// problem names its field.
+pub fn check_range(from_ms: i64, to_ms: i64, step_ms: i64) -> Result<(), String> {
+    for (field, v) in [("from_ms", from_ms), ("to_ms", to_ms)] {
+        if !(0..=MAX_MS).contains(&v) {
+            return Err(format!(
+                "{field}: {v} is not a time from 0 to {MAX_MS} (ms since the epoch)"
+            ));
+        }
+    }
+    if from_ms > to_ms {
+        return Err(format!("from_ms {from_ms} is after to_ms {to_ms}"));
+    }
+    if step_ms < 0 {
+        return Err(format!("step_ms {step_ms} is negative"));
+    }
+    // both within [0, MAX_MS]: the range cannot overflow
+    let range = to_ms - from_ms;
+    if step_ms == 0 && range > MAX_RAW_RANGE_MS {
+        return Err(format!(
+            "step_ms=0 (raw points) over {} h: at most {} h raw; give a step_ms, or a shorter range",
+            range / 3_600_000,
+            MAX_RAW_RANGE_MS / 3_600_000
+        ));
+    }
+    if step_ms > 0 && range / step_ms > MAX_POINTS {
+        return Err(format!(
+            "step_ms {step_ms} over {range} ms makes {} points a series: at most {MAX_POINTS}; give a step_ms of at least {}",
+            range / step_ms,
+            range / MAX_POINTS + 1
+        ));
+    }
+    Ok(())
 }
 
 fn int_param(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, ApiError> {
@@ -58,14 +104,9 @@ pub fn history(
         )
     })?;
     let to_ms = int_param(q, "to_ms", now_ms)?;
-    let from_ms = int_param(q, "from_ms", to_ms - 3_600_000)?;
+    let from_ms = int_param(q, "from_ms", to_ms.saturating_sub(3_600_000).max(0))?;
     let step_ms = int_param(q, "step_ms", 0)?;
-    if from_ms > to_ms {
-        return Err(bad(format!("from_ms {from_ms} is after to_ms {to_ms}")));
-    }
-    if step_ms < 0 {
-        return Err(bad(format!("step_ms {step_ms} is negative")));
-    }
+    check_range(from_ms, to_ms, step_ms).map_err(bad)?;
     let mut quantile = 0.0;
     let aggregation = match q.get("agg").map(String::as_str) {
         None | Some("avg") => Aggregation::Avg,
@@ -154,6 +195,32 @@ mod tests {
             ),
             (vec![("name", "m"), ("agg", "p99")], "'agg'"),
             (vec![("name", "m"), ("agg", "quantile"), ("q", "2")], "'q'"),
+            // bounded: raw points over a long range, too many points, times out of range
+            (
+                vec![("name", "m"), ("from_ms", "0"), ("to_ms", "86400000")],
+                "raw",
+            ),
+            (
+                vec![
+                    ("name", "m"),
+                    ("from_ms", "0"),
+                    ("to_ms", "86400000"),
+                    ("step_ms", "1"),
+                ],
+                "at most 11000",
+            ),
+            (
+                vec![
+                    ("name", "m"),
+                    ("from_ms", "-9223372036854775808"),
+                    ("to_ms", "9223372036854775807"),
+                ],
+                "from_ms",
+            ),
+            (
+                vec![("name", "m"), ("to_ms", "-9223372036854775808")],
+                "to_ms",
+            ),
         ] {
             let e = history("eu/web-1", &q(&params), 0).unwrap_err();
             assert_eq!(e.status.as_u16(), 400);

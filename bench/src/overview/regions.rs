@@ -285,6 +285,13 @@ impl SubManager for FakeRegions {
         Err(Status::unimplemented("not simulated"))
     }
 
+    async fn put_principals(
+        &self,
+        _: Request<strata_proto::v1::PutPrincipalsRequest>,
+    ) -> Result<Response<strata_proto::v1::PutPrincipalsResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
     async fn put_notify(
         &self,
         _: Request<PutNotifyRequest>,

@@ -154,6 +154,24 @@ impl SubManager for Router {
         chosen("PutRules", answers.into_iter().next())
     }
 
+    async fn put_principals(
+        &self,
+        request: Request<strata_proto::v1::PutPrincipalsRequest>,
+    ) -> Result<Response<strata_proto::v1::PutPrincipalsResponse>, Status> {
+        let req = request.into_inner();
+        let answers = self
+            .fan_out(&req.region, "PutPrincipals", |mut c| {
+                let req = req.clone();
+                async move { c.put_principals(req).await }
+            })
+            .await?;
+        // every member answered: the lowest version any has in force
+        chosen(
+            "PutPrincipals",
+            answers.into_iter().min_by_key(|a| a.version),
+        )
+    }
+
     async fn list_agents(
         &self,
         request: Request<ListAgentsRequest>,

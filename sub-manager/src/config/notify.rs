@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use strata_proto::windows::rfc3339_ms;
 use strata_tsdb::Matcher;
 
+mod secrets;
+pub use secrets::{HIDDEN, mask_url};
+
 /// Notifications of the region's events.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -231,83 +234,7 @@ pub fn matchers(
         .collect()
 }
 
-/// How a secret is shown outside the sub-manager, and given back to keep it unchanged.
-pub const HIDDEN: &str = "<hidden>";
-
-/// Whether a header carries a credential (its value is hidden).
-fn secret_header(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    ["authorization", "token", "key", "secret", "password"]
-        .iter()
-        .any(|s| name.contains(s))
-}
-
-/// The secrets of a receiver: its password and credential headers, by field name.
-fn secrets(kind: &mut ReceiverKind) -> Vec<(String, &mut String)> {
-    let mut out = Vec::new();
-    match kind {
-        ReceiverKind::Email {
-            password: Some(p), ..
-        } => out.push(("password".to_string(), p)),
-        ReceiverKind::Webhook { headers, .. } | ReceiverKind::Sms { headers, .. } => {
-            for (name, value) in headers.iter_mut() {
-                if secret_header(name) {
-                    out.push((format!("headers.{name}"), value));
-                }
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
 impl NotifyConfig {
-    /// The same channels with every secret replaced by [`HIDDEN`].
-    pub fn hidden(&self) -> NotifyConfig {
-        let mut out = self.clone();
-        for r in &mut out.receivers {
-            for (_, value) in secrets(&mut r.kind) {
-                *value = HIDDEN.to_string();
-            }
-        }
-        out
-    }
-
-    /// Puts back the secrets given as [`HIDDEN`] from the receiver of the same name in
-    /// `current`; a hidden secret with nothing to keep is a problem naming its field.
-    pub fn restore_hidden(&mut self, current: &NotifyConfig) -> Vec<String> {
-        let mut problems = Vec::new();
-        for (i, r) in self.receivers.iter_mut().enumerate() {
-            let mut before = current
-                .receivers
-                .iter()
-                .find(|c| c.name == r.name)
-                .map(|c| c.kind.clone());
-            let kept: Vec<(String, String)> = before
-                .as_mut()
-                .map(|k| {
-                    secrets(k)
-                        .into_iter()
-                        .map(|(f, v)| (f, v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for (field, value) in secrets(&mut r.kind) {
-                if value != HIDDEN {
-                    continue;
-                }
-                match kept.iter().find(|(f, _)| *f == field) {
-                    Some((_, old)) => *value = old.clone(),
-                    None => problems.push(format!(
-                        "notify.receivers[{i}].{field}: '{HIDDEN}' keeps a secret, but receiver '{}' has none in force to keep",
-                        r.name
-                    )),
-                }
-            }
-        }
-        problems
-    }
-
     /// The channels as TOML (the `[notify]` section's content), secrets hidden.
     pub fn to_toml(&self) -> String {
         toml::to_string(&self.hidden()).unwrap_or_else(|e| format!("# not shown: {e}\n"))

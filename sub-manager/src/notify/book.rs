@@ -275,7 +275,50 @@ mod tests {
             .replace("[\"mail\"]", "[\"mail2\"]");
         let err = book.put_api(&renamed, &journal).unwrap_err().join("\n");
         assert!(err.contains("notify.receivers[0].password"), "{err}");
-        assert_eq!(book.version(), v);
+        // a hidden secret sent to another host: the relay, or the webhook's host
+        let shown = book.describe().notify_toml;
+        for (from, to, field) in [
+            (
+                "127.0.0.1:25",
+                "mail.evil.example:25",
+                "receivers[0].password",
+            ),
+            (
+                "http://127.0.0.1:9/hook",
+                "http://evil.example:9/hook",
+                "receivers[1].headers.Authorization",
+            ),
+        ] {
+            assert!(shown.contains(from), "{shown}");
+            let err = book
+                .put_api(&shown.replace(from, to), &journal)
+                .unwrap_err()
+                .join("\n");
+            assert!(
+                err.contains(field) && err.contains("give the secret again"),
+                "{err}"
+            );
+        }
+        assert_eq!(book.version(), v, "nothing refused changed anything");
+        // the same destination keeps them, and a URL's own secret comes back masked
+        book.put_api(&shown, &journal).unwrap();
+        let with_token = MAIL.replace("/hook", "/hook?token=abc123");
+        book.put_api(&with_token, &journal).unwrap();
+        let shown = book.describe().notify_toml;
+        assert!(
+            shown.contains("/hook?token=<hidden>") && !shown.contains("abc123"),
+            "{shown}"
+        );
+        book.put_api(&shown, &journal).unwrap();
+        assert!(
+            matches!(&book.current().receivers[1].kind, crate::config::notify::ReceiverKind::Webhook { url, .. } if url.ends_with("token=abc123")),
+            "the URL given back masked keeps its token"
+        );
+        let err = book
+            .put_api(&shown.replace("/hook?", "/other?"), &journal)
+            .unwrap_err()
+            .join("\n");
+        assert!(err.contains("receivers[1].url"), "{err}");
         assert_eq!(book.current().receivers[0].name, "mail");
     }
 }

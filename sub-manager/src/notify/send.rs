@@ -226,14 +226,19 @@ impl Sender {
     }
 
     async fn http_call(&self, req: reqwest::RequestBuilder, url: &str) -> Result<(), String> {
-        let answer = req.send().await.map_err(|e| format!("POST {url}: {e}"))?;
+        // a URL's secrets never reach an error (shown by the API and logged)
+        let shown = crate::config::notify::mask_url(url);
+        let answer = req
+            .send()
+            .await
+            .map_err(|e| format!("POST {shown}: {}", e.without_url()))?;
         let status = answer.status();
         if status.is_success() {
             return Ok(());
         }
         let body = answer.text().await.unwrap_or_default();
         let body: String = body.chars().take(200).collect();
-        Err(format!("{url} answered {status}: {body}"))
+        Err(format!("{shown} answered {status}: {body}"))
     }
 
     async fn email(

@@ -53,8 +53,7 @@ pub(super) fn sees_resource(shared: &Shared, caller: &Caller, id: &str) -> bool 
 pub(super) fn gate(shared: &Arc<Shared>) -> Gate {
     let config = &shared.config.auth;
     let (services, audit) = (shared.clone(), shared.clone());
-    Gate::new(shared.principals.clone(), config.session_ttl)
-        .allowed_hosts(config.allowed_hosts.clone())
+    Gate::from_config(shared.principals.clone(), config)
         .services(Arc::new(move |name| service_regions(&services, name)))
         .audit(Arc::new(move |record| audit.services.record_audit(&record)))
 }

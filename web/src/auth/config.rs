@@ -18,6 +18,18 @@ pub struct AuthConfig {
     /// Host names browsers may reach the console by, beside IP addresses and `localhost`
     /// (default none); any other `Host` is refused, against DNS rebinding.
     pub allowed_hosts: Vec<String>,
+    /// The longest a request may take to be answered (default 60 s; a live stream's events
+    /// are not bounded, only its start).
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: std::time::Duration,
+    /// Requests one principal may have in flight at once (default 32); more are 429.
+    pub max_concurrent: usize,
+    /// The largest request body (default 1 MiB); a larger one is 413.
+    pub max_body_bytes: usize,
+    /// At the centre: how often its principals are handed to every region again (default
+    /// 10 s; a change goes at once). Regions ignore it.
+    #[serde(with = "humantime_serde")]
+    pub push_interval: std::time::Duration,
 }
 
 impl Default for AuthConfig {
@@ -26,6 +38,10 @@ impl Default for AuthConfig {
             principals_file: None,
             session_ttl: Duration::from_secs(12 * 3600),
             allowed_hosts: Vec::new(),
+            request_timeout: Duration::from_secs(60),
+            max_concurrent: 32,
+            max_body_bytes: 1 << 20,
+            push_interval: Duration::from_secs(10),
         }
     }
 }
@@ -45,6 +61,21 @@ impl AuthConfig {
             problems.push(format!(
                 "auth.session_ttl: {:?} is below a minute",
                 self.session_ttl
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            problems.push("auth.request_timeout: must be above zero".into());
+        }
+        if self.push_interval < Duration::from_secs(1) {
+            problems.push("auth.push_interval: must be at least 1 s".into());
+        }
+        if self.max_concurrent == 0 {
+            problems.push("auth.max_concurrent: must be at least 1".into());
+        }
+        if self.max_body_bytes < 1024 {
+            problems.push(format!(
+                "auth.max_body_bytes: {} is below 1024",
+                self.max_body_bytes
             ));
         }
         for (i, h) in self.allowed_hosts.iter().enumerate() {

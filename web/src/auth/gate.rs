@@ -25,8 +25,44 @@ use super::sessions::{COOKIE, Sessions};
 use super::{AuditRecord, Principal, PrincipalsFile};
 use crate::ApiError;
 
-/// The largest request body the gate reads to find the region it touches.
+/// The largest request body the gate reads (a login, or to find the region it touches).
 pub const MAX_BODY: usize = 1 << 20;
+
+/// What one request may use: its time, its body, and its principal's requests at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub request_timeout: std::time::Duration,
+    pub max_concurrent: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            request_timeout: std::time::Duration::from_secs(60),
+            max_concurrent: 32,
+            max_body_bytes: MAX_BODY,
+        }
+    }
+}
+
+/// A request in flight of a principal, counted until it is answered.
+struct InFlight {
+    gate: Arc<Gate>,
+    name: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut counts = self.gate.in_flight.lock().expect("in-flight lock poisoned");
+        if let Some(n) = counts.get_mut(&self.name) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.name);
+            }
+        }
+    }
+}
 
 /// The regions of a service's components, when the service is known.
 pub type ServiceRegions = Arc<dyn Fn(&str) -> Option<BTreeSet<String>> + Send + Sync>;
@@ -74,6 +110,9 @@ pub struct Gate {
     secure: bool,
     services: Option<ServiceRegions>,
     audit: Option<AuditSink>,
+    limits: Limits,
+    /// Requests in flight by principal.
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -143,7 +182,40 @@ impl Gate {
             secure: false,
             services: None,
             audit: None,
+            limits: Limits::default(),
+            in_flight: Default::default(),
         }
+    }
+
+    /// The gate of a manager's `[auth]` section over `principals`.
+    pub fn from_config(principals: Arc<PrincipalsFile>, config: &super::AuthConfig) -> Self {
+        Self::new(principals, config.session_ttl)
+            .allowed_hosts(config.allowed_hosts.clone())
+            .limits(Limits {
+                request_timeout: config.request_timeout,
+                max_concurrent: config.max_concurrent,
+                max_body_bytes: config.max_body_bytes,
+            })
+    }
+
+    /// What one request may use.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Counts a request of `name` in flight, unless it has its most already.
+    fn enter(self: &Arc<Self>, name: &str) -> Option<InFlight> {
+        let mut counts = self.in_flight.lock().expect("in-flight lock poisoned");
+        let n = counts.entry(name.to_string()).or_insert(0);
+        if *n >= self.limits.max_concurrent {
+            return None;
+        }
+        *n += 1;
+        Some(InFlight {
+            gate: self.clone(),
+            name: name.to_string(),
+        })
     }
 
     /// A regional console's gate: every caller must cover `region`.
@@ -193,9 +265,11 @@ impl Gate {
             .route("/api/v1/logout", post(logout))
             .route("/api/v1/session", get(session))
             .with_state(self.clone());
+        let body_limit = axum::extract::DefaultBodyLimit::max(self.limits.max_body_bytes);
         router
             .merge(own)
             .layer(middleware::from_fn_with_state(self, check))
+            .layer(body_limit)
     }
 
     fn record(&self, record: AuditRecord) {
@@ -377,6 +451,16 @@ async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
     if let Err(refused) = gate.check_origin(request.headers()) {
         return refused.into_response();
     }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > gate.limits.max_body_bytes) {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body: more than {} bytes", gate.limits.max_body_bytes),
+        );
+    }
     let Some(need) = policy::need(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
@@ -422,11 +506,27 @@ async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
         return refuse(StatusCode::FORBIDDEN, message);
     }
     let address = address_of(request.extensions().get::<ConnectInfo<SocketAddr>>());
+    let Some(_in_flight) = gate.enter(&principal.name) else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "{} has {} requests in flight already: wait for their answers",
+                principal.name, gate.limits.max_concurrent
+            ),
+        );
+    };
     let mut request = request;
     request
         .extensions_mut()
         .insert(Caller { principal, address });
-    next.run(request).await
+    let timeout = gate.limits.request_timeout;
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(answer) => answer,
+        Err(_) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the answer took longer than {timeout:?}: try a smaller question"),
+        ),
+    }
 }
 
 /// The body of `POST /api/v1/login`.

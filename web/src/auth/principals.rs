@@ -438,6 +438,18 @@ impl PrincipalsFile {
         Ok(answer)
     }
 
+    /// Installs `copy` (the centre's, which owns the principals) when it differs from what
+    /// is here, whatever the versions; whether it did.
+    pub fn replace_if_different(&self, copy: Principals) -> Result<bool, AuthError> {
+        let _writing = self.writing.lock().expect("principals lock poisoned");
+        if copy == read(&self.path)? {
+            return Ok(false);
+        }
+        write(&self.path, &copy)?;
+        self.installed(copy);
+        Ok(true)
+    }
+
     /// Installs `copy` (the centre's, say) when it is newer than what is here; whether it was.
     pub fn replace_if_newer(&self, copy: Principals) -> Result<bool, AuthError> {
         let _writing = self.writing.lock().expect("principals lock poisoned");

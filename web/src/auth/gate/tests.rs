@@ -270,3 +270,65 @@ async fn a_session_needs_its_csrf_token_for_changes_and_ends_at_logout() {
     let (status, _, _) = send(r, with_cookie("GET", "/api/v1/events", None, "")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "logged out");
 }
+
+#[tokio::test]
+async fn a_request_is_bounded_in_body_time_and_company() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = Arc::new(PrincipalsFile::open(dir.path().join("principals.json")).unwrap());
+    let token = file
+        .change(|p| p.create_token("t", Role::Admin, Scope::All, 0, 1))
+        .unwrap()
+        .1;
+    let gate = Gate::new(file, Duration::from_secs(60)).limits(Limits {
+        request_timeout: Duration::from_millis(300),
+        max_concurrent: 1,
+        max_body_bytes: 2048,
+    });
+    let slow = || async {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        "late"
+    };
+    let gate = Arc::new(gate);
+    let router = gate
+        .clone()
+        .wrap(Router::new().route("/api/v1/slow", get(slow)).route(
+            "/api/v1/events/ack",
+            post(|body: String| async move { body }),
+        ));
+    let big = format!(
+        r#"{{"resource_id":"east/a","rule":"{}"}}"#,
+        "x".repeat(4096)
+    );
+    let (status, _, body) = send(
+        &router,
+        req("POST", "/api/v1/events/ack", Some(&token), &big),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    // one request of the token's at a time: a second meanwhile is 429; the first times out
+    let first = tokio::spawn({
+        let (router, token) = (router.clone(), token.clone());
+        async move { send(&router, req("GET", "/api/v1/slow", Some(&token), "")).await }
+    });
+    let in_flight = || gate.in_flight.lock().unwrap().get("token:t").copied();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while in_flight() != Some(1) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the first request in flight");
+    let (second, _, body) = send(&router, req("GET", "/api/v1/slow", Some(&token), "")).await;
+    assert_eq!(second, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let (status, _, body) = first.await.unwrap();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains("took longer"), "{body}");
+    // answered: the count is back to zero
+    assert_eq!(in_flight(), None);
+    let (status, _, _) = send(
+        &router,
+        req("POST", "/api/v1/events/ack", Some(&token), "{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
