@@ -460,6 +460,31 @@ fn enrolment_and_config_calls_refuse_who_they_should() {
         Code::PermissionDenied,
         "operator",
     );
+    // the principals come from the centre: not from an operator, directly or routed
+    let principals = |channel: Channel| {
+        block_on(SubManagerClient::new(channel).put_principals(
+            strata_proto::v1::PutPrincipalsRequest {
+                region: "eu".into(),
+                principals_json: br#"{"version":7}"#.to_vec(),
+            },
+        ))
+        .map(|_| ())
+        .map_err(|s| (s.code(), s.message().to_string()))
+    };
+    refused(
+        "PutPrincipals at the member as an operator",
+        principals(as_who(operator, &member)),
+        Code::PermissionDenied,
+        "brokers and super-managers only",
+    );
+    refused(
+        "PutPrincipals routed by the broker for an operator",
+        principals(as_who(operator, &broker)),
+        Code::PermissionDenied,
+        "super-manager",
+    );
+    principals(as_who((Role::SuperManager, "", "super-1"), &broker))
+        .expect("a super-manager hands the principals through the broker");
     wait_for(
         "the operator reads web-1's configuration",
         Duration::from_secs(30),
