@@ -33,6 +33,9 @@ pub struct SubManagerConfig {
     /// Who may use the regional console (`[auth]`: the principals file, default
     /// `<data_dir>/principals.json`; the session's length; the host names allowed).
     pub auth: strata_web::auth::AuthConfig,
+    /// HTTPS on `console_listen` (`[https]`: `cert_file`, `key_file`; plain HTTP only on a
+    /// loopback address, or with `insecure = true`).
+    pub https: strata_web::https::HttpsConfig,
     /// Where the time-series store lives (default `./data/sub-manager`).
     pub data_dir: PathBuf,
     /// Brokers to heartbeat to, as `host:port` (default none: the region runs alone).
@@ -212,6 +215,7 @@ impl Default for SubManagerConfig {
             metrics_listen: None,
             console_listen: None,
             auth: Default::default(),
+            https: Default::default(),
             data_dir: PathBuf::from("./data/sub-manager"),
             brokers: Vec::new(),
             heartbeat_interval: Duration::from_millis(500),
@@ -304,12 +308,14 @@ impl RoleConfig for SubManagerConfig {
                 self.listen
             ));
         }
-        if let Some(c) = &self.console_listen
-            && c.parse::<std::net::SocketAddr>().is_err()
-        {
-            errors.push(format!(
-                "console_listen: '{c}' is not an address like 127.0.0.1:9710"
-            ));
+        if let Some(c) = &self.console_listen {
+            if c.parse::<std::net::SocketAddr>().is_err() {
+                errors.push(format!(
+                    "console_listen: '{c}' is not an address like 127.0.0.1:9710"
+                ));
+            } else {
+                errors.extend(self.https.problems("console_listen", c));
+            }
         }
         if let Some(m) = &self.metrics_listen
             && m.parse::<std::net::SocketAddr>().is_err()

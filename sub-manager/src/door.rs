@@ -171,15 +171,14 @@ pub async fn serve<S: SubManager>(
 /// region goes on polling and alerting without its console).
 pub async fn serve_console(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     router: axum::Router,
     shutdown: CancellationToken,
 ) {
     let addr = listener.local_addr().ok();
-    tracing::info!(?addr, "regional console served");
-    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(error) = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    tracing::info!(?addr, https = tls.is_some(), "regional console served");
+    if let Err(error) =
+        strata_web::https::serve(listener, router, tls, shutdown.cancelled_owned()).await
     {
         tracing::warn!(%error, "the regional console stopped");
     }

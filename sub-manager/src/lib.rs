@@ -84,6 +84,8 @@ pub struct BoundSubManager {
     /// The metrics listener, when `metrics_listen` is set.
     metrics: Option<TcpListener>,
     transport: Transport,
+    /// HTTPS on the console, when `[https]` names a certificate.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Loads the member's identity (its certificate must name `config.id` in `config.region`)
@@ -95,6 +97,9 @@ pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
         Some(&config.region),
         Some(&config.id),
     )?;
+    let tls = config.https.acceptor().map_err(|problem| {
+        SubManagerError::ConfigInvalid(strata_proto::config::Problems(vec![problem]))
+    })?;
     let listener = door::bind(&config.listen).await?;
     let console = match &config.console_listen {
         None => None,
@@ -110,6 +115,7 @@ pub async fn bind(config: SubManagerConfig) -> Result<BoundSubManager> {
         console,
         metrics,
         transport,
+        tls,
     })
 }
 
@@ -124,6 +130,11 @@ impl BoundSubManager {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// `https` when the console serves TLS, else `http`.
+    pub fn console_scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The address the regional console listens on, when it is served.
@@ -278,6 +289,7 @@ impl BoundSubManager {
         if let Some(listener) = self.console {
             let gate = strata_web::auth::Gate::from_config(principals, &config.auth)
                 .home_region(&config.region)
+                .secure(self.tls.is_some())
                 .audit(Arc::new(move |record| {
                     if let Err(error) = audit.append(&record) {
                         warn!(%error, "writing the audit log failed");
@@ -285,6 +297,7 @@ impl BoundSubManager {
                 }));
             tasks.spawn(door::serve_console(
                 listener,
+                self.tls.clone(),
                 Arc::new(gate).wrap(console::router(api.clone(), shutdown.clone())),
                 shutdown.clone(),
             ));

@@ -29,7 +29,8 @@ fn main() -> ExitCode {
             let bound = strata_sub_manager::bind(config).await?;
             let mut line = format!("strata-sub-manager listening grpc={}", bound.local_addr());
             if let Some(console) = bound.console_addr() {
-                line.push_str(&format!(" console=http://{console}/"));
+                let scheme = bound.console_scheme();
+                line.push_str(&format!(" console={scheme}://{console}/"));
             }
             if let Some(metrics) = bound.metrics_addr() {
                 line.push_str(&format!(" metrics={metrics}"));

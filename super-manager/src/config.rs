@@ -53,6 +53,9 @@ pub struct SuperManagerConfig {
     /// Who may use the REST API and console (`[auth]`: the principals file, default
     /// `<data_dir>/principals.json`; the session's length; the host names allowed).
     pub auth: AuthConfig,
+    /// HTTPS on `http` (`[https]`: `cert_file`, `key_file`; plain HTTP only on a loopback
+    /// address, or with `insecure = true`).
+    pub https: strata_web::https::HttpsConfig,
 }
 
 impl Default for SuperManagerConfig {
@@ -72,6 +75,7 @@ impl Default for SuperManagerConfig {
             qos: crate::qos::Retention::default(),
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
+            https: Default::default(),
         }
     }
 }
@@ -97,6 +101,7 @@ impl RoleConfig for SuperManagerConfig {
     fn problems(&self) -> Vec<String> {
         let mut errors = self.tls.problems();
         errors.extend(self.auth.problems());
+        errors.extend(self.https.problems("http", &self.http));
         if let Some(g) = &self.grpc_listen
             && !g.is_empty()
             && g.parse::<std::net::SocketAddr>().is_err()

@@ -44,11 +44,15 @@ pub fn policy(
     }
 }
 
-/// Serves `rest` (the REST API and console) on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, rest: Router, shutdown: CancellationToken) -> Result<()> {
-    let rest = rest.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, rest)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+/// Serves `rest` (the REST API and console) on `listener` (over TLS with `tls`) until
+/// `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    rest: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    strata_web::https::serve(listener, rest, tls, shutdown.cancelled_owned())
         .await
         .map_err(SuperManagerError::Serve)
 }

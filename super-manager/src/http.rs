@@ -40,7 +40,8 @@ type Answer<T> = Result<axum::Json<T>, ApiError>;
 
 /// The HTTP router of the super-manager: the console's files, the REST API, health and
 /// metrics, behind the gate (who may call what, [`strata_web::auth::policy`]).
-pub fn router(shared: Arc<Shared>) -> Router {
+/// `https`: served over TLS (the session cookie is then `Secure`).
+pub fn router(shared: Arc<Shared>, https: bool) -> Router {
     // the API's requests, counted at /metrics (the console's files, stream, scope and the
     // OpenAPI document are not)
     let api = Router::new()
@@ -95,7 +96,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/services/{name}/slo", get(services::slo))
         .route("/api/v1/reports/{kind}", get(reports::report))
         .route_layer(middleware::from_fn_with_state(shared.clone(), count));
-    let gate = Arc::new(scope::gate(&shared));
+    let gate = Arc::new(scope::gate(&shared).secure(https));
     let routes = Router::new()
         .merge(strata_web::assets::routes())
         .route("/api/v1/stream", get(console::stream))

@@ -89,6 +89,8 @@ pub struct BoundSuperManager {
     /// The gRPC listener, when `grpc_listen` is set.
     grpc: Option<TcpListener>,
     transport: Transport,
+    /// HTTPS on the HTTP listener, when `[https]` names a certificate.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Loads the super-manager's identity (its certificate must name `config.id`) and binds
@@ -100,6 +102,7 @@ pub async fn bind(config: SuperManagerConfig) -> Result<BoundSuperManager> {
         None,
         Some(&config.id),
     )?;
+    let tls = config.https.acceptor().map_err(invalid)?;
     let listener = door::bind(&config.http).await?;
     let grpc = match config.grpc_listen.as_deref() {
         Some(addr) if !addr.is_empty() => Some(door::bind(addr).await?),
@@ -110,6 +113,7 @@ pub async fn bind(config: SuperManagerConfig) -> Result<BoundSuperManager> {
         listener,
         grpc,
         transport,
+        tls,
     })
 }
 
@@ -189,6 +193,11 @@ impl BoundSuperManager {
             .expect("a bound listener has an address")
     }
 
+    /// `https` when the HTTP listener serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// The address the gRPC service listens on, when it is served.
     pub fn grpc_addr(&self) -> Option<SocketAddr> {
         self.grpc.as_ref().and_then(|l| l.local_addr().ok())
@@ -232,7 +241,8 @@ impl BoundSuperManager {
                 }
             });
         }
-        let served = door::serve(self.listener, http::router(shared), shutdown.clone()).await;
+        let router = http::router(shared, self.tls.is_some());
+        let served = door::serve(self.listener, router, self.tls, shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         info!("super-manager stopped");

@@ -27,13 +27,14 @@ fn main() -> ExitCode {
         None,
         |config, shutdown| async move {
             let bound = strata_super_manager::bind(config).await?;
-            match bound.grpc_addr() {
-                Some(grpc) => println!(
-                    "strata-super-manager listening http={} grpc={grpc}",
-                    bound.local_addr()
-                ),
-                None => println!("strata-super-manager listening http={}", bound.local_addr()),
+            let mut line = format!("strata-super-manager listening http={}", bound.local_addr());
+            if let Some(grpc) = bound.grpc_addr() {
+                line.push_str(&format!(" grpc={grpc}"));
             }
+            if bound.scheme() == "https" {
+                line.push_str(" scheme=https");
+            }
+            println!("{line}");
             bound.run(shutdown).await
         },
     )

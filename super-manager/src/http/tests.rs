@@ -58,7 +58,8 @@ async fn the_router_answers_and_refuses_as_before() {
     let shutdown = CancellationToken::new();
     let served = tokio::spawn(crate::door::serve(
         listener,
-        super::router(shared.clone()),
+        super::router(shared.clone(), false),
+        None,
         shutdown.clone(),
     ));
 
