@@ -106,7 +106,13 @@ pub fn router(shared: Arc<Shared>, https: bool) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(api)
         .fallback(not_found)
-        .with_state(shared);
+        .with_state(shared.clone());
+    let audit = shared.clone();
+    let manage = strata_web::auth::manage::routes(
+        shared.principals.clone(),
+        Arc::new(move |record| audit.services.record_audit(&record)),
+    );
+    let routes = routes.merge(manage);
     gate.wrap(routes)
 }
 

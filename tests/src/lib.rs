@@ -1,6 +1,6 @@
 //! The peers Strata's end-to-end tests talk to: an Alertmanager, an SMTP and a webhook sink,
-//! a probe target, a WebDriver client, an agent whose CPU the test sets; and region eu of
-//! the alerting tests. Starting Strata itself — daemons on port 0, whole
+//! a probe target, a WebDriver client and the logins through it, an agent whose CPU the
+//! test sets; and region eu of the alerting tests. Starting Strata itself — daemons on port 0, whole
 //! meshes, proxies that cut a link, waits with deadlines — is the test kit's
 //! (`strata-testkit`, `Mesh::builder()`), shared with the benches and `strata up`.
 //!
@@ -9,6 +9,7 @@
 pub mod alertmanager;
 pub mod cpu_agent;
 pub mod eu;
+pub mod login;
 pub mod sinks;
 pub mod target;
 pub mod webdriver;

@@ -79,6 +79,8 @@ fn status(addr: &str, method: &str, path: &str, body: &str, token: Option<&str>)
 /// A documented path with its parameters filled in, and the query it needs.
 fn concrete(path: &str) -> String {
     let filled = path
+        .replace("/users/{name}", "/users/walker")
+        .replace("/tokens/{id}", "/tokens/walk")
         .replace("{region}", "east")
         .replace("{host}", "east-host")
         .replace("{id}", "east%2Feast-sim-0001")
@@ -107,6 +109,12 @@ fn body(method: &Method, path: &str, hot: &(String, String)) -> String {
         }
         ("POST", "/api/v1/login") => r#"{"name":"vera","password":"vera's long password"}"#.into(),
         ("PUT", "/api/v1/services/{name}") => SHOP.into(),
+        ("POST", "/api/v1/users") => {
+            r#"{"name":"walker","password":"walker's password","role":"viewer","regions":"east"}"#
+                .into()
+        }
+        ("PUT", "/api/v1/users/{name}") => r#"{"role":"operator"}"#.into(),
+        ("POST", "/api/v1/tokens") => r#"{"name":"walk","role":"viewer","expires":"1h"}"#.into(),
         ("PUT", "/api/v1/resources/{region}/{host}/config") => {
             "[items.processes]\ninterval = '30s'\n".into()
         }
@@ -181,7 +189,10 @@ fn every_path_answers_401_without_credentials_403_out_of_role_or_region_and_2xx_
     let mut walk: Vec<(Method, String)> = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
-            walk.push((method.to_uppercase().parse().unwrap(), path.clone()));
+            // an operation's key; `parameters` is shared by a path's operations
+            if ["get", "post", "put", "delete"].contains(&method.as_str()) {
+                walk.push((method.to_uppercase().parse().unwrap(), path.clone()));
+            }
         }
     }
     // reads first, the service's deletion last
@@ -253,6 +264,25 @@ fn every_path_answers_401_without_credentials_403_out_of_role_or_region_and_2xx_
     );
     assert!(checked > 4 * 25, "{checked} checks");
 
+    // the principals changed through the API, each audited with who did it
+    let audit = get_json(&http, "/api/v1/reports/audit?period=today").unwrap();
+    for (action, subject) in [
+        ("add user", "walker"),
+        ("change user", "walker"),
+        ("remove user", "walker"),
+        ("create token", "walk"),
+        ("revoke token", "walk"),
+    ] {
+        let found = audit["rows"].as_array().is_some_and(|rows| {
+            rows.iter().any(|r| {
+                r["action"] == action
+                    && r["subject"] == subject
+                    && r["who"] == "token:admin-all"
+                    && r["outcome"] == "ok"
+            })
+        });
+        assert!(found, "{action} {subject} not audited: {audit}");
+    }
     // the regional console of east: the same gate, for its region alone
     let console = mesh.regions[0].members[0]
         .first_line

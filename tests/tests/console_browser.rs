@@ -12,10 +12,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use strata_testkit::{Mesh, Proc, Region, get_json, wait_for};
+use strata_tests::login::{ANA, ROOT, log_in, principals};
 use strata_tests::sinks::WebhookReceiver;
 use strata_tests::webdriver::Browser;
-use strata_web::auth::principals::PrincipalsFile;
-use strata_web::auth::{Principals, Role, Scope};
 
 fn shots() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -24,60 +23,6 @@ fn shots() -> Vec<PathBuf> {
         dirs.push(root.join("docs/console"));
     }
     dirs
-}
-
-/// The operator's and the admin's passwords.
-const ANA: (&str, &str) = ("ana", "ana's long password");
-const ROOT: (&str, &str) = ("root", "root's long password");
-
-/// Adds the test process's admin token, `ana` (operator) and `root` (admin), all regions,
-/// to the principals of each data directory of `dirs`.
-fn principals(dirs: &[PathBuf]) {
-    let mut made = Principals::default();
-    made.add_user(ANA.0, ANA.1, Role::Operator, Scope::All, 1)
-        .unwrap();
-    made.add_user(ROOT.0, ROOT.1, Role::Admin, Scope::All, 1)
-        .unwrap();
-    for dir in dirs {
-        strata_testkit::access::seed(dir).unwrap();
-        PrincipalsFile::open(dir.join("principals.json"))
-            .unwrap()
-            .change(|p| {
-                p.users.extend(made.users.clone());
-                Ok(())
-            })
-            .unwrap();
-    }
-}
-
-/// Logs in at the console `base` as `who` (after logging out whoever was in).
-fn log_in(browser: &Browser, base: &str, who: (&str, &str)) {
-    browser.goto(base);
-    let within = Duration::from_secs(15);
-    wait_for("the login form or the session", within, || {
-        if !browser.text_of("#logout").is_empty() {
-            browser.click("#logout");
-            Err("logging out".to_string())
-        } else if browser.text_of("#login-form").is_empty() {
-            Err("no login form yet".to_string())
-        } else {
-            Ok(())
-        }
-    });
-    browser.fill("#login-form input[name=name]", who.0);
-    browser.fill("#login-form input[name=password]", who.1);
-    browser.click("#login-form button");
-    wait_for(&format!("{} logged in", who.0), within, || {
-        let shown = browser.text_of("#who");
-        if shown.starts_with(who.0) {
-            Ok(())
-        } else {
-            Err(format!(
-                "header: '{shown}'; login: '{}'",
-                browser.text_of("#login-result")
-            ))
-        }
-    });
 }
 
 fn snap(browser: &Browser, name: &str) {
@@ -412,6 +357,18 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             Err(out)
         }
     });
+    // users and tokens: a token made on the page is shown this once, and listed after
+    browser.fill("#token-form input[name=name]", "dashboard");
+    browser.click("#token-form button");
+    wait_for("the token shown once", within, || {
+        let out = browser.text_of("#token-result");
+        if out.contains("strata_") && out.contains("shown this once") {
+            Ok(())
+        } else {
+            Err(out)
+        }
+    });
+    assert!(browser.text_of("#users tbody").contains("ana"));
     // the region's agents, each with when it was last polled and by which member
     let agents = browser.text_of("#agents tbody");
     assert!(

@@ -16,11 +16,13 @@
 //!   one table for both consoles.
 //! - [`sessions`]: the console's logins, held in memory, each with its expiry and its token
 //!   against cross-site request forgery.
+//! - [`manage`]: users and tokens through the API (the centre's).
 //! - [`gate`]: the layer in front of every route (who, may they, is the Host ours), and
 //!   the login, logout and session routes.
 
 pub mod config;
 pub mod gate;
+pub mod manage;
 pub mod policy;
 pub mod principals;
 pub mod secret;

@@ -192,13 +192,8 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
             expires,
         } => {
             let (role, scope) = parse_role_scope(&role, &regions)?;
-            let expires_ms = if expires == "never" {
-                0
-            } else {
-                let d = humantime::parse_duration(&expires)
-                    .map_err(|e| anyhow::anyhow!("--expires: '{expires}': {e}"))?;
-                now.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            };
+            let expires_ms = strata_web::auth::principals::expires_at(&expires, now)
+                .map_err(|e| anyhow::anyhow!("--{e}"))?;
             let (id, text) =
                 file.change(|p| p.create_token(&name, role, scope.clone(), expires_ms, now))?;
             println!(

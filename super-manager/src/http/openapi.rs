@@ -43,6 +43,10 @@ pub const PATHS: &[&str] = &[
     "/api/v1/login",
     "/api/v1/logout",
     "/api/v1/session",
+    "/api/v1/users",
+    "/api/v1/users/{name}",
+    "/api/v1/tokens",
+    "/api/v1/tokens/{id}",
 ];
 
 /// The paths open without credentials (every other answers 401 without them).
@@ -451,6 +455,54 @@ pub fn document() -> Value {
         json!({"post": {"summary": "Ends the session of the cookie",
             "responses": {"204": {"description": "logged out"}}}}),
     );
+    let body = |props: Value, required: Vec<&str>| {
+        json!({"required": true, "content": {"application/json": {"schema": {"type": "object",
+            "required": required, "properties": props}}}})
+    };
+    let user_props = json!({"name": {"type": "string"}, "password": {"type": "string"},
+        "role": {"type": "string", "enum": ["viewer", "operator", "admin"]},
+        "regions": {"type": "string", "description": "all, or a comma-separated list"}});
+    put(
+        "/api/v1/users",
+        json!({
+            "get": {"summary": "The local accounts (no hashes); admins of all regions", "responses": ok("users", "array")},
+            "post": {"summary": "Adds an account (a password of 8 characters or more); audited",
+                "requestBody": body(user_props.clone(), vec!["name", "password", "role"]),
+                "responses": {"201": {"description": "added"}, "400": {"$ref": "#/components/responses/Error"},
+                              "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
+        }),
+    );
+    put(
+        "/api/v1/users/{name}",
+        json!({
+            "parameters": [path_param("name", "the account")],
+            "put": {"summary": "Changes an account's password, role or regions (its sessions end); audited",
+                "requestBody": body(user_props, vec![]), "responses": ok("the account", "object")},
+            "delete": {"summary": "Removes an account (its sessions end); audited",
+                "responses": {"204": {"description": "removed"}, "400": {"$ref": "#/components/responses/Error"},
+                              "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
+        }),
+    );
+    put(
+        "/api/v1/tokens",
+        json!({
+            "get": {"summary": "The API tokens (never their text)", "responses": ok("tokens", "array")},
+            "post": {"summary": "Makes an API token: {id, token, expires_ms}, the token's text shown this once; audited",
+                "requestBody": body(json!({"name": {"type": "string"}, "role": {"type": "string"},
+                    "regions": {"type": "string"}, "expires": {"type": "string", "description": "30d, 12h, never (default 90d)"}}),
+                    vec!["name", "role"]),
+                "responses": {"201": {"description": "made"}, "400": {"$ref": "#/components/responses/Error"},
+                              "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}
+        }),
+    );
+    put(
+        "/api/v1/tokens/{id}",
+        json!({
+            "parameters": [path_param("id", "the token's id, or its name when one token has it")],
+            "delete": {"summary": "Revokes a token (in force in the regions at their next push); audited",
+                "responses": ok("the token revoked", "array")}
+        }),
+    );
     put(
         "/api/v1/session",
         get(
@@ -514,7 +566,8 @@ mod tests {
         // the router's source (or the gate's, for login, logout and session) names each
         let router = concat!(
             include_str!("../http.rs"),
-            include_str!("../../../web/src/auth/gate.rs")
+            include_str!("../../../web/src/auth/gate.rs"),
+            include_str!("../../../web/src/auth/manage.rs")
         );
         for p in PATHS {
             assert!(
@@ -530,8 +583,9 @@ mod tests {
             // the console's page and assets are not part of the API
             .filter(|r| *r != "/" && !r.starts_with("/assets/"))
             .collect();
-        // all but login, logout and session (the gate's) and one path of two methods
-        assert!(routed.len() >= PATHS.len() - 4, "{routed:?}");
+        // all but login, logout and session (the gate's), users and tokens (web's) and one
+        // path of two methods
+        assert!(routed.len() >= PATHS.len() - 8, "{routed:?}");
         for r in routed {
             assert!(PATHS.contains(&r), "{r} is routed but not described");
         }

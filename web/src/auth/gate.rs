@@ -11,14 +11,14 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::policy::{self, Action, Region};
 use super::sessions::{COOKIE, Sessions};
@@ -261,9 +261,9 @@ impl Gate {
     /// `router` behind the gate, with `login`, `logout` and `session` added.
     pub fn wrap(self: Arc<Self>, router: Router) -> Router {
         let own = Router::new()
-            .route("/api/v1/login", post(login))
-            .route("/api/v1/logout", post(logout))
-            .route("/api/v1/session", get(session))
+            .route("/api/v1/login", post(login::login))
+            .route("/api/v1/logout", post(login::logout))
+            .route("/api/v1/session", get(login::session))
             .with_state(self.clone());
         let body_limit = axum::extract::DefaultBodyLimit::max(self.limits.max_body_bytes);
         router
@@ -505,7 +505,7 @@ async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
     if let Err(message) = gate.authorize(&principal, need.action, regions.as_deref()) {
         return refuse(StatusCode::FORBIDDEN, message);
     }
-    let address = address_of(request.extensions().get::<ConnectInfo<SocketAddr>>());
+    let address = login::address_of(request.extensions().get::<ConnectInfo<SocketAddr>>());
     let Some(_in_flight) = gate.enter(&principal.name) else {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
@@ -529,119 +529,8 @@ async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
     }
 }
 
-/// The body of `POST /api/v1/login`.
-#[derive(Debug, Deserialize)]
-pub struct LoginRequest {
-    pub name: String,
-    pub password: String,
-}
-
-/// Who is logged in: the answer of `login` and `session`.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
-pub struct SessionJson {
-    pub name: String,
-    pub role: super::Role,
-    pub regions: String,
-    /// The token every change from this session must send in `X-CSRF-Token` (absent for
-    /// an API token, which needs none).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub csrf: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_ms: Option<i64>,
-}
-
-fn address_of(request_info: Option<&ConnectInfo<SocketAddr>>) -> String {
-    request_info.map(|c| c.0.to_string()).unwrap_or_default()
-}
-
-/// `POST /api/v1/login`: checks a name and password and opens a session (the cookie).
-async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Response {
-    let address = address_of(request.extensions().get::<ConnectInfo<SocketAddr>>());
-    let req = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
-        Ok(bytes) => match serde_json::from_slice::<LoginRequest>(&bytes) {
-            Ok(req) => req,
-            Err(e) => return ApiError::bad_request(format!("login: {e}")).into_response(),
-        },
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body: more than {MAX_BODY} bytes"),
-            );
-        }
-    };
-    let principals = gate.principals.current();
-    let name = req.name.clone();
-    let checked =
-        tokio::task::spawn_blocking(move || principals.check_password(&req.name, &req.password))
-            .await
-            .ok()
-            .flatten();
-    let record = |outcome: &str| AuditRecord {
-        at_ms: strata_proto::now_ms(),
-        who: name.clone(),
-        address: address.clone(),
-        action: "login".into(),
-        subject: name.clone(),
-        outcome: outcome.into(),
-        detail: String::new(),
-    };
-    let Some(principal) = checked else {
-        gate.record(record("refused: wrong name or password"));
-        return refuse(StatusCode::UNAUTHORIZED, "wrong name or password".into());
-    };
-    if let Err(message) = gate.authorize(&principal, Action::Read, Some(&[])) {
-        gate.record(record("refused: out of scope"));
-        return refuse(StatusCode::FORBIDDEN, message);
-    }
-    let (value, s) = gate.sessions.open(&principal.name, strata_proto::now_ms());
-    gate.record(record("ok"));
-    let cookie = format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        gate.sessions.ttl().as_secs(),
-        if gate.secure { "; Secure" } else { "" }
-    );
-    let answer = SessionJson {
-        name: principal.name,
-        role: principal.role,
-        regions: principal.scope.to_string(),
-        csrf: Some(s.csrf),
-        expires_ms: Some(s.expires_ms),
-    };
-    let mut response = Json(answer).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
-}
-
-/// `POST /api/v1/logout`: ends the session of the cookie.
-async fn logout(State(gate): State<Arc<Gate>>, headers: HeaderMap) -> Response {
-    if let Some(value) = cookie(&headers, COOKIE) {
-        gate.sessions.close(value);
-    }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("strata_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
-    response
-}
-
-/// `GET /api/v1/session`: who is calling (and, for a console's session, its CSRF token).
-async fn session(
-    State(gate): State<Arc<Gate>>,
-    headers: HeaderMap,
-    axum::Extension(caller): axum::Extension<Caller>,
-) -> Json<SessionJson> {
-    let s = cookie(&headers, COOKIE).and_then(|v| gate.sessions.get(v, strata_proto::now_ms()));
-    Json(SessionJson {
-        name: caller.principal.name,
-        role: caller.principal.role,
-        regions: caller.principal.scope.to_string(),
-        csrf: s.as_ref().map(|s| s.csrf.clone()),
-        expires_ms: s.map(|s| s.expires_ms),
-    })
-}
+mod login;
+pub use login::{LoginRequest, SessionJson};
 
 #[cfg(test)]
 mod tests;

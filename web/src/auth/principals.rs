@@ -79,6 +79,19 @@ pub struct TokenView {
     pub revoked_ms: i64,
 }
 
+/// When a token made at `now_ms` stops working, for `text`: a duration (`30d`, `12h`), or
+/// `never` (0); empty is 90 days.
+pub fn expires_at(text: &str, now_ms: i64) -> Result<i64, AuthError> {
+    let text = text.trim();
+    let d = match text {
+        "never" => return Ok(0),
+        "" => std::time::Duration::from_secs(90 * 86_400),
+        _ => humantime::parse_duration(text)
+            .map_err(|e| AuthError::Invalid(format!("expires: '{text}': {e}")))?,
+    };
+    Ok(now_ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+}
+
 /// Whether `name` may name a user or a token: 1 to 64 of letters, digits, `.`, `_`, `@`, `-`.
 fn check_name(field: &str, name: &str) -> Result<(), AuthError> {
     let ok = !name.is_empty()

@@ -2,10 +2,11 @@
 // (both edited through the region's validated API), its agents and the notifications it
 // sent; per host, a pushed configuration (items, intervals, checks and probes), validated by
 // the agent. The editors' behaviour is in admin-forms.js.
-import { api } from '../api.js';
+import { api, regional } from '../api.js';
 import { html, join } from '../html.js';
 import { resourceLink, time } from '../format.js';
 import { NOTIFY_EXAMPLE, channelsSummary } from './admin-forms.js';
+import { section as access } from './admin-access.js';
 
 // Not drawn again on every live update: the editors would lose what is being typed.
 export const live = false;
@@ -96,5 +97,6 @@ export async function render(_, params) {
   <h2>Agent configuration</h2>
   ${agentEditor(region, resources)}
   <h2>Notifications sent by ${region}</h2>
-  ${sentTable(sent)}`;
+  ${sentTable(sent)}
+  ${regional() ? '' : await access().catch((e) => html`<p class="critical">${e.message}</p>`)}`;
 }
