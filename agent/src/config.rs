@@ -174,7 +174,17 @@ impl RoleConfig for AgentConfig {
                 Err(e) => return vec![format!("STRATA_AGENT_COLLECT_INTERVAL={v}: {e}")],
             }
         }
-        Vec::new()
+        // join tokens the file names rather than holds
+        let mut problems = Vec::new();
+        for (field, token) in [
+            ("enrol.token", self.enrol.token.as_mut()),
+            ("registration.token", self.registration.token.as_mut()),
+        ] {
+            if let Some(token) = token {
+                problems.extend(strata_proto::config::resolve_secret(field, token, var));
+            }
+        }
+        problems
     }
 
     fn problems(&self) -> Vec<String> {

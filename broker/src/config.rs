@@ -103,7 +103,22 @@ impl RoleConfig for BrokerConfig {
         if let Some(v) = var("STRATA_BROKER_LISTEN") {
             self.listen = v;
         }
-        Vec::new()
+        // join tokens the file names rather than holds
+        let mut problems = Vec::new();
+        if let Some(token) = self.join_token.as_mut() {
+            problems.extend(strata_proto::config::resolve_secret(
+                "join_token",
+                token,
+                var,
+            ));
+        }
+        for (region, settings) in &mut self.regions {
+            if let Some(token) = settings.join_token.as_mut() {
+                let field = format!("regions.{region}.join_token");
+                problems.extend(strata_proto::config::resolve_secret(&field, token, var));
+            }
+        }
+        problems
     }
 
     fn problems(&self) -> Vec<String> {

@@ -20,6 +20,38 @@ pub enum ConfigFileError {
     Parse { path: PathBuf, message: String },
 }
 
+/// Replaces a secret written in a config file as `${env:NAME}` (an environment variable) or
+/// `${file:/path}` (a file's content, its last line end dropped) by its value, so that the
+/// file itself need not hold it; any other value is kept. The problem names `field`.
+pub fn resolve_secret(
+    field: &str,
+    value: &mut String,
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let inner = value.strip_prefix("${")?.strip_suffix('}')?;
+    let resolved = if let Some(name) = inner.strip_prefix("env:") {
+        var(name).ok_or_else(|| format!("{field}: environment variable {name} is not set"))
+    } else if let Some(path) = inner.strip_prefix("file:") {
+        std::fs::read_to_string(path)
+            .map(|text| text.strip_suffix('\n').unwrap_or(&text).to_string())
+            .map_err(|e| format!("{field}: cannot read {path}: {e}"))
+    } else {
+        return None;
+    };
+    match resolved {
+        Ok(v) => {
+            *value = v;
+            None
+        }
+        Err(problem) => Some(problem),
+    }
+}
+
+/// Whether `value` is an unresolved secret reference (`${env:…}` or `${file:…}`).
+pub fn is_secret_ref(value: &str) -> bool {
+    value.starts_with("${env:") || value.starts_with("${file:")
+}
+
 /// Every problem found in a configuration, each naming its key or variable.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}", .0.join("; "))]
@@ -113,6 +145,36 @@ pub fn split_list(value: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn secrets_come_from_the_environment_or_a_file() {
+        let dir = std::env::temp_dir().join(format!("strata-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pass");
+        std::fs::write(&file, "s3cret\n").unwrap();
+        let var = |name: &str| (name == "SMTP_PASS").then(|| "from-env".to_string());
+        let mut v = "${env:SMTP_PASS}".to_string();
+        assert_eq!(super::resolve_secret("password", &mut v, &var), None);
+        assert_eq!(v, "from-env");
+        let mut v = format!("${{file:{}}}", file.display());
+        assert_eq!(super::resolve_secret("password", &mut v, &var), None);
+        assert_eq!(v, "s3cret");
+        let mut v = "${env:NOPE}".to_string();
+        let p = super::resolve_secret("password", &mut v, &var).unwrap();
+        assert!(p.contains("password: environment variable NOPE"), "{p}");
+        let mut v = "${file:/nonexistent/x}".to_string();
+        assert!(
+            super::resolve_secret("token", &mut v, &var)
+                .unwrap()
+                .starts_with("token: cannot read")
+        );
+        let mut v = "plain".to_string();
+        assert_eq!(super::resolve_secret("password", &mut v, &var), None);
+        assert_eq!(v, "plain");
+        assert!(super::is_secret_ref("${env:X}") && !super::is_secret_ref("$X"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     use super::*;
 
     #[test]

@@ -283,7 +283,16 @@ impl RoleConfig for SubManagerConfig {
         if let Some(v) = var("STRATA_SUB_MANAGER_BROKERS") {
             self.brokers = split_list(&v);
         }
-        Vec::new()
+        // secrets the file names rather than holds
+        let mut problems = self.notify.resolve_refs(var);
+        if let Some(token) = self.join_token.as_mut() {
+            problems.extend(strata_proto::config::resolve_secret(
+                "join_token",
+                token,
+                var,
+            ));
+        }
+        problems
     }
 
     fn problems(&self) -> Vec<String> {
@@ -405,6 +414,34 @@ impl RoleConfig for SubManagerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_named_by_the_file_are_read_from_the_environment() {
+        let text = "join_token = \"${env:JOIN}\"\n\
+            [notify]\n[[notify.receivers]]\nname = \"mail\"\nkind = \"email\"\n\
+            smtp = \"127.0.0.1:25\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n\
+            password = \"${env:SMTP_PASS}\"\n";
+        let var = |k: &str| match k {
+            "JOIN" => Some("j0in".to_string()),
+            "SMTP_PASS" => Some("s3cret".to_string()),
+            _ => None,
+        };
+        let c = SubManagerConfig::parse(text).unwrap().finish(&var).unwrap();
+        assert_eq!(c.join_token.as_deref(), Some("j0in"));
+        assert!(
+            matches!(&c.notify.receivers[0].kind, notify::ReceiverKind::Email { password: Some(p), .. } if p == "s3cret")
+        );
+        let missing = SubManagerConfig::parse(text)
+            .unwrap()
+            .finish(&|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            missing.contains("join_token: environment variable JOIN")
+                && missing.contains("notify.receivers[0].password: environment variable SMTP_PASS"),
+            "{missing}"
+        );
+    }
 
     #[test]
     fn a_full_config_parses() {

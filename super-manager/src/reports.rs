@@ -13,7 +13,7 @@
 //! - `operations`: per day: incidents opened and resolved, service health changes and
 //!   definition changes.
 //! - `audit`: every change made through the API, login and recovery action: who, from
-//!   where, what, the outcome.
+//!   where, what, the outcome; `who=`, `action=`, `subject=` keep the rows containing them.
 //! - `comparison` (`resources` or `service`, `metric`, `label.<name>`): per resource, the
 //!   metric's min, avg, p95, max and last, read from the regions.
 //! - `capacity` (`resources` or `service`, `limit`): per resource, filesystem use and CPU
@@ -86,7 +86,7 @@ pub async fn table(shared: Arc<Shared>, kind: &str, q: &HashMap<String, String>)
         }
         "failure" => failures(&shared, service, period),
         "operations" => operations(&shared, period)?,
-        "audit" => audit(&shared, period)?,
+        "audit" => audit(&shared, q, period)?,
         "comparison" => regions::comparison(&shared, q, period).await?,
         "capacity" => regions::capacity(&shared, q, period, now).await?,
         other => {
@@ -352,7 +352,10 @@ fn operations(shared: &Shared, period: Period) -> Result<Table> {
     Ok(t)
 }
 
-fn audit(shared: &Shared, period: Period) -> Result<Table> {
+/// The audit log over `period`, kept to the rows whose `who`, `action` and `subject` contain
+/// what `q` gives for them (each optional).
+fn audit(shared: &Shared, q: &HashMap<String, String>, period: Period) -> Result<Table> {
+    let wants = |field: &str, value: &str| q.get(field).is_none_or(|w| value.contains(w.as_str()));
     let mut t = Table::new(
         "audit",
         period,
@@ -364,6 +367,10 @@ fn audit(shared: &Shared, period: Period) -> Result<Table> {
         .services
         .audit(period.from_ms, period.to_ms)
         .map_err(|e| store_error(format!("{e:?}")))?
+        .into_iter()
+        .filter(|a| {
+            wants("who", &a.who) && wants("action", &a.action) && wants("subject", &a.subject)
+        })
     {
         t.push([
             ("at_ms", json!(a.at_ms)),

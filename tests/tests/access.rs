@@ -283,6 +283,20 @@ fn every_path_answers_401_without_credentials_403_out_of_role_or_region_and_2xx_
         });
         assert!(found, "{action} {subject} not audited: {audit}");
     }
+    // and found again by who and what
+    let mine = get_json(
+        &http,
+        "/api/v1/reports/audit?period=today&who=admin-all&action=token",
+    )
+    .unwrap();
+    let rows = mine["rows"].as_array().cloned().unwrap_or_default();
+    assert!(
+        rows.len() == 2
+            && rows
+                .iter()
+                .all(|r| r["who"] == "token:admin-all" && r["subject"] == "walk"),
+        "{mine}"
+    );
     // the regional console of east: the same gate, for its region alone
     let console = mesh.regions[0].members[0]
         .first_line

@@ -32,6 +32,12 @@ pub struct ReportArgs {
     /// The capacity limit, as a ratio (default 0.9).
     #[arg(long)]
     pub limit: Option<f64>,
+    /// audit: only the rows whose principal contains this (`ana`, `token:`).
+    #[arg(long)]
+    pub who: Option<String>,
+    /// audit: only the rows whose action contains this (`login`, `acknowledge`).
+    #[arg(long)]
+    pub action: Option<String>,
     /// Print CSV rather than a table.
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
@@ -91,6 +97,12 @@ fn query(args: &ReportArgs) -> String {
     }
     if let Some(l) = args.limit {
         params.push(("limit", l.to_string()));
+    }
+    if let Some(w) = &args.who {
+        params.push(("who", w.clone()));
+    }
+    if let Some(a) = &args.action {
+        params.push(("action", a.clone()));
     }
     if args.csv {
         params.push(("format", "csv".into()));
@@ -254,6 +266,8 @@ mod tests {
             resources: Some("eu/a,eu/b".into()),
             metric: None,
             limit: None,
+            who: None,
+            action: None,
             csv: true,
             json: false,
             api: String::new(),
@@ -262,5 +276,14 @@ mod tests {
             query(&args),
             "?period=2026-10&resources=eu%2Fa%2Ceu%2Fb&format=csv"
         );
+        let audit = ReportArgs {
+            kind: "audit".into(),
+            who: Some("token:ci".into()),
+            action: Some("login".into()),
+            csv: false,
+            resources: None,
+            ..args
+        };
+        assert_eq!(query(&audit), "?period=2026-10&who=token%3Aci&action=login");
     }
 }

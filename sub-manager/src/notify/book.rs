@@ -319,6 +319,15 @@ mod tests {
             .unwrap_err()
             .join("\n");
         assert!(err.contains("receivers[1].url"), "{err}");
+        // the API reads no variable or file of the member
+        let err = book
+            .put_api(&MAIL.replace("\"s3cret\"", "\"${env:HOME}\""), &journal)
+            .unwrap_err()
+            .join("\n");
+        assert!(
+            err.contains("receivers[0].password") && err.contains("config files only"),
+            "{err}"
+        );
         assert_eq!(book.current().receivers[0].name, "mail");
     }
 }

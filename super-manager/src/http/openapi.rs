@@ -526,7 +526,7 @@ pub fn document() -> Value {
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (strata token create): strata_<id>_<secret>"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "strata_session", "description": "a console's login (POST /api/v1/login)"}
+                "session": {"type": "apiKey", "in": "cookie", "name": "strata_session_<port>", "description": "a console's login (POST /api/v1/login), named after the port it is served on"}
             },
             "responses": {"Error": {"description": "the request was refused; the message names the parameter or field",
                 "content": {"application/json": {"schema": {"type": "object",

@@ -21,12 +21,16 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::policy::{self, Action, Region};
-use super::sessions::{COOKIE, Sessions};
+use super::sessions::{Sessions, cookie_name};
 use super::{AuditRecord, Principal, PrincipalsFile};
 use crate::ApiError;
 
 /// The largest request body the gate reads (a login, or to find the region it touches).
 pub const MAX_BODY: usize = 1 << 20;
+
+/// Password checks run at once; a login waits for one at most `Limits::login_wait`, then
+/// is 429.
+pub const PASSWORD_CHECKS: usize = 4;
 
 /// What one request may use: its time, its body, and its principal's requests at once.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +38,8 @@ pub struct Limits {
     pub request_timeout: std::time::Duration,
     pub max_concurrent: usize,
     pub max_body_bytes: usize,
+    /// How long a login waits for a password check (default 5 s).
+    pub login_wait: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -42,6 +48,7 @@ impl Default for Limits {
             request_timeout: std::time::Duration::from_secs(60),
             max_concurrent: 32,
             max_body_bytes: MAX_BODY,
+            login_wait: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -111,6 +118,8 @@ pub struct Gate {
     services: Option<ServiceRegions>,
     audit: Option<AuditSink>,
     limits: Limits,
+    /// Password checks at once (each is memory-hard): logins beyond wait, then are refused.
+    password_checks: tokio::sync::Semaphore,
     /// Requests in flight by principal.
     in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
@@ -183,6 +192,7 @@ impl Gate {
             services: None,
             audit: None,
             limits: Limits::default(),
+            password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS),
             in_flight: Default::default(),
         }
     }
@@ -195,6 +205,7 @@ impl Gate {
                 request_timeout: config.request_timeout,
                 max_concurrent: config.max_concurrent,
                 max_body_bytes: config.max_body_bytes,
+                ..Limits::default()
             })
     }
 
@@ -338,7 +349,8 @@ impl Gate {
                     )
                 });
         }
-        if let Some(value) = cookie(headers, COOKIE) {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        if let Some(value) = cookie(headers, &cookie_name(host)) {
             let session = self.sessions.get(value, now_ms);
             // the account as it is now: removed, or its password changed, ends the session
             let user = session.as_ref().and_then(|s| {

@@ -9,8 +9,21 @@ use std::time::Duration;
 
 use super::secret::{random_hex, sha256};
 
-/// The cookie's name.
+/// The cookie's name, followed by the console's port (`strata_session_9740`), so that two
+/// consoles on one host (the centre's and a region's) keep their sessions apart.
 pub const COOKIE: &str = "strata_session";
+
+/// The session cookie's name for a request whose `Host` is `host`.
+pub fn cookie_name(host: Option<&str>) -> String {
+    let port = host.and_then(|h| {
+        let after = h.rsplit_once(']').map_or(h, |(_, rest)| rest);
+        after.rsplit_once(':').map(|(_, p)| p)
+    });
+    match port.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        Some(p) => format!("{COOKIE}_{p}"),
+        None => COOKIE.to_string(),
+    }
+}
 
 /// At most this many sessions at once; the oldest goes first.
 pub const MAX_SESSIONS: usize = 10_000;
@@ -107,6 +120,15 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_port_has_its_cookie() {
+        assert_eq!(cookie_name(Some("127.0.0.1:9740")), "strata_session_9740");
+        assert_eq!(cookie_name(Some("[::1]:9710")), "strata_session_9710");
+        assert_eq!(cookie_name(Some("[::1]")), "strata_session");
+        assert_eq!(cookie_name(Some("strata.example.com")), "strata_session");
+        assert_eq!(cookie_name(None), "strata_session");
+    }
 
     #[test]
     fn a_session_lives_until_its_expiry_or_its_logout() {

@@ -145,6 +145,23 @@ fn secrets(kind: &mut ReceiverKind) -> Vec<(String, &mut String)> {
 }
 
 impl NotifyConfig {
+    /// Reads the secrets (and URLs) a config file names as `${env:NAME}` or `${file:PATH}`;
+    /// the problems name their fields.
+    pub fn resolve_refs(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, r) in self.receivers.iter_mut().enumerate() {
+            for (field, value) in secrets(&mut r.kind) {
+                let name = format!("notify.receivers[{i}].{field}");
+                problems.extend(strata_proto::config::resolve_secret(&name, value, var));
+            }
+            if let Some(url) = url_of(&mut r.kind) {
+                let name = format!("notify.receivers[{i}].url");
+                problems.extend(strata_proto::config::resolve_secret(&name, url, var));
+            }
+        }
+        problems
+    }
+
     /// The same channels with every secret replaced by [`HIDDEN`], URLs masked.
     pub fn hidden(&self) -> NotifyConfig {
         let mut out = self.clone();
@@ -207,6 +224,22 @@ impl NotifyConfig {
                         ),
                     ),
                 }
+            }
+            // the channels put through the API read no file and no variable of the member
+            let mut refs: Vec<String> = secrets(&mut r.kind)
+                .into_iter()
+                .filter(|(_, v)| strata_proto::config::is_secret_ref(v))
+                .map(|(f, _)| f)
+                .collect();
+            if url_of(&mut r.kind).is_some_and(|u| strata_proto::config::is_secret_ref(u)) {
+                refs.push("url".to_string());
+            }
+            for field in refs {
+                refuse(
+                    &field,
+                    "'${env:…}' and '${file:…}' are read from config files only: give the value"
+                        .into(),
+                );
             }
             if let Some(url) = url_of(&mut r.kind)
                 && url.contains(HIDDEN)

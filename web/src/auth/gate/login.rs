@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{Caller, Gate, MAX_BODY, cookie, refuse};
 use crate::ApiError;
 use crate::auth::policy::Action;
-use crate::auth::sessions::COOKIE;
+use crate::auth::sessions::cookie_name;
 use crate::auth::{AuditRecord, Role};
 
 /// The body of `POST /api/v1/login`.
@@ -45,6 +45,12 @@ pub(super) fn address_of(request_info: Option<&ConnectInfo<SocketAddr>>) -> Stri
 /// `POST /api/v1/login`: checks a name and password and opens a session (the cookie).
 pub(super) async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Response {
     let address = address_of(request.extensions().get::<ConnectInfo<SocketAddr>>());
+    let cookie_name = cookie_name(
+        request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok()),
+    );
     let req = match axum::body::to_bytes(request.into_body(), MAX_BODY).await {
         Ok(bytes) => match serde_json::from_slice::<LoginRequest>(&bytes) {
             Ok(req) => req,
@@ -59,6 +65,15 @@ pub(super) async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Re
     };
     let principals = gate.principals.current();
     let name = req.name.clone();
+    // each check is memory-hard: a few at once, so that a flood of logins cannot exhaust
+    // the manager's memory or threads
+    let wait = gate.limits.login_wait;
+    let Ok(Ok(_permit)) = tokio::time::timeout(wait, gate.password_checks.acquire()).await else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many logins at once: try again in a moment".into(),
+        );
+    };
     let checked =
         tokio::task::spawn_blocking(move || principals.check_password(&req.name, &req.password))
             .await
@@ -84,7 +99,7 @@ pub(super) async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Re
     let (value, s) = gate.sessions.open(&principal.name, strata_proto::now_ms());
     gate.record(record("ok"));
     let cookie = format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        "{cookie_name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
         gate.sessions.ttl().as_secs(),
         if gate.secure { "; Secure" } else { "" }
     );
@@ -104,14 +119,15 @@ pub(super) async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Re
 
 /// `POST /api/v1/logout`: ends the session of the cookie.
 pub(super) async fn logout(State(gate): State<Arc<Gate>>, headers: HeaderMap) -> Response {
-    if let Some(value) = cookie(&headers, COOKIE) {
+    let name = cookie_name(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+    if let Some(value) = cookie(&headers, &name) {
         gate.sessions.close(value);
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("strata_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    let expired = format!("{name}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(v) = HeaderValue::from_str(&expired) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
     response
 }
 
@@ -121,7 +137,8 @@ pub(super) async fn session(
     headers: HeaderMap,
     axum::Extension(caller): axum::Extension<Caller>,
 ) -> Json<SessionJson> {
-    let s = cookie(&headers, COOKIE).and_then(|v| gate.sessions.get(v, strata_proto::now_ms()));
+    let name = cookie_name(headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+    let s = cookie(&headers, &name).and_then(|v| gate.sessions.get(v, strata_proto::now_ms()));
     Json(SessionJson {
         name: caller.principal.name,
         role: caller.principal.role,

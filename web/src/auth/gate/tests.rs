@@ -283,6 +283,7 @@ async fn a_request_is_bounded_in_body_time_and_company() {
         request_timeout: Duration::from_millis(300),
         max_concurrent: 1,
         max_body_bytes: 2048,
+        login_wait: Duration::from_millis(200),
     });
     let slow = || async {
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -325,6 +326,22 @@ async fn a_request_is_bounded_in_body_time_and_company() {
     assert!(body.contains("took longer"), "{body}");
     // answered: the count is back to zero
     assert_eq!(in_flight(), None);
+    // every password check busy: a login waits, then is refused
+    let busy = gate
+        .password_checks
+        .acquire_many(PASSWORD_CHECKS as u32)
+        .await
+        .unwrap();
+    let login = r#"{"name":"x","password":"whatever it is"}"#;
+    let (status, _, body) = send(&router, req("POST", "/api/v1/login", None, login)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    drop(busy);
+    let (status, _, _) = send(&router, req("POST", "/api/v1/login", None, login)).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "checked once a check is free"
+    );
     let (status, _, _) = send(
         &router,
         req("POST", "/api/v1/events/ack", Some(&token), "{}"),
