@@ -176,6 +176,8 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
     );
     let services_path = dir.path().join("services.toml");
     std::fs::write(&services_path, services_file(args.services, args.regions))?;
+    // the bench's requests go as the test kit's admin
+    strata_testkit::access::seed(&dir.path().join("super"))?;
     let config = strata_super_manager::SuperManagerConfig {
         http: "127.0.0.1:0".into(),
         brokers: vec![broker_addr],

@@ -12,6 +12,8 @@ use crate::error::{Result, SubManagerError};
 
 /// Most series one QueryRange may return.
 pub const MAX_QUERY_SERIES: usize = 10_000;
+/// Most points one QueryRange may return, all series together (raw points included).
+pub const MAX_QUERY_POINTS: usize = 2_000_000;
 
 fn to_aggregation(req: &QueryRangeRequest) -> Result<strata_tsdb::Aggregation> {
     use strata_tsdb::Aggregation as A;
@@ -42,7 +44,7 @@ pub fn series(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<
             "QueryRange: field 'name' is empty".into(),
         ));
     }
-    strata_web::params::check_range(req.from_ms, req.to_ms, req.step_ms)
+    let (from_ms, to_ms) = strata_web::params::check_range(req.from_ms, req.to_ms, req.step_ms)
         .map_err(|e| SubManagerError::BadRequest(format!("QueryRange: {e}")))?;
     let mut matchers: Vec<Matcher> = vec![Matcher::equal(NAME_LABEL, &req.name)];
     matchers.extend(
@@ -76,14 +78,21 @@ pub fn series(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<
         )));
     }
     let aggregation = to_aggregation(req)?;
+    let mut total = 0usize;
     found
         .into_iter()
         .map(|s| {
-            let points = tsdb
-                .query_range(s.id, req.from_ms, req.to_ms, req.step_ms, aggregation)?
+            let points: Vec<Point> = tsdb
+                .query_range(s.id, from_ms, to_ms, req.step_ms, aggregation)?
                 .into_iter()
                 .map(|(ts_ms, value)| Point { ts_ms, value })
                 .collect();
+            total += points.len();
+            if total > MAX_QUERY_POINTS {
+                return Err(SubManagerError::BadRequest(format!(
+                    "QueryRange: more than {MAX_QUERY_POINTS} points in the answer; give a step_ms, a shorter range or more matchers"
+                )));
+            }
             Ok(Series {
                 name: s.name,
                 labels: from_map(&s.labels),

@@ -16,9 +16,6 @@ pub const MAX_TOP: u32 = 500;
 /// The most points a history answer may hold per series (Prometheus's bound too).
 pub const MAX_POINTS: i64 = 11_000;
 
-/// The longest range raw points (`step_ms=0`) may be asked over: 6 hours.
-pub const MAX_RAW_RANGE_MS: i64 = 6 * 3_600_000;
-
 /// The largest timestamp a query may name (year 5138): ranges never overflow.
 pub const MAX_MS: i64 = 100_000_000_000_000;
 
@@ -40,18 +37,11 @@ pub fn top(q: &HashMap<String, String>) -> Result<u32, ApiError> {
     }
 }
 
-/// Whether a query's range and step are answerable: times from 0 to [`MAX_MS`] (so that
-/// no difference overflows), `from_ms` not after `to_ms`, a step not negative, raw points
-/// (`step_ms` 0) over [`MAX_RAW_RANGE_MS`] at most, [`MAX_POINTS`] a series at most; the
-/// problem names its field.
-pub fn check_range(from_ms: i64, to_ms: i64, step_ms: i64) -> Result<(), String> {
-    for (field, v) in [("from_ms", from_ms), ("to_ms", to_ms)] {
-        if !(0..=MAX_MS).contains(&v) {
-            return Err(format!(
-                "{field}: {v} is not a time from 0 to {MAX_MS} (ms since the epoch)"
-            ));
-        }
-    }
+/// A query's range as it is answered: the times held within 0 and [`MAX_MS`] (so that no
+/// difference overflows; `i64::MAX` asks for "until now and after"), `from_ms` not after
+/// `to_ms`, a step not negative, at most [`MAX_POINTS`] steps a series (raw points are
+/// bounded by their number where they are read); the problem names its field.
+pub fn check_range(from_ms: i64, to_ms: i64, step_ms: i64) -> Result<(i64, i64), String> {
     if from_ms > to_ms {
         return Err(format!("from_ms {from_ms} is after to_ms {to_ms}"));
     }
@@ -59,14 +49,8 @@ pub fn check_range(from_ms: i64, to_ms: i64, step_ms: i64) -> Result<(), String>
         return Err(format!("step_ms {step_ms} is negative"));
     }
     // both within [0, MAX_MS]: the range cannot overflow
+    let (from_ms, to_ms) = (from_ms.clamp(0, MAX_MS), to_ms.clamp(0, MAX_MS));
     let range = to_ms - from_ms;
-    if step_ms == 0 && range > MAX_RAW_RANGE_MS {
-        return Err(format!(
-            "step_ms=0 (raw points) over {} h: at most {} h raw; give a step_ms, or a shorter range",
-            range / 3_600_000,
-            MAX_RAW_RANGE_MS / 3_600_000
-        ));
-    }
     if step_ms > 0 && range / step_ms > MAX_POINTS {
         return Err(format!(
             "step_ms {step_ms} over {range} ms makes {} points a series: at most {MAX_POINTS}; give a step_ms of at least {}",
@@ -74,7 +58,7 @@ pub fn check_range(from_ms: i64, to_ms: i64, step_ms: i64) -> Result<(), String>
             range / MAX_POINTS + 1
         ));
     }
-    Ok(())
+    Ok((from_ms, to_ms))
 }
 
 fn int_param(q: &HashMap<String, String>, name: &str, default: i64) -> Result<i64, ApiError> {
@@ -106,7 +90,7 @@ pub fn history(
     let to_ms = int_param(q, "to_ms", now_ms)?;
     let from_ms = int_param(q, "from_ms", to_ms.saturating_sub(3_600_000).max(0))?;
     let step_ms = int_param(q, "step_ms", 0)?;
-    check_range(from_ms, to_ms, step_ms).map_err(bad)?;
+    let (from_ms, to_ms) = check_range(from_ms, to_ms, step_ms).map_err(bad)?;
     let mut quantile = 0.0;
     let aggregation = match q.get("agg").map(String::as_str) {
         None | Some("avg") => Aggregation::Avg,
@@ -195,11 +179,7 @@ mod tests {
             ),
             (vec![("name", "m"), ("agg", "p99")], "'agg'"),
             (vec![("name", "m"), ("agg", "quantile"), ("q", "2")], "'q'"),
-            // bounded: raw points over a long range, too many points, times out of range
-            (
-                vec![("name", "m"), ("from_ms", "0"), ("to_ms", "86400000")],
-                "raw",
-            ),
+            // bounded: too many points, and so over the whole range of times
             (
                 vec![
                     ("name", "m"),
@@ -214,18 +194,23 @@ mod tests {
                     ("name", "m"),
                     ("from_ms", "-9223372036854775808"),
                     ("to_ms", "9223372036854775807"),
+                    ("step_ms", "1"),
                 ],
-                "from_ms",
-            ),
-            (
-                vec![("name", "m"), ("to_ms", "-9223372036854775808")],
-                "to_ms",
+                "at most 11000",
             ),
         ] {
             let e = history("eu/web-1", &q(&params), 0).unwrap_err();
             assert_eq!(e.status.as_u16(), 400);
             assert!(e.message.contains(named), "{named}: {}", e.message);
         }
+        // the whole range of times is held within 0 and MAX_MS: no overflow, no refusal
+        let all = q(&[
+            ("name", "m"),
+            ("from_ms", "-9223372036854775808"),
+            ("to_ms", "9223372036854775807"),
+        ]);
+        let r = history("eu/web-1", &all, 0).unwrap();
+        assert_eq!((r.from_ms, r.to_ms), (0, MAX_MS));
         let e = history("eu/a/b", &q(&[("name", "m")]), 0).unwrap_err();
         assert!(e.message.contains("<region>/<host>"), "{}", e.message);
         let r = history("eu/a", &q(&[("name", "m"), ("label.cpu", "!~[0-9]+")]), 0).unwrap();
