@@ -20,6 +20,7 @@ pub struct FileArg {
     /// `principals.json` in its data directory).
     #[arg(
         long,
+        global = true,
         default_value = "/var/lib/strata/super-manager/principals.json",
         env = "STRATA_PRINCIPALS"
     )]
