@@ -26,3 +26,13 @@ pub fn probing_agent(url: &str, interval: &str, extra: &str) -> String {
          interval = \"{interval}\"\n{extra}"
     )
 }
+
+/// The regional console's address (`host:port`) a member printed on its listening line.
+pub fn console_addr(member: &strata_testkit::Proc) -> String {
+    member
+        .first_line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("console=http://"))
+        .map(|a| a.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| panic!("no console in '{}'", member.first_line))
+}

@@ -298,12 +298,7 @@ fn every_path_answers_401_without_credentials_403_out_of_role_or_region_and_2xx_
         "{mine}"
     );
     // the regional console of east: the same gate, for its region alone
-    let console = mesh.regions[0].members[0]
-        .first_line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("console=http://"))
-        .map(|a| a.trim_end_matches('/').to_string())
-        .expect("east-1 has a console");
+    let console = strata_tests::console_addr(&mesh.regions[0].members[0]);
     for path in [
         "/api/v1/overview",
         "/api/v1/events",
@@ -415,12 +410,7 @@ fn the_centre_hands_its_principals_to_the_regions_which_decide_alone_when_cut_of
         .dir(dir)
         .region(Region::new("east").sim("sim", "east-sim-", 2).consoles())
         .start();
-    let console = mesh.regions[0].members[0]
-        .first_line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("console=http://"))
-        .map(|a| a.trim_end_matches('/').to_string())
-        .expect("east-1 has a console");
+    let console = strata_tests::console_addr(&mesh.regions[0].members[0]);
     // tokens made at the centre alone reach the region
     let t = tokens(&[&dir.join("super")]);
     let regional = |token: &str| status(&console, "GET", "/api/v1/overview", "", Some(token));

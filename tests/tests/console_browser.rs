@@ -490,7 +490,7 @@ fn a_regional_console_logs_in_and_acknowledges_with_the_centre_stopped() {
         .interval(Duration::from_secs(1))
         .region(Region::new("east").sim("sim", "east-sim-", 8).consoles())
         .start();
-    let console = console_of(&mesh);
+    let console = strata_tests::console_addr(&mesh.regions[0].members[0]);
     // east-sim-0007 runs hot: its incident opens in the region
     let hot = "east/east-sim-0007";
     wait_for("the hot host's incident", Duration::from_secs(60), || {
@@ -534,15 +534,4 @@ fn a_regional_console_logs_in_and_acknowledges_with_the_centre_stopped() {
         "{line}"
     );
     assert!(audit.contains("\"login\""), "{audit}");
-}
-
-/// The regional console's address of the mesh's one member.
-fn console_of(mesh: &Mesh) -> String {
-    let member = &mesh.regions[0].members[0];
-    member
-        .first_line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("console=http://"))
-        .map(|a| a.trim_end_matches('/').to_string())
-        .unwrap_or_else(|| panic!("no console in '{}'", member.first_line))
 }

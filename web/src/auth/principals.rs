@@ -184,20 +184,11 @@ impl Principals {
         if expires_ms != 0 && expires_ms <= now_ms {
             return Err(AuthError::Invalid("expires: must be in the future".into()));
         }
-        let (id, text) = secret::new_token();
-        let (_, secret_part) = split_token(&text).expect("a new token has a token's shape");
-        self.tokens.insert(
-            id.clone(),
-            TokenRecord {
-                name: name.to_string(),
-                hash: sha256(secret_part),
-                role,
-                scope,
-                created_ms: now_ms,
-                expires_ms,
-                revoked_ms: 0,
-            },
-        );
+        let (_, text) = secret::new_token();
+        let id = self.insert_token(&text, name, role, scope, now_ms)?;
+        if let Some(token) = self.tokens.get_mut(&id) {
+            token.expires_ms = expires_ms;
+        }
         Ok((id, text))
     }
 
