@@ -24,11 +24,13 @@ use std::time::Instant;
 
 use futures::future::join_all;
 use strata_proto::ResourceId;
+use strata_proto::identity::authz::FOR;
+use strata_proto::identity::{Role, caller_of};
 use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{ListResourcesRequest, Member, Resource};
 use tonic::transport::Channel;
-use tonic::{Code, Response, Status};
+use tonic::{Code, Request, Response, Status};
 use tracing::{Instrument, info_span, warn};
 
 pub use merge::{merge_resources, merge_series};
@@ -219,18 +221,43 @@ impl Router {
         Err(last)
     }
 
-    async fn merged_resources(&self, region: &str) -> Result<Vec<Resource>, Status> {
+    async fn merged_resources(&self, region: &str, on: &For) -> Result<Vec<Resource>, Status> {
         let answers = self
             .fan_out(region, "ListResources", |mut c| {
-                let req = ListResourcesRequest {
+                let req = on.wrap(ListResourcesRequest {
                     region: region.to_string(),
-                };
+                });
                 async move { c.list_resources(req).await }
             })
             .await?;
         Ok(merge_resources(
             answers.into_iter().flat_map(|a| a.resources),
         ))
+    }
+}
+
+/// Whom a routed call is for: the operator who made it, named to the members (which judge
+/// the operator's user); nobody for a mesh component's call.
+#[derive(Debug, Clone, Default)]
+pub struct For(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl For {
+    /// Whom `request` is for: its caller, when an operator.
+    pub fn of<T>(request: &Request<T>) -> Self {
+        Self(
+            caller_of(request)
+                .filter(|c| c.role == Role::Operator)
+                .and_then(|c| c.uri().parse().ok()),
+        )
+    }
+
+    /// `message` as a request to a member, naming whom it is for.
+    pub fn wrap<T>(&self, message: T) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert(FOR, value.clone());
+        }
+        request
     }
 }
 

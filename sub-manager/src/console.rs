@@ -165,23 +165,15 @@ fn audited<T>(
     by: &Caller,
     action: &str,
     subject: &str,
+    detail: String,
     result: Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let outcome = match &result {
         Ok(_) => "ok".to_string(),
         Err(e) => format!("failed: {}", e.message),
     };
-    let record = by.audit(action, subject, &outcome, String::new());
-    match (api.audit.append(&record), &result) {
-        (Err(e), Ok(_)) => Err(ApiError::internal(format!(
-            "{action} {subject} was done, but the audit log could not be written: {e}"
-        ))),
-        (Err(e), Err(_)) => {
-            tracing::warn!(%action, %subject, error = %e, "writing the audit log failed");
-            result
-        }
-        (Ok(()), _) => result,
-    }
+    let record = by.audit(action, subject, &outcome, detail);
+    api.audit.settle(&record, result, ApiError::internal)
 }
 
 /// Acknowledges as the caller (a `by` in the body is ignored).
@@ -208,7 +200,7 @@ async fn acknowledge(
             ))
         });
     let subject = format!("{}/{}", b.resource_id, b.rule);
-    let event = audited(&api, &caller, "acknowledge", &subject, event)?;
+    let event = audited(&api, &caller, "acknowledge", &subject, String::new(), event)?;
     info!(resource = %b.resource_id, rule = %b.rule, %by, "event acknowledged on the regional console");
     Ok(Json(AckJson::of(vec![EventJson::from_event(&event)])))
 }
@@ -282,6 +274,16 @@ async fn configure(
 ) -> Answer<ConfiguredJson> {
     region_is(&api, &region)?;
     let id = ResourceId::new(region.as_str(), host.as_str()).to_string();
+    // what was pushed before, for the audit's before and after (secrets hidden)
+    let before = api
+        .get_agent_config(Request::new(strata_proto::v1::AgentConfigRequest {
+            region: region.clone(),
+            resource_id: id.clone(),
+        }))
+        .await
+        .ok()
+        .map(|r| r.into_inner().pushed_toml);
+    let after = body.clone();
     let answer = api
         .configure_agent(Request::new(ConfigureAgentRequest {
             region,
@@ -291,7 +293,14 @@ async fn configure(
         .await
         .map_err(ApiError::from)
         .and_then(|a| ConfiguredJson::of(&id, a.into_inner()).map_err(ApiError::bad_request));
-    audited(&api, &caller, "configure agent", &id, answer).map(Json)
+    let detail = match (&answer, before) {
+        (Ok(_), Some(b)) => strata_web::auth::change_detail(
+            &strata_web::auth::mask_secrets(&b),
+            &strata_web::auth::mask_secrets(&after),
+        ),
+        _ => String::new(),
+    };
+    audited(&api, &caller, "configure agent", &id, detail, answer).map(Json)
 }
 
 async fn get_rules(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer<RulesJson> {
@@ -311,6 +320,7 @@ async fn put_rules(
 ) -> Answer<RulesJson> {
     region_is(&api, &region)?;
     let subject = format!("regions/{region}/rules");
+    let before = api.rules.describe().0;
     let r = api
         .put_rules(Request::new(PutRulesRequest {
             region,
@@ -318,7 +328,10 @@ async fn put_rules(
         }))
         .await
         .map_err(ApiError::from);
-    let r = audited(&api, &caller, "put rules", &subject, r)?.into_inner();
+    let detail = r.as_ref().map_or(String::new(), |r| {
+        strata_web::auth::change_detail(&before, &r.get_ref().rules_toml)
+    });
+    let r = audited(&api, &caller, "put rules", &subject, detail, r)?.into_inner();
     Ok(Json(RulesJson::of(&r)))
 }
 
@@ -351,6 +364,7 @@ async fn replace_notify(
 ) -> Answer<NotifyJson> {
     region_is(api, &region)?;
     let subject = format!("regions/{region}/notify");
+    let before = api.channels.describe().notify_toml;
     let r = api
         .put_notify(Request::new(PutNotifyRequest {
             region,
@@ -364,7 +378,10 @@ async fn replace_notify(
     } else {
         "put notification channels"
     };
-    let r = audited(api, by, action, &subject, r)?.into_inner();
+    let detail = r.as_ref().map_or(String::new(), |r| {
+        strata_web::auth::change_detail(&before, &r.get_ref().notify_toml)
+    });
+    let r = audited(api, by, action, &subject, detail, r)?.into_inner();
     Ok(Json(NotifyJson::of(&r)))
 }
 

@@ -5,7 +5,10 @@
 //! and timeouts are layered once.
 //!
 //! Who may call the regional API ([`policy`]): brokers (routing the centre's calls),
-//! super-managers and operators; no agent, no other region's member. `SignAgent` is open to
+//! super-managers and operators; no agent, no other region's member. An operator's
+//! certificate speaks for the user of its name, whose role must allow the method
+//! ([`user_needs`]) and whose regions must cover this one — also when a broker routes the
+//! call and names the operator. `SignAgent` is open to
 //! brokers only (they have checked the enrolling agent's token or certificate). Channels to agents
 //! expect an agent of this region, channels to brokers a broker ([`Door`]).
 //!
@@ -31,6 +34,9 @@ use tonic::transport::{Channel, Endpoint};
 use tower::ServiceBuilder;
 use tower::limit::ConcurrencyLimit;
 use tower::timeout::Timeout;
+
+use strata_web::auth::Action;
+use strata_web::auth::grpc::PrincipalLayer;
 
 use crate::config::notify::StartTls;
 use crate::error::{Result, SubManagerError};
@@ -70,6 +76,24 @@ pub fn policy(
         }
         (("SubManager", _), Some(Role::Broker | Role::SuperManager | Role::Operator)) => Ok(()),
         _ => Err("open to brokers, super-managers and operators only".into()),
+    }
+}
+
+/// What an operator's user needs for each method of the regional API (at this member's
+/// region): the same as the console's path that asks the same question
+/// ([`strata_web::auth::policy`]).
+pub fn user_needs(service: &str, method: &str) -> Option<Action> {
+    match (service, method) {
+        (
+            "SubManager",
+            "RegionSummary" | "ListResources" | "QueryRange" | "WatchRegion" | "AgentSnapshot"
+            | "GetRules" | "ListNotifications" | "ListAgents" | "GetAgentConfig",
+        ) => Some(Action::Read),
+        ("SubManager", "AcknowledgeEvent") => Some(Action::Operate),
+        ("SubManager", "ConfigureAgent" | "PutRules" | "GetNotify" | "PutNotify") => {
+            Some(Action::Admin)
+        }
+        _ => None,
     }
 }
 
@@ -144,11 +168,12 @@ impl Door {
     }
 }
 
-/// Serves the regional SubManager API, `service`, through `transport` until `shutdown` is
-/// cancelled.
+/// Serves the regional SubManager API, `service`, through `transport` (operators judged by
+/// their users with `users`) until `shutdown` is cancelled.
 pub async fn serve<S: SubManager>(
     listener: TcpListener,
     transport: &Transport,
+    users: PrincipalLayer,
     service: S,
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -156,6 +181,7 @@ pub async fn serve<S: SubManager>(
         .concurrency_limit_per_connection(256)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .layer(AuthorizeLayer::new(transport.clone(), policy))
+        .layer(users)
         .serve_with_incoming_shutdown(
             SubManagerServer::new(service)
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)

@@ -255,12 +255,17 @@ impl BoundSubManager {
             config.auth.principals_path(&config.data_dir),
         )?);
         let audit_path = config.data_dir.join("audit.jsonl");
-        let audit = Arc::new(audit::AuditFile::open(&audit_path).map_err(|source| {
-            SubManagerError::Audit {
-                path: audit_path.display().to_string(),
-                source,
-            }
-        })?);
+        let journaled = state.clone();
+        let audit = Arc::new(
+            audit::AuditFile::open(&audit_path)
+                .map_err(|source| SubManagerError::Audit {
+                    path: audit_path.display().to_string(),
+                    source,
+                })?
+                .forward_to(Box::new(move |record| {
+                    journaled.audited(audit::entry(record))
+                })),
+        );
         let notifier = Arc::new(notify::Notifier::new(
             channels.clone(),
             &config.id,
@@ -302,7 +307,10 @@ impl BoundSubManager {
                 shutdown.clone(),
             ));
         }
-        let served = door::serve(self.listener, &transport, api, shutdown.clone()).await;
+        let users =
+            strata_web::auth::grpc::PrincipalLayer::new(api.principals.clone(), door::user_needs)
+                .home_region(&config.region);
+        let served = door::serve(self.listener, &transport, users, api, shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         if tokio::task::spawn_blocking(move || poll_thread.join())

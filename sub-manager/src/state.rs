@@ -167,6 +167,13 @@ impl RegionState {
     /// Journals `kind` with the table changes that keep the stored state in step, and
     /// sends it to live subscribers. Called under the state lock, so that the journal's
     /// order is the order of the changes.
+    /// Journals a line of this member's audit log, for the centre's (the region's own copy,
+    /// `audit.jsonl`, is written first).
+    pub fn audited(&self, entry: strata_proto::v1::AuditEntry) {
+        let mut inner = self.lock();
+        self.append(&mut inner, Kind::Audit(entry), &[]);
+    }
+
     fn append(&self, _inner: &mut Inner, kind: Kind, table: &[TableOp<'_>]) {
         let mut update = RegionUpdate {
             region: self.region.clone(),

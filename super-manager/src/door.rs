@@ -4,17 +4,22 @@
 //!
 //! - The HTTP listener (`http`) carries the REST API and console ([`crate::http`]).
 //! - The gRPC listener (`grpc_listen`) carries the `SuperManager` service ([`crate::grpc`])
-//!   over mutual TLS, open to operators and other super-managers ([`policy`]).
+//!   over mutual TLS, open to operators and other super-managers ([`policy`]); an
+//!   operator's certificate speaks for the user of its name, judged by its role and regions.
 //! - The channels: one lazily connected channel per broker, over which
 //!   [`crate::brokers::Brokers`] fails over and every call to a region is routed; each
 //!   broker must prove a broker's identity.
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use axum::Router;
 use strata_proto::identity::authz::split_path;
 use strata_proto::identity::{AuthorizeLayer, Expect, Identity, Role, Transport};
 use strata_proto::v1::super_manager_server::SuperManagerServer;
+use strata_web::auth::grpc::PrincipalLayer;
+use strata_web::auth::{Action, PrincipalsFile};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
@@ -44,6 +49,12 @@ pub fn policy(
     }
 }
 
+/// What an operator's user needs for each method of the SuperManager service: each reads
+/// (the regions it reads are checked by the method, [`crate::grpc`]).
+pub fn user_needs(service: &str, _method: &str) -> Option<Action> {
+    (service == "SuperManager").then_some(Action::Read)
+}
+
 /// Serves `rest` (the REST API and console) on `listener` (over TLS with `tls`) until
 /// `shutdown`.
 pub async fn serve(
@@ -57,17 +68,19 @@ pub async fn serve(
         .map_err(SuperManagerError::Serve)
 }
 
-/// Serves the SuperManager gRPC service `grpc` on `listener` through `transport` until
-/// `shutdown`.
+/// Serves the SuperManager gRPC service `grpc` on `listener` through `transport`, operators
+/// judged by their users in `principals`, until `shutdown`.
 pub async fn serve_grpc(
     listener: TcpListener,
     transport: &Transport,
+    principals: Arc<PrincipalsFile>,
     grpc: Grpc,
     shutdown: CancellationToken,
 ) -> Result<()> {
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
         .layer(AuthorizeLayer::new(transport.clone(), policy))
+        .layer(PrincipalLayer::new(principals, user_needs))
         .serve_with_incoming_shutdown(
             SuperManagerServer::new(grpc),
             transport.incoming(listener, shutdown.clone()),

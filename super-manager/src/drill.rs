@@ -81,8 +81,18 @@ pub async fn configure(
 ) -> Result<ConfiguredJson> {
     shared.known_region(Some(&region))?;
     let id = ResourceId::new(region.to_string(), host.to_string()).to_string();
+    // what was pushed before, for the audit's before and after (secrets hidden)
+    let before = agent_config(shared, region.clone(), host).await.ok();
+    let after = config_toml.clone();
     let done = configure_as(shared, &region, &id, config_toml).await;
-    crate::audit::record(shared, by, "configure agent", &id, String::new(), &done)?;
+    let detail = match (&done, before) {
+        (Ok(_), Some(b)) => strata_web::auth::change_detail(
+            &strata_web::auth::mask_secrets(&b.pushed_toml),
+            &strata_web::auth::mask_secrets(&after),
+        ),
+        _ => String::new(),
+    };
+    crate::audit::record(shared, by, "configure agent", &id, detail, &done)?;
     done
 }
 

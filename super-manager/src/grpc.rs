@@ -4,6 +4,12 @@
 //! API asks ([`crate::catalog`], [`crate::root_cause`], [`crate::reports`],
 //! [`crate::placement`], [`crate::drill`]), with the request's fields as its parameters.
 //!
+//! Operators' users are judged as at the REST API: the door's layer
+//! ([`strata_web::auth::grpc`]) lets a user's call in by role; each method here checks the
+//! regions of what it is asked (a service's, a resource's, or every region for reports and
+//! placement), with the same rules as the REST paths that ask the same question, and the
+//! list of services is cut to the caller's.
+//!
 //! The answers are read into the messages through their JSON (the messages are generated
 //! with serde's `Deserialize`, their fields named as the REST API's JSON), so the two APIs
 //! cannot drift apart: a field added to one and not the other shows as a default value in a
@@ -26,7 +32,11 @@ use strata_proto::v1::{
 };
 use tonic::{Code, Request, Response, Status};
 
+use strata_web::auth::Action;
+use strata_web::auth::grpc::{caller_of, require};
+
 use crate::error::SuperManagerError;
+use crate::http::scope;
 use crate::services::Refused;
 use crate::shared::Shared;
 use crate::{catalog, drill, placement, reports, root_cause};
@@ -41,6 +51,22 @@ impl Grpc {
     /// The service over `shared`.
     pub fn new(shared: Arc<Shared>) -> Self {
         Self { shared }
+    }
+
+    /// Refuses an operator's user who may not read service `name`: every region its
+    /// components may select must be theirs (an unknown service needs every region), as
+    /// at the REST API.
+    fn may_read_service<T>(&self, request: &Request<T>, name: &str) -> Result<(), Status> {
+        let regions: Option<Vec<String>> =
+            scope::service_regions(&self.shared, name).map(|set| set.into_iter().collect());
+        require(request, Action::Read, regions.as_deref())
+    }
+
+    /// Refuses an operator's user who may not read resource `id` (`<region>/<host>`) in
+    /// its region.
+    fn may_read_resource<T>(&self, request: &Request<T>, id: &str) -> Result<(), Status> {
+        let id = resource_of(id)?;
+        require(request, Action::Read, Some(&[id.region().to_string()]))
     }
 
     /// Counts a request answered, as the REST API counts its own.
@@ -104,10 +130,13 @@ fn period(period: &str, from_ms: i64, to_ms: i64) -> Vec<(&'static str, String)>
 impl SuperManager for Grpc {
     async fn list_services(
         &self,
-        _request: Request<ListServicesRequest>,
+        request: Request<ListServicesRequest>,
     ) -> Result<Response<ListServicesResponse>, Status> {
         self.count();
-        let list = catalog::list(&self.shared);
+        let mut list = catalog::list(&self.shared);
+        if let Some(caller) = caller_of(&request) {
+            list.retain(|s| scope::sees_service(&self.shared, caller, &s.name));
+        }
         Ok(Response::new(ListServicesResponse {
             services: message(&list)?,
         }))
@@ -118,6 +147,7 @@ impl SuperManager for Grpc {
         request: Request<GetServiceRequest>,
     ) -> Result<Response<ServiceDetail>, Status> {
         self.count();
+        self.may_read_service(&request, &request.get_ref().name)?;
         let name = request.into_inner().name;
         let detail = catalog::detail(&self.shared, &name).map_err(status)?;
         Ok(Response::new(message(&detail)?))
@@ -128,6 +158,7 @@ impl SuperManager for Grpc {
         request: Request<RootCauseRequest>,
     ) -> Result<Response<RootCauseResponse>, Status> {
         self.count();
+        self.may_read_service(&request, &request.get_ref().name)?;
         let r = request.into_inner();
         let q = params(&[("window_ms", r.window_ms.to_string())]);
         let analysis = root_cause::analysis(&self.shared, &r.name, &q)
@@ -138,6 +169,7 @@ impl SuperManager for Grpc {
 
     async fn sla(&self, request: Request<SlaRequest>) -> Result<Response<SlaResponse>, Status> {
         self.count();
+        self.may_read_service(&request, &request.get_ref().name)?;
         let r = request.into_inner();
         let q = params(&period(&r.period, r.from_ms, r.to_ms));
         let report = catalog::sla(&self.shared, &r.name, &q).map_err(status)?;
@@ -146,6 +178,7 @@ impl SuperManager for Grpc {
 
     async fn qos(&self, request: Request<QosRequest>) -> Result<Response<QosResponse>, Status> {
         self.count();
+        self.may_read_service(&request, &request.get_ref().name)?;
         let r = request.into_inner();
         let mut pairs = period(&r.period, r.from_ms, r.to_ms);
         pairs.push(("step_ms", r.step_ms.to_string()));
@@ -160,6 +193,7 @@ impl SuperManager for Grpc {
         request: Request<ReportRequest>,
     ) -> Result<Response<ReportTable>, Status> {
         self.count();
+        require(&request, Action::Read, None)?;
         let r = request.into_inner();
         let mut pairs = period(&r.period, r.from_ms, r.to_ms);
         pairs.extend([
@@ -198,6 +232,7 @@ impl SuperManager for Grpc {
         request: Request<PlacementRequest>,
     ) -> Result<Response<PlacementResponse>, Status> {
         self.count();
+        require(&request, Action::Read, None)?;
         let r = request.into_inner();
         let q = params(&[
             ("service", r.service),
@@ -215,6 +250,7 @@ impl SuperManager for Grpc {
         request: Request<QueryRangeRequest>,
     ) -> Result<Response<QueryRangeResponse>, Status> {
         self.count();
+        self.may_read_resource(&request, &request.get_ref().resource_id)?;
         let r = request.into_inner();
         let id = resource_of(&r.resource_id)?;
         if r.region != id.region() {
@@ -235,6 +271,7 @@ impl SuperManager for Grpc {
         request: Request<AgentSnapshotRequest>,
     ) -> Result<Response<SnapshotResponse>, Status> {
         self.count();
+        self.may_read_resource(&request, &request.get_ref().resource_id)?;
         let mut r = request.into_inner();
         let id = resource_of(&r.resource_id)?;
         id.region().clone_into(&mut r.region);
@@ -251,6 +288,7 @@ impl SuperManager for Grpc {
         request: Request<ResourceEventsRequest>,
     ) -> Result<Response<ResourceEventsResponse>, Status> {
         self.count();
+        self.may_read_resource(&request, &request.get_ref().resource_id)?;
         let id = request.into_inner().resource_id;
         let id = resource_of(&id)?;
         let events = drill::events(&self.shared, id.region(), id.host()).map_err(status)?;

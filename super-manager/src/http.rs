@@ -16,7 +16,7 @@ mod rca;
 mod regions;
 mod reports;
 mod resources;
-mod scope;
+pub(crate) mod scope;
 mod services;
 #[cfg(test)]
 mod tests;

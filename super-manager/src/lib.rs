@@ -230,13 +230,15 @@ impl BoundSuperManager {
         tasks.spawn(upkeep::watch_slos(shared.clone(), shutdown.clone()));
         tasks.spawn(principals::push_loop(shared.clone(), shutdown.clone()));
         if let Some(listener) = self.grpc {
+            let principals = shared.principals.clone();
             let (transport, grpc, stop) = (
                 self.transport.clone(),
                 grpc::Grpc::new(shared.clone()),
                 shutdown.clone(),
             );
             tasks.spawn(async move {
-                if let Err(error) = door::serve_grpc(listener, &transport, grpc, stop).await {
+                let served = door::serve_grpc(listener, &transport, principals, grpc, stop);
+                if let Err(error) = served.await {
                     tracing::warn!(%error, "the gRPC service stopped");
                 }
             });

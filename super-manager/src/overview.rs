@@ -248,6 +248,8 @@ impl Overview {
                 });
             }
             // kept by the QoS store (crate::qos), not in the overview
+            // kept by the audit log (crate::subscriber)
+            Some(Kind::Audit(_)) => {}
             Some(Kind::ProbeRun(_)) | None => {}
         }
     }

@@ -56,6 +56,8 @@ pub async fn put_rules(
     region: &str,
     rules_toml: String,
 ) -> Result<RulesResponse> {
+    // the rules as they were, for the audit's before and after
+    let before = rules(shared, region).await.ok();
     let r = ask(shared, region, "PutRules", "rules", |mut c| {
         let req = PutRulesRequest {
             region: region.to_string(),
@@ -64,9 +66,14 @@ pub async fn put_rules(
         async move { c.put_rules(req).await }
     })
     .await;
-    let detail = match &r {
-        Ok(r) => format!("{} rules in force", r.count),
-        Err(_) => String::new(),
+    let detail = match (&r, before) {
+        (Ok(r), Some(b)) => format!(
+            "{} rules in force; {}",
+            r.count,
+            strata_web::auth::change_detail(&b.rules_toml, &r.rules_toml)
+        ),
+        (Ok(r), None) => format!("{} rules in force", r.count),
+        (Err(_), _) => String::new(),
     };
     let subject = format!("regions/{region}/rules");
     crate::audit::record(shared, by, "put rules", &subject, detail, &r)?;
@@ -115,6 +122,8 @@ pub async fn put_notify(
     notify_toml: String,
     use_file: bool,
 ) -> Result<NotifyResponse> {
+    // the channels as they were (secrets hidden), for the audit's before and after
+    let before = notify(shared, region).await.ok();
     let r = ask(
         shared,
         region,
@@ -135,9 +144,15 @@ pub async fn put_notify(
     } else {
         "put notification channels"
     };
-    let detail = match &r {
-        Ok(r) => format!("{} receivers, {} routes", r.receivers, r.routes),
-        Err(_) => String::new(),
+    let detail = match (&r, before) {
+        (Ok(r), Some(b)) => format!(
+            "{} receivers, {} routes; {}",
+            r.receivers,
+            r.routes,
+            strata_web::auth::change_detail(&b.notify_toml, &r.notify_toml)
+        ),
+        (Ok(r), None) => format!("{} receivers, {} routes", r.receivers, r.routes),
+        (Err(_), _) => String::new(),
     };
     let subject = format!("regions/{region}/notify");
     crate::audit::record(shared, by, action, &subject, detail, &r)?;

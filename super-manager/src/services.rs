@@ -302,6 +302,19 @@ impl Services {
             .map_err(|e| Refused::Store(e.to_string()))
     }
 
+    /// Writes `record`, a line of a region's audit log journaled as `origin` (its region,
+    /// member, epoch and sequence): a line delivered again (a stream resumed) lands on the
+    /// same key, so the centre keeps one copy.
+    pub fn record_from_region(&self, origin: &str, record: &AuditRecord) -> Result<(), Refused> {
+        let bytes = audit_bytes(record)?;
+        self.store
+            .write_table(&[TableOp::Put(
+                &audit_key(record.at_ms, &format!("r-{origin}")),
+                &bytes,
+            )])
+            .map_err(|e| Refused::Store(e.to_string()))
+    }
+
     /// Writes `record`; a store failure is logged, not returned (for what is already done,
     /// such as a recovery action run in a region).
     pub fn record_audit(&self, record: &AuditRecord) {

@@ -29,6 +29,13 @@ const MAX_BATCH: usize = 512;
 /// a probe run could not be recorded (the stream is then resumed from the cursor).
 fn apply_batch(shared: &Shared, batch: Vec<RegionUpdate>) -> bool {
     for update in &batch {
+        // the region's audit lines, kept before the cursor moves past them
+        if let Some(Kind::Audit(entry)) = &update.kind
+            && let Err(error) = record_region_audit(shared, update, entry)
+        {
+            warn!(?error, region = %update.region, member = %update.member_id, "keeping a region's audit line failed; resuming the stream");
+            return false;
+        }
         // recorded before the cursor moves past it (a copy is dropped)
         if let Some(Kind::ProbeRun(run)) = &update.kind {
             match shared.qos.record(run) {
@@ -72,6 +79,34 @@ fn apply_batch(shared: &Shared, batch: Vec<RegionUpdate>) -> bool {
             });
     }
     true
+}
+
+/// Keeps `entry`, a line of the audit log of `update`'s member, in the centre's log, with
+/// where it was made.
+fn record_region_audit(
+    shared: &Shared,
+    update: &RegionUpdate,
+    entry: &strata_proto::v1::AuditEntry,
+) -> Result<(), crate::services::Refused> {
+    let place = format!("in region {} (member {})", update.region, update.member_id);
+    let record = strata_web::auth::AuditRecord {
+        at_ms: entry.at_ms,
+        who: entry.who.clone(),
+        address: entry.address.clone(),
+        action: entry.action.clone(),
+        subject: entry.subject.clone(),
+        outcome: entry.outcome.clone(),
+        detail: if entry.detail.is_empty() {
+            place
+        } else {
+            format!("{place}: {}", entry.detail)
+        },
+    };
+    let origin = format!(
+        "{}-{}-{}-{:016x}",
+        update.region, update.member_id, update.epoch, update.seq
+    );
+    shared.services.record_from_region(&origin, &record)
 }
 
 /// Follows membership and region streams until `shutdown`.

@@ -27,6 +27,24 @@ pub fn probing_agent(url: &str, interval: &str, extra: &str) -> String {
     )
 }
 
+/// Waits until the centre at `http` has, in its audit log of the last hour, a line by `who`
+/// that says each of `words` (the region's lines reach it through the region's stream).
+pub fn wait_for_centre_audit(http: &str, who: &str, words: &[&str]) {
+    strata_testkit::wait_for(
+        &format!("{who}'s line in the centre's audit log"),
+        std::time::Duration::from_secs(30),
+        || {
+            let path = format!("/api/v1/reports/audit?period=1h&who={who}");
+            let text = strata_testkit::get_json(http, &path)?.to_string();
+            if words.iter().all(|w| text.contains(w)) {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        },
+    );
+}
+
 /// The regional console's address (`host:port`) a member printed on its listening line.
 pub fn console_addr(member: &strata_testkit::Proc) -> String {
     member

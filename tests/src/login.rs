@@ -24,10 +24,19 @@ pub fn principals(dirs: &[PathBuf]) {
         .unwrap();
     for dir in dirs {
         strata_testkit::access::seed(dir).unwrap();
+    }
+    add_principals(dirs, &made);
+}
+
+/// Adds the users and tokens of `made` to the principals file of each data directory of
+/// `dirs` (a running manager reads them within a second).
+pub fn add_principals(dirs: &[PathBuf], made: &Principals) {
+    for dir in dirs {
         PrincipalsFile::open(dir.join("principals.json"))
             .unwrap()
             .change(|p| {
                 p.users.extend(made.users.clone());
+                p.tokens.extend(made.tokens.clone());
                 Ok(())
             })
             .unwrap();

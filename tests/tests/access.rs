@@ -39,16 +39,8 @@ fn tokens(dirs: &[&Path]) -> Tokens {
     };
     made.add_user("vera", "vera's long password", Role::Viewer, east(), 1)
         .unwrap();
-    for dir in dirs {
-        PrincipalsFile::open(dir.join("principals.json"))
-            .unwrap()
-            .change(|p| {
-                p.tokens.extend(made.tokens.clone());
-                p.users.extend(made.users.clone());
-                Ok(())
-            })
-            .unwrap();
-    }
+    let dirs: Vec<std::path::PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    strata_tests::login::add_principals(&dirs, &made);
     t
 }
 

@@ -155,7 +155,11 @@ fn raise_notify_acknowledge_resolve(agent: &CpuAgent, sub: &Sub, peers: &Peers, 
                     .into_inner()
             });
             assert_eq!(acked.events.len(), 1);
-            assert_eq!(acked.events[0].acknowledged_by, "bob");
+            // signed by the user the operator certificate speaks for, not the `by` sent
+            assert_eq!(
+                acked.events[0].acknowledged_by,
+                strata_testkit::access::OPERATOR
+            );
         }
     }
     // past the escalation, and two planning ticks more: the pager was never called
@@ -367,6 +371,19 @@ fn a_cpu_alert_notifies_alertmanager_and_mail_once_stops_escalating_when_acknowl
             .as_str()
             .is_some_and(|a| a.starts_with("127.0.0.1:")),
         "{audit}"
+    );
+    // the rules put are audited with what changed: the lines added
+    let put = audit["rows"]
+        .as_array()
+        .and_then(|rows| {
+            rows.iter()
+                .find(|r| r["action"] == "put rules" && r["outcome"] == "ok")
+        })
+        .unwrap_or_else(|| panic!("no rules put in the audit: {audit}"));
+    let detail = put["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("+ name = \"swap\"") || detail.contains("+ name = 'swap'"),
+        "{detail}"
     );
 }
 

@@ -534,4 +534,13 @@ fn a_regional_console_logs_in_and_acknowledges_with_the_centre_stopped() {
         "{line}"
     );
     assert!(audit.contains("\"login\""), "{audit}");
+    // and once the centre is back, its own log has the region's lines, saying where
+    for sup in &mut mesh.super_managers {
+        sup.restart();
+    }
+    strata_tests::wait_for_centre_audit(
+        &mesh.http(),
+        "ana",
+        &["acknowledge", "in region east (member east-1)"],
+    );
 }

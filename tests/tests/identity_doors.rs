@@ -62,6 +62,21 @@ fn call(door: &str, channel: Channel) -> Result<(), (Code, String)> {
     })
 }
 
+/// Makes `name` a user (as the tests' operator user is) in the principals of the data
+/// directories `dirs` of `mesh`: an operator's certificate speaks for the user of its name.
+fn user(mesh: &Mesh, dirs: &[&str], name: &str) {
+    for dir in dirs {
+        strata_web::auth::PrincipalsFile::open(mesh.dir().join(dir).join("principals.json"))
+            .unwrap()
+            .change(|p| {
+                let test = p.users[strata_testkit::access::OPERATOR].clone();
+                p.users.insert(name.into(), test);
+                Ok(())
+            })
+            .unwrap();
+    }
+}
+
 fn node(ca: &MeshCa, (role, region, id): (Role, &str, &str)) -> PathBuf {
     ca.node(role, region, id).unwrap()
 }
@@ -98,6 +113,7 @@ fn every_door_refuses_who_it_should_and_answers_who_it_should() {
             .is_some_and(|l| l.iter().any(|x| x["host"] == "web-1" && x["state"] == "up"));
         if up { Ok(()) } else { Err(r.to_string()) }
     });
+    user(&mesh, &["super", "eu-1"], "doomed");
     let ca = mesh.ca().clone();
     let other_ca = MeshCa::temp();
     let doors = [
@@ -144,10 +160,10 @@ fn every_door_refuses_who_it_should_and_answers_who_it_should() {
             let (role, region, _) = d.open_to;
             let who = Identity::new(role, region, "doomed").unwrap();
             let channel = impostor_channel(&d.addr, Some(&node(&ca, (role, region, "doomed"))));
-            assert!(
-                call(d.name, channel.clone()).is_ok(),
-                "{}: doomed before",
-                d.name
+            wait_for(
+                &format!("{}: doomed answered before", d.name),
+                Duration::from_secs(10),
+                || call(d.name, channel.clone()).map_err(|e| format!("{e:?}")),
             );
             (who, channel)
         })
@@ -350,7 +366,10 @@ fn revocations_reach_members_and_agents_through_the_brokers() {
     let rogue = (Role::SubManager, "eu", "rogue");
     let at_member = impostor_channel(&member, Some(&node(&ca, mallory)));
     let at_agent = impostor_channel(&agent, Some(&node(&ca, rogue)));
-    assert_eq!(call("sub-manager", at_member.clone()), Ok(()));
+    user(&mesh, &["eu-1"], "mallory");
+    wait_for("mallory answered", Duration::from_secs(10), || {
+        call("sub-manager", at_member.clone()).map_err(|e| format!("{e:?}"))
+    });
     assert_eq!(call("agent", at_agent.clone()), Ok(()));
     // revoked at the CA, and the list handed to the broker alone
     let authority = strata_proto::identity::ca::Ca::load(&ca.dir()).unwrap();
@@ -461,11 +480,16 @@ fn enrolment_and_config_calls_refuse_who_they_should() {
         "operator",
     );
     // the principals come from the centre: not from an operator, directly or routed
+    // the member's own principals (its operator's user kept), at a later version
+    let mut held: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(mesh.dir().join("eu-1/principals.json")).unwrap())
+            .unwrap();
+    held["version"] = serde_json::json!(held["version"].as_u64().unwrap_or(0) + 7);
     let principals = |channel: Channel| {
         block_on(SubManagerClient::new(channel).put_principals(
             strata_proto::v1::PutPrincipalsRequest {
                 region: "eu".into(),
-                principals_json: br#"{"version":7}"#.to_vec(),
+                principals_json: serde_json::to_vec(&held).unwrap(),
             },
         ))
         .map(|_| ())

@@ -14,14 +14,19 @@
 //! - [`secret`]: password hashing (Argon2id), tokens' secrets and their hashes, random ids.
 //! - [`policy`]: what each path of the API needs (an action, and the region it touches),
 //!   one table for both consoles.
+//! - [`lockout`]: a name or address that keeps failing to log in waits, longer each time.
 //! - [`sessions`]: the console's logins, held in memory, each with its expiry and its token
 //!   against cross-site request forgery.
 //! - [`manage`]: users and tokens through the API (the centre's).
 //! - [`gate`]: the layer in front of every route (who, may they, is the Host ours), and
 //!   the login, logout and session routes.
+//! - [`grpc`]: the layer in front of the gRPC doors: an operator's certificate speaks for
+//!   the user of its name, judged by the same role and regions.
 
 pub mod config;
 pub mod gate;
+pub mod grpc;
+pub mod lockout;
 pub mod manage;
 pub mod policy;
 pub mod principals;
@@ -158,6 +163,47 @@ impl Principal {
     }
 }
 
+/// Whether `principal` may do `action` over `regions` (`None`: every region) at a door
+/// that serves `home` (a region's own door) or every region (`None`); `Err` says why not.
+pub fn judge(
+    principal: &Principal,
+    action: Action,
+    regions: Option<&[String]>,
+    home: Option<&str>,
+) -> Result<(), String> {
+    let who = || {
+        format!(
+            "{} ({}, regions {})",
+            principal.name, principal.role, principal.scope
+        )
+    };
+    if !principal.role.allows(action) {
+        return Err(format!(
+            "{} may not {action}: a higher role is needed",
+            who()
+        ));
+    }
+    if let Some(home) = home
+        && !principal.scope.covers(home)
+    {
+        return Err(format!(
+            "{} does not cover region '{home}', which this door serves",
+            who()
+        ));
+    }
+    match regions {
+        None if !principal.scope.is_all() => Err(format!(
+            "{} may not {action} what spans regions: every region is needed",
+            who()
+        )),
+        Some(list) => match list.iter().find(|r| !principal.scope.covers(r)) {
+            Some(r) => Err(format!("{} may not {action} in region '{r}'", who())),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
 /// What went wrong with the principals: a file unreadable or unwritable, a bad field.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -193,4 +239,110 @@ pub struct AuditRecord {
     /// What changed (before → after, secrets masked), when there is more to say.
     #[serde(default)]
     pub detail: String,
+}
+
+/// The most an audit detail says of a change, in bytes.
+pub const MAX_DETAIL: usize = 4096;
+
+/// What changed from `before` to `after` (texts whose secrets are already masked), line by
+/// line: each line taken away as `- line`, each added as `+ line`, blank lines left out; cut
+/// at [`MAX_DETAIL`] bytes, saying how many lines were left out.
+pub fn change_detail(before: &str, after: &str) -> String {
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim_end)
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (old, new) = (lines(before), lines(after));
+    let old_set: BTreeSet<&String> = old.iter().collect();
+    let new_set: BTreeSet<&String> = new.iter().collect();
+    let changes: Vec<String> = old
+        .iter()
+        .filter(|l| !new_set.contains(l))
+        .map(|l| format!("- {l}"))
+        .chain(
+            new.iter()
+                .filter(|l| !old_set.contains(l))
+                .map(|l| format!("+ {l}")),
+        )
+        .collect();
+    if changes.is_empty() {
+        return "no line changed".into();
+    }
+    let mut out = String::new();
+    for (i, line) in changes.iter().enumerate() {
+        if out.len() + line.len() + 1 > MAX_DETAIL {
+            out.push_str(&format!("… and {} more lines", changes.len() - i));
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.trim_end().to_string()
+}
+
+/// `text` (a TOML configuration) with what looks secret hidden, for an audit detail: the
+/// value of any key naming a password, token, secret, key or authorization, and the
+/// credentials of any URL (`scheme://user:password@host` keeps its scheme and host).
+pub fn mask_secrets(text: &str) -> String {
+    const SECRET: [&str; 5] = ["password", "token", "secret", "key", "authorization"];
+    text.lines()
+        .map(|line| {
+            if let Some((key, _)) = line.split_once('=') {
+                let k = key.to_ascii_lowercase();
+                if SECRET.iter().any(|s| k.contains(s)) {
+                    return format!("{}= \"<hidden>\"", key);
+                }
+            }
+            let mut out = line.to_string();
+            let mut from = 0;
+            while let Some(i) = out[from..].find("://").map(|i| i + from + 3) {
+                let rest = &out[i..];
+                let end = rest
+                    .find(|c: char| c == '/' || c == '"' || c == '\'' || c.is_whitespace())
+                    .unwrap_or(rest.len());
+                match rest[..end].rfind('@') {
+                    Some(at) => {
+                        out.replace_range(i..i + at, "<hidden>");
+                        from = i + "<hidden>".len();
+                    }
+                    None => from = i,
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod detail_tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_hidden_from_a_detail() {
+        let text = "[[checks]]\nurl = \"https://bob:hunter2@db.example/x?a=1\"\napi_key = \"abc\"\nname = \"ok\"";
+        let masked = mask_secrets(text);
+        assert!(
+            !masked.contains("hunter2") && !masked.contains("abc"),
+            "{masked}"
+        );
+        assert!(masked.contains("https://<hidden>@db.example/x"), "{masked}");
+        assert!(masked.contains("api_key = \"<hidden>\""), "{masked}");
+        assert!(masked.contains("name = \"ok\""), "{masked}");
+    }
+
+    #[test]
+    fn a_change_says_the_lines_taken_away_and_added_and_is_bounded() {
+        let before = "[[rules]]\nname = \"cpu\"\nabove = 90\n";
+        let after = "[[rules]]\nname = \"cpu\"\nabove = 80\n\n";
+        assert_eq!(change_detail(before, after), "- above = 90\n+ above = 80");
+        assert_eq!(change_detail(before, before), "no line changed");
+        let long: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+        let d = change_detail("", &long);
+        assert!(d.len() <= MAX_DETAIL + 40, "{}", d.len());
+        assert!(d.ends_with("more lines"), "{d}");
+    }
 }

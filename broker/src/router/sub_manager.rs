@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status};
 use tracing::warn;
 
 use super::merge::merge_series;
-use super::{Router, chosen, member_fault};
+use super::{For, Router, chosen, member_fault};
 
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<RegionUpdate, Status>> + Send>>;
 
@@ -28,8 +28,9 @@ impl SubManager for Router {
         &self,
         request: Request<RegionSummaryRequest>,
     ) -> Result<Response<RegionSummaryResponse>, Status> {
+        let on = For::of(&request);
         let region = request.into_inner().region;
-        let resources = self.merged_resources(&region).await?;
+        let resources = self.merged_resources(&region, &on).await?;
         let mut s = RegionSummaryResponse {
             region,
             resources_total: resources.len() as u32,
@@ -54,8 +55,9 @@ impl SubManager for Router {
         &self,
         request: Request<ListResourcesRequest>,
     ) -> Result<Response<ListResourcesResponse>, Status> {
+        let on = For::of(&request);
         let region = request.into_inner().region;
-        let resources = self.merged_resources(&region).await?;
+        let resources = self.merged_resources(&region, &on).await?;
         Ok(Response::new(ListResourcesResponse { resources }))
     }
 
@@ -63,11 +65,12 @@ impl SubManager for Router {
         &self,
         request: Request<QueryRangeRequest>,
     ) -> Result<Response<QueryRangeResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let aggregation = req.aggregation();
         let answers = self
             .fan_out(&req.region, "QueryRange", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.query_range(req).await }
             })
             .await?;
@@ -84,10 +87,11 @@ impl SubManager for Router {
         &self,
         request: Request<AgentSnapshotRequest>,
     ) -> Result<Response<SnapshotResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let (region, resource) = (req.region.clone(), req.resource_id.clone());
         self.to_pollers(&region, &resource, "AgentSnapshot", |mut c| {
-            let req = req.clone();
+            let req = on.wrap(req.clone());
             async move { c.agent_snapshot(req).await }
         })
         .await
@@ -98,10 +102,11 @@ impl SubManager for Router {
         &self,
         request: Request<ConfigureAgentRequest>,
     ) -> Result<Response<ConfigureResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let (region, resource) = (req.region.clone(), req.resource_id.clone());
         self.to_pollers(&region, &resource, "ConfigureAgent", |mut c| {
-            let req = req.clone();
+            let req = on.wrap(req.clone());
             async move { c.configure_agent(req).await }
         })
         .await
@@ -112,11 +117,12 @@ impl SubManager for Router {
         &self,
         request: Request<AcknowledgeEventRequest>,
     ) -> Result<Response<AcknowledgeEventResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         // every member holding a copy of the event acknowledges its own
         let answers = self
             .fan_out(&req.region, "AcknowledgeEvent", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.acknowledge_event(req).await }
             })
             .await?;
@@ -129,10 +135,11 @@ impl SubManager for Router {
         &self,
         request: Request<GetRulesRequest>,
     ) -> Result<Response<RulesResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let answers = self
             .fan_out(&req.region, "GetRules", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.get_rules(req).await }
             })
             .await?;
@@ -144,10 +151,11 @@ impl SubManager for Router {
         &self,
         request: Request<PutRulesRequest>,
     ) -> Result<Response<RulesResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let answers = self
             .fan_out(&req.region, "PutRules", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.put_rules(req).await }
             })
             .await?;
@@ -158,10 +166,11 @@ impl SubManager for Router {
         &self,
         request: Request<strata_proto::v1::PutPrincipalsRequest>,
     ) -> Result<Response<strata_proto::v1::PutPrincipalsResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let answers = self
             .fan_out(&req.region, "PutPrincipals", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.put_principals(req).await }
             })
             .await?;
@@ -176,10 +185,11 @@ impl SubManager for Router {
         &self,
         request: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let answers = self
             .fan_out(&req.region, "ListAgents", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.list_agents(req).await }
             })
             .await?;
@@ -193,10 +203,11 @@ impl SubManager for Router {
         &self,
         request: Request<GetNotifyRequest>,
     ) -> Result<Response<NotifyResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let answers = self
             .fan_out(&req.region, "GetNotify", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.get_notify(req).await }
             })
             .await?;
@@ -208,10 +219,11 @@ impl SubManager for Router {
         &self,
         request: Request<strata_proto::v1::AgentConfigRequest>,
     ) -> Result<Response<strata_proto::v1::GetConfigResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let (region, resource) = (req.region.clone(), req.resource_id.clone());
         self.to_pollers(&region, &resource, "GetAgentConfig", |mut c| {
-            let req = req.clone();
+            let req = on.wrap(req.clone());
             async move { c.get_agent_config(req).await }
         })
         .await
@@ -231,10 +243,11 @@ impl SubManager for Router {
         &self,
         request: Request<PutNotifyRequest>,
     ) -> Result<Response<NotifyResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let answers = self
             .fan_out(&req.region, "PutNotify", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.put_notify(req).await }
             })
             .await?;
@@ -245,10 +258,11 @@ impl SubManager for Router {
         &self,
         request: Request<ListNotificationsRequest>,
     ) -> Result<Response<ListNotificationsResponse>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let answers = self
             .fan_out(&req.region, "ListNotifications", |mut c| {
-                let req = req.clone();
+                let req = on.wrap(req.clone());
                 async move { c.list_notifications(req).await }
             })
             .await?;
@@ -266,6 +280,7 @@ impl SubManager for Router {
         &self,
         request: Request<WatchRegionRequest>,
     ) -> Result<Response<Self::WatchRegionStream>, Status> {
+        let on = For::of(&request);
         let req = request.into_inner();
         let candidates: Vec<Member> = self
             .healthy(&req.region)?
@@ -282,7 +297,7 @@ impl SubManager for Router {
         let mut last = Status::unavailable("no member could open the stream");
         for member in candidates {
             let mut client = self.clients.client(&member)?;
-            match client.watch_region(req.clone()).await {
+            match client.watch_region(on.wrap(req.clone())).await {
                 Ok(stream) => return Ok(Response::new(Box::pin(stream.into_inner()))),
                 Err(status) if !member_fault(&status) => return Err(status),
                 Err(status) => {

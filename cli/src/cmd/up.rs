@@ -190,7 +190,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     println!("  reports:  strata report performance console --period 1h --api http://{http}");
     println!("  broker:   {}", mesh.brokers.join(", "));
     if let Some(ca) = &mesh.ca {
-        let operator = ca.node(strata_proto::identity::Role::Operator, "", "local")?;
+        let operator = ca.node(strata_proto::identity::Role::Operator, "", "admin")?;
         println!(
             "  identity: mutual TLS on every gRPC link; CA in {}; for strata rules/notify: --tls-dir {}",
             ca.dir().display(),

@@ -23,6 +23,10 @@ use super::Identity;
 use super::transport::{Auth, Caller, Transport};
 use super::verify::Reason;
 
+/// The metadata header in which a broker names the operator it routes a call for (the
+/// operator's SPIFFE URI), so that the region judges the operator, not the broker.
+pub const FOR: &str = "x-strata-for";
+
 /// Which callers a door's method is open to: `Ok` or what the caller lacks. `caller` is
 /// `None` for a TLS client without a certificate; `me` is the door's own identity.
 pub type Policy = fn(method: &str, caller: Option<&Identity>, me: &Identity) -> Result<(), String>;
@@ -63,27 +67,37 @@ impl AuthorizeLayer {
 }
 
 impl<S> Layer<S> for AuthorizeLayer {
-    type Service = Authorize<S>;
+    type Service = Judged<S, AuthorizeLayer>;
 
-    fn layer(&self, inner: S) -> Authorize<S> {
-        Authorize {
-            inner,
-            transport: self.transport.clone(),
-            policy: self.policy,
-        }
+    fn layer(&self, inner: S) -> Self::Service {
+        Judged::new(inner, self.clone())
     }
 }
 
-/// A door's services behind its policy.
-#[derive(Clone)]
-pub struct Authorize<S> {
-    inner: S,
-    transport: Transport,
-    policy: Policy,
+/// What a layer in front of a door's services decides about each call: let it through
+/// (with what the handlers need added to its extensions) or refuse it with a status.
+pub trait Judge: Clone + Send + 'static {
+    /// `Ok` to let `request` through, or the refusal.
+    fn judge<B>(&self, request: &mut http::Request<B>) -> Result<(), Status>;
 }
 
-impl<S> Authorize<S> {
-    fn judge<B>(&self, request: &http::Request<B>) -> Result<(), Status> {
+/// A door's services behind a [`Judge`]: a refused call is answered with its status and
+/// never reaches them.
+#[derive(Clone)]
+pub struct Judged<S, J> {
+    inner: S,
+    judge: J,
+}
+
+impl<S, J> Judged<S, J> {
+    /// `inner` behind `judge`.
+    pub fn new(inner: S, judge: J) -> Self {
+        Self { inner, judge }
+    }
+}
+
+impl Judge for AuthorizeLayer {
+    fn judge<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
         let Some(me) = self.transport.identity() else {
             return Ok(()); // insecure: nobody is known
         };
@@ -142,12 +156,13 @@ impl<S> Authorize<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, B, R> Service<http::Request<B>> for Authorize<S>
+impl<S, J, B, R> Service<http::Request<B>> for Judged<S, J>
 where
     S: Service<http::Request<B>, Response = http::Response<R>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     R: Default + Send + 'static,
+    J: Judge,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -157,8 +172,8 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        match self.judge(&request) {
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        match self.judge.judge(&mut request) {
             Ok(()) => Box::pin(self.inner.call(request)),
             Err(status) => {
                 let response = status.into_http::<R>();

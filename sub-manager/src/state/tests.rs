@@ -25,6 +25,7 @@ fn kinds(updates: &[RegionUpdate]) -> Vec<String> {
             Kind::ResourceRemoved(id) => format!("removed:{id}"),
             Kind::Check(c) => format!("check:{}:{}", c.name, c.state),
             Kind::ProbeRun(r) => format!("probe:{}:{}", r.check, r.ts_ms),
+            Kind::Audit(a) => format!("audit:{}:{}", a.action, a.subject),
         })
         .collect()
 }

@@ -12,7 +12,7 @@ use crate::shared::Shared;
 
 /// The regions service `name`'s components may select, among the regions known; `None`
 /// when there is no such service.
-pub(super) fn service_regions(shared: &Shared, name: &str) -> Option<BTreeSet<String>> {
+pub(crate) fn service_regions(shared: &Shared, name: &str) -> Option<BTreeSet<String>> {
     let service = shared.services.get(name)?;
     let known = shared
         .overview
@@ -34,14 +34,14 @@ pub(super) fn service_regions(shared: &Shared, name: &str) -> Option<BTreeSet<St
 }
 
 /// Whether `caller` sees service `name`.
-pub(super) fn sees_service(shared: &Shared, caller: &Caller, name: &str) -> bool {
+pub(crate) fn sees_service(shared: &Shared, caller: &Caller, name: &str) -> bool {
     caller.principal.scope.is_all()
         || service_regions(shared, name).is_some_and(|rs| rs.iter().all(|r| caller.covers(r)))
 }
 
 /// Whether `caller` sees the resource `id` (`<region>/<host>`, or `services/<name>` for a
 /// service's own incidents).
-pub(super) fn sees_resource(shared: &Shared, caller: &Caller, id: &str) -> bool {
+pub(crate) fn sees_resource(shared: &Shared, caller: &Caller, id: &str) -> bool {
     match id.split_once('/') {
         Some(("services", name)) => sees_service(shared, caller, name),
         Some((region, _)) => caller.covers(region),

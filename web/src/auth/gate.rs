@@ -22,8 +22,14 @@ use serde::Deserialize;
 
 use super::policy::{self, Action, Region};
 use super::sessions::{Sessions, cookie_name};
-use super::{AuditRecord, Principal, PrincipalsFile};
+use super::{AuditRecord, Principal, PrincipalsFile, judge};
 use crate::ApiError;
+
+/// The live stream's path: its answer lasts, so its credentials are looked at again.
+const STREAM_PATH: &str = "/api/v1/stream";
+
+/// How often a live stream's credentials are looked at again.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The largest request body the gate reads (a login, or to find the region it touches).
 pub const MAX_BODY: usize = 1 << 20;
@@ -120,6 +126,8 @@ pub struct Gate {
     limits: Limits,
     /// Password checks at once (each is memory-hard): logins beyond wait, then are refused.
     password_checks: tokio::sync::Semaphore,
+    /// Failed logins by name and address: who kept failing waits.
+    lockout: super::lockout::Lockout,
     /// Requests in flight by principal.
     in_flight: std::sync::Mutex<std::collections::HashMap<String, usize>>,
 }
@@ -193,6 +201,7 @@ impl Gate {
             audit: None,
             limits: Limits::default(),
             password_checks: tokio::sync::Semaphore::new(PASSWORD_CHECKS),
+            lockout: Default::default(),
             in_flight: Default::default(),
         }
     }
@@ -406,6 +415,35 @@ impl Gate {
         }
     }
 
+    /// `answer` (a live stream) cut off once the credentials in `headers` no longer prove
+    /// `principal` as it was (a token revoked or expired, a session ended, the user removed
+    /// or given another role or regions): looked at every [`RECHECK`], so a stream does not
+    /// outlive what opened it; the client reconnects and is judged anew.
+    fn while_valid(
+        self: Arc<Self>,
+        answer: Response,
+        headers: HeaderMap,
+        principal: Principal,
+    ) -> Response {
+        use futures::StreamExt;
+        let ended = async move {
+            loop {
+                tokio::time::sleep(RECHECK).await;
+                let now = strata_proto::now_ms();
+                match self.authenticate(&headers, now) {
+                    Ok((p, _)) if p == principal => {}
+                    _ => {
+                        tracing::info!(who = %principal.name, "live stream ended: its credentials no longer hold");
+                        return;
+                    }
+                }
+            }
+        };
+        let (parts, body) = answer.into_parts();
+        let body = body.into_data_stream().take_until(Box::pin(ended));
+        Response::from_parts(parts, Body::from_stream(body))
+    }
+
     /// Whether `principal` may do `action` over `regions` (`None`: every region) here.
     fn authorize(
         &self,
@@ -413,37 +451,7 @@ impl Gate {
         action: Action,
         regions: Option<&[String]>,
     ) -> Result<(), String> {
-        let who = || {
-            format!(
-                "{} ({}, regions {})",
-                principal.name, principal.role, principal.scope
-            )
-        };
-        if !principal.role.allows(action) {
-            return Err(format!(
-                "{} may not {action}: a higher role is needed",
-                who()
-            ));
-        }
-        if let Some(home) = &self.home_region
-            && !principal.scope.covers(home)
-        {
-            return Err(format!(
-                "{} does not cover region '{home}', which this console serves",
-                who()
-            ));
-        }
-        match regions {
-            None if !principal.scope.is_all() => Err(format!(
-                "{} may not {action} what spans regions: every region is needed",
-                who()
-            )),
-            Some(list) => match list.iter().find(|r| !principal.scope.covers(r)) {
-                Some(r) => Err(format!("{} may not {action} in region '{r}'", who())),
-                None => Ok(()),
-            },
-            None => Ok(()),
-        }
+        judge(principal, action, regions, self.home_region.as_deref())
     }
 }
 
@@ -527,13 +535,19 @@ async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
             ),
         );
     };
+    let long_lived = request.uri().path() == STREAM_PATH;
+    let headers = long_lived.then(|| request.headers().clone());
     let mut request = request;
-    request
-        .extensions_mut()
-        .insert(Caller { principal, address });
+    request.extensions_mut().insert(Caller {
+        principal: principal.clone(),
+        address,
+    });
     let timeout = gate.limits.request_timeout;
     match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(answer) => answer,
+        Ok(answer) => match headers {
+            Some(headers) => gate.clone().while_valid(answer, headers, principal),
+            None => answer,
+        },
         Err(_) => refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("the answer took longer than {timeout:?}: try a smaller question"),

@@ -1,9 +1,11 @@
 //! The gate's own routes: `login` (a name and password against the principals, a session
-//! opened in an HttpOnly, SameSite=Strict cookie, every attempt audited), `logout` and
+//! opened in an HttpOnly, SameSite=Strict cookie, every attempt audited, a name or address
+//! that kept failing made to wait: [`crate::auth::lockout`]), `logout` and
 //! `session` (who is calling, and the session's token against cross-site request forgery).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, Request, State};
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Caller, Gate, MAX_BODY, cookie, refuse};
 use crate::ApiError;
+use crate::auth::lockout;
 use crate::auth::policy::Action;
 use crate::auth::sessions::cookie_name;
 use crate::auth::{AuditRecord, Role};
@@ -65,6 +68,31 @@ pub(super) async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Re
     };
     let principals = gate.principals.current();
     let name = req.name.clone();
+    let record = |outcome: &str| AuditRecord {
+        at_ms: strata_proto::now_ms(),
+        who: name.clone(),
+        address: address.clone(),
+        action: "login".into(),
+        subject: name.clone(),
+        outcome: outcome.into(),
+        detail: String::new(),
+    };
+    // a name or an address that kept failing waits before its password is checked again
+    let keys = lockout::keys(&name, &address);
+    if let Some((wait, failures)) = gate.lockout.wait(&keys, Instant::now()) {
+        let secs = wait.as_secs().max(1);
+        gate.record(record(&format!(
+            "refused: {failures} failed logins in a row, wait {secs} s"
+        )));
+        let mut response = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{failures} failed logins in a row: try again in {secs} s"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
     // each check is memory-hard: a few at once, so that a flood of logins cannot exhaust
     // the manager's memory or threads
     let wait = gate.limits.login_wait;
@@ -79,16 +107,8 @@ pub(super) async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Re
             .await
             .ok()
             .flatten();
-    let record = |outcome: &str| AuditRecord {
-        at_ms: strata_proto::now_ms(),
-        who: name.clone(),
-        address: address.clone(),
-        action: "login".into(),
-        subject: name.clone(),
-        outcome: outcome.into(),
-        detail: String::new(),
-    };
     let Some(principal) = checked else {
+        gate.lockout.failed(&keys, Instant::now());
         gate.record(record("refused: wrong name or password"));
         return refuse(StatusCode::UNAUTHORIZED, "wrong name or password".into());
     };
@@ -96,6 +116,7 @@ pub(super) async fn login(State(gate): State<Arc<Gate>>, request: Request) -> Re
         gate.record(record("refused: out of scope"));
         return refuse(StatusCode::FORBIDDEN, message);
     }
+    gate.lockout.succeeded(&keys[0]);
     let (value, s) = gate.sessions.open(&principal.name, strata_proto::now_ms());
     gate.record(record("ok"));
     let cookie = format!(

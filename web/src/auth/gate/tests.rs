@@ -49,6 +49,16 @@ fn fixture(home: Option<&str>) -> Fixture {
         .route(
             "/api/v1/regions/{r}/rules",
             get(|| async { "rules" }).put(|| async { "put" }),
+        )
+        .route(
+            "/api/v1/stream",
+            get(|| async {
+                let ticks = futures::stream::unfold((), |()| async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((Ok::<_, std::io::Error>("tick\n"), ()))
+                });
+                Body::from_stream(ticks)
+            }),
         );
     Fixture {
         router: Arc::new(gate).wrap(routes),
@@ -348,4 +358,65 @@ async fn a_request_is_bounded_in_body_time_and_company() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_name_that_keeps_failing_waits_even_with_the_right_password() {
+    let f = fixture(None);
+    let login = |password: &str| {
+        req(
+            "POST",
+            "/api/v1/login",
+            None,
+            &format!(r#"{{"name":"ana","password":"{password}"}}"#),
+        )
+    };
+    for _ in 0..crate::auth::lockout::FREE_FAILURES {
+        let (status, _, _) = send(&f.router, login("a wrong guess")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let (status, headers, body) = send(&f.router, login("ana's password")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    assert!(body.contains("5 failed logins in a row"), "{body}");
+    // after the wait, the right password opens a session (and clears the count)
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _, body) = send(&f.router, login("ana's password")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_live_stream_ends_once_its_token_is_revoked() {
+    use futures::StreamExt;
+    let f = fixture(None);
+    let answer = f
+        .router
+        .clone()
+        .oneshot(req("GET", "/api/v1/stream", Some(&f.viewer), ""))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let mut body = answer.into_body().into_data_stream();
+    let first = tokio::time::timeout(Duration::from_secs(5), body.next()).await;
+    assert!(matches!(first, Ok(Some(Ok(_)))), "{first:?}");
+    // it goes on past a look at its credentials while they hold
+    let still = tokio::time::timeout(Duration::from_millis(1500), async {
+        loop {
+            body.next().await.expect("ticks").expect("a tick");
+        }
+    })
+    .await;
+    assert!(still.is_err(), "the stream ended with its token valid");
+    PrincipalsFile::open(f._dir.path().join("principals.json"))
+        .unwrap()
+        .change(|p| p.revoke_token("v", strata_proto::now_ms()))
+        .unwrap();
+    // the file is looked at within a second, the stream's credentials every second
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(chunk) = body.next().await {
+            chunk.unwrap();
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its revoked token");
 }
