@@ -40,6 +40,9 @@ type Answer<T> = Result<Json<T>, ApiError>;
 
 /// The regional console's router over this member's API.
 pub fn router(api: Api, shutdown: CancellationToken) -> Router {
+    let store = crate::promql::Store::new(api.tsdb.clone(), &api.region);
+    let prometheus =
+        strata_web::promql::http::router(Arc::new(crate::promql::Region(Arc::new(store))));
     Router::new()
         .merge(strata_web::assets::routes())
         .route("/healthz", get(|| async { "ok\n" }))
@@ -72,6 +75,7 @@ pub fn router(api: Api, shutdown: CancellationToken) -> Router {
             get(move |State(api): State<Arc<Api>>| stream(api, shutdown.clone())),
         )
         .with_state(Arc::new(api))
+        .merge(prometheus)
 }
 
 fn region_is(api: &Api, region: &str) -> Result<(), ApiError> {

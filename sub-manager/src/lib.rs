@@ -18,6 +18,7 @@
 //! - [`ingest`]: poll answers into the store.
 //! - [`probes`]: probe runs read from the samples, for the centre's QoS rollups.
 //! - [`query`]: metric queries over the store, checked and bounded.
+//! - [`promql`]: the store as the source of the regional console's Prometheus HTTP API.
 //!
 //! The work, on the domain and through the door:
 //! - [`poller`]: per-agent poll tasks on worker threads of their own.
@@ -54,6 +55,7 @@ pub mod metrics;
 pub mod notify;
 pub mod poller;
 pub mod probes;
+pub mod promql;
 pub mod query;
 pub mod rules;
 pub mod state;

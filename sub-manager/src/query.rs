@@ -39,14 +39,17 @@ fn to_aggregation(req: &QueryRangeRequest) -> Result<strata_tsdb::Aggregation> {
 /// Runs a query against the store (blocking; call from a blocking thread). A request that
 /// cannot be answered is [`SubManagerError::BadRequest`], naming the field.
 pub fn series(tsdb: &Tsdb, region: &str, req: &QueryRangeRequest) -> Result<Vec<Series>> {
-    if req.name.is_empty() {
+    if req.name.is_empty() && req.label_matchers.is_empty() {
         return Err(SubManagerError::BadRequest(
-            "QueryRange: field 'name' is empty".into(),
+            "QueryRange: field 'name' is empty (and no label_matchers select series)".into(),
         ));
     }
     let (from_ms, to_ms) = strata_web::params::check_range(req.from_ms, req.to_ms, req.step_ms)
         .map_err(|e| SubManagerError::BadRequest(format!("QueryRange: {e}")))?;
-    let mut matchers: Vec<Matcher> = vec![Matcher::equal(NAME_LABEL, &req.name)];
+    let mut matchers: Vec<Matcher> = Vec::new();
+    if !req.name.is_empty() {
+        matchers.push(Matcher::equal(NAME_LABEL, &req.name));
+    }
     matchers.extend(
         to_map(&req.matchers)
             .iter()

@@ -112,7 +112,9 @@ pub fn router(shared: Arc<Shared>, https: bool) -> Router {
         shared.principals.clone(),
         Arc::new(move |record| audit.services.record_audit(&record)),
     );
-    let routes = routes.merge(manage);
+    let prometheus =
+        strata_web::promql::http::router(Arc::new(crate::promql::Centre(shared.clone())));
+    let routes = routes.merge(manage).merge(prometheus);
     gate.wrap(routes)
 }
 

@@ -35,6 +35,8 @@
 //! - [`acks`]: acknowledging incidents (through the brokers to the regions), audited.
 //! - [`audit`]: the audit log: who changed what, from where, with which outcome.
 //! - [`principals`]: the users and tokens handed to every region.
+//! - [`promql`]: the regions, through the brokers, as the source of the centre's
+//!   Prometheus HTTP API (a region that does not answer is a warning).
 //! - [`regions`]: a region's alerting rules, channels, agents and notifications.
 //!
 //! The adapters:
@@ -59,6 +61,7 @@ pub mod overview;
 pub mod period;
 pub mod placement;
 pub mod principals;
+pub mod promql;
 pub mod qos;
 pub mod regions;
 pub mod reports;

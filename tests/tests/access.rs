@@ -84,6 +84,12 @@ fn concrete(path: &str) -> String {
         "?period=today"
     } else if filled == "/api/v1/placement" {
         "?service=shop&component=web"
+    } else if filled == "/api/v1/query" {
+        "?query=sum(host_load1)"
+    } else if filled == "/api/v1/query_range" {
+        "?query=sum(host_load1)&start=0&end=60&step=15"
+    } else if filled == "/api/v1/series" {
+        "?match[]=host_load1"
     } else {
         ""
     };

@@ -15,6 +15,8 @@
 //! - [`params`]: the query parameters both read alike (a snapshot's `top`, the metric
 //!   history's into a `QueryRange` request).
 //! - [`error`]: [`ApiError`], the one HTTP error, with the one mapping of gRPC statuses.
+//! - [`promql`]: PromQL with Prometheus 2.x's semantics over a role's store, and the
+//!   Prometheus HTTP API both consoles answer.
 //! - [`auth`]: who may call what: principals, the path table, sessions, the gate.
 //! - [`https`]: HTTPS on the consoles' addresses (plain HTTP on loopback only, unless said).
 //! - [`stream`]: the live stream (`/api/v1/stream`): server-sent events of the overview.
@@ -25,6 +27,7 @@ pub mod auth;
 pub mod error;
 pub mod https;
 pub mod params;
+pub mod promql;
 pub mod stream;
 pub mod views;
 

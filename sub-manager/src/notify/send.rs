@@ -135,14 +135,7 @@ pub fn alertmanager_body(m: &Message<'_>) -> Value {
 pub fn fill(template: &str, to: &str, text: &str, url: bool) -> String {
     let enc = |s: &str| {
         if url {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect()
+            strata_web::auth::policy::percent_encode(s)
         } else {
             s.to_string()
         }

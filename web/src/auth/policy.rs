@@ -8,6 +8,7 @@
 //! | `/`, `/assets/*`, `/healthz`, `login` | any | none: open | — |
 //! | `session`, `logout`, `console`, `openapi.json` | any | read | any scope |
 //! | `overview`, `resources`, `events`, `services`, `stream`, `/metrics` | GET | read | the answer holds only the caller's regions; `?region=` must be one |
+//! | `query`, `query_range`, `series`, `labels` (GET, POST), `label/{name}/values`, `metadata`, `status/buildinfo` | GET | read | the series of the caller's regions only |
 //! | `events/ack` | POST | operate | the region of the body's `resource_id` |
 //! | `regions/{region}/rules`, `…/notifications`, `…/agents` | GET | read | `{region}` |
 //! | `regions/{region}/rules` | PUT | admin | `{region}` |
@@ -71,6 +72,19 @@ fn need_of(action: Action, region: Region) -> Option<Need> {
     Some(Need { action, region })
 }
 
+/// `text` percent-encoded for a URL's path segment or query value (all but the unreserved
+/// characters `A-Z a-z 0-9 - _ . ~`).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// `%2F` and the like in a path segment, decoded (a bad escape is kept as written).
 pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -115,6 +129,13 @@ pub fn need(method: &Method, path: &str) -> Option<Need> {
         ["login"] => None,
         ["session" | "logout" | "console" | "openapi.json"] => need_of(Read, Region::Scoped),
         ["overview" | "resources" | "events" | "services" | "stream"] if read => {
+            need_of(Read, Region::Scoped)
+        }
+        // the Prometheus HTTP API: reads by GET or form-encoded POST
+        ["query" | "query_range" | "series" | "labels"] if read || *method == Method::POST => {
+            need_of(Read, Region::Scoped)
+        }
+        ["label", _, "values"] | ["metadata"] | ["status", "buildinfo"] if read => {
             need_of(Read, Region::Scoped)
         }
         ["events", "ack"] if *method == Method::POST => need_of(Operate, Region::BodyResource),

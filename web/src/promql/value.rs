@@ -1,0 +1,71 @@
+//! What PromQL expressions evaluate to, and the series a source hands the engine.
+
+use std::collections::BTreeMap;
+
+/// A series' labels, `__name__` among them; ordered, so that two equal sets compare equal.
+pub type Labels = BTreeMap<String, String>;
+
+/// The label that holds a metric's name.
+pub const NAME: &str = "__name__";
+
+/// One series as a source returns it: labels and raw samples, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSeries {
+    pub labels: Labels,
+    /// `(ms, value)`, oldest first.
+    pub samples: Vec<(i64, f64)>,
+}
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub labels: Labels,
+    pub value: f64,
+}
+
+/// One series of a range vector or of a range query's answer: `(ms, value)`, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// What an expression evaluates to at one time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Scalar(f64),
+    String(String),
+    Vector(Vec<Sample>),
+    Matrix(Vec<Series>),
+}
+
+impl Value {
+    /// The kind's name, as Prometheus's `resultType` says it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Scalar(_) => "scalar",
+            Self::String(_) => "string",
+            Self::Vector(_) => "vector",
+            Self::Matrix(_) => "matrix",
+        }
+    }
+}
+
+/// `labels` without the metric's name.
+pub fn without_name(mut labels: Labels) -> Labels {
+    labels.remove(NAME);
+    labels
+}
+
+/// A float as Prometheus writes it in JSON: shortest round-trip form, `+Inf`, `-Inf`, `NaN`.
+pub fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
