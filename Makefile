@@ -24,12 +24,13 @@ deps:
 	fi
 
 ## test-peers: the real peers tests need: blackbox_exporter (compared with the agent's probes),
-## Alertmanager (receives the regions' alerts), chromium and chromedriver (the console's
-## browser test)
+## Alertmanager (receives the regions' alerts), Prometheus (answers the same PromQL as
+## Strata), chromium and chromedriver (the console's browser test)
 test-peers:
 	@missing=""; \
 	command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing="$$missing prometheus-blackbox-exporter"; \
 	[ -x /usr/bin/prometheus-alertmanager ] || missing="$$missing prometheus-alertmanager"; \
+	[ -x /usr/bin/prometheus ] || missing="$$missing prometheus"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \

@@ -9,6 +9,8 @@
 //! - `probes`: the agent's probes beside blackbox_exporter, phase by phase.
 //! - `failover`: SIGKILLs of sub-managers under simulated agents.
 //! - `overview`: the super-manager's API at 100 regions x 1,000 hosts.
+//! - `promql`: Strata's PromQL against Prometheus's on one dataset (`promql/queries`: the
+//!   query set; `promql/compare`: how two answers are compared).
 //! - `measure`: CPU, memory and disk readings, percentiles, and starting peers.
 #![forbid(unsafe_code)]
 
@@ -19,6 +21,7 @@ mod measure;
 mod overview;
 mod peers;
 mod probes;
+mod promql;
 mod tsdb;
 
 use std::process::ExitCode;
@@ -46,6 +49,8 @@ enum BenchWhat {
     Failover(failover::FailoverBench),
     /// The super-manager's API at 100 regions x 1,000 hosts and 200 services.
     Overview(overview::OverviewBench),
+    /// Strata's PromQL against Prometheus 2.42's on one dataset: identical answers, latency.
+    Promql(promql::PromqlBench),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
             BenchWhat::Probes(b) => probes::run(b).await,
             BenchWhat::Failover(b) => failover::run(b).await,
             BenchWhat::Overview(b) => overview::run(b).await,
+            BenchWhat::Promql(b) => promql::run(b).await,
         }
     });
     match outcome {

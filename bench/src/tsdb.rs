@@ -121,6 +121,33 @@ pub fn run(args: TsdbBench) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Writes every series of the dataset at `data` into `db` (without the labels of `skip`),
+/// telling `each` the metric name of each series, then flushes.
+pub fn load(
+    db: &Tsdb,
+    data: &Path,
+    skip: &[&str],
+    mut each: impl FnMut(&str),
+) -> anyhow::Result<()> {
+    dataset::for_each(data, |series| {
+        let mut labels = series.metric;
+        let name = labels.remove("__name__").unwrap_or_default();
+        labels.retain(|k, _| !skip.contains(&k.as_str()));
+        let id = db.series_id(&name, &labels)?;
+        each(&name);
+        let batch: Vec<(u64, i64, f64)> = series
+            .timestamps
+            .iter()
+            .zip(&series.values)
+            .map(|(t, v)| (id, *t, *v))
+            .collect();
+        db.write(&batch)?;
+        Ok(())
+    })?;
+    db.flush()?;
+    Ok(())
+}
+
 fn bench_strata(
     dir: &Path,
     data: &Path,
@@ -132,21 +159,9 @@ fn bench_strata(
     eprintln!("strata: loading");
     let (wall, cpu) = (Instant::now(), cpu_seconds(false));
     let mut names = std::collections::BTreeMap::<String, u64>::new();
-    dataset::for_each(data, |series| {
-        let mut labels = series.metric;
-        let name = labels.remove("__name__").unwrap_or_default();
-        let id = db.series_id(&name, &labels)?;
-        *names.entry(name).or_default() += 1;
-        let batch: Vec<(u64, i64, f64)> = series
-            .timestamps
-            .iter()
-            .zip(&series.values)
-            .map(|(t, v)| (id, *t, *v))
-            .collect();
-        db.write(&batch)?;
-        Ok(())
+    load(&db, data, &[], |name| {
+        *names.entry(name.to_string()).or_default() += 1
     })?;
-    db.flush()?;
     let (ingest_s, ingest_cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds(false) - cpu);
     eprintln!("strata: compacting");
     db.compact()?;

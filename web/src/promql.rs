@@ -234,6 +234,9 @@ async fn fetch(
             .select(&selector, from, to)
             .await
             .map_err(PromqlError::Source)?;
+        let mut series = series;
+        // in label order, as Prometheus's storage hands them (what keeps among equals)
+        series.sort_by(|a, b| a.labels.cmp(&b.labels));
         total += series.iter().map(|s| s.samples.len()).sum::<usize>();
         if total > MAX_SAMPLES {
             return Err(PromqlError::Execution(format!(

@@ -81,6 +81,75 @@ pub(super) fn average(values: &[f64]) -> f64 {
     mean
 }
 
+/// The `k` elements `topk` (`top`) or `bottomk` keeps of `members`, chosen as Prometheus
+/// 2.x chooses them, which decides among equal values: through a heap of `k` whose root is
+/// the least kept (NaN first), fed in the input's order; an element that beats the root (or
+/// any, while the root is NaN) takes a place: the root is popped and the element pushed.
+fn select_k(members: Vec<Sample>, k: usize, top: bool) -> Vec<Sample> {
+    let less = |a: f64, b: f64| {
+        if a.is_nan() {
+            true
+        } else if top {
+            a < b
+        } else {
+            a > b
+        }
+    };
+    // Go's container/heap, over the first `n` elements
+    let down = |heap: &mut [Sample], mut i: usize, n: usize| {
+        loop {
+            let left = 2 * i + 1;
+            if left >= n {
+                break;
+            }
+            let mut j = left;
+            if left + 1 < n && less(heap[left + 1].value, heap[left].value) {
+                j = left + 1;
+            }
+            if !less(heap[j].value, heap[i].value) {
+                break;
+            }
+            heap.swap(i, j);
+            i = j;
+        }
+    };
+    let up = |heap: &mut [Sample], mut j: usize| {
+        while j > 0 {
+            let i = (j - 1) / 2;
+            if !less(heap[j].value, heap[i].value) {
+                break;
+            }
+            heap.swap(i, j);
+            j = i;
+        }
+    };
+    let mut heap: Vec<Sample> = Vec::with_capacity(k.min(members.len()));
+    for s in members {
+        if heap.is_empty() {
+            heap.push(s);
+            continue;
+        }
+        let root = heap[0].value;
+        let beats = if top { root < s.value } else { root > s.value };
+        if heap.len() < k || beats || root.is_nan() {
+            if heap.len() == k {
+                if k == 1 {
+                    heap[0] = s;
+                    continue;
+                }
+                let last = heap.len() - 1;
+                heap.swap(0, last);
+                down(&mut heap, 0, last);
+                heap.pop();
+            }
+            heap.push(s);
+            let last = heap.len() - 1;
+            up(&mut heap, last);
+        }
+    }
+    heap
+}
+
 fn scalar_param(param: &Option<Value>, name: &str) -> Result<f64, PromqlError> {
     match param {
         Some(Value::Scalar(v)) => Ok(*v),
@@ -131,20 +200,8 @@ pub(super) fn eval(
         }
         let k = k.min(1e9) as usize;
         let mut out = Vec::new();
-        for (_, mut members) in groups {
-            // NaN sorts last whichever way; ties keep the input's order
-            members.sort_by(|x, y| {
-                let (a, b) = (x.value, y.value);
-                match (a.is_nan(), b.is_nan()) {
-                    (true, true) => std::cmp::Ordering::Equal,
-                    (true, false) => std::cmp::Ordering::Greater,
-                    (false, true) => std::cmp::Ordering::Less,
-                    _ if op == "topk" => b.total_cmp(&a),
-                    _ => a.total_cmp(&b),
-                }
-            });
-            members.truncate(k);
-            out.extend(members);
+        for (_, members) in groups {
+            out.extend(select_k(members, k, op == "topk"));
         }
         return Ok(Value::Vector(out));
     }

@@ -2,7 +2,7 @@
 //! a scalar (each element with the scalar); between vectors, matched by their labels (all
 //! but the name, or those of `on`, or all but those of `ignoring`), one to one, or many to
 //! one with `group_left`/`group_right`; and the set operators `and`, `or`, `unless`.
-//! Arithmetic drops the metric name; a comparison filters (keeping the left value) unless
+//! Arithmetic drops the metric name (but `atan2`); a comparison filters (keeping the left value) unless
 //! `bool` asks for 0 or 1.
 
 use std::collections::{HashMap, HashSet};
@@ -44,6 +44,12 @@ fn outcome(comparison: bool, return_bool: bool, value: f64, holds: bool, kept: f
         (true, true) => Some(if holds { 1.0 } else { 0.0 }),
         (true, false) => holds.then_some(kept),
     }
+}
+
+/// Whether `op` drops the metric name of its result (arithmetic but `atan2`, as in
+/// Prometheus).
+fn drops_name(op: &str) -> bool {
+    matches!(op, "+" | "-" | "*" | "/" | "%" | "^")
 }
 
 fn is_comparison(op: &str) -> bool {
@@ -101,7 +107,7 @@ fn scalar_side(
         let Some(value) = outcome(comparison, return_bool, value, keep, s.value) else {
             continue;
         };
-        let labels = if !comparison || return_bool {
+        let labels = if drops_name(op) || return_bool {
             super::value::without_name(s.labels)
         } else {
             s.labels
@@ -208,7 +214,7 @@ fn vectors(
             continue;
         };
         let mut labels = s.labels.clone();
-        if !comparison || return_bool {
+        if drops_name(op) || return_bool {
             labels.remove(NAME);
         }
         if one_to_one {

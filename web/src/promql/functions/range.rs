@@ -83,23 +83,41 @@ fn instant(points: &[(i64, f64)], rate: bool) -> Option<f64> {
     Some(result)
 }
 
-/// Slope and intercept (at `intercept_ms`) of the least-squares line through `points`.
+/// `sum + inc` with Neumaier's compensation `c` (as Prometheus sums in its regression).
+fn kahan(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Slope and intercept (at `intercept_ms`) of the least-squares line through `points`,
+/// with compensated sums as Prometheus computes them.
 fn linear_regression(points: &[(i64, f64)], intercept_ms: i64) -> (f64, f64) {
-    let (mut n, mut sx, mut sy, mut sxy, mut sx2) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    let mut n = 0.0;
+    let (mut sx, mut cx, mut sy, mut cy) = (0.0, 0.0, 0.0, 0.0);
+    let (mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0);
     let first = points[0].1;
     let mut constant = true;
     for &(t, y) in points {
         let x = (t - intercept_ms) as f64 / 1000.0;
         n += 1.0;
-        sx += x;
-        sy += y;
-        sxy += x * y;
-        sx2 += x * x;
+        (sx, cx) = kahan(x, sx, cx);
+        (sy, cy) = kahan(y, sy, cy);
+        (sxy, cxy) = kahan(x * y, sxy, cxy);
+        (sx2, cx2) = kahan(x * x, sx2, cx2);
         constant &= y == first;
     }
     if constant {
+        if first.is_infinite() {
+            return (f64::NAN, f64::NAN);
+        }
         return (0.0, first);
     }
+    let (sx, sy, sxy, sx2) = (sx + cx, sy + cy, sxy + cxy, sx2 + cx2);
     let cov = sxy - sx * sy / n;
     let var = sx2 - sx * sx / n;
     let slope = cov / var;
