@@ -113,6 +113,26 @@ fn a_regional_console_answers_promql_for_its_region() {
     );
     let (status, _) = http_request_as(&console, "GET", &load, "", None).unwrap();
     assert_eq!(status, 401);
+    // a viewer of another region is refused at this region's door
+    let mut made = strata_web::auth::Principals::default();
+    let (_, west) = made
+        .create_token(
+            "promql-west",
+            strata_web::auth::Role::Viewer,
+            strata_web::auth::Scope::parse("west").unwrap(),
+            0,
+            1,
+        )
+        .unwrap();
+    strata_tests::login::add_principals(&[mesh.dir().join("east-1")], &made);
+    wait_for(
+        "west's viewer refused",
+        Duration::from_secs(10),
+        || match http_request_as(&console, "GET", &load, "", Some(&west)).unwrap() {
+            (403, _) => Ok(()),
+            (status, body) => Err(format!("{status} {body}")),
+        },
+    );
 }
 
 #[test]

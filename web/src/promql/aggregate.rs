@@ -9,23 +9,11 @@ use std::collections::BTreeMap;
 use promql_parser::parser::{AggregateExpr, LabelModifier};
 
 use super::PromqlError;
-use super::value::{Labels, NAME, Sample, Value, format_value};
+use super::value::{Labels, Sample, Value, format_value};
 
 /// The labels `labels` is grouped under.
 fn group_of(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
-    match modifier {
-        Some(LabelModifier::Include(by)) => by
-            .labels
-            .iter()
-            .filter_map(|l| labels.get(l).map(|v| (l.clone(), v.clone())))
-            .collect(),
-        Some(LabelModifier::Exclude(without)) => labels
-            .iter()
-            .filter(|(k, _)| *k != NAME && !without.labels.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        None => Labels::new(),
-    }
+    super::value::kept_by(labels, modifier).unwrap_or_default()
 }
 
 /// The φ-quantile of `values` (sorted here), as Prometheus's `quantile`.

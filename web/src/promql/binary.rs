@@ -119,19 +119,8 @@ fn scalar_side(
 
 /// The labels two vectors' elements are matched on.
 fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Labels {
-    match matching {
-        Some(LabelModifier::Include(on)) => on
-            .labels
-            .iter()
-            .filter_map(|l| labels.get(l).map(|v| (l.clone(), v.clone())))
-            .collect(),
-        Some(LabelModifier::Exclude(ignoring)) => labels
-            .iter()
-            .filter(|(k, _)| *k != NAME && !ignoring.labels.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        None => super::value::without_name(labels.clone()),
-    }
+    super::value::kept_by(labels, matching)
+        .unwrap_or_else(|| super::value::without_name(labels.clone()))
 }
 
 /// `and`, `or`, `unless`.

@@ -57,6 +57,27 @@ pub fn without_name(mut labels: Labels) -> Labels {
     labels
 }
 
+/// The labels of `labels` that a `by`/`on` list (`Include`) keeps, or all but the name and
+/// those a `without`/`ignoring` list (`Exclude`) names; `None` when there is no list.
+pub fn kept_by(
+    labels: &Labels,
+    modifier: Option<&promql_parser::parser::LabelModifier>,
+) -> Option<Labels> {
+    use promql_parser::parser::LabelModifier;
+    Some(match modifier? {
+        LabelModifier::Include(keep) => keep
+            .labels
+            .iter()
+            .filter_map(|l| labels.get(l).map(|v| (l.clone(), v.clone())))
+            .collect(),
+        LabelModifier::Exclude(drop) => labels
+            .iter()
+            .filter(|(k, _)| *k != NAME && !drop.labels.contains(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    })
+}
+
 /// A float as Prometheus writes it in JSON: shortest round-trip form, `+Inf`, `-Inf`, `NaN`.
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
