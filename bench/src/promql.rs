@@ -4,9 +4,14 @@
 //! the same query set (`queries`) over HTTP, each as an instant query and, where it makes
 //! sense, as a range query; answers are compared series by series (the same label sets,
 //! values equal within 1e-9 relative, NaN with NaN). The counts and both engines' latencies
-//! are printed (`--json` for the figures alone), and every difference is listed.
+//! are printed (`--json` for the figures alone), and every difference is listed. The set
+//! includes the Node Exporter Full dashboard's queries (`node_exporter_full`): Prometheus
+//! holds the dataset's host series under node_exporter's names too, Strata answers those
+//! names from its own.
 
 mod compare;
+mod grafana;
+mod node_exporter_full;
 mod queries;
 
 use std::collections::BTreeMap;
@@ -57,6 +62,10 @@ struct Report {
     strata_p99_ms: f64,
     prometheus_p50_ms: f64,
     prometheus_p99_ms: f64,
+    /// Grafana's requests and each endpoint's errors, replayed against both.
+    grafana_requests: usize,
+    /// Those Strata answered as Prometheus did.
+    grafana_identical: usize,
 }
 
 /// Adds a histogram (`bench_request_seconds_bucket`, cumulative counters growing at a
@@ -105,6 +114,30 @@ fn complete_dataset(path: &Path) -> anyhow::Result<()> {
         out.write_all(b"\n")?;
     }
     out.flush()?;
+    Ok(())
+}
+
+/// Writes the dataset at `data` to `out` with, beside each of Strata's series that
+/// node_exporter also has, that series as node_exporter names and labels it (what a
+/// Prometheus scraping node_exporter on the same hosts would hold), for Prometheus: Strata
+/// answers those names from its own series (`strata_web::promql::node_names`).
+fn with_node_names(data: &Path, out: &Path) -> anyhow::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
+    dataset::for_each(data, |line| {
+        if let Some(metric) = strata_web::promql::node_names::to_node(&line.metric) {
+            let node = Line {
+                metric,
+                values: line.values.clone(),
+                timestamps: line.timestamps.clone(),
+            };
+            serde_json::to_writer(&mut w, &node)?;
+            w.write_all(b"\n")?;
+        }
+        serde_json::to_writer(&mut w, &line)?;
+        w.write_all(b"\n")?;
+        Ok(())
+    })?;
+    w.flush()?;
     Ok(())
 }
 
@@ -196,9 +229,12 @@ pub async fn run(args: PromqlBench) -> anyhow::Result<()> {
     })
     .await??;
     let (strata, _server) = serve_strata(db).await?;
+    let theirs = dir.join("prometheus.jsonl");
+    with_node_names(&data, &theirs)?;
+    let their_samples = dataset::summary(&theirs)?.samples;
     let prometheus = tokio::task::spawn_blocking({
-        let (dir, data) = (dir.join("prometheus"), data.clone());
-        move || start_prometheus(&dir, &data, summary.samples)
+        let dir = dir.join("prometheus");
+        move || start_prometheus(&dir, &theirs, their_samples)
     })
     .await??;
     let prom_addr = prometheus.addr.clone();
@@ -207,7 +243,11 @@ pub async fn run(args: PromqlBench) -> anyhow::Result<()> {
     let end = summary.to - 10 * 60 * 1000;
     let secs = |ms: i64| format!("{:.3}", ms as f64 / 1000.0);
     let mut cases = Vec::new();
-    for e in queries::expressions() {
+    let host = strata_agent::sim::agent_id("sim-", 1);
+    for e in queries::expressions()
+        .into_iter()
+        .chain(node_exporter_full::expressions(&host))
+    {
         let q = strata_web::auth::policy::percent_encode(&e);
         cases.push((
             e.clone(),
@@ -232,11 +272,20 @@ pub async fn run(args: PromqlBench) -> anyhow::Result<()> {
             theirs.push(b_ms);
             tally.add(name, &a, &b);
         }
-        Ok((tally, ours, theirs))
+        let mut replay = Vec::new();
+        let requests = grafana::dashboard(&host, (end - 3_600_000) / 1000, end / 1000)
+            .into_iter()
+            .chain(grafana::errors(end / 1000));
+        for request in requests {
+            let a = grafana::ask(&strata, &request)?;
+            let b = grafana::ask(&prom_addr, &request)?;
+            replay.push((request.name.clone(), grafana::difference(&request, &a, &b)));
+        }
+        Ok((tally, ours, theirs, replay))
     })
     .await??;
     drop(prometheus);
-    let (tally, mut ours, mut theirs) = outcome;
+    let (tally, mut ours, mut theirs, replay) = outcome;
     ours.sort_by(f64::total_cmp);
     theirs.sort_by(f64::total_cmp);
     let report = Report {
@@ -248,7 +297,14 @@ pub async fn run(args: PromqlBench) -> anyhow::Result<()> {
         strata_p99_ms: percentile(&ours, 0.99),
         prometheus_p50_ms: percentile(&theirs, 0.5),
         prometheus_p99_ms: percentile(&theirs, 0.99),
+        grafana_requests: replay.len(),
+        grafana_identical: replay.iter().filter(|(_, r)| r.is_ok()).count(),
     };
+    for (name, outcome) in &replay {
+        if let Err(why) = outcome {
+            eprintln!("grafana replay differs: {name}: {why}");
+        }
+    }
     for (name, why) in tally.differ.iter().chain(&tally.unsupported) {
         eprintln!("differs: {name}: {why}");
     }
@@ -269,6 +325,10 @@ pub async fn run(args: PromqlBench) -> anyhow::Result<()> {
             report.strata_p99_ms,
             report.prometheus_p50_ms,
             report.prometheus_p99_ms
+        );
+        println!(
+            "grafana replay: {} of {} requests answered as Prometheus answers them",
+            report.grafana_identical, report.grafana_requests
         );
     }
     Ok(())

@@ -42,13 +42,26 @@ pub fn send_request_as(
     timeout: Duration,
     token: Option<&str>,
 ) -> Result<TcpStream, String> {
+    send(addr, method, path, "application/json", body, timeout, token)
+}
+
+/// One request with a body of `content_type`; the stream to read the answer from.
+fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    timeout: Duration,
+    token: Option<&str>,
+) -> Result<TcpStream, String> {
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     stream.set_read_timeout(Some(timeout)).ok();
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .and_then(|()| stream.write_all(body))
@@ -79,6 +92,21 @@ pub fn http_request_within(
         method,
         path,
     )
+}
+
+/// A form-encoded POST (`application/x-www-form-urlencoded`, as browsers and Grafana send
+/// them), as the test process's admin: the status code and body.
+pub fn http_form(addr: &str, path: &str, form: &str) -> Result<(u16, String), String> {
+    let stream = send(
+        addr,
+        "POST",
+        path,
+        "application/x-www-form-urlencoded",
+        form.as_bytes(),
+        TIMEOUT,
+        Some(crate::admin_token()),
+    )?;
+    read_answer(stream, "POST", path)
 }
 
 /// As [`http_request`], with the API token `token` (none: no credentials).

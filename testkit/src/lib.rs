@@ -39,8 +39,8 @@ pub use binary::{bin, binary, cli};
 pub use ca::MeshCa;
 pub use error::{Result, TestkitError};
 pub use http::{
-    get_json, http_get, http_request, http_request_as, http_request_within, send_request,
-    send_request_as,
+    get_json, http_form, http_get, http_request, http_request_as, http_request_within,
+    send_request, send_request_as,
 };
 pub use mesh::{LocalMesh, LocalRegion, Mesh, MeshBuilder, Region, RegionProcs, write_config};
 pub use proc::{Pin, Proc, Spec};

@@ -18,6 +18,7 @@
 //!   vectors (`rate`, `*_over_time`...).
 //! - [`http`]: the Prometheus HTTP API v1 over the engine, mounted by each console.
 //! - [`memory`]: series held in memory as a source.
+//! - [`node_names`]: node_exporter's metric names answered from Strata's series.
 
 mod aggregate;
 mod binary;
@@ -25,6 +26,7 @@ mod eval;
 mod functions;
 pub mod http;
 pub mod memory;
+pub mod node_names;
 pub mod value;
 
 use std::collections::HashMap;
@@ -51,6 +53,8 @@ pub const LOOKBACK_MS: i64 = 5 * 60 * 1000;
 pub const DEFAULT_SUBQUERY_STEP_MS: i64 = 60 * 1000;
 /// Most steps a range query may take.
 pub const MAX_STEPS: i64 = 11_000;
+/// How long a query may run when it names no `timeout` (Prometheus's default).
+pub const DEFAULT_TIMEOUT_MS: i64 = 2 * 60 * 1000;
 /// Most samples the selectors of one query may fetch, all together.
 pub const MAX_SAMPLES: usize = 50_000_000;
 
@@ -69,6 +73,9 @@ pub enum PromqlError {
     /// The store could not be read.
     #[error("reading the store: {0}")]
     Source(String),
+    /// The query ran longer than its `timeout` (Prometheus's `timeout`).
+    #[error("query timed out in {0}")]
+    Timeout(String),
 }
 
 impl PromqlError {
@@ -78,6 +85,7 @@ impl PromqlError {
             Self::BadData(_) | Self::Unsupported(_) => "bad_data",
             Self::Execution(_) => "execution",
             Self::Source(_) => "unavailable",
+            Self::Timeout(_) => "timeout",
         }
     }
 }

@@ -68,6 +68,8 @@ pub(crate) enum Shape {
     Constant(f64),
     /// The tick number.
     Number,
+    /// The sample's time in seconds (a clock).
+    Time,
 }
 
 /// One simulated series: metric name, labels (without `agent`) and how it moves.
@@ -167,9 +169,10 @@ fn host_detail() -> Vec<SimSeries> {
             ));
         }
     }
-    const MEMORY: [(&str, f64, f64); 14] = [
-        ("available", 6.0 * GIB, 0.1),
-        ("free", 2.0 * GIB, 0.15),
+    // /proc/meminfo's fields as the agent labels them (snake case of the field's name)
+    const MEMORY: [(&str, f64, f64); 16] = [
+        ("mem_available", 6.0 * GIB, 0.1),
+        ("mem_free", 2.0 * GIB, 0.15),
         ("buffers", 0.3 * GIB, 0.02),
         ("cached", 3.5 * GIB, 0.05),
         ("active", 4.0 * GIB, 0.1),
@@ -177,12 +180,24 @@ fn host_detail() -> Vec<SimSeries> {
         ("dirty", 0.002 * GIB, 0.5),
         ("writeback", 0.0001 * GIB, 0.5),
         ("slab", 0.4 * GIB, 0.01),
+        ("sreclaimable", 0.25 * GIB, 0.01),
         ("shmem", 0.1 * GIB, 0.01),
         ("mapped", 0.6 * GIB, 0.02),
         ("page_tables", 0.03 * GIB, 0.02),
-        ("committed", 9.0 * GIB, 0.1),
-        ("anon", 3.0 * GIB, 0.1),
+        ("committed_as", 9.0 * GIB, 0.1),
+        ("anon_pages", 3.0 * GIB, 0.1),
+        ("swap_free", 1.9 * GIB, 0.01),
     ];
+    out.push(s(
+        "host_memory_detail_bytes",
+        &[("kind", "mem_total")],
+        Shape::MemTotal,
+    ));
+    out.push(s(
+        "host_memory_detail_bytes",
+        &[("kind", "swap_total")],
+        Shape::SwapTotal,
+    ));
     for (kind, base, daily) in MEMORY {
         out.push(s(
             "host_memory_detail_bytes",
@@ -375,7 +390,24 @@ fn host_detail() -> Vec<SimSeries> {
         gauge(6_000.0, 0.2, 0.01, 1.0),
     ));
     out.push(s("host_threads", &[], gauge(900.0, 0.2, 0.01, 1.0)));
-    out.push(s("host_processes", &[], gauge(320.0, 0.1, 0.01, 1.0)));
+    for (state, base) in [("sleeping", 300.0), ("running", 3.0), ("idle", 60.0)] {
+        out.push(s(
+            "host_processes",
+            &[("state", state)],
+            gauge(base, 0.1, 0.02, 1.0),
+        ));
+    }
+    out.push(s("host_time_seconds", &[], Shape::Time));
+    out.push(s(
+        "host_uname_info",
+        &[
+            ("sysname", "Linux"),
+            ("release", "6.1.0-28-amd64"),
+            ("machine", "x86_64"),
+            ("nodename", "sim"),
+        ],
+        Shape::Constant(1.0),
+    ));
     out
 }
 
@@ -473,6 +505,7 @@ pub(crate) fn value(
         }
         Shape::Constant(v) => v,
         Shape::Number => tick as f64,
+        Shape::Time => ts_ms as f64 / 1000.0,
     }
 }
 

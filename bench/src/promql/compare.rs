@@ -83,7 +83,7 @@ fn series(result: &Value, matrix: bool) -> BTreeMap<String, Vec<Value>> {
 }
 
 /// How `ours` differs from `theirs` (two successful answers), if it does.
-fn difference(ours: &Value, theirs: &Value) -> Result<(), String> {
+pub(super) fn difference(ours: &Value, theirs: &Value) -> Result<(), String> {
     let (ka, kb) = (&ours["resultType"], &theirs["resultType"]);
     if ka != kb {
         return Err(format!("a {ka} against a {kb}"));

@@ -17,6 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value as Json_, json};
 
+use super::node_names::NodeNames;
 use super::value::{Labels, Series, Value, format_value};
 use super::{PromqlError, Source};
 use crate::auth::Caller;
@@ -136,7 +137,7 @@ fn failure(e: &PromqlError) -> Response {
     let status = match e {
         PromqlError::BadData(_) | PromqlError::Unsupported(_) => StatusCode::BAD_REQUEST,
         PromqlError::Execution(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        PromqlError::Source(_) => StatusCode::SERVICE_UNAVAILABLE,
+        PromqlError::Source(_) | PromqlError::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     (
         status,
@@ -346,8 +347,9 @@ async fn query(
             Some(t) => parse_time("time", t)?,
             None => strata_proto::now_ms(),
         };
-        let source = backend.source(&caller);
-        let value = super::instant(source.as_ref(), text, t).await?;
+        let limit = timeout(&p)?;
+        let source = NodeNames::wrap(backend.source(&caller));
+        let value = within(limit, super::instant(source.as_ref(), text, t)).await?;
         Ok((value_json(&value, t), source.warnings()))
     };
     answer(run.await)
@@ -363,14 +365,51 @@ async fn query_range(
         let start = parse_time("start", needed(&p, "start")?)?;
         let end = parse_time("end", needed(&p, "end")?)?;
         let step = parse_step("step", needed(&p, "step")?)?;
-        let source = backend.source(&caller);
-        let series = super::range(source.as_ref(), text, start, end, step).await?;
+        let limit = timeout(&p)?;
+        let source = NodeNames::wrap(backend.source(&caller));
+        let series = within(limit, super::range(source.as_ref(), text, start, end, step)).await?;
         Ok((
             json!({"resultType": "matrix", "result": matrix_json(&series)}),
             source.warnings(),
         ))
     };
     answer(run.await)
+}
+
+/// The `timeout` parameter in ms (Prometheus's default when none is given).
+fn timeout(p: &HashMap<String, Vec<String>>) -> Result<i64, PromqlError> {
+    match one(p, "timeout") {
+        Some(t) => parse_step("timeout", t).and_then(|ms| {
+            if ms > 0 {
+                Ok(ms)
+            } else {
+                Err(bad(format!(
+                    "invalid parameter \"timeout\": {t} is not a positive duration"
+                )))
+            }
+        }),
+        None => Ok(super::DEFAULT_TIMEOUT_MS),
+    }
+}
+
+/// `evaluation`, ended with a `timeout` error after `limit_ms`.
+async fn within<T>(
+    limit_ms: i64,
+    evaluation: impl std::future::Future<Output = Result<T, PromqlError>>,
+) -> Result<T, PromqlError> {
+    let limit = std::time::Duration::from_millis(limit_ms.unsigned_abs());
+    tokio::time::timeout(limit, evaluation)
+        .await
+        .map_err(|_| PromqlError::Timeout(format!("{limit:?}")))?
+}
+
+/// Whether `name` is a label name Prometheus accepts (`[a-zA-Z_][a-zA-Z0-9_]*`).
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn answer(result: Result<(Json_, Vec<String>), PromqlError>) -> Response {
@@ -403,7 +442,7 @@ async fn matched(
         }
         selectors.push("{__name__=~\".+\"}".into());
     }
-    let source = backend.source(caller);
+    let source = NodeNames::wrap(backend.source(caller));
     let mut out = BTreeSet::new();
     for text in selectors {
         let expr = super::parse(&text)?;
@@ -468,6 +507,9 @@ async fn label_values(
     Path(name): Path<String>,
     Form(p): Form,
 ) -> Response {
+    if !is_label_name(&name) {
+        return failure(&bad(format!("invalid label name: {name:?}")));
+    }
     listing(backend, caller, p, true, &name, |set, label| {
         json!(
             set.iter()

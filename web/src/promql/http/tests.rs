@@ -126,4 +126,18 @@ async fn errors_are_prometheus_errors_with_their_codes() {
     );
     let (status, _) = get_("/api/v1/series").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = get_("/api/v1/query?query=up&timeout=soon").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"].as_str().unwrap().contains("timeout"),
+        "{body}"
+    );
+    let (status, body) = get_("/api/v1/label/not-a-label/values").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid label name: \"not-a-label\"");
+    let (status, body) = get_("/api/v1/query?query=up&timeout=1s").await;
+    assert_eq!(
+        (status, &body["status"]),
+        (StatusCode::OK, &json!("success"))
+    );
 }
