@@ -167,6 +167,9 @@ async fn serve_strata(db: Arc<Tsdb>) -> anyhow::Result<(String, tokio::task::Joi
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?.to_string();
     let task = tokio::spawn(async move {
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let _ = axum::serve(listener, app).await;
     });
     Ok((addr, task))
@@ -264,12 +267,11 @@ pub async fn run(args: PromqlBench) -> anyhow::Result<()> {
     }
     let outcome = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let mut tally = compare::Tally::default();
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        let mut times = Vec::new();
         for (name, path) in &cases {
             let (a, a_ms) = ask(&strata, path)?;
             let (b, b_ms) = ask(&prom_addr, path)?;
-            ours.push(a_ms);
-            theirs.push(b_ms);
+            times.push((a_ms, b_ms, name.clone()));
             tally.add(name, &a, &b);
         }
         let mut replay = Vec::new();
@@ -281,13 +283,19 @@ pub async fn run(args: PromqlBench) -> anyhow::Result<()> {
             let b = grafana::ask(&prom_addr, &request)?;
             replay.push((request.name.clone(), grafana::difference(&request, &a, &b)));
         }
-        Ok((tally, ours, theirs, replay))
+        Ok((tally, times, replay))
     })
     .await??;
     drop(prometheus);
-    let (tally, mut ours, mut theirs, replay) = outcome;
+    let (tally, mut times, replay) = outcome;
+    let mut ours: Vec<f64> = times.iter().map(|t| t.0).collect();
+    let mut theirs: Vec<f64> = times.iter().map(|t| t.1).collect();
     ours.sort_by(f64::total_cmp);
     theirs.sort_by(f64::total_cmp);
+    times.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (a_ms, b_ms, name) in times.iter().take(5) {
+        eprintln!("slowest: {a_ms:.2} ms (prometheus {b_ms:.2} ms): {name}");
+    }
     let report = Report {
         queries: tally.queries,
         identical: tally.identical,

@@ -15,6 +15,7 @@
 //! `merge` (how the members' answers are merged).
 
 mod merge;
+mod promql;
 mod sub_manager;
 
 use std::future::Future;

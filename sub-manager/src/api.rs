@@ -195,6 +195,19 @@ impl SubManager for Api {
     ) -> Result<Response<QueryRangeResponse>, Status> {
         let req = request.into_inner();
         self.check_region(&req.region)?;
+        if !req.promql.is_empty() {
+            let series = crate::promql::evaluate(
+                self.tsdb.clone(),
+                &self.region,
+                &req.promql,
+                req.from_ms,
+                req.to_ms,
+                req.step_ms.max(1),
+            )
+            .instrument(info_span!("query_range", region = %self.region, promql = %req.promql))
+            .await?;
+            return Ok(Response::new(QueryRangeResponse { series }));
+        }
         let span = info_span!("query_range", region = %self.region, name = %req.name, resource = %req.resource_id);
         let tsdb = self.tsdb.clone();
         let region = self.region.clone();

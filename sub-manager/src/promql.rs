@@ -11,6 +11,7 @@ use strata_tsdb::Tsdb;
 use strata_tsdb::matcher::{Matcher, NAME_LABEL};
 use strata_web::auth::Caller;
 use strata_web::promql::http::Backend;
+use strata_web::promql::node_names::NodeNames;
 use strata_web::promql::{Labels, LabelsFuture, RawSeries, SelectFuture, Source, selects};
 
 /// The label every series is given: the region it lives in.
@@ -95,6 +96,22 @@ fn read(
     Ok(out)
 }
 
+/// `read` run where it may block: in place on a multi-threaded runtime (the worker's other
+/// tasks move to another worker; a store read is short, and handing it to the blocking pool
+/// cost more than the read itself), else on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+        tokio::task::block_in_place(read)
+    } else {
+        tokio::task::spawn_blocking(read)
+            .await
+            .map_err(|e| format!("query task: {e}"))?
+    }
+}
+
 impl Source for Store {
     fn select<'a>(
         &'a self,
@@ -103,11 +120,9 @@ impl Source for Store {
         to_ms: i64,
     ) -> SelectFuture<'a> {
         let (tsdb, region, selector) = (self.tsdb.clone(), self.region.clone(), selector.clone());
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || read(&tsdb, &region, &selector, from_ms, to_ms))
-                .await
-                .map_err(|e| format!("query task: {e}"))?
-        })
+        Box::pin(blocking(move || {
+            read(&tsdb, &region, &selector, from_ms, to_ms)
+        }))
     }
 
     /// The series the store holds for `selector`, whatever their samples' times (reading
@@ -119,15 +134,32 @@ impl Source for Store {
         _to_ms: i64,
     ) -> LabelsFuture<'a> {
         let (tsdb, region, selector) = (self.tsdb.clone(), self.region.clone(), selector.clone());
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || {
-                matching(&tsdb, &region, &selector)
-                    .map(|found| found.into_iter().map(|(_, l)| l).collect())
-            })
-            .await
-            .map_err(|e| format!("query task: {e}"))?
-        })
+        Box::pin(blocking(move || {
+            matching(&tsdb, &region, &selector)
+                .map(|found| found.into_iter().map(|(_, l)| l).collect())
+        }))
     }
+}
+
+/// `expr` evaluated over the member's store at every `step_ms` from `from_ms` to `to_ms`
+/// (node_exporter's names answered too), for a centre pushing an aggregation down: each
+/// series named apart from its labels, as `QueryRange` answers.
+pub async fn evaluate(
+    tsdb: Arc<Tsdb>,
+    region: &str,
+    expr: &str,
+    from_ms: i64,
+    to_ms: i64,
+    step_ms: i64,
+) -> Result<Vec<strata_proto::v1::Series>, tonic::Status> {
+    let source = NodeNames::wrap(Arc::new(Store::new(tsdb, region)));
+    let series = strata_web::promql::range(source.as_ref(), expr, from_ms, to_ms, step_ms)
+        .await
+        .map_err(|e| tonic::Status::invalid_argument(format!("evaluating {expr}: {e}")))?;
+    Ok(series
+        .into_iter()
+        .map(strata_web::promql::wire::to_wire)
+        .collect())
 }
 
 /// The regional console's backend: one store, which every caller of the console may read

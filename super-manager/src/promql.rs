@@ -7,48 +7,24 @@
 use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
-use promql_parser::label::MatchOp;
 use promql_parser::parser::VectorSelector;
-use strata_proto::v1::{LabelMatcher, QueryRangeRequest};
+use strata_proto::v1::{QueryRangeRequest, Series as WireSeries};
 use strata_web::auth::Caller;
 use strata_web::promql::http::Backend;
-use strata_web::promql::value::NAME;
-use strata_web::promql::{LabelsFuture, RawSeries, SelectFuture, Source, label_sets, selects};
+use strata_web::promql::{
+    LabelsFuture, PartialFuture, RawSeries, SelectFuture, Series, Source, label_sets, selects, wire,
+};
 
 use crate::shared::Shared;
 
 /// The label every series is given: the region it lives in.
-pub const REGION_LABEL: &str = "region";
+pub const REGION_LABEL: &str = wire::REGION;
 
 /// The regions one caller may read, as a PromQL source.
 pub struct Regions {
     shared: Arc<Shared>,
     regions: Vec<String>,
     warnings: Mutex<Vec<String>>,
-}
-
-/// `selector`'s matchers as the regional API's (those on `region` are the centre's).
-fn wire_matchers(selector: &VectorSelector) -> Vec<LabelMatcher> {
-    use strata_proto::v1::MatchOp as Op;
-    let all = selector
-        .matchers
-        .matchers
-        .iter()
-        .filter(|m| m.name != REGION_LABEL && selector.matchers.or_matchers.is_empty());
-    all.map(|m| {
-        let op = match m.op {
-            MatchOp::Equal => Op::Equal,
-            MatchOp::NotEqual => Op::NotEqual,
-            MatchOp::Re(_) => Op::Regex,
-            MatchOp::NotRe(_) => Op::NotRegex,
-        };
-        LabelMatcher {
-            name: m.name.clone(),
-            op: op as i32,
-            value: m.value.clone(),
-        }
-    })
-    .collect()
 }
 
 impl Regions {
@@ -62,57 +38,47 @@ impl Regions {
         to_ms: i64,
         one_point: bool,
     ) -> Result<Vec<RawSeries>, String> {
-        let mut label_matchers = wire_matchers(selector);
-        if selector.name.is_none() && label_matchers.is_empty() {
-            // every series of the region; the selector's own test follows
-            label_matchers.push(LabelMatcher {
-                name: NAME.into(),
-                op: strata_proto::v1::MatchOp::Regex as i32,
-                value: ".+".into(),
-            });
+        let mut req = wire::raw_request(region, selector, from_ms, to_ms);
+        if one_point {
+            req.step_ms = (to_ms - from_ms).max(1) + 1;
+            req.aggregation = strata_proto::v1::Aggregation::Last as i32;
         }
-        let req = QueryRangeRequest {
-            region: region.to_string(),
-            name: selector.name.clone().unwrap_or_default(),
-            label_matchers,
-            from_ms,
-            to_ms,
-            step_ms: if one_point {
-                (to_ms - from_ms).max(1) + 1
-            } else {
-                0
-            },
-            aggregation: if one_point {
-                strata_proto::v1::Aggregation::Last as i32
-            } else {
-                strata_proto::v1::Aggregation::Unspecified as i32
-            },
-            ..Default::default()
-        };
-        let answer = self
-            .shared
-            .brokers
-            .query_range(req)
-            .await
-            .map_err(|s| format!("region {region}: {}", s.message()))?;
-        Ok(answer
-            .series
+        Ok(self
+            .ask(req)
+            .await?
             .into_iter()
-            .map(|s| {
-                let mut labels = strata_proto::labels::to_map(&s.labels);
-                labels.insert(NAME.into(), s.name);
-                labels.insert(REGION_LABEL.into(), region.to_string());
-                RawSeries {
-                    labels,
-                    samples: s.points.into_iter().map(|p| (p.ts_ms, p.value)).collect(),
-                }
-            })
+            .map(|s| wire::raw_series(region, s))
             .filter(|s| selects(selector, &s.labels))
             .collect())
     }
 }
 
 impl Regions {
+    /// `expr` evaluated by `region`'s member at every `step_ms` from `from_ms` to `to_ms`.
+    async fn region_partial(
+        &self,
+        region: &str,
+        expr: &str,
+        from_ms: i64,
+        to_ms: i64,
+        step_ms: i64,
+    ) -> Result<Vec<Series>, String> {
+        let req = QueryRangeRequest {
+            region: region.to_string(),
+            promql: expr.to_string(),
+            from_ms,
+            to_ms,
+            step_ms,
+            ..Default::default()
+        };
+        Ok(self
+            .ask(req)
+            .await?
+            .into_iter()
+            .map(|s| wire::evaluated_series(region, s))
+            .collect())
+    }
+
     /// The series of `selector` in every region asked (see [`Self::region`]); a region that
     /// does not answer is a warning.
     async fn all(
@@ -141,6 +107,11 @@ impl Regions {
                 .map(|r| self.region(r, selector, from_ms, to_ms, one_point)),
         )
         .await;
+        self.gathered(answers)
+    }
+
+    /// The regions' answers put together; each region that failed is a warning.
+    fn gathered<T>(&self, answers: Vec<Result<Vec<T>, String>>) -> Vec<T> {
         let mut out = Vec::new();
         for answer in answers {
             match answer {
@@ -154,6 +125,18 @@ impl Regions {
         }
         out
     }
+
+    /// `req` asked of its region through the brokers; the series of the answer.
+    async fn ask(&self, req: QueryRangeRequest) -> Result<Vec<WireSeries>, String> {
+        let region = req.region.clone();
+        let answer = self
+            .shared
+            .brokers
+            .query_range(req)
+            .await
+            .map_err(|s| format!("region {region}: {}", s.message()))?;
+        Ok(answer.series)
+    }
 }
 
 impl Source for Regions {
@@ -163,7 +146,13 @@ impl Source for Regions {
         from_ms: i64,
         to_ms: i64,
     ) -> SelectFuture<'a> {
-        Box::pin(async move { Ok(self.all(selector, from_ms, to_ms, false).await) })
+        Box::pin(async move {
+            self.shared
+                .metrics
+                .promql_raw_selects
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(self.all(selector, from_ms, to_ms, false).await)
+        })
     }
 
     /// The series with a sample in the window, each read as one point.
@@ -174,6 +163,35 @@ impl Source for Regions {
         to_ms: i64,
     ) -> LabelsFuture<'a> {
         Box::pin(async move { Ok(label_sets(self.all(selector, from_ms, to_ms, true).await)) })
+    }
+
+    /// The regions: aggregations are pushed down to each.
+    fn parts_label(&self) -> Option<&str> {
+        Some(REGION_LABEL)
+    }
+
+    /// `expr` evaluated in every region the caller covers, concurrently; a region that does
+    /// not answer is a warning (the answer is partial, as with raw reads).
+    fn partial<'a>(
+        &'a self,
+        expr: &'a str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> PartialFuture<'a> {
+        Box::pin(async move {
+            self.shared
+                .metrics
+                .promql_pushdowns
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let answers = join_all(
+                self.regions
+                    .iter()
+                    .map(|r| self.region_partial(r, expr, start_ms, end_ms, step_ms)),
+            )
+            .await;
+            Ok(self.gathered(answers))
+        })
     }
 
     fn warnings(&self) -> Vec<String> {

@@ -27,6 +27,10 @@ pub struct Metrics {
     pub http_requests: AtomicU64,
     /// Probe runs recorded into the QoS rollups (copies not counted).
     pub probe_runs_recorded: AtomicU64,
+    /// PromQL aggregations pushed down to the regions (each asked of every region covered).
+    pub promql_pushdowns: AtomicU64,
+    /// PromQL selectors read raw from the regions (each asked of every region covered).
+    pub promql_raw_selects: AtomicU64,
 }
 
 /// State shared by the API and the subscriptions.

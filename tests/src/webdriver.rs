@@ -189,6 +189,55 @@ impl Browser {
         .unwrap_or_else(|e| panic!("type into '{css}': {e}"));
     }
 
+    /// Moves the mouse onto the element `css` selects, `x` px right of its centre (left
+    /// when negative); with `drag_to`, presses the button there, moves to `drag_to` px and
+    /// releases it (a drag across the element).
+    /// The element is found again if the page was redrawn between finding and moving.
+    pub fn pointer(&self, css: &str, x: i64, drag_to: Option<i64>) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match self.try_pointer(css, x, drag_to) {
+                Ok(()) => return,
+                Err(e) if Instant::now() >= deadline => panic!("pointer over '{css}': {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    fn try_pointer(&self, css: &str, x: i64, drag_to: Option<i64>) -> Result<(), String> {
+        let el = self.find(css, Duration::from_secs(15));
+        let origin = json!({ ELEMENT: el });
+        let mut steps =
+            vec![json!({"type": "pointerMove", "duration": 0, "origin": origin, "x": x, "y": 0})];
+        if let Some(to) = drag_to {
+            steps.push(json!({"type": "pointerDown", "button": 0}));
+            steps.push(
+                json!({"type": "pointerMove", "duration": 300, "origin": origin, "x": to, "y": 0}),
+            );
+            steps.push(json!({"type": "pointerUp", "button": 0}));
+        }
+        let actions = json!({"actions": [{"type": "pointer", "id": "mouse",
+            "parameters": {"pointerType": "mouse"}, "actions": steps}]});
+        self.call("POST", "/actions", actions).map(|_| ())
+    }
+
+    /// What the script `body` (a function body) returns, run in the page.
+    pub fn script(&self, body: &str) -> Value {
+        self.call("POST", "/execute/sync", json!({"script": body, "args": []}))
+            .unwrap_or_else(|e| panic!("script: {e}"))
+    }
+
+    /// The width in CSS pixels of the element `css` selects (waited for up to 15 s).
+    pub fn width(&self, css: &str) -> i64 {
+        self.find(css, Duration::from_secs(15));
+        let css = serde_json::to_string(css).expect("a string");
+        self.script(&format!(
+            "return document.querySelector({css}).getBoundingClientRect().width"
+        ))
+        .as_f64()
+        .unwrap_or_else(|| panic!("no width for {css}")) as i64
+    }
+
     /// The attribute `name` of the element `css` selects (waited for up to 15 s).
     pub fn attribute(&self, css: &str, name: &str) -> String {
         let el = self.find(css, Duration::from_secs(15));

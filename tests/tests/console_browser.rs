@@ -107,7 +107,7 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         );
         snap(&browser, name);
     }
-    browser.find("#rt svg.chart", within);
+    browser.find("#rt .plot canvas", within);
     assert!(
         browser.text_of("#live").starts_with("live"),
         "the stream is followed"
@@ -137,20 +137,33 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             .is_some_and(|pid| pid.parse::<u32>().is_ok()),
         "{row}"
     );
-    // its CPU, memory, disk, network and filesystem charts, from the region's store
-    for chart in ["#disk-chart", "#net-chart", "#fs-chart"] {
-        browser.find(&format!("{chart} svg.chart"), within);
+    // its CPU, memory, disk, network and filesystem charts, PromQL over the region's store
+    for chart in ["#cpu-chart", "#disk-chart", "#net-chart", "#fs-chart"] {
+        browser.find(&format!("{chart} .plot canvas"), within);
     }
-    // (drawn as lines once there are two steps of 5 s)
-    browser.find("#net-chart svg.chart polyline", Duration::from_secs(30));
+    // (a line once there are two steps)
+    wait_for(
+        "two points of network traffic",
+        Duration::from_secs(30),
+        || {
+            browser.goto(&url);
+            let points = browser.attribute("#net-chart .plot", "data-points");
+            match points.parse::<u32>() {
+                Ok(n) if n >= 2 => Ok(()),
+                _ => Err(points),
+            }
+        },
+    );
     snap(&browser, "resource");
+    strata_tests::charts::range_cursor_zoom_and_explore(&browser, &base, &|b, n| snap(b, n));
+    strata_tests::charts::a_map_of_200_services(&browser, &http, &base, &|b, n| snap(b, n));
 
     // that host beside a simulated one, on one chart and in one table
     let host = url.split("#/resource/").nth(1).unwrap().to_string();
     browser.goto(&format!(
         "{base}#/compare?resources={host},east/east-sim-0001&metric=host_cpu_usage_ratio&period=1h"
     ));
-    browser.find("#compare-chart svg.chart", within);
+    browser.find("#compare-chart .plot canvas", within);
     wait_for("both hosts compared", within, || {
         let table = browser.text_of("#comparison tbody");
         if table.contains(&host) && table.contains("east/east-sim-0001") {

@@ -184,6 +184,53 @@ fn the_centre_answers_promql_over_the_regions_a_caller_covers_and_warns_of_those
         },
     );
 
+    // those aggregations were computed in the regions, no raw sample read at the centre;
+    // an aggregation that does not compose (topk) is read raw, and both agree
+    let counter = |name: &str| -> u64 {
+        let (_, text) = strata_testkit::http_request(&http, "GET", "/metrics", "").unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let (pushed, raw) = (
+        counter("strata_super_manager_promql_pushdowns_total"),
+        counter("strata_super_manager_promql_raw_selects_total"),
+    );
+    let (_, body) = ask(&http, &count);
+    assert_eq!(by_region(&body), want);
+    assert_eq!(
+        counter("strata_super_manager_promql_pushdowns_total"),
+        pushed + 1
+    );
+    assert_eq!(
+        counter("strata_super_manager_promql_raw_selects_total"),
+        raw
+    );
+    // (at a time 5 s past, once both regions have samples that old: none comes in later)
+    let sum = |q: &str, at: f64| {
+        let (_, body) = ask(
+            &http,
+            &format!("/api/v1/query?query={}&time={at}", encode(q)),
+        );
+        by_region(&body)
+    };
+    let (at, pushed_sum) = wait_for(
+        "both regions' samples 5 s old",
+        Duration::from_secs(30),
+        || {
+            let at = strata_testkit::now_ms() as f64 / 1000.0 - 5.0;
+            match sum("sum by (region) (sim_sample_number)", at) {
+                s if s.len() == 2 => Ok((at, s)),
+                s => Err(format!("{s:?}")),
+            }
+        },
+    );
+    assert_eq!(
+        pushed_sum,
+        sum("sum by (region) (topk(100, sim_sample_number))", at)
+    );
+    assert!(counter("strata_super_manager_promql_raw_selects_total") > raw);
+
     // a viewer of east sees east alone
     let mut made = strata_web::auth::Principals::default();
     let (_, viewer) = made

@@ -111,6 +111,8 @@ impl TlsListener {
                         continue;
                     }
                 };
+                // answers go out as soon as written (no wait on Nagle's algorithm)
+                let _ = tcp.set_nodelay(true);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -171,6 +173,10 @@ pub async fn serve(
                 .await
         }
         None => {
+            // answers go out as soon as written (no wait on Nagle's algorithm)
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             axum::serve(listener, make)
                 .with_graceful_shutdown(shutdown)
                 .await

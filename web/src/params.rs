@@ -137,6 +137,7 @@ pub fn history(
         aggregation: aggregation as i32,
         label_matchers,
         quantile,
+        promql: String::new(),
     })
 }
 

@@ -19,6 +19,8 @@
 //! - [`http`]: the Prometheus HTTP API v1 over the engine, mounted by each console.
 //! - [`memory`]: series held in memory as a source.
 //! - [`node_names`]: node_exporter's metric names answered from Strata's series.
+//! - [`pushdown`]: aggregations a source computes where the data lives (the centre's regions).
+//! - [`wire`]: selectors and series as the regional API's `QueryRange` carries them.
 
 mod aggregate;
 mod binary;
@@ -27,7 +29,9 @@ mod functions;
 pub mod http;
 pub mod memory;
 pub mod node_names;
+pub mod pushdown;
 pub mod value;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -35,14 +39,14 @@ use std::pin::Pin;
 
 use promql_parser::parser::{Expr, VectorSelector};
 
-pub use value::{Labels, RawSeries, Sample, Series, Value};
+pub use value::{Labels, RangeVector, RawSeries, Sample, Series, Value};
 
 /// What the functions ask of the evaluator (so that they need not know it).
 trait Evaluator {
     /// The value of `expr` at `t`.
     fn eval(&self, expr: &Expr, t: i64) -> Result<Value, PromqlError>;
     /// A function's range-vector argument at `t`, and the window (ms) it covers.
-    fn range_arg(&self, expr: &Expr, t: i64) -> Result<(Vec<Series>, i64, i64), PromqlError>;
+    fn range_arg(&self, expr: &Expr, t: i64) -> Result<(RangeVector<'_>, i64, i64), PromqlError>;
     /// `timestamp(vs)` at `t`: the time (in seconds) of each selected sample.
     fn sample_times(&self, vs: &VectorSelector, t: i64) -> Result<Value, PromqlError>;
 }
@@ -111,6 +115,25 @@ pub trait Source: Send + Sync {
         Vec::new()
     }
 
+    /// The label that tells this source's parts apart (the centre's `region`), when it can
+    /// evaluate partial aggregations in each part ([`Self::partial`]); `None`: it cannot.
+    fn parts_label(&self) -> Option<&str> {
+        None
+    }
+
+    /// The series of the PromQL expression `expr` evaluated in each part of the source at
+    /// every `step_ms` from `start_ms` to `end_ms` (see [`pushdown`]).
+    fn partial<'a>(
+        &'a self,
+        expr: &'a str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> PartialFuture<'a> {
+        let _ = (start_ms, end_ms, step_ms);
+        Box::pin(async move { Err(format!("{expr}: this source evaluates no partials")) })
+    }
+
     /// The label sets of the series `selector` selects with samples in `[from_ms, to_ms]`
     /// (for `series`, `labels` and label values; a source may answer without the samples).
     fn series<'a>(
@@ -122,6 +145,9 @@ pub trait Source: Send + Sync {
         Box::pin(async move { Ok(label_sets(self.select(selector, from_ms, to_ms).await?)) })
     }
 }
+
+/// A future [`Source::partial`] answers with.
+pub type PartialFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Series>, String>> + Send + 'a>>;
 
 /// A future [`Source::series`] answers with.
 pub type LabelsFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Labels>, String>> + Send + 'a>>;
@@ -159,8 +185,9 @@ pub fn parse(text: &str) -> Result<Expr, PromqlError> {
 /// The value of `text` at `at_ms`.
 pub async fn instant(source: &dyn Source, text: &str, at_ms: i64) -> Result<Value, PromqlError> {
     let expr = parse(text)?;
-    let data = fetch(source, &expr, at_ms, at_ms).await?;
-    let ctx = eval::Ctx::new(&data, at_ms, at_ms);
+    let partials = pushed(source, &expr, at_ms, at_ms, 1).await?;
+    let data = fetch(source, &expr, at_ms, at_ms, &partials).await?;
+    let ctx = eval::Ctx::new(&data, &partials, at_ms, at_ms);
     Evaluator::eval(&ctx, &expr, at_ms)
 }
 
@@ -198,8 +225,12 @@ pub async fn range(
             )));
         }
     }
-    let data = fetch(source, &expr, start_ms, end_ms).await?;
-    let ctx = eval::Ctx::new(&data, start_ms, end_ms);
+    let partials = pushed(source, &expr, start_ms, end_ms, step_ms).await?;
+    let data = fetch(source, &expr, start_ms, end_ms, &partials).await?;
+    let ctx = eval::Ctx::new(&data, &partials, start_ms, end_ms);
+    if let Some(series) = ctx.range_by_series(&expr, start_ms, end_ms, step_ms)? {
+        return Ok(series);
+    }
     let mut out: std::collections::BTreeMap<Labels, Vec<(i64, f64)>> = Default::default();
     let mut t = start_ms;
     while t <= end_ms {
@@ -225,19 +256,46 @@ pub async fn range(
         .collect())
 }
 
-/// The series of each selector of `expr`, read once over the window the query evaluated
-/// from `start_ms` to `end_ms` needs of it.
+/// The partials of the aggregations of `expr` that `source` evaluates in its parts, by
+/// node (none when it cannot).
+async fn pushed(
+    source: &dyn Source,
+    expr: &Expr,
+    start_ms: i64,
+    end_ms: i64,
+    step_ms: i64,
+) -> Result<pushdown::Partials, PromqlError> {
+    let mut out = pushdown::Partials::new();
+    let Some(label) = source.parts_label() else {
+        return Ok(out);
+    };
+    for p in pushdown::plan(expr, label) {
+        let series = source
+            .partial(&p.partial, start_ms, end_ms, step_ms)
+            .await
+            .map_err(PromqlError::Source)?;
+        out.insert(p.node, series);
+    }
+    Ok(out)
+}
+
+/// The series of each selector of `expr` (but those under an aggregation pushed down), read
+/// once over the window the query evaluated from `start_ms` to `end_ms` needs of it.
 async fn fetch(
     source: &dyn Source,
     expr: &Expr,
     start_ms: i64,
     end_ms: i64,
+    pushed: &pushdown::Partials,
 ) -> Result<HashMap<String, Vec<RawSeries>>, PromqlError> {
-    let mut windows: HashMap<String, (VectorSelector, i64, i64)> = HashMap::new();
-    eval::windows(expr, start_ms, end_ms, start_ms, end_ms, &mut windows)?;
+    let mut needs = eval::Needs {
+        windows: HashMap::new(),
+        pushed,
+    };
+    eval::windows(expr, start_ms, end_ms, start_ms, end_ms, &mut needs)?;
     let mut data = HashMap::new();
     let mut total = 0usize;
-    for (key, (selector, from, to)) in windows {
+    for (key, (selector, from, to)) in needs.windows {
         let series = source
             .select(&selector, from, to)
             .await

@@ -15,7 +15,7 @@ use strata_proto::v1::{
     RegionUpdate, ResourceState, RulesResponse, Severity, SnapshotResponse, WatchRegionRequest,
 };
 use tonic::{Request, Response, Status};
-use tracing::warn;
+use tracing::{Instrument, warn};
 
 use super::merge::merge_series;
 use super::{For, Router, chosen, member_fault};
@@ -67,6 +67,14 @@ impl SubManager for Router {
     ) -> Result<Response<QueryRangeResponse>, Status> {
         let on = For::of(&request);
         let req = request.into_inner();
+        if !req.promql.is_empty() {
+            let span =
+                tracing::info_span!("query_range", region = %req.region, promql = %req.promql);
+            let series = super::promql::evaluate(self, on, &req)
+                .instrument(span)
+                .await?;
+            return Ok(Response::new(QueryRangeResponse { series }));
+        }
         let aggregation = req.aggregation();
         let answers = self
             .fan_out(&req.region, "QueryRange", |mut c| {

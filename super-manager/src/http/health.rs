@@ -66,6 +66,18 @@ pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoRespo
         count(&m.probe_runs_recorded),
     );
     e.single(
+        "strata_super_manager_promql_pushdowns_total",
+        "counter",
+        "PromQL aggregations pushed down to the regions.",
+        count(&m.promql_pushdowns),
+    );
+    e.single(
+        "strata_super_manager_promql_raw_selects_total",
+        "counter",
+        "PromQL selectors whose raw samples were read from the regions.",
+        count(&m.promql_raw_selects),
+    );
+    e.single(
         "strata_super_manager_http_requests_total",
         "counter",
         "API requests answered.",

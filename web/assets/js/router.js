@@ -1,10 +1,11 @@
 // Routing by the URL's hash (so every view is deep-linkable): `#/page/arg/…?query` draws the
 // page into <main>, highlights its link in the navigation, and draws it again on every live
-// update of the stream (not while a form is being filled in, nor for pages that say `live =
-// false`).
+// update of the stream (not while a form is being filled in or a chart is under the mouse,
+// nor over a fixed time span, nor for pages that say `live = false`).
 import { can, loadScope, loadSession, regional, session } from './api.js';
 import { delegate } from './actions.js';
 import { html } from './html.js';
+import { drawPlots } from './plot.js';
 import * as login from './login.js';
 
 const $ = (sel) => document.querySelector(sel);
@@ -34,7 +35,10 @@ async function render() {
   try {
     const markup = await page.render(args, params);
     // only html`…` results go in as markup (a plain string would be shown as text)
-    if (mine === rendering) $('#main').innerHTML = String(html`${markup}`);
+    if (mine === rendering) {
+      $('#main').innerHTML = String(html`${markup}`);
+      drawPlots($('#main'));
+    }
   } catch (e) {
     console.error('rendering', name, e);
     if (mine === rendering) $('#main').innerHTML = String(html`<p class="critical">${e.message}</p>`);
@@ -49,7 +53,9 @@ function follow(stream) {
     live.className = 'ok';
     live.textContent = `live · ${new Date(o.generated_at_ms).toLocaleTimeString()}`;
     const busy = document.activeElement && ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement.tagName);
-    if (started && !busy && pageOf(route().name).live !== false) render();
+    // nor under the mouse reading or zooming a chart, nor over a fixed (zoomed) span
+    const still = document.querySelector('.plot:hover') || route().params.has('from');
+    if (started && !busy && !still && pageOf(route().name).live !== false) render();
   });
   stream.addEventListener('error', () => { live.className = 'down'; live.textContent = 'reconnecting…'; });
 }

@@ -201,25 +201,31 @@ pub(super) fn eval(
     let mut out = Vec::with_capacity(groups.len());
     for (labels, members) in groups {
         let values: Vec<f64> = members.iter().map(|s| s.value).collect();
-        let value = match op.as_str() {
-            "sum" => values.iter().sum(),
-            "avg" => average(&values),
-            "min" => values
-                .iter()
-                .copied()
-                .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m }),
-            "max" => values
-                .iter()
-                .copied()
-                .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
-            "count" => values.len() as f64,
-            "group" => 1.0,
-            "stddev" => mean_and_variance(values.iter().copied()).1.sqrt(),
-            "stdvar" => mean_and_variance(values.iter().copied()).1,
-            "quantile" => quantile(q.unwrap_or(f64::NAN), values),
-            other => return Err(PromqlError::Unsupported(format!("aggregation '{other}'"))),
-        };
+        let value = reduce(&op, values, q)?;
         out.push(Sample { labels, value });
     }
     Ok(Value::Vector(out))
+}
+
+/// One group's value under the aggregation `op` of its members' `values`, in input order
+/// (`q`: `quantile`'s φ).
+pub(super) fn reduce(op: &str, values: Vec<f64>, q: Option<f64>) -> Result<f64, PromqlError> {
+    Ok(match op {
+        "sum" => values.iter().sum(),
+        "avg" => average(&values),
+        "min" => values
+            .iter()
+            .copied()
+            .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m }),
+        "max" => values
+            .iter()
+            .copied()
+            .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
+        "count" => values.len() as f64,
+        "group" => 1.0,
+        "stddev" => mean_and_variance(values.iter().copied()).1.sqrt(),
+        "stdvar" => mean_and_variance(values.iter().copied()).1,
+        "quantile" => quantile(q.unwrap_or(f64::NAN), values),
+        other => return Err(PromqlError::Unsupported(format!("aggregation '{other}'"))),
+    })
 }

@@ -3,7 +3,7 @@
 //! ([`range`]). Like Prometheus, a function that computes a new value drops the metric
 //! name; `label_replace`, `label_join`, `sort` and `last_over_time` keep it.
 
-mod range;
+pub(super) mod range;
 
 use promql_parser::parser::{Call, Expr};
 

@@ -22,7 +22,7 @@ use promql_parser::label::{MatchOp, Matcher, Matchers};
 use promql_parser::parser::VectorSelector;
 
 use super::value::{Labels, NAME, RawSeries};
-use super::{LabelsFuture, SelectFuture, Source, selects};
+use super::{LabelsFuture, PartialFuture, SelectFuture, Source, selects};
 pub use table::{ENTRIES, Entry};
 
 /// node_exporter's label for the scraped target: Strata's agent.
@@ -205,8 +205,30 @@ impl Source for NodeNames {
         })
     }
 
+    /// The inner source's parts (node_exporter's names are answered in each part too).
+    fn parts_label(&self) -> Option<&str> {
+        self.0.parts_label()
+    }
+
+    fn partial<'a>(
+        &'a self,
+        expr: &'a str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> PartialFuture<'a> {
+        self.0.partial(expr, start_ms, end_ms, step_ms)
+    }
+
+    /// The inner source's warnings, each once (a region that failed both the mapped and
+    /// the plain read of one selector is said once).
     fn warnings(&self) -> Vec<String> {
-        self.0.warnings()
+        let mut seen = BTreeSet::new();
+        self.0
+            .warnings()
+            .into_iter()
+            .filter(|w| seen.insert(w.clone()))
+            .collect()
     }
 
     fn series<'a>(

@@ -57,6 +57,40 @@ pub fn without_name(mut labels: Labels) -> Labels {
     labels
 }
 
+/// A copy of `labels` without the metric's name (built once, not copied then trimmed).
+pub fn copy_without_name(labels: &Labels) -> Labels {
+    labels
+        .iter()
+        .filter(|(k, _)| *k != NAME)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A range vector as functions read it: each series' labels and samples in the window,
+/// borrowed from what a selector fetched, or made by a subquery.
+pub enum RangeVector<'a> {
+    Fetched(Vec<(&'a Labels, &'a [(i64, f64)])>),
+    Computed(Vec<Series>),
+}
+
+impl RangeVector<'_> {
+    /// Each series' labels and samples.
+    pub fn each(&self) -> Vec<(&Labels, &[(i64, f64)])> {
+        match self {
+            Self::Fetched(v) => v.clone(),
+            Self::Computed(v) => v.iter().map(|s| (&s.labels, s.points.as_slice())).collect(),
+        }
+    }
+
+    /// Whether it holds no series.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Fetched(v) => v.is_empty(),
+            Self::Computed(v) => v.is_empty(),
+        }
+    }
+}
+
 /// The labels of `labels` that a `by`/`on` list (`Include`) keeps, or all but the name and
 /// those a `without`/`ignoring` list (`Exclude`) names; `None` when there is no list.
 pub fn kept_by(
@@ -80,13 +114,21 @@ pub fn kept_by(
 
 /// A float as Prometheus writes it in JSON: shortest round-trip form, `+Inf`, `-Inf`, `NaN`.
 pub fn format_value(v: f64) -> String {
+    let mut out = Vec::new();
+    write_value(&mut out, v);
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// [`format_value`] into `out`.
+pub fn write_value(out: &mut Vec<u8>, v: f64) {
+    use std::io::Write;
     if v.is_nan() {
-        "NaN".into()
+        out.extend_from_slice(b"NaN");
     } else if v == f64::INFINITY {
-        "+Inf".into()
+        out.extend_from_slice(b"+Inf");
     } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
+        out.extend_from_slice(b"-Inf");
     } else {
-        format!("{v}")
+        let _ = write!(out, "{v}");
     }
 }

@@ -1,36 +1,37 @@
-// Several hosts side by side on one metric: their history on one chart, and the comparison
-// report's figures.
+// Several hosts side by side on one metric: their history over the range picked on one
+// chart (PromQL), and the comparison report's figures.
 import { api } from '../api.js';
 import { html } from '../html.js';
 import { num, resourceLink } from '../format.js';
-import { chart } from '../charts.js';
+import { plot } from '../plot.js';
+import { chartWidth, queryRange, rangePicker, stepFor, timeRange } from '../range.js';
 
 const METRICS = {
-  host_cpu_usage_ratio: { label: 'CPU %', extra: '&label.cpu=total', scale: 100 },
-  host_memory_used_ratio: { label: 'memory %', extra: '', scale: 100 },
-  host_load1: { label: 'load (1 min)', extra: '', scale: 1 },
+  host_cpu_usage_ratio: { label: 'CPU %', matcher: ',cpu="total"', scale: 100 },
+  host_memory_used_ratio: { label: 'memory %', matcher: '', scale: 100 },
+  host_load1: { label: 'load (1 min)', matcher: '', scale: 1 },
 };
 
 // Not drawn again on every live update: the form would lose what is being typed.
 export const live = false;
 
-// Each host's history of `metric` over the last hour, scaled.
-function history(resources, metric, m) {
+// Each host's history of `metric` over `r` at `step`, scaled.
+function history(resources, metric, m, r, step) {
   return Promise.all(resources.map((id) => {
     const [region, ...host] = id.split('/');
-    return api(`/api/v1/resources/${encodeURIComponent(region)}/${encodeURIComponent(host.join('/'))}/metrics?name=${metric}&step_ms=60000${m.extra}&from_ms=${Date.now() - 3600000}`)
-      .then((r) => r.series.map((s) => ({ name: id, points: s.points.map((p) => [p[0], p[1] * m.scale]) })))
-      .catch(() => []);
+    const q = `${m.scale} * ${metric}{region=${JSON.stringify(region)},agent=${JSON.stringify(host.join('/'))}${m.matcher}}`;
+    return queryRange(q, r, step).then((all) => all.map((s) => ({ name: id, points: s.points }))).catch(() => []);
   }));
 }
 
-async function comparison(resources, metric, period) {
+async function comparison(resources, metric, period, r) {
   const m = METRICS[metric];
-  const series = await history(resources, metric, m);
+  const step = stepFor(r, chartWidth());
+  const series = await history(resources, metric, m, r, step);
   const q = new URLSearchParams({ resources: resources.join(','), metric, period });
-  if (m.extra) q.set('label.cpu', 'total');
+  if (m.matcher) q.set('label.cpu', 'total');
   const t = await api(`/api/v1/reports/comparison?${q}`).catch((e) => ({ error: e.message }));
-  return html`<div class="card" id="compare-chart"><h2>${m.label}, last hour</h2>${chart(series.flat(), { unit: '' })}</div>
+  return html`<div class="card" id="compare-chart"><h2>${m.label}</h2>${plot(series.flat(), { step, from: r.from, to: r.to })}</div>
       ${t.error ? html`<p class="critical">${t.error}</p>` : html`<div class="table-wrap"><table id="comparison"><thead><tr>
         <th>Host</th><th>Min</th><th>Avg</th><th>p95</th><th>Max</th><th>Last</th></tr></thead><tbody>
         ${t.rows.map((r) => html`<tr><td>${resourceLink(r.resource)}</td>${['min', 'avg', 'p95', 'max', 'last']
@@ -42,12 +43,14 @@ export async function render(_, params) {
   const resources = (params.get('resources') || '').split(',').map((r) => r.trim()).filter(Boolean);
   const metric = METRICS[params.get('metric')] ? params.get('metric') : 'host_cpu_usage_ratio';
   const period = params.get('period') || '1h';
-  const body = resources.length ? await comparison(resources, metric, period)
+  const r = timeRange(params);
+  const body = resources.length ? await comparison(resources, metric, period, r)
     : html`<p class="muted">name two or more hosts as region/host, separated by commas</p>`;
   return html`<h1>Compare hosts</h1>
   <form class="inline" id="compare-form" data-form="go" data-to="compare">
     <label>Hosts<input name="resources" size="40" value="${resources.join(',')}"></label>
     <label>Metric<select name="metric">${Object.entries(METRICS).map(([k, v]) =>
       html`<option value="${k}"${k === metric ? ' selected' : ''}>${v.label}</option>`)}</select></label>
-    <label>Period<input name="period" value="${period}"></label><button>Compare</button></form>${body}`;
+    <label>Report period<input name="period" value="${period}"></label><button>Compare</button></form>
+    ${resources.length ? rangePicker(r) : ''}${body}`;
 }

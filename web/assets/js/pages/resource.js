@@ -1,9 +1,11 @@
-// A host: its CPU, memory, disk I/O, network and filesystem charts from the region's store,
-// its top processes (live, from its agent) and its events.
+// A host: its CPU, memory, disk I/O, network and filesystem charts over the range picked
+// (PromQL over the Prometheus HTTP API), its top processes (live, from its agent) and its
+// events.
 import { api } from '../api.js';
 import { html } from '../html.js';
 import { num } from '../format.js';
-import { chart } from '../charts.js';
+import { plot } from '../plot.js';
+import { chartWidth, queryRange, rangePicker, rateWindow, stepFor, timeRange } from '../range.js';
 import { eventTable } from '../events-table.js';
 
 // The busiest `limit` series, each named by `prefix` and its `label` (idle ones left out).
@@ -20,8 +22,6 @@ function byteRates(series) {
   return { unit, series: series.map((s) => ({ name: s.name, points: s.points.map((p) => [p[0], p[1] / div]) })) };
 }
 
-const percent = (series, name) => series.map((s) => ({ name: name ?? s.name, points: s.points.map((p) => [p[0], p[1] * 100]) }));
-
 function processes(snap) {
   if (snap.error) return html`<p class="muted">${snap.error}</p>`;
   return html`<div class="table-wrap"><table id="processes"><thead><tr><th>PID</th><th>User</th><th>CPU %</th>
@@ -31,26 +31,34 @@ function processes(snap) {
     </tbody></table></div><p class="muted">${snap.process_count} processes in all</p>`;
 }
 
-export async function render([region, host]) {
+// A PromQL string literal.
+const quote = (v) => JSON.stringify(String(v));
+
+export async function render([region, host], params) {
   const base = `/api/v1/resources/${encodeURIComponent(region)}/${encodeURIComponent(host)}`;
-  const metric = (name, extra = '') => api(`${base}/metrics?name=${name}&step_ms=5000${extra}`)
-    .then((m) => m.series).catch(() => []);
-  const rate = (name, extra = '') => metric(name, `&agg=rate${extra}`);
-  const notLo = `&label.interface=${encodeURIComponent('!lo')}`;
+  const r = timeRange(params);
+  const step = stepFor(r, chartWidth(true));
+  const sel = (name, extra = '') => `${name}{region=${quote(region)},agent=${quote(host)}${extra}}`;
+  const query = (q) => queryRange(q, r, step).catch(() => []);
+  const rate = (name, extra) => query(`rate(${sel(name, extra)}[${rateWindow(step)}])`);
+  const notLo = ',interface!="lo"';
   const [cpu, mem, fs, read, written, rx, tx, events, snap] = await Promise.all([
-    metric('host_cpu_usage_ratio', '&label.cpu=total'), metric('host_memory_used_ratio'),
-    metric('host_filesystem_used_ratio'),
+    query(`100 * ${sel('host_cpu_usage_ratio', ',cpu="total"')}`), query(`100 * ${sel('host_memory_used_ratio')}`),
+    query(`100 * ${sel('host_filesystem_used_ratio')}`),
     rate('host_disk_read_bytes_total'), rate('host_disk_written_bytes_total'),
     rate('host_network_receive_bytes_total', notLo), rate('host_network_transmit_bytes_total', notLo),
     api(`${base}/events`).catch(() => []), api(`${base}/snapshot?top=15`).catch((e) => ({ error: e.message }))]);
   const disk = byteRates([...busiest(read, 'device', 'read', 3), ...busiest(written, 'device', 'write', 3)]);
   const net = byteRates([...busiest(rx, 'interface', 'in', 3), ...busiest(tx, 'interface', 'out', 3)]);
-  const mounts = percent(busiest(fs, 'mountpoint', '', 6));
-  const half = (series, unit) => chart(series, { unit, width: 600 });
+  const mounts = busiest(fs, 'mountpoint', '', 6);
+  const named = (series, name) => series.map((x) => ({ name, points: x.points }));
+  const half = (series, unit) => plot(series, { unit, step, from: r.from, to: r.to });
   return html`<h1>${region}/${host}</h1>
-  <p><a href="#/compare?resources=${encodeURIComponent(`${region}/${host}`)}">compare with other hosts</a></p>
-  <div class="grid charts"><div class="card"><h2>CPU %</h2>${half(percent(cpu, 'cpu'), ' %')}</div>
-  <div class="card"><h2>Memory %</h2>${half(percent(mem, 'memory'), ' %')}</div>
+  <p><a href="#/compare?resources=${encodeURIComponent(`${region}/${host}`)}">compare with other hosts</a> ·
+  <a href="#/explore?query=${encodeURIComponent(sel('host_load1'))}">explore its metrics</a></p>
+  ${rangePicker(r)}
+  <div class="grid charts"><div class="card" id="cpu-chart"><h2>CPU %</h2>${half(named(cpu, 'cpu'), ' %')}</div>
+  <div class="card" id="memory-chart"><h2>Memory %</h2>${half(named(mem, 'memory'), ' %')}</div>
   <div class="card" id="disk-chart"><h2>Disk I/O</h2>${half(disk.series, disk.unit)}</div>
   <div class="card" id="net-chart"><h2>Network</h2>${half(net.series, net.unit)}</div>
   <div class="card" id="fs-chart"><h2>Filesystems used %</h2>${half(mounts, ' %')}</div></div>

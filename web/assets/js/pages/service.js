@@ -1,9 +1,11 @@
 // A service: its availability against its SLA and SLO, response times and their phases over
-// the last hour, and its components down to their resources and checks.
+// the range picked (the centre's QoS rollups), and its components down to their resources
+// and checks.
 import { api } from '../api.js';
 import { html, join } from '../html.js';
 import { badge, num, resourceLink } from '../format.js';
-import { chart } from '../charts.js';
+import { plot } from '../plot.js';
+import { chartWidth, rangePicker, stepFor, timeRange } from '../range.js';
 
 const PHASES = ['resolve', 'connect', 'tls', 'processing', 'transfer'];
 
@@ -27,10 +29,13 @@ const component = (c) => html`<div class="card"><b>${c.name}</b> ${badge(c.healt
       <td>${k.state}</td><td colspan="2">${k.message}</td></tr>`)}
     </tbody></table></div></div>`;
 
-export async function render([name]) {
+export async function render([name], params) {
   const enc = encodeURIComponent(name);
+  const r = timeRange(params);
+  // QoS is rolled up by the minute: no finer step
+  const step = Math.max(60000, stepFor(r, chartWidth()));
   const [s, qos, sla] = await Promise.all([
-    api(`/api/v1/services/${enc}`), api(`/api/v1/services/${enc}/qos?period=1h`),
+    api(`/api/v1/services/${enc}`), api(`/api/v1/services/${enc}/qos?from_ms=${r.from}&to_ms=${r.to}&step_ms=${step}`),
     api(`/api/v1/services/${enc}/sla`)]);
   const slo = sla.objective != null ? await api(`/api/v1/services/${enc}/slo`).catch(() => null) : null;
   const points = (field) => qos.points.filter((p) => p[field] != null).map((p) => [p.t_ms, p[field]]);
@@ -40,9 +45,10 @@ export async function render([name]) {
   return html`<h1>${s.name} ${badge(s.health)}</h1><p>${s.reason || html`<span class="muted">all components ok</span>`}</p>
   ${figures(sla, qos.summary)}
   ${slo ? burn(slo) : ''}
-  <h2>Response time, last hour</h2><div class="card" id="rt">${chart([
-    { name: 'p50 ms', points: points('p50_ms') }, { name: 'p99 ms', points: points('p99_ms') }], { unit: ' ms' })}</div>
-  <h2>Phases (mean ms)</h2><div class="card" id="phases">${chart(phases, { unit: ' ms' })}</div>
+  ${rangePicker(r)}
+  <h2>Response time</h2><div class="card" id="rt">${plot([
+    { name: 'p50 ms', points: points('p50_ms') }, { name: 'p99 ms', points: points('p99_ms') }], { unit: ' ms', step, from: r.from, to: r.to })}</div>
+  <h2>Phases (mean ms)</h2><div class="card" id="phases">${plot(phases, { unit: ' ms', step, from: r.from, to: r.to })}</div>
   <h2>Components</h2>
   ${s.components.map(component)}
   <p><a href="#/reports?kind=performance&service=${enc}&period=24h">performance report</a> ·

@@ -8,7 +8,7 @@
 use promql_parser::parser::{Call, Expr};
 
 use super::super::aggregate::{average, mean_and_variance, quantile};
-use super::super::value::{Sample, Series, Value, without_name};
+use super::super::value::{Sample, Value, copy_without_name};
 use super::super::{Evaluator, PromqlError};
 
 /// `rate`, `increase` or `delta` of one series' samples over the window `[start, end]` (ms).
@@ -134,6 +134,69 @@ fn scalar_arg(ctx: &dyn Evaluator, expr: &Expr, t: i64, name: &str) -> Result<f6
     }
 }
 
+/// What the range-vector function `name` computes of one series' samples in a window
+/// `[start, end]` evaluated at `t` (`param`: `quantile_over_time`'s φ, `predict_linear`'s
+/// seconds ahead).
+pub(crate) fn series_fn(name: &str, param: Option<f64>) -> Result<SeriesFn, PromqlError> {
+    Ok(match name {
+        "rate" => Box::new(|s, start, end, _| extrapolated(s, start, end, true, true)),
+        "increase" => Box::new(|s, start, end, _| extrapolated(s, start, end, true, false)),
+        "delta" => Box::new(|s, start, end, _| extrapolated(s, start, end, false, false)),
+        "irate" => Box::new(|s, _, _, _| instant(s, true)),
+        "idelta" => Box::new(|s, _, _, _| instant(s, false)),
+        "avg_over_time" => Box::new(|s, _, _, _| Some(average(&values(s)))),
+        "sum_over_time" => Box::new(|s, _, _, _| Some(values(s).iter().sum())),
+        "count_over_time" => Box::new(|s, _, _, _| Some(s.len() as f64)),
+        "min_over_time" => Box::new(|s, _, _, _| {
+            Some(
+                values(s)
+                    .into_iter()
+                    .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m }),
+            )
+        }),
+        "max_over_time" => Box::new(|s, _, _, _| {
+            Some(
+                values(s)
+                    .into_iter()
+                    .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
+            )
+        }),
+        "last_over_time" => Box::new(|s, _, _, _| s.last().map(|p| p.1)),
+        "present_over_time" => Box::new(|_, _, _, _| Some(1.0)),
+        "stddev_over_time" => {
+            Box::new(|s, _, _, _| Some(mean_and_variance(values(s).into_iter()).1.sqrt()))
+        }
+        "stdvar_over_time" => {
+            Box::new(|s, _, _, _| Some(mean_and_variance(values(s).into_iter()).1))
+        }
+        "quantile_over_time" => {
+            let q = param.unwrap_or(f64::NAN);
+            Box::new(move |s, _, _, _| Some(quantile(q, values(s))))
+        }
+        "changes" => Box::new(|s, _, _, _| {
+            let changes = s
+                .windows(2)
+                .filter(|w| w[0].1 != w[1].1 && !(w[0].1.is_nan() && w[1].1.is_nan()))
+                .count();
+            Some(changes as f64)
+        }),
+        "resets" => {
+            Box::new(|s, _, _, _| Some(s.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64))
+        }
+        "deriv" => Box::new(|s, _, _, _| (s.len() >= 2).then(|| linear_regression(s, s[0].0).0)),
+        "predict_linear" => {
+            let ahead = param.unwrap_or(0.0);
+            Box::new(move |s, _, _, t| {
+                (s.len() >= 2).then(|| {
+                    let (slope, intercept) = linear_regression(s, t);
+                    slope * ahead + intercept
+                })
+            })
+        }
+        other => return Err(PromqlError::Unsupported(format!("the function {other}"))),
+    })
+}
+
 /// The value of the range-vector function call `c` at `t`.
 pub(super) fn call(ctx: &dyn Evaluator, c: &Call, t: i64) -> Result<Value, PromqlError> {
     let name = c.func.name;
@@ -172,72 +235,18 @@ pub(super) fn call(ctx: &dyn Evaluator, c: &Call, t: i64) -> Result<Value, Promq
             Vec::new()
         }));
     }
-    let f: SeriesFn<'_> = match name {
-        "rate" => Box::new(|s| extrapolated(&s.points, start, end, true, true)),
-        "increase" => Box::new(|s| extrapolated(&s.points, start, end, true, false)),
-        "delta" => Box::new(|s| extrapolated(&s.points, start, end, false, false)),
-        "irate" => Box::new(|s| instant(&s.points, true)),
-        "idelta" => Box::new(|s| instant(&s.points, false)),
-        "avg_over_time" => Box::new(|s| Some(average(&values(s)))),
-        "sum_over_time" => Box::new(|s| Some(values(s).iter().sum())),
-        "count_over_time" => Box::new(|s| Some(s.points.len() as f64)),
-        "min_over_time" => Box::new(|s| {
-            Some(
-                values(s)
-                    .into_iter()
-                    .fold(f64::NAN, |m, v| if m.is_nan() || v < m { v } else { m }),
-            )
-        }),
-        "max_over_time" => Box::new(|s| {
-            Some(
-                values(s)
-                    .into_iter()
-                    .fold(f64::NAN, |m, v| if m.is_nan() || v > m { v } else { m }),
-            )
-        }),
-        "last_over_time" => Box::new(|s| s.points.last().map(|p| p.1)),
-        "present_over_time" => Box::new(|_| Some(1.0)),
-        "stddev_over_time" => Box::new(|s| Some(mean_and_variance(values(s).into_iter()).1.sqrt())),
-        "stdvar_over_time" => Box::new(|s| Some(mean_and_variance(values(s).into_iter()).1)),
-        "quantile_over_time" => {
-            let q = param.unwrap_or(f64::NAN);
-            Box::new(move |s| Some(quantile(q, values(s))))
-        }
-        "changes" => Box::new(|s| {
-            let changes = s
-                .points
-                .windows(2)
-                .filter(|w| w[0].1 != w[1].1 && !(w[0].1.is_nan() && w[1].1.is_nan()))
-                .count();
-            Some(changes as f64)
-        }),
-        "resets" => {
-            Box::new(|s| Some(s.points.windows(2).filter(|w| w[1].1 < w[0].1).count() as f64))
-        }
-        "deriv" => Box::new(|s| {
-            (s.points.len() >= 2).then(|| linear_regression(&s.points, s.points[0].0).0)
-        }),
-        "predict_linear" => {
-            let ahead = param.unwrap_or(0.0);
-            Box::new(move |s| {
-                (s.points.len() >= 2).then(|| {
-                    let (slope, intercept) = linear_regression(&s.points, t);
-                    slope * ahead + intercept
-                })
-            })
-        }
-        other => return Err(PromqlError::Unsupported(format!("the function {other}"))),
-    };
+    let f = series_fn(name, param)?;
     let keep_name = name == "last_over_time";
     Ok(Value::Vector(
         series
-            .iter()
-            .filter_map(|s| {
-                f(s).map(|value| Sample {
+            .each()
+            .into_iter()
+            .filter_map(|(labels, points)| {
+                f(points, start, end, t).map(|value| Sample {
                     labels: if keep_name {
-                        s.labels.clone()
+                        labels.clone()
                     } else {
-                        without_name(s.labels.clone())
+                        copy_without_name(labels)
                     },
                     value,
                 })
@@ -246,9 +255,10 @@ pub(super) fn call(ctx: &dyn Evaluator, c: &Call, t: i64) -> Result<Value, Promq
     ))
 }
 
-/// What a range-vector function computes of one series (`None`: no element for it).
-type SeriesFn<'a> = Box<dyn Fn(&Series) -> Option<f64> + 'a>;
+/// What a range-vector function computes of one series' samples in a window `[start, end]`
+/// at `t` (`None`: no element for it).
+pub(crate) type SeriesFn = Box<dyn Fn(&[(i64, f64)], i64, i64, i64) -> Option<f64>>;
 
-fn values(s: &Series) -> Vec<f64> {
-    s.points.iter().map(|p| p.1).collect()
+fn values(s: &[(i64, f64)]) -> Vec<f64> {
+    s.iter().map(|p| p.1).collect()
 }

@@ -55,6 +55,15 @@ fn vector(v: Value) -> Vec<(Labels, f64)> {
     }
 }
 
+/// The vector `text` evaluates to over `source` at 60 s.
+async fn instant(source: &Arc<dyn Source>, text: &str) -> Vec<(Labels, f64)> {
+    vector(
+        promql::instant(source.as_ref(), text, 60_000)
+            .await
+            .unwrap(),
+    )
+}
+
 fn label(pairs: &[(&str, &str)]) -> Labels {
     pairs
         .iter()
@@ -65,15 +74,11 @@ fn label(pairs: &[(&str, &str)]) -> Labels {
 #[tokio::test]
 async fn node_exporter_names_read_the_agents_series_with_its_labels() {
     let source = source();
-    let got = vector(
-        promql::instant(
-            source.as_ref(),
-            r#"node_memory_MemFree_bytes{instance="web-2",job="node"}"#,
-            60_000,
-        )
-        .await
-        .unwrap(),
-    );
+    let got = instant(
+        &source,
+        r#"node_memory_MemFree_bytes{instance="web-2",job="node"}"#,
+    )
+    .await;
     assert_eq!(
         got,
         vec![(
@@ -87,39 +92,27 @@ async fn node_exporter_names_read_the_agents_series_with_its_labels() {
         )]
     );
     // a dashboard's expression over two mapped names, matched on their labels
-    let got = vector(
-        promql::instant(
-            source.as_ref(),
-            r#"100 * (1 - node_memory_MemFree_bytes / node_memory_MemTotal_bytes)"#,
-            60_000,
-        )
-        .await
-        .unwrap(),
-    );
+    let got = instant(
+        &source,
+        r#"100 * (1 - node_memory_MemFree_bytes / node_memory_MemTotal_bytes)"#,
+    )
+    .await;
     let values: Vec<f64> = got.iter().map(|(_, v)| *v).collect();
     assert_eq!(values, vec![90.0, 70.0]);
     // network: `device` is the interface; rates as over the agent's own name
-    let got = vector(
-        promql::instant(
-            source.as_ref(),
-            r#"rate(node_network_receive_bytes_total{device="eth0",instance="web-1"}[2m])"#,
-            60_000,
-        )
-        .await
-        .unwrap(),
-    );
+    let got = instant(
+        &source,
+        r#"rate(node_network_receive_bytes_total{device="eth0",instance="web-1"}[2m])"#,
+    )
+    .await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0.get("device").map(String::as_str), Some("eth0"));
     assert!(!got[0].0.contains_key("interface"));
-    let own = vector(
-        promql::instant(
-            source.as_ref(),
-            r#"rate(host_network_receive_bytes_total{interface="eth0",agent="web-1"}[2m])"#,
-            60_000,
-        )
-        .await
-        .unwrap(),
-    );
+    let own = instant(
+        &source,
+        r#"rate(host_network_receive_bytes_total{interface="eth0",agent="web-1"}[2m])"#,
+    )
+    .await;
     assert_eq!(got[0].1, own[0].1);
 }
 
@@ -132,18 +125,10 @@ async fn selectors_that_cannot_hold_refuse_and_strata_names_still_answer() {
         r#"node_memory_MemFree_bytes{kind="mem_free"}"#,
         r#"node_network_receive_bytes_total{interface="eth0"}"#,
     ] {
-        let got = vector(
-            promql::instant(source.as_ref(), text, 60_000)
-                .await
-                .unwrap(),
-        );
+        let got = instant(&source, text).await;
         assert!(got.is_empty(), "{text} selected {got:?}");
     }
-    let got = vector(
-        promql::instant(source.as_ref(), "host_load1", 60_000)
-            .await
-            .unwrap(),
-    );
+    let got = instant(&source, "host_load1").await;
     assert_eq!(got.len(), 2);
     assert!(got.iter().all(|(l, _)| l.contains_key("agent")));
 }
