@@ -7,7 +7,8 @@
 //! are printed (`--json` for the figures alone), and every difference is listed. The set
 //! includes the Node Exporter Full dashboard's queries (`node_exporter_full`): Prometheus
 //! holds the dataset's host series under node_exporter's names too, Strata answers those
-//! names from its own.
+//! names from its own. Then Grafana's requests and each endpoint's errors are replayed
+//! against both (`grafana`), the five slowest queries named.
 
 mod compare;
 mod grafana;
