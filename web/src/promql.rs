@@ -270,11 +270,18 @@ async fn pushed(
         return Ok(out);
     };
     for p in pushdown::plan(expr, label) {
-        let series = source
-            .partial(&p.partial, start_ms, end_ms, step_ms)
-            .await
-            .map_err(PromqlError::Source)?;
-        out.insert(p.node, series);
+        let ask = |text: String| async move {
+            source
+                .partial(&text, start_ms, end_ms, step_ms)
+                .await
+                .map_err(PromqlError::Source)
+        };
+        let values = ask(p.partial).await?;
+        let counts = match p.count {
+            Some(count) => Some(ask(count).await?),
+            None => None,
+        };
+        out.insert(p.node, pushdown::Parts { values, counts });
     }
     Ok(out)
 }

@@ -1,14 +1,14 @@
 //! Aggregations computed where the data lives. The centre's series are spread over regions;
 //! reading every raw sample of `sum by (job) (rate(x[5m]))` from every region to sum them at
 //! the centre moves far more than it needs. An aggregation whose operation composes (`sum`,
-//! `min`, `max`, `count`, `group`) over an expression that never mixes two regions' series
-//! (selectors, range functions of selectors, per-series math, arithmetic with numbers,
-//! operators matching on every label) is asked of each region as a partial that keeps the
+//! `min`, `max`, `count`, `group`, and `avg` as a sum and a count) over an expression that
+//! never mixes two regions' series (selectors, range functions of selectors, per-series
+//! math, arithmetic with numbers, operators matching on every label) is asked of each region as a partial that keeps the
 //! region apart (`sum by (job, region) (rate(x[5m]))`), evaluated for the region (by the
 //! broker routing to it, over the region's merged series) at the query's steps; the centre
-//! aggregates the partials (`count`'s by `sum`). What is
-//! evaluated at other times (inside a subquery) or does not compose (`avg`, `topk`,
-//! `quantile`...) is read raw, as before.
+//! aggregates the partials (`count`'s by `sum`, `avg` as the sum of the sums over the sum
+//! of the counts). What is evaluated at other times (inside a subquery) or does not compose
+//! (`topk`, `quantile`, `stddev`...) is read raw, as before.
 
 use std::collections::HashMap;
 
@@ -22,11 +22,21 @@ use super::PromqlError;
 use super::value::{Sample, Series, Value};
 
 /// One aggregation to push down: the node (its address in the parsed expression) and the
-/// text of the partial the source evaluates.
+/// text of the partial the source evaluates (for `avg`, the sum, with the count beside it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pushed {
     pub node: usize,
     pub partial: String,
+    pub count: Option<String>,
+}
+
+/// What a source answered for one aggregation pushed down.
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    /// The partial's series (for `avg`, the sums).
+    pub values: Vec<Series>,
+    /// For `avg`, the counts.
+    pub counts: Option<Vec<Series>>,
 }
 
 /// The node key of `a` (its address: stable while the parsed expression lives).
@@ -34,7 +44,7 @@ pub(super) fn node(a: &AggregateExpr) -> usize {
     a as *const AggregateExpr as usize
 }
 
-const COMPOSES: &[&str] = &["sum", "min", "max", "count", "group"];
+const COMPOSES: &[&str] = &["sum", "min", "max", "count", "group", "avg"];
 
 /// Range functions of one series' samples (the series keeps its labels but the name).
 const PER_SERIES_RANGE: &[&str] = &[
@@ -86,9 +96,12 @@ fn collect(expr: &Expr, label: &str, out: &mut Vec<Pushed>) {
     match expr {
         Expr::Aggregate(a) => {
             if let Some(partial) = partial(a, label) {
+                let count =
+                    (a.op.to_string() == "avg").then(|| partial.replacen("sum", "count", 1));
                 out.push(Pushed {
                     node: node(a),
                     partial,
+                    count,
                 });
             } else {
                 collect(&a.expr, label, out);
@@ -189,21 +202,23 @@ fn partial(a: &AggregateExpr, label: &str) -> Option<String> {
                 .collect(),
         }),
     };
+    // an average is the sum of the parts' sums over the sum of their counts
+    let op = if op == "avg" {
+        TokenType::new(T_SUM)
+    } else {
+        a.op
+    };
     let pushed = AggregateExpr {
+        op,
         modifier: Some(modifier),
         ..a.clone()
     };
     Some(Expr::Aggregate(pushed).to_string())
 }
 
-/// `a` at `t` from its partials: the partials' points at `t` aggregated by `a`'s grouping
-/// (`count`'s partials summed).
-pub(super) fn combine(
-    a: &AggregateExpr,
-    partials: &[Series],
-    t: i64,
-) -> Result<Value, PromqlError> {
-    let input: Vec<Sample> = partials
+/// The partials' points at `t`.
+fn at(partials: &[Series], t: i64) -> Vec<Sample> {
+    partials
         .iter()
         .filter_map(|s| {
             let i = s.points.binary_search_by_key(&t, |p| p.0).ok()?;
@@ -212,20 +227,44 @@ pub(super) fn combine(
                 value: s.points[i].1,
             })
         })
-        .collect();
-    let outer = if a.op.to_string() == "count" {
-        AggregateExpr {
-            op: TokenType::new(T_SUM),
-            ..a.clone()
-        }
-    } else {
-        a.clone()
-    };
-    super::aggregate::eval(&outer, None, input)
+        .collect()
 }
 
-/// The partials fetched for a query, by node.
-pub type Partials = HashMap<usize, Vec<Series>>;
+/// `a` at `t` from its parts: the partials' points at `t` aggregated by `a`'s grouping
+/// (`count`'s partials summed; `avg` the sum of the sums over the sum of the counts).
+pub(super) fn combine(a: &AggregateExpr, parts: &Parts, t: i64) -> Result<Value, PromqlError> {
+    let op = a.op.to_string();
+    let summed = AggregateExpr {
+        op: TokenType::new(T_SUM),
+        ..a.clone()
+    };
+    let outer = if op == "count" || op == "avg" {
+        &summed
+    } else {
+        a
+    };
+    let values = super::aggregate::eval(outer, None, at(&parts.values, t))?;
+    let (Some(counts), Value::Vector(sums)) = (&parts.counts, &values) else {
+        return Ok(values);
+    };
+    let Value::Vector(counts) = super::aggregate::eval(&summed, None, at(counts, t))? else {
+        return Ok(values);
+    };
+    let counts: HashMap<_, _> = counts.into_iter().map(|s| (s.labels, s.value)).collect();
+    Ok(Value::Vector(
+        sums.iter()
+            .filter_map(|s| {
+                counts.get(&s.labels).map(|n| Sample {
+                    labels: s.labels.clone(),
+                    value: s.value / n,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// The parts fetched for a query, by node.
+pub type Partials = HashMap<usize, Parts>;
 
 #[cfg(test)]
 mod tests;

@@ -51,6 +51,7 @@ export async function render(_, params) {
     <label>Hosts<input name="resources" size="40" value="${resources.join(',')}"></label>
     <label>Metric<select name="metric">${Object.entries(METRICS).map(([k, v]) =>
       html`<option value="${k}"${k === metric ? ' selected' : ''}>${v.label}</option>`)}</select></label>
-    <label>Report period<input name="period" value="${period}"></label><button>Compare</button></form>
+    <label>Report period<input name="period" value="${period}"></label>
+    ${r.key === 'custom' ? '' : html`<input type="hidden" name="range" value="${r.key}">`}<button>Compare</button></form>
     ${resources.length ? rangePicker(r) : ''}${body}`;
 }

@@ -111,6 +111,9 @@ async fn partials_combined_answer_as_the_raw_series_do() {
         "sum by (region) (rate(requests_total[1m])) / sum by (region) (load)",
         "count(requests_total)",
         "sum without (region) (load)",
+        "avg by (job) (rate(requests_total[1m]))",
+        "avg(load)",
+        "avg without (host) (load) / sum without (host) (load)",
     ] {
         let pushed = promql::range(&parts, expr, 60_000, 600_000, 30_000)
             .await
@@ -175,8 +178,15 @@ fn only_what_composes_over_one_part_at_a_time_is_pushed() {
         vec!["count without (host) (x)"]
     );
     assert_eq!(plan("sum without (region) (x)"), vec!["sum without () (x)"]);
+    // an average as a sum and a count
+    assert_eq!(plan("avg(x)"), vec!["sum by (region) (x)"]);
+    let expr = promql::parse("avg by (job) (x)").unwrap();
+    assert_eq!(
+        super::plan(&expr, "region")[0].count.as_deref(),
+        Some("count by (job, region) (x)")
+    );
     for not_pushed in [
-        "avg(x)",
+        "stddev(x)",
         "topk(3, x)",
         "quantile(0.9, x)",
         "sum(x * on (job) group_left y)",
@@ -192,7 +202,10 @@ fn only_what_composes_over_one_part_at_a_time_is_pushed() {
         );
     }
     // the parts of an expression that compose are pushed, the rest read raw
-    assert_eq!(plan("sum(x) / avg(y)"), vec!["sum by (region) (x)"]);
+    assert_eq!(
+        plan("sum(x) / quantile(0.5, y)"),
+        vec!["sum by (region) (x)"]
+    );
     assert_eq!(
         plan("sum(sum by (job) (x))"),
         vec!["sum by (job, region) (x)"]
