@@ -12,8 +12,10 @@ use strata_proto::v1::{QueryRangeRequest, Series as WireSeries};
 use strata_web::auth::Caller;
 use strata_web::promql::http::Backend;
 use strata_web::promql::{
-    LabelsFuture, PartialFuture, RawSeries, SelectFuture, Series, Source, label_sets, selects, wire,
+    LabelsFuture, PartialFuture, PromqlError, RawSeries, SelectFuture, Series, Source, label_sets,
+    selects, wire,
 };
+use tonic::Status;
 
 use crate::shared::Shared;
 
@@ -62,7 +64,7 @@ impl Regions {
         from_ms: i64,
         to_ms: i64,
         step_ms: i64,
-    ) -> Result<Vec<Series>, String> {
+    ) -> Result<Vec<Series>, Status> {
         let req = QueryRangeRequest {
             region: region.to_string(),
             promql: expr.to_string(),
@@ -71,9 +73,9 @@ impl Regions {
             step_ms,
             ..Default::default()
         };
-        Ok(self
-            .ask(req)
-            .await?
+        let answer = self.shared.brokers.query_range(req).await?;
+        Ok(answer
+            .series
             .into_iter()
             .map(|s| wire::evaluated_series(region, s))
             .collect())
@@ -190,7 +192,21 @@ impl Source for Regions {
                     .map(|r| self.region_partial(r, expr, start_ms, end_ms, step_ms)),
             )
             .await;
-            Ok(self.gathered(answers))
+            // a region that refuses the expression refuses the query, as Prometheus would
+            // (a many-to-one match, say); one that cannot answer leaves a warning
+            let mut kept = Vec::with_capacity(answers.len());
+            for (region, answer) in self.regions.iter().zip(answers) {
+                kept.push(match answer {
+                    Err(s) if s.code() == tonic::Code::InvalidArgument => {
+                        return Err(PromqlError::Execution(format!(
+                            "region {region}: {}",
+                            s.message()
+                        )));
+                    }
+                    other => other.map_err(|s| format!("region {region}: {}", s.message())),
+                });
+            }
+            Ok(self.gathered(kept))
         })
     }
 

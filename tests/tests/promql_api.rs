@@ -230,6 +230,20 @@ fn the_centre_answers_promql_over_the_regions_a_caller_covers_and_warns_of_those
         sum("sum by (region) (topk(100, sim_sample_number))", at)
     );
     assert!(counter("strata_super_manager_promql_raw_selects_total") > raw);
+    // what a region refuses (a many-to-one match, pushed down) the centre refuses as
+    // Prometheus would, not as a partial answer
+    let (status, body) = ask(
+        &http,
+        &format!(
+            "/api/v1/query?query={}",
+            encode("sum(host_load1 / on (region) count by (region) (host_load1))")
+        ),
+    );
+    assert_eq!(
+        (status, &body["errorType"]),
+        (422, &Value::from("execution")),
+        "{body}"
+    );
 
     // a viewer of east sees east alone
     let mut made = strata_web::auth::Principals::default();

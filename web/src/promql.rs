@@ -131,7 +131,11 @@ pub trait Source: Send + Sync {
         step_ms: i64,
     ) -> PartialFuture<'a> {
         let _ = (start_ms, end_ms, step_ms);
-        Box::pin(async move { Err(format!("{expr}: this source evaluates no partials")) })
+        Box::pin(async move {
+            Err(PromqlError::Source(format!(
+                "{expr}: this source evaluates no partials"
+            )))
+        })
     }
 
     /// The label sets of the series `selector` selects with samples in `[from_ms, to_ms]`
@@ -147,7 +151,8 @@ pub trait Source: Send + Sync {
 }
 
 /// A future [`Source::partial`] answers with.
-pub type PartialFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Series>, String>> + Send + 'a>>;
+pub type PartialFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<Series>, PromqlError>> + Send + 'a>>;
 
 /// A future [`Source::series`] answers with.
 pub type LabelsFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Labels>, String>> + Send + 'a>>;
@@ -270,12 +275,8 @@ async fn pushed(
         return Ok(out);
     };
     for p in pushdown::plan(expr, label) {
-        let ask = |text: String| async move {
-            source
-                .partial(&text, start_ms, end_ms, step_ms)
-                .await
-                .map_err(PromqlError::Source)
-        };
+        let ask =
+            |text: String| async move { source.partial(&text, start_ms, end_ms, step_ms).await };
         let values = ask(p.partial).await?;
         let counts = match p.count {
             Some(count) => Some(ask(count).await?),

@@ -339,8 +339,9 @@ impl<'a> Ctx<'a> {
             upto: ts - step,
             series: Default::default(),
         });
-        if ts < span.from {
-            // an earlier time than the kept span (a nested evaluation): start again from it
+        if ts < span.from || ts > span.upto + step {
+            // an earlier time than the kept span (a nested evaluation), or one past it (a
+            // query step longer than the subquery's range): start again from it
             *span = Span {
                 from: ts,
                 upto: ts - step,
@@ -377,9 +378,9 @@ impl<'a> Ctx<'a> {
             span.upto = next;
             next += step;
         }
-        let cache = self.subqueries.borrow();
-        let span = &cache[&node];
-        Ok(span
+        let mut cache = self.subqueries.borrow_mut();
+        let span = cache.get_mut(&node).expect("kept above");
+        let out = span
             .series
             .iter()
             .filter_map(|(labels, points)| {
@@ -389,7 +390,15 @@ impl<'a> Ctx<'a> {
                     points: w.to_vec(),
                 })
             })
-            .collect())
+            .collect();
+        // what is before this window is not asked again by a later step: let it go, so that
+        // the span holds one window's points, not the whole query's
+        span.series.retain(|_, points| {
+            points.drain(..points.partition_point(|p| p.0 < ts));
+            !points.is_empty()
+        });
+        span.from = ts;
+        Ok(out)
     }
 }
 

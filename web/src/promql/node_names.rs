@@ -95,8 +95,22 @@ fn candidates(selector: &VectorSelector) -> Vec<&'static Entry> {
         .filter(|e| {
             accepts(&selector.matchers.matchers, &e.node)
                 && (ors.is_empty() || ors.iter().any(|g| accepts(g, &e.node)))
+                && may_hold(&selector.matchers.matchers, e)
         })
         .collect()
+}
+
+/// Whether `entry`'s node_exporter series can satisfy `matchers` on the labels whose value
+/// the entry fixes (`job`) or that it never carries (`agent`, `interface`, its fixed labels):
+/// a selector without a name (`{agent="web-1"}`) reads no more than it may select.
+fn may_hold(matchers: &[Matcher], entry: &Entry) -> bool {
+    matchers.iter().all(|m| match m.name.as_str() {
+        JOB => m.is_match(JOB_VALUE),
+        AGENT => m.is_match(""),
+        INTERFACE if entry.device_is_interface => m.is_match(""),
+        l if entry.fixed.iter().any(|(k, _)| *k == l) => m.is_match(""),
+        _ => true,
+    })
 }
 
 /// The selector of Strata's series that `selector` may select through `entries`: their

@@ -243,12 +243,21 @@ pub(super) fn combine(a: &AggregateExpr, parts: &Parts, t: i64) -> Result<Value,
     } else {
         a
     };
-    let values = super::aggregate::eval(outer, None, at(&parts.values, t))?;
-    let (Some(counts), Value::Vector(sums)) = (&parts.counts, &values) else {
-        return Ok(values);
+    let Some(counts) = &parts.counts else {
+        return super::aggregate::eval(outer, None, at(&parts.values, t));
     };
-    let Value::Vector(counts) = super::aggregate::eval(&summed, None, at(counts, t))? else {
-        return Ok(values);
+    // an average from the parts that gave both their sum and their count at `t` (a region
+    // that answered one request but not the other is left out, not half counted)
+    let (mut sums, mut counts) = (at(&parts.values, t), at(counts, t));
+    let with_sum: std::collections::HashSet<_> = sums.iter().map(|s| s.labels.clone()).collect();
+    counts.retain(|s| with_sum.contains(&s.labels));
+    let with_count: std::collections::HashSet<_> = counts.iter().map(|s| &s.labels).collect();
+    sums.retain(|s| with_count.contains(&s.labels));
+    let Value::Vector(sums) = super::aggregate::eval(&summed, None, sums)? else {
+        return Ok(Value::Vector(Vec::new()));
+    };
+    let Value::Vector(counts) = super::aggregate::eval(&summed, None, counts)? else {
+        return Ok(Value::Vector(Vec::new()));
     };
     let counts: HashMap<_, _> = counts.into_iter().map(|s| (s.labels, s.value)).collect();
     Ok(Value::Vector(

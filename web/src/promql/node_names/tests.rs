@@ -179,3 +179,26 @@ fn the_table_maps_each_name_one_way_and_back() {
     assert!(to_node(&label(&[(NAME, "host_memory_detail_bytes"), ("kind", "x")])).is_none());
     assert!(to_node(&label(&[(NAME, "sim_sample_number")])).is_none());
 }
+
+#[test]
+fn a_selector_without_a_name_reads_only_the_entries_it_may_select() {
+    let entries = |text: &str| {
+        let promql_parser::parser::Expr::VectorSelector(vs) = promql::parse(text).unwrap() else {
+            panic!("{text}");
+        };
+        candidates(&vs).len()
+    };
+    // node_exporter's series carry no agent, their job is node
+    assert_eq!(entries(r#"{agent="web-1"}"#), 0);
+    assert_eq!(entries(r#"{job="other"}"#), 0);
+    assert_eq!(
+        entries(r#"{kind="mem_free",__name__=~"node_memory_.*"}"#),
+        0
+    );
+    assert_eq!(
+        entries(r#"{interface="eth0",__name__=~"node_network_.*"}"#),
+        0
+    );
+    assert_eq!(entries(r#"{instance="web-1"}"#), ENTRIES.len());
+    assert_eq!(entries(r#"{job="node",__name__=~"node_load.*"}"#), 3);
+}

@@ -82,11 +82,7 @@ impl Source for Parts {
         Box::pin(async move {
             let mut out = Vec::new();
             for (_, m) in &self.parts {
-                out.extend(
-                    promql::range(m, expr, start, end, step)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                );
+                out.extend(promql::range(m, expr, start, end, step).await?);
             }
             Ok(out)
         })
