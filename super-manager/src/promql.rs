@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
 use promql_parser::parser::VectorSelector;
-use strata_proto::v1::{QueryRangeRequest, Series as WireSeries};
+use strata_proto::v1::QueryRangeRequest;
 use strata_web::auth::Caller;
 use strata_web::promql::http::Backend;
 use strata_web::promql::{
@@ -45,9 +45,14 @@ impl Regions {
             req.step_ms = (to_ms - from_ms).max(1) + 1;
             req.aggregation = strata_proto::v1::Aggregation::Last as i32;
         }
-        Ok(self
-            .ask(req)
-            .await?
+        let answer = self
+            .shared
+            .brokers
+            .query_range(req)
+            .await
+            .map_err(|s| format!("region {region}: {}", s.message()))?;
+        Ok(answer
+            .series
             .into_iter()
             .map(|s| wire::raw_series(region, s))
             .filter(|s| selects(selector, &s.labels))
@@ -126,18 +131,6 @@ impl Regions {
             }
         }
         out
-    }
-
-    /// `req` asked of its region through the brokers; the series of the answer.
-    async fn ask(&self, req: QueryRangeRequest) -> Result<Vec<WireSeries>, String> {
-        let region = req.region.clone();
-        let answer = self
-            .shared
-            .brokers
-            .query_range(req)
-            .await
-            .map_err(|s| format!("region {region}: {}", s.message()))?;
-        Ok(answer.series)
     }
 }
 

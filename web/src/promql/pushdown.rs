@@ -46,28 +46,6 @@ pub(super) fn node(a: &AggregateExpr) -> usize {
 
 const COMPOSES: &[&str] = &["sum", "min", "max", "count", "group", "avg"];
 
-/// Range functions of one series' samples (the series keeps its labels but the name).
-const PER_SERIES_RANGE: &[&str] = &[
-    "rate",
-    "irate",
-    "increase",
-    "delta",
-    "idelta",
-    "deriv",
-    "changes",
-    "resets",
-    "avg_over_time",
-    "min_over_time",
-    "max_over_time",
-    "sum_over_time",
-    "count_over_time",
-    "last_over_time",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "quantile_over_time",
-    "present_over_time",
-];
-
 /// Functions of one series' value at a time.
 const PER_SERIES: &[&str] = &[
     "abs",
@@ -133,7 +111,8 @@ fn local(expr: &Expr, label: &str) -> bool {
         Expr::Call(c) => {
             let name = c.func.name;
             let args = &c.args.args;
-            if PER_SERIES_RANGE.contains(&name) {
+            // the range functions of one series' samples (the series keeps its labels)
+            if super::functions::range::series_fn(name, None).is_ok() {
                 args.iter()
                     .all(|a| matches!(a.as_ref(), Expr::MatrixSelector(_) | Expr::NumberLiteral(_)))
             } else if PER_SERIES.contains(&name) {
