@@ -23,12 +23,16 @@ deps:
 	  fi; \
 	fi
 
-## test-peers: the real peers tests need: blackbox_exporter (compared with the agent's probes),
-## Alertmanager (receives the regions' alerts), Prometheus (answers the same PromQL as
-## Strata), chromium and chromedriver (the console's browser test)
+## test-peers: the real peers tests need: blackbox_exporter (compared with the agent's probes,
+## scraped by an agent), node_exporter (scraped by an agent), Alertmanager (receives the
+## regions' alerts), Prometheus (answers the same PromQL as Strata, remote-writes into a
+## region and receives one's), VictoriaMetrics (receives a region's remote write), chromium
+## and chromedriver (the console's browser test)
 test-peers:
 	@missing=""; \
 	command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing="$$missing prometheus-blackbox-exporter"; \
+	command -v prometheus-node-exporter >/dev/null 2>&1 || missing="$$missing prometheus-node-exporter"; \
+	command -v victoria-metrics >/dev/null 2>&1 || missing="$$missing victoria-metrics"; \
 	[ -x /usr/bin/prometheus-alertmanager ] || missing="$$missing prometheus-alertmanager"; \
 	[ -x /usr/bin/prometheus ] || missing="$$missing prometheus"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \

@@ -1,4 +1,5 @@
-//! Compiles proto/strata/v1/*.proto with protox (no protoc binary) and tonic-prost-build.
+//! Compiles proto/strata/v1/*.proto and Prometheus's remote-write messages with protox (no
+//! protoc binary) and tonic-prost-build.
 
 /// Messages of super_manager.proto read from the REST API's JSON.
 const FROM_JSON: &[&str] = &[
@@ -29,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/strata/v1/sub_manager.proto",
         "proto/strata/v1/broker.proto",
         "proto/strata/v1/super_manager.proto",
+        "proto/prometheus/remote.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={f}");

@@ -41,6 +41,8 @@ pub struct AgentConfig {
     pub items: BTreeMap<String, ItemConfig>,
     /// Checks and probes (`[[checks]]`); a sub-manager may push more with `Agent.Configure`.
     pub checks: Vec<CheckConfig>,
+    /// Exporters scraped into the agent's buffer (`[[scrape]]`; only this file names them).
+    pub scrape: Vec<crate::scrape::ScrapeConfig>,
     /// Commands the agent may run (restart actions): only these, and only from this file.
     pub actions: BTreeMap<String, ActionConfig>,
     /// Programs script checks may run by name (`[commands.<name>]`, `run = "<name>"`); the
@@ -86,6 +88,7 @@ impl Default for AgentConfig {
             metrics_listen: None,
             items: BTreeMap::new(),
             checks: Vec::new(),
+            scrape: Vec::new(),
             actions: BTreeMap::new(),
             commands: BTreeMap::new(),
             allow_paths: Vec::new(),
@@ -235,6 +238,7 @@ impl RoleConfig for AgentConfig {
         }
         errors.extend(crate::items::problems(&self.items));
         errors.extend(set_problems(&self.checks, &self.actions));
+        errors.extend(crate::scrape::problems(&self.scrape));
         errors.extend(policy::commands::problems(&self.commands));
         errors.extend(policy::paths::problems(&self.allow_paths));
         errors.extend(self.push_limits.problems());

@@ -23,6 +23,8 @@
 //! - [`collector`]: host readings once per cycle, and the loop that runs them at each
 //!   item's interval into the buffer.
 //! - [`checks`]: checks and probes, each on its own interval, with Nagios-style states.
+//! - [`scrape`]: exporters scraped into the buffer (`[[scrape]]`), Prometheus text and
+//!   OpenMetrics.
 //! - [`policy`]: what the local config allows configuration it did not write: commands run
 //!   by name (`[commands]`), `allow_paths`, `[push_limits]`.
 //! - [`durations`]: configured durations bounded and clamped before they meet a clock.
@@ -58,6 +60,7 @@ pub mod policy;
 pub mod procfs;
 pub mod registration;
 pub mod registry;
+pub mod scrape;
 pub mod series;
 pub mod service;
 pub mod sim;
@@ -185,6 +188,12 @@ impl BoundAgent {
                 ))
             })
             .collect();
+        let scrapes = scrape::start(
+            &config.scrape,
+            entry.clone(),
+            registry.clone(),
+            shutdown.clone(),
+        );
         let collect = tokio::spawn(
             collect_loop(
                 collector,
@@ -206,6 +215,9 @@ impl BoundAgent {
         .await;
         shutdown.cancel();
         let _ = collect.await;
+        for s in scrapes {
+            let _ = s.await;
+        }
         let _ = renewal.await;
         for r in registrations {
             let _ = r.await;

@@ -19,6 +19,9 @@ pub struct AgentMetrics {
     pub collections: AtomicU64,
     /// Series the host collector produces.
     pub series: AtomicU64,
+    /// Scrapes of exporters (`[[scrape]]`), and those that failed.
+    pub scrapes: AtomicU64,
+    pub scrape_failures: AtomicU64,
     /// The host collector's last cycle, exposed beside the agent's own metrics.
     pub host: Mutex<HostSnapshot>,
 }
@@ -36,6 +39,18 @@ pub fn render<'a>(
         "counter",
         "Poll calls answered.",
         m.polls.load(Ordering::Relaxed) as f64,
+    );
+    e.single(
+        "strata_agent_scrapes_total",
+        "counter",
+        "Scrapes of the exporters of [[scrape]].",
+        m.scrapes.load(Ordering::Relaxed) as f64,
+    );
+    e.single(
+        "strata_agent_scrape_failures_total",
+        "counter",
+        "Scrapes that failed (their target's up is 0).",
+        m.scrape_failures.load(Ordering::Relaxed) as f64,
     );
     e.single(
         "strata_agent_collections_total",

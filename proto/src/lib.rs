@@ -6,8 +6,10 @@
 //!
 //! # Layout
 //! - [`v1`]: generated messages, clients and servers of package `strata.v1`.
+//! - [`prometheus`]: Prometheus remote write 1.0's messages (forwarding and receiving).
 //! - [`labels`]: conversions between label lists and sorted maps, and label matchers' text.
 //! - [`names`]: the lower-case names used in JSON and logs for states, severities and roles.
+//! - `relabel` (feature `relabel`): Prometheus-style relabelling rules.
 //! - [`rendezvous`]: the hashing that assigns agents to a region's members.
 //! - [`resource`]: `ResourceId`, the (region, host) pair and its one text form.
 //! - `config` (feature `config`): reading TOML config files, shared by the roles' loaders.
@@ -23,6 +25,12 @@ pub mod v1 {
     tonic::include_proto!("strata.v1");
 }
 
+/// Prometheus remote write 1.0's messages (package `prometheus`).
+pub mod prometheus {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("prometheus");
+}
+
 #[cfg(feature = "config")]
 pub mod config;
 #[cfg(feature = "daemon")]
@@ -31,6 +39,8 @@ pub mod daemon;
 pub mod identity;
 pub mod labels;
 pub mod names;
+#[cfg(feature = "relabel")]
+pub mod relabel;
 pub mod rendezvous;
 pub mod resource;
 #[cfg(feature = "daemon")]

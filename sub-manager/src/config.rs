@@ -13,6 +13,7 @@ use strata_proto::identity::TlsConfig;
 use crate::error::SubManagerError;
 
 pub mod notify;
+pub mod remote_write;
 
 /// Everything the sub-manager needs to run.
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +67,11 @@ pub struct SubManagerConfig {
     pub rules_file: Option<PathBuf>,
     /// Notifications of the region's events: receivers, routes, silences.
     pub notify: notify::NotifyConfig,
+    /// Destinations the region's samples are forwarded to (`[[remote_write]]`, default
+    /// none); the store keeps what they have not received yet.
+    pub remote_write: Vec<remote_write::RemoteWriteConfig>,
+    /// Limits of remote write in (`POST /api/v1/write` on `console_listen`), per sender.
+    pub receive: crate::receive::ReceiveConfig,
     /// Agents to poll (a discovery list): registered with the brokers, which share them
     /// out with the agents that registered themselves; polled directly without brokers.
     pub agents: Vec<AgentTarget>,
@@ -228,6 +234,8 @@ impl Default for SubManagerConfig {
             thresholds: Thresholds::default(),
             rules_file: None,
             notify: Default::default(),
+            remote_write: Vec::new(),
+            receive: Default::default(),
             agents: Vec::new(),
             tls: TlsConfig::default(),
             enrol: EnrolConfig::default(),
@@ -285,6 +293,9 @@ impl RoleConfig for SubManagerConfig {
         }
         // secrets the file names rather than holds
         let mut problems = self.notify.resolve_refs(var);
+        for (i, d) in self.remote_write.iter_mut().enumerate() {
+            problems.extend(d.resolve_refs(&format!("remote_write[{i}]"), var));
+        }
         if let Some(token) = self.join_token.as_mut() {
             problems.extend(strata_proto::config::resolve_secret(
                 "join_token",
@@ -390,6 +401,8 @@ impl RoleConfig for SubManagerConfig {
             }
         }
         errors.extend(self.notify.problems());
+        errors.extend(remote_write::problems(&self.remote_write));
+        errors.extend(self.receive.problems());
         let mut seen = HashSet::new();
         for (i, a) in self.agents.iter().enumerate() {
             if a.id.trim().is_empty() || a.id.contains('/') {

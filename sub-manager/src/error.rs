@@ -44,6 +44,9 @@ pub enum SubManagerError {
         #[source]
         source: std::io::Error,
     },
+    /// A task run off the async workers failed (it panicked or was cancelled).
+    #[error("{0}")]
+    Internal(String),
     /// The gRPC server failed.
     #[error("sub-manager gRPC server: {0}")]
     Serve(#[from] tonic::transport::Error),

@@ -24,6 +24,8 @@
 //! - [`poller`]: per-agent poll tasks on worker threads of their own.
 //! - [`actions`]: recovery actions asked of agents when events open.
 //! - [`membership`]: heartbeats, assignment streams and registrations with the brokers.
+//! - [`forward`]: remote write out of the store's outbox, a durable cursor per destination.
+//! - [`receive`]: remote write in, `POST /api/v1/write` on the console, bounded per sender.
 //! - [`notify`]: notifications of events (webhook, e-mail, Alertmanager, SMS), sent from
 //!   the region with retries.
 //! - [`metrics`]: the sub-manager's own metrics.
@@ -49,6 +51,7 @@ pub mod console;
 pub mod door;
 pub mod enrol;
 pub mod error;
+pub mod forward;
 pub mod ingest;
 pub mod membership;
 pub mod metrics;
@@ -57,6 +60,7 @@ pub mod poller;
 pub mod probes;
 pub mod promql;
 pub mod query;
+pub mod receive;
 pub mod rules;
 pub mod state;
 pub mod verdict;
@@ -166,7 +170,10 @@ impl BoundSubManager {
             .expect("a bound listener has an address");
         let tsdb = Arc::new(Tsdb::open(
             &config.data_dir,
-            config.storage.tsdb_options(config.max_series),
+            strata_tsdb::TsdbOptions {
+                outbox: !config.remote_write.is_empty(),
+                ..config.storage.tsdb_options(config.max_series)
+            },
         )?);
         let journal =
             strata_tsdb::Journal::open(config.data_dir.join("journal"), config.journal_capacity)?;
@@ -204,15 +211,34 @@ impl BoundSubManager {
         };
         info!(member = %config.id, region = %config.region, %addr, agents = config.agents.len(), "sub-manager serving");
         let metrics = Arc::new(metrics::SubManagerMetrics::default());
+        let mut tasks = tokio::task::JoinSet::new();
+        let forwarding = forward::start(
+            &config.remote_write,
+            &config.region,
+            tsdb.clone(),
+            &mut tasks,
+            shutdown.clone(),
+        )?;
+        let receiver = Arc::new(receive::Receiver::new(tsdb.clone(), config.receive.clone()));
         if let Some(listener) = self.metrics {
-            let (m, s, t, tr) = (
+            let (m, s, t, tr, f, r) = (
                 metrics.clone(),
                 state.clone(),
                 tsdb.clone(),
                 transport.clone(),
+                forwarding.clone(),
+                receiver.clone(),
             );
             let render = Arc::new(move || {
-                metrics::render(&m, &s, &t) + &tr.render_metrics("strata_sub_manager")
+                metrics::render(
+                    &m,
+                    &s,
+                    &t,
+                    metrics::Flows {
+                        forwarding: &f,
+                        receiver: &r,
+                    },
+                ) + &tr.render_metrics("strata_sub_manager")
             });
             info!(addr = ?listener.local_addr().ok(), "metrics served");
             door::serve_metrics(listener, render, shutdown.clone());
@@ -237,7 +263,6 @@ impl BoundSubManager {
             },
             shutdown.clone(),
         )?;
-        let mut tasks = tokio::task::JoinSet::new();
         for broker in &config.brokers {
             let link = membership::BrokerLink {
                 addr: broker.clone(),
@@ -305,14 +330,31 @@ impl BoundSubManager {
             tasks.spawn(door::serve_console(
                 listener,
                 self.tls.clone(),
-                Arc::new(gate).wrap(console::router(api.clone(), shutdown.clone())),
+                Arc::new(gate).wrap(
+                    console::router(api.clone(), shutdown.clone())
+                        .merge(receiver.router())
+                        .merge(forward::router(forwarding, tsdb.clone(), &config.region)),
+                ),
                 shutdown.clone(),
             ));
         }
         let users =
             strata_web::auth::grpc::PrincipalLayer::new(api.principals.clone(), door::user_needs)
                 .home_region(&config.region);
-        let served = door::serve(self.listener, &transport, users, api, shutdown.clone()).await;
+        let server = door::serve(self.listener, &transport, users, api, shutdown.clone());
+        tokio::pin!(server);
+        // gRPC's graceful stop waits for open streams (the centre's WatchRegion through a
+        // broker never ends by itself): they get SHUTDOWN_GRACE, then are cut
+        let served = tokio::select! {
+            served = &mut server => served,
+            _ = async {
+                shutdown.cancelled().await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => {
+                warn!(grace = ?SHUTDOWN_GRACE, "open gRPC streams outlived the shutdown grace; cut");
+                Ok(())
+            }
+        };
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         if tokio::task::spawn_blocking(move || poll_thread.join())
@@ -328,6 +370,9 @@ impl BoundSubManager {
         served
     }
 }
+
+/// How long open gRPC streams may run on after shutdown is asked.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How often the store's aged raw data is checked for minute rollups to build.
 const DOWNSAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);

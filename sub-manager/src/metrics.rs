@@ -40,8 +40,14 @@ fn count(c: &AtomicU64) -> f64 {
     c.load(Ordering::Relaxed) as f64
 }
 
-/// Renders the sub-manager's metrics.
-pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb) -> String {
+/// Remote write out and in, whose metrics are rendered with the sub-manager's.
+pub struct Flows<'a> {
+    pub forwarding: &'a crate::forward::Forwarding,
+    pub receiver: &'a crate::receive::Receiver,
+}
+
+/// Renders the sub-manager's metrics, remote write's among them.
+pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb, flows: Flows<'_>) -> String {
     let summary = state.summary();
     let mut e = Exposition::new();
     e.build_info("sub_manager", env!("CARGO_PKG_VERSION"));
@@ -170,5 +176,7 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb) -> String
             f64::from(n),
         );
     }
+    flows.forwarding.render(&mut e, tsdb);
+    flows.receiver.render(&mut e);
     e.finish()
 }

@@ -109,6 +109,19 @@ pub fn http_form(addr: &str, path: &str, form: &str) -> Result<(u16, String), St
     read_answer(stream, "POST", path)
 }
 
+/// A POST of raw `body` as `content_type`, with the API token `token` (none: no
+/// credentials): the status code and body.
+pub fn http_post_bytes_as(
+    addr: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+    token: Option<&str>,
+) -> Result<(u16, String), String> {
+    let stream = send(addr, "POST", path, content_type, body, TIMEOUT, token)?;
+    read_answer(stream, "POST", path)
+}
+
 /// As [`http_request`], with the API token `token` (none: no credentials).
 pub fn http_request_as(
     addr: &str,

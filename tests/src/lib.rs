@@ -1,8 +1,9 @@
 //! The peers Strata's end-to-end tests talk to: an Alertmanager, an SMTP and a webhook sink,
 //! a probe target, a WebDriver client and the logins through it, an agent whose CPU the
-//! test sets; and region eu of the alerting tests. Starting Strata itself — daemons on port 0, whole
-//! meshes, proxies that cut a link, waits with deadlines — is the test kit's
-//! (`strata-testkit`, `Mesh::builder()`), shared with the benches and `strata up`.
+//! test sets, VictoriaMetrics and Prometheus as remote-write receivers; and region eu of the
+//! alerting tests. Starting Strata itself — daemons on port 0, whole meshes, proxies that
+//! cut a link, waits with deadlines — is the test kit's (`strata-testkit`,
+//! `Mesh::builder()`), shared with the benches and `strata up`.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
@@ -13,6 +14,7 @@ pub mod eu;
 pub mod login;
 pub mod sinks;
 pub mod target;
+pub mod tsdb_peers;
 pub mod webdriver;
 
 pub use cpu_agent::CpuAgent;

@@ -22,6 +22,7 @@
 
 mod chunks;
 mod downsample;
+pub mod outbox;
 mod rollups;
 mod select;
 #[cfg(test)]
@@ -35,13 +36,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch};
 
 pub use downsample::DownsampleStats;
+pub use outbox::OutboxRecord;
 
 use crate::Labels;
 use crate::error::{Result, TsdbError};
 use crate::head::Head;
 use crate::index;
 use crate::keys::{
-    self, ALL_CFS, CF_OLD_SAMPLES, CF_POSTINGS, CF_SERIES, CF_SERIES_BY_ID, CF_WAL, decode_id,
+    self, ALL_CFS, CF_OLD_SAMPLES, CF_OUTBOX, CF_POSTINGS, CF_SERIES, CF_SERIES_BY_ID, CF_WAL,
+    decode_id,
 };
 use crate::options::TsdbOptions;
 use crate::retention;
@@ -59,6 +62,8 @@ pub(crate) struct HeadState {
     /// Rollup mark per series (loaded on first need; [`Tsdb::downsample`] keeps it current
     /// under the head lock), so that a cut reads it once per series, not once per cut.
     pub(crate) marks: HashMap<SeriesId, i64>,
+    /// Sequence of the next outbox record.
+    pub(crate) outbox_seq: u64,
 }
 
 /// A time-series store in one directory.
@@ -131,6 +136,7 @@ impl Tsdb {
         };
         let last = tsdb.last_series_id()?;
         tsdb.next_id.store(last + 1, Ordering::SeqCst);
+        tsdb.lock_head().outbox_seq = tsdb.last_outbox_seq()? + 1;
         tsdb.rebuild_postings_if_missing()?;
         tsdb.replay()?;
         Ok(tsdb)
@@ -251,6 +257,10 @@ impl Tsdb {
         if samples.is_empty() {
             return Ok(());
         }
+        let outbox = self
+            .options
+            .outbox
+            .then(|| outbox::encode_record(now_ms(), samples));
         let mut st = self.lock_head();
         for &(id, ts, value) in samples {
             st.head.insert(id, ts, value);
@@ -260,16 +270,28 @@ impl Tsdb {
         {
             // The cut writes these samples into chunks in one atomic batch: they need no
             // write-ahead record of their own. If it fails they are not acknowledged.
-            return self.cut_head(&mut st);
+            return self.cut_head(&mut st, outbox.as_deref());
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_WAL),
+            st.wal_seq.to_be_bytes(),
+            wal::encode(samples),
+        );
+        if let Some(record) = &outbox {
+            batch.put_cf(
+                self.cf(CF_OUTBOX),
+                outbox::record_key(st.outbox_seq),
+                record,
+            );
         }
         self.db
-            .put_cf(
-                self.cf(CF_WAL),
-                st.wal_seq.to_be_bytes(),
-                wal::encode(samples),
-            )
+            .write(batch)
             .map_err(TsdbError::rocks(format!("write {} samples", samples.len())))?;
         st.wal_seq += 1;
+        if outbox.is_some() {
+            st.outbox_seq += 1;
+        }
         Ok(())
     }
 
@@ -277,7 +299,7 @@ impl Tsdb {
     /// tests; written data is already safe in the write-ahead records).
     pub fn flush(&self) -> Result<()> {
         let mut st = self.lock_head();
-        self.cut_head(&mut st)?;
+        self.cut_head(&mut st, None)?;
         drop(st);
         for cf in ALL_CFS {
             self.db
@@ -320,4 +342,12 @@ impl Tsdb {
     pub fn head_points(&self) -> usize {
         self.lock_head().head.len()
     }
+}
+
+/// Milliseconds since the Unix epoch, now (the outbox's ingest times).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

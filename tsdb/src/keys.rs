@@ -21,16 +21,20 @@ pub(crate) const CF_CHUNKS: &str = "chunks";
 pub(crate) const CF_ROLLUPS: &str = "rollups";
 /// Column family of the write-ahead records (see `wal`).
 pub(crate) const CF_WAL: &str = "wal";
+/// Column family of the outbox: ingest-ordered copies of writes and the forwarders'
+/// cursors (see [`crate::db::outbox`]).
+pub(crate) const CF_OUTBOX: &str = "outbox";
 /// Column family of the first format (one row per sample), refused on open.
 pub(crate) const CF_OLD_SAMPLES: &str = "samples";
 /// Every column family, in the order they are opened, flushed and compacted.
-pub(crate) const ALL_CFS: [&str; 6] = [
+pub(crate) const ALL_CFS: [&str; 7] = [
     CF_SERIES,
     CF_SERIES_BY_ID,
     CF_POSTINGS,
     CF_CHUNKS,
     CF_ROLLUPS,
     CF_WAL,
+    CF_OUTBOX,
 ];
 
 pub(crate) fn push_str(out: &mut Vec<u8>, s: &str) {

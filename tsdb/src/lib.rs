@@ -30,7 +30,8 @@
 //! - [`db`]: [`Tsdb`]: opening, creating series and writing; `db/chunks.rs` cuts the head
 //!   into chunks and reads ranges, `db/select.rs` selects series by label matchers,
 //!   `db/rollups.rs` answers from rollups and keeps them current, `db/downsample.rs` builds
-//!   them once raw chunks are old enough.
+//!   them once raw chunks are old enough, `db/outbox.rs` keeps every write a second time in
+//!   ingest order, with the forwarders' cursors, for remote write.
 #![forbid(unsafe_code)]
 
 mod bits;
@@ -50,7 +51,7 @@ mod series;
 mod varint;
 mod wal;
 
-pub use db::{DownsampleStats, Tsdb};
+pub use db::{DownsampleStats, OutboxRecord, Tsdb};
 pub use error::TsdbError;
 pub use journal::{Journal, TableOp};
 pub use matcher::{MatchOp, Matcher};

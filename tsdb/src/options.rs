@@ -22,6 +22,9 @@ pub struct TsdbOptions {
     /// in milliseconds; until then every step is answered from raw points. Must be shorter
     /// than raw retention.
     pub minute_rollup_after_ms: i64,
+    /// Keeps every write in the outbox too, in ingest order, for forwarding (see
+    /// [`crate::db::outbox`]); off unless something forwards.
+    pub outbox: bool,
 }
 
 impl TsdbOptions {
@@ -47,6 +50,7 @@ impl Default for TsdbOptions {
             minute_retention_ms: Some(90 * DAY_MS),
             hour_retention_ms: Some(730 * DAY_MS),
             minute_rollup_after_ms: 14 * DAY_MS,
+            outbox: false,
         }
     }
 }

@@ -96,10 +96,19 @@ pub struct Phases {
 
 /// A response as far as the probe read it.
 #[derive(Debug, Default)]
-struct Response {
-    status: u16,
-    body: Vec<u8>,
-    body_bytes: u64,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    /// The body, up to the spec's `max_body_bytes`.
+    pub(crate) body: Vec<u8>,
+    /// Bytes the body had on the wire (chunk framing included).
+    pub(crate) body_bytes: u64,
+    pub(crate) content_type: Option<String>,
+}
+
+/// One request of `spec` within `timeout`, untimed (the agent's scrapes).
+pub(crate) async fn fetch(spec: &HttpSpec, timeout: Duration) -> Result<Response, String> {
+    let deadline = crate::durations::deadline(Instant::now(), timeout);
+    probe(spec, deadline, &mut Phases::default()).await
 }
 
 /// Runs the probe once.
@@ -355,6 +364,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         status,
         body_bytes: received,
         body,
+        content_type: header("content-type"),
     })
 }
 

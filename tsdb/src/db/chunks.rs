@@ -9,7 +9,7 @@ use rocksdb::WriteBatch;
 use super::{HeadState, Tsdb};
 use crate::chunk;
 use crate::error::{Result, TsdbError};
-use crate::keys::{self, CF_CHUNKS, CF_WAL, chunk_end};
+use crate::keys::{self, CF_CHUNKS, CF_OUTBOX, CF_WAL, chunk_end};
 use crate::query::{self, Aggregation};
 use crate::rollup;
 use crate::series::SeriesId;
@@ -94,13 +94,14 @@ impl Tsdb {
     }
 
     /// Cuts the head into chunks and deletes the write-ahead records it covered.
-    pub(super) fn cut_head(&self, st: &mut HeadState) -> Result<()> {
+    /// `outbox` is the outbox record of the write that made the cut, written in its batch.
+    pub(super) fn cut_head(&self, st: &mut HeadState, outbox: Option<&[u8]>) -> Result<()> {
         if st.head.len() == 0 {
             return Ok(());
         }
         let upto = st.wal_seq;
         let series = st.head.take();
-        let result = self.write_chunks(st, &series, upto);
+        let result = self.write_chunks(st, &series, upto, outbox);
         if result.is_err() {
             // Nothing was written: keep serving the points from the head.
             for (id, points) in &series {
@@ -117,6 +118,7 @@ impl Tsdb {
         st: &mut HeadState,
         series: &HashMap<SeriesId, Vec<(i64, f64)>>,
         upto: u64,
+        outbox: Option<&[u8]>,
     ) -> Result<()> {
         let cf = self.cf(CF_CHUNKS);
         let mut batch = WriteBatch::default();
@@ -161,10 +163,20 @@ impl Tsdb {
             ends.push((id, end.max(new_end)));
         }
         batch.delete_range_cf(self.cf(CF_WAL), 0u64.to_be_bytes(), upto.to_be_bytes());
+        if let Some(record) = outbox {
+            batch.put_cf(
+                self.cf(CF_OUTBOX),
+                super::outbox::record_key(st.outbox_seq),
+                record,
+            );
+        }
         self.db.write(batch).map_err(TsdbError::rocks(format!(
             "write chunks of {} series",
             series.len()
         )))?;
+        if outbox.is_some() {
+            st.outbox_seq += 1;
+        }
         st.chunk_end.extend(ends);
         Ok(())
     }

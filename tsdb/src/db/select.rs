@@ -102,19 +102,22 @@ impl Tsdb {
         };
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let key = self
-                .raw_db()
-                .get_cf(self.cf(CF_SERIES_BY_ID), id.to_be_bytes())
-                .map_err(TsdbError::rocks(format!("read series {id}")))?
-                .ok_or(TsdbError::Corrupt {
-                    what: "series without key",
-                    cf: CF_SERIES_BY_ID,
-                })?;
+            let key = self.series_key_of(id)?.ok_or(TsdbError::Corrupt {
+                what: "series without key",
+                cf: CF_SERIES_BY_ID,
+            })?;
             let (name, labels) = keys::decode_series_key(&key)?;
             out.push(SeriesInfo { id, name, labels });
         }
         out.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
         Ok(out)
+    }
+
+    /// The stored key (name and labels) of series `id`.
+    pub(crate) fn series_key_of(&self, id: SeriesId) -> Result<Option<Vec<u8>>> {
+        self.raw_db()
+            .get_cf(self.cf(CF_SERIES_BY_ID), id.to_be_bytes())
+            .map_err(TsdbError::rocks(format!("read series {id}")))
     }
 
     /// The series of metric `name` whose labels equal every `(label, value)` in `matchers`.

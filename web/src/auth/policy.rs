@@ -139,9 +139,13 @@ pub fn need(method: &Method, path: &str) -> Option<Need> {
             need_of(Read, Region::Scoped)
         }
         ["events", "ack"] if *method == Method::POST => need_of(Operate, Region::BodyResource),
-        ["regions", region, "rules" | "notifications" | "agents"] if read => {
-            need_of(Read, named(region))
-        }
+        // remote write in, at a region's door (the gate checks that door's region)
+        ["write"] if *method == Method::POST => need_of(Operate, Region::Scoped),
+        [
+            "regions",
+            region,
+            "rules" | "notifications" | "agents" | "forwarding",
+        ] if read => need_of(Read, named(region)),
         ["regions", region, "rules"] if *method == Method::PUT => need_of(Admin, named(region)),
         ["regions", region, "notify"] => need_of(Admin, named(region)),
         [
