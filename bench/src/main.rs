@@ -8,6 +8,8 @@
 //! - `agent`: the agent beside node_exporter.
 //! - `probes`: the agent's probes beside blackbox_exporter, phase by phase.
 //! - `failover`: SIGKILLs of sub-managers under simulated agents.
+//! - `forward`: exporters scraped and shipped to VictoriaMetrics by Strata and by
+//!   Prometheus in agent mode.
 //! - `overview`: the super-manager's API at 100 regions x 1,000 hosts.
 //! - `promql`: Strata's PromQL against Prometheus's on one dataset (`promql/queries`: the
 //!   query set; `promql/compare`: how two answers are compared).
@@ -17,6 +19,7 @@
 mod agent;
 mod dataset;
 mod failover;
+mod forward;
 mod measure;
 mod overview;
 mod peers;
@@ -51,6 +54,8 @@ enum BenchWhat {
     Overview(overview::OverviewBench),
     /// Strata's PromQL against Prometheus 2.42's on one dataset: identical answers, latency.
     Promql(promql::PromqlBench),
+    /// Exporters shipped to VictoriaMetrics by Strata and by Prometheus's agent mode.
+    Forward(forward::ForwardBench),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
             BenchWhat::Failover(b) => failover::run(b).await,
             BenchWhat::Overview(b) => overview::run(b).await,
             BenchWhat::Promql(b) => promql::run(b).await,
+            BenchWhat::Forward(b) => forward::run(b).await,
         }
     });
     match outcome {

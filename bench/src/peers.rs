@@ -24,6 +24,15 @@ pub struct PeerFigures {
     pub ingest_samples_per_cpu_s: f64,
 }
 
+/// VictoriaMetrics (`bin`) with its data in `data`, listening on `addr`, keeping everything.
+pub fn victoria_command(bin: &Path, data: &Path, addr: &str) -> Command {
+    let mut c = Command::new(bin);
+    c.arg(format!("-storageDataPath={}", data.display()))
+        .arg(format!("-httpListenAddr={addr}"))
+        .arg("-retentionPeriod=100y");
+    c
+}
+
 /// Loads the dataset into VictoriaMetrics through `/api/v1/import`, flushed and merged.
 pub fn victoria_metrics(dir: &Path, data: &Path, samples: u64) -> anyhow::Result<PeerFigures> {
     let bin = which("victoria-metrics", "victoria-metrics")?;
@@ -31,13 +40,7 @@ pub fn victoria_metrics(dir: &Path, data: &Path, samples: u64) -> anyhow::Result
     // VictoriaMetrics does not say which port 0 gave it: a free port is tried, and another
     // one should it be taken before VictoriaMetrics binds it
     let daemon = Peer::start_on_free_port(
-        |addr| {
-            let mut c = Command::new(&bin);
-            c.arg(format!("-storageDataPath={}", dir.display()))
-                .arg(format!("-httpListenAddr={addr}"))
-                .arg("-retentionPeriod=100y");
-            c
-        },
+        |addr| victoria_command(&bin, dir, addr),
         &dir.with_extension("log"),
         |addr| http(addr, "GET", "/health", b"").is_ok_and(|(s, _)| s == 200),
     )?;

@@ -1,8 +1,8 @@
 //! The one door of the sub-manager: every listener it binds, every server it runs (the
 //! SubManager gRPC service, the regional console's HTTP server, `/metrics`) and every client
-//! it opens (channels to agents and brokers, the notifications' HTTP client, SMTP transports)
-//! is built here and nowhere else, so that mutual TLS, the authorization of callers, limits
-//! and timeouts are layered once.
+//! it opens (channels to agents and brokers, the notifications' and remote write's HTTP
+//! clients, SMTP transports) is built here and nowhere else, so that mutual TLS, the
+//! authorization of callers, limits and timeouts are layered once.
 //!
 //! Who may call the regional API ([`policy`]): brokers (routing the centre's calls),
 //! super-managers and operators; no agent, no other region's member. An operator's
@@ -308,6 +308,37 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
             tracing::warn!(%error, "building the HTTP client failed; using the defaults");
             reqwest::Client::new()
         })
+}
+
+/// The HTTP client of one remote-write destination: every request bounded by `timeout`,
+/// HTTPS through rustls with ring, trusting `tls.ca_file` beside the system's roots and
+/// presenting `tls`'s client certificate when set; an error names the setting.
+pub fn remote_write_client(
+    timeout: Duration,
+    tls: &crate::config::remote_write::RemoteTls,
+) -> std::result::Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("strata-sub-manager/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &tls.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let (Some(cert), Some(key)) = (&tls.cert_file, &tls.key_file) {
+        let mut pem =
+            std::fs::read(cert).map_err(|e| format!("tls.cert_file {}: {e}", cert.display()))?;
+        pem.extend(std::fs::read(key).map_err(|e| format!("tls.key_file {}: {e}", key.display()))?);
+        builder = builder.identity(
+            reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls.cert_file: {e}"))?,
+        );
+    }
+    builder.build().map_err(|e| format!("HTTP client: {e}"))
 }
 
 /// An SMTP transport to `host:port` with `starttls`, logging in with `credentials` when

@@ -17,9 +17,12 @@
 //!
 //! - `encode`: records into remote-write requests (labels, relabelling, snappy).
 //! - `send`: one request, its outcome classified.
+//! - `tests`: a forwarder against a receiver answering 429, 503 and 400 as told.
 
 mod encode;
 mod send;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;

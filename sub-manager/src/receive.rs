@@ -322,3 +322,96 @@ async fn write(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_proto::prometheus::{Label, Sample, TimeSeries};
+
+    fn body(series: &[(&str, usize)]) -> Vec<u8> {
+        let request = WriteRequest {
+            timeseries: series
+                .iter()
+                .map(|(name, n)| TimeSeries {
+                    labels: vec![Label {
+                        name: "__name__".into(),
+                        value: name.to_string(),
+                    }],
+                    samples: (0..*n)
+                        .map(|i| Sample {
+                            value: i as f64,
+                            timestamp: 1000 + i as i64,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        snap::raw::Encoder::new()
+            .compress_vec(&request.encode_to_vec())
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn each_sender_is_held_to_its_rate_and_its_series_and_bad_bodies_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let tsdb =
+            Arc::new(Tsdb::open(dir.path(), strata_tsdb::TsdbOptions::keep_forever()).unwrap());
+        let receiver = Receiver::new(
+            tsdb.clone(),
+            ReceiveConfig {
+                max_series_per_sender: 2,
+                max_samples_per_second: 1,
+                burst_seconds: 10,
+                max_body_bytes: 1 << 20,
+            },
+        );
+        assert_eq!(receiver.receive("a", &body(&[("m1", 6)])).unwrap(), 6);
+        assert!(matches!(
+            receiver.receive("a", &body(&[("m1", 6)])),
+            Err(Refusal::Limited(..))
+        ));
+        assert_eq!(
+            receiver.receive("b", &body(&[("m1", 6)])).unwrap(),
+            6,
+            "another sender has its own allowance"
+        );
+        assert_eq!(
+            receiver
+                .receive("c", &body(&[("m1", 1), ("m2", 1)]))
+                .unwrap(),
+            2
+        );
+        let third = receiver.receive("c", &body(&[("m3", 1)]));
+        assert!(
+            matches!(&third, Err(Refusal::Limited(why, _)) if why.contains("max_series_per_sender")),
+            "{third:?}"
+        );
+        assert!(
+            matches!(receiver.receive("d", b"plain"), Err(Refusal::Bad(why)) if why.contains("snappy"))
+        );
+        let nameless = snap::raw::Encoder::new()
+            .compress_vec(
+                &WriteRequest {
+                    timeseries: vec![TimeSeries::default()],
+                }
+                .encode_to_vec(),
+            )
+            .unwrap();
+        assert!(
+            matches!(receiver.receive("d", &nameless), Err(Refusal::Bad(why)) if why.contains("timeseries[0]: no __name__"))
+        );
+        let stored = tsdb.select("m1", &[]).unwrap();
+        assert_eq!(
+            tsdb.range(stored[0].id, 0, 10_000).unwrap().len(),
+            6,
+            "stored once per timestamp"
+        );
+        let mut e = Exposition::new();
+        receiver.render(&mut e);
+        let text = e.finish();
+        assert!(
+            text.contains("strata_sub_manager_remote_write_received_samples_total{sender=\"a\"} 6"),
+            "{text}"
+        );
+    }
+}

@@ -28,8 +28,7 @@ pub struct RemoteWriteConfig {
     /// A bearer token; may be `${env:NAME}` or `${file:/path}`.
     #[serde(default)]
     pub bearer_token: Option<String>,
-    /// TLS to an `https://` URL: a CA to trust instead of the system's, a client
-    /// certificate.
+    /// TLS to an `https://` URL: a CA to trust beside the system's, a client certificate.
     #[serde(default)]
     pub tls: RemoteTls,
     /// Labels added to every series that does not have them (default `region = <region>`;
@@ -75,7 +74,7 @@ pub struct BasicAuth {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteTls {
-    /// PEM CA certificates trusted for the receiver (default: the system's roots).
+    /// PEM CA certificates trusted beside the system's roots (an internal CA).
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate and key, when the receiver asks for one.
     pub cert_file: Option<PathBuf>,

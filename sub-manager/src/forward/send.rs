@@ -44,30 +44,7 @@ enum Auth {
 impl Sender {
     /// A sender for `config`; an error says which setting cannot be used.
     pub fn new(config: &RemoteWriteConfig) -> Result<Self, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .user_agent(concat!("strata-sub-manager/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &config.tls.ca_file {
-            let pem =
-                std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let (Some(cert), Some(key)) = (&config.tls.cert_file, &config.tls.key_file) {
-            let mut pem = std::fs::read(cert)
-                .map_err(|e| format!("tls.cert_file {}: {e}", cert.display()))?;
-            pem.extend(
-                std::fs::read(key).map_err(|e| format!("tls.key_file {}: {e}", key.display()))?,
-            );
-            builder = builder.identity(
-                reqwest::Identity::from_pem(&pem).map_err(|e| format!("tls.cert_file: {e}"))?,
-            );
-        }
+        let client = crate::door::remote_write_client(config.timeout, &config.tls)?;
         let mut headers = HeaderMap::new();
         for (name, value) in [
             ("content-encoding", "snappy"),
@@ -89,7 +66,7 @@ impl Sender {
             (None, None) => Auth::None,
         };
         Ok(Self {
-            client: builder.build().map_err(|e| format!("HTTP client: {e}"))?,
+            client,
             url: reqwest::Url::parse(&config.url).map_err(|e| format!("url: {e}"))?,
             headers,
             auth,
