@@ -13,10 +13,11 @@ use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, ConfigureAgentRequest,
     ConfigureRequest, ConfigureResponse, GetNotifyRequest, GetRulesRequest, ListAgentsRequest,
-    ListAgentsResponse, ListNotificationsRequest, ListNotificationsResponse, ListResourcesRequest,
-    ListResourcesResponse, NotifyResponse, PutNotifyRequest, PutRulesRequest, QueryRangeRequest,
-    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, RulesResponse,
-    Series, SnapshotRequest, SnapshotResponse, WatchRegionRequest,
+    ListAgentsResponse, ListForwardingRequest, ListForwardingResponse, ListNotificationsRequest,
+    ListNotificationsResponse, ListResourcesRequest, ListResourcesResponse, NotifyResponse,
+    PutNotifyRequest, PutRulesRequest, QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest,
+    RegionSummaryResponse, RegionUpdate, RulesResponse, Series, SnapshotRequest, SnapshotResponse,
+    WatchRegionRequest,
 };
 use strata_tsdb::Tsdb;
 use strata_web::auth::Caller;
@@ -63,6 +64,8 @@ pub struct Api {
     pub audit: Arc<crate::audit::AuditFile>,
     /// The principals the regional console checks: the centre's copy.
     pub principals: Arc<strata_web::auth::PrincipalsFile>,
+    /// The remote-write destinations and their figures.
+    pub forwarding: Arc<crate::forward::Forwarding>,
 }
 
 impl Api {
@@ -367,6 +370,15 @@ impl SubManager for Api {
             .map(|d| d.to_proto(&self.member))
             .collect();
         Ok(Response::new(ListNotificationsResponse { notifications }))
+    }
+
+    async fn list_forwarding(
+        &self,
+        request: Request<ListForwardingRequest>,
+    ) -> Result<Response<ListForwardingResponse>, Status> {
+        self.check_region(&request.get_ref().region)?;
+        let destinations = self.forwarding.views(&self.tsdb, &self.member);
+        Ok(Response::new(ListForwardingResponse { destinations }))
     }
 
     async fn list_agents(

@@ -20,11 +20,14 @@ use strata_proto::ResourceId;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AgentSnapshotRequest, ConfigureAgentRequest, GetNotifyRequest, GetRulesRequest,
-    ListAgentsRequest, ListNotificationsRequest, PutNotifyRequest, PutRulesRequest,
+    ListAgentsRequest, ListForwardingRequest, ListNotificationsRequest, PutNotifyRequest,
+    PutRulesRequest,
 };
 use strata_web::auth::Caller;
 use strata_web::views::host::{AgentConfigJson, ConfiguredJson, SeriesJson, SnapshotJson};
-use strata_web::views::region::{AgentJson, NotificationJson, NotifyJson, RulesJson};
+use strata_web::views::region::{
+    AgentJson, ForwardingJson, NotificationJson, NotifyJson, RulesJson,
+};
 use strata_web::views::{
     AckJson, AckRequest, ConsoleJson, EventCounts, EventJson, OverviewJson, RegionJson,
     ResourceCounts, ResourceJson, SubManagerJson,
@@ -66,6 +69,7 @@ pub fn router(api: Api, shutdown: CancellationToken) -> Router {
         )
         .route("/api/v1/regions/{region}/notifications", get(notifications))
         .route("/api/v1/regions/{region}/agents", get(agents))
+        .route("/api/v1/regions/{region}/forwarding", get(forwarding))
         .route(
             "/api/v1/regions/{region}/notify",
             get(get_notify).put(put_notify).delete(delete_notify),
@@ -346,6 +350,20 @@ async fn agents(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answ
         .await?
         .into_inner();
     Ok(Json(r.agents.iter().map(AgentJson::of).collect()))
+}
+
+async fn forwarding(
+    State(api): State<Arc<Api>>,
+    Path(region): Path<String>,
+) -> Answer<Vec<ForwardingJson>> {
+    region_is(&api, &region)?;
+    let r = api
+        .list_forwarding(Request::new(ListForwardingRequest { region }))
+        .await?
+        .into_inner();
+    Ok(Json(
+        r.destinations.iter().map(ForwardingJson::of).collect(),
+    ))
 }
 
 async fn get_notify(State(api): State<Arc<Api>>, Path(region): Path<String>) -> Answer<NotifyJson> {

@@ -87,7 +87,7 @@ pub fn user_needs(service: &str, method: &str) -> Option<Action> {
         (
             "SubManager",
             "RegionSummary" | "ListResources" | "QueryRange" | "WatchRegion" | "AgentSnapshot"
-            | "GetRules" | "ListNotifications" | "ListAgents" | "GetAgentConfig",
+            | "GetRules" | "ListNotifications" | "ListAgents" | "ListForwarding" | "GetAgentConfig",
         ) => Some(Action::Read),
         ("SubManager", "AcknowledgeEvent") => Some(Action::Operate),
         ("SubManager", "ConfigureAgent" | "PutRules" | "GetNotify" | "PutNotify") => {

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use strata_proto::telemetry::Exposition;
+use strata_proto::v1::ForwardingDestination;
 use strata_tsdb::Tsdb;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
@@ -67,29 +68,12 @@ pub struct DestinationStats {
     pub last_success_ms: AtomicI64,
 }
 
-/// One destination's figures, as the admin API shows them.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DestinationView {
-    pub name: String,
-    pub url: String,
-    pub sent: u64,
-    pub failed: u64,
-    pub retried: u64,
-    pub dropped: u64,
-    pub filtered: u64,
-    /// Seconds between now and the ingest of the oldest record not delivered (0 when none).
-    pub lag_seconds: f64,
-    /// Records of the outbox not delivered yet.
-    pub pending_records: u64,
-    pub last_success_ms: i64,
-}
-
 /// A metric family of the destinations: name, type, help, and its value of a view.
 type Family = (
     &'static str,
     &'static str,
     &'static str,
-    fn(&DestinationView) -> f64,
+    fn(&ForwardingDestination) -> f64,
 );
 
 /// Every destination's figures.
@@ -99,15 +83,16 @@ pub struct Forwarding {
 }
 
 impl Forwarding {
-    /// The figures of every destination now.
-    pub fn views(&self, tsdb: &Tsdb) -> Vec<DestinationView> {
+    /// The figures of every destination of member `member` now.
+    pub fn views(&self, tsdb: &Tsdb, member: &str) -> Vec<ForwardingDestination> {
         let now = strata_proto::now_ms();
         let last = tsdb.outbox_last();
         self.destinations
             .iter()
             .map(|(config, s)| {
                 let oldest = s.oldest_pending_ms.load(Ordering::Relaxed);
-                DestinationView {
+                ForwardingDestination {
+                    member_id: member.to_string(),
                     name: config.name().to_string(),
                     url: crate::config::notify::mask_url(&config.url),
                     sent: s.sent.load(Ordering::Relaxed),
@@ -133,7 +118,7 @@ impl Forwarding {
         if self.destinations.is_empty() {
             return;
         }
-        let views = self.views(tsdb);
+        let views = self.views(tsdb, "");
         let families: [Family; 6] = [
             (
                 "strata_sub_manager_remote_write_samples_sent_total",
@@ -197,26 +182,6 @@ impl Forwarding {
             }
         }
     }
-}
-
-/// `GET /api/v1/regions/{region}/forwarding`: every destination's figures, for the
-/// console's admin page.
-pub fn router(forwarding: Arc<Forwarding>, tsdb: Arc<Tsdb>, region: &str) -> axum::Router {
-    let region = region.to_string();
-    axum::Router::new().route(
-        "/api/v1/regions/{region}/forwarding",
-        axum::routing::get(
-            move |axum::extract::Path(asked): axum::extract::Path<String>| async move {
-                if asked != region {
-                    return Err(strata_web::ApiError::not_found(format!(
-                        "region '{asked}' is not served here (this is region '{region}')"
-                    )));
-                }
-                let views = tokio::task::block_in_place(|| forwarding.views(&tsdb));
-                Ok(axum::Json(serde_json::json!({ "destinations": views })))
-            },
-        ),
-    )
 }
 
 /// Starts a forwarder per destination of `configs` and the outbox's trimmer; they stop on

@@ -317,6 +317,7 @@ impl BoundSubManager {
             signer,
             audit: audit.clone(),
             principals: principals.clone(),
+            forwarding,
         };
         if let Some(listener) = self.console {
             let gate = strata_web::auth::Gate::from_config(principals, &config.auth)
@@ -330,11 +331,8 @@ impl BoundSubManager {
             tasks.spawn(door::serve_console(
                 listener,
                 self.tls.clone(),
-                Arc::new(gate).wrap(
-                    console::router(api.clone(), shutdown.clone())
-                        .merge(receiver.router())
-                        .merge(forward::router(forwarding, tsdb.clone(), &config.region)),
-                ),
+                Arc::new(gate)
+                    .wrap(console::router(api.clone(), shutdown.clone()).merge(receiver.router())),
                 shutdown.clone(),
             ));
         }

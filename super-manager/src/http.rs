@@ -59,6 +59,10 @@ pub fn router(shared: Arc<Shared>, https: bool) -> Router {
         )
         .route("/api/v1/regions/{region}/agents", get(regions::agents))
         .route(
+            "/api/v1/regions/{region}/forwarding",
+            get(regions::forwarding),
+        )
+        .route(
             "/api/v1/regions/{region}/notify",
             get(regions::get_notify)
                 .put(regions::put_notify)

@@ -5,8 +5,9 @@
 
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{
-    AgentInfo, GetNotifyRequest, GetRulesRequest, ListAgentsRequest, ListNotificationsRequest,
-    Notification, NotifyResponse, PutNotifyRequest, PutRulesRequest, RulesResponse,
+    AgentInfo, ForwardingDestination, GetNotifyRequest, GetRulesRequest, ListAgentsRequest,
+    ListForwardingRequest, ListNotificationsRequest, Notification, NotifyResponse,
+    PutNotifyRequest, PutRulesRequest, RulesResponse,
 };
 use strata_web::auth::Caller;
 use tonic::transport::Channel;
@@ -93,6 +94,24 @@ pub async fn agents(shared: &Shared, region: &str) -> Result<Vec<AgentInfo>> {
     })
     .await?;
     Ok(r.agents)
+}
+
+/// `region`'s remote-write destinations, one row per (destination, member).
+pub async fn forwarding(shared: &Shared, region: &str) -> Result<Vec<ForwardingDestination>> {
+    let r = ask(
+        shared,
+        region,
+        "ListForwarding",
+        "remote-write destinations",
+        |mut c| {
+            let req = ListForwardingRequest {
+                region: region.to_string(),
+            };
+            async move { c.list_forwarding(req).await }
+        },
+    )
+    .await?;
+    Ok(r.destinations)
 }
 
 /// `region`'s notification channels in force, as TOML with secrets hidden.

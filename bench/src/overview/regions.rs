@@ -13,8 +13,9 @@ use strata_proto::v1::region_update::Kind;
 use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, GetNotifyRequest, GetRulesRequest,
-    ListAgentsRequest, ListAgentsResponse, ListNotificationsRequest, ListNotificationsResponse,
-    NotifyResponse, PutNotifyRequest, PutRulesRequest, RulesResponse,
+    ListAgentsRequest, ListAgentsResponse, ListForwardingRequest, ListForwardingResponse,
+    ListNotificationsRequest, ListNotificationsResponse, NotifyResponse, PutNotifyRequest,
+    PutRulesRequest, RulesResponse,
 };
 use strata_proto::v1::{
     AgentSnapshotRequest, Assignment, CheckState, CheckStatus, Event, HeartbeatRequest,
@@ -261,6 +262,13 @@ impl SubManager for FakeRegions {
         &self,
         _: Request<ListAgentsRequest>,
     ) -> Result<Response<ListAgentsResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
+    async fn list_forwarding(
+        &self,
+        _: Request<ListForwardingRequest>,
+    ) -> Result<Response<ListForwardingResponse>, Status> {
         Err(Status::unimplemented("not simulated"))
     }
 

@@ -9,10 +9,11 @@ use strata_proto::v1::sub_manager_server::SubManager;
 use strata_proto::v1::{
     AcknowledgeEventRequest, AcknowledgeEventResponse, AgentSnapshotRequest, ConfigureAgentRequest,
     ConfigureResponse, GetNotifyRequest, GetRulesRequest, ListAgentsRequest, ListAgentsResponse,
-    ListNotificationsRequest, ListNotificationsResponse, ListResourcesRequest,
-    ListResourcesResponse, Member, NotifyResponse, PutNotifyRequest, PutRulesRequest,
-    QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
-    RegionUpdate, ResourceState, RulesResponse, Severity, SnapshotResponse, WatchRegionRequest,
+    ListForwardingRequest, ListForwardingResponse, ListNotificationsRequest,
+    ListNotificationsResponse, ListResourcesRequest, ListResourcesResponse, Member, NotifyResponse,
+    PutNotifyRequest, PutRulesRequest, QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest,
+    RegionSummaryResponse, RegionUpdate, ResourceState, RulesResponse, Severity, SnapshotResponse,
+    WatchRegionRequest,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, warn};
@@ -187,6 +188,24 @@ impl SubManager for Router {
             "PutPrincipals",
             answers.into_iter().min_by_key(|a| a.version),
         )
+    }
+
+    async fn list_forwarding(
+        &self,
+        request: Request<ListForwardingRequest>,
+    ) -> Result<Response<ListForwardingResponse>, Status> {
+        let on = For::of(&request);
+        let req = request.into_inner();
+        let answers = self
+            .fan_out(&req.region, "ListForwarding", |mut c| {
+                let req = on.wrap(req.clone());
+                async move { c.list_forwarding(req).await }
+            })
+            .await?;
+        // each member forwards what it stored itself: one row per member and destination
+        let mut destinations: Vec<_> = answers.into_iter().flat_map(|a| a.destinations).collect();
+        destinations.sort_by(|a, b| (&a.name, &a.member_id).cmp(&(&b.name, &b.member_id)));
+        Ok(Response::new(ListForwardingResponse { destinations }))
     }
 
     async fn list_agents(

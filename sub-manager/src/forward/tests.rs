@@ -144,7 +144,7 @@ async fn retries_honour_429_and_5xx_and_only_a_lasting_4xx_drops() {
         Some(3),
         "the cursor is on disk"
     );
-    let views = forwarding.views(&tsdb);
+    let views = forwarding.views(&tsdb, "eu-1");
     assert_eq!(
         (views[0].sent, views[0].dropped, views[0].pending_records),
         (3, 1, 0)

@@ -21,6 +21,7 @@ pub const PATHS: &[&str] = &[
     "/api/v1/regions/{region}/notifications",
     "/api/v1/regions/{region}/notify",
     "/api/v1/regions/{region}/agents",
+    "/api/v1/regions/{region}/forwarding",
     "/api/v1/resources/{id}/metrics",
     "/api/v1/resources/{region}/{host}/metrics",
     "/api/v1/resources/{region}/{host}/snapshot",
@@ -197,6 +198,15 @@ pub fn document() -> Value {
             "The region's agents as their pollers last saw them: buffer held, capacity and samples dropped, samples of the last poll, series known (one row per agent and poller)",
             vec![region_param.clone()],
             "[{agent_id, address, member_id, pollers, polled_ms, samples, series, buffer: {len, capacity, dropped_total, epoch} | null}]",
+            "array",
+        ),
+    );
+    put(
+        "/api/v1/regions/{region}/forwarding",
+        get(
+            "The region's remote-write destinations, one row per destination and member: samples sent, failed and retried requests, samples dropped and filtered, lag, writes pending",
+            vec![region_param.clone()],
+            "[{member_id, name, url, sent, failed, retried, dropped, filtered, lag_seconds, pending_records, last_success_ms}]",
             "array",
         ),
     );

@@ -9,7 +9,9 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use strata_web::ApiError;
 use strata_web::auth::Caller;
-use strata_web::views::region::{AgentJson, NotificationJson, NotifyJson, RulesJson};
+use strata_web::views::region::{
+    AgentJson, ForwardingJson, NotificationJson, NotifyJson, RulesJson,
+};
 
 use super::Answer;
 use crate::regions;
@@ -46,6 +48,16 @@ pub(super) async fn agents(
 ) -> Answer<Vec<AgentJson>> {
     let agents = regions::agents(&shared, &region).await?;
     Ok(Json(agents.iter().map(AgentJson::of).collect()))
+}
+
+/// `GET /api/v1/regions/{region}/forwarding`: the region's remote-write destinations, one
+/// row per destination and member.
+pub(super) async fn forwarding(
+    State(shared): State<Arc<Shared>>,
+    Path(region): Path<String>,
+) -> Answer<Vec<ForwardingJson>> {
+    let rows = regions::forwarding(&shared, &region).await?;
+    Ok(Json(rows.iter().map(ForwardingJson::of).collect()))
 }
 
 /// `GET /api/v1/regions/{region}/notify`: the region's notification channels in force, as

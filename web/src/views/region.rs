@@ -4,7 +4,9 @@
 //! [`super`]).
 
 use serde::Serialize;
-use strata_proto::v1::{AgentInfo, BufferStats, Notification, NotifyResponse, RulesResponse};
+use strata_proto::v1::{
+    AgentInfo, BufferStats, ForwardingDestination, Notification, NotifyResponse, RulesResponse,
+};
 
 /// `GET|PUT .../rules`: the rules in force in the region, as TOML.
 #[derive(Debug, Serialize, PartialEq)]
@@ -89,6 +91,41 @@ impl NotificationJson {
             reason: n.reason.clone(),
             receiver: n.receiver.clone(),
             status: n.status.clone(),
+        }
+    }
+}
+
+/// One row of `GET .../forwarding`: a remote-write destination of one member.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ForwardingJson {
+    pub member_id: String,
+    pub name: String,
+    pub url: String,
+    pub sent: u64,
+    pub failed: u64,
+    pub retried: u64,
+    pub dropped: u64,
+    pub filtered: u64,
+    pub lag_seconds: f64,
+    pub pending_records: u64,
+    pub last_success_ms: i64,
+}
+
+impl ForwardingJson {
+    /// The JSON of one destination of one member.
+    pub fn of(d: &ForwardingDestination) -> Self {
+        Self {
+            member_id: d.member_id.clone(),
+            name: d.name.clone(),
+            url: d.url.clone(),
+            sent: d.sent,
+            failed: d.failed,
+            retried: d.retried,
+            dropped: d.dropped,
+            filtered: d.filtered,
+            lag_seconds: d.lag_seconds,
+            pending_records: d.pending_records,
+            last_success_ms: d.last_success_ms,
         }
     }
 }

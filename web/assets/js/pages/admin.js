@@ -1,8 +1,8 @@
 // Administration: per region, the alerting rules in force and the notification channels
 // (both edited through the region's validated API), its agents and the notifications it
 // sent; per host, a pushed configuration (items, intervals, checks and probes), validated by
-// the agent; on a regional console, the remote-write destinations the member forwards to.
-// The editors' behaviour is in admin-forms.js.
+// the agent; the remote-write destinations its members forward to. The editors' behaviour is
+// in admin-forms.js.
 import { api, regional } from '../api.js';
 import { html, join } from '../html.js';
 import { resourceLink, time } from '../format.js';
@@ -74,17 +74,16 @@ const sentTable = (sent) => (sent.error ? html`<p class="critical">${sent.error}
       <td>${n.attempts}</td><td>${join(n.events, html`<br>`)}</td><td>${n.last_error}</td></tr>`)}
     </tbody></table></div>`);
 
-// Remote write out: what each destination received, is behind by and lost. The member
-// answers it on its own console (the centre's console has no such route: nothing shown).
-const forwardingTable = (f) => (!f?.destinations ? '' : html`<h2>Remote write</h2>
-  ${!f.destinations.length ? html`<p class="muted">no [[remote_write]] destination configured</p>` :
-    html`<div class="table-wrap"><table id="forwarding"><thead><tr><th>Destination</th><th>URL</th><th>Sent</th><th>Lag</th>
+// Remote write out: what each destination received from each member, is behind by and lost.
+const forwardingTable = (f) => (f.error ? html`<p class="critical">${f.error}</p>` :
+  !f.length ? html`<p class="muted">no [[remote_write]] destination configured</p>` :
+    html`<div class="table-wrap"><table id="forwarding"><thead><tr><th>Destination</th><th>Member</th><th>URL</th><th>Sent</th><th>Lag</th>
     <th>Pending writes</th><th>Failed requests</th><th>Retried</th><th>Dropped</th><th>Filtered</th><th>Last success</th></tr></thead><tbody>
-    ${f.destinations.map((d) => html`<tr><td>${d.name}</td><td>${d.url}</td><td>${d.sent}</td>
+    ${f.map((d) => html`<tr><td>${d.name}</td><td>${d.member_id}</td><td>${d.url}</td><td>${d.sent}</td>
       <td class="${d.lag_seconds > 60 ? 'warning' : ''}">${d.lag_seconds.toFixed(1)} s</td><td>${d.pending_records}</td>
       <td class="${d.failed ? 'warning' : ''}">${d.failed}</td><td>${d.retried}</td>
       <td class="${d.dropped ? 'critical' : ''}">${d.dropped}</td><td>${d.filtered}</td><td>${time(d.last_success_ms)}</td></tr>`)}
-    </tbody></table></div>`}`);
+    </tbody></table></div>`);
 
 export async function render(_, params) {
   const o = await api('/api/v1/overview');
@@ -98,7 +97,7 @@ export async function render(_, params) {
     api(`/api/v1/regions/${enc}/notifications?limit=50`).catch((e) => ({ error: e.message })),
     api(`/api/v1/resources?region=${enc}`).catch(() => []),
     api(`/api/v1/regions/${enc}/agents`).catch(() => []),
-    regional() ? api(`/api/v1/regions/${enc}/forwarding`).catch(() => null) : null]);
+    api(`/api/v1/regions/${enc}/forwarding`).catch((e) => ({ error: e.message }))]);
   return html`<h1>Administration</h1>
   <p>${join(regions.map((r) => (r === region ? html`<b>${r}</b>` : html`<a href="#/admin?region=${encodeURIComponent(r)}">${r}</a>`)), ' · ')}</p>
   <h2>Alerting rules of ${region}</h2>
@@ -112,6 +111,7 @@ export async function render(_, params) {
   ${agentEditor(region, resources)}
   <h2>Notifications sent by ${region}</h2>
   ${sentTable(sent)}
+  <h2>Remote write from ${region}</h2>
   ${forwardingTable(forwarding)}
   ${regional() ? '' : await access().catch((e) => html`<p class="critical">${e.message}</p>`)}`;
 }
