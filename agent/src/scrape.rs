@@ -43,9 +43,10 @@ pub struct ScrapeConfig {
     /// Time between scrapes (default 15 s).
     #[serde(default = "default_interval", with = "humantime_serde")]
     pub interval: Duration,
-    /// Timeout of one scrape (default 10 s; at most the interval).
-    #[serde(default = "default_timeout", with = "humantime_serde")]
-    pub timeout: Duration,
+    /// Timeout of one scrape (default the shorter of 10 s and the interval; at most the
+    /// interval).
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
     /// Keep the exporter's values of labels that clash with the target's (`job`,
     /// `instance`, `labels`); by default the exporter's go to `exported_<name>`.
     #[serde(default)]
@@ -75,9 +76,6 @@ pub struct ScrapeConfig {
 fn default_interval() -> Duration {
     Duration::from_secs(15)
 }
-fn default_timeout() -> Duration {
-    Duration::from_secs(10)
-}
 fn yes() -> bool {
     true
 }
@@ -104,10 +102,11 @@ impl ScrapeConfig {
                 self.interval
             ));
         }
-        if self.timeout.is_zero() || self.timeout > self.interval {
+        let timeout = self.timeout();
+        if timeout.is_zero() || timeout > self.interval {
             errors.push(format!(
-                "{field}.timeout: {:?} must be above zero and at most the interval ({:?})",
-                self.timeout, self.interval
+                "{field}.timeout: {timeout:?} must be above zero and at most the interval ({:?})",
+                self.interval
             ));
         }
         if let Err(e) = relabel::compile(&format!("{field}.metric_relabel"), &self.metric_relabel) {
@@ -119,6 +118,12 @@ impl ScrapeConfig {
             ));
         }
         errors
+    }
+
+    /// The timeout of one scrape.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .unwrap_or_else(|| self.interval.min(Duration::from_secs(10)))
     }
 
     /// The `instance` label: the URL's `host:port`.
@@ -285,7 +290,7 @@ impl Target {
 
     /// The body of one scrape and its format.
     async fn fetch(&self) -> Result<(String, Format), String> {
-        let response = fetch(&self.spec, self.config.timeout).await?;
+        let response = fetch(&self.spec, self.config.timeout()).await?;
         if response.status != 200 {
             return Err(format!("status {}", response.status));
         }
@@ -482,7 +487,7 @@ mod tests {
     #[test]
     fn bad_targets_are_named_by_field() {
         let errs = problems(&[
-            config("timeout = \"20s\""),
+            config("interval = \"5s\"\ntimeout = \"20s\""),
             toml::from_str("job = \"\"\nurl = \"ftp://x\"").unwrap(),
         ])
         .join("\n");
