@@ -165,6 +165,10 @@ fn regional(method: &str, channel: Channel) -> Result<(), tonic::Status> {
                 .list_agents(ListAgentsRequest { region: region() })
                 .await
                 .map(drop),
+            "ListForwarding" => c
+                .list_forwarding(ListForwardingRequest { region: region() })
+                .await
+                .map(drop),
             "GetNotify" => c
                 .get_notify(GetNotifyRequest { region: region() })
                 .await
