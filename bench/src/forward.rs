@@ -26,7 +26,7 @@ use serde::Serialize;
 use strata_testkit::peer::{Output, Peer, listening_on};
 use strata_testkit::{Mesh, Region};
 
-use crate::measure::{WorkDir, http, peak_rss, process_cpu, wait_until, which};
+use crate::measure::{WorkDir, http, peak_rss, process_cpu, settle, wait_until, which};
 use crate::peers::victoria_command;
 
 /// Options of `strata bench forward`.
@@ -180,7 +180,15 @@ type BySeries = BTreeMap<String, BTreeMap<i64, f64>>;
 /// Every sample of the bench's jobs at the VictoriaMetrics at `addr`, by job and by series.
 fn export(addr: &str) -> anyhow::Result<(Delivered, BySeries)> {
     http(addr, "GET", "/internal/force_flush", b"")?;
-    std::thread::sleep(Duration::from_secs(2));
+    // what was flushed becomes searchable shortly after: wait until the count holds still
+    let count = "/api/v1/query?nocache=1&query=sum(count_over_time(%7Bjob%3D~%22node-.%2A%7Cblackbox-.%2A%22%7D%5B30d%5D))";
+    settle(Duration::from_secs(60), || {
+        http(addr, "GET", count, b"")
+            .ok()
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|v| v["data"]["result"][0]["value"][1].as_str()?.parse().ok())
+            .unwrap_or(0.0)
+    });
     let selector = "%7Bjob%3D~%22node-.%2A%7Cblackbox-.%2A%22%7D";
     let (status, body) = http(
         addr,
@@ -191,12 +199,24 @@ fn export(addr: &str) -> anyhow::Result<(Delivered, BySeries)> {
     anyhow::ensure!(status == 200, "export answered {status}: {body}");
     let mut by_job: Delivered = HashMap::new();
     let mut by_series = BySeries::new();
+    // each series' job and name (a series may come in several lines)
+    let mut names: HashMap<String, (String, String)> = HashMap::new();
     for line in body.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)?;
         let metric = v["metric"]
             .as_object()
             .context("export line without metric")?;
         let key = serde_json::to_string(metric)?;
+        names.entry(key.clone()).or_insert_with(|| {
+            let label = |l: &str| {
+                metric
+                    .get(l)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            (label("job"), label("__name__"))
+        });
         let points = by_series.entry(key).or_default();
         let (ts, values) = (v["timestamps"].as_array(), v["values"].as_array());
         for (t, x) in ts.into_iter().flatten().zip(values.into_iter().flatten()) {
@@ -204,9 +224,7 @@ fn export(addr: &str) -> anyhow::Result<(Delivered, BySeries)> {
         }
     }
     for (key, points) in &by_series {
-        let metric: serde_json::Value = serde_json::from_str(key)?;
-        let job = metric["job"].as_str().unwrap_or_default().to_string();
-        let name = metric["__name__"].as_str().unwrap_or_default().to_string();
+        let (job, name) = names[key].clone();
         let jobs = by_job.entry(job).or_default();
         for (ts, v) in points {
             jobs.entry(*ts).or_default().push((name.clone(), *v));
@@ -335,8 +353,8 @@ fn strata_path(
     let region = mesh.region("bench");
     with_outage(&vm_dir, args.duration, args.outage, &mut receiver, &vm_addr)?;
     let agent_pid = region.agents[0].pid();
-    // one more poll takes what the last scrapes left in the agent's buffer
-    std::thread::sleep(args.interval * 2);
+    // the agent stops here: a scrape it held unpolled is lost whole, which the count of
+    // missing samples (per delivered scrape) does not see, for either path
     let agent_cpu = process_cpu(agent_pid);
     let agent_rss = peak_rss(&agent_pid.to_string());
     region.agents[0].kill();

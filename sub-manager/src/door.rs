@@ -169,7 +169,8 @@ impl Door {
 }
 
 /// Serves the regional SubManager API, `service`, through `transport` (operators judged by
-/// their users with `users`) until `shutdown` is cancelled.
+/// their users with `users`) until `shutdown` is cancelled; streams still open then are cut
+/// 3 s later.
 pub async fn serve<S: SubManager>(
     listener: TcpListener,
     transport: &Transport,
@@ -177,7 +178,7 @@ pub async fn serve<S: SubManager>(
     service: S,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .layer(AuthorizeLayer::new(transport.clone(), policy))
@@ -187,11 +188,24 @@ pub async fn serve<S: SubManager>(
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             transport.incoming(listener, shutdown.clone()),
-            shutdown.cancelled_owned(),
-        )
-        .await?;
+            shutdown.clone().cancelled_owned(),
+        );
+    // the graceful stop waits for open streams (the centre's WatchRegion through a broker
+    // never ends by itself): they get SHUTDOWN_GRACE, then are cut
+    tokio::select! {
+        served = server => served?,
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!(grace = ?SHUTDOWN_GRACE, "open gRPC streams outlived the shutdown grace; cut");
+        }
+    }
     Ok(())
 }
+
+/// How long open gRPC streams may run on after shutdown is asked.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Serves the regional console on `listener` until `shutdown`; a failure is logged (the
 /// region goes on polling and alerting without its console).

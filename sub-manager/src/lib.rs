@@ -339,20 +339,7 @@ impl BoundSubManager {
         let users =
             strata_web::auth::grpc::PrincipalLayer::new(api.principals.clone(), door::user_needs)
                 .home_region(&config.region);
-        let server = door::serve(self.listener, &transport, users, api, shutdown.clone());
-        tokio::pin!(server);
-        // gRPC's graceful stop waits for open streams (the centre's WatchRegion through a
-        // broker never ends by itself): they get SHUTDOWN_GRACE, then are cut
-        let served = tokio::select! {
-            served = &mut server => served,
-            _ = async {
-                shutdown.cancelled().await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => {
-                warn!(grace = ?SHUTDOWN_GRACE, "open gRPC streams outlived the shutdown grace; cut");
-                Ok(())
-            }
-        };
+        let served = door::serve(self.listener, &transport, users, api, shutdown.clone()).await;
         shutdown.cancel();
         while tasks.join_next().await.is_some() {}
         if tokio::task::spawn_blocking(move || poll_thread.join())
@@ -368,9 +355,6 @@ impl BoundSubManager {
         served
     }
 }
-
-/// How long open gRPC streams may run on after shutdown is asked.
-const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// How often the store's aged raw data is checked for minute rollups to build.
 const DOWNSAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);

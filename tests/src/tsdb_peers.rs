@@ -192,36 +192,45 @@ impl TsdbPeer {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Samples, String> {
-        // a range selector over the whole window, evaluated at its end, answers raw samples
-        let secs = ((to_ms - from_ms) / 1000 + 1).max(1);
-        let query = format!("{selector}[{secs}s]");
-        let path = format!(
-            "/api/v1/query?query={}&time={}",
-            encode(&query),
-            to_ms as f64 / 1000.0
-        );
-        let (status, body) = http_get(&self.addr, &path)?;
+        let (status, body) = http_get(&self.addr, &raw_samples_query(selector, from_ms, to_ms))?;
         if status != 200 {
             return Err(format!("query answered {status}: {body}"));
         }
-        let v: serde_json::Value =
-            serde_json::from_str(&body).map_err(|e| format!("query answer: {e}"))?;
-        let mut out = Samples::new();
-        for series in v["data"]["result"].as_array().into_iter().flatten() {
-            let points = out.entry(labels_of(&series["metric"])).or_default();
-            for p in series["values"].as_array().into_iter().flatten() {
-                let ts = (p[0].as_f64().unwrap_or(0.0) * 1000.0).round() as i64;
-                let x = p[1]
-                    .as_str()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(f64::NAN);
-                if ts >= from_ms {
-                    points.insert(ts, x);
-                }
+        raw_samples(&body, from_ms)
+    }
+}
+
+/// The Prometheus API's query (path and parameters) answering every raw sample of the series
+/// of `selector` in `[from_ms, to_ms]`: a range selector over the whole window, evaluated at
+/// its end.
+pub fn raw_samples_query(selector: &str, from_ms: i64, to_ms: i64) -> String {
+    let secs = ((to_ms - from_ms) / 1000 + 1).max(1);
+    format!(
+        "/api/v1/query?query={}&time={}",
+        encode(&format!("{selector}[{secs}s]")),
+        to_ms as f64 / 1000.0
+    )
+}
+
+/// The samples of a matrix answer to [`raw_samples_query`], from `from_ms` on.
+pub fn raw_samples(body: &str, from_ms: i64) -> Result<Samples, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("query answer: {e}"))?;
+    let mut out = Samples::new();
+    for series in v["data"]["result"].as_array().into_iter().flatten() {
+        let points = out.entry(labels_of(&series["metric"])).or_default();
+        for p in series["values"].as_array().into_iter().flatten() {
+            let ts = (p[0].as_f64().unwrap_or(0.0) * 1000.0).round() as i64;
+            let x = p[1]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(f64::NAN);
+            if ts >= from_ms {
+                points.insert(ts, x);
             }
         }
-        Ok(out)
     }
+    Ok(out)
 }
 
 fn labels_of(metric: &serde_json::Value) -> SeriesLabels {
@@ -234,16 +243,7 @@ fn labels_of(metric: &serde_json::Value) -> SeriesLabels {
 }
 
 /// Percent-encodes a query parameter.
-pub fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+pub use strata_web::auth::policy::percent_encode as encode;
 
 /// What is in `expected` but missing or different in `got`, described (empty: nothing);
 /// values agree within `tolerance`, relative (0: bit for bit).

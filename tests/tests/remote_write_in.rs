@@ -1,14 +1,16 @@
 //! Prometheus 2.42 remote-writes into a region: what it sent is what the region stores,
-//! compared sample by sample through both query APIs; a sender without a token, or with one
-//! that may only read, is refused; a sender over its rate is answered 429.
+//! compared sample by sample through both query APIs; a sender without a token, with one
+//! that may only read or with one of another region, is refused (as are the member's
+//! forwarding figures to all but the region's readers); a sender over its rate is answered
+//! 429.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::Value;
 use strata_testkit::http::http_post_bytes_as;
 use strata_testkit::{Mesh, Region, http_request_as, now_ms, wait_for};
-use strata_tests::tsdb_peers::{Kind, Samples, TsdbPeer, encode, missing, write_body};
+use strata_tests::tsdb_peers::{
+    Kind, Samples, TsdbPeer, missing, raw_samples, raw_samples_query, write_body,
+};
 
 /// Raw samples of `selector` over `[from_ms, to_ms]` from the regional console's PromQL API,
 /// without the `region` label the console adds.
@@ -18,45 +20,23 @@ fn region_samples(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Samples, String> {
-    let secs = (to_ms - from_ms) / 1000 + 1;
-    let path = format!(
-        "/api/v1/query?query={}&time={}",
-        encode(&format!("{selector}[{secs}s]")),
-        to_ms as f64 / 1000.0
-    );
     let (status, body) = http_request_as(
         console,
         "GET",
-        &path,
+        &raw_samples_query(selector, from_ms, to_ms),
         "",
         Some(strata_testkit::access::admin_token()),
     )?;
     if status != 200 {
         return Err(format!("{status}: {body}"));
     }
-    let v: Value = serde_json::from_str(&body).map_err(|e| e.to_string())?;
-    let mut out = Samples::new();
-    for series in v["data"]["result"].as_array().into_iter().flatten() {
-        let labels: BTreeMap<String, String> = series["metric"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| *k != "region")
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-            .collect();
-        let points = out.entry(labels).or_default();
-        for p in series["values"].as_array().into_iter().flatten() {
-            let ts = (p[0].as_f64().unwrap_or(0.0) * 1000.0).round() as i64;
-            let x = p[1]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(f64::NAN);
-            if ts >= from_ms {
-                points.insert(ts, x);
-            }
-        }
-    }
-    Ok(out)
+    Ok(raw_samples(&body, from_ms)?
+        .into_iter()
+        .map(|(mut labels, points)| {
+            labels.remove("region");
+            (labels, points)
+        })
+        .collect())
 }
 
 #[test]
@@ -139,12 +119,13 @@ fn a_remote_write_without_the_right_is_refused_and_one_over_its_rate_is_held_bac
         .start();
     let console = strata_tests::console_addr(&mesh.region("west").members[0]);
     let mut made = strata_web::auth::Principals::default();
-    let mut token = |name: &str, role| {
-        let scope = strata_web::auth::Scope::parse("west").unwrap();
+    let mut token = |name: &str, role, region: &str| {
+        let scope = strata_web::auth::Scope::parse(region).unwrap();
         made.create_token(name, role, scope, 0, 1).unwrap().1
     };
-    let viewer = token("viewer-west", strata_web::auth::Role::Viewer);
-    let operator = token("prometheus-west", strata_web::auth::Role::Operator);
+    let viewer = token("viewer-west", strata_web::auth::Role::Viewer, "west");
+    let operator = token("prometheus-west", strata_web::auth::Role::Operator, "west");
+    let elsewhere = token("prometheus-east", strata_web::auth::Role::Operator, "east");
     strata_tests::login::add_principals(&[mesh.dir().join("west-1")], &made);
     let now = now_ms();
     let body = write_body(&[("m", &[("a", "1")], &[(now, 1.0), (now + 1, 2.0)])]);
@@ -168,6 +149,26 @@ fn a_remote_write_without_the_right_is_refused_and_one_over_its_rate_is_held_bac
             (s, answer) => Err(format!("a viewer may not write: {s} {answer}")),
         },
     );
+    let (status, answer) = post(Some(&elsewhere), &body);
+    assert_eq!(
+        status, 403,
+        "an operator of another region may not write: {answer}"
+    );
+    // the member's forwarding figures: readers of the region only
+    let forwarding = |token: Option<&str>| {
+        http_request_as(
+            &console,
+            "GET",
+            "/api/v1/regions/west/forwarding",
+            "",
+            token,
+        )
+        .unwrap()
+        .0
+    };
+    assert_eq!(forwarding(None), 401);
+    assert_eq!(forwarding(Some(&elsewhere)), 403);
+    assert_eq!(forwarding(Some(&viewer)), 200);
     let (status, answer) = post(Some(&operator), &body);
     assert_eq!(status, 204, "{answer}");
     let (status, answer) = post(Some(&operator), b"not snappy");
