@@ -182,12 +182,14 @@ impl Simulation {
     }
 }
 
-/// Where simulated agents register: brokers, region and join token.
+/// Where simulated agents register: brokers, region, join token and the address to poll.
 #[derive(Debug, Clone, Default)]
 pub struct Registration {
     pub brokers: Vec<String>,
     pub region: String,
     pub token: Option<String>,
+    /// Address sub-managers poll (empty: the listener's own).
+    pub advertise: String,
 }
 
 /// Serves `sim` (agents `<prefix>0001` to `<prefix><agents>`) on `listener` through
@@ -201,10 +203,14 @@ pub async fn serve(
     registration: Registration,
     shutdown: CancellationToken,
 ) -> crate::error::Result<()> {
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let addr = if registration.advertise.is_empty() {
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    } else {
+        registration.advertise.clone()
+    };
     let agents: Vec<(String, String)> = (1..=count)
         .map(|n| (agent_id(prefix, n), addr.clone()))
         .collect();

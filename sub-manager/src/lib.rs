@@ -48,6 +48,7 @@ pub mod assignment;
 pub mod audit;
 pub mod config;
 pub mod console;
+pub mod contact;
 pub mod door;
 pub mod enrol;
 pub mod error;
@@ -245,6 +246,7 @@ impl BoundSubManager {
         }
 
         let polled = Arc::new(agents::Polled::default());
+        let contact = Arc::new(contact::Contact::new(&config, strata_proto::now_ms()));
         let poll_thread = poller::start(
             poller::PollContext {
                 config: config.clone(),
@@ -254,6 +256,7 @@ impl BoundSubManager {
                 metrics: metrics.clone(),
                 rules: rules.clone(),
                 polled: polled.clone(),
+                contact: contact.clone(),
                 recovery: actions::Recovery {
                     state: state.clone(),
                     metrics: metrics.clone(),
@@ -271,6 +274,7 @@ impl BoundSubManager {
                 shares: shares.clone(),
                 metrics: metrics.clone(),
                 door: door.clone(),
+                contact: contact.clone(),
             };
             tasks.spawn(membership::heartbeat_loop(link.clone(), shutdown.clone()));
             tasks.spawn(membership::assignment_loop(link.clone(), shutdown.clone()));

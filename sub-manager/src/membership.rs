@@ -20,6 +20,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::assignment::Shares;
 use crate::config::SubManagerConfig;
+use crate::contact::Contact;
 use crate::door;
 use crate::metrics::SubManagerMetrics;
 
@@ -33,6 +34,8 @@ pub struct BrokerLink {
     pub metrics: Arc<SubManagerMetrics>,
     /// Where the channels to the broker are made.
     pub door: door::Door,
+    /// Told of every heartbeat answered.
+    pub contact: Arc<Contact>,
 }
 
 /// Sleeps `d` unless `shutdown` comes first; returns whether it was shutdown.
@@ -70,6 +73,7 @@ pub async fn heartbeat_loop(link: BrokerLink, shutdown: CancellationToken) {
             let answer = tokio::time::timeout(interval, client.heartbeat(request)).await;
             match answer {
                 Ok(Ok(answer)) => {
+                    link.contact.heard(strata_proto::now_ms());
                     link.door.transport().merge_revoked(&answer.get_ref().revoked);
                     if reachable != Some(true) {
                         info!("broker reachable");

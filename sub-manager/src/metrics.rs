@@ -20,6 +20,8 @@ pub struct SubManagerMetrics {
     pub samples_skipped: AtomicU64,
     /// Heartbeats no broker answered.
     pub heartbeat_failures: AtomicU64,
+    /// Failed polls that did not take their agent down, as no one else answered this member.
+    pub judgements_held: AtomicU64,
     /// Assignments received from brokers.
     pub assignments: AtomicU64,
     /// Agents in this member's share now.
@@ -80,6 +82,12 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb, flows: Fl
         "counter",
         "Heartbeats that a broker did not answer.",
         count(&m.heartbeat_failures),
+    );
+    e.single(
+        "strata_sub_manager_judgements_held_total",
+        "counter",
+        "Failed polls that took no agent down, as no broker and no other agent answered.",
+        count(&m.judgements_held),
     );
     e.single(
         "strata_sub_manager_assignments_total",

@@ -24,6 +24,7 @@ use crate::actions::Recovery;
 use crate::agents::{Figures, Polled};
 use crate::assignment::{Share, Shares, static_share};
 use crate::config::SubManagerConfig;
+use crate::contact::Contact;
 use crate::door::{PollClients, PollService, agent_group};
 use crate::error::{Result, SubManagerError};
 use crate::ingest::{Dictionary, ingest};
@@ -47,6 +48,8 @@ pub struct PollContext {
     pub polled: Arc<Polled>,
     /// Runs the recovery actions of the events that polls open.
     pub recovery: Recovery,
+    /// Whether this member hears anyone, before a failed poll takes an agent down.
+    pub contact: Arc<Contact>,
 }
 
 /// What a poll task holds of its agent between polls.
@@ -268,6 +271,7 @@ async fn poll_agent(
                     "polled"
                 );
                 ctx.metrics.polls.fetch_add(1, Ordering::Relaxed);
+                ctx.contact.heard(strata_proto::now_ms());
                 failures = 0;
             }
             Err(error) => {
@@ -276,12 +280,17 @@ async fn poll_agent(
                 if failures == 1 || failures == poll.down_after_failures {
                     warn!(%error, failures, "poll failed");
                 }
-                ctx.state.poll_failed(
-                    &id,
-                    &error,
-                    poll.down_after_failures,
-                    strata_proto::now_ms(),
-                );
+                let now = strata_proto::now_ms();
+                let mut down_after = poll.down_after_failures;
+                if failures >= down_after && ctx.contact.alone(now) {
+                    // this member may be the one cut off: no judgement until someone answers
+                    if failures == down_after {
+                        warn!("no broker and no agent answers this member: not judged down");
+                    }
+                    ctx.metrics.judgements_held.fetch_add(1, Ordering::Relaxed);
+                    down_after = u32::MAX;
+                }
+                ctx.state.poll_failed(&id, &error, down_after, now);
             }
         }
         delay = backoff(poll.interval, failures, poll.backoff_max);

@@ -140,7 +140,12 @@ fn read_answer(mut stream: TcpStream, method: &str, path: &str) -> Result<(u16, 
     stream
         .read_to_end(&mut raw)
         .map_err(|e| format!("read {method} {path}: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
+    parse_answer(&raw)
+}
+
+/// The status and body of a whole HTTP/1.1 answer.
+fn parse_answer(raw: &[u8]) -> Result<(u16, String), String> {
+    let text = String::from_utf8_lossy(raw);
     let (head, body) = text.split_once("\r\n\r\n").ok_or("no header end")?;
     let status = head
         .split_whitespace()
@@ -174,6 +179,70 @@ fn dechunk(mut s: &str) -> String {
 /// GET `path` and parse the body as JSON, requiring status 200.
 pub fn get_json(addr: &str, path: &str) -> Result<serde_json::Value, String> {
     let (status, body) = http_get(addr, path)?;
+    if status != 200 {
+        return Err(format!("GET {path}: {status}: {body}"));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("GET {path}: bad JSON: {e}: {body}"))
+}
+
+/// Sends `request` (a whole HTTP/1.1 request) over TLS to `addr`, trusting only the
+/// certificates of `ca_pem` for the name of `addr`'s host: the raw answer, or why the
+/// connection failed.
+pub fn https_request(addr: &str, ca_pem: &str, request: &str) -> Result<String, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots
+            .add(cert.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let host = addr
+        .rsplit_once(':')
+        .map_or(addr, |(host, _)| host)
+        .trim_matches(['[', ']']);
+    let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+    let (addr, request) = (addr.to_string(), request.to_string());
+    crate::block_on(async move {
+        let work = async {
+            let tcp = tokio::net::TcpStream::connect(&addr)
+                .await
+                .map_err(|e| format!("connect {addr}: {e}"))?;
+            let mut tls = connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| format!("TLS with {addr}: {e}"))?;
+            tls.write_all(request.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut answer = Vec::new();
+            let _ = tls.read_to_end(&mut answer).await;
+            Ok(String::from_utf8_lossy(&answer).into_owned())
+        };
+        tokio::time::timeout(TIMEOUT, work)
+            .await
+            .map_err(|_| format!("no answer from {addr} within {TIMEOUT:?}"))?
+    })
+}
+
+/// GET `path` over HTTPS (see [`https_request`]) as the test process's admin, and parse the
+/// body as JSON, requiring status 200.
+pub fn https_get_json(addr: &str, ca_pem: &str, path: &str) -> Result<serde_json::Value, String> {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Connection: close\r\n\r\n",
+        crate::admin_token()
+    );
+    let answer = https_request(addr, ca_pem, &request)?;
+    let (status, body) = parse_answer(answer.as_bytes())?;
     if status != 200 {
         return Err(format!("GET {path}: {status}: {body}"));
     }

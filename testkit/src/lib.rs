@@ -18,6 +18,7 @@
 //! - [`peer`]: another program (Alertmanager, Prometheus, chromedriver) on port 0, its
 //!   address read from its output.
 //! - [`proxy`]: a TCP proxy that cuts and heals a link.
+//! - [`netns`]: hosts as network namespaces, LANs, a router, links cut with `ip link`.
 //! - [`http`]: a minimal HTTP/1.1 client.
 //! - [`wait`]: waiting on a condition with a deadline.
 //! - [`error`]: the crate's error enum.
@@ -29,6 +30,7 @@ pub mod ca;
 pub mod error;
 pub mod http;
 pub mod mesh;
+pub mod netns;
 pub mod peer;
 pub mod proc;
 pub mod proxy;

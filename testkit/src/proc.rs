@@ -46,6 +46,9 @@ pub struct Spec {
     pub pin: Pin,
     /// Where the log goes.
     pub dir: PathBuf,
+    /// The network namespace it runs in (`ip netns exec`), as a host of a [`crate::netns`]
+    /// network; none: this process's.
+    pub netns: Option<String>,
 }
 
 impl Spec {
@@ -58,7 +61,14 @@ impl Spec {
             env: Vec::new(),
             pin: Pin::None,
             dir: dir.to_path_buf(),
+            netns: None,
         }
+    }
+
+    /// Runs it on a host of a [`crate::netns::Network`].
+    pub fn netns(mut self, netns: &str) -> Self {
+        self.netns = Some(netns.into());
+        self
     }
 
     /// Pins a restart to the first address through `pin`.
@@ -223,7 +233,17 @@ fn launch(
         .append(true)
         .open(log)
         .map_err(io(format!("open log {}", log.display())))?;
-    let mut child = Command::new(binary(&spec.binary)?)
+    let program = binary(&spec.binary)?;
+    let mut command = match &spec.netns {
+        Some(netns) => {
+            // `ip netns exec` execs the program itself: the child's pid is the daemon's
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", netns]).arg(&program);
+            c
+        }
+        None => Command::new(&program),
+    };
+    let mut child = command
         .args(args)
         .envs(child_env(env, std::env::var("RUST_LOG").ok()))
         .stdin(Stdio::null())

@@ -7,6 +7,7 @@
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
+pub mod accounting;
 pub mod alertmanager;
 pub mod charts;
 pub mod cpu_agent;

@@ -9,20 +9,17 @@
 //! super-manager. Every connection between the region and the centre goes through a proxy
 //! that the partition test cuts.
 //!
-//! Samples: every steady agent's `sim_sample_number` counts its ticks, so the region must
-//! store exactly the ticks 1..=n of each, n growing: read through a broker, which merges the
-//! members a history is spread over, the distinct ticks must number n with none repeated
-//! with another value.
+//! Samples and incidents are accounted for exactly, as `strata_tests::accounting` says.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde_json::Value;
 use strata_proto::identity::Role;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_proto::v1::{ListResourcesRequest, QueryRangeRequest, Resource, ResourceState};
+use strata_proto::v1::{ListResourcesRequest, Resource, ResourceState};
 use strata_testkit::{Region, RegionProcs, block_on, get_json, wait_for};
+use strata_tests::accounting::{Accounts, Incident, Listed};
 
 /// The meshes of these tests are heavy for a 2-core machine: one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -32,9 +29,6 @@ const FLAPPING: usize = 3;
 const SUBS: [&str; 3] = ["west-1", "west-2", "west-3"];
 /// Sample and poll interval.
 const INTERVAL_MS: u64 = 500;
-
-/// An incident as the assertions compare it: resource, rule, severity, resolved.
-type Incident = (String, String, String, bool);
 
 /// The scenario's mesh, with the helpers its assertions need.
 struct Mesh {
@@ -161,194 +155,46 @@ impl Mesh {
         );
     }
 
-    /// Each steady agent's stored ticks, read through broker `b`.
-    fn stored_ticks(&self, b: usize) -> Result<BTreeMap<String, Vec<(i64, u64)>>, String> {
-        let addr = self.kit.brokers[b].addr.clone();
-        let channel = self.kit.channel(&addr, Role::Broker);
-        block_on(async move {
-            let mut c = SubManagerClient::new(channel.clone());
-            let answer = c
-                .query_range(QueryRangeRequest {
-                    region: "west".into(),
-                    name: "sim_sample_number".into(),
-                    from_ms: 0,
-                    to_ms: i64::MAX,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|s| format!("QueryRange through {addr}: {}", s.message()))?;
-            let mut out = BTreeMap::new();
-            for s in answer.into_inner().series {
-                let agent = s
-                    .labels
-                    .iter()
-                    .find(|l| l.name == "agent")
-                    .map(|l| l.value.clone())
-                    .unwrap_or_default();
-                if agent.starts_with("sim-") {
-                    let points = s.points.iter().map(|p| (p.ts_ms, p.value as u64)).collect();
-                    out.insert(agent, points);
-                }
-            }
-            Ok(out)
-        })
+    /// A channel to broker `b`, as an operator.
+    fn broker(&self, b: usize) -> tonic::transport::Channel {
+        self.kit.channel(&self.kit.brokers[b].addr, Role::Broker)
     }
 
-    /// Waits until every steady agent has stored at least `at_least` ticks, then checks that
-    /// each stored exactly ticks 1..=n, once each; returns the smallest n.
+    /// Waits for every steady agent's ticks 1..=n, n at least `at_least`, through broker `b`.
     fn exact_ticks(&self, b: usize, at_least: u64) -> u64 {
-        self.exact_ticks_since(b, at_least, 0)
+        accounts().exact_ticks(&self.broker(b), at_least)
     }
 
-    /// As [`Mesh::exact_ticks`], for the ticks stamped from `since_ms` on (with a member
-    /// down, the history it alone holds is out of reach until it returns): they must run
-    /// without a gap from the first tick after `since_ms` to n.
+    /// As [`Mesh::exact_ticks`], for the ticks stamped from `since_ms` on.
     fn exact_ticks_since(&self, b: usize, at_least: u64, since_ms: i64) -> u64 {
-        let stored = wait_for(
-            &format!("every steady agent to store {at_least} ticks"),
-            Duration::from_secs(60),
-            || {
-                let stored = self.stored_ticks(b)?;
-                let least = stored
-                    .values()
-                    .map(|p| p.iter().map(|(_, v)| *v).max().unwrap_or(0))
-                    .min()
-                    .unwrap_or(0);
-                if stored.len() == STEADY && least >= at_least {
-                    Ok(stored)
-                } else {
-                    Err(format!("{} agents, least {least}", stored.len()))
-                }
-            },
-        );
-        let mut least = u64::MAX;
-        for (agent, points) in &stored {
-            let points: Vec<(i64, u64)> = points
-                .iter()
-                .copied()
-                .filter(|(ts, _)| *ts >= since_ms)
-                .collect();
-            let max = points.iter().map(|(_, v)| *v).max().unwrap();
-            let (first_ts, first) = points.iter().copied().min().unwrap();
-            if since_ms == 0 {
-                assert_eq!(first, 1, "{agent}: ticks start at {first}");
-            } else {
-                assert!(
-                    first_ts < since_ms + 2 * INTERVAL_MS as i64,
-                    "{agent}: nothing stored from {since_ms} until {first_ts}"
-                );
-            }
-            let mut ticks: Vec<u64> = points.iter().map(|(_, v)| *v).collect();
-            ticks.sort_unstable();
-            ticks.dedup();
-            assert_eq!(
-                ticks,
-                (first..=max).collect::<Vec<_>>(),
-                "{agent}: stored ticks are not exactly {first}..={max}"
-            );
-            assert_eq!(
-                points.len() as u64,
-                max - first + 1,
-                "{agent}: a tick is stored at two timestamps"
-            );
-            least = least.min(max);
-        }
-        least
+        accounts().exact_ticks_since(&self.broker(b), at_least, since_ms)
     }
 }
 
-fn incidents_of(http: &str, include: &str) -> Result<Vec<(Incident, String, i64)>, String> {
-    let list = get_json(
-        http,
-        &format!("/api/v1/events?region=west&include={include}"),
-    )?;
-    Ok(list
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e: &Value| {
-            (
-                (
-                    e["resource_id"].as_str().unwrap_or("").to_string(),
-                    e["rule"].as_str().unwrap_or("").to_string(),
-                    e["severity"].as_str().unwrap_or("").to_string(),
-                    e["resolved_ms"].as_i64().unwrap_or(0) > 0,
-                ),
-                e["id"].as_str().unwrap_or("").to_string(),
-                e["opened_ms"].as_i64().unwrap_or(0),
-            )
-        })
-        .collect())
+/// The region's accounts: its steady and flapping agents.
+fn accounts() -> Accounts {
+    Accounts {
+        region: "west".into(),
+        steady: STEADY,
+        flapping: FLAPPING,
+        interval_ms: INTERVAL_MS,
+    }
 }
 
-fn open_incidents(http: &str) -> Result<Vec<(Incident, String, i64)>, String> {
-    incidents_of(http, "open")
+fn open_incidents(http: &str) -> Result<Vec<Listed>, String> {
+    accounts().incidents(&|path| get_json(http, path), "open")
 }
 
-/// Every incident, open and resolved, sorted.
-fn all_incidents(http: &str) -> Result<Vec<Incident>, String> {
-    let mut all: Vec<Incident> = incidents_of(http, "resolved")?
-        .into_iter()
-        .map(|(i, _, _)| i)
-        .collect();
-    all.sort();
-    Ok(all)
-}
-
-/// The incidents the scenario must end with: the two steady ones, open, and one resolved
-/// `reachable` incident per flapping agent for each of `flaps` cycles.
 fn expected(flaps: usize) -> Vec<Incident> {
-    let i = |r: &str, rule: &str, sev: &str, resolved| {
-        (
-            format!("west/{r}"),
-            rule.to_string(),
-            sev.to_string(),
-            resolved,
-        )
-    };
-    let mut v = vec![
-        i("sim-0007", "cpu", "warning", false),
-        i("sim-0013", "cpu", "critical", false),
-    ];
-    for _ in 0..flaps {
-        for n in 1..=FLAPPING {
-            v.push(i(&format!("flap-{n:04}"), "reachable", "critical", true));
-        }
-    }
-    v.sort();
-    v
+    accounts().expected(flaps)
 }
 
-/// Waits until the centre shows exactly `want`, and checks it stays so for a few polls.
 fn exact_incidents(http: &str, want: &[Incident]) {
-    wait_for("the exact incidents", Duration::from_secs(30), || {
-        let got = all_incidents(http)?;
-        if got == want {
-            Ok(())
-        } else {
-            let raw = get_json(http, "/api/v1/events?region=west&include=resolved")?;
-            Err(format!("got {got:?}: {raw}"))
-        }
-    });
-    std::thread::sleep(Duration::from_millis(3 * INTERVAL_MS));
-    assert_eq!(
-        all_incidents(http).unwrap(),
-        want,
-        "incidents changed after settling"
-    );
+    accounts().exact_incidents(&|path| get_json(http, path), want);
 }
 
-/// The steady incidents' ids and opening times, which no fault may change.
 fn steady_ids(http: &str) -> Vec<(String, i64)> {
-    let mut v: Vec<(String, i64)> = open_incidents(http)
-        .unwrap()
-        .into_iter()
-        .filter(|(i, _, _)| i.0.contains("/sim-"))
-        .map(|(_, id, opened)| (id, opened))
-        .collect();
-    v.sort();
-    v
+    accounts().steady_ids(&|path| get_json(http, path))
 }
 
 #[test]

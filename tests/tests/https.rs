@@ -2,43 +2,7 @@
 //! in clear, a client that does not trust the certificate refused.
 
 use strata_testkit::Mesh;
-
-/// One request over TLS to `addr`, trusting `ca_pem` only: the status line and the headers
-/// and body, or why the connection failed.
-fn https_request(addr: &str, ca_pem: &str, request: String) -> Result<String, String> {
-    use rustls::pki_types::pem::PemObject;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots
-            .add(cert.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let addr = addr.to_string();
-    strata_testkit::block_on(async move {
-        let tcp = tokio::net::TcpStream::connect(&addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let mut tls = connector
-            .connect(name, tcp)
-            .await
-            .map_err(|e| e.to_string())?;
-        tls.write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut answer = Vec::new();
-        let _ = tls.read_to_end(&mut answer).await;
-        Ok(String::from_utf8_lossy(&answer).into_owned())
-    })
-}
+use strata_testkit::http::https_request;
 
 #[test]
 fn the_api_is_served_over_https_with_the_operators_certificate() {
@@ -74,7 +38,7 @@ fn the_api_is_served_over_https_with_the_operators_certificate() {
         https_request(
             &http,
             &made.cert.pem(),
-            format!("GET {path} HTTP/1.1\r\nHost: {http}\r\n{auth}Connection: close\r\n\r\n"),
+            &format!("GET {path} HTTP/1.1\r\nHost: {http}\r\n{auth}Connection: close\r\n\r\n"),
         )
     };
     let answer = ask("/api/v1/session", true).unwrap();
@@ -90,10 +54,6 @@ fn the_api_is_served_over_https_with_the_operators_certificate() {
     );
     // a client that does not trust the certificate gets nothing either
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-    let refused = https_request(
-        &http,
-        &other.cert.pem(),
-        "GET /healthz HTTP/1.1\r\n\r\n".into(),
-    );
+    let refused = https_request(&http, &other.cert.pem(), "GET /healthz HTTP/1.1\r\n\r\n");
     assert!(refused.is_err(), "{refused:?}");
 }

@@ -38,6 +38,10 @@ pub struct SimArgs {
     /// Brokers to register every simulated agent with, comma-separated `host:port`.
     #[arg(long, value_delimiter = ',')]
     pub brokers: Vec<String>,
+    /// Address sub-managers poll, `host:port` (with --brokers; default the bound address,
+    /// required when --listen is every interface, e.g. 0.0.0.0:7900).
+    #[arg(long)]
+    pub advertise: Option<String>,
     /// Region the agents register for (with --brokers).
     #[arg(long, default_value = "default")]
     pub region: String,
@@ -81,6 +85,14 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind simulated agents on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let advertise = match &args.advertise {
+        Some(a) => a.clone(),
+        None if addr.ip().is_unspecified() && !args.brokers.is_empty() => anyhow::bail!(
+            "--advertise: required with --brokers, as --listen {addr} is not an address \
+             others can poll"
+        ),
+        None => addr.to_string(),
+    };
     let sim = Simulation::new(
         SimConfig {
             agents: args.agents,
@@ -113,6 +125,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         brokers: args.brokers.clone(),
         region: args.region.clone(),
         token: args.token.clone(),
+        advertise,
     };
     serve(
         listener,

@@ -249,6 +249,7 @@ impl MeshBuilder {
                     brokers: registered.map(<[String]>::to_vec).unwrap_or_default(),
                     region: region.name.clone(),
                     token: None,
+                    advertise: String::new(),
                 };
                 let transport = match node(Role::Agent, &region.name, &sim.prefix)? {
                     Some(dir) => Transport::load(
