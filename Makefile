@@ -5,7 +5,7 @@ CARGO ?= cargo
 # Extra arguments for `strata up`, e.g. `make run UP_ARGS="--http 127.0.0.1:9000"`.
 UP_ARGS ?=
 
-.PHONY: run test build bench deps test-peers fmt lint
+.PHONY: run test build bench deps test-peers fmt lint packages
 
 ## deps: install the C/C++ toolchain pieces RocksDB needs (g++, libclang-dev for bindgen)
 deps:
@@ -23,11 +23,16 @@ deps:
 	  fi; \
 	fi
 
+# kubernetes-validate's version: its schemas of Kubernetes 1.35 check deploy/kubernetes
+KUBERNETES_VALIDATE := 1.37.0
+
 ## test-peers: the real peers tests need: blackbox_exporter (compared with the agent's probes,
 ## scraped by an agent), node_exporter (scraped by an agent), Alertmanager (receives the
 ## regions' alerts), Prometheus (answers the same PromQL as Strata, remote-writes into a
 ## region and receives one's), VictoriaMetrics (receives a region's remote write), chromium
-## and chromedriver (the console's browser test)
+## and chromedriver (the console's browser test), debootstrap (the Debian root the packages
+## are installed into); kubernetes-validate from PyPI (the Kubernetes manifests checked
+## against the Kubernetes schemas)
 test-peers:
 	@missing=""; \
 	command -v prometheus-blackbox-exporter >/dev/null 2>&1 || missing="$$missing prometheus-blackbox-exporter"; \
@@ -37,12 +42,22 @@ test-peers:
 	[ -x /usr/bin/prometheus ] || missing="$$missing prometheus"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
+	command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
 	    echo "missing:$$missing; run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+	@if [ "$$(python3 -m kubernetes_validate --version 2>/dev/null)" != "$(KUBERNETES_VALIDATE)" ]; then \
+	  pip="python3 -m pip install -q kubernetes-validate==$(KUBERNETES_VALIDATE)"; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing: kubernetes-validate $(KUBERNETES_VALIDATE)"; \
+	    $$pip 2>/dev/null || $$pip --break-system-packages; \
+	  else \
+	    echo "missing: kubernetes-validate $(KUBERNETES_VALIDATE); run: sudo $$pip" >&2; exit 1; \
 	  fi; \
 	fi
 
@@ -68,6 +83,12 @@ bench: deps
 	$(CARGO) bench -p strata-tsdb --bench tsdb --bench codec
 	$(CARGO) build --release --workspace --bins
 	./target/release/strata bench tsdb $(BENCH_ARGS)
+
+## packages: the Debian packages of every role and the CLI, from a release build, into
+## target/debian (deploy/debian/build-packages; docs/deploying.md)
+packages: deps
+	$(CARGO) build --release --workspace --bins
+	deploy/debian/build-packages target/release target/debian
 
 fmt:
 	$(CARGO) fmt --all

@@ -177,11 +177,12 @@ impl RoleConfig for AgentConfig {
                 Err(e) => return vec![format!("STRATA_AGENT_COLLECT_INTERVAL={v}: {e}")],
             }
         }
-        // join tokens the file names rather than holds
+        // join tokens (and the CA's fingerprint) the file names rather than holds
         let mut problems = Vec::new();
         for (field, token) in [
             ("enrol.token", self.enrol.token.as_mut()),
             ("registration.token", self.registration.token.as_mut()),
+            ("enrol.ca_fingerprint", self.enrol.ca_fingerprint.as_mut()),
         ] {
             if let Some(token) = token {
                 problems.extend(strata_proto::config::resolve_secret(field, token, var));

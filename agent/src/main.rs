@@ -31,7 +31,11 @@ fn main() -> ExitCode {
         config,
         Some(0),
         |config, shutdown| async move {
-            let bound = strata_agent::bind(config).await?;
+            // a first enrolment retries for a minute: a stop asked meanwhile ends it
+            let bound = tokio::select! {
+                bound = strata_agent::bind(config) => bound?,
+                () = shutdown.cancelled() => return Ok(()),
+            };
             match bound.metrics_addr() {
                 Some(metrics) => println!(
                     "strata-agent listening grpc={} metrics={metrics}",

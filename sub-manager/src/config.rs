@@ -273,8 +273,8 @@ impl Default for Thresholds {
 impl RoleConfig for SubManagerConfig {
     type Error = SubManagerError;
 
-    /// Applies `STRATA_SUB_MANAGER_ID`, `_REGION`, `_LISTEN`, `_DATA_DIR` and `_BROKERS`
-    /// (comma-separated).
+    /// Applies `STRATA_SUB_MANAGER_ID`, `_REGION`, `_LISTEN`, `_ADVERTISE`, `_DATA_DIR` and
+    /// `_BROKERS` (comma-separated).
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
         if let Some(v) = var("STRATA_SUB_MANAGER_ID") {
             self.id = v;
@@ -284,6 +284,9 @@ impl RoleConfig for SubManagerConfig {
         }
         if let Some(v) = var("STRATA_SUB_MANAGER_LISTEN") {
             self.listen = v;
+        }
+        if let Some(v) = var("STRATA_SUB_MANAGER_ADVERTISE") {
+            self.advertise = Some(v);
         }
         if let Some(v) = var("STRATA_SUB_MANAGER_DATA_DIR") {
             self.data_dir = v.into();
@@ -327,6 +330,20 @@ impl RoleConfig for SubManagerConfig {
                 "listen: '{}' is not an address like 127.0.0.1:7700",
                 self.listen
             ));
+        }
+        let unspecified = self
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_unspecified());
+        match &self.advertise {
+            Some(a) if !strata_proto::config::is_host_port(a) => {
+                errors.push(format!("advertise: '{a}' is not host:port"));
+            }
+            None if unspecified && !self.brokers.is_empty() => errors.push(format!(
+                "advertise: required, as listen '{}' is not an address brokers can dial",
+                self.listen
+            )),
+            _ => {}
         }
         if let Some(c) = &self.console_listen {
             if c.parse::<std::net::SocketAddr>().is_err() {
@@ -515,6 +532,33 @@ mod tests {
         ] {
             assert!(err.contains(needle), "{needle} missing from {err}");
         }
+    }
+
+    #[test]
+    fn every_interface_needs_an_address_to_announce() {
+        let text = "id = \"eu-1\"\nregion = \"eu\"\nlisten = \"0.0.0.0:7700\"\n\
+                    brokers = [\"10.0.0.1:7600\"]\n";
+        let err = SubManagerConfig::parse(text)
+            .unwrap()
+            .finish(&|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("advertise: required"), "{err}");
+        let pod = |k: &str| {
+            (k == "STRATA_SUB_MANAGER_ADVERTISE").then(|| "eu-0.strata-eu.strata.svc:7700".into())
+        };
+        let c = SubManagerConfig::parse(text).unwrap().finish(&pod).unwrap();
+        assert_eq!(
+            c.advertise.as_deref(),
+            Some("eu-0.strata-eu.strata.svc:7700")
+        );
+        let bad = |k: &str| (k == "STRATA_SUB_MANAGER_ADVERTISE").then(|| "no-port".into());
+        let err = SubManagerConfig::parse(text)
+            .unwrap()
+            .finish(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("advertise: 'no-port'"), "{err}");
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub enum CaCommand {
         /// How long the certificate is valid.
         #[arg(long, default_value = "90days", value_parser = humantime::parse_duration)]
         valid_for: Duration,
+        /// The system group of the component that reads them (e.g. `strata-broker`, made by
+        /// its package): the files become root:GROUP and the keys readable by that group
+        /// (0640), so that the component needs no root. Default: root's only (keys 0600).
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Revoke an identity: every door that reads the updated `revoked.txt` refuses it.
     Revoke {
@@ -89,6 +94,7 @@ pub fn run(args: CaArgs) -> anyhow::Result<()> {
             who,
             out,
             valid_for,
+            group,
         } => {
             let ca = Ca::load(&args.dir)?;
             let identity = who.identity()?;
@@ -102,6 +108,9 @@ pub fn run(args: CaArgs) -> anyhow::Result<()> {
             if ca.revoked_path().exists() {
                 std::fs::copy(ca.revoked_path(), out.join("revoked.txt"))
                     .with_context(|| format!("copy the revocation list into {}", out.display()))?;
+            }
+            if let Some(group) = group {
+                hand_to_group(out, group)?;
             }
             let until = humantime::format_rfc3339_seconds(issued.not_after);
             println!(
@@ -133,6 +142,45 @@ pub fn run(args: CaArgs) -> anyhow::Result<()> {
                 println!("revoked {uri}");
             }
         }
+    }
+    Ok(())
+}
+
+/// The id of the system group `name`, from /etc/group.
+fn group_id(name: &str) -> anyhow::Result<u32> {
+    let groups = std::fs::read_to_string("/etc/group").context("read /etc/group")?;
+    groups
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let (group, _, gid) = (fields.next()?, fields.next()?, fields.next()?);
+            (group == name).then(|| gid.parse().ok()).flatten()
+        })
+        .next()
+        .with_context(|| {
+            format!("--group: no group '{name}' in /etc/group (is its package installed?)")
+        })
+}
+
+/// Makes the node directory `dir` and its files root:`group`, the keys 0640, so that the
+/// component running as that group reads them and no one else does.
+fn hand_to_group(dir: &std::path::Path, group: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let gid = group_id(group)?;
+    let chown = |path: &std::path::Path| {
+        std::os::unix::fs::chown(path, None, Some(gid))
+            .with_context(|| format!("give {} to group {group}", path.display()))
+    };
+    chown(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
+        .with_context(|| format!("set the mode of {}", dir.display()))?;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("list {}", dir.display()))? {
+        let path = entry?.path();
+        chown(&path)?;
+        let key = path.extension().is_some_and(|e| e == "key");
+        let mode = if key { 0o640 } else { 0o644 };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("set the mode of {}", path.display()))?;
     }
     Ok(())
 }
