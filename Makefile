@@ -5,7 +5,7 @@ CARGO ?= cargo
 # Extra arguments for `strata up`, e.g. `make run UP_ARGS="--http 127.0.0.1:9000"`.
 UP_ARGS ?=
 
-.PHONY: run test build bench deps test-peers fmt lint packages
+.PHONY: run test build bench deps test-peers fmt lint packages images
 
 ## deps: install the C/C++ toolchain pieces RocksDB needs (g++, libclang-dev for bindgen)
 deps:
@@ -31,7 +31,7 @@ KUBERNETES_VALIDATE := 1.37.0
 ## regions' alerts), Prometheus (answers the same PromQL as Strata, remote-writes into a
 ## region and receives one's), VictoriaMetrics (receives a region's remote write), chromium
 ## and chromedriver (the console's browser test), debootstrap (the Debian root the packages
-## are installed into); kubernetes-validate from PyPI (the Kubernetes manifests checked
+## are installed into), buildah and setcap (the container images); kubernetes-validate from PyPI (the Kubernetes manifests checked
 ## against the Kubernetes schemas)
 test-peers:
 	@missing=""; \
@@ -43,6 +43,8 @@ test-peers:
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
+	command -v buildah >/dev/null 2>&1 || missing="$$missing buildah"; \
+	[ -x /usr/sbin/setcap ] || missing="$$missing libcap2-bin"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing:$$missing"; \
@@ -89,6 +91,12 @@ bench: deps
 packages: deps
 	$(CARGO) build --release --workspace --bins
 	deploy/debian/build-packages target/release target/debian
+
+## images: the container images (strata and strata-<role>), from a release build, with
+## buildah (deploy/container/build-image; docs/deploying.md)
+images: deps
+	$(CARGO) build --release --workspace --bins
+	deploy/container/build-image target/release
 
 fmt:
 	$(CARGO) fmt --all

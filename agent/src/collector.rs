@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::config::HostPaths;
 use crate::entry::AgentEntry;
 use crate::items::{Item, ItemConfig, ItemSet, Schedule};
 use crate::procfs::processes::ProcessTable;
@@ -25,6 +26,8 @@ use crate::series::SeriesTable;
 
 /// Reads host resources; keep one for the life of the agent.
 pub struct HostCollector {
+    /// Where the host's files are (to make a fresh collector after a panic).
+    host: HostPaths,
     procfs: ProcFs,
     /// Shared with live snapshots, which rescan it when it is stale.
     processes: Arc<Mutex<ProcessTable>>,
@@ -51,17 +54,28 @@ impl Default for HostCollector {
 pub const DEFAULT_TOP: usize = 10;
 
 impl HostCollector {
-    /// A collector primed with a first reading, so that the first CPU usage is meaningful.
+    /// A collector of this host's /proc and /sys, primed with a first reading, so that the
+    /// first CPU usage is meaningful.
     pub fn new() -> Self {
+        Self::with_host(&HostPaths::default())
+    }
+
+    /// A collector of the host whose files are at `host` (an agent in a container), primed.
+    pub fn with_host(host: &HostPaths) -> Self {
+        let procfs = ProcFs::new(&host.proc, &host.sys).with_host_root(&host.root);
         let mut collector = Self {
-            procfs: ProcFs::default(),
+            host: host.clone(),
+            procfs,
             processes: Arc::default(),
             top: DEFAULT_TOP,
             watch: Vec::new(),
         };
         collector.procfs.collect(ItemSet::all(), &mut Discard);
         if collector.procfs.cpu_count() == 0 {
-            warn!("/proc/stat is not readable: CPU, memory and network will not be collected");
+            warn!(
+                proc = %host.proc.display(),
+                "stat is not readable there: CPU, memory and network will not be collected"
+            );
         }
         collector
     }
@@ -145,6 +159,7 @@ pub async fn collect_loop(
         if due.is_empty() {
             continue;
         }
+        let host = collector.host.clone();
         let result = tokio::task::spawn_blocking(move || {
             collector.collect(due, &mut table);
             (collector, table)
@@ -158,7 +173,7 @@ pub async fn collect_loop(
             Err(error) => {
                 warn!(%error, "host collection panicked; collector restarted");
                 table = SeriesTable::default();
-                collector = HostCollector::new();
+                collector = HostCollector::with_host(&host);
                 let (top, watch) = process_settings(&items.borrow());
                 collector.set_processes(top, watch);
                 continue;

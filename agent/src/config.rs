@@ -61,6 +61,33 @@ pub struct AgentConfig {
     pub tls: TlsConfig,
     /// Enrolment: how the agent gets and renews its certificate by itself (`[enrol]`).
     pub enrol: EnrolConfig,
+    /// Where the host's own files are, for an agent in a container (`[host]`).
+    pub host: HostPaths,
+}
+
+/// The host's /proc, /sys and root as the agent sees them (`[host]`): in a container they
+/// are mounted elsewhere (node_exporter's `--path.procfs`, `--path.sysfs`, `--path.rootfs`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HostPaths {
+    /// The host's /proc, where host metrics are read (default `/proc`). Process views read
+    /// the agent's own /proc, the host's when it shares the host's process namespace.
+    pub proc: PathBuf,
+    /// The host's /sys (default `/sys`).
+    pub sys: PathBuf,
+    /// The host's root filesystem (default `/`). Another root takes the filesystems from
+    /// the mount table of the host's init (`<proc>/1/mounts`) and measures them under it.
+    pub root: PathBuf,
+}
+
+impl Default for HostPaths {
+    fn default() -> Self {
+        Self {
+            proc: "/proc".into(),
+            sys: "/sys".into(),
+            root: "/".into(),
+        }
+    }
 }
 
 /// Enrolment with the region's brokers (`[enrol]`; off until `ca_fingerprint` is set).
@@ -97,6 +124,7 @@ impl Default for AgentConfig {
             registration: RegistrationConfig::default(),
             tls: TlsConfig::default(),
             enrol: EnrolConfig::default(),
+            host: HostPaths::default(),
         }
     }
 }

@@ -139,7 +139,7 @@ impl BoundAgent {
             transport.clone(),
             shutdown.clone(),
         ));
-        let collector = HostCollector::new();
+        let collector = HostCollector::with_host(&config.host);
         let mut registry = Registry::new(config.max_poll_samples);
         let entry = registry.add(AgentEntry {
             id: config.id.clone(),

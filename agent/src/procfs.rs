@@ -79,6 +79,9 @@ pub struct ProcFs {
     info: Option<HostInfo>,
     /// Cycles collected so far.
     cycles: u64,
+    /// The host's root, when not `/`: filesystems from its init's mount table, measured
+    /// under it.
+    host_root: Option<PathBuf>,
 }
 
 /// Cycles between two scans of /sys/class/net and /proc/mounts for interfaces and
@@ -111,7 +114,15 @@ impl ProcFs {
             tcp_states: Default::default(),
             meminfo_names: Vec::new(),
             cycles: 0,
+            host_root: None,
         }
+    }
+
+    /// Takes filesystems from the mount table of the host's init and measures them under
+    /// `root`, the host's root filesystem as mounted here (none or `/`: this process's own).
+    pub fn with_host_root(mut self, root: &Path) -> Self {
+        self.host_root = (root != Path::new("/")).then(|| root.to_path_buf());
+        self
     }
 
     /// Reads `path` into the buffer; false if it cannot be read.
@@ -259,14 +270,19 @@ impl ProcFs {
         {
             out.emit("host_entropy_available_bits", &[], bits);
         }
-        if self.cycles.is_multiple_of(RESCAN_EVERY) && self.load_proc("mounts") {
+        let table = if self.host_root.is_some() {
+            "1/mounts"
+        } else {
+            "mounts"
+        };
+        if self.cycles.is_multiple_of(RESCAN_EVERY) && self.load_proc(table) {
             self.mounts = local_mounts(&self.buf);
         }
         if due.has(Item::Tcp) {
             self.tcp_states.collect(out);
         }
         if due.has(Item::Filesystem) {
-            emit_filesystems(&self.mounts, out);
+            emit_filesystems(&self.mounts, self.host_root.as_deref(), out);
         }
         if due.has(Item::Network) {
             self.collect_interfaces(out);
@@ -332,6 +348,32 @@ mod tests {
         procfs.collect(ItemSet::all(), &mut seen);
         assert_eq!(seen.get("host_cpu_usage_ratio", "cpu=total"), Some(0.25));
         assert_eq!(seen.get("host_cpu_usage_ratio", "cpu=0"), Some(0.25));
+    }
+
+    #[test]
+    fn a_host_root_measures_the_filesystems_of_the_host_s_init_under_it() {
+        // a host root with one filesystem at /data; the agent's own mount table says nothing
+        let proc = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("data")).unwrap();
+        std::fs::create_dir(proc.path().join("1")).unwrap();
+        std::fs::write(proc.path().join("1/mounts"), "/dev/vdb /data ext4 rw 0 0\n").unwrap();
+        std::fs::write(proc.path().join("mounts"), "overlay / overlay rw 0 0\n").unwrap();
+        let mut procfs =
+            ProcFs::new(proc.path(), proc.path().join("no-sys")).with_host_root(root.path());
+        let mut seen = Seen::default();
+        procfs.collect(ItemSet::all(), &mut seen);
+        let size = seen.get(
+            "host_filesystem_size_bytes",
+            "mountpoint=/data,device=/dev/vdb,fstype=ext4",
+        );
+        assert!(size.is_some_and(|s| s > 0.0), "{:?}", seen.0);
+        // `/` is this process's own view: its mount table, as before
+        let mut own =
+            ProcFs::new(proc.path(), proc.path().join("no-sys")).with_host_root(Path::new("/"));
+        let mut seen = Seen::default();
+        own.collect(ItemSet::all(), &mut seen);
+        assert!(!seen.0.iter().any(|r| r.0 == "host_filesystem_size_bytes"));
     }
 
     #[test]

@@ -56,6 +56,8 @@ enum Command {
     Token(cmd::access::TokenArgs),
     /// The mesh's certificate authority: init, issue, revoke, show.
     Ca(cmd::ca::CaArgs),
+    /// Ask a component's /healthz: exit 0 when it answers 200 (a container's health check).
+    Healthz(cmd::healthz::HealthzArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),
     /// Measure a component beside its peers: tsdb, agent, probes, failover or overview (runs
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
             Command::Rca(args) => cmd::services::rca(args).await,
             Command::Report(args) => cmd::report::run(args).await,
             Command::Sim(args) => cmd::sim::run(args).await,
+            Command::Healthz(args) => cmd::healthz::run(args).await,
             Command::Ca(args) => cmd::ca::run(args),
             Command::User(args) => cmd::access::user(args),
             Command::Token(args) => cmd::access::token(args),

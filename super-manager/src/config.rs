@@ -83,9 +83,11 @@ impl Default for SuperManagerConfig {
 impl RoleConfig for SuperManagerConfig {
     type Error = SuperManagerError;
 
-    /// Applies `STRATA_SUPER_MANAGER_HTTP`, `STRATA_SUPER_MANAGER_GRPC` and
-    /// `STRATA_SUPER_MANAGER_BROKERS` (comma-separated).
+    /// Applies `STRATA_SUPER_MANAGER_ID`, `_HTTP`, `_GRPC` and `_BROKERS` (comma-separated).
     fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        if let Some(v) = var("STRATA_SUPER_MANAGER_ID") {
+            self.id = v;
+        }
         if let Some(v) = var("STRATA_SUPER_MANAGER_GRPC") {
             self.grpc_listen = Some(v);
         }

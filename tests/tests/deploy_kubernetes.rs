@@ -2,8 +2,8 @@
 //! they are written for with `kubernetes-validate --strict` (a misspelt or misplaced field
 //! fails, where `kubectl apply` might drop it), as kustomize renders them too where `kubectl`
 //! is installed; kustomization.yaml lists every manifest and role config, and only files
-//! that exist. They hold what the mesh relies on: the agent sees its node (hostPID, /proc and
-//! /sys read-only) with the two capabilities of its systemd unit and no other; every pod runs
+//! that exist. They hold what the mesh relies on: the agent sees its node (hostPID, /proc,
+//! /sys and its root read-only) with the two capabilities of its systemd unit and no other; every pod runs
 //! as a non-root user with no privilege escalation, a read-only root file system and
 //! RuntimeDefault seccomp, with liveness and readiness probes on /healthz at the port its
 //! config serves it on; the sub-managers are StatefulSets with a volume each; there are two
@@ -317,8 +317,8 @@ fn the_agent_sees_its_node_read_only_with_two_capabilities_and_no_root() {
     let host: Vec<&Value> = items(&spec["volumes"])
         .filter(|v| v["hostPath"].is_object())
         .collect();
-    assert_eq!(host.len(), 2, "hostPath volumes: /proc and /sys only");
-    for path in ["/proc", "/sys"] {
+    assert_eq!(host.len(), 3, "hostPath volumes: /proc, /sys and / only");
+    for path in ["/proc", "/sys", "/"] {
         let volume = host
             .iter()
             .find(|v| v["hostPath"]["path"] == path)
@@ -529,6 +529,17 @@ fn each_role_config_loads_under_its_pods_environment_with_the_ids_certificates_n
     );
     assert!(a.state_dir.is_some_and(|d| d.starts_with(state)));
     probes_ask(c, a.metrics_listen.as_deref().unwrap());
+    for (path, mount) in [
+        (&a.host.proc, "host-proc"),
+        (&a.host.sys, "host-sys"),
+        (&a.host.root, "host-root"),
+    ] {
+        assert_eq!(
+            path,
+            Path::new(mount_path(c, mount)),
+            "[host] reads the node's {mount}"
+        );
+    }
 
     for w in role(&objects, "broker") {
         let c = containers(w)[0];

@@ -1,7 +1,7 @@
 //! The Debian packages, as an operator installs them: `deploy/debian/build-packages` builds
 //! them from the binaries built here, and they are installed with the scratch root's own
-//! dpkg into a Debian root of this machine's release (debootstrap's minbase, made once and
-//! kept in `/var/cache/strata`, or `STRATA_CACHE_DIR`). There, each role has a system user
+//! dpkg into a Debian root of this machine's release (debootstrap's minbase, made once by
+//! `deploy/debian/minbase-root` and kept in `/var/cache/strata`, or `STRATA_CACHE_DIR`). There, each role has a system user
 //! of its own with no shell, the agent alone is in `adm`, the config is readable by root and
 //! the role only, the data directory by the role only, the unit is the one in
 //! deploy/systemd; a broker given its certificate by `strata ca issue --group` starts as
@@ -69,51 +69,15 @@ fn missing() -> Option<String> {
     None
 }
 
-/// The Debian release of this machine, which the binaries were linked for.
-fn codename() -> String {
-    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
-    release
-        .lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-        .map(|c| c.trim_matches('"').to_string())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "bookworm".into())
-}
-
-/// A minbase root of this machine's release, made once in the cache directory.
+/// The minbase root of this machine's release (`deploy/debian/minbase-root`, made once).
 fn base_root() -> Result<PathBuf, String> {
-    let cache = std::env::var("STRATA_CACHE_DIR").unwrap_or_else(|_| "/var/cache/strata".into());
-    let base = PathBuf::from(cache).join(format!("{}-minbase", codename()));
-    if base.join("usr/bin/dpkg").exists() {
-        return Ok(base);
-    }
-    let mirror = std::env::var("STRATA_DEBIAN_MIRROR")
-        .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
-    let partial = base.with_extension(format!("partial-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&partial);
-    eprintln!(
-        "making a {} minbase root in {} from {mirror}",
-        codename(),
-        base.display()
-    );
-    let out = Command::new("debootstrap")
-        .args(["--variant=minbase", &codename()])
-        .arg(&partial)
-        .arg(&mirror)
+    let out = Command::new(repo().join("deploy/debian/minbase-root"))
         .output()
-        .map_err(|e| format!("debootstrap: {e}"))?;
+        .map_err(|e| format!("deploy/debian/minbase-root: {e}"))?;
     if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(format!(
-            "debootstrap from {mirror} failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .last()
-                .unwrap_or_default()
-        ));
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
     }
-    std::fs::rename(&partial, &base).map_err(|e| format!("keep {}: {e}", base.display()))?;
-    Ok(base)
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// Owner, group and permission bits of `path`, names read from the root's own files.
@@ -382,6 +346,27 @@ fn the_packages_install_with_a_user_per_role_and_least_privilege() {
     );
     assert!(!ok && said.contains("No such file"), "agent: {said}");
     assert!(!said.contains("ermission denied"), "agent: {said}");
+
+    // upgraded in place (docs/deploying.md, "Upgrading a region"), an edited config and
+    // the stored data stay
+    let edited = root.join("etc/strata/sub-manager.toml");
+    let mine = format!(
+        "{}\n# edited by its operator\n",
+        std::fs::read_to_string(&edited).unwrap()
+    );
+    std::fs::write(&edited, &mine).unwrap();
+    let (ok, said) = chroot(
+        &root,
+        None,
+        &[
+            "sh",
+            "-c",
+            "cd /tmp/debs && dpkg -i strata-sub-manager_*.deb",
+        ],
+    );
+    assert!(ok, "{said}");
+    assert_eq!(std::fs::read_to_string(&edited).unwrap(), mine);
+    assert!(store_made(), "the member's store survives its upgrade");
 
     // removed, a role's config and data stay
     let (ok, said) = chroot(&root, None, &["dpkg", "-r", "strata-broker"]);

@@ -103,10 +103,19 @@ fn unescape_mount(mount: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
-/// Space and inodes of every filesystem of `mounts`, by statvfs.
-pub(super) fn emit_filesystems(mounts: &[Mount], out: &mut impl Emit) {
+/// Space and inodes of every filesystem of `mounts`, by statvfs (under `root`, the host's
+/// root as mounted here, when given).
+pub(super) fn emit_filesystems(
+    mounts: &[Mount],
+    root: Option<&std::path::Path>,
+    out: &mut impl Emit,
+) {
     for m in mounts {
-        let Ok(st) = rustix::fs::statvfs(m.mount.as_str()) else {
+        let path = match root {
+            Some(root) => root.join(m.mount.trim_start_matches('/')),
+            None => std::path::PathBuf::from(&m.mount),
+        };
+        let Ok(st) = rustix::fs::statvfs(&path) else {
             continue;
         };
         let unit = st.f_frsize as f64;

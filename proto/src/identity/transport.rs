@@ -185,6 +185,10 @@ struct Tls {
     config: TlsConfig,
     expected: Expected,
     loaded: RwLock<Arc<Loaded>>,
+    /// Revocations learnt from brokers that the node directory could not keep (it may be
+    /// read-only to this process): trusted from memory, one URI per line, relearnt after a
+    /// restart.
+    learnt: std::sync::Mutex<String>,
 }
 
 /// What the process's certificate must name.
@@ -250,12 +254,13 @@ impl Transport {
             region: region.map(str::to_string),
             id: id.map(str::to_string),
         };
-        let loaded = load(&config.dir, &expected)?;
+        let loaded = load(&config.dir, &expected, "")?;
         info!(identity = %loaded.me.identity, dir = %config.dir.display(), "mutual TLS on");
         Ok(Self::with(Some(Tls {
             config: config.clone(),
             expected,
             loaded: RwLock::new(Arc::new(loaded)),
+            learnt: std::sync::Mutex::new(String::new()),
         })))
     }
 
@@ -310,12 +315,18 @@ impl Transport {
 
     /// Reloads the node directory if any of its files changed.
     pub fn reload_if_changed(&self) {
+        self.reload(false);
+    }
+
+    /// Reloads the node directory if any of its files changed, or at once when `force`.
+    fn reload(&self, force: bool) {
         let Some(tls) = &self.inner.tls else { return };
         let current = self.loaded().expect("tls state");
-        if stamp(&tls.config.dir) == current.stamp {
+        if !force && stamp(&tls.config.dir) == current.stamp {
             return;
         }
-        match load(&tls.config.dir, &tls.expected) {
+        let learnt = tls.learnt.lock().expect("learnt lock poisoned").clone();
+        match load(&tls.config.dir, &tls.expected, &learnt) {
             Ok(loaded) => {
                 info!(
                     identity = %loaded.me.identity,
@@ -484,11 +495,14 @@ fn stamp(dir: &Path) -> Vec<Option<(SystemTime, u64)>> {
         .collect()
 }
 
-fn load(dir: &Path, expected: &Expected) -> Result<Loaded, IdentityError> {
+/// Loads the node directory `dir`, the revocations `learnt` from brokers added to its own.
+fn load(dir: &Path, expected: &Expected, learnt: &str) -> Result<Loaded, IdentityError> {
     let stamp = stamp(dir);
     let read = |name: &str| super::ca::read(&dir.join(name));
     let ca = read(CA_CERT)?;
-    let revoked = std::fs::read_to_string(dir.join(REVOKED)).unwrap_or_default();
+    let mut revoked = std::fs::read_to_string(dir.join(REVOKED)).unwrap_or_default();
+    revoked.push('\n');
+    revoked.push_str(learnt);
     let trust = Arc::new(Trust::new(&ca, &revoked)?);
     let cert_path = dir.join(NODE_CERT);
     let chain: Vec<CertificateDer<'static>> =

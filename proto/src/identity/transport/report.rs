@@ -20,7 +20,8 @@ impl Transport {
 
     /// Adds the revoked identities of `text` (one URI per line, as a broker hands them out)
     /// to this node's `revoked.txt` — never removing any — and reloads at once when some
-    /// were new; returns how many were.
+    /// were new; returns how many were. A node directory this process may not write (a
+    /// package's, a Kubernetes Secret) keeps them in memory instead: refused all the same.
     pub fn merge_revoked(&self, text: &str) -> usize {
         let Some(tls) = &self.inner.tls else { return 0 };
         let Some(trust) = self.trust() else { return 0 };
@@ -47,8 +48,20 @@ impl Transport {
                 fresh.len()
             }
             Err(error) => {
-                warn!(%error, "revocations learnt from a broker could not be kept");
-                0
+                warn!(
+                    %error,
+                    added = fresh.len(),
+                    "revocations learnt from a broker kept in memory: the node directory \
+                     is not writable (they are learnt again after a restart)"
+                );
+                let mut learnt = tls.learnt.lock().expect("learnt lock poisoned");
+                for uri in &fresh {
+                    learnt.push_str(uri);
+                    learnt.push('\n');
+                }
+                drop(learnt);
+                self.reload(true);
+                fresh.len()
             }
         }
     }
@@ -110,5 +123,39 @@ impl Transport {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::identity::ca::Ca;
+    use crate::identity::{Identity, Role, TlsConfig, Transport};
+
+    #[test]
+    fn revocations_a_node_directory_cannot_keep_are_refused_from_memory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = Ca::init(&tmp.path().join("ca")).unwrap();
+        let me = Identity::new(Role::Broker, "", "broker-1").unwrap();
+        let dir = tmp.path().join("node");
+        let issued = ca.issue(&me, Duration::from_secs(3600)).unwrap();
+        issued.write_node(&dir, ca.cert_pem(), "").unwrap();
+        // a revoked.txt that cannot be written (a directory stands in for a read-only one,
+        // as root may write anywhere)
+        std::fs::create_dir(dir.join("revoked.txt")).unwrap();
+        let config = TlsConfig {
+            dir: dir.clone(),
+            ..TlsConfig::default()
+        };
+        let transport = Transport::load(&config, Role::Broker, None, Some("broker-1")).unwrap();
+        let stolen = Identity::new(Role::Agent, "eu", "web-1").unwrap();
+        assert!(!transport.trust().unwrap().is_revoked(&stolen));
+        assert_eq!(transport.merge_revoked(&format!("{}\n", stolen.uri())), 1);
+        assert!(transport.trust().unwrap().is_revoked(&stolen));
+        // kept across a reload of the directory, and not counted twice
+        transport.reload(true);
+        assert!(transport.trust().unwrap().is_revoked(&stolen));
+        assert_eq!(transport.merge_revoked(&stolen.uri()), 0);
     }
 }
