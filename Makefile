@@ -31,7 +31,8 @@ KUBERNETES_VALIDATE := 1.37.0
 ## regions' alerts), Prometheus (answers the same PromQL as Strata, remote-writes into a
 ## region and receives one's), VictoriaMetrics (receives a region's remote write), chromium
 ## and chromedriver (the console's browser test), debootstrap (the Debian root the packages
-## are installed into), buildah and setcap (the container images); kubernetes-validate from PyPI (the Kubernetes manifests checked
+## are installed into), buildah and setcap (the container images), iproute2 (the hosts of
+## the multi-host rehearsal); kubernetes-validate from PyPI (the Kubernetes manifests checked
 ## against the Kubernetes schemas)
 test-peers:
 	@missing=""; \
@@ -44,6 +45,8 @@ test-peers:
 	[ -x /usr/bin/chromedriver ] || missing="$$missing chromium-driver"; \
 	command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing="$$missing debootstrap"; \
 	command -v buildah >/dev/null 2>&1 || missing="$$missing buildah"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	python3 -m pip --version >/dev/null 2>&1 || missing="$$missing python3-pip"; \
 	[ -x /usr/sbin/setcap ] || missing="$$missing libcap2-bin"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -185,8 +185,11 @@ impl Simulation {
 /// Where simulated agents register: brokers, region, join token and the address to poll.
 #[derive(Debug, Clone, Default)]
 pub struct Registration {
+    /// Brokers to register with, `host:port`.
     pub brokers: Vec<String>,
+    /// The agents' region.
     pub region: String,
+    /// The region's join token, when its brokers ask for one.
     pub token: Option<String>,
     /// Address sub-managers poll (empty: the listener's own).
     pub advertise: String,

@@ -246,7 +246,11 @@ impl BoundSubManager {
         }
 
         let polled = Arc::new(agents::Polled::default());
-        let contact = Arc::new(contact::Contact::new(&config, strata_proto::now_ms()));
+        let contact = Arc::new(contact::Contact::new(
+            !config.brokers.is_empty(),
+            config.poll.interval.max(config.poll.timeout) + config.heartbeat_interval,
+            strata_proto::now_ms(),
+        ));
         let poll_thread = poller::start(
             poller::PollContext {
                 config: config.clone(),

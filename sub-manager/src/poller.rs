@@ -258,6 +258,7 @@ async fn poll_agent(
             _ = tokio::time::sleep(delay) => {}
         }
         let assigned = pollers.lock().expect("pollers lock poisoned").clone();
+        let started = strata_proto::now_ms();
         let polled = tokio::select! {
             _ = stop.cancelled() => break,
             polled = poll_once(&ctx, &id, &address, &assigned, &mut client, &mut held) => polled,
@@ -271,7 +272,6 @@ async fn poll_agent(
                     "polled"
                 );
                 ctx.metrics.polls.fetch_add(1, Ordering::Relaxed);
-                ctx.contact.heard(strata_proto::now_ms());
                 failures = 0;
             }
             Err(error) => {
@@ -281,16 +281,17 @@ async fn poll_agent(
                     warn!(%error, failures, "poll failed");
                 }
                 let now = strata_proto::now_ms();
-                let mut down_after = poll.down_after_failures;
-                if failures >= down_after && ctx.contact.alone(now) {
+                if failures >= poll.down_after_failures && !ctx.contact.may_judge(started) {
                     // this member may be the one cut off: no judgement until someone answers
-                    if failures == down_after {
-                        warn!("no broker and no agent answers this member: not judged down");
+                    if failures == poll.down_after_failures {
+                        warn!("no broker and no agent answered this member meanwhile: not judged");
                     }
                     ctx.metrics.judgements_held.fetch_add(1, Ordering::Relaxed);
-                    down_after = u32::MAX;
+                    ctx.state.poll_unjudged(&id, &error, now);
+                } else {
+                    ctx.state
+                        .poll_failed(&id, &error, poll.down_after_failures, now);
                 }
-                ctx.state.poll_failed(&id, &error, down_after, now);
             }
         }
         delay = backoff(poll.interval, failures, poll.backoff_max);
@@ -331,8 +332,15 @@ async fn poll_once(
         let answer = client
             .poll(request)
             .await
-            .map_err(|status| format!("poll {address}: {}", status.message()))?
+            .map_err(|status| {
+                // a refusal still proves that this member's network works
+                if crate::contact::answered(&status) {
+                    ctx.contact.heard(strata_proto::now_ms());
+                }
+                format!("poll {address}: {}", status.message())
+            })?
             .into_inner();
+        ctx.contact.heard(strata_proto::now_ms());
         let dictionary = &mut held.dictionary;
         dictionary.learn(&ctx.tsdb, &rules, agent, &answer)?;
         let got = ingest(&ctx.tsdb, agent, &answer, dictionary)

@@ -321,6 +321,19 @@ impl RegionState {
         self.settle(&mut inner, agent, state, reason, now_ms);
     }
 
+    /// Records a failed poll that is not judged, as no one else answered this member while
+    /// it was under way: the agent is unknown (not down) until a poll or a judgement says.
+    pub fn poll_unjudged(&self, agent: &str, error: &str, now_ms: i64) {
+        let mut inner = self.lock();
+        let rec = self.record(&mut inner, agent, now_ms);
+        rec.failures += 1;
+        let reason = format!(
+            "not judged: no broker and no other agent answered this member meanwhile, which \
+             may be cut off itself ({error})"
+        );
+        self.settle(&mut inner, agent, ResourceState::Unknown, reason, now_ms);
+    }
+
     /// Starts reporting `agent` (this member now owns it).
     pub fn adopt(&self, agent: &str, now_ms: i64) {
         let mut inner = self.lock();

@@ -19,6 +19,7 @@
 //!   address read from its output.
 //! - [`proxy`]: a TCP proxy that cuts and heals a link.
 //! - [`netns`]: hosts as network namespaces, LANs, a router, links cut with `ip link`.
+//! - [`skip`]: a check that cannot run here: skipped on a workstation, failed under CI.
 //! - [`http`]: a minimal HTTP/1.1 client.
 //! - [`wait`]: waiting on a condition with a deadline.
 //! - [`error`]: the crate's error enum.
@@ -34,6 +35,7 @@ pub mod netns;
 pub mod peer;
 pub mod proc;
 pub mod proxy;
+pub mod skip;
 pub mod wait;
 
 pub use access::admin_token;
@@ -47,4 +49,5 @@ pub use http::{
 pub use mesh::{LocalMesh, LocalRegion, Mesh, MeshBuilder, Region, RegionProcs, write_config};
 pub use proc::{Pin, Proc, Spec};
 pub use proxy::Proxy;
+pub use skip::cannot_run;
 pub use wait::{block_on, now_ms, try_wait_for, wait_for};

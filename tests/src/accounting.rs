@@ -30,9 +30,13 @@ pub type Get<'a> = &'a dyn Fn(&str) -> Result<Value, String>;
 /// `flap-0001`.., sampled every `interval_ms`.
 #[derive(Debug, Clone)]
 pub struct Accounts {
+    /// The region the agents are in.
     pub region: String,
+    /// How many steady agents (`sim-0001`..): 7 runs at warning CPU, 13 at critical.
     pub steady: usize,
+    /// How many flapping agents (`flap-0001`..), taken down and up by the scenario.
     pub flapping: usize,
+    /// Their sample interval.
     pub interval_ms: u64,
 }
 

@@ -139,7 +139,7 @@ fn health_check(root: &Path, config: &Value) -> (bool, String) {
 #[test]
 fn the_images_run_as_a_user_with_a_health_check_and_nothing_else() {
     if let Some(why) = missing() {
-        eprintln!("SKIPPED: the container images are not built: {why}");
+        strata_testkit::cannot_run("the container images' build", &why);
         return;
     }
     let tag = format!("test-{}", std::process::id());
@@ -301,4 +301,6 @@ fn the_images_run_as_a_user_with_a_health_check_and_nothing_else() {
     );
     let said = healthy.unwrap_or_else(|e| panic!("{e}"));
     assert!(said.contains("200"), "{said}");
+    let (ok, said) = health_check(root, &broker);
+    assert!(!ok, "healthy once the broker is gone: {said}");
 }

@@ -138,43 +138,76 @@ fn first_line(root: &Path, role: &str, env: &[(&str, &str)], until: &dyn Fn() ->
     line
 }
 
-/// The command lines of docs/deploying.md's blocks marked as run by this test, in order.
-fn documented_commands() -> Vec<String> {
+/// Builds the packages of `version` from the binaries built here into `out`.
+fn build_packages(out: &Path, version: &str) {
+    let bins = strata_testkit::bin("strata-broker");
+    let built = Command::new(repo().join("deploy/debian/build-packages"))
+        .arg(bins.parent().unwrap())
+        .arg(out)
+        .env("DEB_COMPRESSION", "gzip")
+        .env("STRATA_PACKAGE_VERSION", version)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "build-packages: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+}
+
+/// The text of each block of docs/deploying.md marked `marker`, in order.
+fn documented_blocks(marker: &str) -> Vec<String> {
     let doc = std::fs::read_to_string(repo().join("docs/deploying.md")).unwrap();
     let mut lines = doc.lines();
-    let mut commands = Vec::new();
+    let mut blocks = Vec::new();
     while let Some(line) = lines.next() {
-        if line.trim() != "<!-- run by tests/tests/deploy_packages.rs -->" {
+        if line.trim() != marker {
             continue;
         }
-        assert_eq!(
-            lines.next().map(str::trim),
-            Some("```sh"),
-            "a marked block is sh"
+        let fence = lines.next().map(str::trim).unwrap_or_default();
+        assert!(
+            fence.starts_with("```"),
+            "a marked block follows its marker: {fence}"
         );
-        for line in lines.by_ref().take_while(|l| l.trim() != "```") {
-            if !line.trim().is_empty() && !line.trim_start().starts_with('#') {
-                commands.push(line.trim().to_string());
-            }
-        }
+        let block: Vec<&str> = lines.by_ref().take_while(|l| l.trim() != "```").collect();
+        blocks.push(block.join("\n"));
     }
+    blocks
+}
+
+/// The command lines of docs/deploying.md's blocks marked as run by this test, in order.
+fn documented_commands() -> Vec<String> {
+    let commands: Vec<String> = documented_blocks("<!-- run by tests/tests/deploy_packages.rs -->")
+        .iter()
+        .flat_map(|block| {
+            block
+                .lines()
+                .map(str::trim)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
     assert!(
-        commands.len() >= 8,
+        commands.len() >= 15,
         "docs/deploying.md's commands: {commands:?}"
     );
     commands
 }
 
+/// The join token the documented commands are given.
+const JOIN_TOKEN: &str = "east-join-token-of-the-test";
+
 #[test]
 fn the_packages_install_with_a_user_per_role_and_least_privilege() {
     if let Some(why) = missing() {
-        eprintln!("SKIPPED: the packages are not installed into a scratch root: {why}");
+        strata_testkit::cannot_run("the packages' install into a scratch root", &why);
         return;
     }
     let base = match base_root() {
         Ok(base) => base,
         Err(why) => {
-            eprintln!("SKIPPED: no Debian root to install the packages into: {why}");
+            strata_testkit::cannot_run("the packages' install into a Debian root", &why);
             return;
         }
     };
@@ -185,24 +218,18 @@ fn the_packages_install_with_a_user_per_role_and_least_privilege() {
         &["-a", &base.to_string_lossy(), &root.to_string_lossy()],
     );
     let debs = root.join("tmp/debs");
-    let bins = strata_testkit::bin("strata-broker");
-    let out = Command::new(repo().join("deploy/debian/build-packages"))
-        .arg(bins.parent().unwrap())
-        .arg(&debs)
-        .env("DEB_COMPRESSION", "gzip")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    build_packages(&debs, env!("CARGO_PKG_VERSION"));
     let built = std::fs::read_dir(&debs).unwrap().count();
     assert_eq!(built, 5, "a package per role and the CLI");
     // docs/deploying.md's commands, as an operator runs them
     for line in documented_commands() {
-        if let Some(units) = line.strip_prefix("systemctl enable --now ") {
-            for unit in units.split_whitespace() {
+        if let Some(rest) = line.strip_prefix("systemctl ") {
+            // no systemd in a scratch root: the units it names must be installed
+            for unit in rest
+                .split_whitespace()
+                .skip(1)
+                .filter(|w| !w.starts_with('-'))
+            {
                 let path = root.join(format!("lib/systemd/system/{unit}.service"));
                 assert!(
                     path.exists(),
@@ -211,12 +238,40 @@ fn the_packages_install_with_a_user_per_role_and_least_privilege() {
             }
             continue;
         }
-        let (ok, said) = chroot(
-            &root,
-            None,
-            &["sh", "-c", &format!("cd /tmp/debs && {line}")],
+        let out = Command::new("chroot")
+            .arg(&root)
+            .args(["sh", "-c", &format!("cd /tmp/debs && {line}")])
+            .env("JOIN_TOKEN", JOIN_TOKEN)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docs/deploying.md: {line}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
-        assert!(ok, "docs/deploying.md: {line}: {said}");
+    }
+    // the agent's documented lines load, with the files those commands made
+    let toml = documented_blocks("<!-- read by tests/tests/deploy_packages.rs -->");
+    assert_eq!(toml.len(), 1, "the agent's lines");
+    let here = format!("{}/etc/strata/", root.display());
+    let text = toml[0].replace("/etc/strata/", &here);
+    use strata_proto::config::RoleConfig;
+    let agent = strata_agent::AgentConfig::parse(&text)
+        .and_then(|c| c.finish(&|_| None).map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| panic!("docs/deploying.md's agent.toml: {e}"));
+    assert_eq!(agent.enrol.token.as_deref(), Some(JOIN_TOKEN));
+    let pin = agent.enrol.ca_fingerprint.unwrap_or_default();
+    assert!(
+        pin.starts_with("sha256:") && pin.len() == 71,
+        "the pinned CA: '{pin}'"
+    );
+    for secret in ["/etc/strata/join-token", "/etc/strata/ca.fingerprint"] {
+        assert_eq!(
+            owner(&root, secret),
+            ("root".into(), "strata-agent".into(), 0o640),
+            "{secret}"
+        );
     }
 
     for role in ROLES {
@@ -347,24 +402,25 @@ fn the_packages_install_with_a_user_per_role_and_least_privilege() {
     assert!(!ok && said.contains("No such file"), "agent: {said}");
     assert!(!said.contains("ermission denied"), "agent: {said}");
 
-    // upgraded in place (docs/deploying.md, "Upgrading a region"), an edited config and
-    // the stored data stay
+    // upgraded to a newer version as docs/deploying.md says ("Upgrading a region"): an
+    // edited config and the stored data stay
     let edited = root.join("etc/strata/sub-manager.toml");
     let mine = format!(
         "{}\n# edited by its operator\n",
         std::fs::read_to_string(&edited).unwrap()
     );
     std::fs::write(&edited, &mine).unwrap();
-    let (ok, said) = chroot(
+    let newer = format!("{}+1", env!("CARGO_PKG_VERSION"));
+    build_packages(&root.join("tmp/debs-new"), &newer);
+    let upgrade = "cd /tmp/debs-new && dpkg -i --force-confold strata-sub-manager_*.deb";
+    let (ok, said) = chroot(&root, None, &["sh", "-c", upgrade]);
+    assert!(ok, "{said}");
+    let (_, version) = chroot(
         &root,
         None,
-        &[
-            "sh",
-            "-c",
-            "cd /tmp/debs && dpkg -i strata-sub-manager_*.deb",
-        ],
+        &["dpkg-query", "-W", "-f=${Version}", "strata-sub-manager"],
     );
-    assert!(ok, "{said}");
+    assert_eq!(version, newer);
     assert_eq!(std::fs::read_to_string(&edited).unwrap(), mine);
     assert!(store_made(), "the member's store survives its upgrade");
 

@@ -69,12 +69,23 @@ fn is_reported_filesystem(mount: &str, fstype: &str) -> bool {
         "cifs",
         "smb3",
     ];
+    // a container runtime's and kubelet's mounts come and go with every pod: one series
+    // each would churn without end (as kube-prometheus excludes them from node_exporter's)
+    const RUNTIME_ROOTS: [&str; 6] = [
+        "/var/lib/kubelet",
+        "/var/lib/docker",
+        "/var/lib/containers",
+        "/run/containerd",
+        "/run/k3s",
+        "/run/netns",
+    ];
     let under = |root: &str| mount == root || mount.starts_with(&format!("{root}/"));
     !SKIP_TYPES.contains(&fstype)
         && !fstype.starts_with("fuse.")
         && !under("/proc")
         && !under("/sys")
         && !under("/dev")
+        && !RUNTIME_ROOTS.iter().any(|r| under(r))
 }
 
 /// A mount point as /proc/mounts writes it, with its octal escapes (`\040` for a space)
@@ -159,6 +170,15 @@ mod tests {
             ("/mnt/nas", "nfs4"),
             ("/home/u/remote", "fuse.sshfs"),
             ("/var/lib/x", "overlay"),
+            (
+                "/var/lib/kubelet/pods/1f/volumes/kubernetes.io~secret/t",
+                "tmpfs",
+            ),
+            (
+                "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/9/shm",
+                "tmpfs",
+            ),
+            ("/var/lib/docker/volumes/data", "ext4"),
         ] {
             assert!(!is_reported_filesystem(mount, fstype), "{mount} {fstype}");
         }

@@ -21,7 +21,7 @@ pub struct FileArg {
     #[arg(
         long,
         global = true,
-        default_value = "/var/lib/strata/super-manager/principals.json",
+        default_value = "/var/lib/strata-super-manager/principals.json",
         env = "STRATA_PRINCIPALS"
     )]
     pub file: PathBuf,

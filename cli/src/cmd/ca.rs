@@ -68,8 +68,9 @@ pub enum CaCommand {
         #[arg(long, default_value = "90days", value_parser = humantime::parse_duration)]
         valid_for: Duration,
         /// The system group of the component that reads them (e.g. `strata-broker`, made by
-        /// its package): the files become root:GROUP and the keys readable by that group
-        /// (0640), so that the component needs no root. Default: root's only (keys 0600).
+        /// its package, or a number: 10001 for the container images): the files become
+        /// root:GROUP and the keys readable by that group (0640), so that the component needs
+        /// no root. Default: root's only (keys 0600).
         #[arg(long)]
         group: Option<String>,
     },
@@ -146,8 +147,12 @@ pub fn run(args: CaArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The id of the system group `name`, from /etc/group.
+/// The id of the system group `name` (from /etc/group), or `name` itself when it is a number
+/// (a container's group, which the host may not name).
 fn group_id(name: &str) -> anyhow::Result<u32> {
+    if let Ok(gid) = name.parse() {
+        return Ok(gid);
+    }
     let groups = std::fs::read_to_string("/etc/group").context("read /etc/group")?;
     groups
         .lines()
@@ -175,7 +180,9 @@ fn hand_to_group(dir: &std::path::Path, group: &str) -> anyhow::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750))
         .with_context(|| format!("set the mode of {}", dir.display()))?;
     for entry in std::fs::read_dir(dir).with_context(|| format!("list {}", dir.display()))? {
-        let path = entry?.path();
+        let path = entry
+            .with_context(|| format!("list {}", dir.display()))?
+            .path();
         chown(&path)?;
         let key = path.extension().is_some_and(|e| e == "key");
         let mode = if key { 0o640 } else { 0o644 };

@@ -21,20 +21,21 @@ pub struct HealthzArgs {
     /// How long the answer may take.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
-    /// Accept any certificate of an HTTPS server on a loopback address (the component's own
-    /// console, whose certificate names its public address).
+    /// Accept any certificate of an HTTPS server on a loopback address written as one
+    /// (127.0.0.1, [::1]): the component's own console, whose certificate names its public
+    /// address.
     #[arg(long, env = "STRATA_HEALTHZ_LOOPBACK_ANY_CERT")]
     pub loopback_any_cert: bool,
 }
 
-/// Whether `url`'s host is a loopback address.
+/// Whether `url`'s host is a loopback address, written as one (a name could resolve
+/// anywhere).
 fn on_loopback(url: &reqwest::Url) -> bool {
-    let host = url.host_str().unwrap_or_default();
-    host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    url.host_str()
+        .unwrap_or_default()
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// GETs the URL; an error unless it answers 200.
@@ -47,10 +48,14 @@ pub async fn run(args: HealthzArgs) -> anyhow::Result<()> {
         !args.loopback_any_cert || on_loopback(&url),
         "--loopback-any-cert: {url} is not a loopback address"
     );
+    // the component itself answers: no redirect followed elsewhere, no proxy in between
     let client = reqwest::Client::builder()
         .timeout(args.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .danger_accept_invalid_certs(args.loopback_any_cert)
-        .build()?;
+        .build()
+        .context("make the health check's HTTP client")?;
     let answer = client
         .get(url.clone())
         .send()
@@ -71,7 +76,7 @@ mod tests {
         for (url, loopback) in [
             ("https://127.0.0.1:9740/healthz", true),
             ("https://[::1]:9740/healthz", true),
-            ("https://localhost:9740/healthz", true),
+            ("https://localhost:9740/healthz", false),
             ("https://10.0.0.1:9740/healthz", false),
             ("https://strata.example.com/healthz", false),
         ] {
