@@ -7,9 +7,18 @@
 //! answers, the share only grows. With every stream broken the last share stays in force, so
 //! that a region cut off from the centre keeps polling. Without brokers, every agent of the
 //! config is polled.
+//!
+//! The share in force is kept on disk (`share.json` in the data directory) whenever it
+//! changes: a member restarted while the brokers are unreachable polls its last share again
+//! (the agents that registered themselves with the brokers included), beside the agents of
+//! its config, instead of the config's alone.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 use strata_proto::v1::Assignment;
 use tokio::sync::watch;
@@ -17,8 +26,9 @@ use tokio::sync::watch;
 use crate::config::AgentTarget;
 
 /// One agent of the share.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
+    /// Where it is polled, `host:port`.
     pub address: String,
     /// Every poller assigned to the agent, this member included; empty without brokers.
     pub pollers: Vec<String>,
@@ -40,6 +50,32 @@ struct Inner {
 pub struct Shares {
     inner: Mutex<Inner>,
     tx: watch::Sender<Arc<Share>>,
+    /// Where the share in force is kept, and what it held at start.
+    kept: Option<(PathBuf, Share)>,
+}
+
+/// The share kept in `path`, or an empty one (none kept yet, or unreadable: said).
+fn read_kept(path: &Path) -> Share {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Share::new(),
+        Err(error) => {
+            warn!(%error, path = %path.display(), "the kept share cannot be read");
+            return Share::new();
+        }
+    };
+    serde_json::from_str(&text).unwrap_or_else(|error| {
+        warn!(%error, path = %path.display(), "the kept share is not valid; ignored");
+        Share::new()
+    })
+}
+
+/// Writes `share` to `path` through a temporary file and a rename.
+fn keep(path: &Path, share: &Share) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec(share).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// The share of a member that has no broker: every configured agent.
@@ -64,7 +100,26 @@ impl Shares {
         Self {
             inner: Mutex::new(Inner::default()),
             tx: watch::Sender::new(Arc::new(initial)),
+            kept: None,
         }
+    }
+
+    /// As [`Shares::new`], keeping the share in force in `path` (read at start, written on
+    /// every change).
+    pub fn kept_in(initial: Share, path: PathBuf) -> Self {
+        let kept = read_kept(&path);
+        Self {
+            kept: Some((path, kept)),
+            ..Self::new(initial)
+        }
+    }
+
+    /// The share kept on disk when this process started (empty when none was).
+    pub fn kept(&self) -> Share {
+        self.kept
+            .as_ref()
+            .map(|(_, s)| s.clone())
+            .unwrap_or_default()
     }
 
     /// A receiver of the share in force, which changes when it does.
@@ -103,7 +158,8 @@ impl Shares {
     }
 
     /// Puts `share` in force if no broker has answered (brokers configured but unreachable
-    /// since start: the region polls what its config lists rather than nothing).
+    /// since start: the region polls what its config lists, and its last share, rather than
+    /// nothing).
     pub fn fall_back(&self, share: Share) {
         let inner = self.lock();
         if !inner.answered {
@@ -140,7 +196,7 @@ impl Shares {
                 }
             }
         }
-        self.tx.send_if_modified(|current| {
+        let changed = self.tx.send_if_modified(|current| {
             if **current == share {
                 false
             } else {
@@ -148,6 +204,12 @@ impl Shares {
                 true
             }
         });
+        if changed && let Some((path, _)) = &self.kept {
+            // a share that cannot be kept costs only a restart cut off: say so, carry on
+            if let Err(error) = keep(path, &self.current()) {
+                warn!(%error, path = %path.display(), "the share in force cannot be kept");
+            }
+        }
     }
 }
 
@@ -215,6 +277,25 @@ mod tests {
         );
         s.received("b1", assignment(true, &[("x", &["me"])]));
         assert_eq!(ids(&s), vec!["x"]);
+    }
+
+    #[test]
+    fn the_share_in_force_is_kept_for_a_restart_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("share.json");
+        let s = Shares::kept_in(Share::new(), path.clone());
+        assert!(s.kept().is_empty(), "nothing kept yet");
+        s.received(
+            "b1",
+            assignment(true, &[("x", &["me"]), ("self-registered", &["me"])]),
+        );
+        s.closed("b1");
+        // restarted: the share it last had, as it had it
+        let again = Shares::kept_in(Share::new(), path.clone());
+        assert_eq!(again.kept(), *s.current());
+        // a file that is not a share is ignored, not fatal
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(Shares::kept_in(Share::new(), path).kept().is_empty());
     }
 
     #[test]

@@ -196,11 +196,11 @@ impl BoundSubManager {
         // The process's epoch, for the brokers (the journal keeps its own across restarts).
         let epoch = format!("{}-{}", config.id, strata_proto::now_ms());
         // Without brokers every configured agent is polled; with them, their share.
-        let shares = Arc::new(Shares::new(if config.brokers.is_empty() {
-            static_share(&config.agents)
+        let shares = Arc::new(if config.brokers.is_empty() {
+            Shares::new(static_share(&config.agents))
         } else {
-            Share::new()
-        }));
+            Shares::kept_in(Share::new(), config.data_dir.join("share.json"))
+        });
         let me = Member {
             id: config.id.clone(),
             role: Role::SubManager as i32,

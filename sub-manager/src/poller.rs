@@ -212,8 +212,16 @@ async fn run(ctx: Arc<PollContext>, shutdown: CancellationToken) {
             _ = tokio::time::sleep_until(fall_back_at), if !fell_back => {
                 fell_back = true;
                 if !ctx.shares.answered() {
-                    warn!("no broker has answered; polling every agent of the config");
-                    ctx.shares.fall_back(static_share(&ctx.config.agents));
+                    // the last share kept on disk (self-registered agents too), and the config's
+                    let mut share = ctx.shares.kept();
+                    let kept = share.len();
+                    share.extend(static_share(&ctx.config.agents));
+                    warn!(
+                        kept,
+                        agents = share.len(),
+                        "no broker has answered; polling the last share and the config's agents"
+                    );
+                    ctx.shares.fall_back(share);
                 }
             }
             Some(_) = tasks.set.join_next() => {}
