@@ -73,13 +73,18 @@ pub fn answered(status: &tonic::Status) -> bool {
     // a refused or reset connection, or a TLS alert, came from the peer's host
     let mut source = status.source();
     while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>()
-            && matches!(
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            let refused = matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-            )
-        {
-            return true;
+            );
+            // a TLS error travels inside an io::Error, whose source() skips it
+            let tls = io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
+            if refused || tls {
+                return true;
+            }
         }
         if error.downcast_ref::<rustls::Error>().is_some() {
             return true;
@@ -124,7 +129,13 @@ mod tests {
         let status = tonic::Status::from_error(Box::new(refused));
         assert!(answered(&status), "{status:?}");
         let tls = rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate);
-        let status = tonic::Status::from_error(Box::new(tls));
+        let status = tonic::Status::from_error(Box::new(tls.clone()));
         assert!(answered(&status), "{status:?}");
+        // as tokio-rustls reports it: inside an io::Error
+        let wrapped = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let status = tonic::Status::from_error(Box::new(wrapped));
+        assert!(answered(&status), "{status:?}");
+        let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert!(!answered(&tonic::Status::from_error(Box::new(timed_out))));
     }
 }
