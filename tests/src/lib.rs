@@ -1,7 +1,7 @@
 //! The peers Strata's end-to-end tests talk to: an Alertmanager, an SMTP and a webhook sink,
 //! a probe target, a WebDriver client and the logins through it, an agent whose CPU the
-//! test sets, VictoriaMetrics and Prometheus as remote-write receivers; and region eu of the
-//! alerting tests. Starting Strata itself — daemons on port 0, whole meshes, proxies that
+//! test sets, VictoriaMetrics and Prometheus as remote-write receivers; region eu of the
+//! alerting tests; the fault tests' exact accounting; Kubernetes objects read as JSON. Starting Strata itself — daemons on port 0, whole meshes, proxies that
 //! cut a link, waits with deadlines — is the test kit's (`strata-testkit`,
 //! `Mesh::builder()`), shared with the benches and `strata up`.
 //!
@@ -13,6 +13,7 @@ pub mod charts;
 pub mod cpu_agent;
 pub mod eu;
 pub mod login;
+pub mod manifests;
 pub mod sinks;
 pub mod target;
 pub mod tsdb_peers;

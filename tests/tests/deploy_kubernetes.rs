@@ -22,6 +22,9 @@ use std::process::Command;
 
 use serde_json::Value;
 use strata_proto::config::RoleConfig;
+use strata_tests::manifests::{
+    containers, items, kind, mount_path, name, pod, replicas, role, setting, strings, workloads,
+};
 
 /// The Kubernetes version the manifests are validated against.
 const KUBERNETES_VERSION: &str = "1.35.0";
@@ -94,70 +97,6 @@ fn objects() -> Option<Vec<Value>> {
         all.extend(docs);
     }
     Some(all)
-}
-
-fn kind<'a>(objects: &'a [Value], k: &str) -> Vec<&'a Value> {
-    objects.iter().filter(|o| o["kind"] == k).collect()
-}
-
-fn name(o: &Value) -> &str {
-    o["metadata"]["name"].as_str().unwrap_or("")
-}
-
-/// The DaemonSets, Deployments and StatefulSets.
-fn workloads(objects: &[Value]) -> Vec<&Value> {
-    let kinds = ["DaemonSet", "Deployment", "StatefulSet"];
-    objects
-        .iter()
-        .filter(|o| kinds.contains(&o["kind"].as_str().unwrap_or("")))
-        .collect()
-}
-
-/// The workloads of a role (label `app.kubernetes.io/component`).
-fn role<'a>(objects: &'a [Value], component: &str) -> Vec<&'a Value> {
-    workloads(objects)
-        .into_iter()
-        .filter(|w| w["metadata"]["labels"]["app.kubernetes.io/component"] == component)
-        .collect()
-}
-
-fn replicas(w: &Value) -> u64 {
-    w["spec"]["replicas"].as_u64().unwrap_or(1)
-}
-
-fn pod(w: &Value) -> &Value {
-    &w["spec"]["template"]["spec"]
-}
-
-fn containers(w: &Value) -> Vec<&Value> {
-    items(&pod(w)["containers"]).collect()
-}
-
-/// The items of an array (none when `v` is not one).
-fn items(v: &Value) -> impl Iterator<Item = &Value> {
-    v.as_array().into_iter().flatten()
-}
-
-fn strings(v: &Value) -> Vec<&str> {
-    items(v).filter_map(Value::as_str).collect()
-}
-
-/// A container's security setting `key`, or its pod's where the container leaves it out.
-fn setting<'a>(pod: &'a Value, container: &'a Value, key: &str) -> &'a Value {
-    let own = &container["securityContext"][key];
-    if own.is_null() {
-        &pod["securityContext"][key]
-    } else {
-        own
-    }
-}
-
-/// Where the container mounts the volume `volume`.
-fn mount_path<'a>(container: &'a Value, volume: &str) -> &'a str {
-    items(&container["volumeMounts"])
-        .find(|m| m["name"] == volume)
-        .and_then(|m| m["mountPath"].as_str())
-        .unwrap_or_else(|| panic!("{}: no mount of {volume}", container["name"]))
 }
 
 /// The port the container's `probe` asks, a number or the name of one of its ports.
