@@ -1,6 +1,11 @@
 //! What the commands that read the super-manager's API share: fetching JSON with a timeout
 //! and an error that names the URL, the API token of `STRATA_TOKEN` sent with every call,
 //! and printing aligned tables.
+//!
+//! `--api` may name several centres, comma-separated: a call goes to the first that can be
+//! reached, in order. A GET moves on after any failure to get an answer; a POST only when
+//! its connection could not be opened (nothing was sent), so that a change is never made
+//! twice. An answer, even an error, ends the walk: the centres agree.
 
 use std::time::Duration;
 
@@ -41,13 +46,50 @@ pub async fn get<T: DeserializeOwned>(api: &str, path: &str) -> anyhow::Result<T
     serde_json::from_str(&body).with_context(|| format!("parse answer of {url}"))
 }
 
-/// GETs `path` of the API at `api`; returns the URL and the answer's body.
+/// The centres `api` names, comma-separated, in order.
+fn centres(api: &str) -> Vec<&str> {
+    api.split(',')
+        .map(|a| a.trim().trim_end_matches('/'))
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// Sends the request `make` builds for each centre's URL of `path`, in order, until one
+/// answers (`retry` says whether a failure may be tried at the next); the URL and answer.
+async fn first_answer(
+    api: &str,
+    path: &str,
+    make: impl Fn(&str) -> anyhow::Result<reqwest::RequestBuilder>,
+    retry: impl Fn(&reqwest::Error) -> bool,
+) -> anyhow::Result<(String, reqwest::Response)> {
+    let centres = centres(api);
+    anyhow::ensure!(!centres.is_empty(), "--api: no address in '{api}'");
+    let mut failed = Vec::new();
+    for (i, centre) in centres.iter().enumerate() {
+        let url = format!("{centre}{path}");
+        match authorized(make(&url)?).send().await {
+            Ok(response) => return Ok((url, response)),
+            Err(error) if i + 1 < centres.len() && retry(&error) => {
+                failed.push(format!("{url}: {error}"));
+            }
+            Err(error) => {
+                let before = if failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (and before: {})", failed.join("; "))
+                };
+                return Err(anyhow::Error::new(error).context(format!("{url}{before}")));
+            }
+        }
+    }
+    unreachable!("the last centre returns")
+}
+
+/// GETs `path` of the API at `api` (one centre or several, comma-separated); returns the
+/// URL and the answer's body.
 pub async fn get_text(api: &str, path: &str) -> anyhow::Result<(String, String)> {
-    let url = format!("{}{path}", api.trim_end_matches('/'));
-    let response = authorized(http()?.get(&url))
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
+    let client = http()?;
+    let (url, response) = first_answer(api, path, |url| Ok(client.get(url)), |_| true).await?;
     let status = response.status();
     let body = response
         .text()
@@ -59,19 +101,22 @@ pub async fn get_text(api: &str, path: &str) -> anyhow::Result<(String, String)>
     Ok((url, body))
 }
 
-/// POSTs `body` as JSON to `path` of the API at `api` and parses the answer; an error
-/// answer is returned with the message the API gave.
+/// POSTs `body` as JSON to `path` of the API at `api` (one centre or several) and parses the
+/// answer; an error answer is returned with the message the API gave.
 pub async fn post<T: DeserializeOwned>(
     api: &str,
     path: &str,
     body: &serde_json::Value,
 ) -> anyhow::Result<T> {
-    let url = format!("{}{path}", api.trim_end_matches('/'));
-    let response = authorized(http()?.post(&url))
-        .json(body)
-        .send()
-        .await
-        .with_context(|| format!("POST {url}"))?;
+    let client = http()?;
+    let (url, response) = first_answer(
+        api,
+        path,
+        |url| Ok(client.post(url).json(body)),
+        // only what was never sent may be sent to another centre
+        reqwest::Error::is_connect,
+    )
+    .await?;
     let status = response.status();
     let text = response
         .text()
@@ -129,4 +174,18 @@ pub fn table(rows: &[Vec<String>]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::centres;
+
+    #[test]
+    fn several_centres_are_taken_in_order() {
+        assert_eq!(
+            centres("http://c1:9740/, http://c2:9740"),
+            ["http://c1:9740", "http://c2:9740"]
+        );
+        assert!(centres(" , ").is_empty());
+    }
 }

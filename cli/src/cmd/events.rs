@@ -8,7 +8,7 @@ use super::client;
 /// Options of `strata events`.
 #[derive(Args, Debug)]
 pub struct EventsArgs {
-    /// Base URL of the super-manager's API.
+    /// Base URL of the super-manager's API; several, comma-separated: the first that answers.
     #[arg(
         long,
         default_value = "http://127.0.0.1:9740",

@@ -44,7 +44,7 @@ pub struct ReportArgs {
     /// Print the API's JSON.
     #[arg(long)]
     pub json: bool,
-    /// Base URL of the super-manager's API.
+    /// Base URL of the super-manager's API; several, comma-separated: the first that answers.
     #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
     pub api: String,
 }

@@ -10,7 +10,7 @@ use super::client;
 /// Options of `strata services`.
 #[derive(Args, Debug)]
 pub struct ServicesArgs {
-    /// Base URL of the super-manager's API.
+    /// Base URL of the super-manager's API; several, comma-separated: the first that answers.
     #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
     pub api: String,
 }
@@ -26,7 +26,7 @@ pub struct DrillArgs {
     /// Processes listed with --host.
     #[arg(long, default_value_t = 15)]
     pub top: u32,
-    /// Base URL of the super-manager's API.
+    /// Base URL of the super-manager's API; several, comma-separated: the first that answers.
     #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
     pub api: String,
 }
@@ -36,7 +36,7 @@ pub struct DrillArgs {
 pub struct RcaArgs {
     /// The service.
     pub service: String,
-    /// Base URL of the super-manager's API.
+    /// Base URL of the super-manager's API; several, comma-separated: the first that answers.
     #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
     pub api: String,
 }
