@@ -47,7 +47,7 @@ pub use http::{
     send_request, send_request_as,
 };
 pub use mesh::{LocalMesh, LocalRegion, Mesh, MeshBuilder, Region, RegionProcs, write_config};
-pub use proc::{Pin, Proc, Spec};
+pub use proc::{Pin, Proc, Spec, printed, spawn_first_line};
 pub use proxy::Proxy;
 pub use skip::cannot_run;
 pub use wait::{block_on, now_ms, try_wait_for, wait_for};

@@ -251,6 +251,14 @@ fn launch(
         .stderr(stderr)
         .spawn()
         .map_err(io(format!("start {}", spec.binary)))?;
+    let rx = first_line_of(&mut child);
+    let line = await_line(&rx, &mut child, &spec.name, log)?;
+    Ok((child, line))
+}
+
+/// The first line `child` prints on its piped stdout, when it comes (the rest is read and
+/// dropped, so that the child never blocks on a full pipe).
+fn first_line_of(child: &mut Child) -> mpsc::Receiver<String> {
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -260,8 +268,31 @@ fn launch(
         }
         for _ in lines {}
     });
-    let line = await_line(&rx, &mut child, &spec.name, log)?;
-    Ok((child, line))
+    rx
+}
+
+/// Starts `command` (stdout and stderr piped) and returns it with the first line it printed
+/// within 30 s (empty when none came), for programs that are not workspace daemons (one run
+/// in a chroot, say).
+pub fn spawn_first_line(mut command: Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+    let line = first_line_of(&mut child)
+        .recv_timeout(START_WITHIN)
+        .unwrap_or_default();
+    (child, line)
+}
+
+/// All a finished program printed, stdout then stderr.
+pub fn printed(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// The line `rx` gives within 30 s; when the child exits or stays silent first, it is

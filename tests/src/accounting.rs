@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::Value;
-use strata_proto::v1::QueryRangeRequest;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
+use strata_proto::v1::{QueryRangeRequest, Resource, ResourceState};
 use strata_testkit::{block_on, wait_for};
 use tonic::transport::Channel;
 
@@ -41,6 +41,48 @@ pub struct Accounts {
 }
 
 impl Accounts {
+    /// The region in the centre's overview: how many of its members are healthy, how many
+    /// agents are up, and the whole entry (for messages).
+    pub fn region_health(&self, get: Get<'_>) -> Result<(usize, u64, Value), String> {
+        let overview = get("/api/v1/overview")?;
+        let region = overview["regions"]
+            .as_array()
+            .and_then(|rs| {
+                rs.iter()
+                    .find(|r| r["name"] == self.region.as_str())
+                    .cloned()
+            })
+            .ok_or_else(|| format!("no region {} in {overview}", self.region))?;
+        let healthy = region["sub_managers"]
+            .as_array()
+            .map_or(0, |s| s.iter().filter(|m| m["healthy"] == true).count());
+        let up = region["resources"]["up"].as_u64().unwrap_or(0);
+        Ok((healthy, up, region))
+    }
+
+    /// Waits until `agents` hosts were polled and up since `since_ms`, in the region-wide
+    /// lists that `resources` gives (one per member asked, concatenated).
+    pub fn wait_polled_since(
+        &self,
+        what: &str,
+        agents: usize,
+        since_ms: i64,
+        resources: &dyn Fn() -> Result<Vec<Resource>, String>,
+    ) {
+        wait_for(what, Duration::from_secs(20), || {
+            let polled: std::collections::BTreeSet<String> = resources()?
+                .into_iter()
+                .filter(|r| r.state() == ResourceState::Up && r.last_poll_ms > since_ms)
+                .map(|r| r.host)
+                .collect();
+            if polled.len() == agents {
+                Ok(())
+            } else {
+                Err(format!("{polled:?}"))
+            }
+        });
+    }
+
     /// Each steady agent's stored ticks `(timestamp, tick)`, read through `broker`.
     pub fn stored_ticks(
         &self,

@@ -12,14 +12,7 @@ fn status(api: &str) -> (bool, String) {
         .env("STRATA_TOKEN", strata_testkit::admin_token())
         .output()
         .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    (out.status.success(), strata_testkit::printed(&out))
 }
 
 #[test]

@@ -12,9 +12,8 @@
 //! test runs the image that way first. Needs root, buildah and setcap; skips, saying why,
 //! without them.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -31,11 +30,7 @@ fn run(program: &str, args: &[&str]) -> (bool, String) {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{program}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = strata_testkit::printed(&out);
     (out.status.success(), text)
 }
 
@@ -128,11 +123,7 @@ fn health_check(root: &Path, config: &Value) -> (bool, String) {
         .env("STRATA_HEALTHZ_URL", url)
         .output()
         .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = strata_testkit::printed(&out);
     (out.status.success(), said)
 }
 
@@ -268,23 +259,13 @@ fn the_images_run_as_a_user_with_a_health_check_and_nothing_else() {
         }
     }
     must("chown", &["-R", "10001:10001", &tls.to_string_lossy()]);
-    let mut child = Command::new("chroot")
+    let mut command = Command::new("chroot");
+    command
         .arg("--userspec=10001:10001")
         .arg(root)
         .args(&cmd)
-        .env("STRATA_BROKER_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        .env("STRATA_BROKER_LISTEN", "127.0.0.1:0");
+    let (mut child, line) = strata_testkit::spawn_first_line(command);
     let healthy =
         strata_testkit::try_wait_for("the image's health check", Duration::from_secs(20), || {
             match health_check(root, &broker) {

@@ -170,11 +170,7 @@ fn validate(paths: &[PathBuf], objects: Option<usize>) {
         .args(paths)
         .output()
         .unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let said = strata_testkit::printed(&out);
     let complained = said
         .lines()
         .any(|l| l.starts_with("ERROR") || l.starts_with("WARN"));

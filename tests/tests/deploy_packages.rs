@@ -11,10 +11,9 @@
 //! Needs root, dpkg-deb, debootstrap and chroot, and Debian's mirror the first time (or
 //! `STRATA_DEBIAN_MIRROR`); without them it says so and skips.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const ROLES: [&str; 4] = ["agent", "broker", "sub-manager", "super-manager"];
@@ -46,11 +45,7 @@ fn chroot(root: &Path, user: Option<&str>, args: &[&str]) -> (bool, String) {
         c.arg(format!("--userspec={user}:{user}"));
     }
     let out = c.arg(root).args(args).output().expect("chroot runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = strata_testkit::printed(&out);
     (out.status.success(), text)
 }
 
@@ -107,23 +102,13 @@ fn owner(root: &Path, path: &str) -> (String, String, u32) {
 fn first_line(root: &Path, role: &str, env: &[(&str, &str)], until: &dyn Fn() -> bool) -> String {
     let (user, binary) = (format!("strata-{role}"), format!("/usr/bin/strata-{role}"));
     let config = format!("/etc/strata/{role}.toml");
-    let mut child = Command::new("chroot")
+    let mut command = Command::new("chroot");
+    command
         .arg(format!("--userspec={user}:{user}"))
         .arg(root)
         .args([&binary, "--config", &config])
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+        .envs(env.iter().copied());
+    let (mut child, line) = strata_testkit::spawn_first_line(command);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !line.is_empty() && !until() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -246,9 +231,8 @@ fn the_packages_install_with_a_user_per_role_and_least_privilege() {
             .unwrap();
         assert!(
             out.status.success(),
-            "docs/deploying.md: {line}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            "docs/deploying.md: {line}: {}",
+            strata_testkit::printed(&out)
         );
     }
     // the agent's documented lines load, with the files those commands made

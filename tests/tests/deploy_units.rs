@@ -51,11 +51,7 @@ fn every_unit_passes_systemd_analyze_verify_with_no_warning() {
             .arg(&path)
             .output()
             .unwrap();
-        let said = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let said = strata_testkit::printed(&out);
         assert!(
             out.status.success() && said.trim().is_empty(),
             "strata-{role}.service: {} {said}",

@@ -70,15 +70,7 @@ impl Mesh {
     fn wait_all_up(&self, what: &str) {
         let http = self.http();
         wait_for(what, Duration::from_secs(60), || {
-            let overview = get_json(&http, "/api/v1/overview")?;
-            let west = overview["regions"]
-                .as_array()
-                .and_then(|rs| rs.iter().find(|r| r["name"] == "west").cloned())
-                .ok_or_else(|| format!("no region west in {overview}"))?;
-            let healthy = west["sub_managers"]
-                .as_array()
-                .map_or(0, |s| s.iter().filter(|m| m["healthy"] == true).count());
-            let up = west["resources"]["up"].as_u64().unwrap_or(0);
+            let (healthy, up, west) = accounts().region_health(&|p| get_json(&http, p))?;
             let incidents = open_incidents(&http)?;
             if healthy == SUBS.len() && up == (STEADY + FLAPPING) as u64 && incidents.len() >= 2 {
                 Ok(())
@@ -297,38 +289,29 @@ fn a_region_cut_off_from_the_centre_keeps_working_and_replays_in_order() {
         "the centre to lose the region",
         Duration::from_secs(30),
         || {
-            let overview = get_json(&http, "/api/v1/overview")?;
-            let healthy = overview["regions"][0]["sub_managers"]
-                .as_array()
-                .map_or(0, |s| s.iter().filter(|m| m["healthy"] == true).count());
+            let (healthy, _, west) = accounts().region_health(&|p| get_json(&http, p))?;
             if healthy == 0 {
                 Ok(())
             } else {
-                Err(overview.to_string())
+                Err(west.to_string())
             }
         },
     );
     // The region polls and judges on its own.
     let cut_ms = strata_testkit::now_ms();
     mesh.flap();
-    wait_for(
+    let every_member = || -> Result<Vec<Resource>, String> {
+        let mut all = Vec::new();
+        for i in 0..SUBS.len() {
+            all.extend(mesh.member_resources(i)?);
+        }
+        Ok(all)
+    };
+    accounts().wait_polled_since(
         "every agent polled in the region meanwhile",
-        Duration::from_secs(10),
-        || {
-            let mut polled = std::collections::BTreeSet::new();
-            for i in 0..SUBS.len() {
-                for r in mesh.member_resources(i)? {
-                    if r.state() == ResourceState::Up && r.last_poll_ms > cut_ms {
-                        polled.insert(r.host);
-                    }
-                }
-            }
-            if polled.len() == STEADY + FLAPPING {
-                Ok(())
-            } else {
-                Err(format!("{polled:?}"))
-            }
-        },
+        STEADY + FLAPPING,
+        cut_ms,
+        &every_member,
     );
     for p in &mesh.kit.proxies {
         p.heal();

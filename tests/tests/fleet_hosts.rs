@@ -256,15 +256,7 @@ impl Fleet {
     fn wait_all_up(&self, what: &str) {
         let agents = (REAL.len() + STEADY + FLAPPING) as u64;
         wait_for(what, Duration::from_secs(90), || {
-            let overview = self.get("/api/v1/overview")?;
-            let eu = overview["regions"]
-                .as_array()
-                .and_then(|rs| rs.iter().find(|r| r["name"] == "eu").cloned())
-                .ok_or_else(|| format!("no region eu in {overview}"))?;
-            let healthy = eu["sub_managers"]
-                .as_array()
-                .map_or(0, |s| s.iter().filter(|m| m["healthy"] == true).count());
-            let up = eu["resources"]["up"].as_u64().unwrap_or(0);
+            let (healthy, up, eu) = Self::accounts().region_health(&|p| self.get(p))?;
             let steady = Self::accounts()
                 .incidents(&|p| self.get(p), "open")?
                 .iter()
@@ -398,37 +390,28 @@ fn a_fleet_across_hosts_keeps_every_sample_through_a_cut_site_and_a_cut_off_memb
         "the centre to lose the site",
         Duration::from_secs(30),
         || {
-            let overview = fleet.get("/api/v1/overview")?;
-            let healthy = overview["regions"][0]["sub_managers"]
-                .as_array()
-                .map_or(0, |s| s.iter().filter(|m| m["healthy"] == true).count());
+            let (healthy, _, eu) = accounts.region_health(&get)?;
             if healthy == 0 {
                 Ok(())
             } else {
-                Err(overview.to_string())
+                Err(eu.to_string())
             }
         },
     );
     let cut_ms = now_ms();
     fleet.flap(&[0, 1]);
-    wait_for(
+    let every_member = || -> Result<Vec<Resource>, String> {
+        let mut all = Vec::new();
+        for i in 0..MEMBERS.len() {
+            all.extend(fleet.member_resources(i)?);
+        }
+        Ok(all)
+    };
+    accounts.wait_polled_since(
         "every agent polled in the site meanwhile",
-        Duration::from_secs(20),
-        || {
-            let mut polled = std::collections::BTreeSet::new();
-            for i in 0..MEMBERS.len() {
-                for r in fleet.member_resources(i)? {
-                    if r.state() == ResourceState::Up && r.last_poll_ms > cut_ms {
-                        polled.insert(r.host);
-                    }
-                }
-            }
-            if polled.len() == REAL.len() + STEADY + FLAPPING {
-                Ok(())
-            } else {
-                Err(format!("{polled:?}"))
-            }
-        },
+        REAL.len() + STEADY + FLAPPING,
+        cut_ms,
+        &every_member,
     );
     fleet.site_uplink.heal();
     fleet.wait_all_up("the site back in the centre");
