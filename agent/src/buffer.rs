@@ -5,12 +5,20 @@
 //! count of 2, or an old and a new owner during a failover) never free each other's data. A
 //! poller that is not heard from for `poller_ttl` stops holding samples back. The buffer is
 //! bounded: when full, the oldest samples are dropped and counted, never memory grown.
+//!
+//! With a state directory the buffer is durable: its [`journal`] follows every change on
+//! disk, and a buffer opened there again resumes with the same epoch, dictionary, samples
+//! and cursors, so that neither a restart nor a SIGKILL loses or repeats a sample.
 
-use std::collections::{HashMap, VecDeque};
+pub mod journal;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use strata_proto::labels::{LabelMap, from_map};
 use strata_proto::v1::{BufferStats, PollResponse, Sample, SeriesDesc};
+
+use journal::{CursorsFile, Journal, JournalConfig};
 
 /// Index of a series interned in a buffer.
 pub type SeriesIdx = u32;
@@ -47,6 +55,8 @@ pub struct SampleBuffer {
     assigned: Vec<String>,
     /// Identity of this buffer's life; acks from another epoch are ignored.
     epoch: u64,
+    /// The journal on disk, when the buffer is durable.
+    journal: Option<Journal>,
 }
 
 /// A new epoch: the start time in microseconds, made unique within the process.
@@ -80,6 +90,128 @@ impl SampleBuffer {
             pollers: HashMap::new(),
             assigned: Vec::new(),
             epoch: new_epoch(),
+            journal: None,
+        }
+    }
+
+    /// A durable buffer journaled in `config.dir`, resuming what an earlier life kept there
+    /// (its epoch, dictionary, unacknowledged samples, cursors and check states).
+    pub fn durable(
+        capacity: usize,
+        poller_ttl: Duration,
+        config: JournalConfig,
+    ) -> std::io::Result<Self> {
+        let mut b = Self::new(capacity, poller_ttl);
+        let (journal, kept) = Journal::open(config, b.epoch)?;
+        b.epoch = kept.epoch;
+        for desc in kept.series {
+            let key = (
+                desc.name.clone(),
+                strata_proto::labels::to_map(&desc.labels),
+            );
+            b.series_ids.insert(key, b.series.len() as SeriesIdx);
+            b.series.push(desc);
+        }
+        b.first_seq = kept.first_seq;
+        b.dropped_total = kept.dropped_total;
+        b.samples = kept
+            .samples
+            .into_iter()
+            .map(|(series, ts_ms, value)| Buffered {
+                series,
+                ts_ms,
+                value,
+            })
+            .collect();
+        let now = Instant::now();
+        for (id, acked) in kept.cursors {
+            b.pollers.insert(
+                id,
+                Cursor {
+                    acked,
+                    last_seen: now,
+                    polled: false,
+                },
+            );
+        }
+        b.assigned = kept.assigned;
+        b.journal = Some(journal);
+        // a capacity lowered since the last life
+        b.drop_through(b.last_seq().saturating_sub(b.capacity as u64));
+        Ok(b)
+    }
+
+    /// Whether the buffer is journaled on disk, and if its journal stopped, why.
+    pub fn journal_state(&self) -> Option<(u64, Option<&str>)> {
+        self.journal.as_ref().map(|j| (j.bytes(), j.broken()))
+    }
+
+    /// What a producer (a check, by its name) kept under `name` between runs, in this life
+    /// or an earlier one (durable buffers only).
+    pub fn kept_state(&self, name: &str) -> Option<String> {
+        self.journal
+            .as_ref()
+            .and_then(|j| j.kept(name).map(str::to_string))
+    }
+
+    /// The keys of what is kept.
+    pub fn kept_keys(&self) -> Vec<String> {
+        self.journal
+            .as_ref()
+            .map_or_else(Vec::new, |j| j.kept_keys())
+    }
+
+    /// Keeps what a producer needs between runs under `name`, with the samples (durable
+    /// buffers only): written at the next commit, after the samples pushed before it.
+    pub fn keep_state(&mut self, name: &str, state: Option<String>) {
+        if let Some(j) = &mut self.journal {
+            j.keep(name, state);
+        }
+    }
+
+    /// Writes what was pushed since the last commit to the journal (a SIGKILL no longer
+    /// loses it); without a journal, nothing.
+    pub fn commit(&mut self) {
+        if let Some(j) = &mut self.journal {
+            let dropped = j.commit();
+            self.after_journal(dropped);
+        }
+    }
+
+    /// Commits and makes the journal durable (fdatasync), with the pollers' cursors.
+    pub fn sync(&mut self) {
+        let cursors = CursorsFile {
+            floor: self.first_seq,
+            dropped_total: self.dropped_total,
+            assigned: self.assigned.clone(),
+            pollers: self
+                .pollers
+                .iter()
+                .map(|(id, c)| (id.clone(), c.acked))
+                .collect::<BTreeMap<_, _>>(),
+        };
+        if let Some(j) = &mut self.journal {
+            let dropped = j.sync(&cursors);
+            self.after_journal(dropped);
+        }
+    }
+
+    /// Drops what the journal dropped for its byte bound, and deletes freed segments.
+    fn after_journal(&mut self, dropped_through: Option<u64>) {
+        if let Some(seq) = dropped_through {
+            self.drop_through(seq);
+        }
+        if let Some(j) = &mut self.journal {
+            j.forget_before(self.first_seq);
+        }
+    }
+
+    /// Drops (and counts) the samples up to sequence `seq`.
+    fn drop_through(&mut self, seq: u64) {
+        while !self.samples.is_empty() && self.first_seq <= seq {
+            self.samples.pop_front();
+            self.first_seq += 1;
+            self.dropped_total += 1;
         }
     }
 
@@ -94,10 +226,14 @@ impl SampleBuffer {
             return *idx;
         }
         let idx = self.series.len() as SeriesIdx;
-        self.series.push(SeriesDesc {
+        let desc = SeriesDesc {
             name: name.to_string(),
             labels: from_map(labels),
-        });
+        };
+        if let Some(j) = &mut self.journal {
+            j.add_series(&desc);
+        }
+        self.series.push(desc);
         self.series_ids
             .insert((name.to_string(), labels.clone()), idx);
         idx
@@ -115,6 +251,14 @@ impl SampleBuffer {
             ts_ms,
             value,
         });
+        if let Some(j) = &mut self.journal {
+            j.add_sample(
+                self.first_seq + self.samples.len() as u64 - 1,
+                series,
+                ts_ms,
+                value,
+            );
+        }
     }
 
     /// Sequence of the newest sample ever pushed (0 before the first).
@@ -167,6 +311,15 @@ impl SampleBuffer {
         max: usize,
         now: Instant,
     ) -> PollResponse {
+        // Nothing is served before it is on disk: what a poller acknowledges must survive a
+        // power cut, or a later life could reuse its sequence numbers for other samples.
+        if self
+            .journal
+            .as_ref()
+            .is_some_and(|j| j.broken().is_none() && j.synced_seq() < self.last_seq())
+        {
+            self.sync();
+        }
         let last_seq = self.last_seq();
         let foreign = (epoch != 0 && epoch != self.epoch) || ack_seq > last_seq;
         let ack_seq = if foreign { 0 } else { ack_seq };
@@ -261,6 +414,9 @@ impl SampleBuffer {
         }
     }
 }
+
+#[cfg(test)]
+mod durable_tests;
 
 #[cfg(test)]
 mod tests {

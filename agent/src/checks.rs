@@ -64,15 +64,26 @@ enum Runner {
 
 impl Runner {
     /// A pushed check's command line comes from the local `[commands]` only, and its files
-    /// are opened under `allow_paths` only, whatever validation let through.
-    fn new(config: &CheckConfig, ctx: &Context) -> Self {
+    /// are opened under `allow_paths` only, whatever validation let through. A file check
+    /// resumes at the place `kept` by an earlier life, when given.
+    fn new(config: &CheckConfig, ctx: &Context, kept: Option<&str>) -> Self {
         let guard = config.pushed.then(|| ctx.policy.allow_paths.clone());
         match config.spec.clone() {
             CheckSpec::Process(s) => Self::Process(process::ProcessCheck::new(s)),
             CheckSpec::Port(s) => Self::Port(s),
-            CheckSpec::Log(s) => Self::Log(Box::new(log::LogCheck::new(s, guard))),
+            CheckSpec::Log(s) => {
+                let mut c = log::LogCheck::new(s, guard);
+                if let Some(k) = kept {
+                    c.resume(k);
+                }
+                Self::Log(Box::new(c))
+            }
             CheckSpec::AccessLog(s) => {
-                Self::AccessLog(Box::new(access::AccessLogCheck::new(s, guard)))
+                let mut c = access::AccessLogCheck::new(s, guard);
+                if let Some(k) = kept {
+                    c.resume(k);
+                }
+                Self::AccessLog(Box::new(c))
             }
             CheckSpec::Script(s) => Self::Script(script::command_line(
                 &s,
@@ -157,14 +168,16 @@ struct Report {
     outcome: Outcome,
 }
 
-/// Runs one check on its interval until cancelled.
+/// Runs one check on its interval until cancelled, from the place `kept` by an earlier
+/// life when given.
 async fn check_loop(
     config: CheckConfig,
     ctx: Arc<Context>,
+    kept: Option<String>,
     tx: mpsc::Sender<Report>,
     cancel: CancellationToken,
 ) {
-    let mut runner = Some(Runner::new(&config, &ctx));
+    let mut runner = Some(Runner::new(&config, &ctx, kept.as_deref()));
     let mut ticker = tokio::time::interval(durations::period(config.interval));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Scripts and probes honour `timeout` themselves; this bound catches anything that
@@ -182,12 +195,12 @@ async fn check_loop(
             _ = cancel.cancelled() => return,
             done = tokio::time::timeout(bound, run) => match done {
                 Ok((next, outcome)) => {
-                    runner = Some(next.unwrap_or_else(|| Runner::new(&config, &ctx)));
+                    runner = Some(next.unwrap_or_else(|| Runner::new(&config, &ctx, None)));
                     outcome
                 }
                 Err(_) => {
                     // the runner was dropped with its future: start afresh next time
-                    runner = Some(Runner::new(&config, &ctx));
+                    runner = Some(Runner::new(&config, &ctx, None));
                     Outcome::new(
                         CheckState::Unknown,
                         format!("no result within {}", humantime::format_duration(bound)),
@@ -240,6 +253,11 @@ async fn sink(mut rx: mpsc::Receiver<Report>, entry: Arc<AgentEntry>) {
                 let idx = buffer.intern(m.name, &l);
                 buffer.push(idx, r.ts_ms, m.value);
             }
+            // the place is kept after the samples that count what was read up to it
+            if r.outcome.keep.is_some() {
+                buffer.keep_state(&r.name, r.outcome.keep);
+            }
+            buffer.commit();
         }
         let mut latest = entry.checks.lock().expect("check results lock poisoned");
         // a report of a check removed meanwhile is dropped
@@ -304,6 +322,12 @@ impl Checks {
             .lock()
             .expect("check results lock poisoned");
         latest.retain(|name, _| wanted.contains_key(name.as_str()));
+        let mut buffer = self.entry.buffer.lock().expect("buffer lock poisoned");
+        for name in buffer.kept_keys() {
+            if !wanted.contains_key(name.as_str()) {
+                buffer.keep_state(&name, None);
+            }
+        }
         for (name, config) in wanted {
             if self.running.contains_key(name) {
                 continue;
@@ -315,6 +339,7 @@ impl Checks {
                 check_loop(
                     config.clone(),
                     self.ctx.clone(),
+                    buffer.kept_state(name),
                     self.tx.clone(),
                     cancel.clone(),
                 )

@@ -195,6 +195,7 @@ pub async fn collect_loop(
         );
         table.emit("strata_agent_buffer_samples", &[], buffer.len() as f64);
         table.store(&mut buffer, ts);
+        buffer.commit();
         drop(buffer);
         registry
             .metrics

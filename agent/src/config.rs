@@ -30,6 +30,13 @@ pub struct AgentConfig {
     pub collect_interval: Duration,
     /// Most samples buffered while unacknowledged (default 200,000); the oldest go first.
     pub buffer_capacity: usize,
+    /// Most bytes of samples the buffer keeps on disk under `<state_dir>/buffer` (default
+    /// 64 MiB); past it the oldest go first, counted as dropped.
+    pub buffer_max_bytes: u64,
+    /// How often the buffer on disk is synced (fdatasync; default 5 s): the most a power cut
+    /// can lose of samples no poller has seen. A poll is always answered from synced samples.
+    #[serde(with = "humantime_serde")]
+    pub buffer_sync_interval: Duration,
     /// Most samples in one poll answer when the poller names no bound (default 20,000).
     pub max_poll_samples: usize,
     /// A poller not heard from for this long stops holding samples back (default 10 min).
@@ -52,8 +59,9 @@ pub struct AgentConfig {
     pub allow_paths: Vec<String>,
     /// Bounds on a pushed configuration (`[push_limits]`).
     pub push_limits: PushLimits,
-    /// Directory the accepted pushed configuration is kept in (`pushed.toml`) and re-applied
-    /// from at start (default none: a push lasts until the agent stops).
+    /// Directory of what outlives the process (default none: all of it is kept in memory):
+    /// the buffer of unacknowledged samples and the log checks' places (`buffer/`), and the
+    /// accepted pushed configuration (`pushed.toml`), re-applied at start.
     pub state_dir: Option<PathBuf>,
     /// Registration with the region's brokers (`[registration]`; default: none).
     pub registration: RegistrationConfig,
@@ -110,6 +118,8 @@ impl Default for AgentConfig {
             listen: "127.0.0.1:7801".into(),
             collect_interval: Duration::from_secs(10),
             buffer_capacity: 200_000,
+            buffer_max_bytes: 64 << 20,
+            buffer_sync_interval: Duration::from_secs(5),
             max_poll_samples: 20_000,
             poller_ttl: Duration::from_secs(600),
             metrics_listen: None,
@@ -249,6 +259,12 @@ impl RoleConfig for AgentConfig {
         if self.buffer_capacity == 0 {
             errors.push("buffer_capacity: must be at least 1".into());
         }
+        if self.buffer_max_bytes < 64 << 10 {
+            errors.push("buffer_max_bytes: must be at least 65536 (64 KiB)".into());
+        }
+        if self.buffer_sync_interval < Duration::from_millis(100) {
+            errors.push("buffer_sync_interval: must be at least 100ms".into());
+        }
         if self.max_poll_samples == 0 {
             errors.push("max_poll_samples: must be at least 1".into());
         }
@@ -284,6 +300,16 @@ impl RoleConfig for AgentConfig {
 }
 
 impl AgentConfig {
+    /// Where the buffer is journaled, when `state_dir` is set.
+    pub fn journal(&self) -> Option<crate::buffer::journal::JournalConfig> {
+        let dir = self.state_dir.as_ref()?.join("buffer");
+        Some(crate::buffer::journal::JournalConfig {
+            dir,
+            max_bytes: self.buffer_max_bytes,
+            segment_bytes: (self.buffer_max_bytes / 16).clamp(16 << 10, 8 << 20),
+        })
+    }
+
     /// Problems only the local file can have: durations past [`durations::LONGEST`] (a
     /// push has tighter bounds of its own) and script checks that name no local command or
     /// give arguments it does not allow.
@@ -292,6 +318,10 @@ impl AgentConfig {
         errors.extend(durations::too_long(
             "collect_interval",
             self.collect_interval,
+        ));
+        errors.extend(durations::too_long(
+            "buffer_sync_interval",
+            self.buffer_sync_interval,
         ));
         for (name, item) in &self.items {
             if let Some(i) = item.interval {
@@ -437,7 +467,14 @@ mod tests {
         let d = AgentConfig::default();
         assert_eq!(c.push_limits, d.push_limits);
         assert_eq!(c.allow_paths, d.allow_paths);
-        assert_eq!(c.state_dir, d.state_dir);
+        assert_eq!(c.buffer_max_bytes, d.buffer_max_bytes);
+        assert_eq!(c.buffer_sync_interval, d.buffer_sync_interval);
+        // the one value that is not the default: the packages keep the buffer on disk
+        assert_eq!(
+            c.state_dir.as_deref(),
+            Some(std::path::Path::new("/var/lib/strata-agent"))
+        );
+        assert_eq!(d.state_dir, None);
     }
 
     #[test]

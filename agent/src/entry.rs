@@ -6,9 +6,12 @@
 //! knowing how it is served.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use strata_proto::v1::{CheckResult, DescribeResponse};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::buffer::SampleBuffer;
 
@@ -41,6 +44,11 @@ impl AgentEntry {
             .collect()
     }
 
+    /// Makes the buffer's journal durable, when it has one.
+    pub fn sync_buffer(&self) {
+        self.buffer.lock().expect("buffer lock poisoned").sync();
+    }
+
     /// What the agent says of itself (`Agent.Describe`).
     pub fn describe(&self) -> DescribeResponse {
         let buffer = self.buffer.lock().expect("buffer lock poisoned").stats();
@@ -52,6 +60,34 @@ impl AgentEntry {
             cpu_count: self.cpu_count,
             collect_interval_ms: self.collect_interval_ms,
             buffer: Some(buffer),
+        }
+    }
+}
+
+/// Syncs `entry`'s buffer to disk every `interval` until `shutdown`, and once more then;
+/// returns at once when the buffer is in memory only.
+pub async fn sync_loop(entry: Arc<AgentEntry>, interval: Duration, shutdown: CancellationToken) {
+    let journaled = entry
+        .buffer
+        .lock()
+        .expect("buffer lock poisoned")
+        .journal_state()
+        .is_some();
+    if !journaled {
+        return;
+    }
+    let mut ticker = tokio::time::interval(crate::durations::period(interval));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let stop = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = ticker.tick() => false,
+        };
+        // fdatasync waits for the disk: not on the runtime's threads
+        let e = entry.clone();
+        let _ = tokio::task::spawn_blocking(move || e.sync_buffer()).await;
+        if stop {
+            return;
         }
     }
 }

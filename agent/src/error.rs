@@ -35,6 +35,13 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// The buffer's journal under `state_dir` could not be opened or recovered.
+    #[error("open the sample buffer kept in {}: {source}", dir.display())]
+    Buffer {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// The accepted pushed configuration could not be kept in, or read from, `state_dir`.
     #[error("keep the pushed configuration in {}: {source}", path.display())]
     PushedState {

@@ -141,14 +141,35 @@ impl BoundAgent {
         ));
         let collector = HostCollector::with_host(&config.host);
         let mut registry = Registry::new(config.max_poll_samples);
+        let buffer = match config.journal() {
+            None => SampleBuffer::new(config.buffer_capacity, config.poller_ttl),
+            Some(journal) => {
+                let dir = journal.dir.clone();
+                let b = SampleBuffer::durable(config.buffer_capacity, config.poller_ttl, journal)
+                    .map_err(|source| AgentError::Buffer { dir, source })?;
+                info!(
+                    samples = b.len(),
+                    first = b.stats().first_seq,
+                    last = b.last_seq(),
+                    "buffer resumed from disk"
+                );
+                b
+            }
+        };
         let entry = registry.add(AgentEntry {
             id: config.id.clone(),
             hostname: procfs::hostname(),
             cpu_count: collector.cpu_count() as u32,
             collect_interval_ms: config.collect_interval.as_millis() as u64,
-            buffer: Mutex::new(SampleBuffer::new(config.buffer_capacity, config.poller_ttl)),
+            buffer: Mutex::new(buffer),
             checks: Mutex::default(),
         });
+        let kept = entry.clone();
+        let syncs = tokio::spawn(entry::sync_loop(
+            entry.clone(),
+            config.buffer_sync_interval,
+            shutdown.clone(),
+        ));
         let addr = self.listener.local_addr().ok();
         info!(agent = %config.id, ?addr, checks = config.checks.len(), "agent serving");
         let registry = Arc::new(registry);
@@ -218,6 +239,7 @@ impl BoundAgent {
         for s in scrapes {
             let _ = s.await;
         }
+        let _ = syncs.await;
         let _ = renewal.await;
         for r in registrations {
             let _ = r.await;
@@ -225,6 +247,8 @@ impl BoundAgent {
         if let Ok(control) = Arc::try_unwrap(control) {
             control.stop().await;
         }
+        // what the checks stored while stopping reaches the disk too
+        kept.sync_buffer();
         info!(agent = %config.id, "agent stopped");
         served
     }

@@ -67,10 +67,11 @@ pub fn render<'a>(
     let mut stats: Vec<_> = agents
         .iter()
         .map(|a| {
-            (
-                a.id.clone(),
-                a.buffer.lock().expect("buffer lock poisoned").stats(),
-            )
+            let b = a.buffer.lock().expect("buffer lock poisoned");
+            let journal = b
+                .journal_state()
+                .map(|(bytes, broken)| (bytes, broken.is_none()));
+            (a.id.clone(), b.stats(), journal)
         })
         .collect();
     stats.sort_by(|a, b| a.0.cmp(&b.0));
@@ -79,7 +80,7 @@ pub fn render<'a>(
         "gauge",
         "Samples waiting for acknowledgement.",
     );
-    for (id, s) in &stats {
+    for (id, s, _) in &stats {
         e.sample(
             "strata_agent_buffer_samples",
             &[("agent", id)],
@@ -91,12 +92,42 @@ pub fn render<'a>(
         "counter",
         "Samples dropped because the buffer was full.",
     );
-    for (id, s) in &stats {
+    for (id, s, _) in &stats {
         e.sample(
             "strata_agent_buffer_dropped_samples_total",
             &[("agent", id)],
             s.dropped_total as f64,
         );
+    }
+    let journaled: Vec<_> = stats
+        .iter()
+        .filter_map(|(id, _, j)| j.map(|j| (id, j)))
+        .collect();
+    if !journaled.is_empty() {
+        e.family(
+            "strata_agent_buffer_disk_bytes",
+            "gauge",
+            "Bytes of samples the buffer keeps on disk.",
+        );
+        for (id, (bytes, _)) in &journaled {
+            e.sample(
+                "strata_agent_buffer_disk_bytes",
+                &[("agent", id)],
+                *bytes as f64,
+            );
+        }
+        e.family(
+            "strata_agent_buffer_disk_ok",
+            "gauge",
+            "1 while the buffer is written to disk, 0 once writing failed (memory only).",
+        );
+        for (id, (_, ok)) in &journaled {
+            e.sample(
+                "strata_agent_buffer_disk_ok",
+                &[("agent", id)],
+                f64::from(u8::from(*ok)),
+            );
+        }
     }
     render_checks(&mut e, &agents);
     render_host(&mut e, &m.host.lock().expect("host snapshot lock poisoned"));

@@ -276,6 +276,7 @@ impl Target {
             buffer.push(meta.duration, ts, started.elapsed().as_secs_f64());
             buffer.push(meta.scraped, ts, scraped.samples as f64);
             buffer.push(meta.kept, ts, scraped.kept as f64);
+            buffer.commit();
             drop(buffer);
             metrics.scrapes.fetch_add(1, Ordering::Relaxed);
             match outcome {

@@ -40,6 +40,9 @@ pub struct SimConfig {
     pub seed: u64,
     /// Which series each agent produces.
     pub profile: Profile,
+    /// Where each agent's buffer is kept on disk (`<dir>/<agent id>`), with its tick, so
+    /// that a killed simulation resumes where it stopped (default none: in memory).
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -51,6 +54,7 @@ impl Default for SimConfig {
             buffer_capacity: 50_000,
             seed: 42,
             profile: Profile::Basic,
+            state_dir: None,
         }
     }
 }
@@ -88,18 +92,48 @@ pub fn sample_value(config: &SimConfig, n: usize, series: usize, tick: u64, ts_m
 pub struct Simulation {
     config: SimConfig,
     registry: Arc<Registry>,
-    /// Per agent: its entry and the buffer index of each series of its profile.
-    agents: Vec<(Arc<AgentEntry>, Vec<SeriesIdx>)>,
+    /// Per agent: its entry, the buffer index of each series of its profile, and the ticks
+    /// of its earlier lives (its tick numbers go on from there).
+    agents: Vec<(Arc<AgentEntry>, Vec<SeriesIdx>, u64)>,
 }
 
+/// The key under which a durable simulated agent keeps its last tick.
+const TICK_KEY: &str = "sim_tick";
+
 impl Simulation {
-    /// Builds `config.agents` simulated agents.
+    /// Builds `config.agents` simulated agents in memory (`state_dir` is for [`Self::open`]).
     pub fn new(config: SimConfig, max_poll_samples: usize) -> Self {
+        let config = SimConfig {
+            state_dir: None,
+            ..config
+        };
+        Self::open(config, max_poll_samples).expect("buffers in memory always open")
+    }
+
+    /// Builds `config.agents` simulated agents, resuming their buffers and ticks from
+    /// `state_dir` when it is set.
+    pub fn open(config: SimConfig, max_poll_samples: usize) -> std::io::Result<Self> {
         let mut registry = Registry::new(max_poll_samples);
         let mut agents = Vec::with_capacity(config.agents);
         for n in 1..=config.agents {
             let id = agent_id(&config.prefix, n);
-            let mut buffer = SampleBuffer::new(config.buffer_capacity, Duration::from_secs(600));
+            let ttl = Duration::from_secs(600);
+            let mut buffer = match &config.state_dir {
+                None => SampleBuffer::new(config.buffer_capacity, ttl),
+                Some(dir) => SampleBuffer::durable(
+                    config.buffer_capacity,
+                    ttl,
+                    crate::buffer::journal::JournalConfig {
+                        dir: dir.join(&id),
+                        max_bytes: 64 << 20,
+                        segment_bytes: 1 << 20,
+                    },
+                )?,
+            };
+            let ticked = buffer
+                .kept_state(TICK_KEY)
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
             let idx = catalog(config.profile)
                 .iter()
                 .map(|spec| {
@@ -119,13 +153,13 @@ impl Simulation {
                 buffer: Mutex::new(buffer),
                 checks: Mutex::default(),
             });
-            agents.push((entry, idx));
+            agents.push((entry, idx, ticked));
         }
-        Self {
+        Ok(Self {
             config,
             registry: Arc::new(registry),
             agents,
-        }
+        })
     }
 
     /// The registry to serve.
@@ -133,9 +167,11 @@ impl Simulation {
         self.registry.clone()
     }
 
-    /// Pushes one tick's samples into every agent's buffer.
+    /// Pushes one tick's samples into every agent's buffer (an agent resumed from disk
+    /// numbers it after the ticks of its earlier lives).
     pub fn tick(&self, tick: u64, ts_ms: i64) {
-        for (n, (entry, idx)) in self.agents.iter().enumerate() {
+        for (n, (entry, idx, ticked)) in self.agents.iter().enumerate() {
+            let tick = ticked + tick;
             let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
             for (s, series) in idx.iter().enumerate() {
                 buffer.push(
@@ -143,6 +179,10 @@ impl Simulation {
                     ts_ms,
                     sample_value(&self.config, n + 1, s, tick, ts_ms),
                 );
+            }
+            if self.config.state_dir.is_some() {
+                buffer.keep_state(TICK_KEY, Some(tick.to_string()));
+                buffer.commit();
             }
         }
     }
@@ -228,11 +268,25 @@ pub async fn serve(
         ));
     }
     let registry = sim.registry();
+    // durable buffers are synced each second (memory ones return at once)
+    let syncs: Vec<_> = registry
+        .iter()
+        .map(|e| {
+            tokio::spawn(crate::entry::sync_loop(
+                e.clone(),
+                Duration::from_secs(1),
+                shutdown.clone(),
+            ))
+        })
+        .collect();
     let ticks = tokio::spawn(sim.run(shutdown.clone()));
     transport.spawn_reload(shutdown.clone());
     let served = crate::door::serve(listener, transport, registry, None, shutdown.clone()).await;
     shutdown.cancel();
     let _ = ticks.await;
+    for s in syncs {
+        let _ = s.await;
+    }
     served
 }
 

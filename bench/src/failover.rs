@@ -9,6 +9,9 @@
 //! and every agent's `sim_sample_number` series is read back through a broker: every tick
 //! must be there once.
 //!
+//! With `--no-brokers` every broker is stopped before the first kill, so that the members
+//! must fail over among themselves; the brokers come back at the end to read the ticks.
+//!
 //! Every link is mutual TLS, as a mesh runs; `--insecure` runs the same in plaintext for the
 //! comparison. Before the first kill, the sub-managers' CPU per poll is measured over a
 //! steady window (their own CPU over the polls their `/metrics` count).
@@ -71,6 +74,10 @@ pub struct FailoverBench {
     /// Run every link in plaintext, with no identities (for the comparison with mutual TLS).
     #[arg(long)]
     pub insecure: bool,
+    /// Stop every broker before the first kill: the members fail over among themselves
+    /// (`SubManager.Peer`); the brokers are started again at the end to read the ticks back.
+    #[arg(long)]
+    pub no_brokers: bool,
     /// Length of the steady window the sub-managers' CPU per poll is measured over.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub steady: Duration,
@@ -96,6 +103,20 @@ pub struct FailoverFigures {
     pub sub_manager_cpu_us_per_poll: f64,
     /// Whether the links were plaintext (`--insecure`) rather than mutual TLS.
     pub insecure: bool,
+    /// Whether every broker was stopped during the kills (`--no-brokers`).
+    pub no_brokers: bool,
+}
+
+/// The value of the unlabelled `metric` in a sub-manager's `/metrics`.
+fn member_metric(member: &strata_testkit::Proc, metric: &str) -> anyhow::Result<f64> {
+    let addr = member
+        .field("metrics")
+        .context("a sub-manager without metrics")?;
+    let (_, text) = crate::measure::http(&addr, "GET", "/metrics", b"")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .with_context(|| format!("no {metric} at {}", member.name))
 }
 
 /// The sub-managers' CPU seconds and polls so far, from their processes and `/metrics`.
@@ -103,15 +124,7 @@ fn members_cpu_and_polls(members: &[strata_testkit::Proc]) -> anyhow::Result<(f6
     let (mut cpu, mut polls) = (0.0, 0.0);
     for m in members {
         cpu += crate::measure::process_cpu(m.pid());
-        let addr = m
-            .field("metrics")
-            .context("a sub-manager without metrics")?;
-        let (_, text) = crate::measure::http(&addr, "GET", "/metrics", b"")?;
-        polls += text
-            .lines()
-            .find_map(|l| l.strip_prefix("strata_sub_manager_polls_total "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .context("no strata_sub_manager_polls_total")?;
+        polls += member_metric(m, "strata_sub_manager_polls_total")?;
     }
     Ok((cpu, polls))
 }
@@ -254,6 +267,25 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
     tokio::time::sleep(args.steady).await;
     let (cpu1, polls1) = members_cpu_and_polls(members)?;
     let sub_manager_cpu_us_per_poll = (cpu1 - cpu0) * 1e6 / (polls1 - polls0).max(1.0);
+    if args.no_brokers {
+        for broker in &mut mesh.brokers {
+            broker.kill();
+        }
+        let members = &mesh.regions[0].members;
+        let peers = (members.len() - 1) as f64;
+        wait(
+            "the members to watch each other",
+            Duration::from_secs(60),
+            || {
+                members.iter().all(|m| {
+                    member_metric(m, "strata_sub_manager_peers_live").is_ok_and(|n| n == peers)
+                })
+            },
+        )
+        .await?;
+        eprintln!("failover: every broker stopped; the members watch each other");
+    }
+    let members = &mut mesh.region(REGION).members;
     eprintln!("failover: killing");
 
     let mut rng = args.seed.max(1);
@@ -328,7 +360,19 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
                 .dropped_total()
         })
         .sum();
-    let stored = stored_ticks(mesh.channel(&brokers[0], Role::Broker), ticks).await?;
+    if args.no_brokers {
+        for broker in &mut mesh.brokers {
+            broker.restart();
+        }
+    }
+    // a restarted broker learns the members from their heartbeats first
+    let mut stored = stored_ticks(mesh.channel(&brokers[0], Role::Broker), ticks).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stored.is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stored = stored_ticks(mesh.channel(&brokers[0], Role::Broker), ticks).await;
+    }
+    let stored = stored?;
     let expected = ticks * args.agents as u64;
     let samples_lost = expected.saturating_sub(stored);
     serving.cancel();
@@ -348,6 +392,7 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         ticks,
         sub_manager_cpu_us_per_poll,
         insecure: args.insecure,
+        no_brokers: args.no_brokers,
     };
     if args.json {
         println!("{}", serde_json::to_string(&figures)?);
@@ -357,12 +402,16 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         } else {
             "SIGKILLed"
         };
+        let brokers = if args.no_brokers {
+            format!("{} brokers, all stopped", args.brokers)
+        } else {
+            format!("{} brokers", args.brokers)
+        };
         println!(
-            "failover of a {how} sub-manager ({} kills, {} agents, {} sub-managers, {} brokers, {} replica(s), interval {})",
+            "failover of a {how} sub-manager ({} kills, {} agents, {} sub-managers, {brokers}, {} replica(s), interval {})",
             args.kills,
             args.agents,
             args.sub_managers,
-            args.brokers,
             args.replicas,
             humantime::format_duration(args.interval)
         );

@@ -13,21 +13,41 @@ pub fn share(
     agents: &[(String, String)],
     replicas: u32,
 ) -> Vec<AgentAssignment> {
+    split(me, members, agents, replicas).0
+}
+
+/// The agents `me` polls among `members` (as [`share`]), and the others (its standby: what it
+/// would take, by the same rule, from members that stop answering while no broker does).
+pub fn split(
+    me: &str,
+    members: &[String],
+    agents: &[(String, String)],
+    replicas: u32,
+) -> (Vec<AgentAssignment>, Vec<AgentAssignment>) {
     if !members.iter().any(|m| m == me) {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let members: Vec<&str> = members.iter().map(String::as_str).collect();
     agents
         .iter()
-        .filter_map(|(id, address)| {
+        .map(|(id, address)| {
             let pollers = owners(id, &members, replicas.max(1) as usize);
-            pollers.contains(&me).then(|| AgentAssignment {
+            let mine = pollers.contains(&me);
+            let a = AgentAssignment {
                 id: id.clone(),
                 address: address.clone(),
                 pollers: pollers.into_iter().map(str::to_string).collect(),
-            })
+            };
+            (mine, a)
         })
-        .collect()
+        .fold((Vec::new(), Vec::new()), |(mut mine, mut other), (m, a)| {
+            if m {
+                mine.push(a)
+            } else {
+                other.push(a)
+            }
+            (mine, other)
+        })
 }
 
 #[cfg(test)]
@@ -57,5 +77,16 @@ mod tests {
             assert!(count.values().all(|&n| n == replicas));
         }
         assert!(share("z", &members, &all, 1).is_empty());
+        let (mine, standby) = split("a", &members, &all, 1);
+        assert_eq!(
+            mine.len() + standby.len(),
+            200,
+            "every agent is one or the other"
+        );
+        assert!(
+            standby
+                .iter()
+                .all(|a| !a.pollers.contains(&"a".to_string()))
+        );
     }
 }

@@ -20,7 +20,7 @@ use tokio_stream::wrappers::{ReceiverStream, WatchStream};
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info, info_span};
 
-use crate::assignment::share;
+use crate::assignment::split;
 use crate::router::MemberClients;
 use crate::state::BrokerState;
 
@@ -131,13 +131,18 @@ async fn follow_assignment(
     let replicas = state.config.replicas(&region);
     let warm_at = tokio::time::Instant::from_std(state.warm_at());
     let mut last: Option<(Vec<String>, Vec<AgentAssignment>, bool)> = None;
+    let mut last_standby: Option<Vec<AgentAssignment>> = None;
     loop {
-        let members = state.with_membership(|m, now| m.assignable(&region, now));
+        let (members, peers) = state.with_membership(|m, now| {
+            let ids = m.assignable(&region, now);
+            let peers: Vec<Member> = ids.iter().filter_map(|i| m.get(i, now)).collect();
+            (ids, peers)
+        });
         let agents = state.with_registry(|r, _| r.agents(&region));
         let warm = Instant::now() >= state.warm_at();
-        let mine = share(&id, &members, &agents, replicas);
+        let (mine, standby) = split(&id, &members, &agents, replicas);
         let now = (members, mine, warm);
-        if last.as_ref() != Some(&now) {
+        if last.as_ref() != Some(&now) || last_standby.as_ref() != Some(&standby) {
             let version = *members_rx.borrow_and_update() + *agents_rx.borrow_and_update();
             debug!(
                 agents = now.1.len(),
@@ -153,11 +158,14 @@ async fn follow_assignment(
                 members: now.0.clone(),
                 agents: now.1.clone(),
                 warm,
+                standby: standby.clone(),
+                peers,
             };
             if tx.send(Ok(assignment)).await.is_err() {
                 break;
             }
             last = Some(now);
+            last_standby = Some(standby);
         }
         tokio::select! {
             _ = tx.closed() => break,

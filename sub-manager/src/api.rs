@@ -442,6 +442,18 @@ impl SubManager for Api {
         }))
     }
 
+    async fn peer(
+        &self,
+        request: Request<strata_proto::v1::PeerRequest>,
+    ) -> Result<Response<strata_proto::v1::PeerResponse>, Status> {
+        self.check_region(&request.get_ref().region)?;
+        Ok(Response::new(strata_proto::v1::PeerResponse {
+            member_id: self.member.clone(),
+            region: self.region.clone(),
+            brokers_reachable: self.shares.brokers_open(),
+        }))
+    }
+
     async fn sign_agent(
         &self,
         request: Request<strata_proto::v1::EnrolRequest>,

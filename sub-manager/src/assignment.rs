@@ -12,6 +12,13 @@
 //! changes: a member restarted while the brokers are unreachable polls its last share again
 //! (the agents that registered themselves with the brokers included), beside the agents of
 //! its config, instead of the config's alone.
+//!
+//! Warm brokers also send the region's view: every agent and every member with its address
+//! (kept beside, in `view.json`). While no broker stream is open, [`Shares::take_over`]
+//! recomputes the share from that view over the members that still answer their peers
+//! ([`crate::peers`]), by the brokers' own rendezvous rule: a dead member's agents go to the
+//! same members the brokers would give them to, and the first broker to answer again puts
+//! its assignment back in force.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use strata_proto::rendezvous::owners;
 use strata_proto::v1::Assignment;
 use tokio::sync::watch;
 
@@ -37,12 +45,25 @@ pub struct Target {
 /// The agents this member polls, by id.
 pub type Share = BTreeMap<String, Target>;
 
+/// The region as the last warm broker saw it: enough to share it without the brokers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    /// Pollers per agent.
+    pub replicas: u32,
+    /// The members, id to address.
+    pub members: BTreeMap<String, String>,
+    /// Every agent of the region, id to address.
+    pub agents: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// The latest assignment of each broker whose stream is open, by broker address.
     open: HashMap<String, Assignment>,
     /// Whether any broker ever answered.
     answered: bool,
+    /// The region's view from the last warm assignment (or the one kept on disk).
+    view: Option<View>,
 }
 
 /// The assignments received and the share they add up to.
@@ -54,28 +75,39 @@ pub struct Shares {
     kept: Option<(PathBuf, Share)>,
 }
 
-/// The share kept in `path`, or an empty one (none kept yet, or unreadable: said).
-fn read_kept(path: &Path) -> Share {
+/// Reads JSON kept in `path`: None when there is none, or when it is unreadable (said).
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Option<T> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Share::new(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(error) => {
-            warn!(%error, path = %path.display(), "the kept share cannot be read");
-            return Share::new();
+            warn!(%error, path = %path.display(), "the kept {what} cannot be read");
+            return None;
         }
     };
-    serde_json::from_str(&text).unwrap_or_else(|error| {
-        warn!(%error, path = %path.display(), "the kept share is not valid; ignored");
-        Share::new()
-    })
+    serde_json::from_str(&text)
+        .map_err(
+            |error| warn!(%error, path = %path.display(), "the kept {what} is not valid; ignored"),
+        )
+        .ok()
 }
 
-/// Writes `share` to `path` through a temporary file and a rename.
-fn keep(path: &Path, share: &Share) -> std::io::Result<()> {
+/// The share kept in `path`, or an empty one (none kept yet, or unreadable: said).
+fn read_kept(path: &Path) -> Share {
+    read_json(path, "share").unwrap_or_default()
+}
+
+/// Writes `value` to `path` through a temporary file and a rename.
+fn keep<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_vec(share).map_err(std::io::Error::other)?;
+    let text = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
+}
+
+/// Where the view is kept, beside the share.
+fn view_path(share: &Path) -> PathBuf {
+    share.with_file_name("view.json")
 }
 
 /// The share of a member that has no broker: every configured agent.
@@ -108,10 +140,52 @@ impl Shares {
     /// every change).
     pub fn kept_in(initial: Share, path: PathBuf) -> Self {
         let kept = read_kept(&path);
-        Self {
+        let view = read_json(&view_path(&path), "view");
+        let shares = Self {
             kept: Some((path, kept)),
             ..Self::new(initial)
+        };
+        shares.lock().view = view;
+        shares
+    }
+
+    /// The region's view from the last warm broker, when one was ever had.
+    pub fn view(&self) -> Option<View> {
+        self.lock().view.clone()
+    }
+
+    /// Whether a broker's assignment stream is open.
+    pub fn brokers_open(&self) -> bool {
+        !self.lock().open.is_empty()
+    }
+
+    /// While no broker stream is open, puts in force the share of `me` among the `live`
+    /// members (`me` among them) by the brokers' rendezvous rule over the last view; gives
+    /// how many agents the share holds then, or None when brokers decide or no view is known.
+    pub fn take_over(&self, me: &str, live: &[String]) -> Option<usize> {
+        let inner = self.lock();
+        if !inner.open.is_empty() {
+            return None;
         }
+        let view = inner.view.as_ref()?;
+        let live: Vec<&str> = live.iter().map(String::as_str).collect();
+        let share: Share = view
+            .agents
+            .iter()
+            .filter_map(|(id, address)| {
+                let pollers = owners(id, &live, view.replicas.max(1) as usize);
+                pollers.contains(&me).then(|| {
+                    let target = Target {
+                        address: address.clone(),
+                        pollers: pollers.into_iter().map(str::to_string).collect(),
+                    };
+                    (id.clone(), target)
+                })
+            })
+            .collect();
+        let held = share.len();
+        self.put(share);
+        Some(held)
     }
 
     /// The share kept on disk when this process started (empty when none was).
@@ -146,6 +220,7 @@ impl Shares {
         let mut inner = self.lock();
         inner.answered = true;
         inner.open.insert(broker.to_string(), assignment);
+        self.learn_view(&mut inner);
         self.settle(&inner);
     }
 
@@ -196,6 +271,38 @@ impl Shares {
                 }
             }
         }
+        self.put(share);
+    }
+
+    /// Learns the region's view from the warm assignments, and keeps it when it changed.
+    fn learn_view(&self, inner: &mut Inner) {
+        let mut view = View::default();
+        for a in inner
+            .open
+            .values()
+            .filter(|a| a.warm && !a.peers.is_empty())
+        {
+            view.replicas = view.replicas.max(a.replicas);
+            for m in &a.peers {
+                view.members.insert(m.id.clone(), m.address.clone());
+            }
+            for agent in a.agents.iter().chain(&a.standby) {
+                view.agents.insert(agent.id.clone(), agent.address.clone());
+            }
+        }
+        if view.members.is_empty() || inner.view.as_ref() == Some(&view) {
+            return;
+        }
+        if let Some((path, _)) = &self.kept
+            && let Err(error) = keep(&view_path(path), &view)
+        {
+            warn!(%error, path = %path.display(), "the region's view cannot be kept");
+        }
+        inner.view = Some(view);
+    }
+
+    /// Puts `share` in force, and keeps it when it changed.
+    fn put(&self, share: Share) {
         let changed = self.tx.send_if_modified(|current| {
             if **current == share {
                 false
@@ -206,7 +313,7 @@ impl Shares {
         });
         if changed && let Some((path, _)) = &self.kept {
             // a share that cannot be kept costs only a restart cut off: say so, carry on
-            if let Err(error) = keep(path, &self.current()) {
+            if let Err(error) = keep(path, &*self.current()) {
                 warn!(%error, path = %path.display(), "the share in force cannot be kept");
             }
         }

@@ -13,7 +13,6 @@
 //! before. A member with no brokers configured has nothing to compare with and judges as
 //! before too.
 
-use std::error::Error as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 /// When this member last heard an answer from anyone, and when it began to hear again after
@@ -71,27 +70,45 @@ pub fn answered(status: &tonic::Status) -> bool {
         return true;
     }
     // a refused or reset connection, or a TLS alert, came from the peer's host
-    let mut source = status.source();
-    while let Some(error) = source {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            let refused = matches!(
+    let mut found = false;
+    walk_sources(status, |error, io| {
+        let refused = io.is_some_and(|io| {
+            matches!(
                 io.kind(),
                 std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
-            );
-            // a TLS error travels inside an io::Error, whose source() skips it
-            let tls = io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some());
-            if refused || tls {
-                return true;
-            }
-        }
-        if error.downcast_ref::<rustls::Error>().is_some() {
-            return true;
-        }
+            )
+        });
+        // a TLS error travels inside an io::Error, whose source() skips it
+        let tls = io
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            || error.downcast_ref::<rustls::Error>().is_some();
+        found |= refused || tls;
+    });
+    found
+}
+
+/// Whether a failed call's connection was refused: the peer's host is up and nothing
+/// listens there (its process is gone).
+pub fn refused(status: &tonic::Status) -> bool {
+    let mut found = false;
+    walk_sources(status, |_, io| {
+        found |= io.is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused);
+    });
+    found
+}
+
+/// Calls `visit` with each error in `status`'s chain of sources (and the io::Error it is,
+/// when it is one).
+fn walk_sources(
+    status: &tonic::Status,
+    mut visit: impl FnMut(&(dyn std::error::Error + 'static), Option<&std::io::Error>),
+) {
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        visit(error, error.downcast_ref::<std::io::Error>());
         source = error.source();
     }
-    false
 }
 
 #[cfg(test)]

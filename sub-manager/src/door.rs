@@ -9,7 +9,8 @@
 //! certificate speaks for the user of its name, whose role must allow the method
 //! ([`user_needs`]) and whose regions must cover this one — also when a broker routes the
 //! call and names the operator. `SignAgent` is open to
-//! brokers only (they have checked the enrolling agent's token or certificate). Channels to agents
+//! brokers only (they have checked the enrolling agent's token or certificate), `Peer` to
+//! the other members of this region only (they watch each other while no broker answers). Channels to agents
 //! expect an agent of this region, channels to brokers a broker ([`Door`]).
 //!
 //! The door knows the wire, not the domain: the gRPC service, the console's router and the
@@ -26,6 +27,7 @@ use strata_proto::identity::authz::split_path;
 use strata_proto::identity::{AuthorizeLayer, Expect, Identity, Role, Transport};
 use strata_proto::v1::agent_client::AgentClient;
 use strata_proto::v1::broker_client::BrokerClient;
+use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::sub_manager_server::{SubManager, SubManagerServer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -65,9 +67,15 @@ pub async fn bind(addr: &str) -> Result<TcpListener> {
 pub fn policy(
     path: &str,
     caller: Option<&Identity>,
-    _me: &Identity,
+    me: &Identity,
 ) -> std::result::Result<(), String> {
     match (split_path(path), caller.map(|c| c.role)) {
+        (("SubManager", "Peer"), Some(Role::SubManager))
+            if caller.is_some_and(|c| c.region == me.region) =>
+        {
+            Ok(())
+        }
+        (("SubManager", "Peer"), _) => Err("open to members of this region only".into()),
         (("SubManager", "SignAgent"), Some(Role::Broker)) => Ok(()),
         (("SubManager", "SignAgent"), _) => Err("open to brokers only".into()),
         (("SubManager", "PutPrincipals"), Some(Role::Broker | Role::SuperManager)) => Ok(()),
@@ -149,6 +157,20 @@ impl Door {
             timeout,
             channels: HashMap::new(),
         }
+    }
+
+    /// A SubManager client of a peer (a member of this region) at `addr`, for `Peer` calls,
+    /// connected lazily within `connect_timeout`.
+    pub fn peer_client(
+        &self,
+        addr: &str,
+        connect_timeout: Duration,
+    ) -> std::result::Result<SubManagerClient<Channel>, tonic::transport::Error> {
+        let expect = Expect::InRegion(Role::SubManager, self.region.clone());
+        Ok(SubManagerClient::new(
+            self.transport
+                .channel(endpoint(addr, connect_timeout)?, expect),
+        ))
     }
 
     /// A Broker client for `addr`. Calls carry their own timeouts (the assignment stream

@@ -24,6 +24,8 @@
 //! - [`poller`]: per-agent poll tasks on worker threads of their own.
 //! - [`actions`]: recovery actions asked of agents when events open.
 //! - [`membership`]: heartbeats, assignment streams and registrations with the brokers.
+//! - [`peers`]: the members watching each other while no broker answers, and failing over
+//!   among themselves by the brokers' rule.
 //! - [`forward`]: remote write out of the store's outbox, a durable cursor per destination.
 //! - [`receive`]: remote write in, `POST /api/v1/write` on the console, bounded per sender.
 //! - [`notify`]: notifications of events (webhook, e-mail, Alertmanager, SMS), sent from
@@ -57,6 +59,7 @@ pub mod ingest;
 pub mod membership;
 pub mod metrics;
 pub mod notify;
+pub mod peers;
 pub mod poller;
 pub mod probes;
 pub mod promql;
@@ -283,6 +286,19 @@ impl BoundSubManager {
             tasks.spawn(membership::heartbeat_loop(link.clone(), shutdown.clone()));
             tasks.spawn(membership::assignment_loop(link.clone(), shutdown.clone()));
             tasks.spawn(membership::register_loop(link, shutdown.clone()));
+        }
+        if !config.brokers.is_empty() {
+            let watch = peers::PeerWatch {
+                me: me.id.clone(),
+                region: me.region.clone(),
+                shares: shares.clone(),
+                door: door.clone(),
+                contact: contact.clone(),
+                metrics: metrics.clone(),
+                interval: config.heartbeat_interval,
+                lease: config.lease,
+            };
+            tasks.spawn(watch.run(shutdown.clone()));
         }
         tasks.spawn(downsample_loop(tsdb.clone(), shutdown.clone()));
         tasks.spawn(rules::reload_loop(rules.clone(), shutdown.clone()));

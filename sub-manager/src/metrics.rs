@@ -22,6 +22,10 @@ pub struct SubManagerMetrics {
     pub heartbeat_failures: AtomicU64,
     /// Failed polls that did not take their agent down, as no one else answered this member.
     pub judgements_held: AtomicU64,
+    /// Shares recomputed among the members while no broker answered.
+    pub peer_takeovers: AtomicU64,
+    /// Peers answering now while no broker answers (0 while the brokers decide).
+    pub peers_live: AtomicU64,
     /// Assignments received from brokers.
     pub assignments: AtomicU64,
     /// Agents in this member's share now.
@@ -88,6 +92,18 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb, flows: Fl
         "counter",
         "Failed polls that took no agent down, as no broker and no other agent answered.",
         count(&m.judgements_held),
+    );
+    e.single(
+        "strata_sub_manager_peer_takeovers_total",
+        "counter",
+        "Shares recomputed among the region's members while no broker answered.",
+        count(&m.peer_takeovers),
+    );
+    e.single(
+        "strata_sub_manager_peers_live",
+        "gauge",
+        "Peers answering while no broker answers (0 while the brokers decide).",
+        count(&m.peers_live),
     );
     e.single(
         "strata_sub_manager_assignments_total",

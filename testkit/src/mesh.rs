@@ -219,6 +219,8 @@ pub(crate) struct Sim {
     pub(crate) name: String,
     pub(crate) prefix: String,
     pub(crate) agents: usize,
+    /// Its agents' buffers are kept on disk (`--state-dir <dir>/<name>-state`).
+    pub(crate) durable: bool,
 }
 
 impl Region {
@@ -259,7 +261,18 @@ impl Region {
             name: name.into(),
             prefix: prefix.into(),
             agents,
+            durable: false,
         });
+        self
+    }
+
+    /// A simulator like [`Region::sim`] whose agents keep their buffers and ticks on disk,
+    /// so that it resumes where it stopped when killed and restarted.
+    pub fn durable_sim(mut self, name: &str, prefix: &str, agents: usize) -> Self {
+        self = self.sim(name, prefix, agents);
+        if let Some(sim) = self.sims.last_mut() {
+            sim.durable = true;
+        }
         self
     }
 

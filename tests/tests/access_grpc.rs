@@ -53,7 +53,8 @@ fn regional_needs(method: &str) -> Needs {
     match method {
         "AcknowledgeEvent" => Needs::East(Action::Operate),
         "ConfigureAgent" | "PutRules" | "GetNotify" | "PutNotify" => Needs::East(Action::Admin),
-        "SignAgent" | "PutPrincipals" => Needs::Closed,
+        // Peer: members of the region only (checked at the end), no user
+        "SignAgent" | "PutPrincipals" | "Peer" => Needs::Closed,
         _ => Needs::East(Action::Read),
     }
 }
@@ -193,6 +194,13 @@ fn regional(method: &str, channel: Channel) -> Result<(), tonic::Status> {
                 .put_principals(PutPrincipalsRequest {
                     region: region(),
                     ..Default::default()
+                })
+                .await
+                .map(drop),
+            "Peer" => c
+                .peer(PeerRequest {
+                    member_id: "east-9".into(),
+                    region: region(),
                 })
                 .await
                 .map(drop),
@@ -428,6 +436,46 @@ fn every_grpc_method_refuses_who_has_no_certificate_or_whose_user_may_not_and_an
         failures.len(),
         failures.join("\n")
     );
+
+    // Peer answers a member of the member's own region, and refuses any other identity
+    let peer = |who: (Role, &str, &str), addr: &str, expect: Role| {
+        let channel = ca.channel_as(who, addr, Expect::Role(expect));
+        block_on(SubManagerClient::new(channel).peer(PeerRequest {
+            member_id: who.2.into(),
+            region: "east".into(),
+        }))
+    };
+    let answer = peer(
+        (Role::SubManager, "east", "east-9"),
+        &member,
+        Role::SubManager,
+    )
+    .expect("a member of east may ask east-1 whether it lives")
+    .into_inner();
+    assert_eq!(
+        (answer.member_id.as_str(), answer.region.as_str()),
+        ("east-1", "east")
+    );
+    for who in [
+        (Role::SubManager, "west", "west-9"),
+        (Role::Agent, "east", "east-host"),
+        (Role::Broker, "", "broker-9"),
+        (Role::SuperManager, "", "super-9"),
+    ] {
+        let refused = peer(who, &member, Role::SubManager).expect_err("refused");
+        assert_eq!(
+            refused.code(),
+            Code::PermissionDenied,
+            "{who:?}: {refused:?}"
+        );
+    }
+    let routed = peer(
+        (Role::SubManager, "east", "east-9"),
+        &mesh.brokers[0].addr,
+        Role::Broker,
+    )
+    .expect_err("Peer is not routed");
+    assert_eq!(routed.code(), Code::PermissionDenied, "{routed:?}");
 
     // a scoped user's list of services holds only its regions' services
     let services = |user: &str| {

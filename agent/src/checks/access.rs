@@ -152,6 +152,26 @@ impl AccessLogCheck {
         }
     }
 
+    /// What to keep with this run's samples: the place in the file and the totals.
+    pub fn keep(&self) -> Option<String> {
+        let mut counters = vec![self.requests_total];
+        counters.extend(self.classes_total);
+        counters.extend([self.bytes_total, self.bad_total]);
+        self.follower.keep(counters)
+    }
+
+    /// Resumes at a place and totals kept by an earlier life (before the first run).
+    pub fn resume(&mut self, kept: &str) {
+        if let Some(k) = self.follower.resume(kept)
+            && let [requests, c1, c2, c3, c4, c5, bytes, bad] = k.counters[..]
+        {
+            self.requests_total = requests;
+            self.classes_total = [c1, c2, c3, c4, c5];
+            self.bytes_total = bytes;
+            self.bad_total = bad;
+        }
+    }
+
     /// Reads what was appended and reports on it.
     pub fn run(&mut self) -> Outcome {
         let now = Instant::now();
@@ -263,6 +283,7 @@ impl AccessLogCheck {
         }
         outcome.metric("strata_access_bytes_total", &[], self.bytes_total as f64);
         outcome.metric("strata_access_bad_lines_total", &[], self.bad_total as f64);
+        outcome.keep = self.keep();
         for (path, n) in top(paths, self.spec.top) {
             outcome.detail.push(clip(&format!("path {path}: {n}"), 512));
         }

@@ -45,6 +45,25 @@ impl LogCheck {
         }
     }
 
+    /// What to keep with this run's samples: the place in the file and the totals.
+    pub fn keep(&self) -> Option<String> {
+        let mut counters = self.totals.to_vec();
+        counters.extend([self.bytes_total, self.cut_total]);
+        self.follower.keep(counters)
+    }
+
+    /// Resumes at a place and totals kept by an earlier life (before the first run); the
+    /// bytes and the cut line it will read again are not counted twice.
+    pub fn resume(&mut self, kept: &str) {
+        if let Some(k) = self.follower.resume(kept)
+            && let [ok, warning, critical, unknown, bytes, cut] = k.counters[..]
+        {
+            self.totals = [ok, warning, critical, unknown];
+            self.bytes_total = bytes.saturating_sub(k.read_ahead);
+            self.cut_total = cut.saturating_sub(u64::from(k.cut));
+        }
+    }
+
     /// Reads what was appended and judges it.
     pub fn run(&mut self) -> Outcome {
         let mut counts = [0u64; 4];
@@ -114,6 +133,7 @@ impl LogCheck {
         }
         let mut outcome = Outcome::new(state, message);
         outcome.detail = last.into();
+        outcome.keep = self.keep();
         for (i, (_, name)) in STATES.iter().enumerate() {
             outcome.metric(
                 "strata_check_log_lines_total",
@@ -215,6 +235,38 @@ mod tests {
         assert!(o.detail.iter().all(|l| l.len() <= 520));
         assert!(o.detail.last().unwrap().contains("warn"));
         assert!(total(&o, "warning") >= 1.0);
+    }
+
+    #[test]
+    fn a_resumed_check_neither_reads_again_nor_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        append(&path, b"warn 1\nFATAL 2\nhalf a li");
+        let mut c = check(&path);
+        c.follower = Follower::new(&path, 1024, true);
+        let o = c.run();
+        assert_eq!(total(&o, "critical"), 1.0);
+        let kept = o.keep.expect("a log check keeps its place");
+        // the agent dies; lines come meanwhile; the next life resumes
+        append(&path, b"ne FATAL 3\nwarn 4\n");
+        let mut again = check(&path);
+        again.resume(&kept);
+        let o = again.run();
+        assert_eq!(o.message, "2 new lines: 1 warning, 1 critical");
+        assert_eq!((total(&o, "warning"), total(&o, "critical")), (2.0, 2.0));
+        assert_eq!(
+            o.metrics
+                .iter()
+                .find(|m| m.name == "strata_check_log_read_bytes_total")
+                .unwrap()
+                .value,
+            std::fs::metadata(&path).unwrap().len() as f64,
+            "the half line read before is not counted twice"
+        );
+        // a place kept for another file is not taken
+        let mut other = check(&dir.path().join("other.log"));
+        other.resume(&kept);
+        assert_eq!(other.totals, [0; 4]);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct Outcome {
     /// Lines that explain the result (matching log lines, top paths, plugin output).
     pub detail: Vec<String>,
     pub metrics: Vec<Metric>,
+    /// What the check keeps between runs, stored with these metrics so that a restarted
+    /// agent resumes where they left off (a log check's place and totals).
+    pub keep: Option<String>,
 }
 
 impl Outcome {
@@ -29,6 +32,7 @@ impl Outcome {
             message: message.into(),
             detail: Vec::new(),
             metrics: Vec::new(),
+            keep: None,
         }
     }
 

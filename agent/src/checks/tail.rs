@@ -5,11 +5,17 @@
 //! one from its start; when the file shrinks (truncated in place), reading starts over at 0.
 //! A line longer than the limit is cut, and the rest of it skipped, so a file without
 //! newlines (binary garbage) costs at most the limit in memory.
+//!
+//! Its place (file identity and the offset of the first line not yet handed out) can be
+//! kept with the samples it gave and resumed by the agent's next life, so that a restart
+//! neither reads a line again nor skips one.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
 
 use crate::policy::AllowPaths;
 use crate::policy::paths::open_under;
@@ -27,6 +33,23 @@ pub struct ReadStats {
     pub more: bool,
 }
 
+/// A follower's place and its check's counters, as kept between lives of the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// The path followed (a place kept for another path is not resumed).
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    /// The start of the first line not handed out yet.
+    pub offset: u64,
+    /// The line at `offset` was already cut (and counted so) when the place was kept.
+    pub cut: bool,
+    /// Bytes past `offset` already read (and counted) when the place was kept.
+    pub read_ahead: u64,
+    /// The check's running totals.
+    pub counters: Vec<u64>,
+}
+
 /// A file followed like `tail -F`.
 #[derive(Debug)]
 pub struct Follower {
@@ -34,6 +57,10 @@ pub struct Follower {
     file: Option<File>,
     inode: (u64, u64),
     offset: u64,
+    /// Where the line being read began (the place to resume from).
+    line_start: u64,
+    /// A kept place to open the file at: device, inode and offset.
+    resume: Option<(u64, u64, u64)>,
     /// The start of a line whose newline has not come yet.
     partial: Vec<u8>,
     /// The current line passed the limit: drop bytes until its newline.
@@ -53,6 +80,8 @@ impl Follower {
             file: None,
             inode: (0, 0),
             offset: 0,
+            line_start: 0,
+            resume: None,
             partial: Vec::new(),
             skipping: false,
             max_line: max_line.max(1),
@@ -65,6 +94,33 @@ impl Follower {
     pub fn guarded(mut self, guard: Option<AllowPaths>) -> Self {
         self.guard = guard;
         self
+    }
+
+    /// The place to keep with `counters`, once the file was opened.
+    pub fn keep(&self, counters: Vec<u64>) -> Option<String> {
+        self.file.as_ref()?;
+        let kept = Kept {
+            path: self.path.clone(),
+            dev: self.inode.0,
+            ino: self.inode.1,
+            offset: self.line_start,
+            cut: self.skipping,
+            read_ahead: self.offset - self.line_start,
+            counters,
+        };
+        serde_json::to_string(&kept).ok()
+    }
+
+    /// Resumes at a place kept by [`Follower::keep`] for this path, before the first read;
+    /// gives what was kept. When the file was replaced meanwhile, the new one is read from
+    /// its start.
+    pub fn resume(&mut self, kept: &str) -> Option<Kept> {
+        let kept: Kept = serde_json::from_str(kept).ok()?;
+        if kept.path != self.path || self.file.is_some() {
+            return None;
+        }
+        self.resume = Some((kept.dev, kept.ino, kept.offset));
+        Some(kept)
     }
 
     /// Reads what was appended since the last call, at most `budget` bytes, handing each
@@ -99,7 +155,14 @@ impl Follower {
                 Some(allow) => open_under(&self.path, allow)?,
             };
             self.inode = (meta.dev(), meta.ino());
-            self.offset = if self.from_start { 0 } else { meta.len() };
+            self.offset = match self.resume.take() {
+                Some((dev, ino, at)) if (dev, ino) == self.inode && at <= meta.len() => at,
+                // replaced or cut while the agent was away: all of what is there is new
+                Some(_) => 0,
+                None if self.from_start => 0,
+                None => meta.len(),
+            };
+            self.line_start = self.offset;
             self.from_start = true;
             self.file = Some(file);
         }
@@ -110,6 +173,7 @@ impl Follower {
         if len < self.offset {
             stats.truncated = true;
             self.offset = 0;
+            self.line_start = 0;
             self.partial.clear();
             self.skipping = false;
         }
@@ -149,6 +213,7 @@ impl Follower {
             if n == 0 {
                 return Ok(());
             }
+            let chunk_start = self.offset;
             self.offset += n as u64;
             stats.bytes += n as u64;
             left -= n as u64;
@@ -158,6 +223,7 @@ impl Follower {
                 self.take(head, stats);
                 self.finish_line(stats, line);
                 rest = &tail[1..];
+                self.line_start = chunk_start + (n - rest.len()) as u64;
             }
             self.take(rest, stats);
         }

@@ -286,6 +286,13 @@ impl SubManager for FakeRegions {
         Err(Status::unimplemented("not simulated"))
     }
 
+    async fn peer(
+        &self,
+        _: Request<strata_proto::v1::PeerRequest>,
+    ) -> Result<Response<strata_proto::v1::PeerResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
     async fn get_agent_config(
         &self,
         _: Request<strata_proto::v1::AgentConfigRequest>,

@@ -266,6 +266,15 @@ impl SubManager for Router {
         ))
     }
 
+    async fn peer(
+        &self,
+        _request: Request<strata_proto::v1::PeerRequest>,
+    ) -> Result<Response<strata_proto::v1::PeerResponse>, Status> {
+        Err(Status::permission_denied(
+            "Peer is between the members of a region, which call each other directly; it is not routed",
+        ))
+    }
+
     async fn put_notify(
         &self,
         request: Request<PutNotifyRequest>,

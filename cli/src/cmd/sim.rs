@@ -35,6 +35,10 @@ pub struct SimArgs {
     /// Print the [[agents]] entries for a sub-manager config, then serve.
     #[arg(long)]
     pub print_agents: bool,
+    /// Keep each agent's buffer and tick on disk under this directory, so that a killed
+    /// simulation resumes where it stopped, as a real agent with `state_dir` does.
+    #[arg(long)]
+    pub state_dir: Option<std::path::PathBuf>,
     /// Brokers to register every simulated agent with, comma-separated `host:port`.
     #[arg(long, value_delimiter = ',')]
     pub brokers: Vec<String>,
@@ -93,17 +97,19 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
         ),
         None => addr.to_string(),
     };
-    let sim = Simulation::new(
+    let sim = Simulation::open(
         SimConfig {
             agents: args.agents,
             prefix: args.prefix.clone(),
             interval: args.interval,
             seed: args.seed,
             profile: args.profile,
+            state_dir: args.state_dir.clone(),
             ..SimConfig::default()
         },
         20_000,
-    );
+    )
+    .with_context(|| format!("open the simulated agents' buffers in {:?}", args.state_dir))?;
     println!("strata sim listening grpc={addr} agents={}", args.agents);
     if args.print_agents {
         for n in 1..=args.agents {

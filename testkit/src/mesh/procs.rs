@@ -324,6 +324,11 @@ impl MeshBuilder {
                 &interval,
             ];
             let joined = brokers.join(",");
+            let state = dir.join(format!("{}-state", sim.name));
+            let state = state.to_string_lossy();
+            if sim.durable {
+                args.extend(["--state-dir", &state]);
+            }
             args.extend(["--region", &region.name]);
             if !region.listed {
                 args.extend(["--brokers", &joined]);

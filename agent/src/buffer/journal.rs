@@ -1,0 +1,560 @@
+//! The buffer's journal on disk, so that a killed or restarted agent keeps what its pollers
+//! have not acknowledged yet, and its log checks their place in their files.
+//!
+//! The buffer stays in memory, where polls read it; the journal only follows it, in
+//! append-only files under `<state_dir>/buffer` (no database: the agent links none):
+//! - `meta.json`: the buffer's epoch, kept across lives, so that the pollers' cursors (which
+//!   name the epoch) stay valid after a restart and nothing is sent twice;
+//! - `series.log`: the dictionary, one record per series in index order;
+//! - `seg-<first sequence>.log`: the samples, one record per commit, with what the
+//!   producers keep that changed since the last (a log check's place goes to disk in the
+//!   same write as the samples that count the lines before it); a segment is closed at
+//!   `segment_bytes` and deleted once every sample in it is freed; past `max_bytes` the
+//!   oldest segment is dropped (and its samples counted as dropped), as a full buffer drops;
+//! - `cursors.json`: each poller's acknowledgement, the pollers assigned, the first
+//!   sequence still held and the drop count, rewritten (by rename) at each sync;
+//! - `kept.json`: all that the producers keep, by key, rewritten at each commit that
+//!   changes it, for when the segments that carried it are gone.
+//!
+//! A record is a little-endian `u32` length, the payload's CRC-32 and the payload; a torn or
+//! corrupt record ends its file (recovery cuts it off with whatever follows).
+//!
+//! Durability: a commit is one `write(2)`, so a SIGKILL loses nothing committed; `sync`
+//! fdatasyncs, on the agent's schedule and before any poll answer that would carry samples
+//! not yet synced, so that nothing a poller has seen (and may acknowledge) can be lost by a
+//! power cut. A power cut loses at most the samples of one sync interval that no poller saw.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use strata_proto::v1::SeriesDesc;
+
+use super::SeriesIdx;
+use format::{HEADER_BYTES, SAMPLES_HEAD, decode_samples, encode_kept, frame, records};
+
+mod format;
+
+/// Where the journal lives and how large it may grow.
+#[derive(Debug, Clone)]
+pub struct JournalConfig {
+    /// Its directory (made when missing).
+    pub dir: PathBuf,
+    /// Most bytes of samples on disk; past it the oldest segment goes.
+    pub max_bytes: u64,
+    /// Size at which a segment is closed and the next begun.
+    pub segment_bytes: u64,
+}
+
+/// What an earlier life left on disk.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// The buffer's epoch (new when nothing was kept).
+    pub epoch: u64,
+    /// The dictionary, by index.
+    pub series: Vec<SeriesDesc>,
+    /// Sequence of `samples[0]` (the next sequence when there is none).
+    pub first_seq: u64,
+    /// The samples kept, in sequence order from `first_seq`.
+    pub samples: Vec<(SeriesIdx, i64, f64)>,
+    /// Each poller's acknowledged sequence.
+    pub cursors: Vec<(String, u64)>,
+    /// The pollers assigned when the cursors were written.
+    pub assigned: Vec<String>,
+    /// Samples dropped over every life.
+    pub dropped_total: u64,
+    /// What the producers kept, by key.
+    pub kept: BTreeMap<String, String>,
+}
+
+/// The pollers' state as `cursors.json` keeps it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CursorsFile {
+    /// The first sequence still held: anything before it was freed.
+    pub floor: u64,
+    /// Samples dropped over every life.
+    pub dropped_total: u64,
+    /// The pollers assigned.
+    pub assigned: Vec<String>,
+    /// Each poller's acknowledged sequence.
+    pub pollers: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    epoch: u64,
+}
+
+#[derive(Debug)]
+struct Segment {
+    /// The last sequence written to it (first_seq - 1 while empty).
+    last_seq: u64,
+    bytes: u64,
+    path: PathBuf,
+}
+
+/// The journal of one buffer.
+#[derive(Debug)]
+pub struct Journal {
+    config: JournalConfig,
+    series_file: File,
+    /// Series records encoded, not yet written.
+    pending_series: Vec<u8>,
+    segments: VecDeque<Segment>,
+    current: File,
+    /// Samples encoded, not yet written (without record header).
+    pending: Vec<u8>,
+    pending_first: u64,
+    pending_count: u32,
+    /// Last sequence written, and last synced.
+    written_seq: u64,
+    synced_seq: u64,
+    /// Files written since the last sync: the series file, the directory.
+    series_unsynced: bool,
+    dir_unsynced: bool,
+    kept: BTreeMap<String, String>,
+    /// Changes of `kept` since the last commit, in order (None: removed).
+    kept_pending: Vec<(String, Option<String>)>,
+    /// Why the journal stopped, when it did: the buffer then carries on in memory.
+    broken: Option<String>,
+}
+
+fn io_err(doing: &str, path: &Path, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{doing} {}: {e}", path.display()))
+}
+
+fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| io_err("read", path, e))?;
+    Ok(bytes)
+}
+
+/// Writes `bytes` to `path` by a temporary file and a rename, so a reader sees the old
+/// content or the new, never a part.
+fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+    f.write_all(bytes).map_err(|e| io_err("write", &tmp, e))?;
+    if sync {
+        f.sync_data().map_err(|e| io_err("sync", &tmp, e))?;
+    }
+    fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))
+}
+
+fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+    dir.join(format!("seg-{first_seq:020}.log"))
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_err("open", path, e))
+}
+
+/// Cuts `path` to `len` bytes (a torn tail).
+fn cut(path: &Path, len: usize) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_len(len as u64))
+        .map_err(|e| io_err("cut the torn end of", path, e))
+}
+
+impl Journal {
+    /// Opens the journal in `config.dir`, recovering what an earlier life left there;
+    /// `new_epoch` is the epoch to use when nothing was kept.
+    pub fn open(config: JournalConfig, new_epoch: u64) -> io::Result<(Journal, Recovered)> {
+        let dir = config.dir.clone();
+        fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        let meta_path = dir.join("meta.json");
+        let meta: Option<Meta> = match fs::read(&meta_path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).ok(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err("read", &meta_path, e)),
+        };
+        let mut segment_files: Vec<(u64, PathBuf)> = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(|e| io_err("list", &dir, e))? {
+            let path = entry.map_err(|e| io_err("list", &dir, e))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if let Some(seq) = name
+                .strip_prefix("seg-")
+                .and_then(|n| n.strip_suffix(".log"))
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                segment_files.push((seq, path));
+            }
+        }
+        segment_files.sort();
+        let series_path = dir.join("series.log");
+        let mut recovered = Recovered {
+            kept: match fs::read(dir.join("kept.json")) {
+                Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                Err(_) => BTreeMap::new(),
+            },
+            ..Recovered::default()
+        };
+        let Some(meta) = meta else {
+            // Nothing kept (or a journal that broke and gave up its epoch): a new life.
+            for (_, path) in &segment_files {
+                fs::remove_file(path).map_err(|e| io_err("remove", path, e))?;
+            }
+            for stale in ["series.log", "cursors.json"] {
+                let _ = fs::remove_file(dir.join(stale));
+            }
+            let meta = serde_json::to_vec(&Meta { epoch: new_epoch }).expect("meta serializes");
+            replace(&meta_path, &meta, true)?;
+            recovered.epoch = new_epoch;
+            recovered.first_seq = 1;
+            return Self::start(config, recovered, VecDeque::new());
+        };
+        recovered.epoch = meta.epoch;
+
+        // the dictionary, up to its first torn record
+        if series_path.exists() {
+            let bytes = read_all(&series_path)?;
+            let (recs, good) = records(&bytes);
+            for r in recs {
+                match SeriesDesc::decode(r) {
+                    Ok(desc) => recovered.series.push(desc),
+                    Err(_) => break,
+                }
+            }
+            if good < bytes.len() {
+                cut(&series_path, good)?;
+            }
+        }
+
+        let cursors: CursorsFile = fs::read(dir.join("cursors.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let mut segments = VecDeque::new();
+        let mut next_seq: Option<u64> = None;
+        let mut broken_at: Option<usize> = None;
+        for (i, (first, path)) in segment_files.iter().enumerate() {
+            let expected = *next_seq.get_or_insert(*first);
+            if *first != expected {
+                broken_at = Some(i);
+                break;
+            }
+            let bytes = read_all(path)?;
+            let (recs, mut good) = records(&bytes);
+            let mut seq = expected;
+            let mut at = 0;
+            for r in recs {
+                match decode_samples(r, seq, recovered.series.len()) {
+                    Some((samples, kept)) => {
+                        if recovered.samples.is_empty() {
+                            recovered.first_seq = seq;
+                        }
+                        seq += samples.len() as u64;
+                        recovered.samples.extend(samples);
+                        for (key, value) in kept {
+                            match value {
+                                Some(v) => recovered.kept.insert(key, v),
+                                None => recovered.kept.remove(&key),
+                            };
+                        }
+                        at += HEADER_BYTES + r.len();
+                    }
+                    None => {
+                        good = at;
+                        break;
+                    }
+                }
+            }
+            if good < bytes.len() {
+                cut(path, good)?;
+            }
+            segments.push_back(Segment {
+                last_seq: seq - 1,
+                bytes: good as u64,
+                path: path.clone(),
+            });
+            next_seq = Some(seq);
+            if good < bytes.len() {
+                broken_at = Some(i + 1);
+                break;
+            }
+        }
+        if let Some(from) = broken_at {
+            // what follows a torn record cannot be placed in sequence
+            for (_, path) in &segment_files[from..] {
+                fs::remove_file(path).map_err(|e| io_err("remove", path, e))?;
+            }
+        }
+        let next_seq = next_seq.unwrap_or(cursors.floor.max(1));
+        if recovered.samples.is_empty() {
+            recovered.first_seq = next_seq;
+        }
+        // what was freed before the end of the last life stays freed
+        if cursors.floor > recovered.first_seq {
+            let freed =
+                ((cursors.floor - recovered.first_seq) as usize).min(recovered.samples.len());
+            recovered.samples.drain(..freed);
+            recovered.first_seq += freed as u64;
+        }
+        recovered.cursors = cursors.pollers.into_iter().collect();
+        recovered.assigned = cursors.assigned;
+        recovered.dropped_total = cursors.dropped_total;
+        Self::start(config, recovered, segments)
+    }
+
+    /// Opens the files for appending after recovery.
+    fn start(
+        config: JournalConfig,
+        recovered: Recovered,
+        mut segments: VecDeque<Segment>,
+    ) -> io::Result<(Journal, Recovered)> {
+        let next = recovered.first_seq + recovered.samples.len() as u64;
+        if segments.is_empty() {
+            let path = segment_path(&config.dir, next);
+            segments.push_back(Segment {
+                last_seq: next - 1,
+                bytes: 0,
+                path,
+            });
+        }
+        let current = open_append(&segments.back().expect("a segment").path)?;
+        let series_file = open_append(&config.dir.join("series.log"))?;
+        let journal = Journal {
+            kept: recovered.kept.clone(),
+            config,
+            series_file,
+            pending_series: Vec::new(),
+            segments,
+            current,
+            pending: Vec::new(),
+            pending_first: next,
+            pending_count: 0,
+            written_seq: next - 1,
+            synced_seq: next - 1,
+            series_unsynced: false,
+            dir_unsynced: true,
+            kept_pending: Vec::new(),
+            broken: None,
+        };
+        Ok((journal, recovered))
+    }
+
+    /// Why the journal stopped, when it did.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    /// Records a new series (its index is the count recorded before it).
+    pub fn add_series(&mut self, desc: &SeriesDesc) {
+        if self.broken.is_none() {
+            frame(&mut self.pending_series, &desc.encode_to_vec());
+        }
+    }
+
+    /// Records sample `seq`.
+    pub fn add_sample(&mut self, seq: u64, series: SeriesIdx, ts_ms: i64, value: f64) {
+        if self.broken.is_some() {
+            return;
+        }
+        if self.pending_count == 0 {
+            self.pending_first = seq;
+        }
+        self.pending.extend_from_slice(&series.to_le_bytes());
+        self.pending.extend_from_slice(&ts_ms.to_le_bytes());
+        self.pending.extend_from_slice(&value.to_le_bytes());
+        self.pending_count += 1;
+    }
+
+    /// Records what a producer keeps under `name` between runs (None: forget it).
+    pub fn keep(&mut self, name: &str, state: Option<String>) {
+        let changed = match &state {
+            Some(s) => self.kept.insert(name.to_string(), s.clone()).as_ref() != Some(s),
+            None => self.kept.remove(name).is_some(),
+        };
+        if changed && self.broken.is_none() {
+            self.kept_pending.push((name.to_string(), state));
+        }
+    }
+
+    /// What a producer keeps under `name` between runs.
+    pub fn kept(&self, name: &str) -> Option<&str> {
+        self.kept.get(name).map(String::as_str)
+    }
+
+    /// The keys of what is kept.
+    pub fn kept_keys(&self) -> Vec<String> {
+        self.kept.keys().cloned().collect()
+    }
+
+    /// The last sequence synced to disk.
+    pub fn synced_seq(&self) -> u64 {
+        self.synced_seq
+    }
+
+    /// Writes what was recorded (one write per file); returns the last sequence of the
+    /// segments dropped for `max_bytes`, if any. On a failure the journal stops and says why.
+    pub fn commit(&mut self) -> Option<u64> {
+        if self.broken.is_some() {
+            return None;
+        }
+        match self.try_commit() {
+            Ok(dropped) => dropped,
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    fn try_commit(&mut self) -> io::Result<Option<u64>> {
+        if !self.pending_series.is_empty() {
+            // series first: a sample record never names a series the file lacks
+            let path = self.config.dir.join("series.log");
+            self.series_file
+                .write_all(&self.pending_series)
+                .map_err(|e| io_err("append to", &path, e))?;
+            self.pending_series.clear();
+            self.series_unsynced = true;
+        }
+        let mut dropped = None;
+        if self.pending_count > 0 || !self.kept_pending.is_empty() {
+            let first = if self.pending_count > 0 {
+                self.pending_first
+            } else {
+                self.written_seq + 1
+            };
+            let mut payload = Vec::with_capacity(SAMPLES_HEAD + self.pending.len() + 4);
+            payload.extend_from_slice(&first.to_le_bytes());
+            payload.extend_from_slice(&self.pending_count.to_le_bytes());
+            payload.extend_from_slice(&self.pending);
+            encode_kept(&mut payload, &self.kept_pending);
+            let mut record = Vec::with_capacity(HEADER_BYTES + payload.len());
+            frame(&mut record, &payload);
+            let current = self.segments.back().expect("a segment");
+            if current.bytes > 0 && current.bytes + record.len() as u64 > self.config.segment_bytes
+            {
+                self.roll(first)?;
+            }
+            let current = self.segments.back_mut().expect("a segment");
+            if let Err(e) = self.current.write_all(&record) {
+                // a partial record would end the file at recovery: cut it off
+                let _ = self.current.set_len(current.bytes);
+                return Err(io_err("append to", &current.path, e));
+            }
+            current.bytes += record.len() as u64;
+            current.last_seq = first + u64::from(self.pending_count) - 1;
+            self.written_seq = current.last_seq;
+            self.pending.clear();
+            self.pending_count = 0;
+            dropped = self.enforce_max_bytes()?;
+            if !self.kept_pending.is_empty() {
+                // for when the segments that carried it are deleted
+                self.kept_pending.clear();
+                let bytes = serde_json::to_vec(&self.kept).expect("kept states serialize");
+                replace(&self.config.dir.join("kept.json"), &bytes, false)?;
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Closes the current segment and begins one at `first_seq`.
+    fn roll(&mut self, first_seq: u64) -> io::Result<()> {
+        let path = segment_path(&self.config.dir, first_seq);
+        // the closed segment reaches the disk before any of its successor can
+        self.current
+            .sync_data()
+            .map_err(|e| io_err("sync", &self.segments.back().expect("a segment").path, e))?;
+        self.current = open_append(&path)?;
+        self.segments.push_back(Segment {
+            last_seq: first_seq - 1,
+            bytes: 0,
+            path,
+        });
+        self.dir_unsynced = true;
+        Ok(())
+    }
+
+    fn enforce_max_bytes(&mut self) -> io::Result<Option<u64>> {
+        let mut total: u64 = self.segments.iter().map(|s| s.bytes).sum();
+        let mut dropped = None;
+        while total > self.config.max_bytes && self.segments.len() > 1 {
+            let oldest = self.segments.pop_front().expect("more than one segment");
+            fs::remove_file(&oldest.path).map_err(|e| io_err("remove", &oldest.path, e))?;
+            total -= oldest.bytes;
+            dropped = Some(oldest.last_seq);
+        }
+        Ok(dropped)
+    }
+
+    /// Deletes the closed segments whose samples all come before `first_held`.
+    pub fn forget_before(&mut self, first_held: u64) {
+        while self.segments.len() > 1 && self.segments[0].last_seq < first_held {
+            let old = self.segments.pop_front().expect("more than one segment");
+            if let Err(e) = fs::remove_file(&old.path) {
+                self.fail(io_err("remove", &old.path, e));
+                return;
+            }
+        }
+    }
+
+    /// Commits, then makes everything written durable, with `cursors` beside it.
+    pub fn sync(&mut self, cursors: &CursorsFile) -> Option<u64> {
+        let dropped = self.commit();
+        if self.broken.is_some() {
+            return dropped;
+        }
+        if let Err(e) = self.try_sync(cursors) {
+            self.fail(e);
+        }
+        dropped
+    }
+
+    fn try_sync(&mut self, cursors: &CursorsFile) -> io::Result<()> {
+        let dir = &self.config.dir;
+        if self.series_unsynced {
+            self.series_file
+                .sync_data()
+                .map_err(|e| io_err("sync", &dir.join("series.log"), e))?;
+            self.series_unsynced = false;
+        }
+        if self.written_seq > self.synced_seq {
+            let path = &self.segments.back().expect("a segment").path;
+            self.current
+                .sync_data()
+                .map_err(|e| io_err("sync", path, e))?;
+            self.synced_seq = self.written_seq;
+        }
+        let bytes = serde_json::to_vec(cursors).expect("cursors serialize");
+        replace(&dir.join("cursors.json"), &bytes, false)?;
+        if self.dir_unsynced {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io_err("sync", dir, e))?;
+            self.dir_unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Stops the journal: the buffer carries on in memory, and the epoch is given up so that
+    /// the next life starts afresh rather than from a journal that misses what was served.
+    fn fail(&mut self, e: io::Error) {
+        tracing::error!(dir = %self.config.dir.display(), error = %e,
+            "the buffer's journal stopped; samples are kept in memory only until a restart");
+        let _ = fs::remove_file(self.config.dir.join("meta.json"));
+        self.broken = Some(e.to_string());
+        self.pending.clear();
+        self.pending_series.clear();
+        self.pending_count = 0;
+        self.kept_pending.clear();
+    }
+
+    /// Bytes of samples on disk now.
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+}
