@@ -7,8 +7,11 @@
 //! bounded: when full, the oldest samples are dropped and counted, never memory grown.
 //!
 //! With a state directory the buffer is durable: its [`journal`] follows every change on
-//! disk, and a buffer opened there again resumes with the same epoch, dictionary, samples
-//! and cursors, so that neither a restart nor a SIGKILL loses or repeats a sample.
+//! disk, and a buffer opened there again resumes its dictionary, samples and cursors, so
+//! that neither a restart nor a SIGKILL loses a sample. After a clean stop ([`SampleBuffer::close`])
+//! it resumes its epoch too, so nothing is sent twice; after a crash it takes a new one, so
+//! that its pollers receive again whatever they had not acknowledged (stored once: storing
+//! is idempotent) rather than trust sequence numbers a lost write might have reused.
 
 pub mod journal;
 
@@ -196,6 +199,14 @@ impl SampleBuffer {
         }
     }
 
+    /// Syncs and marks the journal stopped cleanly: the next life keeps this epoch.
+    pub fn close(&mut self) {
+        self.sync();
+        if let Some(j) = &mut self.journal {
+            j.close();
+        }
+    }
+
     /// Drops what the journal dropped for its byte bound, and deletes freed segments.
     fn after_journal(&mut self, dropped_through: Option<u64>) {
         if let Some(seq) = dropped_through {
@@ -311,15 +322,6 @@ impl SampleBuffer {
         max: usize,
         now: Instant,
     ) -> PollResponse {
-        // Nothing is served before it is on disk: what a poller acknowledges must survive a
-        // power cut, or a later life could reuse its sequence numbers for other samples.
-        if self
-            .journal
-            .as_ref()
-            .is_some_and(|j| j.broken().is_none() && j.synced_seq() < self.last_seq())
-        {
-            self.sync();
-        }
         let last_seq = self.last_seq();
         let foreign = (epoch != 0 && epoch != self.epoch) || ack_seq > last_seq;
         let ack_seq = if foreign { 0 } else { ack_seq };
@@ -393,6 +395,11 @@ impl SampleBuffer {
         }
         self.assigned = pollers.to_vec();
         self.free_acknowledged();
+        // who holds samples must outlive a crash: the first poller back frees nothing
+        // the others still need
+        if self.journal.is_some() {
+            self.sync();
+        }
     }
 
     /// When each poller that holds a cursor last polled.

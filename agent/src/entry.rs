@@ -49,6 +49,11 @@ impl AgentEntry {
         self.buffer.lock().expect("buffer lock poisoned").sync();
     }
 
+    /// Syncs the buffer's journal and marks it stopped cleanly (at the end of the process).
+    pub fn close_buffer(&self) {
+        self.buffer.lock().expect("buffer lock poisoned").close();
+    }
+
     /// What the agent says of itself (`Agent.Describe`).
     pub fn describe(&self) -> DescribeResponse {
         let buffer = self.buffer.lock().expect("buffer lock poisoned").stats();

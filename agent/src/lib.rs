@@ -247,8 +247,9 @@ impl BoundAgent {
         if let Ok(control) = Arc::try_unwrap(control) {
             control.stop().await;
         }
-        // what the checks stored while stopping reaches the disk too
-        kept.sync_buffer();
+        // what the checks stored while stopping reaches the disk too, and the next life
+        // keeps the epoch
+        kept.close_buffer();
         info!(agent = %config.id, "agent stopped");
         served
     }

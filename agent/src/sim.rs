@@ -281,11 +281,21 @@ pub async fn serve(
         .collect();
     let ticks = tokio::spawn(sim.run(shutdown.clone()));
     transport.spawn_reload(shutdown.clone());
-    let served = crate::door::serve(listener, transport, registry, None, shutdown.clone()).await;
+    let served = crate::door::serve(
+        listener,
+        transport,
+        registry.clone(),
+        None,
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     let _ = ticks.await;
     for s in syncs {
         let _ = s.await;
+    }
+    for e in registry.iter() {
+        e.close_buffer();
     }
     served
 }

@@ -64,6 +64,8 @@ struct Inner {
     answered: bool,
     /// The region's view from the last warm assignment (or the one kept on disk).
     view: Option<View>,
+    /// Whether the members shared the region among themselves since the brokers went away.
+    taken_over: bool,
 }
 
 /// The assignments received and the share they add up to.
@@ -163,10 +165,11 @@ impl Shares {
     /// members (`me` among them) by the brokers' rendezvous rule over the last view; gives
     /// how many agents the share holds then, or None when brokers decide or no view is known.
     pub fn take_over(&self, me: &str, live: &[String]) -> Option<usize> {
-        let inner = self.lock();
+        let mut inner = self.lock();
         if !inner.open.is_empty() {
             return None;
         }
+        inner.taken_over = inner.view.is_some();
         let view = inner.view.as_ref()?;
         let live: Vec<&str> = live.iter().map(String::as_str).collect();
         let share: Share = view
@@ -234,10 +237,10 @@ impl Shares {
 
     /// Puts `share` in force if no broker has answered (brokers configured but unreachable
     /// since start: the region polls what its config lists, and its last share, rather than
-    /// nothing).
+    /// nothing), unless the members already shared the region among themselves.
     pub fn fall_back(&self, share: Share) {
         let inner = self.lock();
-        if !inner.answered {
+        if !inner.answered && !inner.taken_over {
             self.tx.send_replace(Arc::new(share));
         }
     }
@@ -403,6 +406,66 @@ mod tests {
         // a file that is not a share is ignored, not fatal
         std::fs::write(&path, "{not json").unwrap();
         assert!(Shares::kept_in(Share::new(), path).kept().is_empty());
+    }
+
+    #[test]
+    fn without_brokers_the_members_share_the_region_by_the_brokers_rule() {
+        use strata_proto::v1::Member;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("share.json");
+        let members = ["a", "b"];
+        let agents: Vec<String> = (0..40).map(|i| format!("host-{i}")).collect();
+        let owner = |g: &str, live: &[&str]| owners(g, live, 1)[0].to_string();
+        let mine: Vec<(&str, &[&str])> = agents
+            .iter()
+            .filter(|g| owner(g, &members) == "a")
+            .map(|g| (g.as_str(), &["a"][..]))
+            .collect();
+        let mut warm = assignment(true, &mine);
+        warm.replicas = 1;
+        warm.peers = members
+            .iter()
+            .map(|m| Member {
+                id: m.to_string(),
+                address: format!("{m}:1"),
+                ..Default::default()
+            })
+            .collect();
+        warm.standby = agents
+            .iter()
+            .filter(|g| owner(g, &members) == "b")
+            .map(|g| AgentAssignment {
+                id: g.clone(),
+                address: "127.0.0.1:1".into(),
+                pollers: vec!["b".into()],
+            })
+            .collect();
+        let s = Shares::kept_in(Share::new(), path.clone());
+        assert_eq!(s.take_over("a", &["a".into()]), None, "no view yet");
+        s.received("b1", warm.clone());
+        assert_eq!(s.take_over("a", &["a".into()]), None, "a broker decides");
+        let broker_share = ids(&s);
+        s.closed("b1");
+        assert_eq!(
+            s.take_over("a", &["a".into(), "b".into()]),
+            Some(mine.len())
+        );
+        assert_eq!(ids(&s), broker_share, "the same rule gives the same share");
+        assert_eq!(
+            s.take_over("a", &["a".into()]),
+            Some(40),
+            "b is gone: all of it"
+        );
+        assert_eq!(s.current()["host-0"].pollers, vec!["a"]);
+        s.fall_back(Share::new());
+        assert_eq!(ids(&s).len(), 40, "no fallback over a take-over");
+        // the view outlives a restart
+        let again = Shares::kept_in(Share::new(), path);
+        assert_eq!(again.view(), s.view());
+        assert_eq!(again.view().unwrap().members["b"], "b:1");
+        // a broker back: its assignment is in force again
+        s.received("b1", warm);
+        assert_eq!(ids(&s), broker_share);
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct SuperManagerConfig {
     /// HTTPS on `http` (`[https]`: `cert_file`, `key_file`; plain HTTP only on a loopback
     /// address, or with `insecure = true`).
     pub https: strata_web::https::HttpsConfig,
+    /// Where the services' SLO burn-rate alerts go (`[notify]`: `alertmanager` URLs, none by
+    /// default; `resend` 1 min; `timeout` 10 s).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl Default for SuperManagerConfig {
@@ -76,6 +79,7 @@ impl Default for SuperManagerConfig {
             tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             https: Default::default(),
+            notify: Default::default(),
         }
     }
 }
@@ -103,6 +107,7 @@ impl RoleConfig for SuperManagerConfig {
     fn problems(&self) -> Vec<String> {
         let mut errors = self.tls.problems();
         errors.extend(self.auth.problems());
+        errors.extend(self.notify.problems());
         errors.extend(self.https.problems("http", &self.http));
         if let Some(g) = &self.grpc_listen
             && !g.is_empty()

@@ -37,6 +37,22 @@ pub async fn bind(addr: &str) -> Result<TcpListener> {
         })
 }
 
+/// The HTTP client the centre's notifications are delivered with (Alertmanager): every
+/// request bounded by `timeout`, HTTPS through rustls with ring.
+pub fn http_client(timeout: std::time::Duration) -> reqwest::Client {
+    // ring is the one crypto provider of the workspace; installing it twice is harmless
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("strata-super-manager/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "building the HTTP client failed; using the defaults");
+            reqwest::Client::new()
+        })
+}
+
 /// Who may call the SuperManager gRPC service: operators and super-managers.
 pub fn policy(
     path: &str,

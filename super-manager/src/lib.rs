@@ -22,6 +22,8 @@
 //! - [`brokers`]: calls through the brokers, failing over between them.
 //! - [`subscriber`]: membership and region streams through the brokers, with resumption.
 //! - [`upkeep`]: service health recording, SLO burn-rate incidents, QoS trimming.
+//! - [`notify`]: the SLO burn-rate alerts told to Alertmanager (one alert for two centres),
+//!   the ended ones kept until delivered.
 //!
 //! The questions (domain functions both adapters call; they return typed answers or a
 //! [`SuperManagerError`]):
@@ -57,6 +59,7 @@ pub mod grpc;
 pub mod history;
 pub mod http;
 pub mod incidents;
+pub mod notify;
 pub mod overview;
 pub mod period;
 pub mod placement;
@@ -230,7 +233,16 @@ impl BoundSuperManager {
         tasks.spawn(subscriber::heartbeat(shared.clone(), me, shutdown.clone()));
         tasks.spawn(upkeep::record_health(shared.clone(), shutdown.clone()));
         tasks.spawn(upkeep::trim_qos(shared.clone(), shutdown.clone()));
-        tasks.spawn(upkeep::watch_slos(shared.clone(), shutdown.clone()));
+        let notifier = notify::Notifier::new(
+            &self.config.notify,
+            &self.config.data_dir,
+            door::http_client(self.config.notify.timeout),
+        );
+        tasks.spawn(upkeep::watch_slos(
+            shared.clone(),
+            notifier,
+            shutdown.clone(),
+        ));
         tasks.spawn(principals::push_loop(shared.clone(), shutdown.clone()));
         if let Some(listener) = self.grpc {
             let principals = shared.principals.clone();

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::catalog::slo_alerts;
+use crate::notify::Notifier;
 use crate::services;
 use crate::shared::Shared;
 
@@ -15,8 +16,12 @@ use crate::shared::Shared;
 pub const SLO_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Opens and resolves the services' burn-rate incidents, every [`SLO_EVERY`] until
-/// `shutdown`.
-pub async fn watch_slos(shared: Arc<Shared>, shutdown: CancellationToken) {
+/// `shutdown`, and tells `notifier`'s Alertmanagers of them when there is one.
+pub async fn watch_slos(
+    shared: Arc<Shared>,
+    mut notifier: Option<Notifier>,
+    shutdown: CancellationToken,
+) {
     let mut ticker = tokio::time::interval(SLO_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -56,13 +61,31 @@ pub async fn watch_slos(shared: Arc<Shared>, shutdown: CancellationToken) {
                         a.rule,
                         severity,
                         a.firing,
-                        (a.long.rate, message),
+                        (a.long.rate, message.clone()),
                         now,
                     );
                 if changed {
                     info!(service = %v.def.name, rule = a.rule, firing = a.firing, rate = a.long.rate, "SLO alert changed");
                 }
+                if let Some(n) = &mut notifier {
+                    let severity = if severity == strata_proto::v1::Severity::Critical {
+                        "critical"
+                    } else {
+                        "warning"
+                    };
+                    n.observe(&v.def.name, a.rule, severity, a.firing, &message, now);
+                }
             }
+        }
+        if let Some(n) = &mut notifier {
+            let names: Vec<String> = shared
+                .services
+                .all()
+                .iter()
+                .map(|v| v.def.name.clone())
+                .collect();
+            n.retain_services(|s| names.iter().any(|n| n == s), now);
+            n.deliver(now).await;
         }
     }
 }

@@ -25,15 +25,32 @@ pub struct Alertmanager {
 impl Alertmanager {
     /// Starts Alertmanager in `dir` and waits until it is ready.
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(
+            dir,
+            "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n",
+        )
+    }
+
+    /// Starts Alertmanager in `dir` notifying the webhook at `url` once per alert group
+    /// (grouped by alert name and service, a second's wait, no repeat within the test).
+    pub fn notifying(dir: &Path, url: &str) -> Self {
+        Self::start_with(
+            dir,
+            &format!(
+                "route:\n  receiver: hook\n  group_by: ['alertname', 'service']\n  group_wait: 1s\n  \
+                 group_interval: 10m\n  repeat_interval: 4h\nreceivers:\n  - name: hook\n    \
+                 webhook_configs:\n      - url: '{url}/'\n        send_resolved: false\n"
+            ),
+        )
+    }
+
+    /// Starts Alertmanager in `dir` with the configuration `yaml`.
+    pub fn start_with(dir: &Path, yaml: &str) -> Self {
         assert!(
             Path::new(BINARY).exists(),
             "{BINARY} is missing (make test installs prometheus-alertmanager)"
         );
-        let config = write_config(
-            dir,
-            "alertmanager.yml",
-            "route:\n  receiver: nobody\n  group_wait: 1s\nreceivers:\n  - name: nobody\n",
-        );
+        let config = write_config(dir, "alertmanager.yml", yaml);
         let mut command = Command::new(BINARY);
         command
             .arg(format!("--config.file={config}"))

@@ -20,8 +20,11 @@
 //! - [`auth`]: who may call what: principals, the path table, sessions, the gate.
 //! - [`https`]: HTTPS on the consoles' addresses (plain HTTP on loopback only, unless said).
 //! - [`stream`]: the live stream (`/api/v1/stream`): server-sent events of the overview.
+//! - [`alertmanager`]: Alertmanager's alert, the wire format of the regions' and the
+//!   centre's notifications alike.
 #![forbid(unsafe_code)]
 
+pub mod alertmanager;
 pub mod assets;
 pub mod auth;
 pub mod error;

@@ -40,7 +40,7 @@ fn values(b: &mut SampleBuffer, poller: &str, ack: u64) -> Vec<(u64, f64)> {
 }
 
 #[test]
-fn a_killed_buffer_comes_back_with_its_epoch_series_and_samples() {
+fn a_killed_buffer_comes_back_with_its_series_and_samples_under_a_new_epoch() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = open(dir.path());
     let epoch = b.epoch();
@@ -49,7 +49,11 @@ fn a_killed_buffer_comes_back_with_its_epoch_series_and_samples() {
     b.push(0, 99, 99.0); // pushed, never committed: lost with the process
     drop(b);
     let mut b = open(dir.path());
-    assert_eq!(b.epoch(), epoch, "the epoch is kept, so cursors stay valid");
+    assert_ne!(
+        b.epoch(),
+        epoch,
+        "after a crash the pollers must not trust their cursors"
+    );
     assert_eq!(b.last_seq(), 8);
     let r = b.poll("p", 0, epoch, 0, 100, Instant::now());
     let names: Vec<_> = r.series.iter().map(|s| s.name.as_str()).collect();
@@ -62,6 +66,13 @@ fn a_killed_buffer_comes_back_with_its_epoch_series_and_samples() {
     // the next life goes on numbering where this one stopped
     push(&mut b, "a", 8, 2);
     assert_eq!(values(&mut b, "p", 8), vec![(9, 8.0), (10, 9.0)]);
+    // a clean stop keeps the epoch: nothing is sent twice
+    let epoch = b.epoch();
+    b.close();
+    drop(b);
+    let b = open(dir.path());
+    assert_eq!(b.epoch(), epoch);
+    assert_eq!(b.last_seq(), 10);
 }
 
 #[test]
@@ -75,12 +86,13 @@ fn acknowledged_samples_stay_freed_and_cursors_hold_for_silent_pollers() {
     assert_eq!(values(&mut b, "m2", 4).len(), 6, "m2 has 1..=4");
     values(&mut b, "m1", 10); // m1 has everything
     drop(b);
-    // cursors are written at each sync, not at each poll: an older one holds more, never less
+    // cursors are written at each sync (and the assignment at once), not at each poll: an
+    // older cursor holds more, never less
     let mut b = open(dir.path());
     assert_eq!(
         b.len(),
         10,
-        "the cursors of the last sync: none acknowledged"
+        "the cursors of the assignment: none acknowledged"
     );
     values(&mut b, "m1", 10);
     values(&mut b, "m2", 4);
@@ -95,14 +107,11 @@ fn acknowledged_samples_stay_freed_and_cursors_hold_for_silent_pollers() {
 }
 
 #[test]
-fn a_poll_serves_only_what_is_synced_and_a_torn_tail_is_cut_off() {
+fn a_torn_tail_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = open(dir.path());
-    let s = b.intern("a", &labels("h"));
-    b.push(s, 1, 1.0);
-    b.push(s, 2, 2.0);
-    // not committed: the poll commits and syncs before it answers
-    assert_eq!(values(&mut b, "p", 0).len(), 2);
+    push(&mut b, "a", 1, 2);
+    b.sync();
     assert_eq!(b.journal.as_ref().unwrap().synced_seq(), 2);
     push(&mut b, "a", 3, 2);
     drop(b);
@@ -118,7 +127,10 @@ fn a_poll_serves_only_what_is_synced_and_a_torn_tail_is_cut_off() {
     std::fs::write(&seg, &bytes).unwrap();
     let mut b = open(dir.path());
     assert_eq!(std::fs::metadata(&seg).unwrap().len() as usize, whole);
-    assert_eq!(values(&mut b, "p", 2), vec![(3, 3.0), (4, 4.0)]);
+    assert_eq!(
+        values(&mut b, "p", 0),
+        vec![(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)]
+    );
 }
 
 #[test]
@@ -169,12 +181,12 @@ fn the_byte_bound_drops_the_oldest_segments_and_counts_them() {
 fn check_states_are_kept_and_a_journal_without_meta_starts_a_new_life() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = open(dir.path());
-    let epoch = b.epoch();
     push(&mut b, "a", 0, 3);
     b.keep_state("app-log", Some("{\"offset\":42}".into()));
     b.commit();
     drop(b);
     let b = open(dir.path());
+    let epoch = b.epoch();
     assert_eq!(b.kept_state("app-log").as_deref(), Some("{\"offset\":42}"));
     drop(b);
     std::fs::remove_file(dir.path().join("meta.json")).unwrap();
@@ -207,4 +219,17 @@ fn what_is_kept_goes_to_disk_with_the_samples_it_belongs_to() {
     assert_eq!(b.kept_state("gone"), None);
     assert_eq!(b.kept_keys(), vec!["app-log".to_string()]);
     assert_eq!(b.last_seq(), 1, "records with no sample take no sequence");
+}
+
+#[test]
+fn one_process_per_buffer_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open(dir.path());
+    let err = SampleBuffer::durable(10, Duration::from_secs(1), config(dir.path())).unwrap_err();
+    assert!(
+        err.to_string().contains("another process uses this buffer"),
+        "{err}"
+    );
+    drop(b);
+    assert!(SampleBuffer::durable(10, Duration::from_secs(1), config(dir.path())).is_ok());
 }

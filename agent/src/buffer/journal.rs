@@ -20,9 +20,11 @@
 //! corrupt record ends its file (recovery cuts it off with whatever follows).
 //!
 //! Durability: a commit is one `write(2)`, so a SIGKILL loses nothing committed; `sync`
-//! fdatasyncs, on the agent's schedule and before any poll answer that would carry samples
-//! not yet synced, so that nothing a poller has seen (and may acknowledge) can be lost by a
-//! power cut. A power cut loses at most the samples of one sync interval that no poller saw.
+//! fdatasyncs on the agent's schedule, so a power cut loses at most one sync interval of
+//! samples. Polls are answered from memory, so a crash may have served samples the disk
+//! lost: `meta.json` says whether the last life stopped cleanly, and a life after a crash
+//! takes a new epoch, so that its pollers take again whatever they had not acknowledged
+//! (stored once: storing is idempotent) rather than trust reused sequence numbers.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
@@ -86,6 +88,10 @@ pub struct CursorsFile {
 #[derive(Debug, Serialize, Deserialize)]
 struct Meta {
     epoch: u64,
+    /// Whether the life that wrote it stopped cleanly (everything synced, nothing served
+    /// past the disk): only then does the next life keep the epoch.
+    #[serde(default)]
+    clean: bool,
 }
 
 #[derive(Debug)]
@@ -100,6 +106,10 @@ struct Segment {
 #[derive(Debug)]
 pub struct Journal {
     config: JournalConfig,
+    /// Held locked for the journal's life: one process per directory.
+    _lock: File,
+    /// The epoch of this life.
+    epoch: u64,
     series_file: File,
     /// Series records encoded, not yet written.
     pending_series: Vec<u8>,
@@ -158,6 +168,36 @@ fn open_append(path: &Path) -> io::Result<File> {
         .map_err(|e| io_err("open", path, e))
 }
 
+/// Writes the journal's epoch, and whether its life stopped cleanly, durably.
+fn write_meta(path: &Path, epoch: u64, clean: bool) -> io::Result<()> {
+    let meta = serde_json::to_vec(&Meta { epoch, clean }).expect("meta serializes");
+    replace(path, &meta, true)
+}
+
+/// Locks `dir` for this process (`lock`, released when the process ends, however it ends):
+/// two agents on one directory would each cut the other's records off.
+fn lock(dir: &Path) -> io::Result<File> {
+    let path = dir.join("lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_err("open", &path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |e| {
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!(
+                    "lock {}: another process uses this buffer ({e})",
+                    path.display()
+                ),
+            )
+        },
+    )?;
+    Ok(file)
+}
+
 /// Cuts `path` to `len` bytes (a torn tail).
 fn cut(path: &Path, len: usize) -> io::Result<()> {
     OpenOptions::new()
@@ -173,6 +213,7 @@ impl Journal {
     pub fn open(config: JournalConfig, new_epoch: u64) -> io::Result<(Journal, Recovered)> {
         let dir = config.dir.clone();
         fs::create_dir_all(&dir).map_err(|e| io_err("create", &dir, e))?;
+        let lock = lock(&dir)?;
         let meta_path = dir.join("meta.json");
         let meta: Option<Meta> = match fs::read(&meta_path) {
             Ok(bytes) => serde_json::from_slice(&bytes).ok(),
@@ -208,13 +249,16 @@ impl Journal {
             for stale in ["series.log", "cursors.json"] {
                 let _ = fs::remove_file(dir.join(stale));
             }
-            let meta = serde_json::to_vec(&Meta { epoch: new_epoch }).expect("meta serializes");
-            replace(&meta_path, &meta, true)?;
+            write_meta(&meta_path, new_epoch, false)?;
             recovered.epoch = new_epoch;
             recovered.first_seq = 1;
-            return Self::start(config, recovered, VecDeque::new());
+            return Self::start(config, lock, recovered, VecDeque::new());
         };
-        recovered.epoch = meta.epoch;
+        // A crash or a power cut may have lost writes whose samples were served: a new epoch
+        // makes the pollers take again what they hold unacknowledged, rather than trust
+        // sequence numbers this life would reuse. A clean stop served nothing past the disk.
+        recovered.epoch = if meta.clean { meta.epoch } else { new_epoch };
+        write_meta(&meta_path, recovered.epoch, false)?;
 
         // the dictionary, up to its first torn record
         if series_path.exists() {
@@ -304,12 +348,13 @@ impl Journal {
         recovered.cursors = cursors.pollers.into_iter().collect();
         recovered.assigned = cursors.assigned;
         recovered.dropped_total = cursors.dropped_total;
-        Self::start(config, recovered, segments)
+        Self::start(config, lock, recovered, segments)
     }
 
     /// Opens the files for appending after recovery.
     fn start(
         config: JournalConfig,
+        lock: File,
         recovered: Recovered,
         mut segments: VecDeque<Segment>,
     ) -> io::Result<(Journal, Recovered)> {
@@ -325,6 +370,8 @@ impl Journal {
         let current = open_append(&segments.back().expect("a segment").path)?;
         let series_file = open_append(&config.dir.join("series.log"))?;
         let journal = Journal {
+            _lock: lock,
+            epoch: recovered.epoch,
             kept: recovered.kept.clone(),
             config,
             series_file,
@@ -392,6 +439,7 @@ impl Journal {
     }
 
     /// The last sequence synced to disk.
+    #[cfg(test)]
     pub fn synced_seq(&self) -> u64 {
         self.synced_seq
     }
@@ -465,6 +513,13 @@ impl Journal {
     /// Closes the current segment and begins one at `first_seq`.
     fn roll(&mut self, first_seq: u64) -> io::Result<()> {
         let path = segment_path(&self.config.dir, first_seq);
+        // the series its samples name reach the disk first
+        if self.series_unsynced {
+            self.series_file
+                .sync_data()
+                .map_err(|e| io_err("sync", &self.config.dir.join("series.log"), e))?;
+            self.series_unsynced = false;
+        }
         // the closed segment reaches the disk before any of its successor can
         self.current
             .sync_data()
@@ -538,6 +593,17 @@ impl Journal {
             self.dir_unsynced = false;
         }
         Ok(())
+    }
+
+    /// Marks this life stopped cleanly (after a sync): the next one keeps the epoch.
+    pub fn close(&mut self) {
+        if self.broken.is_some() {
+            return;
+        }
+        let path = self.config.dir.join("meta.json");
+        if let Err(e) = write_meta(&path, self.epoch, true) {
+            self.fail(e);
+        }
     }
 
     /// Stops the journal: the buffer carries on in memory, and the epoch is given up so that

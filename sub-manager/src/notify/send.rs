@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lettre::AsyncTransport;
 use lettre::message::{Mailbox, header::ContentType};
 use serde_json::{Value, json};
+use strata_web::alertmanager::AmAlert;
 
 use super::model::{EventView, Reason};
 use crate::config::notify::{ReceiverConfig, ReceiverKind, StartTls};
@@ -69,11 +70,6 @@ impl Message<'_> {
     }
 }
 
-fn rfc3339(ms: i64) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64))
-        .to_string()
-}
-
 /// The JSON a webhook receives.
 pub fn webhook_body(receiver: &str, m: &Message<'_>) -> Value {
     json!({
@@ -93,27 +89,26 @@ pub fn alertmanager_body(m: &Message<'_>) -> Value {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let alert = |e: &EventView, severity: &str, ends_ms: Option<i64>| {
-        let mut labels = serde_json::Map::new();
-        for (k, v) in &e.labels {
-            labels.insert(k.clone(), json!(v));
+        let mut labels = e.labels.clone();
+        labels.insert("alertname".into(), e.rule.clone());
+        labels.insert("region".into(), e.region.clone());
+        labels.insert("host".into(), e.host.clone());
+        labels.insert("severity".into(), severity.to_string());
+        let annotations = [
+            ("summary", e.message.clone()),
+            ("event_id", e.id.clone()),
+            ("value", e.value.to_string()),
+        ];
+        AmAlert {
+            labels,
+            annotations: annotations
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            starts_ms: e.opened_ms,
+            ends_ms,
+            generator_url: None,
         }
-        labels.insert("alertname".into(), json!(e.rule));
-        labels.insert("region".into(), json!(e.region));
-        labels.insert("host".into(), json!(e.host));
-        labels.insert("severity".into(), json!(severity));
-        let mut alert = json!({
-            "labels": labels,
-            "annotations": {
-                "summary": e.message,
-                "event_id": e.id,
-                "value": e.value.to_string(),
-            },
-            "startsAt": rfc3339(e.opened_ms),
-        });
-        if let Some(end) = ends_ms {
-            alert["endsAt"] = json!(rfc3339(end));
-        }
-        alert
     };
     let mut alerts = Vec::new();
     for e in m.events {
@@ -128,7 +123,7 @@ pub fn alertmanager_body(m: &Message<'_>) -> Value {
             alerts.push(alert(e, past, Some(end.unwrap_or(now))));
         }
     }
-    Value::Array(alerts)
+    strata_web::alertmanager::body(&alerts)
 }
 
 /// Fills `{to}` and `{text}` into an SMS gateway's template (URL-encoded when `url`).
