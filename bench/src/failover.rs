@@ -364,15 +364,37 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
         for broker in &mut mesh.brokers {
             broker.restart();
         }
+        // the brokers know every member again once each member's stream is open
+        let members = &mesh.regions[0].members;
+        wait(
+            "every member to follow a broker again",
+            Duration::from_secs(60),
+            || {
+                members.iter().all(|m| {
+                    member_metric(m, "strata_sub_manager_peers_live").is_ok_and(|n| n == 0.0)
+                })
+            },
+        )
+        .await?;
     }
-    // a restarted broker learns the members from their heartbeats first
-    let mut stored = stored_ticks(mesh.channel(&brokers[0], Role::Broker), ticks).await;
+    // a broker merges the answers of the members it knows: read until the count holds
+    let mut stored = 0;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while stored.is_err() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        stored = stored_ticks(mesh.channel(&brokers[0], Role::Broker), ticks).await;
+    loop {
+        match stored_ticks(mesh.channel(&brokers[0], Role::Broker), ticks).await {
+            Ok(n) if n == stored || n == ticks * args.agents as u64 => {
+                stored = n;
+                break;
+            }
+            Ok(n) => stored = stored.max(n),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => {}
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let stored = stored?;
     let expected = ticks * args.agents as u64;
     let samples_lost = expected.saturating_sub(stored);
     serving.cancel();

@@ -71,6 +71,7 @@ impl PeerWatch {
                             info!("a broker answers again: its assignment is in force");
                         }
                         live.clear();
+                        self.metrics.peers_live.store(0, Ordering::Relaxed);
                         continue;
                     }
                 };
