@@ -5,9 +5,10 @@
 //! (the members of the last view, at their addresses) whether they live, once per heartbeat
 //! interval, with `SubManager.Peer`. A peer that has not answered for a lease is taken for
 //! dead (at once when its connection is refused: its host is up and its process gone, as
-//! a broken assignment stream tells a broker), and the member recomputes its share over the members that answer, by the brokers'
-//! own rendezvous rule ([`Shares::take_over`]): it takes exactly the agents the brokers
-//! would have given it, and a peer that answers again gets them back the same way. Two
+//! a broken assignment stream tells a broker), and the member recomputes its share over
+//! the members that answer, by the brokers' own rendezvous rule ([`Shares::take_over`]):
+//! it takes exactly the agents the brokers would have given it, and a peer that answers
+//! again gets them back the same way. Two
 //! members that cannot see each other both poll the agents in between: each has its own
 //! cursor at the agent, so that costs polls, never samples. The first broker to answer puts
 //! its assignment back in force.
