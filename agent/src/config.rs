@@ -34,7 +34,7 @@ pub struct AgentConfig {
     /// 64 MiB); past it the oldest go first, counted as dropped.
     pub buffer_max_bytes: u64,
     /// How often the buffer on disk is synced (fdatasync; default 5 s): the most a power cut
-    /// can lose of samples no poller has seen. A poll is always answered from synced samples.
+    /// can lose. Polls are answered from memory; a life after a crash takes a new epoch.
     #[serde(with = "humantime_serde")]
     pub buffer_sync_interval: Duration,
     /// Most samples in one poll answer when the poller names no bound (default 20,000).
