@@ -11,9 +11,9 @@ use strata_proto::config::is_host_port;
 use strata_proto::identity::{self, caller_of};
 use strata_proto::v1::broker_server::Broker;
 use strata_proto::v1::{
-    AgentAssignment, Assignment, HeartbeatRequest, HeartbeatResponse, Member, MembershipView,
-    RegisterAgentsRequest, RegisterAgentsResponse, ResolveRequest, ResolveResponse, Role,
-    WatchAssignmentRequest, WatchMembershipRequest,
+    Assignment, HeartbeatRequest, HeartbeatResponse, Member, MembershipView, RegisterAgentsRequest,
+    RegisterAgentsResponse, ResolveRequest, ResolveResponse, Role, WatchAssignmentRequest,
+    WatchMembershipRequest,
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, WatchStream};
@@ -130,42 +130,55 @@ async fn follow_assignment(
     let mut agents_rx = state.with_registry(|r, _| r.subscribe());
     let replicas = state.config.replicas(&region);
     let warm_at = tokio::time::Instant::from_std(state.warm_at());
-    let mut last: Option<(Vec<String>, Vec<AgentAssignment>, bool)> = None;
-    let mut last_standby: Option<Vec<AgentAssignment>> = None;
+    // what was sent last: a change of any of it (a member back at another address
+    // included) is sent again
+    let mut last: Option<Assignment> = None;
     loop {
         let (members, peers) = state.with_membership(|m, now| {
             let ids = m.assignable(&region, now);
-            let peers: Vec<Member> = ids.iter().filter_map(|i| m.get(i, now)).collect();
+            let peers: Vec<Member> = ids
+                .iter()
+                .filter_map(|i| m.get(i, now))
+                .map(|p| Member {
+                    id: p.id,
+                    role: p.role,
+                    region: p.region,
+                    address: p.address,
+                    ..Member::default()
+                })
+                .collect();
             (ids, peers)
         });
         let agents = state.with_registry(|r, _| r.agents(&region));
         let warm = Instant::now() >= state.warm_at();
         let (mine, standby) = split(&id, &members, &agents, replicas);
-        let now = (members, mine, warm);
-        if last.as_ref() != Some(&now) || last_standby.as_ref() != Some(&standby) {
+        let now = Assignment {
+            broker_id: state.config.id.clone(),
+            version: 0,
+            region: region.clone(),
+            replicas,
+            members,
+            agents: mine,
+            warm,
+            standby,
+            peers,
+        };
+        if last.as_ref() != Some(&now) {
             let version = *members_rx.borrow_and_update() + *agents_rx.borrow_and_update();
             debug!(
-                agents = now.1.len(),
-                members = now.0.len(),
+                agents = now.agents.len(),
+                members = now.members.len(),
                 version,
                 "assignment sent"
             );
             let assignment = Assignment {
-                broker_id: state.config.id.clone(),
                 version,
-                region: region.clone(),
-                replicas,
-                members: now.0.clone(),
-                agents: now.1.clone(),
-                warm,
-                standby: standby.clone(),
-                peers,
+                ..now.clone()
             };
             if tx.send(Ok(assignment)).await.is_err() {
                 break;
             }
             last = Some(now);
-            last_standby = Some(standby);
         }
         tokio::select! {
             _ = tx.closed() => break,

@@ -63,6 +63,22 @@ fn ticks(mesh: &Mesh, i: usize, agent: &str, into: &mut BTreeMap<u64, BTreeSet<i
     }
 }
 
+/// Waits until both members' logs say `said`.
+fn both_logged(mesh: &Mesh, what: &str, said: &str) {
+    wait_for(what, Duration::from_secs(20), || {
+        let members = &mesh.regions[0].members;
+        let saying = members
+            .iter()
+            .filter(|m| m.log_text().contains(said))
+            .count();
+        if saying == members.len() {
+            Ok(())
+        } else {
+            Err(format!("{saying} of {} say '{said}'", members.len()))
+        }
+    });
+}
+
 #[test]
 fn members_fail_over_among_themselves_without_brokers() {
     let mut mesh = Mesh::builder()
@@ -108,21 +124,10 @@ fn members_fail_over_among_themselves_without_brokers() {
     );
 
     mesh.brokers[0].kill();
-    wait_for(
+    both_logged(
+        &mesh,
         "both members watch each other",
-        Duration::from_secs(20),
-        || {
-            let watching = mesh.regions[0]
-                .members
-                .iter()
-                .filter(|m| m.log_text().contains("the members watch each other"))
-                .count();
-            if watching == 2 {
-                Ok(())
-            } else {
-                Err(format!("{watching} watching"))
-            }
-        },
+        "the members watch each other",
     );
 
     // a member dies with no broker to tell: its peer takes its agents within the lease
@@ -172,21 +177,10 @@ fn members_fail_over_among_themselves_without_brokers() {
 
     // the brokers back: their assignment is in force again, with the same shares
     mesh.brokers[0].restart();
-    wait_for(
+    both_logged(
+        &mesh,
         "a broker answers both members again",
-        Duration::from_secs(20),
-        || {
-            let back = mesh.regions[0]
-                .members
-                .iter()
-                .filter(|m| m.log_text().contains("a broker answers again"))
-                .count();
-            if back == 2 {
-                Ok(())
-            } else {
-                Err(format!("{back} of 2"))
-            }
-        },
+        "a broker answers again",
     );
     let since = now_ms();
     wait_for(
