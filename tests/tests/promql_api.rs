@@ -124,7 +124,12 @@ fn a_regional_console_answers_promql_for_its_region() {
             1,
         )
         .unwrap();
-    strata_tests::login::add_principals(&[mesh.dir().join("east-1")], &made);
+    // the centre pushes its principals to the region, replacing the member's: both carry
+    // the test's token
+    strata_tests::login::add_principals(
+        &[mesh.dir().join("super"), mesh.dir().join("east-1")],
+        &made,
+    );
     wait_for(
         "west's viewer refused",
         Duration::from_secs(10),

@@ -126,7 +126,12 @@ fn a_remote_write_without_the_right_is_refused_and_one_over_its_rate_is_held_bac
     let viewer = token("viewer-west", strata_web::auth::Role::Viewer, "west");
     let operator = token("prometheus-west", strata_web::auth::Role::Operator, "west");
     let elsewhere = token("prometheus-east", strata_web::auth::Role::Operator, "east");
-    strata_tests::login::add_principals(&[mesh.dir().join("west-1")], &made);
+    // the centre pushes its principals to the region, replacing the member's: both carry
+    // the test's tokens
+    strata_tests::login::add_principals(
+        &[mesh.dir().join("super"), mesh.dir().join("west-1")],
+        &made,
+    );
     let now = now_ms();
     let body = write_body(&[("m", &[("a", "1")], &[(now, 1.0), (now + 1, 2.0)])]);
     let post = |token: Option<&str>, body: &[u8]| {
