@@ -92,6 +92,7 @@ impl Membership {
             Some(old) => (
                 old.healthy(now) == old.gone
                     || old.member.address != member.address
+                    || old.member.grpc_address != member.grpc_address
                     || old.member.epoch != member.epoch
                     || old.member.region != member.region,
                 old.gone,

@@ -212,6 +212,7 @@ impl BoundSubManager {
             healthy: true,
             last_heartbeat_age_ms: 0,
             epoch,
+            grpc_address: String::new(),
         };
         info!(member = %config.id, region = %config.region, %addr, agents = config.agents.len(), "sub-manager serving");
         let metrics = Arc::new(metrics::SubManagerMetrics::default());

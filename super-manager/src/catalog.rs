@@ -174,6 +174,7 @@ pub fn detail(shared: &Shared, name: &str) -> Result<ServiceView> {
         changed_ms,
         source,
         def,
+        ..
     } = service(shared, name)?;
     let h = healths(shared).remove(name).ok_or_else(|| unknown(name))?;
     let overview = shared.overview.read().expect("overview lock poisoned");

@@ -23,6 +23,11 @@ pub struct SuperManagerConfig {
     /// gRPC address of the SuperManager service, over mutual TLS (default `127.0.0.1:9741`;
     /// `""`: not served).
     pub grpc_listen: Option<String>,
+    /// Where the other centres reach that gRPC service, `host:port` (default: `grpc_listen`
+    /// itself; required when that is an unspecified address such as `0.0.0.0`). The
+    /// centres find each other through the brokers and keep what only a centre knows alike
+    /// over it (see docs/ha.md).
+    pub grpc_advertise: Option<String>,
     /// Brokers, as `host:port`; calls fail over from one to the next (default none).
     pub brokers: Vec<String>,
     /// Time between heartbeats to each broker (default 1 s).
@@ -67,6 +72,7 @@ impl Default for SuperManagerConfig {
             id: "super-1".into(),
             http: "127.0.0.1:9740".into(),
             grpc_listen: Some("127.0.0.1:9741".into()),
+            grpc_advertise: None,
             brokers: Vec::new(),
             heartbeat_interval: Duration::from_secs(1),
             lease: Duration::from_secs(3),
@@ -80,6 +86,18 @@ impl Default for SuperManagerConfig {
             auth: AuthConfig::default(),
             https: Default::default(),
             notify: Default::default(),
+        }
+    }
+}
+
+impl SuperManagerConfig {
+    /// Where the other centres reach this one's gRPC service, when it is served on `bound`:
+    /// `grpc_advertise`, else the bound address unless it is unspecified (`0.0.0.0`).
+    pub fn grpc_reach(&self, bound: Option<std::net::SocketAddr>) -> String {
+        match (&self.grpc_advertise, bound) {
+            (Some(a), Some(_)) => a.clone(),
+            (None, Some(b)) if !b.ip().is_unspecified() => b.to_string(),
+            _ => String::new(),
         }
     }
 }
@@ -116,6 +134,11 @@ impl RoleConfig for SuperManagerConfig {
             errors.push(format!(
                 "grpc_listen: '{g}' is not an address like 127.0.0.1:9741"
             ));
+        }
+        if let Some(a) = &self.grpc_advertise
+            && !is_host_port(a)
+        {
+            errors.push(format!("grpc_advertise: '{a}' is not host:port"));
         }
         if self.id.trim().is_empty() {
             errors.push("id: must not be empty".to_string());

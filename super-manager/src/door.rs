@@ -53,22 +53,26 @@ pub fn http_client(timeout: std::time::Duration) -> reqwest::Client {
         })
 }
 
-/// Who may call the SuperManager gRPC service: operators and super-managers.
+/// Who may call the SuperManager gRPC service: operators and super-managers; another
+/// centre's journal (`WatchCentre`: sessions, principals' hashes) super-managers only.
 pub fn policy(
     path: &str,
     caller: Option<&Identity>,
     _me: &Identity,
 ) -> std::result::Result<(), String> {
-    match (split_path(path).0, caller.map(|c| c.role)) {
-        ("SuperManager", Some(Role::Operator | Role::SuperManager)) => Ok(()),
+    match (split_path(path), caller.map(|c| c.role)) {
+        (("SuperManager", "WatchCentre"), Some(Role::SuperManager)) => Ok(()),
+        (("SuperManager", "WatchCentre"), _) => Err("open to super-managers only".into()),
+        (("SuperManager", _), Some(Role::Operator | Role::SuperManager)) => Ok(()),
         _ => Err("open to operators and super-managers only".into()),
     }
 }
 
 /// What an operator's user needs for each method of the SuperManager service: each reads
-/// (the regions it reads are checked by the method, [`crate::grpc`]).
-pub fn user_needs(service: &str, _method: &str) -> Option<Action> {
-    (service == "SuperManager").then_some(Action::Read)
+/// (the regions it reads are checked by the method, [`crate::grpc`]); `WatchCentre` is
+/// closed to users.
+pub fn user_needs(service: &str, method: &str) -> Option<Action> {
+    (service == "SuperManager" && method != "WatchCentre").then_some(Action::Read)
 }
 
 /// Serves `rest` (the REST API and console) on `listener` (over TLS with `tls`) until

@@ -24,11 +24,11 @@ use serde::de::DeserializeOwned;
 use strata_proto::ResourceId;
 use strata_proto::v1::super_manager_server::SuperManager;
 use strata_proto::v1::{
-    AgentSnapshotRequest, GetServiceRequest, ListServicesRequest, ListServicesResponse,
-    PlacementRequest, PlacementResponse, QosRequest, QosResponse, QueryRangeRequest,
-    QueryRangeResponse, ReportRequest, ReportRow, ReportTable, ResourceEventsRequest,
-    ResourceEventsResponse, RootCauseRequest, RootCauseResponse, ServiceDetail, SlaRequest,
-    SlaResponse, SnapshotResponse,
+    AgentSnapshotRequest, CentreChange, GetServiceRequest, ListServicesRequest,
+    ListServicesResponse, PlacementRequest, PlacementResponse, QosRequest, QosResponse,
+    QueryRangeRequest, QueryRangeResponse, ReportRequest, ReportRow, ReportTable,
+    ResourceEventsRequest, ResourceEventsResponse, RootCauseRequest, RootCauseResponse,
+    ServiceDetail, SlaRequest, SlaResponse, SnapshotResponse, WatchCentreRequest,
 };
 use tonic::{Code, Request, Response, Status};
 
@@ -295,6 +295,19 @@ impl SuperManager for Grpc {
         Ok(Response::new(ResourceEventsResponse {
             incidents: message(&events)?,
         }))
+    }
+
+    type WatchCentreStream = tokio_stream::wrappers::ReceiverStream<Result<CentreChange, Status>>;
+
+    async fn watch_centre(
+        &self,
+        request: Request<WatchCentreRequest>,
+    ) -> Result<Response<Self::WatchCentreStream>, Status> {
+        // the door lets super-managers alone in (crate::door::policy)
+        let rx = crate::replication::serve::watch(self.shared.clone(), request.into_inner());
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
     }
 }
 

@@ -22,6 +22,9 @@
 //! - [`brokers`]: calls through the brokers, failing over between them.
 //! - [`subscriber`]: membership and region streams through the brokers, with resumption.
 //! - [`upkeep`]: service health recording, SLO burn-rate incidents, QoS trimming.
+//! - [`centres`]: the other centres, which are followed live, which records the timeline.
+//! - [`replication`]: what only a centre knows (services, audit, the health timeline,
+//!   logins, principals) kept alike by following each other's journals.
 //! - [`notify`]: the SLO burn-rate alerts told to Alertmanager (one alert for two centres),
 //!   the ended ones kept until delivered.
 //!
@@ -51,6 +54,7 @@ pub mod acks;
 pub mod audit;
 pub mod brokers;
 pub mod catalog;
+pub mod centres;
 pub mod config;
 pub mod door;
 pub mod drill;
@@ -67,6 +71,7 @@ pub mod principals;
 pub mod promql;
 pub mod qos;
 pub mod regions;
+pub mod replication;
 pub mod reports;
 pub mod root_cause;
 pub mod services;
@@ -146,8 +151,9 @@ fn open(
     let overview = overview::Overview::open(store, config.incident_history)?;
     let services = services::Services::open(strata_tsdb::Journal::open(
         config.data_dir.join("services"),
-        1,
-    )?)?;
+        services::replica::JOURNAL_RECORDS,
+    )?)?
+    .with_origin(&config.id);
     let qos = qos::QosStore::open(
         strata_tsdb::Journal::open(config.data_dir.join("qos"), 1)?,
         config.qos,
@@ -175,6 +181,14 @@ fn open(
             }
         }
     }
+    // the logins kept (this centre's and the others'), still valid
+    let sessions = Arc::new(strata_web::auth::sessions::Sessions::new(
+        config.auth.session_ttl,
+    ));
+    let now = strata_proto::now_ms();
+    for kept in services.kept_sessions(now) {
+        sessions.adopt(kept, now);
+    }
     Ok(Shared {
         config: config.clone(),
         overview: RwLock::new(overview),
@@ -186,6 +200,8 @@ fn open(
         principals: Arc::new(strata_web::auth::PrincipalsFile::open(
             config.auth.principals_path(&config.data_dir),
         )?),
+        sessions,
+        centres: centres::Centres::new(&config.id),
         transport,
         shutdown,
     })
@@ -226,7 +242,17 @@ impl BoundSuperManager {
             healthy: true,
             last_heartbeat_age_ms: 0,
             epoch: format!("{}-{}", self.config.id, strata_proto::now_ms()),
+            grpc_address: self.config.grpc_reach(self.grpc_addr()),
         };
+        // this centre's logins and logouts go into its journal, for the other centres
+        let journal = Arc::downgrade(&shared);
+        shared.sessions.share_with(Arc::new(move |change| {
+            if let Some(shared) = journal.upgrade()
+                && let Err(refused) = shared.services.session_changed(change)
+            {
+                tracing::warn!(problem = ?services::describe(&refused), "journaling a login failed");
+            }
+        }));
         info!(member = %self.config.id, %addr, brokers = self.config.brokers.len(), "super-manager serving");
         let mut tasks = tokio::task::JoinSet::new();
         tasks.spawn(subscriber::run(shared.clone(), shutdown.clone()));
@@ -244,6 +270,7 @@ impl BoundSuperManager {
             shutdown.clone(),
         ));
         tasks.spawn(principals::push_loop(shared.clone(), shutdown.clone()));
+        tasks.spawn(replication::follow::run(shared.clone(), shutdown.clone()));
         if let Some(listener) = self.grpc {
             let principals = shared.principals.clone();
             let (transport, grpc, stop) = (

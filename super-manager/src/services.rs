@@ -12,6 +12,7 @@ pub mod health;
 pub use strata_proto::windows as maintenance;
 pub mod model;
 pub mod rca;
+pub mod replica;
 pub mod slo;
 pub mod timeline;
 
@@ -25,14 +26,46 @@ use model::{ServiceDef, set_problems};
 use strata_web::auth::AuditRecord;
 
 /// A definition with its version.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Versioned {
     pub version: u64,
     /// When this version was stored.
     pub changed_ms: i64,
     /// Where it came from: "file", or who put it through the API.
     pub source: String,
+    /// The centre where it was made (empty before there were several).
+    #[serde(default)]
+    pub origin: String,
     pub def: ServiceDef,
+}
+
+/// A deleted service: the version its deletion made, so that every centre orders it
+/// against changes made elsewhere, and a later definition numbers on from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gone {
+    pub name: String,
+    pub version: u64,
+    pub changed_ms: i64,
+    pub source: String,
+    pub origin: String,
+}
+
+/// The order every centre gives to changes of one service: version, then time, then the
+/// centre's id (two centres that changed it at once agree on which change stands).
+pub type Rank<'a> = (u64, i64, &'a str);
+
+impl Versioned {
+    /// Its place in the order of changes of its service.
+    pub fn rank(&self) -> Rank<'_> {
+        (self.version, self.changed_ms, &self.origin)
+    }
+}
+
+impl Gone {
+    /// Its place in the order of changes of its service.
+    pub fn rank(&self) -> Rank<'_> {
+        (self.version, self.changed_ms, &self.origin)
+    }
 }
 
 /// Why a change was refused.
@@ -82,11 +115,29 @@ pub fn describe(refused: &Refused) -> Vec<String> {
     }
 }
 
+/// The definitions in force and the deleted services' last versions.
+#[derive(Debug, Default)]
+struct Defs {
+    live: BTreeMap<String, Versioned>,
+    gone: BTreeMap<String, Gone>,
+}
+
+impl Defs {
+    /// The version the next change of `name` takes.
+    fn next_version(&self, name: &str) -> u64 {
+        let live = self.live.get(name).map_or(0, |v| v.version);
+        let gone = self.gone.get(name).map_or(0, |g| g.version);
+        live.max(gone) + 1
+    }
+}
+
 /// The services, in memory and in their store.
 #[derive(Debug)]
 pub struct Services {
-    current: RwLock<BTreeMap<String, Versioned>>,
+    current: RwLock<Defs>,
     store: Journal,
+    /// What the other centres need from this one: its changes, journaled (see [`replica`]).
+    replica: replica::Outbox,
     last: timeline::Last,
     /// Grows with every change of the definitions.
     generation: std::sync::atomic::AtomicU64,
@@ -97,6 +148,10 @@ pub struct Services {
 
 fn current_key(name: &str) -> Vec<u8> {
     format!("def/{name}").into_bytes()
+}
+
+fn gone_key(name: &str) -> Vec<u8> {
+    format!("gone/{name}").into_bytes()
 }
 
 /// The key of an audit record at `at_ms`: the time, then this process's tag and a count,
@@ -135,6 +190,17 @@ impl From<LegacyAuditEntry> for AuditRecord {
     }
 }
 
+/// An audit line as stored (or as written before the principals).
+fn parse_audit(bytes: &[u8]) -> Option<AuditRecord> {
+    serde_json::from_slice::<AuditRecord>(bytes)
+        .ok()
+        .or_else(|| {
+            serde_json::from_slice::<LegacyAuditEntry>(bytes)
+                .ok()
+                .map(Into::into)
+        })
+}
+
 fn version_key(name: &str, version: u64) -> Vec<u8> {
     format!("ver/{name}/{version:010}").into_bytes()
 }
@@ -142,20 +208,27 @@ fn version_key(name: &str, version: u64) -> Vec<u8> {
 impl Services {
     /// The services kept in `store`.
     pub fn open(store: Journal) -> Result<Self, strata_tsdb::TsdbError> {
-        let mut current = BTreeMap::new();
+        let mut current = Defs::default();
         for (k, v) in store.scan(b"def/")? {
             match serde_json::from_slice::<Versioned>(&v) {
                 Ok(s) => {
-                    current.insert(s.def.name.clone(), s);
+                    current.live.insert(s.def.name.clone(), s);
                 }
                 Err(e) => {
                     tracing::warn!(key = %String::from_utf8_lossy(&k), error = %e, "stored service unreadable; skipped")
                 }
             }
         }
+        for (_, v) in store.scan(b"gone/")? {
+            if let Ok(g) = serde_json::from_slice::<Gone>(&v) {
+                current.gone.insert(g.name.clone(), g);
+            }
+        }
+        let replica = replica::Outbox::open(&store)?;
         Ok(Self {
             current: RwLock::new(current),
             store,
+            replica,
             last: timeline::Last::default(),
             generation: std::sync::atomic::AtomicU64::new(1),
             audit_tag: strata_web::auth::secret::random_hex(4),
@@ -165,7 +238,7 @@ impl Services {
 
     /// The current definitions, by name.
     pub fn defs(&self) -> Vec<ServiceDef> {
-        self.read().values().map(|v| v.def.clone()).collect()
+        self.read().live.values().map(|v| v.def.clone()).collect()
     }
 
     /// The current definitions with their generation (which grows with every change).
@@ -174,7 +247,7 @@ impl Services {
         let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         (
             generation,
-            current.values().map(|v| v.def.clone()).collect(),
+            current.live.values().map(|v| v.def.clone()).collect(),
         )
     }
 
@@ -185,15 +258,15 @@ impl Services {
 
     /// The current version of `name`.
     pub fn get(&self, name: &str) -> Option<Versioned> {
-        self.read().get(name).cloned()
+        self.read().live.get(name).cloned()
     }
 
     /// Every current definition with its version.
     pub fn all(&self) -> Vec<Versioned> {
-        self.read().values().cloned().collect()
+        self.read().live.values().cloned().collect()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Versioned>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Defs> {
         self.current.read().expect("services lock poisoned")
     }
 
@@ -208,12 +281,13 @@ impl Services {
         now_ms: i64,
     ) -> Result<u64, Refused> {
         let mut current = self.current.write().expect("services lock poisoned");
-        if let Some(old) = current.get(&def.name)
+        if let Some(old) = current.live.get(&def.name)
             && old.def == def
         {
             return Ok(old.version);
         }
         let mut set: Vec<ServiceDef> = current
+            .live
             .values()
             .filter(|v| v.def.name != def.name)
             .map(|v| v.def.clone())
@@ -223,32 +297,32 @@ impl Services {
         if !problems.is_empty() {
             return Err(Refused::Invalid(problems));
         }
-        let version = current.get(&def.name).map_or(1, |v| v.version + 1);
+        let version = current.next_version(&def.name);
         let v = Versioned {
             version,
             changed_ms: now_ms,
             source: source.to_string(),
+            origin: self.replica.origin().to_string(),
             def,
         };
         let bytes = serde_json::to_vec(&v).map_err(|e| Refused::Store(e.to_string()))?;
-        let (ck, vk) = (current_key(&v.def.name), version_key(&v.def.name, version));
-        let audit = audit_bytes(&service_change(
-            "put",
-            &v.def.name,
-            version,
-            source,
-            address,
-            now_ms,
-        ))?;
-        let ak = self.next_audit_key(now_ms);
-        self.store
-            .write_table(&[
+        let (ck, vk, gk) = (
+            current_key(&v.def.name),
+            version_key(&v.def.name, version),
+            gone_key(&v.def.name),
+        );
+        let record = service_change("put", &v.def.name, version, source, address, now_ms);
+        self.journal_audited(
+            &[replica::Change::Service(v.clone())],
+            record,
+            &[
                 TableOp::Put(&ck, &bytes),
                 TableOp::Put(&vk, &bytes),
-                TableOp::Put(&ak, &audit),
-            ])
-            .map_err(|e| Refused::Store(e.to_string()))?;
-        current.insert(v.def.name.clone(), v);
+                TableOp::Delete(&gk),
+            ],
+        )?;
+        current.gone.remove(&v.def.name);
+        current.live.insert(v.def.name.clone(), v);
         self.changed();
         Ok(version)
     }
@@ -262,10 +336,11 @@ impl Services {
         now_ms: i64,
     ) -> Result<(), Refused> {
         let mut current = self.current.write().expect("services lock poisoned");
-        let Some(version) = current.get(name).map(|v| v.version) else {
+        if !current.live.contains_key(name) {
             return Err(Refused::NotFound(name.to_string()));
-        };
+        }
         let users: Vec<String> = current
+            .live
             .values()
             .filter(|v| v.def.depends_on.iter().any(|d| d == name))
             .map(|v| v.def.name.clone())
@@ -273,16 +348,25 @@ impl Services {
         if !users.is_empty() {
             return Err(Refused::InUse(users));
         }
-        let audit = audit_bytes(&service_change(
-            "delete", name, version, source, address, now_ms,
-        ))?;
-        self.store
-            .write_table(&[
+        let gone = Gone {
+            name: name.to_string(),
+            version: current.next_version(name),
+            changed_ms: now_ms,
+            source: source.to_string(),
+            origin: self.replica.origin().to_string(),
+        };
+        let record = service_change("delete", name, gone.version, source, address, now_ms);
+        let gone_bytes = serde_json::to_vec(&gone).map_err(|e| Refused::Store(e.to_string()))?;
+        self.journal_audited(
+            &[replica::Change::Deleted(gone.clone())],
+            record,
+            &[
                 TableOp::Delete(&current_key(name)),
-                TableOp::Put(&self.next_audit_key(now_ms), &audit),
-            ])
-            .map_err(|e| Refused::Store(e.to_string()))?;
-        current.remove(name);
+                TableOp::Put(&gone_key(name), &gone_bytes),
+            ],
+        )?;
+        current.live.remove(name);
+        current.gone.insert(name.to_string(), gone);
         self.changed();
         Ok(())
     }
@@ -296,15 +380,13 @@ impl Services {
 
     /// Writes `record` to the audit log, durably, before the change it records is answered.
     pub fn record(&self, record: &AuditRecord) -> Result<(), Refused> {
-        let bytes = audit_bytes(record)?;
-        self.store
-            .write_table(&[TableOp::Put(&self.next_audit_key(record.at_ms), &bytes)])
-            .map_err(|e| Refused::Store(e.to_string()))
+        self.journal_audited(&[], record.clone(), &[])
     }
 
     /// Writes `record`, a line of a region's audit log journaled as `origin` (its region,
-    /// member, epoch and sequence): a line delivered again (a stream resumed) lands on the
-    /// same key, so the centre keeps one copy.
+    /// member, epoch and sequence, or what else names it in the region): a line delivered
+    /// again (a stream resumed) lands on the same key, so the centre keeps one copy; every
+    /// centre follows the regions and writes the same key, so it is not sent to the others.
     pub fn record_from_region(&self, origin: &str, record: &AuditRecord) -> Result<(), Refused> {
         let bytes = audit_bytes(record)?;
         self.store
@@ -323,6 +405,15 @@ impl Services {
         }
     }
 
+    /// The audit line under `key`, when there is one.
+    fn audit_at(&self, key: &[u8]) -> Result<Option<AuditRecord>, Refused> {
+        let bytes = self
+            .store
+            .get(key)
+            .map_err(|e| Refused::Store(e.to_string()))?;
+        Ok(bytes.and_then(|v| parse_audit(&v)))
+    }
+
     /// The audit log in `[from_ms, to_ms)`, oldest first.
     pub fn audit(&self, from_ms: i64, to_ms: i64) -> Result<Vec<AuditRecord>, Refused> {
         let rows = self
@@ -331,13 +422,7 @@ impl Services {
             .map_err(|e| Refused::Store(e.to_string()))?;
         Ok(rows
             .into_iter()
-            .filter_map(|(_, v)| {
-                serde_json::from_slice::<AuditRecord>(&v).ok().or_else(|| {
-                    serde_json::from_slice::<LegacyAuditEntry>(&v)
-                        .ok()
-                        .map(Into::into)
-                })
-            })
+            .filter_map(|(_, v)| parse_audit(&v))
             .collect())
     }
 
@@ -359,7 +444,7 @@ impl Services {
         let defs = model::parse_file(text).map_err(|e| Refused::Invalid(vec![e]))?;
         // Validate the file's services together with those only the API defined.
         let mut set = defs.clone();
-        for v in self.read().values() {
+        for v in self.read().live.values() {
             if !defs.iter().any(|d| d.name == v.def.name) {
                 set.push(v.def.clone());
             }
@@ -377,7 +462,7 @@ impl Services {
             for d in pending {
                 let ready = {
                     let current = self.read();
-                    d.depends_on.iter().all(|x| current.contains_key(x))
+                    d.depends_on.iter().all(|x| current.live.contains_key(x))
                 };
                 if ready {
                     let name = d.name.clone();

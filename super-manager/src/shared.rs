@@ -48,6 +48,10 @@ pub struct Shared {
     pub transport: strata_proto::identity::Transport,
     /// The users and API tokens, checked by the HTTP door's gate and changed through the API.
     pub principals: Arc<strata_web::auth::PrincipalsFile>,
+    /// The console's logins, shared with the other centres.
+    pub sessions: Arc<strata_web::auth::sessions::Sessions>,
+    /// The other centres: who they are, which are followed live.
+    pub centres: crate::centres::Centres,
     /// Cancelled when the super-manager stops: live streams end with it.
     pub shutdown: CancellationToken,
 }

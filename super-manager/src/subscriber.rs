@@ -64,19 +64,22 @@ fn apply_batch(shared: &Shared, batch: Vec<RegionUpdate>) -> bool {
         actions
     };
     // recovery actions run in the regions go to the audit log, once each
+    // (every centre sees the same run: its key names the run, so the centres' logs agree)
     for (subject, run) in actions {
         let verdict = if run.ok { "ok" } else { "failed" };
-        shared
-            .services
-            .record_audit(&strata_web::auth::AuditRecord {
-                at_ms: run.finished_ms,
-                who: "region".into(),
-                address: String::new(),
-                action: format!("action {}", run.action),
-                subject,
-                outcome: verdict.into(),
-                detail: String::new(),
-            });
+        let origin = format!("action-{subject}-{}-{}", run.action, run.finished_ms);
+        let record = strata_web::auth::AuditRecord {
+            at_ms: run.finished_ms,
+            who: "region".into(),
+            address: String::new(),
+            action: format!("action {}", run.action),
+            subject,
+            outcome: verdict.into(),
+            detail: String::new(),
+        };
+        if let Err(error) = shared.services.record_from_region(&origin, &record) {
+            warn!(?error, action = %record.action, subject = %record.subject, "writing the audit log failed");
+        }
     }
     true
 }
@@ -144,6 +147,12 @@ pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             let Some(next) = next else { break };
             match next {
                 Some(Ok(view)) => {
+                    shared.centres.set_known(
+                        view.members
+                            .iter()
+                            .filter(|m| m.role == Role::SuperManager as i32 && m.healthy)
+                            .map(|m| (m.id.clone(), m.grpc_address.clone())),
+                    );
                     let subs: Vec<Member> = view
                         .members
                         .into_iter()

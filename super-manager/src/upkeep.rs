@@ -119,11 +119,15 @@ pub async fn record_health(shared: Arc<Shared>, shutdown: CancellationToken) {
     let mut ticker = tokio::time::interval(HEALTH_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut evaluator = services::health::Evaluator::default();
+    // whether another centre was followed live at the last evaluation (read before the
+    // shutdown ends the streams)
+    let mut others_live = false;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
+        others_live = !shared.centres.live().is_empty();
         let now = strata_proto::now_ms();
         let (generation, defs) = shared.services.defs_with_generation();
         // evaluated on the overview itself, borrowed: copying 100,000 resources four times
@@ -137,6 +141,10 @@ pub async fn record_health(shared: Arc<Shared>, shutdown: CancellationToken) {
             .service_health
             .write()
             .expect("service health lock poisoned") = healths.clone();
+        // one centre records the timeline for all (crate::centres); the others follow it
+        if !shared.centres.records_timeline() {
+            continue;
+        }
         for (name, h) in healths.iter() {
             match shared.services.record_health(name, h.health, now) {
                 Ok(true) => {
@@ -149,7 +157,10 @@ pub async fn record_health(shared: Arc<Shared>, shutdown: CancellationToken) {
             }
         }
     }
-    // What happens while stopped is not known.
+    // What happens while stopped is not known, unless another centre records it.
+    if others_live {
+        return;
+    }
     let now = strata_proto::now_ms();
     for v in shared.services.all() {
         let _ = shared

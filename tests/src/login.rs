@@ -72,3 +72,72 @@ pub fn log_in(browser: &Browser, base: &str, who: (&str, &str)) {
         }
     });
 }
+
+/// Logs in at `addr`'s console API (`POST /api/v1/login`) as `who`, without a browser: the
+/// session cookie's value.
+pub fn session_cookie(addr: &str, who: (&str, &str)) -> Result<String, String> {
+    let body = serde_json::json!({"name": who.0, "password": who.1}).to_string();
+    let head = raw_request(addr, "POST", "/api/v1/login", &body, None)?;
+    let (status, _) = head.split_once("\r\n").unwrap_or((&head, ""));
+    head.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| {
+                    value
+                        .trim()
+                        .split(';')
+                        .next()?
+                        .split_once('=')
+                        .map(|(_, v)| v.to_string())
+                })
+                .flatten()
+        })
+        .ok_or_else(|| format!("no session cookie: {status}"))
+}
+
+/// `method path` at `addr` with the session cookie `value`, under the cookie name of
+/// `addr`'s port (the one its console reads): the status and the whole answer.
+pub fn with_session(
+    addr: &str,
+    method: &str,
+    path: &str,
+    value: &str,
+) -> Result<(u16, String), String> {
+    let port = addr.rsplit_once(':').map_or("", |(_, p)| p);
+    let cookie = format!("strata_session_{port}={value}");
+    let answer = raw_request(addr, method, path, "", Some(&cookie))?;
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in '{answer}'"))?;
+    Ok((status, answer))
+}
+
+/// One HTTP/1.1 request with a JSON `body` and an optional `Cookie`: the whole answer.
+fn raw_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+    cookie: Option<&str>,
+) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut stream =
+        std::net::TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{cookie}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| format!("send {method} {path}: {e}"))?;
+    let mut raw = Vec::new();
+    stream
+        .read_to_end(&mut raw)
+        .map_err(|e| format!("read {method} {path}: {e}"))?;
+    Ok(String::from_utf8_lossy(&raw).into_owned())
+}

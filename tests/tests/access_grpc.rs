@@ -65,6 +65,8 @@ fn centre_needs(method: &str) -> Needs {
     match method {
         "Report" | "Placement" => Needs::All,
         "ListServices" => Needs::Scoped,
+        // WatchCentre: super-managers only (checked at the end), no user
+        "WatchCentre" => Needs::Closed,
         _ => Needs::East(Action::Read),
     }
 }
@@ -264,6 +266,10 @@ fn centre(method: &str, channel: Channel) -> Result<(), tonic::Status> {
                 .resource_events(ResourceEventsRequest {
                     resource_id: HOST.into(),
                 })
+                .await
+                .map(drop),
+            "WatchCentre" => c
+                .watch_centre(WatchCentreRequest::default())
                 .await
                 .map(drop),
             other => panic!("the walk has no call for SuperManager.{other}: add one"),
@@ -476,6 +482,42 @@ fn every_grpc_method_refuses_who_has_no_certificate_or_whose_user_may_not_and_an
     )
     .expect_err("Peer is not routed");
     assert_eq!(routed.code(), Code::PermissionDenied, "{routed:?}");
+
+    // WatchCentre (another centre's copy of the journal) answers a super-manager, and
+    // refuses any other identity
+    let watch = |who: (Role, &str, &str), addr: &str, expect: Role| {
+        let channel = ca.channel_as(who, addr, Expect::Role(expect));
+        block_on(async move {
+            let mut stream = SuperManagerClient::new(channel)
+                .watch_centre(WatchCentreRequest {
+                    centre_id: who.2.into(),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            stream.message().await
+        })
+    };
+    let first = watch(
+        (Role::SuperManager, "", "super-9"),
+        &centre_addr,
+        Role::SuperManager,
+    )
+    .expect("another centre may follow this one")
+    .expect("a first change");
+    assert_eq!(first.centre_id, "super-1");
+    for who in [
+        (Role::SubManager, "east", "east-9"),
+        (Role::Agent, "east", "east-host"),
+        (Role::Broker, "", "broker-9"),
+    ] {
+        let refused = watch(who, &centre_addr, Role::SuperManager).expect_err("refused");
+        assert_eq!(
+            refused.code(),
+            Code::PermissionDenied,
+            "{who:?}: {refused:?}"
+        );
+    }
 
     // a scoped user's list of services holds only its regions' services
     let services = |user: &str| {

@@ -16,6 +16,11 @@ use crate::shared::Shared;
 /// The answer of `/healthz` (fields in alphabetical order, as its JSON map wrote them).
 #[derive(Serialize)]
 pub(super) struct HealthJson {
+    /// The other centres the brokers list, and those followed live (caught up).
+    centres_known: usize,
+    centres_live: usize,
+    /// Whether this centre records the services' health timeline for all.
+    records_timeline: bool,
     regions: usize,
     status: &'static str,
 }
@@ -31,6 +36,9 @@ fn regions(shared: &Shared) -> usize {
 
 pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Json<HealthJson> {
     Json(HealthJson {
+        centres_known: shared.centres.known().len(),
+        centres_live: shared.centres.live().len(),
+        records_timeline: shared.centres.records_timeline(),
         regions: regions(&shared),
         status: "ok",
     })
@@ -76,6 +84,37 @@ pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoRespo
         "counter",
         "PromQL selectors whose raw samples were read from the regions.",
         count(&m.promql_raw_selects),
+    );
+    let c = &shared.centres;
+    e.single(
+        "strata_super_manager_centres_live",
+        "gauge",
+        "Other centres whose journal is followed live (caught up).",
+        c.live().len() as f64,
+    );
+    e.single(
+        "strata_super_manager_records_timeline",
+        "gauge",
+        "1 when this centre records the services' health timeline for all.",
+        if c.records_timeline() { 1.0 } else { 0.0 },
+    );
+    e.single(
+        "strata_super_manager_centre_changes_applied_total",
+        "counter",
+        "Changes applied from other centres' journals.",
+        count(&c.changes_applied),
+    );
+    e.single(
+        "strata_super_manager_centre_snapshots_received_total",
+        "counter",
+        "Snapshots received from other centres (a cursor that could not be resumed).",
+        count(&c.snapshots_received),
+    );
+    e.single(
+        "strata_super_manager_centre_streams_served_total",
+        "counter",
+        "Journal streams opened by other centres.",
+        count(&c.streams_served),
     );
     e.single(
         "strata_super_manager_http_requests_total",

@@ -54,6 +54,7 @@ pub(super) fn gate(shared: &Arc<Shared>) -> Gate {
     let config = &shared.config.auth;
     let (services, audit) = (shared.clone(), shared.clone());
     Gate::from_config(shared.principals.clone(), config)
+        .sessions_in(shared.sessions.clone())
         .services(Arc::new(move |name| service_regions(&services, name)))
         .audit(Arc::new(move |record| audit.services.record_audit(&record)))
 }

@@ -52,8 +52,16 @@ pub struct SlaReport {
     pub outages: Vec<Span>,
 }
 
-fn key(service: &str, at_ms: i64) -> Vec<u8> {
+/// The key of `service`'s health from `at_ms` on.
+pub(super) fn key(service: &str, at_ms: i64) -> Vec<u8> {
     format!("t/{service}/{:016x}", at_ms.max(0)).into_bytes()
+}
+
+/// The service and time of a timeline key.
+pub(super) fn parse_key(key: &[u8]) -> Option<(String, i64)> {
+    let key = std::str::from_utf8(key).ok()?.strip_prefix("t/")?;
+    let (service, hex) = key.rsplit_once('/')?;
+    Some((service.to_string(), i64::from_str_radix(hex, 16).ok()?))
 }
 
 fn parse_health(s: &[u8]) -> Health {
@@ -92,11 +100,26 @@ impl Services {
         if last.get(service) == Some(&health) {
             return Ok(false);
         }
-        self.store
-            .write_table(&[TableOp::Put(&key(service, at_ms), health.name().as_bytes())])
-            .map_err(|e| Refused::Store(e.to_string()))?;
+        self.journal_health(
+            service,
+            at_ms,
+            health.name(),
+            &[TableOp::Put(&key(service, at_ms), health.name().as_bytes())],
+        )?;
         last.insert(service.to_string(), health);
         Ok(true)
+    }
+
+    /// Forgets the last health of `services` (another centre recorded theirs): it is read
+    /// again from the timeline when next recorded here.
+    pub(super) fn forget_last(&self, services: &[String]) {
+        if services.is_empty() {
+            return;
+        }
+        let mut last = self.last.0.lock().expect("timeline lock poisoned");
+        for s in services {
+            last.remove(s);
+        }
     }
 
     /// The health of `service` over `[from_ms, to_ms)`, as spans (unknown before its first

@@ -114,7 +114,7 @@ impl Caller {
 /// The gate of one console: its principals, its sessions and what it accepts.
 pub struct Gate {
     principals: Arc<PrincipalsFile>,
-    sessions: Sessions,
+    sessions: Arc<Sessions>,
     /// A regional console's region: its callers must cover it.
     home_region: Option<String>,
     /// Host names (beside IP addresses and `localhost`) this server answers to.
@@ -193,7 +193,7 @@ impl Gate {
     pub fn new(principals: Arc<PrincipalsFile>, session_ttl: std::time::Duration) -> Self {
         Self {
             principals,
-            sessions: Sessions::new(session_ttl),
+            sessions: Arc::new(Sessions::new(session_ttl)),
             home_region: None,
             allowed_hosts: Vec::new(),
             secure: false,
@@ -259,6 +259,12 @@ impl Gate {
     /// How the regions of a service are found (the centre's services).
     pub fn services(mut self, regions: ServiceRegions) -> Self {
         self.services = Some(regions);
+        self
+    }
+
+    /// Keeps its logins in `sessions` (shared with other servers) instead of its own.
+    pub fn sessions_in(mut self, sessions: Arc<Sessions>) -> Self {
+        self.sessions = sessions;
         self
     }
 

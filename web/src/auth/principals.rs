@@ -329,6 +329,17 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+/// Whether `a` comes after `b` in the order the centres converge on: by version, then by
+/// the SHA-256 of the JSON (equal documents come after neither).
+pub fn later(a: &Principals, b: &Principals) -> bool {
+    let digest = |p: &Principals| sha256(&serde_json::to_string(p).unwrap_or_default());
+    match a.version.cmp(&b.version) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => a != b && digest(a) > digest(b),
+    }
+}
+
 /// Reads the principals at `path` (none when there is no file).
 pub fn read(path: &Path) -> Result<Principals, AuthError> {
     match std::fs::read(path) {
@@ -465,6 +476,21 @@ impl PrincipalsFile {
         Ok(true)
     }
 
+    /// Installs `copy` (another centre's) when it comes later in the order every centre
+    /// applies: the higher version, and between two different documents of one version (two
+    /// centres changed them at once) the one whose JSON has the greater SHA-256, so that
+    /// all converge on the same document; whether it did.
+    pub fn converge(&self, copy: Principals) -> Result<bool, AuthError> {
+        let _writing = self.writing.lock().expect("principals lock poisoned");
+        let here = read(&self.path)?;
+        if !later(&copy, &here) {
+            return Ok(false);
+        }
+        write(&self.path, &copy)?;
+        self.installed(copy);
+        Ok(true)
+    }
+
     fn installed(&self, principals: Principals) {
         *self.current.write().expect("principals lock poisoned") = Arc::new(principals);
         let mut seen = self.seen.lock().expect("principals lock poisoned");
@@ -473,84 +499,4 @@ impl PrincipalsFile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn users_and_tokens_are_checked_and_revoked() {
-        let mut p = Principals::default();
-        p.add_user(
-            "ana",
-            "long enough",
-            Role::Operator,
-            Scope::parse("east").unwrap(),
-            1,
-        )
-        .unwrap();
-        assert!(
-            p.add_user("ana", "long enough", Role::Admin, Scope::All, 1)
-                .is_err()
-        );
-        assert!(
-            p.add_user("b b", "long enough", Role::Admin, Scope::All, 1)
-                .is_err()
-        );
-        assert!(
-            p.add_user("bo", "short", Role::Admin, Scope::All, 1)
-                .is_err()
-        );
-        let ana = p.check_password("ana", "long enough").unwrap();
-        assert_eq!(
-            (ana.role, ana.scope.to_string()),
-            (Role::Operator, "east".into())
-        );
-        assert!(p.check_password("ana", "wrong one").is_none());
-        assert!(p.check_password("nobody", "long enough").is_none());
-
-        let (id, text) = p
-            .create_token("ci", Role::Viewer, Scope::All, 1_000, 10)
-            .unwrap();
-        assert_eq!(p.check_token(&text, 20).unwrap().name, "token:ci");
-        assert!(p.check_token(&text, 1_000).is_none(), "expired");
-        let forged = format!("{}0", &text[..text.len() - 1]);
-        assert!(p.check_token(&forged, 20).is_none() || forged == text);
-        assert_eq!(p.revoke_token("ci", 30).unwrap(), id);
-        assert!(p.check_token(&text, 20).is_none(), "revoked");
-        assert!(
-            !serde_json::to_string(&p).unwrap().contains(&text[20..]),
-            "no secret kept"
-        );
-    }
-
-    #[test]
-    fn the_file_is_written_whole_and_read_again_when_changed() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("principals.json");
-        let file = PrincipalsFile::open(&path)
-            .unwrap()
-            .with_recheck(Duration::ZERO);
-        assert_eq!(file.current().version, 0);
-        file.change(|p| p.add_user("ana", "long enough", Role::Admin, Scope::All, 1))
-            .unwrap();
-        assert_eq!(file.current().version, 1);
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        // a change made by another process is seen
-        let other = PrincipalsFile::open(&path).unwrap();
-        other.change(|p| p.remove_user("ana")).unwrap();
-        assert!(file.current().users.is_empty());
-        let mut older = (*file.current()).clone();
-        older.version = 1;
-        assert!(!file.replace_if_newer(older.clone()).unwrap());
-        older.version = 9;
-        assert!(file.replace_if_newer(older).unwrap());
-        std::fs::write(&path, "{").unwrap();
-        assert!(
-            PrincipalsFile::open(&path)
-                .unwrap_err()
-                .to_string()
-                .contains("principals")
-        );
-    }
-}
+mod tests;

@@ -2,10 +2,15 @@
 //! cookie, known to this server alone by its hash, with an expiry and a token against
 //! cross-site request forgery that the page sends back with every change. Sessions live in
 //! memory, a bounded number of them: a restart logs everyone out, which is the safe side.
+//! A server that shares its logins with others (the centres, so that a console moved to
+//! another centre stays logged in) is told of each login and logout ([`SessionSink`]) and
+//! takes theirs ([`Sessions::adopt`]); what travels is the session's hash, never the cookie.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use super::secret::{random_hex, sha256};
 
@@ -29,7 +34,7 @@ pub fn cookie_name(host: Option<&str>) -> String {
 pub const MAX_SESSIONS: usize = 10_000;
 
 /// One login.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     /// Who logged in.
     pub user: String,
@@ -39,11 +44,33 @@ pub struct Session {
     pub expires_ms: i64,
 }
 
+/// A login or a logout, as told to the servers that share the sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum SessionChange {
+    /// A session opened: the hash of its cookie's value, and the session.
+    Opened { hash: String, session: Session },
+    /// The session of this hash ended (a logout).
+    Closed { hash: String },
+}
+
+/// Where the logins and logouts of this server are told.
+pub type SessionSink = Arc<dyn Fn(SessionChange) + Send + Sync>;
+
 /// The sessions of one server.
-#[derive(Debug)]
 pub struct Sessions {
     by_hash: Mutex<HashMap<String, Session>>,
     ttl: Duration,
+    sink: OnceLock<SessionSink>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("ttl", &self.ttl)
+            .field("shared", &self.sink.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sessions {
@@ -52,6 +79,34 @@ impl Sessions {
         Self {
             by_hash: Mutex::new(HashMap::new()),
             ttl,
+            sink: OnceLock::new(),
+        }
+    }
+
+    /// Tells `sink` of every login and logout from now on (set once; a second is ignored).
+    pub fn share_with(&self, sink: SessionSink) {
+        let _ = self.sink.set(sink);
+    }
+
+    fn tell(&self, change: SessionChange) {
+        if let Some(sink) = self.sink.get() {
+            sink(change);
+        }
+    }
+
+    /// Applies another server's login or logout (an expired session is not kept); not told
+    /// to the sink.
+    pub fn adopt(&self, change: SessionChange, now_ms: i64) {
+        let mut map = self.by_hash.lock().expect("sessions lock poisoned");
+        match change {
+            SessionChange::Opened { hash, session } if session.expires_ms > now_ms => {
+                make_room(&mut map, now_ms);
+                map.insert(hash, session);
+            }
+            SessionChange::Opened { .. } => {}
+            SessionChange::Closed { hash } => {
+                map.remove(&hash);
+            }
         }
     }
 
@@ -70,19 +125,16 @@ impl Sessions {
             expires_ms: now_ms
                 .saturating_add(i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX)),
         };
-        let mut map = self.by_hash.lock().expect("sessions lock poisoned");
-        if map.len() >= MAX_SESSIONS {
-            map.retain(|_, s| s.expires_ms > now_ms);
-        }
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.created_ms)
-                .map(|(k, _)| k.clone())
+        let hash = sha256(&value);
         {
-            map.remove(&oldest);
+            let mut map = self.by_hash.lock().expect("sessions lock poisoned");
+            make_room(&mut map, now_ms);
+            map.insert(hash.clone(), session.clone());
         }
-        map.insert(sha256(&value), session.clone());
+        self.tell(SessionChange::Opened {
+            hash,
+            session: session.clone(),
+        });
         (value, session)
     }
 
@@ -102,10 +154,15 @@ impl Sessions {
 
     /// Ends the session of cookie `value`.
     pub fn close(&self, value: &str) {
-        self.by_hash
+        let hash = sha256(value);
+        let removed = self
+            .by_hash
             .lock()
             .expect("sessions lock poisoned")
-            .remove(&sha256(value));
+            .remove(&hash);
+        if removed.is_some() {
+            self.tell(SessionChange::Closed { hash });
+        }
     }
 
     /// Ends every session of `user` (removed, or their password changed).
@@ -114,6 +171,21 @@ impl Sessions {
             .lock()
             .expect("sessions lock poisoned")
             .retain(|_, s| s.user != user);
+    }
+}
+
+/// Frees a place in `map` when it is full: the expired sessions go, else the oldest.
+fn make_room(map: &mut HashMap<String, Session>, now_ms: i64) {
+    if map.len() >= MAX_SESSIONS {
+        map.retain(|_, s| s.expires_ms > now_ms);
+    }
+    if map.len() >= MAX_SESSIONS
+        && let Some(oldest) = map
+            .iter()
+            .min_by_key(|(_, s)| s.created_ms)
+            .map(|(k, _)| k.clone())
+    {
+        map.remove(&oldest);
     }
 }
 
@@ -144,5 +216,33 @@ mod tests {
         s.close_user("ana");
         assert!(s.get(&value, 2_000).is_none(), "user's sessions closed");
         assert!(s.get("forged", 2_000).is_none());
+    }
+
+    #[test]
+    fn a_login_shared_with_another_server_works_there_until_its_logout() {
+        let (here, there) = (
+            Sessions::new(Duration::from_secs(10)),
+            Arc::new(Sessions::new(Duration::from_secs(10))),
+        );
+        let copy = there.clone();
+        here.share_with(Arc::new(move |change| copy.adopt(change, 1_500)));
+        let (value, _) = here.open("ana", 1_000);
+        assert_eq!(there.get(&value, 2_000).unwrap().user, "ana");
+        here.close(&value);
+        assert!(there.get(&value, 2_000).is_none(), "logged out there too");
+        // an expired copy is not kept
+        there.adopt(
+            SessionChange::Opened {
+                hash: sha256("old"),
+                session: Session {
+                    user: "ana".into(),
+                    csrf: "x".into(),
+                    created_ms: 0,
+                    expires_ms: 10,
+                },
+            },
+            20,
+        );
+        assert!(there.get("old", 5).is_none());
     }
 }
