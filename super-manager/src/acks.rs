@@ -1,7 +1,8 @@
 //! Acknowledging an incident: an operator says "I have it", which stops its escalation and
 //! repeated notifications in the region. The region's members are asked through the brokers
 //! (each acknowledges its own copy of the event, and the change comes back up the region
-//! stream); the centre's own incidents (SLO alerts of services) are acknowledged here.
+//! stream); the centre's own incidents (SLO alerts of services) are acknowledged here, and
+//! at the other centres through this one's journal.
 //! Every acknowledgement is signed with the caller's name (never a name typed in) and
 //! written to the audit log, refused ones too.
 
@@ -47,13 +48,28 @@ async fn acknowledge_as(shared: &Shared, req: &AckRequest) -> Result<Vec<EventJs
         )));
     }
     let events: Vec<EventJson> = if region == "services" {
-        shared
+        let acked: Vec<EventJson> = shared
             .overview
             .write()
             .expect("overview lock poisoned")
             .acknowledge_local(&req.resource_id, &req.rule, &req.by, &req.comment, now)
             .into_iter()
-            .collect()
+            .collect();
+        // the other centres hold the same incident: they are told through the journal
+        if !acked.is_empty() {
+            let ack = crate::services::replica::Ack {
+                resource_id: req.resource_id.clone(),
+                rule: req.rule.clone(),
+                by: req.by.clone(),
+                comment: req.comment.clone(),
+                at_ms: now,
+            };
+            shared
+                .services
+                .journal_ack(ack)
+                .map_err(SuperManagerError::Refused)?;
+        }
+        acked
     } else {
         shared.known_region(Some(region))?;
         let span = info_span!("acknowledge", resource = %req.resource_id, rule = %req.rule);

@@ -85,6 +85,7 @@ fn a_killed_centre_catches_up_and_both_agree_with_nothing_lost_or_doubled() {
         .file(
             "services.toml",
             "[[services]]\nname = \"shop\"\n\
+             [services.slo]\nobjective = 0.99\nwindow = \"1d\"\n\
              [[services.components]]\nname = \"front\"\ncheck = \"shop-http\"\n",
         )
         .super_toml("services_file = \"{dir}/services.toml\"")
@@ -229,6 +230,38 @@ fn a_killed_centre_catches_up_and_both_agree_with_nothing_lost_or_doubled() {
     assert_eq!(lines("delete service", "cart"), 1, "{rows:?}");
     assert_eq!(lines("add user", "olga"), 1, "{rows:?}");
     assert_eq!(lines("login", "olga"), 2, "one at each centre: {rows:?}");
+    // shop's outage burnt its error budget at both centres; an acknowledgement at one is
+    // in force at the other
+    let fast_burn = |centre: &str| -> Result<Value, String> {
+        let events = get_json(centre, "/api/v1/events")?;
+        events
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["resource_id"] == "services/shop" && e["rule"] == "slo-burn-fast")
+            .cloned()
+            .ok_or_else(|| events.to_string())
+    };
+    wait_for(
+        "both centres fire slo-burn-fast",
+        Duration::from_secs(40),
+        || {
+            fast_burn(&a)?;
+            fast_burn(&b)
+        },
+    );
+    let ack = serde_json::json!({"resource_id": "services/shop", "rule": "slo-burn-fast"});
+    let (status, said) = http_request(&a, "POST", "/api/v1/events/ack", &ack.to_string()).unwrap();
+    assert_eq!(status, 200, "{said}");
+    wait_for("the acknowledgement at b", Duration::from_secs(20), || {
+        let e = fast_burn(&b)?;
+        if e["acknowledged_by"] == "token:testkit" {
+            Ok(())
+        } else {
+            Err(e.to_string())
+        }
+    });
+
     // the login survives a's death and return
     let (status, answer) = with_session(&a, "GET", "/api/v1/session", &cookie).unwrap();
     assert_eq!(status, 200, "{answer}");

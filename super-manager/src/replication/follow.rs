@@ -151,6 +151,14 @@ async fn stream(
         for change in applied.sessions {
             shared.sessions.adopt(change, now);
         }
+        if !applied.acks.is_empty() {
+            let mut overview = shared.overview.write().expect("overview lock poisoned");
+            for a in applied.acks {
+                // an incident not open here (yet) keeps no acknowledgement
+                let _ =
+                    overview.acknowledge_local(&a.resource_id, &a.rule, &a.by, &a.comment, a.at_ms);
+            }
+        }
         if let Some(doc) = applied.principals {
             match shared.principals.converge(doc) {
                 Ok(true) => info!("principals taken from the other centre"),

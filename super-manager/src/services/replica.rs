@@ -47,6 +47,18 @@ pub enum Change {
     Session { change: SessionChange },
     /// The sending centre's principals, whole (sent when they change, never journaled).
     Principals { doc: Principals },
+    /// An incident of the centre's own (a service's SLO alert) acknowledged there.
+    Ack(Ack),
+}
+
+/// An acknowledgement of one of the centre's own incidents, as the others apply it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ack {
+    pub resource_id: String,
+    pub rule: String,
+    pub by: String,
+    pub comment: String,
+    pub at_ms: i64,
 }
 
 /// What a follower keeps of another centre's journal: the epoch and the last sequence
@@ -122,6 +134,8 @@ impl Outbox {
 #[derive(Debug, Default)]
 pub struct Applied {
     pub sessions: Vec<SessionChange>,
+    /// Acknowledgements of the centre's own incidents, for the overview.
+    pub acks: Vec<Ack>,
     /// The other centre's principals, when sent.
     pub principals: Option<Principals>,
     pub definitions_changed: bool,
@@ -253,6 +267,12 @@ impl Services {
         self.replica.append(&self.store, &all, &ops)
     }
 
+    /// Journals this centre's acknowledgement of one of its own incidents (the incidents
+    /// live in the overview; the others apply it to theirs).
+    pub fn journal_ack(&self, ack: Ack) -> Result<(), Refused> {
+        self.replica.append(&self.store, &[Change::Ack(ack)], &[])
+    }
+
     /// Journals `service`'s health from `at_ms` on, written by `ops` (its timeline point).
     pub(super) fn journal_health(
         &self,
@@ -366,6 +386,7 @@ impl Services {
                     applied.sessions.push(change);
                 }
                 Change::Principals { doc } => applied.principals = Some(doc),
+                Change::Ack(ack) => applied.acks.push(ack),
             }
         }
         if let Some((peer, cursor)) = cursor {
