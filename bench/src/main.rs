@@ -10,6 +10,7 @@
 //! - `failover`: SIGKILLs of sub-managers under simulated agents.
 //! - `forward`: exporters scraped and shipped to VictoriaMetrics by Strata and by
 //!   Prometheus in agent mode.
+//! - `region`: one sub-manager polling 10,000 simulated agents, its API idle and loaded.
 //! - `overview`: the super-manager's API at 100 regions x 1,000 hosts.
 //! - `promql`: Strata's PromQL against Prometheus's on one dataset (`promql/queries`: the
 //!   query set; `promql/compare`: how two answers are compared).
@@ -25,6 +26,7 @@ mod overview;
 mod peers;
 mod probes;
 mod promql;
+mod region;
 mod tsdb;
 
 use std::process::ExitCode;
@@ -50,6 +52,9 @@ enum BenchWhat {
     Probes(probes::ProbesBench),
     /// SIGKILLs of sub-managers under simulated agents: time to re-home, samples lost.
     Failover(failover::FailoverBench),
+    /// One sub-manager polling 10,000 simulated agents of ~200 series: CPU, memory, lag,
+    /// and its API idle and under the load.
+    Region(region::RegionBench),
     /// The super-manager's API at 100 regions x 1,000 hosts and 200 services.
     Overview(overview::OverviewBench),
     /// Strata's PromQL against Prometheus 2.42's on one dataset: identical answers, latency.
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
             BenchWhat::Probes(b) => probes::run(b).await,
             BenchWhat::Failover(b) => failover::run(b).await,
             BenchWhat::Overview(b) => overview::run(b).await,
+            BenchWhat::Region(b) => tokio::task::spawn_blocking(move || region::run(b)).await?,
             BenchWhat::Promql(b) => promql::run(b).await,
             BenchWhat::Forward(b) => forward::run(b).await,
         }

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,9 +71,73 @@ impl Exposition {
             .sample(&name, &[("version", version)], 1.0)
     }
 
+    /// A histogram family: `histogram`'s cumulative buckets, sum and count.
+    pub fn histogram(&mut self, name: &str, help: &str, histogram: &Histogram) -> &mut Self {
+        self.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0u64;
+        for (bound, count) in histogram.bounds.iter().zip(&histogram.counts) {
+            cumulative += count.load(Ordering::Relaxed);
+            let le = bound.to_string();
+            self.sample(&bucket, &[("le", &le)], cumulative as f64);
+        }
+        let total = histogram.count.load(Ordering::Relaxed);
+        self.sample(&bucket, &[("le", "+Inf")], total as f64);
+        let sum = histogram.sum_ms.load(Ordering::Relaxed) as f64 / 1e3;
+        self.sample(&format!("{name}_sum"), &[], sum);
+        self.sample(&format!("{name}_count"), &[], total as f64)
+    }
+
     /// The text written so far.
     pub fn finish(self) -> String {
         self.out
+    }
+}
+
+/// A histogram of durations in seconds over fixed bounds, observed in milliseconds, many at
+/// a time (one batch of atomic additions per call).
+#[derive(Debug)]
+pub struct Histogram {
+    bounds: &'static [f64],
+    /// Observations per bucket (not cumulative); the last counts those above every bound.
+    counts: Vec<AtomicU64>,
+    sum_ms: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Histogram {
+    /// An empty histogram over `bounds` (seconds, ascending).
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ms: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds every duration of `millis` (negative ones count as zero).
+    pub fn observe_ms(&self, millis: impl Iterator<Item = i64>) {
+        let mut local = vec![0u64; self.counts.len()];
+        let (mut sum, mut n) = (0u64, 0u64);
+        for ms in millis {
+            let ms = ms.max(0) as u64;
+            let secs = ms as f64 / 1e3;
+            let i = self.bounds.partition_point(|b| *b < secs);
+            local[i] += 1;
+            sum += ms;
+            n += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        for (c, l) in self.counts.iter().zip(local) {
+            if l > 0 {
+                c.fetch_add(l, Ordering::Relaxed);
+            }
+        }
+        self.sum_ms.fetch_add(sum, Ordering::Relaxed);
+        self.count.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -169,6 +234,28 @@ mod tests {
         );
         assert!(text.contains("x_total{a=\"q\\\"uote\"} 3\n"), "{text}");
         assert!(text.contains("# TYPE x_total counter"), "{text}");
+    }
+
+    #[test]
+    fn a_histogram_counts_each_duration_in_its_bucket_and_renders_them_cumulated() {
+        static BOUNDS: [f64; 3] = [0.5, 1.0, 10.0];
+        let h = Histogram::new(&BOUNDS);
+        h.observe_ms([100, 500, 900, 20_000, -5].into_iter());
+        h.observe_ms(std::iter::empty());
+        let mut e = Exposition::new();
+        e.histogram("lag_seconds", "Lag.", &h);
+        let text = e.finish();
+        for line in [
+            "# TYPE lag_seconds histogram",
+            "lag_seconds_bucket{le=\"0.5\"} 3\n",
+            "lag_seconds_bucket{le=\"1\"} 4\n",
+            "lag_seconds_bucket{le=\"10\"} 4\n",
+            "lag_seconds_bucket{le=\"+Inf\"} 5\n",
+            "lag_seconds_sum 21.5\n",
+            "lag_seconds_count 5\n",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
     }
 
     #[tokio::test]

@@ -18,6 +18,10 @@ pub struct Figures {
     pub polled_ms: i64,
     pub samples: u64,
     pub series: u64,
+    /// From the collection of the poll's oldest sample to its storage.
+    pub lag_ms: i64,
+    /// The poll interval it was polled on.
+    pub poll_interval_ms: i64,
 }
 
 /// The figures of every agent this member polls, by agent id.
@@ -59,6 +63,8 @@ impl Polled {
                     polled_ms: f.polled_ms,
                     samples: f.samples,
                     series: f.series,
+                    lag_ms: f.lag_ms,
+                    poll_interval_ms: f.poll_interval_ms,
                 }
             })
             .collect()
@@ -103,6 +109,8 @@ mod tests {
                 polled_ms: 5,
                 samples: 12,
                 series: 7,
+                lag_ms: 900,
+                poll_interval_ms: 5000,
             },
         );
         polled.record("gone", Figures::default());
@@ -118,6 +126,7 @@ mod tests {
             ("a", 12, 40)
         );
         assert_eq!(list[0].pollers, ["m1", "m2"]);
+        assert_eq!((list[0].lag_ms, list[0].poll_interval_ms), (900, 5000));
         assert_eq!((list[1].agent_id.as_str(), list[1].polled_ms), ("b", 0));
         assert!(list[1].buffer.is_none(), "not polled yet");
     }

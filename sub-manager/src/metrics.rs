@@ -2,18 +2,29 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use strata_proto::telemetry::Exposition;
+use strata_proto::telemetry::{Exposition, Histogram};
 use strata_tsdb::Tsdb;
 
 use crate::state::RegionState;
 
+/// The bounds of the ingest lag's histogram, in seconds.
+pub const LAG_BOUNDS: [f64; 24] = [
+    0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.5,
+    15.0, 20.0, 30.0, 60.0, 120.0, 300.0,
+];
+
 /// Counters of the sub-manager's work.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SubManagerMetrics {
+    /// Time from a sample's collection (its timestamp) to its storage here.
+    pub ingest_lag: Histogram,
     /// Poll cycles that stored every answer.
     pub polls: AtomicU64,
     /// Poll cycles that failed (agent unreachable, timeout, store error).
     pub poll_failures: AtomicU64,
+    /// Poll cycles that started a whole interval or more after they were due: this member
+    /// is not keeping up.
+    pub polls_late: AtomicU64,
     /// Samples written to the store.
     pub samples_stored: AtomicU64,
     /// Samples skipped (no series in the answer's dictionary, or over the series limit).
@@ -40,6 +51,30 @@ pub struct SubManagerMetrics {
     pub notifications_pending: AtomicU64,
     /// Recovery actions asked of agents.
     pub actions_run: AtomicU64,
+}
+
+impl Default for SubManagerMetrics {
+    fn default() -> Self {
+        Self {
+            ingest_lag: Histogram::new(&LAG_BOUNDS),
+            polls: AtomicU64::default(),
+            poll_failures: AtomicU64::default(),
+            polls_late: AtomicU64::default(),
+            samples_stored: AtomicU64::default(),
+            samples_skipped: AtomicU64::default(),
+            heartbeat_failures: AtomicU64::default(),
+            judgements_held: AtomicU64::default(),
+            peer_takeovers: AtomicU64::default(),
+            peers_live: AtomicU64::default(),
+            assignments: AtomicU64::default(),
+            assigned_agents: AtomicU64::default(),
+            notifications_sent: AtomicU64::default(),
+            notifications_failed: AtomicU64::default(),
+            notification_attempts: AtomicU64::default(),
+            notifications_pending: AtomicU64::default(),
+            actions_run: AtomicU64::default(),
+        }
+    }
 }
 
 fn count(c: &AtomicU64) -> f64 {
@@ -74,6 +109,17 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb, flows: Fl
         "counter",
         "Samples written to the store.",
         count(&m.samples_stored),
+    );
+    e.single(
+        "strata_sub_manager_polls_late_total",
+        "counter",
+        "Poll cycles that started a whole interval or more after they were due (not keeping up).",
+        count(&m.polls_late),
+    );
+    e.histogram(
+        "strata_sub_manager_ingest_lag_seconds",
+        "Time from a sample's collection (its timestamp) to its storage here: above the poll interval, polling falls behind.",
+        &m.ingest_lag,
     );
     e.single(
         "strata_sub_manager_samples_skipped_total",

@@ -260,10 +260,13 @@ async fn poll_agent(
         rules: AgentRules::resume(&ctx.state.open_rules(&id), strata_proto::now_ms()),
     };
     let mut failures = 0u32;
+    // polls keep to their schedule (a poll's own time does not push the next one back); a
+    // member that cannot keep up polls as soon as it can and counts the poll late
+    let mut due = tokio::time::Instant::now() + delay;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep_until(due) => {}
         }
         let assigned = pollers.lock().expect("pollers lock poisoned").clone();
         let started = strata_proto::now_ms();
@@ -303,6 +306,15 @@ async fn poll_agent(
             }
         }
         delay = backoff(poll.interval, failures, poll.backoff_max);
+        due += delay;
+        let now = tokio::time::Instant::now();
+        if due < now {
+            // behind by a whole interval or more: the lag shows in the ingest histogram
+            if now - due >= poll.interval {
+                ctx.metrics.polls_late.fetch_add(1, Ordering::Relaxed);
+            }
+            due = now;
+        }
     }
     if !ctx.shares.current().contains_key(&id) {
         info!("agent assigned to another member");
@@ -327,6 +339,8 @@ async fn poll_once(
     let mut observed = Observed::default();
     let mut checks = Vec::new();
     let mut buffer = None;
+    // the collection time of the oldest sample this poll stores
+    let mut oldest = i64::MAX;
     for _ in 0..MAX_ROUNDS {
         let request = PollRequest {
             agent_id: agent.to_string(),
@@ -354,6 +368,13 @@ async fn poll_once(
         let got = ingest(&ctx.tsdb, agent, &answer, dictionary)
             .map_err(|e| format!("store samples: {e}"))?;
         stored += got.stored;
+        let now = strata_proto::now_ms();
+        ctx.metrics
+            .ingest_lag
+            .observe_ms(answer.samples.iter().map(|s| now - s.ts_ms));
+        if let Some(ts) = answer.samples.iter().map(|s| s.ts_ms).min() {
+            oldest = oldest.min(ts);
+        }
         ctx.metrics
             .samples_stored
             .fetch_add(got.stored as u64, Ordering::Relaxed);
@@ -394,6 +415,8 @@ async fn poll_once(
             polled_ms: now,
             samples: stored as u64,
             series: u64::from(held.dictionary.known(held.cursor.0)),
+            lag_ms: if oldest == i64::MAX { 0 } else { now - oldest },
+            poll_interval_ms: ctx.config.poll.interval.as_millis() as i64,
         },
     );
     let interval_ms = ctx.config.poll.interval.as_millis() as i64;

@@ -221,6 +221,8 @@ pub(crate) struct Sim {
     pub(crate) agents: usize,
     /// Its agents' buffers are kept on disk (`--state-dir <dir>/<name>-state`).
     pub(crate) durable: bool,
+    /// More options of `strata sim` (e.g. `--profile host`).
+    pub(crate) args: Vec<String>,
 }
 
 impl Region {
@@ -262,7 +264,16 @@ impl Region {
             prefix: prefix.into(),
             agents,
             durable: false,
+            args: Vec::new(),
         });
+        self
+    }
+
+    /// More options for the last simulator added (`strata sim`'s, e.g. `--profile host`).
+    pub fn sim_args(mut self, args: &[&str]) -> Self {
+        if let Some(sim) = self.sims.last_mut() {
+            sim.args.extend(args.iter().map(|a| a.to_string()));
+        }
         self
     }
 

@@ -398,6 +398,13 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         .and_then(|(len, cap)| Some((len.parse::<u64>().ok()?, cap.parse::<u64>().ok()?)))
         .map(|(_, cap)| cap);
     assert!(capacity.is_some_and(|c| c > 0), "buffer cell: '{held}'");
+    // and how late its last poll's oldest sample was stored
+    let lag = browser.text_of("tr[data-host='east-sim-0001'] td.lag");
+    assert!(
+        lag.strip_suffix(" s")
+            .is_some_and(|s| s.parse::<f64>().is_ok()),
+        "lag cell: '{lag}'"
+    );
     let polled = get_json(&up.addr, "/api/v1/regions/east/agents").unwrap();
     let sim = polled
         .as_array()

@@ -329,6 +329,7 @@ impl MeshBuilder {
             if sim.durable {
                 args.extend(["--state-dir", &state]);
             }
+            args.extend(sim.args.iter().map(String::as_str));
             args.extend(["--region", &region.name]);
             if !region.listed {
                 args.extend(["--brokers", &joined]);

@@ -137,7 +137,11 @@ pub struct AgentJson {
     pub agent_id: String,
     /// Null before a first poll.
     pub buffer: Option<BufferJson>,
+    /// From the collection of the last poll's oldest sample to its storage.
+    pub lag_ms: i64,
     pub member_id: String,
+    /// The poll interval the member polled it on.
+    pub poll_interval_ms: i64,
     pub polled_ms: i64,
     pub pollers: Vec<String>,
     pub samples: u64,
@@ -161,7 +165,9 @@ impl AgentJson {
             address: a.address.clone(),
             agent_id: a.agent_id.clone(),
             buffer: a.buffer.as_ref().map(BufferJson::of),
+            lag_ms: a.lag_ms,
             member_id: a.member_id.clone(),
+            poll_interval_ms: a.poll_interval_ms,
             polled_ms: a.polled_ms,
             pollers: a.pollers.clone(),
             samples: a.samples,
@@ -193,7 +199,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&AgentJson::of(&a)).unwrap(),
-            r#"{"address":"","agent_id":"web-1","buffer":null,"member_id":"","polled_ms":0,"pollers":[],"samples":0,"series":0}"#
+            r#"{"address":"","agent_id":"web-1","buffer":null,"lag_ms":0,"member_id":"","poll_interval_ms":0,"polled_ms":0,"pollers":[],"samples":0,"series":0}"#
         );
         let r = RulesResponse {
             count: 2,

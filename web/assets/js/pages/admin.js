@@ -53,11 +53,15 @@ function agentsTable(resources, polled) {
     return html`<td class="buffer ${full > 0.5 ? 'warning' : ''}">${b.len} / ${b.capacity}</td>
       <td class="${b.dropped_total ? 'critical' : ''}">${b.dropped_total}</td>`;
   };
+  // from the collection of the last poll's oldest sample to its storage: past the poll
+  // interval, the member is not keeping up (strata_sub_manager_polls_late_total counts it)
+  const lag = (a) => (a?.polled_ms ? html`<td class="lag ${a.lag_ms > a.poll_interval_ms ? 'warning' : ''}">${(a.lag_ms / 1000).toFixed(1)} s</td>`
+    : html`<td class="muted">—</td>`);
   return html`<div class="table-wrap"><table id="agents"><thead><tr><th>Host</th><th>State</th><th>Severity</th>
-    <th>Last poll</th><th>Polled by</th><th>Buffer</th><th>Dropped</th><th>Samples, last poll</th><th>Series</th><th>Why</th></tr></thead><tbody>
+    <th>Last poll</th><th>Polled by</th><th>Lag</th><th>Buffer</th><th>Dropped</th><th>Samples, last poll</th><th>Series</th><th>Why</th></tr></thead><tbody>
     ${resources.map((r) => { const a = seen(r); return html`<tr data-host="${r.host}"><td>${resourceLink(r.id)}</td><td class="${r.state}">${r.state}</td>
       <td class="${r.severity}">${r.severity}</td><td>${time(r.last_poll_ms)}</td>
-      <td>${(a?.pollers?.length ? a.pollers : [r.owner]).join(', ')}</td>${buffer(a)}
+      <td>${(a?.pollers?.length ? a.pollers : [r.owner]).join(', ')}</td>${lag(a)}${buffer(a)}
       <td>${a?.polled_ms ? a.samples : '—'}</td><td>${a?.polled_ms ? a.series : '—'}</td><td>${r.reason}</td></tr>`; })}</tbody></table></div>`;
 }
 
