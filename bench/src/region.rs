@@ -39,9 +39,12 @@ pub struct RegionBench {
     /// Series per agent: `host` (about 200) or `basic` (19).
     #[arg(long, default_value = "host")]
     pub profile: String,
-    /// The agents' sample interval and the sub-manager's poll interval.
+    /// The agents' sample interval.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
+    /// The sub-manager's poll interval (default: the sample interval).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub poll_interval: Option<Duration>,
     /// Length of the measured window.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -112,7 +115,8 @@ fn start(args: &RegionBench, agents: usize, dir: &Path) -> Mesh {
         .dir(dir)
         .log("warn")
         .brokers(1)
-        .interval(args.interval)
+        .interval(args.poll_interval.unwrap_or(args.interval))
+        .sample_interval(args.interval)
         .super_managers(0)
         .region(
             Region::new(REGION)
