@@ -64,16 +64,26 @@ pub fn process_cpu(pid: u32) -> f64 {
     proc_cpu_seconds(&pid.to_string(), false)
 }
 
-/// Peak resident set size (VmHWM) of process `proc` (a pid or "self"), in bytes.
-pub fn peak_rss(proc: &str) -> u64 {
+/// A `kB` field of `/proc/<proc>/status` (`proc` is a pid or "self"), in bytes.
+fn status_bytes(proc: &str, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{proc}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .find_map(|l| l.strip_prefix(field))
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Peak resident set size (VmHWM) of process `proc` (a pid or "self"), in bytes.
+pub fn peak_rss(proc: &str) -> u64 {
+    status_bytes(proc, "VmHWM:")
+}
+
+/// Resident memory (VmRSS) of process `proc` (a pid or "self") now, in bytes.
+pub fn rss(proc: &str) -> u64 {
+    status_bytes(proc, "VmRSS:")
 }
 
 /// Bytes of every file under `path`.

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::measure::{http, percentile};
 use regions::{FakeRegions, PROBE, probe_run, region_name};
+use strata_super_manager::SuperManagerConfig;
 
 /// Options of `strata bench overview`.
 #[derive(Args, Debug)]
@@ -71,6 +72,14 @@ pub struct OverviewFigures {
     pub regions: usize,
     pub resources: usize,
     pub services: usize,
+    /// This process's resident memory grown while the super-manager took the regions in
+    /// (the simulated regions are generated as they are streamed), per 1,000 resources.
+    pub rss_bytes_per_1000_resources: f64,
+    /// This process's peak resident memory, simulated regions included.
+    pub peak_rss_bytes: u64,
+    /// From a restart of the super-manager (same data) until every region's stream is open
+    /// again and every host is counted.
+    pub resubscribe_s: f64,
 }
 
 /// The services file: service i has a web tier of 50 hosts in one region, a database host in
@@ -139,6 +148,45 @@ fn time(addr: &str, path: &str, requests: usize) -> anyhow::Result<Vec<f64>> {
     Ok(times)
 }
 
+/// Waits until the super-manager at `addr` counts `total` hosts (at most ten minutes).
+async fn every_host_counted(addr: &str, total: u64) -> anyhow::Result<()> {
+    let addr = addr.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut reported = Instant::now();
+        loop {
+            let seen = match http(&addr, "GET", "/api/v1/overview", b"") {
+                Ok((200, body)) => {
+                    let v: serde_json::Value = serde_json::from_str(&body)?;
+                    v["regions"]
+                        .as_array()
+                        .map(|rs| {
+                            rs.iter()
+                                .map(|r| r["resources"]["total"].as_u64().unwrap_or(0))
+                                .sum()
+                        })
+                        .unwrap_or(0)
+                }
+                // not serving yet (a restart)
+                _ => 0,
+            };
+            if seen == total {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {seen} of {total} hosts after 600 s"
+            );
+            if reported.elapsed() > Duration::from_secs(15) {
+                eprintln!("  {seen} of {total} hosts counted");
+                reported = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await?
+}
+
 /// Runs `strata bench overview`.
 pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -178,6 +226,7 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
     std::fs::write(&services_path, services_file(args.services, args.regions))?;
     // the bench's requests go as the test kit's admin
     strata_testkit::access::seed(&dir.path().join("super"))?;
+    let rss_before = crate::measure::rss("self");
     let config = strata_super_manager::SuperManagerConfig {
         http: "127.0.0.1:0".into(),
         brokers: vec![broker_addr],
@@ -192,40 +241,18 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
         grpc_listen: Some(String::new()),
         ..Default::default()
     };
-    let bound = strata_super_manager::bind(config).await?;
+    let bound = strata_super_manager::bind(config.clone()).await?;
     let http_addr = bound.local_addr().to_string();
-    let stop = shutdown.clone();
+    let sup_stop = CancellationToken::new();
+    let stop = sup_stop.clone();
     let sup = tokio::spawn(async move { bound.run(stop).await });
     let total = (args.regions * args.resources) as u64;
     eprintln!(
         "overview: waiting for {total} hosts of {} regions",
         args.regions
     );
-    let addr = http_addr.clone();
-    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let (_, body) = http(&addr, "GET", "/api/v1/overview", b"")?;
-            let v: serde_json::Value = serde_json::from_str(&body)?;
-            let seen: u64 = v["regions"]
-                .as_array()
-                .map(|rs| {
-                    rs.iter()
-                        .map(|r| r["resources"]["total"].as_u64().unwrap_or(0))
-                        .sum()
-                })
-                .unwrap_or(0);
-            if seen == total {
-                return Ok(());
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "only {seen} of {total} hosts after 300 s"
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    })
-    .await??;
+    every_host_counted(&http_addr, total).await?;
+    let rss_loaded = crate::measure::rss("self");
     eprintln!("overview: timing {} requests of each kind", args.requests);
     let addr = http_addr.clone();
     let requests = args.requests;
@@ -248,6 +275,20 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
             ))
         })
         .await??;
+    // the centre restarts on its data: every region's stream opens again from its cursor
+    sup_stop.cancel();
+    let _ = sup.await;
+    eprintln!("overview: restarting the super-manager");
+    let restarted = Instant::now();
+    let bound = strata_super_manager::bind(SuperManagerConfig {
+        http: http_addr.clone(),
+        ..config
+    })
+    .await?;
+    let stop = shutdown.clone();
+    let sup = tokio::spawn(async move { bound.run(stop).await });
+    every_host_counted(&http_addr, total).await?;
+    let resubscribe_s = restarted.elapsed().as_secs_f64();
     shutdown.cancel();
     let _ = sup.await;
     let _ = broker.await;
@@ -267,6 +308,10 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
         regions: args.regions,
         resources: args.regions * args.resources,
         services: args.services,
+        rss_bytes_per_1000_resources: rss_loaded.saturating_sub(rss_before) as f64
+            / (total as f64 / 1000.0),
+        peak_rss_bytes: crate::measure::peak_rss("self"),
+        resubscribe_s,
     };
     if args.json {
         println!("{}", serde_json::to_string(&figures)?);
@@ -296,6 +341,13 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
             figures.probe_runs_per_second,
             figures.probe_runs_sent_per_second,
             figures.qos_store_runs_per_second
+        );
+        println!(
+            "  memory: {:.0} KB per 1,000 resources (peak {:.0} MB, simulated regions included); \
+             every region followed again {:.1} s after a restart",
+            figures.rss_bytes_per_1000_resources / 1e3,
+            figures.peak_rss_bytes as f64 / 1e6,
+            figures.resubscribe_s
         );
     }
     Ok(())

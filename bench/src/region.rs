@@ -4,15 +4,16 @@
 //! One sub-manager (the real binary) polls N simulated agents served by `strata sim` in a
 //! process of its own (its CPU is reported apart), registered through one broker, every
 //! agent sampling the host profile (~200 series) every interval. After every agent has
-//! been polled and one more interval has passed, a window is measured: the sub-manager's
+//! been polled and the member has caught up with what piled up meanwhile (no poll late for
+//! two poll intervals), a window is measured: the sub-manager's
 //! CPU seconds and the simulator's (from `/proc`), its peak RSS, the ingest lag (the time
 //! from a sample's collection to its storage, from the member's own histogram
 //! `strata_sub_manager_ingest_lag_seconds`, interpolated within its buckets), and the
 //! regional API's latency for a host's metrics, the region's resources and a PromQL
-//! query, asked all along the window. The same requests are timed first on the same
-//! binaries with a handful of agents (the idle region). At the end every agent's
-//! `sim_sample_number` is read back: a tick missing below the last one stored is a sample
-//! lost.
+//! query, asked all along the window. At the end every agent's `sim_sample_number` is read
+//! back (a tick missing below the last one stored is a sample lost), then the simulator is
+//! stopped (SIGSTOP) and the same requests are timed on the same region at rest: the idle
+//! figures, on the same data.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -42,9 +43,9 @@ pub struct RegionBench {
     /// The agents' sample interval.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
-    /// The sub-manager's poll interval (default: the sample interval).
-    #[arg(long, value_parser = humantime::parse_duration)]
-    pub poll_interval: Option<Duration>,
+    /// The sub-manager's poll interval (the sub-manager's default, `[poll] interval`).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
     /// Length of the measured window.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
@@ -54,9 +55,13 @@ pub struct RegionBench {
     /// Worker threads of the sub-manager's polling runtime (`[poll] workers`).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Polls in flight at once (`[poll] concurrency`).
-    #[arg(long, default_value_t = 256)]
+    /// Polls in flight at once (`[poll] concurrency`, the sub-manager's default).
+    #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
+    /// Pin the sub-manager to one core and the simulator to the others (`taskset`): what
+    /// one core carries.
+    #[arg(long)]
+    pub one_core: bool,
     /// Keep the stores and logs here (default: a temporary directory).
     #[arg(long)]
     pub work_dir: Option<std::path::PathBuf>,
@@ -80,6 +85,8 @@ pub struct ApiFigure {
 pub struct RegionFigures {
     pub agents: usize,
     pub series_per_agent: usize,
+    pub sample_interval_s: f64,
+    pub poll_interval_s: f64,
     /// The sub-manager's CPU seconds per 1,000 agents per minute of the window.
     pub cpu_s_per_1000_agents_per_min: f64,
     /// The simulator's, apart.
@@ -115,7 +122,7 @@ fn start(args: &RegionBench, agents: usize, dir: &Path) -> Mesh {
         .dir(dir)
         .log("warn")
         .brokers(1)
-        .interval(args.poll_interval.unwrap_or(args.interval))
+        .interval(args.poll_interval)
         .sample_interval(args.interval)
         .super_managers(0)
         .region(
@@ -246,10 +253,35 @@ fn time_api(console: &str, agents: usize, count: usize, over: Duration) -> Vec<V
     took
 }
 
+/// Sends signal `name` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: u32, name: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .context("run kill")?;
+    anyhow::ensure!(status.success(), "kill -{name} {pid}: {status}");
+    Ok(())
+}
+
+/// Pins every thread of process `pid` to the cores `cpus` (a `taskset` list).
+fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
+    let out = std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+        .output()
+        .context("run taskset (util-linux)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "taskset -a -p -c {cpus} {pid}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
 /// Waits until the member has polled every one of `agents` at least once and stored their
-/// samples, then one interval more.
-fn wait_polled(member: &Proc, agents: usize, interval: Duration) -> anyhow::Result<()> {
-    let within = interval * 6 + Duration::from_secs(180);
+/// samples, then until it has caught up with what piled up meanwhile (no poll late for two
+/// poll intervals; at most ten minutes, after which the window measures a member behind).
+fn wait_polled(member: &Proc, agents: usize, poll_interval: Duration) -> anyhow::Result<()> {
+    let within = poll_interval * 6 + Duration::from_secs(600);
     let started = Instant::now();
     let mut last_report = Instant::now();
     loop {
@@ -269,38 +301,64 @@ fn wait_polled(member: &Proc, agents: usize, interval: Duration) -> anyhow::Resu
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    std::thread::sleep(interval);
-    Ok(())
+    let caught_up = Instant::now();
+    let mut late = metric(&metrics(member)?, "strata_sub_manager_polls_late_total");
+    loop {
+        std::thread::sleep(poll_interval * 2);
+        let now = metric(&metrics(member)?, "strata_sub_manager_polls_late_total");
+        if now == late {
+            return Ok(());
+        }
+        if caught_up.elapsed() > Duration::from_secs(600) {
+            eprintln!(
+                "  still {} polls late after ten minutes: measuring anyway",
+                now - late
+            );
+            return Ok(());
+        }
+        eprintln!("  catching up: {} polls late", now - late);
+        late = now;
+    }
 }
 
 /// Ticks missing below the last stored, and agents whose last tick is older than two
-/// intervals, from every agent's `sim_sample_number`.
-fn accounting(mesh: &mut Mesh, interval: Duration) -> anyhow::Result<(u64, usize)> {
+/// intervals (or who have none), from every agent's `sim_sample_number`.
+fn accounting(mesh: &mut Mesh, agents: usize, interval: Duration) -> anyhow::Result<(u64, usize)> {
     let member = mesh.region(REGION).members[0].addr.clone();
     let channel = mesh.ca().channel_as(
         (Role::SuperManager, "", "bench"),
         &member,
         Expect::Role(Role::SubManager),
     );
+    // ten questions, by the agent's last digit: one answer is bounded to 10,000 series
     let answer = strata_testkit::block_on(async move {
-        SubManagerClient::new(channel)
-            .max_decoding_message_size(512 << 20)
-            .query_range(QueryRangeRequest {
-                region: REGION.into(),
-                name: "sim_sample_number".into(),
-                from_ms: 0,
-                to_ms: i64::MAX,
-                aggregation: Aggregation::Unspecified as i32,
-                ..Default::default()
-            })
-            .await
+        let mut client = SubManagerClient::new(channel).max_decoding_message_size(512 << 20);
+        let mut series = Vec::new();
+        for digit in 0..10 {
+            let part = client
+                .query_range(QueryRangeRequest {
+                    region: REGION.into(),
+                    name: "sim_sample_number".into(),
+                    from_ms: 0,
+                    to_ms: i64::MAX,
+                    aggregation: Aggregation::Unspecified as i32,
+                    label_matchers: vec![strata_proto::labels::label_matcher(
+                        "agent",
+                        &format!("~.*{digit}"),
+                    )],
+                    ..Default::default()
+                })
+                .await?;
+            series.extend(part.into_inner().series);
+        }
+        Ok::<_, tonic::Status>(series)
     })
-    .context("read sim_sample_number back")?
-    .into_inner();
+    .context("read sim_sample_number back")?;
     let now = strata_proto::now_ms();
     let stale = 2 * interval.as_millis() as i64;
-    let (mut lost, mut behind) = (0u64, 0usize);
-    for series in answer.series {
+    // an agent with no series stored at all is behind too
+    let (mut lost, mut behind) = (0u64, agents.saturating_sub(answer.len()));
+    for series in answer {
         let mut ticks: Vec<u64> = series.points.iter().map(|p| p.value as u64).collect();
         ticks.sort_unstable();
         ticks.dedup();
@@ -324,18 +382,9 @@ pub fn run(args: RegionBench) -> anyhow::Result<()> {
     )
     .count();
 
-    // the idle region: the same binaries, a handful of agents
-    eprintln!("idle region: {} agents of {series} series", 8);
-    let idle_dir = work.path().join("idle");
-    let mut idle = start(&args, 8, &idle_dir);
-    wait_polled(&idle.region(REGION).members[0], 8, args.interval)?;
-    let console = console_of(&idle.region(REGION).members[0])?;
-    let idle_took = time_api(&console, 8, args.requests, args.interval);
-    drop(idle);
-
     eprintln!(
-        "loaded region: {} agents of {series} series every {:?}",
-        args.agents, args.interval
+        "region: {} agents of {series} series every {:?}, polled every {:?}",
+        args.agents, args.interval, args.poll_interval
     );
     let dir = work.path().join("load");
     let mut mesh = start(&args, args.agents, &dir);
@@ -343,7 +392,16 @@ pub fn run(args: RegionBench) -> anyhow::Result<()> {
         let region = mesh.region(REGION);
         (region.members[0].pid(), region.sim("sim").pid())
     };
-    wait_polled(&mesh.region(REGION).members[0], args.agents, args.interval)?;
+    if args.one_core {
+        pin(member_pid, "0")?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+        pin(sim_pid, &format!("1-{}", cores - 1))?;
+    }
+    wait_polled(
+        &mesh.region(REGION).members[0],
+        args.agents,
+        args.poll_interval,
+    )?;
     let member = &mesh.region(REGION).members[0];
     let console = console_of(member)?;
     let before = metrics(member)?;
@@ -360,7 +418,14 @@ pub fn run(args: RegionBench) -> anyhow::Result<()> {
     let rss = peak_rss(&member_pid.to_string());
     let stored = metric(&after, "strata_sub_manager_samples_stored_total");
     let bytes = dir_bytes(&dir.join(format!("{REGION}-1")));
-    let (lost, behind) = accounting(&mut mesh, args.interval)?;
+    let (lost, behind) = accounting(&mut mesh, args.agents, args.interval)?;
+    // the same region at rest: its agents silent (the simulator stopped), the polls in
+    // flight timed out
+    eprintln!("the same region idle: simulator stopped");
+    signal(sim_pid, "STOP")?;
+    std::thread::sleep(Duration::from_secs(6));
+    let idle_took = time_api(&console, args.agents, args.requests, args.interval);
+    signal(sim_pid, "CONT")?;
 
     let per_1000_min = |cpu: f64| cpu / window * 60.0 / (args.agents as f64 / 1000.0);
     let delta = |name: &str| metric(&after, name) - metric(&before, name);
@@ -380,6 +445,8 @@ pub fn run(args: RegionBench) -> anyhow::Result<()> {
     let figures = RegionFigures {
         agents: args.agents,
         series_per_agent: series,
+        sample_interval_s: args.interval.as_secs_f64(),
+        poll_interval_s: args.poll_interval.as_secs_f64(),
         cpu_s_per_1000_agents_per_min: per_1000_min(cpu1 - cpu0),
         sim_cpu_s_per_1000_agents_per_min: per_1000_min(sim1 - sim0),
         peak_rss_bytes: rss,
@@ -406,10 +473,11 @@ pub fn run(args: RegionBench) -> anyhow::Result<()> {
 
 fn print(f: &RegionFigures, args: &RegionBench) {
     println!(
-        "one sub-manager, {} agents x {} series every {:?} ({:.0} samples/s, {:.0} polls/s), {:.0} s measured",
+        "one sub-manager, {} agents x {} series every {:?}, polled every {:?} ({:.0} samples/s, {:.0} polls/s), {:.0} s measured",
         f.agents,
         f.series_per_agent,
         args.interval,
+        args.poll_interval,
         f.samples_per_second,
         f.polls_per_second,
         f.window_s

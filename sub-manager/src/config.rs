@@ -120,6 +120,10 @@ pub struct PollConfig {
     pub down_after_failures: u32,
     /// Worker threads of the polling runtime, apart from the API's (default 2).
     pub workers: usize,
+    /// How much lower than the API's the polling threads' CPU priority is, in nice steps
+    /// (default 5; 0: the same): a member short of CPU answers its API first and lets the
+    /// polls fall behind, which the agents' buffers absorb.
+    pub nice: i32,
 }
 
 /// How long the store keeps each resolution, and when rollups are built.
@@ -253,6 +257,7 @@ impl Default for PollConfig {
             backoff_max: Duration::from_secs(60),
             down_after_failures: 2,
             workers: 2,
+            nice: 5,
         }
     }
 }
@@ -391,6 +396,9 @@ impl RoleConfig for SubManagerConfig {
         }
         if p.concurrency == 0 {
             errors.push("poll.concurrency: must be at least 1".into());
+        }
+        if !(0..=19).contains(&p.nice) {
+            errors.push(format!("poll.nice: {} is not within 0 and 19", p.nice));
         }
         if p.max_samples == 0 {
             errors.push("poll.max_samples: must be at least 1".into());

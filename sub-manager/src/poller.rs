@@ -66,9 +66,11 @@ struct Held {
 /// Starts the poll workers on threads of their own; the returned handle ends after
 /// `shutdown` once every poll task has stopped.
 pub fn start(ctx: PollContext, shutdown: CancellationToken) -> Result<std::thread::JoinHandle<()>> {
+    let nice = ctx.config.poll.nice;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(ctx.config.poll.workers)
         .thread_name("strata-poll")
+        .on_thread_start(move || lower_priority(nice))
         .enable_all()
         .build()
         .map_err(SubManagerError::Workers)?;
@@ -77,6 +79,18 @@ pub fn start(ctx: PollContext, shutdown: CancellationToken) -> Result<std::threa
         .name("strata-poll-main".into())
         .spawn(move || runtime.block_on(run(ctx, shutdown)))
         .map_err(SubManagerError::Workers)
+}
+
+/// Lowers the calling thread's CPU priority by `nice` steps (Linux keeps it per thread), so
+/// that polling yields the CPU to the API when both want it.
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    let now = rustix::process::getpriority_process(None).unwrap_or(0);
+    if let Err(error) = rustix::process::setpriority_process(None, (now + nice).min(19)) {
+        warn!(%error, nice, "the polling threads keep the API's CPU priority");
+    }
 }
 
 /// One agent being polled.

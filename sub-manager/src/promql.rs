@@ -86,14 +86,17 @@ fn read(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<RawSeries>, String> {
-    let mut out = Vec::new();
-    for (id, labels) in matching(tsdb, region, selector)? {
-        let samples = tsdb.range(id, from_ms, to_ms).map_err(|e| e.to_string())?;
-        if !samples.is_empty() {
-            out.push(RawSeries { labels, samples });
-        }
-    }
-    Ok(out)
+    let found = matching(tsdb, region, selector)?;
+    let ids: Vec<_> = found.iter().map(|(id, _)| *id).collect();
+    let ranges = tsdb
+        .ranges(&ids, from_ms, to_ms)
+        .map_err(|e| e.to_string())?;
+    Ok(found
+        .into_iter()
+        .zip(ranges)
+        .filter(|(_, samples)| !samples.is_empty())
+        .map(|((_, labels), samples)| RawSeries { labels, samples })
+        .collect())
 }
 
 /// `read` run where it may block: in place on a multi-threaded runtime (the worker's other

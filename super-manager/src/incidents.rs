@@ -165,6 +165,15 @@ impl Incidents {
             .map(|(_, e)| e)
     }
 
+    /// The open incidents of the resources of `region` (ids `<region>/...`).
+    pub fn open_in<'a>(&'a self, region: &str) -> impl Iterator<Item = &'a Event> + 'a {
+        let prefix = format!("{region}/");
+        self.open
+            .range((prefix.clone(), String::new())..)
+            .take_while(move |((r, _), _)| r.starts_with(&prefix))
+            .map(|(_, e)| e)
+    }
+
     /// Resolved incidents, oldest first.
     pub fn resolved(&self) -> impl DoubleEndedIterator<Item = &Event> {
         self.resolved.iter()

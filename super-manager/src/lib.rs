@@ -195,6 +195,7 @@ fn open(
         services,
         qos,
         service_health: RwLock::new(Arc::default()),
+        region_views: Default::default(),
         brokers,
         metrics: Metrics::default(),
         principals: Arc::new(strata_web::auth::PrincipalsFile::open(

@@ -70,6 +70,13 @@ pub struct Overview {
     regions: BTreeMap<String, HashMap<String, MemberData>>,
     incidents: Incidents,
     store: Option<Journal>,
+    /// A count of changes, and the count at each region's last change: what was computed
+    /// of a region at one count holds while its count stays (see [`Overview::changed_at`]).
+    changes: u64,
+    changed: HashMap<String, u64>,
+    /// Counts changes of which resources and checks there are (not of their states): what
+    /// is selected from them holds while it stays (see [`Overview::shape`]).
+    shape: u64,
 }
 
 impl Default for Overview {
@@ -78,6 +85,9 @@ impl Default for Overview {
             regions: BTreeMap::new(),
             incidents: Incidents::new(DEFAULT_INCIDENT_HISTORY),
             store: None,
+            changes: 0,
+            changed: HashMap::new(),
+            shape: 0,
         }
     }
 }
@@ -89,6 +99,45 @@ impl Overview {
         let mut listed: BTreeMap<String, Vec<&Member>> = BTreeMap::new();
         for m in members.iter().filter(|m| m.role == Role::SubManager as i32) {
             listed.entry(m.region.clone()).or_default().push(m);
+        }
+        // the list comes again and again: only a region whose members, their addresses or
+        // their health changed counts as changed (and its going or coming changes the shape)
+        let was = |name: &str| -> Vec<(&str, &str, bool)> {
+            self.regions.get(name).map_or_else(Vec::new, |data| {
+                data.iter()
+                    .map(|(id, d)| (id.as_str(), d.address.as_str(), d.healthy))
+                    .collect()
+            })
+        };
+        let mut changed = Vec::new();
+        let mut reshaped = self.regions.keys().any(|name| !listed.contains_key(name));
+        for (name, ms) in &listed {
+            let mut now: Vec<(&str, &str, bool)> = ms
+                .iter()
+                .map(|m| (m.id.as_str(), m.address.as_str(), m.healthy))
+                .collect();
+            now.sort_unstable();
+            let mut before = was(name);
+            before.sort_unstable();
+            if before != now {
+                let ids = |v: &[(&str, &str, bool)]| {
+                    v.iter().map(|m| m.0.to_string()).collect::<Vec<_>>()
+                };
+                reshaped |= ids(&before) != ids(&now);
+                changed.push(name.clone());
+            }
+        }
+        changed.extend(
+            self.regions
+                .keys()
+                .filter(|name| !listed.contains_key(*name))
+                .cloned(),
+        );
+        for name in &changed {
+            self.touch(name);
+        }
+        if reshaped {
+            self.shape += 1;
         }
         let mut ops = Vec::new();
         for (name, data) in &self.regions {
@@ -153,9 +202,34 @@ impl Overview {
         self.persist(&ops);
     }
 
+    /// The change count at `region`'s last change (0: none seen): what is computed of a
+    /// region is good while this stays the same.
+    pub fn changed_at(&self, region: &str) -> u64 {
+        self.changed.get(region).copied().unwrap_or(0)
+    }
+
+    /// A count that changes whenever the set of resources or checks (or the members
+    /// reporting them) changes, and not when only their states do.
+    pub fn shape(&self) -> u64 {
+        self.shape
+    }
+
+    /// Counts a change of `region`.
+    pub(crate) fn touch(&mut self, region: &str) {
+        self.changes += 1;
+        self.changed.insert(region.to_string(), self.changes);
+    }
+
     /// Folds one update into the overview, adding the store changes it makes to `ops`.
     fn fold(&mut self, update: RegionUpdate, ops: &mut Vec<Op>) {
         let (region, member) = (update.region.clone(), update.member_id.clone());
+        // what the region's counts show: its resources and incidents
+        if matches!(
+            update.kind,
+            Some(Kind::Snapshot(_) | Kind::Resource(_) | Kind::Event(_) | Kind::ResourceRemoved(_))
+        ) {
+            self.touch(&region);
+        }
         let Some(d) = self
             .regions
             .get_mut(&region)
@@ -164,6 +238,15 @@ impl Overview {
             return;
         };
         let now_ms = strata_proto::now_ms();
+        let reshaped = match &update.kind {
+            Some(Kind::Snapshot(_) | Kind::ResourceRemoved(_)) => true,
+            Some(Kind::Resource(r)) => !d.resources.contains_key(&r.id),
+            Some(Kind::Check(c)) => !d.checks.contains_key(&check_id(c)),
+            _ => false,
+        };
+        if reshaped {
+            self.shape += 1;
+        }
         d.epoch = update.epoch;
         d.seq = update.seq;
         ops.push((

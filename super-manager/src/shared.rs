@@ -40,6 +40,9 @@ pub struct Shared {
     pub overview: RwLock<Overview>,
     pub services: Services,
     pub qos: QosStore,
+    /// Each region's overview counts with the change count they were computed at.
+    pub region_views:
+        std::sync::Mutex<std::collections::HashMap<String, (u64, strata_web::views::RegionJson)>>,
     /// Every service's health as last evaluated (every 250 ms), by name.
     pub service_health: RwLock<Arc<BTreeMap<String, ServiceHealth>>>,
     pub brokers: Brokers,

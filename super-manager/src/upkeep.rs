@@ -135,7 +135,8 @@ pub async fn record_health(shared: Arc<Shared>, shutdown: CancellationToken) {
         let healths = {
             let overview = shared.overview.read().expect("overview lock poisoned");
             let checks = overview.all_checks();
-            Arc::new(evaluator.run(generation, &defs, &overview.all_seen(), &checks))
+            let key = (generation, overview.shape());
+            Arc::new(evaluator.run_shaped(key, &defs, &overview.all_seen(), &checks))
         };
         *shared
             .service_health

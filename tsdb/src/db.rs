@@ -14,9 +14,11 @@
 //! (series by label matchers over the postings), `rollups` (rollup buckets and queries)
 //! and `downsample` (building rollups for aged data).
 //!
-//! A write appends one write-ahead record and inserts into the in-memory head; when the head
-//! holds too many points or spans too much data time, it is cut into chunks, written in one
-//! batch with the deletion of the records it covers. Points that land in time already cut
+//! A write appends one write-ahead record and inserts into the in-memory head; a series is
+//! cut into a chunk when it holds its share of the head's points (or its oldest point is
+//! half a chunk span behind the newest), written in the batch of the write that filled it,
+//! with the deletion of the records no longer waited on; when the head holds too many
+//! points it is cut whole. Points that land in time already cut
 //! (late or re-delivered) are merged into the overlapping chunks, so each series keeps one
 //! value per timestamp.
 
@@ -57,6 +59,8 @@ pub(crate) struct HeadState {
     pub(crate) head: Head,
     /// Key of the next write-ahead record.
     wal_seq: u64,
+    /// Write-ahead records below this one are deleted.
+    wal_deleted: u64,
     /// Last timestamp stored in chunks, per series (loaded on first need).
     chunk_end: HashMap<SeriesId, Option<i64>>,
     /// Rollup mark per series (loaded on first need; [`Tsdb::downsample`] keeps it current
@@ -148,8 +152,11 @@ impl Tsdb {
         for item in self.db.iterator_cf(self.cf(CF_WAL), IteratorMode::Start) {
             let (key, value) = item.map_err(TsdbError::rocks("replay write-ahead records"))?;
             let seq = decode_id(&key, CF_WAL)?;
+            if st.head.len() == 0 {
+                st.wal_deleted = seq;
+            }
             for (id, ts, v) in wal::decode(&value)? {
-                st.head.insert(id, ts, v);
+                st.head.insert(id, ts, v, seq);
             }
             st.wal_seq = seq + 1;
         }
@@ -262,22 +269,43 @@ impl Tsdb {
             .outbox
             .then(|| outbox::encode_record(now_ms(), samples));
         let mut st = self.lock_head();
+        let seq = st.wal_seq;
+        let full_at = self.chunk_points(st.head.series_count());
+        let mut full = Vec::new();
         for &(id, ts, value) in samples {
-            st.head.insert(id, ts, value);
+            if st.head.insert(id, ts, value, seq) >= full_at {
+                full.push(id);
+            }
         }
-        if st.head.len() >= self.options.max_head_points
-            || st.head.span() >= self.options.chunk_span_ms
-        {
+        let bound = self
+            .options
+            .max_head_points
+            .max(self.options.min_chunk_points * st.head.series_count());
+        if st.head.len() >= bound {
             // The cut writes these samples into chunks in one atomic batch: they need no
             // write-ahead record of their own. If it fails they are not acknowledged.
             return self.cut_head(&mut st, outbox.as_deref());
         }
+        let sweep = st.head.span() >= self.options.chunk_span_ms;
+        if sweep && let Some(newest) = st.head.newest() {
+            // series that stopped receiving points (or received old ones) are cut too
+            full.extend(st.head.older_than(newest - self.options.chunk_span_ms / 2));
+        }
+        let record = wal::encode(samples);
+        if !full.is_empty() {
+            full.sort_unstable();
+            full.dedup();
+            self.cut_series(&mut st, &full, &record, outbox.as_deref())?;
+        }
+        if sweep {
+            // the oldest point left, found again: the next scan waits for another span
+            st.head.refresh_oldest();
+        }
+        if !full.is_empty() {
+            return Ok(());
+        }
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(CF_WAL),
-            st.wal_seq.to_be_bytes(),
-            wal::encode(samples),
-        );
+        batch.put_cf(self.cf(CF_WAL), seq.to_be_bytes(), record);
         if let Some(record) = &outbox {
             batch.put_cf(
                 self.cf(CF_OUTBOX),
@@ -293,6 +321,15 @@ impl Tsdb {
             st.outbox_seq += 1;
         }
         Ok(())
+    }
+
+    /// How many points a series holds in the head when it is cut into a chunk, with
+    /// `series` series in the head: the head's share of each, within bounds.
+    fn chunk_points(&self, series: usize) -> usize {
+        (self.options.max_head_points / series.max(1)).clamp(
+            self.options.min_chunk_points.max(1),
+            chunks::MAX_CHUNK_POINTS,
+        )
     }
 
     /// Cuts the head into chunks and forces everything to disk (for orderly shutdown and

@@ -8,9 +8,15 @@ const DAY_MS: i64 = 86_400_000;
 pub struct TsdbOptions {
     /// Most series the store accepts; a new series past it is refused with an error.
     pub max_series: u64,
-    /// The head is cut into chunks when it holds this many points (bounds its memory).
+    /// The head's points: each series is cut into a chunk when it holds its share of these
+    /// (within `min_chunk_points` and 16,384), and the whole head when it holds more than
+    /// these or `min_chunk_points` per series (bounds its memory).
     pub max_head_points: usize,
-    /// ... or when it spans this much data time, in milliseconds.
+    /// The fewest points a series is cut at, however many series share the head: below,
+    /// chunks compress poorly and cost a key each.
+    pub min_chunk_points: usize,
+    /// When the head spans this much data time (milliseconds), the series whose oldest point
+    /// is half of it behind the newest are cut (series that stopped or arrive late).
     pub chunk_span_ms: i64,
     /// How long raw points, 1-minute and 1-hour rollups are kept, in milliseconds of data
     /// time before now (None = forever). Enforced by compaction filters, so never stalling
@@ -45,6 +51,7 @@ impl Default for TsdbOptions {
         Self {
             max_series: 10_000_000,
             max_head_points: 4_000_000,
+            min_chunk_points: 32,
             chunk_span_ms: 2 * 3_600_000,
             raw_retention_ms: Some(15 * DAY_MS),
             minute_retention_ms: Some(90 * DAY_MS),

@@ -268,6 +268,7 @@ mod tests {
             dir.path(),
             TsdbOptions {
                 max_head_points: 25,
+                min_chunk_points: 1,
                 ..TsdbOptions::keep_forever()
             },
         )

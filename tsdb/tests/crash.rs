@@ -17,6 +17,7 @@ fn options() -> TsdbOptions {
     // A small head, so that kills also land during cuts into chunks.
     TsdbOptions {
         max_head_points: 1_500,
+        min_chunk_points: 1,
         ..TsdbOptions::keep_forever()
     }
 }

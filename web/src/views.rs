@@ -59,7 +59,7 @@ pub struct OverviewJson {
 }
 
 /// One region in the overview.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RegionJson {
     pub name: String,
     pub sub_managers: Vec<SubManagerJson>,
@@ -68,7 +68,7 @@ pub struct RegionJson {
 }
 
 /// One sub-manager of a region in the overview.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SubManagerJson {
     pub id: String,
     pub address: String,
@@ -76,7 +76,7 @@ pub struct SubManagerJson {
 }
 
 /// Resource counts of a region.
-#[derive(Debug, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
 pub struct ResourceCounts {
     pub total: u32,
     pub up: u32,
@@ -85,7 +85,7 @@ pub struct ResourceCounts {
 }
 
 /// Open event counts of a region.
-#[derive(Debug, Serialize, Default, PartialEq)]
+#[derive(Debug, Clone, Serialize, Default, PartialEq)]
 pub struct EventCounts {
     pub warning: u32,
     pub critical: u32,

@@ -41,6 +41,7 @@ impl Overview {
         let mut ops = Vec::new();
         self.incidents.on_event(&event, &mut ops);
         self.persist(&ops);
+        self.touch(strata_proto::resource::region_of(&event.resource_id));
         true
     }
 }
@@ -66,6 +67,7 @@ impl Overview {
         let mut ops = Vec::new();
         self.incidents.on_event(&event, &mut ops);
         self.persist(&ops);
+        self.touch(strata_proto::resource::region_of(&event.resource_id));
         Some(strata_web::views::EventJson::from_event(&event))
     }
 }

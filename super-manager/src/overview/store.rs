@@ -1,8 +1,6 @@
 //! The overview's own store: each member's journal cursor, records and events, and the
 //! incidents, written with every update so that a restarted super-manager carries on.
 
-use std::collections::BTreeMap;
-
 use prost::Message;
 use strata_proto::v1::{CheckStatus, Event, Resource};
 use strata_tsdb::{Journal, TableOp};
@@ -42,9 +40,8 @@ impl Overview {
     /// `history` resolved incidents are kept.
     pub fn open(store: Journal, history: usize) -> Result<Self, strata_tsdb::TsdbError> {
         let mut o = Self {
-            regions: BTreeMap::new(),
             incidents: Incidents::new(history),
-            store: None,
+            ..Self::default()
         };
         let text = |k: &[u8]| String::from_utf8_lossy(k).into_owned();
         for (k, v) in store.scan(b"c/")? {

@@ -142,3 +142,57 @@ fn unlisted_members_and_regions_are_forgotten() {
     assert_eq!(o.region_names(), vec!["us"]);
     assert!(!o.is_listed("eu", "a"));
 }
+
+#[test]
+fn a_region_counts_as_changed_when_an_update_or_its_members_change_it() {
+    let mut o = Overview::default();
+    o.set_members(&[member("a", "eu", true), member("x", "us", true)]);
+    let (eu, us) = (o.changed_at("eu"), o.changed_at("us"));
+    assert!(eu > 0 && us > 0);
+    o.apply(update(
+        "a",
+        1,
+        Kind::Resource(resource("h1", "a", ResourceState::Up, 10)),
+    ));
+    assert!(o.changed_at("eu") > eu, "an update of eu");
+    assert_eq!(o.changed_at("us"), us, "nothing of us changed");
+    let (eu, shape) = (o.changed_at("eu"), o.shape());
+    o.set_members(&[member("a", "eu", true), member("x", "us", true)]);
+    assert_eq!(
+        (o.changed_at("eu"), o.shape()),
+        (eu, shape),
+        "the same list again"
+    );
+    o.set_members(&[member("a", "eu", false), member("x", "us", true)]);
+    assert!(o.changed_at("eu") > eu, "a's health changed");
+    assert_eq!(o.shape(), shape, "the same members");
+    o.set_members(&[member("x", "us", true)]);
+    assert!(o.shape() > shape, "eu's member went");
+}
+
+#[test]
+fn the_shape_changes_with_the_set_of_resources_not_with_their_states() {
+    let mut o = Overview::default();
+    o.set_members(&[member("a", "eu", true)]);
+    let up = |seq| {
+        update(
+            "a",
+            seq,
+            Kind::Resource(resource("h1", "a", ResourceState::Up, 10)),
+        )
+    };
+    o.apply(up(1));
+    let shape = o.shape();
+    o.apply(update(
+        "a",
+        2,
+        Kind::Resource(resource("h1", "a", ResourceState::Down, 20)),
+    ));
+    assert_eq!(o.shape(), shape, "only h1's state changed");
+    o.apply(update(
+        "a",
+        3,
+        Kind::Resource(resource("h2", "a", ResourceState::Up, 20)),
+    ));
+    assert!(o.shape() > shape, "h2 is new");
+}

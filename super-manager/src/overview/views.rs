@@ -120,9 +120,6 @@ impl Overview {
     }
 
     fn open_events(&self, region: &str) -> Vec<&Event> {
-        self.incidents
-            .open()
-            .filter(|e| region_of(&e.resource_id) == region)
-            .collect()
+        self.incidents.open_in(region).collect()
     }
 }

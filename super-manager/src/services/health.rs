@@ -190,7 +190,7 @@ pub fn evaluate(
 /// set changes far less often than the hosts' states.
 #[derive(Debug, Default)]
 pub struct Evaluator {
-    key: Option<u64>,
+    key: Option<(u64, u64)>,
     /// Per service, per component: indices into the resources or the checks.
     selections: Vec<Vec<Vec<usize>>>,
 }
@@ -221,6 +221,19 @@ impl Evaluator {
         checks: &[CheckStatus],
     ) -> BTreeMap<String, ServiceHealth> {
         let key = fingerprint(generation, resources, checks);
+        self.run_shaped((generation, key), defs, resources, checks)
+    }
+
+    /// [`Evaluator::run`] with the caller's own `key` of the definitions and of the set of
+    /// resources and checks (in the same order), instead of hashing every id: the overview
+    /// counts its changes of shape ([`crate::overview::Overview::shape`]).
+    pub fn run_shaped(
+        &mut self,
+        key: (u64, u64),
+        defs: &[ServiceDef],
+        resources: &[Seen<'_>],
+        checks: &[CheckStatus],
+    ) -> BTreeMap<String, ServiceHealth> {
         if self.key != Some(key) || self.selections.len() != defs.len() {
             self.selections = defs
                 .iter()

@@ -9,13 +9,18 @@ use rocksdb::WriteBatch;
 use super::{HeadState, Tsdb};
 use crate::chunk;
 use crate::error::{Result, TsdbError};
+use crate::head::SeriesHead;
 use crate::keys::{self, CF_CHUNKS, CF_OUTBOX, CF_WAL, chunk_end};
 use crate::query::{self, Aggregation};
 use crate::rollup;
 use crate::series::SeriesId;
 
 /// Most points in one stored chunk.
-const MAX_CHUNK_POINTS: usize = 16_384;
+pub(super) const MAX_CHUNK_POINTS: usize = 16_384;
+
+/// Write-ahead records are deleted by ranges of at least this many (or when the head is
+/// cut whole), so that deleting them costs few range tombstones.
+const WAL_DELETE_EVERY: u64 = 1024;
 
 /// A stored chunk read back: its key and its points.
 type StoredChunk = (Vec<u8>, Vec<(i64, f64)>);
@@ -101,29 +106,110 @@ impl Tsdb {
         }
         let upto = st.wal_seq;
         let series = st.head.take();
-        let result = self.write_chunks(st, &series, upto, outbox);
-        if result.is_err() {
-            // Nothing was written: keep serving the points from the head.
-            for (id, points) in &series {
-                for &(ts, v) in points {
-                    st.head.insert(*id, ts, v);
-                }
+        let mut batch = WriteBatch::default();
+        let written = self.chunk_into(st, &mut batch, &series).and_then(|ends| {
+            batch.delete_range_cf(
+                self.cf(CF_WAL),
+                st.wal_deleted.to_be_bytes(),
+                upto.to_be_bytes(),
+            );
+            self.finish_cut(st, batch, outbox, series.len())?;
+            Ok(ends)
+        });
+        match written {
+            Ok(ends) => {
+                st.chunk_end.extend(ends);
+                st.wal_deleted = upto;
+                Ok(())
+            }
+            Err(error) => {
+                // Nothing was written: keep serving the points from the head.
+                st.head.put_back(series);
+                Err(error)
             }
         }
-        result
     }
 
-    fn write_chunks(
+    /// Cuts the series `ids` of the head into chunks, in one batch with the write-ahead
+    /// `record` of the write that filled them (the points of the other series in it wait in
+    /// the head) and `outbox`, and deletes the records no series waits on any more.
+    pub(super) fn cut_series(
         &self,
         st: &mut HeadState,
-        series: &HashMap<SeriesId, Vec<(i64, f64)>>,
-        upto: u64,
+        ids: &[SeriesId],
+        record: &[u8],
         outbox: Option<&[u8]>,
     ) -> Result<()> {
-        let cf = self.cf(CF_CHUNKS);
+        let seq = st.wal_seq;
+        let series = st.head.take_series(ids);
         let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_WAL), seq.to_be_bytes(), record);
+        // the records below the oldest one a point of the head is in are covered by chunks
+        let floor = st.head.oldest_record().unwrap_or(seq + 1);
+        let delete = floor >= st.wal_deleted + WAL_DELETE_EVERY;
+        let written = self.chunk_into(st, &mut batch, &series).and_then(|ends| {
+            if delete {
+                batch.delete_range_cf(
+                    self.cf(CF_WAL),
+                    st.wal_deleted.to_be_bytes(),
+                    floor.to_be_bytes(),
+                );
+            }
+            self.finish_cut(st, batch, outbox, series.len())?;
+            Ok(ends)
+        });
+        match written {
+            Ok(ends) => {
+                st.chunk_end.extend(ends);
+                st.wal_seq += 1;
+                if delete {
+                    st.wal_deleted = floor;
+                }
+                Ok(())
+            }
+            Err(error) => {
+                st.head.put_back(series);
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes a cut's `batch` with the outbox record of the write that made it.
+    fn finish_cut(
+        &self,
+        st: &mut HeadState,
+        mut batch: WriteBatch,
+        outbox: Option<&[u8]>,
+        series: usize,
+    ) -> Result<()> {
+        if let Some(record) = outbox {
+            batch.put_cf(
+                self.cf(CF_OUTBOX),
+                super::outbox::record_key(st.outbox_seq),
+                record,
+            );
+        }
+        self.db
+            .write(batch)
+            .map_err(TsdbError::rocks(format!("write chunks of {series} series")))?;
+        if outbox.is_some() {
+            st.outbox_seq += 1;
+        }
+        Ok(())
+    }
+
+    /// Adds the chunks of `series` to `batch` (merging late points into the chunks they
+    /// fall in, updating rollups below the mark); returns each series' new last timestamp.
+    fn chunk_into(
+        &self,
+        st: &mut HeadState,
+        batch: &mut WriteBatch,
+        series: &HashMap<SeriesId, SeriesHead>,
+    ) -> Result<Vec<(SeriesId, Option<i64>)>> {
+        let cf = self.cf(CF_CHUNKS);
         let mut ends = Vec::with_capacity(series.len());
-        for (&id, points) in series {
+        for (&id, held) in series {
+            let points = &held.points;
             let (Some(first), Some(last)) = (points.first(), points.last()) else {
                 continue;
             };
@@ -153,7 +239,7 @@ impl Tsdb {
                 }
             };
             // buckets exist below the series' mark only: points there update them
-            self.update_rollups(&mut batch, id, points, mark)?;
+            self.update_rollups(batch, id, points, mark)?;
             for piece in points.chunks(MAX_CHUNK_POINTS) {
                 let mut value = piece[piece.len() - 1].0.to_be_bytes().to_vec();
                 value.extend(chunk::encode(piece));
@@ -162,37 +248,40 @@ impl Tsdb {
             let new_end = points.last().map(|p| p.0);
             ends.push((id, end.max(new_end)));
         }
-        batch.delete_range_cf(self.cf(CF_WAL), 0u64.to_be_bytes(), upto.to_be_bytes());
-        if let Some(record) = outbox {
-            batch.put_cf(
-                self.cf(CF_OUTBOX),
-                super::outbox::record_key(st.outbox_seq),
-                record,
-            );
-        }
-        self.db.write(batch).map_err(TsdbError::rocks(format!(
-            "write chunks of {} series",
-            series.len()
-        )))?;
-        if outbox.is_some() {
-            st.outbox_seq += 1;
-        }
-        st.chunk_end.extend(ends);
-        Ok(())
+        Ok(ends)
     }
 
     /// Raw points of one series with `from <= ts <= to`, in time order.
     pub fn range(&self, id: SeriesId, from: i64, to: i64) -> Result<Vec<(i64, f64)>> {
+        Ok(self.ranges(&[id], from, to)?.pop().unwrap_or_default())
+    }
+
+    /// Raw points of each of `ids` with `from <= ts <= to`, in time order: the head is read
+    /// under one lock per thousand series, not one per series, so that a query over many
+    /// series does not queue behind the writers once for each.
+    pub fn ranges(&self, ids: &[SeriesId], from: i64, to: i64) -> Result<Vec<Vec<(i64, f64)>>> {
         if from > to {
             return Err(TsdbError::Invalid {
                 field: "range",
                 reason: format!("from {from} is after to {to}"),
             });
         }
-        // The head first: a cut that runs between the two reads then shows its points twice
-        // (merged below) rather than not at all.
-        let head = self.lock_head().head.range(id, from, to);
-        Ok(merge_points(self.stored_points(id, from, to)?, head))
+        let mut out = Vec::with_capacity(ids.len());
+        for group in ids.chunks(1024) {
+            // The head first: a cut that runs between the two reads then shows its points
+            // twice (merged below) rather than not at all.
+            let heads: Vec<Vec<(i64, f64)>> = {
+                let st = self.lock_head();
+                group
+                    .iter()
+                    .map(|id| st.head.range(*id, from, to))
+                    .collect()
+            };
+            for (id, head) in group.iter().zip(heads) {
+                out.push(merge_points(self.stored_points(*id, from, to)?, head));
+            }
+        }
+        Ok(out)
     }
 
     /// Points of one series in `[from, to]`, aggregated per `step` (0 = raw points).

@@ -100,6 +100,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let options = TsdbOptions {
             max_head_points: 500,
+            min_chunk_points: 1,
             minute_rollup_after_ms: 3_600_000,
             ..TsdbOptions::keep_forever()
         };

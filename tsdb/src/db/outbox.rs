@@ -266,6 +266,7 @@ mod tests {
         let options = TsdbOptions {
             outbox: true,
             max_head_points: 8,
+            min_chunk_points: 1,
             ..TsdbOptions::keep_forever()
         };
         {

@@ -64,6 +64,7 @@ fn series_limit_is_a_clear_error() {
 fn small_head(max_head_points: usize) -> TsdbOptions {
     TsdbOptions {
         max_head_points,
+        min_chunk_points: 1,
         ..TsdbOptions::keep_forever()
     }
 }
@@ -95,6 +96,81 @@ fn cut_chunks_late_points_and_reopen_keep_one_value_per_timestamp() {
     );
     assert_eq!(db.range(id, 5, 10).unwrap(), vec![(5, 0.5), (10, 1.0)]);
     assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
+}
+
+#[test]
+fn series_are_cut_one_by_one_and_their_records_deleted_without_losing_a_point() {
+    let dir = tempfile::tempdir().unwrap();
+    // 40 series share a head of 400 points: each is cut at 10, in the write that fills it;
+    // the agents write their series in turn, as polls of many agents do
+    let options = || TsdbOptions {
+        max_head_points: 400,
+        min_chunk_points: 4,
+        ..TsdbOptions::keep_forever()
+    };
+    let ids: Vec<SeriesId>;
+    let writes = 3000;
+    {
+        let db = Tsdb::open(dir.path(), options()).unwrap();
+        ids = (0..40)
+            .map(|i| {
+                db.series_id("m", &labels(&[("s", &i.to_string())]))
+                    .unwrap()
+            })
+            .collect();
+        for w in 0..writes {
+            let agent = &ids[(w % 4) * 10..(w % 4 + 1) * 10];
+            let ts = (w / 4) as i64 * 10;
+            let batch: Vec<_> = agent.iter().map(|id| (*id, ts, w as f64)).collect();
+            db.write(&batch).unwrap();
+            assert!(db.head_points() < 400, "cut series by series, never whole");
+        }
+        let records = db
+            .raw_db()
+            .iterator_cf(db.cf(CF_WAL), IteratorMode::Start)
+            .count();
+        assert!(
+            records < 1100,
+            "{records} of {writes} write-ahead records left"
+        );
+        assert!(db.head_points() > 0);
+    }
+    // reopened: the head's points come back from the records kept, the rest from chunks
+    let db = Tsdb::open(dir.path(), options()).unwrap();
+    for (i, id) in ids.iter().enumerate() {
+        let got = db.range(*id, 0, i64::MAX).unwrap();
+        let want: Vec<(i64, f64)> = (0..writes)
+            .filter(|w| w % 4 == i / 10)
+            .map(|w| ((w / 4) as i64 * 10, w as f64))
+            .collect();
+        assert_eq!(got, want, "series {i}");
+    }
+}
+
+#[test]
+fn a_series_that_stops_is_cut_once_the_head_spans_a_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Tsdb::open(
+        dir.path(),
+        TsdbOptions {
+            chunk_span_ms: 1000,
+            min_chunk_points: 1000,
+            ..TsdbOptions::keep_forever()
+        },
+    )
+    .unwrap();
+    let (a, b) = (
+        db.series_id("a", &Labels::new()).unwrap(),
+        db.series_id("b", &Labels::new()).unwrap(),
+    );
+    db.write(&[(a, 0, 1.0)]).unwrap();
+    for i in 0..=20 {
+        db.write(&[(b, i * 100, i as f64)]).unwrap();
+    }
+    // at 1000 the head spanned a chunk: a (stopped) and b's first half were cut
+    assert_eq!(db.head_points(), 10, "b from 1100 to 2000 left in the head");
+    assert_eq!(db.range(a, 0, 10).unwrap(), vec![(0, 1.0)]);
+    assert_eq!(db.range(b, 0, 5000).unwrap().len(), 21);
 }
 
 #[test]
