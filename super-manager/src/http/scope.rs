@@ -19,16 +19,17 @@ pub(crate) fn service_regions(shared: &Shared, name: &str) -> Option<BTreeSet<St
         .read()
         .expect("overview lock poisoned")
         .region_names();
+    // each component's selector built once (its patterns compiled), not once per region
+    let selectors: Vec<_> = service
+        .def
+        .components
+        .iter()
+        .map(|c| c.selector())
+        .collect();
     Some(
         known
             .into_iter()
-            .filter(|r| {
-                service
-                    .def
-                    .components
-                    .iter()
-                    .any(|c| c.selector().may_select_region(r))
-            })
+            .filter(|r| selectors.iter().any(|s| s.may_select_region(r)))
             .collect(),
     )
 }
