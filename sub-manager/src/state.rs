@@ -323,10 +323,13 @@ impl RegionState {
 
     /// Records a failed poll that is not judged, as no one else answered this member while
     /// it was under way: the agent is unknown (not down) until a poll or a judgement says.
+    /// The failures counted toward a judgement start again from none: the first failure after
+    /// this member hears again (often the connection that the cut left behind) is one, not
+    /// the last of many.
     pub fn poll_unjudged(&self, agent: &str, error: &str, now_ms: i64) {
         let mut inner = self.lock();
         let rec = self.record(&mut inner, agent, now_ms);
-        rec.failures += 1;
+        rec.failures = 0;
         let reason = format!(
             "not judged: no broker and no other agent answered this member meanwhile, which \
              may be cut off itself ({error})"

@@ -121,6 +121,28 @@ fn failures_take_a_resource_down_after_the_limit_and_a_poll_brings_it_back() {
 }
 
 #[test]
+fn after_unjudged_failures_one_judged_failure_is_not_enough_to_go_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), 100);
+    s.poll_succeeded("web", &[], 1000);
+    for at in [2000, 3000, 4000] {
+        s.poll_unjudged("web", "request timed out", at);
+    }
+    assert_eq!(s.resources()[0].state(), ResourceState::Unknown);
+    // heard again: the stale connection fails once, then the agent answers
+    s.poll_failed("web", "h2 protocol error", 2, 5000);
+    assert_ne!(s.resources()[0].state(), ResourceState::Down);
+    assert_eq!(s.summary().events_critical, 0, "no unreachable incident");
+    s.poll_succeeded("web", &[], 6000);
+    assert_eq!(s.resources()[0].state(), ResourceState::Up);
+    // a real death after a held judgement still takes it down at the limit
+    s.poll_unjudged("web", "request timed out", 7000);
+    s.poll_failed("web", "connection refused", 2, 8000);
+    s.poll_failed("web", "connection refused", 2, 9000);
+    assert_eq!(s.resources()[0].state(), ResourceState::Down);
+}
+
+#[test]
 fn a_subscriber_from_another_epoch_or_too_far_behind_gets_a_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), 1);
