@@ -28,7 +28,7 @@ use strata_agent::sim::{Profile, SimConfig, Simulation, agent_id};
 use strata_proto::identity::{Role, Transport};
 use strata_proto::rendezvous::owners;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_proto::v1::{Aggregation, QueryRangeRequest};
+use strata_testkit::ticks::ticks_query;
 use strata_testkit::{Mesh, Region};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -461,28 +461,16 @@ pub async fn run(args: FailoverBench) -> anyhow::Result<()> {
 async fn stored_ticks(broker: tonic::transport::Channel, ticks: u64) -> anyhow::Result<u64> {
     let mut client = SubManagerClient::new(broker).max_decoding_message_size(256 << 20);
     let answer = client
-        .query_range(QueryRangeRequest {
-            region: REGION.into(),
-            name: "sim_sample_number".into(),
-            from_ms: 0,
-            to_ms: i64::MAX,
-            aggregation: Aggregation::Unspecified as i32,
-            ..Default::default()
-        })
+        .query_range(ticks_query(REGION, Vec::new()))
         .await
         .context("read sim_sample_number back through the broker")?
         .into_inner();
     let mut stored = 0;
     for series in answer.series {
-        let mut seen: Vec<u64> = series
-            .points
+        stored += strata_testkit::ticks::ticks(&series)
             .iter()
-            .map(|p| p.value as u64)
-            .filter(|v| (1..=ticks).contains(v))
-            .collect();
-        seen.sort_unstable();
-        seen.dedup();
-        stored += seen.len() as u64;
+            .filter(|v| (1..=ticks).contains(*v))
+            .count() as u64;
     }
     Ok(stored)
 }

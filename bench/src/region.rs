@@ -23,7 +23,7 @@ use clap::Args;
 use serde::Serialize;
 use strata_proto::identity::{Expect, Role};
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_proto::v1::{Aggregation, QueryRangeRequest};
+use strata_testkit::ticks::{ticks, ticks_query};
 use strata_testkit::{Mesh, Proc, Region};
 
 use crate::measure::{WorkDir, dir_bytes, peak_rss, percentile, process_cpu};
@@ -138,10 +138,7 @@ fn start(args: &RegionBench, agents: usize, dir: &Path) -> Mesh {
 /// The address of `member`'s console, from its listening line.
 fn console_of(member: &Proc) -> anyhow::Result<String> {
     member
-        .first_line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("console=http://"))
-        .map(|a| a.trim_end_matches('/').to_string())
+        .field("console")
         .with_context(|| format!("no console in '{}'", member.first_line))
 }
 
@@ -336,18 +333,13 @@ fn accounting(mesh: &mut Mesh, agents: usize, interval: Duration) -> anyhow::Res
         let mut series = Vec::new();
         for digit in 0..10 {
             let part = client
-                .query_range(QueryRangeRequest {
-                    region: REGION.into(),
-                    name: "sim_sample_number".into(),
-                    from_ms: 0,
-                    to_ms: i64::MAX,
-                    aggregation: Aggregation::Unspecified as i32,
-                    label_matchers: vec![strata_proto::labels::label_matcher(
+                .query_range(ticks_query(
+                    REGION,
+                    vec![strata_proto::labels::label_matcher(
                         "agent",
                         &format!("~.*{digit}"),
                     )],
-                    ..Default::default()
-                })
+                ))
                 .await?;
             series.extend(part.into_inner().series);
         }
@@ -359,9 +351,7 @@ fn accounting(mesh: &mut Mesh, agents: usize, interval: Duration) -> anyhow::Res
     // an agent with no series stored at all is behind too
     let (mut lost, mut behind) = (0u64, agents.saturating_sub(answer.len()));
     for series in answer {
-        let mut ticks: Vec<u64> = series.points.iter().map(|p| p.value as u64).collect();
-        ticks.sort_unstable();
-        ticks.dedup();
+        let ticks = ticks(&series);
         let last = ticks.last().copied().unwrap_or(0);
         lost += last.saturating_sub(ticks.len() as u64);
         if series.points.iter().map(|p| p.ts_ms).max().unwrap_or(0) < now - stale {

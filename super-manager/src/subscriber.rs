@@ -24,6 +24,29 @@ use crate::Shared;
 /// The most updates of one stream applied together.
 const MAX_BATCH: usize = 512;
 
+/// A batch this large, or with a snapshot, is applied on a blocking thread: a thousand
+/// regions' snapshots applied on the runtime's few workers would keep them from the
+/// connections' keep-alive pings, which then time out and break every stream at once.
+const HEAVY_BATCH: usize = 64;
+
+/// Applies `batch` as [`apply_batch`] does, a heavy one off the runtime's workers.
+async fn apply(shared: &Arc<Shared>, batch: Vec<RegionUpdate>) -> bool {
+    let heavy = batch.len() >= HEAVY_BATCH
+        || batch
+            .iter()
+            .any(|u| matches!(u.kind, Some(Kind::Snapshot(_))));
+    if !heavy {
+        return apply_batch(shared, batch);
+    }
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || apply_batch(&shared, batch))
+        .await
+        .unwrap_or_else(|error| {
+            warn!(%error, "applying a batch of a region stream failed; resuming the stream");
+            false
+        })
+}
+
 /// Records the probe runs of `batch` into the QoS store, then applies the batch to the
 /// overview (moving the stream's cursor past it); returns false, having applied nothing, if
 /// a probe run could not be recorded (the stream is then resumed from the cursor).
@@ -260,7 +283,7 @@ async fn watch_member(
                                 None => break,
                             }
                         }
-                        let applied = apply_batch(&shared, batch);
+                        let applied = apply(&shared, batch).await;
                         if !applied || ended {
                             break;
                         }

@@ -36,6 +36,7 @@ pub mod peer;
 pub mod proc;
 pub mod proxy;
 pub mod skip;
+pub mod ticks;
 pub mod wait;
 
 pub use access::admin_token;

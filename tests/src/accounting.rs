@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_proto::v1::{QueryRangeRequest, Resource, ResourceState};
+use strata_proto::v1::{Resource, ResourceState};
 use strata_testkit::{block_on, wait_for};
 use tonic::transport::Channel;
 
@@ -91,13 +91,7 @@ impl Accounts {
         let (channel, region) = (broker.clone(), self.region.clone());
         block_on(async move {
             let answer = SubManagerClient::new(channel)
-                .query_range(QueryRangeRequest {
-                    region,
-                    name: "sim_sample_number".into(),
-                    from_ms: 0,
-                    to_ms: i64::MAX,
-                    ..Default::default()
-                })
+                .query_range(strata_testkit::ticks::ticks_query(&region, Vec::new()))
                 .await
                 .map_err(|s| format!("QueryRange through a broker: {}", s.message()))?;
             let mut out = BTreeMap::new();

@@ -53,9 +53,6 @@ pub fn wait_for_centre_audit(http: &str, who: &str, words: &[&str]) {
 /// The regional console's address (`host:port`) a member printed on its listening line.
 pub fn console_addr(member: &strata_testkit::Proc) -> String {
     member
-        .first_line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("console=http://"))
-        .map(|a| a.trim_end_matches('/').to_string())
+        .field("console")
         .unwrap_or_else(|| panic!("no console in '{}'", member.first_line))
 }

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use strata_proto::identity::{Expect, Role};
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_proto::v1::{Aggregation, QueryRangeRequest};
+use strata_testkit::ticks::{ticks, ticks_query};
 use strata_testkit::{Mesh, Proc, Region, http_get, wait_for};
 
-const AGENTS: usize = 400;
+const AGENTS: usize = 800;
 
 /// The value of the unlabelled `metric` at the `/metrics` of `member` (its address).
 fn metric(member: &str, name: &str) -> f64 {
@@ -136,14 +136,7 @@ fn an_overloaded_member_answers_its_api_shows_the_overload_and_loses_nothing() {
     let answer = strata_testkit::block_on(async move {
         SubManagerClient::new(channel)
             .max_decoding_message_size(256 << 20)
-            .query_range(QueryRangeRequest {
-                region: "west".into(),
-                name: "sim_sample_number".into(),
-                from_ms: 0,
-                to_ms: i64::MAX,
-                aggregation: Aggregation::Unspecified as i32,
-                ..Default::default()
-            })
+            .query_range(ticks_query("west", Vec::new()))
             .await
     })
     .unwrap()
@@ -151,9 +144,7 @@ fn an_overloaded_member_answers_its_api_shows_the_overload_and_loses_nothing() {
     assert_eq!(answer.series.len(), AGENTS, "an agent with nothing stored");
     let mut stored = 0;
     for series in &answer.series {
-        let mut ticks: Vec<u64> = series.points.iter().map(|p| p.value as u64).collect();
-        ticks.sort_unstable();
-        ticks.dedup();
+        let ticks = ticks(series);
         let last = *ticks.last().unwrap();
         assert_eq!(
             ticks.len() as u64,

@@ -1,7 +1,8 @@
 //! The simulated regions of `strata bench overview`: a broker of the bench's own that lists
 //! one sub-manager per region and answers each member's WatchRegion stream with a snapshot
 //! of its hosts (a few down or with incidents), then a change now and then, and its probes'
-//! runs, as a region would.
+//! runs, as a region would; a stream resumed from a cursor goes on after it, without a
+//! snapshot, as a sub-manager's journal does.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -334,12 +335,16 @@ impl SubManager for FakeRegions {
             .parse()
             .map_err(|_| Status::not_found("no such region"))?;
         let (hosts, probes) = (self.hosts, self.probes);
-        let first = region_snapshot(r, hosts, probes, 1);
+        // a centre that resumes (its cursor in this epoch) gets what follows its cursor, as
+        // from a sub-manager's journal; any other starts with a snapshot
+        let resumed = req.epoch == "bench" && req.from_seq > 0;
+        let first = (!resumed).then(|| Ok(region_snapshot(r, hosts, probes, 1)));
+        let start = if resumed { req.from_seq + 1 } else { 2 };
         // Then, every second, a host changes state, as a live region's would, and the probes
         // due that second send their runs.
         let per_second = probes as f64 / self.probe_every.as_secs_f64().max(0.001);
         let changes = futures::stream::unfold(
-            (2u64, 0usize, 0.0f64),
+            (start, 0usize, 0.0f64),
             move |(seq, next, owed)| async move {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let h = (seq as usize * 7 + r) % hosts;
@@ -381,7 +386,7 @@ impl SubManager for FakeRegions {
             },
         )
         .flatten();
-        let stream = futures::stream::once(async move { Ok(first) }).chain(changes);
+        let stream = futures::stream::iter(first).chain(changes);
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -176,6 +176,10 @@ impl AgentRules {
             }
         }
         let started_ms = self.started_ms;
+        // polls keep to a schedule of whole intervals but are judged when their answer is in,
+        // a few milliseconds earlier or later each time: a hold of n intervals ends on the
+        // n-th poll, not on one of the n-th or the next by chance
+        let slack_ms = interval_ms / 10;
         for (index, rule) in set.rules.iter().enumerate() {
             let state = self
                 .states
@@ -187,7 +191,11 @@ impl AgentRules {
                     let Some((value, labels)) = seen else {
                         continue;
                     };
-                    (threshold(rule, state, value, now_ms), value, labels)
+                    (
+                        threshold(rule, state, value, now_ms, slack_ms),
+                        value,
+                        labels,
+                    )
                 }
                 Kind::Absent {
                     intervals,
@@ -197,7 +205,7 @@ impl AgentRules {
                         state.seen_ms = now_ms;
                     }
                     let silent_ms = now_ms - state.seen_ms;
-                    let level = if silent_ms >= i64::from(*intervals) * interval_ms {
+                    let level = if silent_ms + slack_ms >= i64::from(*intervals) * interval_ms {
                         *severity
                     } else {
                         Severity::Ok
@@ -271,8 +279,9 @@ impl AgentRules {
     }
 }
 
-/// The severity of a threshold rule after its hold and hysteresis.
-fn threshold(rule: &Rule, state: &mut State, value: f64, now_ms: i64) -> Severity {
+/// The severity of a threshold rule after its hold (met up to `slack_ms` early) and
+/// hysteresis.
+fn threshold(rule: &Rule, state: &mut State, value: f64, now_ms: i64, slack_ms: i64) -> Severity {
     let raw = rule.level(value);
     if rank(raw) >= rank(Severity::Warning) {
         state.warning_since.get_or_insert(now_ms);
@@ -285,7 +294,8 @@ fn threshold(rule: &Rule, state: &mut State, value: f64, now_ms: i64) -> Severit
         state.critical_since = None;
     }
     let hold = rule.hold_ms();
-    let held = |since: Option<i64>| since.is_some_and(|s| now_ms.saturating_sub(s) >= hold);
+    let held =
+        |since: Option<i64>| since.is_some_and(|s| (now_ms + slack_ms).saturating_sub(s) >= hold);
     let mut level = if held(state.critical_since) {
         Severity::Critical
     } else if held(state.warning_since) && rule.lowest() == Severity::Warning {
@@ -366,6 +376,25 @@ mod tests {
             ],
         );
         assert_eq!(got, [Ok, Ok, Critical, Warning, Warning, Ok, Ok, Warning]);
+    }
+
+    #[test]
+    fn a_hold_of_n_intervals_ends_on_the_nth_poll_whenever_its_answer_came() {
+        use Severity::*;
+        let s = set("[[rules]]\nname='x'\nmetric='m'\ncritical=10\nfor='2s'");
+        let mut r = AgentRules::resume(&[], 0);
+        // polled every second, the third answer 5 ms sooner after the first than 2 s
+        let got = run(&s, &mut r, &[(10, 11.0), (1012, 11.0), (2005, 11.0)]);
+        assert_eq!(got, [Ok, Ok, Critical]);
+        // a hold between two polls still waits for the poll after it
+        let s = set("[[rules]]\nname='x'\nmetric='m'\ncritical=10\nfor='2500ms'");
+        let mut r = AgentRules::resume(&[], 0);
+        let got = run(
+            &s,
+            &mut r,
+            &[(0, 11.0), (1000, 11.0), (2000, 11.0), (3000, 11.0)],
+        );
+        assert_eq!(got, [Ok, Ok, Ok, Critical]);
     }
 
     #[test]
