@@ -106,13 +106,40 @@ fn services_file(services: usize, regions: usize) -> String {
     out
 }
 
-/// The probe runs the super-manager at `addr` has recorded, from its /metrics.
-fn recorded_runs(addr: &str) -> anyhow::Result<f64> {
+/// The value of the unlabelled `metric` at the /metrics of the super-manager at `addr`.
+fn metric(addr: &str, metric: &str) -> anyhow::Result<f64> {
     let (_, body) = http(addr, "GET", "/metrics", b"")?;
     body.lines()
-        .find_map(|l| l.strip_prefix("strata_super_manager_probe_runs_recorded_total "))
+        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
-        .context("no strata_super_manager_probe_runs_recorded_total in /metrics")
+        .with_context(|| format!("no {metric} in /metrics"))
+}
+
+/// The probe runs the super-manager at `addr` has recorded.
+fn recorded_runs(addr: &str) -> anyhow::Result<f64> {
+    metric(addr, "strata_super_manager_probe_runs_recorded_total")
+}
+
+/// Waits until the super-manager at `addr` has opened a stream for each of `regions` (at
+/// most ten minutes).
+async fn every_region_followed(addr: &str, regions: usize) -> anyhow::Result<()> {
+    let addr = addr.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        loop {
+            let opened = metric(&addr, "strata_super_manager_region_streams_opened_total")
+                .unwrap_or(0.0) as usize;
+            if opened >= regions {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {opened} of {regions} region streams open after 600 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    })
+    .await?
 }
 
 /// How many probe runs per second a QoS store in `dir` records on its own (100,000 runs of
@@ -288,6 +315,7 @@ pub async fn run(args: OverviewBench) -> anyhow::Result<()> {
     let stop = shutdown.clone();
     let sup = tokio::spawn(async move { bound.run(stop).await });
     every_host_counted(&http_addr, total).await?;
+    every_region_followed(&http_addr, args.regions).await?;
     let resubscribe_s = restarted.elapsed().as_secs_f64();
     shutdown.cancel();
     let _ = sup.await;

@@ -327,6 +327,8 @@ fn accounting(mesh: &mut Mesh, agents: usize, interval: Duration) -> anyhow::Res
         &member,
         Expect::Role(Role::SubManager),
     );
+    // behind as of when the questions began: they take seconds at 20,000 agents
+    let asked = strata_proto::now_ms();
     // ten questions, by the agent's last digit: one answer is bounded to 10,000 series
     let answer = strata_testkit::block_on(async move {
         let mut client = SubManagerClient::new(channel).max_decoding_message_size(512 << 20);
@@ -346,7 +348,6 @@ fn accounting(mesh: &mut Mesh, agents: usize, interval: Duration) -> anyhow::Res
         Ok::<_, tonic::Status>(series)
     })
     .context("read sim_sample_number back")?;
-    let now = strata_proto::now_ms();
     let stale = 2 * interval.as_millis() as i64;
     // an agent with no series stored at all is behind too
     let (mut lost, mut behind) = (0u64, agents.saturating_sub(answer.len()));
@@ -354,7 +355,7 @@ fn accounting(mesh: &mut Mesh, agents: usize, interval: Duration) -> anyhow::Res
         let ticks = ticks(&series);
         let last = ticks.last().copied().unwrap_or(0);
         lost += last.saturating_sub(ticks.len() as u64);
-        if series.points.iter().map(|p| p.ts_ms).max().unwrap_or(0) < now - stale {
+        if series.points.iter().map(|p| p.ts_ms).max().unwrap_or(0) < asked - stale {
             behind += 1;
         }
     }

@@ -9,11 +9,14 @@
 //! by its rule, then is at least degraded while a service it depends on is not ok.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Serialize;
 use strata_proto::v1::{CheckState, CheckStatus, Resource, ResourceState, Severity};
 
-use super::model::{RollupKind, ServiceDef};
+use strata_proto::resource::region_of;
+
+use super::model::{RollupKind, Selector, ServiceDef};
 
 /// Health of a resource, component or service; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -235,6 +238,10 @@ impl Evaluator {
         checks: &[CheckStatus],
     ) -> BTreeMap<String, ServiceHealth> {
         if self.key != Some(key) || self.selections.len() != defs.len() {
+            // each selector tests each region once and the hosts of its regions only: a full
+            // scan per component was 600 million tests at 1,000 regions of 1,000 hosts
+            let resource_runs = runs(resources, |r| r.1.region.as_str());
+            let check_runs = runs(checks, |c| region_of(&c.resource_id));
             self.selections = defs
                 .iter()
                 .map(|def| {
@@ -243,19 +250,13 @@ impl Evaluator {
                         .map(|c| {
                             let selector = c.selector();
                             if selector.of_checks() {
-                                (0..checks.len())
-                                    .filter(|&i| {
-                                        selector
-                                            .selects_check(&checks[i].resource_id, &checks[i].name)
-                                    })
-                                    .collect()
+                                pick(&check_runs, &selector, |i| {
+                                    selector.selects_check(&checks[i].resource_id, &checks[i].name)
+                                })
                             } else {
-                                (0..resources.len())
-                                    .filter(|&i| {
-                                        selector
-                                            .selects(&resources[i].1.region, &resources[i].1.host)
-                                    })
-                                    .collect()
+                                pick(&resource_runs, &selector, |i| {
+                                    selector.selects(&resources[i].1.region, &resources[i].1.host)
+                                })
                             }
                         })
                         .collect()
@@ -265,6 +266,32 @@ impl Evaluator {
         }
         evaluate_selected(defs, &self.selections, resources, checks)
     }
+}
+
+/// The runs of consecutive `items` of one region: (region, index range).
+fn runs<'a, T>(items: &'a [T], region: impl Fn(&'a T) -> &'a str) -> Vec<(&'a str, Range<usize>)> {
+    let mut out: Vec<(&str, Range<usize>)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let r = region(item);
+        match out.last_mut() {
+            Some((last, range)) if *last == r => range.end = i + 1,
+            _ => out.push((r, i..i + 1)),
+        }
+    }
+    out
+}
+
+/// The indices, in order, of the runs whose region `selector` may select that `selects`.
+fn pick(
+    runs: &[(&str, Range<usize>)],
+    selector: &Selector,
+    selects: impl Fn(usize) -> bool,
+) -> Vec<usize> {
+    runs.iter()
+        .filter(|(region, _)| selector.may_select_region(region))
+        .flat_map(|(_, range)| range.clone())
+        .filter(|&i| selects(i))
+        .collect()
 }
 
 fn evaluate_selected(
@@ -383,6 +410,22 @@ mod tests {
             severity: severity as i32,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_selector_tests_each_run_of_a_region_and_keeps_the_order() {
+        let items = ["a", "a", "b", "a", "c"];
+        let got = runs(&items, |s| s);
+        assert_eq!(
+            got,
+            vec![("a", 0..2), ("b", 2..3), ("a", 3..4), ("c", 4..5)]
+        );
+        let defs = parse_file(
+            "[[services]]\nname = 's'\n[[services.components]]\nname = 'x'\nregion = '~a|c'\n",
+        )
+        .unwrap();
+        let selector = defs[0].components[0].selector();
+        assert_eq!(pick(&got, &selector, |i| i != 1), vec![0, 3, 4]);
     }
 
     #[test]
