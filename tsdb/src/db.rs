@@ -291,11 +291,16 @@ impl Tsdb {
             // series that stopped receiving points (or received old ones) are cut too
             full.extend(st.head.older_than(newest - self.options.chunk_span_ms / 2));
         }
-        let record = wal::encode(samples);
         if !full.is_empty() {
             full.sort_unstable();
             full.dedup();
-            self.cut_series(&mut st, &full, &record, outbox.as_deref())?;
+            // a write whose every series is cut (an import writes one whole series at a
+            // time) leaves none of its points in the head: no write-ahead record is needed
+            let all_cut = samples
+                .iter()
+                .all(|(id, _, _)| full.binary_search(id).is_ok());
+            let record = (!all_cut).then(|| wal::encode(samples));
+            self.cut_series(&mut st, &full, record.as_deref(), outbox.as_deref())?;
         }
         if sweep {
             // the oldest point left, found again: the next scan waits for another span
@@ -305,7 +310,7 @@ impl Tsdb {
             return Ok(());
         }
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_WAL), seq.to_be_bytes(), record);
+        batch.put_cf(self.cf(CF_WAL), seq.to_be_bytes(), wal::encode(samples));
         if let Some(record) = &outbox {
             batch.put_cf(
                 self.cf(CF_OUTBOX),

@@ -130,20 +130,23 @@ impl Tsdb {
         }
     }
 
-    /// Cuts the series `ids` of the head into chunks, in one batch with the write-ahead
-    /// `record` of the write that filled them (the points of the other series in it wait in
-    /// the head) and `outbox`, and deletes the records no series waits on any more.
+    /// Cuts the series `ids` of the head into chunks, in one batch with `outbox` and the
+    /// write-ahead `record` of the write that filled them, whose other series' points wait in
+    /// the head (none when it left no point there), and deletes the records no series waits
+    /// on any more.
     pub(super) fn cut_series(
         &self,
         st: &mut HeadState,
         ids: &[SeriesId],
-        record: &[u8],
+        record: Option<&[u8]>,
         outbox: Option<&[u8]>,
     ) -> Result<()> {
         let seq = st.wal_seq;
         let series = st.head.take_series(ids);
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.cf(CF_WAL), seq.to_be_bytes(), record);
+        if let Some(record) = record {
+            batch.put_cf(self.cf(CF_WAL), seq.to_be_bytes(), record);
+        }
         // the records below the oldest one a point of the head is in are covered by chunks
         let floor = st.head.oldest_record().unwrap_or(seq + 1);
         let delete = floor >= st.wal_deleted + WAL_DELETE_EVERY;
