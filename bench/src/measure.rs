@@ -102,6 +102,13 @@ pub fn dir_bytes(path: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The value of the unlabelled `metric` in a `/metrics` text.
+pub fn metric_value(text: &str, metric: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// The `q` quantile of sorted values (NaN for none).
 pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {

@@ -109,10 +109,7 @@ fn services_file(services: usize, regions: usize) -> String {
 /// The value of the unlabelled `metric` at the /metrics of the super-manager at `addr`.
 fn metric(addr: &str, metric: &str) -> anyhow::Result<f64> {
     let (_, body) = http(addr, "GET", "/metrics", b"")?;
-    body.lines()
-        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .with_context(|| format!("no {metric} in /metrics"))
+    crate::measure::metric_value(&body, metric).with_context(|| format!("no {metric} in /metrics"))
 }
 
 /// The probe runs the super-manager at `addr` has recorded.

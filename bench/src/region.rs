@@ -142,12 +142,9 @@ fn console_of(member: &Proc) -> anyhow::Result<String> {
         .with_context(|| format!("no console in '{}'", member.first_line))
 }
 
-/// The value of the unlabelled `metric` in the member's `/metrics`.
+/// The value of the unlabelled `metric` in the member's `/metrics` text (0 when absent).
 fn metric(text: &str, metric: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    crate::measure::metric_value(text, metric).unwrap_or(0.0)
 }
 
 /// The member's `/metrics`.
