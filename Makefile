@@ -5,7 +5,7 @@ CARGO ?= cargo
 # Extra arguments for `strata up`, e.g. `make run UP_ARGS="--http 127.0.0.1:9000"`.
 UP_ARGS ?=
 
-.PHONY: run test build bench deps test-peers fmt lint packages images release
+.PHONY: run test build bench bench-all deps test-peers fmt lint packages images release
 
 ## deps: install the C/C++ toolchain pieces RocksDB needs (g++, libclang-dev for bindgen)
 deps:
@@ -94,6 +94,12 @@ BENCH_ARGS ?=
 bench: release
 	$(CARGO) bench -p strata-tsdb --bench tsdb --bench codec
 	./target/release/strata bench tsdb $(BENCH_ARGS)
+
+## bench-all: every bench at its published size (about 90 minutes; installs the peers it
+## compares with when missing and running as root), written into docs/performance.json,
+## docs/performance.md and the README's headline table (not part of CI)
+bench-all: release
+	./target/release/strata bench all
 
 ## packages: the Debian packages of every role and the CLI, from a release build, into
 ## target/debian (deploy/debian/build-packages; docs/deploying.md)

@@ -12,8 +12,9 @@
 //! agent fdatasyncs once per collection, far more often than a 10 s poll interval would.
 //!
 //! A 2-core VM's figures drift by a third from one minute to the next, so the three are
-//! measured in turn for `--rounds` rounds and each is reported by its median round, with
-//! every round's ratio beside it.
+//! measured one after the other (never two at once) for `--rounds` rounds, node_exporter
+//! last in odd rounds and first in even ones; each agent is reported by its median round,
+//! and each ratio by its median over the rounds and their spread.
 
 use std::path::Path;
 use std::process::Command;
@@ -29,7 +30,7 @@ use strata_proto::v1::agent_client::AgentClient;
 use strata_testkit::peer::{Output, Peer, listening_on};
 use strata_testkit::{MeshCa, Proc, Spec};
 
-use crate::measure::{http, peak_rss, process_cpu, wait_until, which};
+use crate::measure::{Spread, http, peak_rss, process_cpu, wait_until, which};
 
 /// Options of `strata bench agent`.
 #[derive(Args, Debug)]
@@ -74,6 +75,20 @@ struct Report {
     /// CPU ms per collection of every round: mutual TLS, plaintext, node_exporter (0 when
     /// not measured).
     rounds: Vec<[f64; 3]>,
+    /// strata / node_exporter of each round, as a median and its spread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratios: Option<Ratios>,
+}
+
+/// The ratios strata / node_exporter over the rounds.
+#[derive(Debug, Serialize)]
+struct Ratios {
+    /// CPU per collection, mutual TLS.
+    cpu: Spread,
+    /// CPU per collection, plaintext.
+    cpu_plaintext: Spread,
+    /// Peak RSS.
+    rss: Spread,
 }
 
 /// The figures of the median round by CPU.
@@ -100,35 +115,48 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
     anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     let dir = tempfile::tempdir().context("create a temporary directory")?;
     let (mut mtls, mut plain, mut peer, mut rounds) = (vec![], vec![], vec![], vec![]);
+    let (mut cpu_ratios, mut plain_ratios, mut rss_ratios) = (vec![], vec![], vec![]);
     let mut peer_skipped = args.no_peers;
     for round in 1..=args.rounds {
         eprintln!("round {round} of {}", args.rounds);
         let at = dir.path().join(format!("round-{round}"));
+        // the order alternates, so that a drift of the machine over a round weighs on each
+        // agent alike: node_exporter last in odd rounds, first in even ones
+        let peer_first = round % 2 == 0;
+        let mut n = None;
+        if peer_first && !peer_skipped {
+            n = bench_node_exporter(&args, &at).await?;
+            peer_skipped = n.is_none();
+        }
         let m = bench_strata(&at.join("mtls"), &args, true).await?;
         let p = bench_strata(&at.join("plaintext"), &args, false).await?;
-        let n = if peer_skipped {
-            None
-        } else {
-            let (collections, log) = (args.collections, at.join("node_exporter.log"));
-            let interval = args.interval;
-            let n = tokio::task::spawn_blocking(move || node_exporter(collections, interval, &log))
-                .await?
-                .map_err(|e| eprintln!("node_exporter: skipped: {e:#}"))
-                .ok();
+        if !peer_first && !peer_skipped {
+            n = bench_node_exporter(&args, &at).await?;
             peer_skipped = n.is_none();
-            n
-        };
+        }
         let cpu = |f: Option<&AgentFigures>| f.map_or(0.0, |f| f.cpu_ms_per_collection);
         rounds.push([cpu(Some(&m)), cpu(Some(&p)), cpu(n.as_ref())]);
+        if let Some(n) = &n {
+            let of = |a: f64, b: f64| a / b;
+            cpu_ratios.push(of(m.cpu_ms_per_collection, n.cpu_ms_per_collection));
+            plain_ratios.push(of(p.cpu_ms_per_collection, n.cpu_ms_per_collection));
+            rss_ratios.push(of(m.peak_rss_bytes as f64, n.peak_rss_bytes as f64));
+        }
         mtls.push(m);
         plain.push(p);
         peer.extend(n);
     }
+    let ratios = (!cpu_ratios.is_empty()).then(|| Ratios {
+        cpu: Spread::of(cpu_ratios),
+        cpu_plaintext: Spread::of(plain_ratios),
+        rss: Spread::of(rss_ratios),
+    });
     let report = Report {
         strata: median(mtls).context("no round measured")?,
         strata_plaintext: median(plain).context("no round measured")?,
         node_exporter: median(peer),
         rounds,
+        ratios,
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -159,13 +187,17 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
     row("strata plain", &report.strata_plaintext);
     if let Some(n) = &report.node_exporter {
         row("node_exporter", n);
-        println!(
-            "ratios: CPU {:.2} (plaintext {:.2}), RSS {:.2}, series {:.2} (strata / node_exporter)",
-            report.strata.cpu_ms_per_collection / n.cpu_ms_per_collection,
-            report.strata_plaintext.cpu_ms_per_collection / n.cpu_ms_per_collection,
-            report.strata.peak_rss_bytes as f64 / n.peak_rss_bytes as f64,
-            report.strata.series as f64 / n.series as f64
-        );
+        if let Some(r) = &report.ratios {
+            let show = |s: &Spread| format!("{:.2} ({:.2}-{:.2})", s.median, s.min, s.max);
+            println!(
+                "ratios strata / node_exporter, median (spread) of the rounds: CPU {}, \
+                 plaintext {}, RSS {}; series {:.2}",
+                show(&r.cpu),
+                show(&r.cpu_plaintext),
+                show(&r.rss),
+                report.strata.series as f64 / n.series as f64
+            );
+        }
         let each: Vec<String> = report
             .rounds
             .iter()
@@ -275,6 +307,19 @@ async fn bench_strata(dir: &Path, args: &AgentBench, mtls: bool) -> anyhow::Resu
         peak_rss_bytes: peak_rss(&pid.to_string()),
         series: metric(&text, "strata_agent_series").unwrap_or(0.0) as u64,
     })
+}
+
+/// node_exporter measured in `at` (None, said, when it cannot run here).
+async fn bench_node_exporter(args: &AgentBench, at: &Path) -> anyhow::Result<Option<AgentFigures>> {
+    let (collections, interval) = (args.collections, args.interval);
+    let log = at.join("node_exporter.log");
+    std::fs::create_dir_all(at)?;
+    Ok(
+        tokio::task::spawn_blocking(move || node_exporter(collections, interval, &log))
+            .await?
+            .map_err(|e| eprintln!("node_exporter: skipped: {e:#}"))
+            .ok(),
+    )
 }
 
 /// Scrapes Debian's node_exporter `collections` times, one per `interval`.

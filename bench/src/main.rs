@@ -14,10 +14,13 @@
 //! - `overview`: the super-manager's API at 100 regions x 1,000 hosts.
 //! - `promql`: Strata's PromQL against Prometheus's on one dataset (`promql/queries`: the
 //!   query set; `promql/compare`: how two answers are compared).
+//! - `all`: every bench above at its published size, into `docs/performance.json`, from
+//!   which `docs/performance.md` and the README's headline table are written.
 //! - `measure`: CPU, memory and disk readings, percentiles, and starting peers.
 #![forbid(unsafe_code)]
 
 mod agent;
+mod all;
 mod dataset;
 mod failover;
 mod forward;
@@ -61,6 +64,9 @@ enum BenchWhat {
     Promql(promql::PromqlBench),
     /// Exporters shipped to VictoriaMetrics by Strata and by Prometheus's agent mode.
     Forward(forward::ForwardBench),
+    /// Every bench at its published size, into one JSON document, docs/performance.md and
+    /// the README's headline table.
+    All(all::AllBench),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
             BenchWhat::Region(b) => tokio::task::spawn_blocking(move || region::run(b)).await?,
             BenchWhat::Promql(b) => promql::run(b).await,
             BenchWhat::Forward(b) => forward::run(b).await,
+            BenchWhat::All(b) => tokio::task::spawn_blocking(move || all::run(b)).await?,
         }
     });
     match outcome {

@@ -132,10 +132,70 @@ pub fn settle(within: Duration, mut measure: impl FnMut() -> f64) {
     }
 }
 
-/// A peer's binary on PATH, or the command that installs it.
+/// A peer's binary on PATH, installed from Debian's `package` first when it is missing and
+/// this runs as root with apt-get (as `make test` installs its peers); otherwise the error
+/// names the command to run.
 pub fn which(binary: &str, package: &str) -> anyhow::Result<PathBuf> {
+    if let Some(found) = strata_testkit::binary::which(binary) {
+        return Ok(found);
+    }
+    let command = format!("sudo apt-get install -y {package}");
+    let root = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(str::to_owned)
+        })
+        .and_then(|uids| uids.split_whitespace().nth(1).map(|e| e == "0"))
+        .unwrap_or(false);
+    let apt = strata_testkit::binary::which("apt-get");
+    anyhow::ensure!(
+        root && apt.is_some(),
+        "{binary} is not installed: run {command}"
+    );
+    eprintln!("installing {package} (for {binary})");
+    let install = |update: bool| {
+        let mut c = std::process::Command::new("apt-get");
+        if update {
+            c.arg("update").arg("-qq");
+        } else {
+            c.args(["install", "-y", "-qq", package]);
+        }
+        c.env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // the package lists of a fresh machine may be empty or stale: updated once if need be
+    anyhow::ensure!(
+        install(false) || (install(true) && install(false)),
+        "installing {package} failed: run {command}"
+    );
     strata_testkit::binary::which(binary)
-        .with_context(|| format!("{binary} is not installed (apt-get install {package})"))
+        .with_context(|| format!("{package} is installed but {binary} is not on PATH"))
+}
+
+/// The median of values and their smallest and largest: one figure of several rounds and
+/// how far the rounds spread.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (NaN for none; a NaN value sorts last).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
+        let mut v: Vec<f64> = values.into_iter().collect();
+        v.sort_by(f64::total_cmp);
+        Spread {
+            median: percentile(&v, 0.5),
+            min: v.first().copied().unwrap_or(f64::NAN),
+            max: v.last().copied().unwrap_or(f64::NAN),
+        }
+    }
 }
 
 /// One blocking HTTP/1.1 request (answers may take up to five minutes); the status and

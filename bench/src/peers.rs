@@ -1,27 +1,32 @@
 //! The peers of `strata bench tsdb`, run here on the same dataset: VictoriaMetrics (its
-//! import API, then flushed and merged) and Prometheus (promtool's block backfill from
-//! OpenMetrics text). Each is found on PATH (Debian's `victoria-metrics` and `prometheus`
-//! packages); a missing one is reported and skipped.
+//! import API, then flushed and merged) and Prometheus (`prometheus`: promtool's backfill
+//! window by window, then compacted by a running Prometheus). Each is found on PATH
+//! (Debian's `victoria-metrics` and `prometheus` packages, installed when missing and
+//! running as root); one that cannot run is reported and skipped.
 
-use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
+pub mod prometheus;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use strata_testkit::peer::Peer;
 
-use crate::dataset::{self, Line};
-use crate::measure::{cpu_seconds, dir_bytes, http, process_cpu, settle, which};
+use crate::dataset;
+use crate::measure::{dir_bytes, http, process_cpu, settle, which};
 
 /// Figures of a peer.
 #[derive(Debug, Serialize, Default, Clone)]
 pub struct PeerFigures {
     pub bytes_per_sample: f64,
     pub ingest_samples_per_cpu_s: f64,
+    /// Bytes per sample before the peer's own compaction, where it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_per_sample_uncompacted: Option<f64>,
+    /// How the peer was fed and measured.
+    pub how: String,
 }
 
 /// VictoriaMetrics (`bin`) with its data in `data`, listening on `addr`, keeping everything.
@@ -79,64 +84,9 @@ pub fn victoria_metrics(dir: &Path, data: &Path, samples: u64) -> anyhow::Result
     Ok(PeerFigures {
         bytes_per_sample: bytes as f64 / samples as f64,
         ingest_samples_per_cpu_s: samples as f64 / ingest_cpu.max(0.01),
-    })
-}
-
-fn openmetrics_escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Backfills the dataset into Prometheus blocks with `promtool tsdb create-blocks-from
-/// openmetrics` (the input grouped by metric family, as OpenMetrics requires).
-pub fn prometheus(dir: &Path, data: &Path, samples: u64) -> anyhow::Result<PeerFigures> {
-    let promtool = which("promtool", "prometheus")?;
-    std::fs::create_dir_all(dir)?;
-    let input = dir.with_extension("om");
-    let mut families: BTreeMap<String, Vec<Line>> = BTreeMap::new();
-    dataset::for_each(data, |line| {
-        let name = line.metric.get("__name__").cloned().unwrap_or_default();
-        families.entry(name).or_default().push(line);
-        Ok(())
-    })?;
-    let mut out = BufWriter::new(std::fs::File::create(&input)?);
-    for (name, lines) in &families {
-        for line in lines {
-            let labels: Vec<String> = line
-                .metric
-                .iter()
-                .filter(|(k, _)| k.as_str() != "__name__")
-                .map(|(k, v)| format!("{k}=\"{}\"", openmetrics_escape(v)))
-                .collect();
-            let series = format!("{name}{{{}}}", labels.join(","));
-            for (v, t) in line.values.iter().zip(&line.timestamps) {
-                writeln!(
-                    out,
-                    "{series} {v} {}.{:03}",
-                    t.div_euclid(1000),
-                    t.rem_euclid(1000)
-                )?;
-            }
-        }
-    }
-    writeln!(out, "# EOF")?;
-    out.flush()?;
-    drop(families);
-    eprintln!("prometheus: backfilling blocks with promtool");
-    let cpu = cpu_seconds(true);
-    let status = Command::new(promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics", "-q"])
-        .arg(&input)
-        .arg(dir)
-        .stdout(Stdio::null())
-        .status()
-        .context("run promtool")?;
-    anyhow::ensure!(status.success(), "promtool failed: {status}");
-    let ingest_cpu = cpu_seconds(true) - cpu;
-    let _ = std::fs::remove_file(&input);
-    Ok(PeerFigures {
-        bytes_per_sample: dir_bytes(dir) as f64 / samples as f64,
-        ingest_samples_per_cpu_s: samples as f64 / ingest_cpu.max(0.01),
+        bytes_per_sample_uncompacted: None,
+        how: "ingest: /api/v1/import, then /internal/force_flush; bytes: after \
+              /internal/force_merge"
+            .into(),
     })
 }

@@ -27,7 +27,7 @@ use strata_tsdb::{Tsdb, TsdbOptions};
 use strata_web::auth::{Caller, Principal, Role, Scope};
 
 use crate::dataset::{self, Line};
-use crate::measure::{WorkDir, http, percentile, which};
+use crate::measure::{WorkDir, http, percentile};
 
 /// The region the dataset's series are given.
 const REGION: &str = "bench";
@@ -177,31 +177,10 @@ async fn serve_strata(db: Arc<Tsdb>) -> anyhow::Result<(String, tokio::task::Joi
 }
 
 /// Prometheus over the dataset backfilled into `dir`.
-fn start_prometheus(
-    dir: &Path,
-    data: &Path,
-    samples: u64,
-) -> anyhow::Result<strata_testkit::peer::Peer> {
-    let bin = which("prometheus", "prometheus")?;
-    crate::peers::prometheus(&dir.join("data"), data, samples)?;
-    let config = dir.join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1m\n")?;
-    let peer = strata_testkit::peer::Peer::start_on_free_port(
-        |addr| {
-            let mut c = std::process::Command::new(&bin);
-            c.arg(format!("--config.file={}", config.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.join("data").display()
-                ))
-                .arg("--storage.tsdb.retention.time=100y")
-                .arg(format!("--web.listen-address={addr}"));
-            c
-        },
-        &dir.join("prometheus.log"),
-        |addr| http(addr, "GET", "/-/ready", b"").is_ok_and(|(s, _)| s == 200),
-    )?;
-    Ok(peer)
+fn start_prometheus(dir: &Path, data: &Path) -> anyhow::Result<strata_testkit::peer::Peer> {
+    let blocks = dir.join("data");
+    crate::peers::prometheus::backfill(&blocks, data)?;
+    crate::peers::prometheus::server(&blocks, dir)
 }
 
 /// `path?query` asked of `addr`: the answer's JSON and the time it took.
@@ -235,10 +214,9 @@ pub async fn run(args: PromqlBench) -> anyhow::Result<()> {
     let (strata, _server) = serve_strata(db).await?;
     let theirs = dir.join("prometheus.jsonl");
     with_node_names(&data, &theirs)?;
-    let their_samples = dataset::summary(&theirs)?.samples;
     let prometheus = tokio::task::spawn_blocking({
         let dir = dir.join("prometheus");
-        move || start_prometheus(&dir, &theirs, their_samples)
+        move || start_prometheus(&dir, &theirs)
     })
     .await??;
     let prom_addr = prometheus.addr.clone();

@@ -102,7 +102,7 @@ pub fn run(args: TsdbBench) -> anyhow::Result<()> {
         victoriametrics = peers::victoria_metrics(&dir.join("vm"), &data_path, samples)
             .map_err(|e| eprintln!("victoriametrics: skipped: {e:#}"))
             .ok();
-        prometheus = peers::prometheus(&dir.join("prometheus"), &data_path, samples)
+        prometheus = peers::prometheus::figures(&dir.join("prometheus"), &data_path, samples)
             .map_err(|e| eprintln!("prometheus: skipped: {e:#}"))
             .ok();
     }
@@ -226,6 +226,17 @@ fn print_table(r: &Report) {
                 p.bytes_per_sample, p.ingest_samples_per_cpu_s
             ),
             None => println!("{name:<16} {:>16} {:>22}", "-", "-"),
+        }
+    }
+    for (name, peer) in [
+        ("prometheus", &r.prometheus),
+        ("victoriametrics", &r.victoriametrics),
+    ] {
+        if let Some(p) = peer {
+            println!("{name}: {}", p.how);
+            if let Some(b) = p.bytes_per_sample_uncompacted {
+                println!("{name}: {b:.3} bytes/sample before its own compaction");
+            }
         }
     }
     println!(

@@ -60,7 +60,7 @@ enum Command {
     Healthz(cmd::healthz::HealthzArgs),
     /// Serve simulated agents from one process and one port.
     Sim(cmd::sim::SimArgs),
-    /// Measure a component beside its peers: tsdb, agent, probes, failover or overview (runs
+    /// Measure a component beside its peers, or every one of them with `all` (runs
     /// `strata-bench`).
     Bench(cmd::bench::BenchArgs),
 }

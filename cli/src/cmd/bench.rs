@@ -10,8 +10,8 @@ use clap::Args;
 /// Options of `strata bench`: everything after `bench` goes to `strata-bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// What to measure (tsdb, agent, probes, failover, overview, promql, forward) and its
-    /// options; `strata bench <what> --help` lists them.
+    /// What to measure (tsdb, agent, probes, failover, region, overview, promql, forward, or
+    /// all of them) and its options; `strata bench <what> --help` lists them.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<OsString>,
 }
