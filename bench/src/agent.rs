@@ -137,10 +137,9 @@ pub async fn run(args: AgentBench) -> anyhow::Result<()> {
         let cpu = |f: Option<&AgentFigures>| f.map_or(0.0, |f| f.cpu_ms_per_collection);
         rounds.push([cpu(Some(&m)), cpu(Some(&p)), cpu(n.as_ref())]);
         if let Some(n) = &n {
-            let of = |a: f64, b: f64| a / b;
-            cpu_ratios.push(of(m.cpu_ms_per_collection, n.cpu_ms_per_collection));
-            plain_ratios.push(of(p.cpu_ms_per_collection, n.cpu_ms_per_collection));
-            rss_ratios.push(of(m.peak_rss_bytes as f64, n.peak_rss_bytes as f64));
+            cpu_ratios.push(m.cpu_ms_per_collection / n.cpu_ms_per_collection);
+            plain_ratios.push(p.cpu_ms_per_collection / n.cpu_ms_per_collection);
+            rss_ratios.push(m.peak_rss_bytes as f64 / n.peak_rss_bytes as f64);
         }
         mtls.push(m);
         plain.push(p);

@@ -343,6 +343,32 @@ mod tests {
     }
 
     #[test]
+    fn the_pages_are_what_the_kept_document_renders_to() {
+        let doc = read(&root().join("docs/performance.json")).unwrap();
+        for step in STEPS {
+            assert!(
+                doc.benches.contains_key(step.key),
+                "docs/performance.json lacks {}: strata bench all --only {}",
+                step.key,
+                step.key
+            );
+        }
+        let page = std::fs::read_to_string(root().join("docs/performance.md")).unwrap();
+        assert!(
+            doc::render(&doc).unwrap() == page,
+            "docs/performance.md is not what docs/performance.json renders to: \
+             ./target/release/strata bench all --render writes it again"
+        );
+        let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+        let table = readme::headline(&doc).unwrap();
+        assert!(
+            readme::replace_headline(&readme, &table).unwrap() == readme,
+            "the README's headline table is not what docs/performance.json renders to: \
+             ./target/release/strata bench all --render writes it again"
+        );
+    }
+
+    #[test]
     fn every_bench_is_a_known_subcommand_with_its_json() {
         use clap::CommandFactory;
         let cli = crate::Cli::command();

@@ -108,26 +108,23 @@ pub fn render(doc: &Document) -> anyhow::Result<String> {
             .join(", ")
     )?;
     for s in sections() {
-        let first = doc.figures(s.keys[0]);
         writeln!(out, "\n## {}\n\n{}\n", s.title, s.about.trim())?;
         writeln!(out, "```sh")?;
         for key in s.keys {
             writeln!(out, "{}", doc.figures(key).command())?;
         }
         writeln!(out, "```\n")?;
-        let provenance: Vec<String> = s
-            .keys
-            .iter()
-            .map(|k| doc.figures(k))
-            .filter(|f| f.ran() || s.keys.len() == 1)
-            .map(|f| f.provenance())
-            .collect();
-        let provenance = if provenance.is_empty() {
-            first.provenance()
+        if let [key] = s.keys {
+            let mut line = doc.figures(key).provenance();
+            line[..1].make_ascii_uppercase();
+            writeln!(out, "{line}.")?;
         } else {
-            provenance.join(" ")
-        };
-        writeln!(out, "{provenance}")?;
+            for key in s.keys {
+                let f = doc.figures(key);
+                let args = f.run().map_or(key.to_string(), |r| r.args.join(" "));
+                writeln!(out, "- `strata bench {args}`: {}", f.provenance())?;
+            }
+        }
         if s.keys.iter().any(|k| doc.figures(k).ran()) {
             writeln!(out, "\n{}", (s.figures)(doc)?.trim_end())?;
         }

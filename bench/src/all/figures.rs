@@ -81,13 +81,13 @@ impl<'a> Figures<'a> {
     pub fn provenance(&self) -> String {
         match self.run {
             Some(r) => format!(
-                "Measured {} (commit `{}`, {:.0} s).",
+                "measured {} (commit `{}`, {:.0} s)",
                 r.date.split('T').next().unwrap_or(&r.date),
                 r.commit,
                 r.seconds
             ),
             None => format!(
-                "Not measured yet: `strata bench all --only {}` runs it.",
+                "not measured yet: `strata bench all --only {}` runs it",
                 self.key
             ),
         }
@@ -126,9 +126,14 @@ pub fn millions(x: f64) -> String {
     format!("{} M", num(x / 1e6, 2))
 }
 
-/// Bytes as megabytes, one decimal: "10.5 MB".
+/// Bytes as megabytes with one decimal ("10.5 MB"), from a gigabyte on as gigabytes with
+/// two ("1.83 GB").
 pub fn mb(bytes: f64) -> String {
-    format!("{} MB", num(bytes / 1e6, 1))
+    if bytes >= 1e9 {
+        format!("{} GB", num(bytes / 1e9, 2))
+    } else {
+        format!("{} MB", num(bytes / 1e6, 1))
+    }
 }
 
 /// A ratio, two decimals: "0.16×".
@@ -150,6 +155,7 @@ mod tests {
         assert_eq!(num(f64::NAN, 1), "—");
         assert_eq!(millions(9_740_000.0), "9.74 M");
         assert_eq!(mb(10_500_000.0), "10.5 MB");
+        assert_eq!(mb(1_830_350_848.0), "1.83 GB");
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
         writeln!(
             out,
             "| {}: queries answered as Prometheus answers them; HTTP latency p50 / p99 | {} of \
-             {}; {} / {} ms | Prometheus {prom}: {} / {} ms | {} |",
+             {}; {} / {} ms | Prometheus {prom}: {} / {} ms | latency p50 {}, p99 {} |",
             link("PromQL", "PromQL, against Prometheus"),
             num(f.num("identical")?, 0),
             num(f.num("queries")?, 0),
@@ -151,6 +151,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
             num(f.num("strata_p99_ms")?, 2),
             num(f.num("prometheus_p50_ms")?, 2),
             num(f.num("prometheus_p99_ms")?, 2),
+            ratio(f.num("strata_p50_ms")? / f.num("prometheus_p50_ms")?),
             ratio(f.num("strata_p99_ms")? / f.num("prometheus_p99_ms")?)
         )?;
     }
@@ -184,7 +185,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
              a restart | none | — |",
             link("enterprise view", "Enterprise view, a thousand regions"),
             num(f.num("regions")?, 0),
-            num(f.num("resources")?, 0),
+            num(f.num("resources")? / f.num("regions")?.max(1.0), 0),
             num(f.num("overview_p50_ms")?, 1),
             num(f.num("overview_p99_ms")?, 1),
             num(f.num("drill_p50_ms")?, 1),

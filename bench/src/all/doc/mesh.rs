@@ -139,8 +139,8 @@ fn region(doc: &Document) -> anyhow::Result<String> {
         )?;
     }
     out.push_str(
-        "\nThe regional API, idle and under that load (p99; the host's metrics over an hour, \
-         the region's resources, PromQL `avg(host_load1)` over every agent):\n\n\
+        "\nThe regional API, idle and under that load (the host's metrics over an hour, the \
+         region's resources, PromQL `avg(host_load1)` over every agent):\n\n\
          | run | request | idle p50 / p99 | loaded p50 / p99 | loaded / idle (p99) |\n\
          |---|---|---|---|---|\n",
     );
@@ -188,8 +188,10 @@ fn overview(doc: &Document) -> anyhow::Result<String> {
     let mut out = String::new();
     writeln!(
         out,
-        "{} regions × {} hosts, {} services.\n\n| request | p50 | p99 |\n|---|---|---|",
+        "{} regions × {} hosts ({} resources), {} services.\n\n| request | p50 | p99 |\n\
+         |---|---|---|",
         num(f.num("regions")?, 0),
+        num(f.num("resources")? / f.num("regions")?.max(1.0), 0),
         num(f.num("resources")?, 0),
         num(f.num("services")?, 0)
     )?;
