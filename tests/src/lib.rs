@@ -1,9 +1,11 @@
 //! The peers Strata's end-to-end tests talk to: an Alertmanager, an SMTP and a webhook sink,
 //! a probe target, a WebDriver client and the logins through it, an agent whose CPU the
 //! test sets, VictoriaMetrics and Prometheus as remote-write receivers; region eu of the
-//! alerting tests; the fault tests' exact accounting; Kubernetes objects read as JSON. Starting Strata itself — daemons on port 0, whole meshes, proxies that
-//! cut a link, waits with deadlines — is the test kit's (`strata-testkit`,
-//! `Mesh::builder()`), shared with the benches and `strata up`.
+//! alerting tests; the fault tests' exact accounting; Kubernetes objects read as JSON; every
+//! parser fed from outside as a fuzz target (`fuzz`, run by `fuzz/` and `tests/fuzz.rs`).
+//! Starting Strata itself — daemons on port 0, whole meshes, proxies that cut a link, waits
+//! with deadlines — is the test kit's (`strata-testkit`, `Mesh::builder()`), shared with
+//! the benches and `strata up`.
 //!
 //! The binaries must be built first (`cargo build --workspace --bins`; `make test` does it).
 
@@ -12,6 +14,7 @@ pub mod alertmanager;
 pub mod charts;
 pub mod cpu_agent;
 pub mod eu;
+pub mod fuzz;
 pub mod login;
 pub mod manifests;
 pub mod sinks;

@@ -301,8 +301,8 @@ impl Drop for Browser {
     }
 }
 
-/// Standard base64 (with padding) decoded.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
+/// Standard base64 (with padding or without; whitespace skipped) decoded.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let value = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

@@ -71,7 +71,8 @@ pub fn parse_stat(text: &str) -> Option<(String, char, u32, u64, u32, u64)> {
     let stime: u64 = rest.get(10)?.parse().ok()?;
     let threads = rest.get(15)?.parse().ok()?;
     let rss: u64 = rest.get(19)?.parse().ok()?;
-    Some((name, state, ppid, utime + stime, threads, rss))
+    // the kernel's counters never come near u64's end, a corrupt or hostile text may
+    Some((name, state, ppid, utime.saturating_add(stime), threads, rss))
 }
 
 /// read_bytes and write_bytes of a /proc/<pid>/io text.
@@ -315,6 +316,10 @@ mod tests {
         assert_eq!(name, "my (odd) name");
         assert_eq!((state, ppid, ticks, threads, rss), ('R', 3918, 10, 4, 381));
         assert!(parse_stat("garbage").is_none());
+        // counters at u64's end (found by the fuzz target): saturated, not overflowed
+        let huge = "1 (x) S 0 0 0 0 0 0 0 0 0 0 18446744073709551615 18446744073709551615 0 0 \
+                    20 0 1 0 0 0 1";
+        assert_eq!(parse_stat(huge).unwrap().3, u64::MAX);
         assert_eq!(
             parse_io("rchar: 1\nread_bytes: 4096\nwrite_bytes: 8192\n"),
             (4096, 8192)

@@ -251,20 +251,22 @@ fn rfc3339(text: &str) -> Option<i64> {
 
 /// A step or duration in ms: seconds (with decimals) or `1m30s`-style.
 pub fn parse_step(name: &str, text: &str) -> Result<i64, PromqlError> {
-    if let Ok(secs) = text.parse::<f64>()
-        && secs.is_finite()
-        && secs.abs() < 1e12
-    {
-        return Ok((secs * 1000.0).round() as i64);
+    let invalid = || {
+        bad(format!(
+            "invalid parameter \"{name}\": cannot parse \"{text}\" to a valid duration"
+        ))
+    };
+    if let Ok(secs) = text.parse::<f64>() {
+        // a number is seconds, or nothing: the duration parser panics on one too large
+        // ("1e30", "Inf") rather than refusing it
+        return (secs.is_finite() && secs.abs() < 1e12)
+            .then(|| (secs * 1000.0).round() as i64)
+            .ok_or_else(invalid);
     }
     promql_parser::util::parse_duration(text)
         .ok()
         .and_then(|d| i64::try_from(d.as_millis()).ok())
-        .ok_or_else(|| {
-            bad(format!(
-                "invalid parameter \"{name}\": cannot parse \"{text}\" to a valid duration"
-            ))
-        })
+        .ok_or_else(invalid)
 }
 
 /// A timestamp in seconds, as Prometheus writes it (a number).

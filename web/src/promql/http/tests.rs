@@ -116,6 +116,15 @@ async fn errors_are_prometheus_errors_with_their_codes() {
     let (status, body) = get_("/api/v1/query_range?query=up&start=0&end=10").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("step"), "{body}");
+    // numbers past a duration's range (found by the fuzz target) are refused, not a panic
+    for step in ["1e30", "Inf", "-Inf", "NaN", "18446744073709551616"] {
+        let (status, body) = get_(&format!(
+            "/api/v1/query_range?query=up&start=0&end=10&step={step}"
+        ))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "step={step}: {body}");
+        assert!(body["error"].as_str().unwrap().contains("step"), "{body}");
+    }
     let (status, body) = get_("/api/v1/query?query=up&time=yesterday").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("time"), "{body}");

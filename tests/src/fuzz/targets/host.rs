@@ -1,0 +1,311 @@
+//! Targets fed by the host and the servers the agent probes or scrapes: /proc files, the
+//! connection tables, access-log lines, plugin output, DNS replies, certificates, and
+//! exposition text. Seeds are this machine's own files where there are any, read when the
+//! target starts (so that a run here sees the kernel's real text), and small literals.
+
+use std::hint::black_box;
+
+use strata_agent::checks::spec::{AccessFormat, TimeUnit};
+use strata_agent::checks::{access, dns, perfdata, tls};
+use strata_agent::procfs::{self, Emit, SnmpPlans};
+use strata_agent::scrape::parse::{self as exposition, Format};
+use strata_agent::snapshot;
+
+use super::{Target, pick, seeds, text};
+
+/// Takes what a parser emits, so that nothing it computes is optimised away.
+struct Sink(u64);
+
+impl Emit for Sink {
+    fn emit(&mut self, name: &'static str, labels: &[(&'static str, &str)], value: f64) {
+        self.0 = self
+            .0
+            .wrapping_add(name.len() as u64 + labels.len() as u64 + value.to_bits());
+    }
+}
+
+/// The files at `paths` that this machine has.
+fn read(paths: &[&str]) -> Vec<Vec<u8>> {
+    paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
+
+/// The files at `paths` that this machine has, each behind `prefix` (a variant byte).
+fn files(paths: &[(u8, &str)]) -> Vec<Vec<u8>> {
+    paths
+        .iter()
+        .filter_map(|(prefix, p)| {
+            let mut data = vec![*prefix];
+            data.extend(std::fs::read(p).ok()?);
+            Some(data)
+        })
+        .collect()
+}
+
+/// /proc/stat (CPU ticks, context switches, processes).
+pub const PROC_STAT: Target = Target {
+    name: "proc_stat",
+    run: |data| {
+        let mut ticks = Vec::new();
+        let mut out = Sink(0);
+        procfs::parse_stat(&text(data), &mut out, &mut ticks);
+        // a second cycle, as the collector does: differences against the first
+        procfs::parse_stat(&text(data), &mut out, &mut ticks);
+        black_box(out.0);
+    },
+    seeds: || {
+        let mut s = read(&["/proc/stat"]);
+        s.extend(seeds(&[
+            "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4\nctxt 5\nbtime 1\n",
+        ]));
+        s
+    },
+};
+
+/// /proc/meminfo.
+pub const PROC_MEMINFO: Target = Target {
+    name: "proc_meminfo",
+    run: |data| {
+        let mut names = Vec::new();
+        let mut out = Sink(0);
+        black_box(procfs::parse_meminfo(&text(data), &mut names, &mut out));
+        black_box(procfs::parse_meminfo(&text(data), &mut names, &mut out));
+    },
+    seeds: || {
+        let mut s = read(&["/proc/meminfo"]);
+        s.extend(seeds(&[
+            "MemTotal: 100 kB\nMemAvailable: 5 kB\nHugePages_Total: 0\n",
+        ]));
+        s
+    },
+};
+
+/// The small files of /proc, the first byte choosing which: loadavg, diskstats,
+/// schedstat, softirqs, pressure, vmstat.
+pub const PROC_SMALL_FILES: Target = Target {
+    name: "proc_small_files",
+    run: |data| {
+        let (which, rest) = pick(data, 6);
+        let (t, mut out) = (text(rest), Sink(0));
+        match which {
+            0 => procfs::parse_loadavg(&t, &mut out),
+            1 => procfs::parse_diskstats(&t, &mut out),
+            2 => procfs::parse_schedstat(&t, &mut out),
+            3 => procfs::parse_softirqs(&t, &mut out),
+            4 => procfs::parse_pressure(&t, "io", &mut out),
+            _ => procfs::parse_vmstat(&t, &mut out),
+        }
+        black_box(out.0);
+    },
+    seeds: || {
+        files(&[
+            (0, "/proc/loadavg"),
+            (1, "/proc/diskstats"),
+            (2, "/proc/schedstat"),
+            (3, "/proc/softirqs"),
+            (4, "/proc/pressure/io"),
+            (4, "/proc/pressure/memory"),
+            (5, "/proc/vmstat"),
+        ])
+    },
+};
+
+/// The files of /proc/net, the first byte choosing which: dev, snmp (and netstat), snmp6,
+/// sockstat, softnet_stat.
+pub const PROC_NET: Target = Target {
+    name: "proc_net",
+    run: |data| {
+        let (which, rest) = pick(data, 5);
+        let (t, mut out) = (text(rest), Sink(0));
+        match which {
+            0 => procfs::parse_net_dev(&t, &mut out),
+            1 => {
+                let mut plans = SnmpPlans::default();
+                procfs::parse_snmp(&t, &mut plans, &mut out);
+                procfs::parse_snmp(&t, &mut plans, &mut out);
+            }
+            2 => procfs::parse_snmp6(&t, &mut out),
+            3 => procfs::parse_sockstat(&t, &mut out),
+            _ => procfs::parse_softnet(&t, &["cpu0".into(), "cpu1".into()], &mut out),
+        }
+        black_box(out.0);
+    },
+    seeds: || {
+        files(&[
+            (0, "/proc/net/dev"),
+            (1, "/proc/net/snmp"),
+            (1, "/proc/net/netstat"),
+            (2, "/proc/net/snmp6"),
+            (3, "/proc/net/sockstat"),
+            (4, "/proc/net/softnet_stat"),
+        ])
+    },
+};
+
+/// /proc/<pid>/stat (a process's name may hold spaces and parentheses).
+pub const PROC_PID_STAT: Target = Target {
+    name: "proc_pid_stat",
+    run: |data| {
+        black_box(procfs::processes::parse_stat(&text(data)));
+    },
+    seeds: || {
+        let mut s = read(&["/proc/self/stat", "/proc/1/stat"]);
+        s.extend(seeds(&[
+            "42 (a) b) (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19\n",
+        ]));
+        s
+    },
+};
+
+/// /proc/net/tcp, tcp6, udp and udp6, the first byte choosing the protocol.
+pub const PROC_CONNECTIONS: Target = Target {
+    name: "proc_connections",
+    run: |data| {
+        let (which, rest) = pick(data, 4);
+        let protocol = ["tcp", "tcp6", "udp", "udp6"][which as usize];
+        let mut out = Vec::new();
+        snapshot::parse_connections(protocol, &text(rest), &mut out);
+        black_box(out.len());
+    },
+    seeds: || {
+        files(&[
+            (0, "/proc/net/tcp"),
+            (1, "/proc/net/tcp6"),
+            (2, "/proc/net/udp"),
+            (3, "/proc/net/udp6"),
+        ])
+    },
+};
+
+/// Access-log lines, common and combined formats, each time unit; the first byte picks the
+/// format and the unit, each following line is parsed.
+pub const ACCESS_LOG: Target = Target {
+    name: "access_log",
+    run: |data| {
+        let (which, rest) = pick(data, 8);
+        let format = if which & 1 == 0 {
+            AccessFormat::Common
+        } else {
+            AccessFormat::Combined
+        };
+        let unit = [
+            TimeUnit::None,
+            TimeUnit::Micros,
+            TimeUnit::Millis,
+            TimeUnit::Seconds,
+        ][(which >> 1) as usize];
+        for line in text(rest).lines() {
+            black_box(access::parse_line(line, format, unit));
+        }
+    },
+    seeds: || {
+        let common =
+            "127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /a.gif HTTP/1.0\" 200 2326";
+        let combined = "10.0.0.1 - - [05/Dec/2026:10:00:00 +0000] \"POST /api/v1/x?y=1 HTTP/1.1\" \
+                        503 - \"https://ref.example/\" \"Mozilla/5.0 (X11) \\\"quoted\\\"\" 0.042";
+        vec![
+            [&[0u8][..], common.as_bytes()].concat(),
+            [&[1u8][..], combined.as_bytes()].concat(),
+            [&[7u8][..], combined.as_bytes()].concat(),
+            [&[2u8][..], b"- - - [x] \"\" 0 0 1234\n".as_slice()].concat(),
+        ]
+    },
+};
+
+/// Nagios-style plugin output with perfdata.
+pub const PERFDATA: Target = Target {
+    name: "perfdata",
+    run: |data| {
+        black_box(perfdata::parse(&text(data)));
+    },
+    seeds: || {
+        seeds(&[
+            "DISK OK - free space: / 3326 MB (56%); | /=2643MB;5948;5958;0;5968\n\
+             / 15272 MB (77%);\n/boot 68 MB (69%);\n| /boot=68MB;88;93;0;98\n/home=69357MB;253404;253409;0;253414",
+            "OK | 'label with spaces'=1.5s;~:10;@0:20;; time=0.1ms count=3c ratio=99.9%",
+            "CRITICAL - nothing|'unterminated=1 =2 a=b",
+        ])
+    },
+};
+
+/// The header of a DNS reply (rcode and answer count), the first two bytes the query id.
+pub const DNS_HEADER: Target = Target {
+    name: "dns_header",
+    run: |data| {
+        let id = data
+            .get(..2)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+        black_box(dns::parse_header(id, data.get(2..).unwrap_or_default()).ok());
+    },
+    seeds: || {
+        vec![
+            vec![0x12, 0x34, 0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0],
+            vec![
+                0, 1, 0, 1, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'w', b'w', b'w', 0,
+            ],
+        ]
+    },
+};
+
+/// A certificate's expiry read from its DER (the TLS probe's hand-written walker).
+pub const CERTIFICATE: Target = Target {
+    name: "certificate_der",
+    run: |data| {
+        black_box(tls::not_after(data));
+    },
+    seeds: || {
+        // the system's trust store holds real certificates of every shape; a few of them
+        let mut s: Vec<Vec<u8>> = std::fs::read_dir("/etc/ssl/certs")
+            .map(|dir| {
+                dir.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "pem"))
+                    .take(8)
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .filter_map(|pem| der_of_pem(&pem))
+                    .collect()
+            })
+            .unwrap_or_default();
+        s.push(vec![0x30, 0x82, 0xff, 0xff, 0x30, 0x03, 0x02, 0x01, 0x02]);
+        s
+    },
+};
+
+/// The DER inside the first PEM block of `pem`.
+fn der_of_pem(pem: &str) -> Option<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----END"))
+        .collect();
+    crate::webdriver::base64_decode(&body)
+}
+
+/// Prometheus text and OpenMetrics exposition (the first byte picks the format), and the
+/// label sets of every series it holds.
+pub const EXPOSITION: Target = Target {
+    name: "exposition",
+    run: |data| {
+        let (which, rest) = pick(data, 2);
+        let format = if which == 0 {
+            Format::Text
+        } else {
+            Format::OpenMetrics
+        };
+        let body = text(rest);
+        let mut series = Vec::new();
+        let _ = exposition::for_each(&body, format, |line| series.push(line.series));
+        for s in series {
+            black_box(exposition::series_labels(s).ok());
+        }
+    },
+    seeds: || {
+        let text = "# HELP node_cpu_seconds_total Seconds.\n# TYPE node_cpu_seconds_total counter\n\
+                    node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 1.5e+06 1700000000000\n\
+                    up 1\nx{a=\"\\\"q\\\\\\n\"} NaN\nh_bucket{le=\"+Inf\"} 3\n";
+        let om = "# TYPE a counter\na_total{b=\"c\"} 1 1700000000.5 # {trace=\"x\"} 1\n# EOF\n";
+        vec![
+            [&[0u8][..], text.as_bytes()].concat(),
+            [&[1u8][..], om.as_bytes()].concat(),
+        ]
+    },
+};
