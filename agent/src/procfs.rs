@@ -15,13 +15,13 @@
 //! [`processes`] (per-process readings).
 
 mod files;
-mod mounts;
+pub mod mounts;
 mod net;
 mod parse;
 pub mod processes;
 mod sysfs;
 mod system;
-mod tcp_states;
+pub mod tcp_states;
 #[cfg(test)]
 mod testing;
 

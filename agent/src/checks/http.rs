@@ -96,13 +96,13 @@ pub struct Phases {
 
 /// A response as far as the probe read it.
 #[derive(Debug, Default)]
-pub(crate) struct Response {
-    pub(crate) status: u16,
+pub struct Response {
+    pub status: u16,
     /// The body, up to the spec's `max_body_bytes`.
-    pub(crate) body: Vec<u8>,
+    pub body: Vec<u8>,
     /// Bytes the body had on the wire (chunk framing included).
-    pub(crate) body_bytes: u64,
-    pub(crate) content_type: Option<String>,
+    pub body_bytes: u64,
+    pub content_type: Option<String>,
 }
 
 /// One request of `spec` within `timeout`, untimed (the agent's scrapes).
@@ -243,8 +243,9 @@ async fn probe(
     exchange(stream, spec, &target, deadline, phases).await
 }
 
-/// Writes the request and reads the response, timing processing and transfer.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+/// Writes the request and reads the response on `stream`, timing processing and transfer
+/// (public so that the fuzz targets can feed it any answer).
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     spec: &HttpSpec,
     target: &Target,

@@ -15,8 +15,9 @@ use super::{port, tls};
 /// Longest reply line read (RFC 5321 allows 512; servers send more in EHLO lists).
 const MAX_LINE: usize = 4096;
 
-/// Reads one (possibly multi-line) reply; returns its code and last line.
-async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
+/// Reads one (possibly multi-line) reply; returns its code and last line (public so that
+/// the fuzz targets can feed it any answer).
+pub async fn reply<S: AsyncRead + AsyncWrite + Unpin>(
     reader: &mut BufReader<S>,
     deadline: Instant,
 ) -> Result<(u16, String), String> {

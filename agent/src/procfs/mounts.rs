@@ -5,15 +5,15 @@ use super::Emit;
 
 /// A local filesystem of /proc/mounts.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Mount {
-    pub(super) device: String,
-    pub(super) mount: String,
-    pub(super) fstype: String,
+pub struct Mount {
+    pub device: String,
+    pub mount: String,
+    pub fstype: String,
 }
 
 /// The local filesystems of a /proc/mounts text, each mount point once. Network
 /// filesystems are left out: a stalled server would stall the cycle.
-pub(super) fn local_mounts(text: &str) -> Vec<Mount> {
+pub fn local_mounts(text: &str) -> Vec<Mount> {
     let mut out: Vec<Mount> = Vec::new();
     for line in text.lines() {
         let mut fields = line.split_ascii_whitespace();

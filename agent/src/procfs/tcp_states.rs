@@ -80,7 +80,8 @@ pub fn count(datagram: &[u8], counts: &mut [u64; STATES.len()]) -> Part {
                 let errno = rest
                     .get(16..20)
                     .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
-                return Part::Error(-errno);
+                // the kernel sends a negative errno; a hostile or corrupt one may be i32::MIN
+                return Part::Error(errno.saturating_neg());
             }
             SOCK_DIAG_BY_FAMILY => {
                 // inet_diag_msg: family, state, ...
@@ -187,6 +188,13 @@ mod tests {
         let mut bad = done.clone();
         bad[0..4].copy_from_slice(&500u32.to_ne_bytes());
         assert_eq!(count(&bad, &mut counts), Part::Error(0));
+        // an error record with errno i32::MIN (found by the fuzz target) is no overflow
+        let mut error = done.clone();
+        error[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        error[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        assert_eq!(count(&error, &mut counts), Part::Error(i32::MAX));
+        error[16..20].copy_from_slice(&(-13i32).to_ne_bytes());
+        assert_eq!(count(&error, &mut counts), Part::Error(13));
     }
 
     #[test]

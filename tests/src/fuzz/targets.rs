@@ -1,8 +1,10 @@
 //! The targets, one per parser fed from outside, grouped by where their input comes from:
-//! the host (`host`: /proc, logs, plugins, probed servers, exporters), the store and the
-//! wire (`store`: chunks, remote-write bodies), and people (`text`: TOML, PromQL, API
-//! parameters, identities).
+//! the host (`host`: /proc, netlink, logs, plugins, DNS and certificates of probed servers,
+//! exporters), probed servers' answers read from a stream (`answers`: HTTP, SMTP), the
+//! store and the wire (`store`: chunks, remote-write bodies), and people (`text`: TOML,
+//! PromQL, API parameters, identities).
 
+mod answers;
 mod host;
 mod store;
 mod text;
@@ -26,11 +28,15 @@ pub const TARGETS: &[Target] = &[
     host::PROC_NET,
     host::PROC_PID_STAT,
     host::PROC_CONNECTIONS,
+    host::PROC_MOUNTS,
+    host::SOCK_DIAG,
     host::ACCESS_LOG,
     host::PERFDATA,
     host::DNS_HEADER,
     host::CERTIFICATE,
     host::EXPOSITION,
+    answers::HTTP_ANSWER,
+    answers::SMTP_REPLY,
     store::CHUNK,
     store::REMOTE_WRITE,
     store::MATCHER,

@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use strata_agent::checks::spec::{AccessFormat, TimeUnit};
 use strata_agent::checks::{access, dns, perfdata, tls};
-use strata_agent::procfs::{self, Emit, SnmpPlans};
+use strata_agent::procfs::{self, Emit, SnmpPlans, mounts, tcp_states};
 use strata_agent::scrape::parse::{self as exposition, Format};
 use strata_agent::snapshot;
 
@@ -173,6 +173,52 @@ pub const PROC_CONNECTIONS: Target = Target {
             (2, "/proc/net/udp"),
             (3, "/proc/net/udp6"),
         ])
+    },
+};
+
+/// /proc/mounts: the local filesystems and their mount points, octal escapes undone.
+pub const PROC_MOUNTS: Target = Target {
+    name: "proc_mounts",
+    run: |data| {
+        black_box(mounts::local_mounts(&text(data)).len());
+    },
+    seeds: || {
+        let mut s = read(&["/proc/mounts", "/proc/self/mounts"]);
+        s.extend(seeds(&[
+            "/dev/sda1 /mnt/with\\040space\\011tab ext4 rw 0 0\nsrv:/x /nfs nfs4 rw 0 0\n\
+             /dev/sda1 /mnt/with\\040space\\011tab ext4 ro 0 0\n/dev/x / btrfs rw 0 0\n",
+        ]));
+        s
+    },
+};
+
+/// One datagram of a netlink sock_diag dump: TCP sockets counted by state.
+pub const SOCK_DIAG: Target = Target {
+    name: "sock_diag",
+    run: |data| {
+        let mut counts = [0u64; 13];
+        black_box(tcp_states::count(data, &mut counts));
+        black_box(counts);
+    },
+    seeds: || {
+        // two inet_diag records (established, listen) then the end of the dump, each
+        // behind its 16-byte netlink header, as the kernel sends them (native byte order)
+        let record = |kind: u16, state: u8, len: u32| {
+            let mut r = vec![0u8; len as usize];
+            r[0..4].copy_from_slice(&len.to_ne_bytes());
+            r[4..6].copy_from_slice(&kind.to_ne_bytes());
+            if r.len() > 17 {
+                r[16] = 2;
+                r[17] = state;
+            }
+            r
+        };
+        let mut dump = record(20, 1, 88);
+        dump.extend(record(20, 10, 88));
+        dump.extend(record(3, 0, 20));
+        let mut error = record(2, 0, 20);
+        error[16..20].copy_from_slice(&(-13i32).to_ne_bytes());
+        vec![dump, error]
     },
 };
 
