@@ -4,8 +4,11 @@
 //! `fuzz/regressions/<target>/` (commit it with the fix), a hang ends the process after
 //! writing its input there.
 //!
-//! `STRATA_FUZZ_SECONDS` (default 2) is each target's time for mutations,
-//! `STRATA_FUZZ_SEED` (default 1) their seed, `STRATA_FUZZ_ONLY` a target's name.
+//! Each target gets `STRATA_FUZZ_RUNS` mutations (default 50,000) within
+//! `STRATA_FUZZ_SECONDS` (default 3): with the seed fixed (`STRATA_FUZZ_SEED`, default 1)
+//! the inputs are the same from run to run, so CI replays what passed here, and a slower
+//! machine runs a prefix of it. Raise both to search further; `STRATA_FUZZ_ONLY` names one
+//! target.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
@@ -68,11 +71,13 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 #[test]
 fn every_target_survives_its_inputs_and_random_mutations() {
-    let seconds: f64 = env("STRATA_FUZZ_SECONDS", 2.0);
+    let seconds: f64 = env("STRATA_FUZZ_SECONDS", 3.0);
+    let runs: u64 = env("STRATA_FUZZ_RUNS", 50_000);
     let seed: u64 = env("STRATA_FUZZ_SEED", 1);
     let only = std::env::var("STRATA_FUZZ_ONLY").ok();
     let bounds = Bounds {
         time: Duration::from_secs_f64(seconds),
+        runs,
         // a debug build, two cores shared with other tests: generous, yet far below a hang
         per_input: Duration::from_secs(5),
         hang: Duration::from_secs(30),

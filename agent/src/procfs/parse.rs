@@ -34,9 +34,10 @@ pub fn parse_stat(text: &str, out: &mut impl Emit, ticks: &mut Vec<CpuTicks>) {
                 let Ok(n) = field.parse::<u64>() else {
                     break;
                 };
-                t.total += n;
+                // saturating: a corrupt or hostile text may hold counters near u64's end
+                t.total = t.total.saturating_add(n);
                 if !matches!(*mode, "idle" | "iowait") {
-                    t.busy += n;
+                    t.busy = t.busy.saturating_add(n);
                 }
                 if !cpu.is_empty() {
                     // the all-CPU line is the sum of the per-core ones: not a series

@@ -20,6 +20,9 @@ use super::Target;
 pub struct Bounds {
     /// Time for the random mutations, after every given input ran once.
     pub time: Duration,
+    /// Most random mutations run (with the same seed, the same inputs in the same order:
+    /// a run that passed on a machine passes again wherever it gets as far or less).
+    pub runs: u64,
     /// Longest one run may take before it counts as a failure.
     pub per_input: Duration,
     /// Longest one run may take before the watchdog ends the process (a hang).
@@ -190,8 +193,9 @@ pub fn explore(
         once(&data, &mut outcome);
     }
     let mut rng = Rng(bounds.seed | 1);
-    let started = Instant::now();
-    while started.elapsed() < bounds.time && outcome.failures.len() < 10 {
+    let (started, mut mutated) = (Instant::now(), 0);
+    while mutated < bounds.runs && started.elapsed() < bounds.time && outcome.failures.len() < 10 {
+        mutated += 1;
         let data = mutate(&mut rng, &pool, bounds.max_len);
         once(&data, &mut outcome);
         // keep a few mutants as parents, so that edits add up over the run
@@ -313,9 +317,11 @@ mod tests {
             name: "panics_on_x",
             run: |d| assert!(!d.contains(&b'x'), "an x"),
             seeds: || vec![b"abc".to_vec(), b"x".to_vec()],
+            samples: Vec::new,
         };
         let bounds = Bounds {
             time: Duration::from_millis(50),
+            runs: 10_000,
             per_input: Duration::from_secs(1),
             hang: Duration::from_secs(10),
             max_len: 16,

@@ -16,8 +16,18 @@ pub struct Target {
     pub name: &'static str,
     /// Feeds it one input; returns whatever the parser answers, panics only on a defect.
     pub run: fn(&[u8]),
-    /// Inputs written here that start the exploration (more live in `fuzz/corpus/`).
+    /// Inputs written here that start the exploration (more live in `fuzz/corpus/`); the
+    /// same everywhere, so that a run's mutations are the same everywhere.
     pub seeds: fn() -> Vec<Vec<u8>>,
+    /// Real inputs read from this machine (its /proc files, its trust store), which the
+    /// corpus writer (`cargo run -p strata-tests --example fuzz_corpus`) keeps in
+    /// `fuzz/corpus/`; never read by the runs themselves.
+    pub samples: fn() -> Vec<Vec<u8>>,
+}
+
+/// No samples.
+fn none() -> Vec<Vec<u8>> {
+    Vec::new()
 }
 
 /// Every target.

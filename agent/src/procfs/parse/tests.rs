@@ -79,6 +79,19 @@ fn meminfo_fields_become_bytes_in_snake_case() {
 }
 
 #[test]
+fn stat_counters_near_the_end_of_u64_saturate() {
+    // found by the fuzz target: the ticks' sum overflowed
+    let mut ticks = Vec::new();
+    parse_stat(
+        "cpu  1 2 18446744073709551610 0 0 0 9 100 0 0\n",
+        &mut Seen::default(),
+        &mut ticks,
+    );
+    assert_eq!(ticks[0].total, u64::MAX);
+    assert_eq!(ticks[0].busy, u64::MAX);
+}
+
+#[test]
 fn diskstats_reports_whole_disks_only() {
     let text = "   8       0 sda 100 5 2000 30 200 6 4000 50 1 70 90 0 0 0 0\n\
                 8       1 sda1 1 1 1 1 1 1 1 1 1 1 1\n\

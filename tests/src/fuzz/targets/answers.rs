@@ -15,7 +15,7 @@ use strata_agent::checks::smtp;
 use strata_agent::checks::spec::HttpSpec;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
 
-use super::{Target, seeds};
+use super::{Target, none, seeds};
 
 /// A peer whose answer is `data`, read `piece` bytes at a time; what is written to it is
 /// dropped. Never pending: the probe's deadline is never waited on.
@@ -137,6 +137,7 @@ pub const HTTP_ANSWER: Target = Target {
             .map(|(i, a)| [&[i as u8 * 40][..], a.as_bytes()].concat())
             .collect()
     },
+    samples: none,
 };
 
 /// An SMTP server's replies, read one after the other until one fails or the answer ends.
@@ -165,4 +166,5 @@ pub const SMTP_REPLY: Target = Target {
             "\x0222x garbage\r\n",
         ])
     },
+    samples: none,
 };

@@ -1,7 +1,7 @@
 //! Targets fed by the host and the servers the agent probes or scrapes: /proc files, the
 //! connection tables, access-log lines, plugin output, DNS replies, certificates, and
-//! exposition text. Seeds are this machine's own files where there are any, read when the
-//! target starts (so that a run here sees the kernel's real text), and small literals.
+//! exposition text. Seeds are small literals; samples are this machine's own files (the
+//! kernel's real text), which the corpus writer keeps in `fuzz/corpus/`.
 
 use std::hint::black_box;
 
@@ -11,7 +11,7 @@ use strata_agent::procfs::{self, Emit, SnmpPlans, mounts, tcp_states};
 use strata_agent::scrape::parse::{self as exposition, Format};
 use strata_agent::snapshot;
 
-use super::{Target, pick, seeds, text};
+use super::{Target, none, pick, seeds, text};
 
 /// Takes what a parser emits, so that nothing it computes is optimised away.
 struct Sink(u64);
@@ -27,6 +27,14 @@ impl Emit for Sink {
 /// The files at `paths` that this machine has.
 fn read(paths: &[&str]) -> Vec<Vec<u8>> {
     paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
+
+/// Literal inputs, each behind its variant byte.
+fn variants(texts: &[(u8, &str)]) -> Vec<Vec<u8>> {
+    texts
+        .iter()
+        .map(|(prefix, t)| [&[*prefix][..], t.as_bytes()].concat())
+        .collect()
 }
 
 /// The files at `paths` that this machine has, each behind `prefix` (a variant byte).
@@ -52,13 +60,8 @@ pub const PROC_STAT: Target = Target {
         procfs::parse_stat(&text(data), &mut out, &mut ticks);
         black_box(out.0);
     },
-    seeds: || {
-        let mut s = read(&["/proc/stat"]);
-        s.extend(seeds(&[
-            "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4\nctxt 5\nbtime 1\n",
-        ]));
-        s
-    },
+    seeds: || seeds(&["cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4\nctxt 5\nbtime 1\n"]),
+    samples: || read(&["/proc/stat"]),
 };
 
 /// /proc/meminfo.
@@ -70,13 +73,8 @@ pub const PROC_MEMINFO: Target = Target {
         black_box(procfs::parse_meminfo(&text(data), &mut names, &mut out));
         black_box(procfs::parse_meminfo(&text(data), &mut names, &mut out));
     },
-    seeds: || {
-        let mut s = read(&["/proc/meminfo"]);
-        s.extend(seeds(&[
-            "MemTotal: 100 kB\nMemAvailable: 5 kB\nHugePages_Total: 0\n",
-        ]));
-        s
-    },
+    seeds: || seeds(&["MemTotal: 100 kB\nMemAvailable: 5 kB\nHugePages_Total: 0\n"]),
+    samples: || read(&["/proc/meminfo"]),
 };
 
 /// The small files of /proc, the first byte choosing which: loadavg, diskstats,
@@ -97,6 +95,28 @@ pub const PROC_SMALL_FILES: Target = Target {
         black_box(out.0);
     },
     seeds: || {
+        variants(&[
+            (0, "0.52 0.58 0.59 2/1094 123456\n"),
+            (
+                1,
+                "   8       0 sda 100 2 300 4 50 6 70 8 0 90 100 1 2 3 4 5 6\n",
+            ),
+            (
+                2,
+                "version 15\ntimestamp 4294\ncpu0 0 0 0 0 0 0 1234 567 89\n",
+            ),
+            (
+                3,
+                "                    CPU0       CPU1\n          HI:          1          0\n",
+            ),
+            (
+                4,
+                "some avg10=0.00 avg60=0.10 avg300=0.00 total=1234\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=5\n",
+            ),
+            (5, "nr_free_pages 12345\npgfault 678\n"),
+        ])
+    },
+    samples: || {
         files(&[
             (0, "/proc/loadavg"),
             (1, "/proc/diskstats"),
@@ -130,6 +150,21 @@ pub const PROC_NET: Target = Target {
         black_box(out.0);
     },
     seeds: || {
+        variants(&[
+            (
+                0,
+                "Inter-|   Receive |  Transmit\n face |bytes packets\n    lo: 100 2 0 0 0 0 0 0 100 2 0 0 0 0 0 0\n",
+            ),
+            (1, "Tcp: RtoAlgorithm ActiveOpens CurrEstab\nTcp: 1 20 3\n"),
+            (2, "Ip6InReceives                   \t42\n"),
+            (
+                3,
+                "sockets: used 120\nTCP: inuse 5 orphan 0 tw 2 alloc 7 mem 1\n",
+            ),
+            (4, "00000010 00000000 00000001 00000000 00000000\n"),
+        ])
+    },
+    samples: || {
         files(&[
             (0, "/proc/net/dev"),
             (1, "/proc/net/snmp"),
@@ -147,13 +182,8 @@ pub const PROC_PID_STAT: Target = Target {
     run: |data| {
         black_box(procfs::processes::parse_stat(&text(data)));
     },
-    seeds: || {
-        let mut s = read(&["/proc/self/stat", "/proc/1/stat"]);
-        s.extend(seeds(&[
-            "42 (a) b) (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19\n",
-        ]));
-        s
-    },
+    seeds: || seeds(&["42 (a) b) (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19\n"]),
+    samples: || read(&["/proc/self/stat", "/proc/1/stat"]),
 };
 
 /// /proc/net/tcp, tcp6, udp and udp6, the first byte choosing the protocol.
@@ -167,6 +197,13 @@ pub const PROC_CONNECTIONS: Target = Target {
         black_box(out.len());
     },
     seeds: || {
+        variants(&[(
+            0,
+            "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+             \x20  0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0\n",
+        )])
+    },
+    samples: || {
         files(&[
             (0, "/proc/net/tcp"),
             (1, "/proc/net/tcp6"),
@@ -183,13 +220,12 @@ pub const PROC_MOUNTS: Target = Target {
         black_box(mounts::local_mounts(&text(data)).len());
     },
     seeds: || {
-        let mut s = read(&["/proc/mounts", "/proc/self/mounts"]);
-        s.extend(seeds(&[
+        seeds(&[
             "/dev/sda1 /mnt/with\\040space\\011tab ext4 rw 0 0\nsrv:/x /nfs nfs4 rw 0 0\n\
              /dev/sda1 /mnt/with\\040space\\011tab ext4 ro 0 0\n/dev/x / btrfs rw 0 0\n",
-        ]));
-        s
+        ])
     },
+    samples: || read(&["/proc/mounts", "/proc/self/mounts"]),
 };
 
 /// One datagram of a netlink sock_diag dump: TCP sockets counted by state.
@@ -220,6 +256,7 @@ pub const SOCK_DIAG: Target = Target {
         error[16..20].copy_from_slice(&(-13i32).to_ne_bytes());
         vec![dump, error]
     },
+    samples: none,
 };
 
 /// Access-log lines, common and combined formats, each time unit; the first byte picks the
@@ -255,6 +292,7 @@ pub const ACCESS_LOG: Target = Target {
             [&[2u8][..], b"- - - [x] \"\" 0 0 1234\n".as_slice()].concat(),
         ]
     },
+    samples: none,
 };
 
 /// Nagios-style plugin output with perfdata.
@@ -271,6 +309,7 @@ pub const PERFDATA: Target = Target {
             "CRITICAL - nothing|'unterminated=1 =2 a=b",
         ])
     },
+    samples: none,
 };
 
 /// The header of a DNS reply (rcode and answer count), the first two bytes the query id.
@@ -290,6 +329,7 @@ pub const DNS_HEADER: Target = Target {
             ],
         ]
     },
+    samples: none,
 };
 
 /// A certificate's expiry read from its DER (the TLS probe's hand-written walker).
@@ -298,9 +338,10 @@ pub const CERTIFICATE: Target = Target {
     run: |data| {
         black_box(tls::not_after(data));
     },
-    seeds: || {
-        // the system's trust store holds real certificates of every shape; a few of them
-        let mut s: Vec<Vec<u8>> = std::fs::read_dir("/etc/ssl/certs")
+    seeds: || vec![vec![0x30, 0x82, 0xff, 0xff, 0x30, 0x03, 0x02, 0x01, 0x02]],
+    // the system's trust store holds real certificates of every shape; a few of them
+    samples: || {
+        std::fs::read_dir("/etc/ssl/certs")
             .map(|dir| {
                 dir.flatten()
                     .filter(|e| e.path().extension().is_some_and(|x| x == "pem"))
@@ -309,9 +350,7 @@ pub const CERTIFICATE: Target = Target {
                     .filter_map(|pem| der_of_pem(&pem))
                     .collect()
             })
-            .unwrap_or_default();
-        s.push(vec![0x30, 0x82, 0xff, 0xff, 0x30, 0x03, 0x02, 0x01, 0x02]);
-        s
+            .unwrap_or_default()
     },
 };
 
@@ -354,4 +393,5 @@ pub const EXPOSITION: Target = Target {
             [&[1u8][..], om.as_bytes()].concat(),
         ]
     },
+    samples: none,
 };

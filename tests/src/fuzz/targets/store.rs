@@ -9,7 +9,7 @@ use strata_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 use strata_tsdb::Matcher;
 use strata_tsdb::chunk;
 
-use super::{Target, pick, text};
+use super::{Target, none, pick, text};
 
 /// A chunk of the store decoded (its codec read first, as the store's reads do).
 pub const CHUNK: Target = Target {
@@ -35,6 +35,7 @@ pub const CHUNK: Target = Target {
             .map(|p| chunk::encode(p))
             .collect()
     },
+    samples: none,
 };
 
 /// A remote-write body as the region's receiver decodes it (snappy, then the protobuf;
@@ -86,6 +87,7 @@ pub const REMOTE_WRITE: Target = Target {
             .unwrap_or_default();
         vec![[&[0u8][..], &packed].concat(), [&[1u8][..], &bare].concat()]
     },
+    samples: none,
 };
 
 /// A label matcher's text (`=value`, `!value`, `~regex`, `!~regex`), after the label name
@@ -106,4 +108,5 @@ pub const MATCHER: Target = Target {
             "x\n~(a*)*b",
         ])
     },
+    samples: none,
 };

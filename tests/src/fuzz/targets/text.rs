@@ -11,7 +11,7 @@ use strata_agent::control::push;
 use strata_agent::policy::Policy;
 use strata_proto::config::RoleConfig;
 
-use super::{Target, pick, seeds, text};
+use super::{Target, none, pick, seeds, text};
 
 const AGENT: &str = include_str!("../../../../deploy/agent.toml");
 const BROKER: &str = include_str!("../../../../deploy/broker.toml");
@@ -40,6 +40,7 @@ pub const AGENT_TOML: Target = Target {
             "[[checks]]\nname = 'web'\nkind = 'http'\nurl = 'https://x/'\n[[scrape]]\nname = 'n'\nurl = 'http://127.0.0.1:9100/metrics'\n",
         ])
     },
+    samples: none,
 };
 
 /// The local policy pushed configurations are judged by.
@@ -69,6 +70,7 @@ pub const PUSHED_TOML: Target = Target {
              pattern = 'error'\n",
         ])
     },
+    samples: none,
 };
 
 /// A region's rules file (also what `PUT` of the rules takes).
@@ -78,6 +80,7 @@ pub const RULES_TOML: Target = Target {
         black_box(strata_sub_manager::rules::model::parse(&text(data), "fuzz").is_ok());
     },
     seeds: || seeds(&[RULES]),
+    samples: none,
 };
 
 /// A region's notification book: receivers, routes, silences, escalation.
@@ -93,6 +96,7 @@ pub const NOTIFY_TOML: Target = Target {
             .map_or(SUB_MANAGER, |at| &SUB_MANAGER[at..]);
         seeds(&[notify, SUB_MANAGER])
     },
+    samples: none,
 };
 
 /// The services file of the centre.
@@ -102,6 +106,7 @@ pub const SERVICES_TOML: Target = Target {
         black_box(strata_super_manager::services::model::parse_file(&text(data)).is_ok());
     },
     seeds: || seeds(&[SERVICES]),
+    samples: none,
 };
 
 /// The broker's, sub-manager's and super-manager's files (the first byte picks which).
@@ -123,6 +128,7 @@ pub const ROLE_TOML: Target = Target {
             .map(|(i, t)| [&[i as u8][..], t.as_bytes()].concat())
             .collect()
     },
+    samples: none,
 };
 
 /// PromQL, as the HTTP API and the rules take it.
@@ -140,6 +146,7 @@ pub const PROMQL: Target = Target {
             "-(1 + 2) ^ 3 % 4 atan2 5 unless topk(3, {__name__=~\".+\"})",
         ])
     },
+    samples: none,
 };
 
 /// The API's parameters: PromQL times and steps, report periods, RFC 3339 times, resource
@@ -175,6 +182,7 @@ pub const API_PARAMETERS: Target = Target {
             .map(|(i, t)| [&[*i][..], t.as_bytes()].concat())
             .collect()
     },
+    samples: none,
 };
 
 /// Identities read from certificates' SAN URIs (the first byte even) and the revocation
@@ -205,4 +213,5 @@ pub const IDENTITY: Target = Target {
             .concat(),
         ]
     },
+    samples: none,
 };
