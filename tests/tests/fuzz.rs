@@ -97,7 +97,6 @@ fn every_target_survives_its_inputs_and_random_mutations() {
         let mut inputs = kept("corpus", target.name);
         let regressions = kept("regressions", target.name);
         inputs.extend(regressions.iter().cloned());
-        NOW.load(Ordering::Relaxed);
         PEAK.store(NOW.load(Ordering::Relaxed), Ordering::Relaxed);
         let mut base = NOW.load(Ordering::Relaxed);
         let outcome = explore(target, &inputs, &bounds, || {
