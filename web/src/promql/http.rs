@@ -219,15 +219,18 @@ fn rfc3339(text: &str) -> Option<i64> {
         let (c, off) = rest.split_at(at);
         let sign = if off.starts_with('-') { -1 } else { 1 };
         let (oh, om) = off[1..].split_once(':')?;
-        (
-            c,
-            sign * (oh.parse::<i64>().ok()? * 3600 + om.parse::<i64>().ok()? * 60) * 1000,
-        )
+        let (oh, om): (i64, i64) = (oh.parse().ok()?, om.parse().ok()?);
+        if !(0..=23).contains(&oh) || !(0..=59).contains(&om) {
+            return None;
+        }
+        (c, sign * (oh * 3600 + om * 60) * 1000)
     };
     let mut c = clock.split(':');
     let (h, mi): (i64, i64) = (c.next()?.parse().ok()?, c.next()?.parse().ok()?);
     let s: f64 = c.next()?.parse().ok()?;
-    if !(1..=12).contains(&m)
+    // RFC 3339's years have four digits: nothing beyond them can overflow the sums below
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&m)
         || !(1..=31).contains(&day)
         || h > 23
         || mi > 59

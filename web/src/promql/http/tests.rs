@@ -116,6 +116,20 @@ async fn errors_are_prometheus_errors_with_their_codes() {
     let (status, body) = get_("/api/v1/query_range?query=up&start=0&end=10").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("step"), "{body}");
+    // offsets and years past RFC 3339's (found by libFuzzer) are refused, not an overflow
+    for time in [
+        "2026-01-01T00:00:00+99999999999999999:00",
+        "2026-01-01T00:00:00-24:00",
+        "99999999999999999-01-01T00:00:00Z",
+        "-1-01-01T00:00:00Z",
+    ] {
+        let (status, body) = get_(&format!("/api/v1/query?query=up&time={time}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "time={time}: {body}");
+    }
+    assert_eq!(
+        parse_time("time", "2026-01-01T01:30:00+01:30").unwrap(),
+        parse_time("time", "2026-01-01T00:00:00Z").unwrap()
+    );
     // numbers past a duration's range (found by the fuzz target) are refused, not a panic
     for step in ["1e30", "Inf", "-Inf", "NaN", "18446744073709551616"] {
         let (status, body) = get_(&format!(
