@@ -30,7 +30,7 @@ use strata_proto::v1::agent_client::AgentClient;
 use strata_testkit::peer::{Output, Peer, listening_on};
 use strata_testkit::{MeshCa, Proc, Spec};
 
-use crate::measure::{Spread, http, peak_rss, process_cpu, wait_until, which};
+use crate::measure::{Spread, http, metric_value, peak_rss, process_cpu, wait_until, which};
 
 /// Options of `strata bench agent`.
 #[derive(Args, Debug)]
@@ -96,13 +96,6 @@ fn median(mut runs: Vec<AgentFigures>) -> Option<AgentFigures> {
     runs.sort_by(|a, b| a.cpu_ms_per_collection.total_cmp(&b.cpu_ms_per_collection));
     let middle = runs.len() / 2;
     runs.into_iter().nth(middle)
-}
-
-/// The value of an unlabelled sample in Prometheus text.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Runs `strata bench agent`.
@@ -252,7 +245,8 @@ async fn bench_strata(dir: &Path, args: &AgentBench, mtls: bool) -> anyhow::Resu
             Ok(body)
         }
     };
-    let collections = |text: &str| metric(text, "strata_agent_collections_total").unwrap_or(0.0);
+    let collections =
+        |text: &str| metric_value(text, "strata_agent_collections_total").unwrap_or(0.0);
     wait_until("strata-agent to collect", Duration::from_secs(30), || {
         scrape().is_ok_and(|t| collections(&t) >= 2.0)
     })?;
@@ -304,7 +298,7 @@ async fn bench_strata(dir: &Path, args: &AgentBench, mtls: bool) -> anyhow::Resu
     Ok(AgentFigures {
         cpu_ms_per_collection: cpu_s * 1000.0 / done,
         peak_rss_bytes: peak_rss(&pid.to_string()),
-        series: metric(&text, "strata_agent_series").unwrap_or(0.0) as u64,
+        series: metric_value(&text, "strata_agent_series").unwrap_or(0.0) as u64,
     })
 }
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::Document;
-use super::doc::{anchor, peer};
+use super::doc::{anchor, peer, sections};
 use super::figures::{mb, millions, num, ratio};
 
 /// The line before the table.
@@ -31,8 +31,13 @@ pub fn replace_headline(readme: &str, table: &str) -> anyhow::Result<String> {
     ))
 }
 
-/// A link to a section of docs/performance.md.
-fn link(text: &str, title: &str) -> String {
+/// A link to the section of docs/performance.md that shows bench `key`.
+fn link(text: &str, key: &str) -> String {
+    let title = sections()
+        .into_iter()
+        .find(|s| s.keys.contains(&key))
+        .unwrap_or_else(|| panic!("no section of the page shows bench {key}"))
+        .title;
     format!("[{text}](docs/performance.md#{})", anchor(title))
 }
 
@@ -42,7 +47,6 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
     let (prom, vm) = (peer(doc, "prometheus"), peer(doc, "victoria-metrics"));
     let f = doc.figures("tsdb");
     if f.ran() {
-        let title = "Storage, beside Prometheus and VictoriaMetrics";
         let (sb, si) = (
             f.num("strata.bytes_per_sample")?,
             f.num("strata.ingest_samples_per_cpu_s")?,
@@ -60,7 +64,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
             out,
             "| {}: bytes per sample on disk | {} | VictoriaMetrics {vm}: {}; Prometheus {prom} \
              (compacted): {} | {} and {} fewer bytes |",
-            link("storage", title),
+            link("storage", "tsdb"),
             num(sb, 3),
             num(vb, 3),
             num(pb, 3),
@@ -71,7 +75,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
             out,
             "| {}: ingest samples per CPU-second | {} | VictoriaMetrics {vm}: {}; Prometheus \
              {prom} (promtool, window by window): {} | {} and {} |",
-            link("storage", title),
+            link("storage", "tsdb"),
             millions(si),
             millions(vi),
             millions(pi),
@@ -86,7 +90,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
             "| {}: CPU ms per collection and poll, mutual TLS / plaintext, buffer on disk | \
              {} / {} | node_exporter {}, scraped once per interval: {} | {} / {} (RSS {}), \
              median of the rounds |",
-            link("agent", "Agent, beside node_exporter"),
+            link("agent", "agent"),
             num(f.num("strata.cpu_ms_per_collection")?, 3),
             num(f.num("strata_plaintext.cpu_ms_per_collection")?, 3),
             peer(doc, "prometheus-node-exporter"),
@@ -101,7 +105,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
         writeln!(
             out,
             "| {}: https TLS phase | {} ms | blackbox_exporter {}: {} ms | {} |",
-            link("probes", "Probes, beside blackbox_exporter"),
+            link("probes", "probes"),
             num(f.num("https.tls.strata_ms")?, 3),
             peer(doc, "prometheus-blackbox-exporter"),
             num(f.num("https.tls.blackbox_ms")?, 3),
@@ -131,7 +135,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
             writeln!(
                 out,
                 "| {}: {what} | {} ms, {} of {} samples lost | {peers} |",
-                link("failover", "Failover"),
+                link("failover", key),
                 num(f.num("p99_ms")?, 0),
                 num(f.num("samples_lost")?, 0),
                 num(f.num("ticks")? * f.num("agents")?, 0)
@@ -144,7 +148,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
             out,
             "| {}: queries answered as Prometheus answers them; HTTP latency p50 / p99 | {} of \
              {}; {} / {} ms | Prometheus {prom}: {} / {} ms | latency p50 {}, p99 {} |",
-            link("PromQL", "PromQL, against Prometheus"),
+            link("PromQL", "promql"),
             num(f.num("identical")?, 0),
             num(f.num("queries")?, 0),
             num(f.num("strata_p50_ms")?, 2),
@@ -162,7 +166,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
             "| {}: exporters scraped and shipped to VictoriaMetrics, CPU s per million samples \
              delivered (5 min; 14 min with the receiver stopped 10) | {}; {}, {} missing | \
              Prometheus {prom} agent mode: {}; {}, {} missing | {}; {} |",
-            link("forwarding", "Forwarding, beside Prometheus agent mode"),
+            link("forwarding", "forward"),
             num(f.num("strata.cpu_s_per_million")?, 2),
             num(g.num("strata.cpu_s_per_million")?, 2),
             num(f.num("strata.missing")? + g.num("strata.missing")?, 0),
@@ -183,7 +187,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
             "| {}: `GET /api/v1/overview` and a service's drill-down, {} regions × {} hosts \
              (p50 / p99) | {} / {} ms and {} / {} ms; every region followed again {} s after \
              a restart | none | — |",
-            link("enterprise view", "Enterprise view, a thousand regions"),
+            link("enterprise view", "overview"),
             num(f.num("regions")?, 0),
             num(f.num("resources")? / f.num("regions")?.max(1.0), 0),
             num(f.num("overview_p50_ms")?, 1),
@@ -213,7 +217,7 @@ pub fn headline(doc: &Document) -> anyhow::Result<String> {
              lost; {} cores ({} CPU-s per 1,000 agents per minute), {}; API p99 loaded / idle \
              {}{one_core} | Zabbix proxy, documented production deployment: \
              about 9,400 values/s | not measured side by side |",
-            link("one sub-manager at scale", "One sub-manager at scale"),
+            link("one sub-manager at scale", "region"),
             num(agents, 0),
             num(f.num("series_per_agent")?, 0),
             num(f.num("sample_interval_s")?, 0),

@@ -76,6 +76,14 @@ fn seeds(texts: &[&str]) -> Vec<Vec<u8>> {
     texts.iter().map(|t| t.as_bytes().to_vec()).collect()
 }
 
+/// Inputs of a target that takes several kinds, each behind the byte that picks its kind.
+fn variants<T: AsRef<[u8]>>(inputs: &[(u8, T)]) -> Vec<Vec<u8>> {
+    inputs
+        .iter()
+        .map(|(kind, input)| [&[*kind][..], input.as_ref()].concat())
+        .collect()
+}
+
 /// The first byte picks among `n` variants of a target; the rest is the input.
 fn pick(data: &[u8], n: u8) -> (u8, &[u8]) {
     match data.split_first() {

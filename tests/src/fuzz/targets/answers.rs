@@ -15,7 +15,7 @@ use strata_agent::checks::smtp;
 use strata_agent::checks::spec::HttpSpec;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader, ReadBuf};
 
-use super::{Target, none, seeds};
+use super::{Target, none, seeds, variants};
 
 /// A peer whose answer is `data`, read `piece` bytes at a time; what is written to it is
 /// dropped. Never pending: the probe's deadline is never waited on.
@@ -124,18 +124,23 @@ pub const HTTP_ANSWER: Target = Target {
         }
     },
     seeds: || {
-        let answers = [
-            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
-            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
-            "HTTP/1.0 302 Found\r\nLocation: /x\r\n\r\n",
-            "HTTP/1.1 204 No Content\r\n\r\n",
-            "HTTP/1.1 500 Oops\r\ncontent-length: 99999999999999999999\r\n\r\nshort",
-        ];
-        answers
-            .iter()
-            .enumerate()
-            .map(|(i, a)| [&[i as u8 * 40][..], a.as_bytes()].concat())
-            .collect()
+        // the first byte: pieces of 1, 1,481, 2,961, 4,441 and 5,921 bytes
+        variants(&[
+            (
+                0,
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello",
+            ),
+            (
+                40,
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            ),
+            (80, "HTTP/1.0 302 Found\r\nLocation: /x\r\n\r\n"),
+            (120, "HTTP/1.1 204 No Content\r\n\r\n"),
+            (
+                160,
+                "HTTP/1.1 500 Oops\r\ncontent-length: 99999999999999999999\r\n\r\nshort",
+            ),
+        ])
     },
     samples: none,
 };

@@ -11,7 +11,7 @@ use strata_agent::procfs::{self, Emit, SnmpPlans, mounts, tcp_states};
 use strata_agent::scrape::parse::{self as exposition, Format};
 use strata_agent::snapshot;
 
-use super::{Target, none, pick, seeds, text};
+use super::{Target, none, pick, seeds, text, variants};
 
 /// Takes what a parser emits, so that nothing it computes is optimised away.
 struct Sink(u64);
@@ -27,14 +27,6 @@ impl Emit for Sink {
 /// The files at `paths` that this machine has.
 fn read(paths: &[&str]) -> Vec<Vec<u8>> {
     paths.iter().filter_map(|p| std::fs::read(p).ok()).collect()
-}
-
-/// Literal inputs, each behind its variant byte.
-fn variants(texts: &[(u8, &str)]) -> Vec<Vec<u8>> {
-    texts
-        .iter()
-        .map(|(prefix, t)| [&[*prefix][..], t.as_bytes()].concat())
-        .collect()
 }
 
 /// The files at `paths` that this machine has, each behind `prefix` (a variant byte).
@@ -285,12 +277,12 @@ pub const ACCESS_LOG: Target = Target {
             "127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] \"GET /a.gif HTTP/1.0\" 200 2326";
         let combined = "10.0.0.1 - - [05/Dec/2026:10:00:00 +0000] \"POST /api/v1/x?y=1 HTTP/1.1\" \
                         503 - \"https://ref.example/\" \"Mozilla/5.0 (X11) \\\"quoted\\\"\" 0.042";
-        vec![
-            [&[0u8][..], common.as_bytes()].concat(),
-            [&[1u8][..], combined.as_bytes()].concat(),
-            [&[7u8][..], combined.as_bytes()].concat(),
-            [&[2u8][..], b"- - - [x] \"\" 0 0 1234\n".as_slice()].concat(),
-        ]
+        variants(&[
+            (0, common),
+            (1, combined),
+            (7, combined),
+            (2, "- - - [x] \"\" 0 0 1234\n"),
+        ])
     },
     samples: none,
 };
@@ -388,10 +380,7 @@ pub const EXPOSITION: Target = Target {
                     node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"} 1.5e+06 1700000000000\n\
                     up 1\nx{a=\"\\\"q\\\\\\n\"} NaN\nh_bucket{le=\"+Inf\"} 3\n";
         let om = "# TYPE a counter\na_total{b=\"c\"} 1 1700000000.5 # {trace=\"x\"} 1\n# EOF\n";
-        vec![
-            [&[0u8][..], text.as_bytes()].concat(),
-            [&[1u8][..], om.as_bytes()].concat(),
-        ]
+        variants(&[(0, text), (1, om)])
     },
     samples: none,
 };

@@ -9,7 +9,7 @@ use strata_proto::prometheus::{Label, Sample, TimeSeries, WriteRequest};
 use strata_tsdb::Matcher;
 use strata_tsdb::chunk;
 
-use super::{Target, none, pick, text};
+use super::{Target, none, pick, text, variants};
 
 /// A chunk of the store decoded (its codec read first, as the store's reads do).
 pub const CHUNK: Target = Target {
@@ -85,7 +85,7 @@ pub const REMOTE_WRITE: Target = Target {
         let packed = snap::raw::Encoder::new()
             .compress_vec(&bare)
             .unwrap_or_default();
-        vec![[&[0u8][..], &packed].concat(), [&[1u8][..], &bare].concat()]
+        variants(&[(0, packed), (1, bare)])
     },
     samples: none,
 };

@@ -11,7 +11,7 @@ use strata_agent::control::push;
 use strata_agent::policy::Policy;
 use strata_proto::config::RoleConfig;
 
-use super::{Target, none, pick, seeds, text};
+use super::{Target, none, pick, seeds, text, variants};
 
 const AGENT: &str = include_str!("../../../../deploy/agent.toml");
 const BROKER: &str = include_str!("../../../../deploy/broker.toml");
@@ -121,13 +121,7 @@ pub const ROLE_TOML: Target = Target {
             _ => role::<strata_super_manager::SuperManagerConfig>(&t),
         }
     },
-    seeds: || {
-        [BROKER, SUB_MANAGER, SUPER_MANAGER]
-            .iter()
-            .enumerate()
-            .map(|(i, t)| [&[i as u8][..], t.as_bytes()].concat())
-            .collect()
-    },
+    seeds: || variants(&[(0, BROKER), (1, SUB_MANAGER), (2, SUPER_MANAGER)]),
     samples: none,
 };
 
@@ -166,7 +160,7 @@ pub const API_PARAMETERS: Target = Target {
         };
     },
     seeds: || {
-        let each: [(u8, &str); 10] = [
+        variants(&[
             (0, "2026-12-05T10:00:00.123Z"),
             (0, "1700000000.5"),
             (1, "15s"),
@@ -177,10 +171,7 @@ pub const API_PARAMETERS: Target = Target {
             (4, "host:region-a/web-1"),
             (5, "a%20b%2Fc%zz%"),
             (1, "0.001"),
-        ];
-        each.iter()
-            .map(|(i, t)| [&[*i][..], t.as_bytes()].concat())
-            .collect()
+        ])
     },
     samples: none,
 };
@@ -199,19 +190,14 @@ pub const IDENTITY: Target = Target {
         }
     },
     seeds: || {
-        vec![
-            [
-                &[0u8][..],
-                b"spiffe://strata/sub-manager/region-a/member-1".as_slice(),
-            ]
-            .concat(),
-            [&[0u8][..], b"spiffe://strata/agent/r/h%2Fx".as_slice()].concat(),
-            [
-                &[1u8][..],
-                b"# revoked\nspiffe://strata/agent/r/h1\n\n  spiffe://x \n".as_slice(),
-            ]
-            .concat(),
-        ]
+        variants(&[
+            (0, "spiffe://strata/sub-manager/region-a/member-1"),
+            (0, "spiffe://strata/agent/r/h%2Fx"),
+            (
+                1,
+                "# revoked\nspiffe://strata/agent/r/h1\n\n  spiffe://x \n",
+            ),
+        ])
     },
     samples: none,
 };
