@@ -95,7 +95,7 @@ bench: release
 	$(CARGO) bench -p strata-tsdb --bench tsdb --bench codec
 	./target/release/strata bench tsdb $(BENCH_ARGS)
 
-## bench-all: every bench at its published size (about 90 minutes; installs the peers it
+## bench-all: every bench at its published size (about an hour here; installs the peers it
 ## compares with when missing and running as root), written into docs/performance.json,
 ## docs/performance.md and the README's headline table (not part of CI)
 bench-all: release

@@ -85,7 +85,7 @@ pub fn render(doc: &Document) -> anyhow::Result<String> {
          by hand. To measure again and write this page and the README's headline table:\n\n\
          ```sh\n\
          make release    # every binary in release, and the agent as shipped\n\
-         ./target/release/strata bench all                  # every bench below, about 90 minutes\n\
+         ./target/release/strata bench all                  # every bench below, about an hour here\n\
          ./target/release/strata bench all --only tsdb      # one bench again, the others kept\n\
          ./target/release/strata bench all --render         # the pages again from the JSON\n\
          ```\n\n\
