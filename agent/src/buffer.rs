@@ -13,6 +13,7 @@
 //! that its pollers receive again whatever they had not acknowledged (stored once: storing
 //! is idempotent) rather than trust sequence numbers a lost write might have reused.
 
+mod forget;
 pub mod journal;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -41,6 +42,24 @@ struct Cursor {
     polled: bool,
 }
 
+/// Bounds of a buffer's series dictionary (see [`forget`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesLimits {
+    /// Most series in the dictionary; a new series past it is refused and counted.
+    pub max_series: usize,
+    /// A series not pushed for this long is forgotten once no held sample names it.
+    pub forget_after: Duration,
+}
+
+impl Default for SeriesLimits {
+    fn default() -> Self {
+        Self {
+            max_series: 100_000,
+            forget_after: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// A bounded, sequence-numbered buffer of samples with one cursor per poller.
 #[derive(Debug)]
 pub struct SampleBuffer {
@@ -60,6 +79,22 @@ pub struct SampleBuffer {
     epoch: u64,
     /// The journal on disk, when the buffer is durable.
     journal: Option<Journal>,
+    /// Generation of the dictionary within the epoch: it changes when idle series are
+    /// forgotten and the rest renumbered.
+    generation: u64,
+    limits: SeriesLimits,
+    /// The shortest age at which a series is forgotten whatever `limits` say: twice the
+    /// longest interval of the collection items, whose series are idle in between.
+    forget_floor: Duration,
+    /// When each series was last pushed, in seconds of `clock`.
+    last_seen: Vec<u32>,
+    clock: Instant,
+    /// Seconds of `clock` at the last commit (the time pushes are stamped with).
+    now_s: u32,
+    /// When to look for idle series next, in seconds of `clock`.
+    next_check_s: u32,
+    series_refused_total: u64,
+    series_forgotten_total: u64,
 }
 
 /// A new epoch: the start time in microseconds, made unique within the process.
@@ -94,7 +129,28 @@ impl SampleBuffer {
             assigned: Vec::new(),
             epoch: new_epoch(),
             journal: None,
+            generation: 0,
+            limits: SeriesLimits::default(),
+            forget_floor: Duration::ZERO,
+            last_seen: Vec::new(),
+            clock: Instant::now(),
+            now_s: 0,
+            next_check_s: 0,
+            series_refused_total: 0,
+            series_forgotten_total: 0,
         }
+    }
+
+    /// Sets the bounds of the dictionary (from the next commit on).
+    pub fn set_series_limits(&mut self, limits: SeriesLimits) {
+        self.limits = limits;
+        self.next_check_s = 0;
+    }
+
+    /// Forgets no series younger than `floor`, whatever the limits say (a producer that
+    /// pushes that seldom keeps its series).
+    pub fn set_forget_floor(&mut self, floor: Duration) {
+        self.forget_floor = floor;
     }
 
     /// A durable buffer journaled in `config.dir`, resuming what an earlier life kept there
@@ -107,6 +163,8 @@ impl SampleBuffer {
         let mut b = Self::new(capacity, poller_ttl);
         let (journal, kept) = Journal::open(config, b.epoch)?;
         b.epoch = kept.epoch;
+        b.generation = kept.generation;
+        b.last_seen = vec![0; kept.series.len()];
         for desc in kept.series {
             let key = (
                 desc.name.clone(),
@@ -173,12 +231,13 @@ impl SampleBuffer {
     }
 
     /// Writes what was pushed since the last commit to the journal (a SIGKILL no longer
-    /// loses it); without a journal, nothing.
+    /// loses it; without a journal, nothing), then forgets idle series when it is time.
     pub fn commit(&mut self) {
         if let Some(j) = &mut self.journal {
             let dropped = j.commit();
             self.after_journal(dropped);
         }
+        self.maintain();
     }
 
     /// Commits and makes the journal durable (fdatasync), with the pollers' cursors.
@@ -231,10 +290,18 @@ impl SampleBuffer {
         self.epoch
     }
 
-    /// The index of a series, interned on first use.
-    pub fn intern(&mut self, name: &str, labels: &LabelMap) -> SeriesIdx {
+    /// The index of a series, interned on first use; None when the dictionary holds
+    /// `max_series` already (the refusal is counted).
+    ///
+    /// An index is valid within the dictionary's [`Self::generation`]: who keeps indexes
+    /// looks them up again when it changes.
+    pub fn intern(&mut self, name: &str, labels: &LabelMap) -> Option<SeriesIdx> {
         if let Some(idx) = self.series_ids.get(&(name.to_string(), labels.clone())) {
-            return *idx;
+            return Some(*idx);
+        }
+        if self.series.len() >= self.limits.max_series {
+            self.series_refused_total += 1;
+            return None;
         }
         let idx = self.series.len() as SeriesIdx;
         let desc = SeriesDesc {
@@ -245,13 +312,24 @@ impl SampleBuffer {
             j.add_series(&desc);
         }
         self.series.push(desc);
+        self.last_seen.push(self.now_s);
         self.series_ids
             .insert((name.to_string(), labels.clone()), idx);
-        idx
+        Some(idx)
+    }
+
+    /// Interns a series and pushes one sample of it (nothing when the series is refused).
+    pub fn push_series(&mut self, name: &str, labels: &LabelMap, ts_ms: i64, value: f64) {
+        if let Some(idx) = self.intern(name, labels) {
+            self.push(idx, ts_ms, value);
+        }
     }
 
     /// Appends one sample, dropping (and counting) the oldest when full.
     pub fn push(&mut self, series: SeriesIdx, ts_ms: i64, value: f64) {
+        if let Some(seen) = self.last_seen.get_mut(series as usize) {
+            *seen = self.now_s;
+        }
         if self.samples.len() >= self.capacity {
             self.samples.pop_front();
             self.first_seq += 1;
@@ -282,6 +360,16 @@ impl SampleBuffer {
         self.dropped_total
     }
 
+    /// Series in the dictionary now.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Generation of the dictionary (indexes of another generation mean other series).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Samples held now.
     pub fn len(&self) -> usize {
         self.samples.len()
@@ -305,20 +393,24 @@ impl SampleBuffer {
             last_seq: self.last_seq(),
             dropped_total: self.dropped_total,
             epoch: self.epoch,
+            series: self.series.len() as u64,
+            series_refused_total: self.series_refused_total,
+            series_forgotten_total: self.series_forgotten_total,
         }
     }
 
     /// Records `poller`'s acknowledgement of everything up to `ack_seq` of buffer epoch
     /// `epoch` (0 = none; 0 epoch = unknown), frees what every live poller has acknowledged,
     /// and answers with up to `max` samples after `ack_seq`, with the dictionary entries past
-    /// the `known_series` the poller holds. An ack from another epoch, or beyond the newest
-    /// sample, comes from an earlier life of the agent and counts as none.
+    /// the `known_series` the poller holds of dictionary generation `dictionary`. An ack
+    /// from another epoch, or beyond the newest sample, comes from an earlier life of the
+    /// agent and counts as none.
     pub fn poll(
         &mut self,
         poller: &str,
         ack_seq: u64,
         epoch: u64,
-        known_series: u32,
+        (dictionary, known_series): (u64, u32),
         max: usize,
         now: Instant,
     ) -> PollResponse {
@@ -345,7 +437,10 @@ impl SampleBuffer {
         let start = ack_seq.max(self.first_seq.saturating_sub(1)) + 1;
         let skip = (start - self.first_seq) as usize;
         // the dictionary entries the poller lacks; all of them when it starts afresh
-        let base = if epoch == self.epoch && (known_series as usize) <= self.series.len() {
+        let base = if epoch == self.epoch
+            && dictionary == self.generation
+            && (known_series as usize) <= self.series.len()
+        {
             known_series as usize
         } else {
             0
@@ -374,6 +469,7 @@ impl SampleBuffer {
             buffer: Some(self.stats()),
             checks: Vec::new(),
             series_base: base as u32,
+            dictionary: self.generation,
         }
     }
 

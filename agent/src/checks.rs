@@ -240,18 +240,25 @@ async fn sink(mut rx: mpsc::Receiver<Report>, entry: Arc<AgentEntry>) {
         labels.insert("kind".into(), r.kind.to_string());
         {
             let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
-            let state = buffer.intern("strata_check_state", &labels);
-            buffer.push(state, r.ts_ms, f64::from(result.state));
-            let duration = buffer.intern("strata_check_duration_seconds", &labels);
-            buffer.push(duration, r.ts_ms, result.duration_seconds);
+            buffer.push_series(
+                "strata_check_state",
+                &labels,
+                r.ts_ms,
+                f64::from(result.state),
+            );
+            buffer.push_series(
+                "strata_check_duration_seconds",
+                &labels,
+                r.ts_ms,
+                result.duration_seconds,
+            );
             for m in r.outcome.metrics {
                 let mut l = LabelMap::new();
                 l.insert("check".into(), r.name.clone());
                 for (k, v) in m.labels {
                     l.insert(k.to_string(), v);
                 }
-                let idx = buffer.intern(m.name, &l);
-                buffer.push(idx, r.ts_ms, m.value);
+                buffer.push_series(m.name, &l, r.ts_ms, m.value);
             }
             // the place is kept after the samples that count what was read up to it
             if r.outcome.keep.is_some() {

@@ -116,6 +116,16 @@ fn process_settings(items: &BTreeMap<String, ItemConfig>) -> (usize, Vec<Regex>)
     (p.top.unwrap_or(DEFAULT_TOP), watch)
 }
 
+/// Keeps the series of every item in the buffer's dictionary between two of its runs: none
+/// is forgotten younger than twice the longest item interval.
+fn keep_series_between_runs(entry: &AgentEntry, schedule: &Schedule) {
+    entry
+        .buffer
+        .lock()
+        .expect("buffer lock poisoned")
+        .set_forget_floor(schedule.longest().unwrap_or_default() * 2);
+}
+
 /// Samples the items due at each tick into the entry's buffer, with the buffer's own
 /// counters; follows changes of the items pushed by a sub-manager.
 pub async fn collect_loop(
@@ -129,6 +139,7 @@ pub async fn collect_loop(
     let mut schedule = Schedule::new(base, &items.borrow_and_update(), Instant::now());
     let (top, watch) = process_settings(&items.borrow());
     collector.set_processes(top, watch);
+    keep_series_between_runs(&entry, &schedule);
     let mut table = SeriesTable::default();
     let mut next = tokio::time::Instant::now();
     loop {
@@ -142,6 +153,7 @@ pub async fn collect_loop(
                 schedule = Schedule::new(base, &items.borrow_and_update(), now);
                 let (top, watch) = process_settings(&items.borrow());
                 collector.set_processes(top, watch);
+                keep_series_between_runs(&entry, &schedule);
                 next = tokio::time::Instant::now();
                 info!(tick = ?schedule.tick(), "collection items changed");
                 continue;

@@ -39,6 +39,14 @@ pub struct AgentConfig {
     pub buffer_sync_interval: Duration,
     /// Most samples in one poll answer when the poller names no bound (default 20,000).
     pub max_poll_samples: usize,
+    /// Most series in the agent's dictionary (default 100,000): a new series past it is
+    /// refused and counted (`strata_agent_series_refused_total`) until idle ones are forgotten.
+    pub max_series: usize,
+    /// A series not collected for this long is forgotten, once no buffered sample names it
+    /// (default 1 h): a host whose process names, mounts or plugin labels churn keeps a
+    /// bounded dictionary.
+    #[serde(with = "humantime_serde")]
+    pub forget_series_after: Duration,
     /// A poller not heard from for this long stops holding samples back (default 10 min).
     #[serde(with = "humantime_serde")]
     pub poller_ttl: Duration,
@@ -121,6 +129,8 @@ impl Default for AgentConfig {
             buffer_max_bytes: 64 << 20,
             buffer_sync_interval: Duration::from_secs(5),
             max_poll_samples: 20_000,
+            max_series: 100_000,
+            forget_series_after: Duration::from_secs(3600),
             poller_ttl: Duration::from_secs(600),
             metrics_listen: None,
             items: BTreeMap::new(),
@@ -268,6 +278,15 @@ impl RoleConfig for AgentConfig {
         if self.max_poll_samples == 0 {
             errors.push("max_poll_samples: must be at least 1".into());
         }
+        if self.max_series < 100 {
+            errors.push(format!(
+                "max_series: {} is below 100 (the agent's own series need room)",
+                self.max_series
+            ));
+        }
+        if self.forget_series_after < Duration::from_secs(1) {
+            errors.push("forget_series_after: must be at least 1s".into());
+        }
         errors.extend(self.registration.problems(&self.listen));
         errors.extend(self.tls.problems());
         if self.enrol.ca_fingerprint.is_some() {
@@ -300,6 +319,14 @@ impl RoleConfig for AgentConfig {
 }
 
 impl AgentConfig {
+    /// The bounds of the buffer's series dictionary.
+    pub fn series_limits(&self) -> crate::buffer::SeriesLimits {
+        crate::buffer::SeriesLimits {
+            max_series: self.max_series,
+            forget_after: self.forget_series_after,
+        }
+    }
+
     /// Where the buffer is journaled, when `state_dir` is set.
     pub fn journal(&self) -> Option<crate::buffer::journal::JournalConfig> {
         let dir = self.state_dir.as_ref()?.join("buffer");
@@ -322,6 +349,10 @@ impl AgentConfig {
         errors.extend(durations::too_long(
             "buffer_sync_interval",
             self.buffer_sync_interval,
+        ));
+        errors.extend(durations::too_long(
+            "forget_series_after",
+            self.forget_series_after,
         ));
         for (name, item) in &self.items {
             if let Some(i) = item.interval {

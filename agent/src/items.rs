@@ -188,6 +188,11 @@ impl Schedule {
         self.intervals.iter().flatten().min().copied()
     }
 
+    /// The longest interval of an enabled item, or None if all are off.
+    pub fn longest(&self) -> Option<Duration> {
+        self.intervals.iter().flatten().max().copied()
+    }
+
     /// The items due at `now` (within half a tick, so a slow tick does not skip a cycle);
     /// each is then due again one interval later.
     pub fn due(&mut self, now: Instant) -> ItemSet {

@@ -141,7 +141,7 @@ impl BoundAgent {
         ));
         let collector = HostCollector::with_host(&config.host);
         let mut registry = Registry::new(config.max_poll_samples);
-        let buffer = match config.journal() {
+        let mut buffer = match config.journal() {
             None => SampleBuffer::new(config.buffer_capacity, config.poller_ttl),
             Some(journal) => {
                 let dir = journal.dir.clone();
@@ -156,6 +156,7 @@ impl BoundAgent {
                 b
             }
         };
+        buffer.set_series_limits(config.series_limits());
         let entry = registry.add(AgentEntry {
             id: config.id.clone(),
             hostname: procfs::hostname(),

@@ -75,29 +75,44 @@ pub fn render<'a>(
         })
         .collect();
     stats.sort_by(|a, b| a.0.cmp(&b.0));
-    e.family(
-        "strata_agent_buffer_samples",
-        "gauge",
-        "Samples waiting for acknowledgement.",
-    );
-    for (id, s, _) in &stats {
-        e.sample(
+    type Of = fn(&strata_proto::v1::BufferStats) -> u64;
+    let per_buffer: [(&str, &str, &str, Of); 5] = [
+        (
             "strata_agent_buffer_samples",
-            &[("agent", id)],
-            s.len as f64,
-        );
-    }
-    e.family(
-        "strata_agent_buffer_dropped_samples_total",
-        "counter",
-        "Samples dropped because the buffer was full.",
-    );
-    for (id, s, _) in &stats {
-        e.sample(
+            "gauge",
+            "Samples waiting for acknowledgement.",
+            |s| s.len,
+        ),
+        (
             "strata_agent_buffer_dropped_samples_total",
-            &[("agent", id)],
-            s.dropped_total as f64,
-        );
+            "counter",
+            "Samples dropped because the buffer was full.",
+            |s| s.dropped_total,
+        ),
+        (
+            "strata_agent_dictionary_series",
+            "gauge",
+            "Series in the buffer's dictionary (bounded by max_series).",
+            |s| s.series,
+        ),
+        (
+            "strata_agent_series_refused_total",
+            "counter",
+            "New series refused because the dictionary held max_series.",
+            |s| s.series_refused_total,
+        ),
+        (
+            "strata_agent_series_forgotten_total",
+            "counter",
+            "Series forgotten after forget_series_after without a sample.",
+            |s| s.series_forgotten_total,
+        ),
+    ];
+    for (name, kind, help, of) in per_buffer {
+        e.family(name, kind, help);
+        for (id, s, _) in &stats {
+            e.sample(name, &[("agent", id)], of(s) as f64);
+        }
     }
     let journaled: Vec<_> = stats
         .iter()

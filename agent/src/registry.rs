@@ -88,7 +88,7 @@ impl Registry {
                 &req.poller,
                 req.ack_seq,
                 req.epoch,
-                req.known_series,
+                (req.dictionary, req.known_series),
                 max,
                 now,
             )

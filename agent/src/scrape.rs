@@ -177,12 +177,12 @@ pub fn start(
         .collect()
 }
 
-/// The series the scrape's own figures are stored under.
+/// The series the scrape's own figures are stored under (None: the buffer refused it).
 struct Meta {
-    up: SeriesIdx,
-    duration: SeriesIdx,
-    scraped: SeriesIdx,
-    kept: SeriesIdx,
+    up: Option<SeriesIdx>,
+    duration: Option<SeriesIdx>,
+    scraped: Option<SeriesIdx>,
+    kept: Option<SeriesIdx>,
 }
 
 /// One target and what it remembers between scrapes.
@@ -193,9 +193,12 @@ pub struct Target {
     spec: HttpSpec,
     /// The target's labels (`job`, `instance`, `labels`).
     target_labels: Vec<(String, String)>,
-    /// Each series text seen, with its index in the buffer (None: relabelling drops it).
+    /// Each series text seen, with its index in the buffer (None: relabelling drops it, or
+    /// the buffer's dictionary is full).
     series: HashMap<Box<str>, Option<SeriesIdx>>,
     meta: Option<Meta>,
+    /// The buffer's dictionary generation the indexes belong to.
+    generation: u64,
 }
 
 /// What one scrape gave.
@@ -244,6 +247,7 @@ impl Target {
             target_labels,
             series: HashMap::new(),
             meta: None,
+            generation: 0,
         })
     }
 
@@ -272,10 +276,17 @@ impl Target {
                 Ok(s) => (1.0, s),
                 Err(_) => (0.0, &Scraped::default()),
             };
-            buffer.push(meta.up, ts, up);
-            buffer.push(meta.duration, ts, started.elapsed().as_secs_f64());
-            buffer.push(meta.scraped, ts, scraped.samples as f64);
-            buffer.push(meta.kept, ts, scraped.kept as f64);
+            let figures = [
+                (meta.up, up),
+                (meta.duration, started.elapsed().as_secs_f64()),
+                (meta.scraped, scraped.samples as f64),
+                (meta.kept, scraped.kept as f64),
+            ];
+            for (idx, value) in figures {
+                if let Some(idx) = idx {
+                    buffer.push(idx, ts, value);
+                }
+            }
             buffer.commit();
             drop(buffer);
             metrics.scrapes.fetch_add(1, Ordering::Relaxed);
@@ -306,8 +317,18 @@ impl Target {
         Ok((text, format))
     }
 
-    /// The scrape's own series, interned once.
+    /// Forgets the indexes held when the buffer renumbered its dictionary.
+    fn follow_generation(&mut self, buffer: &SampleBuffer) {
+        if buffer.generation() != self.generation {
+            self.series.clear();
+            self.meta = None;
+            self.generation = buffer.generation();
+        }
+    }
+
+    /// The scrape's own series, interned once per dictionary generation.
     fn meta(&mut self, buffer: &mut SampleBuffer) -> &Meta {
+        self.follow_generation(buffer);
         let labels: LabelMap = self.target_labels.iter().cloned().collect();
         self.meta.get_or_insert_with(|| Meta {
             up: buffer.intern("up", &labels),
@@ -328,6 +349,7 @@ impl Target {
         let mut lines: Vec<Line<'_>> = Vec::new();
         let limit = self.config.sample_limit;
         let mut over = false;
+        self.follow_generation(buffer);
         parse::for_each(text, format, |line| {
             if lines.len() < limit {
                 lines.push(line);
@@ -393,7 +415,7 @@ impl Target {
         };
         let (_, name) = labels.remove(at);
         let map: LabelMap = labels.into_iter().collect();
-        Ok(Some(buffer.intern(&name, &map)))
+        Ok(buffer.intern(&name, &map))
     }
 }
 
@@ -412,7 +434,7 @@ mod tests {
     type Stored = (String, Vec<(String, String)>, f64);
 
     fn series_of(buffer: &mut SampleBuffer) -> Vec<Stored> {
-        let answer = buffer.poll("p", 0, 0, 0, 1000, std::time::Instant::now());
+        let answer = buffer.poll("p", 0, 0, (0, 0), 1000, std::time::Instant::now());
         answer
             .samples
             .iter()

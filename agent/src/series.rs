@@ -46,14 +46,23 @@ fn same(a: &'static str, b: &'static str) -> bool {
 /// Label names and values of a series as emitted.
 type EmittedLabels = Box<[(&'static str, Box<str>)]>;
 
+/// A local series not looked up in the buffer yet (in this dictionary generation).
+const UNRESOLVED: SeriesIdx = SeriesIdx::MAX;
+/// A local series the buffer refused (its dictionary is full).
+const REFUSED: SeriesIdx = SeriesIdx::MAX - 1;
+
 /// Series seen by one collector and the readings of the current cycle.
 #[derive(Debug, Default)]
 pub struct SeriesTable {
     by_key: HashMap<String, u32, BuildHasherDefault<Fnv>>,
     /// Name and labels of each local series, by local index.
     descs: Vec<(&'static str, LabelMap)>,
-    /// Buffer index of each local series already interned in the buffer.
+    /// Buffer index of each local series, or [`UNRESOLVED`] or [`REFUSED`].
     in_buffer: Vec<SeriesIdx>,
+    /// The buffer's dictionary generation that `in_buffer` refers to.
+    generation: u64,
+    /// How many times the table forgot its idle series (a snapshot copied before is stale).
+    renewed: u64,
     key: String,
     /// Labels of each local series in the order they were emitted, to confirm a prediction.
     emitted: Vec<EmittedLabels>,
@@ -112,6 +121,8 @@ impl Emit for SeriesTable {
 pub struct HostSnapshot {
     descs: Vec<(&'static str, LabelMap)>,
     values: Vec<(u32, f64)>,
+    /// The table's `renewed` when `descs` were copied.
+    renewed: u64,
 }
 
 impl HostSnapshot {
@@ -133,6 +144,10 @@ impl HostSnapshot {
 impl SeriesTable {
     /// Copies this cycle's readings into `snapshot` (series it has not seen are added).
     pub fn snapshot_into(&self, snapshot: &mut HostSnapshot) {
+        if snapshot.renewed != self.renewed {
+            snapshot.descs.clear();
+            snapshot.renewed = self.renewed;
+        }
         snapshot
             .descs
             .extend(self.descs[snapshot.descs.len()..].iter().cloned());
@@ -150,19 +165,54 @@ impl SeriesTable {
         self.descs.len()
     }
 
-    /// Pushes this cycle's readings into `buffer` stamped `ts_ms`, interning new series.
+    /// Pushes this cycle's readings into `buffer` stamped `ts_ms`, interning new series
+    /// (those the buffer refuses are left out until its dictionary forgets some).
     pub fn store(&mut self, buffer: &mut SampleBuffer, ts_ms: i64) {
-        while self.in_buffer.len() < self.descs.len() {
-            let (name, labels) = &self.descs[self.in_buffer.len()];
-            self.in_buffer.push(buffer.intern(name, labels));
+        if buffer.generation() != self.generation {
+            // the buffer forgot its idle series: so does the table, keeping this cycle's
+            self.keep_cycle_only();
+            self.in_buffer.clear();
+            self.generation = buffer.generation();
         }
+        self.in_buffer.resize(self.descs.len(), UNRESOLVED);
         for &(idx, value) in &self.cycle {
-            buffer.push(self.in_buffer[idx as usize], ts_ms, value);
+            let slot = &mut self.in_buffer[idx as usize];
+            if *slot == UNRESOLVED {
+                let (name, labels) = &self.descs[idx as usize];
+                *slot = buffer.intern(name, labels).unwrap_or(REFUSED);
+            }
+            if *slot != REFUSED {
+                buffer.push(*slot, ts_ms, value);
+            }
         }
         self.last_order.clear();
         self.last_order
             .extend(self.cycle.iter().map(|&(idx, _)| idx));
         self.cycle.clear();
+    }
+
+    /// Forgets every series the current cycle did not emit, renumbering the rest.
+    fn keep_cycle_only(&mut self) {
+        let mut renumbered = vec![u32::MAX; self.descs.len()];
+        let mut descs = Vec::new();
+        let mut emitted = Vec::new();
+        for (idx, _) in &mut self.cycle {
+            let old = *idx as usize;
+            if renumbered[old] == u32::MAX {
+                renumbered[old] = descs.len() as u32;
+                descs.push(std::mem::take(&mut self.descs[old]));
+                emitted.push(std::mem::take(&mut self.emitted[old]));
+            }
+            *idx = renumbered[old];
+        }
+        self.by_key.retain(|_, idx| {
+            *idx = renumbered[*idx as usize];
+            *idx != u32::MAX
+        });
+        self.descs = descs;
+        self.emitted = emitted;
+        self.last_order.clear();
+        self.renewed += 1;
     }
 
     /// Name, labels and value of each pending reading (for tests and the exposition).
@@ -191,7 +241,7 @@ mod tests {
         }
         assert_eq!(table.series(), 3);
         assert_eq!(table.pending(), 0);
-        let polled = buffer.poll("p", 0, 0, 0, 100, Instant::now());
+        let polled = buffer.poll("p", 0, 0, (0, 0), 100, Instant::now());
         assert_eq!(polled.series.len(), 3);
         assert_eq!(polled.samples.len(), 9);
         let first = polled.samples.iter().map(|s| s.value).collect::<Vec<_>>();
@@ -218,5 +268,47 @@ mod tests {
             vec![("2".into(), 3.0), ("3".into(), 4.0), ("1".into(), 5.0)]
         );
         assert_eq!(table.series(), 3);
+    }
+
+    #[test]
+    fn when_the_buffer_forgets_the_table_forgets_too_and_resolves_again() {
+        let mut table = SeriesTable::default();
+        let mut buffer = SampleBuffer::new(100, Duration::from_secs(60));
+        buffer.set_series_limits(crate::buffer::SeriesLimits {
+            max_series: 100,
+            forget_after: Duration::from_secs(4),
+        });
+        table.emit("m", &[("a", "old")], 1.0);
+        table.emit("m", &[("a", "live")], 1.0);
+        table.store(&mut buffer, 1);
+        buffer.commit();
+        buffer.poll("p", 2, buffer.epoch(), (0, 2), 100, Instant::now());
+        buffer.pass_time(10);
+        table.emit("m", &[("a", "live")], 2.0);
+        table.store(&mut buffer, 2);
+        buffer.commit();
+        assert_eq!(buffer.generation(), 1, "the old series forgotten");
+        // the next cycle: the table keeps only what it emitted, resolved in the new numbering
+        table.emit("m", &[("a", "live")], 3.0);
+        table.emit("m", &[("a", "new")], 4.0);
+        table.store(&mut buffer, 3);
+        assert_eq!(table.series(), 2);
+        let polled = buffer.poll("q", 0, buffer.epoch(), (0, 0), 100, Instant::now());
+        let got: Vec<(String, f64)> = polled
+            .samples
+            .iter()
+            .map(|s| {
+                let l = &polled.series[s.series as usize].labels[0].value;
+                (l.clone(), s.value)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("live".into(), 2.0),
+                ("live".into(), 3.0),
+                ("new".into(), 4.0)
+            ]
+        );
     }
 }

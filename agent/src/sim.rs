@@ -94,7 +94,7 @@ pub struct Simulation {
     registry: Arc<Registry>,
     /// Per agent: its entry, the buffer index of each series of its profile, and the ticks
     /// of its earlier lives (its tick numbers go on from there).
-    agents: Vec<(Arc<AgentEntry>, Vec<SeriesIdx>, u64)>,
+    agents: Vec<(Arc<AgentEntry>, Vec<Option<SeriesIdx>>, u64)>,
 }
 
 /// The key under which a durable simulated agent keeps its last tick.
@@ -173,12 +173,16 @@ impl Simulation {
         for (n, (entry, idx, ticked)) in self.agents.iter().enumerate() {
             let tick = ticked + tick;
             let mut buffer = entry.buffer.lock().expect("buffer lock poisoned");
+            // a profile's series are pushed every tick, never idle, and few: the dictionary
+            // keeps them in one generation (an index refused by a full one stays out)
             for (s, series) in idx.iter().enumerate() {
-                buffer.push(
-                    *series,
-                    ts_ms,
-                    sample_value(&self.config, n + 1, s, tick, ts_ms),
-                );
+                if let Some(series) = series {
+                    buffer.push(
+                        *series,
+                        ts_ms,
+                        sample_value(&self.config, n + 1, s, tick, ts_ms),
+                    );
+                }
             }
             if self.config.state_dir.is_some() {
                 buffer.keep_state(TICK_KEY, Some(tick.to_string()));
@@ -353,7 +357,7 @@ mod tests {
         let entry = registry.get(&agent_id("sim-", 2)).unwrap();
         let mut buffer = entry.buffer.lock().unwrap();
         assert_eq!(buffer.last_seq(), 2 * SAMPLES_PER_TICK as u64);
-        let r = buffer.poll("p", 0, 0, 0, 1000, Instant::now());
+        let r = buffer.poll("p", 0, 0, (0, 0), 1000, Instant::now());
         let number = r
             .series
             .iter()

@@ -257,9 +257,9 @@ async fn bench_strata(dir: &Path, args: &AgentBench, mtls: bool) -> anyhow::Resu
     };
     let channel = transport.channel_to(&grpc, Expect::Role(Role::Agent))?;
     let mut client = AgentClient::new(channel);
-    // the poller's cursor: buffer epoch, last sequence, dictionary entries held
-    let mut cursor = (0, 0, 0);
-    let mut poll = async |c: &mut (u64, u64, u32)| -> anyhow::Result<()> {
+    // the poller's cursor: buffer epoch, last sequence, dictionary generation and entries held
+    let mut cursor = (0, 0, 0, 0);
+    let mut poll = async |c: &mut (u64, u64, u64, u32)| -> anyhow::Result<()> {
         let answer = client
             .poll(PollRequest {
                 agent_id: String::new(),
@@ -267,15 +267,17 @@ async fn bench_strata(dir: &Path, args: &AgentBench, mtls: bool) -> anyhow::Resu
                 max_samples: 0,
                 poller: "bench".into(),
                 epoch: c.0,
-                known_series: c.2,
+                dictionary: c.2,
+                known_series: c.3,
                 assigned: Vec::new(),
             })
             .await?
             .into_inner();
-        let held = if answer.series_base == 0 { 0 } else { c.2 };
+        let held = if answer.series_base == 0 { 0 } else { c.3 };
         *c = (
             answer.buffer.map_or(0, |b| b.epoch),
             answer.last_seq,
+            answer.dictionary,
             held + answer.series.len() as u32,
         );
         Ok(())

@@ -22,6 +22,23 @@ pub struct Figures {
     pub lag_ms: i64,
     /// The poll interval it was polled on.
     pub poll_interval_ms: i64,
+    /// Series of its dictionary not stored, by limit.
+    pub over_limits: crate::ingest::OverLimits,
+    /// Samples of the poll not stored (their series were not).
+    pub skipped: u64,
+}
+
+/// What the limits left out, over every agent polled here.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    /// Agents with any series left out here.
+    pub agents: u64,
+    /// Series past the per-agent series limit, the label limit and the hourly limit.
+    pub series: u64,
+    pub labels: u64,
+    pub new_series: u64,
+    /// New series the agents refused themselves (their own `max_series`), since they started.
+    pub refused_by_agents: u64,
 }
 
 /// The figures of every agent this member polls, by agent id.
@@ -31,12 +48,29 @@ pub struct Polled {
 }
 
 impl Polled {
-    /// Records the figures of `agent`'s poll that just succeeded.
-    pub fn record(&self, agent: &str, figures: Figures) {
-        self.by_agent
-            .lock()
-            .expect("polled lock poisoned")
-            .insert(agent.to_string(), figures);
+    /// Records the figures of `agent`'s poll that just succeeded (its skipped samples added
+    /// to those of the polls before).
+    pub fn record(&self, agent: &str, mut figures: Figures) {
+        let mut by_agent = self.by_agent.lock().expect("polled lock poisoned");
+        if let Some(before) = by_agent.get(agent) {
+            figures.skipped += before.skipped;
+        }
+        by_agent.insert(agent.to_string(), figures);
+    }
+
+    /// What the limits left out, over every agent polled here.
+    pub fn limited(&self) -> Limited {
+        let by_agent = self.by_agent.lock().expect("polled lock poisoned");
+        let mut out = Limited::default();
+        for f in by_agent.values() {
+            let o = f.over_limits;
+            out.agents += u64::from(o.series + o.labels + o.new_series > 0);
+            out.series += o.series;
+            out.labels += o.labels;
+            out.new_series += o.new_series;
+            out.refused_by_agents += f.buffer.map_or(0, |b| b.series_refused_total);
+        }
+        out
     }
 
     /// Forgets `agent` (no longer polled here).
@@ -65,6 +99,10 @@ impl Polled {
                     series: f.series,
                     lag_ms: f.lag_ms,
                     poll_interval_ms: f.poll_interval_ms,
+                    series_over_limit: f.over_limits.series,
+                    series_over_label_limit: f.over_limits.labels,
+                    series_over_hourly_limit: f.over_limits.new_series,
+                    samples_dropped_total: f.skipped,
                 }
             })
             .collect()
@@ -111,6 +149,7 @@ mod tests {
                 series: 7,
                 lag_ms: 900,
                 poll_interval_ms: 5000,
+                ..Figures::default()
             },
         );
         polled.record("gone", Figures::default());

@@ -118,6 +118,16 @@ pub struct PollConfig {
     pub backoff_max: Duration,
     /// Consecutive failed polls before an agent is down (default 2).
     pub down_after_failures: u32,
+    /// Most series stored of one agent (default 50,000): the agent's series past it are
+    /// not stored, and counted, so that one agent cannot fill the store for the others.
+    pub max_series_per_agent: u32,
+    /// Most labels of one series (default 30, the `agent` label included): a series with
+    /// more is not stored, and counted.
+    pub max_labels_per_series: u32,
+    /// Most series one agent adds to the store in an hour (default 20,000): an agent whose
+    /// series churn cannot fill the region's `max_series` for the others. Its series past it
+    /// are not stored (counted) until its dictionary is sent again after the hour.
+    pub max_new_series_per_agent_hour: u32,
     /// Worker threads of the polling runtime, apart from the API's (default 2).
     pub workers: usize,
     /// How much lower than the API's the polling threads' CPU priority is, in nice steps
@@ -256,6 +266,9 @@ impl Default for PollConfig {
             max_samples: 20_000,
             backoff_max: Duration::from_secs(60),
             down_after_failures: 2,
+            max_series_per_agent: 50_000,
+            max_labels_per_series: 30,
+            max_new_series_per_agent_hour: 20_000,
             workers: 2,
             nice: 5,
         }
@@ -408,6 +421,15 @@ impl RoleConfig for SubManagerConfig {
         }
         if p.down_after_failures == 0 {
             errors.push("poll.down_after_failures: must be at least 1".into());
+        }
+        if p.max_series_per_agent == 0
+            || p.max_labels_per_series < 2
+            || p.max_new_series_per_agent_hour == 0
+        {
+            errors.push(format!(
+                "poll.max_series_per_agent ({}) and poll.max_new_series_per_agent_hour ({}) must be at least 1, poll.max_labels_per_series ({}) at least 2",
+                p.max_series_per_agent, p.max_new_series_per_agent_hour, p.max_labels_per_series
+            ));
         }
         let t = &self.thresholds;
         for (name, warning, critical) in [

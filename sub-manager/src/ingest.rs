@@ -66,17 +66,68 @@ pub struct Entry {
     pub labels: Option<Arc<LabelMap>>,
 }
 
+/// Bounds on what one agent stores (`[poll]`'s `max_series_per_agent` and
+/// `max_labels_per_series`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentLimits {
+    pub max_series: u32,
+    pub max_labels: u32,
+    /// Most series the agent adds to the store in an hour.
+    pub max_new_per_hour: u32,
+}
+
+impl Default for AgentLimits {
+    fn default() -> Self {
+        Self {
+            max_series: u32::MAX,
+            max_labels: u32::MAX,
+            max_new_per_hour: u32::MAX,
+        }
+    }
+}
+
+/// Series of a dictionary that are not stored, by the limit that left them out.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OverLimits {
+    /// Past the agent's series limit.
+    pub series: u64,
+    /// With more labels than the label limit.
+    pub labels: u64,
+    /// New to the store when the agent had added its most for the hour.
+    pub new_series: u64,
+}
+
 /// What a poller holds of one agent's series dictionary, kept across polls, so that the
-/// agent sends each series' name and labels once per life of its buffer, not in every answer.
+/// agent sends each series' name and labels once per life of its buffer (and generation of
+/// its dictionary), not in every answer.
+///
+/// It is bounded by the agent's: when the agent forgets idle series it renumbers its
+/// dictionary in a new generation and sends it whole, and this one starts again from it.
 #[derive(Debug, Default)]
 pub struct Dictionary {
     epoch: u64,
+    /// The agent's dictionary generation within the epoch.
+    generation: u64,
     entries: Vec<Entry>,
     /// The version of the rule set the entries' rules were resolved against.
     rules_version: u64,
+    limits: AgentLimits,
+    /// Entries that have a store id.
+    stored: u32,
+    over: OverLimits,
+    /// Series the agent added to the store: since when (ms), and how many.
+    new_series: (i64, u32),
 }
 
 impl Dictionary {
+    /// An empty dictionary that stores within `limits`.
+    pub fn with_limits(limits: AgentLimits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
     /// How many entries to claim in a poll for buffer `epoch` (0 when it is not ours).
     pub fn known(&self, epoch: u64) -> u32 {
         if epoch != 0 && epoch == self.epoch {
@@ -84,6 +135,16 @@ impl Dictionary {
         } else {
             0
         }
+    }
+
+    /// The generation of the agent's dictionary that the entries belong to.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The series held that are not stored, by limit.
+    pub fn over_limits(&self) -> OverLimits {
+        self.over
     }
 
     /// The entry at dictionary index `idx`.
@@ -94,7 +155,22 @@ impl Dictionary {
     /// Forgets everything: the next poll asks for the whole dictionary.
     pub fn reset(&mut self) {
         self.epoch = 0;
+        self.generation = 0;
+        self.clear();
+    }
+
+    fn clear(&mut self) {
         self.entries.clear();
+        self.stored = 0;
+        self.over = OverLimits::default();
+    }
+
+    /// Forgets everything once the hour of `max_new_per_hour` has passed with series left out
+    /// for it: the next poll brings every series again, to be stored within a new hour.
+    pub fn retry_after_the_hour(&mut self, now_ms: i64) {
+        if self.over.new_series > 0 && now_ms - self.new_series.0 >= NEW_SERIES_WINDOW_MS {
+            self.reset();
+        }
     }
 
     /// Forgets everything if the entries' rules were resolved against another set than
@@ -106,36 +182,43 @@ impl Dictionary {
         }
     }
 
-    /// Learns the entries of `response` (resolving their store ids, with the `agent` label).
-    /// An answer that does not continue what is held (another epoch, a gap) is refused and
-    /// the dictionary reset: the answer is not stored nor acknowledged, and the next poll
-    /// starts afresh.
+    /// Learns the entries of `response` (resolving their store ids, with the `agent` label,
+    /// within the limits); returns whether it started afresh. An answer that does not
+    /// continue what is held (another epoch or generation, a gap) is refused and the
+    /// dictionary reset: the answer is not stored nor acknowledged, and the next poll starts
+    /// afresh.
     pub fn learn(
         &mut self,
         tsdb: &Tsdb,
         rules: &RuleSet,
         agent: &str,
         response: &PollResponse,
-    ) -> Result<(), String> {
+    ) -> Result<bool, String> {
         let epoch = response.buffer.as_ref().map_or(0, |b| b.epoch);
+        let generation = response.dictionary;
         let base = response.series_base as usize;
-        if base == 0 {
-            self.entries.clear();
+        let afresh = base == 0;
+        if afresh {
+            self.clear();
             self.epoch = epoch;
-        } else if epoch != self.epoch || base != self.entries.len() {
+            self.generation = generation;
+        } else if epoch != self.epoch || generation != self.generation || base != self.entries.len()
+        {
             let held = self.entries.len();
             self.reset();
             return Err(format!(
-                "dictionary from entry {base} of epoch {epoch} does not continue the {held} entries held"
+                "dictionary from entry {base} of epoch {epoch} generation {generation} does not continue the {held} entries held"
             ));
         }
+        let before = self.over;
+        let now_ms = strata_proto::now_ms();
         for series in &response.series {
             let mut labels = to_map(&series.labels);
             let judged = Judged::of(&series.name, &labels);
             let matched = rules.selecting(&series.name, &labels);
             labels.insert("agent".to_string(), agent.to_string());
-            let id = match tsdb.series_id(&series.name, &labels) {
-                Ok(id) => Some(id),
+            let id = match self.resolve(tsdb, &series.name, &labels, now_ms) {
+                Ok(id) => id,
                 Err(error @ (TsdbError::SeriesLimit { .. } | TsdbError::Invalid { .. })) => {
                     warn!(%agent, series = %series.name, %error, "series not stored");
                     None
@@ -153,9 +236,52 @@ impl Dictionary {
                 labels,
             });
         }
-        Ok(())
+        if self.over != before {
+            warn!(%agent, over_series = self.over.series, over_labels = self.over.labels,
+                "series of the agent past the per-agent limits are not stored");
+        }
+        Ok(afresh)
     }
 }
+
+impl Dictionary {
+    /// The store id of a series of the agent, within the limits (None: over one, counted).
+    fn resolve(
+        &mut self,
+        tsdb: &Tsdb,
+        name: &str,
+        labels: &LabelMap,
+        now_ms: i64,
+    ) -> Result<Option<SeriesId>, TsdbError> {
+        if labels.len() as u64 > u64::from(self.limits.max_labels) {
+            self.over.labels += 1;
+            return Ok(None);
+        }
+        if self.stored >= self.limits.max_series {
+            self.over.series += 1;
+            return Ok(None);
+        }
+        if now_ms - self.new_series.0 >= NEW_SERIES_WINDOW_MS {
+            self.new_series = (now_ms, 0);
+        }
+        let id = match tsdb.find_series(name, labels)? {
+            Some(id) => id,
+            None if self.new_series.1 >= self.limits.max_new_per_hour => {
+                self.over.new_series += 1;
+                return Ok(None);
+            }
+            None => {
+                self.new_series.1 += 1;
+                tsdb.series_id(name, labels)?
+            }
+        };
+        self.stored += 1;
+        Ok(Some(id))
+    }
+}
+
+/// The window of `max_new_series_per_agent_hour`.
+const NEW_SERIES_WINDOW_MS: i64 = 3_600_000;
 
 /// Stores the samples of `response` from `agent`, whose series `dictionary` has learnt. A
 /// write error stores nothing of the answer (the caller does not acknowledge it, so the
@@ -289,5 +415,76 @@ mod tests {
         assert_eq!(d.known(7), 0, "reset after a gap");
         d.learn(&tsdb, &rules, "a", &answer(0, 9, &["m"])).unwrap();
         assert_eq!(d.known(9), 1);
+    }
+
+    fn label_map(agent: &str) -> LabelMap {
+        [("agent".to_string(), agent.to_string())].into()
+    }
+
+    #[test]
+    fn an_agent_stores_within_its_limits_and_a_new_generation_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let tsdb = Tsdb::open(dir.path(), strata_tsdb::TsdbOptions::keep_forever()).unwrap();
+        let answer = |base: u32, generation: u64, names: &[(&str, usize)]| PollResponse {
+            series: names
+                .iter()
+                .map(|(n, labels)| SeriesDesc {
+                    name: n.to_string(),
+                    labels: (0..*labels).map(|i| label(&format!("l{i}"), "v")).collect(),
+                })
+                .collect(),
+            series_base: base,
+            dictionary: generation,
+            buffer: Some(strata_proto::v1::BufferStats {
+                epoch: 7,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut d = Dictionary::with_limits(AgentLimits {
+            max_series: 2,
+            max_labels: 3,
+            max_new_per_hour: 3,
+        });
+        let rules = RuleSet::default();
+        // three labels with `agent`: stored; four: over the label limit
+        let first = answer(0, 0, &[("a", 2), ("wide", 3), ("b", 0), ("c", 0)]);
+        assert!(d.learn(&tsdb, &rules, "x", &first).unwrap(), "afresh");
+        let stored: Vec<bool> = (0..4).map(|i| d.get(i).unwrap().id.is_some()).collect();
+        assert_eq!(stored, [true, false, true, false]);
+        assert_eq!(
+            d.over_limits(),
+            OverLimits {
+                series: 1,
+                labels: 1,
+                new_series: 0
+            }
+        );
+        assert_eq!(d.known(7), 4, "every entry is held, stored or not");
+        // an answer of another generation that claims to continue is refused
+        assert!(d.learn(&tsdb, &rules, "x", &answer(4, 1, &[])).is_err());
+        assert_eq!((d.known(7), d.generation()), (0, 0));
+        // the agent's renumbered dictionary, whole: the limits count it alone, but the
+        // series it added to the store in the hour count on (a, b, then c: the third)
+        let renumbered = answer(0, 1, &[("c", 0), ("d", 0)]);
+        assert!(d.learn(&tsdb, &rules, "x", &renumbered).unwrap());
+        assert_eq!((d.known(7), d.generation()), (2, 1));
+        assert!(d.get(0).unwrap().id.is_some());
+        assert!(
+            d.get(1).unwrap().id.is_none(),
+            "a fourth new series in the hour"
+        );
+        assert_eq!(
+            d.over_limits(),
+            OverLimits {
+                new_series: 1,
+                ..OverLimits::default()
+            }
+        );
+        assert!(tsdb.find_series("d", &label_map("x")).unwrap().is_none());
+        // a series the store has already is no new one
+        let again = answer(0, 2, &[("a", 2), ("b", 0)]);
+        d.learn(&tsdb, &rules, "x", &again).unwrap();
+        assert_eq!(d.over_limits(), OverLimits::default());
     }
 }

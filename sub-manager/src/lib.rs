@@ -225,14 +225,16 @@ impl BoundSubManager {
             shutdown.clone(),
         )?;
         let receiver = Arc::new(receive::Receiver::new(tsdb.clone(), config.receive.clone()));
+        let polled = Arc::new(agents::Polled::default());
         if let Some(listener) = self.metrics {
-            let (m, s, t, tr, f, r) = (
+            let (m, s, t, tr, f, r, p) = (
                 metrics.clone(),
                 state.clone(),
                 tsdb.clone(),
                 transport.clone(),
                 forwarding.clone(),
                 receiver.clone(),
+                polled.clone(),
             );
             let render = Arc::new(move || {
                 metrics::render(
@@ -242,6 +244,7 @@ impl BoundSubManager {
                     metrics::Flows {
                         forwarding: &f,
                         receiver: &r,
+                        polled: &p,
                     },
                 ) + &tr.render_metrics("strata_sub_manager")
             });
@@ -249,7 +252,6 @@ impl BoundSubManager {
             door::serve_metrics(listener, render, shutdown.clone());
         }
 
-        let polled = Arc::new(agents::Polled::default());
         let contact = Arc::new(contact::Contact::new(
             !config.brokers.is_empty(),
             config.poll.interval.max(config.poll.timeout) + config.heartbeat_interval,

@@ -81,10 +81,12 @@ fn count(c: &AtomicU64) -> f64 {
     c.load(Ordering::Relaxed) as f64
 }
 
-/// Remote write out and in, whose metrics are rendered with the sub-manager's.
+/// What else the sub-manager's metrics are read from: remote write out and in, and the
+/// polled agents' figures (what the per-agent limits left out).
 pub struct Flows<'a> {
     pub forwarding: &'a crate::forward::Forwarding,
     pub receiver: &'a crate::receive::Receiver,
+    pub polled: &'a crate::agents::Polled,
 }
 
 /// Renders the sub-manager's metrics, remote write's among them.
@@ -127,6 +129,36 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb, flows: Fl
         "Samples skipped for want of a storable series.",
         count(&m.samples_skipped),
     );
+    let limited = flows.polled.limited();
+    for (name, help, value) in [
+        (
+            "strata_sub_manager_agents_over_limits",
+            "Agents polled here with series left out by their limits (poll.max_series_per_agent, max_labels_per_series, max_new_series_per_agent_hour).",
+            limited.agents,
+        ),
+        (
+            "strata_sub_manager_series_over_agent_limit",
+            "Series of the agents polled here not stored: past poll.max_series_per_agent.",
+            limited.series,
+        ),
+        (
+            "strata_sub_manager_series_over_label_limit",
+            "Series of the agents polled here not stored: more labels than poll.max_labels_per_series.",
+            limited.labels,
+        ),
+        (
+            "strata_sub_manager_series_over_hourly_limit",
+            "Series of the agents polled here not stored: new to the store past poll.max_new_series_per_agent_hour.",
+            limited.new_series,
+        ),
+        (
+            "strata_sub_manager_agent_series_refused",
+            "New series the agents polled here refused themselves (their max_series), as their last poll said.",
+            limited.refused_by_agents,
+        ),
+    ] {
+        e.single(name, "gauge", help, value as f64);
+    }
     e.single(
         "strata_sub_manager_heartbeat_failures_total",
         "counter",

@@ -27,7 +27,7 @@ use crate::config::SubManagerConfig;
 use crate::contact::Contact;
 use crate::door::{PollClients, PollService, agent_group};
 use crate::error::{Result, SubManagerError};
-use crate::ingest::{Dictionary, ingest};
+use crate::ingest::{AgentLimits, Dictionary, ingest};
 use crate::metrics::SubManagerMetrics;
 use crate::rules::RuleBook;
 use crate::rules::eval::{AgentRules, Observed};
@@ -270,7 +270,11 @@ async fn poll_agent(
     let mut delay = first_delay;
     let mut held = Held {
         cursor: (0, 0),
-        dictionary: Dictionary::default(),
+        dictionary: Dictionary::with_limits(AgentLimits {
+            max_series: ctx.config.poll.max_series_per_agent,
+            max_labels: ctx.config.poll.max_labels_per_series,
+            max_new_per_hour: ctx.config.poll.max_new_series_per_agent_hour,
+        }),
         rules: AgentRules::resume(&ctx.state.open_rules(&id), strata_proto::now_ms()),
     };
     let mut failures = 0u32;
@@ -349,7 +353,9 @@ async fn poll_once(
 ) -> std::result::Result<usize, String> {
     let rules = ctx.rules.current();
     held.dictionary.follow_rules(&rules);
+    held.dictionary.retry_after_the_hour(strata_proto::now_ms());
     let mut stored = 0;
+    let mut skipped = 0;
     let mut observed = Observed::default();
     let mut checks = Vec::new();
     let mut buffer = None;
@@ -363,6 +369,7 @@ async fn poll_once(
             poller: ctx.config.id.clone(),
             epoch: held.cursor.0,
             known_series: held.dictionary.known(held.cursor.0),
+            dictionary: held.dictionary.generation(),
             assigned: assigned.to_vec(),
         };
         let answer = client
@@ -378,10 +385,14 @@ async fn poll_once(
             .into_inner();
         ctx.contact.heard(strata_proto::now_ms());
         let dictionary = &mut held.dictionary;
-        dictionary.learn(&ctx.tsdb, &rules, agent, &answer)?;
+        if dictionary.learn(&ctx.tsdb, &rules, agent, &answer)? {
+            // indexes of earlier rounds may name other series in this dictionary
+            observed = Observed::default();
+        }
         let got = ingest(&ctx.tsdb, agent, &answer, dictionary)
             .map_err(|e| format!("store samples: {e}"))?;
         stored += got.stored;
+        skipped += got.skipped as u64;
         let now = strata_proto::now_ms();
         ctx.metrics
             .ingest_lag
@@ -429,6 +440,8 @@ async fn poll_once(
             polled_ms: now,
             samples: stored as u64,
             series: u64::from(held.dictionary.known(held.cursor.0)),
+            over_limits: held.dictionary.over_limits(),
+            skipped,
             lag_ms: if oldest == i64::MAX { 0 } else { now - oldest },
             poll_interval_ms: ctx.config.poll.interval.as_millis() as i64,
         },

@@ -37,7 +37,9 @@ impl CpuAgent {
         let mut registry = Registry::new(10_000);
         let mut buffer = SampleBuffer::new(100_000, Duration::from_secs(600));
         let labels = [("cpu".to_string(), "total".to_string())].into();
-        let series = buffer.intern("host_cpu_usage_ratio", &labels);
+        let series = buffer
+            .intern("host_cpu_usage_ratio", &labels)
+            .expect("an empty dictionary takes a series");
         let entry = registry.add(AgentEntry {
             id: id.into(),
             hostname: id.into(),

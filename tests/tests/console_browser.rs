@@ -398,6 +398,9 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         .and_then(|(len, cap)| Some((len.parse::<u64>().ok()?, cap.parse::<u64>().ok()?)))
         .map(|(_, cap)| cap);
     assert!(capacity.is_some_and(|c| c > 0), "buffer cell: '{held}'");
+    // and what the limits left out of it: nothing
+    let limits = browser.text_of("tr[data-host='east-sim-0001'] td.limits");
+    assert_eq!(limits.trim(), "none", "limits cell");
     // and how late its last poll's oldest sample was stored
     let lag = browser.text_of("tr[data-host='east-sim-0001'] td.lag");
     assert!(

@@ -53,6 +53,9 @@ use crate::retention;
 use crate::series::SeriesId;
 use crate::wal;
 
+/// Most series ids kept in memory for lookups (about 100 MB at 1,000,000).
+const ID_CACHE_MAX: usize = 1_000_000;
+
 /// The head and what goes with it, under one lock.
 #[derive(Debug, Default)]
 pub(crate) struct HeadState {
@@ -217,6 +220,44 @@ impl Tsdb {
         self.next_id.load(Ordering::SeqCst) - 1
     }
 
+    /// The id of a series if it exists (nothing is created).
+    pub fn find_series(&self, name: &str, labels: &Labels) -> Result<Option<SeriesId>> {
+        let key = keys::series_key(name, labels);
+        let mut ids = self.ids.lock().expect("series id lock poisoned");
+        self.lookup(&mut ids, key, name)
+    }
+
+    /// The id of `key` from the cache or the store, cached when found.
+    fn lookup(
+        &self,
+        ids: &mut HashMap<Vec<u8>, SeriesId>,
+        key: Vec<u8>,
+        name: &str,
+    ) -> Result<Option<SeriesId>> {
+        if let Some(id) = ids.get(&key) {
+            return Ok(Some(*id));
+        }
+        let Some(raw) = self
+            .db
+            .get_cf(self.cf(CF_SERIES), &key)
+            .map_err(TsdbError::rocks(format!("look up series {name}")))?
+        else {
+            return Ok(None);
+        };
+        let id = decode_id(&raw, CF_SERIES)?;
+        Self::cache(ids, key, id);
+        Ok(Some(id))
+    }
+
+    /// Caches a series id; a cache grown past [`ID_CACHE_MAX`] starts again empty (the
+    /// store answers meanwhile), so that series that come and go do not grow it for ever.
+    fn cache(ids: &mut HashMap<Vec<u8>, SeriesId>, key: Vec<u8>, id: SeriesId) {
+        if ids.len() >= ID_CACHE_MAX {
+            *ids = HashMap::new();
+        }
+        ids.insert(key, id);
+    }
+
     /// The id of a series, created if it does not exist yet.
     pub fn series_id(&self, name: &str, labels: &Labels) -> Result<SeriesId> {
         if name.is_empty() {
@@ -227,16 +268,7 @@ impl Tsdb {
         }
         let key = keys::series_key(name, labels);
         let mut ids = self.ids.lock().expect("series id lock poisoned");
-        if let Some(id) = ids.get(&key) {
-            return Ok(*id);
-        }
-        if let Some(raw) = self
-            .db
-            .get_cf(self.cf(CF_SERIES), &key)
-            .map_err(TsdbError::rocks(format!("look up series {name}")))?
-        {
-            let id = decode_id(&raw, CF_SERIES)?;
-            ids.insert(key, id);
+        if let Some(id) = self.lookup(&mut ids, key.clone(), name)? {
             return Ok(id);
         }
         let id = self.next_id.load(Ordering::SeqCst);
@@ -254,7 +286,7 @@ impl Tsdb {
             .write(batch)
             .map_err(TsdbError::rocks(format!("create series {name}")))?;
         self.next_id.store(id + 1, Ordering::SeqCst);
-        ids.insert(key, id);
+        Self::cache(&mut ids, key, id);
         Ok(id)
     }
 

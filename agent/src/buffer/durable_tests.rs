@@ -26,7 +26,7 @@ fn labels(host: &str) -> LabelMap {
 
 /// Pushes `n` samples of series `name` with values `from..`, committed.
 fn push(b: &mut SampleBuffer, name: &str, from: usize, n: usize) {
-    let s = b.intern(name, &labels("h"));
+    let s = b.intern(name, &labels("h")).unwrap();
     for i in from..from + n {
         b.push(s, i as i64 * 1000, i as f64);
     }
@@ -35,7 +35,7 @@ fn push(b: &mut SampleBuffer, name: &str, from: usize, n: usize) {
 
 fn values(b: &mut SampleBuffer, poller: &str, ack: u64) -> Vec<(u64, f64)> {
     let epoch = b.epoch();
-    let r = b.poll(poller, ack, epoch, 0, 10_000, Instant::now());
+    let r = b.poll(poller, ack, epoch, (0, 0), 10_000, Instant::now());
     r.samples.iter().map(|s| (s.seq, s.value)).collect()
 }
 
@@ -55,7 +55,7 @@ fn a_killed_buffer_comes_back_with_its_series_and_samples_under_a_new_epoch() {
         "after a crash the pollers must not trust their cursors"
     );
     assert_eq!(b.last_seq(), 8);
-    let r = b.poll("p", 0, epoch, 0, 100, Instant::now());
+    let r = b.poll("p", 0, epoch, (0, 0), 100, Instant::now());
     let names: Vec<_> = r.series.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(r.series[1].labels[0].value, "h");
@@ -203,7 +203,7 @@ fn check_states_are_kept_and_a_journal_without_meta_starts_a_new_life() {
 fn what_is_kept_goes_to_disk_with_the_samples_it_belongs_to() {
     let dir = tempfile::tempdir().unwrap();
     let mut b = open(dir.path());
-    let s = b.intern("lines", &labels("h"));
+    let s = b.intern("lines", &labels("h")).unwrap();
     b.push(s, 1, 10.0);
     b.keep_state("app-log", Some("at 10".into()));
     b.commit();

@@ -16,6 +16,12 @@
 //! - `kept.json`: all that the producers keep, by key, rewritten at each commit that
 //!   changes it, for when the segments that carried it are gone.
 //!
+//! Forgetting idle series renumbers the dictionary (see `super::forget`): the new
+//! generation `g` is written whole beside the old one, as `series-g<g>.log` and
+//! `seg-g<g>-<first sequence>.log`, made durable, and switched to by rewriting `meta.json`
+//! (a rename); the old generation's files are deleted after, and whatever another
+//! generation left behind is deleted at recovery.
+//!
 //! A record is a little-endian `u32` length, the payload's CRC-32 and the payload; a torn or
 //! corrupt record ends its file (recovery cuts it off with whatever follows).
 //!
@@ -40,6 +46,7 @@ use format::{HEADER_BYTES, SAMPLES_HEAD, encode_kept, frame};
 
 mod format;
 mod recover;
+mod rewrite;
 
 /// Where the journal lives and how large it may grow.
 #[derive(Debug, Clone)]
@@ -57,6 +64,8 @@ pub struct JournalConfig {
 pub struct Recovered {
     /// The buffer's epoch (new when nothing was kept).
     pub epoch: u64,
+    /// The dictionary's generation.
+    pub generation: u64,
     /// The dictionary, by index.
     pub series: Vec<SeriesDesc>,
     /// Sequence of `samples[0]` (the next sequence when there is none).
@@ -93,6 +102,10 @@ struct Meta {
     /// past the disk): only then does the next life keep the epoch.
     #[serde(default)]
     clean: bool,
+    /// The dictionary's generation, whose files are the journal's (0: `series.log` and
+    /// `seg-<first>.log`).
+    #[serde(default)]
+    generation: u64,
 }
 
 #[derive(Debug)]
@@ -111,6 +124,8 @@ pub struct Journal {
     _lock: File,
     /// The epoch of this life.
     epoch: u64,
+    /// The dictionary's generation, which names the files.
+    generation: u64,
     series_file: File,
     /// Series records encoded, not yet written.
     pending_series: Vec<u8>,
@@ -157,8 +172,40 @@ fn replace(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     fs::rename(&tmp, path).map_err(|e| io_err("rename", path, e))
 }
 
-fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
-    dir.join(format!("seg-{first_seq:020}.log"))
+fn segment_path(dir: &Path, generation: u64, first_seq: u64) -> PathBuf {
+    match generation {
+        0 => dir.join(format!("seg-{first_seq:020}.log")),
+        g => dir.join(format!("seg-g{g}-{first_seq:020}.log")),
+    }
+}
+
+fn series_path(dir: &Path, generation: u64) -> PathBuf {
+    match generation {
+        0 => dir.join("series.log"),
+        g => dir.join(format!("series-g{g}.log")),
+    }
+}
+
+/// The generation and first sequence of a segment file's name, and the generation of a
+/// series file's (its sequence None).
+fn parse_name(name: &str) -> Option<(u64, Option<u64>)> {
+    if name == "series.log" {
+        return Some((0, None));
+    }
+    if let Some(g) = name
+        .strip_prefix("series-g")
+        .and_then(|n| n.strip_suffix(".log"))
+    {
+        return Some((g.parse().ok()?, None));
+    }
+    let rest = name.strip_prefix("seg-")?.strip_suffix(".log")?;
+    match rest.strip_prefix('g') {
+        None => Some((0, Some(rest.parse().ok()?))),
+        Some(rest) => {
+            let (g, seq) = rest.split_once('-')?;
+            Some((g.parse().ok()?, Some(seq.parse().ok()?)))
+        }
+    }
 }
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -170,8 +217,13 @@ fn open_append(path: &Path) -> io::Result<File> {
 }
 
 /// Writes the journal's epoch, and whether its life stopped cleanly, durably.
-fn write_meta(path: &Path, epoch: u64, clean: bool) -> io::Result<()> {
-    let meta = serde_json::to_vec(&Meta { epoch, clean }).expect("meta serializes");
+fn write_meta(path: &Path, epoch: u64, clean: bool, generation: u64) -> io::Result<()> {
+    let meta = serde_json::to_vec(&Meta {
+        epoch,
+        clean,
+        generation,
+    })
+    .expect("meta serializes");
     replace(path, &meta, true)
 }
 
@@ -218,7 +270,7 @@ impl Journal {
     ) -> io::Result<(Journal, Recovered)> {
         let next = recovered.first_seq + recovered.samples.len() as u64;
         if segments.is_empty() {
-            let path = segment_path(&config.dir, next);
+            let path = segment_path(&config.dir, recovered.generation, next);
             segments.push_back(Segment {
                 last_seq: next - 1,
                 bytes: 0,
@@ -226,10 +278,11 @@ impl Journal {
             });
         }
         let current = open_append(&segments.back().expect("a segment").path)?;
-        let series_file = open_append(&config.dir.join("series.log"))?;
+        let series_file = open_append(&series_path(&config.dir, recovered.generation))?;
         let journal = Journal {
             _lock: lock,
             epoch: recovered.epoch,
+            generation: recovered.generation,
             kept: recovered.kept.clone(),
             config,
             series_file,
@@ -320,7 +373,7 @@ impl Journal {
     fn try_commit(&mut self) -> io::Result<Option<u64>> {
         if !self.pending_series.is_empty() {
             // series first: a sample record never names a series the file lacks
-            let path = self.config.dir.join("series.log");
+            let path = series_path(&self.config.dir, self.generation);
             self.series_file
                 .write_all(&self.pending_series)
                 .map_err(|e| io_err("append to", &path, e))?;
@@ -370,12 +423,12 @@ impl Journal {
 
     /// Closes the current segment and begins one at `first_seq`.
     fn roll(&mut self, first_seq: u64) -> io::Result<()> {
-        let path = segment_path(&self.config.dir, first_seq);
+        let path = segment_path(&self.config.dir, self.generation, first_seq);
         // the series its samples name reach the disk first
         if self.series_unsynced {
             self.series_file
                 .sync_data()
-                .map_err(|e| io_err("sync", &self.config.dir.join("series.log"), e))?;
+                .map_err(|e| io_err("sync", &series_path(&self.config.dir, self.generation), e))?;
             self.series_unsynced = false;
         }
         // the closed segment reaches the disk before any of its successor can
@@ -432,7 +485,7 @@ impl Journal {
         if self.series_unsynced {
             self.series_file
                 .sync_data()
-                .map_err(|e| io_err("sync", &dir.join("series.log"), e))?;
+                .map_err(|e| io_err("sync", &series_path(dir, self.generation), e))?;
             self.series_unsynced = false;
         }
         if self.written_seq > self.synced_seq {
@@ -459,7 +512,7 @@ impl Journal {
             return;
         }
         let path = self.config.dir.join("meta.json");
-        if let Err(e) = write_meta(&path, self.epoch, true) {
+        if let Err(e) = write_meta(&path, self.epoch, true, self.generation) {
             self.fail(e);
         }
     }

@@ -144,8 +144,15 @@ pub struct AgentJson {
     pub poll_interval_ms: i64,
     pub polled_ms: i64,
     pub pollers: Vec<String>,
+    /// Samples not stored since the member began polling it (their series were not).
+    pub samples_dropped_total: u64,
     pub samples: u64,
     pub series: u64,
+    /// Series of its dictionary not stored: with more labels than the region's label limit,
+    /// new past its hourly limit, past its per-agent series limit.
+    pub series_over_hourly_limit: u64,
+    pub series_over_label_limit: u64,
+    pub series_over_limit: u64,
 }
 
 /// An agent's buffer as its last poll saw it.
@@ -156,6 +163,11 @@ pub struct BufferJson {
     pub epoch: u64,
     /// What the agent holds until its poller has stored it.
     pub len: u64,
+    /// Series in the agent's dictionary, those it refused (its `max_series`) and those it
+    /// forgot (idle for `forget_series_after`).
+    pub series: u64,
+    pub series_forgotten_total: u64,
+    pub series_refused_total: u64,
 }
 
 impl AgentJson {
@@ -170,8 +182,12 @@ impl AgentJson {
             poll_interval_ms: a.poll_interval_ms,
             polled_ms: a.polled_ms,
             pollers: a.pollers.clone(),
+            samples_dropped_total: a.samples_dropped_total,
             samples: a.samples,
             series: a.series,
+            series_over_hourly_limit: a.series_over_hourly_limit,
+            series_over_label_limit: a.series_over_label_limit,
+            series_over_limit: a.series_over_limit,
         }
     }
 }
@@ -183,6 +199,9 @@ impl BufferJson {
             dropped_total: b.dropped_total,
             epoch: b.epoch,
             len: b.len,
+            series: b.series,
+            series_forgotten_total: b.series_forgotten_total,
+            series_refused_total: b.series_refused_total,
         }
     }
 }
@@ -199,7 +218,7 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&AgentJson::of(&a)).unwrap(),
-            r#"{"address":"","agent_id":"web-1","buffer":null,"lag_ms":0,"member_id":"","poll_interval_ms":0,"polled_ms":0,"pollers":[],"samples":0,"series":0}"#
+            r#"{"address":"","agent_id":"web-1","buffer":null,"lag_ms":0,"member_id":"","poll_interval_ms":0,"polled_ms":0,"pollers":[],"samples_dropped_total":0,"samples":0,"series":0,"series_over_hourly_limit":0,"series_over_label_limit":0,"series_over_limit":0}"#
         );
         let r = RulesResponse {
             count: 2,

@@ -11,8 +11,8 @@ use strata_proto::v1::SeriesDesc;
 
 use super::format::{HEADER_BYTES, decode_samples, records};
 use super::{
-    CursorsFile, Journal, JournalConfig, Meta, Recovered, Segment, cut, io_err, lock, read_all,
-    write_meta,
+    CursorsFile, Journal, JournalConfig, Meta, Recovered, Segment, cut, io_err, lock, parse_name,
+    read_all, series_path, write_meta,
 };
 
 impl Journal {
@@ -28,20 +28,25 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err("read", &meta_path, e)),
         };
+        let generation = meta.as_ref().map_or(0, |m| m.generation);
+        // the files of the journal's generation; any other's are left from a renumbering
+        // that was cut short, or finished before its old files were deleted
         let mut segment_files: Vec<(u64, PathBuf)> = Vec::new();
+        let mut others: Vec<PathBuf> = Vec::new();
         for entry in fs::read_dir(&dir).map_err(|e| io_err("list", &dir, e))? {
             let path = entry.map_err(|e| io_err("list", &dir, e))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if let Some(seq) = name
-                .strip_prefix("seg-")
-                .and_then(|n| n.strip_suffix(".log"))
-                .and_then(|n| n.parse::<u64>().ok())
-            {
-                segment_files.push((seq, path));
+            match parse_name(name) {
+                Some((g, Some(seq))) if g == generation => segment_files.push((seq, path)),
+                Some((g, _)) if g != generation => others.push(path),
+                _ => {}
             }
         }
+        for path in &others {
+            fs::remove_file(path).map_err(|e| io_err("remove", path, e))?;
+        }
         segment_files.sort();
-        let series_path = dir.join("series.log");
+        let series_path = series_path(&dir, generation);
         let mut recovered = Recovered {
             kept: match fs::read(dir.join("kept.json")) {
                 Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
@@ -54,10 +59,9 @@ impl Journal {
             for (_, path) in &segment_files {
                 fs::remove_file(path).map_err(|e| io_err("remove", path, e))?;
             }
-            for stale in ["series.log", "cursors.json"] {
-                let _ = fs::remove_file(dir.join(stale));
-            }
-            write_meta(&meta_path, new_epoch, false)?;
+            let _ = fs::remove_file(&series_path);
+            let _ = fs::remove_file(dir.join("cursors.json"));
+            write_meta(&meta_path, new_epoch, false, 0)?;
             recovered.epoch = new_epoch;
             recovered.first_seq = 1;
             return Self::start(config, lock, recovered, VecDeque::new());
@@ -66,7 +70,8 @@ impl Journal {
         // makes the pollers take again what they hold unacknowledged, rather than trust
         // sequence numbers this life would reuse. A clean stop served nothing past the disk.
         recovered.epoch = if meta.clean { meta.epoch } else { new_epoch };
-        write_meta(&meta_path, recovered.epoch, false)?;
+        recovered.generation = generation;
+        write_meta(&meta_path, recovered.epoch, false, generation)?;
 
         // the dictionary, up to its first torn record
         if series_path.exists() {

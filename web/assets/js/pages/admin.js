@@ -57,12 +57,22 @@ function agentsTable(resources, polled) {
   // interval, the member is not keeping up (strata_sub_manager_polls_late_total counts it)
   const lag = (a) => (a?.polled_ms ? html`<td class="lag ${a.lag_ms > a.poll_interval_ms ? 'warning' : ''}">${(a.lag_ms / 1000).toFixed(1)} s</td>`
     : html`<td class="muted">—</td>`);
+  // what the limits left out: series the region does not store (per-agent series, label
+  // and hourly limits) and new series the agent refused itself (its max_series); docs/limits.md
+  const limited = (a) => {
+    if (!a?.polled_ms) return html`<td class="muted">—</td>`;
+    const parts = [[a.series_over_limit, 'over the series limit'], [a.series_over_label_limit, 'over the label limit'],
+      [a.series_over_hourly_limit, 'over the hourly limit'],
+      [a.buffer?.series_refused_total || 0, 'refused by the agent']].filter(([n]) => n > 0);
+    return parts.length ? html`<td class="limits critical" title="${a.samples_dropped_total} samples not stored">${join(parts.map(([n, why]) => `${n} ${why}`), html`<br>`)}</td>`
+      : html`<td class="limits">none</td>`;
+  };
   return html`<div class="table-wrap"><table id="agents"><thead><tr><th>Host</th><th>State</th><th>Severity</th>
-    <th>Last poll</th><th>Polled by</th><th>Lag</th><th>Buffer</th><th>Dropped</th><th>Samples, last poll</th><th>Series</th><th>Why</th></tr></thead><tbody>
+    <th>Last poll</th><th>Polled by</th><th>Lag</th><th>Buffer</th><th>Dropped</th><th>Samples, last poll</th><th>Series</th><th>Over limits</th><th>Why</th></tr></thead><tbody>
     ${resources.map((r) => { const a = seen(r); return html`<tr data-host="${r.host}"><td>${resourceLink(r.id)}</td><td class="${r.state}">${r.state}</td>
       <td class="${r.severity}">${r.severity}</td><td>${time(r.last_poll_ms)}</td>
       <td>${(a?.pollers?.length ? a.pollers : [r.owner]).join(', ')}</td>${lag(a)}${buffer(a)}
-      <td>${a?.polled_ms ? a.samples : '—'}</td><td>${a?.polled_ms ? a.series : '—'}</td><td>${r.reason}</td></tr>`; })}</tbody></table></div>`;
+      <td>${a?.polled_ms ? a.samples : '—'}</td><td>${a?.polled_ms ? a.series : '—'}</td>${limited(a)}<td>${r.reason}</td></tr>`; })}</tbody></table></div>`;
 }
 
 const agentEditor = (region, resources) => html`<form id="agent-form" class="card" data-form="agent" data-region="${region}"><label>Host <select name="host">${resources.map((r) =>
