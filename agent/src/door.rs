@@ -66,6 +66,8 @@ pub async fn serve(
     let server = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
         .concurrency_limit_per_connection(256)
+        // more streams on one connection are refused (REFUSED_STREAM), not queued
+        .max_concurrent_streams(256)
         .layer(AuthorizeLayer::new(transport.clone(), policy))
         .serve_with_incoming_shutdown(
             AgentServer::new(AgentService::new(registry, control)),

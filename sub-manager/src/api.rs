@@ -4,6 +4,7 @@
 //! status; the server itself is built by [`crate::door`].
 
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ use crate::notify::book::NotifyBook;
 use crate::notify::outbox::Outbox;
 use crate::rules::RuleBook;
 use crate::state::RegionState;
-use crate::state::watch::follow;
+use crate::state::watch::{Ended, Subscribers, WatchConfig, follow};
 
 /// Implements the SubManager service for this member.
 #[derive(Clone)]
@@ -66,6 +67,9 @@ pub struct Api {
     pub principals: Arc<strata_web::auth::PrincipalsFile>,
     /// The remote-write destinations and their figures.
     pub forwarding: Arc<crate::forward::Forwarding>,
+    /// The WatchRegion streams open, within `watch`.
+    pub subscribers: Arc<Subscribers>,
+    pub watch: WatchConfig,
 }
 
 impl Api {
@@ -493,12 +497,43 @@ impl SubManager for Api {
     ) -> Result<Response<Self::WatchRegionStream>, Status> {
         let req = request.into_inner();
         self.check_region(&req.region)?;
+        let max = self.watch.max_subscribers;
+        let Some(slot) = self.subscribers.enter(max) else {
+            return Err(Status::resource_exhausted(format!(
+                "{max} WatchRegion streams are open here already (watch.max_subscribers)"
+            )));
+        };
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let span = info_span!("watch_region", region = %self.region, from_seq = req.from_seq);
-        tokio::spawn(follow(self.state.clone(), req.epoch, req.from_seq, tx).instrument(span));
-        // a failure that ends the feed is the server's own
+        let ended = Arc::new(std::sync::OnceLock::new());
+        let (state, stall, end) = (self.state.clone(), self.watch.stall_timeout, ended.clone());
+        let subscribers = self.subscribers.clone();
+        tokio::spawn(
+            async move {
+                // the stream's end is told after the last update: the reason is set before
+                // this sender, the channel's last, is dropped
+                let why = follow(state, req.epoch, req.from_seq, tx.clone(), stall).await;
+                if let Ended::Stalled(reason) = &why {
+                    subscribers.stalled.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%reason, "WatchRegion stream ended");
+                }
+                let _ = end.set(why);
+                drop((tx, slot));
+            }
+            .instrument(span),
+        );
+        let tail = futures::stream::once(async move {
+            match ended.get() {
+                Some(Ended::Stalled(why)) => Some(Err(Status::resource_exhausted(why.clone()))),
+                // a failure that ends the feed is the server's own
+                Some(Ended::Failed(why)) => Some(Err(Status::internal(why.clone()))),
+                _ => None,
+            }
+        })
+        .filter_map(std::future::ready);
         let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
-            .map(|update| update.map_err(Status::internal));
+            .map(|update| update.map_err(Status::internal))
+            .chain(tail);
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -72,6 +72,8 @@ pub struct SubManagerConfig {
     pub remote_write: Vec<remote_write::RemoteWriteConfig>,
     /// Limits of remote write in (`POST /api/v1/write` on `console_listen`), per sender.
     pub receive: crate::receive::ReceiveConfig,
+    /// Bounds of the WatchRegion feed the centres follow (`[watch]`).
+    pub watch: crate::state::watch::WatchConfig,
     /// Agents to poll (a discovery list): registered with the brokers, which share them
     /// out with the agents that registered themselves; polled directly without brokers.
     pub agents: Vec<AgentTarget>,
@@ -250,6 +252,7 @@ impl Default for SubManagerConfig {
             notify: Default::default(),
             remote_write: Vec::new(),
             receive: Default::default(),
+            watch: Default::default(),
             agents: Vec::new(),
             tls: TlsConfig::default(),
             enrol: EnrolConfig::default(),
@@ -450,6 +453,7 @@ impl RoleConfig for SubManagerConfig {
         errors.extend(self.notify.problems());
         errors.extend(remote_write::problems(&self.remote_write));
         errors.extend(self.receive.problems());
+        errors.extend(self.watch.problems());
         let mut seen = HashSet::new();
         for (i, a) in self.agents.iter().enumerate() {
             if a.id.trim().is_empty() || a.id.contains('/') {

@@ -202,6 +202,8 @@ pub async fn serve<S: SubManager>(
 ) -> Result<()> {
     let server = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
+        // more streams on one connection are refused (REFUSED_STREAM), not queued
+        .max_concurrent_streams(256)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .layer(AuthorizeLayer::new(transport.clone(), policy))
         .layer(users)

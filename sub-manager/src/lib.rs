@@ -226,6 +226,7 @@ impl BoundSubManager {
         )?;
         let receiver = Arc::new(receive::Receiver::new(tsdb.clone(), config.receive.clone()));
         let polled = Arc::new(agents::Polled::default());
+        let subscribers = Arc::new(state::watch::Subscribers::default());
         if let Some(listener) = self.metrics {
             let (m, s, t, tr, f, r, p) = (
                 metrics.clone(),
@@ -236,6 +237,7 @@ impl BoundSubManager {
                 receiver.clone(),
                 polled.clone(),
             );
+            let w = subscribers.clone();
             let render = Arc::new(move || {
                 metrics::render(
                     &m,
@@ -245,6 +247,7 @@ impl BoundSubManager {
                         forwarding: &f,
                         receiver: &r,
                         polled: &p,
+                        watchers: &w,
                     },
                 ) + &tr.render_metrics("strata_sub_manager")
             });
@@ -345,6 +348,8 @@ impl BoundSubManager {
             audit: audit.clone(),
             principals: principals.clone(),
             forwarding,
+            subscribers,
+            watch: config.watch.clone(),
         };
         if let Some(listener) = self.console {
             let gate = strata_web::auth::Gate::from_config(principals, &config.auth)

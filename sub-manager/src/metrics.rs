@@ -87,6 +87,8 @@ pub struct Flows<'a> {
     pub forwarding: &'a crate::forward::Forwarding,
     pub receiver: &'a crate::receive::Receiver,
     pub polled: &'a crate::agents::Polled,
+    /// The WatchRegion streams.
+    pub watchers: &'a crate::state::watch::Subscribers,
 }
 
 /// Renders the sub-manager's metrics, remote write's among them.
@@ -159,6 +161,25 @@ pub fn render(m: &SubManagerMetrics, state: &RegionState, tsdb: &Tsdb, flows: Fl
     ] {
         e.single(name, "gauge", help, value as f64);
     }
+    let w = flows.watchers;
+    e.single(
+        "strata_sub_manager_watch_streams",
+        "gauge",
+        "WatchRegion streams open (at most watch.max_subscribers).",
+        w.open() as f64,
+    );
+    e.single(
+        "strata_sub_manager_watch_refused_total",
+        "counter",
+        "WatchRegion calls refused: watch.max_subscribers streams were open.",
+        count(&w.refused),
+    );
+    e.single(
+        "strata_sub_manager_watch_stalled_total",
+        "counter",
+        "WatchRegion streams ended: the subscriber left an update unread for watch.stall_timeout.",
+        count(&w.stalled),
+    );
     e.single(
         "strata_sub_manager_heartbeat_failures_total",
         "counter",

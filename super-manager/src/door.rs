@@ -99,6 +99,8 @@ pub async fn serve_grpc(
 ) -> Result<()> {
     tonic::transport::Server::builder()
         .concurrency_limit_per_connection(256)
+        // more streams on one connection are refused (REFUSED_STREAM), not queued
+        .max_concurrent_streams(256)
         .layer(AuthorizeLayer::new(transport.clone(), policy))
         .layer(PrincipalLayer::new(principals, user_needs))
         .serve_with_incoming_shutdown(

@@ -79,6 +79,10 @@ impl<S> Layer<S> for AuthorizeLayer {
 pub trait Judge: Clone + Send + 'static {
     /// `Ok` to let `request` through, or the refusal.
     fn judge<B>(&self, request: &mut http::Request<B>) -> Result<(), Status>;
+
+    /// Sees the head of the answer to a call it let through (a refusal by the service
+    /// itself shows there: its `grpc-status`).
+    fn answered(&self, _head: &http::HeaderMap) {}
 }
 
 /// A door's services behind a [`Judge`]: a refused call is answered with its status and
@@ -97,6 +101,17 @@ impl<S, J> Judged<S, J> {
 }
 
 impl Judge for AuthorizeLayer {
+    /// Counts the refusals of the door's bounds: a message past its size limit (tonic's
+    /// `OUT_OF_RANGE`) and a service at its bound (`RESOURCE_EXHAUSTED`).
+    fn answered(&self, head: &http::HeaderMap) {
+        let reason = match head.get("grpc-status").map(|v| v.as_bytes()) {
+            Some(b"11") => Reason::TooLarge,
+            Some(b"8") => Reason::Busy,
+            _ => return,
+        };
+        self.transport.count_refusal(reason);
+    }
+
     fn judge<B>(&self, request: &mut http::Request<B>) -> Result<(), Status> {
         let Some(me) = self.transport.identity() else {
             return Ok(()); // insecure: nobody is known
@@ -174,7 +189,15 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         match self.judge.judge(&mut request) {
-            Ok(()) => Box::pin(self.inner.call(request)),
+            Ok(()) => {
+                let answer = self.inner.call(request);
+                let judge = self.judge.clone();
+                Box::pin(async move {
+                    let answer = answer.await?;
+                    judge.answered(answer.headers());
+                    Ok(answer)
+                })
+            }
             Err(status) => {
                 let response = status.into_http::<R>();
                 Box::pin(async move { Ok(response) })

@@ -58,16 +58,23 @@ pub enum Reason {
     Revoked,
     /// A good identity that this call is not open to.
     Forbidden,
+    /// A message past the door's size limit (`OUT_OF_RANGE`).
+    TooLarge,
+    /// The door is at a bound: too many streams or subscribers, or a reader too slow
+    /// (`RESOURCE_EXHAUSTED`).
+    Busy,
 }
 
 impl Reason {
     /// Every reason, in the order `/metrics` lists them.
-    pub const ALL: [Reason; 5] = [
+    pub const ALL: [Reason; 7] = [
         Reason::NoCertificate,
         Reason::Untrusted,
         Reason::Expired,
         Reason::Revoked,
         Reason::Forbidden,
+        Reason::TooLarge,
+        Reason::Busy,
     ];
 
     /// The reason's label value in `/metrics`.
@@ -78,6 +85,8 @@ impl Reason {
             Reason::Expired => "expired",
             Reason::Revoked => "revoked",
             Reason::Forbidden => "forbidden",
+            Reason::TooLarge => "too_large",
+            Reason::Busy => "busy",
         }
     }
 }

@@ -1,5 +1,7 @@
 //! Tests of the region's state: events, the journal, resuming subscribers.
 
+use std::sync::Arc;
+
 use super::*;
 
 fn cpu(severity: Severity, value: f64) -> Verdict {
@@ -207,4 +209,58 @@ fn released_resources_are_announced_and_forgotten() {
         kinds(&backlog(&s, &e1, 2)).last().unwrap(),
         "removed:eu/web"
     );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_reads_nothing_is_ended_with_the_reason_and_slots_are_bounded() {
+    use super::watch::{Ended, Subscribers, follow};
+    let dir = tempfile::tempdir().unwrap();
+    let s = Arc::new(open(dir.path(), 100));
+    // room for one update, never read: the snapshot takes it, the changes after it wait
+    // past the stall timeout
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let epoch = s.epoch().to_string();
+    let feed = tokio::spawn(follow(
+        s.clone(),
+        epoch,
+        0,
+        tx,
+        std::time::Duration::from_millis(200),
+    ));
+    for t in 0..5 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        s.poll_succeeded(&format!("web-{t}"), &[cpu(Severity::Ok, 0.1)], 1000 + t);
+    }
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), feed)
+        .await
+        .expect("a stalled feed ends by itself")
+        .unwrap();
+    match ended {
+        Ended::Stalled(why) => assert!(why.contains("watch.stall_timeout"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // a subscriber that goes away ends the feed too
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    drop(rx);
+    let epoch = s.epoch().to_string();
+    let ended = follow(s, epoch, 0, tx, std::time::Duration::from_secs(60)).await;
+    assert_eq!(ended, Ended::Gone);
+
+    let subscribers = Arc::new(Subscribers::default());
+    let first = subscribers.enter(2).expect("a first slot");
+    let second = subscribers.enter(2).expect("a second slot");
+    assert!(subscribers.enter(2).is_none(), "a third is refused");
+    assert_eq!(
+        subscribers
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    drop(first);
+    assert_eq!(subscribers.open(), 1);
+    assert!(
+        subscribers.enter(2).is_some(),
+        "a slot given back is taken again"
+    );
+    drop(second);
 }

@@ -24,6 +24,9 @@ pub struct AuthConfig {
     pub request_timeout: std::time::Duration,
     /// Requests one principal may have in flight at once (default 32); more are 429.
     pub max_concurrent: usize,
+    /// Live streams (`/api/v1/stream`, a console page each) one principal may keep open
+    /// at once (default 8); more are 429. Apart from `max_concurrent`: a stream lasts.
+    pub max_streams: usize,
     /// The largest request body (default 1 MiB); a larger one is 413.
     pub max_body_bytes: usize,
     /// At the centre: how often its principals are handed to every region again (default
@@ -40,6 +43,7 @@ impl Default for AuthConfig {
             allowed_hosts: Vec::new(),
             request_timeout: Duration::from_secs(60),
             max_concurrent: 32,
+            max_streams: 8,
             max_body_bytes: 1 << 20,
             push_interval: Duration::from_secs(10),
         }
@@ -69,8 +73,11 @@ impl AuthConfig {
         if self.push_interval < Duration::from_secs(1) {
             problems.push("auth.push_interval: must be at least 1 s".into());
         }
-        if self.max_concurrent == 0 {
-            problems.push("auth.max_concurrent: must be at least 1".into());
+        if self.max_concurrent == 0 || self.max_streams == 0 {
+            problems.push(format!(
+                "auth.max_concurrent ({}) and auth.max_streams ({}) must be at least 1",
+                self.max_concurrent, self.max_streams
+            ));
         }
         if self.max_body_bytes < 1024 {
             problems.push(format!(

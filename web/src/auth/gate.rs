@@ -43,6 +43,8 @@ pub const PASSWORD_CHECKS: usize = 4;
 pub struct Limits {
     pub request_timeout: std::time::Duration,
     pub max_concurrent: usize,
+    /// Live streams one principal may keep open.
+    pub max_streams: usize,
     pub max_body_bytes: usize,
     /// How long a login waits for a password check (default 5 s).
     pub login_wait: std::time::Duration,
@@ -53,6 +55,7 @@ impl Default for Limits {
         Self {
             request_timeout: std::time::Duration::from_secs(60),
             max_concurrent: 32,
+            max_streams: 8,
             max_body_bytes: MAX_BODY,
             login_wait: std::time::Duration::from_secs(5),
         }
@@ -213,6 +216,7 @@ impl Gate {
             .limits(Limits {
                 request_timeout: config.request_timeout,
                 max_concurrent: config.max_concurrent,
+                max_streams: config.max_streams,
                 max_body_bytes: config.max_body_bytes,
                 ..Limits::default()
             })
@@ -224,11 +228,12 @@ impl Gate {
         self
     }
 
-    /// Counts a request of `name` in flight, unless it has its most already.
-    fn enter(self: &Arc<Self>, name: &str) -> Option<InFlight> {
+    /// Counts a request of `name` in flight (under `name`, or a live stream of it under
+    /// `name` and a NUL), unless it has `max` already.
+    fn enter(self: &Arc<Self>, name: &str, max: usize) -> Option<InFlight> {
         let mut counts = self.in_flight.lock().expect("in-flight lock poisoned");
         let n = counts.entry(name.to_string()).or_insert(0);
-        if *n >= self.limits.max_concurrent {
+        if *n >= max {
             return None;
         }
         *n += 1;
@@ -430,9 +435,12 @@ impl Gate {
         answer: Response,
         headers: HeaderMap,
         principal: Principal,
+        slot: InFlight,
     ) -> Response {
         use futures::StreamExt;
         let ended = async move {
+            // the stream's slot is given back when it ends
+            let _slot = slot;
             loop {
                 tokio::time::sleep(RECHECK).await;
                 let now = strata_proto::now_ms();
@@ -532,7 +540,7 @@ async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
         return refuse(StatusCode::FORBIDDEN, message);
     }
     let address = login::address_of(request.extensions().get::<ConnectInfo<SocketAddr>>());
-    let Some(_in_flight) = gate.enter(&principal.name) else {
+    let Some(_in_flight) = gate.enter(&principal.name, gate.limits.max_concurrent) else {
         return refuse(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -542,7 +550,21 @@ async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
         );
     };
     let long_lived = request.uri().path() == STREAM_PATH;
-    let headers = long_lived.then(|| request.headers().clone());
+    let stream = match long_lived {
+        false => None,
+        true => match gate.enter(&format!("{}\0", principal.name), gate.limits.max_streams) {
+            Some(slot) => Some((request.headers().clone(), slot)),
+            None => {
+                return refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "{} has {} live streams open already (auth.max_streams): close a console page",
+                        principal.name, gate.limits.max_streams
+                    ),
+                );
+            }
+        },
+    };
     let mut request = request;
     request.extensions_mut().insert(Caller {
         principal: principal.clone(),
@@ -550,8 +572,8 @@ async fn check(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> R
     });
     let timeout = gate.limits.request_timeout;
     match tokio::time::timeout(timeout, next.run(request)).await {
-        Ok(answer) => match headers {
-            Some(headers) => gate.clone().while_valid(answer, headers, principal),
+        Ok(answer) => match stream {
+            Some((headers, slot)) => gate.clone().while_valid(answer, headers, principal, slot),
             None => answer,
         },
         Err(_) => refuse(

@@ -292,6 +292,7 @@ async fn a_request_is_bounded_in_body_time_and_company() {
     let gate = Gate::new(file, Duration::from_secs(60)).limits(Limits {
         request_timeout: Duration::from_millis(300),
         max_concurrent: 1,
+        max_streams: 1,
         max_body_bytes: 2048,
         login_wait: Duration::from_millis(200),
     });
@@ -300,12 +301,23 @@ async fn a_request_is_bounded_in_body_time_and_company() {
         "late"
     };
     let gate = Arc::new(gate);
-    let router = gate
-        .clone()
-        .wrap(Router::new().route("/api/v1/slow", get(slow)).route(
-            "/api/v1/events/ack",
-            post(|body: String| async move { body }),
-        ));
+    let router = gate.clone().wrap(
+        Router::new()
+            .route("/api/v1/slow", get(slow))
+            .route(
+                "/api/v1/events/ack",
+                post(|body: String| async move { body }),
+            )
+            .route(
+                "/api/v1/stream",
+                get(|| async {
+                    let endless = futures::stream::pending::<
+                        Result<axum::body::Bytes, std::convert::Infallible>,
+                    >();
+                    Body::from_stream(endless)
+                }),
+            ),
+    );
     let big = format!(
         r#"{{"resource_id":"east/a","rule":"{}"}}"#,
         "x".repeat(4096)
@@ -358,6 +370,24 @@ async fn a_request_is_bounded_in_body_time_and_company() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    // live streams: one open at a time, apart from the requests in flight; its slot is
+    // given back when the stream ends
+    let stream = || req("GET", "/api/v1/stream", Some(&token), "");
+    let open = router.clone().oneshot(stream()).await.unwrap();
+    assert_eq!(open.status(), StatusCode::OK);
+    let (status, _, body) = send(&router, stream()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(body.contains("auth.max_streams"), "{body}");
+    let (status, _, _) = send(
+        &router,
+        req("POST", "/api/v1/events/ack", Some(&token), "{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a request beside the stream");
+    drop(open);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let again = router.clone().oneshot(stream()).await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK, "the slot given back");
 }
 
 #[tokio::test]
