@@ -1,6 +1,8 @@
 //! The agent's local configuration: a TOML file over documented defaults, with `STRATA_AGENT_*`
 //! environment overrides for the keys operators change per host.
 
+pub mod ceilings;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -306,6 +308,7 @@ impl RoleConfig for AgentConfig {
         errors.extend(policy::commands::problems(&self.commands));
         errors.extend(policy::paths::problems(&self.allow_paths));
         errors.extend(self.push_limits.problems());
+        errors.extend(ceilings::problems(self));
         if self
             .state_dir
             .as_ref()
