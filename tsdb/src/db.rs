@@ -115,7 +115,10 @@ impl Tsdb {
         // RocksDB's own informational log grows by hundreds of kilobytes for nothing an
         // operator reads; warnings and errors are kept.
         db_opts.set_log_level(rocksdb::LogLevel::Warn);
-        if let Ok(existing) = DB::list_cf(&db_opts, &path)
+        // only a store that exists has column families to list (RocksDB's C API leaks its
+        // answer's allocation when there is none)
+        if path.join("CURRENT").exists()
+            && let Ok(existing) = DB::list_cf(&db_opts, &path)
             && existing.iter().any(|cf| cf == CF_OLD_SAMPLES)
         {
             return Err(TsdbError::Invalid {

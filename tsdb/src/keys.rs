@@ -63,7 +63,7 @@ pub(crate) fn name_prefix(name: &str) -> Vec<u8> {
 }
 
 /// The canonical key of a series.
-pub(crate) fn series_key(name: &str, labels: &Labels) -> Vec<u8> {
+pub fn series_key(name: &str, labels: &Labels) -> Vec<u8> {
     let mut out = name_prefix(name);
     for (k, v) in labels {
         push_str(&mut out, k);
@@ -73,7 +73,7 @@ pub(crate) fn series_key(name: &str, labels: &Labels) -> Vec<u8> {
 }
 
 /// Decodes a series key back into name and labels.
-pub(crate) fn decode_series_key(mut buf: &[u8]) -> Result<(String, Labels)> {
+pub fn decode_series_key(mut buf: &[u8]) -> Result<(String, Labels)> {
     let corrupt = || TsdbError::Corrupt {
         what: "series key",
         cf: "series",
@@ -107,7 +107,7 @@ pub(crate) fn sample_ts(key: &[u8]) -> Option<i64> {
 }
 
 /// The last timestamp of a stored chunk value.
-pub(crate) fn chunk_end(value: &[u8]) -> Result<i64> {
+pub fn chunk_end(value: &[u8]) -> Result<i64> {
     let raw: [u8; 8] =
         value
             .get(..8)

@@ -51,6 +51,16 @@ mod series;
 mod varint;
 mod wal;
 
+/// The store's readers of its own records, public so that they can be fuzzed: RocksDB
+/// gives back what the disk holds, which after a fault can be anything.
+pub mod records {
+    pub use crate::keys::{chunk_end, decode_series_key, series_key};
+    pub use crate::rollup::{
+        decode_block as decode_rollup_block, encode_block as encode_rollup_block,
+    };
+    pub use crate::wal::{decode as decode_wal, encode as encode_wal};
+}
+
 pub use db::{DownsampleStats, OutboxRecord, Tsdb};
 pub use error::TsdbError;
 pub use journal::{Journal, TableOp};

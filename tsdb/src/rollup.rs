@@ -136,7 +136,7 @@ pub(crate) fn block_key(res: Resolution, id: SeriesId, block_start: i64) -> Vec<
 }
 
 /// Encodes a block of buckets: five columns with the chunk codec, each length-prefixed.
-pub(crate) fn encode_block(buckets: &BTreeMap<i64, Bucket>) -> Vec<u8> {
+pub fn encode_block(buckets: &BTreeMap<i64, Bucket>) -> Vec<u8> {
     let mut out = Vec::new();
     let columns: [fn(&Bucket) -> f64; 5] =
         [|b| b.min, |b| b.max, |b| b.sum, |b| b.count, |b| b.last];
@@ -150,7 +150,7 @@ pub(crate) fn encode_block(buckets: &BTreeMap<i64, Bucket>) -> Vec<u8> {
 }
 
 /// Decodes a block written by [`encode_block`].
-pub(crate) fn decode_block(bytes: &[u8]) -> Result<BTreeMap<i64, Bucket>> {
+pub fn decode_block(bytes: &[u8]) -> Result<BTreeMap<i64, Bucket>> {
     let corrupt = || TsdbError::Corrupt {
         what: "rollup block",
         cf: CF_ROLLUPS,

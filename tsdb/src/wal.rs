@@ -11,7 +11,7 @@ use crate::series::SeriesId;
 use crate::varint;
 
 /// Encodes a batch of samples.
-pub(crate) fn encode(samples: &[(SeriesId, i64, f64)]) -> Vec<u8> {
+pub fn encode(samples: &[(SeriesId, i64, f64)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + samples.len() * 12);
     varint::put(&mut out, samples.len() as u64);
     let mut prev_ts = 0i64;
@@ -26,7 +26,7 @@ pub(crate) fn encode(samples: &[(SeriesId, i64, f64)]) -> Vec<u8> {
 }
 
 /// Decodes a batch written by [`encode`].
-pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<(SeriesId, i64, f64)>> {
+pub fn decode(bytes: &[u8]) -> Result<Vec<(SeriesId, i64, f64)>> {
     let corrupt = || TsdbError::Corrupt {
         what: "write-ahead record",
         cf: "wal",

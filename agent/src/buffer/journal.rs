@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use strata_proto::v1::SeriesDesc;
 
 use super::SeriesIdx;
+pub use format::read_back;
 use format::{HEADER_BYTES, SAMPLES_HEAD, encode_kept, frame};
 
 mod format;

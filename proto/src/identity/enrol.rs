@@ -94,14 +94,20 @@ impl RegionCa {
         lifetime: Duration,
     ) -> Result<(String, SystemTime), IdentityError> {
         let identity = Identity::new(Role::Agent, &self.region, agent_id)?;
-        let csr = CertificateSigningRequestParams::from_pem(csr_pem)
-            .map_err(|e| IdentityError::cert("read the signing request", e))?;
+        let csr = read_request(csr_pem)?;
         let issued = sign_with(&self.issuer, &identity, &csr.public_key, lifetime)?;
         Ok((
             format!("{}{}", issued.cert_pem, self.cert_pem),
             issued.not_after,
         ))
     }
+}
+
+/// An agent's signing request (PEM) read: it comes from a host without a certificate yet,
+/// before anything else about it is known.
+pub fn read_request(csr_pem: &str) -> Result<CertificateSigningRequestParams, IdentityError> {
+    CertificateSigningRequestParams::from_pem(csr_pem)
+        .map_err(|e| IdentityError::cert("read the signing request", e))
 }
 
 /// Writes a region CA just issued (with its key) into `dir` as `region-ca.crt` and

@@ -1,13 +1,16 @@
 //! The targets, one per parser fed from outside, grouped by where their input comes from:
 //! the host (`host`: /proc, netlink, logs, plugins, DNS and certificates of probed servers,
 //! exporters), probed servers' answers read from a stream (`answers`: HTTP, SMTP), the
-//! store and the wire (`store`: chunks, remote-write bodies), and people (`text`: TOML,
-//! PromQL, API parameters, identities).
+//! store and the wire (`store`: chunks, remote-write bodies), the disk and the other
+//! components (`wire`: the agent's journal, the store's records, poll answers, gRPC
+//! messages, signing requests), and people (`text`: TOML, PromQL, API parameters,
+//! identities).
 
 mod answers;
 mod host;
 mod store;
 mod text;
+mod wire;
 
 /// One parser as a fuzz target.
 #[derive(Clone, Copy)]
@@ -59,6 +62,11 @@ pub const TARGETS: &[Target] = &[
     text::PROMQL,
     text::API_PARAMETERS,
     text::IDENTITY,
+    wire::AGENT_JOURNAL,
+    wire::TSDB_RECORDS,
+    wire::POLL_ANSWER,
+    wire::GRPC_MESSAGES,
+    wire::SIGNING_REQUEST,
 ];
 
 /// The target called `name`.

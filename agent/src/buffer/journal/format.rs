@@ -110,7 +110,8 @@ pub(super) fn decode_samples(r: &[u8], seq: u64, series: usize) -> Option<Decode
     let first = u64::from_le_bytes(r.get(0..8)?.try_into().ok()?);
     let count = u32::from_le_bytes(r.get(8..12)?.try_into().ok()?) as usize;
     let body = r.get(SAMPLES_HEAD..SAMPLES_HEAD + count.checked_mul(SAMPLE_BYTES)?)?;
-    if first != seq {
+    // a record past the end of the sequences is corrupt
+    if first != seq || first.checked_add(count as u64).is_none() {
         return None;
     }
     let samples = body
@@ -134,6 +135,31 @@ pub(super) fn decode_samples(r: &[u8], seq: u64, series: usize) -> Option<Decode
         kept.push((key, value));
     }
     rest.is_empty().then_some((samples, kept))
+}
+
+/// Reads `bytes` back as recovery reads the journal's files, from a disk that can hold
+/// anything: as the dictionary (series records) and as a segment whose samples may name
+/// `series` entries, from sequence `first`, up to the first torn or misplaced record;
+/// returns the series and the samples read.
+pub fn read_back(bytes: &[u8], series: usize, first: u64) -> (usize, usize) {
+    use prost::Message;
+    let (recs, _) = records(bytes);
+    let descs = recs
+        .iter()
+        .take_while(|r| strata_proto::v1::SeriesDesc::decode(**r).is_ok())
+        .count();
+    let mut seq = first;
+    let mut samples = 0;
+    for r in recs {
+        match decode_samples(r, seq, series) {
+            Some((s, _kept)) => {
+                seq = seq.saturating_add(s.len() as u64);
+                samples += s.len();
+            }
+            None => break,
+        }
+    }
+    (descs, samples)
 }
 
 #[cfg(test)]

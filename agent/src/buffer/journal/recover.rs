@@ -37,8 +37,11 @@ impl Journal {
             let path = entry.map_err(|e| io_err("list", &dir, e))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             match parse_name(name) {
-                Some((g, Some(seq))) if g == generation => segment_files.push((seq, path)),
-                Some((g, _)) if g != generation => others.push(path),
+                // sequences start at 1: a segment named 0 is no segment of ours
+                Some((g, Some(seq))) if g == generation && seq > 0 => {
+                    segment_files.push((seq, path))
+                }
+                Some((g, seq)) if g != generation || seq == Some(0) => others.push(path),
                 _ => {}
             }
         }
