@@ -80,6 +80,11 @@ impl ItemSet {
         Self((1 << ALL.len()) - 1)
     }
 
+    /// The set without `item`.
+    pub fn without(self, item: Item) -> Self {
+        Self(self.0 & !(1 << item.index()))
+    }
+
     /// Whether `item` is in the set.
     pub fn has(self, item: Item) -> bool {
         self.0 & (1 << item.index()) != 0

@@ -19,6 +19,7 @@ pub mod mounts;
 mod net;
 mod parse;
 pub mod processes;
+pub mod routes;
 mod sysfs;
 mod system;
 pub mod tcp_states;

@@ -19,6 +19,7 @@ use tracing::{Instrument, debug, info_span};
 use crate::control::Control;
 use crate::entry::AgentEntry;
 use crate::error::AgentError;
+use crate::procfs::processes::Order;
 use crate::registry::Registry;
 use crate::snapshot;
 
@@ -154,15 +155,18 @@ impl Agent for AgentService {
             0 => 20,
             n => n.min(1000) as usize,
         };
-        let span = info_span!("snapshot", agent = %entry.id, top);
-        let (processes, process_count, connections, interfaces) =
+        let order = Order::parse(&req.order).map_err(Status::invalid_argument)?;
+        let span = info_span!("snapshot", agent = %entry.id, top, order = %req.order);
+        let (processes, process_count, connections, interfaces, routes) =
             tokio::task::spawn_blocking(move || {
-                let (list, count) = snapshot::processes(&processes, top);
+                let (list, count) = snapshot::processes(&processes, top, order);
+                let proc_root = std::path::Path::new("/proc");
                 (
                     list,
                     count,
-                    snapshot::connections(std::path::Path::new("/proc")),
+                    snapshot::connections(proc_root),
                     snapshot::interfaces(),
+                    snapshot::routes(proc_root),
                 )
             })
             .instrument(span)
@@ -176,6 +180,7 @@ impl Agent for AgentService {
             interfaces,
             checks: entry.latest_checks(),
             process_count,
+            routes,
         }))
     }
 }

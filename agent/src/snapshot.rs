@@ -11,12 +11,15 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use strata_proto::v1::{ConnectionInfo, InterfaceInfo, ProcessInfo};
+use strata_proto::v1::{ConnectionInfo, InterfaceInfo, ProcessInfo, RouteInfo};
 
-use crate::procfs::processes::ProcessTable;
+use crate::procfs::processes::{Order, ProcessTable};
+use crate::procfs::routes;
 
 /// Most connections listed in one snapshot.
 pub const MAX_CONNECTIONS: usize = 500;
+/// Most routes listed in one snapshot.
+pub const MAX_ROUTES: usize = 500;
 
 /// A process table older than this is rescanned for a snapshot.
 const STALE: Duration = Duration::from_secs(1);
@@ -34,8 +37,8 @@ fn users() -> HashMap<u32, String> {
         .collect()
 }
 
-/// The `top` busiest processes (CPU, then memory) and the number of processes in all.
-pub fn processes(table: &Mutex<ProcessTable>, top: usize) -> (Vec<ProcessInfo>, u32) {
+/// The `top` busiest processes in `order` and the number of processes in all.
+pub fn processes(table: &Mutex<ProcessTable>, top: usize, order: Order) -> (Vec<ProcessInfo>, u32) {
     let mut t = table.lock().expect("process table lock poisoned");
     if t.last_scan().is_none_or(|s| s.elapsed() > STALE) {
         if t.last_scan().is_none() {
@@ -50,7 +53,7 @@ pub fn processes(table: &Mutex<ProcessTable>, top: usize) -> (Vec<ProcessInfo>, 
     let users = users();
     let count = t.procs().len() as u32;
     let list = t
-        .top(top)
+        .top(top, order)
         .into_iter()
         .map(|p| {
             let raw = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
@@ -74,6 +77,8 @@ pub fn processes(table: &Mutex<ProcessTable>, top: usize) -> (Vec<ProcessInfo>, 
                 rss_bytes: p.rss_bytes,
                 read_bytes: p.read_bytes,
                 write_bytes: p.write_bytes,
+                read_bytes_per_second: p.read_per_second,
+                write_bytes_per_second: p.write_per_second,
                 threads: p.threads,
                 open_fds: std::fs::read_dir(format!("/proc/{}/fd", p.pid))
                     .map(|d| d.count() as u32)
@@ -82,6 +87,29 @@ pub fn processes(table: &Mutex<ProcessTable>, top: usize) -> (Vec<ProcessInfo>, 
         })
         .collect();
     (list, count)
+}
+
+/// The routing table under `proc_root` (IPv4, then IPv6), at most [`MAX_ROUTES`].
+pub fn routes(proc_root: &Path) -> Vec<RouteInfo> {
+    let read = |file: &str| std::fs::read_to_string(proc_root.join("net").join(file));
+    let v4 = read("route")
+        .map(|t| routes::parse_ipv4(&t))
+        .unwrap_or_default();
+    let v6 = read("ipv6_route")
+        .map(|t| routes::parse_ipv6(&t))
+        .unwrap_or_default();
+    v4.into_iter()
+        .chain(v6)
+        .take(MAX_ROUTES)
+        .map(|r| RouteInfo {
+            family: r.family.to_string(),
+            destination: r.destination,
+            gateway: r.gateway,
+            interface: r.interface,
+            metric: r.metric,
+            reject: r.reject,
+        })
+        .collect()
 }
 
 const TCP_STATES: [&str; 12] = [

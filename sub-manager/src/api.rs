@@ -234,10 +234,12 @@ impl SubManager for Api {
         let req = request.into_inner();
         self.check_region(&req.region)?;
         let (top, resource) = (req.top, req.resource_id.clone());
+        let order = req.order.clone();
         self.call_agent("AgentSnapshot", &req.resource_id, |mut client, agent| {
             let call = SnapshotRequest {
                 agent_id: agent,
                 top,
+                order: order.clone(),
             };
             async move { client.snapshot(call).await }
         })

@@ -246,12 +246,13 @@ async fn snapshot(
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer<SnapshotJson> {
     region_is(&api, &region)?;
-    let top = params::top(&q)?;
+    let (top, order) = (params::top(&q)?, params::order(&q)?);
     let answer = api
         .agent_snapshot(Request::new(AgentSnapshotRequest {
             region: region.clone(),
             resource_id: ResourceId::new(region.as_str(), host.as_str()).to_string(),
             top,
+            order,
         }))
         .await?
         .into_inner();

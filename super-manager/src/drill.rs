@@ -34,12 +34,12 @@ pub async fn agent_config(shared: &Shared, region: String, host: &str) -> Result
     Ok(answer.into())
 }
 
-/// Host `host` of `region`'s live detail, its `top` busiest processes first.
+/// Host `host` of `region`'s live detail, its `top` busiest processes first by `order`.
 pub async fn snapshot(
     shared: &Shared,
     region: String,
     host: &str,
-    top: u32,
+    (top, order): (u32, String),
 ) -> Result<SnapshotResponse> {
     shared.known_region(Some(&region))?;
     let id = ResourceId::new(region.to_string(), host.to_string()).to_string();
@@ -50,6 +50,7 @@ pub async fn snapshot(
             region,
             resource_id: id.clone(),
             top,
+            order,
         })
         .instrument(span)
         .await

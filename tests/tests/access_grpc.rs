@@ -102,6 +102,7 @@ fn top_three() -> AgentSnapshotRequest {
         region: "east".into(),
         resource_id: HOST.into(),
         top: 3,
+        ..Default::default()
     }
 }
 

@@ -137,6 +137,17 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
             .is_some_and(|pid| pid.parse::<u32>().is_ok()),
         "{row}"
     );
+    // the host's routes, from the same live snapshot (this machine has a default route)
+    assert!(browser.text_of("#routes tbody").contains('/'));
+    // the processes ordered by disk I/O instead, with their read and write rates
+    browser.click("#process-order a:last-child");
+    wait_for("the processes by disk I/O", within, || {
+        match browser.text_of("#process-order b").as_str() {
+            "disk I/O" => Ok(()),
+            other => Err(other.to_string()),
+        }
+    });
+    browser.find("#processes tbody tr td.io-write", within);
     // its CPU, memory, disk, network and filesystem charts, PromQL over the region's store
     for chart in ["#cpu-chart", "#disk-chart", "#net-chart", "#fs-chart"] {
         browser.find(&format!("{chart} .plot canvas"), within);

@@ -34,6 +34,7 @@ fn broker_agent_snapshot(broker: &Channel) -> Result<usize, String> {
                 region: "west".into(),
                 resource_id: "west/host-1".into(),
                 top: 5,
+                ..Default::default()
             })
             .await
             .map_err(|s| format!("AgentSnapshot through the broker: {}", s.message()))?;

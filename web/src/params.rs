@@ -37,6 +37,18 @@ pub fn top(q: &HashMap<String, String>) -> Result<u32, ApiError> {
     }
 }
 
+/// What a snapshot's processes are ordered by (`order`: `cpu`, the default, `memory` or
+/// `io`).
+pub fn order(q: &HashMap<String, String>) -> Result<String, ApiError> {
+    match q.get("order").map(String::as_str) {
+        None | Some("") => Ok("cpu".into()),
+        Some(o @ ("cpu" | "memory" | "io")) => Ok(o.to_string()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "order: '{other}' is not one of cpu, memory, io"
+        ))),
+    }
+}
+
 /// A query's range as it is answered: the times held within 0 and [`MAX_MS`] (so that no
 /// difference overflows; `i64::MAX` asks for "until now and after"), `from_ms` not after
 /// `to_ms`, a step not negative, at most [`MAX_POINTS`] steps a series (raw points are

@@ -44,6 +44,43 @@ struct Prev {
     uid: u32,
 }
 
+/// What a list of the busiest processes is ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// CPU, then memory.
+    #[default]
+    Cpu,
+    /// Resident memory.
+    Memory,
+    /// Disk I/O: bytes read and written per second.
+    Io,
+}
+
+impl Order {
+    /// The order named `name` (`cpu`, `memory` or `io`; empty: `cpu`).
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "" | "cpu" => Ok(Self::Cpu),
+            "memory" => Ok(Self::Memory),
+            "io" => Ok(Self::Io),
+            other => Err(format!("order: '{other}' is not one of cpu, memory, io")),
+        }
+    }
+
+    /// Whether `a` comes before `b` in this order (busiest first).
+    fn compare(self, a: &Proc, b: &Proc) -> std::cmp::Ordering {
+        let io = |p: &Proc| p.read_per_second + p.write_per_second;
+        match self {
+            Self::Cpu => b
+                .cpu_ratio
+                .total_cmp(&a.cpu_ratio)
+                .then(b.rss_bytes.cmp(&a.rss_bytes)),
+            Self::Memory => b.rss_bytes.cmp(&a.rss_bytes),
+            Self::Io => io(b).total_cmp(&io(a)),
+        }
+    }
+}
+
 /// The processes of the host, rescanned on demand.
 #[derive(Debug)]
 pub struct ProcessTable {
@@ -218,20 +255,16 @@ impl ProcessTable {
         self.last_scan = Some(now);
     }
 
-    /// Up to `n` processes, busiest first (CPU, then memory).
-    pub fn top(&self, n: usize) -> Vec<&Proc> {
+    /// Up to `n` processes, busiest first in `order`.
+    pub fn top(&self, n: usize, order: Order) -> Vec<&Proc> {
         let mut v: Vec<&Proc> = self.procs.iter().collect();
-        v.sort_by(|a, b| {
-            b.cpu_ratio
-                .total_cmp(&a.cpu_ratio)
-                .then(b.rss_bytes.cmp(&a.rss_bytes))
-        });
+        v.sort_by(|a, b| order.compare(a, b).then(a.pid.cmp(&b.pid)));
         v.truncate(n);
         v
     }
 
     /// Emits process counts by state, and per-name series for the top `n` names by CPU, the
-    /// top `n` by memory and every name matching one of `watch`.
+    /// top `n` by memory, the top `n` by disk I/O and every name matching one of `watch`.
     pub fn emit(&self, n: usize, watch: &[Regex], out: &mut impl Emit) {
         let mut states: [(char, &str, f64); 7] = [
             ('R', "running", 0.0),
@@ -263,9 +296,11 @@ impl ProcessTable {
         let mut by_cpu: Vec<(&str, &Proc)> = groups.iter().map(|(k, v)| (*k, v)).collect();
         by_cpu.sort_by(|a, b| b.1.cpu_ratio.total_cmp(&a.1.cpu_ratio).then(a.0.cmp(b.0)));
         let mut chosen: Vec<&str> = by_cpu.iter().take(n).map(|g| g.0).collect();
-        let mut by_rss = by_cpu.clone();
-        by_rss.sort_by(|a, b| b.1.rss_bytes.cmp(&a.1.rss_bytes).then(a.0.cmp(b.0)));
-        chosen.extend(by_rss.iter().take(n).map(|g| g.0));
+        for order in [Order::Memory, Order::Io] {
+            let mut by = by_cpu.clone();
+            by.sort_by(|a, b| order.compare(a.1, b.1).then(a.0.cmp(b.0)));
+            chosen.extend(by.iter().take(n).map(|g| g.0));
+        }
         chosen.extend(
             groups
                 .keys()
@@ -355,10 +390,49 @@ mod tests {
             .sum();
         assert_eq!(total as usize, t.procs().len());
         let names = out.0.iter().filter(|m| m.0 == "host_process_count").count();
-        assert!((2..=7).contains(&names), "{names} process names");
+        assert!((2..=10).contains(&names), "{names} process names");
         assert!(
             out.0
                 .contains(&("host_process_count".into(), "no-such-process".into(), 0.0))
         );
+    }
+
+    #[test]
+    fn the_busiest_by_disk_io_are_listed_and_ranked() {
+        let proc = |pid: u32, name: &str, cpu: f64, rss: u64, io: f64| Proc {
+            pid,
+            name: name.into(),
+            cpu_ratio: cpu,
+            rss_bytes: rss,
+            read_per_second: io / 2.0,
+            write_per_second: io / 2.0,
+            ..Proc::default()
+        };
+        let t = ProcessTable {
+            procs: vec![
+                proc(1, "cpu-hog", 0.9, 10, 0.0),
+                proc(2, "big", 0.1, 1 << 30, 0.0),
+                proc(3, "writer", 0.0, 20, 5e6),
+                proc(4, "idle", 0.0, 5, 1.0),
+            ],
+            ..ProcessTable::default()
+        };
+        let pids = |order| t.top(1, order).iter().map(|p| p.pid).collect::<Vec<_>>();
+        assert_eq!(pids(Order::Cpu), [1]);
+        assert_eq!(pids(Order::Memory), [2]);
+        assert_eq!(pids(Order::Io), [3]);
+        // the series: the top 1 by CPU, by memory and by I/O, not the idle one
+        let mut out = Collect::default();
+        t.emit(1, &[], &mut out);
+        let mut names: Vec<String> = out
+            .0
+            .iter()
+            .filter(|m| m.0 == "host_process_write_bytes_per_second")
+            .map(|m| m.1.clone())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["big", "cpu-hog", "writer"]);
+        assert_eq!(Order::parse("io"), Ok(Order::Io));
+        assert!(Order::parse("disk").unwrap_err().contains("order: 'disk'"));
     }
 }

@@ -26,6 +26,9 @@ pub struct DrillArgs {
     /// Processes listed with --host.
     #[arg(long, default_value_t = 15)]
     pub top: u32,
+    /// What the processes are ordered by: cpu, memory or io (disk read and write per second).
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "memory", "io"])]
+    pub order: String,
     /// Base URL of the super-manager's API; several, comma-separated: the first that answers.
     #[arg(long, default_value = "http://127.0.0.1:9740", env = "STRATA_API")]
     pub api: String,
@@ -130,7 +133,10 @@ pub async fn drill(args: DrillArgs) -> anyhow::Result<()> {
     );
     let snapshot: HostSnapshot = client::get(
         &args.api,
-        &format!("/api/v1/resources/{host}/snapshot?top={}", args.top),
+        &format!(
+            "/api/v1/resources/{host}/snapshot?top={}&order={}",
+            args.top, args.order
+        ),
     )
     .await?;
     let incidents: Vec<Incident> =
@@ -151,6 +157,10 @@ struct Process {
     user: String,
     cpu_ratio: f64,
     rss_bytes: u64,
+    #[serde(default)]
+    read_bytes_per_second: f64,
+    #[serde(default)]
+    write_bytes_per_second: f64,
     threads: u32,
     name: String,
     cmdline: String,
@@ -163,9 +173,18 @@ fn render_host(host: &str, s: &HostSnapshot, incidents: &[Incident]) -> String {
         s.processes.len()
     );
     let mut rows = vec![
-        ["PID", "USER", "CPU %", "RSS MiB", "THREADS", "COMMAND"]
-            .map(String::from)
-            .to_vec(),
+        [
+            "PID",
+            "USER",
+            "CPU %",
+            "RSS MiB",
+            "READ KiB/s",
+            "WRITE KiB/s",
+            "THREADS",
+            "COMMAND",
+        ]
+        .map(String::from)
+        .to_vec(),
     ];
     for p in &s.processes {
         rows.push(vec![
@@ -173,6 +192,8 @@ fn render_host(host: &str, s: &HostSnapshot, incidents: &[Incident]) -> String {
             p.user.clone(),
             format!("{:.1}", p.cpu_ratio * 100.0),
             format!("{:.1}", p.rss_bytes as f64 / 1_048_576.0),
+            format!("{:.1}", p.read_bytes_per_second / 1024.0),
+            format!("{:.1}", p.write_bytes_per_second / 1024.0),
             p.threads.to_string(),
             if p.cmdline.is_empty() {
                 p.name.clone()

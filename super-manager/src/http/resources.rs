@@ -34,14 +34,14 @@ pub(super) async fn list(
     Ok(Json(list))
 }
 
-/// `GET /api/v1/resources/{region}/{host}/snapshot?top=20`: the host's live detail, the top
-/// processes by CPU first.
+/// `GET /api/v1/resources/{region}/{host}/snapshot?top=20&order=cpu`: the host's live
+/// detail, the top processes busiest first by CPU, memory or disk I/O.
 pub(super) async fn snapshot(
     State(shared): State<Arc<Shared>>,
     Path((region, host)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Answer<SnapshotJson> {
-    let top = params::top(&q)?;
+    let top = (params::top(&q)?, params::order(&q)?);
     let answer = drill::snapshot(&shared, region, &host, top).await?;
     Ok(Json(SnapshotJson::of(&answer)))
 }

@@ -42,6 +42,7 @@ pub const TARGETS: &[Target] = &[
     host::PROC_PID_STAT,
     host::PROC_CONNECTIONS,
     host::PROC_MOUNTS,
+    host::PROC_ROUTES,
     host::SOCK_DIAG,
     host::ACCESS_LOG,
     host::PERFDATA,

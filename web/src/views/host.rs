@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use strata_proto::names::check_state_name;
 use strata_proto::v1::{
-    CheckResult, ConfigureResponse, ConnectionInfo, InterfaceInfo, ProcessInfo, SnapshotResponse,
+    CheckResult, ConfigureResponse, ConnectionInfo, InterfaceInfo, ProcessInfo, RouteInfo,
+    SnapshotResponse,
 };
 
-/// A host's live detail: its busiest processes, connections, interfaces and checks.
+/// A host's live detail: its busiest processes, connections, interfaces, routes and checks.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct SnapshotJson {
     pub agent_id: String,
@@ -19,7 +20,34 @@ pub struct SnapshotJson {
     pub interfaces: Vec<InterfaceJson>,
     pub process_count: u32,
     pub processes: Vec<ProcessJson>,
+    /// The routing table, IPv4 then IPv6.
+    pub routes: Vec<RouteJson>,
     pub ts_ms: i64,
+}
+
+/// One route of a snapshot.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct RouteJson {
+    pub destination: String,
+    pub family: String,
+    /// Empty for a directly connected network.
+    pub gateway: String,
+    pub interface: String,
+    pub metric: u32,
+    pub reject: bool,
+}
+
+impl RouteJson {
+    fn of(r: &RouteInfo) -> Self {
+        Self {
+            destination: r.destination.clone(),
+            family: r.family.clone(),
+            gateway: r.gateway.clone(),
+            interface: r.interface.clone(),
+            metric: r.metric,
+            reject: r.reject,
+        }
+    }
 }
 
 impl SnapshotJson {
@@ -32,6 +60,7 @@ impl SnapshotJson {
             interfaces: s.interfaces.iter().map(InterfaceJson::of).collect(),
             process_count: s.process_count,
             processes: s.processes.iter().map(ProcessJson::of).collect(),
+            routes: s.routes.iter().map(RouteJson::of).collect(),
             ts_ms: s.ts_ms,
         }
     }
@@ -47,11 +76,14 @@ pub struct ProcessJson {
     pub pid: u32,
     pub ppid: u32,
     pub read_bytes: u64,
+    /// Disk I/O since the agent's previous scan of the processes.
+    pub read_bytes_per_second: f64,
     pub rss_bytes: u64,
     pub state: String,
     pub threads: u32,
     pub user: String,
     pub write_bytes: u64,
+    pub write_bytes_per_second: f64,
 }
 
 impl ProcessJson {
@@ -64,11 +96,13 @@ impl ProcessJson {
             pid: p.pid,
             ppid: p.ppid,
             read_bytes: p.read_bytes,
+            read_bytes_per_second: p.read_bytes_per_second,
             rss_bytes: p.rss_bytes,
             state: p.state.clone(),
             threads: p.threads,
             user: p.user.clone(),
             write_bytes: p.write_bytes,
+            write_bytes_per_second: p.write_bytes_per_second,
         }
     }
 }
@@ -279,7 +313,7 @@ mod tests {
             concat!(
                 r#"{"agent_id":"a","checks":[],"connections":[],"interfaces":[],"process_count":1,"#,
                 r#""processes":[{"cmdline":"","cpu_ratio":0.0,"name":"db","open_fds":0,"pid":7,"ppid":0,"#,
-                r#""read_bytes":0,"rss_bytes":0,"state":"","threads":0,"user":"","write_bytes":0}],"ts_ms":1}"#
+                r#""read_bytes":0,"read_bytes_per_second":0.0,"rss_bytes":0,"state":"","threads":0,"user":"","write_bytes":0,"write_bytes_per_second":0.0}],"routes":[],"ts_ms":1}"#
             )
         );
     }

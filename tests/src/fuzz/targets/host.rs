@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use strata_agent::checks::spec::{AccessFormat, TimeUnit};
 use strata_agent::checks::{access, dns, perfdata, tls};
-use strata_agent::procfs::{self, Emit, SnmpPlans, mounts, tcp_states};
+use strata_agent::procfs::{self, Emit, SnmpPlans, mounts, routes, tcp_states};
 use strata_agent::scrape::parse::{self as exposition, Format};
 use strata_agent::snapshot;
 
@@ -218,6 +218,38 @@ pub const PROC_MOUNTS: Target = Target {
         ])
     },
     samples: || read(&["/proc/mounts", "/proc/self/mounts"]),
+};
+
+/// The routing tables, /proc/net/route (first byte even) and /proc/net/ipv6_route (odd).
+pub const PROC_ROUTES: Target = Target {
+    name: "proc_routes",
+    run: |data| {
+        let (which, rest) = pick(data, 2);
+        let text = text(rest);
+        let routes = match which {
+            0 => routes::parse_ipv4(&text),
+            _ => routes::parse_ipv6(&text),
+        };
+        black_box(routes.len());
+    },
+    seeds: || {
+        variants(&[
+            (
+                0,
+                "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                 eth0\t00000000\t010200C0\t0003\t0\t0\t100\t00000000\t0\t0\t0\n\
+                 eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n",
+            ),
+            (
+                1,
+                "00000000000000000000000000000000 00 00000000000000000000000000000000 00 \
+                 fd000000000000000000000000000001 00000400 00000003 00000000 00000003     eth0\n\
+                 fd000000000000000000000000000000 40 00000000000000000000000000000000 00 \
+                 00000000000000000000000000000000 00000100 00000001 00000000 00200201       lo\n",
+            ),
+        ])
+    },
+    samples: || files(&[(0, "/proc/net/route"), (1, "/proc/net/ipv6_route")]),
 };
 
 /// One datagram of a netlink sock_diag dump: TCP sockets counted by state.

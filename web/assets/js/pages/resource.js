@@ -1,8 +1,8 @@
 // A host: its CPU, memory, disk I/O, network and filesystem charts over the range picked
-// (PromQL over the Prometheus HTTP API), its top processes (live, from its agent) and its
-// events.
+// (PromQL over the Prometheus HTTP API), its top processes and routes (live, from its agent)
+// and its events.
 import { api } from '../api.js';
-import { html } from '../html.js';
+import { html, join } from '../html.js';
 import { num } from '../format.js';
 import { plot } from '../plot.js';
 import { chartWidth, queryRange, rangePicker, rateWindow, stepFor, timeRange } from '../range.js';
@@ -22,13 +22,36 @@ function byteRates(series) {
   return { unit, series: series.map((s) => ({ name: s.name, points: s.points.map((p) => [p[0], p[1] / div]) })) };
 }
 
-function processes(snap) {
+// What the live process list can be ordered by (the snapshot's `order`).
+const ORDERS = [['cpu', 'CPU'], ['memory', 'memory'], ['io', 'disk I/O']];
+
+// This page's address with another order of its processes.
+function withOrder(order) {
+  const [path, query = ''] = window.location.hash.split('?');
+  const q = new URLSearchParams(query);
+  q.set('order', order);
+  return `${path}?${q}`;
+}
+
+function processes(snap, order) {
   if (snap.error) return html`<p class="muted">${snap.error}</p>`;
-  return html`<div class="table-wrap"><table id="processes"><thead><tr><th>PID</th><th>User</th><th>CPU %</th>
-    <th>RSS MiB</th><th>Threads</th><th>Command</th></tr></thead><tbody>
+  const by = join(ORDERS.map(([o, label]) => (o === order ? html`<b>${label}</b>` : html`<a href="${withOrder(o)}">${label}</a>`)), ' · ');
+  return html`<p id="process-order">busiest by ${by}</p>
+    <div class="table-wrap"><table id="processes"><thead><tr><th>PID</th><th>User</th><th>CPU %</th>
+    <th>RSS MiB</th><th>Disk read KiB/s</th><th>Disk write KiB/s</th><th>Threads</th><th>Command</th></tr></thead><tbody>
     ${snap.processes.map((p) => html`<tr><td>${p.pid}</td><td>${p.user}</td><td>${num(p.cpu_ratio * 100)}</td>
-      <td>${num(p.rss_bytes / 1048576)}</td><td>${p.threads}</td><td>${(p.cmdline || p.name).slice(0, 160)}</td></tr>`)}
+      <td>${num(p.rss_bytes / 1048576)}</td><td class="io-read">${num(p.read_bytes_per_second / 1024)}</td>
+      <td class="io-write">${num(p.write_bytes_per_second / 1024)}</td><td>${p.threads}</td><td>${(p.cmdline || p.name).slice(0, 160)}</td></tr>`)}
     </tbody></table></div><p class="muted">${snap.process_count} processes in all</p>`;
+}
+
+// The host's routing table, from the same live snapshot.
+function routes(snap) {
+  if (snap.error || !snap.routes?.length) return '';
+  return html`<h2>Routes</h2><div class="table-wrap"><table id="routes"><thead><tr><th>Destination</th><th>Gateway</th>
+    <th>Interface</th><th>Metric</th></tr></thead><tbody>
+    ${snap.routes.map((r) => html`<tr class="${r.reject ? 'muted' : ''}"><td>${r.destination}</td><td>${r.gateway || 'direct'}${r.reject ? ' (reject)' : ''}</td>
+      <td>${r.interface}</td><td>${r.metric}</td></tr>`)}</tbody></table></div>`;
 }
 
 // A PromQL string literal.
@@ -42,12 +65,13 @@ export async function render([region, host], params) {
   const query = (q) => queryRange(q, r, step).catch(() => []);
   const rate = (name, extra) => query(`rate(${sel(name, extra)}[${rateWindow(step)}])`);
   const notLo = ',interface!="lo"';
+  const order = ORDERS.some(([o]) => o === params.get('order')) ? params.get('order') : 'cpu';
   const [cpu, mem, fs, read, written, rx, tx, events, snap] = await Promise.all([
     query(`100 * ${sel('host_cpu_usage_ratio', ',cpu="total"')}`), query(`100 * ${sel('host_memory_used_ratio')}`),
     query(`100 * ${sel('host_filesystem_used_ratio')}`),
     rate('host_disk_read_bytes_total'), rate('host_disk_written_bytes_total'),
     rate('host_network_receive_bytes_total', notLo), rate('host_network_transmit_bytes_total', notLo),
-    api(`${base}/events`).catch(() => []), api(`${base}/snapshot?top=15`).catch((e) => ({ error: e.message }))]);
+    api(`${base}/events`).catch(() => []), api(`${base}/snapshot?top=15&order=${order}`).catch((e) => ({ error: e.message }))]);
   const disk = byteRates([...busiest(read, 'device', 'read', 3), ...busiest(written, 'device', 'write', 3)]);
   const net = byteRates([...busiest(rx, 'interface', 'in', 3), ...busiest(tx, 'interface', 'out', 3)]);
   const mounts = busiest(fs, 'mountpoint', '', 6);
@@ -63,6 +87,7 @@ export async function render([region, host], params) {
   <div class="card" id="net-chart"><h2>Network</h2>${half(net.series, net.unit)}</div>
   <div class="card" id="fs-chart"><h2>Filesystems used %</h2>${half(mounts, ' %')}</div></div>
   <h2>Top processes (live)</h2>
-  ${processes(snap)}
+  ${processes(snap, order)}
+  ${routes(snap)}
   <h2>Events</h2>${eventTable(events, { ack: true })}`;
 }
