@@ -17,6 +17,7 @@ pub mod outcome;
 pub mod perfdata;
 pub mod port;
 pub mod process;
+pub mod routes;
 pub mod script;
 pub mod smtp;
 pub mod spec;
@@ -60,6 +61,7 @@ enum Runner {
     Http(spec::HttpSpec),
     Dns(spec::DnsSpec),
     Smtp(spec::SmtpSpec),
+    Routes(Box<routes::RoutesCheck>),
 }
 
 impl Runner {
@@ -93,6 +95,13 @@ impl Runner {
             CheckSpec::Http(s) => Self::Http(s),
             CheckSpec::Dns(s) => Self::Dns(s),
             CheckSpec::Smtp(s) => Self::Smtp(s),
+            CheckSpec::Routes(s) => {
+                let mut c = routes::RoutesCheck::new(s, "/proc".into());
+                if let Some(k) = kept {
+                    c.resume(k);
+                }
+                Self::Routes(Box::new(c))
+            }
         }
     }
 
@@ -142,6 +151,14 @@ impl Runner {
             Self::Smtp(s) => {
                 let outcome = smtp::run(&s, timeout).await;
                 (Self::Smtp(s), outcome)
+            }
+            Self::Routes(mut c) => {
+                return blocking(move || {
+                    let o = c.run();
+                    (Some(Self::Routes(c)), o)
+                })
+                .await
+                .unwrap_or_else(|o| (None, o));
             }
         };
         (Some(runner), outcome)

@@ -44,6 +44,7 @@ pub enum CheckSpec {
     Http(HttpSpec),
     Dns(DnsSpec),
     Smtp(SmtpSpec),
+    Routes(RoutesSpec),
 }
 
 impl CheckSpec {
@@ -58,8 +59,30 @@ impl CheckSpec {
             Self::Http(_) => "http",
             Self::Dns(_) => "dns",
             Self::Smtp(_) => "smtp",
+            Self::Routes(_) => "routes",
         }
     }
+}
+
+/// The host's routing table, watched for changes.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesSpec {
+    /// How long a change stays a WARNING (default 5 min).
+    #[serde(default = "five_minutes", with = "humantime_serde")]
+    pub hold: Duration,
+}
+
+impl Default for RoutesSpec {
+    fn default() -> Self {
+        Self {
+            hold: five_minutes(),
+        }
+    }
+}
+
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
 }
 
 /// Count of processes whose name or command line matches, against bounds.
@@ -366,7 +389,7 @@ fn yes() -> bool {
 }
 
 const COMMON_KEYS: [&str; 5] = ["name", "kind", "interval", "timeout", "enabled"];
-const KINDS: &str = "process, port, tcp, log, access_log, script, http, dns, smtp";
+const KINDS: &str = "process, port, tcp, log, access_log, script, http, dns, smtp, routes";
 
 fn flat(e: impl std::fmt::Display) -> String {
     e.to_string().trim().replace('\n', " ")
@@ -419,6 +442,7 @@ impl CheckConfig {
             "http" => CheckSpec::Http(typed(table, &label)?),
             "dns" => CheckSpec::Dns(typed(table, &label)?),
             "smtp" => CheckSpec::Smtp(typed(table, &label)?),
+            "routes" => CheckSpec::Routes(typed(table, &label)?),
             other => return Err(format!("{label}: kind: '{other}' is not one of {KINDS}")),
         };
         let config = Self {

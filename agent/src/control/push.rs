@@ -213,7 +213,7 @@ fn vet(i: usize, c: &mut CheckConfig, policy: &Policy) -> Vec<String> {
                 problems.extend(allowed(ca, key("ca_file"), policy));
             }
         }
-        CheckSpec::Process(_) | CheckSpec::Port(_) | CheckSpec::Dns(_) => {}
+        CheckSpec::Process(_) | CheckSpec::Port(_) | CheckSpec::Dns(_) | CheckSpec::Routes(_) => {}
     }
     problems
 }
