@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+pub use strata_testkit::metric_value;
 
 /// Where a bench keeps its stores and logs: the directory given (kept), or a temporary one
 /// (removed at the end).
@@ -100,13 +101,6 @@ pub fn dir_bytes(path: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
-}
-
-/// The value of the unlabelled `metric` in a `/metrics` text.
-pub fn metric_value(text: &str, metric: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(metric)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The `q` quantile of sorted values (NaN for none).

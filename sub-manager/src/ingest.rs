@@ -264,15 +264,15 @@ impl Dictionary {
         if now_ms - self.new_series.0 >= NEW_SERIES_WINDOW_MS {
             self.new_series = (now_ms, 0);
         }
-        let id = match tsdb.find_series(name, labels)? {
-            Some(id) => id,
-            None if self.new_series.1 >= self.limits.max_new_per_hour => {
-                self.over.new_series += 1;
-                return Ok(None);
+        let may_add = self.new_series.1 < self.limits.max_new_per_hour;
+        let id = match tsdb.series_id_if(name, labels, may_add)? {
+            Some((id, created)) => {
+                self.new_series.1 += u32::from(created);
+                id
             }
             None => {
-                self.new_series.1 += 1;
-                tsdb.series_id(name, labels)?
+                self.over.new_series += 1;
+                return Ok(None);
             }
         };
         self.stored += 1;

@@ -21,6 +21,7 @@
 //! - [`netns`]: hosts as network namespaces, LANs, a router, links cut with `ip link`.
 //! - [`skip`]: a check that cannot run here: skipped on a workstation, failed under CI.
 //! - [`http`]: a minimal HTTP/1.1 client.
+//! - [`stored`]: what a member stored of a series, a sample of a `/metrics` text.
 //! - [`wait`]: waiting on a condition with a deadline.
 //! - [`error`]: the crate's error enum.
 #![forbid(unsafe_code)]
@@ -36,6 +37,7 @@ pub mod peer;
 pub mod proc;
 pub mod proxy;
 pub mod skip;
+pub mod stored;
 pub mod ticks;
 pub mod wait;
 
@@ -51,4 +53,5 @@ pub use mesh::{LocalMesh, LocalRegion, Mesh, MeshBuilder, Region, RegionProcs, w
 pub use proc::{Pin, Proc, Spec, printed, spawn_first_line};
 pub use proxy::Proxy;
 pub use skip::cannot_run;
+pub use stored::{metric_value, stored_values};
 pub use wait::{block_on, now_ms, try_wait_for, wait_for};

@@ -5,38 +5,13 @@
 use std::time::Duration;
 
 use strata_proto::identity::Role;
-use strata_proto::v1::QueryRangeRequest;
-use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_testkit::{Mesh, Region, now_ms, wait_for};
+use strata_testkit::{Mesh, Region, now_ms, stored_values, wait_for};
 use tonic::transport::Channel;
 
 /// The values of `sim_sample_number` of sim-0001 stored by the sub-manager at `addr` since
 /// `from_ms`, in time order.
 fn stored_ticks(addr: &Channel, from_ms: i64) -> Result<Vec<f64>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(async {
-        let mut client = SubManagerClient::new(addr.clone());
-        let answer = client
-            .query_range(QueryRangeRequest {
-                region: "lab".into(),
-                resource_id: "lab/sim-0001".into(),
-                name: "sim_sample_number".into(),
-                from_ms,
-                to_ms: now_ms() + 60_000,
-                ..Default::default()
-            })
-            .await
-            .map_err(|s| format!("QueryRange: {}", s.message()))?
-            .into_inner();
-        Ok(answer
-            .series
-            .first()
-            .map(|s| s.points.iter().map(|p| p.value).collect())
-            .unwrap_or_default())
-    })
+    stored_values(addr, "lab/sim-0001", "sim_sample_number", from_ms)
 }
 
 #[test]

@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 
 use strata_proto::identity::Role;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
-use strata_proto::v1::{AgentInfo, ListAgentsRequest, QueryRangeRequest};
-use strata_testkit::{Mesh, Region, block_on, http_get, now_ms, wait_for};
+use strata_proto::v1::{AgentInfo, ListAgentsRequest};
+use strata_testkit::{
+    Mesh, Region, block_on, http_get, metric_value, now_ms, stored_values, wait_for,
+};
 use tonic::transport::Channel;
 
 /// Every agent of region `lab` as its member sees it, by id.
@@ -46,29 +48,6 @@ fn agent(sub: &Channel, id: &str) -> Result<AgentInfo, String> {
         .ok_or_else(|| format!("{id} not polled yet"))
 }
 
-/// The ticks of `sim_sample_number` stored for `host` since `from_ms`.
-fn ticks(sub: &Channel, host: &str, from_ms: i64) -> Result<Vec<f64>, String> {
-    block_on(async {
-        let answer = SubManagerClient::new(sub.clone())
-            .query_range(QueryRangeRequest {
-                region: "lab".into(),
-                resource_id: format!("lab/{host}"),
-                name: "sim_sample_number".into(),
-                from_ms,
-                to_ms: now_ms() + 60_000,
-                ..Default::default()
-            })
-            .await
-            .map_err(|s| format!("QueryRange {host}: {}", s.message()))?
-            .into_inner();
-        Ok(answer
-            .series
-            .first()
-            .map(|s| s.points.iter().map(|p| p.value).collect())
-            .unwrap_or_default())
-    })
-}
-
 /// Resident memory of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -78,14 +57,6 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-/// The value of metric `name` (a line starting with it) in a Prometheus text.
-fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(name) && !l.starts_with('#'))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// Starts a process named `churn-<n>` every `every` until `stop`, each living `life`;
@@ -146,28 +117,30 @@ fn exporter(body: &'static str) -> String {
     addr
 }
 
+/// A mesh of region `lab` alone, polled and sampled every 500 ms, made of `region`.
+fn lab(region: Region) -> Mesh {
+    Mesh::builder()
+        .brokers(0)
+        .super_managers(0)
+        .interval(Duration::from_millis(500))
+        .sample_interval(Duration::from_millis(500))
+        .region(region.listed())
+        .start()
+}
+
 const AGENT: &str = "id = 'churny'\nmetrics_listen = '127.0.0.1:0'\n";
 
 #[test]
 fn a_host_whose_process_names_churn_keeps_both_dictionaries_flat_and_hurts_no_one() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut mesh = Mesh::builder()
-        .brokers(0)
-        .super_managers(0)
-        .interval(Duration::from_millis(500))
-        .sample_interval(Duration::from_millis(500))
-        .region(
-            Region::new("lab")
-                .member_toml("[poll]\ntimeout = \"1s\"\nbackoff_max = \"300ms\"\n")
-                .sim("sim-1", "quiet-", 2)
-                .agent(&format!(
-                    "{AGENT}forget_series_after = '3s'\n\
-                     [items.processes]\nwatch = ['^churn-']\ninterval = '500ms'\n\
-                     [items.tcp]\ninterval = '500ms'\n"
-                ))
-                .listed(),
-        )
-        .start();
+    let mut mesh = lab(Region::new("lab")
+        .member_toml("[poll]\ntimeout = \"1s\"\nbackoff_max = \"300ms\"\n")
+        .sim("sim-1", "quiet-", 2)
+        .agent(&format!(
+            "{AGENT}forget_series_after = '3s'\n\
+             [items.processes]\nwatch = ['^churn-']\ninterval = '500ms'\n\
+             [items.tcp]\ninterval = '500ms'\n"
+        )));
     let member = mesh.region("lab").members[0].addr.clone();
     let member_pid = mesh.region("lab").members[0].pid();
     let sub = mesh.channel(&member, Role::SubManager);
@@ -280,7 +253,8 @@ fn a_host_whose_process_names_churn_keeps_both_dictionaries_flat_and_hurts_no_on
             "{}",
             a.agent_id
         );
-        let stored = ticks(&sub, &a.agent_id, started_ms).unwrap();
+        let host = format!("lab/{}", a.agent_id);
+        let stored = stored_values(&sub, &host, "sim_sample_number", started_ms).unwrap();
         assert!(stored.len() >= 60, "{}: {} ticks", a.agent_id, stored.len());
         assert!(
             stored.windows(2).all(|w| w[1] == w[0] + 1.0),
@@ -292,28 +266,19 @@ fn a_host_whose_process_names_churn_keeps_both_dictionaries_flat_and_hurts_no_on
 
 #[test]
 fn each_limit_leaves_out_what_passes_it_and_counts_it_where_operators_look() {
-    let mut mesh = Mesh::builder()
-        .brokers(0)
-        .super_managers(0)
-        .interval(Duration::from_millis(500))
-        .sample_interval(Duration::from_millis(500))
-        .region(
-            Region::new("lab")
-                .member_toml(
-                    "metrics_listen = '127.0.0.1:0'\n[poll]\ntimeout = \"1s\"\n\
-                     max_series_per_agent = 60\nmax_labels_per_series = 4\n\
-                     max_new_series_per_agent_hour = 100\n",
-                )
-                .sim("sim-1", "quiet-", 1)
-                .agent(&format!("{AGENT}max_series = 300\n"))
-                .agent(&format!(
-                    "id = 'wide'\n[[scrape]]\njob = 'wide'\nurl = 'http://{}/metrics'\n\
-                     interval = '500ms'\n",
-                    exporter("# TYPE wide_total counter\nwide_total{a=\"1\",b=\"2\"} 7\n")
-                ))
-                .listed(),
+    let mut mesh = lab(Region::new("lab")
+        .member_toml(
+            "metrics_listen = '127.0.0.1:0'\n[poll]\ntimeout = \"1s\"\n\
+             max_series_per_agent = 60\nmax_labels_per_series = 4\n\
+             max_new_series_per_agent_hour = 100\n",
         )
-        .start();
+        .sim("sim-1", "quiet-", 1)
+        .agent(&format!("{AGENT}max_series = 300\n"))
+        .agent(&format!(
+            "id = 'wide'\n[[scrape]]\njob = 'wide'\nurl = 'http://{}/metrics'\n\
+             interval = '500ms'\n",
+            exporter("# TYPE wide_total counter\nwide_total{a=\"1\",b=\"2\"} 7\n")
+        )));
     let member = &mesh.region("lab").members[0];
     let (addr, member_metrics) = (
         member.addr.clone(),
@@ -371,38 +336,34 @@ fn each_limit_leaves_out_what_passes_it_and_counts_it_where_operators_look() {
 
     let (_, text) = http_get(&member_metrics, "/metrics").expect("member /metrics");
     assert!(
-        metric(&text, "strata_sub_manager_series_over_agent_limit").unwrap()
+        metric_value(&text, "strata_sub_manager_series_over_agent_limit").unwrap()
             >= (churny.series_over_limit + wide.series_over_limit) as f64
     );
     assert_eq!(
-        metric(&text, "strata_sub_manager_agents_over_limits"),
+        metric_value(&text, "strata_sub_manager_agents_over_limits"),
         Some(2.0)
     );
-    assert!(metric(&text, "strata_sub_manager_series_over_label_limit").unwrap() > 0.0);
-    assert!(metric(&text, "strata_sub_manager_agent_series_refused").unwrap() > 0.0);
+    assert!(metric_value(&text, "strata_sub_manager_series_over_label_limit").unwrap() > 0.0);
+    assert!(metric_value(&text, "strata_sub_manager_agent_series_refused").unwrap() > 0.0);
     let (_, text) = http_get(&agent_metrics, "/metrics").expect("agent /metrics");
-    assert!(metric(&text, "strata_agent_series_refused_total").unwrap() > 0.0);
-    assert_eq!(metric(&text, "strata_agent_dictionary_series"), Some(300.0));
+    assert!(
+        metric_value(&text, "strata_agent_series_refused_total{agent=\"churny\"}").unwrap() > 0.0
+    );
+    assert_eq!(
+        metric_value(&text, "strata_agent_dictionary_series{agent=\"churny\"}"),
+        Some(300.0)
+    );
 }
 
 #[test]
 fn the_hourly_limit_keeps_a_churning_agent_from_filling_the_store() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut mesh = Mesh::builder()
-        .brokers(0)
-        .super_managers(0)
-        .interval(Duration::from_millis(500))
-        .sample_interval(Duration::from_millis(500))
-        .region(
-            Region::new("lab")
-                .member_toml("[poll]\ntimeout = \"1s\"\nmax_new_series_per_agent_hour = 700\n")
-                .agent(&format!(
-                    "{AGENT}forget_series_after = '2s'\n\
-                     [items.processes]\nwatch = ['^churn-']\ninterval = '500ms'\n"
-                ))
-                .listed(),
-        )
-        .start();
+    let mut mesh = lab(Region::new("lab")
+        .member_toml("[poll]\ntimeout = \"1s\"\nmax_new_series_per_agent_hour = 700\n")
+        .agent(&format!(
+            "{AGENT}forget_series_after = '2s'\n\
+             [items.processes]\nwatch = ['^churn-']\ninterval = '500ms'\n"
+        )));
     let addr = mesh.region("lab").members[0].addr.clone();
     let sub = mesh.channel(&addr, Role::SubManager);
     let first = wait_for("the agent polled", Duration::from_secs(30), || {

@@ -15,10 +15,10 @@ use strata_proto::v1::broker_client::BrokerClient;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{
     AgentRegistration, ConfigureRequest, ConfigureResponse, DescribeRequest, GetConfigRequest,
-    ListResourcesRequest, PollRequest, QueryRangeRequest, RegisterAgentsRequest,
+    ListResourcesRequest, PollRequest, RegisterAgentsRequest,
 };
 use strata_testkit::{
-    Mesh, MeshCa, Proc, Region, block_on, http_get, now_ms, wait_for, write_config,
+    Mesh, MeshCa, Proc, Region, block_on, http_get, now_ms, stored_values, wait_for, write_config,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -206,25 +206,7 @@ fn nothing_pushed_runs_or_reads_what_the_host_did_not_allow() {
 /// The stored values of `sim_sample_number` of sim-0001 since `from_ms`, read as an
 /// operator from the member at `sub`.
 fn stored(sub: &Channel, from_ms: i64) -> Result<Vec<f64>, String> {
-    block_on(async {
-        let answer = SubManagerClient::new(sub.clone())
-            .query_range(QueryRangeRequest {
-                region: "lab".into(),
-                resource_id: "lab/sim-0001".into(),
-                name: "sim_sample_number".into(),
-                from_ms,
-                to_ms: now_ms() + 60_000,
-                ..Default::default()
-            })
-            .await
-            .map_err(|s| s.message().to_string())?
-            .into_inner();
-        Ok(answer
-            .series
-            .first()
-            .map(|s| s.points.iter().map(|p| p.value).collect())
-            .unwrap_or_default())
-    })
+    stored_values(sub, "lab/sim-0001", "sim_sample_number", from_ms)
 }
 
 #[test]

@@ -8,14 +8,7 @@ use strata_proto::identity::{Expect, Role};
 use strata_proto::v1::agent_client::AgentClient;
 use strata_proto::v1::sub_manager_client::SubManagerClient;
 use strata_proto::v1::{ConfigureRequest, DescribeRequest, WatchRegionRequest};
-use strata_testkit::{Mesh, MeshCa, Proc, Region, block_on, http_get, write_config};
-
-/// The value of the sample `series` (name and labels, as written) in a Prometheus text.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
+use strata_testkit::{Mesh, MeshCa, Proc, Region, block_on, http_get, metric_value, write_config};
 
 #[test]
 fn a_message_past_the_agents_limit_is_refused_counted_and_said() {
@@ -58,7 +51,7 @@ fn a_message_past_the_agents_limit_is_refused_counted_and_said() {
     });
     let (_, text) = http_get(&metrics, "/metrics").unwrap();
     assert_eq!(
-        sample(&text, "strata_agent_refusals_total{reason=\"too_large\"}"),
+        metric_value(&text, "strata_agent_refusals_total{reason=\"too_large\"}"),
         Some(1.0),
         "{text}"
     );
@@ -84,7 +77,7 @@ fn watch_region_streams_past_the_members_bound_are_refused_and_counted() {
         &addr,
         Expect::Role(Role::SubManager),
     );
-    block_on(async {
+    let refused_again = block_on(async {
         let mut c = SubManagerClient::new(channel);
         let watch = || WatchRegionRequest {
             region: "lab".into(),
@@ -107,40 +100,45 @@ fn watch_region_streams_past_the_members_bound_are_refused_and_counted() {
             refused.message()
         );
         drop(first);
-        // the slot is given back once the server sees the stream gone
+        // the slot is given back once the server sees the stream gone (the calls made
+        // before it does are refused, and counted as well)
         wait_for_async(|| {
             let mut c = c.clone();
             async move { c.watch_region(watch()).await.map(|_| ()) }
         })
-        .await;
+        .await
     });
     let (_, text) = http_get(&metrics, "/metrics").unwrap();
     assert_eq!(
-        sample(&text, "strata_sub_manager_watch_refused_total"),
-        Some(1.0),
+        metric_value(&text, "strata_sub_manager_watch_refused_total"),
+        Some(1.0 + refused_again as f64),
         "{text}"
     );
     assert!(
-        sample(&text, "strata_sub_manager_refusals_total{reason=\"busy\"}")
+        metric_value(&text, "strata_sub_manager_refusals_total{reason=\"busy\"}")
             .is_some_and(|n| n >= 1.0),
         "{text}"
     );
 }
 
-/// Calls `try_once` until it succeeds, for up to 10 s.
-async fn wait_for_async<F, Fut>(try_once: F)
+/// Calls `try_once` until it succeeds, for up to 10 s; returns how many times it failed.
+async fn wait_for_async<F, Fut>(try_once: F) -> u32
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<(), tonic::Status>>,
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut failed = 0;
     loop {
         match try_once().await {
-            Ok(()) => return,
+            Ok(()) => return failed,
             Err(status) if tokio::time::Instant::now() >= deadline => {
                 panic!("still refused after 10 s: {status:?}")
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => {
+                failed += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
         }
     }
 }

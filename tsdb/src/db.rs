@@ -225,9 +225,15 @@ impl Tsdb {
 
     /// The id of a series if it exists (nothing is created).
     pub fn find_series(&self, name: &str, labels: &Labels) -> Result<Option<SeriesId>> {
-        let key = keys::series_key(name, labels);
-        let mut ids = self.ids.lock().expect("series id lock poisoned");
-        self.lookup(&mut ids, key, name)
+        Ok(self.series_id_if(name, labels, false)?.map(|(id, _)| id))
+    }
+
+    /// The id of a series, created if it does not exist yet.
+    pub fn series_id(&self, name: &str, labels: &Labels) -> Result<SeriesId> {
+        match self.series_id_if(name, labels, true)? {
+            Some((id, _)) => Ok(id),
+            None => unreachable!("a missing series is created"),
+        }
     }
 
     /// The id of `key` from the cache or the store, cached when found.
@@ -261,8 +267,14 @@ impl Tsdb {
         ids.insert(key, id);
     }
 
-    /// The id of a series, created if it does not exist yet.
-    pub fn series_id(&self, name: &str, labels: &Labels) -> Result<SeriesId> {
+    /// The id of a series and whether this call created it; a missing series is created
+    /// only when `create` says so (None otherwise), in the same lookup.
+    pub fn series_id_if(
+        &self,
+        name: &str,
+        labels: &Labels,
+        create: bool,
+    ) -> Result<Option<(SeriesId, bool)>> {
         if name.is_empty() {
             return Err(TsdbError::Invalid {
                 field: "series name",
@@ -272,7 +284,10 @@ impl Tsdb {
         let key = keys::series_key(name, labels);
         let mut ids = self.ids.lock().expect("series id lock poisoned");
         if let Some(id) = self.lookup(&mut ids, key.clone(), name)? {
-            return Ok(id);
+            return Ok(Some((id, false)));
+        }
+        if !create {
+            return Ok(None);
         }
         let id = self.next_id.load(Ordering::SeqCst);
         if id > self.options.max_series {
@@ -290,7 +305,7 @@ impl Tsdb {
             .map_err(TsdbError::rocks(format!("create series {name}")))?;
         self.next_id.store(id + 1, Ordering::SeqCst);
         Self::cache(&mut ids, key, id);
-        Ok(id)
+        Ok(Some((id, true)))
     }
 
     /// Stores samples; a sample with the same series and timestamp as a stored one replaces

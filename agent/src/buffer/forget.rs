@@ -114,6 +114,14 @@ mod tests {
         });
     }
 
+    /// Each sample of an answer with the name label of the series it names.
+    fn held(r: &strata_proto::v1::PollResponse) -> Vec<(u64, &str)> {
+        r.samples
+            .iter()
+            .map(|s| (s.seq, r.series[s.series as usize].labels[0].value.as_str()))
+            .collect()
+    }
+
     fn names(b: &mut SampleBuffer, poller: &str) -> (u32, Vec<String>, u64) {
         let epoch = b.epoch();
         let r = b.poll(poller, 0, epoch, (0, 0), 100, Instant::now());
@@ -150,11 +158,7 @@ mod tests {
         // its cursor still holds: the held samples come with their sequences
         let r = b.poll("p", 3, epoch, (0, 3), 100, Instant::now());
         assert_eq!((r.series_base, r.dictionary), (0, 1));
-        let got: Vec<_> = r
-            .samples
-            .iter()
-            .map(|s| (s.seq, r.series[s.series as usize].labels[0].value.as_str()))
-            .collect();
+        let got = held(&r);
         assert_eq!(got, [(4, "a"), (5, "b")]);
         // within the generation only what is new is sent
         let r = b.poll("p", 5, epoch, (1, 2), 100, Instant::now());
@@ -227,11 +231,7 @@ mod tests {
         assert_eq!(b.generation(), 1);
         let epoch = b.epoch();
         let r = b.poll("p", 3, epoch, (1, 0), 100, Instant::now());
-        let got: Vec<_> = r
-            .samples
-            .iter()
-            .map(|s| (s.seq, r.series[s.series as usize].labels[0].value.as_str()))
-            .collect();
+        let got = held(&r);
         assert_eq!(got, [(4, "a"), (5, "b")]);
         assert_eq!(r.series.len(), 2);
         assert!(!dir.path().join("series-g2.log").exists());

@@ -384,8 +384,9 @@ async fn a_request_is_bounded_in_body_time_and_company() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "a request beside the stream");
+    // the slot goes with the stream's body, at once
     drop(open);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(gate.in_flight.lock().unwrap().get("token:t\0"), None);
     let again = router.clone().oneshot(stream()).await.unwrap();
     assert_eq!(again.status(), StatusCode::OK, "the slot given back");
 }
