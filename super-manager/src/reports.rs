@@ -16,11 +16,14 @@
 //!   where, what, the outcome; `who=`, `action=`, `subject=` keep the rows containing them.
 //! - `comparison` (`resources` or `service`, `metric`, `label.<name>`): per resource, the
 //!   metric's min, avg, p95, max and last, read from the regions.
-//! - `capacity` (`resources` or `service`, `limit`): per resource, filesystem use and CPU
-//!   trends (least squares over the period) and when they reach the limit.
+//! - `capacity` (`resources` or `service`, `limit`): per resource, CPU, memory, filesystem
+//!   and network forecasts (Holt-Winters with a daily or weekly season where it predicts
+//!   better than the line, with both errors) and when they reach the limit.
 
+mod capacity;
 pub mod failure;
 mod regions;
+pub mod seasonal;
 pub mod table;
 pub mod trend;
 
@@ -88,7 +91,7 @@ pub async fn table(shared: Arc<Shared>, kind: &str, q: &HashMap<String, String>)
         "operations" => operations(&shared, period)?,
         "audit" => audit(&shared, q, period)?,
         "comparison" => regions::comparison(&shared, q, period).await?,
-        "capacity" => regions::capacity(&shared, q, period, now).await?,
+        "capacity" => capacity::capacity(&shared, q, period, now).await?,
         other => {
             return Err(SuperManagerError::NotFound(format!(
                 "no report '{other}': the kinds are {}",

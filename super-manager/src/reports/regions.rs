@@ -1,4 +1,5 @@
-//! The reports read from the regions' history: comparison and capacity.
+//! The reports read from the regions' history: comparison here, and the readers the
+//! capacity report shares.
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use strata_proto::ResourceId;
 use strata_proto::labels::label_matcher;
 use strata_proto::v1::{Aggregation, LabelMatcher, QueryRangeRequest};
 
-use super::{DAY_MS, Table, scope, trend};
+use super::{Table, scope, trend};
 use crate::error::{Result, SuperManagerError};
 use crate::history::{Series, read, shown};
 use crate::period::Period;
@@ -15,7 +16,7 @@ use crate::shared::Shared;
 
 /// The resources a comparison or capacity report is about: `resources=` (comma-separated
 /// ids) or the service's.
-fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<String>> {
+pub(super) fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<String>> {
     let ids: Vec<String> = match (q.get("resources"), q.get("service")) {
         (Some(list), _) => list
             .split(',')
@@ -40,13 +41,14 @@ fn resources_param(shared: &Shared, q: &HashMap<String, String>) -> Result<Vec<S
 
 /// The history of metric `name` (with `labels` matched, as `label.<name>=` writes them) of
 /// resource `id` over `period` in steps of `step_ms`, read through the brokers.
-async fn history(
+pub(super) async fn history(
     shared: &Shared,
     id: &str,
     name: &str,
     labels: &[(String, String)],
     period: Period,
     step_ms: i64,
+    aggregation: Aggregation,
 ) -> Result<Vec<Series>> {
     let region = strata_proto::resource::region_of(id);
     let mut label_matchers: Vec<LabelMatcher> = labels
@@ -61,7 +63,7 @@ async fn history(
         from_ms: period.from_ms,
         to_ms: period.to_ms,
         step_ms,
-        aggregation: Aggregation::Avg as i32,
+        aggregation: aggregation as i32,
         label_matchers,
         ..Default::default()
     };
@@ -110,7 +112,7 @@ pub(super) async fn comparison(
     );
     let step = step_for(period);
     for id in &ids {
-        for (series_labels, points) in history(shared, id, &metric, &labels, period, step).await? {
+        for (series_labels, points) in history(shared, id, &metric, &labels, period, step, Aggregation::Avg).await? {
             let Some(s) = trend::stats(&points) else {
                 continue;
             };
@@ -125,70 +127,6 @@ pub(super) async fn comparison(
                 ("max", json!(s.max)),
                 ("last", json!(s.last)),
             ]);
-        }
-    }
-    Ok(t)
-}
-
-pub(super) async fn capacity(
-    shared: &Shared,
-    q: &HashMap<String, String>,
-    period: Period,
-    now: i64,
-) -> Result<Table> {
-    let ids = resources_param(shared, q)?;
-    let limit = match q.get("limit") {
-        None => 0.9,
-        Some(v) => v
-            .parse::<f64>()
-            .ok()
-            .filter(|l| *l > 0.0 && *l <= 1.0)
-            .ok_or_else(|| {
-                SuperManagerError::BadRequest(format!(
-                    "limit: '{v}' is not a ratio above 0 and at most 1"
-                ))
-            })?,
-    };
-    let mut t = Table::new(
-        "capacity",
-        period,
-        &[
-            "resource",
-            "metric",
-            "labels",
-            "now",
-            "per_day",
-            "limit",
-            "days_to_limit",
-            "reaches_limit_ms",
-        ],
-    );
-    let step = step_for(period);
-    let wanted: [(&str, Vec<(String, String)>); 2] = [
-        ("host_filesystem_used_ratio", Vec::new()),
-        ("host_cpu_usage_ratio", vec![("cpu".into(), "total".into())]),
-    ];
-    for id in &ids {
-        for (metric, labels) in &wanted {
-            for (series_labels, points) in history(shared, id, metric, labels, period, step).await?
-            {
-                let Some(f) = trend::forecast(&points, limit, now) else {
-                    continue;
-                };
-                t.push([
-                    ("resource", json!(id)),
-                    ("metric", json!(metric)),
-                    ("labels", json!(shown(&series_labels))),
-                    ("now", json!(f.now)),
-                    ("per_day", json!(f.per_day)),
-                    ("limit", json!(limit)),
-                    (
-                        "days_to_limit",
-                        json!(f.reaches_ms.map(|r| (r - now) as f64 / DAY_MS as f64)),
-                    ),
-                    ("reaches_limit_ms", json!(f.reaches_ms)),
-                ]);
-            }
         }
     }
     Ok(t)
