@@ -236,7 +236,12 @@ impl WebhookReceiver {
     }
 }
 
-/// Reads one HTTP request's headers and body (by its content-length).
+/// The pseudo-header under which a receiver keeps a request's first line
+/// (`GET /send?to=... HTTP/1.1`).
+pub const REQUEST_LINE: &str = ":request";
+
+/// Reads one HTTP request's headers and body (by its content-length); the request line is
+/// kept as the header [`REQUEST_LINE`].
 fn read_http_request(stream: &TcpStream) -> Option<(Headers, String)> {
     let mut reader = BufReader::new(stream);
     let mut length = 0usize;
@@ -250,7 +255,9 @@ fn read_http_request(stream: &TcpStream) -> Option<(Headers, String)> {
         if line.is_empty() {
             break;
         }
-        if let Some((k, v)) = line.split_once(':') {
+        if headers.is_empty() {
+            headers.push((REQUEST_LINE.to_string(), line.to_string()));
+        } else if let Some((k, v)) = line.split_once(':') {
             if k.eq_ignore_ascii_case("content-length") {
                 length = v.trim().parse().ok()?;
             }

@@ -126,14 +126,27 @@ pub fn alertmanager_body(m: &Message<'_>) -> Value {
     strata_web::alertmanager::body(&alerts)
 }
 
-/// Fills `{to}` and `{text}` into an SMS gateway's template (URL-encoded when `url`).
-pub fn fill(template: &str, to: &str, text: &str, url: bool) -> String {
-    let enc = |s: &str| {
-        if url {
-            strata_web::auth::policy::percent_encode(s)
-        } else {
-            s.to_string()
+/// How `{to}` and `{text}` are written into a gateway's template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// Percent-encoded, for the URL.
+    Url,
+    /// Escaped as inside a JSON string, for a body sent as `application/json`.
+    Json,
+    /// As they are.
+    Plain,
+}
+
+/// Fills `{to}` and `{text}` into an SMS gateway's template, encoded as `how` says.
+pub fn fill(template: &str, to: &str, text: &str, how: Fill) -> String {
+    let enc = |s: &str| match how {
+        Fill::Url => strata_web::auth::policy::percent_encode(s),
+        // a JSON string's contents: its quotes taken off
+        Fill::Json => {
+            let quoted = serde_json::to_string(s).unwrap_or_default();
+            quoted[1..quoted.len() - 1].to_string()
         }
+        Fill::Plain => s.to_string(),
     };
     template
         .replace("{to}", &enc(to))
@@ -178,14 +191,18 @@ impl Sender {
                 headers,
             } => {
                 let text = m.lines().join("; ");
-                let target = fill(url, to, &text, true);
+                let target = fill(url, to, &text, Fill::Url);
                 let mut req = if method == "GET" {
                     self.http.get(&target)
                 } else {
                     self.http.post(&target)
                 };
                 if let Some(body) = body {
-                    req = req.body(fill(body, to, &text, false));
+                    let json = headers
+                        .iter()
+                        .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.contains("json"));
+                    let how = if json { Fill::Json } else { Fill::Plain };
+                    req = req.body(fill(body, to, &text, how));
                 }
                 for (k, v) in headers {
                     req = req.header(k, v);
@@ -344,9 +361,24 @@ mod tests {
         );
         assert_eq!(m.lines(), ["CRITICAL cpu on eu/web-1: CPU usage 97.0%"]);
         assert_eq!(
-            fill("http://gw/send?to={to}&text={text}", "+33 1", "a&b", true),
+            fill(
+                "http://gw/send?to={to}&text={text}",
+                "+33 1",
+                "a&b",
+                Fill::Url
+            ),
             "http://gw/send?to=%2B33%201&text=a%26b"
         );
+        assert_eq!(
+            fill(
+                r#"{"to":"{to}","m":"{text}"}"#,
+                "+1",
+                "disk \"/\" full\n",
+                Fill::Json
+            ),
+            r#"{"to":"+1","m":"disk \"/\" full\n"}"#
+        );
+        assert_eq!(fill("{to}: {text}", "+1", "a&b", Fill::Plain), "+1: a&b");
         assert_eq!(webhook_body("hook", &m)["events"][0]["host"], "web-1");
     }
 }

@@ -25,11 +25,26 @@ const MAX_POINTS: i64 = 2000;
 /// What the report forecasts: metric, label matchers, how the region aggregates a step,
 /// and whether its limit is the interface's speed (traffic) rather than a ratio.
 const WANTED: [(&str, &[(&str, &str)], Aggregation, bool); 5] = [
-    ("host_cpu_usage_ratio", &[("cpu", "total")], Aggregation::Avg, false),
+    (
+        "host_cpu_usage_ratio",
+        &[("cpu", "total")],
+        Aggregation::Avg,
+        false,
+    ),
     ("host_memory_used_ratio", &[], Aggregation::Avg, false),
     ("host_filesystem_used_ratio", &[], Aggregation::Avg, false),
-    ("host_network_receive_bytes_total", &[], Aggregation::Rate, true),
-    ("host_network_transmit_bytes_total", &[], Aggregation::Rate, true),
+    (
+        "host_network_receive_bytes_total",
+        &[],
+        Aggregation::Rate,
+        true,
+    ),
+    (
+        "host_network_transmit_bytes_total",
+        &[],
+        Aggregation::Rate,
+        true,
+    ),
 ];
 
 /// The report's columns.

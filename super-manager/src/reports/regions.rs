@@ -112,7 +112,9 @@ pub(super) async fn comparison(
     );
     let step = step_for(period);
     for id in &ids {
-        for (series_labels, points) in history(shared, id, &metric, &labels, period, step, Aggregation::Avg).await? {
+        for (series_labels, points) in
+            history(shared, id, &metric, &labels, period, step, Aggregation::Avg).await?
+        {
             let Some(s) = trend::stats(&points) else {
                 continue;
             };

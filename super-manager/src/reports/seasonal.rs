@@ -304,7 +304,9 @@ mod tests {
 
     /// A deterministic noise in [-1, 1].
     fn noise(i: i64) -> f64 {
-        let x = (i as u64).wrapping_mul(6_364_136_223_846_793_005).rotate_left(17);
+        let x = (i as u64)
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .rotate_left(17);
         (x % 20_001) as f64 / 10_000.0 - 1.0
     }
 
@@ -366,10 +368,7 @@ mod tests {
         let now = 20_000 * DAY_MS;
         // a day only: no season can be fitted, the line answers
         let day: Vec<(i64, f64)> = (0..144).map(|i| (now - (144 - i) * STEP, 0.5)).collect();
-        assert_eq!(
-            forecast(&day, STEP, 0.9, now).unwrap().method,
-            Method::Line
-        );
+        assert_eq!(forecast(&day, STEP, 0.9, now).unwrap().method, Method::Line);
         assert_eq!(forecast(&day[..1], STEP, 0.9, now), None);
         // every third point missing and a NaN: filled, still seasonal
         let pts: Vec<(i64, f64)> = seasonal(now)
