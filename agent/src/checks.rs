@@ -17,10 +17,12 @@ pub mod outcome;
 pub mod perfdata;
 pub mod port;
 pub mod process;
+pub mod recovery;
 pub mod routes;
 pub mod script;
 pub mod smtp;
 pub mod spec;
+pub mod systemd;
 pub mod tail;
 pub mod tls;
 
@@ -48,6 +50,10 @@ pub struct Context {
     pub actions: BTreeMap<String, ActionConfig>,
     /// The local `[commands]`, `allow_paths` and `[push_limits]`.
     pub policy: Arc<Policy>,
+    /// The recovery actions' tries in the last hour, shared with `RunAction`.
+    pub ledger: Arc<recovery::Ledger>,
+    /// The local `systemctl` program (None: `systemctl` on the PATH).
+    pub systemctl: Option<std::path::PathBuf>,
 }
 
 /// The state a check keeps between runs.
@@ -62,6 +68,7 @@ enum Runner {
     Dns(spec::DnsSpec),
     Smtp(spec::SmtpSpec),
     Routes(Box<routes::RoutesCheck>),
+    Systemd(Box<systemd::SystemdCheck>),
 }
 
 impl Runner {
@@ -95,6 +102,7 @@ impl Runner {
             CheckSpec::Http(s) => Self::Http(s),
             CheckSpec::Dns(s) => Self::Dns(s),
             CheckSpec::Smtp(s) => Self::Smtp(s),
+            CheckSpec::Systemd(s) => Self::Systemd(Box::new(systemd::SystemdCheck::new(s))),
             CheckSpec::Routes(s) => {
                 let mut c = routes::RoutesCheck::new(s, "/proc".into());
                 if let Some(k) = kept {
@@ -151,6 +159,10 @@ impl Runner {
             Self::Smtp(s) => {
                 let outcome = smtp::run(&s, timeout).await;
                 (Self::Smtp(s), outcome)
+            }
+            Self::Systemd(mut c) => {
+                let outcome = c.run(timeout, ctx).await;
+                (Self::Systemd(c), outcome)
             }
             Self::Routes(mut c) => {
                 return blocking(move || {
@@ -251,6 +263,7 @@ async fn sink(mut rx: mpsc::Receiver<Report>, entry: Arc<AgentEntry>) {
             ts_ms: r.ts_ms,
             duration_seconds: r.duration.as_secs_f64(),
             detail: r.outcome.detail,
+            recovery: r.outcome.recovery,
         };
         let mut labels = LabelMap::new();
         labels.insert("check".into(), r.name.clone());

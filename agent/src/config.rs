@@ -60,8 +60,12 @@ pub struct AgentConfig {
     pub checks: Vec<CheckConfig>,
     /// Exporters scraped into the agent's buffer (`[[scrape]]`; only this file names them).
     pub scrape: Vec<crate::scrape::ScrapeConfig>,
-    /// Commands the agent may run (restart actions): only these, and only from this file.
+    /// Commands the agent may run (restart actions): only these, and only from this file;
+    /// each with its retries, backoff and hourly cap.
     pub actions: BTreeMap<String, ActionConfig>,
+    /// The `systemctl` program systemd checks read units' states with (default
+    /// `systemctl` on the PATH).
+    pub systemctl: Option<PathBuf>,
     /// Programs script checks may run by name (`[commands.<name>]`, `run = "<name>"`); the
     /// only ones a pushed check can run (default none).
     pub commands: BTreeMap<String, CommandConfig>,
@@ -139,6 +143,7 @@ impl Default for AgentConfig {
             checks: Vec::new(),
             scrape: Vec::new(),
             actions: BTreeMap::new(),
+            systemctl: None,
             commands: BTreeMap::new(),
             allow_paths: Vec::new(),
             push_limits: PushLimits::default(),
@@ -363,10 +368,13 @@ impl AgentConfig {
             }
         }
         for (name, action) in &self.actions {
-            errors.extend(durations::too_long(
-                &format!("actions.{name}.timeout"),
-                action.timeout,
-            ));
+            for (key, value) in [
+                ("timeout", action.timeout),
+                ("backoff", action.backoff),
+                ("max_backoff", action.max_backoff),
+            ] {
+                errors.extend(durations::too_long(&format!("actions.{name}.{key}"), value));
+            }
         }
         for c in &self.checks {
             let label = format!("checks '{}'", c.name);

@@ -46,6 +46,8 @@ pub struct Control {
     local_items: BTreeMap<String, ItemConfig>,
     local_checks: Vec<CheckConfig>,
     actions: BTreeMap<String, ActionConfig>,
+    /// The actions' tries in the last hour, shared with the checks' recoveries.
+    ledger: Arc<crate::checks::recovery::Ledger>,
     policy: Arc<Policy>,
     state_dir: Option<PathBuf>,
     state: tokio::sync::Mutex<State>,
@@ -121,9 +123,12 @@ impl Control {
         shutdown: CancellationToken,
     ) -> (Self, watch::Receiver<BTreeMap<String, ItemConfig>>) {
         let policy = Arc::new(config.policy());
+        let ledger = Arc::new(crate::checks::recovery::Ledger::default());
         let ctx = Context {
             actions: config.actions.clone(),
             policy: policy.clone(),
+            ledger: ledger.clone(),
+            systemctl: config.systemctl.clone(),
         };
         let mut checks = Checks::new(entry, ctx, shutdown);
         let restored = config
@@ -138,6 +143,7 @@ impl Control {
             local_items: config.items.clone(),
             local_checks: config.checks.clone(),
             actions: config.actions.clone(),
+            ledger,
             policy,
             state_dir: config.state_dir.clone(),
             pushed_text: Mutex::new(pushed.text.clone()),
@@ -202,6 +208,16 @@ impl Control {
                 name: name.to_string(),
             });
         };
+        // the hour's cap holds for the region's asks as for the checks' own tries
+        if let Err(why) = self.ledger.take(name, action, strata_proto::now_ms()) {
+            warn!(action = name, %reason, %why, "action not run: its hourly cap is reached");
+            return Ok(RunActionResponse {
+                ok: false,
+                result: format!("not run: {why}"),
+                output: String::new(),
+                duration_ms: 0,
+            });
+        }
         warn!(action = name, command = ?action.command, %reason, "running whitelisted action for an event");
         let started = std::time::Instant::now();
         let finished = command::run(&action.command, action.timeout, 8 * 1024)

@@ -42,7 +42,7 @@ enum Command {
     /// Rank the likely causes of a service's state, with their evidence.
     Rca(cmd::services::RcaArgs),
     /// Print a report: sla, availability, performance, failure, operations, audit,
-    /// comparison or capacity, over a period.
+    /// comparison, capacity or recovery, over a period.
     Report(cmd::report::ReportArgs),
     /// List the incidents of every region, or acknowledge one.
     Events(cmd::events::EventsArgs),

@@ -449,7 +449,11 @@ async fn poll_once(
     let interval_ms = ctx.config.poll.interval.as_millis() as i64;
     let mut verdicts = held.rules.judge(&rules, &observed, agent, interval_ms, now);
     verdicts.extend(held.rules.checks(&checks, now));
+    // the agent's own recovery tries go on the checks' events: on those already open
+    // before a passing result resolves them, on those this poll opens after
+    ctx.state.recovery_reported(agent, &checks);
     let opened = ctx.state.poll_succeeded(agent, &verdicts, now);
+    ctx.state.recovery_reported(agent, &checks);
     // recovery actions run once, by the first of the agent's pollers
     let primary = assigned.first().is_none_or(|p| *p == ctx.config.id);
     for (verdict, event_id) in opened {

@@ -19,9 +19,13 @@
 //! - `capacity` (`resources` or `service`, `limit`): per resource, CPU, memory, filesystem
 //!   and network forecasts (Holt-Winters with a daily or weekly season where it predicts
 //!   better than the line, with both errors) and when they reach the limit.
+//! - `recovery` (`service`): per action, per service and over all, the incidents resolved
+//!   by automatic recovery and by hand, tries, times to recover with and without a try,
+//!   and the share that never needed a person.
 
 mod capacity;
 pub mod failure;
+pub mod recovery;
 mod regions;
 pub mod seasonal;
 pub mod table;
@@ -43,7 +47,7 @@ use crate::shared::Shared;
 pub use table::Table;
 
 /// The report kinds, as the API names them.
-pub const KINDS: [&str; 7] = [
+pub const KINDS: [&str; 8] = [
     "availability",
     "performance",
     "failure",
@@ -51,6 +55,7 @@ pub const KINDS: [&str; 7] = [
     "audit",
     "comparison",
     "capacity",
+    "recovery",
 ];
 
 const DAY_MS: i64 = 86_400_000;
@@ -92,6 +97,7 @@ pub async fn table(shared: Arc<Shared>, kind: &str, q: &HashMap<String, String>)
         "audit" => audit(&shared, q, period)?,
         "comparison" => regions::comparison(&shared, q, period).await?,
         "capacity" => capacity::capacity(&shared, q, period, now).await?,
+        "recovery" => recoveries(&shared, service, period),
         other => {
             return Err(SuperManagerError::NotFound(format!(
                 "no report '{other}': the kinds are {}",
@@ -278,6 +284,76 @@ fn failures(shared: &Shared, service: Option<&str>, period: Period) -> Table {
             ("impaired_seconds", secs(f.impaired_seconds)),
             ("mttr_seconds", opt(f.mttr_seconds)),
             ("mtbf_seconds", opt(f.mtbf_seconds)),
+        ]);
+    }
+    t
+}
+
+fn recoveries(shared: &Shared, service: Option<&str>, period: Period) -> Table {
+    let incidents = shared
+        .overview
+        .read()
+        .expect("overview lock poisoned")
+        .incident_events(period.from_ms);
+    let names: Vec<String> = match service {
+        Some(s) => vec![s.to_string()],
+        None => shared
+            .service_health
+            .read()
+            .expect("service health lock poisoned")
+            .keys()
+            .cloned()
+            .collect(),
+    };
+    let services: BTreeMap<String, Vec<String>> = names
+        .into_iter()
+        .map(|n| {
+            let ids = scope(shared, Some(&n));
+            (n, ids)
+        })
+        .collect();
+    let mut t = Table::new(
+        "recovery",
+        period,
+        &[
+            "group",
+            "name",
+            "incidents",
+            "with_recovery",
+            "resolved_by_recovery",
+            "resolved_by_hand",
+            "open",
+            "tries",
+            "tries_failed",
+            "mttr_with_recovery_seconds",
+            "mttr_without_recovery_seconds",
+            "without_person_ratio",
+        ],
+    );
+    for (group, name, r) in recovery::recovery(&incidents, &services, period) {
+        // with a service asked for, its row and nothing of other resources
+        if service.is_some() && group != "service" {
+            continue;
+        }
+        t.push([
+            ("group", json!(group)),
+            ("name", json!(name)),
+            ("incidents", json!(r.incidents)),
+            ("with_recovery", json!(r.with_recovery)),
+            ("resolved_by_recovery", json!(r.by_recovery)),
+            ("resolved_by_hand", json!(r.by_hand)),
+            ("open", json!(r.open)),
+            ("tries", json!(r.tries)),
+            ("tries_failed", json!(r.tries_failed)),
+            ("mttr_with_recovery_seconds", opt(r.mttr_with_recovery())),
+            (
+                "mttr_without_recovery_seconds",
+                opt(r.mttr_without_recovery()),
+            ),
+            (
+                "without_person_ratio",
+                r.without_person_ratio().map_or(Value::Null, |v| json!(v)),
+            ),
         ]);
     }
     t

@@ -175,7 +175,8 @@ impl MeshBuilder {
         self
     }
 
-    /// Writes the files into `dir` and puts `dir` for `{dir}` in every part's TOML.
+    /// Writes the files into `dir` (scripts starting `#!` executable) and puts `dir` for
+    /// `{dir}` in every part's TOML.
     pub(crate) fn prepare(&self, dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|source| TestkitError::Io {
             doing: format!("create {}", dir.display()),
@@ -187,6 +188,16 @@ impl MeshBuilder {
                 doing: format!("write {}", path.display()),
                 source,
             })?;
+            // a script (`#!`) is made executable
+            if text.starts_with("#!") {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).map_err(
+                    |source| TestkitError::Io {
+                        doing: format!("make {} executable", path.display()),
+                        source,
+                    },
+                )?;
+            }
         }
         let d = dir.to_string_lossy();
         let sub = |t: &String| t.replace("{dir}", &d);

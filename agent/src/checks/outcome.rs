@@ -1,7 +1,7 @@
 //! What one run of a check found — a Nagios-style state, a message, detail lines and
 //! metrics — and the small helpers every check uses to build it.
 
-use strata_proto::v1::CheckState;
+use strata_proto::v1::{ActionRun, CheckState};
 
 /// One metric of a check's result; the sink adds the `check` label.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +22,8 @@ pub struct Outcome {
     /// What the check keeps between runs, stored with these metrics so that a restarted
     /// agent resumes where they left off (a log check's place and totals).
     pub keep: Option<String>,
+    /// The tries of the check's recovery action since it last passed.
+    pub recovery: Vec<ActionRun>,
 }
 
 impl Outcome {
@@ -33,6 +35,7 @@ impl Outcome {
             detail: Vec::new(),
             metrics: Vec::new(),
             keep: None,
+            recovery: Vec::new(),
         }
     }
 

@@ -1,15 +1,14 @@
 //! Process checks: how many processes match, against bounds; a whitelisted restart action
-//! when too few run.
+//! when too few run, tried as [`super::recovery`] allows.
 
 use std::time::Duration;
 
 use regex::Regex;
 use strata_proto::v1::CheckState;
-use tracing::{info, warn};
 
 use super::Context;
-use super::command;
-use super::outcome::{Outcome, clip};
+use super::outcome::Outcome;
+use super::recovery::Episode;
 use super::spec::ProcessSpec;
 
 /// A process check.
@@ -17,6 +16,7 @@ use super::spec::ProcessSpec;
 pub struct ProcessCheck {
     spec: ProcessSpec,
     actions_run: u64,
+    episode: Episode,
 }
 
 /// Pids of processes whose name or command line matches `pattern` (the agent excluded).
@@ -64,6 +64,7 @@ impl ProcessCheck {
         Self {
             spec,
             actions_run: 0,
+            episode: Episode::default(),
         }
     }
 
@@ -98,62 +99,25 @@ impl ProcessCheck {
             let shown: Vec<String> = pids.iter().take(20).map(u32::to_string).collect();
             outcome.detail.push(format!("pids {}", shown.join(" ")));
         }
-        if n < min
-            && let Some(name) = self.spec.restart.clone()
-        {
-            self.restart(&name, timeout, ctx, &mut outcome).await;
+        match &self.spec.restart {
+            Some(name) if n < min => {
+                let name = name.clone();
+                let before = self.episode.tries();
+                self.episode.failed(&name, ctx, timeout, &mut outcome).await;
+                self.actions_run += (self.episode.tries() - before) as u64;
+            }
+            _ if state == CheckState::Ok => self.episode.passed(&mut outcome),
+            _ => {}
         }
         outcome.metric("strata_check_actions_total", &[], self.actions_run as f64);
         outcome
-    }
-
-    /// Runs the whitelisted action `name`, logging it and recording the result.
-    async fn restart(
-        &mut self,
-        name: &str,
-        timeout: Duration,
-        ctx: &Context,
-        outcome: &mut Outcome,
-    ) {
-        let Some(action) = ctx.actions.get(name) else {
-            // validation forbids this; a pushed config can never add actions
-            warn!(
-                action = name,
-                "restart action is not whitelisted in the local config; not run"
-            );
-            outcome.detail.push(format!(
-                "action '{name}' is not whitelisted locally; not run"
-            ));
-            return;
-        };
-        warn!(action = name, command = ?action.command, "running whitelisted restart action");
-        self.actions_run += 1;
-        let limit = action.timeout.max(timeout);
-        match command::run(&action.command, limit, 8 * 1024).await {
-            Ok(f) => {
-                let result = f.exit.describe();
-                info!(action = name, %result, stdout = %clip(&f.stdout, 512), stderr = %clip(&f.stderr, 512), "restart action finished");
-                outcome
-                    .message
-                    .push_str(&format!("; ran action '{name}': {result}"));
-                for line in f.stdout.lines().chain(f.stderr.lines()).take(5) {
-                    outcome.detail.push(clip(line, 512));
-                }
-            }
-            Err(e) => {
-                warn!(action = name, error = %e, "restart action could not start");
-                outcome
-                    .message
-                    .push_str(&format!("; action '{name}' could not start: {e}"));
-            }
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::spec::ActionConfig;
+    use crate::checks::recovery::ActionConfig;
 
     #[tokio::test]
     async fn counts_and_restarts_through_the_whitelist_only() {
@@ -181,16 +145,13 @@ mod tests {
         let mut ctx = Context::default();
         ctx.actions.insert(
             "fix".into(),
-            ActionConfig {
-                command: vec!["touch".into(), marker.display().to_string()],
-                timeout: Duration::from_secs(5),
-            },
+            ActionConfig::new(vec!["touch".into(), marker.display().to_string()]),
         );
         let mut check = ProcessCheck::new(spec("sleep 31\\.4159", Some("fix")));
         let o = check.run(Duration::from_secs(5), &ctx).await;
         assert_eq!(o.state, CheckState::Critical);
         assert!(
-            o.message.contains("ran action 'fix': exit 0"),
+            o.message.contains("ran 'fix' (try 1 of 3): exit 0"),
             "{}",
             o.message
         );
@@ -198,9 +159,6 @@ mod tests {
 
         let mut check = ProcessCheck::new(spec("sleep 31\\.4159", Some("not-listed")));
         let o = check.run(Duration::from_secs(5), &Context::default()).await;
-        assert!(
-            o.detail.iter().any(|d| d.contains("not whitelisted")),
-            "{o:?}"
-        );
+        assert!(o.message.contains("not whitelisted"), "{o:?}");
     }
 }

@@ -14,6 +14,11 @@ use serde::{Deserialize, Deserializer};
 
 use strata_proto::v1::CheckState;
 
+pub use super::recovery::ActionConfig;
+use super::recovery::action_problems;
+pub use super::systemd::SystemdSpec;
+use super::systemd::valid_unit;
+
 /// One configured check or probe.
 #[derive(Debug, Clone)]
 pub struct CheckConfig {
@@ -45,6 +50,7 @@ pub enum CheckSpec {
     Dns(DnsSpec),
     Smtp(SmtpSpec),
     Routes(RoutesSpec),
+    Systemd(SystemdSpec),
 }
 
 impl CheckSpec {
@@ -60,6 +66,7 @@ impl CheckSpec {
             Self::Dns(_) => "dns",
             Self::Smtp(_) => "smtp",
             Self::Routes(_) => "routes",
+            Self::Systemd(_) => "systemd",
         }
     }
 }
@@ -389,7 +396,7 @@ fn yes() -> bool {
 }
 
 const COMMON_KEYS: [&str; 5] = ["name", "kind", "interval", "timeout", "enabled"];
-const KINDS: &str = "process, port, tcp, log, access_log, script, http, dns, smtp, routes";
+const KINDS: &str = "process, port, tcp, log, access_log, script, http, dns, smtp, routes, systemd";
 
 fn flat(e: impl std::fmt::Display) -> String {
     e.to_string().trim().replace('\n', " ")
@@ -443,6 +450,7 @@ impl CheckConfig {
             "dns" => CheckSpec::Dns(typed(table, &label)?),
             "smtp" => CheckSpec::Smtp(typed(table, &label)?),
             "routes" => CheckSpec::Routes(typed(table, &label)?),
+            "systemd" => CheckSpec::Systemd(typed(table, &label)?),
             other => return Err(format!("{label}: kind: '{other}' is not one of {KINDS}")),
         };
         let config = Self {
@@ -503,6 +511,12 @@ impl CheckConfig {
             CheckSpec::Process(p) if p.max.is_some_and(|max| max < p.min) => {
                 problems.push(format!("{label}: max: below min"));
             }
+            CheckSpec::Systemd(u) if !valid_unit(&u.unit) => {
+                problems.push(format!(
+                    "{label}: unit: '{}' is not a unit name (letters, digits and :-_.\\@, not starting with -)",
+                    u.unit
+                ));
+            }
             _ => {}
         }
         problems
@@ -537,22 +551,6 @@ impl<'de> Deserialize<'de> for CheckConfig {
     }
 }
 
-/// A command the agent may run on an event or a failed process check: only what the local
-/// config lists here can ever be run.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActionConfig {
-    /// Program and arguments (no shell).
-    pub command: Vec<String>,
-    /// Killed with its process group after this long (default 60 s).
-    #[serde(default = "minute", with = "humantime_serde")]
-    pub timeout: Duration,
-}
-
-fn minute() -> Duration {
-    Duration::from_secs(60)
-}
-
 /// Problems of a set of checks: duplicate names, restarts that name no whitelisted action.
 pub fn set_problems(
     checks: &[CheckConfig],
@@ -564,8 +562,12 @@ pub fn set_problems(
         if !seen.insert(c.name.as_str()) {
             problems.push(format!("checks '{}': name: defined twice", c.name));
         }
-        if let CheckSpec::Process(p) = &c.spec
-            && let Some(action) = &p.restart
+        let restart = match &c.spec {
+            CheckSpec::Process(p) => p.restart.as_ref(),
+            CheckSpec::Systemd(s) => s.restart.as_ref(),
+            _ => None,
+        };
+        if let Some(action) = restart
             && !actions.contains_key(action)
         {
             problems.push(format!(
@@ -574,11 +576,7 @@ pub fn set_problems(
             ));
         }
     }
-    for (name, a) in actions {
-        if a.command.is_empty() {
-            problems.push(format!("actions.{name}: command: must name a program"));
-        }
-    }
+    problems.extend(action_problems(actions));
     problems
 }
 

@@ -9,12 +9,13 @@ use super::client;
 
 /// The kinds `strata report` knows (`sla` and those of `/api/v1/reports/{kind}`).
 pub const KINDS: &str =
-    "sla, availability, performance, failure, operations, audit, comparison, capacity";
+    "sla, availability, performance, failure, operations, audit, comparison, capacity, recovery";
 
 /// Options of `strata report`.
 #[derive(Args, Debug)]
 pub struct ReportArgs {
-    /// sla, availability, performance, failure, operations, audit, comparison or capacity.
+    /// sla, availability, performance, failure, operations, audit, comparison, capacity or
+    /// recovery.
     pub kind: String,
     /// The service (required by sla; restricts the other kinds to it).
     pub service: Option<String>,

@@ -141,6 +141,28 @@ impl RegionState {
         self.update_open(agent, rule, |open| open.actions.push(run));
     }
 
+    /// Records on the open events of `agent`'s checks the recovery tries their results
+    /// carry (the agent's own, with backoff), each once; journaled only when one is new.
+    pub fn recovery_reported(&self, agent: &str, results: &[strata_proto::v1::CheckResult]) {
+        for r in results.iter().filter(|r| !r.recovery.is_empty()) {
+            let rule = crate::verdict::check_rule(&r.name);
+            let new: Vec<ActionRun> = {
+                let inner = self.lock();
+                let Some(open) = inner.events.get(&(agent.to_string(), rule.clone())) else {
+                    continue;
+                };
+                r.recovery
+                    .iter()
+                    .filter(|run| !open.actions.contains(run))
+                    .cloned()
+                    .collect()
+            };
+            if !new.is_empty() {
+                self.update_open(agent, &rule, |open| open.actions.extend(new));
+            }
+        }
+    }
+
     /// Records which silences hold the notifications of the open event of `rule` on `agent`.
     pub fn mark_silenced(&self, agent: &str, rule: &str, silenced_by: Vec<String>) {
         self.update_open(agent, rule, |open| open.silenced_by = silenced_by);

@@ -362,7 +362,7 @@ pub fn document() -> Value {
     put(
         "/api/v1/reports/{kind}",
         get(
-            "A report as a table: availability, performance, failure (MTTR, MTBF), operations, audit, comparison or capacity",
+            "A report as a table: availability, performance, failure (MTTR, MTBF), operations, audit, comparison, capacity (forecasts with seasonality) or recovery (automatic recovery's record)",
             vec![
                 path_param("kind", "the report kind"),
                 period,

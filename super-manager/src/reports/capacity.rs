@@ -22,9 +22,17 @@ use crate::shared::Shared;
 /// Points a forecast reads per series at most.
 const MAX_POINTS: i64 = 2000;
 
-/// What the report forecasts: metric, label matchers, how the region aggregates a step,
-/// and whether its limit is the interface's speed (traffic) rather than a ratio.
-const WANTED: [(&str, &[(&str, &str)], Aggregation, bool); 5] = [
+/// One series the report forecasts: metric, label matchers, how the region aggregates a
+/// step, and whether its limit is the interface's speed (traffic) rather than a ratio.
+type Wanted = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Aggregation,
+    bool,
+);
+
+/// What the report forecasts.
+const WANTED: [Wanted; 5] = [
     (
         "host_cpu_usage_ratio",
         &[("cpu", "total")],

@@ -16,7 +16,12 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 const WEEK_MS: i64 = 7 * DAY_MS;
 
 /// Steps that divide a day, so that a season is a whole number of them.
-const STEPS_MS: [i64; 11] = [
+const STEPS_MS: [i64; 16] = [
+    1_000,
+    5_000,
+    10_000,
+    15_000,
+    30_000,
     60_000,
     300_000,
     600_000,
@@ -185,12 +190,13 @@ fn regular(points: &[(i64, f64)], step_ms: i64) -> Option<(i64, Vec<f64>)> {
     }
     let mut out = Vec::with_capacity(len);
     let mut last_known: Option<(usize, f64)> = None;
-    for i in 0..len {
-        if let Some(v) = xs[i] {
+    for (i, x) in xs.into_iter().enumerate() {
+        if let Some(v) = x {
             if let Some((j, u)) = last_known {
-                for k in j + 1..i {
+                // the gap since the last known point, on the line between the two
+                for (k, slot) in out.iter_mut().enumerate().skip(j + 1) {
                     let f = (k - j) as f64 / (i - j) as f64;
-                    out[k] = u + f * (v - u);
+                    *slot = u + f * (v - u);
                 }
             }
             out.push(v);
@@ -386,7 +392,8 @@ mod tests {
     #[test]
     fn the_step_divides_a_day() {
         assert_eq!(step_for(14 * DAY_MS, 2000), 900_000);
-        assert_eq!(step_for(HOUR_MS, 2000), 60_000);
+        assert_eq!(step_for(HOUR_MS, 2000), 5_000);
+        assert_eq!(step_for(10 * HOUR_MS, 2000), 30_000);
         assert_eq!(step_for(365 * DAY_MS, 2000), 6 * HOUR_MS);
         for s in STEPS_MS {
             assert_eq!(DAY_MS % s, 0);

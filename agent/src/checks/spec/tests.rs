@@ -74,12 +74,6 @@ fn restarts_must_name_a_whitelisted_action() {
     assert!(problems.iter().any(|p| p.contains("defined twice")));
     assert!(problems.iter().any(|p| p.contains("'fix'")));
     let mut actions = BTreeMap::new();
-    actions.insert(
-        "fix".to_string(),
-        ActionConfig {
-            command: vec!["true".into()],
-            timeout: minute(),
-        },
-    );
+    actions.insert("fix".to_string(), ActionConfig::new(vec!["true".into()]));
     assert!(set_problems(&[c], &actions).is_empty());
 }

@@ -3,7 +3,7 @@ import { api } from '../api.js';
 import { html } from '../html.js';
 import { time } from '../format.js';
 
-const KINDS = ['availability', 'performance', 'failure', 'operations', 'audit', 'comparison', 'capacity'];
+const KINDS = ['availability', 'performance', 'failure', 'operations', 'audit', 'comparison', 'capacity', 'recovery'];
 
 // Not drawn again on every live update: a report is read, not watched.
 export const live = false;
