@@ -1,8 +1,9 @@
 //! The one door of the sub-manager: every listener it binds, every server it runs (the
 //! SubManager gRPC service, the regional console's HTTP server, `/metrics`) and every client
 //! it opens (channels to agents and brokers, the notifications' and remote write's HTTP
-//! clients, SMTP transports) is built here and nowhere else, so that mutual TLS, the
-//! authorization of callers, limits and timeouts are layered once.
+//! clients) is built here and nowhere else, so that mutual TLS, the authorization of
+//! callers, limits and timeouts are layered once. E-mail goes through
+//! [`strata_web::mail`], the one SMTP client the sub-manager and the centre share.
 //!
 //! Who may call the regional API ([`policy`]): brokers (routing the centre's calls),
 //! super-managers and operators; no agent, no other region's member. An operator's
@@ -20,9 +21,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
 use strata_proto::identity::authz::split_path;
 use strata_proto::identity::{AuthorizeLayer, Expect, Identity, Role, Transport};
 use strata_proto::v1::agent_client::AgentClient;
@@ -40,7 +38,6 @@ use tower::timeout::Timeout;
 use strata_web::auth::Action;
 use strata_web::auth::grpc::PrincipalLayer;
 
-use crate::config::notify::StartTls;
 use crate::error::{Result, SubManagerError};
 
 /// Largest message exchanged (poll answers and query answers can be large).
@@ -377,35 +374,4 @@ pub fn remote_write_client(
         );
     }
     builder.build().map_err(|e| format!("HTTP client: {e}"))
-}
-
-/// An SMTP transport to `host:port` with `starttls`, logging in with `credentials` when
-/// given; each exchange bounded by `timeout`.
-pub fn smtp_transport(
-    host: &str,
-    port: u16,
-    starttls: StartTls,
-    credentials: Option<(&String, &String)>,
-    timeout: Duration,
-) -> std::result::Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let tls = match starttls {
-        StartTls::None => Tls::None,
-        StartTls::Opportunistic | StartTls::Required => {
-            let params = TlsParameters::new(host.to_string())
-                .map_err(|e| format!("TLS parameters for {host}: {e}"))?;
-            if starttls == StartTls::Required {
-                Tls::Required(params)
-            } else {
-                Tls::Opportunistic(params)
-            }
-        }
-    };
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
-        .port(port)
-        .tls(tls)
-        .timeout(Some(timeout));
-    if let Some((user, pass)) = credentials {
-        transport = transport.credentials(Credentials::new(user.clone(), pass.clone()));
-    }
-    Ok(transport.build())
 }

@@ -64,6 +64,9 @@ pub struct SuperManagerConfig {
     /// Where the services' SLO burn-rate alerts go (`[notify]`: `alertmanager` URLs, none by
     /// default; `resend` 1 min; `timeout` 10 s).
     pub notify: crate::notify::NotifyConfig,
+    /// Reports sent by themselves (`[reports]`: `[[reports.schedules]]`, `check_interval`
+    /// 30 s, `max_attempts` 10).
+    pub reports: crate::reports::deliver::ReportsConfig,
 }
 
 impl Default for SuperManagerConfig {
@@ -86,6 +89,7 @@ impl Default for SuperManagerConfig {
             auth: AuthConfig::default(),
             https: Default::default(),
             notify: Default::default(),
+            reports: Default::default(),
         }
     }
 }
@@ -126,6 +130,7 @@ impl RoleConfig for SuperManagerConfig {
         let mut errors = self.tls.problems();
         errors.extend(self.auth.problems());
         errors.extend(self.notify.problems());
+        errors.extend(self.reports.problems(&self.notify.receivers));
         errors.extend(self.https.problems("http", &self.http));
         if let Some(g) = &self.grpc_listen
             && !g.is_empty()

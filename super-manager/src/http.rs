@@ -98,6 +98,7 @@ pub fn router(shared: Arc<Shared>, https: bool) -> Router {
         .route("/api/v1/services/{name}/rca", get(rca::rca))
         .route("/api/v1/services/{name}/qos", get(services::qos))
         .route("/api/v1/services/{name}/slo", get(services::slo))
+        .route("/api/v1/reports/schedules", get(reports::schedules))
         .route("/api/v1/reports/{kind}", get(reports::report))
         .route_layer(middleware::from_fn_with_state(shared.clone(), count));
     let gate = Arc::new(scope::gate(&shared).secure(https));

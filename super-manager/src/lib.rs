@@ -204,6 +204,7 @@ fn open(
         sessions,
         centres: centres::Centres::new(&config.id),
         transport,
+        schedule_board: Default::default(),
         shutdown,
     })
 }
@@ -268,6 +269,11 @@ impl BoundSuperManager {
         tasks.spawn(upkeep::watch_slos(
             shared.clone(),
             notifier,
+            shutdown.clone(),
+        ));
+        tasks.spawn(reports::deliver::run(
+            shared.clone(),
+            door::http_client(self.config.notify.timeout),
             shutdown.clone(),
         ));
         tasks.spawn(principals::push_loop(shared.clone(), shutdown.clone()));

@@ -1,4 +1,5 @@
-//! The centre's notifications: the services' SLO burn-rate alerts, sent to Alertmanager.
+//! The centre's notifications: the services' SLO burn-rate alerts, sent to Alertmanager;
+//! and the receivers of its scheduled reports ([`receivers`]).
 //!
 //! An SLO spans regions, so no region can tell of it; the centre judges it from the regions'
 //! streams ([`crate::upkeep::watch_slos`]) and tells Alertmanager here. Two centres judge the
@@ -13,6 +14,8 @@
 //! `<data_dir>/notify-outbox.json`, so that neither a failed delivery nor a restart of the
 //! centre leaves an alert firing for ever. The same wire format as the regions' is used
 //! ([`strata_web::alertmanager`]).
+
+pub mod receivers;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,6 +37,8 @@ pub struct NotifyConfig {
     /// Bound of one delivery (default 10 s).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Where scheduled reports go (`[[notify.receivers]]`: `email` or `webhook`).
+    pub receivers: Vec<receivers::ReceiverConfig>,
 }
 
 impl Default for NotifyConfig {
@@ -42,6 +47,7 @@ impl Default for NotifyConfig {
             alertmanager: Vec::new(),
             resend: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
+            receivers: Vec::new(),
         }
     }
 }
@@ -63,6 +69,7 @@ impl NotifyConfig {
         if self.timeout.is_zero() {
             errors.push("notify.timeout: must be above zero".into());
         }
+        errors.extend(receivers::problems(&self.receivers));
         errors
     }
 }
@@ -319,9 +326,26 @@ mod tests {
             alertmanager: vec!["am:9093".into()],
             resend: Duration::from_millis(10),
             timeout: Duration::ZERO,
+            receivers: toml::from_str::<toml::Table>(
+                "[[r]]\nname = 'mail'\nkind = 'email'\nsmtp = 'mail'\nfrom = 'nobody'\nto = []\n\
+                 [[r]]\nname = 'mail'\nkind = 'webhook'\nurl = 'ftp://x'\n",
+            )
+            .unwrap()["r"]
+                .clone()
+                .try_into()
+                .unwrap(),
         };
         let p = c.problems().join("; ");
-        for key in ["notify.alertmanager[0]", "notify.resend", "notify.timeout"] {
+        for key in [
+            "notify.alertmanager[0]",
+            "notify.resend",
+            "notify.timeout",
+            "notify.receivers[0].smtp",
+            "notify.receivers[0].from",
+            "notify.receivers[0].to",
+            "notify.receivers[1].name: 'mail' is used twice",
+            "notify.receivers[1].url",
+        ] {
             assert!(p.contains(key), "{key} in {p}");
         }
         assert!(NotifyConfig::default().problems().is_empty());

@@ -24,9 +24,11 @@
 //!   and the share that never needed a person.
 
 mod capacity;
+pub mod deliver;
 pub mod failure;
 pub mod recovery;
 mod regions;
+pub mod schedule;
 pub mod seasonal;
 pub mod table;
 pub mod trend;

@@ -31,6 +31,10 @@ pub struct Metrics {
     pub promql_pushdowns: AtomicU64,
     /// PromQL selectors read raw from the regions (each asked of every region covered).
     pub promql_raw_selects: AtomicU64,
+    /// Scheduled reports sent to all their receivers.
+    pub reports_sent: AtomicU64,
+    /// Scheduled reports given up after `reports.max_attempts`.
+    pub reports_failed: AtomicU64,
 }
 
 /// State shared by the API and the subscriptions.
@@ -55,6 +59,8 @@ pub struct Shared {
     pub sessions: Arc<strata_web::auth::sessions::Sessions>,
     /// The other centres: who they are, which are followed live.
     pub centres: crate::centres::Centres,
+    /// What the scheduled reports last did, for the API.
+    pub schedule_board: crate::reports::deliver::Board,
     /// Cancelled when the super-manager stops: live streams end with it.
     pub shutdown: CancellationToken,
 }

@@ -56,13 +56,21 @@ pub struct Mail {
 }
 
 impl Mail {
-    /// The Subject header's value.
+    /// The Subject header's value, unfolded (a long one is continued on indented lines).
     pub fn subject(&self) -> String {
-        self.data
+        let mut lines = self
+            .data
             .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or_default()
-            .to_string()
+            .skip_while(|l| !l.starts_with("Subject: "));
+        let Some(first) = lines.next() else {
+            return String::new();
+        };
+        let mut subject = first["Subject: ".len()..].to_string();
+        for more in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+            subject.push(' ');
+            subject.push_str(more.trim_start());
+        }
+        subject
     }
 }
 

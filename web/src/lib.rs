@@ -22,6 +22,8 @@
 //! - [`stream`]: the live stream (`/api/v1/stream`): server-sent events of the overview.
 //! - [`alertmanager`]: Alertmanager's alert, the wire format of the regions' and the
 //!   centre's notifications alike.
+//! - [`mail`]: e-mail through an SMTP relay, for the regions' notifications and the
+//!   centre's scheduled reports.
 #![forbid(unsafe_code)]
 
 pub mod alertmanager;
@@ -29,6 +31,7 @@ pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod https;
+pub mod mail;
 pub mod params;
 pub mod promql;
 pub mod stream;

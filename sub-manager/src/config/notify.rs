@@ -96,14 +96,7 @@ fn post() -> String {
 }
 
 /// STARTTLS use of an e-mail receiver.
-#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum StartTls {
-    None,
-    #[default]
-    Opportunistic,
-    Required,
-}
+pub use strata_web::mail::StartTls;
 
 /// A named receiver.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]

@@ -5,8 +5,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lettre::AsyncTransport;
-use lettre::message::{Mailbox, header::ContentType};
 use serde_json::{Value, json};
 use strata_web::alertmanager::AmAlert;
 
@@ -255,36 +253,25 @@ impl Sender {
         credentials: Option<(&String, &String)>,
         m: &Message<'_>,
     ) -> Result<(), String> {
-        let (host, port) = smtp
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h, p.parse::<u16>().ok()?)))
-            .ok_or_else(|| format!("smtp '{smtp}' is not host:port"))?;
-        let mailbox = |a: &str| {
-            a.parse::<Mailbox>()
-                .map_err(|e| format!("address '{a}': {e}"))
-        };
-        let mut builder = lettre::Message::builder()
-            .from(mailbox(from)?)
-            .subject(m.subject());
-        for t in to {
-            builder = builder.to(mailbox(t)?);
-        }
-        let mut body = m.lines().join("\n");
-        body.push_str(&format!(
+        let mut text = m.lines().join("\n");
+        text.push_str(&format!(
             "\n\n-- \nsent by Strata sub-manager {}\n",
             m.member
         ));
-        let email = builder
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .map_err(|e| format!("build the e-mail: {e}"))?;
-        let transport =
-            crate::door::smtp_transport(host, port, starttls, credentials, self.timeout)?;
-        transport
-            .send(email)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("SMTP {smtp}: {e}"))
+        let mail = strata_web::mail::Mail {
+            from: from.to_string(),
+            to: to.to_vec(),
+            subject: m.subject(),
+            text,
+            ..Default::default()
+        };
+        let relay = strata_web::mail::Relay {
+            smtp,
+            starttls,
+            credentials,
+            timeout: self.timeout,
+        };
+        strata_web::mail::send(relay, &mail).await
     }
 }
 

@@ -85,6 +85,18 @@ pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoRespo
         "PromQL selectors whose raw samples were read from the regions.",
         count(&m.promql_raw_selects),
     );
+    e.single(
+        "strata_super_manager_reports_sent_total",
+        "counter",
+        "Scheduled reports sent to all their receivers.",
+        count(&m.reports_sent),
+    );
+    e.single(
+        "strata_super_manager_reports_failed_total",
+        "counter",
+        "Scheduled reports given up after reports.max_attempts tries.",
+        count(&m.reports_failed),
+    );
     let c = &shared.centres;
     e.single(
         "strata_super_manager_centres_live",

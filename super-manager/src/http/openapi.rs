@@ -34,6 +34,7 @@ pub const PATHS: &[&str] = &[
     "/api/v1/services/{name}/rca",
     "/api/v1/services/{name}/qos",
     "/api/v1/services/{name}/slo",
+    "/api/v1/reports/schedules",
     "/api/v1/reports/{kind}",
     "/api/v1/openapi.json",
     "/api/v1/placement",
@@ -357,6 +358,15 @@ pub fn document() -> Value {
             vec![name.clone()],
             "{objective, budget_remaining, alerts: [{rule, long, short, firing}]}",
             "object",
+        ),
+    );
+    put(
+        "/api/v1/reports/schedules",
+        get(
+            "The scheduled reports ([[reports.schedules]]): each one's report, cadence, time zone and receivers, when it is next due, and what was last done (due_ms, sent_ms, late, missed, pending_ms, delivered, attempts, error)",
+            vec![],
+            "[{name, report, every, at, time_zone, receivers, next_due_ms, last}]",
+            "array",
         ),
     );
     put(

@@ -1,5 +1,5 @@
 //! `GET /api/v1/reports/{kind}?period=&format=json|csv`: a report ([`crate::reports`]) as
-//! JSON, or as a CSV download.
+//! JSON, or as a CSV download; `GET /api/v1/reports/schedules`: the scheduled reports.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +27,19 @@ pub(super) async fn report(
         }
     };
     Ok(respond(reports::table(shared, &kind, &q).await?, csv))
+}
+
+/// `GET /api/v1/reports/schedules`: every scheduled report, when it is next due and what
+/// was last done (sent, late, the receivers that have it, the last error).
+pub(super) async fn schedules(
+    State(shared): State<Arc<Shared>>,
+) -> axum::Json<Vec<reports::deliver::Status>> {
+    let schedules = reports::deliver::configured(&shared);
+    axum::Json(
+        shared
+            .schedule_board
+            .statuses(&schedules, strata_proto::now_ms()),
+    )
 }
 
 /// The table as JSON, or as a CSV attachment named after its kind and start.

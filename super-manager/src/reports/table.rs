@@ -61,6 +61,44 @@ impl Table {
     }
 }
 
+impl Table {
+    /// The table as an HTML fragment (a `<table>` with a header row), every cell escaped.
+    pub fn to_html(&self) -> String {
+        let mut out = String::from(
+            "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\" style=\"border-collapse:collapse\">\n<tr>",
+        );
+        for c in &self.columns {
+            out.push_str(&format!("<th>{}</th>", html_escape(c)));
+        }
+        out.push_str("</tr>\n");
+        for row in &self.rows {
+            out.push_str("<tr>");
+            for c in &self.columns {
+                out.push_str(&format!("<td>{}</td>", html_escape(&cell(row.get(c)))));
+            }
+            out.push_str("</tr>\n");
+        }
+        out.push_str("</table>\n");
+        out
+    }
+}
+
+/// `text` with HTML's special characters escaped.
+pub fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A cell as text: empty for no value, a string as it is, anything else as JSON.
 pub fn cell(v: Option<&Value>) -> String {
     match v {
@@ -99,5 +137,15 @@ mod tests {
             t.to_csv(),
             "name,value,note\r\n\"a,b\",1.5,\r\n\"say \"\"hi\"\"\",,\r\n"
         );
+        let html = t.to_html();
+        assert!(
+            html.contains("<th>name</th><th>value</th><th>note</th>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td>say &quot;hi&quot;</td><td></td><td></td>"),
+            "{html}"
+        );
+        assert_eq!(html_escape("<b>&'"), "&lt;b&gt;&amp;&#39;");
     }
 }
