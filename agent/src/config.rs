@@ -66,6 +66,9 @@ pub struct AgentConfig {
     /// The `systemctl` program systemd checks read units' states with (default
     /// `systemctl` on the PATH).
     pub systemctl: Option<PathBuf>,
+    /// Directories the centre's signed file bundles may write into (`[[accept_files]]`;
+    /// default none: every bundle is refused).
+    pub accept_files: Vec<crate::files::AcceptDir>,
     /// Programs script checks may run by name (`[commands.<name>]`, `run = "<name>"`); the
     /// only ones a pushed check can run (default none).
     pub commands: BTreeMap<String, CommandConfig>,
@@ -144,6 +147,7 @@ impl Default for AgentConfig {
             scrape: Vec::new(),
             actions: BTreeMap::new(),
             systemctl: None,
+            accept_files: Vec::new(),
             commands: BTreeMap::new(),
             allow_paths: Vec::new(),
             push_limits: PushLimits::default(),
@@ -309,6 +313,7 @@ impl RoleConfig for AgentConfig {
         }
         errors.extend(crate::items::problems(&self.items));
         errors.extend(set_problems(&self.checks, &self.actions));
+        errors.extend(crate::files::accept::problems(&self.accept_files));
         errors.extend(crate::scrape::problems(&self.scrape));
         errors.extend(policy::commands::problems(&self.commands));
         errors.extend(policy::paths::problems(&self.allow_paths));

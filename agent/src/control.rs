@@ -56,6 +56,8 @@ pub struct Control {
     items_tx: watch::Sender<BTreeMap<String, ItemConfig>>,
     /// The host's processes, shared with the collector.
     pub processes: Arc<Mutex<ProcessTable>>,
+    /// Files the centre distributes, when this agent takes any.
+    files: Option<Arc<crate::files::Files>>,
 }
 
 /// A pushed `text` vetted against `policy` and beside the local checks and actions: the
@@ -150,8 +152,20 @@ impl Control {
             state: tokio::sync::Mutex::new(State { pushed, checks }),
             items_tx,
             processes,
+            files: None,
         };
         (control, items_rx)
+    }
+
+    /// The same control, writing distributed files through `files`.
+    pub fn with_files(mut self, files: Arc<crate::files::Files>) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// What writes distributed files (none on simulated agents).
+    pub fn files(&self) -> Option<&Arc<crate::files::Files>> {
+        self.files.as_ref()
     }
 
     /// Parses, vets against the local policy and applies a pushed configuration, replacing

@@ -54,6 +54,7 @@ pub mod durations;
 pub mod enrol;
 pub mod entry;
 pub mod error;
+pub mod files;
 pub mod items;
 pub mod metrics;
 pub mod policy;
@@ -188,7 +189,11 @@ impl BoundAgent {
             collector.processes(),
             shutdown.clone(),
         );
-        let control = Arc::new(control);
+        let control = Arc::new(control.with_files(files::Files::new(
+            config.accept_files.clone(),
+            config.state_dir.clone(),
+            transport.clone(),
+        )));
         let registrations: Vec<_> = config
             .registration
             .brokers

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use strata_proto::v1::agent_server::Agent;
 use strata_proto::v1::{
     ConfigureRequest, ConfigureResponse, DescribeRequest, DescribeResponse, GetConfigRequest,
-    GetConfigResponse, PollRequest, PollResponse, RunActionRequest, RunActionResponse,
-    SnapshotRequest, SnapshotResponse,
+    GetConfigResponse, PollRequest, PollResponse, PutFilesRequest, PutFilesResponse,
+    RunActionRequest, RunActionResponse, SnapshotRequest, SnapshotResponse,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, debug, info_span};
@@ -125,6 +125,23 @@ impl Agent for AgentService {
             commands: policy.commands.into_iter().map(|c| c.name).collect(),
             allow_paths: policy.allow_paths,
         }))
+    }
+
+    async fn put_files(
+        &self,
+        request: Request<PutFilesRequest>,
+    ) -> Result<Response<PutFilesResponse>, Status> {
+        let req = request.into_inner();
+        let entry = self.entry(&req.agent_id)?;
+        let files = self
+            .control()?
+            .files()
+            .ok_or_else(|| Status::unimplemented("this agent takes no files"))?;
+        let bundle = req
+            .bundle
+            .ok_or_else(|| Status::invalid_argument("PutFiles: field 'bundle' is missing"))?;
+        let span = info_span!("put_files", agent = %entry.id, bytes = bundle.manifest.len());
+        Ok(Response::new(files.put(&bundle).instrument(span).await))
     }
 
     async fn run_action(

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod ca;
 pub mod client;
 pub mod events;
+pub mod files;
 pub mod healthz;
 pub mod notify;
 pub mod report;

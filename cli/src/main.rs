@@ -46,6 +46,8 @@ enum Command {
     Report(cmd::report::ReportArgs),
     /// List the incidents of every region, or acknowledge one.
     Events(cmd::events::EventsArgs),
+    /// Publish files to hosts, see where they stand, roll them back.
+    Files(cmd::files::FilesArgs),
     /// Show or put a region's alerting rules, or replay a rules file over its history.
     Rules(cmd::rules::RulesArgs),
     /// Show, replace or reset a region's notification channels.
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
             Command::Up(args) => cmd::up::run(args).await,
             Command::Status(args) => cmd::status::run(args).await,
             Command::Events(args) => cmd::events::run(args).await,
+            Command::Files(args) => cmd::files::run(args).await,
             Command::Rules(args) => cmd::rules::run(args).await,
             Command::Notify(args) => cmd::notify::run(args).await,
             Command::Services(args) => cmd::services::list(args).await,

@@ -27,6 +27,7 @@
 pub mod authz;
 pub mod ca;
 pub mod enrol;
+pub mod signed;
 pub mod transport;
 pub mod verify;
 

@@ -16,9 +16,9 @@ use strata_proto::v1::{
     ConfigureRequest, ConfigureResponse, GetNotifyRequest, GetRulesRequest, ListAgentsRequest,
     ListAgentsResponse, ListForwardingRequest, ListForwardingResponse, ListNotificationsRequest,
     ListNotificationsResponse, ListResourcesRequest, ListResourcesResponse, NotifyResponse,
-    PutNotifyRequest, PutRulesRequest, QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest,
-    RegionSummaryResponse, RegionUpdate, RulesResponse, Series, SnapshotRequest, SnapshotResponse,
-    WatchRegionRequest,
+    PutAgentFilesRequest, PutFilesRequest, PutFilesResponse, PutNotifyRequest, PutRulesRequest,
+    QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse,
+    RegionUpdate, RulesResponse, Series, SnapshotRequest, SnapshotResponse, WatchRegionRequest,
 };
 use strata_tsdb::Tsdb;
 use strata_web::auth::Caller;
@@ -273,6 +273,39 @@ impl SubManager for Api {
             answer,
         )?;
         tracing::info!(%resource, applied = answer.get_ref().applied, "agent configuration pushed");
+        Ok(answer)
+    }
+
+    async fn put_agent_files(
+        &self,
+        request: Request<PutAgentFilesRequest>,
+    ) -> Result<Response<PutFilesResponse>, Status> {
+        let caller = caller_of(&request).cloned();
+        let req = request.into_inner();
+        self.check_region(&req.region)?;
+        let resource = req.resource_id.clone();
+        let bundle = req
+            .bundle
+            .ok_or_else(|| Status::invalid_argument("PutAgentFiles: field 'bundle' is missing"))?;
+        // the region hands the bundle on; the agent checks the centre's signature itself
+        let answer = self
+            .call_agent("PutAgentFiles", &req.resource_id, |mut client, agent| {
+                let call = PutFilesRequest {
+                    agent_id: agent,
+                    bundle: Some(bundle.clone()),
+                };
+                async move { client.put_files(call).await }
+            })
+            .instrument(info_span!("put_agent_files", region = %self.region, resource = %resource))
+            .await;
+        let answer = self.audited(
+            caller.as_ref(),
+            "put files",
+            &resource,
+            String::new(),
+            answer,
+        )?;
+        tracing::info!(%resource, outcome = answer.get_ref().outcome, "file bundle handed to the agent");
         Ok(answer)
     }
 

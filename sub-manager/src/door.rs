@@ -95,9 +95,10 @@ pub fn user_needs(service: &str, method: &str) -> Option<Action> {
             | "GetRules" | "ListNotifications" | "ListAgents" | "ListForwarding" | "GetAgentConfig",
         ) => Some(Action::Read),
         ("SubManager", "AcknowledgeEvent") => Some(Action::Operate),
-        ("SubManager", "ConfigureAgent" | "PutRules" | "GetNotify" | "PutNotify") => {
-            Some(Action::Admin)
-        }
+        (
+            "SubManager",
+            "ConfigureAgent" | "PutRules" | "GetNotify" | "PutNotify" | "PutAgentFiles",
+        ) => Some(Action::Admin),
         _ => None,
     }
 }

@@ -115,7 +115,7 @@ fn service(shared: &Shared, name: &str) -> Result<Versioned> {
 
 /// Every service's health as last evaluated, or evaluated now if a definition changed since
 /// (or nothing was evaluated yet).
-fn healths(shared: &Shared) -> BTreeMap<String, ServiceHealth> {
+pub(crate) fn healths(shared: &Shared) -> BTreeMap<String, ServiceHealth> {
     let cached = shared
         .service_health
         .read()

@@ -67,6 +67,9 @@ pub struct SuperManagerConfig {
     /// Reports sent by themselves (`[reports]`: `[[reports.schedules]]`, `check_interval`
     /// 30 s, `max_attempts` 10).
     pub reports: crate::reports::deliver::ReportsConfig,
+    /// File distribution (`[files]`: `max_bundle_bytes` 3 MiB, `retry_interval` 10 s,
+    /// `max_backoff` 5 min).
+    pub files: crate::files::FilesConfig,
 }
 
 impl Default for SuperManagerConfig {
@@ -90,6 +93,7 @@ impl Default for SuperManagerConfig {
             https: Default::default(),
             notify: Default::default(),
             reports: Default::default(),
+            files: Default::default(),
         }
     }
 }
@@ -131,6 +135,7 @@ impl RoleConfig for SuperManagerConfig {
         errors.extend(self.auth.problems());
         errors.extend(self.notify.problems());
         errors.extend(self.reports.problems(&self.notify.receivers));
+        errors.extend(self.files.problems());
         errors.extend(self.https.problems("http", &self.http));
         if let Some(g) = &self.grpc_listen
             && !g.is_empty()

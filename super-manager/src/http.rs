@@ -7,6 +7,7 @@
 
 mod console;
 mod events;
+mod files;
 mod health;
 mod history;
 pub mod openapi;
@@ -98,6 +99,9 @@ pub fn router(shared: Arc<Shared>, https: bool) -> Router {
         .route("/api/v1/services/{name}/rca", get(rca::rca))
         .route("/api/v1/services/{name}/qos", get(services::qos))
         .route("/api/v1/services/{name}/slo", get(services::slo))
+        .route("/api/v1/files", get(files::list).post(files::publish))
+        .route("/api/v1/files/{name}", get(files::detail))
+        .route("/api/v1/files/{name}/rollback", post(files::rollback))
         .route("/api/v1/reports/schedules", get(reports::schedules))
         .route("/api/v1/reports/{kind}", get(reports::report))
         .route_layer(middleware::from_fn_with_state(shared.clone(), count));

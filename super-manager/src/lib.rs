@@ -59,6 +59,7 @@ pub mod config;
 pub mod door;
 pub mod drill;
 pub mod error;
+pub mod files;
 pub mod grpc;
 pub mod history;
 pub mod http;
@@ -205,6 +206,8 @@ fn open(
         centres: centres::Centres::new(&config.id),
         transport,
         schedule_board: Default::default(),
+        files: files::FileStore::open(&config.data_dir).map_err(SuperManagerError::Internal)?,
+        files_published: Default::default(),
         shutdown,
     })
 }
@@ -276,6 +279,7 @@ impl BoundSuperManager {
             door::http_client(self.config.notify.timeout),
             shutdown.clone(),
         ));
+        tasks.spawn(files::distribute::run(shared.clone(), shutdown.clone()));
         tasks.spawn(principals::push_loop(shared.clone(), shutdown.clone()));
         tasks.spawn(replication::follow::run(shared.clone(), shutdown.clone()));
         if let Some(listener) = self.grpc {

@@ -61,6 +61,10 @@ pub struct Shared {
     pub centres: crate::centres::Centres,
     /// What the scheduled reports last did, for the API.
     pub schedule_board: crate::reports::deliver::Board,
+    /// The file bundles published and where they stand on each host.
+    pub files: crate::files::FileStore,
+    /// Notified when a bundle is published, so it is handed out at once.
+    pub files_published: tokio::sync::Notify,
     /// Cancelled when the super-manager stops: live streams end with it.
     pub shutdown: CancellationToken,
 }

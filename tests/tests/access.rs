@@ -99,6 +99,10 @@ fn concrete(path: &str) -> String {
 const SHOP: &str = r#"{"name":"shop","components":[{"name":"web","region":"east","host":"~east-sim-.*"}],
   "slo":{"objective":0.99,"window":"30d"}}"#;
 
+/// A bundle for east's hosts: published once before the walk (so that `files/shop` is
+/// there to read), again by the walk's publish, then rolled back by the walk.
+const WALK_BUNDLE: &str = r#"{"name":"shop","files":[{"path":"/etc/strata-walk/x.conf","content":"x"}],"targets":{"region":"east"}}"#;
+
 /// The body an allowed request sends.
 fn body(method: &Method, path: &str, hot: &(String, String)) -> String {
     match (method.as_str(), path) {
@@ -113,6 +117,7 @@ fn body(method: &Method, path: &str, hot: &(String, String)) -> String {
         }
         ("PUT", "/api/v1/users/{name}") => r#"{"role":"operator"}"#.into(),
         ("POST", "/api/v1/tokens") => r#"{"name":"walk","role":"viewer","expires":"1h"}"#.into(),
+        ("POST", "/api/v1/files") => WALK_BUNDLE.into(),
         ("PUT", "/api/v1/resources/{region}/{host}/config") => {
             "[items.processes]\ninterval = '30s'\n".into()
         }
@@ -182,6 +187,9 @@ fn every_path_answers_401_without_credentials_403_out_of_role_or_region_and_2xx_
     let (status_code, _) =
         strata_testkit::http_request(&http, "PUT", "/api/v1/services/shop", SHOP).unwrap();
     assert_eq!(status_code, 200);
+    let (status_code, answer) =
+        strata_testkit::http_request(&http, "POST", "/api/v1/files", WALK_BUNDLE).unwrap();
+    assert_eq!(status_code, 200, "{answer}");
 
     let doc = get_json(&http, "/api/v1/openapi.json").unwrap();
     let mut walk: Vec<(Method, String)> = Vec::new();

@@ -52,7 +52,9 @@ enum Needs {
 fn regional_needs(method: &str) -> Needs {
     match method {
         "AcknowledgeEvent" => Needs::East(Action::Operate),
-        "ConfigureAgent" | "PutRules" | "GetNotify" | "PutNotify" => Needs::East(Action::Admin),
+        "ConfigureAgent" | "PutRules" | "GetNotify" | "PutNotify" | "PutAgentFiles" => {
+            Needs::East(Action::Admin)
+        }
         // Peer: members of the region only (checked at the end), no user
         "SignAgent" | "PutPrincipals" | "Peer" => Needs::Closed,
         _ => Needs::East(Action::Read),
@@ -134,6 +136,15 @@ fn regional(method: &str, channel: Channel) -> Result<(), tonic::Status> {
                     region: region(),
                     resource_id: HOST.into(),
                     config_toml: "[items.processes]\ninterval = '30s'\n".into(),
+                })
+                .await
+                .map(drop),
+            // unsigned: handed on, and refused by the agent itself
+            "PutAgentFiles" => c
+                .put_agent_files(PutAgentFilesRequest {
+                    region: region(),
+                    resource_id: HOST.into(),
+                    bundle: Some(SignedBundle::default()),
                 })
                 .await
                 .map(drop),

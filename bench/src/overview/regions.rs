@@ -238,6 +238,13 @@ impl SubManager for FakeRegions {
         Err(Status::unimplemented("not simulated"))
     }
 
+    async fn put_agent_files(
+        &self,
+        _: Request<strata_proto::v1::PutAgentFilesRequest>,
+    ) -> Result<Response<strata_proto::v1::PutFilesResponse>, Status> {
+        Err(Status::unimplemented("not simulated"))
+    }
+
     async fn acknowledge_event(
         &self,
         _: Request<AcknowledgeEventRequest>,

@@ -11,9 +11,9 @@ use strata_proto::v1::{
     ConfigureResponse, GetNotifyRequest, GetRulesRequest, ListAgentsRequest, ListAgentsResponse,
     ListForwardingRequest, ListForwardingResponse, ListNotificationsRequest,
     ListNotificationsResponse, ListResourcesRequest, ListResourcesResponse, Member, NotifyResponse,
-    PutNotifyRequest, PutRulesRequest, QueryRangeRequest, QueryRangeResponse, RegionSummaryRequest,
-    RegionSummaryResponse, RegionUpdate, ResourceState, RulesResponse, Severity, SnapshotResponse,
-    WatchRegionRequest,
+    PutAgentFilesRequest, PutFilesResponse, PutNotifyRequest, PutRulesRequest, QueryRangeRequest,
+    QueryRangeResponse, RegionSummaryRequest, RegionSummaryResponse, RegionUpdate, ResourceState,
+    RulesResponse, Severity, SnapshotResponse, WatchRegionRequest,
 };
 use tonic::{Request, Response, Status};
 use tracing::{Instrument, warn};
@@ -117,6 +117,21 @@ impl SubManager for Router {
         self.to_pollers(&region, &resource, "ConfigureAgent", |mut c| {
             let req = on.wrap(req.clone());
             async move { c.configure_agent(req).await }
+        })
+        .await
+        .map(Response::new)
+    }
+
+    async fn put_agent_files(
+        &self,
+        request: Request<PutAgentFilesRequest>,
+    ) -> Result<Response<PutFilesResponse>, Status> {
+        let on = For::of(&request);
+        let req = request.into_inner();
+        let (region, resource) = (req.region.clone(), req.resource_id.clone());
+        self.to_pollers(&region, &resource, "PutAgentFiles", |mut c| {
+            let req = on.wrap(req.clone());
+            async move { c.put_agent_files(req).await }
         })
         .await
         .map(Response::new)

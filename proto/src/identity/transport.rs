@@ -290,6 +290,16 @@ impl Transport {
         Some(tls.loaded.read().expect("tls lock poisoned").clone())
     }
 
+    /// The signature of `message` with this node's key and the certificate chain that
+    /// proves it (DER, leaf first), for [`super::signed::verify`]; an error when insecure.
+    pub fn sign(&self, message: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<u8>), IdentityError> {
+        let loaded = self.loaded().ok_or_else(|| {
+            IdentityError::cert("sign", "tls.insecure: there is no key to sign with")
+        })?;
+        let signature = super::signed::sign(&loaded.key, message)?;
+        Ok((loaded.chain.iter().map(|c| c.to_vec()).collect(), signature))
+    }
+
     /// The current trust (CA and revocations); none when insecure.
     pub fn trust(&self) -> Option<Arc<Trust>> {
         self.loaded().map(|l| l.trust.clone())

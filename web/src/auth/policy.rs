@@ -18,7 +18,9 @@
 //! | `resources/{id}/metrics` | GET | read | the region of `{id}` |
 //! | `services/{name}/…` | GET | read | every region of the service's components |
 //! | `services/{name}` | PUT, DELETE | admin | all regions |
-//! | `placement`, `reports/{kind}`, `audit` | GET | read | all regions |
+//! | `placement`, `reports/{kind}`, `reports/schedules`, `audit` | GET | read | all regions |
+//! | `files`, `files/{name}` | GET | read | all regions |
+//! | `files` (publish), `files/{name}/rollback` | POST | admin | all regions |
 //! | `users…`, `tokens…` | any | admin | all regions |
 //! | anything else | any | admin | all regions |
 
@@ -163,6 +165,8 @@ pub fn need(method: &Method, path: &str) -> Option<Need> {
         ),
         ["services", name, ..] if read => need_of(Read, Region::Service(percent_decode(name))),
         ["placement" | "audit", ..] | ["reports", _] if read => need_of(Read, Region::All),
+        // which files went to which hosts, of every region
+        ["files", ..] if read => need_of(Read, Region::All),
         _ => need_of(Admin, Region::All),
     }
 }

@@ -1,0 +1,129 @@
+//! Handing each bundle's latest version to the hosts that have not answered for it, every
+//! `retry_interval` or at once after a publish; a host that cannot be reached is tried
+//! again after a wait that doubles up to `max_backoff`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use strata_proto::v1::{FilesOutcome, PutAgentFilesRequest, PutFilesResponse};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::shared::Shared;
+
+/// Hosts tried at once.
+const PARALLEL: usize = 16;
+
+/// The wait before try `attempts + 1` of a host that could not be reached.
+fn backoff(base: Duration, attempts: u32, max: Duration) -> Duration {
+    base.checked_mul(1 << attempts.min(20))
+        .unwrap_or(max)
+        .min(max)
+}
+
+/// One host's try: what it answered, or why it could not be asked.
+async fn hand(
+    shared: &Shared,
+    name: &str,
+    version: u64,
+    host: &str,
+) -> Result<PutFilesResponse, String> {
+    let bundle = shared
+        .files
+        .signed(name, version)
+        .ok_or_else(|| format!("version {version} of '{name}' is not kept"))?;
+    let region = strata_proto::resource::region_of(host).to_string();
+    shared
+        .brokers
+        .routed(|mut c| {
+            let req = PutAgentFilesRequest {
+                region: region.clone(),
+                resource_id: host.to_string(),
+                bundle: Some(bundle.clone()),
+            };
+            async move { c.put_agent_files(req).await }
+        })
+        .await
+        .map_err(|s| s.message().to_string())
+}
+
+/// Tries every pending host whose time has come, once.
+pub async fn round(shared: &Shared) {
+    let now = strata_proto::now_ms();
+    let due: Vec<(String, u64, String)> = shared
+        .files
+        .list()
+        .into_iter()
+        .flat_map(|b| {
+            b.hosts
+                .into_iter()
+                .filter(|(_, h)| h.state == "pending" && h.next_ms <= now)
+                .map(move |(host, _)| (b.name.clone(), b.version, host))
+        })
+        .collect();
+    let config = &shared.config.files;
+    futures::stream::iter(due)
+        .map(|(name, version, host)| async move {
+            let span = info_span!("put files", bundle = %name, version, resource = %host);
+            let answer = hand(shared, &name, version, &host).instrument(span).await;
+            let at = strata_proto::now_ms();
+            let kept = shared.files.update(&name, version, &host, |h| {
+                h.at_ms = at;
+                h.attempts += 1;
+                match &answer {
+                    Ok(a) if a.outcome() == FilesOutcome::FilesRefused => {
+                        h.state = "refused".into();
+                        h.version = a.version;
+                        h.reason.clone_from(&a.reason);
+                    }
+                    Ok(a) => {
+                        h.state = "applied".into();
+                        h.version = a.version;
+                        h.reason.clear();
+                    }
+                    Err(e) => {
+                        h.reason.clone_from(e);
+                        let wait = backoff(config.retry_interval, h.attempts - 1, config.max_backoff);
+                        h.next_ms = at + wait.as_millis() as i64;
+                    }
+                }
+            });
+            match (&answer, kept) {
+                (_, Err(e)) => warn!(bundle = %name, resource = %host, error = %e, "the bundle's status could not be kept"),
+                (Ok(a), _) => info!(bundle = %name, version, resource = %host, outcome = ?a.outcome(), reason = %a.reason, "host answered for the bundle"),
+                (Err(e), _) => warn!(bundle = %name, version, resource = %host, error = %e, "host not reached; tried again later"),
+            }
+        })
+        .buffer_unordered(PARALLEL)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// Hands bundles out until `shutdown`: every `retry_interval`, and at once when `wake` is
+/// notified (a publish).
+pub async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(shared.config.files.retry_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+            _ = shared.files_published.notified() => {}
+        }
+        round(&shared).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_up_to_its_bound() {
+        let s = Duration::from_secs;
+        let waits: Vec<u64> = (0..6).map(|a| backoff(s(10), a, s(60)).as_secs()).collect();
+        assert_eq!(waits, [10, 20, 40, 60, 60, 60]);
+        assert_eq!(backoff(s(10), 100, s(60)), s(60));
+    }
+}
