@@ -10,8 +10,9 @@ import * as events from './js/pages/events.js';
 import * as compare from './js/pages/compare.js';
 import * as explore from './js/pages/explore.js';
 import * as reports from './js/pages/reports.js';
+import * as files from './js/pages/files.js';
 import * as admin from './js/pages/admin.js';
 
 // the stream is opened once someone is logged in
-start({ overview, map, service, resource, events, compare, explore, reports, admin },
+start({ overview, map, service, resource, events, compare, explore, reports, files, admin },
   () => new EventSource('/api/v1/stream'));

@@ -28,11 +28,11 @@ async fn hand(
     name: &str,
     version: u64,
     host: &str,
-) -> Result<PutFilesResponse, String> {
+) -> Result<PutFilesResponse, (bool, String)> {
     let bundle = shared
         .files
         .signed(name, version)
-        .ok_or_else(|| format!("version {version} of '{name}' is not kept"))?;
+        .ok_or_else(|| (true, format!("version {version} of '{name}' is not kept")))?;
     let region = strata_proto::resource::region_of(host).to_string();
     shared
         .brokers
@@ -45,7 +45,17 @@ async fn hand(
             async move { c.put_agent_files(req).await }
         })
         .await
-        .map_err(|s| s.message().to_string())
+        .map_err(|s| {
+            // an agent that takes no files, or a door that refuses the call, will not change
+            // its mind by itself: refused; anything else may pass (the host is away)
+            let lasting = matches!(
+                s.code(),
+                tonic::Code::Unimplemented
+                    | tonic::Code::PermissionDenied
+                    | tonic::Code::InvalidArgument
+            );
+            (lasting, s.message().to_string())
+        })
 }
 
 /// Tries every pending host whose time has come, once.
@@ -82,7 +92,11 @@ pub async fn round(shared: &Shared) {
                         h.version = a.version;
                         h.reason.clear();
                     }
-                    Err(e) => {
+                    Err((true, e)) => {
+                        h.state = "refused".into();
+                        h.reason.clone_from(e);
+                    }
+                    Err((false, e)) => {
                         h.reason.clone_from(e);
                         let wait = backoff(config.retry_interval, h.attempts - 1, config.max_backoff);
                         h.next_ms = at + wait.as_millis() as i64;
@@ -92,7 +106,8 @@ pub async fn round(shared: &Shared) {
             match (&answer, kept) {
                 (_, Err(e)) => warn!(bundle = %name, resource = %host, error = %e, "the bundle's status could not be kept"),
                 (Ok(a), _) => info!(bundle = %name, version, resource = %host, outcome = ?a.outcome(), reason = %a.reason, "host answered for the bundle"),
-                (Err(e), _) => warn!(bundle = %name, version, resource = %host, error = %e, "host not reached; tried again later"),
+                (Err((true, e)), _) => warn!(bundle = %name, version, resource = %host, error = %e, "host refused the call"),
+                (Err((false, e)), _) => warn!(bundle = %name, version, resource = %host, error = %e, "host not reached; tried again later"),
             }
         })
         .buffer_unordered(PARALLEL)

@@ -68,6 +68,7 @@ pub const TARGETS: &[Target] = &[
     wire::POLL_ANSWER,
     wire::GRPC_MESSAGES,
     wire::SIGNING_REQUEST,
+    wire::FILE_BUNDLE,
 ];
 
 /// The target called `name`.

@@ -91,9 +91,9 @@ export async function start(routes, openStream) {
   follow(openStream());
   const scope = await loadScope();
   if (regional()) {
-    // a region knows no services, reports or other regions
+    // a region knows no services, reports, files or other regions
     document.querySelectorAll('nav a').forEach((a) => {
-      if (['map', 'compare', 'reports'].includes(a.dataset.page)) a.remove();
+      if (['map', 'compare', 'reports', 'files'].includes(a.dataset.page)) a.remove();
     });
     $('header .brand').textContent = `Strata · ${scope.region}`;
     document.title = `Strata · region ${scope.region}`;

@@ -259,3 +259,90 @@ pub const SIGNING_REQUEST: Target = Target {
     seeds: || seeds(&[CSR]),
     samples: none,
 };
+
+/// The directories `FILE_BUNDLE` checks a manifest's files against.
+fn accept_dirs() -> Vec<strata_agent::files::AcceptDir> {
+    vec![
+        strata_agent::files::AcceptDir {
+            dir: "/etc/app".into(),
+            executable: false,
+            max_file_bytes: 1024,
+        },
+        strata_agent::files::AcceptDir {
+            dir: "/opt/plugins".into(),
+            executable: true,
+            max_file_bytes: 1 << 20,
+        },
+    ]
+}
+
+/// A trust of a CA of its own, made once.
+fn bundle_trust() -> &'static strata_proto::identity::verify::Trust {
+    static TRUST: OnceLock<strata_proto::identity::verify::Trust> = OnceLock::new();
+    TRUST.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let ca = strata_proto::identity::ca::Ca::init(dir.path()).expect("a CA");
+        strata_proto::identity::verify::Trust::new(ca.cert_pem(), "").expect("its trust")
+    })
+}
+
+/// A file bundle as an agent reads it from the centre (through a region it does not
+/// trust): the first byte picks the signed envelope (its chain and signature checked
+/// against the mesh's CA) or the manifest (its files checked against `accept_files`).
+pub const FILE_BUNDLE: Target = Target {
+    name: "file_bundle",
+    run: |data| {
+        let (kind, rest) = pick(data, 2);
+        match kind {
+            0 => {
+                if let Ok(b) = strata_proto::v1::SignedBundle::decode(rest) {
+                    black_box(
+                        strata_proto::identity::signed::verify(
+                            bundle_trust(),
+                            &b.chain,
+                            &b.manifest,
+                            &b.signature,
+                            strata_proto::identity::Role::SuperManager,
+                            std::time::SystemTime::now(),
+                        )
+                        .ok(),
+                    );
+                }
+            }
+            _ => {
+                if let Ok(m) = strata_proto::v1::BundleManifest::decode(rest) {
+                    black_box(strata_agent::files::accept::check(&m.files, &accept_dirs()).ok());
+                }
+            }
+        }
+    },
+    seeds: || {
+        let file = |path: &str, mode: u32, content: &str| strata_proto::v1::BundleFile {
+            path: path.into(),
+            mode,
+            content: content.as_bytes().to_vec(),
+        };
+        let manifest = strata_proto::v1::BundleManifest {
+            name: "app-conf".into(),
+            version: 2,
+            targets: vec!["eu/web-1".into()],
+            files: vec![
+                file("/etc/app/app.conf", 0o640, "port = 8080\n"),
+                file("/opt/plugins/check_x", 0o755, "#!/bin/sh\n"),
+                file("/etc/app/../shadow", 0o4755, "x"),
+            ],
+            rollback_to: 0,
+            published_by: "ana".into(),
+            published_ms: 1,
+        }
+        .encode_to_vec();
+        let signed = strata_proto::v1::SignedBundle {
+            manifest: manifest.clone(),
+            chain: vec![b"not a certificate".to_vec()],
+            signature: vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01],
+        }
+        .encode_to_vec();
+        variants(&[(0, signed), (1, manifest)])
+    },
+    samples: none,
+};

@@ -23,6 +23,22 @@ async function table(kind, query) {
   }
 }
 
+// The scheduled reports: when each is next due and what was last sent.
+async function schedules() {
+  try {
+    const list = await api('/api/v1/reports/schedules');
+    if (!list.length) return '';
+    return html`<h2>Scheduled</h2><div class="table-wrap"><table id="schedules"><thead><tr>
+      <th>schedule</th><th>report</th><th>every</th><th>at</th><th>next</th><th>last sent</th><th>receivers</th><th>error</th></tr></thead><tbody>
+      ${list.map((s) => html`<tr><td>${s.name}</td><td>${s.report}</td><td>${s.every}</td><td>${s.at} ${s.time_zone}</td>
+        <td>${time(s.next_due_ms)}</td><td>${s.last && s.last.sent_ms ? html`${time(s.last.sent_ms)}${s.last.late ? ' (late)' : ''}` : '—'}</td>
+        <td>${s.receivers.join(', ')}</td><td class="${s.last && s.last.error ? 'critical' : ''}">${(s.last && s.last.error) || ''}</td></tr>`)}
+      </tbody></table></div>`;
+  } catch (e) {
+    return html`<p class="critical">${e.message}</p>`;
+  }
+}
+
 export async function render(_, params) {
   const kind = params.get('kind') || 'availability';
   const query = new URLSearchParams(params);
@@ -34,5 +50,5 @@ export async function render(_, params) {
   <form class="inline" id="report-form" data-form="go" data-to="reports"><label>Kind<select name="kind">${KINDS.map((k) =>
     html`<option${k === kind ? ' selected' : ''}>${k}</option>`)}</select></label>
     ${field('period', 'Period (month, 2026-10, 7d…)')}${field('service', 'Service')}${field('resources', 'Resources (comparison, capacity)')}
-    <button>Show</button></form>${await table(kind, query)}`;
+    <button>Show</button></form>${await table(kind, query)}${await schedules()}`;
 }
