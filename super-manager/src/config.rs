@@ -12,6 +12,9 @@ use strata_web::auth::AuthConfig;
 
 use crate::error::SuperManagerError;
 
+pub mod files;
+pub mod reports;
+
 /// Everything the super-manager needs to run.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -66,10 +69,10 @@ pub struct SuperManagerConfig {
     pub notify: crate::notify::NotifyConfig,
     /// Reports sent by themselves (`[reports]`: `[[reports.schedules]]`, `check_interval`
     /// 30 s, `max_attempts` 10).
-    pub reports: crate::reports::deliver::ReportsConfig,
+    pub reports: reports::ReportsConfig,
     /// File distribution (`[files]`: `max_bundle_bytes` 3 MiB, `retry_interval` 10 s,
     /// `max_backoff` 5 min).
-    pub files: crate::files::FilesConfig,
+    pub files: files::FilesConfig,
 }
 
 impl Default for SuperManagerConfig {

@@ -56,6 +56,8 @@ pub mod brokers;
 pub mod catalog;
 pub mod centres;
 pub mod config;
+pub mod deliveries;
+pub mod distribution;
 pub mod door;
 pub mod drill;
 pub mod error;
@@ -279,7 +281,10 @@ impl BoundSuperManager {
             door::http_client(self.config.notify.timeout),
             shutdown.clone(),
         ));
-        tasks.spawn(files::distribute::run(shared.clone(), shutdown.clone()));
+        tasks.spawn(distribution::distribute::run(
+            shared.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(principals::push_loop(shared.clone(), shutdown.clone()));
         tasks.spawn(replication::follow::run(shared.clone(), shutdown.clone()));
         if let Some(listener) = self.grpc {

@@ -49,16 +49,7 @@ use crate::shared::Shared;
 pub use table::Table;
 
 /// The report kinds, as the API names them.
-pub const KINDS: [&str; 8] = [
-    "availability",
-    "performance",
-    "failure",
-    "operations",
-    "audit",
-    "comparison",
-    "capacity",
-    "recovery",
-];
+pub use crate::config::reports::REPORT_KINDS as KINDS;
 
 const DAY_MS: i64 = 86_400_000;
 

@@ -60,7 +60,7 @@ pub struct Shared {
     /// The other centres: who they are, which are followed live.
     pub centres: crate::centres::Centres,
     /// What the scheduled reports last did, for the API.
-    pub schedule_board: crate::reports::deliver::Board,
+    pub schedule_board: crate::deliveries::Board,
     /// The file bundles published and where they stand on each host.
     pub files: crate::files::FileStore,
     /// Notified when a bundle is published, so it is handed out at once.

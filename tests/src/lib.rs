@@ -12,6 +12,7 @@
 pub mod accounting;
 pub mod alertmanager;
 pub mod charts;
+pub mod console_files;
 pub mod cpu_agent;
 pub mod eu;
 pub mod fuzz;

@@ -432,32 +432,8 @@ fn an_operator_clicks_from_the_service_map_down_to_a_process() {
         "{polled}"
     );
 
-    // files: a bundle published through the API, followed host by host on its page (the
-    // simulated hosts take no files: refused, with the reason)
-    let (status, answer) = strata_testkit::http_request(
-        &http,
-        "POST",
-        "/api/v1/files",
-        r#"{"name":"motd","files":[{"path":"/etc/strata-demo/motd","content":"hello"}],
-            "targets":{"region":"east","hosts":"east-sim-000?"}}"#,
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{answer}");
-    browser.goto(&format!("{base}#/files"));
-    browser.find("#bundles tbody tr", within);
-    browser.click("#bundles tbody a");
-    browser.find("#bundle-hosts tbody tr", within);
-    wait_for("the hosts tried", within, || {
-        let hosts = browser.text_of("#bundle-hosts tbody");
-        if hosts.contains("east/east-sim-0001")
-            && hosts.contains("pending")
-            && hosts.contains("simulated")
-        {
-            Ok(())
-        } else {
-            Err(hosts)
-        }
-    });
+    // files: a bundle published through the API, followed host by host on its page
+    strata_tests::console_files::follow_a_bundle(&browser, &http, &base, within);
     snap(&browser, "files");
 
     // the regional console of east's sub-manager: the same console, for the region alone

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use strata_web::auth::Caller;
 
 use super::Answer;
-use crate::files::publish::{self, PublishRequest};
+use crate::distribution::publish::{self, PublishRequest};
 use crate::files::store::BundleRecord;
 use crate::shared::Shared;
 

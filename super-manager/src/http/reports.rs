@@ -35,11 +35,11 @@ pub(super) async fn schedules(
     State(shared): State<Arc<Shared>>,
 ) -> axum::Json<Vec<reports::deliver::Status>> {
     let schedules = reports::deliver::configured(&shared);
-    axum::Json(
-        shared
-            .schedule_board
-            .statuses(&schedules, strata_proto::now_ms()),
-    )
+    axum::Json(reports::deliver::statuses(
+        &shared.schedule_board,
+        &schedules,
+        strata_proto::now_ms(),
+    ))
 }
 
 /// The table as JSON, or as a CSV attachment named after its kind and start.

@@ -3,8 +3,8 @@
 //! to the schedule's receivers (an HTML body and a CSV attachment by e-mail, JSON to a
 //! webhook).
 //!
-//! What was sent is kept in `<data_dir>/report-schedules.json`, written (to a temporary file,
-//! then renamed) after each delivery, so that a restarted centre neither sends a report
+//! What was sent is kept in `<data_dir>/report-schedules.json` ([`crate::deliveries`]),
+//! written after each delivery, so that a restarted centre neither sends a report
 //! twice nor forgets one: an occurrence that passed while the centre was down is sent when
 //! it is back, once, marked late (only the latest: earlier missed ones are counted in its
 //! text). A schedule seen for the first time starts with its next occurrence. A receiver
@@ -13,85 +13,23 @@
 //! centre); the others keep no state and send nothing.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::schedule::{Format, Schedule, ScheduleConfig};
+use super::schedule::{Format, Schedule};
 use super::table::html_escape;
+pub use crate::config::reports::ReportsConfig;
+pub use crate::deliveries::{Board, FILE, Kept};
+use crate::deliveries::{load, save};
 use crate::notify::receivers::{ReceiverConfig, ReceiverKind};
 use crate::shared::Shared;
-
-/// The state file, under `data_dir`.
-pub const FILE: &str = "report-schedules.json";
-
-/// `[reports]`: scheduled reports.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReportsConfig {
-    /// `[[reports.schedules]]`.
-    pub schedules: Vec<ScheduleConfig>,
-    /// How often schedules are looked at (default 30 s).
-    #[serde(with = "humantime_serde")]
-    pub check_interval: Duration,
-    /// Tries of a receiver before its delivery is given up (default 10).
-    pub max_attempts: u32,
-}
-
-impl Default for ReportsConfig {
-    fn default() -> Self {
-        Self {
-            schedules: Vec::new(),
-            check_interval: Duration::from_secs(30),
-            max_attempts: 10,
-        }
-    }
-}
-
-impl ReportsConfig {
-    /// Problems of the section, each naming its key; `receivers` are the centre's.
-    pub fn problems(&self, receivers: &[ReceiverConfig]) -> Vec<String> {
-        let names: Vec<String> = receivers.iter().map(|r| r.name.clone()).collect();
-        let mut errors = super::schedule::schedules(&self.schedules, &names)
-            .err()
-            .unwrap_or_default();
-        if self.check_interval < Duration::from_secs(1)
-            || self.check_interval > Duration::from_secs(3600)
-        {
-            errors.push("reports.check_interval: must be between 1s and 1h".into());
-        }
-        if self.max_attempts == 0 {
-            errors.push("reports.max_attempts: must be at least 1".into());
-        }
-        errors
-    }
-}
-
-/// What was last done for one schedule.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Kept {
-    /// The occurrence last handled (sent, given up, or passed before the schedule was
-    /// first seen).
-    pub due_ms: i64,
-    /// When it was sent (0: never).
-    pub sent_ms: i64,
-    /// Whether it was sent after the centre missed its time.
-    pub late: bool,
-    /// Earlier occurrences missed before it.
-    pub missed: u32,
-    /// An occurrence being delivered: its time, the receivers that have it, the tries.
-    pub pending_ms: i64,
-    pub delivered: Vec<String>,
-    pub attempts: u32,
-    /// The last delivery error.
-    pub error: Option<String>,
-}
 
 /// A schedule as `GET /api/v1/reports/schedules` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -106,50 +44,25 @@ pub struct Status {
     pub last: Option<Kept>,
 }
 
-/// The schedules' state, read by the API.
-#[derive(Debug, Default)]
-pub struct Board {
-    kept: std::sync::RwLock<BTreeMap<String, Kept>>,
-}
-
-impl Board {
-    /// Every configured schedule with its next time and what was last done.
-    pub fn statuses(&self, schedules: &[Schedule], now_ms: i64) -> Vec<Status> {
-        let kept = self.kept.read().expect("schedules lock poisoned");
-        schedules
-            .iter()
-            .map(|s| {
-                let c = &s.config;
-                Status {
-                    name: c.name.clone(),
-                    report: c.report.clone(),
-                    every: format!("{:?}", c.every).to_lowercase(),
-                    at: c.at.clone(),
-                    time_zone: c.time_zone.clone(),
-                    receivers: c.receivers.clone(),
-                    next_due_ms: s.next_due(now_ms),
-                    last: kept.get(&c.name).cloned(),
-                }
-            })
-            .collect()
-    }
-}
-
-fn load(path: &Path) -> BTreeMap<String, Kept> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|error| {
-            warn!(path = %path.display(), %error, "the scheduled reports' state is unreadable; starting afresh");
-            BTreeMap::new()
-        }),
-        Err(_) => BTreeMap::new(),
-    }
-}
-
-fn save(path: &Path, kept: &BTreeMap<String, Kept>) -> std::io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
-    let bytes = serde_json::to_vec_pretty(kept).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+/// Every configured schedule with its next time and what `board` says was last done.
+pub fn statuses(board: &Board, schedules: &[Schedule], now_ms: i64) -> Vec<Status> {
+    let kept = board.kept();
+    schedules
+        .iter()
+        .map(|s| {
+            let c = &s.config;
+            Status {
+                name: c.name.clone(),
+                report: c.report.clone(),
+                every: format!("{:?}", c.every).to_lowercase(),
+                at: c.at.clone(),
+                time_zone: c.time_zone.clone(),
+                receivers: c.receivers.clone(),
+                next_due_ms: s.next_due(now_ms),
+                last: kept.get(&c.name).cloned(),
+            }
+        })
+        .collect()
 }
 
 /// The schedules' runner.
@@ -426,11 +339,7 @@ pub async fn run(shared: Arc<Shared>, http: reqwest::Client, shutdown: Cancellat
         started_ms: strata_proto::now_ms(),
     };
     let mut kept = load(&runner.path);
-    *shared
-        .schedule_board
-        .kept
-        .write()
-        .expect("schedules lock poisoned") = kept.clone();
+    shared.schedule_board.show(&kept);
     let mut ticker = tokio::time::interval(config.reports.check_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -447,11 +356,7 @@ pub async fn run(shared: Arc<Shared>, http: reqwest::Client, shutdown: Cancellat
             if let Err(error) = save(&runner.path, &kept) {
                 warn!(path = %runner.path.display(), %error, "the scheduled reports' state could not be kept");
             }
-            *shared
-                .schedule_board
-                .kept
-                .write()
-                .expect("schedules lock poisoned") = kept.clone();
+            shared.schedule_board.show(&kept);
         }
     }
 }
@@ -466,31 +371,4 @@ pub fn configured(shared: &Shared) -> Vec<Schedule> {
         .map(|r| r.name.clone())
         .collect();
     super::schedule::schedules(&shared.config.reports.schedules, &names).unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_state_survives_a_write_and_a_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE);
-        assert!(load(&path).is_empty());
-        let mut kept = BTreeMap::new();
-        kept.insert(
-            "weekly".to_string(),
-            Kept {
-                due_ms: 5,
-                sent_ms: 6,
-                late: true,
-                missed: 2,
-                ..Kept::default()
-            },
-        );
-        save(&path, &kept).unwrap();
-        assert_eq!(load(&path), kept);
-        std::fs::write(&path, "not json").unwrap();
-        assert!(load(&path).is_empty(), "an unreadable state starts afresh");
-    }
 }

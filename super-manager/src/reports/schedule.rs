@@ -1,84 +1,20 @@
-//! Scheduled reports as configured (`[[reports.schedules]]`), and their calendar: when each
-//! is due, in its own time zone, and which period the report then covers.
+//! The calendar of scheduled reports (configured as `[[reports.schedules]]`, see
+//! [`crate::config::reports`]): when each is due, in its own time zone, and which period
+//! the report then covers.
 //!
 //! A daily report due at 07:00 in Europe/Paris covers the day before in Paris, a weekly
 //! one the seven days before its day, a monthly one the month before: the readers' days,
 //! not UTC's. Daylight-saving changes are the zone database's business (a time that does
 //! not exist on a spring morning is taken as the next one that does).
 
-use std::collections::{BTreeMap, HashSet};
-
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, Zoned};
-use serde::Deserialize;
 
 use crate::period::Period;
 
-/// How often a schedule is due.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Every {
-    Daily,
-    Weekly,
-    Monthly,
-}
-
-/// What a scheduled report is sent as.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// The table as the mail's HTML body, and as a CSV attachment.
-    #[default]
-    Both,
-    /// The table as the mail's HTML body.
-    Html,
-    /// The table as a CSV attachment to a plain-text mail.
-    Csv,
-}
-
-/// One scheduled report (`[[reports.schedules]]`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ScheduleConfig {
-    /// Unique name; the subject and the kept state name it.
-    pub name: String,
-    /// A report kind (`availability`, `performance`, `failure`, ...).
-    pub report: String,
-    /// `daily`, `weekly` or `monthly`.
-    pub every: Every,
-    /// Local time of day, `HH:MM` or `HH:MM:SS` (default 07:00).
-    #[serde(default = "seven")]
-    pub at: String,
-    /// Weekly: `mon` ... `sun` (default `mon`).
-    #[serde(default)]
-    pub weekday: Option<String>,
-    /// Monthly: the day of the month, 1 to 28 (default 1).
-    #[serde(default)]
-    pub day: Option<i8>,
-    /// An IANA time zone, `Europe/Paris` (default `UTC`).
-    #[serde(default = "utc")]
-    pub time_zone: String,
-    /// `both` (default), `html` or `csv`.
-    #[serde(default)]
-    pub format: Format,
-    /// Names of `[[notify.receivers]]`.
-    pub receivers: Vec<String>,
-    /// The report's own parameters (`service`, `resources`, `metric`, `limit`, `who`, ...).
-    #[serde(default)]
-    pub params: BTreeMap<String, String>,
-}
-
-fn seven() -> String {
-    "07:00".into()
-}
-
-fn utc() -> String {
-    "UTC".into()
-}
-
-/// Parameters a schedule may not give: the schedule decides the period and format.
-const OWN_PARAMS: [&str; 4] = ["period", "from_ms", "to_ms", "format"];
+pub use crate::config::reports::{Every, Format, ScheduleConfig};
+use crate::config::reports::{parse_at, parse_weekday, schedule_problems};
 
 /// A schedule ready to run: its config with the time zone and the time of day read.
 #[derive(Debug, Clone)]
@@ -90,88 +26,18 @@ pub struct Schedule {
     day: i8,
 }
 
-fn parse_at(text: &str) -> Option<(i8, i8, i8)> {
-    let parts: Vec<&str> = text.split(':').collect();
-    let num = |s: &str, max: i8| {
-        (s.len() == 2)
-            .then(|| s.parse::<i8>().ok())
-            .flatten()
-            .filter(|n| (0..=max).contains(n))
-    };
-    match parts.as_slice() {
-        [h, m] => Some((num(h, 23)?, num(m, 59)?, 0)),
-        [h, m, s] => Some((num(h, 23)?, num(m, 59)?, num(s, 59)?)),
-        _ => None,
-    }
-}
-
-fn parse_weekday(text: &str) -> Option<Weekday> {
-    Some(match text.to_ascii_lowercase().as_str() {
-        "mon" | "monday" => Weekday::Monday,
-        "tue" | "tuesday" => Weekday::Tuesday,
-        "wed" | "wednesday" => Weekday::Wednesday,
-        "thu" | "thursday" => Weekday::Thursday,
-        "fri" | "friday" => Weekday::Friday,
-        "sat" | "saturday" => Weekday::Saturday,
-        "sun" | "sunday" => Weekday::Sunday,
-        _ => return None,
-    })
-}
-
 impl Schedule {
     /// The schedule of `config`, or what is wrong with it, naming the key (`at` is
     /// `reports.schedules[i]`).
     pub fn new(config: &ScheduleConfig, at: &str) -> Result<Self, Vec<String>> {
-        let mut problems = Vec::new();
-        let tz = TimeZone::get(&config.time_zone)
-            .map_err(|e| problems.push(format!("{at}.time_zone: '{}': {e}", config.time_zone)))
-            .ok();
+        let problems = config.problems(at);
+        let tz = TimeZone::get(&config.time_zone).ok();
         let time = parse_at(&config.at);
-        if time.is_none() {
-            problems.push(format!(
-                "{at}.at: '{}' is not a time of day as HH:MM or HH:MM:SS",
-                config.at
-            ));
-        }
         let weekday = match &config.weekday {
             None => Some(Weekday::Monday),
             Some(w) => parse_weekday(w),
         };
-        if weekday.is_none() {
-            problems.push(format!(
-                "{at}.weekday: '{}' is not one of mon, tue, wed, thu, fri, sat, sun",
-                config.weekday.as_deref().unwrap_or_default()
-            ));
-        }
-        if config.weekday.is_some() && config.every != Every::Weekly {
-            problems.push(format!("{at}.weekday: only for every = \"weekly\""));
-        }
         let day = config.day.unwrap_or(1);
-        if !(1..=28).contains(&day) {
-            problems.push(format!(
-                "{at}.day: {day} is not a day of every month (1 to 28)"
-            ));
-        }
-        if config.day.is_some() && config.every != Every::Monthly {
-            problems.push(format!("{at}.day: only for every = \"monthly\""));
-        }
-        if !super::KINDS.contains(&config.report.as_str()) {
-            problems.push(format!(
-                "{at}.report: '{}' is not one of {}",
-                config.report,
-                super::KINDS.join(", ")
-            ));
-        }
-        for key in config.params.keys() {
-            if OWN_PARAMS.contains(&key.as_str()) {
-                problems.push(format!(
-                    "{at}.params.{key}: the schedule sets the period and the format itself"
-                ));
-            }
-        }
-        if config.receivers.is_empty() {
-            problems.push(format!("{at}.receivers: name at least one receiver"));
-        }
         match (tz, time, weekday) {
             (Some(tz), Some(at), Some(weekday)) if problems.is_empty() => Ok(Self {
                 config: config.clone(),
@@ -290,38 +156,21 @@ pub fn schedules(
     configs: &[ScheduleConfig],
     receivers: &[String],
 ) -> Result<Vec<Schedule>, Vec<String>> {
-    let mut problems = Vec::new();
-    let mut names = HashSet::new();
-    let mut out = Vec::new();
-    for (i, c) in configs.iter().enumerate() {
-        let at = format!("reports.schedules[{i}]");
-        if c.name.trim().is_empty() {
-            problems.push(format!("{at}.name: must not be empty"));
-        } else if !names.insert(c.name.as_str()) {
-            problems.push(format!("{at}.name: '{}' is used twice", c.name));
-        }
-        for r in &c.receivers {
-            if !receivers.contains(r) {
-                problems.push(format!(
-                    "{at}.receivers: '{r}' is not a receiver of [[notify.receivers]]"
-                ));
-            }
-        }
-        match Schedule::new(c, &at) {
-            Ok(s) => out.push(s),
-            Err(p) => problems.extend(p),
-        }
+    let problems = schedule_problems(configs, receivers);
+    if !problems.is_empty() {
+        return Err(problems);
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Schedule::new(c, &format!("reports.schedules[{i}]")))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn config(every: Every, at: &str, tz: &str) -> ScheduleConfig {
         ScheduleConfig {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use strata_proto::ResourceId;
 use strata_proto::v1::{BundleFile, BundleManifest, SignedBundle};
 
-use super::store::{BundleRecord, FileInfo, HostStatus};
 use crate::error::{Result, SuperManagerError};
+use crate::files::store::{BundleRecord, FileInfo, HostStatus};
 use crate::overview::Overview;
 use crate::shared::Shared;
 

@@ -46,8 +46,9 @@ async fn hand(
         })
         .await
         .map_err(|s| {
-            // an agent that takes no files, or a door that refuses the call, will not change
-            // its mind by itself: refused; anything else may pass (the host is away)
+            // a door that refuses the centre's call will not change its mind by itself:
+            // refused; anything else may pass later (the host is away, or its member
+            // answered for it: agents' own errors come through as FAILED_PRECONDITION)
             let lasting = matches!(
                 s.code(),
                 tonic::Code::Unimplemented
