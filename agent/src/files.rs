@@ -52,16 +52,6 @@ fn refused(reason: impl Into<String>, version: u64) -> PutFilesResponse {
     }
 }
 
-/// Whether `name` can name a bundle (and a directory under `state_dir`).
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-}
-
 impl Files {
     /// Files accepted under `accept`, versions kept under `state_dir`, signatures checked
     /// with `transport`'s trust.
@@ -123,7 +113,7 @@ impl Files {
             Ok(m) => m,
             Err(e) => return refused(format!("the manifest does not decode: {e}"), 0),
         };
-        if !valid_name(&manifest.name) {
+        if !strata_proto::names::valid_bundle_name(&manifest.name) {
             return refused(format!("bundle name '{}' is not a name", manifest.name), 0);
         }
         let applied = self.applied(&manifest.name);

@@ -1,5 +1,6 @@
 //! The JSON API and logs speak of states and severities by short lower-case names; these
-//! helpers keep those names in one place.
+//! helpers keep those names in one place, with the rule for the names the centre and the
+//! agents must agree on (a file bundle's).
 
 use crate::v1::{CheckState, ResourceState, Role, Severity};
 
@@ -40,6 +41,17 @@ pub fn role_name(role: Role) -> &'static str {
         Role::Agent => "agent",
         Role::Unspecified => "unspecified",
     }
+}
+
+/// Whether `name` can name a file bundle: letters, digits, `.`, `_` and `-`, up to 64, not
+/// starting with `.` (it names a directory under an agent's `state_dir`).
+pub fn valid_bundle_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 #[cfg(test)]

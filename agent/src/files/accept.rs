@@ -192,8 +192,19 @@ pub fn write_all(files: &[Checked]) -> Result<Vec<String>, String> {
         return Err(e);
     }
     let mut written = Vec::new();
-    for (tmp, f) in &staged {
-        std::fs::rename(tmp, &f.path).map_err(|e| format!("{}: {e}", f.path.display()))?;
+    for (i, (tmp, f)) in staged.iter().enumerate() {
+        if let Err(e) = std::fs::rename(tmp, &f.path) {
+            // what was not renamed yet is not left behind
+            for (rest, _) in &staged[i..] {
+                let _ = std::fs::remove_file(rest);
+            }
+            return Err(format!(
+                "{}: {e} (after {} of {} files were written)",
+                f.path.display(),
+                written.len(),
+                staged.len()
+            ));
+        }
         written.push(f.path.display().to_string());
     }
     Ok(written)

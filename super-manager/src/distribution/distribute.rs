@@ -10,6 +10,7 @@ use strata_proto::v1::{FilesOutcome, PutAgentFilesRequest, PutFilesResponse};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::files::store::{Change, HostStatus};
 use crate::shared::Shared;
 
 /// Hosts tried at once.
@@ -73,20 +74,28 @@ pub async fn round(shared: &Shared) {
                 .map(move |(host, _)| (b.name.clone(), b.version, host))
         })
         .collect();
-    let config = &shared.config.files;
-    futures::stream::iter(due)
+    let (retry, most) = (
+        shared.config.files.retry_interval,
+        shared.config.files.max_backoff,
+    );
+    let changes: Vec<Change> = futures::stream::iter(due)
         .map(|(name, version, host)| async move {
             let span = info_span!("put files", bundle = %name, version, resource = %host);
             let answer = hand(shared, &name, version, &host).instrument(span).await;
+            match &answer {
+                Ok(a) => info!(bundle = %name, version, resource = %host, outcome = ?a.outcome(), reason = %a.reason, "host answered for the bundle"),
+                Err((true, e)) => warn!(bundle = %name, version, resource = %host, error = %e, "host refused the call"),
+                Err((false, e)) => warn!(bundle = %name, version, resource = %host, error = %e, "host not reached; tried again later"),
+            }
             let at = strata_proto::now_ms();
-            let kept = shared.files.update(&name, version, &host, |h| {
+            let change = move |h: &mut HostStatus| {
                 h.at_ms = at;
                 h.attempts += 1;
-                match &answer {
+                match answer {
                     Ok(a) if a.outcome() == FilesOutcome::FilesRefused => {
                         h.state = "refused".into();
                         h.version = a.version;
-                        h.reason.clone_from(&a.reason);
+                        h.reason = a.reason;
                     }
                     Ok(a) => {
                         h.state = "applied".into();
@@ -95,25 +104,26 @@ pub async fn round(shared: &Shared) {
                     }
                     Err((true, e)) => {
                         h.state = "refused".into();
-                        h.reason.clone_from(e);
+                        h.reason = e;
                     }
                     Err((false, e)) => {
-                        h.reason.clone_from(e);
-                        let wait = backoff(config.retry_interval, h.attempts - 1, config.max_backoff);
+                        h.reason = e;
+                        let wait = backoff(retry, h.attempts - 1, most);
                         h.next_ms = at + wait.as_millis() as i64;
                     }
                 }
-            });
-            match (&answer, kept) {
-                (_, Err(e)) => warn!(bundle = %name, resource = %host, error = %e, "the bundle's status could not be kept"),
-                (Ok(a), _) => info!(bundle = %name, version, resource = %host, outcome = ?a.outcome(), reason = %a.reason, "host answered for the bundle"),
-                (Err((true, e)), _) => warn!(bundle = %name, version, resource = %host, error = %e, "host refused the call"),
-                (Err((false, e)), _) => warn!(bundle = %name, version, resource = %host, error = %e, "host not reached; tried again later"),
-            }
+            };
+            (name, version, host, Box::new(change) as Box<dyn FnOnce(&mut HostStatus) + Send>)
         })
         .buffer_unordered(PARALLEL)
-        .collect::<Vec<()>>()
+        .collect()
         .await;
+    if changes.is_empty() {
+        return;
+    }
+    if let Err(e) = shared.files.update_all(changes) {
+        warn!(error = %e, "the bundles' host states could not be kept");
+    }
 }
 
 /// Hands bundles out until `shutdown`: every `retry_interval`, and at once when `wake` is

@@ -226,7 +226,7 @@ fn record_of(manifest: &BundleManifest, files: &[BundleFile], targets: &[String]
 
 /// Publishes `req` as the next version of its bundle, signed, every target pending.
 pub fn publish(shared: &Shared, req: &PublishRequest, by: &str) -> Result<BundleRecord> {
-    if !strata_agent_name(&req.name) {
+    if !strata_proto::names::valid_bundle_name(&req.name) {
         return Err(bad(format!(
             "name: '{}' is not a bundle name (letters, digits, . _ -, up to 64, not starting with .)",
             req.name
@@ -292,17 +292,6 @@ pub fn rollback(shared: &Shared, name: &str, to: Option<u64>, by: &str) -> Resul
     Ok(record)
 }
 
-/// The agent's rule for a bundle name, checked here first so that a bad one is refused at
-/// publish time rather than by every host.
-fn strata_agent_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,10 +326,7 @@ mod tests {
             let e = files_of(&files, 10).unwrap_err().to_string();
             assert!(e.contains(needle), "{needle} not in {e}");
         }
-        assert!(
-            strata_agent_name("nginx-conf.v2")
-                && !strata_agent_name(".x")
-                && !strata_agent_name("a/b")
-        );
+        let name = strata_proto::names::valid_bundle_name;
+        assert!(name("nginx-conf.v2") && !name(".x") && !name("a/b") && !name(""));
     }
 }

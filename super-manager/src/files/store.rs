@@ -138,18 +138,34 @@ impl FileStore {
         name: &str,
         version: u64,
         host: &str,
-        change: impl FnOnce(&mut HostStatus),
+        change: impl FnOnce(&mut HostStatus) + Send + 'static,
     ) -> Result<(), String> {
+        self.update_all(vec![(
+            name.to_string(),
+            version,
+            host.to_string(),
+            Box::new(change),
+        )])
+    }
+
+    /// Records every host's answer of a round, and writes the state once.
+    pub fn update_all(&self, changes: Vec<Change>) -> Result<(), String> {
         let mut bundles = self.lock();
-        let Some(b) = bundles.get_mut(name).filter(|b| b.version == version) else {
-            return Ok(());
-        };
-        if let Some(h) = b.hosts.get_mut(host) {
-            change(h);
+        for (name, version, host, change) in changes {
+            if let Some(h) = bundles
+                .get_mut(&name)
+                .filter(|b| b.version == version)
+                .and_then(|b| b.hosts.get_mut(&host))
+            {
+                change(h);
+            }
         }
         self.save(&bundles)
     }
 }
+
+/// A change to one host's status: the bundle, its version, the host, and what changes.
+pub type Change = (String, u64, String, Box<dyn FnOnce(&mut HostStatus) + Send>);
 
 fn path_name(dir: &Path) -> String {
     dir.file_name()
