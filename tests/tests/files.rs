@@ -4,6 +4,11 @@
 //! for a host whose `accept_files` does not allow its path is refused there and nothing is
 //! written; each publish is in the audit log.
 //!
+//! At the agent's own door: `Agent.PutFiles` refuses a caller without a certificate, an
+//! operator and a member of another region; from a member of its region it takes no bundle
+//! the region signed itself, none changed after the centre signed it, none for another
+//! host and none older than the one applied.
+//!
 //! The agents run on one machine and share its files: the hosts of the component write the
 //! same path (each one's own record of what it applied is in its `state_dir`).
 
@@ -11,8 +16,17 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use prost::Message;
 use serde_json::Value;
-use strata_testkit::{Mesh, Region, get_json, http_request, wait_for};
+use strata_proto::identity::{Expect, Role};
+use strata_proto::v1::agent_client::AgentClient;
+use strata_proto::v1::{
+    BundleFile, BundleManifest, FilesOutcome, PutFilesRequest, PutFilesResponse, SignedBundle,
+};
+use strata_testkit::ca::impostor_channel;
+use strata_testkit::{Mesh, MeshCa, Region, block_on, get_json, http_request, wait_for};
+use tonic::Code;
+use tonic::transport::Channel;
 
 fn agent(id: &str, accept: &str) -> String {
     format!(
@@ -248,4 +262,138 @@ fn a_bundle_reaches_its_component_waits_for_a_host_away_rolls_back_and_is_refuse
         "{audit}"
     );
     assert!(actions.contains(&"roll back files"), "{audit}");
+}
+
+/// A bundle `version` of one file for `targets`, signed by `signer` (its manifest changed
+/// after signing by `tamper`).
+fn bundle(
+    ca: &MeshCa,
+    signer: (Role, &str, &str),
+    version: u64,
+    targets: &[&str],
+    path: &Path,
+    tamper: bool,
+) -> SignedBundle {
+    let manifest = |content: &str| BundleManifest {
+        name: "conf".into(),
+        version,
+        targets: targets.iter().map(|t| t.to_string()).collect(),
+        files: vec![BundleFile {
+            path: path.display().to_string(),
+            mode: 0o644,
+            content: content.as_bytes().to_vec(),
+        }],
+        published_by: "test".into(),
+        ..Default::default()
+    };
+    let signed = manifest("signed").encode_to_vec();
+    let (chain, signature) = ca
+        .transport(signer.0, signer.1, signer.2)
+        .unwrap()
+        .sign(&signed)
+        .unwrap();
+    SignedBundle {
+        manifest: if tamper {
+            manifest("changed on the way").encode_to_vec()
+        } else {
+            signed
+        },
+        chain,
+        signature,
+    }
+}
+
+fn put(channel: Channel, bundle: SignedBundle) -> Result<PutFilesResponse, (Code, String)> {
+    block_on(async move {
+        AgentClient::new(channel)
+            .put_files(PutFilesRequest {
+                agent_id: "web-1".into(),
+                bundle: Some(bundle),
+            })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| (s.code(), s.message().to_string()))
+    })
+}
+
+#[test]
+fn an_agent_takes_files_only_from_its_members_and_signed_by_a_centre_for_itself() {
+    let mut mesh = Mesh::builder()
+        .region(
+            Region::new("eu")
+                .member_ids(&["eu-1"])
+                .agent(&agent("web-1", "app")),
+        )
+        .start();
+    let dir = mesh.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("srv/app")).unwrap();
+    let ca = mesh.ca().clone();
+    let addr = mesh.region("eu").agents[0].addr.clone();
+    let path = dir.join("srv/app/conf");
+    let centre = (Role::SuperManager, "", "super-1");
+    let good = |version| bundle(&ca, centre, version, &["eu/web-1"], &path, false);
+    let expect = || Expect::InRegion(Role::Agent, "eu".into());
+
+    // callers the door does not take, whatever they carry
+    let refused = |channel: Channel, code: Code, words: &str| match put(channel, good(1)) {
+        Err((c, m)) => assert!(c == code && m.contains(words), "{c:?} {m}"),
+        Ok(a) => panic!("answered: {a:?}"),
+    };
+    refused(
+        impostor_channel(&addr, None),
+        Code::Unauthenticated,
+        "no client certificate",
+    );
+    refused(
+        ca.channel_as((Role::Operator, "", "test"), &addr, expect()),
+        Code::PermissionDenied,
+        "only sub-managers of region eu",
+    );
+    refused(
+        ca.channel_as((Role::SubManager, "west", "west-1"), &addr, expect()),
+        Code::PermissionDenied,
+        "only sub-managers of region eu",
+    );
+
+    // a member of the region, which relays bundles but cannot make one
+    let member = || ca.channel_as((Role::SubManager, "eu", "eu-1"), &addr, expect());
+    let answer = |bundle| put(member(), bundle).unwrap();
+    for (what, b, words) in [
+        (
+            "signed by the region itself",
+            bundle(
+                &ca,
+                (Role::SubManager, "eu", "eu-1"),
+                1,
+                &["eu/web-1"],
+                &path,
+                false,
+            ),
+            "not a super-manager",
+        ),
+        (
+            "changed after the centre signed it",
+            bundle(&ca, centre, 1, &["eu/web-1"], &path, true),
+            "does not hold",
+        ),
+        (
+            "for another host",
+            bundle(&ca, centre, 1, &["eu/web-2"], &path, false),
+            "eu/web-1 is not among the bundle's targets",
+        ),
+    ] {
+        let a = answer(b);
+        assert_eq!(a.outcome(), FilesOutcome::FilesRefused, "{what}: {a:?}");
+        assert!(a.reason.contains(words), "{what}: {a:?}");
+        assert!(!path.exists(), "{what}: a refused bundle wrote nothing");
+    }
+    // what the centre signed for this host is written; the same again changes nothing, and
+    // an older one is refused
+    let a = answer(good(2));
+    assert_eq!(a.outcome(), FilesOutcome::FilesApplied, "{a:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "signed");
+    assert_eq!(answer(good(2)).outcome(), FilesOutcome::FilesUnchanged);
+    let a = answer(good(1));
+    assert_eq!(a.outcome(), FilesOutcome::FilesRefused, "{a:?}");
+    assert!(a.reason.contains("older than the applied 2"), "{a:?}");
 }

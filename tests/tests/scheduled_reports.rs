@@ -147,8 +147,15 @@ receivers = ["ops-mail"]
     // the centre is down when the next occurrence comes, then back
     mesh.super_manager().kill();
     let missed = paris_in(Duration::from_secs(2));
+    let missed_at = Instant::now() + Duration::from_secs(3);
     set_at(&mesh, &missed);
-    std::thread::sleep(Duration::from_secs(4));
+    wait_for("the missed time past", Duration::from_secs(10), || {
+        if Instant::now() >= missed_at {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    });
     assert_eq!(mails_for(&smtp, "daily-failures").len(), 1);
     mesh.super_manager().restart();
     let late = wait_for(
@@ -178,10 +185,23 @@ receivers = ["ops-mail"]
         "{schedules}"
     );
 
-    // once: neither more ticks nor another restart send it again
+    // once: neither more ticks nor another restart send it again (an absence is watched
+    // for three ticks of `check_interval`, before and after the restart)
     std::thread::sleep(Duration::from_secs(3));
     mesh.super_manager().restart();
-    std::thread::sleep(Duration::from_secs(4));
+    wait_for(
+        "the restarted centre's record",
+        Duration::from_secs(30),
+        || {
+            let s = get_json(&mesh.http(), "/api/v1/reports/schedules")?;
+            if s[0]["last"]["late"] == true {
+                Ok(())
+            } else {
+                Err(s.to_string())
+            }
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
     let all = mails_for(&smtp, "daily-failures");
     assert_eq!(
         all.len(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use strata_proto::v1::{FilesOutcome, PutAgentFilesRequest, PutFilesResponse};
+use strata_proto::v1::{FilesOutcome, PutAgentFilesRequest, PutFilesResponse, SignedBundle};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
@@ -28,12 +28,11 @@ async fn hand(
     shared: &Shared,
     name: &str,
     version: u64,
+    bundle: Option<&SignedBundle>,
     host: &str,
 ) -> Result<PutFilesResponse, (bool, String)> {
-    let bundle = shared
-        .files
-        .signed(name, version)
-        .ok_or_else(|| (true, format!("version {version} of '{name}' is not kept")))?;
+    let bundle =
+        bundle.ok_or_else(|| (true, format!("version {version} of '{name}' is not kept")))?;
     let region = strata_proto::resource::region_of(host).to_string();
     shared
         .brokers
@@ -63,25 +62,35 @@ async fn hand(
 /// Tries every pending host whose time has come, once.
 pub async fn round(shared: &Shared) {
     let now = strata_proto::now_ms();
-    let due: Vec<(String, u64, String)> = shared
-        .files
-        .list()
-        .into_iter()
-        .flat_map(|b| {
-            b.hosts
+    // each bundle's signed version read once for all its hosts of the round
+    let mut due: Vec<(String, u64, Option<Arc<SignedBundle>>, String)> = Vec::new();
+    for b in shared.files.list() {
+        let hosts: Vec<String> = b
+            .hosts
+            .into_iter()
+            .filter(|(_, h)| h.state == "pending" && h.next_ms <= now)
+            .map(|(host, _)| host)
+            .collect();
+        if hosts.is_empty() {
+            continue;
+        }
+        let signed = shared.files.signed(&b.name, b.version).map(Arc::new);
+        due.extend(
+            hosts
                 .into_iter()
-                .filter(|(_, h)| h.state == "pending" && h.next_ms <= now)
-                .map(move |(host, _)| (b.name.clone(), b.version, host))
-        })
-        .collect();
+                .map(|host| (b.name.clone(), b.version, signed.clone(), host)),
+        );
+    }
     let (retry, most) = (
         shared.config.files.retry_interval,
         shared.config.files.max_backoff,
     );
     let changes: Vec<Change> = futures::stream::iter(due)
-        .map(|(name, version, host)| async move {
+        .map(|(name, version, signed, host)| async move {
             let span = info_span!("put files", bundle = %name, version, resource = %host);
-            let answer = hand(shared, &name, version, &host).instrument(span).await;
+            let answer = hand(shared, &name, version, signed.as_deref(), &host)
+                .instrument(span)
+                .await;
             match &answer {
                 Ok(a) => info!(bundle = %name, version, resource = %host, outcome = ?a.outcome(), reason = %a.reason, "host answered for the bundle"),
                 Err((true, e)) => warn!(bundle = %name, version, resource = %host, error = %e, "host refused the call"),

@@ -131,24 +131,8 @@ impl FileStore {
         SignedBundle::decode(bytes.as_slice()).ok()
     }
 
-    /// Records what `host` answered for `name`'s `version` (ignored when a newer version was
-    /// published meanwhile).
-    pub fn update(
-        &self,
-        name: &str,
-        version: u64,
-        host: &str,
-        change: impl FnOnce(&mut HostStatus) + Send + 'static,
-    ) -> Result<(), String> {
-        self.update_all(vec![(
-            name.to_string(),
-            version,
-            host.to_string(),
-            Box::new(change),
-        )])
-    }
-
-    /// Records every host's answer of a round, and writes the state once.
+    /// Records every host's answer of a round (an answer for a version no longer the
+    /// latest is dropped), and writes the state once.
     pub fn update_all(&self, changes: Vec<Change>) -> Result<(), String> {
         let mut bundles = self.lock();
         for (name, version, host, change) in changes {
@@ -204,12 +188,13 @@ mod tests {
             signature: b"s".to_vec(),
         };
         store.publish(record.clone(), &signed).unwrap();
-        store
-            .update("app", 1, "eu/web-1", |h| h.state = "applied".into())
-            .unwrap();
+        let change = |version: u64, state: &'static str| -> Change {
+            let set = move |h: &mut HostStatus| h.state = state.into();
+            ("app".into(), version, "eu/web-1".into(), Box::new(set))
+        };
         // an answer for an older version changes nothing
         store
-            .update("app", 0, "eu/web-1", |h| h.state = "refused".into())
+            .update_all(vec![change(1, "applied"), change(0, "refused")])
             .unwrap();
         let again = FileStore::open(dir.path()).unwrap();
         assert_eq!(again.get("app").unwrap().hosts["eu/web-1"].state, "applied");
